@@ -1,0 +1,1 @@
+"""Prefect flows: thin @task/@flow wrappers over rlaif/ functions."""

@@ -1,0 +1,109 @@
+"""The one small contract every backend follows.
+
+A backend is an object with explicit `load()` / `close()` and two batch methods. Each method
+takes all pending requests at once (so the engine can schedule them) and reports every result
+through `on_result(index, result)` as soon as it is ready; a result is either the value or the
+exception that ended that request. Nothing is returned in bulk, so a caller can cache each
+result the moment it arrives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Union
+
+from rlaif.schema import Message
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    messages: tuple[tuple[str, str], ...]  # ((role, content), ...), hashable
+    temperature: float
+    top_p: float
+    max_tokens: int
+    seed: int
+
+    @staticmethod
+    def pack(messages: list[Message]) -> tuple[tuple[str, str], ...]:
+        return tuple((m["role"], m["content"]) for m in messages)
+
+    def chat(self) -> list[Message]:
+        return [{"role": role, "content": content} for role, content in self.messages]
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Ask for the judge's verdict: which of `options` comes next after the assistant `prefix`."""
+
+    messages: tuple[tuple[str, str], ...]
+    prefix: str  # the assistant turn starts with this (e.g. "Output (")
+    options: tuple[str, ...]  # verdict tokens (e.g. ("a", "b"))
+    max_tokens: int = 8  # budget for a written answer when probabilities are not available
+    want_probs: bool = True
+
+    def chat(self) -> list[Message]:
+        return [{"role": role, "content": content} for role, content in self.messages]
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+
+
+@dataclass
+class Scores:
+    """Verdict-token probabilities (None when the backend gave none) and any written answer."""
+
+    probs: dict[str, float] | None
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+
+
+GenerateCallback = Callable[[int, Union[Completion, Exception]], None]
+ScoreCallback = Callable[[int, Union[Scores, Exception]], None]
+
+
+class Backend:
+    """Base class of the engines; subclasses fill in the four methods."""
+
+    name = "base"
+
+    def __init__(self, spec) -> None:  # spec: rlaif.recipe.ModelSpec
+        self.spec = spec
+        self.loaded = False
+
+    def ensure_loaded(self) -> None:
+        """Load on first use, so a fully cached run never loads a model."""
+        if not self.loaded:
+            self.load()
+            self.loaded = True
+
+    @property
+    def model_name(self) -> str:
+        return self.spec.model
+
+    def load(self) -> None:
+        """Acquire the model or client; called once before any request."""
+
+    def close(self) -> None:
+        """Release memory, threads and connections."""
+
+    def generate(self, requests: list[GenerateRequest], on_result: GenerateCallback) -> None:
+        raise NotImplementedError
+
+    def score(self, requests: list[ScoreRequest], on_result: ScoreCallback) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.loaded:
+            self.close()
+            self.loaded = False

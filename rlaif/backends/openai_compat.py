@@ -1,0 +1,210 @@
+"""Any OpenAI-compatible endpoint (OpenAI, `vllm serve`, llama.cpp server, Ollama, llm-katan).
+
+Async with a concurrency bound, per-request timeouts, and retries with exponential backoff and
+full jitter that honour Retry-After. The API key is read from the environment when the client
+is made and is never stored on the spec, in a cache key or in a manifest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import os
+import random
+import threading
+import time
+from typing import Any, Awaitable, Callable, Iterable
+
+from rlaif.backends.base import Backend, Completion, GenerateRequest, Scores, ScoreRequest
+from rlaif.errors import BackendError
+
+log = logging.getLogger(__name__)
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+LOCAL_HOSTS = ("127.", "localhost", "[::1]", "0.0.0.0")
+
+
+def run_async(coro: Awaitable) -> Any:
+    """Run a coroutine to completion from sync code, also when a loop is already running here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.update(value=asyncio.run(coro)))
+    thread.start()
+    thread.join()
+    return box.get("value")
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """Seconds the server asked us to wait (Retry-After / retry-after-ms), if it said.
+
+    >>> class R: headers = {"retry-after": "2"}
+    >>> class E(Exception): response = R()
+    >>> retry_after_seconds(E())
+    2.0
+    """
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    if headers.get("retry-after-ms"):
+        try:
+            return float(headers["retry-after-ms"]) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    import openai
+
+    if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, asyncio.TimeoutError)):
+        return True
+    return isinstance(exc, openai.APIStatusError) and exc.status_code in RETRY_STATUS
+
+
+def backoff_delay(attempt: int, base: float = 0.25, cap: float = 20.0) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    return random.uniform(0, min(cap, base * 2**attempt))
+
+
+def normalize_token(token: str) -> str:
+    """'(a' -> 'a', ' B' -> 'b', 'a)' -> 'a'.
+
+    >>> [normalize_token(t) for t in ["(a", " B", "a)", "Output"]]
+    ['a', 'b', 'a', 'output']
+    """
+    return token.strip().strip("()[]*\"'.:").strip().lower()
+
+
+def verdict_probs(content: list[Any], options: tuple[str, ...]) -> dict[str, float] | None:
+    """Probabilities of the options at the first generated token that is one of them."""
+    wanted = {option.lower(): option for option in options}
+    for position in content:
+        if normalize_token(position.token) not in wanted:
+            continue
+        probs = {option: 0.0 for option in options}
+        for top in position.top_logprobs or []:
+            key = wanted.get(normalize_token(top.token))
+            if key is not None:
+                probs[key] += math.exp(top.logprob)
+        return probs
+    return None
+
+
+class OpenAIBackend(Backend):
+    name = "openai"
+
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self._logprobs_supported = True
+
+    def _api_key(self) -> str:
+        key = os.environ.get(self.spec.api_key_env)
+        if key:
+            return key
+        if self.spec.base_url and any(host in self.spec.base_url for host in LOCAL_HOSTS):
+            return "EMPTY"  # local servers (vllm serve, llm-katan, llama.cpp) take any key
+        raise BackendError(
+            f"No key found - set {self.spec.api_key_env} or point api_key_env at the variable that holds your key"
+        )
+
+    def load(self) -> None:
+        import openai  # noqa: F401  (fail early with a clear message if missing)
+
+        self._api_key()
+
+    def _client(self):
+        import openai
+
+        return openai.AsyncOpenAI(
+            base_url=self.spec.base_url, api_key=self._api_key(), timeout=self.spec.timeout_s, max_retries=0
+        )
+
+    async def _with_retries(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        for attempt in range(self.spec.max_retries + 1):
+            try:
+                return await call()
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if attempt >= self.spec.max_retries or not is_retryable(exc):
+                    raise
+                delay = max(backoff_delay(attempt), retry_after_seconds(exc) or 0.0)
+                log.debug("retrying after %s (%.2fs): %s", type(exc).__name__, delay, exc)
+                await asyncio.sleep(delay)
+
+    async def _pool(self, requests: list, one: Callable, on_result: Callable) -> None:
+        """Bounded worker pool: at most max_concurrency requests in flight, memory flat in N."""
+        client = self._client()
+        queue: Iterable[tuple[int, Any]] = iter(enumerate(requests))
+
+        async def worker() -> None:
+            for index, request in queue:
+                try:
+                    result = await self._with_retries(lambda: one(client, request))
+                except Exception as exc:  # noqa: BLE001 - a failure is a value
+                    result = exc
+                on_result(index, result)
+
+        try:
+            workers = min(self.spec.max_concurrency, len(requests))
+            await asyncio.gather(*(worker() for _ in range(workers)))
+        finally:
+            await client.close()
+
+    async def _generate_one(self, client, request: GenerateRequest) -> Completion:
+        start = time.perf_counter()
+        response = await client.chat.completions.create(
+            model=self.spec.model,
+            messages=request.chat(),
+            temperature=request.temperature,
+            top_p=request.top_p,
+            max_tokens=request.max_tokens,
+            seed=request.seed,
+        )
+        choice = response.choices[0]
+        usage = response.usage
+        return Completion(
+            text=choice.message.content or "",
+            finish_reason=choice.finish_reason or "stop",
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            latency_s=time.perf_counter() - start,
+        )
+
+    async def _score_one(self, client, request: ScoreRequest) -> Scores:
+        import openai
+
+        start = time.perf_counter()
+        kwargs: dict[str, Any] = dict(model=self.spec.model, messages=request.chat(), temperature=0.0, max_tokens=request.max_tokens)
+        want = request.want_probs and self._logprobs_supported
+        try:
+            response = await client.chat.completions.create(**kwargs, **({"logprobs": True, "top_logprobs": 20} if want else {}))
+        except openai.BadRequestError:
+            if not want:
+                raise
+            self._logprobs_supported = False  # server rejects logprobs: fall back to parsed answers
+            response = await client.chat.completions.create(**kwargs)
+        choice = response.choices[0]
+        content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
+        probs = verdict_probs(content, request.options) if content else None
+        usage = response.usage
+        return Scores(
+            probs=probs,
+            text=choice.message.content or "",
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            latency_s=time.perf_counter() - start,
+        )
+
+    def generate(self, requests, on_result) -> None:
+        run_async(self._pool(requests, self._generate_one, on_result))
+
+    def score(self, requests, on_result) -> None:
+        run_async(self._pool(requests, self._score_one, on_result))

@@ -1,0 +1,70 @@
+"""Reading prompt files: JSON Lines with `prompt` (text) or `messages` (chat), optional `id`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rlaif.errors import InputError
+from rlaif.schema import Message, Prompt
+
+ROLES = {"system", "user", "assistant"}
+
+
+def _messages(row: dict, path: str, line: int) -> list[Message]:
+    if "messages" in row:
+        messages = row["messages"]
+        field_name = "messages"
+    elif "prompt" in row:
+        messages = row["prompt"]
+        field_name = "prompt"
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+    else:
+        raise InputError(path, "no 'prompt' or 'messages' field", line, fix='each row needs {"prompt": "..."} or {"messages": [...]}')
+    if not isinstance(messages, list) or not messages:
+        raise InputError(path, "must be a non-empty string or list of messages", line, field_name)
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") not in ROLES or not isinstance(message.get("content"), str):
+            raise InputError(path, "each message needs 'role' (system/user/assistant) and 'content' (text)", line, field_name)
+    if messages[-1]["role"] != "user":
+        raise InputError(path, "the last message must be from the user", line, field_name)
+    if not messages[-1]["content"].strip():
+        raise InputError(path, "the prompt is empty", line, field_name, fix="remove the row or write a prompt")
+    return [{"role": m["role"], "content": m["content"]} for m in messages]
+
+
+def load_prompts(path: str | Path, system: str | None = None, limit: int | None = None) -> list[Prompt]:
+    """Load and validate a prompt file; every problem names the file, row and field.
+
+    Rows are numbered from 1 as lines of the file; blank lines are skipped. Ids default to
+    the row number and must be unique.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), "prompt file not found", fix="check prompts.path in the recipe (relative to the current folder)")
+    prompts: list[Prompt] = []
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(str(path), f"not valid JSON ({exc.msg})", line_number) from None
+            if not isinstance(row, dict):
+                raise InputError(str(path), "each row must be a JSON object", line_number)
+            messages = _messages(row, str(path), line_number)
+            prompt_id = str(row.get("id", line_number))
+            if prompt_id in seen:
+                raise InputError(str(path), f"duplicate id {prompt_id!r} (first on row {seen[prompt_id]})", line_number, "id")
+            seen[prompt_id] = line_number
+            if system and messages[0]["role"] != "system":
+                messages = [{"role": "system", "content": system}, *messages]
+            prompts.append(Prompt(id=prompt_id, messages=messages, source=str(row.get("source", path.name))))
+            if limit is not None and len(prompts) >= limit:
+                break
+    if not prompts:
+        raise InputError(str(path), "no prompts in file", fix="add JSON Lines rows with a 'prompt' field")
+    return prompts

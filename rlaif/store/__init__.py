@@ -1,0 +1,1 @@
+"""The local dataset store: immutable, content-addressed versions."""

@@ -1,0 +1,46 @@
+from rlaif.backends.base import Completion, GenerateRequest
+from rlaif.cache import CallCache, CallStats
+from rlaif.calls import run_generate
+from rlaif.recipe import PolicySpec
+from tests.fakes import FakeBackend
+
+
+def requests(n, seed=0):
+    return [GenerateRequest(messages=(("user", f"q{i}"),), temperature=0.7, top_p=1.0, max_tokens=8, seed=seed) for i in range(n)]
+
+
+def test_second_run_is_all_cached_and_does_not_load_the_model(tmp_path):
+    cache = CallCache(tmp_path / "c.sqlite")
+    first = FakeBackend(PolicySpec())
+    results = run_generate(first, requests(3), cache, stats := CallStats())
+    assert stats.live == 3 and first.loads == 1
+    second = FakeBackend(PolicySpec())
+    again = run_generate(second, requests(3), cache, stats2 := CallStats())
+    assert stats2.live == 0 and stats2.cached == 3 and second.calls == 0 and second.loads == 0
+    assert again == results
+
+
+def test_key_covers_seed_model_and_params(tmp_path):
+    cache = CallCache(tmp_path / "c.sqlite")
+    run_generate(FakeBackend(PolicySpec()), requests(2), cache, CallStats())
+    for backend, reqs in [
+        (FakeBackend(PolicySpec()), requests(2, seed=1)),
+        (FakeBackend(PolicySpec(model="other")), requests(2)),
+    ]:
+        run_generate(backend, reqs, cache, stats := CallStats())
+        assert stats.live == 2 and stats.cached == 0
+
+
+def test_failures_are_never_cached_and_retried_next_run(tmp_path):
+    cache = CallCache(tmp_path / "c.sqlite")
+
+    def flaky(request):
+        if request.messages[0][1] == "q1":
+            raise ConnectionError("down")
+        return Completion(text="ok", finish_reason="stop")
+
+    results = run_generate(FakeBackend(PolicySpec(), gen=flaky), requests(3), cache, stats := CallStats())
+    assert isinstance(results[1], ConnectionError) and stats.failed == 1 and stats.live == 2
+    retry = FakeBackend(PolicySpec())
+    results = run_generate(retry, requests(3), cache, stats := CallStats())
+    assert stats.cached == 2 and stats.live == 1 and retry.calls == 1 and isinstance(results[1], Completion)
