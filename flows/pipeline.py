@@ -64,7 +64,7 @@ def rlaif_run(recipe_path: str, store: str | None = None, limit: int | None = No
         generations.extend(policy_generations)
         stats.add(policy_stats)
     items = build_items(prompts, generations, recipe.judge.pairs)
-    to_judge = [item for item in items if pre_judge_reason(item[1], item[2], recipe.filters) is None]
+    to_judge = [(prompt, a, b) for prompt, a, b in items if pre_judge_reason(a, b, recipe.filters) is None]
     judgments, judge_stats = judge_task(to_judge, recipe.judge, cache_path)
     stats.add(judge_stats)
     bias = remove_position_bias(judgments, recipe.judge.debias)

@@ -30,9 +30,13 @@ class CallStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def call_key(kind: str, backend: str, model: str, request: dict[str, Any], template_sha256: str = "") -> str:
-    """The cache key of one call: a hash of everything that determines its result."""
-    return content_hash({"kind": kind, "backend": backend, "model": model, "request": request, "template": template_sha256})
+def call_key(kind: str, engine: dict[str, Any], request: dict[str, Any], template_sha256: str = "") -> str:
+    """The cache key of one call: a hash of everything that determines its result.
+
+    `engine` names the backend and model (and endpoint); `request` holds the messages, sampling
+    parameters, seed (which encodes the sample index) and verdict options.
+    """
+    return content_hash({"kind": kind, "engine": engine, "request": request, "template": template_sha256})
 
 
 class CallCache:

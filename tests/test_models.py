@@ -87,6 +87,6 @@ def test_missing_package_error_names_the_pip_fix(monkeypatch: pytest.MonkeyPatch
         alias="nope", description="", distribution="rlaif-no-such-package", gguf_name="x.gguf", chat_template=""
     )
     monkeypatch.setitem(models.BUILTIN_MODELS, "nope", spec)
-    with pytest.raises(BackendError, match="pip install rlaif-no-such-package"):
+    with pytest.raises(BackendError, match="pip install --no-deps rlaif-no-such-package"):
         models.resolve_model("nope")
     assert not (tmp_path / "models" / "nope").exists()

@@ -22,6 +22,7 @@ class GenerateRequest:
     top_p: float
     max_tokens: int
     seed: int
+    sample_index: int = 0  # part of the cache key: sample i of a prompt is its own call
 
     @staticmethod
     def pack(messages: list[Message]) -> tuple[tuple[str, str], ...]:

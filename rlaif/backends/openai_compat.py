@@ -8,6 +8,7 @@ is made and is never stored on the spec, in a cache key or in a manifest.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import logging
 import math
@@ -49,17 +50,28 @@ def retry_after_seconds(exc: BaseException) -> float | None:
     headers = getattr(getattr(exc, "response", None), "headers", None) or {}
     if headers.get("retry-after-ms"):
         try:
-            return float(headers["retry-after-ms"]) / 1000
+            seconds = float(headers["retry-after-ms"]) / 1000
+            if math.isfinite(seconds):
+                return max(0.0, seconds)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
+        return max(0.0, seconds) if math.isfinite(seconds) else None  # "inf"/"nan" would hang or mislead
     except ValueError:
+        pass
+    try:  # an HTTP-date; unparseable values raise ValueError/TypeError on Python >= 3.10
         parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    except (TypeError, ValueError, IndexError):
+        return None  # a malformed header must not turn a retryable error into a crash
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:  # "-0000" parses naive; HTTP-dates are always UTC
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def is_retryable(exc: BaseException) -> bool:

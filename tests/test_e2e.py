@@ -1,0 +1,108 @@
+"""The real thing: smollm2-135m as policy and judge, a real Prefect flow run from the CLI,
+a re-run that makes no live call, and the version fed to TRL's DPOTrainer."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rlaif.store.versions import list_versions, load_manifest, read_table
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+RECIPE = {
+    "name": "e2e",
+    "prompts": {"path": str(ROOT / "data/prompts.jsonl"), "system": "Answer in one short sentence."},
+    "policies": [{"name": "smol", "model": "smollm2-135m", "params": {"temperature": 1.0, "max_tokens": 24, "seed": 3}}],
+    "samples_per_prompt": 2,
+    "judge": {"model": "smollm2-135m"},
+    # permissive filters so that a 4-prompt run keeps rows for training; the demo keeps them strict
+    "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False},
+}
+
+
+def rlaif(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RLAIF_PROGRESS": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    return subprocess.run([sys.executable, "-m", "rlaif.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def summary(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = re.search(r"calls: live (\d+), cached (\d+), failed (\d+)", result.stdout)
+    version = re.search(r"version: (\S+)", result.stdout)
+    assert calls and version, result.stdout
+    assert result.stdout.strip().splitlines()[-1].startswith("version: "), "the summary must end in the version id"
+    return {"live": int(calls[1]), "cached": int(calls[2]), "failed": int(calls[3]), "version": version[1]}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("e2e")
+    recipe = folder / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(RECIPE))
+    store = folder / "store"
+    first = summary(rlaif("run", str(recipe), "--store", str(store), "--limit", "4"))
+    return {"recipe": recipe, "store": store, "first": first}
+
+
+def test_run_commits_a_version_with_a_full_manifest(demo_run):
+    store, first = demo_run["store"], demo_run["first"]
+    assert first["live"] == 4 * 2 + 4 * 2 and first["failed"] == 0  # 8 samples + 4 pairs x 2 orders
+    manifest = load_manifest(store, first["version"])
+    for key in ("id", "name", "created_at", "parents", "recipe", "models", "prompt_templates", "counts", "calls", "tokens", "package_version"):
+        assert key in manifest, key
+    assert manifest["prompt_templates"]["pairwise_judge.j2"] == __import__("hashlib").sha256((ROOT / "prompts/pairwise_judge.j2").read_bytes()).hexdigest()
+    counts = manifest["counts"]
+    assert counts["in"] == 4 and counts["kept"] + sum(counts["dropped"].values()) == 4
+    assert manifest["judge"]["position_bias"]["n"] > 0 and manifest["tokens"]["completion"] > 0
+    judgments = read_table(store, first["version"], "judgments")
+    assert all(j["soft"] and 0 < j["p_a_ab"] < 1 and j["prob_mass"] > 0.3 for j in judgments)
+    generations = read_table(store, first["version"], "generations")
+    assert len(generations) == 8 and all(g["finish_reason"] in ("stop", "length") for g in generations)
+
+
+def test_rerun_makes_no_live_call_and_reports_the_same_version(demo_run):
+    again = summary(rlaif("run", str(demo_run["recipe"]), "--store", str(demo_run["store"]), "--limit", "4"))
+    assert again["live"] == 0 and again["cached"] == demo_run["first"]["live"]
+    assert again["version"] == demo_run["first"]["version"]
+    assert len(list_versions(demo_run["store"])) == 1
+
+
+def test_datasets_list_and_show(demo_run):
+    store, version = str(demo_run["store"]), demo_run["first"]["version"]
+    listed = rlaif("datasets", "list", "--store", store)
+    assert listed.returncode == 0 and version in listed.stdout
+    shown = rlaif("datasets", "show", version, "--store", store, "--rows", "1")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["id"] == version
+    missing = rlaif("datasets", "show", "nope-123", "--store", store)
+    assert missing.returncode == 2 and "no version 'nope-123'" in missing.stderr
+
+
+def test_version_trains_with_trl_dpo_for_two_steps(demo_run, tmp_path):
+    trl = pytest.importorskip("trl")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rlaif.models import resolve_model
+    from rlaif.store.formats import preference_dataset
+
+    dataset = preference_dataset(demo_run["store"], demo_run["first"]["version"])
+    assert len(dataset) >= 1 and isinstance(dataset[0]["prompt"], list)
+    path = resolve_model("smollm2-135m")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    config = trl.DPOConfig(
+        output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=1, bf16=False, report_to=[],
+        logging_steps=1, save_strategy="no", max_length=256,
+    )
+    trainer = trl.DPOTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
+    result = trainer.train()
+    assert result.global_step == 2
+    assert all("loss" in entry for entry in trainer.state.log_history if "step" in entry and "train_runtime" not in entry)

@@ -1,0 +1,59 @@
+"""The in-process transformers backend with the real smollm2-135m."""
+
+import pytest
+
+from rlaif.backends.base import GenerateRequest, ScoreRequest
+from rlaif.backends.transformers_backend import TransformersBackend
+from rlaif.errors import BackendError
+from rlaif.recipe import JudgeSpec, PolicySpec
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def backend():
+    engine = TransformersBackend(PolicySpec(batch_size=4))
+    engine.ensure_loaded()
+    yield engine
+    engine.close()
+
+
+def collect(method, requests):
+    results = {}
+    method(requests, lambda index, result: results.__setitem__(index, result))
+    return [results[i] for i in range(len(requests))]
+
+
+def test_batched_generation_reports_every_request(backend):
+    messages = GenerateRequest.pack([{"role": "user", "content": "Count from one to twenty in words."}])
+    short = GenerateRequest.pack([{"role": "user", "content": "Say yes."}])
+    requests = [GenerateRequest(m, temperature=0.8, top_p=0.95, max_tokens=6, seed=s, sample_index=s) for m in (messages, short) for s in range(3)]
+    results = collect(backend.generate, requests)
+    assert len(results) == 6 and all(r.text for r in results)
+    assert results[0].finish_reason == "length" and results[0].completion_tokens == 6
+    assert all(r.prompt_tokens > 5 for r in results)
+    assert len({r.text for r in results[:3]}) > 1, "samples with different seeds should differ"
+
+
+def test_greedy_generation_is_deterministic(backend):
+    request = GenerateRequest(GenerateRequest.pack([{"role": "user", "content": "Name a colour."}]), 0.0, 1.0, 12, 0)
+    first, second = collect(backend.generate, [request]), collect(backend.generate, [request])
+    assert first[0].text == second[0].text
+
+
+def test_scoring_gives_verdict_token_probabilities(backend):
+    messages = (("user", "Which is better for 2+2, Output (a): 4 or Output (b): 5? Answer \"Output (a)\" or \"Output (b)\"."),)
+    (scores,) = collect(backend.score, [ScoreRequest(messages, prefix="Output (", options=("a", "b"))])
+    assert set(scores.probs) == {"a", "b"}
+    assert 0.3 < sum(scores.probs.values()) <= 1.0  # most next-token mass lands on the verdict tokens
+    assert scores.text.startswith("Output (")
+
+
+def test_multi_token_option_is_a_clear_error(backend):
+    request = ScoreRequest((("user", "x"),), prefix="Output (", options=("alpha-bravo-charlie", "b"))
+    (result,) = collect(backend.score, [request])
+    assert isinstance(result, BackendError) and "single token" in str(result)
+
+
+def test_judge_spec_defaults_use_the_builtin_model():
+    assert JudgeSpec().model == "smollm2-135m" and JudgeSpec().backend == "transformers"
