@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rlaif.errors import RlaifError
@@ -27,7 +28,7 @@ def _store(store: Optional[str]) -> str:
 
 
 def _fail(exc: RlaifError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -57,7 +58,7 @@ def run(
     except RlaifError as exc:
         _fail(exc)
     for line in result["lines"]:
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 @datasets_app.command("list")

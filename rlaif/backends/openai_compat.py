@@ -23,6 +23,7 @@ from rlaif.errors import BackendError
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_RETRY_AFTER_S = 60.0  # like the official client: a longer wait request is capped, not obeyed
 LOCAL_HOSTS = ("127.", "localhost", "[::1]", "0.0.0.0")
 
 
@@ -147,7 +148,7 @@ class OpenAIBackend(Backend):
             except Exception as exc:  # noqa: BLE001 - classified below
                 if attempt >= self.spec.max_retries or not is_retryable(exc):
                     raise
-                delay = max(backoff_delay(attempt), retry_after_seconds(exc) or 0.0)
+                delay = max(backoff_delay(attempt), min(retry_after_seconds(exc) or 0.0, MAX_RETRY_AFTER_S))
                 log.debug("retrying after %s (%.2fs): %s", type(exc).__name__, delay, exc)
                 await asyncio.sleep(delay)
 
