@@ -70,7 +70,7 @@ def rlaif_run(recipe_path: str, store: str | None = None, limit: int | None = No
     bias = remove_position_bias(judgments, recipe.judge.debias)
     pairs, dropped = select_pairs(items, {(j.a_id, j.b_id): j for j in judgments}, recipe.filters)
     manifest = build_manifest(recipe, prompts, generations, judgments, pairs, dropped, bias, stats, len(items))
-    tables = {"pairs": records(pairs), "generations": records(generations), "judgments": records(judgments)}
+    tables = {"pairs": records(pairs), "generations": records(generations), "judgments": records(judgments), "prompts": records(prompts)}
     version_id, created = commit_task(store_dir, recipe.name, tables, manifest)
     lines = summary_lines(version_id, created, manifest, stats)
     create_markdown_artifact(key="rlaif-run-summary", markdown="## rlaif run\n\n" + "\n".join(f"- {line}" for line in lines))

@@ -3,6 +3,7 @@ candidate pairs, the manifest, and the summary. flows/ wires these into a Prefec
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from dataclasses import asdict
@@ -73,6 +74,7 @@ def build_manifest(
     template = load_template(recipe.judge.template)
     manifest = {
         "recipe": recipe.model_dump(mode="json"),
+        "inputs": {"prompts": input_lineage(recipe.prompts.path, prompts)},
         "models": {
             "policies": [{"name": p.name, "backend": p.backend, "model": p.model} for p in recipe.policies],
             "judge": {"backend": recipe.judge.backend, "model": recipe.judge.model},
@@ -99,6 +101,13 @@ def build_manifest(
         },
     }
     return redact(manifest, secrets_of(recipe))
+
+
+def input_lineage(path: str, prompts: list[Prompt]) -> dict[str, Any]:
+    """Where the prompts came from: the file, its sha256, and how many rows were used."""
+    file = Path(path)
+    sha = hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else None
+    return {"path": str(path), "sha256": sha, "rows": len(prompts)}
 
 
 def _mean(values: list[float]) -> float | None:

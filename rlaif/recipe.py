@@ -38,7 +38,9 @@ class ModelSpec(Strict):
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout in seconds (openai backend).")
     max_retries: int = Field(4, ge=0, description="Retries per request, with exponential backoff and jitter; Retry-After is honoured.")
     batch_size: int = Field(8, ge=1, description="Prompts per forward pass (transformers backend).")
-    threads: int | None = Field(1, ge=1, description="torch CPU threads (transformers backend); 1 was fastest on 2 cores.")
+    threads: int | None = Field(
+        None, ge=1, description="torch CPU threads (transformers backend); default: torch's own (all cores). Batched work here ran 1.7x faster on 2 threads than on 1."
+    )
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field("float32", description="Weights dtype for local engines.")
 
 

@@ -22,7 +22,7 @@ from rlaif import __version__
 from rlaif.errors import StoreError
 from rlaif.schema import content_hash
 
-TABLES = ("pairs", "generations", "judgments")
+TABLES = ("pairs", "generations", "judgments", "prompts", "rankings", "feedback")
 
 
 def default_store() -> Path:
