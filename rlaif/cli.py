@@ -49,9 +49,9 @@ def run(
     try:  # validate everything cheap before starting Prefect, so bad input writes nothing
         parsed = load_recipe(recipe)
         load_prompts(parsed.prompts.path, parsed.prompts.system, limit or parsed.prompts.limit)
-        from rlaif.judges.pairwise import load_template
+        from rlaif.judging import validate_judge
 
-        load_template(parsed.judge.template)
+        validate_judge(parsed.judge)
         from flows.pipeline import rlaif_run
 
         result = rlaif_run(recipe_path=recipe, store=str(store_path(parsed, store)), limit=limit)
@@ -102,6 +102,194 @@ def datasets_show(
     except RlaifError as exc:
         _fail(exc)
     sys.stdout.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+@datasets_app.command("report")
+def datasets_report(
+    version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
+    out: Optional[str] = typer.Option(None, "--out", help="HTML file to write (default: STORE/reports/<id>.html)."),
+    store: Optional[str] = StoreOption,
+) -> None:
+    """Write a self-contained HTML report of a version: counts, calls, models, templates and plots
+    (chosen vs rejected length, margin and soft-label histograms, position consistency, drop
+    reasons, per-policy win rates). It loads nothing from the network.
+
+    Example: rlaif datasets report demo-0123456789ab --out demo-report.html
+    """
+    from rlaif.report import write_report
+
+    try:
+        path = write_report(_store(store), version_id, out)
+    except RlaifError as exc:
+        _fail(exc)
+    console.print(f"report: {path}", highlight=False, soft_wrap=True, markup=False)
+
+
+@datasets_app.command("diff")
+def datasets_diff(
+    a: str = typer.Argument(..., help="The older version id."),
+    b: str = typer.Argument(..., help="The newer version id."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole diff as JSON (every row key)."),
+    limit: int = typer.Option(10, "--limit", min=0, help="Row keys listed per kind (added, removed, changed) in the table view."),
+    store: Optional[str] = StoreOption,
+) -> None:
+    """Show what changed from version A to version B: preference rows added, removed and changed
+    (a pair whose winner flipped, or whose p_chosen / margin moved), counts and drops by reason,
+    label statistics, and changed recipe settings.
+
+    Example: rlaif datasets diff demo-0123456789ab demo-ba9876543210 --json
+    """
+    from rlaif.store.diff import diff_tables, diff_versions
+
+    try:
+        result = diff_versions(_store(store), a, b)
+    except RlaifError as exc:
+        _fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        return
+    for table in diff_tables(result, limit):
+        console.print(table)
+
+
+@datasets_app.command("lineage")
+def datasets_lineage(
+    version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the lineage tree as JSON."),
+    store: Optional[str] = StoreOption,
+) -> None:
+    """Show where a version came from: its parents (recursively; a parent missing from the store
+    is reported), and for each version the recipe (name, sha256), the prompt file (path, sha256,
+    rows), the models and the judge templates with their sha256.
+
+    Example: rlaif datasets lineage demo-0123456789ab --json
+    """
+    from rlaif.store.lineage import as_tree, lineage
+
+    try:
+        tree = lineage(_store(store), version_id)
+    except RlaifError as exc:
+        _fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(tree, indent=2, ensure_ascii=False) + "\n")
+        return
+    console.print(as_tree(tree), highlight=False, soft_wrap=True)
+
+
+@datasets_app.command("export")
+def datasets_export(
+    version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
+    fmt: str = typer.Option(..., "--format", help="dpo | rm | kto | sft | prompts | listwise (the TRL trainer it is for)."),
+    out: str = typer.Option(..., "--out", help="Folder to write (new, empty, or an earlier rlaif export, which is replaced)."),
+    style: str = typer.Option("conversational", "--style", help="conversational (message lists) or standard (plain text)."),
+    license: Optional[str] = typer.Option(None, "--license", help="License for the card (default: the recipe's, else 'other')."),
+    evaluation: Optional[str] = typer.Option(None, "--eval", help="An `rlaif eval-judge` result (STORE/evals/*.json) to report in the card."),
+    store: Optional[str] = StoreOption,
+) -> None:
+    """Export a version as data/train-00000-of-00001.parquet plus a dataset card (README.md),
+    loadable with `datasets.load_dataset(OUT)` and ready for the TRL trainer of the format.
+
+    Example: rlaif datasets export demo-0123456789ab --format dpo --out exports/demo-dpo
+    """
+    import pyarrow.parquet as pq
+
+    from rlaif.store.export import DATA_FILE, export_version, load_evaluation
+
+    try:
+        result = load_evaluation(evaluation) if evaluation else None
+        path = export_version(_store(store), version_id, fmt, out, style=style, license=license, evaluation=result)
+    except RlaifError as exc:
+        _fail(exc)
+    rows = pq.read_metadata(path / DATA_FILE).num_rows
+    console.print(f"exported {rows} {fmt} rows ({style}) of {version_id} to {path}", highlight=False, soft_wrap=True, markup=False)
+
+
+@app.command("eval-judge")
+def eval_judge(
+    recipe: str = typer.Argument(..., help="Recipe YAML file whose judge is evaluated, e.g. recipes/demo.yaml."),
+    gold: str = typer.Option(..., "--gold", help="JSON Lines of human-labelled pairs: `prompt` (messages), `chosen`, `rejected`."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N gold rows."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the per-row A/B order (which response is shown first)."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the JSON result on stdout (progress goes to stderr)."),
+    store: Optional[str] = StoreOption,
+) -> None:
+    """Measure a judge against human labels: agreement, kappa, position consistency, length
+    preference and calibration, beside the 'always longer' / 'always shorter' rules. Calls go
+    through the store's request cache; the result is also saved under STORE/evals/.
+
+    Example: rlaif eval-judge recipes/demo.yaml --gold ../shared/data/mt-bench-human-sample/pairs.jsonl --limit 50 --json
+    """
+    from rlaif.evaluate import comparison_rows, evaluate_judge
+    from rlaif.gold import load_gold
+    from rlaif.pipeline import store_path
+    from rlaif.recipe import load_recipe
+
+    try:
+        parsed = load_recipe(recipe)
+        load_gold(gold, limit)  # validate before loading any model
+        result = evaluate_judge(parsed, gold, store_path(parsed, store), limit, seed)
+    except RlaifError as exc:
+        _fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        return
+    table = Table("metric", "judge", "always longer", "always shorter", title=f"{parsed.judge.model} on {gold}")
+    for row in comparison_rows(result):
+        table.add_row(*row)
+    console.print(table)
+    calls = result["calls"]
+    console.print(
+        f"n {result['n']} rows judged, {result['failures']} failed (metrics exclude them); "
+        f"calls: live {calls['live']}, cached {calls['cached']}, failed {calls['failed']}\nsaved: {result['path']}",
+        highlight=False, soft_wrap=True, markup=False,
+    )
+
+
+@datasets_app.command("push")
+def datasets_push(
+    version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
+    repo: str = typer.Option(..., "--repo", help="Hub dataset repo NAMESPACE/NAME (created if missing)."),
+    public: bool = typer.Option(False, "--public", help="Create the repo public (default: private; an existing public repo needs this flag)."),
+    fmt: str = typer.Option("dpo", "--format", help="Export format at the repo root: dpo | rm | kto | sft | prompts | listwise."),
+    store: Optional[str] = StoreOption,
+) -> None:
+    """Push a version to the Hugging Face Hub in one commit tagged with the version id: the export
+    (README.md card + data/*.parquet, for `datasets.load_dataset(REPO, revision=ID)`) and the
+    version itself under rlaif/. Re-pushing a version is a no-op. The token is read from HF_TOKEN
+    only; HF_ENDPOINT selects a mirror.
+
+    Example: HF_TOKEN=hf_... rlaif datasets push demo-0123456789ab --repo alice/demo-prefs
+    """
+    from rlaif.store.hub import push_version
+
+    try:
+        result = push_version(_store(store), version_id, repo, private=not public, fmt=fmt)
+    except RlaifError as exc:
+        _fail(exc)
+    visibility = {True: "private", False: "public"}.get(result.private, "visibility unknown")
+    what = "pushed" if result.pushed else "already pushed (tag exists, nothing uploaded):"
+    console.print(f"{what} {version_id} to {repo} ({visibility}) at commit {result.commit[:12]}: {result.url}", highlight=False, soft_wrap=True, markup=False)
+
+
+@datasets_app.command("pull")
+def datasets_pull(
+    ref: str = typer.Argument(..., help="NAMESPACE/NAME or NAMESPACE/NAME@REV: a repo pushed by `rlaif datasets push`; REV is a version id (its tag), a branch or a commit (default: main)."),
+    store: Optional[str] = StoreOption,
+) -> None:
+    """Bring a pushed version back into the store with the same id and manifest, after checking
+    that its tables hash to the id. A version already in the store is left as it is. Private repos
+    need HF_TOKEN.
+
+    Example: rlaif datasets pull alice/demo-prefs@demo-0123456789ab --store data/store
+    """
+    from rlaif.store.hub import pull_version
+
+    try:
+        result = pull_version(_store(store), ref)
+    except RlaifError as exc:
+        _fail(exc)
+    what = "pulled" if result.created else "already in the store:"
+    console.print(f"{what} {result.version_id} from {result.repo}@{result.revision} (commit {result.commit[:12]}) into {result.path}", highlight=False, soft_wrap=True, markup=False)
 
 
 if __name__ == "__main__":

@@ -42,3 +42,7 @@ class BackendError(RlaifError):
 
 class StoreError(RlaifError):
     """The dataset store is missing a version or cannot be written."""
+
+
+class HubError(RlaifError):
+    """A Hugging Face Hub push or pull failed (no token, unknown repo or tag, refused, unreachable)."""

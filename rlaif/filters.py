@@ -1,40 +1,85 @@
-"""Which candidate pairs become preference rows, and why the others were dropped.
+"""Which prompts, responses and candidate pairs make it into a dataset, and why the others did not.
 
-Every candidate pair ends in exactly one place: kept, or dropped under one reason. Checks that
-need no judge run first, so no judge call is paid for a pair that would be dropped anyway.
+Filters act where they save the most (`filters` is the recipe's FilterSpec):
+  * prompts, before any sampling: `filter_prompts` (decontamination, exact and near-duplicates);
+  * each response, before judging: `response_reason` (failed, empty, truncated, too long,
+    refusal, boilerplate, wrong language) - also used per response by listwise/pointwise judges;
+  * each pair, before judging: `pre_judge_reason` (either response's reason, then identical or
+    near-duplicate responses), so no judge call is paid for a pair that would be dropped anyway;
+  * each pair, after judging: `post_judge_reason` (judge failed, inconsistent, low margin);
+  * the kept set: the length-bias cap in `select_pairs`.
+Every candidate pair ends in exactly one place: kept, or dropped under one reason of DROP_REASONS
+(earliest reason wins); every prompt is kept or dropped under one of PROMPT_DROP_REASONS.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
+from rlaif.quality.dedup import similarity
+from rlaif.quality.length import cap_longer_share
+from rlaif.quality.prompts import PROMPT_DROP_REASONS, filter_prompts
+from rlaif.quality.text import BOILERPLATE_PATTERNS, REFUSAL_PATTERNS, matches_any, wrong_language
 from rlaif.schema import Generation, Judgment, PreferencePair, Prompt
 
-DROP_REASONS = (
-    "generation_failed",
-    "empty",
-    "truncated",
-    "identical",
-    "judge_failed",
-    "inconsistent",
-    "low_margin",
-)
+RESPONSE_REASONS = ("generation_failed", "empty", "truncated", "too_long", "refusal", "boilerplate", "language")
+PAIR_REASONS = ("identical", "near_duplicate")
+JUDGED_REASONS = ("judge_failed", "inconsistent", "low_margin")
+SET_REASONS = ("length_bias",)
+DROP_REASONS = (*RESPONSE_REASONS, *PAIR_REASONS, *JUDGED_REASONS, *SET_REASONS)
+
+__all__ = [
+    "DROP_REASONS",
+    "PROMPT_DROP_REASONS",
+    "RESPONSE_REASONS",
+    "filter_prompts",
+    "post_judge_reason",
+    "pre_judge_reason",
+    "response_reason",
+    "select_pairs",
+    "to_pair",
+]
+
+
+def response_reason(generation: Generation, filters) -> str | None:
+    """Why one response is unusable (one of RESPONSE_REASONS, first that applies), or None.
+
+    Failed and empty responses are always unusable; the other checks follow the FilterSpec.
+    A `completion_tokens` of 0 means the backend did not count tokens: `max_tokens` then does not apply.
+    """
+    text = generation.text or ""
+    if generation.error:
+        return "generation_failed"
+    if not text.strip():
+        return "empty"
+    if filters.drop_truncated and generation.finish_reason == "length":
+        return "truncated"
+    if filters.max_tokens is not None and generation.completion_tokens > filters.max_tokens:
+        return "too_long"
+    if filters.refusals and matches_any(text, (*REFUSAL_PATTERNS, *filters.refusal_patterns)):
+        return "refusal"
+    if filters.boilerplate and matches_any(text, (*BOILERPLATE_PATTERNS, *filters.boilerplate_patterns)):
+        return "boilerplate"
+    if filters.language and wrong_language(text, tuple(filters.language), filters.language_min_chars, filters.language_min_confidence):
+        return "language"
+    return None
 
 
 def pre_judge_reason(a: Generation, b: Generation, filters) -> str | None:
     """Why a pair is dropped before judging, or None.
 
-    Generation failures, empty and identical responses are always dropped: they carry no
-    preference. Truncated responses are dropped when `filters.drop_truncated`.
+    First the responses' own reasons (the earlier one in RESPONSE_REASONS, whichever side), then
+    the pair: identical texts (whitespace aside) always, near-duplicates when
+    `filters.response_near_duplicate` is set. Neither carries a preference worth a judge call.
     """
-    if a.error or b.error:
-        return "generation_failed"
-    if not (a.text or "").strip() or not (b.text or "").strip():
-        return "empty"
-    if filters.drop_truncated and "length" in (a.finish_reason, b.finish_reason):
-        return "truncated"
+    reasons = [r for r in (response_reason(a, filters), response_reason(b, filters)) if r]
+    if reasons:
+        return min(reasons, key=RESPONSE_REASONS.index)
     if a.text.strip() == b.text.strip():
         return "identical"
+    threshold = filters.response_near_duplicate
+    if threshold is not None and similarity(a.text, b.text, filters.minhash.shingle_chars) >= threshold:
+        return "near_duplicate"
     return None
 
 
@@ -75,7 +120,11 @@ def to_pair(prompt: Prompt, a: Generation, b: Generation, judgment: Judgment) ->
 def select_pairs(
     items: list[tuple[Prompt, Generation, Generation]], judgments: dict[tuple[str, str], Judgment], filters
 ) -> tuple[list[PreferencePair], Counter]:
-    """Kept pairs and drop counts; `judgments` maps (a_id, b_id) to the judgment of that pair."""
+    """Kept pairs and drop counts; `judgments` maps (a_id, b_id) to the judgment of that pair.
+
+    Pair checks run first, then the length-bias cap (`filters.max_longer_share`) over the pairs
+    that passed them.
+    """
     kept: list[PreferencePair] = []
     dropped: Counter = Counter()
     for prompt, a, b in items:
@@ -87,4 +136,7 @@ def select_pairs(
             dropped[reason] += 1
         else:
             kept.append(to_pair(prompt, a, b, judgment))
+    kept, biased = cap_longer_share(kept, filters.max_longer_share)
+    if biased:
+        dropped["length_bias"] += len(biased)
     return kept, dropped

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.cache import CallStats
-from rlaif.filters import DROP_REASONS
-from rlaif.judges.debias import PositionBias
-from rlaif.judges.pairwise import candidate_pairs, load_template
+from rlaif.filters import DROP_REASONS, PROMPT_DROP_REASONS
+from rlaif.judges.pairwise import candidate_pairs
+from rlaif.judging import JudgeOutcome, judge_section, judge_summary, judge_templates
 from rlaif.recipe import Recipe
-from rlaif.schema import Generation, Judgment, PreferencePair, Prompt
+from rlaif.schema import Generation, PreferencePair, Prompt
 
 
 def group_by_prompt(prompts: list[Prompt], generations: list[Generation]) -> dict[str, list[Generation]]:
@@ -56,7 +56,7 @@ def redact(value: Any, secrets: list[str]) -> Any:
 
 def secrets_of(recipe: Recipe) -> list[str]:
     """Values of the API-key variables the recipe names (to keep them out of every output)."""
-    names = {spec.api_key_env for spec in [*recipe.policies, recipe.judge]}
+    names = {spec.api_key_env for spec in [*recipe.policies, recipe.judge, *recipe.judge.jury]}
     return [os.environ[name] for name in names if len(os.environ.get(name, "")) >= 4]
 
 
@@ -64,14 +64,13 @@ def build_manifest(
     recipe: Recipe,
     prompts: list[Prompt],
     generations: list[Generation],
-    judgments: list[Judgment],
+    outcome: JudgeOutcome,
     pairs: list[PreferencePair],
     dropped: Counter,
-    bias: PositionBias,
     stats: CallStats,
-    n_candidates: int,
+    prompts_dropped: Counter | None = None,
 ) -> dict[str, Any]:
-    template = load_template(recipe.judge.template)
+    judgments = outcome.table
     manifest = {
         "recipe": recipe.model_dump(mode="json"),
         "inputs": {"prompts": input_lineage(recipe.prompts.path, prompts)},
@@ -79,23 +78,24 @@ def build_manifest(
             "policies": [{"name": p.name, "backend": p.backend, "model": p.model} for p in recipe.policies],
             "judge": {"backend": recipe.judge.backend, "model": recipe.judge.model},
         },
-        "prompt_templates": {template.name: template.sha256},
+        "prompt_templates": judge_templates(recipe.judge),
         "counts": {
             "prompts": len(prompts),
+            "prompts_dropped": {reason: (prompts_dropped or {}).get(reason, 0) for reason in PROMPT_DROP_REASONS},
             "generations": len(generations),
-            "in": n_candidates,
+            "responses_dropped": dict(sorted(outcome.responses_dropped.items())),
+            "in": len(outcome.items),
             "kept": len(pairs),
             "dropped": {reason: dropped.get(reason, 0) for reason in DROP_REASONS},
             "judgments": len(judgments),
+            "rankings": len(outcome.rankings),
+            "feedback": {"good": sum(f.label for f in outcome.feedback), "bad": sum(not f.label for f in outcome.feedback)},
             "prompts_with_pair": len({pair.prompt_id for pair in pairs}),
         },
         "calls": {"live": stats.live, "cached": stats.cached, "failed": stats.failed},
         "tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens},
         "judge": {
-            "type": "pairwise",
-            "mode": recipe.judge.mode,
-            "debias": recipe.judge.debias,
-            "position_bias": bias.as_dict(),
+            **judge_section(recipe.judge, outcome),
             "mean_prob_mass": _mean([j.prob_mass for j in judgments if j.prob_mass is not None]),
             "prefers_longer": _prefers_longer(pairs),
         },
@@ -121,13 +121,16 @@ def _prefers_longer(pairs: list[PreferencePair]) -> float | None:
 
 def summary_lines(version_id: str, created: bool, manifest: dict[str, Any], stats: CallStats) -> list[str]:
     """The run summary, ending in the version id."""
-    counts, bias = manifest["counts"], manifest["judge"]["position_bias"]
+    counts = manifest["counts"]
     drops = ", ".join(f"{reason} {n}" for reason, n in counts["dropped"].items() if n) or "none"
-    fmt = lambda x: "n/a" if x is None else f"{x:.2f}"  # noqa: E731
+    response_drops = ", ".join(f"{reason} {n}" for reason, n in counts.get("responses_dropped", {}).items() if n)
+    if response_drops:
+        drops += f"; responses not judged: {response_drops}"
+    prompt_drops = ", ".join(f"{reason} {n}" for reason, n in counts.get("prompts_dropped", {}).items() if n)
     return [
-        f"prompts: {counts['prompts']}, responses: {counts['generations']}, candidate pairs: {counts['in']}",
-        f"judge position bias: mean P(first wins) {fmt(bias['mean_p_first'])}, logit shift {fmt(bias['beta'])}, "
-        f"order consistency raw {fmt(bias['raw_consistency'])} -> debiased {fmt(bias['consistency'])} (n={bias['n']})",
+        f"prompts: {counts['prompts']}" + (f" (dropped before sampling: {prompt_drops})" if prompt_drops else "")
+        + f", responses: {counts['generations']}, candidate pairs: {counts['in']}",
+        judge_summary(manifest["judge"]),
         f"dropped: {drops}",
         f"kept: {counts['kept']} preference pairs from {counts['prompts_with_pair']} prompts",
         f"calls: live {stats.live}, cached {stats.cached}, failed {stats.failed}",

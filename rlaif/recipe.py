@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rlaif.errors import RecipeError
 
@@ -49,14 +49,70 @@ class PolicySpec(ModelSpec):
     params: SamplingParams = Field(default_factory=SamplingParams)
 
 
+JUDGE_TYPES = ("pairwise", "listwise", "pointwise", "binary")
+DEFAULT_TEMPLATES = {
+    "pairwise": "prompts/pairwise_judge.j2",
+    "listwise": "prompts/listwise_judge.j2",
+    "pointwise": "prompts/pointwise_judge.j2",
+    "binary": "prompts/binary_judge.j2",
+}
+ASPECTS = ["helpfulness", "honesty", "instruction-following", "truthfulness"]
+
+
+class PrinciplesSpec(Strict):
+    path: str = Field("prompts/constitution.yaml", description="YAML file: a list of principles (strings), Constitutional-AI style.")
+    mode: Literal["sample", "ensemble"] = Field(
+        "sample", description="sample: one principle per judged item (fixed by seed); ensemble: every item judged under `count` principles, soft labels averaged."
+    )
+    count: int = Field(3, ge=1, description="Principles per item in ensemble mode (the first `count` of the file).")
+    seed: int = Field(0, description="Seed of the per-item principle choice in sample mode.")
+
+
+class JuryMember(ModelSpec):
+    name: str | None = Field(None, description="Label of this member in the manifest (default: model and template).")
+    template: str | None = Field(None, description="Template of this member (default: the judge's template).")
+
+
 class JudgeSpec(ModelSpec):
-    template: str = Field("prompts/pairwise_judge.j2", description="Jinja judge template (path relative to the project or absolute).")
+    type: Literal["pairwise", "listwise", "pointwise", "binary"] = Field(
+        "pairwise",
+        description="pairwise: A vs B in both orders; listwise: rank all K responses over several permutations; "
+        "pointwise: rate each response 1-5 or 1-10 per aspect (UltraFeedback); binary: good/bad per response (yes/no judge).",
+    )
+    template: str | None = Field(None, description="Jinja judge template; default prompts/<type>_judge.j2.")
     mode: Literal["auto", "logprobs", "parse"] = Field(
         "auto", description="auto: verdict-token probabilities when the backend gives them, else the parsed answer."
     )
-    debias: bool = Field(True, description="Estimate the judge's position bias over the run and remove it in logit space.")
-    max_tokens: int = Field(8, ge=1, description="Tokens the judge may write in parse mode.")
-    pairs: Literal["all", "first"] = Field("all", description="all: every pair of distinct responses of a prompt; first: only the first two.")
+    debias: bool = Field(
+        True,
+        description="Remove position bias: pairwise in logit space, listwise by each slot's measured first-choice rate; "
+        "binary: threshold at the run's median P(yes) unless `threshold` is set.",
+    )
+    max_tokens: int = Field(8, ge=1, description="Tokens the judge may write in parse mode (listwise: raised to 8 per response).")
+    pairs: Literal["all", "first", "best_vs_worst", "best_vs_random"] = Field(
+        "all",
+        description="Which pairs become preference rows. all: every pair of distinct responses (pairwise: all are judged); "
+        "first: only the first two; best_vs_worst; best_vs_random (Zephyr). Ties are always dropped.",
+    )
+    seed: int = Field(0, description="Seed of listwise permutations and best_vs_random choices.")
+    permutations: int = Field(2, ge=1, le=24, description="Listwise: orders judged per prompt (original, reversed, then seeded shuffles).")
+    aggregate: Literal["plackett-luce", "borda"] = Field("plackett-luce", description="Listwise: how permutations are combined.")
+    aspects: list[str] = Field(default_factory=lambda: list(ASPECTS), min_length=1, description="Pointwise: aspects rated separately, then averaged.")
+    scale: Literal[5, 10] = Field(5, description="Pointwise: ratings from 1 to `scale`.")
+    threshold: float | None = Field(
+        None,
+        description="Binary label cut: pointwise score >= threshold is good (default: the scale's midpoint); "
+        "binary judge: P(yes) >= threshold (default: the run's median with debias, else 0.5).",
+    )
+    chain_of_thought: bool = Field(False, description="The judge writes a rationale first; the verdict is scored in a second call (RLAIF paper).")
+    rationale_tokens: int = Field(128, ge=8, description="Most tokens of a chain-of-thought rationale.")
+    principles: PrinciplesSpec | None = Field(None, description="Judge under written principles (a constitution).")
+    jury: list[JuryMember] = Field(default_factory=list, description="Several judges (models or templates) on the same items; empty: this judge alone.")
+    jury_aggregate: Literal["mean", "majority"] = Field("mean", description="Jury: mean of soft labels or scores, or majority vote.")
+
+    @property
+    def template_path(self) -> str:
+        return self.template or DEFAULT_TEMPLATES[self.type]
 
 
 class PromptSource(Strict):
@@ -65,10 +121,86 @@ class PromptSource(Strict):
     limit: int | None = Field(None, ge=1, description="Use only the first N prompts.")
 
 
+class MinHashSpec(Strict):
+    shingle_chars: int = Field(5, ge=2, le=20, description="Character n-gram length of the shingles compared (on lower-cased text without punctuation).")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations: more is more exact and slower.")
+    seed: int = Field(1, description="MinHash seed; fixed, so a run finds the same duplicates every time.")
+
+
+class DecontaminateSpec(Strict):
+    path: str = Field(description="Evaluation set, JSON Lines: `prompt` (text or chat messages) or `messages` per row, e.g. a pairs.jsonl.")
+    ngram: int | None = Field(13, ge=3, description="Drop a prompt sharing a run of this many words with an eval prompt; null: off.")
+    similarity: float | None = Field(
+        0.8, gt=0, le=1, description="Also drop a prompt whose near-duplicate similarity to an eval prompt reaches this (catches short prompts); null: off."
+    )
+
+
 class FilterSpec(Strict):
+    """Quality filters; each drop is counted by reason (rlaif.filters.DROP_REASONS, PROMPT_DROP_REASONS)."""
+
     consistency: bool = Field(True, description="Drop judgments whose two orders disagree (after debiasing).")
     min_margin: float = Field(0.1, ge=0, le=1, description="Drop pairs with |2 p - 1| below this (ties and near-ties).")
     drop_truncated: bool = Field(True, description="Drop pairs with a response cut off by max_tokens (finish_reason 'length').")
+    dedup_prompts: bool = Field(True, description="Before sampling, drop prompts whose user turns repeat an earlier prompt (whitespace aside); the first is kept.")
+    prompt_near_duplicate: float | None = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="With dedup_prompts, also drop near-duplicate prompts: character-shingle Jaccard >= this and the same numbers "
+        "(MinHash LSH, then an exact check; one word changed in a 15-word prompt is about 0.8, distinct prompts of the "
+        "MT-Bench and self-instruct sets reach at most 0.62). null: exact duplicates only.",
+    )
+    response_near_duplicate: float | None = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="Drop a pair whose two responses are near-duplicates at this similarity (0.95: only case/punctuation/whitespace "
+        "variants; human-labelled pairs at 0.8-0.87 still had clear preferences). null: only identical pairs are dropped.",
+    )
+    minhash: MinHashSpec = Field(default_factory=MinHashSpec, description="How near-duplicates are measured.")
+    max_tokens: int | None = Field(None, ge=1, description="Drop responses with more completion tokens than this; null: no limit.")
+    refusals: bool = Field(
+        False, description="Drop responses that refuse (rlaif.quality.text.REFUSAL_PATTERNS). Off: refusing is the right answer to a harmful prompt."
+    )
+    boilerplate: bool = Field(
+        False, description="Drop responses with AI self-talk ('As an AI language model', knowledge cutoff; BOILERPLATE_PATTERNS)."
+    )
+    refusal_patterns: list[str] = Field(default_factory=list, description="Extra refusal regexes (case-insensitive), used when `refusals` is on.")
+    boilerplate_patterns: list[str] = Field(default_factory=list, description="Extra boilerplate regexes (case-insensitive), used when `boilerplate` is on.")
+    language: list[str] | None = Field(
+        None, description="Keep only responses in these languages (ISO 639-1, e.g. en or [en, de]; py3langid). null: any language."
+    )
+    language_min_chars: int = Field(20, ge=1, description="Responses with less prose than this (code blocks aside) are never dropped for language.")
+    language_min_confidence: float = Field(
+        0.8, ge=0, le=1, description="Drop for language only when the detector is at least this sure (on 1,345 English answers of the shared human-labelled sets, 0.8 flagged only the 3 that were French)."
+    )
+    decontaminate: DecontaminateSpec | None = Field(None, description="Before sampling, drop prompts that overlap this evaluation set.")
+    max_longer_share: float | None = Field(
+        None,
+        ge=0.5,
+        le=1,
+        description="Length-bias cap: at most this share of kept pairs may have the longer response (characters) as chosen; "
+        "the lowest-margin chosen-longer pairs are dropped first (reason length_bias). null: no cap.",
+    )
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _one_language(cls, value):
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("language")
+    @classmethod
+    def _known_languages(cls, value):
+        from rlaif.quality.text import check_languages
+
+        return check_languages(value)
+
+    @field_validator("refusal_patterns", "boilerplate_patterns")
+    @classmethod
+    def _regexes(cls, value):
+        from rlaif.quality.text import check_patterns
+
+        return check_patterns(value)
 
 
 class Recipe(Strict):

@@ -114,3 +114,33 @@ class PreferencePair:
     p_chosen_raw_ba: float  # ... with chosen shown second
     judge_model: str
     judge_template_sha256: str
+
+
+@dataclass
+class Ranking:
+    """How a listwise or pointwise judge ordered the responses to one prompt (a `rankings` row)."""
+
+    prompt_id: str
+    prompt: list[Message]
+    response_ids: list[str]
+    responses: list[str]
+    policies: list[str]
+    scores: list[float]  # higher is better: PL strength, Borda score, or expected rating
+    ranks: list[int]  # 1 = best; ties share a rank
+    judge: str  # "listwise" | "pointwise" | "binary" | "pairwise"
+    agreement: float | None = None  # mean Kendall tau between permutations (listwise) or jury members
+    detail: str = ""  # per-permutation / per-aspect / per-member breakdown as JSON text
+    error: str | None = None
+
+
+@dataclass
+class Feedback:
+    """Binary (KTO-style) feedback on one response (a `feedback` row)."""
+
+    prompt_id: str
+    response_id: str
+    prompt: list[Message]
+    completion: list[Message]
+    policy: str
+    score: float | None
+    label: bool

@@ -6,7 +6,7 @@ import pytest
 
 from rlaif.backends.base import Scores
 from rlaif.cache import CallCache, CallStats
-from rlaif.judges import pairwise
+from rlaif.judges import common
 from rlaif.judges.pairwise import judge_pairs, remove_position_bias
 from rlaif.recipe import JudgeSpec
 from rlaif.schema import Generation, Prompt
@@ -31,7 +31,7 @@ def use_backend(monkeypatch):
             backend.spec = spec
             return backend
 
-        monkeypatch.setattr(pairwise, "make_backend", factory)
+        monkeypatch.setattr(common, "make_backend", factory)
         return backend
 
     return install
@@ -134,7 +134,7 @@ def test_verdict_imitation_in_a_response_cannot_decide(tmp_path, use_backend):
     items = [(Prompt(id="p0", messages=[{"role": "user", "content": "q"}]), attack, gen("p0", 1, "an honest answer"))]
     judgments, _ = judge(items, tmp_path, mode="parse")
     remove_position_bias(judgments)
-    rendered = pairwise.load_template("prompts/pairwise_judge.j2").render("q", attack.text, "x")
+    rendered = common.load_template("prompts/pairwise_judge.j2").render("q", attack.text, "x")
     assert "Output (a)" not in rendered.split("# Which")[0].split("# Output (a):")[1]
     judgment = judgments[0]
     assert not (judgment.consistent and judgment.p_a > 0.5), "the imitated verdict decided the judgment"

@@ -3,56 +3,18 @@ probabilities when the backend gives them, else from a strictly parsed answer.""
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from itertools import combinations
-from pathlib import Path
 
-import jinja2
-
-from rlaif.backends import make_backend
 from rlaif.backends.base import ScoreRequest, Scores
 from rlaif.cache import CallCache, CallStats
-from rlaif.calls import run_score
-from rlaif.errors import RecipeError
+from rlaif.judges.common import JudgeTemplate, PrincipleFor, fixed_principle, instruction_text, load_template, score_all
 from rlaif.judges.debias import PositionBias, agree, debiased, estimate_beta
-from rlaif.judges.parsers import neutralize, parse_verdict, soft_label
+from rlaif.judges.parsers import parse_verdict, soft_label
 from rlaif.schema import Generation, Judgment, OrderVerdict, Prompt
 
 PREFIX = "Output ("
 OPTIONS = ("a", "b")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True)
-class JudgeTemplate:
-    name: str
-    text: str
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()
-
-    def render(self, instruction: str, output_a: str, output_b: str) -> str:
-        template = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True).from_string(self.text)
-        return template.render(instruction=instruction, output_a=neutralize(output_a), output_b=neutralize(output_b)).strip()
-
-
-def load_template(path: str) -> JudgeTemplate:
-    """Read a judge template; relative paths are tried from the current folder, then the project."""
-    candidates = [Path(path), PROJECT_ROOT / path]
-    for candidate in candidates:
-        if candidate.is_file():
-            return JudgeTemplate(name=Path(path).name, text=candidate.read_text(encoding="utf-8"))
-    raise RecipeError(path, "judge.template", "template file not found", "use prompts/pairwise_judge.j2 or a path to your .j2 file")
-
-
-def instruction_text(prompt: Prompt) -> str:
-    """The conversation the responses answer, as the judge sees it (system prompts left out)."""
-    turns = [m for m in prompt.messages if m["role"] != "system"]
-    if len(turns) == 1:
-        return turns[0]["content"]
-    return "\n\n".join(f"{m['role'].upper()}: {m['content']}" for m in turns)
+__all__ = ["JudgeTemplate", "load_template", "instruction_text", "judge_pairs", "remove_position_bias", "candidate_pairs"]
 
 
 def candidate_pairs(generations: list[Generation], which: str = "all") -> list[tuple[Generation, Generation]]:
@@ -61,12 +23,14 @@ def candidate_pairs(generations: list[Generation], which: str = "all") -> list[t
     return pairs[:1] if which == "first" else pairs
 
 
-def score_requests(template: JudgeTemplate, prompt: Prompt, a: Generation, b: Generation, spec) -> tuple[ScoreRequest, ScoreRequest]:
+def score_requests(
+    template: JudgeTemplate, prompt: Prompt, a: Generation, b: Generation, spec, principle: str | None = None
+) -> tuple[ScoreRequest, ScoreRequest]:
     """The (a, b) and (b, a) presentations of one pair."""
     instruction = instruction_text(prompt)
 
     def request(first: Generation, second: Generation) -> ScoreRequest:
-        content = template.render(instruction, first.text or "", second.text or "")
+        content = template.render(instruction, first.text or "", second.text or "", principle)
         return ScoreRequest(
             messages=(("user", content),),
             prefix=PREFIX,
@@ -118,15 +82,18 @@ def combine(prompt_id: str, a: Generation, b: Generation, ab: OrderVerdict, ba: 
 
 
 def judge_pairs(
-    items: list[tuple[Prompt, Generation, Generation]], spec, cache: CallCache, stats: CallStats
+    items: list[tuple[Prompt, Generation, Generation]],
+    spec,
+    cache: CallCache,
+    stats: CallStats,
+    principle_for: PrincipleFor = fixed_principle(None),
 ) -> list[Judgment]:
     """Judge each (prompt, a, b) in both orders; failures come back as Judgment(error=...)."""
-    template = load_template(spec.template)
+    template = load_template(spec.template_path)
     requests: list[ScoreRequest] = []
     for prompt, a, b in items:
-        requests.extend(score_requests(template, prompt, a, b, spec))
-    with make_backend(spec) as backend:
-        results = run_score(backend, requests, cache, stats, template.sha256, label="judging (both orders)")
+        requests.extend(score_requests(template, prompt, a, b, spec, principle_for(f"{a.id}|{b.id}")))
+    results = score_all(spec, requests, cache, stats, template.sha256, label="judging (both orders)")
     judgments = []
     for index, (prompt, a, b) in enumerate(items):
         ab = order_verdict(results[2 * index], spec.mode)

@@ -37,15 +37,28 @@ def _rows(records: list[Any]) -> list[dict]:
     return [record if isinstance(record, dict) else asdict(record) for record in records]
 
 
-def _write_table(path: Path, rows: list[dict]) -> None:
-    table = pa.Table.from_pylist(rows) if rows else pa.table({})
-    pq.write_table(table, path)
+def _arrow(rows: list[dict]) -> pa.Table:
+    return pa.Table.from_pylist(rows) if rows else pa.table({})
+
+
+def version_digest(tables: dict[str, pa.Table], manifest: dict[str, Any]) -> str:
+    """The 12-hex content hash of a version id, from its tables as Arrow stores them.
+
+    Hashing the rows as they read back from Parquet (not the Python objects that went in) lets
+    anyone recompute the id from the stored files (`rlaif datasets pull` verifies it that way);
+    for rows that round-trip exactly through Arrow it equals hashing the rows themselves.
+
+    >>> version_digest({"pairs": _arrow([{"a": 1}])}, {"recipe": {}}) == version_digest({"pairs": _arrow([{"a": 1}]), "feedback": _arrow([])}, {"recipe": {}})
+    True
+    """
+    rows = {name: tables[name].to_pylist() if name in tables else [] for name in TABLES}
+    return content_hash({"rows": rows, "recipe": manifest.get("recipe"), "parents": manifest.get("parents", [])}, 12)
 
 
 def commit_version(store: str | Path, name: str, tables: dict[str, list[Any]], manifest: dict[str, Any]) -> tuple[str, bool]:
     """Write a version atomically; returns (id, created). created is False when it already existed."""
-    rows = {table: _rows(tables.get(table, [])) for table in TABLES}
-    digest = content_hash({"rows": rows, "recipe": manifest.get("recipe"), "parents": manifest.get("parents", [])}, 12)
+    arrow = {table: _arrow(_rows(tables.get(table, []))) for table in TABLES}
+    digest = version_digest(arrow, manifest)
     version_id = f"{name}-{digest}"
     target = versions_dir(store) / version_id
     if target.exists():
@@ -53,8 +66,8 @@ def commit_version(store: str | Path, name: str, tables: dict[str, list[Any]], m
     versions_dir(store).mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version_id}-", dir=versions_dir(store)))
     try:
-        for table, table_rows in rows.items():
-            _write_table(tmp / f"{table}.parquet", table_rows)
+        for table, arrow_table in arrow.items():
+            pq.write_table(arrow_table, tmp / f"{table}.parquet")
         full = {
             "id": version_id,
             "name": name,

@@ -1,0 +1,100 @@
+"""Reading human-labelled ("gold") preference files for judge evaluation.
+
+A gold file is JSON Lines; each row has `prompt` (a list of chat messages ending with a user
+turn, or a plain string), `chosen` (the response humans preferred) and `rejected` (text; an
+empty response is allowed). Other fields (`source`, `index`, ...) are kept as-is but unused.
+Rows are numbered from 1 as lines of the file; blank lines are skipped. Every problem raises
+`InputError` naming the file, the row and the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlaif.errors import InputError
+from rlaif.schema import Message
+
+ROLES = {"system", "user", "assistant"}
+EXAMPLE = '{"prompt": [{"role": "user", "content": "..."}], "chosen": "...", "rejected": "..."}'
+
+
+@dataclass(frozen=True)
+class GoldPair:
+    """One human-labelled comparison: `chosen` was preferred to `rejected` for `prompt`."""
+
+    row: int  # line number in the file (from 1)
+    prompt: list[Message]
+    chosen: str
+    rejected: str
+    source: str = ""
+
+
+def gold_messages(value: Any, path: str, row: int) -> list[Message]:
+    """Validate the `prompt` field: a non-empty message list ending with a user turn, or text.
+
+    >>> gold_messages("Hi", "g.jsonl", 1)
+    [{'role': 'user', 'content': 'Hi'}]
+    >>> gold_messages([{"role": "assistant", "content": "x"}], "g.jsonl", 3)
+    Traceback (most recent call last):
+    ...
+    rlaif.errors.InputError: g.jsonl, row 3, field 'prompt': the last message must be from the user
+    """
+    if isinstance(value, str):
+        value = [{"role": "user", "content": value}]
+    if not isinstance(value, list) or not value:
+        raise InputError(path, "must be a non-empty list of messages (or a string)", row, "prompt", fix=f"rows look like {EXAMPLE}")
+    for message in value:
+        if not isinstance(message, dict) or message.get("role") not in ROLES or not isinstance(message.get("content"), str):
+            raise InputError(path, "each message needs 'role' (system/user/assistant) and 'content' (text)", row, "prompt")
+    if value[-1]["role"] != "user":
+        raise InputError(path, "the last message must be from the user", row, "prompt")
+    if not value[-1]["content"].strip():
+        raise InputError(path, "the prompt is empty", row, "prompt", fix="remove the row or write a prompt")
+    return [{"role": m["role"], "content": m["content"]} for m in value]
+
+
+def parse_gold_row(row: Any, path: str, line: int) -> GoldPair:
+    """One validated gold row (see the module docstring for the schema)."""
+    if not isinstance(row, dict):
+        raise InputError(path, "each row must be a JSON object", line, fix=f"rows look like {EXAMPLE}")
+    for name in ("prompt", "chosen", "rejected"):
+        if name not in row:
+            raise InputError(path, "missing field", line, name, fix=f"rows look like {EXAMPLE}")
+    messages = gold_messages(row["prompt"], path, line)
+    for name in ("chosen", "rejected"):
+        if not isinstance(row[name], str):
+            raise InputError(path, f"must be the response text (a string), got {type(row[name]).__name__}", line, name)
+    if row["chosen"].strip() == row["rejected"].strip():
+        raise InputError(path, "chosen and rejected are the same text: no preference to check", line, "rejected", fix="remove the row")
+    return GoldPair(row=line, prompt=messages, chosen=row["chosen"], rejected=row["rejected"], source=str(row.get("source", "")))
+
+
+def load_gold(path: str | Path, limit: int | None = None) -> list[GoldPair]:
+    """Read and validate a gold file; with `limit`, only its first N rows."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), "gold file not found", fix="pass a JSON Lines file of human-labelled pairs with --gold")
+    pairs: list[GoldPair] = []
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(str(path), f"not valid JSON ({exc.msg})", line_number, fix="one JSON object per line") from None
+            pairs.append(parse_gold_row(row, str(path), line_number))
+            if limit is not None and len(pairs) >= limit:
+                break
+    if not pairs:
+        raise InputError(str(path), "no rows in gold file", fix=f"add JSON Lines rows like {EXAMPLE}")
+    return pairs
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes (recorded with every evaluation, so a result names its data)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

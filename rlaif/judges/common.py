@@ -1,0 +1,135 @@
+"""What every judge type shares: templates, principles, and scoring through the cache with an
+optional chain-of-thought step (rationale first, verdict scored in a second call)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import jinja2
+import yaml
+
+from rlaif.backends import make_backend
+from rlaif.backends.base import GenerateRequest, Scores, ScoreRequest
+from rlaif.cache import CallCache, CallStats
+from rlaif.calls import run_generate, run_score
+from rlaif.errors import RecipeError
+from rlaif.judges.parsers import neutralize
+from rlaif.schema import Prompt, content_hash
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+COT_INSTRUCTION = "\n\nFirst explain your reasoning in two or three sentences. Then give your verdict in the required format."
+COT_FOLLOW_UP = "Now give only your final verdict, in the required format."
+PrincipleFor = Callable[[str], "str | None"]  # item key -> principle text (or None)
+
+
+@dataclass(frozen=True)
+class JudgeTemplate:
+    name: str
+    text: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def render_vars(self, **variables) -> str:
+        """Render with every response passed through `neutralize` by the caller; undefined names fail."""
+        environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+        return environment.from_string(self.text).render(**variables).strip()
+
+    def render(self, instruction: str, output_a: str, output_b: str, principle: str | None = None) -> str:
+        return self.render_vars(
+            instruction=instruction, output_a=neutralize(output_a), output_b=neutralize(output_b), principle=principle
+        )
+
+
+def resolve_path(path: str) -> Path | None:
+    """A project file given relative to the current folder or to the project root."""
+    for candidate in (Path(path), PROJECT_ROOT / path):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_template(path: str, key: str = "judge.template") -> JudgeTemplate:
+    """Read a judge template; relative paths are tried from the current folder, then the project."""
+    found = resolve_path(path)
+    if found is None:
+        raise RecipeError(path, key, "template file not found", "use one of prompts/*_judge.j2 or a path to your .j2 file")
+    return JudgeTemplate(name=Path(path).name, text=found.read_text(encoding="utf-8"))
+
+
+def instruction_text(prompt: Prompt) -> str:
+    """The conversation the responses answer, as the judge sees it (system prompts left out)."""
+    turns = [m for m in prompt.messages if m["role"] != "system"]
+    if len(turns) == 1:
+        return turns[0]["content"]
+    return "\n\n".join(f"{m['role'].upper()}: {m['content']}" for m in turns)
+
+
+def load_principles(path: str) -> list[str]:
+    """A constitution: a YAML list of principle strings (or a mapping with a `principles` list)."""
+    found = resolve_path(path)
+    if found is None:
+        raise RecipeError(path, "judge.principles.path", "file not found", "use prompts/constitution.yaml or a path to your YAML list")
+    try:
+        data = yaml.safe_load(found.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RecipeError(path, "judge.principles.path", f"not valid YAML ({exc})", "fix the syntax") from None
+    items = data.get("principles") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items or not all(isinstance(p, str) and p.strip() for p in items):
+        raise RecipeError(path, "judge.principles.path", "must be a non-empty list of principle strings", "see prompts/constitution.yaml")
+    return [p.strip() for p in items]
+
+
+def sampled_principle(principles: list[str], seed: int) -> PrincipleFor:
+    """One principle per item, fixed by the item's key and the seed (so re-runs hit the cache).
+
+    >>> pick = sampled_principle(["x", "y", "z"], 0)
+    >>> pick("item-1") == pick("item-1"), pick("item-1") in {"x", "y", "z"}
+    (True, True)
+    """
+    return lambda key: principles[int(content_hash([key, seed], 8), 16) % len(principles)]
+
+
+def fixed_principle(principle: str | None) -> PrincipleFor:
+    return lambda key: principle
+
+
+def _rationale_request(request: ScoreRequest, tokens: int) -> GenerateRequest:
+    *head, (role, content) = request.messages
+    return GenerateRequest(messages=(*head, (role, content + COT_INSTRUCTION)), temperature=0.0, top_p=1.0, max_tokens=tokens, seed=0)
+
+
+def _with_rationale(request: ScoreRequest, rationale: str) -> ScoreRequest:
+    """The verdict request of the second step: the rationale as the judge's turn, then the ask."""
+    *head, (role, content) = request.messages
+    cut = rationale.rsplit(request.prefix.strip(), 1)[0].strip() or rationale.strip()  # the written verdict is left to step two
+    messages = (*head, (role, content + COT_INSTRUCTION), ("assistant", cut), ("user", COT_FOLLOW_UP))
+    return replace(request, messages=messages)
+
+
+def score_all(
+    spec, requests: list[ScoreRequest], cache: CallCache, stats: CallStats, template_sha256: str, label: str
+) -> list[Scores | Exception]:
+    """Score every request through the cache; with chain_of_thought, write rationales first.
+
+    A failed rationale fails its verdict (as a value); nothing else is affected.
+    """
+    with make_backend(spec) as backend:
+        if not getattr(spec, "chain_of_thought", False):
+            return run_score(backend, requests, cache, stats, template_sha256, label=label)
+        rationales = run_generate(
+            backend, [_rationale_request(r, spec.rationale_tokens) for r in requests], cache, stats, label=f"{label}: rationales"
+        )
+        ready = [i for i, r in enumerate(rationales) if not isinstance(r, Exception)]
+        second = [_with_rationale(requests[i], rationales[i].text) for i in ready]
+        scored = run_score(backend, second, cache, stats, template_sha256, label=f"{label}: verdicts")
+    results: list[Scores | Exception] = list(rationales)
+    for index, result in zip(ready, scored):
+        if not isinstance(result, Exception):
+            result.text = f"[rationale] {rationales[index].text}\n[verdict] {result.text}"
+        results[index] = result
+    return results

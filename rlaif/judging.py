@@ -1,0 +1,229 @@
+"""The judge stage of a run, for every judge type: which responses are judged, by whom (one
+judge, a jury, a principle ensemble), and the candidate pairs, rankings and binary feedback
+that come out. flows/ wraps `judge_stage` in a task; `rlaif eval-judge` uses `judge_items`."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+
+from rlaif.cache import CallCache, CallStats
+from rlaif.filters import pre_judge_reason, response_reason
+from rlaif.judges import jury as juries
+from rlaif.judges.common import load_principles, load_template, resolve_path
+from rlaif.judges.construct import Scored, construct_pairs, to_feedback, to_ranking
+from rlaif.judges.listwise import judge_listwise
+from rlaif.judges.pairwise import candidate_pairs, judge_pairs, remove_position_bias
+from rlaif.judges.pointwise import judge_binary, judge_pointwise
+from rlaif.schema import Feedback, Generation, Judgment, Prompt, Ranking
+
+Item = tuple[Prompt, Generation, Generation]
+PER_RESPONSE = {"listwise": judge_listwise, "pointwise": judge_pointwise, "binary": judge_binary}
+
+
+@dataclass
+class JudgeOutcome:
+    items: list[Item]  # every candidate pair, judged or dropped before judging
+    judgments: dict[tuple[str, str], Judgment]  # (a_id, b_id) -> the (combined) judgment
+    rankings: list[Ranking] = field(default_factory=list)
+    feedback: list[Feedback] = field(default_factory=list)
+    report: dict = field(default_factory=dict)  # the manifest's `judge` section, minus what the run adds
+    responses_dropped: Counter = field(default_factory=Counter)
+    table: list[Judgment] = field(default_factory=list)  # the judge's own judgments, for the `judgments` table
+
+
+def judge_items(items: list[Item], spec, cache: CallCache, stats: CallStats) -> tuple[list[Judgment], dict]:
+    """Pairwise judgments of (prompt, a, b) items by the judge, jury or ensemble; position bias removed.
+
+    Returns the judgments (aligned with `items`) and a report: per-member position bias,
+    inter-judge agreement, members.
+    """
+    members = juries.members_of(spec)
+    per_member, betas, reports = [], [], []
+    for member in members:
+        judgments = judge_pairs(items, member.spec, cache, stats, member.principle_for)
+        bias = remove_position_bias(judgments, member.spec.debias)
+        per_member.append(judgments)
+        betas.append(bias.beta if member.spec.debias else 0.0)
+        reports.append({"member": member.label, "position_bias": bias.as_dict()})
+    report = {"position_bias": reports[0]["position_bias"]}
+    if len(members) == 1:
+        return per_member[0], report
+    combined = juries.combine_judgments(per_member, betas, [m.label for m in members], spec.jury_aggregate)
+    report.update(members=reports, inter_judge_agreement=_round(juries.pairwise_agreement(per_member)))
+    report["position_bias"] = _consistency_report(combined, reports)
+    return combined, report
+
+
+def _consistency_report(combined: list[Judgment], reports: list[dict]) -> dict:
+    ok = [j for j in combined if j.consistent is not None]
+    share = sum(j.consistent for j in ok) / len(ok) if ok else None
+    raws = [r["position_bias"]["raw_consistency"] for r in reports if r["position_bias"]["raw_consistency"] is not None]
+    betas = [r["position_bias"]["beta"] for r in reports]
+    return {
+        "beta": _round(sum(betas) / len(betas)), "mean_p_first": None, "n": len(ok),
+        "raw_consistency": _round(sum(raws) / len(raws)) if raws else None, "consistency": _round(share),
+    }
+
+
+def judge_stage(prompts: list[Prompt], generations: list[Generation], spec, filters, cache: CallCache, stats: CallStats) -> JudgeOutcome:
+    """Judge a run's responses with the recipe's judge; returns candidates, judgments, rankings, feedback."""
+    if spec.type == "pairwise":
+        return _pairwise_stage(prompts, generations, spec, filters, cache, stats)
+    groups, dropped = [], Counter()
+    for prompt, gens in _by_prompt(prompts, generations):
+        kept = []
+        for g in gens:
+            reason = response_reason(g, filters)
+            if reason:
+                dropped[reason] += 1
+            else:
+                kept.append(g)
+        groups.append((prompt, _distinct(kept, dropped)))
+    judged = [(p, g) for p, g in groups if len(g) >= 2 or spec.type != "listwise"]
+    scored, report = _per_response(judged, spec, cache, stats)
+    return _outcome(scored, spec, report, dropped)
+
+
+def _per_response(groups, spec, cache, stats) -> tuple[list[Scored], dict]:
+    members = juries.members_of(spec)
+    runs = [PER_RESPONSE[spec.type](groups, m.spec, cache, stats, m.principle_for) for m in members]
+    if len(runs) == 1:
+        return runs[0]
+    per_member = [scored for scored, _ in runs]
+    report = dict(runs[0][1])
+    report.update(members=[{"member": m.label, **r} for m, (_, r) in zip(members, runs)])
+    report["inter_judge_agreement"] = _round(juries.scored_agreement(per_member))
+    return juries.combine_scored(per_member, spec.jury_aggregate), report
+
+
+def _outcome(scored: list[Scored], spec, report: dict, dropped: Counter) -> JudgeOutcome:
+    template = load_template(juries.members_of(spec)[0].spec.template_path)
+    items, judgments = construct_pairs(scored, spec.pairs, spec.seed, spec.type, template.name, template.sha256, spec.model)
+    rankings = [to_ranking(s, spec.type) for s in scored if len(s.generations) >= 2 or s.error]
+    threshold = report.get("threshold")
+    feedback = [f for s in scored for f in to_feedback(s, threshold)] if spec.type in ("pointwise", "binary") else []
+    return JudgeOutcome(items, judgments, rankings, feedback, report, dropped, table=list(judgments.values()))
+
+
+def _pairwise_stage(prompts, generations, spec, filters, cache, stats) -> JudgeOutcome:
+    which = "all" if spec.pairs in ("best_vs_worst", "best_vs_random") else spec.pairs
+    grouped = _by_prompt(prompts, generations)
+    items = [(p, a, b) for p, gens in grouped for a, b in candidate_pairs(gens, which)]
+    to_judge = [(p, a, b) for p, a, b in items if pre_judge_reason(a, b, filters) is None]
+    judgments, report = judge_items(to_judge, spec, cache, stats)
+    by_key = {(j.a_id, j.b_id): j for j in judgments}
+    scored = [_scored_from_pairs(p, gens, by_key) for p, gens in grouped]
+    rankings = [to_ranking(s, "pairwise") for s in scored if len(s.generations) >= 2]
+    if which == spec.pairs:
+        return JudgeOutcome(items, by_key, rankings, [], {"type": "pairwise", **report}, table=judgments)
+    outcome = _outcome(scored, spec, {"type": "pairwise", **report}, Counter())
+    outcome.rankings, outcome.table = rankings, judgments
+    return outcome
+
+
+def _scored_from_pairs(prompt: Prompt, gens: list[Generation], by_key: dict) -> Scored:
+    """Mean P(win) per response over its judged pairs (the pairwise judge's own ranking)."""
+    k = len(gens)
+    pref = [[0.5] * k for _ in range(k)]
+    consistent = [[None] * k for _ in range(k)]
+    for i in range(k):
+        for j in range(k):
+            found = by_key.get((gens[i].id, gens[j].id))
+            if found and found.p_a is not None:
+                pref[i][j], pref[j][i] = found.p_a, 1 - found.p_a
+                consistent[i][j] = consistent[j][i] = found.consistent
+    judged = [[pref[i][j] for j in range(k) if j != i and consistent[i][j] is not None] for i in range(k)]
+    if k >= 2 and not any(judged):
+        return Scored(prompt, gens, None, error="no judged pair")
+    scores = [sum(row) / len(row) if row else 0.0 for row in judged]
+    return Scored(prompt, gens, scores, pref, consistent)
+
+
+def _by_prompt(prompts: list[Prompt], generations: list[Generation]) -> list[tuple[Prompt, list[Generation]]]:
+    grouped: dict[str, list[Generation]] = {p.id: [] for p in prompts}
+    for g in generations:
+        grouped[g.prompt_id].append(g)
+    return [(p, grouped[p.id]) for p in prompts]
+
+
+def _distinct(gens: list[Generation], dropped: Counter) -> list[Generation]:
+    """Identical responses to the same prompt are judged once (the first is kept)."""
+    seen, kept = set(), []
+    for g in gens:
+        key = (g.text or "").strip()
+        if key in seen:
+            dropped["identical"] += 1
+        else:
+            seen.add(key)
+            kept.append(g)
+    return kept
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+def judge_templates(spec) -> dict[str, str]:
+    """Every template a judge (or its jury) uses: file name -> sha256."""
+    found = {}
+    for member in juries.members_of(spec):
+        template = load_template(member.spec.template_path)
+        found[template.name] = template.sha256
+    return found
+
+
+def validate_judge(spec) -> None:
+    """Fail early (RecipeError naming the key) on a missing template or principles file."""
+    judge_templates(spec)
+
+
+def judge_section(spec, outcome: JudgeOutcome) -> dict:
+    """The manifest's `judge` entry: what judged, how, and the bias / agreement it measured."""
+    members = juries.members_of(spec)
+    section = {
+        "type": spec.type, "mode": spec.mode, "debias": spec.debias, "chain_of_thought": spec.chain_of_thought,
+        "pairs": spec.pairs, **outcome.report,
+    }
+    section.setdefault("position_bias", None)
+    if spec.principles is not None:
+        path = resolve_path(spec.principles.path)
+        section["principles"] = {
+            **spec.principles.model_dump(), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "texts": load_principles(spec.principles.path),
+        }
+    if len(members) > 1:
+        section["jury"] = {
+            "aggregate": spec.jury_aggregate,
+            "members": [
+                {"label": m.label, "backend": m.spec.backend, "model": m.spec.model, "template": m.spec.template_path, "principle": m.principle}
+                for m in members
+            ],
+        }
+    return section
+
+
+def judge_summary(judge: dict) -> str:
+    """One summary line on what the judge measured about itself."""
+    fmt = lambda x: "n/a" if x is None else f"{x:.2f}"  # noqa: E731
+    kind = judge.get("type", "pairwise")
+    bias = judge.get("position_bias") or {}
+    if kind == "pairwise":
+        line = (
+            f"judge position bias: mean P(first wins) {fmt(bias.get('mean_p_first'))}, logit shift {fmt(bias.get('beta'))}, "
+            f"order consistency raw {fmt(bias.get('raw_consistency'))} -> debiased {fmt(bias.get('consistency'))} (n={bias.get('n')})"
+        )
+    elif kind == "listwise":
+        slots = "; ".join(f"{key[len('first_choice_by_slot_'):]} {value}" for key, value in judge.items() if key.startswith("first_choice_by_slot_"))
+        line = (
+            f"judge (listwise, {judge.get('permutations')} permutations, {judge.get('aggregate')}): first-choice rate by slot "
+            f"{slots or 'n/a'}; mean Kendall tau between permutations {fmt(judge.get('mean_kendall_tau'))}"
+        )
+    elif kind == "pointwise":
+        line = f"judge (pointwise, 1-{judge.get('scale')} on {', '.join(judge.get('aspects', []))}): mean score {fmt(judge.get('mean_score'))}, good if >= {fmt(judge.get('threshold'))}"
+    else:
+        line = f"judge (binary yes/no): mean P(yes) {fmt(judge.get('mean_p_yes'))}, good if P(yes) >= {fmt(judge.get('threshold'))}"
+    if judge.get("inter_judge_agreement") is not None:
+        line += f"; jury of {len(judge.get('members', []))}, inter-judge agreement {fmt(judge['inter_judge_agreement'])}"
+    return line

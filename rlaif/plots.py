@@ -1,0 +1,148 @@
+"""Tiny inline-SVG plots for the dataset report: histogram, scatter and horizontal bars.
+
+No dependency and no network: every function returns an `<svg>` string that an HTML page can
+embed as is. All text that reaches the SVG (titles, labels) is escaped here. An empty input
+draws the frame with a "no data" note instead of failing, so a version with no kept pairs
+still gets a full report.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+WIDTH, HEIGHT = 440, 260
+LEFT, RIGHT, TOP, BOTTOM = 52, 16, 34, 44
+COLORS = {"blue": "#3b6fb6", "orange": "#e07b39", "green": "#3f9b5a", "grey": "#888888", "red": "#c0392b"}
+
+
+def bin_counts(values: list[float], bins: int, lo: float, hi: float) -> list[int]:
+    """Counts of `values` in `bins` equal bins over [lo, hi]; the last bin includes hi; values outside are clipped.
+
+    >>> bin_counts([0.0, 0.1, 0.5, 0.99, 1.0, 2.0], 2, 0.0, 1.0)
+    [2, 4]
+    """
+    counts = [0] * bins
+    width = (hi - lo) / bins or 1.0
+    for value in values:
+        index = int((value - lo) / width)
+        counts[min(max(index, 0), bins - 1)] += 1
+    return counts
+
+
+def nice_max(value: float) -> float:
+    """A round axis maximum at or above `value` (1, 2, 2.5 or 5 times a power of ten).
+
+    >>> nice_max(7), nice_max(0.42), nice_max(130), nice_max(0)
+    (10.0, 0.5, 200.0, 1.0)
+    """
+    if value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * power + 1e-12:
+            return float(step * power)
+    return float(10 * power)
+
+
+def fmt_number(value: float) -> str:
+    """Short axis label.
+
+    >>> fmt_number(0.25), fmt_number(0.625), fmt_number(3.0), fmt_number(1500)
+    ('0.25', '0.625', '3', '1500')
+    """
+    return f"{value:.3f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+
+
+def _frame(title: str, body: str, note: str = "", width: int = WIDTH, height: int = HEIGHT) -> str:
+    caption = f'<text x="{LEFT}" y="{height - 6}" class="note">{escape(note)}</text>' if note else ""
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}"><title>{escape(title)}</title>'
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>'
+        f'<text x="{width / 2}" y="20" text-anchor="middle" class="title">{escape(title)}</text>{body}{caption}</svg>'
+    )
+
+
+def no_data(title: str, reason: str = "no data") -> str:
+    """A plot frame that says why there is nothing to draw."""
+    body = f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="nodata">{escape(reason)}</text>'
+    return _frame(title, body)
+
+
+def _axes(x_label: str, y_label: str, y_max: float, x_ticks: list[tuple[float, str]]) -> str:
+    """Axes, y grid with 5 ticks from 0 to y_max, the given x ticks (positions in pixels) and labels."""
+    bottom, plot_h = HEIGHT - BOTTOM, HEIGHT - BOTTOM - TOP
+    parts = [f'<line x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}" class="axis"/>']
+    for i in range(6):
+        y = bottom - plot_h * i / 5
+        parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" class="grid"/>')
+        parts.append(f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{fmt_number(y_max * i / 5)}</text>')
+    for x, label in x_ticks:
+        parts.append(f'<text x="{x:.1f}" y="{bottom + 14}" text-anchor="middle" class="tick">{escape(label)}</text>')
+    parts.append(f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 20}" text-anchor="middle" class="label">{escape(x_label)}</text>')
+    parts.append(f'<text x="12" y="{(TOP + bottom) / 2}" text-anchor="middle" class="label" transform="rotate(-90 12 {(TOP + bottom) / 2})">{escape(y_label)}</text>')
+    return "".join(parts)
+
+
+def histogram(
+    values: list[float], title: str, x_label: str, lo: float = 0.0, hi: float = 1.0, bins: int = 20, color: str = "blue", note: str = ""
+) -> str:
+    """Histogram of `values` over [lo, hi]."""
+    if not values:
+        return no_data(title, "no data: no rows to plot")
+    counts = bin_counts(values, bins, lo, hi)
+    y_max = max(nice_max(max(counts)), 5.0)  # counts are whole: at least 0..5 keeps the ticks whole
+    plot_w, plot_h, bottom = WIDTH - LEFT - RIGHT, HEIGHT - BOTTOM - TOP, HEIGHT - BOTTOM
+    bar_w = plot_w / bins
+    bars = []
+    for i, count in enumerate(counts):
+        h = plot_h * count / y_max
+        start, end = lo + (hi - lo) * i / bins, lo + (hi - lo) * (i + 1) / bins
+        bars.append(
+            f'<rect x="{LEFT + i * bar_w + 0.5:.1f}" y="{bottom - h:.1f}" width="{max(bar_w - 1, 0.5):.1f}" height="{h:.1f}" '
+            f'fill="{COLORS[color]}"><title>{fmt_number(start)}-{fmt_number(end)}: {count}</title></rect>'
+        )
+    ticks = [(LEFT + plot_w * i / 4, fmt_number(lo + (hi - lo) * i / 4)) for i in range(5)]
+    return _frame(title, _axes(x_label, "rows", y_max, ticks) + "".join(bars), note or f"n = {len(values)}")
+
+
+def scatter(points: list[tuple[float, float]], title: str, x_label: str, y_label: str, note: str = "") -> str:
+    """Scatter plot on equal axes from 0, with the y = x diagonal (points above it: y larger)."""
+    if not points:
+        return no_data(title, "no data: no rows to plot")
+    top = nice_max(max(max(x, y) for x, y in points))
+    plot_w, plot_h, bottom = WIDTH - LEFT - RIGHT, HEIGHT - BOTTOM - TOP, HEIGHT - BOTTOM
+    px = lambda x: LEFT + plot_w * x / top  # noqa: E731
+    py = lambda y: bottom - plot_h * y / top  # noqa: E731
+    dots = "".join(
+        f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{COLORS["blue"]}" fill-opacity="0.6">'
+        f"<title>{fmt_number(x)}, {fmt_number(y)}</title></circle>"
+        for x, y in points
+    )
+    diagonal = f'<line x1="{px(0):.1f}" y1="{py(0):.1f}" x2="{px(top):.1f}" y2="{py(top):.1f}" class="diag"/>'
+    ticks = [(px(top * i / 4), fmt_number(top * i / 4)) for i in range(5)]
+    return _frame(title, _axes(x_label, y_label, top, ticks) + diagonal + dots, note or f"n = {len(points)}; dashed line: equal length")
+
+
+def bars(
+    items: list[tuple[str, float]], title: str, max_value: float | None = None, value_fmt: str = "{:g}", colors: list[str] | None = None, note: str = ""
+) -> str:
+    """Horizontal bars, one per (label, value), colored by `colors` (default all blue); labels and values written beside each bar."""
+    if not items:
+        return no_data(title, "no data")
+    height = max(HEIGHT, TOP + 26 * len(items) + 30)
+    label_w, plot_w = 150, WIDTH - 150 - 70
+    top = max_value if max_value is not None else nice_max(max(value for _, value in items))
+    rows = []
+    for i, (label, value) in enumerate(items):
+        y = TOP + 8 + i * 26
+        w = plot_w * min(value, top) / top if top else 0
+        fill = COLORS[colors[i]] if colors and i < len(colors) else COLORS["blue"]
+        rows.append(
+            f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end" class="tick">{escape(label)}</text>'
+            f'<rect x="{label_w}" y="{y}" width="{max(w, 0.5):.1f}" height="18" fill="{fill}"/>'
+            f'<text x="{label_w + w + 4:.1f}" y="{y + 13}" class="tick">{escape(value_fmt.format(value))}</text>'
+        )
+    axis = f'<line x1="{label_w}" y1="{TOP}" x2="{label_w}" y2="{TOP + 26 * len(items) + 8}" class="axis"/>'
+    return _frame(title, axis + "".join(rows), note, height=height)

@@ -1,0 +1,54 @@
+"""Prompt-level filters, run before any sampling so that no call is spent on a dropped prompt."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rlaif.quality.decontam import EvalIndex, build_eval_index, user_text
+from rlaif.quality.dedup import NearDuplicateIndex
+from rlaif.quality.text import squash
+from rlaif.schema import Prompt
+
+PROMPT_DROP_REASONS = ("contaminated", "duplicate", "near_duplicate")
+
+
+def prompt_reasons(prompts: list[Prompt], spec, eval_index: EvalIndex | None = None) -> list[str | None]:
+    """For each prompt, why it is dropped (one of PROMPT_DROP_REASONS) or None.
+
+    Checks run in the order of PROMPT_DROP_REASONS; only user turns are compared. Duplicates are
+    judged against the prompts kept so far, so the first of a group is kept.
+    """
+    if eval_index is None and spec.decontaminate is not None:
+        eval_index = build_eval_index(spec.decontaminate, spec.minhash.shingle_chars, spec.minhash.num_perm, spec.minhash.seed)
+    near = None
+    if spec.dedup_prompts and spec.prompt_near_duplicate is not None:
+        near = NearDuplicateIndex(spec.prompt_near_duplicate, spec.minhash.shingle_chars, spec.minhash.num_perm, spec.minhash.seed)
+    seen: set[str] = set()
+    reasons: list[str | None] = []
+    for prompt in prompts:
+        text = user_text(prompt.messages)
+        reason = None
+        if eval_index is not None and eval_index.contaminated(text):
+            reason = "contaminated"
+        elif spec.dedup_prompts and squash(text) in seen:
+            reason = "duplicate"
+        elif near is not None and near.find(text) is not None:
+            reason = "near_duplicate"
+        if reason is None:
+            seen.add(squash(text))
+            if near is not None:
+                near.add(prompt.id, text)
+        reasons.append(reason)
+    return reasons
+
+
+def filter_prompts(prompts: list[Prompt], spec) -> tuple[list[Prompt], Counter]:
+    """The prompts kept (in order) and the drops by reason; `spec` is the recipe's FilterSpec."""
+    kept: list[Prompt] = []
+    dropped: Counter = Counter()
+    for prompt, reason in zip(prompts, prompt_reasons(prompts, spec)):
+        if reason:
+            dropped[reason] += 1
+        else:
+            kept.append(prompt)
+    return kept, dropped

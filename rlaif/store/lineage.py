@@ -1,0 +1,97 @@
+"""Lineage of a dataset version: its parents (recursively), and for each version the recipe, the
+prompt set, the models and the judge templates it was made from.
+
+A parent that is not in this store (for example the base of a version pulled from the Hub) is
+reported as missing, never an error; only the version asked for must exist.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rlaif.schema import content_hash
+from rlaif.store.versions import load_manifest, versions_dir
+
+MAX_DEPTH = 200
+
+
+def version_origin(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What one version was made from, read from its manifest (older manifests lack `inputs`: prompts is None).
+
+    >>> origin = version_origin({"id": "v-1", "recipe": {"name": "demo"}, "parents": []})
+    >>> origin["recipe"]["name"], origin["prompts"], len(origin["recipe"]["sha256"])
+    ('demo', None, 64)
+    """
+    recipe = manifest.get("recipe") or {}
+    return {
+        "id": manifest.get("id"),
+        "name": manifest.get("name"),
+        "created_at": manifest.get("created_at"),
+        "recipe": {"name": recipe.get("name"), "sha256": content_hash(recipe) if recipe else None},
+        "prompts": (manifest.get("inputs") or {}).get("prompts"),
+        "models": manifest.get("models") or {},
+        "prompt_templates": manifest.get("prompt_templates") or {},
+        "kept": (manifest.get("counts") or {}).get("kept"),
+        "missing": False,
+    }
+
+
+def _manifest_or_none(store: str | Path, version_id: str) -> dict[str, Any] | None:
+    path = versions_dir(store) / version_id / "manifest.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _node(store: str | Path, manifest: dict[str, Any], seen: set[str], depth: int) -> dict[str, Any]:
+    node = {**version_origin(manifest), "parents": []}
+    seen.add(manifest["id"])
+    for parent_id in manifest.get("parents") or []:
+        parent = _manifest_or_none(store, parent_id)
+        if parent is None:
+            node["parents"].append({"id": parent_id, "missing": True, "parents": [], "note": f"not in {store}: pull it into this store to see its lineage"})
+        elif parent_id in seen or depth >= MAX_DEPTH:  # a shared ancestor is expanded once
+            node["parents"].append({**version_origin(parent), "parents": [], "shown_above": True})
+        else:
+            node["parents"].append(_node(store, parent, seen, depth + 1))
+    return node
+
+
+def lineage(store: str | Path, version_id: str) -> dict[str, Any]:
+    """The version and its ancestors as a tree: each node is `version_origin` plus `parents` (nodes)."""
+    return _node(store, load_manifest(store, version_id), set(), 0)
+
+
+def _short(sha: str | None) -> str:
+    return (sha or "?")[:12]
+
+
+def _label(node: dict[str, Any]) -> str:
+    from rich.markup import escape
+
+    if node.get("missing"):
+        return f"[red]{escape(node['id'])}[/] (missing: {escape(node['note'])})"
+    recipe = node["recipe"]
+    text = f"[bold]{escape(str(node['id']))}[/]  created {escape(str(node['created_at']))}, kept {node['kept']}"
+    if node.get("shown_above"):
+        return text + " (ancestors shown above)"
+    return text + f"\nrecipe {escape(str(recipe['name']))} (sha256 {_short(recipe['sha256'])})"
+
+
+def as_tree(node: dict[str, Any], parent_tree=None):
+    """The lineage as a rich Tree for the terminal (parents are branches of their child)."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    tree = Tree(_label(node)) if parent_tree is None else parent_tree.add(_label(node))
+    if not node.get("missing") and not node.get("shown_above"):
+        prompts = node["prompts"]
+        tree.add("prompts: " + (f"{escape(str(prompts['path']))} ({prompts['rows']} rows, sha256 {_short(prompts['sha256'])})" if prompts else "not recorded (older version)"))
+        models = node["models"]
+        policies = ", ".join(f"{p.get('name')}={p.get('model')}" for p in models.get("policies", []))
+        tree.add(escape(f"models: policies {policies or '-'}; judge {(models.get('judge') or {}).get('model', '-')}"))
+        for name, sha in node["prompt_templates"].items():
+            tree.add(f"template {escape(name)} (sha256 {_short(sha)})")
+    for parent in node["parents"]:
+        as_tree(parent, tree)
+    return tree

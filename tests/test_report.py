@@ -1,0 +1,195 @@
+"""The HTML dataset report: structure, escaping, immutability of the version, zero-pair versions,
+the CLI, a real headless-Chromium render, and the report task at the end of the Prefect flow."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from rlaif.cli import app
+from rlaif.report import default_report_path, write_report
+from rlaif.store.versions import version_path
+from tests.conftest import ROOT, write_prompts
+from tests.test_diff import commit, pair
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium; .ci/run installs it)")
+EVIL = '<script>alert("x")</script> & "quotes"'
+PLOT_COLORS = {"blue": (59, 111, 182), "orange": (224, 123, 57), "green": (63, 155, 90)}
+
+
+@pytest.fixture
+def version(tmp_path):
+    """Two policies (alpha wins 3 of 4 cross-policy pairs), one within-policy pair, hostile text."""
+    store = tmp_path / "store"
+    ab, ba = ("alpha", "beta<b>"), ("beta<b>", "alpha")
+    pairs = [
+        pair("p1", 0, 0, 0.9, policies=ab, prompt_text=EVIL, chosen_text="a much longer answer " * 5),
+        pair("p2", 0, 0, 0.7, policies=ab),
+        pair("p3", 0, 0, 0.6, policies=ab, rejected_text=f"rejected {EVIL}"),
+        pair("p4", 0, 0, 0.8, policies=ba),
+        pair("p5", 0, 1, 0.65, policies=("alpha", "alpha")),
+    ]
+    return store, commit(store, pairs, policies=ab, dropped={"inconsistent": 3, "low_margin": 2, "truncated": 1})
+
+
+def folder_digest(path: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.iterdir())}
+
+
+def test_report_has_plots_escapes_text_and_leaves_the_version_alone(version):
+    store, version_id = version
+    before = folder_digest(version_path(store, version_id))
+    path = write_report(store, version_id)
+    assert path == default_report_path(store, version_id) == store / "reports" / f"{version_id}.html"
+    html = path.read_text()
+    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="plot"') >= 6
+    assert "<script>alert" not in html and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &quot;quotes&quot;" in html
+    assert "beta<b>" not in html and "beta&lt;b&gt; (1-3)" in html and "alpha (3-1)" in html  # per-policy wins-losses
+    assert "75%" in html and "25%" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "the report must load nothing from the network"
+    assert "default-src 'none'" in html
+    assert "inconsistent" in html and "n = 9 pairs" in html and "logit shift +0.40" in html
+    assert folder_digest(version_path(store, version_id)) == before
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_zero_pair_version_reports_no_data_instead_of_failing(tmp_path):
+    store = tmp_path / "store"
+    version_id = commit(store, [], dropped={"inconsistent": 4})
+    html = write_report(store, version_id, tmp_path / "out" / "r.html").read_text()
+    assert html.count("<svg") >= 6
+    assert html.count("no data: no rows to plot") == 3  # length, margin, soft label
+    assert "single policy (pol): no win rate between policies" in html
+    assert "No kept pairs" in html
+
+
+def test_listwise_and_pointwise_tables_get_their_own_plots(tmp_path):
+    from rlaif.store.versions import commit_version
+    from tests.test_diff import manifest
+
+    store = tmp_path / "store"
+    prompt = [{"role": "user", "content": EVIL}]
+    rankings = [
+        {"prompt_id": f"p{i}", "prompt": prompt, "response_ids": ["a", "b"], "responses": ["x", "y"], "policies": ["pol", "pol"],
+         "scores": [0.7, 0.3], "ranks": [1, 2], "judge": "listwise", "agreement": tau}
+        for i, tau in enumerate([1.0, 0.5, -0.2])
+    ]
+    feedback = [
+        {"prompt_id": "p0", "response_id": f"p0/pol/{i}", "prompt": prompt, "completion": [{"role": "assistant", "content": "ok"}],
+         "policy": "pol", "score": score, "label": score is not None and score >= 3}
+        for i, score in enumerate([1.0, 4.0, 5.0, None])
+    ]
+    version_id, _ = commit_version(store, "lp", {"rankings": rankings, "feedback": feedback}, manifest([]))
+    html = write_report(store, version_id).read_text()
+    assert html.count("<svg") == 8
+    assert "Pointwise scores (feedback)" in html and "n = 3 scored; labels good 2, bad 2" in html
+    assert "Ranking agreement" in html and "n = 3" in html and "rankings rows" in html
+
+
+def test_cli_report_default_path_and_bad_out(version, tmp_path):
+    store, version_id = version
+    runner = CliRunner()
+    result = runner.invoke(app, ["datasets", "report", version_id, "--store", str(store)], terminal_width=300)
+    assert result.exit_code == 0, result.output
+    assert str(default_report_path(store, version_id)) in result.output and default_report_path(store, version_id).is_file()
+    folder = runner.invoke(app, ["datasets", "report", version_id, "--store", str(store), "--out", str(tmp_path)])
+    assert folder.exit_code == 2 and "is a folder" in folder.output
+    inside = runner.invoke(app, ["datasets", "report", version_id, "--store", str(store), "--out", str(version_path(store, version_id) / "r.html")])
+    assert inside.exit_code == 2 and "immutable" in inside.output
+    assert "Example:" in runner.invoke(app, ["datasets", "report", "--help"]).output
+
+
+def chromium(tmp_path: Path, page: Path, *mode: str) -> subprocess.CompletedProcess:
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--enable-logging=stderr", "--v=0", f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ]
+    return subprocess.run([CHROMIUM, *flags, *mode, page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
+
+
+def render_problems(tmp_path: Path, page: Path) -> list[str]:
+    """Load `page` in headless Chromium; list what went wrong (console messages, marker not set)."""
+    dumped = chromium(tmp_path, page, "--dump-dom")
+    problems = [line for line in dumped.stderr.splitlines() if ":CONSOLE" in line]  # uncaught errors, CSP refusals, logs
+    ready = re.search(r'data-report-ready="(\d+)"', dumped.stdout)
+    if dumped.returncode != 0 or not ready:
+        problems.append(f"page did not finish loading (rc {dumped.returncode})")
+    elif int(ready[1]) != dumped.stdout.count("<svg"):
+        problems.append(f"{ready[1]} plots ready, {dumped.stdout.count('<svg')} in the page")
+    return problems
+
+
+@needs_chromium
+def test_headless_chromium_renders_the_report(version, tmp_path):
+    pil = pytest.importorskip("PIL.Image")
+    store, version_id = version
+    page = write_report(store, version_id)
+    assert render_problems(tmp_path, page) == []
+    shot = tmp_path / "shot.png"
+    result = chromium(tmp_path, page, f"--screenshot={shot}", "--window-size=1000,2200")
+    assert result.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", result.stderr[-2000:]
+    image = pil.open(shot).convert("RGB")
+    assert image.size == (1000, 2200)
+    colors = image.getcolors(maxcolors=image.size[0] * image.size[1])
+    non_white = sum(n for n, rgb in colors if min(rgb) < 235)
+    assert non_white > 0.03 * image.size[0] * image.size[1], "the screenshot is (nearly) blank"
+    for name, target in PLOT_COLORS.items():  # bars, dots and histograms were painted
+        painted = sum(n for n, rgb in colors if max(abs(c - t) for c, t in zip(rgb, target)) <= 12)
+        assert painted > 300, f"no {name} plot pixels in the screenshot"
+
+
+@needs_chromium
+def test_render_check_catches_a_script_error(version, tmp_path):
+    store, version_id = version
+    broken = tmp_path / "broken.html"
+    broken.write_text(write_report(store, version_id).read_text().replace("<script>", "<script>undefinedFunction();", 1))
+    problems = render_problems(tmp_path, broken)
+    assert any("undefinedFunction" in line for line in problems) and any("did not finish" in line for line in problems)
+
+
+# Runs in a child process, so that Prefect's ephemeral server starts and stops there (in-process,
+# it stops at interpreter exit, after pytest has closed the streams its log handler writes to).
+FLOW_SCRIPT = """
+import json, sys
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from rlaif.backends import BACKENDS
+BACKENDS["transformers"] = "tests.fakes:FakeBackend"  # the scripted fake in place of the real model
+from flows.pipeline import rlaif_run
+result = rlaif_run(recipe_path=sys.argv[1], store=sys.argv[2])
+keys = ["rlaif-dataset-report", "rlaif-dataset-report-html"]
+with get_client(sync_client=True) as client:
+    artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+mine = {a.key: str(a.data) for a in artifacts if result["version_id"] in str(a.data)}  # the database outlives runs
+print(json.dumps({"result": result, "artifacts": mine}, default=str))
+"""
+
+
+@pytest.mark.slow
+def test_flow_writes_the_report_and_posts_it_as_artifacts(tmp_path):
+    """A real Prefect flow run (ephemeral server) with the scripted fake backend in place of transformers."""
+    prompts = write_prompts(tmp_path / "prompts.jsonl", ["Say hi.", "Name a colour."])
+    recipe, store = tmp_path / "recipe.yaml", tmp_path / "store"
+    recipe.write_text(yaml.safe_dump({"name": "flowrep", "prompts": {"path": str(prompts)}, "policies": [{"name": "fake"}], "samples_per_prompt": 2}))
+    env = {**os.environ, "RLAIF_PROGRESS": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    child = subprocess.run([sys.executable, "-c", FLOW_SCRIPT, str(recipe), str(store)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stderr[-3000:]
+    out = json.loads(child.stdout.strip().splitlines()[-1])
+    version_id = out["result"]["version_id"]
+    report = default_report_path(store, version_id)
+    assert out["result"]["lines"][-1] == f"version: {version_id}" and out["result"]["lines"][-2] == f"report: {report}"
+    assert report.read_text().count("<svg") >= 6
+    artifacts = out["artifacts"]
+    assert version_id in artifacts["rlaif-dataset-report"] and "| kept pairs | 0 |" in artifacts["rlaif-dataset-report"]
+    assert report.resolve().as_uri() in artifacts["rlaif-dataset-report-html"]
