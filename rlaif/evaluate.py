@@ -16,6 +16,7 @@ Conventions, the same in every metric:
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import tempfile
@@ -56,6 +57,21 @@ def agreement(p_chosen: Sequence[float]) -> float | None:
     True
     """
     return _mean([pick_score(p) for p in p_chosen])
+
+
+def wilson_interval(share: float | None, n: int, z: float = 1.96) -> list[float] | None:
+    """95% Wilson score interval of a share measured on n rows (how far chance alone reaches).
+
+    >>> wilson_interval(0.6, 50)
+    [0.4618, 0.7239]
+    >>> wilson_interval(None, 0) is None
+    True
+    """
+    if share is None or n == 0:
+        return None
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(centre - half, 4), round(centre + half, 4)]
 
 
 def length_side(chosen: str, rejected: str) -> float:
@@ -189,16 +205,33 @@ def gold_items(pairs: list[GoldPair], seed: int) -> tuple[list[tuple[Prompt, Gen
 
 
 def judge_items(items: list[tuple[Prompt, Generation, Generation]], spec, cache: CallCache, stats: CallStats) -> tuple[list[Judgment], PositionBias]:
-    """Judge gold items exactly as a run does. The one place the judge is called."""
-    from rlaif.errors import RecipeError
-    from rlaif.judges.pairwise import judge_pairs, remove_position_bias
+    """Judge gold items exactly as a run does (any judge type, jury, principles, chain-of-thought).
 
-    judge_type = getattr(spec, "type", "pairwise")
-    if judge_type != "pairwise" or getattr(spec, "jury", None):
-        what = "a jury" if judge_type == "pairwise" else f"type {judge_type!r}"
-        raise RecipeError("<recipe>", "judge", f"eval-judge measures a single pairwise judge, not {what}", "evaluate a recipe with judge.type: pairwise and no jury")
-    judgments = judge_pairs(items, spec, cache, stats)
-    return judgments, remove_position_bias(judgments, spec.debias)
+    The one place the judge is called. Per-response judges (listwise, pointwise, binary) see each
+    gold pair as a prompt with two responses; their position consistency is the listwise
+    permutations' agreement (None for pointwise and binary, which see one response at a time).
+    """
+    from rlaif.judging import judge_items as judge_pairwise_items, judge_stage
+    from rlaif.recipe import FilterSpec
+
+    if spec.type == "pairwise":
+        judgments, report = judge_pairwise_items(items, spec, cache, stats)
+        return judgments, PositionBias(**report["position_bias"])
+    permissive = FilterSpec(drop_truncated=False, response_near_duplicate=None)
+    prompts = [prompt for prompt, _, _ in items]
+    generations = [g for _, a, b in items for g in (a, b)]
+    outcome = judge_stage(prompts, generations, spec.model_copy(update={"pairs": "first"}), permissive, cache, stats)
+    judgments = [outcome.judgments.get((a.id, b.id)) or _unjudged(prompt, a, b, spec) for prompt, a, b in items]
+    checked = [j.consistent_raw for j in judgments if j.error is None and j.consistent_raw is not None]
+    share = sum(checked) / len(checked) if checked else None
+    return judgments, PositionBias(beta=0.0, mean_p_first=None, raw_consistency=share, consistency=share, n=len(checked))
+
+
+def _unjudged(prompt: Prompt, a: Generation, b: Generation, spec) -> Judgment:
+    return Judgment(
+        prompt_id=prompt.id, a_id=a.id, b_id=b.id, p_a_ab=None, p_a_ba=None, soft=False, raw_ab="", raw_ba="",
+        template=spec.template_path, template_sha256="", judge_model=spec.model, error="response not judged (empty or identical)",
+    )
 
 
 @dataclass
@@ -246,8 +279,9 @@ def judge_metrics(outcomes: list[RowOutcome], bias: PositionBias) -> dict[str, A
     return {
         "n": len(ok),
         "agreement": _r(agreement(p)),
-        "position_consistency": _r(_mean([float(bool(o.consistent_raw)) for o in ok])),
-        "position_consistency_debiased": _r(_mean([float(bool(o.consistent)) for o in ok])),
+        "agreement_ci95": wilson_interval(agreement(p), len(p)),
+        "position_consistency": _r(_mean([float(o.consistent_raw) for o in ok if o.consistent_raw is not None])),
+        "position_consistency_debiased": _r(_mean([float(o.consistent) for o in ok if o.consistent is not None])),
         "prefers_longer": _r(prefers_longer(p, sides)),
         "kappa": _r(cohen_kappa(judge, human)),
         "ece": _r(expected_calibration_error(p)),
@@ -343,10 +377,11 @@ def comparison_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     longer, shorter = result.get("baseline_longer"), result.get("baseline_shorter")
     return [
         ("agreement with humans", f(result.get("agreement")), f(longer), f(shorter)),
+        ("agreement, 95% interval", "-".join(f(x) for x in result.get("agreement_ci95") or [None]), "", ""),
         ("Cohen's kappa (A/B labels)", f(result.get("kappa")), f(result.get("kappa_baseline_longer")), "-"),
         ("picks the longer response", f(result.get("prefers_longer")), "1.00", "0.00"),
-        ("same winner in both orders (raw)", f(result.get("position_consistency")), "1.00", "1.00"),
-        ("same winner in both orders (debiased)", f(result.get("position_consistency_debiased")), "1.00", "1.00"),
-        ("calibration error (ECE, 10 bins)", f(result.get("ece")), "-", "-"),
+        ("order-consistent (raw)", f(result.get("position_consistency")), "1.00", "1.00"),
+        ("order-consistent (debiased)", f(result.get("position_consistency_debiased")), "1.00", "1.00"),
+        ("calibration error (ECE)", f(result.get("ece")), "-", "-"),
         ("mean P(verdict tokens)", f(result.get("mean_prob_mass")), "-", "-"),
     ]

@@ -241,3 +241,15 @@ def test_chain_of_thought_writes_a_rationale_then_scores_the_verdict(backend, tm
     assert judgment.raw_ab.split(" | ")[-1].startswith("[rationale] Output (b) is more precise.")
     _, _, _, again = run(JudgeSpec(chain_of_thought=True), prompts, gens, tmp_path)
     assert again.live == 0 and again.cached == 4
+
+
+def test_eval_judge_routes_every_judge_type(backend, tmp_path):
+    from rlaif.evaluate import judge_items
+
+    backend(FakeBackend(None, score=rating_fake))
+    prompts, gens = prompts_and_gens([2, 5])
+    judgments, bias = judge_items([(prompts[0], gens[0], gens[1])], JudgeSpec(type="pointwise", aspects=["helpfulness"]), CallCache(tmp_path / "c.sqlite"), CallStats())
+    assert judgments[0].p_a < 0.5 and judgments[0].error is None and bias.n == 0
+    backend(FakeBackend(None, score=listwise_fake()))
+    judgments, bias = judge_items([(prompts[0], gens[0], gens[1])], JudgeSpec(type="listwise"), CallCache(tmp_path / "d.sqlite"), CallStats())
+    assert judgments[0].p_a < 0.5 and bias.n == 1 and bias.consistency == 1.0
