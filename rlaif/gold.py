@@ -10,12 +10,12 @@ Rows are numbered from 1 as lines of the file; blank lines are skipped. Every pr
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rlaif.errors import InputError
+from rlaif.inputs import jsonl_rows
 from rlaif.schema import Message
 
 ROLES = {"system", "user", "assistant"}
@@ -76,20 +76,11 @@ def parse_gold_row(row: Any, path: str, line: int) -> GoldPair:
 def load_gold(path: str | Path, limit: int | None = None) -> list[GoldPair]:
     """Read and validate a gold file; with `limit`, only its first N rows."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), "gold file not found", fix="pass a JSON Lines file of human-labelled pairs with --gold")
     pairs: list[GoldPair] = []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(str(path), f"not valid JSON ({exc.msg})", line_number, fix="one JSON object per line") from None
-            pairs.append(parse_gold_row(row, str(path), line_number))
-            if limit is not None and len(pairs) >= limit:
-                break
+    for line_number, row in jsonl_rows(path, "gold file", "pass a JSON Lines file of human-labelled pairs with --gold"):
+        pairs.append(parse_gold_row(row, str(path), line_number))
+        if limit is not None and len(pairs) >= limit:
+            break
     if not pairs:
         raise InputError(str(path), "no rows in gold file", fix=f"add JSON Lines rows like {EXAMPLE}")
     return pairs

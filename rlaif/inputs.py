@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from rlaif.errors import InputError
@@ -34,6 +35,20 @@ def _messages(row: dict, path: str, line: int) -> list[Message]:
     return [{"role": m["role"], "content": m["content"]} for m in messages]
 
 
+def jsonl_rows(path: Path, what: str, fix: str) -> Iterator[tuple[int, object]]:
+    """(line number, parsed row) for each non-blank line; a missing file or bad JSON names file and row."""
+    if not path.is_file():
+        raise InputError(str(path), f"{what} not found", fix=fix)
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield line_number, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(str(path), f"not valid JSON ({exc.msg})", line_number, fix="one JSON object per line") from None
+
+
 def load_prompts(path: str | Path, system: str | None = None, limit: int | None = None) -> list[Prompt]:
     """Load and validate a prompt file; every problem names the file, row and field.
 
@@ -41,30 +56,22 @@ def load_prompts(path: str | Path, system: str | None = None, limit: int | None 
     the row number and must be unique.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), "prompt file not found", fix="check prompts.path in the recipe (relative to the current folder)")
     prompts: list[Prompt] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(str(path), f"not valid JSON ({exc.msg})", line_number) from None
-            if not isinstance(row, dict):
-                raise InputError(str(path), "each row must be a JSON object", line_number)
-            messages = _messages(row, str(path), line_number)
-            prompt_id = str(row.get("id", line_number))
-            if prompt_id in seen:
-                raise InputError(str(path), f"duplicate id {prompt_id!r} (first on row {seen[prompt_id]})", line_number, "id")
-            seen[prompt_id] = line_number
-            if system and messages[0]["role"] != "system":
-                messages = [{"role": "system", "content": system}, *messages]
-            prompts.append(Prompt(id=prompt_id, messages=messages, source=str(row.get("source", path.name))))
-            if limit is not None and len(prompts) >= limit:
-                break
+    fix = "check prompts.path in the recipe (relative to the current folder)"
+    for line_number, row in jsonl_rows(path, "prompt file", fix):
+        if not isinstance(row, dict):
+            raise InputError(str(path), "each row must be a JSON object", line_number)
+        messages = _messages(row, str(path), line_number)
+        prompt_id = str(row.get("id", line_number))
+        if prompt_id in seen:
+            raise InputError(str(path), f"duplicate id {prompt_id!r} (first on row {seen[prompt_id]})", line_number, "id")
+        seen[prompt_id] = line_number
+        if system and messages[0]["role"] != "system":
+            messages = [{"role": "system", "content": system}, *messages]
+        prompts.append(Prompt(id=prompt_id, messages=messages, source=str(row.get("source", path.name))))
+        if limit is not None and len(prompts) >= limit:
+            break
     if not prompts:
         raise InputError(str(path), "no prompts in file", fix="add JSON Lines rows with a 'prompt' field")
     return prompts

@@ -11,11 +11,11 @@ Only user turns are compared: a shared system prompt says nothing about contamin
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlaif.errors import InputError
+from rlaif.inputs import jsonl_rows
 from rlaif.quality.dedup import NearDuplicateIndex
 from rlaif.quality.text import normalize, words
 
@@ -49,22 +49,13 @@ def read_eval_texts(path: str | Path) -> list[str]:
     is read. Errors name the file, row and field.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), "evaluation file not found", fix="check filters.decontaminate.path in the recipe")
     texts: list[str] = []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(str(path), f"not valid JSON ({exc.msg})", line_number) from None
-            key = "prompt" if isinstance(row, dict) and "prompt" in row else "messages"
-            value = row.get(key) if isinstance(row, dict) else None
-            if not isinstance(value, (str, list)) or not user_text(value).strip():
-                raise InputError(str(path), "needs a 'prompt' (text or messages with a user turn) or 'messages'", line_number, key)
-            texts.append(user_text(value))
+    for line_number, row in jsonl_rows(path, "evaluation file", "check filters.decontaminate.path in the recipe"):
+        key = "prompt" if isinstance(row, dict) and "prompt" in row else "messages"
+        value = row.get(key) if isinstance(row, dict) else None
+        if not isinstance(value, (str, list)) or not user_text(value).strip():
+            raise InputError(str(path), "needs a 'prompt' (text or messages with a user turn) or 'messages'", line_number, key)
+        texts.append(user_text(value))
     if not texts:
         raise InputError(str(path), "no rows in the evaluation file", fix='add JSON Lines rows with a "prompt" field')
     return texts
