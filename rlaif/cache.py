@@ -48,6 +48,10 @@ class CallCache:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # Each put still commits, so a killed process keeps every finished call; NORMAL skips the
+        # fsync per commit (3 ms here, run on the event loop: 40% of API throughput). Only a power
+        # loss or OS crash may drop the last few calls, which are then simply made again.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)")
         self._db.commit()
 

@@ -3,6 +3,7 @@ optional chain-of-thought step (rationale first, verdict scored in a second call
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,13 +37,19 @@ class JudgeTemplate:
 
     def render_vars(self, **variables) -> str:
         """Render with every response passed through `neutralize` by the caller; undefined names fail."""
-        environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-        return environment.from_string(self.text).render(**variables).strip()
+        return _compiled(self.text).render(**variables).strip()
 
     def render(self, instruction: str, output_a: str, output_b: str, principle: str | None = None) -> str:
         return self.render_vars(
             instruction=instruction, output_a=neutralize(output_a), output_b=neutralize(output_b), principle=principle
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(text: str) -> jinja2.Template:
+    """Compile a template once (1 ms per render otherwise: most of a cached re-run's time)."""
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return environment.from_string(text)
 
 
 def resolve_path(path: str) -> Path | None:
