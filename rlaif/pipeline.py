@@ -1,5 +1,5 @@
-"""The steps of a run that are not sampling or judging themselves: grouping responses into
-candidate pairs, the manifest, and the summary. flows/ wires these into a Prefect flow."""
+"""The steps of a run that are not sampling or judging themselves: the store path, the manifest
+(secrets redacted), and the summary. flows/ wires these into a Prefect flow."""
 
 from __future__ import annotations
 
@@ -12,24 +12,9 @@ from typing import Any
 
 from rlaif.cache import CallStats
 from rlaif.filters import DROP_REASONS, PROMPT_DROP_REASONS
-from rlaif.judges.pairwise import candidate_pairs
 from rlaif.judging import JudgeOutcome, judge_section, judge_summary, judge_templates
 from rlaif.recipe import Recipe
 from rlaif.schema import Generation, PreferencePair, Prompt
-
-
-def group_by_prompt(prompts: list[Prompt], generations: list[Generation]) -> dict[str, list[Generation]]:
-    """Responses per prompt id, in policy then sample order."""
-    grouped: dict[str, list[Generation]] = {prompt.id: [] for prompt in prompts}
-    for generation in generations:
-        grouped[generation.prompt_id].append(generation)
-    return grouped
-
-
-def build_items(prompts: list[Prompt], generations: list[Generation], which: str) -> list[tuple[Prompt, Generation, Generation]]:
-    """Every candidate (prompt, a, b) of the run."""
-    grouped = group_by_prompt(prompts, generations)
-    return [(prompt, a, b) for prompt in prompts for a, b in candidate_pairs(grouped[prompt.id], which)]
 
 
 def store_path(recipe: Recipe, store: str | None) -> Path:

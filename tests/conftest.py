@@ -21,3 +21,19 @@ def write_prompts(path: Path, prompts: list[str]) -> Path:
 @pytest.fixture
 def prompts_file(tmp_path: Path) -> Path:
     return write_prompts(tmp_path / "prompts.jsonl", ["Say hi.", "Name a colour.", "What is 2+2?", "Give a fruit."])
+
+
+@pytest.fixture
+def use_backend(monkeypatch):
+    """Install a scripted backend (tests/fakes.py) wherever a judge makes one; returns it."""
+    from rlaif.judges import common
+
+    def install(backend):
+        def factory(spec):
+            backend.spec = spec
+            return backend
+
+        monkeypatch.setattr(common, "make_backend", factory)
+        return backend
+
+    return install

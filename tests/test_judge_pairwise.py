@@ -24,19 +24,6 @@ def outputs(request):
     return a, b
 
 
-@pytest.fixture
-def use_backend(monkeypatch):
-    def install(backend):
-        def factory(spec):
-            backend.spec = spec
-            return backend
-
-        monkeypatch.setattr(common, "make_backend", factory)
-        return backend
-
-    return install
-
-
 def judge(items, tmp_path, mode="auto"):
     stats = CallStats()
     judgments = judge_pairs(items, JudgeSpec(mode=mode), CallCache(tmp_path / "c.sqlite"), stats)

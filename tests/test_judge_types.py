@@ -31,19 +31,6 @@ def run(spec, prompts, generations, tmp_path, filters=FILTERS):
     return outcome, pairs, dropped, stats
 
 
-@pytest.fixture
-def backend(monkeypatch):
-    def install(fake):
-        def factory(spec):
-            fake.spec = spec
-            return fake
-
-        monkeypatch.setattr(common, "make_backend", factory)
-        return fake
-
-    return install
-
-
 def quality(text: str) -> int:
     return int(re.search(r"Q(\d)", text).group(1))
 
@@ -66,8 +53,8 @@ def prompts_and_gens(qualities):
     return [prompt], [gen("p0", i, f"answer Q{q}") for i, q in enumerate(qualities)]
 
 
-def test_listwise_unshuffles_permutations_and_picks_best_vs_worst(backend, tmp_path):
-    fake = backend(FakeBackend(None, score=listwise_fake(slot_bias=1.0)))
+def test_listwise_unshuffles_permutations_and_picks_best_vs_worst(use_backend, tmp_path):
+    fake = use_backend(FakeBackend(None, score=listwise_fake(slot_bias=1.0)))
     prompts, gens = prompts_and_gens([2, 5, 1, 3])
     spec = JudgeSpec(type="listwise", permutations=3, pairs="best_vs_worst")
     outcome, pairs, dropped, stats = run(spec, prompts, gens, tmp_path)
@@ -82,12 +69,12 @@ def test_listwise_unshuffles_permutations_and_picks_best_vs_worst(backend, tmp_p
     assert outcome.report["first_choice_by_slot_k4"][0] > 0.4  # slot (a) is favoured, and it is measured
 
 
-def test_listwise_pure_position_bias_becomes_a_tie_and_is_dropped(backend, tmp_path):
+def test_listwise_pure_position_bias_becomes_a_tie_and_is_dropped(use_backend, tmp_path):
     def first_slot_only(request):
         labels = re.findall(r"# Output \(([a-h])\):", request.messages[0][1])
         return Scores(probs={label: (0.9 if n == 0 else 0.1 / (len(labels) - 1)) for n, label in enumerate(labels)}, text="")
 
-    backend(FakeBackend(None, score=first_slot_only))
+    use_backend(FakeBackend(None, score=first_slot_only))
     prompts, gens = prompts_and_gens([1, 1])
     gens[1].text = "answer Q1, said differently"
     outcome, pairs, dropped, _ = run(JudgeSpec(type="listwise", permutations=2), prompts, gens, tmp_path)
@@ -95,14 +82,14 @@ def test_listwise_pure_position_bias_becomes_a_tie_and_is_dropped(backend, tmp_p
     assert outcome.rankings[0].scores[0] == pytest.approx(outcome.rankings[0].scores[1])
 
 
-def test_listwise_parse_mode_aggregates_written_rankings_with_borda(backend, tmp_path):
+def test_listwise_parse_mode_aggregates_written_rankings_with_borda(use_backend, tmp_path):
     def writer(request):
         content = request.messages[0][1]
         shown = re.findall(r"# Output \(([a-h])\):\n(.*?)\n", content)
         ordered = sorted(shown, key=lambda item: -quality(item[1]))
         return Scores(probs=None, text=" > ".join(f"Output ({label})" for label, _ in ordered))
 
-    backend(FakeBackend(None, score=writer))
+    use_backend(FakeBackend(None, score=writer))
     prompts, gens = prompts_and_gens([1, 3, 2])
     spec = JudgeSpec(type="listwise", mode="parse", aggregate="borda", pairs="all")
     outcome, pairs, dropped, _ = run(spec, prompts, gens, tmp_path)
@@ -110,8 +97,8 @@ def test_listwise_parse_mode_aggregates_written_rankings_with_borda(backend, tmp
     assert len(pairs) == 3 and all(quality(p.chosen[0]["content"]) > quality(p.rejected[0]["content"]) for p in pairs)
 
 
-def test_listwise_unparseable_answers_are_counted_failures(backend, tmp_path):
-    backend(FakeBackend(None, score=lambda r: Scores(probs=None, text="I cannot rank these")))
+def test_listwise_unparseable_answers_are_counted_failures(use_backend, tmp_path):
+    use_backend(FakeBackend(None, score=lambda r: Scores(probs=None, text="I cannot rank these")))
     prompts, gens = prompts_and_gens([1, 2, 3])
     outcome, pairs, dropped, _ = run(JudgeSpec(type="listwise", mode="parse", pairs="best_vs_worst"), prompts, gens, tmp_path)
     assert pairs == [] and dropped["judge_failed"] == 1 and outcome.rankings[0].error == "unparseable ranking"
@@ -125,8 +112,8 @@ def rating_fake(request):
     return Scores(probs={d: (0.9 if int(d) == q else 0.1 / 8) for d in request.options}, text=f"Rating: {q}")
 
 
-def test_pointwise_expected_scores_pairs_and_kto_feedback(backend, tmp_path):
-    backend(FakeBackend(None, score=rating_fake))
+def test_pointwise_expected_scores_pairs_and_kto_feedback(use_backend, tmp_path):
+    use_backend(FakeBackend(None, score=rating_fake))
     prompts, gens = prompts_and_gens([4, 2, 5])
     spec = JudgeSpec(type="pointwise", aspects=["helpfulness", "honesty"], scale=5, pairs="best_vs_random", threshold=3.5)
     outcome, pairs, dropped, stats = run(spec, prompts, gens, tmp_path)
@@ -138,19 +125,19 @@ def test_pointwise_expected_scores_pairs_and_kto_feedback(backend, tmp_path):
     assert labels == {"p0/p/0": True, "p0/p/1": False, "p0/p/2": True}
 
 
-def test_pointwise_ten_point_scale_reads_two_digit_ratings(backend, tmp_path):
-    backend(FakeBackend(None, score=lambda r: Scores(probs={d: (1.0 if d == "1" else 0.0) for d in r.options}, text="") if not r.prefix.endswith("1") else Scores(probs={"0": 0.8}, text="")))
+def test_pointwise_ten_point_scale_reads_two_digit_ratings(use_backend, tmp_path):
+    use_backend(FakeBackend(None, score=lambda r: Scores(probs={d: (1.0 if d == "1" else 0.0) for d in r.options}, text="") if not r.prefix.endswith("1") else Scores(probs={"0": 0.8}, text="")))
     prompts, gens = prompts_and_gens([1, 2])
     outcome, _, _, stats = run(JudgeSpec(type="pointwise", aspects=["helpfulness"], scale=10), prompts, gens, tmp_path)
     assert stats.live == 4 and outcome.rankings[0].scores == [pytest.approx(0.2 * 1 + 0.8 * 10)] * 2
 
 
-def test_binary_yes_no_threshold_at_the_run_median(backend, tmp_path):
+def test_binary_yes_no_threshold_at_the_run_median(use_backend, tmp_path):
     def yes_no(request):
         q = quality(re.search(r"# Response:\n(.*?)\n", request.messages[0][1]).group(1))
         return Scores(probs={"yes": 0.5 + q / 20, "no": 0.5 - q / 20}, text="Answer: (yes")
 
-    backend(FakeBackend(None, score=yes_no))
+    use_backend(FakeBackend(None, score=yes_no))
     prompts, gens = prompts_and_gens([1, 3, 5, 7])
     outcome, pairs, _, _ = run(JudgeSpec(type="binary", pairs="best_vs_worst"), prompts, gens, tmp_path)
     assert [f.label for f in outcome.feedback] == [False, False, True, True]  # everything is "yes", the median splits
@@ -170,7 +157,7 @@ def outputs(content):
     return re.search(r"# Output \(a\):\n(.*?)\n", content).group(1), re.search(r"# Output \(b\):\n(.*?)\n", content).group(1)
 
 
-def test_jury_of_two_templates_mean_and_agreement(backend, tmp_path):
+def test_jury_of_two_templates_mean_and_agreement(use_backend, tmp_path):
     contrarian = tmp_path / "contrarian.j2"
     contrarian.write_text("CONTRARIAN\n" + common.load_template("prompts/pairwise_judge.j2").text)
 
@@ -179,7 +166,7 @@ def test_jury_of_two_templates_mean_and_agreement(backend, tmp_path):
         better = "a" if quality(a) > quality(b) else "b"
         return ({"a": "b", "b": "a"}[better]) if content.startswith("CONTRARIAN") else better
 
-    backend(FakeBackend(None, score=pairwise_prefers(letter)))
+    use_backend(FakeBackend(None, score=pairwise_prefers(letter)))
     prompts, gens = prompts_and_gens([1, 4])
     spec = JudgeSpec(jury=[{"name": "plain"}, {"name": "contrarian", "template": str(contrarian)}])
     outcome, pairs, dropped, _ = run(spec, prompts, gens, tmp_path)
@@ -192,7 +179,7 @@ def test_jury_of_two_templates_mean_and_agreement(backend, tmp_path):
     assert len(pairs) == 1 and pairs[0].p_chosen == 1.0 and pairs[0].chosen[0]["content"] == "answer Q4"
 
 
-def test_principles_ensemble_judges_each_item_under_each_principle(backend, tmp_path):
+def test_principles_ensemble_judges_each_item_under_each_principle(use_backend, tmp_path):
     constitution = tmp_path / "constitution.yaml"
     constitution.write_text("- Prefer the LONGER answer.\n- Prefer the HIGHER quality answer.\n- unused\n")
 
@@ -202,7 +189,7 @@ def test_principles_ensemble_judges_each_item_under_each_principle(backend, tmp_
             return "a" if len(a) > len(b) else "b"
         return "a" if quality(a) > quality(b) else "b"
 
-    fake = backend(FakeBackend(None, score=pairwise_prefers(letter)))
+    fake = use_backend(FakeBackend(None, score=pairwise_prefers(letter)))
     prompts = [Prompt(id="p0", messages=[{"role": "user", "content": "q"}])]
     gens = [gen("p0", 0, "Q1 a much longer answer"), gen("p0", 1, "Q5 short")]
     spec = JudgeSpec(principles={"path": str(constitution), "mode": "ensemble", "count": 2})
@@ -213,10 +200,10 @@ def test_principles_ensemble_judges_each_item_under_each_principle(backend, tmp_
     assert outcome.report["inter_judge_agreement"] == 0.0 and pairs == []
 
 
-def test_sampled_principle_is_rendered_and_fixed_per_item(backend, tmp_path):
+def test_sampled_principle_is_rendered_and_fixed_per_item(use_backend, tmp_path):
     seen = []
     fake = FakeBackend(None, score=lambda r: seen.append(r.messages[0][1]) or Scores(probs={"a": 0.6, "b": 0.4}, text=""))
-    backend(fake)
+    use_backend(fake)
     prompts, gens = prompts_and_gens([1, 2])
     spec = JudgeSpec(principles={"path": "prompts/constitution.yaml", "mode": "sample"})
     run(spec, prompts, gens, tmp_path)
@@ -224,7 +211,7 @@ def test_sampled_principle_is_rendered_and_fixed_per_item(backend, tmp_path):
     assert len(seen) == 2 and len(principles) == 1  # both orders of the item share its principle
 
 
-def test_chain_of_thought_writes_a_rationale_then_scores_the_verdict(backend, tmp_path):
+def test_chain_of_thought_writes_a_rationale_then_scores_the_verdict(use_backend, tmp_path):
     def rationale(request):
         assert "First explain your reasoning" in request.messages[-1][1]
         return Completion(text="Output (b) is more precise. Output (b)", finish_reason="stop")
@@ -233,7 +220,7 @@ def test_chain_of_thought_writes_a_rationale_then_scores_the_verdict(backend, tm
         assert request.messages[-2][0] == "assistant" and request.messages[-2][1] == "Output (b) is more precise."
         return Scores(probs={"a": 0.2, "b": 0.7}, text="Output (")
 
-    fake = backend(FakeBackend(None, gen=rationale, score=verdict))
+    fake = use_backend(FakeBackend(None, gen=rationale, score=verdict))
     prompts, gens = prompts_and_gens([1, 2])
     outcome, pairs, _, stats = run(JudgeSpec(chain_of_thought=True), prompts, gens, tmp_path)
     assert stats.live == 4 and fake.calls == 4  # 2 rationales + 2 verdicts
@@ -243,13 +230,13 @@ def test_chain_of_thought_writes_a_rationale_then_scores_the_verdict(backend, tm
     assert again.live == 0 and again.cached == 4
 
 
-def test_eval_judge_routes_every_judge_type(backend, tmp_path):
+def test_eval_judge_routes_every_judge_type(use_backend, tmp_path):
     from rlaif.evaluate import judge_items
 
-    backend(FakeBackend(None, score=rating_fake))
+    use_backend(FakeBackend(None, score=rating_fake))
     prompts, gens = prompts_and_gens([2, 5])
     judgments, bias = judge_items([(prompts[0], gens[0], gens[1])], JudgeSpec(type="pointwise", aspects=["helpfulness"]), CallCache(tmp_path / "c.sqlite"), CallStats())
     assert judgments[0].p_a < 0.5 and judgments[0].error is None and bias.n == 0
-    backend(FakeBackend(None, score=listwise_fake()))
+    use_backend(FakeBackend(None, score=listwise_fake()))
     judgments, bias = judge_items([(prompts[0], gens[0], gens[1])], JudgeSpec(type="listwise"), CallCache(tmp_path / "d.sqlite"), CallStats())
     assert judgments[0].p_a < 0.5 and bias.n == 1 and bias.consistency == 1.0
