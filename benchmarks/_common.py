@@ -26,11 +26,23 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def gpu_name() -> str | None:
+    """The first GPU's name as nvidia-smi reports it, or None without one."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return None
+    done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True)
+    names = done.stdout.strip().splitlines() if done.returncode == 0 else []
+    return names[0].strip() if names else None
+
+
 def machine() -> str:
     """One line: cores, memory, GPU, Python, load average now."""
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (
-        f"{os.cpu_count()} cores, {mem_gib:.0f} GiB, no GPU, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores, {mem_gib:.0f} GiB, {gpu_name() or 'no GPU'}, Python {platform.python_version()}, "
         f"load average {load_average()}"
     )
 

@@ -4,6 +4,10 @@ its own fresh process (model loaded there), repeats alternate the order.
 
     .venv/bin/python benchmarks/local_engine.py --engine transformers --prompts 32 --batch-size 8 --max-tokens 64 --threads 1 --repeats 3 --write
     .venv/bin/python benchmarks/local_engine.py --engine vllm --prompts 100 --max-tokens 64 --repeats 3 --write   # sides run with .venv-vllm/bin/python
+    python3 benchmarks/local_engine.py --engine transformers --python python3 --dtype bfloat16 --prompts 512 --batch-size 64 --max-tokens 256 --write   # on a GPU
+
+On a GPU (torch.cuda available) both sides run there and the figures go to their own section
+(`local-transformers-gpu`).
 
 rlaif side: `generation_requests` + `run_generate` (request cache in a temp folder) + `to_generation`,
 i.e. `rlaif.sampling.sample_policy` with the model load timed apart. Raw side: transformers
@@ -46,8 +50,10 @@ def raw_transformers(args, prompts) -> dict:
     torch.set_num_threads(args.threads)
     path = resolve_model("smollm2-135m")
     tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+    if tokenizer.pad_token is None:  # as the backend does
+        tokenizer.pad_token = tokenizer.eos_token
     device = "cuda" if torch.cuda.is_available() else "cpu"  # as the backend does
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device).eval()
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, args.dtype)).to(device).eval()
     load_s = time.perf_counter() - start
     eos = {model.generation_config.eos_token_id, tokenizer.eos_token_id} - {None}
     eos = set().union(*[e if isinstance(e, list) else [e] for e in eos])
@@ -60,7 +66,7 @@ def raw_transformers(args, prompts) -> dict:
         for row in out[:, batch["input_ids"].shape[1] :].tolist():
             stop = next((i for i, t in enumerate(row) if t in eos), None)
             tokens += len(row) if stop is None else stop + 1
-    return {"tokens": tokens, "gen_s": time.perf_counter() - start, "load_s": load_s}
+    return {"tokens": tokens, "gen_s": time.perf_counter() - start, "load_s": load_s, "device": device}
 
 
 def raw_vllm(args, prompts) -> dict:
@@ -69,13 +75,16 @@ def raw_vllm(args, prompts) -> dict:
 
     from rlaif.models import resolve_model
 
-    llm = LLM(model=resolve_model("smollm2-135m"), dtype="float32", enable_prefix_caching=True)
+    from vllm.platforms import current_platform
+
+    # the engine settings the backend uses (rlaif/backends/vllm_backend.py): eager on CPU, seed 0
+    llm = LLM(model=resolve_model("smollm2-135m"), dtype=args.dtype, enable_prefix_caching=True, enforce_eager=current_platform.is_cpu(), seed=0)
     load_s = time.perf_counter() - start
     params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens, seed=0)
     start = time.perf_counter()
     outputs = llm.chat([p.messages for p in prompts], params, use_tqdm=False)
     gen_s = time.perf_counter() - start
-    return {"tokens": sum(len(o.outputs[0].token_ids) for o in outputs), "gen_s": gen_s, "load_s": load_s}
+    return {"tokens": sum(len(o.outputs[0].token_ids) for o in outputs), "gen_s": gen_s, "load_s": load_s, "device": "cpu"}
 
 
 def pipeline_side(args, prompts) -> dict:
@@ -85,7 +94,7 @@ def pipeline_side(args, prompts) -> dict:
     from rlaif.recipe import PolicySpec
     from rlaif.sampling import generation_requests, to_generation
 
-    spec = PolicySpec(backend=args.engine, model="smollm2-135m", batch_size=args.batch_size, threads=args.threads,
+    spec = PolicySpec(backend=args.engine, model="smollm2-135m", batch_size=args.batch_size, threads=args.threads, dtype=args.dtype,
                       params={"temperature": 0.0, "max_tokens": args.max_tokens, "seed": 0})
     stats = CallStats()
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,15 +107,20 @@ def pipeline_side(args, prompts) -> dict:
             t2 = time.perf_counter()
             results = run_generate(backend, requests, cache, stats)
             generations = [to_generation(prompts[i], spec, 0, r, x) for i, (r, x) in enumerate(zip(requests, results))]
-        t3 = time.perf_counter()
+            t3 = time.perf_counter()  # before the engine shuts down (the raw side never times its shutdown either)
         cache.close()
     assert stats.failed == 0 and len(generations) == len(prompts), stats
-    return {"tokens": stats.completion_tokens, "gen_s": (t1 - t0) + (t3 - t2), "load_s": t2 - t1, "stage_s": t3 - t0}
+    device = getattr(backend, "device", "cpu")
+    return {"tokens": stats.completion_tokens, "gen_s": (t1 - t0) + (t3 - t2), "load_s": t2 - t1, "stage_s": t3 - t0, "device": device}
+
+
+def python_of(args) -> str:
+    return args.python or str(PYTHONS[args.engine])
 
 
 def run_side(args, side: str) -> dict:
-    argv = [str(PYTHONS[args.engine]), __file__, "--engine", args.engine, "--side", side, "--prompts", str(args.prompts),
-            "--batch-size", str(args.batch_size), "--max-tokens", str(args.max_tokens), "--threads", str(args.threads)]
+    argv = [python_of(args), __file__, "--engine", args.engine, "--side", side, "--prompts", str(args.prompts),
+            "--batch-size", str(args.batch_size), "--max-tokens", str(args.max_tokens), "--threads", str(args.threads), "--dtype", args.dtype]
     env = {**os.environ, "RLAIF_PROGRESS": "0", "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=1200, cwd=common.ROOT)
     if done.returncode != 0:
@@ -123,6 +137,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides (transformers); 1 held up best on the shared 2 cores")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32", help="weights dtype, both sides")
+    parser.add_argument("--python", help="interpreter for the sides (default: .venv/bin/python, or .venv-vllm/bin/python for vllm)")
     parser.add_argument("--side", choices=("raw", "pipeline"), help="internal: run one side in this process")
     parser.add_argument("--write", action="store_true", help="refresh this engine's section of docs/benchmarks.md")
     args = parser.parse_args()
@@ -134,8 +150,8 @@ def main() -> None:
             result = (raw_vllm if args.engine == "vllm" else raw_transformers)(args, prompts)
         print(json.dumps(result))
         return
-    if not PYTHONS[args.engine].exists():
-        raise SystemExit(f"{PYTHONS[args.engine]} not found")
+    if not Path(python_of(args)).exists() and not args.python:
+        raise SystemExit(f"{python_of(args)} not found - build the environment first (make install / make vllm-env) or pass --python")
     load_before = common.load_average()
     runs: dict[str, list[dict]] = {"raw": [], "pipeline": []}
     for repeat in range(args.repeats):
@@ -153,15 +169,19 @@ def report(args, runs, load_before: str) -> None:
     share = rate["pipeline"] / rate["raw"]
     print(f"local-{args.engine}: raw {rate['raw']:.1f} tok/s, rlaif {rate['pipeline']:.1f} tok/s ({share:.0%}); with model load {stage:.1f} tok/s")
     raw_how = (f"`model.generate` on batches of {args.batch_size} in file order, torch threads: {args.threads}" if args.engine == "transformers"
-               else "`LLM.chat` with all prompts at once, float32, prefix caching on (as the backend)")
+               else f"`LLM.chat` with all prompts at once, {args.dtype}, prefix caching on, eager mode on CPU, seed 0 (the backend's engine settings)")
     rlaif_how = (f" (batch_size {args.batch_size}, threads {args.threads}); it sorts requests by length before batching" if args.engine == "transformers"
                  else "; the backend hands all requests to the engine at once")
+    on_gpu = runs["raw"][0].get("device") == "cuda"
+    device = f"GPU ({common.gpu_name()})" if on_gpu else "CPU"
+    section = f"local-{args.engine}" + ("-gpu" if on_gpu else "")
     verdict = "met" if share >= 0.9 else f"missed by {0.9 - share:.0%} points"
-    body = f"""## Local engine: {args.engine}, rlaif generation stage vs the raw engine
+    body = f"""## Local engine: {args.engine}{" on GPU" if on_gpu else ""}, rlaif generation stage vs the raw engine
 
 - Date: {common.today()}; machine: {common.machine()} (load before: {load_before})
 - Command: `{common.command_line()}`
-- Model: smollm2-135m (SmolLM2-135M-Instruct, float32), {args.prompts} prompts of data/prompts.jsonl with a one-line system prompt, greedy, max_new_tokens {args.max_tokens}.
+- Device: {device}.
+- Model: smollm2-135m (SmolLM2-135M-Instruct, {args.dtype}), {args.prompts} prompts of data/prompts.jsonl with a one-line system prompt, greedy, max_new_tokens {args.max_tokens}.
 - Raw: {raw_how}. rlaif: the `{args.engine}` backend through `run_generate` with a request cache in a temp folder{rlaif_how}.
 - Each side in a fresh process, {args.repeats} repeats, order alternating; model load (imports + weights) timed apart.
 
@@ -173,7 +193,7 @@ def report(args, runs, load_before: str) -> None:
 rlaif at **{share:.0%} of the raw engine's tokens/s** (target >= 90%: **{verdict}**). Counting the model load in the stage: {stage:.1f} tok/s.
 """
     if args.write:
-        print(f"wrote {common.write_section('local-' + args.engine, body)}")
+        print(f"wrote {common.write_section(section, body)}")
     else:
         print(body)
 

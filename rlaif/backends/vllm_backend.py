@@ -82,7 +82,8 @@ class VLLMBackend(Backend):
             from vllm import LLM, SamplingParams
         except ImportError:
             raise BackendError(
-                "vllm backend needs vLLM - run: make vllm-env (CPU, builds .venv-vllm) or pip install 'rlaif[vllm]'; "
+                "vllm backend needs vLLM, which lives in its own venv - run: make vllm-env (CPU, builds .venv-vllm) and use "
+                ".venv-vllm/bin/python, or pip install vllm in a venv of its own (GPU); "
                 "or use backend: transformers"
             ) from None
         from rlaif.models import resolve_model
