@@ -2,9 +2,10 @@
 process so that its peak memory is its own. Prints one JSON line with the wall time of the job,
 the process's peak RSS and the call counts.
 
-The job is what `flows/pipeline.py` does: load prompts, sample two responses per prompt (two
-policies, one sample each: llm-katan's echo differs by temperature), judge the pair in both
-orders, filter, commit a dataset version. The request cache lives in the store (on disk).
+The job is what `flows/pipeline.py` does, with the same library steps (`rlaif.runner.run_recipe`):
+load prompts in chunks, sample two responses per prompt (two policies, one sample each:
+llm-katan's echo differs by temperature), judge the pair in both orders, filter, commit a dataset
+version. The request cache lives in the store (on disk).
 
     .venv/bin/python benchmarks/_rlaif_job.py --base-url http://127.0.0.1:8000/v1 --model katan-echo --prompts 1000 --store /tmp/s
 """
@@ -50,41 +51,24 @@ def recipe_data(prompts: Path, base_url: str, model: str, concurrency: int, judg
     }
 
 
-def run_job(recipe, store: Path, judge: bool = True) -> dict:
-    """flows/pipeline.py's rlaif_run, minus Prefect; returns the figures."""
-    from rlaif.cache import CallCache, CallStats
-    from rlaif.filters import filter_prompts, select_pairs
-    from rlaif.inputs import load_prompts
-    from rlaif.judging import JudgeOutcome, judge_stage
-    from rlaif.pipeline import build_manifest, records
-    from rlaif.sampling import sample_policy
-    from rlaif.store.versions import commit_version
+def run_job(recipe, store: Path, judge: bool = True, chunk_size: int | None = None) -> dict:
+    """flows/pipeline.py's rlaif_run minus Prefect: the same library steps (rlaif.runner); returns the figures."""
+    from rlaif.runner import run_recipe
 
     rss_start = common.current_rss_mib()
     start = time.perf_counter()
-    cache = CallCache(store / "cache.sqlite")
-    stats = CallStats()
-    prompts, prompts_dropped = filter_prompts(load_prompts(recipe.prompts.path), recipe.filters)
-    generations = [g for policy in recipe.policies for g in sample_policy(prompts, policy, recipe.samples_per_prompt, cache, stats)]
-    sampled = time.perf_counter() - start
-    rss_sampled = common.current_rss_mib()
-    if judge:
-        outcome = judge_stage(prompts, generations, recipe.judge, recipe.filters, cache, stats)
-    else:
-        outcome = JudgeOutcome(items=[], judgments={})
-    pairs, dropped = select_pairs(outcome.items, outcome.judgments, recipe.filters)
-    manifest = build_manifest(recipe, prompts, generations, outcome, pairs, dropped, stats, prompts_dropped=prompts_dropped)
-    tables = {
-        "pairs": records(pairs), "generations": records(generations), "judgments": records(outcome.table),
-        "prompts": records(prompts), "rankings": records(outcome.rankings), "feedback": records(outcome.feedback),
-    }
-    version_id, _ = commit_version(store, recipe.name, tables, manifest)
-    cache.close()
+    marks = {}
+
+    def after_chunks(run) -> None:  # every chunk sampled (and judged, phase 1)
+        marks.update(seconds=time.perf_counter() - start, rss=common.current_rss_mib(), chunks=run.chunks)
+
+    version_id, _, manifest, run = run_recipe(recipe, store, chunk_size=chunk_size, judge=judge, after_chunks=after_chunks)
+    stats = run.stats
     return {
-        "seconds": time.perf_counter() - start, "sampling_seconds": sampled, "peak_rss_mib": common.peak_rss_mib(),
-        "rss_start_mib": rss_start, "rss_after_sampling_mib": rss_sampled,
+        "seconds": time.perf_counter() - start, "sampling_seconds": marks["seconds"], "peak_rss_mib": common.peak_rss_mib(),
+        "rss_start_mib": rss_start, "rss_after_sampling_mib": marks["rss"], "chunks": marks["chunks"], "chunk_size": run.chunk_size,
         "live": stats.live, "cached": stats.cached, "failed": stats.failed,
-        "generations": len(generations), "judgments": len(outcome.table), "version": version_id,
+        "generations": manifest["counts"]["generations"], "judgments": manifest["counts"]["judgments"], "version": version_id,
     }
 
 
@@ -97,6 +81,7 @@ def main() -> None:
     parser.add_argument("--store", required=True, help="store folder (the cache is STORE/cache.sqlite)")
     parser.add_argument("--no-judge", action="store_true", help="sampling only")
     parser.add_argument("--policies", type=int, choices=(1, 2), default=2, help="policies, one sample each")
+    parser.add_argument("--chunk-size", type=int, default=None, help="prompts per chunk (default: $RLAIF_CHUNK_SIZE or 5000)")
     args = parser.parse_args()
     store = Path(args.store)
     store.mkdir(parents=True, exist_ok=True)
@@ -104,7 +89,7 @@ def main() -> None:
     if not prompts.exists():
         write_prompts(prompts, args.prompts)
     recipe = job_recipe(prompts, args.base_url, args.model, args.concurrency, not args.no_judge, args.policies)
-    print(json.dumps(run_job(recipe, store, not args.no_judge)))
+    print(json.dumps(run_job(recipe, store, not args.no_judge, args.chunk_size)))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """End-to-end flow: sample -> judge (pairwise both orders, listwise, pointwise, binary; one judge or a jury) -> filter -> commit a version.
 
-Each task wraps one library function; the request cache lives in the store, so task retries
+Prompts go through in chunks (rlaif/runner.py), so memory is bounded by a chunk. Each task wraps
+one library function; the request cache lives in the store, so task retries
 and re-runs never repeat a finished model call (Prefect's own result caching is off).
 """
 
@@ -12,42 +13,43 @@ from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from rlaif.cache import CallCache, CallStats
-from rlaif.filters import filter_prompts, select_pairs
-from rlaif.inputs import load_prompts
-from rlaif.judging import JudgeOutcome, judge_stage
-from rlaif.pipeline import build_manifest, records, store_path, summary_lines
-from rlaif.recipe import Recipe, load_recipe
-from rlaif.sampling import sample_policy
-from rlaif.store.versions import commit_version
-
-
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
-def load_prompts_task(recipe: Recipe, limit: int | None):
-    return load_prompts(recipe.prompts.path, recipe.prompts.system, limit or recipe.prompts.limit)
+from rlaif.backends import one_loaded_backend
+from rlaif.cache import CallCache
+from rlaif.pipeline import store_path, summary_lines
+from rlaif.recipe import load_recipe
+from rlaif.runner import Run, chunk_prompts, close_run, commit_run, finish_judging, judge_chunk, prompt_chunks, sample_chunk, start_run
 
 
 @task(cache_policy=NO_CACHE)
-def sample_task(prompts, policy, samples: int, cache_path: Path) -> tuple[list, CallStats]:
-    stats, cache = CallStats(), CallCache(cache_path)
+def sample_task(run: Run, policy_index: int, index: int) -> None:
+    cache = CallCache(run.store / "cache.sqlite")
     try:
-        return sample_policy(prompts, policy, samples, cache, stats), stats
+        sample_chunk(run, policy_index, index, chunk_prompts(run, index), cache, run.stats)
     finally:
         cache.close()
 
 
 @task(cache_policy=NO_CACHE)
-def judge_task(prompts, generations, recipe: Recipe, cache_path: Path) -> tuple[JudgeOutcome, CallStats]:
-    stats, cache = CallStats(), CallCache(cache_path)
+def judge_task(run: Run, index: int) -> None:
+    cache = CallCache(run.store / "cache.sqlite")
     try:
-        return judge_stage(prompts, generations, recipe.judge, recipe.filters, cache, stats), stats
+        judge_chunk(run, index, cache, run.stats)
+    finally:
+        cache.close()
+
+
+@task(cache_policy=NO_CACHE)
+def finish_task(run: Run) -> None:
+    cache = CallCache(run.store / "cache.sqlite")
+    try:
+        finish_judging(run, cache, run.stats)
     finally:
         cache.close()
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
-def commit_task(store: Path, name: str, tables: dict, manifest: dict) -> tuple[str, bool]:
-    return commit_version(store, name, tables, manifest)
+def commit_task(run: Run) -> tuple[str, bool, dict]:
+    return commit_run(run)
 
 
 @task(cache_policy=NO_CACHE)
@@ -72,30 +74,31 @@ def report_task(store: Path, version_id: str) -> Path | None:
 
 
 @flow(name="rlaif-run")
-def rlaif_run(recipe_path: str, store: str | None = None, limit: int | None = None) -> dict:
-    """Run a recipe end to end and commit a dataset version; returns the summary."""
+def rlaif_run(recipe_path: str, store: str | None = None, limit: int | None = None, chunk_size: int | None = None) -> dict:
+    """Run a recipe end to end and commit a dataset version; returns the summary.
+
+    Prompts go through in chunks of `chunk_size` (default $RLAIF_CHUNK_SIZE or 5000): each policy
+    samples every chunk, the judge judges every chunk (phase 1), then debias, filter and write pairs
+    run-wide (phase 2), then commit. Each model is loaded once, one at a time.
+    The chunk size changes memory, never the version.
+    """
     recipe = load_recipe(recipe_path)
-    store_dir = store_path(recipe, store)
-    cache_path = store_dir / "cache.sqlite"
-    prompts = load_prompts_task(recipe, limit)
-    prompts, prompts_dropped = filter_prompts(prompts, recipe.filters)  # duplicates, eval overlap: before any call
-    stats = CallStats()
-    generations = []
-    for policy in recipe.policies:
-        policy_generations, policy_stats = sample_task(prompts, policy, recipe.samples_per_prompt, cache_path)
-        generations.extend(policy_generations)
-        stats.add(policy_stats)
-    outcome, judge_stats = judge_task(prompts, generations, recipe, cache_path)
-    stats.add(judge_stats)
-    pairs, dropped = select_pairs(outcome.items, outcome.judgments, recipe.filters)
-    manifest = build_manifest(recipe, prompts, generations, outcome, pairs, dropped, stats, prompts_dropped=prompts_dropped)
-    tables = {
-        "pairs": records(pairs), "generations": records(generations), "judgments": records(outcome.table),
-        "prompts": records(prompts), "rankings": records(outcome.rankings), "feedback": records(outcome.feedback),
-    }
-    version_id, created = commit_task(store_dir, recipe.name, tables, manifest)
+    run = start_run(recipe, store_path(recipe, store), chunk_size)
+    try:
+        with one_loaded_backend():  # each model loaded once per run, one at a time
+            chunks = [index for index, _ in prompt_chunks(run, limit)]  # duplicates, eval overlap: dropped before any call
+            for policy_index in range(len(recipe.policies)):
+                for index in chunks:
+                    sample_task(run, policy_index, index)
+            for index in chunks:
+                judge_task(run, index)
+            finish_task(run)
+        version_id, created, manifest = commit_task(run)
+    finally:
+        close_run(run)
+    stats = run.stats
     lines = summary_lines(version_id, created, manifest, stats)
-    report = report_task(store_dir, version_id)
+    report = report_task(run.store, version_id)
     if report:
         lines.insert(-1, f"report: {report}")  # the summary still ends in the version id
     create_markdown_artifact(key="rlaif-run-summary", markdown="## rlaif run\n\n" + "\n".join(f"- {line}" for line in lines))

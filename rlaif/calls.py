@@ -4,7 +4,7 @@ they arrive, failures returned as values and never stored."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, Scores, ScoreRequest
 from rlaif.cache import CallCache, CallStats, call_key

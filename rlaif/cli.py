@@ -37,24 +37,29 @@ def run(
     recipe: str = typer.Argument(..., help="Recipe YAML file, e.g. recipes/demo.yaml."),
     store: Optional[str] = StoreOption,
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N prompts."),
+    chunk_size: Optional[int] = typer.Option(
+        None, "--chunk-size", min=1, help="Prompts per chunk: memory is bounded by a chunk; the version does not depend on it (default: $RLAIF_CHUNK_SIZE or 5000)."
+    ),
 ) -> None:
     """Run a recipe end to end as a Prefect flow and commit a dataset version.
 
     Example: rlaif run recipes/demo.yaml --limit 10
     """
-    from rlaif.inputs import load_prompts
+    from rlaif.inputs import validate_prompts
     from rlaif.pipeline import store_path
     from rlaif.recipe import load_recipe
+    from rlaif.runner import chunk_size_setting
 
     try:  # validate everything cheap before starting Prefect, so bad input writes nothing
         parsed = load_recipe(recipe)
-        load_prompts(parsed.prompts.path, parsed.prompts.system, limit or parsed.prompts.limit)
+        validate_prompts(parsed.prompts.path, parsed.prompts.system, limit or parsed.prompts.limit)
+        chunk_size = chunk_size_setting(chunk_size)
         from rlaif.judging import validate_judge
 
         validate_judge(parsed.judge)
         from flows.pipeline import rlaif_run
 
-        result = rlaif_run(recipe_path=recipe, store=str(store_path(parsed, store)), limit=limit)
+        result = rlaif_run(recipe_path=recipe, store=str(store_path(parsed, store)), limit=limit, chunk_size=chunk_size)
     except RlaifError as exc:
         _fail(exc)
     for line in result["lines"]:

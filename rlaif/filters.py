@@ -15,9 +15,10 @@ Every candidate pair ends in exactly one place: kept, or dropped under one reaso
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 
 from rlaif.quality.dedup import similarity
-from rlaif.quality.length import cap_longer_share
+from rlaif.quality.length import cap_longer_share, excess_longer
 from rlaif.quality.prompts import PROMPT_DROP_REASONS, filter_prompts
 from rlaif.quality.text import BOILERPLATE_PATTERNS, REFUSAL_PATTERNS, matches_any, wrong_language
 from rlaif.schema import Generation, Judgment, PreferencePair, Prompt
@@ -36,6 +37,8 @@ __all__ = [
     "post_judge_reason",
     "pre_judge_reason",
     "response_reason",
+    "length_cap_drops",
+    "select_candidates",
     "select_pairs",
     "to_pair",
 ]
@@ -117,14 +120,10 @@ def to_pair(prompt: Prompt, a: Generation, b: Generation, judgment: Judgment) ->
     )
 
 
-def select_pairs(
+def select_candidates(
     items: list[tuple[Prompt, Generation, Generation]], judgments: dict[tuple[str, str], Judgment], filters
 ) -> tuple[list[PreferencePair], Counter]:
-    """Kept pairs and drop counts; `judgments` maps (a_id, b_id) to the judgment of that pair.
-
-    Pair checks run first, then the length-bias cap (`filters.max_longer_share`) over the pairs
-    that passed them.
-    """
+    """The pairs that pass every per-pair check (before the run-wide length-bias cap), and drop counts."""
     kept: list[PreferencePair] = []
     dropped: Counter = Counter()
     for prompt, a, b in items:
@@ -136,7 +135,45 @@ def select_pairs(
             dropped[reason] += 1
         else:
             kept.append(to_pair(prompt, a, b, judgment))
+    return kept, dropped
+
+
+def select_pairs(
+    items: list[tuple[Prompt, Generation, Generation]], judgments: dict[tuple[str, str], Judgment], filters
+) -> tuple[list[PreferencePair], Counter]:
+    """Kept pairs and drop counts; `judgments` maps (a_id, b_id) to the judgment of that pair.
+
+    Pair checks run first, then the length-bias cap (`filters.max_longer_share`) over the pairs
+    that passed them.
+    """
+    kept, dropped = select_candidates(items, judgments, filters)
     kept, biased = cap_longer_share(kept, filters.max_longer_share)
     if biased:
         dropped["length_bias"] += len(biased)
     return kept, dropped
+
+
+def length_cap_drops(
+    margins: Sequence[float], longer: Sequence[int], max_share: float | None, keys_of: Callable[[list[int]], list[tuple]]
+) -> set[int]:
+    """Positions (among a run's candidate pairs) that the length-bias cap drops, from compact numbers.
+
+    The same choice as `cap_longer_share` over the whole run: the k lowest-margin chosen-longer
+    pairs, ties broken by (prompt_id, chosen_id, rejected_id), which `keys_of(positions)` gives
+    for the pairs tied at the cut only.
+
+    >>> sorted(length_cap_drops([0.5, 0.2, 0.9, 0.2], [1, 1, 0, 1], 0.5, lambda ps: [("p", str(p), "") for p in ps]))
+    [1, 3]
+    """
+    if max_share is None:
+        return set()
+    candidates = [i for i, is_longer in enumerate(longer) if is_longer]
+    k = excess_longer(len(candidates), len(margins), max_share)
+    if k == 0:
+        return set()
+    candidates.sort(key=lambda i: margins[i])
+    cut = margins[candidates[k - 1]]
+    below = [i for i in candidates if margins[i] < cut]
+    tied = [i for i in candidates if margins[i] == cut]
+    ranked = [i for _, i in sorted(zip(keys_of(tied), tied))]
+    return set(below) | set(ranked[: k - len(below)])

@@ -49,16 +49,16 @@ def jsonl_rows(path: Path, what: str, fix: str) -> Iterator[tuple[int, object]]:
                 raise InputError(str(path), f"not valid JSON ({exc.msg})", line_number, fix="one JSON object per line") from None
 
 
-def load_prompts(path: str | Path, system: str | None = None, limit: int | None = None) -> list[Prompt]:
-    """Load and validate a prompt file; every problem names the file, row and field.
+def iter_prompts(path: str | Path, system: str | None = None, limit: int | None = None) -> Iterator[Prompt]:
+    """Read and validate a prompt file row by row; every problem names the file, row and field.
 
     Rows are numbered from 1 as lines of the file; blank lines are skipped. Ids default to
     the row number and must be unique.
     """
     path = Path(path)
-    prompts: list[Prompt] = []
     seen: dict[str, int] = {}
     fix = "check prompts.path in the recipe (relative to the current folder)"
+    count = 0
     for line_number, row in jsonl_rows(path, "prompt file", fix):
         if not isinstance(row, dict):
             raise InputError(str(path), "each row must be a JSON object", line_number)
@@ -69,9 +69,19 @@ def load_prompts(path: str | Path, system: str | None = None, limit: int | None 
         seen[prompt_id] = line_number
         if system and messages[0]["role"] != "system":
             messages = [{"role": "system", "content": system}, *messages]
-        prompts.append(Prompt(id=prompt_id, messages=messages, source=str(row.get("source", path.name))))
-        if limit is not None and len(prompts) >= limit:
+        yield Prompt(id=prompt_id, messages=messages, source=str(row.get("source", path.name)))
+        count += 1
+        if limit is not None and count >= limit:
             break
-    if not prompts:
+    if not count:
         raise InputError(str(path), "no prompts in file", fix="add JSON Lines rows with a 'prompt' field")
-    return prompts
+
+
+def load_prompts(path: str | Path, system: str | None = None, limit: int | None = None) -> list[Prompt]:
+    """Load and validate a prompt file (see `iter_prompts`)."""
+    return list(iter_prompts(path, system, limit))
+
+
+def validate_prompts(path: str | Path, system: str | None = None, limit: int | None = None) -> int:
+    """Check a whole prompt file without keeping it in memory; returns the number of prompts."""
+    return sum(1 for _ in iter_prompts(path, system, limit))

@@ -14,7 +14,7 @@ from rlaif.judges import jury as juries
 from rlaif.judges.common import load_principles, load_template, resolve_path
 from rlaif.judges.construct import Scored, construct_pairs, to_feedback, to_ranking
 from rlaif.judges.listwise import judge_listwise
-from rlaif.judges.pairwise import candidate_pairs, judge_pairs, remove_position_bias
+from rlaif.judges.pairwise import BiasTally, candidate_pairs, judge_pairs, remove_position_bias
 from rlaif.judges.pointwise import judge_binary, judge_pointwise
 from rlaif.schema import Feedback, Generation, Judgment, Prompt, Ranking
 
@@ -72,7 +72,7 @@ def judge_stage(prompts: list[Prompt], generations: list[Generation], spec, filt
     if spec.type == "pairwise":
         return _pairwise_stage(prompts, generations, spec, filters, cache, stats)
     groups, dropped = [], Counter()
-    for prompt, gens in _by_prompt(prompts, generations):
+    for prompt, gens in by_prompt(prompts, generations):
         kept = []
         for g in gens:
             reason = response_reason(g, filters)
@@ -108,19 +108,52 @@ def _outcome(scored: list[Scored], spec, report: dict, dropped: Counter) -> Judg
 
 
 def _pairwise_stage(prompts, generations, spec, filters, cache, stats) -> JudgeOutcome:
-    which = "all" if spec.pairs in ("best_vs_worst", "best_vs_random") else spec.pairs
-    grouped = _by_prompt(prompts, generations)
-    items = [(p, a, b) for p, gens in grouped for a, b in candidate_pairs(gens, which)]
-    to_judge = [(p, a, b) for p, a, b in items if pre_judge_reason(a, b, filters) is None]
+    grouped = by_prompt(prompts, generations)
+    items, to_judge = pairwise_items(grouped, spec, filters)
     judgments, report = judge_items(to_judge, spec, cache, stats)
+    return pairwise_outcome(grouped, items, judgments, spec, report)
+
+
+def pairwise_items(grouped: list[tuple[Prompt, list[Generation]]], spec, filters) -> tuple[list[Item], list[Item]]:
+    """Every candidate pair of a pairwise judge, and those worth a judge call (no pre-judge drop)."""
+    which = "all" if spec.pairs in ("best_vs_worst", "best_vs_random") else spec.pairs
+    items = [(p, a, b) for p, gens in grouped for a, b in candidate_pairs(gens, which)]
+    return items, [(p, a, b) for p, a, b in items if pre_judge_reason(a, b, filters) is None]
+
+
+def pairwise_outcome(grouped, items: list[Item], judgments: list[Judgment], spec, report: dict) -> JudgeOutcome:
+    """Candidates, rankings and the judgments table from debiased pairwise judgments (of a run or a chunk)."""
     by_key = {(j.a_id, j.b_id): j for j in judgments}
     scored = [_scored_from_pairs(p, gens, by_key) for p, gens in grouped]
     rankings = [to_ranking(s, "pairwise") for s in scored if len(s.generations) >= 2]
-    if which == spec.pairs:
+    if spec.pairs not in ("best_vs_worst", "best_vs_random"):
         return JudgeOutcome(items, by_key, rankings, [], {"type": "pairwise", **report}, table=judgments)
     outcome = _outcome(scored, spec, {"type": "pairwise", **report}, Counter())
     outcome.rankings, outcome.table = rankings, judgments
     return outcome
+
+
+def chunkable(spec) -> bool:
+    """Whether a run can judge chunk by chunk: one pairwise judge (no jury or principle ensemble).
+
+    Other judge types, juries and ensembles run in one piece (the whole run in memory).
+    """
+    return spec.type == "pairwise" and len(juries.members_of(spec)) == 1
+
+
+def judge_raw_chunk(grouped: list[tuple[Prompt, list[Generation]]], spec, filters, cache: CallCache, stats: CallStats) -> list[Judgment]:
+    """Phase 1 of chunked judging: the raw both-order judgments of one chunk (not debiased yet)."""
+    member = juries.members_of(spec)[0]
+    _, to_judge = pairwise_items(grouped, spec, filters)
+    return judge_pairs(to_judge, member.spec, cache, stats, member.principle_for)
+
+
+def finish_chunk(grouped: list[tuple[Prompt, list[Generation]]], raw: list[Judgment], spec, filters, tally: BiasTally, beta: float) -> JudgeOutcome:
+    """Phase 2 of chunked judging: one chunk's raw judgments debiased with the run's beta, then
+    candidates and rankings (the run's position-bias report is added by the caller)."""
+    items, _ = pairwise_items(grouped, spec, filters)
+    tally.apply(raw, beta)
+    return pairwise_outcome(grouped, items, raw, spec, {})
 
 
 def _scored_from_pairs(prompt: Prompt, gens: list[Generation], by_key: dict) -> Scored:
@@ -141,7 +174,7 @@ def _scored_from_pairs(prompt: Prompt, gens: list[Generation], by_key: dict) -> 
     return Scored(prompt, gens, scores, pref, consistent)
 
 
-def _by_prompt(prompts: list[Prompt], generations: list[Generation]) -> list[tuple[Prompt, list[Generation]]]:
+def by_prompt(prompts: list[Prompt], generations: list[Generation]) -> list[tuple[Prompt, list[Generation]]]:
     grouped: dict[str, list[Generation]] = {p.id: [] for p in prompts}
     for g in generations:
         grouped[g.prompt_id].append(g)
@@ -179,12 +212,16 @@ def validate_judge(spec) -> None:
     judge_templates(spec)
 
 
-def judge_section(spec, outcome: JudgeOutcome) -> dict:
-    """The manifest's `judge` entry: what judged, how, and the bias / agreement it measured."""
+def judge_section(spec, outcome: JudgeOutcome | dict) -> dict:
+    """The manifest's `judge` entry: what judged, how, and the bias / agreement it measured.
+
+    `outcome` is the judge outcome or its report (a chunked run keeps only the report).
+    """
+    report = outcome if isinstance(outcome, dict) else outcome.report
     members = juries.members_of(spec)
     section = {
         "type": spec.type, "mode": spec.mode, "debias": spec.debias, "chain_of_thought": spec.chain_of_thought,
-        "pairs": spec.pairs, **outcome.report,
+        "pairs": spec.pairs, **report,
     }
     section.setdefault("position_bias", None)
     if spec.principles is not None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from dataclasses import asdict
+from array import array
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,47 @@ def secrets_of(recipe: Recipe) -> list[str]:
     return [os.environ[name] for name in names if len(os.environ.get(name, "")) >= 4]
 
 
+@dataclass
+class RunTotals:
+    """What the manifest counts about a run, kept as compact numbers (a chunked run adds chunk by chunk)."""
+
+    prompts: int = 0
+    prompts_dropped: Counter = field(default_factory=Counter)
+    generations: int = 0
+    responses_dropped: Counter = field(default_factory=Counter)
+    candidates: int = 0  # candidate pairs: the manifest's counts.in
+    kept: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    judgments: int = 0
+    rankings: int = 0
+    feedback_good: int = 0
+    feedback_bad: int = 0
+    prompts_with_pair: int = 0
+    chosen_longer: int = 0  # kept pairs whose chosen response is the longer one
+    prob_mass: array = field(default_factory=lambda: array("d"))  # per judgment that has one
+    input_sha256: str | None = None
+
+    def add_outcome(self, outcome: JudgeOutcome) -> None:
+        """Counts of one judge outcome (a run's or a chunk's) before pair selection."""
+        self.responses_dropped.update(outcome.responses_dropped)
+        self.candidates += len(outcome.items)
+        self.judgments += len(outcome.table)
+        self.prob_mass.extend(j.prob_mass for j in outcome.table if j.prob_mass is not None)
+        self.rankings += len(outcome.rankings)
+        self.feedback_good += sum(f.label for f in outcome.feedback)
+        self.feedback_bad += sum(not f.label for f in outcome.feedback)
+
+    def add_kept(self, pairs: list[PreferencePair], previous_prompt: str | None = None) -> str | None:
+        """Count kept pairs (in run order: a prompt's pairs are adjacent); returns the last prompt id."""
+        for pair in pairs:
+            self.kept += 1
+            self.chosen_longer += len(pair.chosen[0]["content"]) > len(pair.rejected[0]["content"])
+            if pair.prompt_id != previous_prompt:
+                self.prompts_with_pair += 1
+                previous_prompt = pair.prompt_id
+        return previous_prompt
+
+
 def build_manifest(
     recipe: Recipe,
     prompts: list[Prompt],
@@ -55,53 +97,67 @@ def build_manifest(
     stats: CallStats,
     prompts_dropped: Counter | None = None,
 ) -> dict[str, Any]:
-    judgments = outcome.table
+    """The manifest of a run held in memory (see `manifest_of` for the compact form)."""
+    totals = RunTotals(prompts=len(prompts), prompts_dropped=Counter(prompts_dropped or {}), generations=len(generations), dropped=dropped)
+    totals.add_outcome(outcome)
+    totals.add_kept(pairs)
+    totals.prompts_with_pair = len({pair.prompt_id for pair in pairs})
+    return manifest_of(recipe, totals, outcome.report, stats)
+
+
+def manifest_of(recipe: Recipe, totals: RunTotals, report: dict, stats: CallStats) -> dict[str, Any]:
+    """The manifest from a run's totals and its judge report (secrets redacted)."""
     manifest = {
         "recipe": recipe.model_dump(mode="json"),
-        "inputs": {"prompts": input_lineage(recipe.prompts.path, prompts)},
+        "inputs": {"prompts": input_lineage(recipe.prompts.path, totals.prompts, totals.input_sha256)},
         "models": {
             "policies": [{"name": p.name, "backend": p.backend, "model": p.model} for p in recipe.policies],
             "judge": {"backend": recipe.judge.backend, "model": recipe.judge.model},
         },
         "prompt_templates": judge_templates(recipe.judge),
         "counts": {
-            "prompts": len(prompts),
-            "prompts_dropped": {reason: (prompts_dropped or {}).get(reason, 0) for reason in PROMPT_DROP_REASONS},
-            "generations": len(generations),
-            "responses_dropped": dict(sorted(outcome.responses_dropped.items())),
-            "in": len(outcome.items),
-            "kept": len(pairs),
-            "dropped": {reason: dropped.get(reason, 0) for reason in DROP_REASONS},
-            "judgments": len(judgments),
-            "rankings": len(outcome.rankings),
-            "feedback": {"good": sum(f.label for f in outcome.feedback), "bad": sum(not f.label for f in outcome.feedback)},
-            "prompts_with_pair": len({pair.prompt_id for pair in pairs}),
+            "prompts": totals.prompts,
+            "prompts_dropped": {reason: totals.prompts_dropped.get(reason, 0) for reason in PROMPT_DROP_REASONS},
+            "generations": totals.generations,
+            "responses_dropped": dict(sorted(totals.responses_dropped.items())),
+            "in": totals.candidates,
+            "kept": totals.kept,
+            "dropped": {reason: totals.dropped.get(reason, 0) for reason in DROP_REASONS},
+            "judgments": totals.judgments,
+            "rankings": totals.rankings,
+            "feedback": {"good": totals.feedback_good, "bad": totals.feedback_bad},
+            "prompts_with_pair": totals.prompts_with_pair,
         },
         "calls": {"live": stats.live, "cached": stats.cached, "failed": stats.failed},
         "tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens},
         "judge": {
-            **judge_section(recipe.judge, outcome),
-            "mean_prob_mass": _mean([j.prob_mass for j in judgments if j.prob_mass is not None]),
-            "prefers_longer": _prefers_longer(pairs),
+            **judge_section(recipe.judge, report),
+            "mean_prob_mass": _mean(totals.prob_mass),
+            "prefers_longer": round(totals.chosen_longer / totals.kept, 4) if totals.kept else None,
         },
     }
     return redact(manifest, secrets_of(recipe))
 
 
-def input_lineage(path: str, prompts: list[Prompt]) -> dict[str, Any]:
-    """Where the prompts came from: the file, its sha256, and how many rows were used."""
+def file_sha256(path: str | Path) -> str | None:
+    """sha256 of a file read in 1 MiB blocks (None when there is no such file)."""
     file = Path(path)
-    sha = hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else None
-    return {"path": str(path), "sha256": sha, "rows": len(prompts)}
+    if not file.is_file():
+        return None
+    digest = hashlib.sha256()
+    with file.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def _mean(values: list[float]) -> float | None:
+def input_lineage(path: str, rows: int, sha256: str | None = None) -> dict[str, Any]:
+    """Where the prompts came from: the file, its sha256, and how many rows were used."""
+    return {"path": str(path), "sha256": sha256 or file_sha256(path), "rows": rows}
+
+
+def _mean(values) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
-
-
-def _prefers_longer(pairs: list[PreferencePair]) -> float | None:
-    """Share of kept pairs whose chosen response is the longer one (length bias check)."""
-    return _mean([float(len(p.chosen[0]["content"]) > len(p.rejected[0]["content"])) for p in pairs])
 
 
 def summary_lines(version_id: str, created: bool, manifest: dict[str, Any], stats: CallStats) -> list[str]:

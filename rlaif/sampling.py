@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rlaif.backends import make_backend
+from rlaif.backends import make_backend, opened
 from rlaif.backends.base import Completion, GenerateRequest
 from rlaif.cache import CallCache, CallStats
 from rlaif.calls import run_generate
@@ -47,11 +47,14 @@ def to_generation(prompt: Prompt, policy, index: int, request: GenerateRequest, 
     )
 
 
-def sample_policy(prompts: list[Prompt], policy, samples: int, cache: CallCache, stats: CallStats) -> list[Generation]:
-    """All samples of one policy, in prompt order; failed calls come back as Generation(error=...)."""
+def sample_policy(prompts: list[Prompt], policy, samples: int, cache: CallCache, stats: CallStats, label: str = "") -> list[Generation]:
+    """All samples of one policy, in prompt order; failed calls come back as Generation(error=...).
+
+    `label` is added to the progress bar's description (e.g. the chunk of a chunked run).
+    """
     requests = generation_requests(prompts, policy, samples)
-    with make_backend(policy) as backend:
-        results = run_generate(backend, requests, cache, stats, label=f"sampling {policy.name}")
+    with opened(make_backend, policy) as backend:
+        results = run_generate(backend, requests, cache, stats, label=f"sampling {policy.name}{label}")
     return [
         to_generation(prompts[i // samples], policy, i % samples, request, result)
         for i, (request, result) in enumerate(zip(requests, results))

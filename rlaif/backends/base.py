@@ -78,6 +78,7 @@ class Backend:
     def __init__(self, spec) -> None:  # spec: rlaif.recipe.ModelSpec
         self.spec = spec
         self.loaded = False
+        self.kept = False  # kept loaded after a `with` block (rlaif.backends.one_loaded_backend)
 
     def ensure_loaded(self) -> None:
         """Load on first use, so a fully cached run never loads a model."""
@@ -105,6 +106,6 @@ class Backend:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.loaded:
+        if self.loaded and not self.kept:
             self.close()
             self.loaded = False

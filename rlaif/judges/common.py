@@ -12,7 +12,7 @@ from typing import Callable
 import jinja2
 import yaml
 
-from rlaif.backends import make_backend
+from rlaif.backends import make_backend, opened
 from rlaif.backends.base import GenerateRequest, Scores, ScoreRequest
 from rlaif.cache import CallCache, CallStats
 from rlaif.calls import run_generate, run_score
@@ -125,7 +125,7 @@ def score_all(
 
     A failed rationale fails its verdict (as a value); nothing else is affected.
     """
-    with make_backend(spec) as backend:
+    with opened(make_backend, spec) as backend:
         if not getattr(spec, "chain_of_thought", False):
             return run_score(backend, requests, cache, stats, template_sha256, label=label)
         rationales = run_generate(

@@ -3,6 +3,7 @@ probabilities when the backend gives them, else from a strictly parsed answer.""
 
 from __future__ import annotations
 
+from array import array
 from itertools import combinations
 
 from rlaif.backends.base import ScoreRequest, Scores
@@ -14,7 +15,7 @@ from rlaif.schema import Generation, Judgment, OrderVerdict, Prompt
 
 PREFIX = "Output ("
 OPTIONS = ("a", "b")
-__all__ = ["JudgeTemplate", "load_template", "instruction_text", "judge_pairs", "remove_position_bias", "candidate_pairs"]
+__all__ = ["JudgeTemplate", "load_template", "instruction_text", "judge_pairs", "remove_position_bias", "candidate_pairs", "BiasTally"]
 
 
 def candidate_pairs(generations: list[Generation], which: str = "all") -> list[tuple[Generation, Generation]]:
@@ -102,25 +103,67 @@ def judge_pairs(
     return judgments
 
 
+class BiasTally:
+    """What a run's position-bias estimate needs from its raw judgments, kept as compact numbers.
+
+    Fed chunk by chunk (`add`), it gives the run's beta over ALL judgments; `apply` then debiases
+    each chunk's judgments with it, and `report` summarizes the run exactly as
+    `remove_position_bias` does for one list.
+    """
+
+    def __init__(self) -> None:
+        self.ab, self.ba = array("d"), array("d")  # soft-labelled usable judgments
+        self.p_first = array("d")  # raw mean P(first shown wins), per usable judgment
+        self.raw_agree = 0
+        self.consistent = 0
+        self.ok = 0
+
+    def add(self, judgments: list[Judgment]) -> None:
+        for j in _usable(judgments):
+            if j.soft:
+                self.ab.append(j.p_a_ab)
+                self.ba.append(j.p_a_ba)
+            self.p_first.append((j.p_a_ab + 1 - j.p_a_ba) / 2)
+            self.raw_agree += agree(j.p_a_ab, j.p_a_ba)
+            self.ok += 1
+
+    def beta(self, debias: bool = True) -> float:
+        return estimate_beta(self.ab, self.ba) if debias else 0.0
+
+    def apply(self, judgments: list[Judgment], beta: float) -> None:
+        """Fill p_a / consistent / consistent_raw on each usable judgment (soft labels debiased by beta)."""
+        for j in _usable(judgments):
+            q_ab, q_ba = debiased(j.p_a_ab, j.p_a_ba, beta) if j.soft else (j.p_a_ab, j.p_a_ba)
+            j.p_a = (q_ab + q_ba) / 2
+            j.consistent = agree(q_ab, q_ba)
+            j.consistent_raw = agree(j.p_a_ab, j.p_a_ba)
+            self.consistent += j.consistent
+
+    def report(self, beta: float) -> PositionBias:
+        """The run's position bias (after every chunk was applied)."""
+        ok = self.ok or None
+        return PositionBias(
+            beta=beta,
+            mean_p_first=sum(self.p_first) / len(self.p_first) if self.p_first else None,
+            raw_consistency=self.raw_agree / ok if ok else None,
+            consistency=self.consistent / ok if ok else None,
+            n=len(self.ab),
+        )
+
+
+def _usable(judgments: list[Judgment]) -> list[Judgment]:
+    return [j for j in judgments if j.error is None and j.p_a_ab is not None and j.p_a_ba is not None]
+
+
 def remove_position_bias(judgments: list[Judgment], debias: bool = True) -> PositionBias:
     """Estimate the run's position bias and fill in p_a / consistent on every judgment.
 
     Soft labels are debiased in logit space (when `debias`); hard (parsed) labels are only
-    checked for agreement between the two orders.
+    checked for agreement between the two orders. (A chunked run does the same with a
+    `BiasTally` fed chunk by chunk.)
     """
-    ok = [j for j in judgments if j.error is None and j.p_a_ab is not None and j.p_a_ba is not None]
-    soft = [j for j in ok if j.soft]
-    beta = estimate_beta([j.p_a_ab for j in soft], [j.p_a_ba for j in soft]) if debias else 0.0
-    for j in ok:
-        q_ab, q_ba = debiased(j.p_a_ab, j.p_a_ba, beta) if j.soft else (j.p_a_ab, j.p_a_ba)
-        j.p_a = (q_ab + q_ba) / 2
-        j.consistent = agree(q_ab, q_ba)
-        j.consistent_raw = agree(j.p_a_ab, j.p_a_ba)
-    share = lambda values: sum(values) / len(values) if values else None  # noqa: E731
-    return PositionBias(
-        beta=beta,
-        mean_p_first=share([(j.p_a_ab + 1 - j.p_a_ba) / 2 for j in ok]),
-        raw_consistency=share([j.consistent_raw for j in ok]),
-        consistency=share([j.consistent for j in ok]),
-        n=len(soft),
-    )
+    tally = BiasTally()
+    tally.add(judgments)
+    beta = tally.beta(debias)
+    tally.apply(judgments, beta)
+    return tally.report(beta)

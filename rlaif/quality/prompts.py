@@ -12,34 +12,41 @@ from rlaif.schema import Prompt
 PROMPT_DROP_REASONS = ("contaminated", "duplicate", "near_duplicate")
 
 
+class PromptChecker:
+    """The prompt filters as a stream: `reason(prompt)` for each prompt in order (state kept between calls)."""
+
+    def __init__(self, spec, eval_index: EvalIndex | None = None) -> None:
+        if eval_index is None and spec.decontaminate is not None:
+            eval_index = build_eval_index(spec.decontaminate, spec.minhash.shingle_chars, spec.minhash.num_perm, spec.minhash.seed)
+        self.spec, self.eval_index, self.near = spec, eval_index, None
+        if spec.dedup_prompts and spec.prompt_near_duplicate is not None:
+            self.near = NearDuplicateIndex(spec.prompt_near_duplicate, spec.minhash.shingle_chars, spec.minhash.num_perm, spec.minhash.seed)
+        self.seen: set[str] = set()
+
+    def reason(self, prompt: Prompt) -> str | None:
+        text = user_text(prompt.messages)
+        reason = None
+        if self.eval_index is not None and self.eval_index.contaminated(text):
+            reason = "contaminated"
+        elif self.spec.dedup_prompts and squash(text) in self.seen:
+            reason = "duplicate"
+        elif self.near is not None and self.near.find(text) is not None:
+            reason = "near_duplicate"
+        if reason is None and self.spec.dedup_prompts:
+            self.seen.add(squash(text))
+            if self.near is not None:
+                self.near.add(prompt.id, text)
+        return reason
+
+
 def prompt_reasons(prompts: list[Prompt], spec, eval_index: EvalIndex | None = None) -> list[str | None]:
     """For each prompt, why it is dropped (one of PROMPT_DROP_REASONS) or None.
 
     Checks run in the order of PROMPT_DROP_REASONS; only user turns are compared. Duplicates are
     judged against the prompts kept so far, so the first of a group is kept.
     """
-    if eval_index is None and spec.decontaminate is not None:
-        eval_index = build_eval_index(spec.decontaminate, spec.minhash.shingle_chars, spec.minhash.num_perm, spec.minhash.seed)
-    near = None
-    if spec.dedup_prompts and spec.prompt_near_duplicate is not None:
-        near = NearDuplicateIndex(spec.prompt_near_duplicate, spec.minhash.shingle_chars, spec.minhash.num_perm, spec.minhash.seed)
-    seen: set[str] = set()
-    reasons: list[str | None] = []
-    for prompt in prompts:
-        text = user_text(prompt.messages)
-        reason = None
-        if eval_index is not None and eval_index.contaminated(text):
-            reason = "contaminated"
-        elif spec.dedup_prompts and squash(text) in seen:
-            reason = "duplicate"
-        elif near is not None and near.find(text) is not None:
-            reason = "near_duplicate"
-        if reason is None:
-            seen.add(squash(text))
-            if near is not None:
-                near.add(prompt.id, text)
-        reasons.append(reason)
-    return reasons
+    checker = PromptChecker(spec, eval_index)
+    return [checker.reason(prompt) for prompt in prompts]
 
 
 def filter_prompts(prompts: list[Prompt], spec) -> tuple[list[Prompt], Counter]:

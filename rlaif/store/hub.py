@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import Iterator
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rlaif import __version__
 from rlaif.errors import HubError, StoreError
 from rlaif.store.formats import FORMATS, STYLES
-from rlaif.store.versions import TABLES, load_manifest, version_digest, version_path, versions_dir
+from rlaif.store.versions import TABLES, folder_digest, load_manifest, version_path, versions_dir
 
 REPO_TYPE = "dataset"
 RAW_DIR = "rlaif"  # where the version itself lives in the repo
@@ -166,8 +165,7 @@ def _first_line(exc: Exception) -> str:
 
 def recompute_version_id(folder: Path, version_id: str, manifest: dict) -> str:
     """The id that the Parquet tables in `folder` hash to, named like `version_id`."""
-    tables = {table: pq.read_table(folder / f"{table}.parquet") for table in TABLES if (folder / f"{table}.parquet").is_file()}
-    return f"{version_id.rsplit('-', 1)[0]}-{version_digest(tables, manifest)}"
+    return f"{version_id.rsplit('-', 1)[0]}-{folder_digest(folder, manifest)}"  # read batch by batch
 
 
 def _raw_files(folder: Path) -> dict[str, Path]:
