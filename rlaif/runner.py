@@ -31,7 +31,7 @@ from pathlib import Path
 from rlaif.backends import one_loaded_backend
 from rlaif.cache import CallCache, CallStats
 from rlaif.filters import length_cap_drops, select_candidates
-from rlaif.errors import RecipeError
+from rlaif.errors import InputError, RecipeError
 from rlaif.inputs import iter_prompts
 from rlaif.judges import jury as juries
 from rlaif.judges.pairwise import BiasTally
@@ -131,6 +131,10 @@ def prompt_chunks(run: Run, limit: int | None = None) -> Iterator[tuple[int, lis
             chunk = []
     if chunk:
         yield _add_chunk(run, chunk)
+    if not run.totals.prompts:
+        dropped = ", ".join(f"{reason} {n}" for reason, n in sorted(run.totals.prompts_dropped.items()) if n)
+        raise InputError(spec.path, f"no prompt is left after the prompt filters ({dropped or 'no rows'})",
+                         fix="check the file, or the recipe's `filters:` (dedup_prompts, prompt_near_duplicate, decontaminate)")
     run.totals.input_sha256 = file_sha256(spec.path)
 
 

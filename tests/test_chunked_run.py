@@ -174,6 +174,20 @@ def test_same_engine_settings_share_one_loaded_backend(tmp_path, fake_backends):
     assert engine_key(recipe.policies[0]) != engine_key(recipe.policies[0].model_copy(update={"model": "other"}))
 
 
+def test_no_prompt_left_after_filtering_is_a_clear_error_and_writes_nothing(tmp_path, fake_backends):
+    from rlaif.errors import InputError
+
+    recipe = recipe_for(tmp_path)
+    eval_file = tmp_path / "eval.jsonl"
+    eval_file.write_text("".join(json.dumps({"prompt": q}) + "\n" for q in QUESTIONS))  # every prompt is in the eval set
+    data = recipe.model_dump()
+    data["filters"]["decontaminate"] = {"path": str(eval_file)}
+    store = tmp_path / "s"
+    with pytest.raises(InputError, match=r"prompts.jsonl: no prompt is left after the prompt filters \(contaminated 11\)"):
+        run_recipe(parse_recipe(data), store)
+    assert not (store / "versions").exists() and not any((store / ".runs").iterdir())
+
+
 def test_length_cap_from_compact_numbers_matches_the_cap_over_pairs():
     import random
 
