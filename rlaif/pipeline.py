@@ -109,7 +109,7 @@ def manifest_of(recipe: Recipe, totals: RunTotals, report: dict, stats: CallStat
     """The manifest from a run's totals and its judge report (secrets redacted)."""
     manifest = {
         "recipe": recipe.model_dump(mode="json"),
-        "inputs": {"prompts": input_lineage(recipe.prompts.path, totals.prompts, totals.input_sha256)},
+        "inputs": inputs_section(recipe, totals),
         "models": {
             "policies": [{"name": p.name, "backend": p.backend, "model": p.model} for p in recipe.policies],
             "judge": {"backend": recipe.judge.backend, "model": recipe.judge.model},
@@ -137,6 +137,15 @@ def manifest_of(recipe: Recipe, totals: RunTotals, report: dict, stats: CallStat
         },
     }
     return redact(manifest, secrets_of(recipe))
+
+
+def inputs_section(recipe: Recipe, totals: RunTotals) -> dict[str, Any]:
+    """The files a run read: the prompts, and the evaluation set it decontaminated against (path, sha256)."""
+    inputs = {"prompts": input_lineage(recipe.prompts.path, totals.prompts, totals.input_sha256)}
+    if recipe.filters.decontaminate is not None:
+        path = recipe.filters.decontaminate.path
+        inputs["decontaminate"] = {"path": str(path), "sha256": file_sha256(path)}
+    return inputs
 
 
 def file_sha256(path: str | Path) -> str | None:

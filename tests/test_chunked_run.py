@@ -188,6 +188,28 @@ def test_no_prompt_left_after_filtering_is_a_clear_error_and_writes_nothing(tmp_
     assert not (store / "versions").exists() and not any((store / ".runs").iterdir())
 
 
+def test_manifest_records_the_evaluation_set_a_run_was_decontaminated_against(tmp_path, fake_backends):
+    import hashlib
+
+    from rlaif.store.lineage import lineage
+
+    eval_file = tmp_path / "eval.jsonl"
+    eval_file.write_text(json.dumps({"prompt": QUESTIONS[3]}) + "\n")
+    data = recipe_for(tmp_path).model_dump()
+    data["filters"]["decontaminate"] = {"path": str(eval_file)}
+    store = tmp_path / "s"
+    version_id, _, manifest, _ = run_recipe(parse_recipe(data), store)
+    assert manifest["counts"]["prompts_dropped"]["contaminated"] == 1
+    recorded = load_manifest(store, version_id)["inputs"]["decontaminate"]
+    assert recorded == {"path": str(eval_file), "sha256": hashlib.sha256(eval_file.read_bytes()).hexdigest()}
+    assert lineage(store, version_id)["decontaminated_against"] == recorded
+    assert "decontaminate" not in manifest_without_filter(tmp_path)["inputs"]
+
+
+def manifest_without_filter(tmp_path):
+    return run_recipe(recipe_for(tmp_path), tmp_path / "plain")[2]
+
+
 def test_length_cap_from_compact_numbers_matches_the_cap_over_pairs():
     import random
 

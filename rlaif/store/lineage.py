@@ -31,6 +31,7 @@ def version_origin(manifest: dict[str, Any]) -> dict[str, Any]:
         "created_at": manifest.get("created_at"),
         "recipe": {"name": recipe.get("name"), "sha256": content_hash(recipe) if recipe else None},
         "prompts": (manifest.get("inputs") or {}).get("prompts"),
+        "decontaminated_against": (manifest.get("inputs") or {}).get("decontaminate"),
         "models": manifest.get("models") or {},
         "prompt_templates": manifest.get("prompt_templates") or {},
         "kept": (manifest.get("counts") or {}).get("kept"),
@@ -87,6 +88,9 @@ def as_tree(node: dict[str, Any], parent_tree=None):
     if not node.get("missing") and not node.get("shown_above"):
         prompts = node["prompts"]
         tree.add("prompts: " + (f"{escape(str(prompts['path']))} ({prompts['rows']} rows, sha256 {_short(prompts['sha256'])})" if prompts else "not recorded (older version)"))
+        evals = node.get("decontaminated_against")
+        if evals:
+            tree.add(f"decontaminated against: {escape(str(evals['path']))} (sha256 {_short(evals['sha256'])})")
         models = node["models"]
         policies = ", ".join(f"{p.get('name')}={p.get('model')}" for p in models.get("policies", []))
         tree.add(escape(f"models: policies {policies or '-'}; judge {(models.get('judge') or {}).get('model', '-')}"))
