@@ -108,6 +108,14 @@ def write_section(name: str, body: str) -> Path:
     return DOC
 
 
+def publish(name: str, body: str, write: bool) -> None:
+    """Refresh section `name` of docs/benchmarks.md with `body` (--write), else print the body."""
+    if write:
+        print(f"wrote {write_section(name, body)}")
+    else:
+        print(body)
+
+
 def start_echo_server(latency_ms: int = 0, max_concurrent: int = 1024):
     """llm-katan's echo backend on 127.0.0.1 (tests/servers.py); use as a context manager."""
     from tests.servers import start_llm_katan

@@ -132,11 +132,8 @@ def report(args, rlaif_s: list[float], bare_s: list[float], load_before: str) ->
 
 rlaif throughput = **{share:.0%} of the bare client's** (target >= 90%: **{"met" if share >= 0.9 else "missed"}**); bare client at {bound / b:.0%} of the latency bound (the 2-core machine runs server and client, so the server's CPU, not the latency, sets the pace).
 """
-    if args.write:
-        name = "api-path" + (f"-sync-{args.sqlite_synchronous.lower()}" if args.sqlite_synchronous else "")
-        print(f"wrote {common.write_section(name, body)}")
-    else:
-        print(body)
+    name = "api-path" + (f"-sync-{args.sqlite_synchronous.lower()}" if args.sqlite_synchronous else "")
+    common.publish(name, body, args.write)
 
 
 if __name__ == "__main__":

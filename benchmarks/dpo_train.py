@@ -146,10 +146,7 @@ def report(args, r: dict) -> None:
 | {device} | {r['pairs_per_s']:.1f} | {r['tokens_per_s']:,.0f} | {r['tokens_per_pair']:.0f} | {peak} | {r['first_loss']} -> {r['last_loss']} |
 """
     name = "dpo-train-gpu" if r["device"] == "cuda" else "dpo-train-cpu"
-    if args.write:
-        print(f"wrote {common.write_section(name, body)}")
-    else:
-        print(body)
+    common.publish(name, body, args.write)
 
 
 if __name__ == "__main__":

@@ -191,10 +191,7 @@ def report(args, runs, load_before: str) -> None:
 
 rlaif at **{share:.0%} of the raw engine's tokens/s** (target >= 90%: **{verdict}**). Counting the model load in the stage: {stage:.1f} tok/s.
 """
-    if args.write:
-        print(f"wrote {common.write_section(section, body)}")
-    else:
-        print(body)
+    common.publish(section, body, args.write)
 
 
 if __name__ == "__main__":

@@ -89,10 +89,7 @@ def report(args, lib: list[dict], cli: list[dict], load_before: str) -> None:
 - The re-run makes **{lib[1]['live']} live calls** (library) and **{cli[1]['live']}** (`rlaif run`){"" if zero_live else " - NOT zero"}, and {"returns the same version id" if same else "returned a different version id"}.
 - The re-run's cost is process start, cache look-up, filters and the commit check: {lib[1]['seconds']:.2f} s in the library. `rlaif run` adds Prefect: its first run here includes the one-time ephemeral database set-up of a fresh PREFECT_HOME; the difference between the re-run through `rlaif run` and through the library process ({cli[1]['process_s'] - lib[1]['process_s']:.1f} s) is Prefect's per-run overhead (ephemeral server start, flow and task runs, artifacts) plus the HTML report, which the library job does not write.
 """
-    if args.write:
-        print(f"wrote {common.write_section('rerun', body)}")
-    else:
-        print(body)
+    common.publish("rerun", body, args.write)
 
 
 if __name__ == "__main__":

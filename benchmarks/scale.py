@@ -76,10 +76,7 @@ def report(args, results: dict, load_before: str) -> None:
 - Cost: {large // small}x the prompts took **{time_ratio:.1f}x the time** (linear: {large // small}x).
 - Memory: peak at {large:,} is **{mem_ratio:.2f}x** the peak at {small:,} (target <= 1.5x: **{"met" if mem_ratio <= 1.5 else "missed"}**); {growth_text}.
 """
-    if args.write:
-        print(f"wrote {common.write_section(name, body)}")
-    else:
-        print(body)
+    common.publish(name, body, args.write)
 
 
 if __name__ == "__main__":

@@ -110,10 +110,7 @@ def report(args, runs, load_before: str, served: int) -> None:
 
 rlaif is **{ratio:.2f}x faster** than the faster distilabel setting on the same job (target: rlaif faster: **{"met" if ratio > 1 else "missed"}**), while making {rl_requests / dl_requests:.2f}x the requests (both judge orders).
 """
-    if args.write:
-        print(f"wrote {common.write_section('vs-distilabel', body)}")
-    else:
-        print(body)
+    common.publish("vs-distilabel", body, args.write)
 
 
 if __name__ == "__main__":
