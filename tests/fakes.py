@@ -35,3 +35,11 @@ class FakeBackend(Backend):
 
     def score(self, requests, on_result) -> None:
         self._each(requests, self.score_fn, on_result)
+
+
+def collect(method, requests: list) -> list:
+    """Run a backend batch method (`generate` / `score`); results in request order, each exactly once."""
+    results = {}
+    method(requests, lambda index, result: results.__setitem__(index, result))
+    assert sorted(results) == list(range(len(requests))), "every request must get exactly one result"
+    return [results[i] for i in range(len(requests))]

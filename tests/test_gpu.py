@@ -14,6 +14,7 @@ import pytest
 from rlaif.backends.base import GenerateRequest, ScoreRequest
 from rlaif.backends.transformers_backend import TransformersBackend
 from rlaif.recipe import PolicySpec
+from tests.fakes import collect
 
 torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.gpu, pytest.mark.slow, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -23,11 +24,6 @@ JUDGE = ScoreRequest(
     prefix="Output (", options=("a", "b"),
 )
 
-
-def collect(method, requests):
-    results = {}
-    method(requests, lambda index, result: results.__setitem__(index, result))
-    return [results[i] for i in range(len(requests))]
 
 
 @pytest.fixture(scope="module")

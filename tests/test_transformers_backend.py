@@ -6,6 +6,7 @@ from rlaif.backends.base import GenerateRequest, ScoreRequest
 from rlaif.backends.transformers_backend import TransformersBackend
 from rlaif.errors import BackendError
 from rlaif.recipe import JudgeSpec, PolicySpec
+from tests.fakes import collect
 
 pytestmark = pytest.mark.slow
 
@@ -17,11 +18,6 @@ def backend():
     yield engine
     engine.close()
 
-
-def collect(method, requests):
-    results = {}
-    method(requests, lambda index, result: results.__setitem__(index, result))
-    return [results[i] for i in range(len(requests))]
 
 
 def test_batched_generation_reports_every_request(backend):

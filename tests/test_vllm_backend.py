@@ -23,6 +23,7 @@ from rlaif.judging import judge_stage  # noqa: E402
 from rlaif.recipe import FilterSpec, JudgeSpec, PolicySpec  # noqa: E402
 from rlaif.sampling import sample_policy  # noqa: E402
 from rlaif.schema import Prompt  # noqa: E402
+from tests.fakes import collect  # noqa: E402
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -39,12 +40,6 @@ def engine():
     yield backend
     backend.close()
 
-
-def collect(method, requests):
-    results = {}
-    method(requests, lambda index, result: results.__setitem__(index, result))
-    assert sorted(results) == list(range(len(requests))), "every request must get exactly one result"
-    return [results[i] for i in range(len(requests))]
 
 
 def chat(text: str, system: str | None = None):
