@@ -47,11 +47,8 @@ def one_loaded_backend() -> Iterator[None]:
     try:
         yield
     finally:
-        held = _slot[1]
-        _slot = outer
-        if held is not None:
-            held.kept = False
-            held.__exit__(None, None, None)
+        held, _slot = _slot[1], outer
+        _release(held)
 
 
 @contextlib.contextmanager
@@ -63,9 +60,14 @@ def opened(factory: Callable[[object], Backend], spec) -> Iterator[Backend]:
         return
     key = engine_key(spec)
     if _slot[0] != key:
-        if _slot[1] is not None:
-            _slot[1].kept = False
-            _slot[1].__exit__(None, None, None)
+        _release(_slot[1])
         _slot[0], _slot[1] = key, factory(spec)
         _slot[1].kept = True
     yield _slot[1]
+
+
+def _release(backend: Backend | None) -> None:
+    """Close a kept backend (its `with` exit, no longer skipped)."""
+    if backend is not None:
+        backend.kept = False
+        backend.__exit__(None, None, None)
