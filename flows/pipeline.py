@@ -86,7 +86,7 @@ def rlaif_run(recipe_path: str, store: str | None = None, limit: int | None = No
     run = start_run(recipe, store_path(recipe, store), chunk_size)
     try:
         with one_loaded_backend():  # each model loaded once per run, one at a time
-            chunks = [index for index, _ in prompt_chunks(run, limit)]  # duplicates, eval overlap: dropped before any call
+            chunks = prompt_chunks(run, limit)  # duplicates, eval overlap: dropped before any call
             for policy_index in range(len(recipe.policies)):
                 for index in chunks:
                     sample_task(run, policy_index, index)

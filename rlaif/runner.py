@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import tempfile
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from rlaif.backends import one_loaded_backend
@@ -111,8 +111,9 @@ def close_run(run: Run) -> None:
     remove_folder(run.work)
 
 
-def prompt_chunks(run: Run, limit: int | None = None) -> Iterator[tuple[int, list[Prompt]]]:
-    """(chunk index, prompts) for each chunk of kept prompts, read and filtered as a stream.
+def prompt_chunks(run: Run, limit: int | None = None) -> list[int]:
+    """Read and filter the prompt file as a stream, spilling each chunk of kept prompts (read back
+    with `chunk_prompts`); returns the chunk indices.
 
     Prompt filters (duplicates, eval overlap) run before any call; every chunk's prompts are
     spilled for the `prompts` table. A bad row raises InputError naming the file, row and field.
@@ -127,29 +128,28 @@ def prompt_chunks(run: Run, limit: int | None = None) -> Iterator[tuple[int, lis
             continue
         chunk.append(prompt)
         if run.chunk_size and len(chunk) >= run.chunk_size:
-            yield _add_chunk(run, chunk)
+            _add_chunk(run, chunk)
             chunk = []
     if chunk:
-        yield _add_chunk(run, chunk)
+        _add_chunk(run, chunk)
     if not run.totals.prompts:
         dropped = ", ".join(f"{reason} {n}" for reason, n in sorted(run.totals.prompts_dropped.items()) if n)
         raise InputError(spec.path, f"no prompt is left after the prompt filters ({dropped or 'no rows'})",
                          fix="check the file, or the recipe's `filters:` (dedup_prompts, prompt_near_duplicate, decontaminate)")
     run.totals.input_sha256 = file_sha256(spec.path)
+    return list(range(run.chunks))
 
 
-def _add_chunk(run: Run, prompts: list[Prompt]) -> tuple[int, list[Prompt]]:
-    index = run.chunks
+def _add_chunk(run: Run, prompts: list[Prompt]) -> None:
+    run.prompts.append(records(prompts), key=run.chunks)
     run.chunks += 1
-    run.prompts.append(records(prompts), key=index)
     run.totals.prompts += len(prompts)
-    return index, prompts
 
 
 def sample_chunk(run: Run, policy_index: int, index: int, prompts: list[Prompt], cache: CallCache, stats: CallStats) -> None:
     """One policy's samples for one chunk, spilled; failed calls are values.
 
-    Policies go one after another over all chunks (`sample_all`), so inside
+    Policies go one after another over all chunks (see `run_recipe`), so inside
     `one_loaded_backend()` each policy's model is loaded once per run, one model at a time.
     """
     policy = run.recipe.policies[policy_index]
@@ -249,7 +249,7 @@ def run_recipe(
     cache = CallCache(Path(store) / "cache.sqlite")
     try:
         with one_loaded_backend():
-            chunks = [index for index, _ in prompt_chunks(run, limit)]  # read, filtered and spilled
+            chunks = prompt_chunks(run, limit)  # read, filtered and spilled
             for policy_index in range(len(recipe.policies)):
                 for index in chunks:
                     sample_chunk(run, policy_index, index, chunk_prompts(run, index), cache, run.stats)
