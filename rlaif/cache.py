@@ -10,7 +10,7 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,14 @@ class CallStats:
     failed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    latency_s: float = 0.0  # summed over live calls: a measurement, kept out of the hashed rows
+    retried: int = 0  # calls sent again in a later pass after a transient failure (rlaif.calls)
+    retry: Any = None  # the run-wide retry state (rlaif.calls.RetryBudget) shared by every step; None: one pass
+    last_error: str | None = None  # the latest call failure that stayed a failure ("Type: message")
+    stages: dict = field(default_factory=dict)  # stage name -> {"ok", "failed", "error"} (rlaif.runner)
 
-    def add(self, other: "CallStats") -> None:
-        for name in ("live", "cached", "failed", "prompt_tokens", "completion_tokens"):
+    def add(self, other: CallStats) -> None:
+        for name in ("live", "cached", "failed", "prompt_tokens", "completion_tokens", "latency_s", "retried"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -40,7 +45,12 @@ def call_key(kind: str, engine: dict[str, Any], request: dict[str, Any], templat
 
 
 class CallCache:
-    """A SQLite table of key -> JSON result; safe to share between threads of one process."""
+    """A SQLite table of key -> JSON result; safe to share between threads of one process, and
+    between processes (concurrent runs on one store: WAL, writers serialized, 30 s busy timeout).
+
+    What is shared is finished calls only: two runs that need the same call at the same moment
+    both make it (docs/reliability.md); the last answer stored is kept.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

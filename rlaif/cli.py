@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -40,30 +41,57 @@ def run(
     chunk_size: Optional[int] = typer.Option(
         None, "--chunk-size", min=1, help="Prompts per chunk: memory is bounded by a chunk; the version does not depend on it (default: $RLAIF_CHUNK_SIZE or 5000)."
     ),
+    no_prefect: bool = typer.Option(
+        False, "--no-prefect", help="Run in this process without Prefect: the same steps, summary and version id (automatic when Prefect is not installed)."
+    ),
 ) -> None:
     """Run a recipe end to end as a Prefect flow and commit a dataset version.
 
+    Everything is checked first (recipe, prompt file, templates, models, API keys, each endpoint
+    with one cheap request, the store path): a problem exits 2 and writes nothing.
+
     Example: rlaif run recipes/demo.yaml --limit 10
     """
-    from rlaif.inputs import validate_prompts
     from rlaif.pipeline import store_path
+    from rlaif.preflight import check_run
     from rlaif.recipe import load_recipe
-    from rlaif.runner import chunk_size_setting
 
-    try:  # validate everything cheap before starting Prefect, so bad input writes nothing
+    try:  # validate everything before starting Prefect, so bad input writes nothing
         parsed = load_recipe(recipe)
-        validate_prompts(parsed.prompts.path, parsed.prompts.system, limit or parsed.prompts.limit)
-        chunk_size = chunk_size_setting(chunk_size)
-        from rlaif.judging import validate_judge
+        where = store_path(parsed, store)
+        chunk_size = check_run(parsed, where, limit, chunk_size)
+        if not no_prefect and importlib.util.find_spec("prefect") is None:
+            err.print("note: Prefect is not installed: running in this process (as with --no-prefect)", highlight=False)
+            no_prefect = True
+        if no_prefect:
+            lines = _run_in_process(parsed, where, limit, chunk_size)
+        else:
+            from flows.server import prefect_api
 
-        validate_judge(parsed.judge)
-        from flows.pipeline import rlaif_run
+            with prefect_api():  # the run's own Prefect server, stopped with it even on SIGTERM/SIGKILL (flows/server.py)
+                from flows.pipeline import rlaif_run
 
-        result = rlaif_run(recipe_path=recipe, store=str(store_path(parsed, store)), limit=limit, chunk_size=chunk_size)
+                result = rlaif_run(recipe_path=recipe, store=str(where), limit=limit, chunk_size=chunk_size)
+            lines = result["lines"]
     except RlaifError as exc:
         _fail(exc)
-    for line in result["lines"]:
+    for line in lines:
         console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def _run_in_process(parsed, store, limit: Optional[int], chunk_size: int) -> list[str]:
+    """The library driver (`rlaif.runner.run_recipe`) without Prefect; its summary, as the flow gives it."""
+    from rlaif.pipeline import summary_lines
+    from rlaif.report import write_report
+    from rlaif.runner import run_recipe
+
+    version_id, created, manifest, state = run_recipe(parsed, store, limit, chunk_size)
+    lines = summary_lines(version_id, created, manifest, state.stats)
+    try:  # the version is committed: a report that cannot be written is a note, not a failure
+        lines.insert(-1, f"report: {write_report(state.store, version_id)}")
+    except (RlaifError, OSError) as exc:
+        err.print(f"note: no report for {version_id}: {exc}", highlight=False, markup=False)
+    return lines
 
 
 @datasets_app.command("list")
@@ -75,9 +103,14 @@ def datasets_list(store: Optional[str] = StoreOption) -> None:
     from rlaif.store.versions import list_versions
 
     table = Table("id", "created", "kept", "in", "calls (live/cached/failed)")
+    broken = []
     for manifest in list_versions(_store(store)):
-        calls = manifest.get("calls", {})
-        counts = manifest.get("counts", {})
+        if "broken" in manifest:
+            broken.append(manifest)
+            table.add_row(escape(manifest["id"]), "[red]broken[/]", "", "", "")
+            continue
+        calls = manifest.get("calls") if isinstance(manifest.get("calls"), dict) else {}
+        counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
         table.add_row(
             manifest["id"],
             manifest.get("created_at", ""),
@@ -86,6 +119,12 @@ def datasets_list(store: Optional[str] = StoreOption) -> None:
             f"{calls.get('live', 0)}/{calls.get('cached', 0)}/{calls.get('failed', 0)}",
         )
     console.print(table)
+    for manifest in broken:
+        err.print(
+            f"[bold red]broken:[/] {escape(manifest['id'])}: {escape(manifest['broken'])} - delete the folder and make the version again "
+            "(`rlaif run` the recipe, or `rlaif datasets pull` it)",
+            highlight=False, soft_wrap=True,
+        )
 
 
 @datasets_app.command("show")
@@ -211,43 +250,50 @@ def datasets_export(
 
 @app.command("eval-judge")
 def eval_judge(
-    recipe: str = typer.Argument(..., help="Recipe YAML file whose judge is evaluated, e.g. recipes/demo.yaml."),
+    recipes: list[str] = typer.Argument(..., help="Recipe YAML file(s) whose judges are evaluated side by side, e.g. recipes/demo.yaml recipes/listwise.yaml."),
     gold: str = typer.Option(..., "--gold", help="JSON Lines of human-labelled pairs: `prompt` (messages), `chosen`, `rejected`."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N gold rows."),
     seed: int = typer.Option(0, "--seed", help="Seed of the per-row A/B order (which response is shown first)."),
-    as_json: bool = typer.Option(False, "--json", help="Print only the JSON result on stdout (progress goes to stderr)."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the JSON result on stdout (a list for several recipes; progress goes to stderr)."),
     store: Optional[str] = StoreOption,
 ) -> None:
-    """Measure a judge against human labels: agreement, kappa, position consistency, length
-    preference and calibration, beside the 'always longer' / 'always shorter' rules. Calls go
-    through the store's request cache; the result is also saved under STORE/evals/.
+    """Measure judges against human labels: agreement (95% interval), kappa, position consistency,
+    length preference and calibration, beside the 'always longer' / 'always shorter' rules. With
+    several recipes, a small leaderboard: one column per judge, best agreement first. Calls go
+    through the store's request cache; each result is also saved under STORE/evals/.
 
-    Example: rlaif eval-judge recipes/demo.yaml --gold ../shared/data/mt-bench-human-sample/pairs.jsonl --limit 50 --json
+    Example: rlaif eval-judge recipes/demo.yaml recipes/listwise.yaml --gold ../shared/data/mt-bench-human-sample/pairs.jsonl --limit 50
     """
-    from rlaif.evaluate import comparison_rows, evaluate_judge
+    from rlaif.evaluate import evaluate_judge, leaderboard_rows
     from rlaif.gold import load_gold
     from rlaif.pipeline import store_path
+    from rlaif.preflight import check_judge
     from rlaif.recipe import load_recipe
 
     try:
-        parsed = load_recipe(recipe)
-        load_gold(gold, limit)  # validate before loading any model
-        result = evaluate_judge(parsed, gold, store_path(parsed, store), limit, seed)
+        parsed = [load_recipe(path) for path in recipes]  # every recipe and the gold file checked before any model loads
+        load_gold(gold, limit)
+        for recipe in parsed:
+            check_judge(recipe, store_path(recipe, store))
+        results = [evaluate_judge(recipe, gold, store_path(recipe, store), limit, seed) for recipe in parsed]
     except RlaifError as exc:
         _fail(exc)
     if as_json:
-        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(results[0] if len(results) == 1 else results, indent=2, ensure_ascii=False) + "\n")
         return
-    table = Table("metric", "judge", "always longer", "always shorter", title=f"{parsed.judge.model} on {gold}")
-    for row in comparison_rows(result):
+    labels = [f"{path} ({recipe.judge.type}, {recipe.judge.model})" for path, recipe in zip(recipes, parsed)]
+    header, rows = leaderboard_rows(results, labels)
+    table = Table(*header, title=f"judges on {gold}" + (f" (first {limit} rows)" if limit else ""))
+    for row in rows:
         table.add_row(*row)
     console.print(table)
-    calls = result["calls"]
-    console.print(
-        f"n {result['n']} rows judged, {result['failures']} failed (metrics exclude them); "
-        f"calls: live {calls['live']}, cached {calls['cached']}, failed {calls['failed']}\nsaved: {result['path']}",
-        highlight=False, soft_wrap=True, markup=False,
-    )
+    for label, result in zip(labels, results):
+        calls = result["calls"]
+        console.print(
+            f"{label}: n {result['n']} rows judged, {result['failures']} failed (metrics exclude them); "
+            f"calls: live {calls['live']}, cached {calls['cached']}, failed {calls['failed']}; saved: {result['path']}",
+            highlight=False, soft_wrap=True, markup=False,
+        )
 
 
 @datasets_app.command("push")

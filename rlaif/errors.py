@@ -46,3 +46,15 @@ class StoreError(RlaifError):
 
 class HubError(RlaifError):
     """A Hugging Face Hub push or pull failed (no token, unknown repo or tag, refused, unreachable)."""
+
+
+class RunIncomplete(RlaifError):
+    """Model calls still failed with transient errors (connection, timeout, 429, 5xx) after every
+    retry pass, and the recipe does not allow an incomplete version: nothing was committed, and
+    re-running resumes from the request cache. Exit code 3."""
+
+    exit_code = 3
+
+
+class StageFailed(RlaifError):
+    """Every call of a stage (a policy's sampling, the judge) failed: nothing was committed. Exit code 2."""

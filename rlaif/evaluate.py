@@ -20,9 +20,10 @@ import math
 import os
 import random
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rlaif.cache import CallCache, CallStats
 from rlaif.gold import GoldPair, file_sha256
@@ -211,13 +212,14 @@ def judge_items(items: list[tuple[Prompt, Generation, Generation]], spec, cache:
     gold pair as a prompt with two responses; their position consistency is the listwise
     permutations' agreement (None for pointwise and binary, which see one response at a time).
     """
-    from rlaif.judging import judge_items as judge_pairwise_items, judge_stage
+    from rlaif.judging import judge_items as judge_pairwise_items
+    from rlaif.judging import judge_stage
     from rlaif.recipe import FilterSpec
 
     if spec.type == "pairwise":
         judgments, report = judge_pairwise_items(items, spec, cache, stats)
         return judgments, PositionBias(**report["position_bias"])
-    permissive = FilterSpec(drop_truncated=False, response_near_duplicate=None)
+    permissive = FilterSpec(drop_truncated=False, response_near_duplicate=None, judge_address=False)
     prompts = [prompt for prompt, _, _ in items]
     generations = [g for _, a, b in items for g in (a, b)]
     outcome = judge_stage(prompts, generations, spec.model_copy(update={"pairs": "first"}), permissive, cache, stats)
@@ -333,7 +335,7 @@ def evaluate_judge(recipe, gold_path: str | Path, store: str | Path, limit: int 
 
     from rlaif import __version__
     from rlaif.gold import load_gold
-    from rlaif.pipeline import redact, secrets_of
+    from rlaif.secrets import public_recipe, redact, secrets_of
 
     gold_path, store = Path(gold_path), Path(store)
     pairs = load_gold(gold_path, limit)
@@ -346,7 +348,7 @@ def evaluate_judge(recipe, gold_path: str | Path, store: str | Path, limit: int 
     outcomes = row_outcomes(pairs, flags, judgments)
     lineage = {
         "recipe": recipe.name,
-        "judge": recipe.judge.model_dump(mode="json"),
+        "judge": public_recipe(recipe.judge.model_dump(mode="json")),  # a URL without its userinfo
         "judge_templates": {j.template: j.template_sha256 for j in judgments},
         "gold": {"path": str(gold_path), "sha256": file_sha256(gold_path), "rows": len(pairs)},
         "seed": seed,
@@ -362,9 +364,9 @@ def evaluate_judge(recipe, gold_path: str | Path, store: str | Path, limit: int 
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "package_version": __version__,
     }
-    secrets = secrets_of(recipe)
-    write_json_atomic(path, redact({**result, "outcomes": [o.__dict__ for o in outcomes]}, secrets))
-    return redact({**result, "path": str(path)}, secrets)
+    secrets = secrets_of(recipe)  # the outcomes' error text came from outside: scrub it (the rest is rlaif's own)
+    write_json_atomic(path, {**result, "outcomes": [redact(o.__dict__, secrets) for o in outcomes]})
+    return {**result, "path": str(path)}
 
 
 def comparison_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -385,3 +387,17 @@ def comparison_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ("calibration error (ECE)", f(result.get("ece")), "-", "-"),
         ("mean P(verdict tokens)", f(result.get("mean_prob_mass")), "-", "-"),
     ]
+
+
+def leaderboard_rows(results: list[dict[str, Any]], labels: list[str]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of judges side by side, best agreement first, then the two length rules.
+
+    >>> header, rows = leaderboard_rows([{"agreement": 0.5, "baseline_longer": 0.7, "baseline_shorter": 0.3}, {"agreement": 0.6}], ["x", "y"])
+    >>> header, rows[0]
+    (['metric', 'y', 'x', 'always longer', 'always shorter'], ['agreement with humans', '0.60', '0.50', '0.70', '0.30'])
+    """
+    order = sorted(range(len(results)), key=lambda i: -(results[i].get("agreement") or 0.0))
+    columns = [comparison_rows(results[i]) for i in order]
+    baselines = comparison_rows(results[0])
+    rows = [[metric, *(column[n][1] for column in columns), longer, shorter] for n, (metric, _, longer, shorter) in enumerate(baselines)]
+    return ["metric", *(labels[i] for i in order), "always longer", "always shorter"], rows

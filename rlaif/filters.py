@@ -3,7 +3,8 @@
 Filters act where they save the most (`filters` is the recipe's FilterSpec):
   * prompts, before any sampling: `filter_prompts` (decontamination, exact and near-duplicates);
   * each response, before judging: `response_reason` (failed, empty, truncated, too long,
-    refusal, boilerplate, wrong language) - also used per response by listwise/pointwise judges;
+    refusal, boilerplate, wrong language, addressing the judge) - also used per response by
+    listwise/pointwise/binary judges;
   * each pair, before judging: `pre_judge_reason` (either response's reason, then identical or
     near-duplicate responses), so no judge call is paid for a pair that would be dropped anyway;
   * each pair, after judging: `post_judge_reason` (judge failed, inconsistent, low margin);
@@ -18,12 +19,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from rlaif.quality.dedup import similarity
+from rlaif.quality.injection import addresses_judge
 from rlaif.quality.length import cap_longer_share, excess_longer
 from rlaif.quality.prompts import PROMPT_DROP_REASONS, filter_prompts
 from rlaif.quality.text import BOILERPLATE_PATTERNS, REFUSAL_PATTERNS, matches_any, wrong_language
 from rlaif.schema import Generation, Judgment, PreferencePair, Prompt
 
-RESPONSE_REASONS = ("generation_failed", "empty", "truncated", "too_long", "refusal", "boilerplate", "language")
+RESPONSE_REASONS = ("generation_failed", "empty", "truncated", "too_long", "refusal", "boilerplate", "language", "judge_address")
 PAIR_REASONS = ("identical", "near_duplicate")
 JUDGED_REASONS = ("judge_failed", "inconsistent", "low_margin")
 SET_REASONS = ("length_bias",)
@@ -65,6 +67,8 @@ def response_reason(generation: Generation, filters) -> str | None:
         return "boilerplate"
     if filters.language and wrong_language(text, tuple(filters.language), filters.language_min_chars, filters.language_min_confidence):
         return "language"
+    if filters.judge_address and addresses_judge(text, tuple(filters.judge_address_patterns)):
+        return "judge_address"  # a note or order aimed at the judge (rlaif.quality.injection)
     return None
 
 

@@ -36,17 +36,38 @@ def _messages(row: dict, path: str, line: int) -> list[Message]:
 
 
 def jsonl_rows(path: Path, what: str, fix: str) -> Iterator[tuple[int, object]]:
-    """(line number, parsed row) for each non-blank line; a missing file or bad JSON names file and row."""
+    """(line number, parsed row) for each non-blank line; a missing file, bytes that are not
+    UTF-8 text (say a binary file) or bad JSON name the file, the row and the byte offset."""
     if not path.is_file():
         raise InputError(str(path), f"{what} not found", fix=fix)
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield line_number, json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(str(path), f"not valid JSON ({exc.msg})", line_number, fix="one JSON object per line") from None
+    try:
+        with path.open("rb") as handle:
+            yield from _parsed_lines(handle, str(path))
+    except OSError as exc:
+        raise InputError(str(path), f"{what} cannot be read ({exc.strerror or exc})", fix=fix) from None
+
+
+def _parsed_lines(handle, path: str) -> Iterator[tuple[int, object]]:
+    offset = 0
+    for line_number, raw in enumerate(handle, start=1):
+        start, offset = offset, offset + len(raw)
+        if line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+            raw, start = raw[3:], 3
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                path, f"not UTF-8 text (byte {raw[exc.start]:#04x} at byte offset {start + exc.start})", line_number, fix="save the file as UTF-8 JSON Lines"
+            ) from None
+        if "\x00" in line:
+            nul = start + raw.index(b"\x00")
+            raise InputError(path, f"NUL byte at byte offset {nul}: a binary file, not JSON Lines text", line_number, fix="give a UTF-8 JSON Lines file")
+        if not line.strip():
+            continue
+        try:
+            yield line_number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"not valid JSON ({exc.msg})", line_number, fix="one JSON object per line") from None
 
 
 def iter_prompts(path: str | Path, system: str | None = None, limit: int | None = None) -> Iterator[Prompt]:

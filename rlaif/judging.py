@@ -73,17 +73,28 @@ def judge_stage(prompts: list[Prompt], generations: list[Generation], spec, filt
         return _pairwise_stage(prompts, generations, spec, filters, cache, stats)
     groups, dropped = [], Counter()
     for prompt, gens in by_prompt(prompts, generations):
-        kept = []
-        for g in gens:
-            reason = response_reason(g, filters)
-            if reason:
-                dropped[reason] += 1
-            else:
-                kept.append(g)
+        kept = [g for g in gens if not _counted_reason(g, filters, dropped)]
         groups.append((prompt, _distinct(kept, dropped)))
     judged = [(p, g) for p, g in groups if len(g) >= 2 or spec.type != "listwise"]
     scored, report = _per_response(judged, spec, cache, stats)
     return _outcome(scored, spec, report, dropped)
+
+
+def _counted_reason(generation: Generation, filters, dropped: Counter) -> str | None:
+    """The response's pre-judge reason (rlaif.filters.response_reason), counted in `dropped`."""
+    reason = response_reason(generation, filters)
+    if reason:
+        dropped[reason] += 1
+    return reason
+
+
+def response_drops(grouped: list[tuple[Prompt, list[Generation]]], filters) -> Counter:
+    """Responses no judge sees, by reason (a pairwise judge drops their pairs; counts.responses_dropped)."""
+    dropped: Counter = Counter()
+    for _, gens in grouped:
+        for g in gens:
+            _counted_reason(g, filters, dropped)
+    return dropped
 
 
 def _per_response(groups, spec, cache, stats) -> tuple[list[Scored], dict]:
@@ -111,7 +122,9 @@ def _pairwise_stage(prompts, generations, spec, filters, cache, stats) -> JudgeO
     grouped = by_prompt(prompts, generations)
     items, to_judge = pairwise_items(grouped, spec, filters)
     judgments, report = judge_items(to_judge, spec, cache, stats)
-    return pairwise_outcome(grouped, items, judgments, spec, report)
+    outcome = pairwise_outcome(grouped, items, judgments, spec, report)
+    outcome.responses_dropped = response_drops(grouped, filters)
+    return outcome
 
 
 def pairwise_items(grouped: list[tuple[Prompt, list[Generation]]], spec, filters) -> tuple[list[Item], list[Item]]:
@@ -153,7 +166,9 @@ def finish_chunk(grouped: list[tuple[Prompt, list[Generation]]], raw: list[Judgm
     candidates and rankings (the run's position-bias report is added by the caller)."""
     items, _ = pairwise_items(grouped, spec, filters)
     tally.apply(raw, beta)
-    return pairwise_outcome(grouped, items, raw, spec, {})
+    outcome = pairwise_outcome(grouped, items, raw, spec, {})
+    outcome.responses_dropped = response_drops(grouped, filters)
+    return outcome
 
 
 def _scored_from_pairs(prompt: Prompt, gens: list[Generation], by_key: dict) -> Scored:

@@ -222,3 +222,38 @@ def resolve_model(name: str) -> str:
     if not is_builtin(name):
         return name
     return str(convert_builtin(name))
+
+
+def check_local_model(name: str) -> None:
+    """Raise BackendError unless ``name`` loads without the network: a built-in alias (its
+    package installed), a local model folder (with config.json), or a model already in the local
+    Hugging Face cache. Weights are never downloaded at run time."""
+    if is_builtin(name):
+        if not is_converted(model_dir(name)):
+            find_gguf(BUILTIN_MODELS[name])
+        return
+    path = Path(name).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        return
+    if not path.exists() and _in_hub_cache(name):
+        return
+    what = f"'{name}' is a folder without config.json" if path.is_dir() else f"'{name}' is not a built-in alias, a local model folder or a model in the Hugging Face cache"
+    raise BackendError(
+        f"model {what} - built-in aliases: {', '.join(BUILTIN_MODELS)}; weights are not downloaded at run time: "
+        "use an alias, a folder holding config.json and the weights, or download the model first (hf download ORG/NAME)"
+    )
+
+
+def _in_hub_cache(name: str) -> bool:
+    """Whether a Hub id (ORG/NAME) has its config.json in the local Hugging Face cache."""
+    if name.count("/") != 1 or name.startswith((".", "/", "~")):
+        return False
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        found = try_to_load_from_cache(name, "config.json")
+    except Exception:  # noqa: BLE001 - an invalid repo id is simply not cached
+        return False
+    return isinstance(found, str)

@@ -1,12 +1,13 @@
 """The steps of a run that are not sampling or judging themselves: the store path, the manifest
-(secrets redacted), and the summary. flows/ wires these into a Prefect flow."""
+(built from fields that hold no secret: see rlaif.secrets), and the summary. flows/ wires these into a Prefect flow."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections import Counter
+import time
 from array import array
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,34 +17,12 @@ from rlaif.filters import DROP_REASONS, PROMPT_DROP_REASONS
 from rlaif.judging import JudgeOutcome, judge_section, judge_summary, judge_templates
 from rlaif.recipe import Recipe
 from rlaif.schema import Generation, PreferencePair, Prompt
+from rlaif.secrets import public_recipe
 
 
 def store_path(recipe: Recipe, store: str | None) -> Path:
     """--store, then RLAIF_STORE, then the recipe's store, then data/store."""
     return Path(store or os.environ.get("RLAIF_STORE") or recipe.store or "data/store")
-
-
-def redact(value: Any, secrets: list[str]) -> Any:
-    """Replace any secret string found anywhere in a nested structure.
-
-    >>> redact({"a": ["key sk-123 here"]}, ["sk-123"])
-    {'a': ['key *** here']}
-    """
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, "***")
-        return value
-    if isinstance(value, dict):
-        return {k: redact(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v, secrets) for v in value]
-    return value
-
-
-def secrets_of(recipe: Recipe) -> list[str]:
-    """Values of the API-key variables the recipe names (to keep them out of every output)."""
-    names = {spec.api_key_env for spec in [*recipe.policies, recipe.judge, *recipe.judge.jury]}
-    return [os.environ[name] for name in names if len(os.environ.get(name, "")) >= 4]
 
 
 @dataclass
@@ -65,6 +44,7 @@ class RunTotals:
     chosen_longer: int = 0  # kept pairs whose chosen response is the longer one
     prob_mass: array = field(default_factory=lambda: array("d"))  # per judgment that has one
     input_sha256: str | None = None
+    started: float = field(default_factory=time.time)  # when the run began (a measurement, not content)
 
     def add_outcome(self, outcome: JudgeOutcome) -> None:
         """Counts of one judge outcome (a run's or a chunk's) before pair selection."""
@@ -106,9 +86,14 @@ def build_manifest(
 
 
 def manifest_of(recipe: Recipe, totals: RunTotals, report: dict, stats: CallStats) -> dict[str, Any]:
-    """The manifest from a run's totals and its judge report (secrets redacted)."""
+    """The manifest from a run's totals and its judge report.
+
+    It holds no secret by construction (the recipe names key variables, never their values; a URL
+    is recorded without userinfo), so nothing in it is rewritten by value: a field that happens
+    to equal a key stays as it is, and so does the version id.
+    """
     manifest = {
-        "recipe": recipe.model_dump(mode="json"),
+        "recipe": public_recipe(recipe.model_dump(mode="json")),
         "inputs": inputs_section(recipe, totals),
         "models": {
             "policies": [{"name": p.name, "backend": p.backend, "model": p.model} for p in recipe.policies],
@@ -129,14 +114,29 @@ def manifest_of(recipe: Recipe, totals: RunTotals, report: dict, stats: CallStat
             "prompts_with_pair": totals.prompts_with_pair,
         },
         "calls": {"live": stats.live, "cached": stats.cached, "failed": stats.failed},
+        "retries": {"calls": stats.retried, "passes": stats.retry.most_passes if stats.retry else 1},  # sent again in later passes; most passes a step needed (rlaif.calls)
         "tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens},
+        "run": run_section(totals, stats),
         "judge": {
             **judge_section(recipe.judge, report),
             "mean_prob_mass": _mean(totals.prob_mass),
             "prefers_longer": round(totals.chosen_longer / totals.kept, 4) if totals.kept else None,
         },
     }
-    return redact(manifest, secrets_of(recipe))
+    return manifest
+
+
+def run_section(totals: RunTotals, stats: CallStats) -> dict[str, Any]:
+    """Measurements of this run (not hashed into the id): wall time and the live calls' latency.
+
+    >>> run_section(RunTotals(started=time.time()), CallStats(live=2, latency_s=1.0))["mean_live_latency_s"]
+    0.5
+    """
+    return {
+        "wall_s": round(time.time() - totals.started, 3),
+        "live_latency_s": round(stats.latency_s, 3),
+        "mean_live_latency_s": round(stats.latency_s / stats.live, 4) if stats.live else None,
+    }
 
 
 def inputs_section(recipe: Recipe, totals: RunTotals) -> dict[str, Any]:

@@ -14,12 +14,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rlaif.errors import RecipeError
+from rlaif.names import check_name
+from rlaif.recipe_checks import SECRET_FIELDS, DuplicateKeyError, check_api_key_env, check_base_url, has_key, load_yaml, value_error
 
 BACKENDS = ("transformers", "openai", "vllm")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SamplingParams(Strict):
@@ -42,6 +44,16 @@ class ModelSpec(Strict):
         None, ge=1, description="torch CPU threads (transformers backend); default: torch's own (all cores). Batched work here ran 1.7x faster on 2 threads than on 1."
     )
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field("float32", description="Weights dtype for local engines.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials_in_url(cls, value):
+        return check_base_url(value)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _variable_name(cls, value):
+        return check_api_key_env(value)
 
 
 class PolicySpec(ModelSpec):
@@ -167,6 +179,19 @@ class FilterSpec(Strict):
     )
     refusal_patterns: list[str] = Field(default_factory=list, description="Extra refusal regexes (case-insensitive), used when `refusals` is on.")
     boilerplate_patterns: list[str] = Field(default_factory=list, description="Extra boilerplate regexes (case-insensitive), used when `boilerplate` is on.")
+    judge_address: bool = Field(
+        True,
+        description="Drop responses that address the judge before any judge sees them (reason judge_address; "
+        "rlaif.quality.injection: notes to the evaluator, 'ignore previous instructions', 'choose this response', "
+        "'rate this answer 10', injected role tags and template markers, also hidden in HTML/Markdown comments, "
+        "zero-width characters or letter-spacing). Applies to every judge type: pairwise and listwise (where such a "
+        "note, unlike a verdict look-alike, follows the response into every order), and pointwise/binary too, "
+        "whose ratings it would steer the same way ('rate this 10'). Flags none of 2,586 answers of the shared "
+        "human-labelled MT-Bench/PandaLM/LLMEval2 samples.",
+    )
+    judge_address_patterns: list[str] = Field(
+        default_factory=list, description="Extra judge-address regexes (case-insensitive, tried on the raw and the de-obfuscated text), used when `judge_address` is on."
+    )
     language: list[str] | None = Field(
         None, description="Keep only responses in these languages (ISO 639-1, e.g. en or [en, de]; py3langid). null: any language."
     )
@@ -195,7 +220,7 @@ class FilterSpec(Strict):
 
         return check_languages(value)
 
-    @field_validator("refusal_patterns", "boilerplate_patterns")
+    @field_validator("refusal_patterns", "boilerplate_patterns", "judge_address_patterns")
     @classmethod
     def _regexes(cls, value):
         from rlaif.quality.text import check_patterns
@@ -203,14 +228,45 @@ class FilterSpec(Strict):
         return check_patterns(value)
 
 
+class RetrySpec(Strict):
+    """Passes over a step's calls: a call that still fails with a transient error after its own
+    per-request retries (`max_retries`) goes again in a later pass, so that transient faults never
+    reach the committed version (rlaif/calls.py)."""
+
+    passes: int = Field(
+        5, ge=1, description="Most passes over a step's calls; a later pass re-sends only the calls that failed with a transient error "
+        "(connection, timeout, HTTP 408/409/425/429/5xx). 1: no later pass. Other failures (e.g. HTTP 400) stay values (generation_failed, judge_failed)."
+    )
+    budget: float = Field(
+        0.1, ge=0, description="Run-wide limit on calls sent again in later passes: below 1 a share of the run's calls so far "
+        "(0.1: one in ten, at least one), 1 or more a number of calls. 0: no later pass."
+    )
+    backoff_s: float = Field(1.0, ge=0, description="Wait before the second pass; doubled before each later one (at most 60 s).")
+    deadline_s: float | None = Field(None, gt=0, description="No retry pass starts later than this many seconds after the run started; null: no deadline.")
+
+
 class Recipe(Strict):
-    name: str = Field(description="Dataset name; versions are named after it.")
+    name: str = Field(description="Dataset name; versions are named `<name>-<12 hex>` after it: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.")
     prompts: PromptSource = Field(default_factory=PromptSource)
     policies: list[PolicySpec] = Field(min_length=1, description="One or several policies sampling responses.")
     samples_per_prompt: int = Field(2, ge=1, le=16, description="Responses each policy samples per prompt.")
     judge: JudgeSpec = Field(default_factory=JudgeSpec)
     filters: FilterSpec = Field(default_factory=FilterSpec)
     store: str | None = Field(None, description="Store folder; the CLI's --store and RLAIF_STORE take precedence.")
+    retries: RetrySpec = Field(default_factory=RetrySpec, description="Retry passes for calls that failed with a transient error, run-wide budget and deadline.")
+    allow_incomplete: bool = Field(
+        False, description="When transient failures remain after the retry passes: true commits the version anyway, its manifest "
+        "saying `incomplete: {failed_calls: N}`; false stops the run with exit code 3, commits nothing, and re-running resumes from the cache. "
+        "A stage in which every call failed never commits, either way."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value):
+        try:
+            return check_name(value)
+        except ValueError as exc:
+            raise value_error(str(exc), "versions are folders named <name>-<hash> in the store, e.g. name: my-prefs") from None
 
 
 def _describe(error: dict, data: dict) -> tuple[str, str, str]:
@@ -228,6 +284,12 @@ def _describe(error: dict, data: dict) -> tuple[str, str, str]:
         return key, "unknown key", fix
     if error["type"] == "missing":
         return key, "required key is missing", "add it (see recipes/demo.yaml for an example)"
+    if error["type"] == "recipe_value":
+        return key, error["ctx"]["problem"], error["ctx"]["fix"]
+    if error["type"] == "finite_number":
+        return key, error["msg"], "write a number; .inf, .nan and numbers too large for a float are not allowed"
+    if set(loc) & set(SECRET_FIELDS) or has_key(error.get("input")):
+        return key, error["msg"], "(the value is not shown: it may hold a secret)"
     return key, error["msg"], f"got {error.get('input')!r}"
 
 
@@ -260,7 +322,11 @@ def load_recipe(path: str | Path) -> Recipe:
     if not path.is_file():
         raise RecipeError(str(path), "", "file not found", "check the path, e.g. recipes/demo.yaml")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise RecipeError(str(path), exc.key, f"duplicate key (lines {exc.first_line} and {exc.line}): YAML keeps only the last one", "remove one of them") from None
     except yaml.YAMLError as exc:
         raise RecipeError(str(path), "", f"not valid YAML ({exc})", "fix the syntax") from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError(str(path), "", f"not UTF-8 text (byte {exc.start})", "save the recipe as UTF-8") from None
     return parse_recipe(data, str(path))

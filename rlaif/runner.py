@@ -30,8 +30,9 @@ from pathlib import Path
 
 from rlaif.backends import one_loaded_backend
 from rlaif.cache import CallCache, CallStats
-from rlaif.filters import length_cap_drops, select_candidates
+from rlaif.calls import RetryBudget, check_stage, counted
 from rlaif.errors import InputError, RecipeError
+from rlaif.filters import length_cap_drops, select_candidates
 from rlaif.inputs import iter_prompts
 from rlaif.judges import jury as juries
 from rlaif.judges.pairwise import BiasTally
@@ -42,10 +43,12 @@ from rlaif.quality.prompts import PromptChecker
 from rlaif.recipe import Recipe
 from rlaif.sampling import sample_policy
 from rlaif.schema import Generation, Judgment, PreferencePair, Prompt
+from rlaif.store.locks import hold, locked_folder, release, try_hold
 from rlaif.store.spill import RowSpill, chain, remove_folder
-from rlaif.store.versions import commit_tables
+from rlaif.store.versions import commit_tables, remove_abandoned_commits
 
 DEFAULT_CHUNK_SIZE = 5000
+JUDGING = "judging"  # the judge's stage (all members of a jury together)
 OUTPUTS = ("judgments", "rankings", "feedback", "candidates", "pairs")
 
 
@@ -72,10 +75,8 @@ class Run:
         self.recipe, self.store, self.judge = recipe, Path(store), judge
         self.chunked = judge and chunkable(recipe.judge)
         self.chunk_size = chunk_size_setting(chunk_size) if self.chunked or not judge else None  # None: one chunk
-        runs = self.store / ".runs"
-        runs.mkdir(parents=True, exist_ok=True)
-        _remove_stale(runs)
-        self.work = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=runs))
+        self.work = _new_work_folder(self.store / ".runs")
+        remove_abandoned_commits(self.store)
         self.stats, self.totals, self.chunks, self.report = CallStats(), RunTotals(), 0, {}
         self.prompts = RowSpill(self.work, "prompts")
         self.generations = [RowSpill(self.work, f"generations-{i}") for i in range(len(recipe.policies))]
@@ -85,30 +86,62 @@ class Run:
         self.margins, self.longer = array("d"), bytearray()  # per candidate pair, for the length-bias cap
 
 
+_HELD: dict[str, int] = {}  # work folder -> fd of its lock, held for the run's life (a Run stays a plain object)
+
+
+def _new_work_folder(runs: Path) -> Path:
+    """A fresh work folder, locked by this process until `close_run`; abandoned ones are removed first.
+
+    Scanning and creating happen under a lock on `runs` itself, so a folder is never seen before its owner
+    holds its `lock` (see rlaif/store/locks.py): one without a lock file, or whose lock can be
+    taken, belongs to a run that is gone.
+    """
+    runs.mkdir(parents=True, exist_ok=True)
+    with locked_folder(runs):
+        _remove_stale(runs)
+        work = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=runs))
+        _HELD[str(work)] = hold(work / "lock")
+    return work
+
+
+def abandoned_work_folders(runs: Path) -> list[Path]:
+    """Work folders whose run is gone (hold `locked_folder(runs)` while calling and acting on the answer)."""
+    gone = []
+    for folder in sorted(runs.iterdir()) if runs.is_dir() else []:
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue
+        lock = folder / "lock"
+        fd = try_hold(lock)
+        if fd is not None:
+            release(fd)
+            gone.append(folder)
+        elif not lock.exists():  # died before locking (creation is under the lock on `runs`), or made by an older rlaif
+            gone.append(folder)
+    return gone
+
+
 def _remove_stale(runs: Path) -> None:
-    """Work folders of runs that died (their process is gone) are removed."""
-    for folder in runs.iterdir():
-        pid = folder.name.split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            remove_folder(folder)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Work folders of runs that are gone (their lock is free) are removed; live runs' are untouched."""
+    for folder in abandoned_work_folders(runs):
+        remove_folder(folder)
 
 
 def start_run(recipe: Recipe, store: str | Path, chunk_size: int | None = None, judge: bool = True) -> Run:
-    return Run(recipe, Path(store), chunk_size, judge)
+    run = Run(recipe, Path(store), chunk_size, judge)
+    run.stats.retry = RetryBudget.of(recipe.retries, recipe.allow_incomplete)  # run-wide: every step shares it
+    return run
 
 
 def close_run(run: Run) -> None:
-    remove_folder(run.work)
+    remove_work_folder(run.work)
+
+
+def remove_work_folder(work: Path) -> None:
+    """Remove a work folder of this process, then release its lock (so no other run ever sees it half-removed and free)."""
+    remove_folder(work)
+    fd = _HELD.pop(str(work), None)
+    if fd is not None:
+        release(fd)
 
 
 def prompt_chunks(run: Run, limit: int | None = None) -> list[int]:
@@ -154,7 +187,10 @@ def sample_chunk(run: Run, policy_index: int, index: int, prompts: list[Prompt],
     """
     policy = run.recipe.policies[policy_index]
     label = f" (chunk {index + 1}/{run.chunks})" if run.chunks > 1 else ""
-    generations = sample_policy(prompts, policy, run.recipe.samples_per_prompt, cache, stats, label)
+    stage = f"sampling policy '{policy.name}'"
+    generations = counted(stats, stage, policy, lambda: sample_policy(prompts, policy, run.recipe.samples_per_prompt, cache, stats, label))
+    if index == run.chunks - 1:  # the policy's last chunk: a policy whose every call failed ends the run
+        check_stage(stats, stage)
     run.generations[policy_index].append(records(generations), key=index)
     run.totals.generations += len(generations)
 
@@ -168,7 +204,9 @@ def judge_chunk(run: Run, index: int, cache: CallCache, stats: CallStats) -> Non
     if not run.chunked:
         return  # judged in one piece by finish_judging
     prompts, generations = _chunk_rows(run, index)
-    raw = judge_raw_chunk(by_prompt(prompts, generations), run.recipe.judge, run.recipe.filters, cache, stats)
+    raw = counted(stats, JUDGING, run.recipe.judge, lambda: judge_raw_chunk(by_prompt(prompts, generations), run.recipe.judge, run.recipe.filters, cache, stats))
+    if index == run.chunks - 1:
+        check_stage(stats, JUDGING)
     run.tally.add(raw)
     run.raw.append(records(raw), key=index)
 
@@ -195,7 +233,8 @@ def finish_judging(run: Run, cache: CallCache, stats: CallStats) -> None:
     elif run.chunks:
         assert run.chunks == 1, "a judge that is not chunkable runs as one chunk"
         prompts, generations = _chunk_rows(run, 0)  # one piece: the whole run is chunk 0
-        outcome = judge_stage(prompts, generations, spec, filters, cache, stats)
+        outcome = counted(stats, JUDGING, spec, lambda: judge_stage(prompts, generations, spec, filters, cache, stats))
+        check_stage(stats, JUDGING)
         _add_outcome(run, 0, outcome)
         run.report = outcome.report
     _write_pairs(run)
@@ -230,8 +269,16 @@ def _write_pairs(run: Run) -> None:
 
 
 def commit_run(run: Run) -> tuple[str, bool, dict]:
-    """Commit the run's tables (read from the spills part by part) with its manifest; (id, created, manifest)."""
+    """Commit the run's tables (read from the spills part by part) with its manifest; (id, created, manifest).
+
+    A run in which every call of a stage failed never commits (StageFailed); one that kept transient
+    failures (allowed by `allow_incomplete: true`) says so in its manifest: `incomplete: {failed_calls: N}`.
+    """
+    check_stage(run.stats)
     manifest = manifest_of(run.recipe, run.totals, run.report, run.stats)
+    retry = run.stats.retry
+    if retry is not None and retry.incomplete:
+        manifest["incomplete"] = {"failed_calls": retry.incomplete}
     tables = {
         "pairs": run.outputs["pairs"], "generations": chain("generations", run.generations), "judgments": run.outputs["judgments"],
         "prompts": run.prompts, "rankings": run.outputs["rankings"], "feedback": run.outputs["feedback"],

@@ -7,6 +7,7 @@ from rlaif.backends.base import Completion, GenerateRequest
 from rlaif.cache import CallCache, CallStats
 from rlaif.calls import run_generate
 from rlaif.schema import Generation, Prompt
+from rlaif.secrets import error_text, spec_secrets
 
 
 def generation_requests(prompts: list[Prompt], policy, samples: int) -> list[GenerateRequest]:
@@ -36,13 +37,12 @@ def to_generation(prompt: Prompt, policy, index: int, request: GenerateRequest, 
         seed=request.seed,
     )
     if isinstance(result, Exception):
-        return Generation(text=None, finish_reason=None, error=f"{type(result).__name__}: {result}", **common)
+        return Generation(text=None, finish_reason=None, error=error_text(result, spec_secrets(policy)), **common)
     return Generation(
         text=result.text,
         finish_reason=result.finish_reason,
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,
-        latency_s=round(result.latency_s, 4),
         **common,
     )
 

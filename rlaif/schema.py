@@ -34,7 +34,11 @@ class Prompt:
 
 @dataclass
 class Generation:
-    """One sampled response of one policy to one prompt."""
+    """One sampled response of one policy to one prompt.
+
+    Only content: measurements of the run (latency, wall time) are kept out of the rows, which
+    the version id hashes, and summed in the manifest's `run` section instead.
+    """
 
     prompt_id: str
     policy: str
@@ -44,7 +48,6 @@ class Generation:
     finish_reason: str | None
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    latency_s: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     error: str | None = None

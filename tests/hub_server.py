@@ -194,7 +194,7 @@ def _last_commit(repo: dict, sha: str, path: str) -> dict[str, str]:
 Answer = tuple[int, Any, dict[str, str]] | None  # (status, JSON or bytes, headers); None: unknown request
 
 
-def route(h: "Handler", method: str, seg: list[str], query: dict[str, str], body: bytes) -> Answer:
+def route(h: Handler, method: str, seg: list[str], query: dict[str, str], body: bytes) -> Answer:
     """Dispatch one request; None for a request the stand-in does not implement."""
     if seg[:1] == ["api"]:
         return _api(h, method, seg[1:], query, body)
@@ -205,7 +205,7 @@ def route(h: "Handler", method: str, seg: list[str], query: dict[str, str], body
     return None
 
 
-def _api(h: "Handler", method: str, seg: list[str], query: dict[str, str], body: bytes) -> Answer:
+def _api(h: Handler, method: str, seg: list[str], query: dict[str, str], body: bytes) -> Answer:
     if seg == ["whoami-v2"] and method == "GET":
         owned = h.user_namespaces()
         if not owned:
@@ -249,7 +249,7 @@ def _api(h: "Handler", method: str, seg: list[str], query: dict[str, str], body:
     return None
 
 
-def _readable(h: "Handler", repo_type: str, repo_id: str) -> dict[str, Any]:
+def _readable(h: Handler, repo_type: str, repo_id: str) -> dict[str, Any]:
     owned = h.user_namespaces()  # an invalid token is refused even for public repos, as on the Hub
     repo = h.server.repos.load(repo_type, repo_id)
     if repo["private"]:
@@ -258,7 +258,7 @@ def _readable(h: "Handler", repo_type: str, repo_id: str) -> dict[str, Any]:
     return repo
 
 
-def _writable(h: "Handler", repo_id: str) -> None:
+def _writable(h: Handler, repo_id: str) -> None:
     owned = h.user_namespaces()
     if owned is None:
         raise HubError(401, "You must be authenticated (Authorization: Bearer TOKEN) to write")
@@ -266,7 +266,7 @@ def _writable(h: "Handler", repo_id: str) -> None:
         raise HubError(403, f"You don't have the rights to write to {repo_id}")
 
 
-def _create(h: "Handler", payload: dict[str, Any]) -> Answer:
+def _create(h: Handler, payload: dict[str, Any]) -> Answer:
     owned = h.user_namespaces()
     if owned is None:
         raise HubError(401, "You must be authenticated (Authorization: Bearer TOKEN) to create a repo")
@@ -282,14 +282,14 @@ def _create(h: "Handler", payload: dict[str, Any]) -> Answer:
     return 200, {"url": url, "name": repo_id, "id": repo_id}, {}
 
 
-def _file(h: "Handler", repo_type: str, repo_id: str, path: str, oid: str | None) -> dict[str, Any]:
+def _file(h: Handler, repo_type: str, repo_id: str, path: str, oid: str | None) -> dict[str, Any]:
     if oid is None:
         return {"type": "directory", "oid": hashlib.sha1(path.encode()).hexdigest(), "size": 0, "path": path}
     size = len(h.server.repos.blob(repo_type, repo_id, oid))
     return {"type": "file", "oid": oid, "size": size, "path": path}
 
 
-def _info(h: "Handler", repo_type: str, repo_id: str, repo: dict, revision: str, query: dict[str, str]) -> Answer:
+def _info(h: Handler, repo_type: str, repo_id: str, repo: dict, revision: str, query: dict[str, str]) -> Answer:
     sha = RepoStore.resolve(repo, revision)
     tree = repo["commits"][sha]["tree"]
     blobs = query.get("blobs", "").lower() in ("1", "true")
@@ -311,7 +311,7 @@ def _refs(repo: dict[str, Any], include_prs: str | None) -> dict[str, Any]:
     return {**answer, "pullRequests": []} if include_prs else answer
 
 
-def _tree(h: "Handler", repo_type: str, repo_id: str, repo: dict, revision: str, path: str, query: dict[str, str]) -> Answer:
+def _tree(h: Handler, repo_type: str, repo_id: str, repo: dict, revision: str, path: str, query: dict[str, str]) -> Answer:
     sha = RepoStore.resolve(repo, revision)
     recursive = query.get("recursive", "").lower() in ("1", "true")
     entries = _entries(repo, sha, path, recursive)
@@ -323,7 +323,7 @@ def _tree(h: "Handler", repo_type: str, repo_id: str, repo: dict, revision: str,
     return 200, items, {}
 
 
-def _paths_info(h: "Handler", repo_type: str, repo_id: str, repo: dict, revision: str, body: bytes) -> Answer:
+def _paths_info(h: Handler, repo_type: str, repo_id: str, repo: dict, revision: str, body: bytes) -> Answer:
     sha = RepoStore.resolve(repo, revision)
     tree = repo["commits"][sha]["tree"]
     if h.headers.get("Content-Type", "").startswith("application/json"):
@@ -343,7 +343,7 @@ def _paths_info(h: "Handler", repo_type: str, repo_id: str, repo: dict, revision
     return 200, items, {}
 
 
-def _resolve(h: "Handler", repo_type: str, repo_id: str, revision: str, path: str) -> Answer:
+def _resolve(h: Handler, repo_type: str, repo_id: str, revision: str, path: str) -> Answer:
     repo = _readable(h, repo_type, repo_id)
     sha = RepoStore.resolve(repo, revision)
     oid = repo["commits"][sha]["tree"].get(path)
@@ -364,7 +364,7 @@ def _resolve(h: "Handler", repo_type: str, repo_id: str, revision: str, path: st
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "StandInHub"
+    server: StandInHub
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet; requests are kept instead
         pass
@@ -444,7 +444,7 @@ class StandInHub(ThreadingHTTPServer):
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
         self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="stand-in-hub", daemon=True)
 
-    def start(self) -> "StandInHub":
+    def start(self) -> StandInHub:
         self._thread.start()
         return self
 
@@ -461,7 +461,7 @@ class StandInHub(ThreadingHTTPServer):
         sha = RepoStore.resolve(repo, revision)
         return self.repos.blob(repo_type, repo_id, repo["commits"][sha]["tree"][path])
 
-    def __enter__(self) -> "StandInHub":
+    def __enter__(self) -> StandInHub:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

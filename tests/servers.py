@@ -145,7 +145,7 @@ class KatanServer:
         except OSError:
             pass
 
-    def __enter__(self) -> "KatanServer":
+    def __enter__(self) -> KatanServer:
         return self
 
     def __exit__(self, *exc) -> None:

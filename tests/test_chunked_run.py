@@ -96,7 +96,7 @@ def former_run(recipe, store):
 
 def comparable(store, version_id):
     manifest = load_manifest(store, version_id)
-    for key in ("created_at", "id"):
+    for key in ("created_at", "id", "run"):  # "run": wall time and latencies, measurements not content
         manifest.pop(key)
     return manifest, {table: read_table(store, version_id, table) for table in TABLES}
 
@@ -225,6 +225,6 @@ def test_length_cap_from_compact_numbers_matches_the_cap_over_pairs():
             pid = f"p{rng.randint(0, 60)}"
             pairs.append(PreferencePair([], [{"content": chosen}], [{"content": rejected}], pid, f"{pid}/a/{i}", f"{pid}/b/{i}", "a", "b", 0.9, rng.choice([0.2, 0.5, 1.0]), 0.9, 0.9, "j", "s"))
         _, dropped = cap_longer_share(pairs, share)
-        keys = lambda ps: [(pairs[p].prompt_id, pairs[p].chosen_id, pairs[p].rejected_id) for p in ps]  # noqa: E731
+        keys = lambda ps, pairs=pairs: [(pairs[p].prompt_id, pairs[p].chosen_id, pairs[p].rejected_id) for p in ps]  # noqa: E731
         drops = length_cap_drops([p.margin for p in pairs], [chosen_is_longer(p) for p in pairs], share, keys)
         assert sorted(drops) == sorted(i for i, p in enumerate(pairs) if any(p is d for d in dropped)) and drops

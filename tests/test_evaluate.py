@@ -58,7 +58,7 @@ def test_ab_order_is_seeded_per_row_and_independent_of_limit(tmp_path):
     _, first_ten = gold_items(load_gold(path, limit=10), seed=0)
     assert first_ten == flags[:10]
     assert 0 < sum(flags) < 40 and flags != gold_items(load_gold(path), seed=1)[1]
-    for (prompt, a, b), flag in zip(items, flags):
+    for (_prompt, a, b), flag in zip(items, flags):
         assert (a.text.startswith("c")) == flag and b.text.startswith("r") == flag
         assert a.id != b.id and a.finish_reason == "stop" and a.policy == "gold"
 

@@ -15,8 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import huggingface_hub.constants
+import pyarrow.parquet as pq
 import pytest
 
 from rlaif.errors import HubError

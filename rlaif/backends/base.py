@@ -9,8 +9,9 @@ result the moment it arrives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Union
 
 from rlaif.schema import Message
 
@@ -102,7 +103,7 @@ class Backend:
     def score(self, requests: list[ScoreRequest], on_result: ScoreCallback) -> None:
         raise NotImplementedError
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Backend:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -16,15 +16,17 @@ import os
 import random
 import threading
 import time
-from typing import Any, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
-from rlaif.backends.base import Backend, Completion, GenerateRequest, Scores, ScoreRequest
+from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
 from rlaif.errors import BackendError
+from rlaif.secrets import exception_text, spec_secrets
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 60.0  # like the official client: a longer wait request is capped, not obeyed
-LOCAL_HOSTS = ("127.", "localhost", "[::1]", "0.0.0.0")
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
 def run_async(coro: Awaitable) -> Any:
@@ -112,6 +114,37 @@ def verdict_probs(content: list[Any], options: tuple[str, ...]) -> dict[str, flo
     return None
 
 
+def endpoint_url(spec) -> str:
+    """The base URL the client talks to: the spec's, else $OPENAI_BASE_URL, else OpenAI's (as the openai client does)."""
+    return spec.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+
+
+def is_local_url(url: str) -> bool:
+    """Whether a URL's host is this machine (loopback or 0.0.0.0).
+
+    >>> is_local_url("http://127.0.0.1:8000/v1"), is_local_url("http://localhost/v1"), is_local_url("https://api.example.com/127.0.0.1")
+    (True, True, False)
+    """
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host.startswith("127.") or host in ("localhost", "::1", "0.0.0.0")
+
+
+def api_key(spec) -> str:
+    """The key from the variable `spec.api_key_env`; a loopback server takes any key ("EMPTY")."""
+    key = os.environ.get(spec.api_key_env)
+    if key:
+        return key
+    if spec.base_url and is_local_url(spec.base_url):
+        return "EMPTY"  # local servers (vllm serve, llm-katan, llama.cpp) take any key
+    from rlaif.secrets import strip_userinfo  # $OPENAI_BASE_URL is not checked like a recipe's base_url
+
+    raise BackendError(
+        f"no API key found for {strip_userinfo(endpoint_url(spec))} - set {spec.api_key_env} or point api_key_env at the variable that holds your key"
+    )
+
+
 class OpenAIBackend(Backend):
     name = "openai"
 
@@ -120,14 +153,7 @@ class OpenAIBackend(Backend):
         self._logprobs_supported = True
 
     def _api_key(self) -> str:
-        key = os.environ.get(self.spec.api_key_env)
-        if key:
-            return key
-        if self.spec.base_url and any(host in self.spec.base_url for host in LOCAL_HOSTS):
-            return "EMPTY"  # local servers (vllm serve, llm-katan, llama.cpp) take any key
-        raise BackendError(
-            f"No key found - set {self.spec.api_key_env} or point api_key_env at the variable that holds your key"
-        )
+        return api_key(self.spec)
 
     def load(self) -> None:
         import openai  # noqa: F401  (fail early with a clear message if missing)
@@ -149,7 +175,7 @@ class OpenAIBackend(Backend):
                 if attempt >= self.spec.max_retries or not is_retryable(exc):
                     raise
                 delay = max(backoff_delay(attempt), min(retry_after_seconds(exc) or 0.0, MAX_RETRY_AFTER_S))
-                log.debug("retrying after %s (%.2fs): %s", type(exc).__name__, delay, exc)
+                log.debug("retrying after %s (%.2fs): %s", type(exc).__name__, delay, exception_text(exc, spec_secrets(self.spec)))
                 await asyncio.sleep(delay)
 
     async def _pool(self, requests: list, one: Callable, on_result: Callable) -> None:
@@ -160,7 +186,7 @@ class OpenAIBackend(Backend):
         async def worker() -> None:
             for index, request in queue:
                 try:
-                    result = await self._with_retries(lambda: one(client, request))
+                    result = await self._with_retries(lambda request=request: one(client, request))
                 except Exception as exc:  # noqa: BLE001 - a failure is a value
                     result = exc
                 on_result(index, result)

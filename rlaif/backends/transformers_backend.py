@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from itertools import groupby
 
-from rlaif.backends.base import Backend, Completion, GenerateRequest, Scores, ScoreRequest
+from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
 from rlaif.errors import BackendError
 from rlaif.schema import content_hash
 
@@ -24,8 +24,9 @@ class TransformersBackend(Backend):
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:
             raise BackendError(f"transformers backend needs torch and transformers ({exc}) - run: pip install torch==2.13.0 transformers") from None
-        from rlaif.models import resolve_model
+        from rlaif.models import check_local_model, resolve_model
 
+        check_local_model(self.spec.model)  # an unknown name lists the aliases instead of a Hub connection traceback
         if self.spec.threads:
             torch.set_num_threads(self.spec.threads)
         path = resolve_model(self.spec.model)

@@ -19,9 +19,10 @@ import gc
 import math
 import os
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from rlaif.backends.base import Backend, Completion, GenerateRequest, Scores, ScoreRequest
+from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
 from rlaif.backends.openai_compat import normalize_token
 from rlaif.errors import BackendError
 

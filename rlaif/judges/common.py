@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import jinja2
 import yaml
 
 from rlaif.backends import make_backend, opened
-from rlaif.backends.base import GenerateRequest, Scores, ScoreRequest
+from rlaif.backends.base import GenerateRequest, ScoreRequest, Scores
 from rlaif.cache import CallCache, CallStats
 from rlaif.calls import run_generate, run_score
 from rlaif.errors import RecipeError

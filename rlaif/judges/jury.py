@@ -58,7 +58,7 @@ def _orders(judgment: Judgment, beta: float) -> tuple[float, float] | None:
 def combine_judgments(per_member: list[list[Judgment]], betas: list[float], labels: list[str], how: str) -> list[Judgment]:
     """One judgment per item from the members' judgments of it (aligned lists)."""
     combined = []
-    for index, group in enumerate(zip(*per_member)):
+    for group in zip(*per_member):
         orders = [o for o in (_orders(j, b) for j, b in zip(group, betas)) if o is not None]
         first = group[0]
         base = dict(

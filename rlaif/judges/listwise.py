@@ -20,6 +20,7 @@ from rlaif.judges.common import PrincipleFor, fixed_principle, instruction_text,
 from rlaif.judges.construct import Scored
 from rlaif.judges.parsers import neutralize, parse_ranking
 from rlaif.schema import Generation, Prompt, content_hash
+from rlaif.secrets import error_text, spec_secrets
 
 PREFIX = "Output ("
 LABELS = tuple(string.ascii_lowercase[:8])
@@ -59,10 +60,12 @@ def listwise_requests(template, prompt: Prompt, generations: list[Generation], o
     )
 
 
-def slot_probs(result: Scores | Exception, k: int, mode: str) -> tuple[list[float] | None, list[int] | None, str | None]:
+def slot_probs(
+    result: Scores | Exception, k: int, mode: str, secrets: tuple[str, ...] | list[str] = ()
+) -> tuple[list[float] | None, list[int] | None, str | None]:
     """(first-choice probability per slot, parsed ranking of slots, error) for one permutation."""
     if isinstance(result, Exception):
-        return None, None, f"{type(result).__name__}: {result}"
+        return None, None, error_text(result, secrets)
     labels = LABELS[:k]
     if mode != "parse" and result.probs:
         mass = sum(result.probs.get(label, 0.0) for label in labels)
@@ -152,9 +155,9 @@ def judge_listwise(
         plan.append((prompt, generations, orders, len(requests)))
         requests.extend(listwise_requests(template, prompt, generations, order, spec, principle) for order in orders)
     results = score_all(spec, requests, cache, stats, template.sha256, label="judging (listwise permutations)")
-    parsed = {}
+    parsed, secrets = {}, spec_secrets(spec)
     for prompt, generations, orders, start in plan:
-        parsed[prompt.id] = [slot_probs(results[start + n], len(generations), spec.mode) for n in range(len(orders))]
+        parsed[prompt.id] = [slot_probs(results[start + n], len(generations), spec.mode, secrets) for n in range(len(orders))]
     report: dict = {"type": "listwise", "permutations": spec.permutations, "aggregate": spec.aggregate}
     if spec.debias:
         for k in {len(g) for _, g, _, _ in plan if len(g) >= 2}:

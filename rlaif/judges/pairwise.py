@@ -12,6 +12,7 @@ from rlaif.judges.common import JudgeTemplate, PrincipleFor, fixed_principle, in
 from rlaif.judges.debias import PositionBias, agree, debiased, estimate_beta
 from rlaif.judges.parsers import parse_verdict, soft_label
 from rlaif.schema import Generation, Judgment, OrderVerdict, Prompt
+from rlaif.secrets import error_text, spec_secrets
 
 PREFIX = "Output ("
 OPTIONS = ("a", "b")
@@ -43,10 +44,13 @@ def score_requests(
     return request(a, b), request(b, a)
 
 
-def order_verdict(result: Scores | Exception, mode: str) -> OrderVerdict:
-    """P(first shown is better) from one call: soft when probabilities exist, else parsed."""
+def order_verdict(result: Scores | Exception, mode: str, secrets: tuple[str, ...] | list[str] = ()) -> OrderVerdict:
+    """P(first shown is better) from one call: soft when probabilities exist, else parsed.
+
+    `secrets`: known secrets of the judge (`spec_secrets`), scrubbed from a failed call's error.
+    """
     if isinstance(result, Exception):
-        return OrderVerdict(p_first=None, soft=False, raw="", error=f"{type(result).__name__}: {result}")
+        return OrderVerdict(p_first=None, soft=False, raw="", error=error_text(result, secrets))
     if mode != "parse":
         p_first, mass = soft_label(result.probs)
         if p_first is not None:
@@ -95,10 +99,10 @@ def judge_pairs(
     for prompt, a, b in items:
         requests.extend(score_requests(template, prompt, a, b, spec, principle_for(f"{a.id}|{b.id}")))
     results = score_all(spec, requests, cache, stats, template.sha256, label="judging (both orders)")
-    judgments = []
+    judgments, secrets = [], spec_secrets(spec)
     for index, (prompt, a, b) in enumerate(items):
-        ab = order_verdict(results[2 * index], spec.mode)
-        ba = order_verdict(results[2 * index + 1], spec.mode)
+        ab = order_verdict(results[2 * index], spec.mode, secrets)
+        ba = order_verdict(results[2 * index + 1], spec.mode, secrets)
         judgments.append(combine(prompt.id, a, b, ab, ba, template, spec.model))
     return judgments
 

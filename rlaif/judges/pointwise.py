@@ -22,6 +22,7 @@ from rlaif.judges.common import PrincipleFor, fixed_principle, instruction_text,
 from rlaif.judges.construct import Scored
 from rlaif.judges.parsers import neutralize, parse_rating, parse_yes_no
 from rlaif.schema import Generation, Prompt
+from rlaif.secrets import error_text, spec_secrets
 
 RATING_PREFIX = "Rating: "
 ANSWER_PREFIX = "Answer: ("
@@ -39,7 +40,7 @@ def rating_request(template, prompt: Prompt, generation: Generation, aspect: str
 def rating_of(first: Scores | Exception, ten: Scores | Exception | None, spec) -> tuple[float | None, str | None]:
     """The expected (soft) or parsed rating of one response on one aspect, or an error."""
     if isinstance(first, Exception):
-        return None, f"{type(first).__name__}: {first}"
+        return None, error_text(first, spec_secrets(spec))
     if spec.mode != "parse" and first.probs and sum(first.probs.values()) > 0:
         probs = dict(first.probs)
         if spec.scale == 10 and ten is not None and not isinstance(ten, Exception) and ten.probs:
@@ -65,7 +66,7 @@ def judge_pointwise(
     results = score_all(spec, requests, cache, stats, template.sha256, label="judging (pointwise ratings)")
     n = len(cells)
     ratings = {}
-    for index, (p, g, aspect) in enumerate(cells):
+    for index, (_p, g, aspect) in enumerate(cells):
         ten = results[n + index] if len(results) > n else None
         ratings[(g.id, aspect)] = (*rating_of(results[index], ten, spec), _text(results[index]))
     scored = []
@@ -98,7 +99,8 @@ def judge_binary(
         for p, g in cells
     ]
     results = score_all(spec, requests, cache, stats, template.sha256, label="judging (yes/no)")
-    p_yes = {g.id: yes_probability(r, spec.mode) for (_, g), r in zip(cells, results)}
+    secrets = spec_secrets(spec)
+    p_yes = {g.id: yes_probability(r, spec.mode, secrets) for (_, g), r in zip(cells, results)}
     scored = []
     for prompt, gens in groups:
         values = [p_yes[g.id] for g in gens]
@@ -116,9 +118,9 @@ def judge_binary(
     return scored, report
 
 
-def yes_probability(result: Scores | Exception, mode: str) -> tuple[float | None, str | None]:
+def yes_probability(result: Scores | Exception, mode: str, secrets: tuple[str, ...] | list[str] = ()) -> tuple[float | None, str | None]:
     if isinstance(result, Exception):
-        return None, f"{type(result).__name__}: {result}"
+        return None, error_text(result, secrets)
     if mode != "parse" and result.probs:
         mass = result.probs.get("yes", 0.0) + result.probs.get("no", 0.0)
         if mass > 0:

@@ -4,21 +4,22 @@ YAML front matter for the Hugging Face Hub (license, tags, a `configs` entry tha
 `datasets.load_dataset` at the export's Parquet files only), then: what the rows are and how to
 load them, the recipe, models, templates with sha256, counts and drops by reason, judge quality
 (position bias and consistency; human agreement when `rlaif eval-judge` wrote an `eval` entry),
-lineage, license and citations. Secrets never reach it: the manifest is already redacted, and the
-card is checked again against the API-key variables the recipe names and the Hub token variables.
+lineage, license and citations. Secrets never reach it: the manifest holds none (rlaif.secrets), and
+the card's text is scrubbed again of the values of the API-key variables the recipe names, the Hub
+token variables and key-like strings (`scrub_text`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import yaml
 
+from rlaif.secrets import manifest_secrets, scrub_text
+
 DATA_GLOB = "data/train-*.parquet"
 DEFAULT_LICENSE = "other"
-TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "OPENAI_API_KEY")
 
 
 def _info(trainer: str | None, tags: list[str], what: str) -> dict[str, Any]:
@@ -309,7 +310,7 @@ def eval_rows(evaluation: dict[str, Any]) -> list[tuple[str, Any]]:
 
 def lineage_section(manifest: dict[str, Any]) -> str:
     rows = [("version", f"`{manifest['id']}`"), ("created", manifest.get("created_at")), ("parents", ", ".join(manifest.get("parents") or []) or "none")]
-    rows += [(f"input {key}", value) for key, value in _flatten((manifest.get("inputs") or {}))]
+    rows += [(f"input {key}", value) for key, value in _flatten(manifest.get("inputs") or {})]
     rows.append(("rlaif version", manifest.get("package_version")))
     recipe = yaml.safe_dump(manifest.get("recipe") or {}, sort_keys=False, allow_unicode=True)
     return "## Lineage\n\n" + _table(("", ""), rows) + f"\n\n## Recipe\n\n```yaml\n{recipe}```\n"
@@ -324,14 +325,6 @@ def license_section(license: str) -> str:
             "every model before you share or train on them."
         )
     return text + "\n"
-
-
-def secrets_in(manifest: dict[str, Any]) -> list[str]:
-    """Values of the token variables (Hub, the recipe's `api_key_env` names) set in this process."""
-    recipe = manifest.get("recipe") or {}
-    specs = [*(recipe.get("policies") or []), recipe.get("judge") or {}]
-    names = set(TOKEN_VARIABLES) | {spec.get("api_key_env") for spec in specs if isinstance(spec, dict) and spec.get("api_key_env")}
-    return [os.environ[name] for name in sorted(names) if len(os.environ.get(name, "")) >= 4]
 
 
 def render_card(
@@ -371,7 +364,4 @@ def render_card(
         license_section(chosen_license),
         f"## Citation\n\nThe methods this dataset builds on:\n\n```bibtex\n{CITATIONS}\n```\n",
     ]
-    text = "\n".join(parts)
-    for secret in secrets_in(manifest):
-        text = text.replace(secret, "***")
-    return text
+    return scrub_text("\n".join(parts), manifest_secrets(manifest))

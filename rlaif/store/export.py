@@ -99,10 +99,10 @@ def export_version(
     Raises StoreError for an unknown version, format or style, a version with no rows for the
     format, or an `out_dir` that is neither new, empty, nor an earlier rlaif export.
     """
+    manifest = load_manifest(store, version_id)  # first: a clear StoreError for an unknown or damaged version
     rows, source = build_rows(store, version_id, fmt, style)
     if not rows:
         raise StoreError(empty_message(version_id, fmt))
-    manifest = load_manifest(store, version_id)
     out = Path(out_dir)
     _check_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,9 @@ them as plain text with `render_prompt` and prefixes every completion with one s
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow.parquet as pq
 

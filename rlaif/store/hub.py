@@ -25,16 +25,18 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 
 from rlaif import __version__
 from rlaif.errors import HubError, StoreError
+from rlaif.names import check_revision, is_version_id
+from rlaif.secrets import manifest_secrets, scan_for_secrets
 from rlaif.store.formats import FORMATS, STYLES
 from rlaif.store.versions import TABLES, folder_digest, load_manifest, version_path, versions_dir
 
@@ -73,7 +75,11 @@ def parse_repo_ref(ref: str) -> tuple[str, str]:
     ('alice/prefs', 'main')
     """
     repo, _, revision = ref.partition("@")
-    return check_repo_id(repo), revision or "main"
+    try:
+        revision = check_revision(revision or "main")
+    except ValueError as exc:
+        raise HubError(f"{repo}@...: {exc}") from None
+    return check_repo_id(repo), revision
 
 
 def check_repo_id(repo: str) -> str:
@@ -115,8 +121,12 @@ def _hub_errors(repo: str, revision: str, endpoint: str) -> Iterator[None]:
     """Turn huggingface_hub / network exceptions into HubError messages that say what to do."""
     import httpx2
     from huggingface_hub.errors import (
-        EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
-        RepositoryNotFoundError, RevisionNotFoundError,
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
     )
 
     where = f"{repo} on {endpoint}"
@@ -186,6 +196,28 @@ def _operations(api, repo: str, export: Path, version: Path) -> list:
     ]
 
 
+def check_no_secrets(version_id: str, files: dict[str, Path], manifest: dict) -> None:
+    """Refuse (HubError, before anything is uploaded) when a secret scan of `files` finds anything.
+
+    `files`: what each file is called in the message -> the file. The scan looks for the values of
+    the key variables the recipe names and of the Hub tokens, and for key-like strings
+    (rlaif.secrets.scan_for_secrets) in every Parquet cell and every line of the other files.
+    """
+    secrets = manifest_secrets(manifest)
+    findings = [(label, found) for label, path in files.items() for found in scan_for_secrets(path, secrets)]
+    if not findings:
+        return
+    (label, first), more = findings[0], findings[1:]
+    others = ""
+    if more:
+        others = "; also in " + ", ".join(f"{name} ({found.where})" for name, found in more[:5]) + (" and more" if len(more) > 5 else "")
+    raise HubError(
+        f"refusing to push {version_id}: a secret scan found {first.what} in {label} ({first.where}){others} - nothing was uploaded. "
+        "A version made before rlaif scrubbed secrets from the error messages of failed calls can hold an API key: "
+        "rotate the key if it may have leaked, make the version again with `rlaif run`, and push the new one"
+    )
+
+
 def _check_visibility(api, repo: str, private: bool) -> bool | None:
     """Refuse to push into an existing public repo unless public was asked for."""
     is_private = api.dataset_info(repo).private
@@ -211,6 +243,7 @@ def push_version(
     token = hub_token(required=True)
     folder = version_path(store, version_id)
     manifest = load_manifest(store, version_id)
+    check_no_secrets(version_id, {str(path): path for path in _raw_files(folder).values()}, manifest)
     if recompute_version_id(folder, version_id, manifest) != version_id:
         raise StoreError(f"{folder}: the tables no longer hash to {version_id} (the folder was modified) - re-create the version instead of pushing it")
     api = _api(token, endpoint)
@@ -225,6 +258,7 @@ def push_version(
             return PushResult(repo, version_id, tags[version_id], url, pushed=False, private=is_private)
         with tempfile.TemporaryDirectory(prefix="rlaif-push-") as tmp:
             export = export_version(store, version_id, fmt, Path(tmp) / "export", style=style)
+            check_no_secrets(version_id, {f"the export's {p.relative_to(export).as_posix()}": p for p in sorted(export.rglob("*")) if p.is_file()}, manifest)
             commit = api.create_commit(
                 repo,
                 _operations(api, repo, export, folder),
@@ -243,8 +277,9 @@ def _read_manifest(path: Path, where: str) -> dict:
     except (OSError, ValueError) as exc:
         raise HubError(f"{where}: {RAW_DIR}/manifest.json is not readable JSON ({exc}) - push the version again") from None
     version_id = manifest.get("id") if isinstance(manifest, dict) else None
-    if not isinstance(version_id, str) or "-" not in version_id or "/" in version_id or version_id.startswith("."):
-        raise HubError(f"{where}: {RAW_DIR}/manifest.json has no valid `id` - push the version again with `rlaif datasets push`")
+    if not is_version_id(version_id):
+        shown = f" ({str(version_id)[:80]!r} is not <name>-<12 hex>)" if version_id is not None else ""
+        raise HubError(f"{where}: {RAW_DIR}/manifest.json has no valid `id`{shown} - push the version again with `rlaif datasets push`")
     return manifest
 
 

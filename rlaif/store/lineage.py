@@ -7,10 +7,10 @@ reported as missing, never an error; only the version asked for must exist.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from rlaif.names import is_version_id
 from rlaif.schema import content_hash
 from rlaif.store.versions import load_manifest, versions_dir
 
@@ -40,8 +40,10 @@ def version_origin(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def _manifest_or_none(store: str | Path, version_id: str) -> dict[str, Any] | None:
-    path = versions_dir(store) / version_id / "manifest.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    """A parent's manifest, None when it is not in the store (an id that is no version id never is)."""
+    if not is_version_id(version_id) or not (versions_dir(store) / version_id / "manifest.json").is_file():
+        return None
+    return load_manifest(store, version_id)  # a damaged one is a StoreError naming the file
 
 
 def _node(store: str | Path, manifest: dict[str, Any], seen: set[str], depth: int) -> dict[str, Any]:

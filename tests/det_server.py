@@ -1,0 +1,108 @@
+"""A deterministic OpenAI-compatible stand-in for tests that compare version ids across runs.
+
+llm-katan's echo replies carry the time and the port, so two runs never get the same text. This
+server answers a chat completion with text that depends only on the request (messages,
+temperature, seed), gives verdict log-probabilities when asked (`logprobs`), and can inject
+faults: `error_rate` (HTTP 500, random per request) and `fail_after` (every request after the
+first N answers `fail_status`; 0 drops the connection unanswered, as a server that died does).
+`port` reuses a port, so a re-run reaches "the same endpoint" (the request cache keys on the URL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def reply_for(body: dict) -> str:
+    """The reply text: a function of the request only.
+
+    >>> reply_for({"messages": [{"role": "user", "content": "hi"}], "seed": 1}) == reply_for({"seed": 1, "messages": [{"role": "user", "content": "hi"}]})
+    True
+    """
+    key = json.dumps([body.get("messages"), body.get("temperature"), body.get("seed")], sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    user = next((m["content"] for m in reversed(body.get("messages", [])) if m.get("role") == "user"), "")
+    return f"Reply {digest[:8]} ({int(digest[8:10], 16) % 7 + 1} points) to: {user[:60]}"
+
+
+def _logprobs(body: dict) -> dict:
+    p_a = 0.2 + 0.6 * int(hashlib.sha256(json.dumps(body.get("messages")).encode()).hexdigest()[:4], 16) / 0xFFFF
+    tops = [{"token": "a", "logprob": math.log(p_a), "bytes": None}, {"token": "b", "logprob": math.log(1 - p_a), "bytes": None}]
+    return {"content": [{"token": "a", "logprob": math.log(p_a), "bytes": None, "top_logprobs": tops}]}
+
+
+class DetServer:
+    """Run with `with DetServer() as server:`; `server.base_url` ends in /v1; `server.calls` counts answers."""
+
+    def __init__(self, error_rate: float = 0.0, fail_after: int | None = None, fail_status: int = 503, seed: int = 0, port: int = 0) -> None:
+        self.error_rate, self.fail_after, self.fail_status = error_rate, fail_after, fail_status
+        self.random = random.Random(seed)
+        self.calls = self.failures = 0
+        self.lock = threading.Lock()
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.port = self.httpd.server_address[1]
+        self.httpd.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def _fault(self) -> int | None:
+        with self.lock:
+            if self.fail_after is not None and self.calls >= self.fail_after:
+                self.failures += 1
+                return self.fail_status
+            if self.error_rate and self.random.random() < self.error_rate:
+                self.failures += 1
+                return 500
+            self.calls += 1
+            return None
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def _send(self, status: int, payload: dict) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") == "/v1/models":
+                    return self._send(200, {"object": "list", "data": [{"id": "det", "object": "model", "owned_by": "tests"}]})
+                self._send(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if self.path.rstrip("/") != "/v1/chat/completions":
+                    return self._send(404, {"error": {"message": "not found"}})
+                status = server._fault()
+                if status == 0:
+                    self.close_connection = True  # no answer at all: the client sees the connection drop
+                    return
+                if status:
+                    return self._send(status, {"error": {"message": f"injected fault {status}", "type": "server_error"}})
+                text = "a" if body.get("logprobs") else reply_for(body)
+                choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
+                          "logprobs": _logprobs(body) if body.get("logprobs") else None}
+                usage = {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 10 + len(text.split())}
+                self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model", "det"), "choices": [choice], "usage": usage})
+
+        return Handler
+
+    def __enter__(self) -> DetServer:
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

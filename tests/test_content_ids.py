@@ -1,0 +1,59 @@
+"""Version ids hash content only: the same recipe with the same outputs gets the same id in any
+store, whatever the run's timings; the timings go to the manifest's `run` section."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from rlaif.recipe import parse_recipe
+from rlaif.runner import run_recipe
+from rlaif.store.versions import load_manifest, versions_dir
+from tests.conftest import ROOT, write_prompts
+from tests.det_server import DetServer
+
+
+def api_recipe(tmp_path, base_url: str) -> object:
+    prompts = write_prompts(tmp_path / "prompts.jsonl", [f"Question number {i}: what is {i} + {i}?" for i in range(6)])
+    endpoint = {"backend": "openai", "base_url": base_url, "model": "det"}
+    return parse_recipe({
+        "name": "ids",
+        "prompts": {"path": str(prompts)},
+        "policies": [{"name": n, **endpoint, "params": {"temperature": t, "max_tokens": 16}} for n, t in (("cold", 0.1), ("hot", 0.9))],
+        "samples_per_prompt": 1,
+        "judge": endpoint,
+        "filters": {"consistency": False, "min_margin": 0.0},
+    })
+
+
+def test_two_fresh_stores_give_the_same_id_and_timings_stay_out_of_the_rows(tmp_path):
+    with DetServer() as server:
+        recipe = api_recipe(tmp_path, server.base_url)
+        first, created_a, manifest, _ = run_recipe(recipe, tmp_path / "a")
+        second, created_b, _, _ = run_recipe(recipe, tmp_path / "b")
+    assert created_a and created_b and first == second
+    columns = pq.read_schema(versions_dir(tmp_path / "a") / first / "generations.parquet").names
+    assert "latency_s" not in columns and "text" in columns
+    run = load_manifest(tmp_path / "a", first)["run"]
+    assert manifest["calls"]["live"] == 6 * 2 + 6 * 2
+    assert run["wall_s"] > 0 and run["live_latency_s"] > 0 and run["mean_live_latency_s"] > 0
+
+
+@pytest.mark.slow
+def test_real_model_into_two_fresh_stores_gives_the_same_id(tmp_path):
+    prompts = write_prompts(tmp_path / "prompts.jsonl", ["Say hi.", "Name a colour."])
+    recipe = parse_recipe({
+        "name": "ids-real",
+        "prompts": {"path": str(prompts)},
+        "policies": [{"name": "smol", "model": "smollm2-135m", "params": {"temperature": 1.0, "max_tokens": 12, "seed": 5}}],
+        "samples_per_prompt": 2,
+        "judge": {"model": "smollm2-135m", "template": str(ROOT / "prompts/pairwise_judge.j2")},
+        "filters": {"drop_truncated": False},  # judge every pair, so that both stages are compared
+    })
+    first, _, _, _ = run_recipe(recipe, tmp_path / "a")
+    second, created, _, _ = run_recipe(recipe, tmp_path / "b")
+    assert created and first == second
+    manifest = json.loads((versions_dir(tmp_path / "b") / second / "manifest.json").read_text())
+    assert manifest["calls"]["live"] == 2 * 2 + 2 * 2 and manifest["run"]["live_latency_s"] > 0
