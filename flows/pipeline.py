@@ -1,8 +1,9 @@
 """End-to-end flow: sample -> judge (pairwise both orders, listwise, pointwise, binary; one judge or a jury) -> filter -> commit a version.
 
-Prompts go through in chunks (rlaif/runner.py), so memory is bounded by a chunk. Each task wraps
-one library function; the request cache lives in the store, so task retries
-and re-runs never repeat a finished model call (Prefect's own result caching is off).
+The order of the steps is the library's (`rlaif.runner.drive`); this module only runs each step
+as a Prefect task. Prompts go through in chunks, so memory is bounded by a chunk. The request
+cache lives in the store, so task retries and re-runs never repeat a finished model call
+(Prefect's own result caching is off).
 """
 
 from __future__ import annotations
@@ -15,53 +16,76 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from flows.server import crash_abandoned_flow_runs, record_flow_run
-from rlaif.backends import one_loaded_backend
-from rlaif.cache import CallCache
+from rlaif import runner
 from rlaif.errors import RlaifError
-from rlaif.pipeline import store_path, summary_lines
 from rlaif.recipe import load_recipe
-from rlaif.runner import Run, chunk_prompts, close_run, commit_run, finish_judging, judge_chunk, prompt_chunks, sample_chunk, start_run
+from rlaif.settings import store_path
+from rlaif.summary import summary_lines
+
+# One task per step kind, each wrapping the library step of the same name (rlaif/runner.py). A task
+# takes plain values (the run's work folder, indices) and returns plain values: an RlaifError is
+# returned, not raised, so Prefect logs no traceback; the flow raises it (see `prefect_steps`).
 
 
 @task(cache_policy=NO_CACHE)
-def sample_task(run: Run, policy_index: int, index: int) -> RlaifError | None:
-    cache = CallCache(run.store / "cache.sqlite")
+def prompts_task(work: str, limit: int | None) -> list[int] | RlaifError:
     try:
-        sample_chunk(run, policy_index, index, chunk_prompts(run, index), cache, run.stats)
-    except RlaifError as exc:  # a value, so Prefect logs no traceback; the flow raises it (see _raised)
+        return runner.prompt_chunks(runner.live_run(work), limit)
+    except RlaifError as exc:
         return exc
-    finally:
-        cache.close()
 
 
 @task(cache_policy=NO_CACHE)
-def judge_task(run: Run, index: int) -> RlaifError | None:
-    cache = CallCache(run.store / "cache.sqlite")
+def sample_task(work: str, policy_index: int, index: int) -> int | RlaifError:
     try:
-        judge_chunk(run, index, cache, run.stats)
-    except RlaifError as exc:  # a value, so Prefect logs no traceback; the flow raises it (see _raised)
+        return runner.sample_chunk(runner.live_run(work), policy_index, index)
+    except RlaifError as exc:
         return exc
-    finally:
-        cache.close()
 
 
 @task(cache_policy=NO_CACHE)
-def finish_task(run: Run) -> RlaifError | None:
-    cache = CallCache(run.store / "cache.sqlite")
+def judge_task(work: str, index: int) -> int | RlaifError:
     try:
-        finish_judging(run, cache, run.stats)
-    except RlaifError as exc:  # a value, so Prefect logs no traceback; the flow raises it (see _raised)
+        return runner.judge_chunk(runner.live_run(work), index)
+    except RlaifError as exc:
         return exc
-    finally:
-        cache.close()
+
+
+@task(cache_policy=NO_CACHE)
+def finish_task(work: str) -> int | RlaifError:
+    try:
+        return runner.finish_judging(runner.live_run(work))
+    except RlaifError as exc:
+        return exc
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
-def commit_task(run: Run) -> tuple[str, bool, dict] | RlaifError:
+def commit_task(work: str) -> tuple[str, bool, dict] | RlaifError:
     try:
-        return commit_run(run)
+        return runner.commit_run(runner.live_run(work))
     except RlaifError as exc:  # e.g. StageFailed: not worth a retry
         return exc
+
+
+TASKS = {"prompts": prompts_task, "sample": sample_task, "judge": judge_task, "finish": finish_task, "commit": commit_task}
+
+
+class PrefectSteps:
+    """The driver's executor here (rlaif.executors.Steps): each step as its kind's task, submitted to the
+    flow's task runner, after the tasks it waits for."""
+
+    def submit(self, kind: str, fn, args: tuple, after=()) -> _Handle:
+        plain = (args[0].work.as_posix(), *args[1:])  # the run -> its work folder (a plain value)
+        return _Handle(TASKS[kind].submit(*plain, wait_for=[handle.future for handle in after]))
+
+
+class _Handle:
+    def __init__(self, future) -> None:
+        self.future = future
+
+    def result(self):
+        """The task's value; an RlaifError it returned is raised here, in the flow."""
+        return _raised(self.future.result())
 
 
 def _raised(value):
@@ -96,29 +120,17 @@ def report_task(store: Path, version_id: str) -> Path | None:
 def rlaif_run(recipe_path: str, store: str | None = None, limit: int | None = None, chunk_size: int | None = None) -> dict:
     """Run a recipe end to end and commit a dataset version; returns the summary.
 
-    Prompts go through in chunks of `chunk_size` (default $RLAIF_CHUNK_SIZE or 5000): each policy
-    samples every chunk, the judge judges every chunk (phase 1), then debias, filter and write pairs
-    run-wide (phase 2), then commit. Each model is loaded once, one at a time.
-    The chunk size changes memory, never the version.
+    The steps and their order are `rlaif.runner.drive`'s (the same as `rlaif run --no-prefect`),
+    each run here as a task. The chunk size changes memory, never the version.
     """
     recipe = load_recipe(recipe_path)
     crash_abandoned_flow_runs(store_path(recipe, store))  # runs SIGKILLed on this store: Crashed, not RUNNING
-    run = start_run(recipe, store_path(recipe, store), chunk_size)
     try:
-        record_flow_run(run.work)
-        with one_loaded_backend():  # each model loaded once per run, one at a time
-            chunks = prompt_chunks(run, limit)  # duplicates, eval overlap: dropped before any call
-            for policy_index in range(len(recipe.policies)):
-                for index in chunks:
-                    _raised(sample_task(run, policy_index, index))
-            for index in chunks:
-                _raised(judge_task(run, index))
-            _raised(finish_task(run))
-        version_id, created, manifest = _raised(commit_task(run))
+        with runner.start_run(recipe, store_path(recipe, store), chunk_size) as run:
+            record_flow_run(run.work)
+            version_id, created, manifest = runner.drive(run, PrefectSteps(), limit)  # the steps in the library's order
     except RlaifError as exc:  # RunIncomplete (exit 3), StageFailed, InputError: the flow run ends Failed with the
         return Failed(message=str(exc), data=exc)  # message, and calling rlaif_run raises exc (no traceback logged)
-    finally:
-        close_run(run)
     stats = run.stats
     lines = summary_lines(version_id, created, manifest, stats)
     report = report_task(run.store, version_id)

@@ -203,8 +203,8 @@ def crash_abandoned_flow_runs(store: Path) -> list[str]:
     A run's work folder that is abandoned (its lock is free) is removed by the next run's start;
     just before that, its flow run (still RUNNING in Prefect's database) is set to Crashed.
     """
-    from rlaif.runner import abandoned_work_folders
     from rlaif.store.locks import locked_folder
+    from rlaif.store.workdirs import abandoned_work_folders
 
     runs = Path(store) / ".runs"
     if not runs.is_dir():

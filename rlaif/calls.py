@@ -40,7 +40,7 @@ def retryable(exc: BaseException) -> bool:
     return is_retryable(exc)
 
 
-def describe(exc: BaseException, limit: int = 400) -> str:
+def error_summary(exc: BaseException, limit: int = 400) -> str:
     from rlaif.secrets import error_text  # scrubbed: a server may quote the request's key in its error
 
     text = error_text(exc)
@@ -98,11 +98,11 @@ class RetryBudget:
 
 
 def backend_identity(spec) -> dict[str, Any]:
-    """What about a backend determines its answers (never the API key)."""
-    identity = {"backend": spec.backend, "model": spec.model, "dtype": spec.dtype}
-    if spec.backend == "openai":
-        identity["base_url"] = spec.base_url
-    return identity
+    """What about a backend determines its answers (never the API key): the named backend's own
+    `identity` (rlaif.backends.base.Backend.identity), also when a test stands in another object."""
+    from rlaif.backends import backend_class
+
+    return backend_class(spec.backend).identity(spec)
 
 
 def _run(
@@ -202,7 +202,7 @@ def _settle(pending: list[int], results: list[Any], stats: CallStats) -> list[in
         result = results[index]
         if isinstance(result, Exception):
             stats.failed += 1
-            stats.last_error = describe(result)
+            stats.last_error = error_summary(result)
             if retryable(result):
                 left.append(index)
     return left
@@ -212,7 +212,7 @@ def _incomplete_message(backend, label, total, left, results, done, retry, stats
     """What failed (step, model, endpoint, status), how far the run got, and that re-running resumes."""
     return (
         f"{label}: {len(left)} of {total} calls to {where(backend.spec)} still failed with transient errors, {retry.why_stopped(done)}; "
-        f"last error: {describe(results[left[-1]])}. So far this run made {stats.live} successful live calls "
+        f"last error: {error_summary(results[left[-1]])}. So far this run made {stats.live} successful live calls "
         f"({stats.cached} more were cached); every successful call is kept in {cache.path}, so re-running the same "
         f"command resumes from there without repeating one. Nothing was committed - check the endpoint and its limits, "
         f"raise `retries:` in the recipe, or set `allow_incomplete: true` to commit what there is."

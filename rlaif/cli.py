@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
 from typing import Optional
 
@@ -21,11 +20,20 @@ app.add_typer(datasets_app, name="datasets")
 console = Console()
 err = Console(stderr=True)
 
-StoreOption = typer.Option(None, "--store", help="Store folder (default: $RLAIF_STORE or data/store).")
+StoreOption = typer.Option(None, "--store", help="Store folder (default: $RLAIF_STORE, then the recipe's `store:`, then data/store).")
+RecipeStoreOption = typer.Option(
+    None, "--recipe", help="A recipe whose `store:` names the store (used when neither --store nor $RLAIF_STORE is set)."
+)
 
 
-def _store(store: Optional[str]) -> str:
-    return store or os.environ.get("RLAIF_STORE") or "data/store"
+def _store(store: Optional[str], recipe: Optional[str] = None) -> str:
+    """The store of a `datasets` command (rlaif.settings.store_path: the one resolver of every command)."""
+    from rlaif.settings import store_path
+
+    try:
+        return str(store_path(recipe, store))
+    except RlaifError as exc:
+        _fail(exc)
 
 
 def _fail(exc: RlaifError) -> None:
@@ -52,9 +60,9 @@ def run(
 
     Example: rlaif run recipes/demo.yaml --limit 10
     """
-    from rlaif.pipeline import store_path
     from rlaif.preflight import check_run
     from rlaif.recipe import load_recipe
+    from rlaif.settings import store_path
 
     try:  # validate everything before starting Prefect, so bad input writes nothing
         parsed = load_recipe(recipe)
@@ -80,10 +88,10 @@ def run(
 
 
 def _run_in_process(parsed, store, limit: Optional[int], chunk_size: int) -> list[str]:
-    """The library driver (`rlaif.runner.run_recipe`) without Prefect; its summary, as the flow gives it."""
-    from rlaif.pipeline import summary_lines
+    """The run driver (`rlaif.runner.drive`, through `run_recipe`) in this process, without Prefect; its summary, as the flow gives it."""
     from rlaif.report import write_report
     from rlaif.runner import run_recipe
+    from rlaif.summary import summary_lines
 
     version_id, created, manifest, state = run_recipe(parsed, store, limit, chunk_size)
     lines = summary_lines(version_id, created, manifest, state.stats)
@@ -95,7 +103,7 @@ def _run_in_process(parsed, store, limit: Optional[int], chunk_size: int) -> lis
 
 
 @datasets_app.command("list")
-def datasets_list(store: Optional[str] = StoreOption) -> None:
+def datasets_list(store: Optional[str] = StoreOption, recipe: Optional[str] = RecipeStoreOption) -> None:
     """List dataset versions, oldest first.
 
     Example: rlaif datasets list --store data/store
@@ -104,7 +112,7 @@ def datasets_list(store: Optional[str] = StoreOption) -> None:
 
     table = Table("id", "created", "kept", "in", "calls (live/cached/failed)")
     broken = []
-    for manifest in list_versions(_store(store)):
+    for manifest in list_versions(_store(store, recipe)):
         if "broken" in manifest:
             broken.append(manifest)
             table.add_row(escape(manifest["id"]), "[red]broken[/]", "", "", "")
@@ -131,6 +139,7 @@ def datasets_list(store: Optional[str] = StoreOption) -> None:
 def datasets_show(
     version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
     store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
     rows: int = typer.Option(0, "--rows", min=0, help="Also print the first N preference pairs."),
 ) -> None:
     """Print a version's manifest (and optionally some rows) as JSON.
@@ -140,9 +149,9 @@ def datasets_show(
     from rlaif.store.versions import load_manifest, read_table
 
     try:
-        manifest = load_manifest(_store(store), version_id)
+        manifest = load_manifest(_store(store, recipe), version_id)
         if rows:
-            manifest = {**manifest, "rows": read_table(_store(store), version_id)[:rows]}
+            manifest = {**manifest, "rows": read_table(_store(store, recipe), version_id)[:rows]}
     except RlaifError as exc:
         _fail(exc)
     sys.stdout.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
@@ -153,6 +162,7 @@ def datasets_report(
     version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
     out: Optional[str] = typer.Option(None, "--out", help="HTML file to write (default: STORE/reports/<id>.html)."),
     store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
 ) -> None:
     """Write a self-contained HTML report of a version: counts, calls, models, templates and plots
     (chosen vs rejected length, margin and soft-label histograms, position consistency, drop
@@ -163,7 +173,7 @@ def datasets_report(
     from rlaif.report import write_report
 
     try:
-        path = write_report(_store(store), version_id, out)
+        path = write_report(_store(store, recipe), version_id, out)
     except RlaifError as exc:
         _fail(exc)
     console.print(f"report: {path}", highlight=False, soft_wrap=True, markup=False)
@@ -176,6 +186,7 @@ def datasets_diff(
     as_json: bool = typer.Option(False, "--json", help="Print the whole diff as JSON (every row key)."),
     limit: int = typer.Option(10, "--limit", min=0, help="Row keys listed per kind (added, removed, changed) in the table view."),
     store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
 ) -> None:
     """Show what changed from version A to version B: preference rows added, removed and changed
     (a pair whose winner flipped, or whose p_chosen / margin moved), counts and drops by reason,
@@ -186,7 +197,7 @@ def datasets_diff(
     from rlaif.store.diff import diff_tables, diff_versions
 
     try:
-        result = diff_versions(_store(store), a, b)
+        result = diff_versions(_store(store, recipe), a, b)
     except RlaifError as exc:
         _fail(exc)
     if as_json:
@@ -201,6 +212,7 @@ def datasets_lineage(
     version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
     as_json: bool = typer.Option(False, "--json", help="Print the lineage tree as JSON."),
     store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
 ) -> None:
     """Show where a version came from: its parents (recursively; a parent missing from the store
     is reported), and for each version the recipe (name, sha256), the prompt file (path, sha256,
@@ -211,7 +223,7 @@ def datasets_lineage(
     from rlaif.store.lineage import as_tree, lineage
 
     try:
-        tree = lineage(_store(store), version_id)
+        tree = lineage(_store(store, recipe), version_id)
     except RlaifError as exc:
         _fail(exc)
     if as_json:
@@ -229,6 +241,7 @@ def datasets_export(
     license: Optional[str] = typer.Option(None, "--license", help="License for the card (default: the recipe's, else 'other')."),
     evaluation: Optional[str] = typer.Option(None, "--eval", help="An `rlaif eval-judge` result (STORE/evals/*.json) to report in the card."),
     store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
 ) -> None:
     """Export a version as data/train-00000-of-00001.parquet plus a dataset card (README.md),
     loadable with `datasets.load_dataset(OUT)` and ready for the TRL trainer of the format.
@@ -241,7 +254,7 @@ def datasets_export(
 
     try:
         result = load_evaluation(evaluation) if evaluation else None
-        path = export_version(_store(store), version_id, fmt, out, style=style, license=license, evaluation=result)
+        path = export_version(_store(store, recipe), version_id, fmt, out, style=style, license=license, evaluation=result)
     except RlaifError as exc:
         _fail(exc)
     rows = pq.read_metadata(path / DATA_FILE).num_rows
@@ -266,9 +279,9 @@ def eval_judge(
     """
     from rlaif.evaluate import evaluate_judge, leaderboard_rows
     from rlaif.gold import load_gold
-    from rlaif.pipeline import store_path
     from rlaif.preflight import check_judge
     from rlaif.recipe import load_recipe
+    from rlaif.settings import store_path
 
     try:
         parsed = [load_recipe(path) for path in recipes]  # every recipe and the gold file checked before any model loads
@@ -303,6 +316,7 @@ def datasets_push(
     public: bool = typer.Option(False, "--public", help="Create the repo public (default: private; an existing public repo needs this flag)."),
     fmt: str = typer.Option("dpo", "--format", help="Export format at the repo root: dpo | rm | kto | sft | prompts | listwise."),
     store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
 ) -> None:
     """Push a version to the Hugging Face Hub in one commit tagged with the version id: the export
     (README.md card + data/*.parquet, for `datasets.load_dataset(REPO, revision=ID)`) and the
@@ -314,7 +328,7 @@ def datasets_push(
     from rlaif.store.hub import push_version
 
     try:
-        result = push_version(_store(store), version_id, repo, private=not public, fmt=fmt)
+        result = push_version(_store(store, recipe), version_id, repo, private=not public, fmt=fmt)
     except RlaifError as exc:
         _fail(exc)
     visibility = {True: "private", False: "public"}.get(result.private, "visibility unknown")
@@ -326,6 +340,7 @@ def datasets_push(
 def datasets_pull(
     ref: str = typer.Argument(..., help="NAMESPACE/NAME or NAMESPACE/NAME@REV: a repo pushed by `rlaif datasets push`; REV is a version id (its tag), a branch or a commit (default: main)."),
     store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
 ) -> None:
     """Bring a pushed version back into the store with the same id and manifest, after checking
     that its tables hash to the id. A version already in the store is left as it is. Private repos
@@ -336,7 +351,7 @@ def datasets_pull(
     from rlaif.store.hub import pull_version
 
     try:
-        result = pull_version(_store(store), ref)
+        result = pull_version(_store(store, recipe), ref)
     except RlaifError as exc:
         _fail(exc)
     what = "pulled" if result.created else "already in the store:"

@@ -15,20 +15,19 @@ Conventions, the same in every metric:
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import random
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rlaif.cache import CallCache, CallStats
-from rlaif.gold import GoldPair, file_sha256
+from rlaif.gold import GoldPair
 from rlaif.judges.debias import PositionBias
+from rlaif.manifest import file_sha256
 from rlaif.schema import Generation, Judgment, Prompt, content_hash
+from rlaif.store.atomic import write_json_atomic
 
 ECE_BINS = 10
 ECE_RANGE = (0.5, 1.0)  # binary confidence max(p, 1 - p) lies here
@@ -212,8 +211,7 @@ def judge_items(items: list[tuple[Prompt, Generation, Generation]], spec, cache:
     gold pair as a prompt with two responses; their position consistency is the listwise
     permutations' agreement (None for pointwise and binary, which see one response at a time).
     """
-    from rlaif.judging import judge_items as judge_pairwise_items
-    from rlaif.judging import judge_stage
+    from rlaif.judges.stage import judge_pairwise_items, judge_stage
     from rlaif.recipe import FilterSpec
 
     if spec.type == "pairwise":
@@ -309,20 +307,6 @@ def eval_path(store: Path, recipe_name: str, gold_path: Path, key: dict[str, Any
     """STORE/evals/<recipe>-<gold folder>-<gold stem>-<12 hex of what determines the result>.json"""
     label = _slug(f"{gold_path.resolve().parent.name}-{gold_path.stem}")
     return store / "evals" / f"{_slug(recipe_name)}-{label}-{content_hash(key, 12)}.json"
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write to a temporary file beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, ensure_ascii=False)
-            out.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def evaluate_judge(recipe, gold_path: str | Path, store: str | Path, limit: int | None = None, seed: int = 0) -> dict[str, Any]:

@@ -1,14 +1,15 @@
 """Which prompts, responses and candidate pairs make it into a dataset, and why the others did not.
 
 Filters act where they save the most (`filters` is the recipe's FilterSpec):
-  * prompts, before any sampling: `filter_prompts` (decontamination, exact and near-duplicates);
+  * prompts, before any sampling: `rlaif.quality.prompts.PromptChecker` (decontamination, exact and near-duplicates);
   * each response, before judging: `response_reason` (failed, empty, truncated, too long,
     refusal, boilerplate, wrong language, addressing the judge) - also used per response by
     listwise/pointwise/binary judges;
   * each pair, before judging: `pre_judge_reason` (either response's reason, then identical or
     near-duplicate responses), so no judge call is paid for a pair that would be dropped anyway;
+    decided once, when the candidates are formed, and carried on the judge outcome;
   * each pair, after judging: `post_judge_reason` (judge failed, inconsistent, low margin);
-  * the kept set: the length-bias cap in `select_pairs`.
+  * the kept set: the run-wide length-bias cap, `length_cap_drops`.
 Every candidate pair ends in exactly one place: kept, or dropped under one reason of DROP_REASONS
 (earliest reason wins); every prompt is kept or dropped under one of PROMPT_DROP_REASONS.
 """
@@ -20,8 +21,8 @@ from collections.abc import Callable, Sequence
 
 from rlaif.quality.dedup import similarity
 from rlaif.quality.injection import addresses_judge
-from rlaif.quality.length import cap_longer_share, excess_longer
-from rlaif.quality.prompts import PROMPT_DROP_REASONS, filter_prompts
+from rlaif.quality.length import excess_longer
+from rlaif.quality.prompts import PROMPT_DROP_REASONS
 from rlaif.quality.text import BOILERPLATE_PATTERNS, REFUSAL_PATTERNS, matches_any, wrong_language
 from rlaif.schema import Generation, Judgment, PreferencePair, Prompt
 
@@ -35,13 +36,11 @@ __all__ = [
     "DROP_REASONS",
     "PROMPT_DROP_REASONS",
     "RESPONSE_REASONS",
-    "filter_prompts",
     "post_judge_reason",
     "pre_judge_reason",
     "response_reason",
     "length_cap_drops",
     "select_candidates",
-    "select_pairs",
     "to_pair",
 ]
 
@@ -124,15 +123,17 @@ def to_pair(prompt: Prompt, a: Generation, b: Generation, judgment: Judgment) ->
     )
 
 
-def select_candidates(
-    items: list[tuple[Prompt, Generation, Generation]], judgments: dict[tuple[str, str], Judgment], filters
-) -> tuple[list[PreferencePair], Counter]:
-    """The pairs that pass every per-pair check (before the run-wide length-bias cap), and drop counts."""
+def select_candidates(outcome, filters) -> tuple[list[PreferencePair], Counter]:
+    """The pairs of a judge outcome (rlaif.judges.stage.JudgeOutcome) that pass every per-pair check
+    (before the run-wide length-bias cap), and drop counts.
+
+    Each candidate's pre-judge reason is the one decided when the candidates were formed
+    (`outcome.reasons`); the judged ones are checked by `post_judge_reason`.
+    """
     kept: list[PreferencePair] = []
     dropped: Counter = Counter()
-    for prompt, a, b in items:
-        reason = pre_judge_reason(a, b, filters)
-        judgment = judgments.get((a.id, b.id))
+    for (prompt, a, b), reason in zip(outcome.items, outcome.reasons, strict=True):
+        judgment = outcome.judgments.get((a.id, b.id))
         if reason is None:
             reason = "judge_failed" if judgment is None else post_judge_reason(judgment, filters)
         if reason:
@@ -142,29 +143,14 @@ def select_candidates(
     return kept, dropped
 
 
-def select_pairs(
-    items: list[tuple[Prompt, Generation, Generation]], judgments: dict[tuple[str, str], Judgment], filters
-) -> tuple[list[PreferencePair], Counter]:
-    """Kept pairs and drop counts; `judgments` maps (a_id, b_id) to the judgment of that pair.
-
-    Pair checks run first, then the length-bias cap (`filters.max_longer_share`) over the pairs
-    that passed them.
-    """
-    kept, dropped = select_candidates(items, judgments, filters)
-    kept, biased = cap_longer_share(kept, filters.max_longer_share)
-    if biased:
-        dropped["length_bias"] += len(biased)
-    return kept, dropped
-
-
 def length_cap_drops(
     margins: Sequence[float], longer: Sequence[int], max_share: float | None, keys_of: Callable[[list[int]], list[tuple]]
 ) -> set[int]:
     """Positions (among a run's candidate pairs) that the length-bias cap drops, from compact numbers.
 
-    The same choice as `cap_longer_share` over the whole run: the k lowest-margin chosen-longer
-    pairs, ties broken by (prompt_id, chosen_id, rejected_id), which `keys_of(positions)` gives
-    for the pairs tied at the cut only.
+    The cap (rlaif.quality.length) over the whole run: the k lowest-margin chosen-longer pairs
+    (k from `excess_longer`), ties broken by (prompt_id, chosen_id, rejected_id), which
+    `keys_of(positions)` gives for the pairs tied at the cut only.
 
     >>> sorted(length_cap_drops([0.5, 0.2, 0.9, 0.2], [1, 1, 0, 1], 0.5, lambda ps: [("p", str(p), "") for p in ps]))
     [1, 3]

@@ -9,16 +9,14 @@ Rows are numbered from 1 as lines of the file; blank lines are skipped. Every pr
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rlaif.errors import InputError
-from rlaif.inputs import jsonl_rows
+from rlaif.inputs import chat_messages, jsonl_rows
 from rlaif.schema import Message
 
-ROLES = {"system", "user", "assistant"}
 EXAMPLE = '{"prompt": [{"role": "user", "content": "..."}], "chosen": "...", "rejected": "..."}'
 
 
@@ -33,30 +31,6 @@ class GoldPair:
     source: str = ""
 
 
-def gold_messages(value: Any, path: str, row: int) -> list[Message]:
-    """Validate the `prompt` field: a non-empty message list ending with a user turn, or text.
-
-    >>> gold_messages("Hi", "g.jsonl", 1)
-    [{'role': 'user', 'content': 'Hi'}]
-    >>> gold_messages([{"role": "assistant", "content": "x"}], "g.jsonl", 3)
-    Traceback (most recent call last):
-    ...
-    rlaif.errors.InputError: g.jsonl, row 3, field 'prompt': the last message must be from the user
-    """
-    if isinstance(value, str):
-        value = [{"role": "user", "content": value}]
-    if not isinstance(value, list) or not value:
-        raise InputError(path, "must be a non-empty list of messages (or a string)", row, "prompt", fix=f"rows look like {EXAMPLE}")
-    for message in value:
-        if not isinstance(message, dict) or message.get("role") not in ROLES or not isinstance(message.get("content"), str):
-            raise InputError(path, "each message needs 'role' (system/user/assistant) and 'content' (text)", row, "prompt")
-    if value[-1]["role"] != "user":
-        raise InputError(path, "the last message must be from the user", row, "prompt")
-    if not value[-1]["content"].strip():
-        raise InputError(path, "the prompt is empty", row, "prompt", fix="remove the row or write a prompt")
-    return [{"role": m["role"], "content": m["content"]} for m in value]
-
-
 def parse_gold_row(row: Any, path: str, line: int) -> GoldPair:
     """One validated gold row (see the module docstring for the schema)."""
     if not isinstance(row, dict):
@@ -64,7 +38,7 @@ def parse_gold_row(row: Any, path: str, line: int) -> GoldPair:
     for name in ("prompt", "chosen", "rejected"):
         if name not in row:
             raise InputError(path, "missing field", line, name, fix=f"rows look like {EXAMPLE}")
-    messages = gold_messages(row["prompt"], path, line)
+    messages = chat_messages(row["prompt"], path, line, "prompt", fix=f"rows look like {EXAMPLE}")
     for name in ("chosen", "rejected"):
         if not isinstance(row[name], str):
             raise InputError(path, f"must be the response text (a string), got {type(row[name]).__name__}", line, name)
@@ -84,8 +58,3 @@ def load_gold(path: str | Path, limit: int | None = None) -> list[GoldPair]:
     if not pairs:
         raise InputError(str(path), "no rows in gold file", fix=f"add JSON Lines rows like {EXAMPLE}")
     return pairs
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes (recorded with every evaluation, so a result names its data)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

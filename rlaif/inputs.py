@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
+
+import jsonlines
 
 from rlaif.errors import InputError
 from rlaif.schema import Message, Prompt
@@ -12,62 +15,88 @@ from rlaif.schema import Message, Prompt
 ROLES = {"system", "user", "assistant"}
 
 
-def _messages(row: dict, path: str, line: int) -> list[Message]:
-    if "messages" in row:
-        messages = row["messages"]
-        field_name = "messages"
-    elif "prompt" in row:
-        messages = row["prompt"]
-        field_name = "prompt"
-        if isinstance(messages, str):
-            messages = [{"role": "user", "content": messages}]
-    else:
-        raise InputError(path, "no 'prompt' or 'messages' field", line, fix='each row needs {"prompt": "..."} or {"messages": [...]}')
+def chat_messages(value: object, path: str, line: int, field: str, fix: str | None = None) -> list[Message]:
+    """The one parser of a chat prompt (prompt files, gold files, evaluation sets): text (one user
+    turn) or a non-empty list of {role, content} messages ending with a non-empty user turn.
+    Errors name the file, the row and `field`; `fix` is said where the value has the wrong shape.
+
+    >>> chat_messages("Hi", "p.jsonl", 1, "prompt")
+    [{'role': 'user', 'content': 'Hi'}]
+    >>> chat_messages([{"role": "assistant", "content": "x"}], "g.jsonl", 3, "prompt")
+    Traceback (most recent call last):
+    ...
+    rlaif.errors.InputError: g.jsonl, row 3, field 'prompt': the last message must be from the user
+    """
+    messages = [{"role": "user", "content": value}] if isinstance(value, str) else value
     if not isinstance(messages, list) or not messages:
-        raise InputError(path, "must be a non-empty string or list of messages", line, field_name)
+        raise InputError(path, "must be a non-empty list of messages (or a string)", line, field, fix=fix)
     for message in messages:
         if not isinstance(message, dict) or message.get("role") not in ROLES or not isinstance(message.get("content"), str):
-            raise InputError(path, "each message needs 'role' (system/user/assistant) and 'content' (text)", line, field_name)
+            raise InputError(path, "each message needs 'role' (system/user/assistant) and 'content' (text)", line, field)
     if messages[-1]["role"] != "user":
-        raise InputError(path, "the last message must be from the user", line, field_name)
+        raise InputError(path, "the last message must be from the user", line, field)
     if not messages[-1]["content"].strip():
-        raise InputError(path, "the prompt is empty", line, field_name, fix="remove the row or write a prompt")
+        raise InputError(path, "the prompt is empty", line, field, fix="remove the row or write a prompt")
     return [{"role": m["role"], "content": m["content"]} for m in messages]
+
+
+def _messages(row: dict, path: str, line: int) -> list[Message]:
+    """A prompt file row's chat: its `messages`, else its `prompt`."""
+    for field_name in ("messages", "prompt"):
+        if field_name in row:
+            return chat_messages(row[field_name], path, line, field_name)
+    raise InputError(path, "no 'prompt' or 'messages' field", line, fix='each row needs {"prompt": "..."} or {"messages": [...]}')
 
 
 def jsonl_rows(path: Path, what: str, fix: str) -> Iterator[tuple[int, object]]:
     """(line number, parsed row) for each non-blank line; a missing file, bytes that are not
-    UTF-8 text (say a binary file) or bad JSON name the file, the row and the byte offset."""
+    UTF-8 text (say a binary file) or bad JSON name the file, the row and the byte offset.
+
+    `jsonlines` parses the JSON and numbers the lines; the bytes are checked here first, because
+    its decode error gives no byte offset and a binary file would reach it as a JSON error."""
     if not path.is_file():
         raise InputError(str(path), f"{what} not found", fix=fix)
     try:
         with path.open("rb") as handle:
-            yield from _parsed_lines(handle, str(path))
+            lines = _TextLines(handle, str(path))
+            reader = jsonlines.Reader(lines, loads=json.loads)  # the same parser (and messages) wherever orjson is installed
+            try:
+                for row in reader.iter(allow_none=True, skip_empty=True):
+                    yield lines.line_number, row
+            except jsonlines.InvalidLineError as exc:
+                cause = exc.__cause__
+                reason = cause.msg if isinstance(cause, json.JSONDecodeError) else str(exc)
+                raise InputError(str(path), f"not valid JSON ({reason})", exc.lineno, fix="one JSON object per line") from None
     except OSError as exc:
         raise InputError(str(path), f"{what} cannot be read ({exc.strerror or exc})", fix=fix) from None
 
 
-def _parsed_lines(handle, path: str) -> Iterator[tuple[int, object]]:
-    offset = 0
-    for line_number, raw in enumerate(handle, start=1):
-        start, offset = offset, offset + len(raw)
-        if line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
-            raw, start = raw[3:], 3
+class _TextLines:
+    """The lines of a binary file as text, each checked for UTF-8 and NUL bytes (errors name the
+    row and the byte offset); `line_number` is the row last handed out, numbered from 1."""
+
+    def __init__(self, handle: BinaryIO, path: str) -> None:
+        self.handle, self.path, self.line_number, self.offset = handle, path, 0, 0
+
+    def __iter__(self) -> Iterator[str]:
+        for raw in self.handle:
+            self.line_number += 1
+            start, self.offset = self.offset, self.offset + len(raw)
+            if self.line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+                raw, start = raw[3:], 3
+            yield self._decode(raw, start)
+
+    def _decode(self, raw: bytes, start: int) -> str:
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InputError(
-                path, f"not UTF-8 text (byte {raw[exc.start]:#04x} at byte offset {start + exc.start})", line_number, fix="save the file as UTF-8 JSON Lines"
+                self.path, f"not UTF-8 text (byte {raw[exc.start]:#04x} at byte offset {start + exc.start})", self.line_number, fix="save the file as UTF-8 JSON Lines"
             ) from None
         if "\x00" in line:
             nul = start + raw.index(b"\x00")
-            raise InputError(path, f"NUL byte at byte offset {nul}: a binary file, not JSON Lines text", line_number, fix="give a UTF-8 JSON Lines file")
-        if not line.strip():
-            continue
-        try:
-            yield line_number, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"not valid JSON ({exc.msg})", line_number, fix="one JSON object per line") from None
+            raise InputError(self.path, f"NUL byte at byte offset {nul}: a binary file, not JSON Lines text", self.line_number, fix="give a UTF-8 JSON Lines file")
+        return line
 
 
 def iter_prompts(path: str | Path, system: str | None = None, limit: int | None = None) -> Iterator[Prompt]:

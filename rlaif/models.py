@@ -6,23 +6,22 @@ On first use the GGUF is dequantized once to float32 safetensors plus tokenizer 
 (including the ChatML chat template) in the cache folder; later calls just return that folder.
 
 The conversion is atomic (written to a temporary folder inside the cache, then renamed into
-place) and serialized across processes with an ``fcntl`` lock file, so concurrent runs never
+place) and serialized across processes with a ``filelock.FileLock``, so concurrent runs never
 see a half-written model and convert at most once.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import importlib.metadata
 import logging
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock
 
 from rlaif.errors import BackendError
 
@@ -113,18 +112,6 @@ def find_gguf(spec: BuiltinModel) -> Path:
     )
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``fcntl`` lock on ``path`` (created if needed) for the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def _remove_stale_temps(parent: Path, prefix: str) -> None:
     """Delete temporary folders left by conversions that were killed (call under the lock)."""
     for stale in parent.glob(prefix + "*"):
@@ -187,7 +174,7 @@ def convert_builtin(alias: str) -> Path:
     parent = final.parent
     parent.mkdir(parents=True, exist_ok=True)
     temp_prefix = f".tmp-{alias}-"
-    with _file_lock(parent / f".{alias}.lock"):
+    with FileLock(parent / f".{alias}.lock"):  # released by the OS if the holder dies
         if is_converted(final):  # another process finished while we waited
             return final
         _remove_stale_temps(parent, temp_prefix)

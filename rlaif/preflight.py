@@ -27,7 +27,6 @@ from rlaif.recipe import ModelSpec, Recipe
 
 ENDPOINT_TIMEOUT_S = 5.0
 TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-NEEDS = {"openai": ("openai",), "transformers": ("torch", "transformers"), "vllm": ("vllm",)}
 STORE_FIX = "choose another --store (or $RLAIF_STORE, or the recipe's `store:`)"
 
 
@@ -48,11 +47,11 @@ class Endpoint:
 def check_run(recipe: Recipe, store: str | Path, limit: int | None = None, chunk_size: int | None = None) -> int:
     """Validate a whole run without writing anything; returns the chunk size to use."""
     from rlaif.inputs import validate_prompts
-    from rlaif.judging import validate_judge
-    from rlaif.runner import chunk_size_setting
+    from rlaif.judges.stage import validate_judge
+    from rlaif.runner import chunk_size_setting, is_api_only
 
     validate_prompts(recipe.prompts.path, recipe.prompts.system, limit or recipe.prompts.limit)
-    size = chunk_size_setting(chunk_size)
+    size = chunk_size_setting(chunk_size, is_api_only(recipe))
     validate_judge(recipe.judge)
     if recipe.filters.decontaminate is not None:
         from rlaif.quality.decontam import read_eval_texts
@@ -67,7 +66,7 @@ def check_run(recipe: Recipe, store: str | Path, limit: int | None = None, chunk
 def check_judge(recipe: Recipe, store: str | Path) -> None:
     """What `rlaif eval-judge` needs, checked before any model loads: the judge's templates, its
     models, keys and endpoints (each jury member's), and the store path."""
-    from rlaif.judging import validate_judge
+    from rlaif.judges.stage import validate_judge
 
     validate_judge(recipe.judge)
     endpoints = check_models(judge_specs(recipe))
@@ -110,7 +109,9 @@ def check_models(specs: list[tuple[str, ModelSpec]]) -> list[Endpoint]:
 
 def check_model(spec: ModelSpec) -> Endpoint | None:
     """One model's settings; its endpoint when it is reached over HTTP."""
-    missing = [name for name in NEEDS[spec.backend] if importlib.util.find_spec(name) is None]
+    from rlaif.backends import backend_class
+
+    missing = [name for name in backend_class(spec.backend).requires if importlib.util.find_spec(name) is None]
     if missing:
         hint = "make vllm-env (see README), or backend: openai with `vllm serve`" if spec.backend == "vllm" else f"pip install {' '.join(missing)}"
         raise BackendError(f"needs {', '.join(missing)}, which is not installed here - {hint}")

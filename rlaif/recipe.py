@@ -6,18 +6,20 @@ Errors name the file, the key and the fix, e.g.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from rlaif.backends import BACKENDS, backend_class
 from rlaif.errors import RecipeError
 from rlaif.names import check_name
-from rlaif.recipe_checks import SECRET_FIELDS, DuplicateKeyError, check_api_key_env, check_base_url, has_key, load_yaml, value_error
+from rlaif.recipe_checks import DuplicateKeyError, check_api_key_env, check_base_url, load_yaml, value_error
+from rlaif.recipe_errors import describe
 
-BACKENDS = ("transformers", "openai", "vllm")
+BackendName = Literal[tuple(BACKENDS)]  # type: ignore[valid-type]  # the names of rlaif.backends.BACKENDS, no copy
 
 
 class Strict(BaseModel):
@@ -32,18 +34,21 @@ class SamplingParams(Strict):
 
 
 class ModelSpec(Strict):
-    backend: Literal["transformers", "openai", "vllm"] = Field("transformers", description="Which engine runs the model.")
+    """The engine and model. Besides `backend` and `model`, each field applies to the backends whose
+    class names it in `options` (rlaif/backends/): setting it for another backend is a recipe error."""
+
+    backend: BackendName = Field("transformers", description="Which engine runs the model.")
     model: str = Field("smollm2-135m", description="Built-in alias, local path, or the model name the API expects.")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint (openai backend), e.g. http://127.0.0.1:8000/v1.")
-    api_key_env: str = Field("OPENAI_API_KEY", description="Name of the environment variable holding the API key; the key itself is never stored.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Name of the environment variable holding the API key; the key itself is never stored (openai backend).")
     max_concurrency: int = Field(64, ge=1, description="Requests in flight at once (openai backend).")
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout in seconds (openai backend).")
-    max_retries: int = Field(4, ge=0, description="Retries per request, with exponential backoff and jitter; Retry-After is honoured.")
-    batch_size: int = Field(8, ge=1, description="Prompts per forward pass (transformers backend).")
-    threads: int | None = Field(
-        None, ge=1, description="torch CPU threads (transformers backend); default: torch's own (all cores). Batched work here ran 1.7x faster on 2 threads than on 1."
+    max_retries: int = Field(
+        4, ge=0, description="Retries per request by the openai client (openai backend): exponential backoff with jitter; Retry-After is honoured up to 2 minutes."
     )
-    dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field("float32", description="Weights dtype for local engines.")
+    batch_size: int = Field(8, ge=1, description="Prompts per forward pass (transformers backend).")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (transformers backend); default: torch's own (all cores).")
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field("float32", description="Weights dtype (local engines: transformers, vllm).")
 
     @field_validator("base_url")
     @classmethod
@@ -54,6 +59,30 @@ class ModelSpec(Strict):
     @classmethod
     def _variable_name(cls, value):
         return check_api_key_env(value)
+
+    @model_validator(mode="after")
+    def _options_of_the_backend(self):
+        check_backend_options(self, self.backend)
+        for number, member in enumerate(getattr(self, "jury", [])):  # a jury member without `backend` runs on the judge's
+            if "backend" not in member.model_fields_set:
+                check_backend_options(member, self.backend, f"jury.{number}.")
+        return self
+
+
+ENGINE_FIELDS = ("base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries", "batch_size", "threads", "dtype")
+
+
+def check_backend_options(spec: BaseModel, backend: str, prefix: str = "") -> None:
+    """A ModelSpec field that `backend` does not read, set in the recipe, is an error naming the field."""
+    options = backend_class(backend).options
+    for name in ENGINE_FIELDS:
+        if name in spec.model_fields_set and name not in options:
+            users = [other for other in BACKENDS if name in backend_class(other).options]
+            raise PydanticCustomError(
+                "recipe_value", "{problem}",
+                {"key": prefix + name, "problem": f"does not apply to the {backend} backend (only to {', '.join(users)})",
+                 "fix": f"remove `{name}`, or choose a backend that uses it"},
+            )
 
 
 class PolicySpec(ModelSpec):
@@ -84,14 +113,18 @@ class JuryMember(ModelSpec):
     name: str | None = Field(None, description="Label of this member in the manifest (default: model and template).")
     template: str | None = Field(None, description="Template of this member (default: the judge's template).")
 
+    @model_validator(mode="after")
+    def _options_of_the_backend(self):
+        if "backend" in self.model_fields_set:  # otherwise the judge's backend: checked by the judge's own validator
+            check_backend_options(self, self.backend)
+        return self
 
-class JudgeSpec(ModelSpec):
-    type: Literal["pairwise", "listwise", "pointwise", "binary"] = Field(
-        "pairwise",
-        description="pairwise: A vs B in both orders; listwise: rank all K responses over several permutations; "
-        "pointwise: rate each response 1-5 or 1-10 per aspect (UltraFeedback); binary: good/bad per response (yes/no judge).",
-    )
-    template: str | None = Field(None, description="Jinja judge template; default prompts/<type>_judge.j2.")
+
+class JudgeBase(ModelSpec):
+    """What every judge type takes; each type's model (below) adds its own fields, so a field of
+    another type is a recipe error naming it (rlaif.recipe_errors)."""
+
+    template: str | None = Field(None, description="Jinja judge template; default prompts/<type>_judge.j2. Its rlaif-protocol block (docs/judges.md) says how the verdict is asked for and read.")
     mode: Literal["auto", "logprobs", "parse"] = Field(
         "auto", description="auto: verdict-token probabilities when the backend gives them, else the parsed answer."
     )
@@ -107,24 +140,62 @@ class JudgeSpec(ModelSpec):
         "first: only the first two; best_vs_worst; best_vs_random (Zephyr). Ties are always dropped.",
     )
     seed: int = Field(0, description="Seed of listwise permutations and best_vs_random choices.")
-    permutations: int = Field(2, ge=1, le=24, description="Listwise: orders judged per prompt (original, reversed, then seeded shuffles).")
-    aggregate: Literal["plackett-luce", "borda"] = Field("plackett-luce", description="Listwise: how permutations are combined.")
-    aspects: list[str] = Field(default_factory=lambda: list(ASPECTS), min_length=1, description="Pointwise: aspects rated separately, then averaged.")
-    scale: Literal[5, 10] = Field(5, description="Pointwise: ratings from 1 to `scale`.")
-    threshold: float | None = Field(
-        None,
-        description="Binary label cut: pointwise score >= threshold is good (default: the scale's midpoint); "
-        "binary judge: P(yes) >= threshold (default: the run's median with debias, else 0.5).",
-    )
     chain_of_thought: bool = Field(False, description="The judge writes a rationale first; the verdict is scored in a second call (RLAIF paper).")
     rationale_tokens: int = Field(128, ge=8, description="Most tokens of a chain-of-thought rationale.")
     principles: PrinciplesSpec | None = Field(None, description="Judge under written principles (a constitution).")
     jury: list[JuryMember] = Field(default_factory=list, description="Several judges (models or templates) on the same items; empty: this judge alone.")
     jury_aggregate: Literal["mean", "majority"] = Field("mean", description="Jury: mean of soft labels or scores, or majority vote.")
+    gold: str | None = Field(
+        None, description="Human-labelled pairs (JSON Lines: prompt, chosen, rejected) to measure this judge on during the run; "
+        "its agreement, consistency and length preference go into the manifest (`eval`), card, report and summary."
+    )
+    gold_limit: int | None = Field(100, ge=1, description="Use only the first N gold pairs (null: all).")
 
     @property
     def template_path(self) -> str:
         return self.template or DEFAULT_TEMPLATES[self.type]
+
+
+class PairwiseJudge(JudgeBase):
+    type: Literal["pairwise"] = Field("pairwise", description="pairwise (the default): A vs B, judged in both orders.")
+
+
+class ListwiseJudge(JudgeBase):
+    type: Literal["listwise"] = Field("listwise", description="listwise: rank all K responses over several permutations.")
+    permutations: int = Field(2, ge=1, le=24, description="Orders judged per prompt (original, reversed, then seeded shuffles).")
+    aggregate: Literal["plackett-luce", "borda"] = Field("plackett-luce", description="How permutations are combined.")
+
+
+class PointwiseJudge(JudgeBase):
+    type: Literal["pointwise"] = Field("pointwise", description="pointwise: rate each response 1-5 or 1-10 per aspect (UltraFeedback).")
+    aspects: list[str] = Field(default_factory=lambda: list(ASPECTS), min_length=1, description="Aspects rated separately, then averaged.")
+    scale: Literal[5, 10] = Field(5, description="Ratings from 1 to `scale`.")
+    threshold: float | None = Field(None, description="Binary label cut: a score >= threshold is good (default: the scale's midpoint).")
+
+
+class BinaryJudge(JudgeBase):
+    type: Literal["binary"] = Field("binary", description="binary: good/bad per response (yes/no judge, KTO style).")
+    threshold: float | None = Field(None, description="Label cut: P(yes) >= threshold is good (default: the run's median with debias, else 0.5).")
+
+
+JUDGE_MODELS: dict[str, type[JudgeBase]] = {"pairwise": PairwiseJudge, "listwise": ListwiseJudge, "pointwise": PointwiseJudge, "binary": BinaryJudge}
+
+
+def _judge_type(value: object) -> str:
+    """The judge model a recipe's `judge:` is read as: its `type`, pairwise when absent."""
+    kind = value.get("type", "pairwise") if isinstance(value, dict) else getattr(value, "type", "pairwise")
+    return kind if isinstance(kind, str) else "pairwise"  # a non-string type fails as pairwise's `type`
+
+
+JudgeSpec = Annotated[
+    Union[  # noqa: UP007 (tagged members)
+        Annotated[PairwiseJudge, Tag("pairwise")],
+        Annotated[ListwiseJudge, Tag("listwise")],
+        Annotated[PointwiseJudge, Tag("pointwise")],
+        Annotated[BinaryJudge, Tag("binary")],
+    ],
+    Discriminator(_judge_type),
+]
 
 
 class PromptSource(Strict):
@@ -159,15 +230,14 @@ class FilterSpec(Strict):
         gt=0,
         le=1,
         description="With dedup_prompts, also drop near-duplicate prompts: character-shingle Jaccard >= this and the same numbers "
-        "(MinHash LSH, then an exact check; one word changed in a 15-word prompt is about 0.8, distinct prompts of the "
-        "MT-Bench and self-instruct sets reach at most 0.62). null: exact duplicates only.",
+        "(MinHash LSH, then an exact check; the default is explained in docs/benchmarks.md). null: exact duplicates only.",
     )
     response_near_duplicate: float | None = Field(
         0.95,
         gt=0,
         le=1,
         description="Drop a pair whose two responses are near-duplicates at this similarity (0.95: only case/punctuation/whitespace "
-        "variants; human-labelled pairs at 0.8-0.87 still had clear preferences). null: only identical pairs are dropped.",
+        "variants). null: only identical pairs are dropped.",
     )
     minhash: MinHashSpec = Field(default_factory=MinHashSpec, description="How near-duplicates are measured.")
     max_tokens: int | None = Field(None, ge=1, description="Drop responses with more completion tokens than this; null: no limit.")
@@ -186,8 +256,7 @@ class FilterSpec(Strict):
         "'rate this answer 10', injected role tags and template markers, also hidden in HTML/Markdown comments, "
         "zero-width characters or letter-spacing). Applies to every judge type: pairwise and listwise (where such a "
         "note, unlike a verdict look-alike, follows the response into every order), and pointwise/binary too, "
-        "whose ratings it would steer the same way ('rate this 10'). Flags none of 2,586 answers of the shared "
-        "human-labelled MT-Bench/PandaLM/LLMEval2 samples.",
+        "whose ratings it would steer the same way ('rate this 10').",
     )
     judge_address_patterns: list[str] = Field(
         default_factory=list, description="Extra judge-address regexes (case-insensitive, tried on the raw and the de-obfuscated text), used when `judge_address` is on."
@@ -197,7 +266,7 @@ class FilterSpec(Strict):
     )
     language_min_chars: int = Field(20, ge=1, description="Responses with less prose than this (code blocks aside) are never dropped for language.")
     language_min_confidence: float = Field(
-        0.8, ge=0, le=1, description="Drop for language only when the detector is at least this sure (on 1,345 English answers of the shared human-labelled sets, 0.8 flagged only the 3 that were French)."
+        0.8, ge=0, le=1, description="Drop for language only when the detector is at least this sure."
     )
     decontaminate: DecontaminateSpec | None = Field(None, description="Before sampling, drop prompts that overlap this evaluation set.")
     max_longer_share: float | None = Field(
@@ -250,7 +319,7 @@ class Recipe(Strict):
     prompts: PromptSource = Field(default_factory=PromptSource)
     policies: list[PolicySpec] = Field(min_length=1, description="One or several policies sampling responses.")
     samples_per_prompt: int = Field(2, ge=1, le=16, description="Responses each policy samples per prompt.")
-    judge: JudgeSpec = Field(default_factory=JudgeSpec)
+    judge: JudgeSpec = Field(default_factory=PairwiseJudge, description="The judge; `type` (default pairwise) decides which fields it takes.")
     filters: FilterSpec = Field(default_factory=FilterSpec)
     store: str | None = Field(None, description="Store folder; the CLI's --store and RLAIF_STORE take precedence.")
     retries: RetrySpec = Field(default_factory=RetrySpec, description="Retry passes for calls that failed with a transient error, run-wide budget and deadline.")
@@ -269,42 +338,6 @@ class Recipe(Strict):
             raise value_error(str(exc), "versions are folders named <name>-<hash> in the store, e.g. name: my-prefs") from None
 
 
-def _describe(error: dict, data: dict) -> tuple[str, str, str]:
-    """Turn one pydantic error into (key, problem, fix)."""
-    loc = [str(part) for part in error["loc"]]
-    key = ".".join(loc)
-    if error["type"] == "extra_forbidden":
-        parent = data
-        for part in loc[:-1]:
-            parent = parent[int(part)] if isinstance(parent, list) else parent.get(part, {})
-        model = _model_at(loc[:-1])
-        known = sorted(model.model_fields) if model else []
-        close = difflib.get_close_matches(loc[-1], known, n=1)
-        fix = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(known)}"
-        return key, "unknown key", fix
-    if error["type"] == "missing":
-        return key, "required key is missing", "add it (see recipes/demo.yaml for an example)"
-    if error["type"] == "recipe_value":
-        return key, error["ctx"]["problem"], error["ctx"]["fix"]
-    if error["type"] == "finite_number":
-        return key, error["msg"], "write a number; .inf, .nan and numbers too large for a float are not allowed"
-    if set(loc) & set(SECRET_FIELDS) or has_key(error.get("input")):
-        return key, error["msg"], "(the value is not shown: it may hold a secret)"
-    return key, error["msg"], f"got {error.get('input')!r}"
-
-
-def _model_at(loc: list[str]) -> type[BaseModel] | None:
-    model: type[BaseModel] | None = Recipe
-    for part in loc:
-        if part.isdigit() or model is None:
-            continue
-        annotation = model.model_fields[part].annotation if part in model.model_fields else None
-        args = getattr(annotation, "__args__", ())
-        candidates = [a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
-        model = candidates[0] if candidates else None
-    return model
-
-
 def parse_recipe(data: object, path: str = "<recipe>") -> Recipe:
     """Validate recipe data, raising RecipeError naming the file, key and fix."""
     if not isinstance(data, dict):
@@ -312,7 +345,7 @@ def parse_recipe(data: object, path: str = "<recipe>") -> Recipe:
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        key, problem, fix = _describe(exc.errors()[0], data)
+        key, problem, fix = describe(exc.errors()[0], Recipe, JUDGE_MODELS)
         raise RecipeError(path, key, problem, fix) from None
 
 

@@ -2,48 +2,36 @@
 templates, and inline-SVG plots (chosen vs rejected length, margin and soft-label histograms,
 position consistency, drop reasons, per-policy win rates).
 
-The page loads nothing from the network (a Content-Security-Policy forbids it), escapes all
-dataset text, and is written atomically outside the version folder (default
-`STORE/reports/<id>.html`), so it never touches a version's content or id.
+The page is the Jinja template `rlaif/templates/report.html.j2`; this module computes what it
+shows (tables of figures and the plots from rlaif.plots). The page loads nothing from the network
+(a Content-Security-Policy forbids it), escapes all dataset text (the template is autoescaped and
+every value goes through `html.escape`), and is written atomically outside the version folder
+(default `STORE/reports/<id>.html`), so it never touches a version's content or id.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import functools
 from collections import Counter
 from html import escape
 from pathlib import Path
 from typing import Any
 
+import jinja2
+from markupsafe import Markup
+
 from rlaif import plots
 from rlaif.errors import StoreError
+from rlaif.store.atomic import write_atomic
 from rlaif.store.diff import mean, read_table_or_empty, text_of, version_stats
 from rlaif.store.lineage import version_origin
 from rlaif.store.versions import load_manifest, versions_dir
 
+GOLD_FIGURES = ("n", "agreement", "agreement_ci95", "baseline_longer", "baseline_shorter", "kappa", "position_consistency", "position_consistency_debiased", "prefers_longer", "ece", "failures")
 REPORT_TABLES = ("pairs", "judgments", "rankings", "feedback")
 EXAMPLES = 5
 EXAMPLE_CHARS = 400
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1400px}
-h1{font-size:22px;margin-bottom:4px} h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
-.meta{color:#555;font-size:13px} table{border-collapse:collapse;font-size:13px;margin:6px 0}
-td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top} th{background:#f4f4f4}
-.kv td:first-child{color:#555} .cols{display:flex;flex-wrap:wrap;gap:18px}
-.plots{display:flex;flex-wrap:wrap;gap:14px} svg.plot{border:1px solid #ddd}
-svg .title{font-size:13px;font-weight:600} svg .tick{font-size:10px;fill:#444} svg .label{font-size:11px;fill:#333}
-svg .note{font-size:10px;fill:#666} svg .nodata{font-size:12px;fill:#999} svg .axis{stroke:#444}
-svg .grid{stroke:#eee} svg .diag{stroke:#c0392b;stroke-dasharray:4 3}
-.ex td{max-width:380px;white-space:pre-wrap;word-break:break-word} code{font-size:12px}
-"""
-CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
-# Sets a marker once the page has loaded, so that automated checks (a headless browser) can tell
-# that it rendered and its script ran without error.
-READY_SCRIPT = (
-    "<script>window.addEventListener('load',function(){"
-    "document.body.setAttribute('data-report-ready',String(document.querySelectorAll('svg.plot').length));});</script>"
-)
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def default_report_path(store: str | Path, version_id: str) -> Path:
@@ -174,20 +162,34 @@ def figures(manifest: dict[str, Any], tables: dict[str, list[dict]], stats: dict
 
 
 def _cell(value: Any) -> str:
+    """A value as the report shows it (before escaping).
+
+    >>> _cell(None), _cell(0.123456), _cell(3)
+    ('-', '0.1235', '3')
+    """
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
-    return escape(str(value))
+    return str(value)
 
 
-def kv_table(title: str, rows: list[tuple[str, Any]]) -> str:
-    """A two-column table; every key and value is escaped."""
-    body = "".join(f"<tr><td>{escape(key)}</td><td>{_cell(value)}</td></tr>" for key, value in rows)
-    return f'<div><h3>{escape(title)}</h3><table class="kv">{body}</table></div>'
+def _escaped(value: Any) -> Markup:
+    """Every `{{ value }}` of the template: shown by `_cell` and escaped, unless it is already markup
+    (a plot, a macro's output)."""
+    return value if isinstance(value, Markup) else Markup(escape(_cell(value)))
 
 
-def summary_tables(manifest: dict[str, Any], tables: dict[str, list[dict]], stats: dict[str, Any]) -> str:
+@functools.cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, finalize=_escaped, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+    )
+    return env.get_template("report.html.j2")
+
+
+def summary_tables(manifest: dict[str, Any], tables: dict[str, list[dict]], stats: dict[str, Any]) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """(title, rows) of each summary table: counts, label statistics, calls, models, sources."""
     counts, calls, tokens = manifest.get("counts") or {}, manifest.get("calls") or {}, manifest.get("tokens") or {}
     origin = version_origin(manifest)
     count_rows = [(key, value) for key, value in counts.items() if key != "dropped"]
@@ -208,56 +210,49 @@ def summary_tables(manifest: dict[str, Any], tables: dict[str, list[dict]], stat
         ("package version", manifest.get("package_version")),
     ]
     usage_rows = [*(("calls " + key, value) for key, value in calls.items()), *(("tokens " + key, value) for key, value in tokens.items())]
-    return '<div class="cols">' + "".join(
-        [kv_table("Counts", count_rows), kv_table("Label statistics", list(stats.items())), kv_table("Model calls", usage_rows),
-         kv_table("Models and templates", model_rows), kv_table("Sources", source_rows)]
-    ) + "</div>"
+    return [
+        ("Counts", count_rows), ("Label statistics", list(stats.items())), ("Model calls", usage_rows),
+        ("Models and templates", model_rows), ("Sources", source_rows), *gold_table(manifest),
+    ]
+
+
+def gold_table(manifest: dict[str, Any]) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """The judge's figures on the recipe's gold pairs (`judge.gold`), warnings first; [] without them."""
+    quality = manifest.get("eval")
+    if not isinstance(quality, dict):
+        return []
+    rows = [("WARNING", warning) for warning in quality.get("warnings") or []]
+    rows += [(key, quality.get(key)) for key in GOLD_FIGURES if key in quality]
+    gold = quality.get("gold") or {}
+    rows += [("gold file", gold.get("path")), ("gold file sha256", gold.get("sha256"))]
+    return [("Judge on human-labelled gold pairs", rows)]
 
 
 def _clip(text: str) -> str:
     return text if len(text) <= EXAMPLE_CHARS else text[:EXAMPLE_CHARS] + " ..."
 
 
-def examples_table(pairs: list[dict]) -> str:
-    if not pairs:
-        return "<p>No kept pairs: this version has no rows to show.</p>"
-    head = "<tr><th>prompt</th><th>chosen</th><th>rejected</th><th>p_chosen</th><th>margin</th></tr>"
-    rows = "".join(
-        f"<tr><td>{escape(_clip(text_of(p['prompt'])))}</td><td>{escape(_clip(text_of(p['chosen'])))}</td>"
-        f"<td>{escape(_clip(text_of(p['rejected'])))}</td><td>{_cell(p.get('p_chosen'))}</td><td>{_cell(p.get('margin'))}</td></tr>"
+def example_rows(pairs: list[dict]) -> list[tuple[Any, ...]]:
+    """The first pairs as (prompt, chosen, rejected, p_chosen, margin), texts clipped."""
+    return [
+        (_clip(text_of(p["prompt"])), _clip(text_of(p["chosen"])), _clip(text_of(p["rejected"])), p.get("p_chosen"), p.get("margin"))
         for p in pairs[:EXAMPLES]
-    )
-    return f'<table class="ex">{head}{rows}</table>'
+    ]
 
 
 def render_report(manifest: dict[str, Any], tables: dict[str, list[dict]]) -> str:
     """The whole HTML page for a version's manifest and tables (pairs, judgments, rankings, feedback)."""
     tables = {name: tables.get(name, []) for name in REPORT_TABLES}
     stats = version_stats(manifest, tables["pairs"])
-    version_id = escape(str(manifest.get("id")))
-    meta = f"created {escape(str(manifest.get('created_at')))} &middot; name {escape(str(manifest.get('name')))}"
-    return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        f"<title>rlaif report: {version_id}</title><style>{CSS}</style></head><body>"
-        f'<h1>Dataset version {version_id}</h1><p class="meta">{meta}</p>'
-        f"<h2>Summary</h2>{summary_tables(manifest, tables, stats)}"
-        f'<h2>Plots</h2><div class="plots">{"".join(figures(manifest, tables, stats))}</div>'
-        f"<h2>First {EXAMPLES} pairs</h2>{examples_table(tables['pairs'])}"
-        f"{READY_SCRIPT}</body></html>\n"
+    return _template().render(
+        version_id=manifest.get("id"),
+        created_at=manifest.get("created_at"),
+        name=manifest.get("name"),
+        summary=summary_tables(manifest, tables, stats),
+        plots=[Markup(svg) for svg in figures(manifest, tables, stats)],  # rlaif.plots escapes their text
+        examples_shown=EXAMPLES,
+        examples=example_rows(tables["pairs"]),
     )
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_report(store: str | Path, version_id: str, out: str | Path | None = None) -> Path:
@@ -270,14 +265,14 @@ def write_report(store: str | Path, version_id: str, out: str | Path | None = No
         raise StoreError(f"{path}: versions are immutable, so the report cannot go inside {versions_dir(store)} - write it elsewhere (default {default_report_path(store, version_id)})")
     tables = {name: read_table_or_empty(store, version_id, name) for name in REPORT_TABLES}
     try:
-        write_text_atomic(path, render_report(manifest, tables))
+        write_atomic(path, render_report(manifest, tables))
     except OSError as exc:
         raise StoreError(f"could not write the report to {path}: {exc} - check that the folder is writable or pass --out") from None
     return path
 
 
 def _md(value: Any) -> str:
-    return _cell(value).replace("|", "\\|")
+    return escape(_cell(value)).replace("|", "\\|")
 
 
 def report_markdown(store: str | Path, version_id: str, path: Path) -> str:

@@ -1,10 +1,19 @@
 """A run in chunks of prompts, so that memory is bounded by a chunk, not by the run.
 
-    start_run -> prompt_chunks (read, filter, spill) -> sample_chunk per policy, then per chunk
-              -> judge_chunk per chunk -> finish_judging -> commit_run -> close_run
+    with start_run(...) as run:  drive(run, steps)
+        prompt_chunks (read, filter, spill) -> sample_chunk / judge_chunk in the order of `waves`
+        -> finish_judging -> commit_run
 
-Inside `one_loaded_backend()` (as `run_recipe` and the flow do it) each model is loaded once per
-run and one at a time: a policy goes over every chunk before the next policy or the judge starts.
+`drive` alone decides the order of a run's steps; `steps` executes them: `in_process` here (the
+library and `rlaif run --no-prefect`), Prefect tasks in flows/pipeline.py. A step takes the run
+and plain values (policy and chunk indices) and returns plain values; the run's request cache and
+backend pool are the run's own (`Run` is a context manager), never a step's argument.
+
+Each model is loaded once per run. With a local engine anywhere in the run, one model at a time:
+a policy goes over every chunk before the next policy or the judge starts. When every model is an
+API backend, the steps of a chunk run together (every policy samples chunk k while the judge
+judges chunk k-1) under one request limit per endpoint, so the endpoint is never idle between
+stages; chunks are then small (`API_CHUNK_SIZE`) so that the first and last waves are short.
 
 Every row a step makes is spilled to disk (`rlaif.store.spill.RowSpill`, in a work folder under
 the store) as it comes; what stays in memory across chunks is compact numbers (`RunTotals`, the
@@ -23,42 +32,46 @@ ensembles) run in one piece: the whole run is one chunk, as before.
 from __future__ import annotations
 
 import os
-import tempfile
+import threading
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from rlaif.backends import one_loaded_backend
+from rlaif.backends import API_BACKENDS, BackendPool, using
 from rlaif.cache import CallCache, CallStats
 from rlaif.calls import RetryBudget, check_stage, counted
 from rlaif.errors import InputError, RecipeError
+from rlaif.executors import InProcess, Steps, settle
 from rlaif.filters import length_cap_drops, select_candidates
 from rlaif.inputs import iter_prompts
+from rlaif.judge_quality import measure_judge
 from rlaif.judges import jury as juries
 from rlaif.judges.pairwise import BiasTally
-from rlaif.judging import JudgeOutcome, by_prompt, chunkable, finish_chunk, judge_raw_chunk, judge_stage
-from rlaif.pipeline import RunTotals, file_sha256, manifest_of, records
+from rlaif.judges.stage import JudgeOutcome, by_prompt, chunkable, finish_chunk, judge_raw_chunk, judge_stage
+from rlaif.manifest import RunTotals, file_sha256, manifest_of
 from rlaif.quality.length import chosen_is_longer
 from rlaif.quality.prompts import PromptChecker
 from rlaif.recipe import Recipe
 from rlaif.sampling import sample_policy
 from rlaif.schema import Generation, Judgment, PreferencePair, Prompt
-from rlaif.store.locks import hold, locked_folder, release, try_hold
-from rlaif.store.spill import RowSpill, chain, remove_folder
-from rlaif.store.versions import commit_tables, remove_abandoned_commits
+from rlaif.store.spill import RowSpill, chain
+from rlaif.store.versions import commit_tables, records, remove_abandoned_commits
+from rlaif.store.workdirs import new_work_folder, remove_work_folder
 
 DEFAULT_CHUNK_SIZE = 5000
+API_CHUNK_SIZE = 256  # every model an API: small chunks keep the endpoint busy from the first request to the last
 JUDGING = "judging"  # the judge's stage (all members of a jury together)
 OUTPUTS = ("judgments", "rankings", "feedback", "candidates", "pairs")
 
 
-def chunk_size_setting(value: int | None = None) -> int:
-    """--chunk-size, then RLAIF_CHUNK_SIZE, then 5000 prompts.
+def chunk_size_setting(value: int | None = None, api_only: bool = False) -> int:
+    """--chunk-size, then RLAIF_CHUNK_SIZE, then 5000 prompts (256 when every model is an API).
 
     >>> chunk_size_setting(3)
     3
     """
-    raw = value if value is not None else os.environ.get("RLAIF_CHUNK_SIZE") or DEFAULT_CHUNK_SIZE
+    raw = value if value is not None else os.environ.get("RLAIF_CHUNK_SIZE") or (API_CHUNK_SIZE if api_only else DEFAULT_CHUNK_SIZE)
     try:
         size = int(raw)
     except ValueError:
@@ -69,79 +82,88 @@ def chunk_size_setting(value: int | None = None) -> int:
 
 
 class Run:
-    """The state of one run: spills on disk and compact totals (not a dataclass: passed to Prefect tasks as is)."""
+    """The state of one run: spills on disk, compact totals, and the run's own request cache and
+    backend pool (open inside `with start_run(...) as run:`, closed with the work folder at its end)."""
 
     def __init__(self, recipe: Recipe, store: Path, chunk_size: int | None, judge: bool = True) -> None:
         self.recipe, self.store, self.judge = recipe, Path(store), judge
         self.chunked = judge and chunkable(recipe.judge)
-        self.chunk_size = chunk_size_setting(chunk_size) if self.chunked or not judge else None  # None: one chunk
-        self.work = _new_work_folder(self.store / ".runs")
+        self.api_only = is_api_only(recipe, judge)
+        self.chunk_size = chunk_size_setting(chunk_size, self.api_only) if self.chunked or not judge else None  # None: one chunk
+        self.work = new_work_folder(self.store / ".runs")
         remove_abandoned_commits(self.store)
         self.stats, self.totals, self.chunks, self.report = CallStats(), RunTotals(), 0, {}
+        self.stats.retry = RetryBudget.of(recipe.retries, recipe.allow_incomplete)  # run-wide: every step shares it
         self.prompts = RowSpill(self.work, "prompts")
         self.generations = [RowSpill(self.work, f"generations-{i}") for i in range(len(recipe.policies))]
         self.raw = RowSpill(self.work, "raw-judgments")
         self.outputs = {name: RowSpill(self.work, name) for name in OUTPUTS}
         self.tally = BiasTally()
         self.margins, self.longer = array("d"), bytearray()  # per candidate pair, for the length-bias cap
+        self.cache: CallCache | None = None
+        self.pool = BackendPool()
+        self.lock = threading.Lock()  # steps that run together add their rows and counts under it
+        self.done: dict[str, int] = {}  # stage -> chunks done
+        self.quality: dict | None = None  # the judge on the recipe's gold pairs (judge.gold), for the manifest's `eval`
+
+    def __enter__(self) -> Run:
+        self.cache = CallCache(self.store / "cache.sqlite")
+        _LIVE[str(self.work)] = self
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _LIVE.pop(str(self.work), None)
+        try:
+            self.pool.close()
+            if self.cache is not None:
+                self.cache.close()
+        finally:
+            remove_work_folder(self.work)
+
+    def step_stats(self) -> CallStats:
+        """Counts of one step (steps may run together); `add_stats` adds them to the run's."""
+        return CallStats(retry=self.stats.retry)
+
+    def merged(self, stage: str) -> int:
+        """Count one more chunk of `stage` done; the chunks done so far (in any order)."""
+        self.done[stage] = self.done.get(stage, 0) + 1
+        return self.done[stage]
+
+    def add_stats(self, stats: CallStats) -> None:
+        self.stats.add(stats)
+        self.stats.last_error = stats.last_error or self.stats.last_error
+        for name, tally in stats.stages.items():
+            total = self.stats.stages.setdefault(name, {**tally, "ok": 0, "failed": 0})
+            total["ok"] += tally["ok"]
+            total["failed"] += tally["failed"]
+            total["error"] = total["error"] or tally["error"]
 
 
-_HELD: dict[str, int] = {}  # work folder -> fd of its lock, held for the run's life (a Run stays a plain object)
+def models_of(recipe: Recipe, judge: bool = True) -> list:
+    """The model specs a run uses: its policies, and its judge (every jury member) when it judges."""
+    judges = [member.spec for member in juries.members_of(recipe.judge)] if judge else []
+    return [*recipe.policies, *judges]
 
 
-def _new_work_folder(runs: Path) -> Path:
-    """A fresh work folder, locked by this process until `close_run`; abandoned ones are removed first.
-
-    Scanning and creating happen under a lock on `runs` itself, so a folder is never seen before its owner
-    holds its `lock` (see rlaif/store/locks.py): one without a lock file, or whose lock can be
-    taken, belongs to a run that is gone.
-    """
-    runs.mkdir(parents=True, exist_ok=True)
-    with locked_folder(runs):
-        _remove_stale(runs)
-        work = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=runs))
-        _HELD[str(work)] = hold(work / "lock")
-    return work
+def is_api_only(recipe: Recipe, judge: bool = True) -> bool:
+    """Whether every model of the run is an API backend (its steps may then work together)."""
+    return all(spec.backend in API_BACKENDS for spec in models_of(recipe, judge))
 
 
-def abandoned_work_folders(runs: Path) -> list[Path]:
-    """Work folders whose run is gone (hold `locked_folder(runs)` while calling and acting on the answer)."""
-    gone = []
-    for folder in sorted(runs.iterdir()) if runs.is_dir() else []:
-        if folder.name.startswith(".") or not folder.is_dir():
-            continue
-        lock = folder / "lock"
-        fd = try_hold(lock)
-        if fd is not None:
-            release(fd)
-            gone.append(folder)
-        elif not lock.exists():  # died before locking (creation is under the lock on `runs`), or made by an older rlaif
-            gone.append(folder)
-    return gone
+_LIVE: dict[str, Run] = {}  # work folder -> its open Run in this process (Prefect tasks take the folder, a plain value)
 
 
-def _remove_stale(runs: Path) -> None:
-    """Work folders of runs that are gone (their lock is free) are removed; live runs' are untouched."""
-    for folder in abandoned_work_folders(runs):
-        remove_folder(folder)
-
-
-def start_run(recipe: Recipe, store: str | Path, chunk_size: int | None = None, judge: bool = True) -> Run:
-    run = Run(recipe, Path(store), chunk_size, judge)
-    run.stats.retry = RetryBudget.of(recipe.retries, recipe.allow_incomplete)  # run-wide: every step shares it
+def live_run(work: str) -> Run:
+    """The open run whose work folder is `work` (what a step task is given)."""
+    run = _LIVE.get(str(work))
+    if run is None:
+        raise RuntimeError(f"no open run has the work folder {work} in this process - steps run inside `with start_run(...)`")
     return run
 
 
-def close_run(run: Run) -> None:
-    remove_work_folder(run.work)
-
-
-def remove_work_folder(work: Path) -> None:
-    """Remove a work folder of this process, then release its lock (so no other run ever sees it half-removed and free)."""
-    remove_folder(work)
-    fd = _HELD.pop(str(work), None)
-    if fd is not None:
-        release(fd)
+def start_run(recipe: Recipe, store: str | Path, chunk_size: int | None = None, judge: bool = True) -> Run:
+    """A new run on `store`; use it as `with start_run(...) as run:` (its cache is open inside)."""
+    return Run(recipe, Path(store), chunk_size, judge)
 
 
 def prompt_chunks(run: Run, limit: int | None = None) -> list[int]:
@@ -179,36 +201,40 @@ def _add_chunk(run: Run, prompts: list[Prompt]) -> None:
     run.totals.prompts += len(prompts)
 
 
-def sample_chunk(run: Run, policy_index: int, index: int, prompts: list[Prompt], cache: CallCache, stats: CallStats) -> None:
-    """One policy's samples for one chunk, spilled; failed calls are values.
-
-    Policies go one after another over all chunks (see `run_recipe`), so inside
-    `one_loaded_backend()` each policy's model is loaded once per run, one model at a time.
-    """
+def sample_chunk(run: Run, policy_index: int, index: int) -> int:
+    """One policy's samples for one chunk, spilled; failed calls are values. Returns the rows written."""
     policy = run.recipe.policies[policy_index]
     label = f" (chunk {index + 1}/{run.chunks})" if run.chunks > 1 else ""
     stage = f"sampling policy '{policy.name}'"
-    generations = counted(stats, stage, policy, lambda: sample_policy(prompts, policy, run.recipe.samples_per_prompt, cache, stats, label))
-    if index == run.chunks - 1:  # the policy's last chunk: a policy whose every call failed ends the run
-        check_stage(stats, stage)
-    run.generations[policy_index].append(records(generations), key=index)
-    run.totals.generations += len(generations)
+    prompts, stats = chunk_prompts(run, index), run.step_stats()
+    with using(run.pool):
+        generations = counted(stats, stage, policy, lambda: sample_policy(prompts, policy, run.recipe.samples_per_prompt, run.cache, stats, label))
+    with run.lock:
+        run.add_stats(stats)
+        if run.merged(stage) == run.chunks:  # the policy's last chunk: a policy whose every call failed ends the run
+            check_stage(run.stats, stage)
+        run.generations[policy_index].append(records(generations), key=index)
+        run.totals.generations += len(generations)
+    return len(generations)
 
 
 def chunk_prompts(run: Run, index: int) -> list[Prompt]:
     return [Prompt(**row) for row in run.prompts.rows_of(index)]
 
 
-def judge_chunk(run: Run, index: int, cache: CallCache, stats: CallStats) -> None:
-    """Phase 1: judge one chunk in both orders; raw judgments spilled, their bias tallied."""
+def judge_chunk(run: Run, index: int) -> int:
+    """Phase 1: judge one chunk in both orders; raw judgments spilled, their bias tallied. Returns the rows written."""
     if not run.chunked:
-        return  # judged in one piece by finish_judging
-    prompts, generations = _chunk_rows(run, index)
-    raw = counted(stats, JUDGING, run.recipe.judge, lambda: judge_raw_chunk(by_prompt(prompts, generations), run.recipe.judge, run.recipe.filters, cache, stats))
-    if index == run.chunks - 1:
-        check_stage(stats, JUDGING)
-    run.tally.add(raw)
-    run.raw.append(records(raw), key=index)
+        return 0  # judged in one piece by finish_judging
+    (prompts, generations), stats = _chunk_rows(run, index), run.step_stats()
+    with using(run.pool):
+        raw = counted(stats, JUDGING, run.recipe.judge, lambda: judge_raw_chunk(by_prompt(prompts, generations), run.recipe.judge, run.recipe.filters, run.cache, stats))
+    with run.lock:
+        run.add_stats(stats)
+        if run.merged(JUDGING) == run.chunks:
+            check_stage(run.stats, JUDGING)
+        run.raw.append(records(raw), key=index)
+    return len(raw)
 
 
 def _chunk_rows(run: Run, index: int) -> tuple[list[Prompt], list[Generation]]:
@@ -217,12 +243,22 @@ def _chunk_rows(run: Run, index: int) -> tuple[list[Prompt], list[Generation]]:
     return prompts, generations
 
 
-def finish_judging(run: Run, cache: CallCache, stats: CallStats) -> None:
-    """Phase 2: debias with the run's bias, build and filter pairs chunk by chunk, cap length bias run-wide."""
+def finish_judging(run: Run) -> int:
+    """Phase 2: debias with the run's bias, build and filter pairs chunk by chunk, cap length bias run-wide.
+    Returns the pairs kept."""
     if not run.judge:
-        return
+        return 0
+    with using(run.pool):
+        _finish(run)
+        run.quality = measure_judge(run.recipe, run.store)  # while the judge is loaded; cached like any call
+    return run.outputs["pairs"].rows
+
+
+def _finish(run: Run) -> None:
     spec, filters = run.recipe.judge, run.recipe.filters
     if run.chunked:
+        for index in range(run.chunks):  # in chunk order, whatever order phase 1 finished in
+            run.tally.add([Judgment(**row) for row in run.raw.rows_of(index)])
         beta = run.tally.beta(juries.members_of(spec)[0].spec.debias)
         for index in range(run.chunks):
             prompts, generations = _chunk_rows(run, index)
@@ -233,7 +269,8 @@ def finish_judging(run: Run, cache: CallCache, stats: CallStats) -> None:
     elif run.chunks:
         assert run.chunks == 1, "a judge that is not chunkable runs as one chunk"
         prompts, generations = _chunk_rows(run, 0)  # one piece: the whole run is chunk 0
-        outcome = counted(stats, JUDGING, spec, lambda: judge_stage(prompts, generations, spec, filters, cache, stats))
+        stats = run.stats  # no other step runs now
+        outcome = counted(stats, JUDGING, spec, lambda: judge_stage(prompts, generations, spec, filters, run.cache, stats))
         check_stage(stats, JUDGING)
         _add_outcome(run, 0, outcome)
         run.report = outcome.report
@@ -241,7 +278,7 @@ def finish_judging(run: Run, cache: CallCache, stats: CallStats) -> None:
 
 
 def _add_outcome(run: Run, index: int, outcome: JudgeOutcome) -> None:
-    candidates, dropped = select_candidates(outcome.items, outcome.judgments, run.recipe.filters)
+    candidates, dropped = select_candidates(outcome, run.recipe.filters)
     run.totals.add_outcome(outcome)
     run.totals.dropped.update(dropped)
     for name, rows in (("judgments", outcome.table), ("rankings", outcome.rankings), ("feedback", outcome.feedback)):
@@ -268,6 +305,16 @@ def _write_pairs(run: Run) -> None:
     candidates.remove()
 
 
+def in_chunk_order(spill: RowSpill) -> RowSpill:
+    """The parts of a spill keyed by chunk, in chunk order (steps that run together finish in any order)."""
+    ordered = RowSpill(spill.folder, spill.name)
+    ordered.columns, ordered.rows = spill.columns, spill.rows
+    for key in sorted(spill.keys):
+        ordered.parts.append(spill.parts[spill.keys[key]])
+        ordered.schemas.append(spill.schemas[spill.keys[key]])
+    return ordered
+
+
 def commit_run(run: Run) -> tuple[str, bool, dict]:
     """Commit the run's tables (read from the spills part by part) with its manifest; (id, created, manifest).
 
@@ -279,34 +326,75 @@ def commit_run(run: Run) -> tuple[str, bool, dict]:
     retry = run.stats.retry
     if retry is not None and retry.incomplete:
         manifest["incomplete"] = {"failed_calls": retry.incomplete}
+    if run.quality is not None:
+        manifest["eval"] = run.quality
     tables = {
-        "pairs": run.outputs["pairs"], "generations": chain("generations", run.generations), "judgments": run.outputs["judgments"],
+        "pairs": run.outputs["pairs"], "generations": chain("generations", [in_chunk_order(spill) for spill in run.generations]), "judgments": run.outputs["judgments"],
         "prompts": run.prompts, "rankings": run.outputs["rankings"], "feedback": run.outputs["feedback"],
     }
     version_id, created = commit_tables(run.store, run.recipe.name, tables, manifest)
     return version_id, created, manifest
 
 
+LOOKAHEAD = 2  # every model an API: chunks sampled ahead of the oldest chunk not yet judged (memory: a few chunks)
+
+
+def _sample_and_judge(run: Run, steps: Steps, chunks: list[int]) -> None:
+    """Sampling and phase-1 judging, in the one order the run allows.
+
+    Every model an API: chunk by chunk, every policy at once, and each chunk judged as soon as all its
+    samples are in, while later chunks are sampled (at most LOOKAHEAD chunks ahead), so the endpoint,
+    whose one limit they share, is never idle between stages. Otherwise one step at a time,
+    policy-major, then the judge over every chunk, so each model is loaded once and alone.
+    """
+    together, policies = run.api_only, range(len(run.recipe.policies))
+    order = [(k, p) for k in chunks for p in policies] if together else [(k, p) for p in policies for k in chunks]
+    sampled: dict[int, list] = {k: [] for k in chunks}
+    judged: dict[int, Any] = {}
+    handles: list = []  # everything submitted, oldest first
+
+    def submit(kind: str, fn: Callable[..., Any], args: tuple, after: Sequence[Any] = ()) -> Any:
+        handles.append(steps.submit(kind, fn, args, after))
+        if not together:
+            handles[-1].result()
+        return handles[-1]
+
+    try:
+        for k, p in order:
+            if together and p == 0 and k >= LOOKAHEAD:  # bounded memory: wait for an older chunk
+                (judged.get(k - LOOKAHEAD) or sampled[k - LOOKAHEAD][-1]).result()
+            sampled[k].append(submit("sample", sample_chunk, (run, p, k)))
+            if together and run.chunked and len(sampled[k]) == len(policies):
+                judged[k] = submit("judge", judge_chunk, (run, k), sampled[k])
+        for k in chunks if run.chunked and not together else []:
+            judged[k] = submit("judge", judge_chunk, (run, k), sampled[k])
+    finally:
+        error = settle(handles)  # every step ends before an error leaves (the run then closes its backends)
+    if error is not None:
+        raise error
+
+
+def drive(run: Run, steps: Steps | None = None, limit: int | None = None, after_chunks: Callable[[Run], None] | None = None) -> tuple[str, bool, dict]:
+    """Every step of a run, in order, through `steps` (default: in this process); (version id, created, manifest)."""
+    own = steps is None
+    steps = InProcess() if steps is None else steps
+    try:
+        chunks = steps.submit("prompts", prompt_chunks, (run, limit)).result()  # duplicates, eval overlap: dropped before any call
+        _sample_and_judge(run, steps, chunks)
+        if after_chunks:
+            after_chunks(run)
+        steps.submit("finish", finish_judging, (run,)).result()
+        return steps.submit("commit", commit_run, (run,)).result()
+    finally:
+        if own:
+            steps.close()
+
+
 def run_recipe(
     recipe: Recipe, store: str | Path, limit: int | None = None, chunk_size: int | None = None, judge: bool = True,
     after_chunks: Callable[[Run], None] | None = None,
 ) -> tuple[str, bool, dict, Run]:
-    """A whole run without Prefect (the flow does the same steps as tasks); (id, created, manifest, run)."""
-    run = start_run(recipe, store, chunk_size, judge)
-    cache = CallCache(Path(store) / "cache.sqlite")
-    try:
-        with one_loaded_backend():
-            chunks = prompt_chunks(run, limit)  # read, filtered and spilled
-            for policy_index in range(len(recipe.policies)):
-                for index in chunks:
-                    sample_chunk(run, policy_index, index, chunk_prompts(run, index), cache, run.stats)
-            for index in chunks:
-                judge_chunk(run, index, cache, run.stats)
-            if after_chunks:
-                after_chunks(run)
-            finish_judging(run, cache, run.stats)
-        version_id, created, manifest = commit_run(run)
-    finally:
-        cache.close()
-        close_run(run)
+    """A whole run in this process (`drive` with `InProcess`); (id, created, manifest, run)."""
+    with start_run(recipe, store, chunk_size, judge) as run:
+        version_id, created, manifest = drive(run, None, limit, after_chunks)
     return version_id, created, manifest, run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 from rlaif.backends.base import Backend, Completion, Scores
@@ -11,6 +12,8 @@ class FakeBackend(Backend):
     """Answers from functions of the request; counts calls; can fail chosen requests."""
 
     name = "fake"
+    # a stand-in for any engine (tests put it in place of a real one) takes every engine option
+    options = frozenset({"base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries", "batch_size", "threads", "dtype"})
 
     def __init__(self, spec, gen: Callable | None = None, score: Callable | None = None) -> None:
         super().__init__(spec)
@@ -43,3 +46,25 @@ def collect(method, requests: list) -> list:
     method(requests, lambda index, result: results.__setitem__(index, result))
     assert sorted(results) == list(range(len(requests))), "every request must get exactly one result"
     return [results[i] for i in range(len(requests))]
+
+
+def kept_pairs(outcome, filters) -> tuple[list, Counter]:
+    """The pairs a run keeps from a judge outcome, and drop counts, with the run's own functions:
+    the per-pair checks (`select_candidates`), then the length-bias cap over them (`length_cap_drops`)."""
+    from rlaif.filters import length_cap_drops, select_candidates
+    from rlaif.quality.length import chosen_is_longer
+
+    candidates, dropped = select_candidates(outcome, filters)
+    keys = lambda positions: [(candidates[i].prompt_id, candidates[i].chosen_id, candidates[i].rejected_id) for i in positions]  # noqa: E731
+    drops = length_cap_drops([p.margin for p in candidates], [chosen_is_longer(p) for p in candidates], filters.max_longer_share, keys)
+    if drops:
+        dropped["length_bias"] += len(drops)
+    return [p for i, p in enumerate(candidates) if i not in drops], dropped
+
+
+def outcome_of(items: list, judgments: dict, filters):
+    """A judge outcome of hand-made candidate pairs, each with its pre-judge reason decided as a run decides it."""
+    from rlaif.filters import pre_judge_reason
+    from rlaif.judges.stage import JudgeOutcome
+
+    return JudgeOutcome(items, judgments, reasons=[pre_judge_reason(a, b, filters) for _, a, b in items])

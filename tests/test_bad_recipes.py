@@ -60,7 +60,7 @@ def test_duplicate_yaml_key_is_an_error(tmp_path, text, key, lines):
         (f"name: t\n{POLICY}    timeout_s: .inf\n", "policies.0.timeout_s"),
         (f"name: t\n{POLICY}    timeout_s: 1e999\n", "policies.0.timeout_s"),
         (f"name: t\n{POLICY}    params: {{temperature: .nan}}\n", "policies.0.params.temperature"),
-        (f"name: t\n{POLICY}judge: {{threshold: .nan}}\n", "judge.threshold"),
+        (f"name: t\n{POLICY}judge: {{type: binary, threshold: .nan}}\n", "judge.threshold"),
         (f"name: t\n{POLICY}filters: {{min_margin: -.inf}}\n", "filters.min_margin"),
         (f"name: t\n{POLICY}filters: {{decontaminate: {{path: e.jsonl, similarity: .NaN}}}}\n", "filters.decontaminate.similarity"),
     ],

@@ -12,7 +12,7 @@ import pytest
 
 from rlaif.errors import StoreError
 from rlaif.store.hub import push_version
-from rlaif.store.versions import commit_version, list_versions, load_manifest, version_path
+from rlaif.store.versions import commit_tables, list_versions, load_manifest, version_path
 from tests.badinput import assert_clean_failure, run_cli
 from tests.test_hub import REPO, TOKEN, hub, make_version  # noqa: F401 (hub: the stand-in Hub fixture)
 
@@ -27,7 +27,7 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
 def world(tmp_path):
     """A store with one good version, and a manifest outside the store that must never be read."""
     store = tmp_path / "store"
-    good, _ = commit_version(store, "t", {"pairs": [{"prompt_id": "p0", "chosen": "a", "rejected": "b"}]}, {"recipe": {"name": "t"}})
+    good, _ = commit_tables(store, "t", {"pairs": [{"prompt_id": "p0", "chosen": "a", "rejected": "b"}]}, {"recipe": {"name": "t"}})
     outside = tmp_path / "elsewhere" / "v"
     outside.mkdir(parents=True)
     (outside / "manifest.json").write_text(json.dumps({"id": OUTSIDE, "parents": []}))
@@ -132,7 +132,7 @@ def test_a_damaged_manifest_is_named_with_what_to_do(world, data, problem, comma
 
 def test_a_damaged_parent_is_named_and_an_unsafe_parent_is_missing(world):
     store = world["store"]
-    child, _ = commit_version(store, "c", {"pairs": []}, {"recipe": {}, "parents": ["../../elsewhere/v", world["good"]]})
+    child, _ = commit_tables(store, "c", {"pairs": []}, {"recipe": {}, "parents": ["../../elsewhere/v", world["good"]]})
     tree = json.loads(_run(world, "lineage", child, "--json").stdout)
     assert [p["missing"] for p in tree["parents"]] == [True, False]
     assert OUTSIDE not in json.dumps(tree)

@@ -4,6 +4,7 @@ license precedence, human-agreement figures, no secrets."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -12,7 +13,7 @@ import yaml
 from rlaif.errors import StoreError
 from rlaif.store.card import render_card
 from rlaif.store.export import DATA_FILE, export_version, load_evaluation
-from rlaif.store.versions import commit_version, load_manifest, version_path
+from rlaif.store.versions import commit_tables, load_manifest, version_path
 from tests.test_export import MANIFEST, pairwise_tables
 
 EVAL = {
@@ -40,7 +41,7 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def version(store):
-    return commit_version(store, "crafted", pairwise_tables(), MANIFEST)[0]
+    return commit_tables(store, "crafted", pairwise_tables(), MANIFEST)[0]
 
 
 def card_of(store, version_id, **kwargs) -> str:
@@ -60,7 +61,7 @@ def test_front_matter_has_license_tags_and_configs(store, version):
 def test_license_comes_from_argument_then_recipe_then_other(store, version):
     assert "No license was given" in section(card_of(store, version), "License")
     assert front(card_of(store, version, license="mit"))["license"] == "mit"
-    licensed = commit_version(store, "licensed", pairwise_tables(), {**MANIFEST, "recipe": {**MANIFEST["recipe"], "license": "cc-by-4.0"}})[0]
+    licensed = commit_tables(store, "licensed", pairwise_tables(), {**MANIFEST, "recipe": {**MANIFEST["recipe"], "license": "cc-by-4.0"}})[0]
     card = card_of(store, licensed)
     assert front(card)["license"] == "cc-by-4.0" and "No license was given" not in card
 
@@ -72,7 +73,7 @@ def test_body_reports_recipe_models_templates_counts_and_judge_quality(store, ve
     assert "| policy `big` | big-model (openai) |" in models and "| judge | smollm2-135m (transformers) |" in models
     counts = section(card, "Counts")
     nested = {**MANIFEST, "counts": {**MANIFEST["counts"], "prompts_dropped": {"duplicate": 2}, "feedback": {"good": 1, "bad": 0}}}
-    nested_counts = section(card_of(store, commit_version(store, "nested", pairwise_tables(), nested)[0]), "Counts")
+    nested_counts = section(card_of(store, commit_tables(store, "nested", pairwise_tables(), nested)[0]), "Counts")
     assert "| prompts_dropped.duplicate | 2 |" in nested_counts and "| feedback.bad | 0 |" in nested_counts
     assert "| identical | 1 |" in counts and "| inconsistent | 1 |" in counts and "| kept | 3 |" in counts and "| calls live | 15 |" in counts
     judge = section(card, "Judge quality")
@@ -87,7 +88,7 @@ def test_body_reports_recipe_models_templates_counts_and_judge_quality(store, ve
 
 
 def test_human_agreement_from_the_manifest_or_an_eval_file(store, version, tmp_path):
-    evaluated = commit_version(store, "evaluated", pairwise_tables(), {**MANIFEST, "eval": EVAL})[0]
+    evaluated = commit_tables(store, "evaluated", pairwise_tables(), {**MANIFEST, "eval": EVAL})[0]
     judge = section(card_of(store, evaluated), "Judge quality")
     assert "| agreement with the human label | 0.6123 |" in judge and "| Cohen's kappa with the human label | 0.21 |" in judge
     assert "| agreement of the rule 'the longer one wins' | 0.68 |" in judge and "| gold.path | mt-bench.jsonl |" in judge
@@ -105,7 +106,7 @@ def test_no_secret_reaches_the_card(store, monkeypatch):
     monkeypatch.setenv("RLAIF_TEST_KEY", "sk-verysecret-123")
     monkeypatch.setenv("HF_TOKEN", "hf_secrettoken456")
     leaky = {**MANIFEST, "recipe": {**MANIFEST["recipe"], "note": "sk-verysecret-123 and hf_secrettoken456"}}
-    version_id = commit_version(store, "leaky", pairwise_tables(), leaky)[0]
+    version_id = commit_tables(store, "leaky", pairwise_tables(), leaky)[0]
     card = card_of(store, version_id)
     assert "sk-verysecret-123" not in card and "hf_secrettoken456" not in card and "note: *** and ***" in card
 
@@ -120,3 +121,48 @@ def test_load_dataset_reads_only_the_export_when_the_folder_holds_other_parquet(
     assert list(loaded) == ["train"] and loaded["train"].num_rows == 6
     assert set(loaded["train"].column_names) == {"prompt", "completion", "label", "prompt_id", "response_id", "policy", "score"}
     assert (out / DATA_FILE).is_file()
+
+
+def test_card_is_a_hub_dataset_card_with_the_same_front_matter_keys(store, version):
+    from huggingface_hub import DatasetCard
+
+    card = DatasetCard(card_of(store, version, data_sha256="ab" * 32))
+    meta = card.data.to_dict()
+    assert set(meta) == {"license", "pretty_name", "tags", "task_categories", "size_categories", "configs", "rlaif"}
+    assert meta["configs"][0]["description"].endswith(f"of {version}, data sha256 {'ab' * 32}")
+    assert card.text.lstrip().startswith("# crafted: `dpo` export (conversational)")
+    titles = re.findall(r"^## (.+)$", card.text, flags=re.M)
+    assert titles == ["Loading", "Columns", "Models", "Templates", "Counts", "Judge quality", "Lineage", "Recipe", "License", "Citation"]
+
+
+def test_gold_warnings_stand_above_the_agreement_figures(store):
+    warned = {**EVAL, "warnings": ['the judge does not beat "pick the longer response" on the gold pairs (agreement 0.61 vs 0.68)']}
+    version_id = commit_tables(store, "warned", pairwise_tables(), {**MANIFEST, "eval": warned})[0]
+    judge = section(card_of(store, version_id), "Judge quality")
+    warning = judge.index('**Warning:** the judge does not beat "pick the longer response" on the gold pairs (agreement 0.61 vs 0.68).')
+    assert warning < judge.index("| agreement with the human label | 0.6123 |")
+    assert "| warnings |" not in judge
+
+
+def test_the_layout_is_the_template_file(store, version, tmp_path, monkeypatch):
+    from rlaif.store import card
+
+    assert card.TEMPLATE.is_file() and card.TEMPLATE.name == "dataset_card.md.j2"
+    custom = tmp_path / "card.md.j2"
+    custom.write_text("---\n{{ card_data }}\n---\n\n# {{ title }}: {{ n_rows }} rows, judge {{ judge_rows[0][1] }}\n")
+    monkeypatch.setattr(card, "TEMPLATE", custom)
+    text = card_of(store, version)
+    assert front(text)["license"] == "other" and text.endswith("\n# crafted: 3 rows, judge pairwise\n")
+
+
+def test_every_template_is_package_data():
+    """A non-editable install must ship the card and report templates (pip install . --target DIR has them)."""
+    import fnmatch
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["rlaif"]
+    shipped = sorted(str(p.relative_to(root / "rlaif")) for p in (root / "rlaif" / "templates").iterdir())
+    assert {"templates/dataset_card.md.j2", "templates/report.html.j2"} <= set(shipped)
+    assert [name for name in shipped if not any(fnmatch.fnmatch(name, pattern) for pattern in patterns)] == []

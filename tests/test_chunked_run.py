@@ -1,6 +1,6 @@
 """A run in chunks of prompts commits exactly what the whole run in one piece commits: the same
-tables, manifest counts and version id for any chunk size, and the same as the former in-memory
-path (sample all -> judge_stage -> select_pairs -> commit_version). Scripted backends."""
+tables, manifest counts and version id for any chunk size; and a tiny scripted run commits the
+pairs and counts worked out by hand. Scripted backends."""
 
 from __future__ import annotations
 
@@ -11,16 +11,10 @@ import re
 import pytest
 
 from rlaif.backends.base import Completion, Scores
-from rlaif.cache import CallCache, CallStats
-from rlaif.filters import filter_prompts, select_pairs
-from rlaif.inputs import load_prompts
-from rlaif.judging import judge_stage
-from rlaif.pipeline import build_manifest, records
 from rlaif.recipe import parse_recipe
 from rlaif.runner import run_recipe
-from rlaif.sampling import sample_policy
 from rlaif.schema import content_hash
-from rlaif.store.versions import TABLES, commit_version, load_manifest, read_table
+from rlaif.store.versions import TABLES, load_manifest, read_table
 from tests.fakes import FakeBackend
 
 QUESTIONS = [f"Question number {i}: what is {i * 37 % 101} plus {i}?" for i in range(11)]
@@ -64,34 +58,20 @@ def fake_backends(monkeypatch):
     monkeypatch.setattr(sampling, "make_backend", factory)
 
 
-def recipe_for(tmp_path, judge=None, filters=None):
+ENDPOINT = {"backend": "openai", "base_url": "http://127.0.0.1:9/v1"}
+
+
+def recipe_for(tmp_path, judge=None, filters=None, models=("fake", "fake", "fake"), engine=ENDPOINT):
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": q}) + "\n" for i, q in enumerate(QUESTIONS)))
-    endpoint = {"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "fake"}
     return parse_recipe({
         "name": "chunks",
         "prompts": {"path": str(prompts)},
-        "policies": [{**endpoint, "name": n, "params": {"temperature": 0.7, "max_tokens": 16, "seed": s}} for n, s in (("cold", 0), ("hot", 10))],
+        "policies": [{**engine, "model": m, "name": n, "params": {"temperature": 0.7, "max_tokens": 16, "seed": s}} for m, n, s in zip(models, ("cold", "hot"), (0, 10))],
         "samples_per_prompt": 2,
-        "judge": {**endpoint, **(judge or {})},
+        "judge": {**engine, "model": models[2], **(judge or {})},
         "filters": {"min_margin": 0.05, "max_longer_share": 0.5, **(filters or {})},
     })
-
-
-def former_run(recipe, store):
-    """The run as it was before chunking: everything in memory, one commit from lists."""
-    cache, stats = CallCache(store / "cache.sqlite"), CallStats()
-    prompts, prompts_dropped = filter_prompts(load_prompts(recipe.prompts.path), recipe.filters)
-    generations = [g for policy in recipe.policies for g in sample_policy(prompts, policy, recipe.samples_per_prompt, cache, stats)]
-    outcome = judge_stage(prompts, generations, recipe.judge, recipe.filters, cache, stats)
-    pairs, dropped = select_pairs(outcome.items, outcome.judgments, recipe.filters)
-    manifest = build_manifest(recipe, prompts, generations, outcome, pairs, dropped, stats, prompts_dropped=prompts_dropped)
-    tables = {
-        "pairs": records(pairs), "generations": records(generations), "judgments": records(outcome.table),
-        "prompts": records(prompts), "rankings": records(outcome.rankings), "feedback": records(outcome.feedback),
-    }
-    cache.close()
-    return commit_version(store, recipe.name, tables, manifest)[0]
 
 
 def comparable(store, version_id):
@@ -102,17 +82,17 @@ def comparable(store, version_id):
 
 
 @pytest.mark.parametrize("judge", [{}, {"pairs": "best_vs_worst", "debias": False}, {"type": "listwise", "permutations": 2}], ids=["pairwise", "pairwise-bvw", "listwise"])
-def test_any_chunk_size_commits_the_same_version_as_the_former_run(tmp_path, fake_backends, judge):
+def test_any_chunk_size_commits_the_same_version_as_the_run_in_one_chunk(tmp_path, fake_backends, judge):
     recipe = recipe_for(tmp_path, judge)
-    expected = former_run(recipe, tmp_path / "former")
-    want = comparable(tmp_path / "former", expected)
+    expected = run_recipe(recipe, tmp_path / "whole", chunk_size=100)[0]
+    want = comparable(tmp_path / "whole", expected)
     counts = want[0]["counts"]
     assert counts["prompts_dropped"]["duplicate"] == 1 and counts["judgments"] > 0
     if judge == {}:  # every filter has work to do
         dropped = counts["dropped"]
         assert counts["kept"] > 0 and dropped["length_bias"] > 0 and dropped["generation_failed"] > 0
         assert dropped["judge_failed"] > 0 and dropped["inconsistent"] > 0
-    for size in (1, 3, 100):
+    for size in (1, 3):
         store = tmp_path / f"chunks-{size}"
         version_id, created, manifest, run = run_recipe(recipe, store, chunk_size=size)
         assert created and version_id == expected, size
@@ -129,8 +109,8 @@ def test_rerun_is_all_cached_and_the_same_version(tmp_path, fake_backends):
     assert again[3].stats.live == 0 and again[3].stats.cached == first[3].stats.live
 
 
-def test_each_model_is_loaded_once_per_run_and_one_at_a_time(tmp_path, monkeypatch):
-    """Chunks must not reload models: each policy goes over every chunk, then the judge does."""
+def counting_backends(monkeypatch):
+    """Backends that record when they are made, loaded and closed, and what is loaded at once."""
     from rlaif import sampling
     from rlaif.judges import common
 
@@ -152,17 +132,30 @@ def test_each_model_is_loaded_once_per_run_and_one_at_a_time(tmp_path, monkeypat
 
     monkeypatch.setattr(common, "make_backend", factory)
     monkeypatch.setattr(sampling, "make_backend", factory)
-    recipe = recipe_for(tmp_path)
-    data = recipe.model_dump()
-    for policy, model in zip(data["policies"], ("fake-a", "fake-b")):
-        policy["model"] = model
-    data["judge"]["model"] = "fake-judge"
-    recipe = parse_recipe(data)
+    return made, loaded, events
+
+
+def test_each_model_is_loaded_once_per_run_and_one_at_a_time(tmp_path, monkeypatch):
+    """Local engines: chunks must not reload models; each policy goes over every chunk, then the judge does."""
+    made, loaded, events = counting_backends(monkeypatch)
+    recipe = recipe_for(tmp_path, models=("fake-a", "fake-b", "fake-judge"), engine={"backend": "transformers"})
     _, _, _, run = run_recipe(recipe, tmp_path / "s", chunk_size=3)
-    assert run.chunks == 4
+    assert run.chunks == 4 and not run.api_only
     assert made == ["fake-a", "fake-b", "fake-judge"]  # one backend per model for the whole run
     assert [e for e in events if e[0] == "load"] == [("load", "fake-a", 1), ("load", "fake-b", 1), ("load", "fake-judge", 1)]
     assert max(n for _, _, n in events) == 1 and not loaded  # one model at a time, all closed at the end
+
+
+def test_api_models_are_loaded_once_and_work_together_with_the_same_version(tmp_path, monkeypatch):
+    """Every model an API: each backend made once, all open together (the steps of a chunk overlap), all closed at the end."""
+    made, loaded, events = counting_backends(monkeypatch)
+    recipe = recipe_for(tmp_path, models=("fake-a", "fake-b", "fake-judge"))
+    version_id, _, _, run = run_recipe(recipe, tmp_path / "s", chunk_size=3)
+    assert run.chunks == 4 and run.api_only
+    assert sorted(made) == ["fake-a", "fake-b", "fake-judge"]
+    assert max(n for _, _, n in events) == 3 and not loaded
+    local = run_recipe(recipe_for(tmp_path, models=("fake-a", "fake-b", "fake-judge"), engine={"backend": "transformers"}), tmp_path / "t", chunk_size=3)
+    assert len(local[0]) == len(version_id)  # (the ids differ: the backend is part of the recipe)
 
 
 def test_same_engine_settings_share_one_loaded_backend(tmp_path, fake_backends):
@@ -180,7 +173,7 @@ def test_no_prompt_left_after_filtering_is_a_clear_error_and_writes_nothing(tmp_
     recipe = recipe_for(tmp_path)
     eval_file = tmp_path / "eval.jsonl"
     eval_file.write_text("".join(json.dumps({"prompt": q}) + "\n" for q in QUESTIONS))  # every prompt is in the eval set
-    data = recipe.model_dump()
+    data = recipe.model_dump(exclude_unset=True)
     data["filters"]["decontaminate"] = {"path": str(eval_file)}
     store = tmp_path / "s"
     with pytest.raises(InputError, match=r"prompts.jsonl: no prompt is left after the prompt filters \(contaminated 11\)"):
@@ -195,7 +188,7 @@ def test_manifest_records_the_evaluation_set_a_run_was_decontaminated_against(tm
 
     eval_file = tmp_path / "eval.jsonl"
     eval_file.write_text(json.dumps({"prompt": QUESTIONS[3]}) + "\n")
-    data = recipe_for(tmp_path).model_dump()
+    data = recipe_for(tmp_path).model_dump(exclude_unset=True)
     data["filters"]["decontaminate"] = {"path": str(eval_file)}
     store = tmp_path / "s"
     version_id, _, manifest, _ = run_recipe(parse_recipe(data), store)
@@ -210,21 +203,63 @@ def manifest_without_filter(tmp_path):
     return run_recipe(recipe_for(tmp_path), tmp_path / "plain")[2]
 
 
-def test_length_cap_from_compact_numbers_matches_the_cap_over_pairs():
-    import random
+def tiny_generate(request):
+    """Prompt A gets a short and a long answer (seeds 0, 1); prompt B the same answer twice."""
+    if "A" in request.messages[-1][1]:
+        return Completion(text="short" if request.seed == 0 else "a much longer answer", finish_reason="stop", completion_tokens=3)
+    return Completion(text="same", finish_reason="stop", completion_tokens=1)
 
-    from rlaif.filters import length_cap_drops
-    from rlaif.quality.length import cap_longer_share, chosen_is_longer
-    from rlaif.schema import PreferencePair
 
-    rng = random.Random(5)
-    for share in (0.5, 0.6, 0.8):
-        pairs = []
-        for i in range(300):
-            chosen, rejected = "x" * rng.randint(3, 12), "y" * rng.randint(1, 4)
-            pid = f"p{rng.randint(0, 60)}"
-            pairs.append(PreferencePair([], [{"content": chosen}], [{"content": rejected}], pid, f"{pid}/a/{i}", f"{pid}/b/{i}", "a", "b", 0.9, rng.choice([0.2, 0.5, 1.0]), 0.9, 0.9, "j", "s"))
-        _, dropped = cap_longer_share(pairs, share)
-        keys = lambda ps, pairs=pairs: [(pairs[p].prompt_id, pairs[p].chosen_id, pairs[p].rejected_id) for p in ps]  # noqa: E731
-        drops = length_cap_drops([p.margin for p in pairs], [chosen_is_longer(p) for p in pairs], share, keys)
-        assert sorted(drops) == sorted(i for i, p in enumerate(pairs) if any(p is d for d in dropped)) and drops
+def tiny_score(request):
+    """The judge prefers the longer answer in either position: P = 0.8, no position bias."""
+    a, b = re.search(r"# Output \(a\):\n(.*?)\n\n# Output \(b\):\n(.*?)\n\n# Which", request.messages[-1][1], re.S).groups()
+    p = 0.8 if len(a) > len(b) else 0.2
+    return Scores(probs={"a": p, "b": 1 - p}, text="Output (a")
+
+
+def test_a_tiny_scripted_run_commits_the_pairs_and_counts_worked_out_by_hand(tmp_path, monkeypatch):
+    from rlaif import sampling
+    from rlaif.judges import common
+
+    factory = lambda spec: FakeBackend(spec, gen=tiny_generate, score=tiny_score)  # noqa: E731
+    monkeypatch.setattr(common, "make_backend", factory)
+    monkeypatch.setattr(sampling, "make_backend", factory)
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"id": "a", "prompt": "Tell me A."}) + "\n" + json.dumps({"id": "b", "prompt": "Tell me B."}) + "\n")
+    endpoint = {"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "fake"}
+    recipe = parse_recipe({"name": "tiny", "prompts": {"path": str(prompts)}, "policies": [{**endpoint, "name": "p"}], "judge": endpoint})
+    version_id, created, manifest, _ = run_recipe(recipe, tmp_path / "s")
+    # 2 prompts x 2 samples; one candidate pair per prompt; B's pair is identical (never judged);
+    # A's pair judged in both orders: P(short better) = 0.2 both ways, so no bias (beta 0), consistent, margin 0.6
+    counts = manifest["counts"]
+    assert (counts["prompts"], counts["generations"], counts["in"], counts["kept"], counts["judgments"]) == (2, 4, 2, 1, 1)
+    assert {k: v for k, v in counts["dropped"].items() if v} == {"identical": 1}
+    assert manifest["calls"] == {"live": 4 + 2, "cached": 0, "failed": 0}
+    (pair,) = read_table(tmp_path / "s", version_id, "pairs")
+    assert (pair["prompt_id"], pair["chosen"][0]["content"], pair["rejected"][0]["content"]) == ("a", "a much longer answer", "short")
+    assert (pair["p_chosen"], pair["margin"], pair["p_chosen_raw_ab"], pair["p_chosen_raw_ba"]) == pytest.approx((0.8, 0.6, 0.8, 0.8))
+    assert manifest["judge"]["position_bias"]["beta"] == pytest.approx(0.0, abs=1e-9) and manifest["judge"]["prefers_longer"] == 1.0
+
+
+@pytest.mark.parametrize("judge", [{}, {"type": "listwise", "permutations": 2}], ids=["chunked-pairwise", "one-piece-listwise"])
+def test_template_hashes_are_the_ones_judging_used_not_reread_at_commit(tmp_path, fake_backends, judge):
+    import hashlib
+    import shutil
+
+    from tests.conftest import ROOT
+
+    kind = judge.get("type", "pairwise")
+    template = tmp_path / f"{kind}_judge.j2"
+    shutil.copy(ROOT / "prompts" / f"{kind}_judge.j2", template)
+    judged_with = hashlib.sha256(template.read_bytes()).hexdigest()
+    recipe = recipe_for(tmp_path, {**judge, "template": str(template)})
+
+    def edit_after_judging(run):  # after every chunk is judged (phase 1), before the commit reads anything
+        if kind == "pairwise":
+            template.write_text(template.read_text() + "\n{# edited after judging #}\n")
+
+    store = tmp_path / "s"
+    version_id, _, manifest, _ = run_recipe(recipe, store, chunk_size=3, after_chunks=edit_after_judging)
+    assert manifest["prompt_templates"] == {template.name: judged_with}
+    assert {j["template_sha256"] for j in read_table(store, version_id, "judgments")} == {judged_with}
+    assert load_manifest(store, version_id)["prompt_templates"] == {template.name: judged_with}

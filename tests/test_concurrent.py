@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlaif.runner import _new_work_folder, remove_work_folder
 from rlaif.store.versions import folder_digest, list_versions, remove_abandoned_commits, versions_dir
+from rlaif.store.workdirs import new_work_folder, remove_work_folder
 from tests.conftest import ROOT
 from tests.servers import start_llm_katan
 from tests.test_resume import ENV, cached_rows
@@ -37,8 +37,8 @@ HOLDER = textwrap.dedent("""
     from rlaif.store.locks import hold
     kind, target = sys.argv[1], Path(sys.argv[2])
     if kind == "run":
-        from rlaif.runner import _new_work_folder
-        print(_new_work_folder(target), flush=True)
+        from rlaif.store.workdirs import new_work_folder
+        print(new_work_folder(target), flush=True)
     else:  # a commit's temporary folder and its lock, as commit_tables makes them
         from rlaif.store.versions import _new_tmp_folder
         print(_new_tmp_folder(target, "held")[0], flush=True)
@@ -63,11 +63,11 @@ def test_a_live_runs_work_folder_is_kept_and_a_dead_runs_removed(tmp_path):
     try:
         legacy = runs / "12345-old"  # no lock file: made by an older rlaif, or died before locking
         legacy.mkdir()
-        mine = _new_work_folder(runs)
+        mine = new_work_folder(runs)
         assert theirs.is_dir() and (theirs / "lock").is_file(), "a live run's folder must survive another run's start"
         assert not legacy.exists()
         kill(proc)
-        again = _new_work_folder(runs)
+        again = new_work_folder(runs)
         assert not theirs.exists(), "a killed run's folder is removed by the next start"
         assert mine.is_dir() and again.is_dir()  # this process's own runs are alive
     finally:

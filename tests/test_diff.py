@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from rlaif.cli import app
 from rlaif.store.diff import diff_versions, pair_key
-from rlaif.store.versions import commit_version
+from rlaif.store.versions import commit_tables
 
 TEMPLATE_SHA = "ab" * 32
 
@@ -55,7 +55,7 @@ def manifest(pairs: list[dict], *, dropped: dict | None = None, parents: list[st
 
 
 def commit(store: Path, pairs: list[dict], name: str = "t", **kwargs) -> str:
-    version_id, created = commit_version(store, name, {"pairs": pairs}, manifest(pairs, **kwargs))
+    version_id, created = commit_tables(store, name, {"pairs": pairs}, manifest(pairs, **kwargs))
     assert created
     return version_id
 

@@ -12,7 +12,7 @@ import pytest
 from rlaif.errors import StoreError
 from rlaif.store.export import DATA_FILE, export_version
 from rlaif.store.formats import FORMATS, format_dataset, format_rows, preference_rows, rankings_from_judgments
-from rlaif.store.versions import commit_version, version_path
+from rlaif.store.versions import commit_tables, version_path
 from tests.conftest import ROOT
 
 SYSTEM = {"role": "system", "content": "Be brief."}
@@ -122,18 +122,18 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pairwise(store):
-    return commit_version(store, "crafted", pairwise_tables(), MANIFEST)[0]
+    return commit_tables(store, "crafted", pairwise_tables(), MANIFEST)[0]
 
 
 @pytest.fixture(scope="module")
 def ranked(store):
-    return commit_version(store, "ranked", ranked_tables(), {**MANIFEST, "judge": {"type": "listwise"}})[0]
+    return commit_tables(store, "ranked", ranked_tables(), {**MANIFEST, "judge": {"type": "listwise"}})[0]
 
 
 @pytest.fixture(scope="module")
 def old_version(store):
     """A version written before the prompts table existed."""
-    version_id = commit_version(store, "old", {"pairs": PAIRS[:1]}, MANIFEST)[0]
+    version_id = commit_tables(store, "old", {"pairs": PAIRS[:1]}, MANIFEST)[0]
     (version_path(store, version_id) / "prompts.parquet").unlink()
     return version_id
 
@@ -232,7 +232,7 @@ def test_format_dataset_is_the_rows_as_a_datasets_dataset(store, pairwise, ranke
     for fmt in FORMATS:
         assert format_dataset(store, pairwise, fmt, "standard").to_list() == format_rows(store, pairwise, fmt, "standard")
     assert format_dataset(store, ranked, "kto")["score"] == [4.0, None]
-    empty = commit_version(store, "nopairs", {"prompts": PROMPTS}, MANIFEST)[0]
+    empty = commit_tables(store, "nopairs", {"prompts": PROMPTS}, MANIFEST)[0]
     with pytest.raises(StoreError, match="has no rows for format 'rm'"):
         format_dataset(store, empty, "rm")
 
@@ -287,7 +287,7 @@ def test_export_errors_name_the_problem(store, pairwise, tmp_path):
         export_version(store, pairwise, "dpo", tmp_path / "x", style="chat")
     with pytest.raises(StoreError, match="no version 'nope-1'"):
         export_version(store, "nope-1", "dpo", tmp_path / "x")
-    empty = commit_version(store, "empty", {"prompts": PROMPTS}, MANIFEST)[0]
+    empty = commit_tables(store, "empty", {"prompts": PROMPTS}, MANIFEST)[0]
     with pytest.raises(StoreError, match=f"version {empty} has no rows for format 'dpo'"):
         export_version(store, empty, "dpo", tmp_path / "x")
     assert not (tmp_path / "x").exists() and list(tmp_path.iterdir()) == []

@@ -1,8 +1,9 @@
 """Every drop reason, with crafted rows; every candidate ends kept or dropped once."""
 
-from rlaif.filters import post_judge_reason, pre_judge_reason, select_pairs
+from rlaif.filters import post_judge_reason, pre_judge_reason
 from rlaif.recipe import FilterSpec
 from rlaif.schema import Generation, Judgment, Prompt
+from tests.fakes import kept_pairs, outcome_of
 
 
 def gen(index, text="an answer", finish="stop", error=None):
@@ -39,12 +40,12 @@ def test_post_judge_reasons():
     assert post_judge_reason(judgment(a, b, p_a=0.2), FILTERS) is None
 
 
-def test_select_pairs_accounts_for_every_candidate_and_orients_chosen():
+def test_selection_accounts_for_every_candidate_and_orients_chosen():
     prompt = Prompt(id="p", messages=[{"role": "user", "content": "q"}])
     a, b, c, d = gen(0, "first"), gen(1, "second"), gen(2, "third", finish="length"), gen(3, "fourth")
     items = [(prompt, a, b), (prompt, a, c), (prompt, b, d), (prompt, a, d)]
     judgments = {(a.id, b.id): judgment(a, b, p_a=0.1), (b.id, d.id): judgment(b, d, consistent=False)}
-    pairs, dropped = select_pairs(items, judgments, FILTERS)
+    pairs, dropped = kept_pairs(outcome_of(items, judgments, FILTERS), FILTERS)
     assert len(pairs) + sum(dropped.values()) == len(items)
     assert dict(dropped) == {"truncated": 1, "inconsistent": 1, "judge_failed": 1}
     (pair,) = pairs
@@ -117,7 +118,7 @@ def test_near_duplicate_responses_are_dropped_before_judging_but_real_difference
     assert pre_judge_reason(a, tgen(1, "the capital of france is Paris!"), FilterSpec(response_near_duplicate=None)) is None
 
 
-def test_select_pairs_counts_every_reason_and_puts_each_candidate_in_one_place():
+def test_selection_counts_every_reason_and_puts_each_candidate_in_one_place():
     prompt = Prompt(id="p", messages=[{"role": "user", "content": "What do mitochondria do?"}])
     items, judgments, expected = [], {}, {}
     index = iter(range(2, 1000))
@@ -145,7 +146,7 @@ def test_select_pairs_counts_every_reason_and_puts_each_candidate_in_one_place()
         add(a, b, "kept", p_a=p_a)
     expected["length_bias"], expected["kept"] = 2, 2  # cap 0.5: (3 - 0.5 * 4) / 0.5 = 2 longer pairs go, the lowest margins
 
-    pairs, dropped = select_pairs(items, judgments, ALL_ON)
+    pairs, dropped = kept_pairs(outcome_of(items, judgments, ALL_ON), ALL_ON)
     assert set(dropped) <= set(DROP_REASONS) and set(DROP_REASONS) == set(expected) - {"kept"}
     assert dict(dropped) == {k: v for k, v in expected.items() if k != "kept"}
     assert len(pairs) == expected["kept"] and len(pairs) + sum(dropped.values()) == len(items)
@@ -191,3 +192,36 @@ def test_recipe_errors_for_filters_name_file_key_and_fix(filters, where, fix):
         parse_recipe({**GOOD_RECIPE, "filters": filters}, "recipes/x.yaml")
     message = str(info.value)
     assert message.startswith("recipes/x.yaml: " + where) and fix in message, message
+
+
+def test_the_pre_judge_reason_decided_with_the_candidates_is_the_one_counted():
+    from rlaif.filters import select_candidates
+    from rlaif.judges.stage import JudgeOutcome
+
+    prompt = Prompt(id="p", messages=[{"role": "user", "content": "q"}])
+    a, b = gen(0, "first"), gen(1, "second")
+    outcome = JudgeOutcome([(prompt, a, b)], {(a.id, b.id): judgment(a, b, p_a=0.9)}, reasons=["near_duplicate"])
+    assert select_candidates(outcome, FILTERS) == ([], {"near_duplicate": 1})  # carried, not decided again
+    outcome.reasons = [None]
+    (pair,), dropped = select_candidates(outcome, FILTERS)
+    assert pair.chosen[0]["content"] == "first" and dropped == {}
+
+
+def test_a_pairwise_stage_decides_each_candidates_pre_judge_reason_once(tmp_path, monkeypatch):
+    from rlaif.cache import CallCache, CallStats
+    from rlaif.filters import select_candidates
+    from rlaif.judges import common, stage
+    from rlaif.recipe import parse_recipe
+    from tests.fakes import FakeBackend
+
+    monkeypatch.setattr(common, "make_backend", lambda spec: FakeBackend(spec))
+    decided = []
+    real = stage.pre_judge_reason
+    monkeypatch.setattr(stage, "pre_judge_reason", lambda a, b, f: decided.append((a.id, b.id)) or real(a, b, f))
+    prompt = Prompt(id="p", messages=[{"role": "user", "content": "q"}])
+    gens = [Generation(prompt_id="p", policy="pol", model="m", sample_index=i, text=t, finish_reason="stop") for i, t in enumerate(["one", "two", "one ", "three"])]
+    outcome = stage.judge_stage([prompt], gens, parse_recipe({"name": "t", "policies": [{}]}).judge, FILTERS, CallCache(tmp_path / "c.sqlite"), CallStats())
+    assert sorted(decided) == sorted((a.id, b.id) for _, a, b in outcome.items) and len(outcome.items) == 6  # once per candidate
+    assert outcome.reasons.count("identical") == 1 and len(outcome.table) == 5  # the identical pair is never judged
+    pairs, dropped = select_candidates(outcome, FILTERS)
+    assert len(decided) == 6 and dropped["identical"] == 1 and len(pairs) + sum(dropped.values()) == 6

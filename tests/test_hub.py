@@ -23,7 +23,7 @@ from rlaif.errors import HubError
 from rlaif.schema import Feedback, Generation, PreferencePair, Prompt, Ranking
 from rlaif.store.export import DATA_FILE, export_version
 from rlaif.store.hub import pull_version, push_version
-from rlaif.store.versions import TABLES, commit_version, list_versions, version_path, versions_dir
+from rlaif.store.versions import TABLES, commit_tables, list_versions, version_path, versions_dir
 from tests.conftest import ROOT
 from tests.hub_server import start_hub
 
@@ -45,7 +45,7 @@ def make_version(store: Path, name: str = "crafted", n: int = 3, salt: str = "")
     rankings = [Ranking(p.id, p.messages, [f"{p.id}/smol/0", f"{p.id}/big/0"], ["a", "b"], ["smol", "big"], [1.0, 0.0], [1, 2], "pairwise") for p in prompts]
     manifest = {"recipe": {"name": name, "judge": {"model": "judge"}}, "counts": {"in": n, "kept": n}, "calls": {"live": 0, "cached": 0, "failed": 0}}
     tables = {"prompts": prompts, "generations": gens, "pairs": pairs, "feedback": feedback, "rankings": rankings}
-    version_id, _ = commit_version(store, name, tables, manifest)
+    version_id, _ = commit_tables(store, name, tables, manifest)
     return version_id
 
 

@@ -8,7 +8,7 @@ from rlaif.backends.base import Scores
 from rlaif.cache import CallCache, CallStats
 from rlaif.judges import common
 from rlaif.judges.pairwise import judge_pairs, remove_position_bias
-from rlaif.recipe import JudgeSpec
+from rlaif.recipe import PairwiseJudge
 from rlaif.schema import Generation, Prompt
 from tests.fakes import FakeBackend
 
@@ -26,7 +26,7 @@ def outputs(request):
 
 def judge(items, tmp_path, mode="auto"):
     stats = CallStats()
-    judgments = judge_pairs(items, JudgeSpec(mode=mode), CallCache(tmp_path / "c.sqlite"), stats)
+    judgments = judge_pairs(items, PairwiseJudge(mode=mode), CallCache(tmp_path / "c.sqlite"), stats)
     return judgments, stats
 
 

@@ -10,10 +10,10 @@ import pytest
 
 from rlaif.backends.base import Completion, Scores
 from rlaif.cache import CallCache, CallStats
-from rlaif.filters import select_pairs
+from rlaif.filters import select_candidates
 from rlaif.judges import common
-from rlaif.judging import judge_section, judge_stage
-from rlaif.recipe import FilterSpec, JudgeSpec
+from rlaif.judges.stage import judge_section, judge_stage
+from rlaif.recipe import BinaryJudge, FilterSpec, ListwiseJudge, PairwiseJudge, PointwiseJudge
 from rlaif.schema import Generation, Prompt
 from tests.fakes import FakeBackend
 
@@ -27,7 +27,7 @@ def gen(prompt_id, index, text, policy="p"):
 def run(spec, prompts, generations, tmp_path, filters=FILTERS):
     stats = CallStats()
     outcome = judge_stage(prompts, generations, spec, filters, CallCache(tmp_path / "c.sqlite"), stats)
-    pairs, dropped = select_pairs(outcome.items, outcome.judgments, filters)
+    pairs, dropped = select_candidates(outcome, filters)
     return outcome, pairs, dropped, stats
 
 
@@ -56,7 +56,7 @@ def prompts_and_gens(qualities):
 def test_listwise_unshuffles_permutations_and_picks_best_vs_worst(use_backend, tmp_path):
     fake = use_backend(FakeBackend(None, score=listwise_fake(slot_bias=1.0)))
     prompts, gens = prompts_and_gens([2, 5, 1, 3])
-    spec = JudgeSpec(type="listwise", permutations=3, pairs="best_vs_worst")
+    spec = ListwiseJudge(permutations=3, pairs="best_vs_worst")
     outcome, pairs, dropped, stats = run(spec, prompts, gens, tmp_path)
     assert fake.calls == 3 and stats.live == 3
     ranking = outcome.rankings[0]
@@ -77,7 +77,7 @@ def test_listwise_pure_position_bias_becomes_a_tie_and_is_dropped(use_backend, t
     use_backend(FakeBackend(None, score=first_slot_only))
     prompts, gens = prompts_and_gens([1, 1])
     gens[1].text = "answer Q1, said differently"
-    outcome, pairs, dropped, _ = run(JudgeSpec(type="listwise", permutations=2), prompts, gens, tmp_path)
+    outcome, pairs, dropped, _ = run(ListwiseJudge(permutations=2), prompts, gens, tmp_path)
     assert pairs == [] and dropped["low_margin"] + dropped["inconsistent"] == 1
     assert outcome.rankings[0].scores[0] == pytest.approx(outcome.rankings[0].scores[1])
 
@@ -91,7 +91,7 @@ def test_listwise_parse_mode_aggregates_written_rankings_with_borda(use_backend,
 
     use_backend(FakeBackend(None, score=writer))
     prompts, gens = prompts_and_gens([1, 3, 2])
-    spec = JudgeSpec(type="listwise", mode="parse", aggregate="borda", pairs="all")
+    spec = ListwiseJudge(mode="parse", aggregate="borda", pairs="all")
     outcome, pairs, dropped, _ = run(spec, prompts, gens, tmp_path)
     assert outcome.rankings[0].ranks == [3, 1, 2] and outcome.rankings[0].agreement == 1.0
     assert len(pairs) == 3 and all(quality(p.chosen[0]["content"]) > quality(p.rejected[0]["content"]) for p in pairs)
@@ -100,7 +100,7 @@ def test_listwise_parse_mode_aggregates_written_rankings_with_borda(use_backend,
 def test_listwise_unparseable_answers_are_counted_failures(use_backend, tmp_path):
     use_backend(FakeBackend(None, score=lambda r: Scores(probs=None, text="I cannot rank these")))
     prompts, gens = prompts_and_gens([1, 2, 3])
-    outcome, pairs, dropped, _ = run(JudgeSpec(type="listwise", mode="parse", pairs="best_vs_worst"), prompts, gens, tmp_path)
+    outcome, pairs, dropped, _ = run(ListwiseJudge(mode="parse", pairs="best_vs_worst"), prompts, gens, tmp_path)
     assert pairs == [] and dropped["judge_failed"] == 1 and outcome.rankings[0].error == "unparseable ranking"
 
 
@@ -115,7 +115,7 @@ def rating_fake(request):
 def test_pointwise_expected_scores_pairs_and_kto_feedback(use_backend, tmp_path):
     use_backend(FakeBackend(None, score=rating_fake))
     prompts, gens = prompts_and_gens([4, 2, 5])
-    spec = JudgeSpec(type="pointwise", aspects=["helpfulness", "honesty"], scale=5, pairs="best_vs_random", threshold=3.5)
+    spec = PointwiseJudge(aspects=["helpfulness", "honesty"], scale=5, pairs="best_vs_random", threshold=3.5)
     outcome, pairs, dropped, stats = run(spec, prompts, gens, tmp_path)
     assert stats.live == 3 * 2  # responses x aspects
     scores = outcome.rankings[0].scores
@@ -128,7 +128,7 @@ def test_pointwise_expected_scores_pairs_and_kto_feedback(use_backend, tmp_path)
 def test_pointwise_ten_point_scale_reads_two_digit_ratings(use_backend, tmp_path):
     use_backend(FakeBackend(None, score=lambda r: Scores(probs={d: (1.0 if d == "1" else 0.0) for d in r.options}, text="") if not r.prefix.endswith("1") else Scores(probs={"0": 0.8}, text="")))
     prompts, gens = prompts_and_gens([1, 2])
-    outcome, _, _, stats = run(JudgeSpec(type="pointwise", aspects=["helpfulness"], scale=10), prompts, gens, tmp_path)
+    outcome, _, _, stats = run(PointwiseJudge(aspects=["helpfulness"], scale=10), prompts, gens, tmp_path)
     assert stats.live == 4 and outcome.rankings[0].scores == [pytest.approx(0.2 * 1 + 0.8 * 10)] * 2
 
 
@@ -139,7 +139,7 @@ def test_binary_yes_no_threshold_at_the_run_median(use_backend, tmp_path):
 
     use_backend(FakeBackend(None, score=yes_no))
     prompts, gens = prompts_and_gens([1, 3, 5, 7])
-    outcome, pairs, _, _ = run(JudgeSpec(type="binary", pairs="best_vs_worst"), prompts, gens, tmp_path)
+    outcome, pairs, _, _ = run(BinaryJudge(pairs="best_vs_worst"), prompts, gens, tmp_path)
     assert [f.label for f in outcome.feedback] == [False, False, True, True]  # everything is "yes", the median splits
     assert outcome.report["mean_p_yes"] > 0.5 and pairs[0].chosen[0]["content"] == "answer Q7"
 
@@ -159,7 +159,8 @@ def outputs(content):
 
 def test_jury_of_two_templates_mean_and_agreement(use_backend, tmp_path):
     contrarian = tmp_path / "contrarian.j2"
-    contrarian.write_text("CONTRARIAN\n" + common.load_template("prompts/pairwise_judge.j2").text)
+    block, rest = common.load_template("prompts/pairwise_judge.j2").text.split("-#}\n", 1)
+    contrarian.write_text(block + "-#}\nCONTRARIAN\n" + rest)
 
     def letter(content):
         a, b = outputs(content)
@@ -168,13 +169,13 @@ def test_jury_of_two_templates_mean_and_agreement(use_backend, tmp_path):
 
     use_backend(FakeBackend(None, score=pairwise_prefers(letter)))
     prompts, gens = prompts_and_gens([1, 4])
-    spec = JudgeSpec(jury=[{"name": "plain"}, {"name": "contrarian", "template": str(contrarian)}])
+    spec = PairwiseJudge(jury=[{"name": "plain"}, {"name": "contrarian", "template": str(contrarian)}])
     outcome, pairs, dropped, _ = run(spec, prompts, gens, tmp_path)
     assert outcome.report["inter_judge_agreement"] == 0.0
     assert pairs == [] and dropped["low_margin"] == 1  # the two members cancel out
     section = judge_section(spec, outcome)
     assert [m["label"] for m in section["jury"]["members"]] == ["plain", "contrarian"]
-    majority = JudgeSpec(jury=[{"name": "x"}, {"name": "y"}], jury_aggregate="majority")
+    majority = PairwiseJudge(jury=[{"name": "x"}, {"name": "y"}], jury_aggregate="majority")
     _, pairs, _, _ = run(majority, prompts, gens, tmp_path)
     assert len(pairs) == 1 and pairs[0].p_chosen == 1.0 and pairs[0].chosen[0]["content"] == "answer Q4"
 
@@ -192,7 +193,7 @@ def test_principles_ensemble_judges_each_item_under_each_principle(use_backend, 
     fake = use_backend(FakeBackend(None, score=pairwise_prefers(letter)))
     prompts = [Prompt(id="p0", messages=[{"role": "user", "content": "q"}])]
     gens = [gen("p0", 0, "Q1 a much longer answer"), gen("p0", 1, "Q5 short")]
-    spec = JudgeSpec(principles={"path": str(constitution), "mode": "ensemble", "count": 2})
+    spec = PairwiseJudge(principles={"path": str(constitution), "mode": "ensemble", "count": 2})
     outcome, pairs, dropped, _ = run(spec, prompts, gens, tmp_path)
     assert fake.calls == 2 * 2  # 2 principles x both orders
     section = judge_section(spec, outcome)
@@ -205,7 +206,7 @@ def test_sampled_principle_is_rendered_and_fixed_per_item(use_backend, tmp_path)
     fake = FakeBackend(None, score=lambda r: seen.append(r.messages[0][1]) or Scores(probs={"a": 0.6, "b": 0.4}, text=""))
     use_backend(fake)
     prompts, gens = prompts_and_gens([1, 2])
-    spec = JudgeSpec(principles={"path": "prompts/constitution.yaml", "mode": "sample"})
+    spec = PairwiseJudge(principles={"path": "prompts/constitution.yaml", "mode": "sample"})
     run(spec, prompts, gens, tmp_path)
     principles = {re.search(r"Judge by this principle: (.*)", text).group(1) for text in seen}
     assert len(seen) == 2 and len(principles) == 1  # both orders of the item share its principle
@@ -222,11 +223,11 @@ def test_chain_of_thought_writes_a_rationale_then_scores_the_verdict(use_backend
 
     fake = use_backend(FakeBackend(None, gen=rationale, score=verdict))
     prompts, gens = prompts_and_gens([1, 2])
-    outcome, pairs, _, stats = run(JudgeSpec(chain_of_thought=True), prompts, gens, tmp_path)
+    outcome, pairs, _, stats = run(PairwiseJudge(chain_of_thought=True), prompts, gens, tmp_path)
     assert stats.live == 4 and fake.calls == 4  # 2 rationales + 2 verdicts
     judgment = outcome.table[0]
     assert judgment.raw_ab.split(" | ")[-1].startswith("[rationale] Output (b) is more precise.")
-    _, _, _, again = run(JudgeSpec(chain_of_thought=True), prompts, gens, tmp_path)
+    _, _, _, again = run(PairwiseJudge(chain_of_thought=True), prompts, gens, tmp_path)
     assert again.live == 0 and again.cached == 4
 
 
@@ -235,8 +236,8 @@ def test_eval_judge_routes_every_judge_type(use_backend, tmp_path):
 
     use_backend(FakeBackend(None, score=rating_fake))
     prompts, gens = prompts_and_gens([2, 5])
-    judgments, bias = judge_items([(prompts[0], gens[0], gens[1])], JudgeSpec(type="pointwise", aspects=["helpfulness"]), CallCache(tmp_path / "c.sqlite"), CallStats())
+    judgments, bias = judge_items([(prompts[0], gens[0], gens[1])], PointwiseJudge(aspects=["helpfulness"]), CallCache(tmp_path / "c.sqlite"), CallStats())
     assert judgments[0].p_a < 0.5 and judgments[0].error is None and bias.n == 0
     use_backend(FakeBackend(None, score=listwise_fake()))
-    judgments, bias = judge_items([(prompts[0], gens[0], gens[1])], JudgeSpec(type="listwise"), CallCache(tmp_path / "d.sqlite"), CallStats())
+    judgments, bias = judge_items([(prompts[0], gens[0], gens[1])], ListwiseJudge(), CallCache(tmp_path / "d.sqlite"), CallStats())
     assert judgments[0].p_a < 0.5 and bias.n == 1 and bias.consistency == 1.0

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from rlaif.cli import app
 from rlaif.schema import content_hash
 from rlaif.store.lineage import lineage
-from rlaif.store.versions import commit_version, load_manifest
+from rlaif.store.versions import commit_tables, load_manifest
 from tests.test_diff import commit, manifest, pair
 
 
@@ -36,7 +36,7 @@ def test_shared_ancestor_is_expanded_once_and_old_manifests_have_no_prompt_set(t
     store = tmp_path / "store"
     old = manifest([pair("p1", 0, 1)])
     del old["inputs"]  # versions made before prompt lineage lack it
-    base, _ = commit_version(store, "t", {"pairs": [pair("p1", 0, 1)]}, old)
+    base, _ = commit_tables(store, "t", {"pairs": [pair("p1", 0, 1)]}, old)
     left = commit(store, [pair("p1", 0, 1)], parents=[base], name="left")
     right = commit(store, [pair("p1", 0, 1)], parents=[base], name="right")
     top = commit(store, [pair("p1", 0, 1)], parents=[left, right], name="top")

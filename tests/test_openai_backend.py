@@ -11,7 +11,6 @@ pair whose responses differ, so every pair reaches the judge. The judge's answer
 
 from __future__ import annotations
 
-import email.utils
 import json
 import os
 import re
@@ -20,13 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 import yaml
 
 from rlaif.backends.base import GenerateRequest
-from rlaif.backends.openai_compat import OpenAIBackend, retry_after_seconds
+from rlaif.backends.openai_compat import OpenAIBackend
 from rlaif.recipe import PolicySpec
 from rlaif.store.versions import list_versions, load_manifest, read_table
 from tests.conftest import ROOT
@@ -100,52 +98,70 @@ def write_recipe(folder: Path, base_url: str, model: str, n_prompts: int, name: 
     return path
 
 
-# -- Retry-After (pure) -------------------------------------------------------------------------
+# -- the client's own retries, against a scripted endpoint ----------------------------------------
+
+CHAT_OK = {
+    "id": "c", "object": "chat.completion", "created": 0, "model": "m",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+}
 
 
-def _exc_with_headers(headers: dict) -> Exception:
-    response = httpx.Response(429, headers=headers, request=httpx.Request("POST", "http://127.0.0.1/v1/chat/completions"))
-    return openai.RateLimitError("rate limit exceeded", response=response, body=None)
+REAL_ASYNC_OPENAI = openai.AsyncOpenAI
 
 
-def test_retry_after_http_date_and_edge_cases():
-    future = email.utils.formatdate(time.time() + 30, usegmt=True)  # e.g. "Wed, 21 Oct 2026 07:28:30 GMT"
-    assert 27.5 <= retry_after_seconds(_exc_with_headers({"Retry-After": future})) <= 30.0
-    assert retry_after_seconds(_exc_with_headers({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0  # in the past
-    naive_utc = email.utils.formatdate(time.time() + 30).replace("+0000", "-0000")  # "-0000" parses as a naive datetime
-    assert 27.5 <= retry_after_seconds(_exc_with_headers({"retry-after": naive_utc})) <= 30.0
-    assert retry_after_seconds(_exc_with_headers({"retry-after-ms": "250", "retry-after": "9"})) == 0.25
-    assert retry_after_seconds(_exc_with_headers({"retry-after": "1.5"})) == 1.5
-    assert retry_after_seconds(_exc_with_headers({})) is None
-    assert retry_after_seconds(ValueError("no response at all")) is None
-    # malformed values are ignored (fall back to backoff) instead of raising or sleeping forever
-    assert retry_after_seconds(_exc_with_headers({"retry-after": "soon"})) is None
-    assert retry_after_seconds(_exc_with_headers({"retry-after": "inf"})) is None
-    assert retry_after_seconds(_exc_with_headers({"retry-after-ms": "-5"})) == 0.0
+def scripted_endpoint(monkeypatch, answers: list[tuple[int, dict]]) -> list[float]:
+    """OpenAIBackend's client talks to a scripted endpoint: attempt i gets answers[i] (status, headers), later ones 200.
+
+    Returns the attempt times. Only the transport is replaced: retries, backoff and Retry-After are the client's own.
+    """
+    import httpx2  # the openai client's HTTP library
+
+    attempts: list[float] = []
+
+    def handler(request):
+        attempts.append(time.perf_counter())
+        if len(attempts) <= len(answers):
+            status, headers = answers[len(attempts) - 1]
+            return httpx2.Response(status, headers=headers, json={"error": {"message": "scripted failure", "type": "test"}})
+        return httpx2.Response(200, json=CHAT_OK)
+
+    real = REAL_ASYNC_OPENAI
+    monkeypatch.setattr(openai, "AsyncOpenAI", lambda **kw: real(**kw, http_client=openai.DefaultAsyncHttpxClient(transport=httpx2.MockTransport(handler))))
+    return attempts
 
 
-def test_retry_loop_honours_retry_after_and_survives_a_malformed_one():
-    """_with_retries waits at least Retry-After before the next attempt; a bad header still retries."""
-    backend = OpenAIBackend(PolicySpec(backend="openai", base_url="http://127.0.0.1:9/v1", model="m", max_retries=1))
+def one_generation(max_retries: int):
+    return generate(PolicySpec(backend="openai", base_url="http://127.0.0.1:9/v1", model="m", max_retries=max_retries), [request("q")])[0]
 
-    def flaky(headers: dict):
-        attempts = []
 
-        async def call():
-            attempts.append(time.perf_counter())
-            if len(attempts) == 1:
-                raise _exc_with_headers(headers)
-            return "ok"
+@pytest.mark.parametrize(
+    "headers, low, high",
+    [({"retry-after": "0.6"}, 0.6, 1.5), ({"retry-after-ms": "250", "retry-after": "9"}, 0.25, 1.0), ({"retry-after": "soon"}, 0.0, 1.0)],
+    ids=["seconds", "milliseconds-first", "malformed-falls-back-to-backoff"],
+)
+def test_a_rate_limited_request_waits_what_retry_after_asks_then_succeeds(monkeypatch, headers, low, high):
+    attempts = scripted_endpoint(monkeypatch, [(429, headers)])
+    result = one_generation(max_retries=1)
+    assert result.text == "hi" and len(attempts) == 2
+    assert low <= attempts[1] - attempts[0] <= high
 
-        return call, attempts
 
-    call, attempts = flaky({"retry-after": "0.6"})
-    assert backend_run(backend._with_retries(call)) == "ok"
-    assert len(attempts) == 2 and attempts[1] - attempts[0] >= 0.6
+def test_a_retry_after_beyond_the_cap_is_not_waited_for(monkeypatch):
+    """Over 2 minutes the client does not retry (the run's next pass takes the call, rlaif.calls)."""
+    attempts = scripted_endpoint(monkeypatch, [(429, {"retry-after": "600"})])
+    start = time.perf_counter()
+    result = one_generation(max_retries=3)
+    assert isinstance(result, openai.RateLimitError) and len(attempts) == 1 and time.perf_counter() - start < 5
 
-    call, attempts = flaky({"retry-after": "not a date"})
-    assert backend_run(backend._with_retries(call)) == "ok"
-    assert len(attempts) == 2
+
+def test_transient_errors_are_retried_max_retries_times_and_a_400_never(monkeypatch):
+    attempts = scripted_endpoint(monkeypatch, [(500, {})] * 9)
+    result = one_generation(max_retries=2)
+    assert isinstance(result, openai.InternalServerError) and len(attempts) == 3
+    attempts = scripted_endpoint(monkeypatch, [(400, {})])
+    result = one_generation(max_retries=3)
+    assert isinstance(result, openai.BadRequestError) and len(attempts) == 1
 
 
 def backend_run(coro):
@@ -169,7 +185,7 @@ def test_rate_limited_requests_fail_after_exactly_max_retries_plus_one_attempts(
         assert all(isinstance(r, openai.RateLimitError) and r.status_code == 429 for r in results), results
         assert access_log_count(server, 429) == 3 * 3  # 1 attempt + 2 retries, per request
         assert server.requests_served() == 1  # only the priming request
-        assert elapsed < 0.25 + 0.5 + 2.0  # two backoffs of at most 0.25 s and 0.5 s (full jitter), plus slack
+        assert elapsed < 0.5 + 1.0 + 2.0  # the client's two backoffs of at most 0.5 s and 1 s, plus slack
 
 
 def test_server_errors_are_retried_until_success():

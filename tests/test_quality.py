@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from rlaif.errors import InputError
+from rlaif.filters import length_cap_drops
 from rlaif.quality.decontam import EvalIndex, build_eval_index, read_eval_texts
 from rlaif.quality.dedup import NearDuplicateIndex, similarity
-from rlaif.quality.length import cap_longer_share
-from rlaif.quality.prompts import filter_prompts, prompt_reasons
+from rlaif.quality.prompts import PromptChecker
 from rlaif.quality.text import BOILERPLATE_PATTERNS, REFUSAL_PATTERNS, matches_any, wrong_language
 from rlaif.recipe import DecontaminateSpec, FilterSpec
 from rlaif.schema import PreferencePair, Prompt
@@ -173,7 +173,13 @@ def test_eval_file_errors_name_file_row_and_field(tmp_path, content, message):
     assert message in str(info.value)
 
 
-def test_filter_prompts_counts_every_reason_and_keeps_the_first(tmp_path):
+def prompt_reasons(prompts, spec) -> list:
+    """What a run decides for each prompt in order (rlaif.runner.prompt_chunks asks the same checker)."""
+    checker = PromptChecker(spec)
+    return [checker.reason(p) for p in prompts]
+
+
+def test_prompt_filters_give_every_reason_and_keep_the_first(tmp_path):
     eval_file = tmp_path / "eval.jsonl"
     eval_file.write_text(json.dumps({"prompt": "Name the largest planet in the solar system."}) + "\n")
     prompts = [
@@ -185,19 +191,15 @@ def test_filter_prompts_counts_every_reason_and_keeps_the_first(tmp_path):
         prompt("p6", DIFFERENT[0].replace("ocean", "Dead Sea")),  # different enough to keep
     ]
     spec = FilterSpec(decontaminate={"path": str(eval_file)})
-    kept, dropped = filter_prompts(prompts, spec)
-    assert [p.id for p in kept] == ["p1", "p5", "p6"]
-    assert dropped == {"duplicate": 1, "near_duplicate": 1, "contaminated": 1}
-    assert len(kept) + sum(dropped.values()) == len(prompts)
     assert prompt_reasons(prompts, spec) == [None, "duplicate", "near_duplicate", "contaminated", None, None]
     # switches: exact only; nothing
-    assert filter_prompts(prompts, FilterSpec(prompt_near_duplicate=None))[1] == {"duplicate": 1}
-    assert filter_prompts(prompts, FilterSpec(dedup_prompts=False))[1] == {}
+    assert prompt_reasons(prompts, FilterSpec(prompt_near_duplicate=None)) == [None, "duplicate", None, None, None, None]
+    assert prompt_reasons(prompts, FilterSpec(dedup_prompts=False)) == [None] * 6
 
 
 def test_prompts_differing_only_in_system_message_or_numbers_are_kept():
     prompts = [prompt(f"q{i}", f"Question number {i}: name a colour.") for i in range(30)]
-    assert filter_prompts(prompts, FilterSpec())[1] == {}
+    assert prompt_reasons(prompts, FilterSpec()) == [None] * 30
 
 
 def pair(index: int, chosen_len: int, rejected_len: int, margin: float) -> PreferencePair:
@@ -212,13 +214,17 @@ def pair(index: int, chosen_len: int, rejected_len: int, margin: float) -> Prefe
 def test_length_cap_drops_lowest_margin_chosen_longer_pairs_first():
     margins = [0.9, 0.1, 0.5, 0.3, 0.7, 0.2, 0.8, 0.6]  # 8 chosen-longer pairs
     pairs = [pair(i, 20, 10, m) for i, m in enumerate(margins)] + [pair(8, 5, 10, 0.4), pair(9, 10, 10, 0.4)]  # shorter, equal
-    kept, dropped = cap_longer_share(pairs, 0.6)
-    assert len(dropped) == 5 and {p.margin for p in dropped} == {0.1, 0.2, 0.3, 0.5, 0.6}
-    longer = sum(len(p.chosen[0]["content"]) > len(p.rejected[0]["content"]) for p in kept)
-    assert longer / len(kept) <= 0.6 and longer == 3 and len(kept) == 5
-    assert [p.prompt_id for p in kept] == ["p0", "p4", "p6", "p8", "p9"]  # original order kept
-    assert cap_longer_share(pairs, None) == (pairs, []) and cap_longer_share(pairs, 1.0) == (pairs, [])
-    assert cap_longer_share(pairs[8:], 0.5) == (pairs[8:], [])  # no chosen-longer pair: nothing to drop
+    def cap(pairs, share):
+        keys = lambda ps: [(pairs[i].prompt_id, pairs[i].chosen_id, pairs[i].rejected_id) for i in ps]  # noqa: E731
+        longer = [len(p.chosen[0]["content"]) > len(p.rejected[0]["content"]) for p in pairs]
+        return length_cap_drops([p.margin for p in pairs], longer, share, keys)
+
+    # 8 of 10 chosen-longer, cap 0.6: drop k = ceil((8 - 6) / 0.4) = 5, the margins 0.1, 0.2, 0.3, 0.5, 0.6 (positions 1, 5, 3, 2, 7)
+    assert cap(pairs, 0.6) == {1, 2, 3, 5, 7}  # 3 of the 5 left are chosen-longer: 0.6
+    assert cap(pairs, None) == set() and cap(pairs, 1.0) == set()
+    assert cap(pairs[8:], 0.5) == set()  # no chosen-longer pair: nothing to drop
+    tied = [pair(i, 20, 10, 0.5) for i in (3, 1, 2)] + [pair(9, 5, 10, 0.9)]
+    assert cap(tied, 0.5) == {1, 2}  # (3 - 2) / 0.5 = 2 of the tied margins go: prompt ids p1 and p2 first
 
 
 # Runs in a child process, so that Prefect's ephemeral server starts and stops there (as in test_report).

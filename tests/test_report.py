@@ -75,7 +75,7 @@ def test_zero_pair_version_reports_no_data_instead_of_failing(tmp_path):
 
 
 def test_listwise_and_pointwise_tables_get_their_own_plots(tmp_path):
-    from rlaif.store.versions import commit_version
+    from rlaif.store.versions import commit_tables
     from tests.test_diff import manifest
 
     store = tmp_path / "store"
@@ -90,7 +90,7 @@ def test_listwise_and_pointwise_tables_get_their_own_plots(tmp_path):
          "policy": "pol", "score": score, "label": score is not None and score >= 3}
         for i, score in enumerate([1.0, 4.0, 5.0, None])
     ]
-    version_id, _ = commit_version(store, "lp", {"rankings": rankings, "feedback": feedback}, manifest([]))
+    version_id, _ = commit_tables(store, "lp", {"rankings": rankings, "feedback": feedback}, manifest([]))
     html = write_report(store, version_id).read_text()
     assert html.count("<svg") == 8
     assert "Pointwise scores (feedback)" in html and "n = 3 scored; labels good 2, bad 2" in html
@@ -193,3 +193,21 @@ def test_flow_writes_the_report_and_posts_it_as_artifacts(tmp_path):
     artifacts = out["artifacts"]
     assert version_id in artifacts["rlaif-dataset-report"] and "| kept pairs | 0 |" in artifacts["rlaif-dataset-report"]
     assert report.resolve().as_uri() in artifacts["rlaif-dataset-report-html"]
+
+
+def test_the_template_escapes_every_manifest_value_and_shows_every_figure():
+    from rlaif.report import TEMPLATES, render_report
+    from tests.test_diff import manifest
+
+    assert (TEMPLATES / "report.html.j2").is_file()
+    pairs = [pair("p1", 0, 1, 0.9), pair("p2", 0, 1, 0.6)]
+    hostile = {**manifest(pairs, policies=(EVIL,), dropped={"inconsistent": 3}), "id": "t-0123456789ab", "name": EVIL, "created_at": None}
+    html = render_report(hostile, {"pairs": pairs})
+    assert "<script>alert" not in html
+    escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &quot;quotes&quot;"
+    assert f"created - &middot; name {escaped}" in html  # the page header
+    assert f"<td>policy {escaped}</td><td>{escaped}-model (openai)</td>" in html  # a summary table
+    for row in ("<td>kept</td><td>2</td>", "<td>dropped: inconsistent</td><td>3</td>", "<td>calls live</td><td>10</td>", "<td>tokens completion</td><td>50</td>"):
+        assert row in html
+    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="plot"') == 6 and "<h2>First 5 pairs</h2>" in html
+    assert "<td>0.9</td><td>0.8</td>" in html  # an example's p_chosen and margin

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from rlaif.store.export import DATA_FILE, export_version
-from rlaif.store.versions import commit_version
+from rlaif.store.versions import commit_tables
 from tests.test_export import MANIFEST, pairwise_tables
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ CPU = {
 @pytest.fixture(scope="module")
 def version(tmp_path_factory):
     store = tmp_path_factory.mktemp("trainers")
-    return store, commit_version(store, "crafted", pairwise_tables(), MANIFEST)[0]
+    return store, commit_tables(store, "crafted", pairwise_tables(), MANIFEST)[0]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 from rlaif.backends.base import GenerateRequest, ScoreRequest
 from rlaif.backends.transformers_backend import TransformersBackend
 from rlaif.errors import BackendError
-from rlaif.recipe import JudgeSpec, PolicySpec
+from rlaif.recipe import PairwiseJudge, PolicySpec
 from tests.fakes import collect
 
 pytestmark = pytest.mark.slow
@@ -52,4 +52,4 @@ def test_multi_token_option_is_a_clear_error(backend):
 
 
 def test_judge_spec_defaults_use_the_builtin_model():
-    assert JudgeSpec().model == "smollm2-135m" and JudgeSpec().backend == "transformers"
+    assert PairwiseJudge().model == "smollm2-135m" and PairwiseJudge().backend == "transformers"

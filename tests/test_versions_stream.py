@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from rlaif.errors import StoreError
-from rlaif.schema import content_hash
 from rlaif.store.spill import RowSpill, chain
-from rlaif.store.versions import TABLES, commit_tables, commit_version, folder_digest, read_table, version_digest, version_path
+from rlaif.store.versions import commit_tables, folder_digest, read_table, version_path
 
 MANIFEST = {"recipe": {"name": "t", "nested": {"b": [1, 2.5, None], "a": "é"}}, "parents": ["x-1"]}
 
 
-def old_digest(tables: dict[str, list[dict]], manifest: dict) -> str:
-    """The former implementation: every table as one Arrow table, all rows dumped into one string."""
-    arrow = {name: pa.Table.from_pylist(tables[name]) if tables.get(name) else pa.table({}) for name in TABLES}
-    rows = {name: arrow[name].to_pylist() for name in TABLES}
-    return content_hash({"rows": rows, "recipe": manifest.get("recipe"), "parents": manifest.get("parents", [])}, 12)
+def canonical_id(text: str) -> str:
+    """The id of a version as the store documents it: sha256 of the canonical JSON text, 12 hex."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def test_the_id_hashes_the_canonical_text_written_out_by_hand(tmp_path):
+    version_id, _ = commit_tables(tmp_path / "store", "t", {"pairs": [{"a": 1}]}, {"recipe": {}})
+    text = '{"parents":[],"recipe":{},"rows":{"feedback":[],"generations":[],"judgments":[],"pairs":[{"a":1}],"prompts":[],"rankings":[]}}'
+    assert version_id == f"t-{canonical_id(text)}" == "t-7eb5207f3453"
+
+
+KNOWN_ID = "49ac586dee8f"  # the id of ROWS / MANIFEST since ids were first hashed (rows of every table at once)
 
 
 ROWS = {
@@ -42,15 +49,14 @@ def spill_of(tmp_path, name, rows, size):
 
 @pytest.mark.parametrize("size", [1, 2, 1000, 10_000])
 def test_streamed_commit_has_the_id_of_hashing_everything_at_once(tmp_path, size):
-    expected = old_digest(ROWS, MANIFEST)
+    expected = KNOWN_ID
     tables = {name: spill_of(tmp_path / str(size), name, rows, size) for name, rows in ROWS.items()}
     version_id, created = commit_tables(tmp_path / "store", "t", tables, MANIFEST)
     assert created and version_id == f"t-{expected}"
     folder = version_path(tmp_path / "store", version_id)
     assert folder_digest(folder, MANIFEST) == expected
-    assert version_digest({t: pq.read_table(folder / f"{t}.parquet") for t in TABLES}, MANIFEST) == expected
     assert read_table(tmp_path / "store", version_id, "pairs") == pa.Table.from_pylist(ROWS["pairs"]).to_pylist()
-    assert commit_version(tmp_path / "store", "t", ROWS, MANIFEST) == (version_id, False)  # lists: the same id
+    assert commit_tables(tmp_path / "store", "t", ROWS, MANIFEST) == (version_id, False)  # lists: the same id
     assert not [p for p in (tmp_path / "store" / "versions").iterdir() if p.name.startswith(".tmp-")]
 
 
@@ -58,7 +64,7 @@ def test_a_first_part_of_nulls_takes_the_type_of_later_parts(tmp_path):
     rows = [{"error": None, "p": None}] * 3 + [{"error": "boom", "p": {"a": 1.5}}]
     spill = spill_of(tmp_path, "pairs", rows, 3)
     version_id, _ = commit_tables(tmp_path / "store", "t", {"pairs": spill}, MANIFEST)
-    assert version_id == f"t-{old_digest({'pairs': rows}, MANIFEST)}"
+    assert version_id == commit_tables(tmp_path / "lists", "t", {"pairs": rows}, MANIFEST)[0]  # as one list of rows
     assert read_table(tmp_path / "store", version_id, "pairs")[-1] == {"error": "boom", "p": {"a": 1.5}}
 
 
@@ -67,13 +73,14 @@ def test_columns_come_from_the_first_row_and_chained_spills_keep_their_order(tmp
     second = spill_of(tmp_path, "b", [{"y": "c", "x": 3, "z": 1}], 1)
     version_id, _ = commit_tables(tmp_path / "store", "t", {"generations": chain("generations", [first, second])}, MANIFEST)
     rows = [{"x": 1, "y": "a"}, {"x": 2, "y": "b", "z": 9}, {"y": "c", "x": 3, "z": 1}]
-    assert version_id == f"t-{old_digest({'generations': rows}, MANIFEST)}"
+    assert version_id == commit_tables(tmp_path / "lists", "t", {"generations": rows[:1] + [{"x": 2, "y": "b"}, {"x": 3, "y": "c"}]}, MANIFEST)[0]
     assert read_table(tmp_path / "store", version_id, "generations") == [{"x": 1, "y": "a"}, {"x": 2, "y": "b"}, {"x": 3, "y": "c"}]
 
 
 def test_empty_tables_and_conflicting_types(tmp_path):
     version_id, _ = commit_tables(tmp_path / "store", "t", {}, {"recipe": None})
-    assert version_id == f"t-{old_digest({}, {'recipe': None})}"
+    empty = '{"parents":[],"recipe":null,"rows":{"feedback":[],"generations":[],"judgments":[],"pairs":[],"prompts":[],"rankings":[]}}'
+    assert version_id == f"t-{canonical_id(empty)}"
     spill = spill_of(tmp_path, "pairs", [{"a": 1}, {"a": "text"}], 1)
     with pytest.raises(StoreError, match="table pairs"):
         commit_tables(tmp_path / "store", "u", {"pairs": spill}, MANIFEST)

@@ -19,8 +19,8 @@ from rlaif.backends.vllm_backend import VLLMBackend  # noqa: E402
 from rlaif.cache import CallCache, CallStats  # noqa: E402
 from rlaif.errors import BackendError  # noqa: E402
 from rlaif.judges.common import load_template  # noqa: E402
-from rlaif.judging import judge_stage  # noqa: E402
-from rlaif.recipe import FilterSpec, JudgeSpec, PolicySpec  # noqa: E402
+from rlaif.judges.stage import judge_stage  # noqa: E402
+from rlaif.recipe import FilterSpec, PairwiseJudge, PolicySpec  # noqa: E402
 from rlaif.sampling import sample_policy  # noqa: E402
 from rlaif.schema import Prompt  # noqa: E402
 from tests.fakes import collect  # noqa: E402
@@ -101,7 +101,7 @@ def judge_requests() -> list[ScoreRequest]:
 def test_judge_scores_come_from_logprobs_and_match_transformers(engine):
     requests = judge_requests()
     scored = collect(engine.score, requests)
-    reference = TransformersBackend(JudgeSpec(batch_size=8))
+    reference = TransformersBackend(PairwiseJudge(batch_size=8))
     with reference:
         reference.ensure_loaded()
         expected = collect(reference.score, requests)
@@ -158,7 +158,7 @@ def test_the_backend_works_from_a_worker_thread(engine):
 def test_sampling_and_judging_through_the_cache(tmp_path):
     prompts = [Prompt(id=f"p{i}", messages=[{"role": "user", "content": text}]) for i, text in enumerate(["Name a fruit.", "Say hi."])]
     policy = PolicySpec(backend="vllm", name="smol-vllm", params={"temperature": 1.0, "max_tokens": 16, "seed": 1})
-    judge = JudgeSpec(backend="vllm")
+    judge = PairwiseJudge(backend="vllm")
     filters = FilterSpec(consistency=False, min_margin=0.0, drop_truncated=False)
     cache = CallCache(tmp_path / "calls.sqlite")
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
 import json
+import threading
 from collections.abc import Callable, Iterator
 
 from rlaif.backends.base import Backend
@@ -17,16 +19,21 @@ BACKENDS: dict[str, str] = {
 }
 
 
+def backend_class(name: str) -> type[Backend]:
+    """The class of a backend name, imported on first use (no engine is loaded)."""
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r} - use one of: {', '.join(BACKENDS)}")
+    module_name, class_name = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
 def make_backend(spec) -> Backend:
     """Build (not load) the backend a ModelSpec names."""
-    if spec.backend not in BACKENDS:
-        raise BackendError(f"unknown backend {spec.backend!r} - use one of: {', '.join(BACKENDS)}")
-    module_name, class_name = BACKENDS[spec.backend].split(":")
-    return getattr(importlib.import_module(module_name), class_name)(spec)
+    return backend_class(spec.backend)(spec)
 
 
-#: The backend kept loaded between uses inside `one_loaded_backend()`: [key, backend] or None outside it.
-_slot: list | None = None
+#: Backends that hold no model in this process (a client of an endpoint): a run keeps them side by side.
+API_BACKENDS = frozenset({"openai"})
 
 
 def engine_key(spec) -> str:
@@ -36,34 +43,75 @@ def engine_key(spec) -> str:
     return json.dumps(spec.model_dump(mode="json", include=set(ModelSpec.model_fields)), sort_keys=True)
 
 
-@contextlib.contextmanager
-def one_loaded_backend() -> Iterator[None]:
-    """Inside this block a backend stays loaded after use and is reused by the next use with the
-    same engine settings (e.g. one policy over every chunk of a run, or a judge on the policy's
-    own model); a use with other settings closes it first, so at most one model is loaded at a time.
+class BackendPool:
+    """The backends one run has loaded (owned by `rlaif.runner.Run`, closed with it).
+
+    A backend stays loaded after use and is reused by the next use with the same engine settings
+    (e.g. one policy over every chunk of a run, or a judge on the policy's own model). A local
+    engine (transformers, vllm) is loaded alone: using another closes every other local one first,
+    so at most one model is in memory at a time. API backends hold no model and stay side by side,
+    so steps on them can run together; they share one request limit per endpoint (`endpoints`).
     """
-    global _slot
-    outer, _slot = _slot, [None, None]
+
+    def __init__(self) -> None:
+        self._held: dict[str, Backend] = {}
+        self._lock = threading.Lock()
+        self.endpoints = None  # rlaif.backends.openai_compat.Endpoints, made on first use
+
+    def get(self, factory: Callable[[object], Backend], spec) -> Backend:
+        key = engine_key(spec)
+        with self._lock:
+            if key not in self._held:
+                if spec.backend not in API_BACKENDS:
+                    for other in [k for k, b in self._held.items() if b.spec.backend not in API_BACKENDS]:
+                        _release(self._held.pop(other))
+                backend = factory(spec)
+                backend.kept = True
+                if hasattr(backend, "share"):  # API backends: one limit per endpoint, one event loop
+                    backend.share(self._endpoints())
+                self._held[key] = backend
+            return self._held[key]
+
+    def _endpoints(self):
+        if self.endpoints is None:
+            from rlaif.backends.openai_compat import Endpoints
+
+            self.endpoints = Endpoints()
+        return self.endpoints
+
+    def close(self) -> None:
+        with self._lock:
+            held, self._held = list(self._held.values()), {}
+        for backend in held:
+            _release(backend)
+        if self.endpoints is not None:
+            self.endpoints.close()
+            self.endpoints = None
+
+
+_ACTIVE: contextvars.ContextVar[BackendPool | None] = contextvars.ContextVar("rlaif_backend_pool", default=None)
+
+
+@contextlib.contextmanager
+def using(pool: BackendPool | None) -> Iterator[None]:
+    """Backends opened inside this block (in this thread or task) come from `pool` (a run's step)."""
+    token = _ACTIVE.set(pool)
     try:
         yield
     finally:
-        held, _slot = _slot[1], outer
-        _release(held)
+        _ACTIVE.reset(token)
 
 
 @contextlib.contextmanager
-def opened(factory: Callable[[object], Backend], spec) -> Iterator[Backend]:
-    """`with factory(spec) as backend`, or the backend kept by `one_loaded_backend()` for these settings."""
-    if _slot is None:
+def opened(factory: Callable[[object], Backend], spec, pool: BackendPool | None = None) -> Iterator[Backend]:
+    """The backend `pool` (else the pool of the current step, see `using`) keeps for these settings;
+    without a pool, `with factory(spec) as backend`."""
+    pool = pool or _ACTIVE.get()
+    if pool is None:
         with factory(spec) as backend:
             yield backend
         return
-    key = engine_key(spec)
-    if _slot[0] != key:
-        _release(_slot[1])
-        _slot[0], _slot[1] = key, factory(spec)
-        _slot[1].kept = True
-    yield _slot[1]
+    yield pool.get(factory, spec)
 
 
 def _release(backend: Backend | None) -> None:

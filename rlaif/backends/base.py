@@ -75,6 +75,19 @@ class Backend:
     """Base class of the engines; subclasses fill in the four methods."""
 
     name = "base"
+    #: The ModelSpec fields this engine reads besides `backend` and `model`; a recipe that sets
+    #: another one for it is an error naming the field (rlaif.recipe.ModelSpec).
+    options: frozenset[str] = frozenset()
+    #: The packages this engine imports when it loads (checked before a run: rlaif.preflight).
+    requires: tuple[str, ...] = ()
+
+    @classmethod
+    def identity(cls, spec) -> dict:
+        """What about this engine determines its answers: part of every cache key (never the API key).
+
+        Changing it changes every key, so the request cache of earlier runs would no longer be found.
+        """
+        return {"backend": spec.backend, "model": spec.model, "dtype": spec.dtype}
 
     def __init__(self, spec) -> None:  # spec: rlaif.recipe.ModelSpec
         self.spec = spec

@@ -1,19 +1,17 @@
 """Any OpenAI-compatible endpoint (OpenAI, `vllm serve`, llama.cpp server, Ollama, llm-katan).
 
-Async with a concurrency bound, per-request timeouts, and retries with exponential backoff and
-full jitter that honour Retry-After. The API key is read from the environment when the client
-is made and is never stored on the spec, in a cache key or in a manifest.
+Async with a concurrency bound and per-request timeouts; the openai client's own retries
+(exponential backoff with jitter, Retry-After honoured) take transient errors. The API key is
+read from the environment when the client is made and is never stored on the spec, in a cache
+key or in a manifest.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
-import email.utils
-import logging
+import contextlib
 import math
 import os
-import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -21,11 +19,8 @@ from typing import Any
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
 from rlaif.errors import BackendError
-from rlaif.secrets import exception_text, spec_secrets
 
-log = logging.getLogger(__name__)
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-MAX_RETRY_AFTER_S = 60.0  # like the official client: a longer wait request is capped, not obeyed
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
@@ -42,52 +37,12 @@ def run_async(coro: Awaitable) -> Any:
     return box.get("value")
 
 
-def retry_after_seconds(exc: BaseException) -> float | None:
-    """Seconds the server asked us to wait (Retry-After / retry-after-ms), if it said.
-
-    >>> class R: headers = {"retry-after": "2"}
-    >>> class E(Exception): response = R()
-    >>> retry_after_seconds(E())
-    2.0
-    """
-    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-    if headers.get("retry-after-ms"):
-        try:
-            seconds = float(headers["retry-after-ms"]) / 1000
-            if math.isfinite(seconds):
-                return max(0.0, seconds)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-        return max(0.0, seconds) if math.isfinite(seconds) else None  # "inf"/"nan" would hang or mislead
-    except ValueError:
-        pass
-    try:  # an HTTP-date; unparseable values raise ValueError/TypeError on Python >= 3.10
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None  # a malformed header must not turn a retryable error into a crash
-    if parsed is None:
-        return None
-    if parsed.tzinfo is None:  # "-0000" parses naive; HTTP-dates are always UTC
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return max(0.0, parsed.timestamp() - time.time())
-
-
 def is_retryable(exc: BaseException) -> bool:
     import openai
 
     if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, asyncio.TimeoutError)):
         return True
     return isinstance(exc, openai.APIStatusError) and exc.status_code in RETRY_STATUS
-
-
-def backoff_delay(attempt: int, base: float = 0.25, cap: float = 20.0) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-    return random.uniform(0, min(cap, base * 2**attempt))
 
 
 def normalize_token(token: str) -> str:
@@ -145,12 +100,53 @@ def api_key(spec) -> str:
     )
 
 
+class Endpoints:
+    """What the API backends of one run share: one event loop (in a thread) for all their requests,
+    and one limit per endpoint (base URL) of requests in flight, the first spec's `max_concurrency`,
+    so steps that run together (policies sampling, the judge judging) never exceed it together.
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="rlaif-endpoints", daemon=True)
+        self._thread.start()
+        self._limits: dict[str, asyncio.Semaphore] = {}
+
+    def run(self, coro: Awaitable) -> Any:
+        """Run a coroutine on the shared loop and wait for it (from any thread but the loop's)."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def limit(self, spec) -> asyncio.Semaphore:
+        """The endpoint's limit (call on the loop)."""
+        url = endpoint_url(spec)
+        if url not in self._limits:
+            self._limits[url] = asyncio.Semaphore(spec.max_concurrency)
+        return self._limits[url]
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+
 class OpenAIBackend(Backend):
     name = "openai"
+    options = frozenset({"base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries"})
+    requires = ("openai",)
+
+    @classmethod
+    def identity(cls, spec) -> dict:
+        """The engine's identity plus the endpoint (dtype stays in: the keys of existing caches include it)."""
+        return {**super().identity(spec), "base_url": spec.base_url}
 
     def __init__(self, spec) -> None:
         super().__init__(spec)
         self._logprobs_supported = True
+        self._shared: Endpoints | None = None
+
+    def share(self, endpoints: Endpoints) -> None:
+        """Send requests on the run's loop, within the endpoint's limit shared with the run's other backends."""
+        self._shared = endpoints
 
     def _api_key(self) -> str:
         return api_key(self.spec)
@@ -163,30 +159,24 @@ class OpenAIBackend(Backend):
     def _client(self):
         import openai
 
+        # The client retries connection errors, timeouts, 408/409/429/5xx with exponential backoff
+        # and jitter, waiting what Retry-After asks up to 2 minutes (a longer wait is not retried:
+        # the run's next pass takes it, rlaif.calls); a 400 is never retried.
         return openai.AsyncOpenAI(
-            base_url=self.spec.base_url, api_key=self._api_key(), timeout=self.spec.timeout_s, max_retries=0
+            base_url=self.spec.base_url, api_key=self._api_key(), timeout=self.spec.timeout_s, max_retries=self.spec.max_retries
         )
-
-    async def _with_retries(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        for attempt in range(self.spec.max_retries + 1):
-            try:
-                return await call()
-            except Exception as exc:  # noqa: BLE001 - classified below
-                if attempt >= self.spec.max_retries or not is_retryable(exc):
-                    raise
-                delay = max(backoff_delay(attempt), min(retry_after_seconds(exc) or 0.0, MAX_RETRY_AFTER_S))
-                log.debug("retrying after %s (%.2fs): %s", type(exc).__name__, delay, exception_text(exc, spec_secrets(self.spec)))
-                await asyncio.sleep(delay)
 
     async def _pool(self, requests: list, one: Callable, on_result: Callable) -> None:
         """Bounded worker pool: at most max_concurrency requests in flight, memory flat in N."""
-        client = self._client()
+        client = self._client()  # one per batch: a client shared by the run's backends measured slower here
         queue: Iterable[tuple[int, Any]] = iter(enumerate(requests))
+        limit = self._shared.limit(self.spec) if self._shared else contextlib.nullcontext()
 
         async def worker() -> None:
             for index, request in queue:
                 try:
-                    result = await self._with_retries(lambda request=request: one(client, request))
+                    async with limit:
+                        result = await one(client, request)  # the client retries transient errors itself
                 except Exception as exc:  # noqa: BLE001 - a failure is a value
                     result = exc
                 on_result(index, result)
@@ -242,8 +232,11 @@ class OpenAIBackend(Backend):
             latency_s=time.perf_counter() - start,
         )
 
+    def _send(self, coro: Awaitable) -> None:
+        (self._shared.run if self._shared else run_async)(coro)
+
     def generate(self, requests, on_result) -> None:
-        run_async(self._pool(requests, self._generate_one, on_result))
+        self._send(self._pool(requests, self._generate_one, on_result))
 
     def score(self, requests, on_result) -> None:
-        run_async(self._pool(requests, self._score_one, on_result))
+        self._send(self._pool(requests, self._score_one, on_result))

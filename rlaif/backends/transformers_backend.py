@@ -17,6 +17,8 @@ from rlaif.schema import content_hash
 
 class TransformersBackend(Backend):
     name = "transformers"
+    options = frozenset({"batch_size", "threads", "dtype"})
+    requires = ("torch", "transformers")
 
     def load(self) -> None:
         try:

@@ -75,6 +75,8 @@ def option_probs(top: dict[Any, Any], options: tuple[str, ...]) -> dict[str, flo
 
 class VLLMBackend(Backend):
     name = "vllm"
+    options = frozenset({"dtype"})  # vLLM schedules its own batches and threads
+    requires = ("vllm",)
 
     def load(self) -> None:
         for key, value in ENGINE_ENV.items():

@@ -1,5 +1,6 @@
-"""What every judge type shares: templates, principles, and scoring through the cache with an
-optional chain-of-thought step (rationale first, verdict scored in a second call)."""
+"""What every judge type shares: templates (each with its protocol, rlaif.judges.protocol),
+principles, and scoring through the cache with an optional chain-of-thought step (rationale
+first, verdict scored in a second call)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rlaif.cache import CallCache, CallStats
 from rlaif.calls import run_generate, run_score
 from rlaif.errors import RecipeError
 from rlaif.judges.parsers import neutralize
+from rlaif.judges.protocol import DEFAULTS, Protocol, read_protocol
 from rlaif.schema import Prompt, content_hash
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +32,7 @@ PrincipleFor = Callable[[str], "str | None"]  # item key -> principle text (or N
 class JudgeTemplate:
     name: str
     text: str
+    protocol: Protocol = DEFAULTS["pairwise"]  # how the verdict is asked for and read (the file's rlaif-protocol block)
 
     @property
     def sha256(self) -> str:
@@ -39,9 +42,16 @@ class JudgeTemplate:
         """Render with every response passed through `neutralize` by the caller; undefined names fail."""
         return _compiled(self.text).render(**variables).strip()
 
+    def neutralize(self, response: str) -> str:
+        """A response with verdict look-alikes defused, this template's protocol's included."""
+        if self.protocol in DEFAULTS.values():  # rlaif's own forms, defused as they always were
+            return neutralize(response)
+        options = self.protocol.options or tuple(str(n) for n in range(1, 11))  # pointwise: ratings
+        return neutralize(response, self.protocol.prefix, options)
+
     def render(self, instruction: str, output_a: str, output_b: str, principle: str | None = None) -> str:
         return self.render_vars(
-            instruction=instruction, output_a=neutralize(output_a), output_b=neutralize(output_b), principle=principle
+            instruction=instruction, output_a=self.neutralize(output_a), output_b=self.neutralize(output_b), principle=principle
         )
 
 
@@ -60,12 +70,18 @@ def resolve_path(path: str) -> Path | None:
     return None
 
 
-def load_template(path: str, key: str = "judge.template") -> JudgeTemplate:
-    """Read a judge template; relative paths are tried from the current folder, then the project."""
+def load_template(path: str, key: str = "judge.template", judge_type: str = "pairwise") -> JudgeTemplate:
+    """Read a judge template and its protocol; relative paths are tried from the current folder, then the project."""
     found = resolve_path(path)
     if found is None:
         raise RecipeError(path, key, "template file not found", "use one of prompts/*_judge.j2 or a path to your .j2 file")
-    return JudgeTemplate(name=Path(path).name, text=found.read_text(encoding="utf-8"))
+    text = found.read_text(encoding="utf-8")
+    return JudgeTemplate(name=Path(path).name, text=text, protocol=read_protocol(text, judge_type, path, key))
+
+
+def judge_template(spec) -> JudgeTemplate:
+    """The template of a judge spec (its `template_path`), read as its judge type's protocol."""
+    return load_template(spec.template_path, "judge.template", spec.type)
 
 
 def instruction_text(prompt: Prompt) -> str:

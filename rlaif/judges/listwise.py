@@ -1,7 +1,8 @@
 """Listwise judge: the judge orders K responses (2 to 8), seen in several permutations.
 
-Soft mode reads the probabilities of the best response's label right after "Output (" (under
-Plackett-Luce these are the strengths of the first choice); parse mode reads a written ranking.
+Soft mode reads the probabilities of the best response's label right after the protocol's
+prefix, "Output (" by default (under Plackett-Luce these are the strengths of the first choice);
+parse mode reads a written ranking. The slot labels are the protocol's options (a-h by default).
 Position bias is controlled twice: every prompt is judged in several orders (original, reversed,
 then seeded shuffles) whose results are un-shuffled and combined, and, with `debias`, each
 slot's measured first-choice rate over the run is divided out before combining.
@@ -10,21 +11,17 @@ slot's measured first-choice rate over the run is divided out before combining.
 from __future__ import annotations
 
 import random
-import string
 
 from rlaif.backends.base import ScoreRequest, Scores
 from rlaif.cache import CallCache, CallStats
 from rlaif.errors import RecipeError
 from rlaif.judges.aggregate import borda, mean_tau, order_from_scores, pairwise_share, plackett_luce
-from rlaif.judges.common import PrincipleFor, fixed_principle, instruction_text, load_template, score_all
+from rlaif.judges.common import PrincipleFor, fixed_principle, instruction_text, judge_template, score_all
 from rlaif.judges.construct import Scored
-from rlaif.judges.parsers import neutralize, parse_ranking
+from rlaif.judges.parsers import PARSERS
+from rlaif.judges.protocol import DEFAULTS, Protocol
 from rlaif.schema import Generation, Prompt, content_hash
 from rlaif.secrets import error_text, spec_secrets
-
-PREFIX = "Output ("
-LABELS = tuple(string.ascii_lowercase[:8])
-MAX_K = len(LABELS)
 
 
 def permutations_of(k: int, count: int, key: str, seed: int) -> list[list[int]]:
@@ -49,31 +46,32 @@ def permutations_of(k: int, count: int, key: str, seed: int) -> list[list[int]]:
 
 
 def listwise_requests(template, prompt: Prompt, generations: list[Generation], order: list[int], spec, principle) -> ScoreRequest:
-    outputs = [{"label": LABELS[slot], "text": neutralize(generations[i].text or "")} for slot, i in enumerate(order)]
+    labels = template.protocol.options
+    outputs = [{"label": labels[slot], "text": template.neutralize(generations[i].text or "")} for slot, i in enumerate(order)]
     content = template.render_vars(instruction=instruction_text(prompt), outputs=outputs, principle=principle)
     return ScoreRequest(
         messages=(("user", content),),
-        prefix=PREFIX,
-        options=LABELS[: len(order)],
+        prefix=template.protocol.prefix,
+        options=labels[: len(order)],
         max_tokens=max(spec.max_tokens, 8 * len(order)),
         want_probs=spec.mode != "parse",
     )
 
 
 def slot_probs(
-    result: Scores | Exception, k: int, mode: str, secrets: tuple[str, ...] | list[str] = ()
+    result: Scores | Exception, k: int, mode: str, secrets: tuple[str, ...] | list[str] = (), protocol: Protocol = DEFAULTS["listwise"]
 ) -> tuple[list[float] | None, list[int] | None, str | None]:
     """(first-choice probability per slot, parsed ranking of slots, error) for one permutation."""
     if isinstance(result, Exception):
         return None, None, error_text(result, secrets)
-    labels = LABELS[:k]
+    labels = protocol.options[:k]
     if mode != "parse" and result.probs:
         mass = sum(result.probs.get(label, 0.0) for label in labels)
         if mass > 0:
             return [result.probs.get(label, 0.0) / mass for label in labels], None, None
     if mode == "logprobs":
         return None, None, "no verdict-token probabilities (mode: logprobs)"
-    ranking = parse_ranking(result.text, labels)
+    ranking = PARSERS[protocol.parser](result.text, labels, protocol.prefix)
     if ranking is None:
         return None, None, "unparseable ranking"
     return None, [labels.index(label) for label in ranking], None
@@ -145,11 +143,12 @@ def judge_listwise(
     principle_for: PrincipleFor = fixed_principle(None),
 ) -> tuple[list[Scored], dict]:
     """Rank each prompt's responses over `spec.permutations` orders; returns per-prompt results and a bias report."""
-    template = load_template(spec.template_path)
+    template = judge_template(spec)
+    most = len(template.protocol.options)
     requests, plan = [], []
     for prompt, generations in groups:
-        if len(generations) > MAX_K:
-            raise RecipeError("<recipe>", "samples_per_prompt", f"a listwise judge ranks at most {MAX_K} responses, got {len(generations)}", "lower samples_per_prompt or the number of policies")
+        if len(generations) > most:
+            raise RecipeError("<recipe>", "samples_per_prompt", f"a listwise judge with {most} slot labels ranks at most {most} responses, got {len(generations)}", "lower samples_per_prompt or the number of policies")
         orders = permutations_of(len(generations), spec.permutations, prompt.id, spec.seed) if len(generations) >= 2 else []
         principle = principle_for(prompt.id)
         plan.append((prompt, generations, orders, len(requests)))
@@ -157,7 +156,7 @@ def judge_listwise(
     results = score_all(spec, requests, cache, stats, template.sha256, label="judging (listwise permutations)")
     parsed, secrets = {}, spec_secrets(spec)
     for prompt, generations, orders, start in plan:
-        parsed[prompt.id] = [slot_probs(results[start + n], len(generations), spec.mode, secrets) for n in range(len(orders))]
+        parsed[prompt.id] = [slot_probs(results[start + n], len(generations), spec.mode, secrets, template.protocol) for n in range(len(orders))]
     report: dict = {"type": "listwise", "permutations": spec.permutations, "aggregate": spec.aggregate}
     if spec.debias:
         for k in {len(g) for _, g, _, _ in plan if len(g) >= 2}:

@@ -1,5 +1,7 @@
 """Pairwise judge: every pair is judged in both orders; the soft label comes from verdict-token
-probabilities when the backend gives them, else from a strictly parsed answer."""
+probabilities when the backend gives them, else from a strictly parsed answer. The template's
+protocol says how: the assistant prefix, the verdict tokens [first shown, second shown] and the
+parser (rlaif.judges.protocol)."""
 
 from __future__ import annotations
 
@@ -8,14 +10,13 @@ from itertools import combinations
 
 from rlaif.backends.base import ScoreRequest, Scores
 from rlaif.cache import CallCache, CallStats
-from rlaif.judges.common import JudgeTemplate, PrincipleFor, fixed_principle, instruction_text, load_template, score_all
+from rlaif.judges.common import JudgeTemplate, PrincipleFor, fixed_principle, instruction_text, judge_template, load_template, score_all
 from rlaif.judges.debias import PositionBias, agree, debiased, estimate_beta
-from rlaif.judges.parsers import parse_verdict, soft_label
+from rlaif.judges.parsers import PARSERS, soft_label
+from rlaif.judges.protocol import DEFAULTS, Protocol
 from rlaif.schema import Generation, Judgment, OrderVerdict, Prompt
 from rlaif.secrets import error_text, spec_secrets
 
-PREFIX = "Output ("
-OPTIONS = ("a", "b")
 __all__ = ["JudgeTemplate", "load_template", "instruction_text", "judge_pairs", "remove_position_bias", "candidate_pairs", "BiasTally"]
 
 
@@ -35,8 +36,8 @@ def score_requests(
         content = template.render(instruction, first.text or "", second.text or "", principle)
         return ScoreRequest(
             messages=(("user", content),),
-            prefix=PREFIX,
-            options=OPTIONS,
+            prefix=template.protocol.prefix,
+            options=template.protocol.options,
             max_tokens=spec.max_tokens,
             want_probs=spec.mode != "parse",
         )
@@ -44,24 +45,28 @@ def score_requests(
     return request(a, b), request(b, a)
 
 
-def order_verdict(result: Scores | Exception, mode: str, secrets: tuple[str, ...] | list[str] = ()) -> OrderVerdict:
+def order_verdict(
+    result: Scores | Exception, mode: str, secrets: tuple[str, ...] | list[str] = (), protocol: Protocol = DEFAULTS["pairwise"]
+) -> OrderVerdict:
     """P(first shown is better) from one call: soft when probabilities exist, else parsed.
 
     `secrets`: known secrets of the judge (`spec_secrets`), scrubbed from a failed call's error.
+    `protocol`: the template's verdict tokens (options[0] names the first shown) and parser.
     """
     if isinstance(result, Exception):
         return OrderVerdict(p_first=None, soft=False, raw="", error=error_text(result, secrets))
+    first, second = protocol.options
     if mode != "parse":
-        p_first, mass = soft_label(result.probs)
+        p_first, mass = soft_label(result.probs, first, second)
         if p_first is not None:
-            raw = f"P(a)={result.probs['a']:.4f} P(b)={result.probs['b']:.4f} | {result.text}"
+            raw = f"P({first})={result.probs.get(first, 0.0):.4f} P({second})={result.probs.get(second, 0.0):.4f} | {result.text}"
             return OrderVerdict(p_first=p_first, soft=True, raw=raw, prob_mass=mass)
         if mode == "logprobs":
             return OrderVerdict(p_first=None, soft=False, raw=result.text, error="no verdict-token probabilities (mode: logprobs)")
-    verdict = parse_verdict(result.text, OPTIONS)
+    verdict = PARSERS[protocol.parser](result.text, protocol.options, protocol.prefix)
     if verdict is None:
         return OrderVerdict(p_first=None, soft=False, raw=result.text, error="unparseable judge answer")
-    return OrderVerdict(p_first=1.0 if verdict == "a" else 0.0, soft=False, raw=result.text)
+    return OrderVerdict(p_first=1.0 if verdict == first else 0.0, soft=False, raw=result.text)
 
 
 def combine(prompt_id: str, a: Generation, b: Generation, ab: OrderVerdict, ba: OrderVerdict, template: JudgeTemplate, model: str) -> Judgment:
@@ -94,15 +99,15 @@ def judge_pairs(
     principle_for: PrincipleFor = fixed_principle(None),
 ) -> list[Judgment]:
     """Judge each (prompt, a, b) in both orders; failures come back as Judgment(error=...)."""
-    template = load_template(spec.template_path)
+    template = judge_template(spec)
     requests: list[ScoreRequest] = []
     for prompt, a, b in items:
         requests.extend(score_requests(template, prompt, a, b, spec, principle_for(f"{a.id}|{b.id}")))
     results = score_all(spec, requests, cache, stats, template.sha256, label="judging (both orders)")
     judgments, secrets = [], spec_secrets(spec)
     for index, (prompt, a, b) in enumerate(items):
-        ab = order_verdict(results[2 * index], spec.mode, secrets)
-        ba = order_verdict(results[2 * index + 1], spec.mode, secrets)
+        ab = order_verdict(results[2 * index], spec.mode, secrets, template.protocol)
+        ba = order_verdict(results[2 * index + 1], spec.mode, secrets, template.protocol)
         judgments.append(combine(prompt.id, a, b, ab, ba, template, spec.model))
     return judgments
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlaif.errors import InputError
-from rlaif.inputs import jsonl_rows
+from rlaif.inputs import chat_messages, jsonl_rows
 from rlaif.quality.dedup import NearDuplicateIndex
 from rlaif.quality.text import normalize, words
 
@@ -52,10 +52,9 @@ def read_eval_texts(path: str | Path) -> list[str]:
     texts: list[str] = []
     for line_number, row in jsonl_rows(path, "evaluation file", "check filters.decontaminate.path in the recipe"):
         key = "prompt" if isinstance(row, dict) and "prompt" in row else "messages"
-        value = row.get(key) if isinstance(row, dict) else None
-        if not isinstance(value, (str, list)) or not user_text(value).strip():
-            raise InputError(str(path), "needs a 'prompt' (text or messages with a user turn) or 'messages'", line_number, key)
-        texts.append(user_text(value))
+        if not isinstance(row, dict) or key not in row:
+            raise InputError(str(path), "needs a 'prompt' (text or messages ending with a user turn) or 'messages'", line_number, key)
+        texts.append(user_text(chat_messages(row[key], str(path), line_number, key)))
     if not texts:
         raise InputError(str(path), "no rows in the evaluation file", fix='add JSON Lines rows with a "prompt" field')
     return texts

@@ -17,8 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from datasketch import MinHash, MinHashLSH
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 from rlaif.quality.text import jaccard, shingles
 
@@ -71,6 +73,8 @@ def minhash(items: frozenset[str], num_perm: int = 128, seed: int = 1) -> MinHas
     >>> minhash(frozenset({"abc", "bcd"})).jaccard(minhash(frozenset({"bcd", "abc"})))
     1.0
     """
+    from datasketch import MinHash  # imported when used: 1.4 s with scipy, paid only with dedup on
+
     signature = MinHash(num_perm=num_perm, seed=seed)
     signature.update_batch([item.encode("utf-8") for item in sorted(items)])
     return signature
@@ -88,6 +92,8 @@ class NearDuplicateIndex:
     """
 
     def __init__(self, threshold: float, k: int = 5, num_perm: int = 128, seed: int = 1, recall_margin: float = 0.15) -> None:
+        from datasketch import MinHashLSH
+
         self.threshold, self.k, self.num_perm, self.seed = threshold, k, num_perm, seed
         self._lsh = MinHashLSH(threshold=min(0.95, max(0.05, threshold - recall_margin)), num_perm=num_perm)
         self._prints: dict[Hashable, Fingerprint] = {}

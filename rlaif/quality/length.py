@@ -32,17 +32,3 @@ def excess_longer(n_longer: int, n_total: int, max_share: float) -> int:
     if n_longer == 0 or max_share >= 1 or n_longer <= max_share * n_total + 1e-9:
         return 0
     return min(n_longer, math.ceil((n_longer - max_share * n_total) / (1 - max_share) - 1e-9))
-
-
-def cap_longer_share(pairs: list[PreferencePair], max_share: float | None) -> tuple[list[PreferencePair], list[PreferencePair]]:
-    """(kept pairs in their original order, dropped pairs); lowest-margin chosen-longer pairs go first.
-
-    Ties in margin are broken by (prompt_id, chosen_id, rejected_id), so the result is deterministic.
-    """
-    if max_share is None:
-        return list(pairs), []
-    longer = [index for index, pair in enumerate(pairs) if chosen_is_longer(pair)]
-    k = excess_longer(len(longer), len(pairs), max_share)
-    by_margin = sorted(longer, key=lambda i: (pairs[i].margin, pairs[i].prompt_id, pairs[i].chosen_id, pairs[i].rejected_id))
-    drop = set(by_margin[:k])
-    return [p for i, p in enumerate(pairs) if i not in drop], [p for i, p in enumerate(pairs) if i in drop]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from rlaif.quality.decontam import EvalIndex, build_eval_index, user_text
 from rlaif.quality.dedup import NearDuplicateIndex
 from rlaif.quality.text import squash
@@ -13,7 +11,11 @@ PROMPT_DROP_REASONS = ("contaminated", "duplicate", "near_duplicate")
 
 
 class PromptChecker:
-    """The prompt filters as a stream: `reason(prompt)` for each prompt in order (state kept between calls)."""
+    """The prompt filters as a stream: `reason(prompt)` for each prompt in order (state kept between calls).
+
+    The reason is one of PROMPT_DROP_REASONS or None; checks run in that order and compare only
+    user turns. Duplicates are judged against the prompts kept so far, so the first of a group is kept.
+    """
 
     def __init__(self, spec, eval_index: EvalIndex | None = None) -> None:
         if eval_index is None and spec.decontaminate is not None:
@@ -37,25 +39,3 @@ class PromptChecker:
             if self.near is not None:
                 self.near.add(prompt.id, text)
         return reason
-
-
-def prompt_reasons(prompts: list[Prompt], spec, eval_index: EvalIndex | None = None) -> list[str | None]:
-    """For each prompt, why it is dropped (one of PROMPT_DROP_REASONS) or None.
-
-    Checks run in the order of PROMPT_DROP_REASONS; only user turns are compared. Duplicates are
-    judged against the prompts kept so far, so the first of a group is kept.
-    """
-    checker = PromptChecker(spec, eval_index)
-    return [checker.reason(prompt) for prompt in prompts]
-
-
-def filter_prompts(prompts: list[Prompt], spec) -> tuple[list[Prompt], Counter]:
-    """The prompts kept (in order) and the drops by reason; `spec` is the recipe's FilterSpec."""
-    kept: list[Prompt] = []
-    dropped: Counter = Counter()
-    for prompt, reason in zip(prompts, prompt_reasons(prompts, spec)):
-        if reason:
-            dropped[reason] += 1
-        else:
-            kept.append(prompt)
-    return kept, dropped

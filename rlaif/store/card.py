@@ -1,4 +1,7 @@
-"""The dataset card (README.md of an export), generated from a version's manifest.
+"""The dataset card (README.md of an export), generated from a version's manifest with
+huggingface_hub's card API: the front matter is a `DatasetCardData`, the text is the Jinja
+template `rlaif/templates/dataset_card.md.j2` rendered by `DatasetCard.from_template`; this
+module computes what the template shows (every table row, its cells escaped for Markdown).
 
 YAML front matter for the Hugging Face Hub (license, tags, a `configs` entry that points
 `datasets.load_dataset` at the export's Parquet files only), then: what the rows are and how to
@@ -12,12 +15,15 @@ token variables and key-like strings (`scrub_text`).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import yaml
+from huggingface_hub import DatasetCard, DatasetCardData
 
 from rlaif.secrets import manifest_secrets, scrub_text
 
+TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "dataset_card.md.j2"
 DATA_GLOB = "data/train-*.parquet"
 DEFAULT_LICENSE = "other"
 
@@ -69,39 +75,6 @@ COLUMNS = {
     "agreement": "listwise judge: Kendall tau between the rankings of shuffled orders (empty otherwise)",
 }
 
-CITATIONS = """\
-@article{lee2023rlaif,
-  title={RLAIF: Scaling Reinforcement Learning from Human Feedback with AI Feedback},
-  author={Lee, Harrison and Phatale, Samrat and Mansoor, Hassan and Mesnard, Thomas and Ferret, Johan and Lu, Kellie and Bishop, Colton and Hall, Ethan and Carbune, Victor and Rastogi, Abhinav and Prakash, Sushant},
-  journal={arXiv preprint arXiv:2309.00267}, year={2023}
-}
-@inproceedings{rafailov2023dpo,
-  title={Direct Preference Optimization: Your Language Model is Secretly a Reward Model},
-  author={Rafailov, Rafael and Sharma, Archit and Mitchell, Eric and Ermon, Stefano and Manning, Christopher D. and Finn, Chelsea},
-  booktitle={Advances in Neural Information Processing Systems}, year={2023}
-}
-@article{ethayarajh2024kto,
-  title={KTO: Model Alignment as Prospect Theoretic Optimization},
-  author={Ethayarajh, Kawin and Xu, Winnie and Muennighoff, Niklas and Jurafsky, Dan and Kiela, Douwe},
-  journal={arXiv preprint arXiv:2402.01306}, year={2024}
-}
-@article{cui2023ultrafeedback,
-  title={UltraFeedback: Boosting Language Models with High-quality Feedback},
-  author={Cui, Ganqu and Yuan, Lifan and Ding, Ning and Yao, Guanming and Zhu, Wei and Ni, Yuan and Xie, Guotong and Liu, Zhiyuan and Sun, Maosong},
-  journal={arXiv preprint arXiv:2310.01377}, year={2023}
-}
-@article{bai2022constitutional,
-  title={Constitutional AI: Harmlessness from AI Feedback},
-  author={Bai, Yuntao and Kadavath, Saurav and Kundu, Sandipan and others},
-  journal={arXiv preprint arXiv:2212.08073}, year={2022}
-}
-@inproceedings{zheng2023judging,
-  title={Judging LLM-as-a-Judge with MT-Bench and Chatbot Arena},
-  author={Zheng, Lianmin and Chiang, Wei-Lin and Sheng, Ying and others},
-  booktitle={Advances in Neural Information Processing Systems Datasets and Benchmarks Track}, year={2023}
-}"""
-
-
 def size_category(n: int) -> str:
     """The Hub's size bucket for n rows.
 
@@ -123,20 +96,20 @@ def license_of(manifest: dict[str, Any], license: str | None = None) -> str:
     return license or (manifest.get("recipe") or {}).get("license") or DEFAULT_LICENSE
 
 
-def front_matter(manifest: dict[str, Any], fmt: str, style: str, n_rows: int, license: str, data_sha256: str = "") -> str:
-    """YAML for the Hub. The config's `description` names the data file's sha256: `datasets` keys
-    its cache of a local folder on the card's configs (not on the files), so without it a
-    re-export to the same folder would load the previous rows from the cache."""
+def card_data(manifest: dict[str, Any], fmt: str, style: str, n_rows: int, license: str, data_sha256: str = "") -> DatasetCardData:
+    """The front matter for the Hub. The config's `description` names the data file's sha256:
+    `datasets` keys its cache of a local folder on the card's configs (not on the files), so
+    without it a re-export to the same folder would load the previous rows from the cache."""
     description = f"rlaif {fmt} export ({style}) of {manifest['id']}" + (f", data sha256 {data_sha256}" if data_sha256 else "")
     config = {"config_name": "default", "data_files": [{"split": "train", "path": DATA_GLOB}], "description": description}
-    meta = {
-        "license": license,
-        "pretty_name": f"{manifest.get('name', manifest['id'])} ({fmt}, {style})",
-        "tags": ["rlaif", "synthetic", "trl", *FORMAT_INFO[fmt]["tags"]],
-        "task_categories": ["text-generation"],
-        "size_categories": [size_category(n_rows)],
-        "configs": [config],
-        "rlaif": {
+    return DatasetCardData(
+        license=license,
+        pretty_name=f"{manifest.get('name', manifest['id'])} ({fmt}, {style})",
+        tags=["rlaif", "synthetic", "trl", *FORMAT_INFO[fmt]["tags"]],
+        task_categories=["text-generation"],
+        size_categories=[size_category(n_rows)],
+        configs=[config],
+        rlaif={
             "version": manifest["id"],
             "format": fmt,
             "style": style,
@@ -144,8 +117,7 @@ def front_matter(manifest: dict[str, Any], fmt: str, style: str, n_rows: int, li
             "data_sha256": data_sha256 or None,
             "package_version": manifest.get("package_version"),
         },
-    }
-    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n"
+    )
 
 
 def _fmt(value: Any) -> str:
@@ -165,10 +137,9 @@ def _cell(value: Any) -> str:
     return _fmt(value).replace("|", "\\|").replace("\n", " ")
 
 
-def _table(header: tuple[str, str], rows: list[tuple[Any, Any]]) -> str:
-    lines = [f"| {header[0]} | {header[1]} |", "| --- | --- |"]
-    lines += [f"| {_cell(a)} | {_cell(b)} |" for a, b in rows]
-    return "\n".join(lines)
+def _rows(rows: list[tuple[Any, Any]]) -> list[tuple[str, str]]:
+    """Table rows with both cells escaped for the template's Markdown tables."""
+    return [(_cell(a), _cell(b)) for a, b in rows]
 
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -184,64 +155,26 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, value)]
 
 
-def loading_section(fmt: str, style: str) -> str:
-    info = FORMAT_INFO[fmt]
-    code = [
-        "from datasets import load_dataset",
-        "",
-        'dataset = load_dataset("NS/NAME", split="train")  # this repo on the Hub, or the exported folder\'s path',
-        '# or: load_dataset("parquet", data_files="data/train-*.parquet", split="train")',
-    ]
-    if info["trainer"]:
-        code += [f"# trl.{info['trainer']}(model=..., args=trl.{info['config']}(...), train_dataset=dataset, processing_class=tokenizer)"]
-    text = "## Loading\n\n```python\n" + "\n".join(code) + "\n```\n"
-    if fmt == "kto":
-        text += (
-            "\nKTOTrainer needs `per_device_train_batch_size` > 1; rows built from pairs are interleaved "
-            "(desirable, undesirable, ...) so that its sequential batches hold both labels.\n"
-        )
-    if fmt == "prompts":
-        text += "\nGRPOTrainer / RLOOTrainer keep extra columns (`prompt_id`) and pass them to reward functions as keyword arguments.\n"
-    if style == "standard":
-        text += (
-            "\nStandard style: `prompt` is the conversation rendered as plain text, one turn per paragraph as "
-            "`System: ...`, `User: ...`, `Assistant: ...` (turns separated by a blank line), ending in `Assistant:`; "
-            "every response starts with one space, so `prompt + completion` reads naturally. TRL adds the EOS token.\n"
-        )
-    else:
-        text += "\nConversational style: prompts and responses are lists of `{role, content}` messages; TRL applies the model's chat template.\n"
-    return text
-
-
-def columns_section(columns: list[str], source: str) -> str:
-    rows = [(f"`{name}`", COLUMNS.get(name, "")) for name in columns]
-    return f"## Columns\n\nBuilt from the version's `{source}` table.\n\n" + _table(("column", "meaning"), rows) + "\n"
-
-
-def models_section(manifest: dict[str, Any]) -> str:
+def model_rows(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
     models = manifest.get("models") or {}
     rows = [(f"policy `{p.get('name')}`", f"{p.get('model')} ({p.get('backend')})") for p in models.get("policies", [])]
     judge = models.get("judge") or {}
     if judge:
         rows.append(("judge", f"{judge.get('model')} ({judge.get('backend')})"))
-    templates = [(name, f"`{sha}`") for name, sha in (manifest.get("prompt_templates") or {}).items()]
-    return "## Models\n\n" + _table(("role", "model (backend)"), rows) + "\n\n## Templates\n\n" + _table(("template", "sha256"), templates) + "\n"
+    return rows
 
 
-def counts_section(manifest: dict[str, Any]) -> str:
+def count_context(manifest: dict[str, Any]) -> dict[str, list]:
+    """Counts (nested ones flattened), drops by reason, and the run's calls and tokens."""
     counts = dict(manifest.get("counts") or {})
     dropped = counts.pop("dropped", {}) or {}
-    text = "## Counts\n\n" + _table(("count", "value"), _flatten(counts))
-    text += "\n\nCandidate pairs dropped, by reason (each candidate is kept or dropped under exactly one reason):\n\n"
-    text += _table(("reason", "pairs"), list(dropped.items()) or [("none", 0)]) + "\n"
     calls, tokens = manifest.get("calls") or {}, manifest.get("tokens") or {}
-    if calls or tokens:
-        usage = [(f"calls {k}", v) for k, v in calls.items()] + [(f"tokens {k}", v) for k, v in tokens.items()]
-        text += "\nModel calls and tokens of the run:\n\n" + _table(("", "value"), usage) + "\n"
-    return text
+    usage = [(f"calls {k}", v) for k, v in calls.items()] + [(f"tokens {k}", v) for k, v in tokens.items()]
+    return {"count_rows": _rows(_flatten(counts)), "dropped_rows": _rows(list(dropped.items()) or [("none", 0)]), "usage_rows": _rows(usage)}
 
 
-def judge_section(manifest: dict[str, Any], evaluation: dict | list | None = None) -> str:
+def judge_context(manifest: dict[str, Any], evaluation: dict | list | None = None) -> dict[str, Any]:
+    """The judge's figures from the run, and each human-agreement evaluation (rows and warnings)."""
     judge = dict(manifest.get("judge") or {})
     bias = judge.pop("position_bias", {}) or {}
     rows = [
@@ -256,22 +189,11 @@ def judge_section(manifest: dict[str, Any], evaluation: dict | list | None = Non
     ]
     rows = [row for row in rows if row[1] is not None or row[0] == "judge type"]
     rows += [(judge_label(key), value) for key, value in _flatten(judge)]
-    intro = "## Judge quality\n\n"
-    if bias:
-        intro += (
-            "Every pair is judged in both orders. The judge's position bias is estimated over the run and removed in "
-            "logit space before the two orders are averaged (Lee et al. 2023). For reference, MT-Bench found GPT-4 65% "
-            "consistent when the two answers are swapped (Zheng et al. 2023).\n\n"
-        )
-    text = intro + _table(("measure", "value"), rows) + "\n"
     evaluations = evaluation if evaluation is not None else manifest.get("eval")
     if isinstance(evaluations, dict):
         evaluations = [evaluations]
-    for item in evaluations or []:
-        text += "\nAgreement with human labels (`rlaif eval-judge`):\n\n" + _table(("measure", "value"), eval_rows(item)) + "\n"
-    if not evaluations:
-        text += "\nNo human-agreement evaluation was recorded for this version (`rlaif eval-judge` measures one).\n"
-    return text
+    shown = [{"rows": _rows(eval_rows(item)), "warnings": list(item.get("warnings") or [])} for item in evaluations or []]
+    return {"position_bias": bool(bias), "judge_rows": _rows(rows), "evaluations": shown}
 
 
 def judge_label(key: str) -> str:
@@ -304,27 +226,43 @@ def eval_rows(evaluation: dict[str, Any]) -> list[tuple[str, Any]]:
     """The figures of one `rlaif eval-judge` result: the known ones named, then the gold file and
     any other scalar figure (per-row outcomes and the judge's full settings are left out)."""
     rows = [(label, evaluation[key]) for key, label in EVAL_FIGURES.items() if key in evaluation]
-    skip = {*EVAL_FIGURES, "outcomes", "judge", "path", "calls", "package_version"}
+    skip = {*EVAL_FIGURES, "outcomes", "judge", "path", "calls", "package_version", "warnings"}
     return rows + [(key, value) for key, value in _flatten({k: v for k, v in evaluation.items() if k not in skip})]
 
 
-def lineage_section(manifest: dict[str, Any]) -> str:
+def lineage_rows(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
     rows = [("version", f"`{manifest['id']}`"), ("created", manifest.get("created_at")), ("parents", ", ".join(manifest.get("parents") or []) or "none")]
     rows += [(f"input {key}", value) for key, value in _flatten(manifest.get("inputs") or {})]
-    rows.append(("rlaif version", manifest.get("package_version")))
-    recipe = yaml.safe_dump(manifest.get("recipe") or {}, sort_keys=False, allow_unicode=True)
-    return "## Lineage\n\n" + _table(("", ""), rows) + f"\n\n## Recipe\n\n```yaml\n{recipe}```\n"
+    return [*rows, ("rlaif version", manifest.get("package_version"))]
 
 
-def license_section(license: str) -> str:
-    text = f"## License\n\n`{license}`."
-    if license == DEFAULT_LICENSE:
-        text += (
-            " No license was given for this export (set `license` in the recipe, or pass `--license`). The rows contain "
-            "the prompts and the outputs of the models above: check the license of the prompt set and the terms of "
-            "every model before you share or train on them."
-        )
-    return text + "\n"
+def card_context(
+    manifest: dict[str, Any], fmt: str, style: str, n_rows: int, columns: list[str], source: str, license: str, evaluation: dict | list | None
+) -> dict[str, Any]:
+    """Every variable of the card template besides `card_data`."""
+    info = FORMAT_INFO[fmt]
+    templates = [(name, f"`{sha}`") for name, sha in (manifest.get("prompt_templates") or {}).items()]
+    return {
+        "title": manifest.get("name", manifest["id"]),
+        "version": manifest["id"],
+        "fmt": fmt,
+        "style": style,
+        "n_rows": n_rows,
+        "what": info["what"],
+        "trainer": info["trainer"],
+        "trainer_config": info["config"],
+        "data_glob": DATA_GLOB,
+        "source": source,
+        "column_rows": _rows([(f"`{name}`", COLUMNS.get(name, "")) for name in columns]),
+        "model_rows": _rows(model_rows(manifest)),
+        "template_rows": _rows(templates),
+        **count_context(manifest),
+        **judge_context(manifest, evaluation),
+        "lineage_rows": _rows(lineage_rows(manifest)),
+        "recipe_yaml": yaml.safe_dump(manifest.get("recipe") or {}, sort_keys=False, allow_unicode=True),
+        "license": license,
+        "license_missing": license == DEFAULT_LICENSE,
+    }
 
 
 def render_card(
@@ -343,25 +281,8 @@ def render_card(
     `evaluation`: `rlaif eval-judge` result(s) to report; default: the manifest's `eval` entry.
     `data_sha256`: sha256 of the exported Parquet file (recorded in the front matter).
     """
-    chosen_license = license_of(manifest, license)
-    info = FORMAT_INFO[fmt]
-    summary = (
-        f"# {manifest.get('name', manifest['id'])}: `{fmt}` export ({style})\n\n"
-        f"{n_rows} rows of {info['what']}, made with AI feedback by `rlaif` from dataset version "
-        f"`{manifest['id']}`."
-        + (f" Loads into TRL's `{info['trainer']}` with no glue code." if info["trainer"] else "")
-        + "\n"
-    )
-    parts = [
-        front_matter(manifest, fmt, style, n_rows, chosen_license, data_sha256),
-        summary,
-        loading_section(fmt, style),
-        columns_section(columns, source),
-        models_section(manifest),
-        counts_section(manifest),
-        judge_section(manifest, evaluation),
-        lineage_section(manifest),
-        license_section(chosen_license),
-        f"## Citation\n\nThe methods this dataset builds on:\n\n```bibtex\n{CITATIONS}\n```\n",
-    ]
-    return scrub_text("\n".join(parts), manifest_secrets(manifest))
+    chosen = license_of(manifest, license)
+    data = card_data(manifest, fmt, style, n_rows, chosen, data_sha256)
+    context = card_context(manifest, fmt, style, n_rows, columns, source, chosen, evaluation)
+    card = str(DatasetCard.from_template(data, template_path=str(TEMPLATE), **context))
+    return scrub_text(card if card.endswith("\n") else card + "\n", manifest_secrets(manifest))  # Jinja drops the final newline

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from rlaif.errors import StoreError
+from rlaif.store.atomic import write_atomic
 from rlaif.store.card import render_card
 from rlaif.store.formats import build_rows, empty_message
 from rlaif.store.versions import load_manifest
@@ -113,7 +114,7 @@ def export_version(
         pq.write_table(table, tmp / DATA_FILE)
         data_sha256 = hashlib.sha256((tmp / DATA_FILE).read_bytes()).hexdigest()
         card = render_card(manifest, fmt, style, len(rows), table.column_names, source, license, evaluation, data_sha256)
-        (tmp / "README.md").write_text(card, encoding="utf-8")
+        write_atomic(tmp / "README.md", card)
         _move_into_place(tmp, out)
     except OSError as exc:
         raise StoreError(f"could not write the export to {out}: {exc} - check that the folder is writable") from None

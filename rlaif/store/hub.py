@@ -11,7 +11,7 @@ version) are deleted in the same commit, so each tag holds exactly one version; 
 the repo are left alone. A version whose tag already exists is not pushed again.
 
 A pull downloads `rlaif/` at a revision, checks that the tables hash to the version id (the
-same computation as `commit_version`), and commits the version into the store atomically with
+same computation as `commit_tables`), and commits the version into the store atomically with
 the same id and a byte-identical manifest.json. Where it came from (repo, revision, commit) goes
 to `origin.json` beside the manifest, not into it, so the manifest stays exactly what was pushed.
 
@@ -37,6 +37,7 @@ from rlaif import __version__
 from rlaif.errors import HubError, StoreError
 from rlaif.names import check_revision, is_version_id
 from rlaif.secrets import manifest_secrets, scan_for_secrets
+from rlaif.store.atomic import write_json_atomic
 from rlaif.store.formats import FORMATS, STYLES
 from rlaif.store.versions import TABLES, folder_digest, load_manifest, version_path, versions_dir
 
@@ -290,7 +291,7 @@ def _install(store: str | Path, files: dict[str, Path], origin: dict, version_id
     try:
         for name, path in files.items():
             shutil.copyfile(path, tmp / name.removeprefix(f"{RAW_DIR}/"))
-        (tmp / "origin.json").write_text(json.dumps(origin, indent=2) + "\n")
+        write_json_atomic(tmp / "origin.json", origin)
         os.rename(tmp, target)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -31,20 +31,13 @@ TABLES = ("pairs", "generations", "judgments", "prompts", "rankings", "feedback"
 BATCH_ROWS = 1024  # rows per batch when hashing or reading a table piece by piece
 
 
-def default_store() -> Path:
-    return Path(os.environ.get("RLAIF_STORE", "data/store"))
-
-
 def versions_dir(store: str | Path) -> Path:
     return Path(store) / "versions"
 
 
-def _rows(records: list[Any]) -> list[dict]:
-    return [record if isinstance(record, dict) else asdict(record) for record in records]
-
-
-def _arrow(rows: list[dict]) -> pa.Table:
-    return pa.Table.from_pylist(rows) if rows else pa.table({})
+def records(rows: list[Any]) -> list[dict]:
+    """Rows as dicts: dataclass rows (rlaif.schema) converted, dicts as they are."""
+    return [row if isinstance(row, dict) else asdict(row) for row in rows]
 
 
 def _dumps(value: Any) -> str:
@@ -92,30 +85,12 @@ class VersionDigest:
         return self._hash.hexdigest()[:12]
 
 
-def version_digest(tables: dict[str, pa.Table], manifest: dict[str, Any]) -> str:
-    """The 12-hex content hash of a version id, from its tables as Arrow stores them.
+def folder_digest(folder: str | Path, manifest: dict[str, Any]) -> str:
+    """The content hash of a version folder's Parquet files, read batch by batch (what a commit hashed).
 
     Hashing the rows as they read back from Parquet (not the Python objects that went in) lets
-    anyone recompute the id from the stored files (`rlaif datasets pull` verifies it that way);
-    for rows that round-trip exactly through Arrow it equals hashing the rows themselves.
-    Rows are hashed in batches of 1024, never all at once.
-
-    >>> version_digest({"pairs": _arrow([{"a": 1}])}, {"recipe": {}}) == version_digest({"pairs": _arrow([{"a": 1}]), "feedback": _arrow([])}, {"recipe": {}})
-    True
-    >>> version_digest({"pairs": _arrow([{"a": 1}])}, {"recipe": {}}) == content_hash({"rows": {**{t: [] for t in TABLES}, "pairs": [{"a": 1}]}, "recipe": {}, "parents": []}, 12)
-    True
+    anyone recompute the id from the stored files (`rlaif datasets pull` verifies it that way).
     """
-    digest = VersionDigest(manifest)
-    for name in sorted(TABLES):
-        digest.table(name)
-        if name in tables:
-            for batch in tables[name].to_batches(max_chunksize=BATCH_ROWS):
-                digest.rows(batch.to_pylist())
-    return digest.hexdigest()
-
-
-def folder_digest(folder: str | Path, manifest: dict[str, Any]) -> str:
-    """`version_digest` of a version folder's Parquet files, read batch by batch."""
     digest = VersionDigest(manifest)
     for name in sorted(TABLES):
         digest.table(name)
@@ -135,7 +110,7 @@ def _parts(source: TableSource | None, name: str) -> Iterator[pa.Table]:
         return iter(())
     if isinstance(source, RowSpill):
         return source.tables()
-    rows = _rows(source)
+    rows = records(source)
     if not rows:
         return iter(())
     try:
@@ -273,11 +248,6 @@ def remove_abandoned_commits(store: str | Path) -> list[str]:
             release(fd)
             removed.append(tmp.name)
     return removed
-
-
-def commit_version(store: str | Path, name: str, tables: dict[str, list[Any]], manifest: dict[str, Any]) -> tuple[str, bool]:
-    """Write a version atomically from lists of rows; returns (id, created). created is False when it already existed."""
-    return commit_tables(store, name, tables, manifest)
 
 
 def list_versions(store: str | Path) -> list[dict[str, Any]]:

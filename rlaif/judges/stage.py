@@ -1,6 +1,6 @@
 """The judge stage of a run, for every judge type: which responses are judged, by whom (one
 judge, a jury, a principle ensemble), and the candidate pairs, rankings and binary feedback
-that come out. flows/ wraps `judge_stage` in a task; `rlaif eval-judge` uses `judge_items`."""
+that come out. flows/ wraps `judge_stage` in a task; `rlaif eval-judge` uses `judge_pairwise_items`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from rlaif.cache import CallCache, CallStats
 from rlaif.filters import pre_judge_reason, response_reason
 from rlaif.judges import jury as juries
-from rlaif.judges.common import load_principles, load_template, resolve_path
+from rlaif.judges.common import judge_template, load_principles, resolve_path
 from rlaif.judges.construct import Scored, construct_pairs, to_feedback, to_ranking
 from rlaif.judges.listwise import judge_listwise
 from rlaif.judges.pairwise import BiasTally, candidate_pairs, judge_pairs, remove_position_bias
@@ -31,9 +31,11 @@ class JudgeOutcome:
     report: dict = field(default_factory=dict)  # the manifest's `judge` section, minus what the run adds
     responses_dropped: Counter = field(default_factory=Counter)
     table: list[Judgment] = field(default_factory=list)  # the judge's own judgments, for the `judgments` table
+    reasons: list[str | None] = field(default_factory=list)  # per item: its pre-judge drop reason, decided once where the candidates are formed
+    provenance: dict = field(default_factory=dict)  # the templates and principles judging read (sha256), recorded when it judged
 
 
-def judge_items(items: list[Item], spec, cache: CallCache, stats: CallStats) -> tuple[list[Judgment], dict]:
+def judge_pairwise_items(items: list[Item], spec, cache: CallCache, stats: CallStats) -> tuple[list[Judgment], dict]:
     """Pairwise judgments of (prompt, a, b) items by the judge, jury or ensemble; position bias removed.
 
     Returns the judgments (aligned with `items`) and a report: per-member position bias,
@@ -69,15 +71,23 @@ def _consistency_report(combined: list[Judgment], reports: list[dict]) -> dict:
 
 def judge_stage(prompts: list[Prompt], generations: list[Generation], spec, filters, cache: CallCache, stats: CallStats) -> JudgeOutcome:
     """Judge a run's responses with the recipe's judge; returns candidates, judgments, rankings, feedback."""
+    provenance = judge_provenance(spec)  # the files as this judging reads them
     if spec.type == "pairwise":
-        return _pairwise_stage(prompts, generations, spec, filters, cache, stats)
+        outcome = _pairwise_stage(prompts, generations, spec, filters, cache, stats)
+    else:
+        outcome = _per_response_stage(prompts, generations, spec, filters, cache, stats)
+    outcome.provenance = provenance
+    return outcome
+
+
+def _per_response_stage(prompts, generations, spec, filters, cache, stats) -> JudgeOutcome:
     groups, dropped = [], Counter()
     for prompt, gens in by_prompt(prompts, generations):
         kept = [g for g in gens if not _counted_reason(g, filters, dropped)]
         groups.append((prompt, _distinct(kept, dropped)))
     judged = [(p, g) for p, g in groups if len(g) >= 2 or spec.type != "listwise"]
     scored, report = _per_response(judged, spec, cache, stats)
-    return _outcome(scored, spec, report, dropped)
+    return _outcome(scored, spec, report, dropped, lambda a, b: pre_judge_reason(a, b, filters))
 
 
 def _counted_reason(generation: Generation, filters, dropped: Counter) -> str | None:
@@ -109,39 +119,47 @@ def _per_response(groups, spec, cache, stats) -> tuple[list[Scored], dict]:
     return juries.combine_scored(per_member, spec.jury_aggregate), report
 
 
-def _outcome(scored: list[Scored], spec, report: dict, dropped: Counter) -> JudgeOutcome:
-    template = load_template(juries.members_of(spec)[0].spec.template_path)
+def _outcome(scored: list[Scored], spec, report: dict, dropped: Counter, reason_of) -> JudgeOutcome:
+    """Candidate pairs built from per-response scores; `reason_of(a, b)` gives each one's pre-judge reason."""
+    template = judge_template(juries.members_of(spec)[0].spec)
     items, judgments = construct_pairs(scored, spec.pairs, spec.seed, spec.type, template.name, template.sha256, spec.model)
+    reasons = [reason_of(a, b) for _, a, b in items]
     rankings = [to_ranking(s, spec.type) for s in scored if len(s.generations) >= 2 or s.error]
     threshold = report.get("threshold")
     feedback = [f for s in scored for f in to_feedback(s, threshold)] if spec.type in ("pointwise", "binary") else []
-    return JudgeOutcome(items, judgments, rankings, feedback, report, dropped, table=list(judgments.values()))
+    return JudgeOutcome(items, judgments, rankings, feedback, report, dropped, table=list(judgments.values()), reasons=reasons)
 
 
 def _pairwise_stage(prompts, generations, spec, filters, cache, stats) -> JudgeOutcome:
     grouped = by_prompt(prompts, generations)
-    items, to_judge = pairwise_items(grouped, spec, filters)
-    judgments, report = judge_items(to_judge, spec, cache, stats)
-    outcome = pairwise_outcome(grouped, items, judgments, spec, report)
+    items, reasons = pairwise_items(grouped, spec, filters)
+    judgments, report = judge_pairwise_items(worth_judging(items, reasons), spec, cache, stats)
+    outcome = pairwise_outcome(grouped, items, reasons, judgments, spec, report)
     outcome.responses_dropped = response_drops(grouped, filters)
     return outcome
 
 
-def pairwise_items(grouped: list[tuple[Prompt, list[Generation]]], spec, filters) -> tuple[list[Item], list[Item]]:
-    """Every candidate pair of a pairwise judge, and those worth a judge call (no pre-judge drop)."""
+def pairwise_items(grouped: list[tuple[Prompt, list[Generation]]], spec, filters) -> tuple[list[Item], list[str | None]]:
+    """Every candidate pair of a pairwise judge and its pre-judge reason (rlaif.filters.pre_judge_reason), decided here once."""
     which = "all" if spec.pairs in ("best_vs_worst", "best_vs_random") else spec.pairs
     items = [(p, a, b) for p, gens in grouped for a, b in candidate_pairs(gens, which)]
-    return items, [(p, a, b) for p, a, b in items if pre_judge_reason(a, b, filters) is None]
+    return items, [pre_judge_reason(a, b, filters) for _, a, b in items]
 
 
-def pairwise_outcome(grouped, items: list[Item], judgments: list[Judgment], spec, report: dict) -> JudgeOutcome:
+def worth_judging(items: list[Item], reasons: list[str | None]) -> list[Item]:
+    """The candidates without a pre-judge reason: those a judge call is paid for."""
+    return [item for item, reason in zip(items, reasons) if reason is None]
+
+
+def pairwise_outcome(grouped, items: list[Item], reasons: list[str | None], judgments: list[Judgment], spec, report: dict) -> JudgeOutcome:
     """Candidates, rankings and the judgments table from debiased pairwise judgments (of a run or a chunk)."""
     by_key = {(j.a_id, j.b_id): j for j in judgments}
     scored = [_scored_from_pairs(p, gens, by_key) for p, gens in grouped]
     rankings = [to_ranking(s, "pairwise") for s in scored if len(s.generations) >= 2]
     if spec.pairs not in ("best_vs_worst", "best_vs_random"):
-        return JudgeOutcome(items, by_key, rankings, [], {"type": "pairwise", **report}, table=judgments)
-    outcome = _outcome(scored, spec, {"type": "pairwise", **report}, Counter())
+        return JudgeOutcome(items, by_key, rankings, [], {"type": "pairwise", **report}, table=judgments, reasons=reasons)
+    known = {(a.id, b.id): reason for (_, a, b), reason in zip(items, reasons)}
+    outcome = _outcome(scored, spec, {"type": "pairwise", **report}, Counter(), lambda a, b: known.get((a.id, b.id), known.get((b.id, a.id))))
     outcome.rankings, outcome.table = rankings, judgments
     return outcome
 
@@ -157,17 +175,18 @@ def chunkable(spec) -> bool:
 def judge_raw_chunk(grouped: list[tuple[Prompt, list[Generation]]], spec, filters, cache: CallCache, stats: CallStats) -> list[Judgment]:
     """Phase 1 of chunked judging: the raw both-order judgments of one chunk (not debiased yet)."""
     member = juries.members_of(spec)[0]
-    _, to_judge = pairwise_items(grouped, spec, filters)
-    return judge_pairs(to_judge, member.spec, cache, stats, member.principle_for)
+    return judge_pairs(worth_judging(*pairwise_items(grouped, spec, filters)), member.spec, cache, stats, member.principle_for)
 
 
 def finish_chunk(grouped: list[tuple[Prompt, list[Generation]]], raw: list[Judgment], spec, filters, tally: BiasTally, beta: float) -> JudgeOutcome:
     """Phase 2 of chunked judging: one chunk's raw judgments debiased with the run's beta, then
     candidates and rankings (the run's position-bias report is added by the caller)."""
-    items, _ = pairwise_items(grouped, spec, filters)
+    items, reasons = pairwise_items(grouped, spec, filters)  # phase 2 is its own step: the chunk's candidates are formed again
     tally.apply(raw, beta)
-    outcome = pairwise_outcome(grouped, items, raw, spec, {})
+    outcome = pairwise_outcome(grouped, items, reasons, raw, spec, {})
     outcome.responses_dropped = response_drops(grouped, filters)
+    # the templates as phase 1 judged with them (each judgment carries its template's sha256)
+    outcome.provenance = {"prompt_templates": {j.template: j.template_sha256 for j in raw}, "principles": principles_record(spec)}
     return outcome
 
 
@@ -217,34 +236,45 @@ def judge_templates(spec) -> dict[str, str]:
     """Every template a judge (or its jury) uses: file name -> sha256."""
     found = {}
     for member in juries.members_of(spec):
-        template = load_template(member.spec.template_path)
+        template = judge_template(member.spec)
         found[template.name] = template.sha256
     return found
 
 
+def principles_record(spec) -> dict | None:
+    """The principles a judge works under, as the manifest records them (settings, sha256, texts)."""
+    if spec.principles is None:
+        return None
+    path = resolve_path(spec.principles.path)
+    return {**spec.principles.model_dump(), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "texts": load_principles(spec.principles.path)}
+
+
+def judge_provenance(spec) -> dict:
+    """What a judge reads from files, hashed when it judges: its templates (name -> sha256) and principles."""
+    return {"prompt_templates": judge_templates(spec), "principles": principles_record(spec)}
+
+
 def validate_judge(spec) -> None:
-    """Fail early (RecipeError naming the key) on a missing template or principles file."""
+    """Fail early (RecipeError naming the key) on a missing template, a bad protocol block or a missing principles file."""
     judge_templates(spec)
 
 
-def judge_section(spec, outcome: JudgeOutcome | dict) -> dict:
+def judge_section(spec, outcome: JudgeOutcome | dict, provenance: dict | None = None) -> dict:
     """The manifest's `judge` entry: what judged, how, and the bias / agreement it measured.
 
-    `outcome` is the judge outcome or its report (a chunked run keeps only the report).
+    `outcome` is the judge outcome or its report (a chunked run keeps only the report);
+    `provenance` (default: the outcome's) is what judging recorded of its files: never re-read here.
     """
     report = outcome if isinstance(outcome, dict) else outcome.report
+    provenance = provenance if provenance is not None else ({} if isinstance(outcome, dict) else outcome.provenance)
     members = juries.members_of(spec)
     section = {
         "type": spec.type, "mode": spec.mode, "debias": spec.debias, "chain_of_thought": spec.chain_of_thought,
         "pairs": spec.pairs, **report,
     }
     section.setdefault("position_bias", None)
-    if spec.principles is not None:
-        path = resolve_path(spec.principles.path)
-        section["principles"] = {
-            **spec.principles.model_dump(), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "texts": load_principles(spec.principles.path),
-        }
+    if provenance.get("principles") is not None:
+        section["principles"] = provenance["principles"]
     if len(members) > 1:
         section["jury"] = {
             "aggregate": spec.jury_aggregate,

@@ -1,28 +1,22 @@
-"""The steps of a run that are not sampling or judging themselves: the store path, the manifest
-(built from fields that hold no secret: see rlaif.secrets), and the summary. flows/ wires these into a Prefect flow."""
+"""The manifest of a dataset version: what a run read, made and measured, from its compact totals
+(`RunTotals`) and its judge report. It is built from fields that hold no secret (see rlaif.secrets)."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from array import array
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rlaif.cache import CallStats
 from rlaif.filters import DROP_REASONS, PROMPT_DROP_REASONS
-from rlaif.judging import JudgeOutcome, judge_section, judge_summary, judge_templates
+from rlaif.judges.stage import JudgeOutcome, judge_section
 from rlaif.recipe import Recipe
-from rlaif.schema import Generation, PreferencePair, Prompt
+from rlaif.schema import PreferencePair
 from rlaif.secrets import public_recipe
-
-
-def store_path(recipe: Recipe, store: str | None) -> Path:
-    """--store, then RLAIF_STORE, then the recipe's store, then data/store."""
-    return Path(store or os.environ.get("RLAIF_STORE") or recipe.store or "data/store")
 
 
 @dataclass
@@ -44,6 +38,7 @@ class RunTotals:
     chosen_longer: int = 0  # kept pairs whose chosen response is the longer one
     prob_mass: array = field(default_factory=lambda: array("d"))  # per judgment that has one
     input_sha256: str | None = None
+    provenance: dict = field(default_factory=lambda: {"prompt_templates": {}, "principles": None})  # as judging recorded it
     started: float = field(default_factory=time.time)  # when the run began (a measurement, not content)
 
     def add_outcome(self, outcome: JudgeOutcome) -> None:
@@ -55,6 +50,8 @@ class RunTotals:
         self.rankings += len(outcome.rankings)
         self.feedback_good += sum(f.label for f in outcome.feedback)
         self.feedback_bad += sum(not f.label for f in outcome.feedback)
+        self.provenance["prompt_templates"].update(outcome.provenance.get("prompt_templates", {}))
+        self.provenance["principles"] = self.provenance["principles"] or outcome.provenance.get("principles")
 
     def add_kept(self, pairs: list[PreferencePair], previous_prompt: str | None = None) -> str | None:
         """Count kept pairs (in run order: a prompt's pairs are adjacent); returns the last prompt id."""
@@ -65,24 +62,6 @@ class RunTotals:
                 self.prompts_with_pair += 1
                 previous_prompt = pair.prompt_id
         return previous_prompt
-
-
-def build_manifest(
-    recipe: Recipe,
-    prompts: list[Prompt],
-    generations: list[Generation],
-    outcome: JudgeOutcome,
-    pairs: list[PreferencePair],
-    dropped: Counter,
-    stats: CallStats,
-    prompts_dropped: Counter | None = None,
-) -> dict[str, Any]:
-    """The manifest of a run held in memory (see `manifest_of` for the compact form)."""
-    totals = RunTotals(prompts=len(prompts), prompts_dropped=Counter(prompts_dropped or {}), generations=len(generations), dropped=dropped)
-    totals.add_outcome(outcome)
-    totals.add_kept(pairs)
-    totals.prompts_with_pair = len({pair.prompt_id for pair in pairs})
-    return manifest_of(recipe, totals, outcome.report, stats)
 
 
 def manifest_of(recipe: Recipe, totals: RunTotals, report: dict, stats: CallStats) -> dict[str, Any]:
@@ -99,7 +78,7 @@ def manifest_of(recipe: Recipe, totals: RunTotals, report: dict, stats: CallStat
             "policies": [{"name": p.name, "backend": p.backend, "model": p.model} for p in recipe.policies],
             "judge": {"backend": recipe.judge.backend, "model": recipe.judge.model},
         },
-        "prompt_templates": judge_templates(recipe.judge),
+        "prompt_templates": dict(sorted(totals.provenance["prompt_templates"].items())),  # recorded when judging happened
         "counts": {
             "prompts": totals.prompts,
             "prompts_dropped": {reason: totals.prompts_dropped.get(reason, 0) for reason in PROMPT_DROP_REASONS},
@@ -118,7 +97,7 @@ def manifest_of(recipe: Recipe, totals: RunTotals, report: dict, stats: CallStat
         "tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens},
         "run": run_section(totals, stats),
         "judge": {
-            **judge_section(recipe.judge, report),
+            **judge_section(recipe.judge, report, totals.provenance),
             "mean_prob_mass": _mean(totals.prob_mass),
             "prefers_longer": round(totals.chosen_longer / totals.kept, 4) if totals.kept else None,
         },
@@ -167,26 +146,3 @@ def input_lineage(path: str, rows: int, sha256: str | None = None) -> dict[str, 
 
 def _mean(values) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
-
-
-def summary_lines(version_id: str, created: bool, manifest: dict[str, Any], stats: CallStats) -> list[str]:
-    """The run summary, ending in the version id."""
-    counts = manifest["counts"]
-    drops = ", ".join(f"{reason} {n}" for reason, n in counts["dropped"].items() if n) or "none"
-    response_drops = ", ".join(f"{reason} {n}" for reason, n in counts.get("responses_dropped", {}).items() if n)
-    if response_drops:
-        drops += f"; responses not judged: {response_drops}"
-    prompt_drops = ", ".join(f"{reason} {n}" for reason, n in counts.get("prompts_dropped", {}).items() if n)
-    return [
-        f"prompts: {counts['prompts']}" + (f" (dropped before sampling: {prompt_drops})" if prompt_drops else "")
-        + f", responses: {counts['generations']}, candidate pairs: {counts['in']}",
-        judge_summary(manifest["judge"]),
-        f"dropped: {drops}",
-        f"kept: {counts['kept']} preference pairs from {counts['prompts_with_pair']} prompts",
-        f"calls: live {stats.live}, cached {stats.cached}, failed {stats.failed}",
-        f"version: {version_id}" + ("" if created else " (already in the store: same content)"),
-    ]
-
-
-def records(rows: list[Any]) -> list[dict]:
-    return [asdict(row) for row in rows]

@@ -1,0 +1,30 @@
+"""The run summary printed at the end of `rlaif run`, ending in the version id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rlaif.cache import CallStats
+from rlaif.judge_quality import summary_line
+from rlaif.judges.stage import judge_summary
+
+
+def summary_lines(version_id: str, created: bool, manifest: dict[str, Any], stats: CallStats) -> list[str]:
+    """The run summary, ending in the version id."""
+    counts = manifest["counts"]
+    drops = ", ".join(f"{reason} {n}" for reason, n in counts["dropped"].items() if n) or "none"
+    response_drops = ", ".join(f"{reason} {n}" for reason, n in counts.get("responses_dropped", {}).items() if n)
+    if response_drops:
+        drops += f"; responses not judged: {response_drops}"
+    prompt_drops = ", ".join(f"{reason} {n}" for reason, n in counts.get("prompts_dropped", {}).items() if n)
+    quality = summary_line(manifest.get("eval") if isinstance(manifest.get("eval"), dict) else None)
+    return [
+        f"prompts: {counts['prompts']}" + (f" (dropped before sampling: {prompt_drops})" if prompt_drops else "")
+        + f", responses: {counts['generations']}, candidate pairs: {counts['in']}",
+        judge_summary(manifest["judge"]),
+        *([quality] if quality else []),
+        f"dropped: {drops}",
+        f"kept: {counts['kept']} preference pairs from {counts['prompts_with_pair']} prompts",
+        f"calls: live {stats.live}, cached {stats.cached}, failed {stats.failed}",
+        f"version: {version_id}" + ("" if created else " (already in the store: same content)"),
+    ]
