@@ -30,6 +30,24 @@ def reply_for(body: dict) -> str:
     return f"Reply {digest[:8]} ({int(digest[8:10], 16) % 7 + 1} points) to: {user[:60]}"
 
 
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet request handler that reads and answers JSON (the base of the tests' stand-in servers)."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def read_json(self) -> dict:
+        return json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+
+    def send_json(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
 def _logprobs(body: dict) -> dict:
     p_a = 0.2 + 0.6 * int(hashlib.sha256(json.dumps(body.get("messages")).encode()).hexdigest()[:4], 16) / 0xFFFF
     tops = [{"token": "a", "logprob": math.log(p_a), "bytes": None}, {"token": "b", "logprob": math.log(1 - p_a), "bytes": None}]
@@ -64,38 +82,27 @@ class DetServer:
     def _handler(self):
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def _send(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 if self.path.rstrip("/") == "/v1/models":
-                    return self._send(200, {"object": "list", "data": [{"id": "det", "object": "model", "owned_by": "tests"}]})
-                self._send(404, {"error": {"message": "not found"}})
+                    return self.send_json(200, {"object": "list", "data": [{"id": "det", "object": "model", "owned_by": "tests"}]})
+                self.send_json(404, {"error": {"message": "not found"}})
 
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                body = self.read_json()
                 if self.path.rstrip("/") != "/v1/chat/completions":
-                    return self._send(404, {"error": {"message": "not found"}})
+                    return self.send_json(404, {"error": {"message": "not found"}})
                 status = server._fault()
                 if status == 0:
                     self.close_connection = True  # no answer at all: the client sees the connection drop
                     return
                 if status:
-                    return self._send(status, {"error": {"message": f"injected fault {status}", "type": "server_error"}})
+                    return self.send_json(status, {"error": {"message": f"injected fault {status}", "type": "server_error"}})
                 text = "a" if body.get("logprobs") else reply_for(body)
                 choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
                           "logprobs": _logprobs(body) if body.get("logprobs") else None}
                 usage = {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 10 + len(text.split())}
-                self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model", "det"), "choices": [choice], "usage": usage})
+                self.send_json(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model", "det"), "choices": [choice], "usage": usage})
 
         return Handler
 

@@ -3,7 +3,6 @@ path, no traceback, nothing written (rlaif/preflight.py). And `--no-prefect` run
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -12,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from rlaif.preflight import check_run
 from rlaif.recipe import parse_recipe
 from tests.badinput import ENV, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import ROOT, write_prompts
+from tests.det_server import JsonHandler
 from tests.servers import start_llm_katan
 
 
@@ -175,30 +175,20 @@ def test_shared_endpoint_is_checked_once_and_loopback_needs_no_key(tmp_path, kat
     assert not (tmp_path / "store").exists()
 
 
-class StandIn(BaseHTTPRequestHandler):
+class StandIn(JsonHandler):
     """A strict server: chat completions only for model 'served' (else 404, as vllm serve does);
     its model list when the server's `listing` is on (404 otherwise, as some proxies do)."""
 
     def do_GET(self):  # noqa: N802
         listing = self.server.listing and self.path == "/v1/models"
-        self._reply(200 if listing else 404, {"object": "list", "data": [{"id": "served"}]} if listing else {"detail": "Not Found"})
+        self.send_json(200 if listing else 404, {"object": "list", "data": [{"id": "served"}]} if listing else {"detail": "Not Found"})
 
     def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.read_json()
         found = self.path == "/v1/chat/completions" and body["model"] == "served"
         self.server.chats += 1
-        self._reply(200 if found else 404, {"choices": [{"message": {"content": "x"}}]} if found else {"error": {"message": "no such model"}})
+        self.send_json(200 if found else 404, {"choices": [{"message": {"content": "x"}}]} if found else {"error": {"message": "no such model"}})
 
-    def _reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 @pytest.fixture(params=[True, False], ids=["listing", "no-listing"])

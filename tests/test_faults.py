@@ -11,12 +11,11 @@ server that answers 400 to every request.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -34,7 +33,7 @@ from rlaif.runner import run_recipe
 from rlaif.store.versions import list_versions, load_manifest, read_table
 from tests.badinput import assert_clean_failure, run_cli, write_recipe
 from tests.conftest import write_prompts
-from tests.det_server import DetServer
+from tests.det_server import DetServer, JsonHandler
 from tests.fakes import FakeBackend
 from tests.servers import start_llm_katan
 
@@ -261,17 +260,9 @@ def test_allow_incomplete_commits_a_version_that_says_it_is_incomplete(tmp_path)
     assert manifest["incomplete"] == {"failed_calls": 60} and result["failed"] == 60
 
 
-class Refuse400(BaseHTTPRequestHandler):
+class Refuse400(JsonHandler):
     def do_POST(self) -> None:  # noqa: N802
-        body = json.dumps({"error": {"message": "this model does not take these parameters", "type": "invalid_request_error"}}).encode()
-        self.send_response(400)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
+        self.send_json(400, {"error": {"message": "this model does not take these parameters", "type": "invalid_request_error"}})
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import logging
 import os
 import secrets
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -40,6 +40,7 @@ from rlaif.secrets import (
 from rlaif.store.versions import commit_tables, load_manifest, read_table, version_path
 from tests.badinput import assert_clean_failure, run_cli
 from tests.conftest import write_prompts
+from tests.det_server import JsonHandler
 from tests.hub_server import start_hub
 
 KEY_ENV = "RLAIF_TEST_SECRET_KEY"
@@ -56,44 +57,33 @@ def random_key() -> str:
 # -- a server that quotes the key in its errors ----------------------------------------------------
 
 
-class KeyQuotingHandler(BaseHTTPRequestHandler):
+class KeyQuotingHandler(JsonHandler):
     """GET /v1/models: 200. POST /v1/chat/completions: a deterministic answer, except that a
     sampling request holding FAILGEN gets a 403, one holding FLAKY a 500 the first time (it is
     retried), and a judge request (logprobs=true) holding JUDGEFAIL a 401: each with the caller's
     key (its Authorization header) quoted in the body, as some providers do."""
 
-    def log_message(self, format, *args):  # noqa: A002 - quiet
-        pass
-
-    def _send(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def do_GET(self):  # noqa: N802
-        self._send(200, {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "test"} for m in self.server.models]})
+        self.send_json(200, {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "test"} for m in self.server.models]})
 
     def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        body = self.read_json()
         key = self.headers.get("Authorization", "").removeprefix("Bearer ")
         content = body["messages"][-1]["content"]
         judge = bool(body.get("logprobs"))
         self.server.seen += 1
         if not judge and "FAILGEN" in content:
-            return self._send(403, {"error": {"message": f"the key {key} may not use this model", "type": "permission_error"}})
+            return self.send_json(403, {"error": {"message": f"the key {key} may not use this model", "type": "permission_error"}})
         if not judge and "FLAKY" in content and (content, body["temperature"]) not in self.server.flaked:
             self.server.flaked.add((content, body["temperature"]))
-            return self._send(500, {"error": {"message": f"upstream failure for the key {key}", "type": "server_error"}})
+            return self.send_json(500, {"error": {"message": f"upstream failure for the key {key}", "type": "server_error"}})
         if judge and "JUDGEFAIL" in content:
-            return self._send(401, {"error": {"message": f"Incorrect API key provided: {key}.", "type": "invalid_request_error", "code": "invalid_api_key"}})
+            return self.send_json(401, {"error": {"message": f"Incorrect API key provided: {key}.", "type": "invalid_request_error", "code": "invalid_api_key"}})
         if judge:  # prefer the colder answer, whichever order it is shown in: consistent verdicts
             text = "Output (a)" if content.index("t=0.2") < content.index("t=0.9") else "Output (b)"
         else:
             text = f"t={body['temperature']}: an answer to {content}"
-        self._send(200, {
+        self.send_json(200, {
             "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": None}],
             "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
