@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import _common as common
+from _bare_job import send
 
 from rlaif.backends import make_backend
 from rlaif.cache import CallCache, CallStats
@@ -49,33 +50,20 @@ def time_rlaif(base_url: str, model: str, prompts: list[Prompt], concurrency: in
     return elapsed, stats
 
 
-async def _bare(base_url: str, model: str, prompts: list[Prompt], concurrency: int) -> int:
-    import openai
-
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="EMPTY", max_retries=0, timeout=60)
-    queue = iter(prompts)
-    done = 0
-
-    async def worker() -> None:
-        nonlocal done
-        for prompt in queue:
-            await client.chat.completions.create(
-                model=model, messages=prompt.messages, temperature=PARAMS.temperature,
-                top_p=PARAMS.top_p, max_tokens=PARAMS.max_tokens, seed=PARAMS.seed,
-            )
-            done += 1
-
-    try:
-        await asyncio.gather(*(worker() for _ in range(min(concurrency, len(prompts)))))
-    finally:
-        await client.close()
-    return done
+def bare_bodies(model: str, prompts: list[Prompt]) -> list[dict]:
+    """The chat.completions.create bodies of the rlaif side's requests."""
+    return [
+        {"model": model, "messages": prompt.messages, "temperature": PARAMS.temperature, "top_p": PARAMS.top_p,
+         "max_tokens": PARAMS.max_tokens, "seed": PARAMS.seed}
+        for prompt in prompts
+    ]
 
 
 def time_bare(base_url: str, model: str, prompts: list[Prompt], concurrency: int) -> float:
     """Seconds for a bare AsyncOpenAI worker pool sending the same requests."""
+    bodies = bare_bodies(model, prompts)
     start = time.perf_counter()
-    done = asyncio.run(_bare(base_url, model, prompts, concurrency))
+    done = asyncio.run(send(base_url, bodies, concurrency))
     elapsed = time.perf_counter() - start
     if done != len(prompts):
         raise SystemExit(f"bare client finished {done} of {len(prompts)}")
