@@ -18,6 +18,7 @@ from prefect.states import Failed
 from flows.server import crash_abandoned_flow_runs, record_flow_run
 from rlaif import runner
 from rlaif.errors import RlaifError
+from rlaif.incremental import NothingNew
 from rlaif.recipe import load_recipe
 from rlaif.settings import store_path
 from rlaif.summary import summary_lines
@@ -129,6 +130,9 @@ def rlaif_run(recipe_path: str, store: str | None = None, limit: int | None = No
         with runner.start_run(recipe, store_path(recipe, store), chunk_size) as run:
             record_flow_run(run.work)
             version_id, created, manifest = runner.drive(run, PrefectSteps(), limit)  # the steps in the library's order
+    except NothingNew as exc:  # `parent:` holds every prompt: no version, and the (nightly) flow run Completed, saying so
+        create_markdown_artifact(key="rlaif-run-summary", markdown=f"## rlaif run\n\n- {exc}")
+        return {"version_id": None, "created": False, "lines": [str(exc)], "calls": None, "manifest": None}
     except RlaifError as exc:  # RunIncomplete (exit 3), StageFailed, InputError: the flow run ends Failed with the
         return Failed(message=str(exc), data=exc)  # message, and calling rlaif_run raises exc (no traceback logged)
     stats = run.stats

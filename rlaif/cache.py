@@ -29,9 +29,12 @@ class CallStats:
     retry: Any = None  # the run-wide retry state (rlaif.calls.RetryBudget) shared by every step; None: one pass
     last_error: str | None = None  # the latest call failure that stayed a failure ("Type: message")
     stages: dict = field(default_factory=dict)  # stage name -> {"ok", "failed", "error"} (rlaif.runner)
+    limit_wait_s: float = 0.0  # wall time requests were held by rpm / tpm limits (rlaif.backends.ratelimit)
+    ledger: Any = None  # the run-wide tokens, cost and budget (rlaif.costs.Ledger) shared by every step; None: not counted
+    stage: str = ""  # the cost stage of these calls when not read from the step's label (rlaif.costs.stage_of), e.g. gold
 
     def add(self, other: CallStats) -> None:
-        for name in ("live", "cached", "failed", "prompt_tokens", "completion_tokens", "latency_s", "retried"):
+        for name in ("live", "cached", "failed", "prompt_tokens", "completion_tokens", "latency_s", "retried", "limit_wait_s"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 

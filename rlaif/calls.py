@@ -129,13 +129,16 @@ def _run(
             stats.cached += 1
         else:
             pending.append(index)
+    gate = _gate(stats, backend, requests, label)
+    if gate is not None:
+        gate.ledger.cached(gate.stage, gate.model, [r for r in results if r is not None])
     retry: RetryBudget | None = stats.retry
     if retry is not None:
         retry.calls += len(requests)
     done, todo = 0, pending
     with progress_bar(f"{label} ({stats.cached} cached)", len(pending)) as advance:
         while todo:
-            _one_pass(kind, backend, requests, keys, todo, results, cache, stats, advance)
+            _one_pass(kind, backend, requests, keys, todo, results, cache, stats, advance, gate)
             done += 1
             todo = [i for i in todo if isinstance(results[i], Exception) and retryable(results[i])]
             todo = _next_pass(todo, done, retry, stats, label) or _give_up(todo, advance)
@@ -147,14 +150,33 @@ def _run(
     return results
 
 
-def _one_pass(kind, backend, requests, keys, todo, results, cache, stats, advance) -> None:
-    """Send the `todo` requests once; successes are counted and cached as they arrive."""
+def _gate(stats: CallStats, backend: Backend, requests: list, label: str):
+    """The run's token accounting and budget for this step's requests (rlaif.budget.Gate), or None outside a run."""
+    ledger = getattr(stats, "ledger", None)
+    if ledger is None:
+        return None
+    from rlaif.budget import Gate
+    from rlaif.costs import stage_of
+
+    return Gate(ledger, stage_of(label, getattr(stats, "stage", "")), backend.spec.model, requests, label, where(backend.spec))
+
+
+def _one_pass(kind, backend, requests, keys, todo, results, cache, stats, advance, gate=None) -> None:
+    """Send the `todo` requests once, in parts the run's budget admits; successes are counted and cached as they arrive."""
     for index in todo:
         results[index] = None
+    backend.ensure_loaded()
+    call = backend.generate if kind == "generate" else backend.score
+    for part in gate.parts(todo) if gate is not None else [todo]:  # BudgetExceeded when the next part never fits
+        _send(backend, call, part, requests, keys, results, cache, stats, advance, gate)
 
+
+def _send(backend, call, todo, requests, keys, results, cache, stats, advance, gate) -> None:
     def on_result(position: int, result: Any) -> None:
         index = todo[position]
         results[index] = result
+        if gate is not None:
+            gate.done(index, result)
         if isinstance(result, Exception):
             if not retryable(result):
                 advance(1)
@@ -166,9 +188,8 @@ def _one_pass(kind, backend, requests, keys, todo, results, cache, stats, advanc
         cache.put(keys[index], dataclasses.asdict(result))
         advance(1)
 
-    backend.ensure_loaded()
-    call = backend.generate if kind == "generate" else backend.score
     call([requests[i] for i in todo], on_result)
+    stats.limit_wait_s += backend.take_limit_wait() if hasattr(backend, "take_limit_wait") else 0.0
     for index in todo:  # a backend that dropped a request: a failure, never a lost row
         if results[index] is None:
             results[index] = MissingResult("backend returned no result for this request")
@@ -217,6 +238,13 @@ def _incomplete_message(backend, label, total, left, results, done, retry, stats
         f"command resumes from there without repeating one. Nothing was committed - check the endpoint and its limits, "
         f"raise `retries:` in the recipe, or set `allow_incomplete: true` to commit what there is."
     )
+
+
+def run_ledger(recipe):
+    """The run-wide tokens, cost and budget of a run of `recipe` (rlaif.costs.Ledger), carried as `CallStats.ledger`."""
+    from rlaif.costs import Ledger
+
+    return Ledger.of(recipe)
 
 
 def run_generate(backend: Backend, requests: list[GenerateRequest], cache: CallCache, stats: CallStats, label: str = "sampling") -> list[Completion | Exception]:

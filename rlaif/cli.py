@@ -37,6 +37,9 @@ def _store(store: Optional[str], recipe: Optional[str] = None) -> str:
 
 
 def _fail(exc: RlaifError) -> None:
+    if exc.exit_code == 0:  # not a failure: e.g. an incremental run with no new prompt (rlaif.incremental.NothingNew)
+        console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
+        raise typer.Exit(0)
     err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
@@ -52,6 +55,10 @@ def run(
     no_prefect: bool = typer.Option(
         False, "--no-prefect", help="Run in this process without Prefect: the same steps, summary and version id (automatic when Prefect is not installed)."
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Estimate calls, tokens and cost (from `prices:`) without calling a model or writing anything; the request cache counts as paid."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="With --dry-run: the estimate as JSON."),
 ) -> None:
     """Run a recipe end to end as a Prefect flow and commit a dataset version.
 
@@ -67,6 +74,10 @@ def run(
     try:  # validate everything before starting Prefect, so bad input writes nothing
         parsed = load_recipe(recipe)
         where = store_path(parsed, store)
+        if dry_run:  # no model call, nothing written (rlaif/dry_run.py)
+            from rlaif.dry_run import print_dry_run
+
+            return print_dry_run(parsed, where, limit, as_json, console)
         chunk_size = check_run(parsed, where, limit, chunk_size)
         if not no_prefect and importlib.util.find_spec("prefect") is None:
             err.print("note: Prefect is not installed: running in this process (as with --no-prefect)", highlight=False)
@@ -235,7 +246,9 @@ def datasets_lineage(
 @datasets_app.command("export")
 def datasets_export(
     version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
-    fmt: str = typer.Option(..., "--format", help="dpo | rm | kto | sft | prompts | listwise (the TRL trainer it is for)."),
+    fmt: str = typer.Option(
+        ..., "--format", help="dpo | rm | kto | sft | prompts | listwise (the TRL trainer it is for), openrlhf-pairs (OpenRLHF) or verl-rl (verl)."
+    ),
     out: str = typer.Option(..., "--out", help="Folder to write (new, empty, or an earlier rlaif export, which is replaced)."),
     style: str = typer.Option("conversational", "--style", help="conversational (message lists) or standard (plain text)."),
     license: Optional[str] = typer.Option(None, "--license", help="License for the card (default: the recipe's, else 'other')."),
@@ -358,5 +371,19 @@ def datasets_pull(
     console.print(f"{what} {result.version_id} from {result.repo}@{result.revision} (commit {result.commit[:12]}) into {result.path}", highlight=False, soft_wrap=True, markup=False)
 
 
+def _register_commands() -> None:
+    """Training, trained models and their evaluation live in their own modules (rlaif/cli_train.py,
+    rlaif/cli_models.py, rlaif/cli_eval.py), which import this one for its options and helpers."""
+    from rlaif import cli_eval, cli_iterate, cli_models, cli_ops, cli_train
+
+    for module in (cli_train, cli_models, cli_eval, cli_ops, cli_iterate):
+        module.register(app)
+
+
 if __name__ == "__main__":
-    app()
+    # `python -m rlaif.cli`: run the app of the imported module `rlaif.cli`, the one the command modules register on
+    from rlaif.cli import app as registered_app
+
+    registered_app()
+else:
+    _register_commands()

@@ -309,7 +309,7 @@ def eval_path(store: Path, recipe_name: str, gold_path: Path, key: dict[str, Any
     return store / "evals" / f"{_slug(recipe_name)}-{label}-{content_hash(key, 12)}.json"
 
 
-def evaluate_judge(recipe, gold_path: str | Path, store: str | Path, limit: int | None = None, seed: int = 0) -> dict[str, Any]:
+def evaluate_judge(recipe, gold_path: str | Path, store: str | Path, limit: int | None = None, seed: int = 0, ledger=None) -> dict[str, Any]:
     """Judge a gold file with the recipe's judge; return the figures and write them to the store.
 
     The result (figures, lineage, and per-row outcomes) is saved under `STORE/evals/` (see
@@ -324,9 +324,12 @@ def evaluate_judge(recipe, gold_path: str | Path, store: str | Path, limit: int 
     gold_path, store = Path(gold_path), Path(store)
     pairs = load_gold(gold_path, limit)
     items, flags = gold_items(pairs, seed)
-    stats, cache = CallStats(), CallCache(store / "cache.sqlite")
+    stats, cache = CallStats(ledger=ledger, stage="gold"), CallCache(store / "cache.sqlite")  # ledger: a run's cost and budget (rlaif.costs)
+    from rlaif.backends import pooled
+
     try:
-        judgments, bias = judge_items(items, recipe.judge, cache, stats)
+        with pooled(store):  # a judge `model:` that is a trained model id resolves in this store
+            judgments, bias = judge_items(items, recipe.judge, cache, stats)
     finally:
         cache.close()
     outcomes = row_outcomes(pairs, flags, judgments)

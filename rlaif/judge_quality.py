@@ -38,14 +38,15 @@ def quality_warnings(result: dict[str, Any]) -> list[str]:
     return warnings
 
 
-def measure_judge(recipe, store: str | Path) -> dict[str, Any] | None:
-    """The recipe judge's figures on its gold pairs (None without `judge.gold`), for the manifest's `eval`."""
+def measure_judge(recipe, store: str | Path, ledger=None) -> dict[str, Any] | None:
+    """The recipe judge's figures on its gold pairs (None without `judge.gold`), for the manifest's `eval`;
+    its calls count in the run's `ledger` (rlaif.costs) as stage `gold`."""
     spec = recipe.judge
     if not spec.gold:
         return None
     from rlaif.evaluate import evaluate_judge
 
-    result = evaluate_judge(recipe, spec.gold, store, spec.gold_limit)
+    result = evaluate_judge(recipe, spec.gold, store, spec.gold_limit, ledger=ledger)
     summary = {key: result[key] for key in SUMMARY_KEYS if key in result}
     summary["warnings"] = quality_warnings(result)
     return summary

@@ -95,6 +95,7 @@ def manifest_of(recipe: Recipe, totals: RunTotals, report: dict, stats: CallStat
         "calls": {"live": stats.live, "cached": stats.cached, "failed": stats.failed},
         "retries": {"calls": stats.retried, "passes": stats.retry.most_passes if stats.retry else 1},  # sent again in later passes; most passes a step needed (rlaif.calls)
         "tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens},
+        "cost": stats.ledger.section() if stats.ledger is not None else None,  # per stage and model, from `prices:` (rlaif.costs)
         "run": run_section(totals, stats),
         "judge": {
             **judge_section(recipe.judge, report, totals.provenance),
@@ -115,6 +116,7 @@ def run_section(totals: RunTotals, stats: CallStats) -> dict[str, Any]:
         "wall_s": round(time.time() - totals.started, 3),
         "live_latency_s": round(stats.latency_s, 3),
         "mean_live_latency_s": round(stats.latency_s / stats.live, 4) if stats.live else None,
+        "limit_wait_s": round(stats.limit_wait_s, 3),  # held by rpm / tpm limits (rlaif.backends.ratelimit)
     }
 
 

@@ -200,35 +200,92 @@ def convert_builtin(alias: str) -> Path:
     return final
 
 
-def resolve_model(name: str) -> str:
+def resolve_model(name: str, store: str | Path | None = None) -> str:
     """Return a loadable model path or id for ``name``.
 
     A built-in alias (see ``BUILTIN_MODELS``) becomes its converted cache folder, converting
-    it on first use; any other name (a local path or a Hub id) is returned unchanged.
+    it on first use; a trained model id of the store (``<name>-<12 hex>`` in STORE/models; the
+    default store when ``store`` is None) becomes its weights folder (a LoRA adapter merged into
+    its base once); any other name (a local path or a Hub id) is returned unchanged.
     """
-    if not is_builtin(name):
-        return name
-    return str(convert_builtin(name))
+    if is_builtin(name):
+        return str(convert_builtin(name))
+    if _is_store_model(name, store):
+        from rlaif.store.model_store import weights_path
+
+        return weights_path(_the_store(store), name)
+    return name
 
 
-def check_local_model(name: str) -> None:
+def _the_store(store: str | Path | None) -> Path:
+    from rlaif.settings import store_path
+
+    return store_path(None, store)
+
+
+def _is_store_model(name: str, store: str | Path | None) -> bool:
+    """Whether ``name`` is a trained model of the store; BackendError when it has the form of a
+    model id but is neither in the store nor a local model folder."""
+    from rlaif.names import is_version_id
+
+    if not is_version_id(name):
+        return False
+    from rlaif.store.model_store import find_model, models_dir
+
+    where = _the_store(store)
+    if find_model(where, name) is not None:
+        return True
+    if (Path(name) / "config.json").is_file():
+        return False
+    raise BackendError(
+        f"model '{name}' is not a trained model of the store {where} (no {models_dir(where) / name}) - "
+        f"`rlaif models list --store {where}` lists the trained models; run with the store that holds it (--store DIR or $RLAIF_STORE), "
+        "or train it with `rlaif train`"
+    )
+
+
+def check_local_model(name: str, store: str | Path | None = None) -> None:
     """Raise BackendError unless ``name`` loads without the network: a built-in alias (its
-    package installed), a local model folder (with config.json), or a model already in the local
-    Hugging Face cache. Weights are never downloaded at run time."""
+    package installed), a trained model id of the store, a local model folder (with config.json),
+    or a model already in the local Hugging Face cache. Weights are never downloaded at run time."""
     if is_builtin(name):
         if not is_converted(model_dir(name)):
             find_gguf(BUILTIN_MODELS[name])
+        return
+    if _is_store_model(name, store):
+        _check_store_weights(name, store)
         return
     path = Path(name).expanduser()
     if path.is_dir() and (path / "config.json").is_file():
         return
     if not path.exists() and _in_hub_cache(name):
         return
-    what = f"'{name}' is a folder without config.json" if path.is_dir() else f"'{name}' is not a built-in alias, a local model folder or a model in the Hugging Face cache"
+    what = f"'{name}' is a folder without config.json" if path.is_dir() else f"'{name}' is not a built-in alias, a trained model of the store, a local model folder or a model in the Hugging Face cache"
     raise BackendError(
-        f"model {what} - built-in aliases: {', '.join(BUILTIN_MODELS)}; weights are not downloaded at run time: "
-        "use an alias, a folder holding config.json and the weights, or download the model first (hf download ORG/NAME)"
+        f"model {what} - built-in aliases: {', '.join(BUILTIN_MODELS)}; trained models: `rlaif models list`; weights are not downloaded at run time: "
+        "use an alias, a model id of the store, a folder holding config.json and the weights, or download the model first (hf download ORG/NAME)"
     )
+
+
+def _check_store_weights(name: str, store: str | Path | None) -> None:
+    """A store model's manifest is readable and its weights (or adapter and base) are there."""
+    from rlaif.errors import StoreError
+    from rlaif.store.model_store import load_model_manifest, model_path
+
+    where = _the_store(store)
+    try:
+        manifest = load_model_manifest(where, name)
+    except StoreError as exc:
+        raise BackendError(str(exc)) from None
+    folder = model_path(where, name)
+    if (folder / "model" / "config.json").is_file():
+        return
+    if not (folder / "adapter" / "adapter_config.json").is_file():
+        raise BackendError(f"{folder}: no model/config.json and no adapter/adapter_config.json - the model is damaged: delete the folder and train it again")
+    base = manifest.get("base_model") or manifest.get("base_model_path")
+    if not base:
+        raise BackendError(f"{folder / 'manifest.json'}: a LoRA adapter without `base_model` - the model is damaged: delete the folder and train it again")
+    check_local_model(str(base), where)
 
 
 def _in_hub_cache(name: str) -> bool:

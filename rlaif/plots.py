@@ -1,4 +1,4 @@
-"""Tiny inline-SVG plots for the dataset report: histogram, scatter and horizontal bars.
+"""Tiny inline-SVG plots for the dataset and training reports: histogram, scatter, horizontal bars and a line.
 
 No dependency and no network: every function returns an `<svg>` string that an HTML page can
 embed as is. All text that reaches the SVG (titles, labels) is escaped here. An empty input
@@ -146,3 +146,42 @@ def bars(
         )
     axis = f'<line x1="{label_w}" y1="{TOP}" x2="{label_w}" y2="{TOP + 26 * len(items) + 8}" class="axis"/>'
     return _frame(title, axis + "".join(rows), note, height=height)
+
+
+def _range(values: list[float]) -> tuple[float, float]:
+    """A y range that holds `values`: from 0 when they are all positive, else padded around them.
+
+    >>> _range([0.5, 0.7]), _range([-1.0, 2.0]), _range([3.0, 3.0]), _range([0.0, 0.0]), _range([-3e-08, -1e-07])
+    ((0.0, 1.0), (-1.3, 2.3), (0.0, 5.0), (0.0, 1.0), (-1.07e-07, -2.3e-08))
+    """
+    lo, hi = min(values), max(values)
+    if lo >= 0:
+        return 0.0, nice_max(hi) or 1.0
+    pad = (hi - lo) * 0.1 or abs(lo) * 0.1 or 1.0
+    return float(f"{lo - pad:.6g}"), float(f"{hi + pad:.6g}")  # significant digits: tiny losses keep a range
+
+
+def line(points: list[tuple[float, float]], title: str, x_label: str, y_label: str, color: str = "blue", note: str = "") -> str:
+    """A line of (x, y) points in x order (e.g. a metric against the training step), a dot on each point."""
+    points = sorted((x, y) for x, y in points if math.isfinite(x) and math.isfinite(y))
+    if not points:
+        return no_data(title, "no data: nothing logged")
+    lo, hi = _range([y for _, y in points])
+    x_lo, x_hi = points[0][0], max(points[-1][0], points[0][0] + 1)
+    plot_w, plot_h, bottom = WIDTH - LEFT - RIGHT, HEIGHT - BOTTOM - TOP, HEIGHT - BOTTOM
+    px = lambda x: LEFT + plot_w * (x - x_lo) / (x_hi - x_lo)  # noqa: E731
+    py = lambda y: bottom - plot_h * (y - lo) / (hi - lo)  # noqa: E731
+    parts = [f'<line x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}" class="axis"/>']
+    for i in range(6):
+        y = bottom - plot_h * i / 5
+        parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" class="grid"/>')
+        parts.append(f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{fmt_number(round(lo + (hi - lo) * i / 5, 4))}</text>')
+    for i in range(5):
+        x = x_lo + (x_hi - x_lo) * i / 4
+        parts.append(f'<text x="{px(x):.1f}" y="{bottom + 14}" text-anchor="middle" class="tick">{fmt_number(round(x, 2))}</text>')
+    parts.append(f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 20}" text-anchor="middle" class="label">{escape(x_label)}</text>')
+    parts.append(f'<text x="12" y="{(TOP + bottom) / 2}" text-anchor="middle" class="label" transform="rotate(-90 12 {(TOP + bottom) / 2})">{escape(y_label)}</text>')
+    path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
+    parts.append(f'<polyline points="{path}" fill="none" stroke="{COLORS[color]}" stroke-width="1.5"/>')
+    parts += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.5" fill="{COLORS[color]}"><title>{fmt_number(x)}: {y:.4g}</title></circle>' for x, y in points]
+    return _frame(title, "".join(parts), note or f"{len(points)} points; last {points[-1][1]:.4g}")

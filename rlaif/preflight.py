@@ -46,6 +46,7 @@ class Endpoint:
 
 def check_run(recipe: Recipe, store: str | Path, limit: int | None = None, chunk_size: int | None = None) -> int:
     """Validate a whole run without writing anything; returns the chunk size to use."""
+    from rlaif.incremental import check_parent
     from rlaif.inputs import validate_prompts
     from rlaif.judges.stage import validate_judge
     from rlaif.runner import chunk_size_setting, is_api_only
@@ -57,8 +58,9 @@ def check_run(recipe: Recipe, store: str | Path, limit: int | None = None, chunk
         from rlaif.quality.decontam import read_eval_texts
 
         read_eval_texts(recipe.filters.decontaminate.path)
-    endpoints = check_models(model_specs(recipe))
+    endpoints = check_models(model_specs(recipe), store)
     check_store(Path(store))
+    check_parent(recipe, store)  # `parent:` names a version of the store made by a compatible recipe
     check_endpoints(endpoints)
     return size
 
@@ -69,7 +71,7 @@ def check_judge(recipe: Recipe, store: str | Path) -> None:
     from rlaif.judges.stage import validate_judge
 
     validate_judge(recipe.judge)
-    endpoints = check_models(judge_specs(recipe))
+    endpoints = check_models(judge_specs(recipe), store)
     check_store(Path(store))
     check_endpoints(endpoints)
 
@@ -93,12 +95,12 @@ def judge_specs(recipe: Recipe) -> list[tuple[str, ModelSpec]]:
     return specs
 
 
-def check_models(specs: list[tuple[str, ModelSpec]]) -> list[Endpoint]:
+def check_models(specs: list[tuple[str, ModelSpec]], store: str | Path | None = None) -> list[Endpoint]:
     """Backends installed, local models present, keys set; returns the endpoints to probe."""
     endpoints: dict[tuple[str, str], Endpoint] = {}
     for label, spec in specs:
         try:
-            endpoint = check_model(spec)
+            endpoint = check_model(spec, store)
         except BackendError as exc:
             raise BackendError(f"{label} ({spec.backend} backend, model '{spec.model}'): {exc}") from None
         if endpoint is not None:
@@ -107,8 +109,8 @@ def check_models(specs: list[tuple[str, ModelSpec]]) -> list[Endpoint]:
     return list(endpoints.values())
 
 
-def check_model(spec: ModelSpec) -> Endpoint | None:
-    """One model's settings; its endpoint when it is reached over HTTP."""
+def check_model(spec: ModelSpec, store: str | Path | None = None) -> Endpoint | None:
+    """One model's settings; its endpoint when it is reached over HTTP. A trained model id is looked up in `store`."""
     from rlaif.backends import backend_class
 
     missing = [name for name in backend_class(spec.backend).requires if importlib.util.find_spec(name) is None]
@@ -118,7 +120,7 @@ def check_model(spec: ModelSpec) -> Endpoint | None:
     if spec.backend != "openai":
         from rlaif.models import check_local_model
 
-        check_local_model(spec.model)
+        check_local_model(spec.model, store)
         return None
     from rlaif.backends.openai_compat import api_key, endpoint_url
 

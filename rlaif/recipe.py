@@ -14,8 +14,10 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 from pydantic_core import PydanticCustomError
 
 from rlaif.backends import BACKENDS, backend_class
+from rlaif.budget import BudgetSpec, check_priced_budget
+from rlaif.costs import PriceSpec
 from rlaif.errors import RecipeError
-from rlaif.names import check_name
+from rlaif.names import check_name, is_version_id
 from rlaif.recipe_checks import DuplicateKeyError, check_api_key_env, check_base_url, load_yaml, value_error
 from rlaif.recipe_errors import describe
 
@@ -46,6 +48,14 @@ class ModelSpec(Strict):
     max_retries: int = Field(
         4, ge=0, description="Retries per request by the openai client (openai backend): exponential backoff with jitter; Retry-After is honoured up to 2 minutes."
     )
+    rpm: int | None = Field(
+        None, ge=1, description="Requests per minute to this endpoint, client-side (openai backend): a token bucket shared by the run's models on the endpoint, and through a Prefect global concurrency limit across runs when PREFECT_API_URL is set (docs/operations.md)."
+    )
+    tpm: int | None = Field(
+        None, ge=1, description="Tokens per minute to this endpoint (openai backend): each request's tokens estimated (message characters / 4 + max_tokens) before it is sent, corrected by the usage the server reports."
+    )
+    batch: bool = Field(False, description="Send this model's requests through the OpenAI Batch API (openai backend): upload, create, poll, collect; results cached as live ones (docs/operations.md).")
+    batch_poll_s: float = Field(30.0, gt=0, description="Seconds between polls of a batch at first (openai backend, `batch: true`); the interval grows 1.5x per poll up to 10 minutes.")
     batch_size: int = Field(8, ge=1, description="Prompts per forward pass (transformers backend).")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (transformers backend); default: torch's own (all cores).")
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field("float32", description="Weights dtype (local engines: transformers, vllm).")
@@ -69,7 +79,7 @@ class ModelSpec(Strict):
         return self
 
 
-ENGINE_FIELDS = ("base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries", "batch_size", "threads", "dtype")
+ENGINE_FIELDS = ("base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries", "rpm", "tpm", "batch", "batch_poll_s", "batch_size", "threads", "dtype")
 
 
 def check_backend_options(spec: BaseModel, backend: str, prefix: str = "") -> None:
@@ -321,6 +331,11 @@ class Recipe(Strict):
     samples_per_prompt: int = Field(2, ge=1, le=16, description="Responses each policy samples per prompt.")
     judge: JudgeSpec = Field(default_factory=PairwiseJudge, description="The judge; `type` (default pairwise) decides which fields it takes.")
     filters: FilterSpec = Field(default_factory=FilterSpec)
+    parent: str | None = Field(
+        None, description="Build on a version (rlaif/incremental.py): a version id, or `latest` (the newest version named `name` in the store; "
+        "a full run when there is none yet). Only prompts not already in the parent are sampled and judged; the new version holds the parent's "
+        "rows plus the new ones, with `parents: [id]`. The parent must have been made by the same recipe apart from `prompts` and `name`. null: a version of its own."
+    )
     store: str | None = Field(None, description="Store folder; the CLI's --store and RLAIF_STORE take precedence.")
     retries: RetrySpec = Field(default_factory=RetrySpec, description="Retry passes for calls that failed with a transient error, run-wide budget and deadline.")
     allow_incomplete: bool = Field(
@@ -328,6 +343,25 @@ class Recipe(Strict):
         "saying `incomplete: {failed_calls: N}`; false stops the run with exit code 3, commits nothing, and re-running resumes from the cache. "
         "A stage in which every call failed never commits, either way."
     )
+    prices: dict[str, PriceSpec] = Field(
+        default_factory=dict, description="Model name -> {prompt_per_mtok, completion_per_mtok}, USD per million tokens: the run's cost "
+        "per stage and model (manifest `cost`, summary, card, report). A model without a price has an unknown cost (docs/operations.md)."
+    )
+    budget: BudgetSpec | None = Field(
+        None, description="{max_usd, max_tokens}: the run stops (exit code 4, nothing committed) before a call would take its live calls "
+        "over the cap; a re-run with a higher cap resumes from the request cache. null: no cap."
+    )
+
+    @model_validator(mode="after")
+    def _priced_budget(self):
+        return check_priced_budget(self)
+
+    @field_validator("parent")
+    @classmethod
+    def _parent_id(cls, value):
+        if value is None or value == "latest" or is_version_id(value):
+            return value
+        raise value_error(f"{str(value)[:80]!r} is neither a version id nor `latest`", "e.g. parent: latest, or parent: my-prefs-0123456789ab (`rlaif datasets list`)")
 
     @field_validator("name")
     @classmethod

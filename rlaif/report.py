@@ -21,6 +21,7 @@ import jinja2
 from markupsafe import Markup
 
 from rlaif import plots
+from rlaif.costs import cost_rows
 from rlaif.errors import StoreError
 from rlaif.store.atomic import write_atomic
 from rlaif.store.diff import mean, read_table_or_empty, text_of, version_stats
@@ -209,7 +210,7 @@ def summary_tables(manifest: dict[str, Any], tables: dict[str, list[dict]], stat
         ("parents", ", ".join(manifest.get("parents") or []) or "none"),
         ("package version", manifest.get("package_version")),
     ]
-    usage_rows = [*(("calls " + key, value) for key, value in calls.items()), *(("tokens " + key, value) for key, value in tokens.items())]
+    usage_rows = [*(("calls " + key, value) for key, value in calls.items()), *(("tokens " + key, value) for key, value in tokens.items()), *cost_rows(manifest.get("cost"))]
     return [
         ("Counts", count_rows), ("Label statistics", list(stats.items())), ("Model calls", usage_rows),
         ("Models and templates", model_rows), ("Sources", source_rows), *gold_table(manifest),

@@ -40,11 +40,11 @@ from typing import Any
 
 from rlaif.backends import API_BACKENDS, BackendPool, using
 from rlaif.cache import CallCache, CallStats
-from rlaif.calls import RetryBudget, check_stage, counted
+from rlaif.calls import RetryBudget, check_stage, counted, run_ledger
 from rlaif.errors import InputError, RecipeError
 from rlaif.executors import InProcess, Steps, settle
 from rlaif.filters import length_cap_drops, select_candidates
-from rlaif.inputs import iter_prompts
+from rlaif.incremental import new_prompts, with_parent
 from rlaif.judge_quality import measure_judge
 from rlaif.judges import jury as juries
 from rlaif.judges.pairwise import BiasTally
@@ -93,7 +93,7 @@ class Run:
         self.work = new_work_folder(self.store / ".runs")
         remove_abandoned_commits(self.store)
         self.stats, self.totals, self.chunks, self.report = CallStats(), RunTotals(), 0, {}
-        self.stats.retry = RetryBudget.of(recipe.retries, recipe.allow_incomplete)  # run-wide: every step shares it
+        self.stats.retry, self.stats.ledger = RetryBudget.of(recipe.retries, recipe.allow_incomplete), run_ledger(recipe)  # run-wide: every step shares them
         self.prompts = RowSpill(self.work, "prompts")
         self.generations = [RowSpill(self.work, f"generations-{i}") for i in range(len(recipe.policies))]
         self.raw = RowSpill(self.work, "raw-judgments")
@@ -101,7 +101,7 @@ class Run:
         self.tally = BiasTally()
         self.margins, self.longer = array("d"), bytearray()  # per candidate pair, for the length-bias cap
         self.cache: CallCache | None = None
-        self.pool = BackendPool()
+        self.pool = BackendPool(self.store)  # backends resolve trained model ids (`model: <id>`) in the run's store
         self.lock = threading.Lock()  # steps that run together add their rows and counts under it
         self.done: dict[str, int] = {}  # stage -> chunks done
         self.quality: dict | None = None  # the judge on the recipe's gold pairs (judge.gold), for the manifest's `eval`
@@ -122,7 +122,7 @@ class Run:
 
     def step_stats(self) -> CallStats:
         """Counts of one step (steps may run together); `add_stats` adds them to the run's."""
-        return CallStats(retry=self.stats.retry)
+        return CallStats(retry=self.stats.retry, ledger=self.stats.ledger)
 
     def merged(self, stage: str) -> int:
         """Count one more chunk of `stage` done; the chunks done so far (in any order)."""
@@ -176,7 +176,7 @@ def prompt_chunks(run: Run, limit: int | None = None) -> list[int]:
     spec = run.recipe.prompts
     checker = PromptChecker(run.recipe.filters)
     chunk: list[Prompt] = []
-    for prompt in iter_prompts(spec.path, spec.system, limit or spec.limit):
+    for prompt in new_prompts(run, limit):  # the prompt file, less the prompts of the recipe's `parent:` (NothingNew when none is left)
         reason = checker.reason(prompt)
         if reason:
             run.totals.prompts_dropped[reason] += 1
@@ -250,7 +250,7 @@ def finish_judging(run: Run) -> int:
         return 0
     with using(run.pool):
         _finish(run)
-        run.quality = measure_judge(run.recipe, run.store)  # while the judge is loaded; cached like any call
+        run.quality = measure_judge(run.recipe, run.store, run.stats.ledger)  # while the judge is loaded; cached like any call
     return run.outputs["pairs"].rows
 
 
@@ -332,7 +332,7 @@ def commit_run(run: Run) -> tuple[str, bool, dict]:
         "pairs": run.outputs["pairs"], "generations": chain("generations", [in_chunk_order(spill) for spill in run.generations]), "judgments": run.outputs["judgments"],
         "prompts": run.prompts, "rankings": run.outputs["rankings"], "feedback": run.outputs["feedback"],
     }
-    version_id, created = commit_tables(run.store, run.recipe.name, tables, manifest)
+    version_id, created = commit_tables(run.store, run.recipe.name, with_parent(run, tables, manifest), manifest)  # a parent's rows first
     return version_id, created, manifest
 
 

@@ -15,6 +15,7 @@ import json
 import math
 import random
 import threading
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -54,6 +55,15 @@ def _logprobs(body: dict) -> dict:
     return {"content": [{"token": "a", "logprob": math.log(p_a), "bytes": None, "top_logprobs": tops}]}
 
 
+def completion(body: dict) -> dict:
+    """The chat completion answering a request body: a function of the body only (also the Batch API stand-in's answer)."""
+    text = "a" if body.get("logprobs") else reply_for(body)
+    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
+              "logprobs": _logprobs(body) if body.get("logprobs") else None}
+    usage = {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 10 + len(text.split())}
+    return {"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model", "det"), "choices": [choice], "usage": usage}
+
+
 class DetServer:
     """Run with `with DetServer() as server:`; `server.base_url` ends in /v1; `server.calls` counts answers."""
 
@@ -61,6 +71,7 @@ class DetServer:
         self.error_rate, self.fail_after, self.fail_status = error_rate, fail_after, fail_status
         self.random = random.Random(seed)
         self.calls = self.failures = 0
+        self.bodies: Counter = Counter()  # sha256 of each chat-completion request body -> times received (a repeated paid call shows as > 1)
         self.lock = threading.Lock()
         ThreadingHTTPServer.allow_reuse_address = True
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -92,17 +103,15 @@ class DetServer:
                 body = self.read_json()
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     return self.send_json(404, {"error": {"message": "not found"}})
+                with server.lock:
+                    server.bodies[hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()] += 1
                 status = server._fault()
                 if status == 0:
                     self.close_connection = True  # no answer at all: the client sees the connection drop
                     return
                 if status:
                     return self.send_json(status, {"error": {"message": f"injected fault {status}", "type": "server_error"}})
-                text = "a" if body.get("logprobs") else reply_for(body)
-                choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
-                          "logprobs": _logprobs(body) if body.get("logprobs") else None}
-                usage = {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 10 + len(text.split())}
-                self.send_json(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model", "det"), "choices": [choice], "usage": usage})
+                self.send_json(200, completion(body))
 
         return Handler
 

@@ -57,3 +57,21 @@ def test_real_model_into_two_fresh_stores_gives_the_same_id(tmp_path):
     assert created and first == second
     manifest = json.loads((versions_dir(tmp_path / "b") / second / "manifest.json").read_text())
     assert manifest["calls"]["live"] == 2 * 2 + 2 * 2 and manifest["run"]["live_latency_s"] > 0
+
+
+def test_delivery_settings_stay_out_of_the_id_and_outputs_settings_stay_in(tmp_path):
+    """Retry passes, allow_incomplete, the store folder and an endpoint's concurrency / timeout /
+    client retries change how calls are delivered, not what they return: same id. A sampling
+    parameter is content: another id."""
+    with DetServer() as server:
+        recipe = api_recipe(tmp_path, server.base_url)
+        delivered = recipe.model_copy(update={
+            "retries": recipe.retries.model_copy(update={"passes": 7}), "allow_incomplete": True, "store": str(tmp_path / "elsewhere"),
+            "judge": recipe.judge.model_copy(update={"max_concurrency": 3, "timeout_s": 5.0, "max_retries": 0}),
+        })
+        hotter = recipe.model_copy(update={"policies": [recipe.policies[0], recipe.policies[1].model_copy(update={"params": recipe.policies[1].params.model_copy(update={"temperature": 0.8})})]})
+        base, _, _, _ = run_recipe(recipe, tmp_path / "a")
+        same, _, manifest, _ = run_recipe(delivered, tmp_path / "b")
+        other, _, _, _ = run_recipe(hotter, tmp_path / "c")
+    assert same == base and other != base
+    assert manifest["recipe"]["retries"]["passes"] == 7  # still recorded, only left out of the hash

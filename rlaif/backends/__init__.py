@@ -53,7 +53,8 @@ class BackendPool:
     so steps on them can run together; they share one request limit per endpoint (`endpoints`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, store=None) -> None:
+        self.store = store  # the run's store: a backend resolves a trained model id (`model: <id>`) in it
         self._held: dict[str, Backend] = {}
         self._lock = threading.Lock()
         self.endpoints = None  # rlaif.backends.openai_compat.Endpoints, made on first use
@@ -67,6 +68,7 @@ class BackendPool:
                         _release(self._held.pop(other))
                 backend = factory(spec)
                 backend.kept = True
+                backend.store = self.store
                 if hasattr(backend, "share"):  # API backends: one limit per endpoint, one event loop
                     backend.share(self._endpoints())
                 self._held[key] = backend
@@ -100,6 +102,22 @@ def using(pool: BackendPool | None) -> Iterator[None]:
         yield
     finally:
         _ACTIVE.reset(token)
+
+
+@contextlib.contextmanager
+def pooled(store) -> Iterator[BackendPool]:
+    """The pool of the current step (see `using`), else a new pool on `store` for the block (closed at its end):
+    how code outside a run (eval-judge, a reward from a judge, eval-policy) lets `model: <trained model id>` resolve in its store."""
+    pool = _ACTIVE.get()
+    if pool is not None:
+        yield pool
+        return
+    pool = BackendPool(store)
+    try:
+        with using(pool):
+            yield pool
+    finally:
+        pool.close()
 
 
 @contextlib.contextmanager

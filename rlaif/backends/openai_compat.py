@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
+from rlaif.backends.ratelimit import EndpointLimits, Waits, endpoint_limits, prefect_shared
 from rlaif.errors import BackendError
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -42,6 +43,8 @@ def is_retryable(exc: BaseException) -> bool:
 
     if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, asyncio.TimeoutError)):
         return True
+    if getattr(exc, "batch_status", None) is not None:  # a failed line of a Batch API batch (rlaif.backends.openai_batch)
+        return exc.batch_status in RETRY_STATUS
     return isinstance(exc, openai.APIStatusError) and exc.status_code in RETRY_STATUS
 
 
@@ -58,13 +61,13 @@ def verdict_probs(content: list[Any], options: tuple[str, ...]) -> dict[str, flo
     """Probabilities of the options at the first generated token that is one of them."""
     wanted = {option.lower(): option for option in options}
     for position in content:
-        if normalize_token(position.token) not in wanted:
+        if normalize_token(position["token"]) not in wanted:
             continue
         probs = {option: 0.0 for option in options}
-        for top in position.top_logprobs or []:
-            key = wanted.get(normalize_token(top.token))
+        for top in position.get("top_logprobs") or []:
+            key = wanted.get(normalize_token(top["token"]))
             if key is not None:
-                probs[key] += math.exp(top.logprob)
+                probs[key] += math.exp(top["logprob"])
         return probs
     return None
 
@@ -111,6 +114,9 @@ class Endpoints:
         self._thread = threading.Thread(target=self._loop.run_forever, name="rlaif-endpoints", daemon=True)
         self._thread.start()
         self._limits: dict[str, asyncio.Semaphore] = {}
+        self._rates: dict[str, EndpointLimits | None] = {}  # rpm / tpm buckets (rlaif.backends.ratelimit)
+        self.waits = Waits()  # wall time the run's requests were held by those limits
+        self.shared_limits = prefect_shared()  # decided in the step that made the pool: a flow run's, or not
 
     def run(self, coro: Awaitable) -> Any:
         """Run a coroutine on the shared loop and wait for it (from any thread but the loop's)."""
@@ -123,6 +129,13 @@ class Endpoints:
             self._limits[url] = asyncio.Semaphore(spec.max_concurrency)
         return self._limits[url]
 
+    def rates(self, spec) -> EndpointLimits | None:
+        """The endpoint's rpm / tpm limits, the first spec's on it (call on the loop); None when it sets neither."""
+        url = endpoint_url(spec)
+        if url not in self._rates:
+            self._rates[url] = endpoint_limits(spec, self.waits, self.shared_limits)
+        return self._rates[url]
+
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
@@ -131,7 +144,7 @@ class Endpoints:
 
 class OpenAIBackend(Backend):
     name = "openai"
-    options = frozenset({"base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries"})
+    options = frozenset({"base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries", "rpm", "tpm", "batch", "batch_poll_s"})
     requires = ("openai",)
 
     @classmethod
@@ -143,6 +156,7 @@ class OpenAIBackend(Backend):
         super().__init__(spec)
         self._logprobs_supported = True
         self._shared: Endpoints | None = None
+        self._waits = Waits()  # used when no run shares its Endpoints
 
     def share(self, endpoints: Endpoints) -> None:
         """Send requests on the run's loop, within the endpoint's limit shared with the run's other backends."""
@@ -171,12 +185,16 @@ class OpenAIBackend(Backend):
         client = self._client()  # one per batch: a client shared by the run's backends measured slower here
         queue: Iterable[tuple[int, Any]] = iter(enumerate(requests))
         limit = self._shared.limit(self.spec) if self._shared else contextlib.nullcontext()
+        rates = self._shared.rates(self.spec) if self._shared else endpoint_limits(self.spec, self._waits, False)
 
         async def worker() -> None:
             for index, request in queue:
                 try:
                     async with limit:
+                        estimate = await rates.before(request.chat(), request.max_tokens) if rates else 0
                         result = await one(client, request)  # the client retries transient errors itself
+                        if rates:
+                            rates.after(estimate, result)
                 except Exception as exc:  # noqa: BLE001 - a failure is a value
                     result = exc
                 on_result(index, result)
@@ -187,23 +205,24 @@ class OpenAIBackend(Backend):
         finally:
             await client.close()
 
+    async def _chat(self, client, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /chat/completions with the client's own retries and errors, as plain JSON: the typed
+        request transform and response models of `chat.completions.create` cost most of a request's
+        CPU here and a run reads four fields."""
+        return await client.post("/chat/completions", body=body, cast_to=object)
+
     async def _generate_one(self, client, request: GenerateRequest) -> Completion:
         start = time.perf_counter()
-        response = await client.chat.completions.create(
-            model=self.spec.model,
-            messages=request.chat(),
-            temperature=request.temperature,
-            top_p=request.top_p,
-            max_tokens=request.max_tokens,
-            seed=request.seed,
-        )
-        choice = response.choices[0]
-        usage = response.usage
+        body = {"model": self.spec.model, "messages": request.chat(), "temperature": request.temperature, "top_p": request.top_p, "max_tokens": request.max_tokens}
+        if request.seed is not None:
+            body["seed"] = request.seed
+        response = await self._chat(client, body)
+        choice, usage = response["choices"][0], response.get("usage") or {}
         return Completion(
-            text=choice.message.content or "",
-            finish_reason=choice.finish_reason or "stop",
-            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            text=(choice.get("message") or {}).get("content") or "",
+            finish_reason=choice.get("finish_reason") or "stop",
+            prompt_tokens=usage.get("prompt_tokens") or 0,
+            completion_tokens=usage.get("completion_tokens") or 0,
             latency_s=time.perf_counter() - start,
         )
 
@@ -211,32 +230,45 @@ class OpenAIBackend(Backend):
         import openai
 
         start = time.perf_counter()
-        kwargs: dict[str, Any] = dict(model=self.spec.model, messages=request.chat(), temperature=0.0, max_tokens=request.max_tokens)
+        body: dict[str, Any] = {"model": self.spec.model, "messages": request.chat(), "temperature": 0.0, "max_tokens": request.max_tokens}
         want = request.want_probs and self._logprobs_supported
         try:
-            response = await client.chat.completions.create(**kwargs, **({"logprobs": True, "top_logprobs": 20} if want else {}))
+            response = await self._chat(client, {**body, **({"logprobs": True, "top_logprobs": 20} if want else {})})
         except openai.BadRequestError:
             if not want:
                 raise
             self._logprobs_supported = False  # server rejects logprobs: fall back to parsed answers
-            response = await client.chat.completions.create(**kwargs)
-        choice = response.choices[0]
-        content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
+            response = await self._chat(client, body)
+        choice, usage = response["choices"][0], response.get("usage") or {}
+        content = (choice.get("logprobs") or {}).get("content")
         probs = verdict_probs(content, request.options) if content else None
-        usage = response.usage
         return Scores(
             probs=probs,
-            text=choice.message.content or "",
-            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            text=(choice.get("message") or {}).get("content") or "",
+            prompt_tokens=usage.get("prompt_tokens") or 0,
+            completion_tokens=usage.get("completion_tokens") or 0,
             latency_s=time.perf_counter() - start,
         )
 
     def _send(self, coro: Awaitable) -> None:
         (self._shared.run if self._shared else run_async)(coro)
 
+    def _batch(self, kind: str, requests, on_result) -> None:
+        """`batch: true`: the requests go through the Batch API (rlaif.backends.openai_batch)."""
+        from rlaif.backends.openai_batch import batch_requests
+
+        self._send(batch_requests(self, kind, requests, on_result))
+
+    def take_limit_wait(self) -> float:
+        """Seconds the run's requests were held by rpm / tpm limits since the last take (rlaif.calls adds them to the step's stats)."""
+        return (self._shared.waits if self._shared else self._waits).take()
+
     def generate(self, requests, on_result) -> None:
+        if self.spec.batch:
+            return self._batch("generate", requests, on_result)
         self._send(self._pool(requests, self._generate_one, on_result))
 
     def score(self, requests, on_result) -> None:
+        if self.spec.batch:
+            return self._batch("score", requests, on_result)
         self._send(self._pool(requests, self._score_one, on_result))

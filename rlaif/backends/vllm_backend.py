@@ -93,7 +93,7 @@ class VLLMBackend(Backend):
 
         self.SamplingParams = SamplingParams
         self.llm = LLM(
-            model=resolve_model(self.spec.model),
+            model=resolve_model(self.spec.model, getattr(self, "store", None)),  # a trained model id: the run's store (BackendPool)
             dtype=self.spec.dtype,
             enable_prefix_caching=True,
             enforce_eager=_on_cpu(),  # CPU: torch.compile warm-up took 2-2.5 min here for no gain (90 tok/s either way)

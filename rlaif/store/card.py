@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from rlaif.costs import cost_rows
 from rlaif.secrets import manifest_secrets, scrub_text
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "dataset_card.md.j2"
@@ -41,6 +42,16 @@ FORMAT_INFO: dict[str, dict[str, Any]] = {
     "sft": _info("SFTTrainer", ["sft", "best-of-n"], "the best response per prompt (best-of-n distillation) as prompt/completion"),
     "prompts": _info("GRPOTrainer", ["grpo", "rloo", "prompt-only"], "prompt-only rows for online methods (GRPO, RLOO)"),
     "listwise": _info(None, ["ranking", "listwise"], "every response of a prompt with its score and rank (1 = best, ties share a rank)"),
+    "openrlhf-pairs": _info(
+        None, ["openrlhf", "reward-modeling", "preference"],
+        "preference pairs for OpenRLHF's RewardDataset (train_rm / train_dpo: --prompt_key prompt --chosen_key chosen "
+        "--rejected_key rejected, --apply_chat_template for the conversational style)",
+    ),
+    "verl-rl": _info(
+        None, ["verl", "rlhf", "prompt-only"],
+        "verl RL rows (data_source, prompt messages, ability, reward_model, extra_info) for data.train_files; "
+        "score them with `rlaif serve-reward` and custom_reward_function.path=rlaif/reward_server.py",
+    ),
 }
 
 COLUMNS = {
@@ -73,6 +84,10 @@ COLUMNS = {
     "ranks": "one rank per response, 1 = best, ties share a rank",
     "judge": "the judge that ranked the responses: listwise, pointwise or pairwise",
     "agreement": "listwise judge: Kendall tau between the rankings of shuffled orders (empty otherwise)",
+    "data_source": "verl: where the row comes from (`rlaif/<version id>`), handed to the reward function",
+    "ability": "verl: the task category (alignment)",
+    "reward_model": "verl: {style: model, ground_truth: the version's best response (not read by a model reward)}",
+    "extra_info": "verl: {split, index, prompt_id, messages}: the prompt travels here to the reward function",
 }
 
 def size_category(n: int) -> str:
@@ -169,7 +184,7 @@ def count_context(manifest: dict[str, Any]) -> dict[str, list]:
     counts = dict(manifest.get("counts") or {})
     dropped = counts.pop("dropped", {}) or {}
     calls, tokens = manifest.get("calls") or {}, manifest.get("tokens") or {}
-    usage = [(f"calls {k}", v) for k, v in calls.items()] + [(f"tokens {k}", v) for k, v in tokens.items()]
+    usage = [(f"calls {k}", v) for k, v in calls.items()] + [(f"tokens {k}", v) for k, v in tokens.items()] + cost_rows(manifest.get("cost"))
     return {"count_rows": _rows(_flatten(counts)), "dropped_rows": _rows(list(dropped.items()) or [("none", 0)]), "usage_rows": _rows(usage)}
 
 

@@ -137,15 +137,49 @@ def changed_settings(a: dict, b: dict) -> dict[str, list]:
 
 
 def count_deltas(manifest_a: dict, manifest_b: dict) -> dict[str, dict]:
-    """Counts (in, kept, prompts, ...) and drops by reason, each as a, b, delta."""
-    counts_a, counts_b = manifest_a.get("counts", {}), manifest_b.get("counts", {})
+    """Counts (in, kept, prompts, ...) and nested ones as dotted keys (drops by reason: `dropped.<reason>`,
+    `prompts_dropped.<reason>`, `feedback.good`...), each as a, b, delta; a nested count one side lacks is 0."""
+    flat_a, flat_b = flatten(manifest_a.get("counts", {})), flatten(manifest_b.get("counts", {}))
     out = {}
-    for key in dict.fromkeys([*counts_a, *counts_b]):
-        if key != "dropped":
-            out[key] = delta(counts_a.get(key), counts_b.get(key))
-    drops_a, drops_b = counts_a.get("dropped", {}), counts_b.get("dropped", {})
-    for reason in dict.fromkeys([*drops_a, *drops_b]):
-        out[f"dropped.{reason}"] = delta(drops_a.get(reason, 0), drops_b.get(reason, 0))
+    for key in dict.fromkeys([*flat_a, *flat_b]):
+        missing = 0 if "." in key else None
+        a, b = flat_a.get(key, missing), flat_b.get(key, missing)
+        out[key] = delta(a, b) if _number(a) and _number(b) else {"a": a, "b": b, "delta": None}
+    return out
+
+
+def _number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+# The rows of each table, by key (the pairs are compared by `pair_key` in `rows`): which rows a version added or removed.
+TABLE_KEYS = {
+    "prompts": ("id",), "generations": ("prompt_id", "policy", "sample_index"), "judgments": ("prompt_id", "a_id", "b_id", "judge_model", "template"),
+    "rankings": ("prompt_id",), "feedback": ("prompt_id", "response_id"),
+}
+
+
+def table_keys(store: str | Path, version_id: str, table: str) -> list[str] | None:
+    """The keys of a table's rows, read column by column (None when the version lacks the table or its key columns)."""
+    import pyarrow.parquet as pq
+
+    path = version_path(store, version_id) / f"{table}.parquet"
+    columns = list(TABLE_KEYS[table])
+    if not path.is_file() or not set(columns) <= set(pq.read_schema(path).names):
+        return None
+    keys = pq.read_table(path, columns=columns).to_pylist()
+    return [" | ".join(str(row[c]) for c in columns if row[c] is not None) for row in keys]
+
+
+def diff_table_rows(store: str | Path, a: str, b: str) -> dict[str, dict]:
+    """Per table: rows in a and in b, and the keys of the rows added and removed (sorted)."""
+    out = {}
+    for table in TABLE_KEYS:
+        keys_a, keys_b = table_keys(store, a, table), table_keys(store, b, table)
+        if keys_a is None and keys_b is None:
+            continue
+        set_a, set_b = set(keys_a or []), set(keys_b or [])
+        out[table] = {"a": len(keys_a or []), "b": len(keys_b or []), "added": sorted(set_b - set_a), "removed": sorted(set_a - set_b)}
     return out
 
 
@@ -158,6 +192,7 @@ def diff_versions(store: str | Path, a: str, b: str) -> dict[str, Any]:
         "a": a,
         "b": b,
         "rows": diff_rows(pairs_a, pairs_b),
+        "tables": diff_table_rows(store, a, b),
         "counts": count_deltas(manifest_a, manifest_b),
         "stats": {key: delta(stats_a[key], stats_b[key]) for key in STAT_KEYS},
         "recipe": changed_settings(manifest_a.get("recipe", {}), manifest_b.get("recipe", {})),
@@ -179,9 +214,18 @@ def diff_tables(result: dict[str, Any], limit: int = 10) -> list:
     numbers = Table("count / stat", "a", "b", "delta", title="counts and stats")
     shown = lambda x: "-" if x is None else f"{x:g}" if isinstance(x, (int, float)) else str(x)  # noqa: E731
     for name, value in [*result["counts"].items(), *result["stats"].items()]:
-        if value["a"] != value["b"] or not name.startswith("dropped."):
+        if value["a"] != value["b"] or "." not in name:
             numbers.add_row(name, shown(value["a"]), shown(value["b"]), "-" if value["delta"] is None else f"{value['delta']:+g}")
-    tables = [f"[bold]{escape(result['a'])}[/] -> [bold]{escape(result['b'])}[/]", summary, numbers]
+    header = f"[bold]{escape(result['a'])}[/] -> [bold]{escape(result['b'])}[/]"
+    if result["a"] in result["parents"]["b"]:
+        header += f" ({escape(result['b'])} builds on {escape(result['a'])}: the rows added are the new prompts' rows)"
+    tables = [header, summary, numbers]
+    by_table = result.get("tables") or {}
+    if by_table:
+        counts = Table("table", "a", "b", "added", "removed", title="rows by table")
+        for name, value in by_table.items():
+            counts.add_row(name, str(value["a"]), str(value["b"]), str(len(value["added"])), str(len(value["removed"])))
+        tables.append(counts)
     settings = {**{f"recipe.{k}": v for k, v in result["recipe"].items()}, **{f"template {k}": v for k, v in result["prompt_templates"].items()}}
     if settings:
         changed = Table("setting", "a", "b", title="changed settings")
@@ -189,6 +233,7 @@ def diff_tables(result: dict[str, Any], limit: int = 10) -> list:
             changed.add_row(key, str(old), str(new))
         tables.append(changed)
     examples = [(name, key) for name in ("added", "removed") for key in rows[name][:limit]]
+    examples += [(f"prompt {name}", key) for name in ("added", "removed") for key in (by_table.get("prompts") or {}).get(name, [])[:limit]]
     examples += [("changed", f"{c['key']} ({', '.join(c['fields'])})") for c in rows["changed"][:limit]]
     if examples:
         listing = Table("", "row (prompt | response | response)", title=f"rows (first {limit} of each kind; --json for all)")

@@ -15,6 +15,8 @@ Formats (`FORMATS`) and where their rows come from:
 - ``listwise``: all responses of a prompt with ``scores`` and ``ranks`` (1 = best, ties share a rank)
   from ``rankings``, else built from the pairwise judgments (score = mean debiased P(win)).
 
+OpenRLHF's and verl's formats (``openrlhf-pairs``, ``verl-rl``) are built in rlaif.store.formats_rl.
+
 Styles (`STYLES`): ``conversational`` keeps message lists, as TRL documents; ``standard`` renders
 them as plain text with `render_prompt` and prefixes every completion with one space.
 """
@@ -29,10 +31,11 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from rlaif.errors import StoreError
+from rlaif.store.formats_rl import RL_FORMATS, RL_SOURCES, rl_rows
 from rlaif.store.versions import read_table, version_path
 
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
-FORMATS = ("dpo", "rm", "kto", "sft", "prompts", "listwise")
+FORMATS = ("dpo", "rm", "kto", "sft", "prompts", "listwise", *RL_FORMATS)
 STYLES = ("conversational", "standard")
 ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant"}
 
@@ -300,6 +303,7 @@ SOURCES = {
     "sft": ("rankings", "pairs"),
     "prompts": ("prompts", "pairs"),
     "listwise": ("rankings", "judgments", "generations", "prompts", "pairs"),
+    **RL_SOURCES,
 }
 
 
@@ -307,6 +311,8 @@ def build_rows(store: str | Path, version_id: str, fmt: str, style: str = "conve
     """(rows, the table they were built from) for one export format and style."""
     _check(fmt, style)
     version_path(store, version_id)  # a clear StoreError for an unknown version
+    if fmt in RL_FORMATS:
+        return rl_rows(store, version_id, fmt, style)
     tables = {name: read_optional(store, version_id, name) for name in SOURCES[fmt]}
     source = next((name for name in SOURCES[fmt][:-1] if tables[name]), SOURCES[fmt][-1])
     if fmt == "listwise" and source != "rankings":

@@ -1,5 +1,7 @@
 """Lineage of a dataset version: its parents (recursively), and for each version the recipe, the
-prompt set, the models and the judge templates it was made from.
+prompt set, the models and the judge templates it was made from. A policy, judge or parent that is
+a trained model of the store (STORE/models, rlaif.store.model_store) is a node of its own, and
+through it the dataset version it was trained on.
 
 A parent that is not in this store (for example the base of a version pulled from the Hub) is
 reported as missing, never an error; only the version asked for must exist.
@@ -47,16 +49,75 @@ def _manifest_or_none(store: str | Path, version_id: str) -> dict[str, Any] | No
 
 
 def _node(store: str | Path, manifest: dict[str, Any], seen: set[str], depth: int) -> dict[str, Any]:
-    node = {**version_origin(manifest), "parents": []}
+    node = {**version_origin(manifest), "kind": "dataset", "parents": []}
     seen.add(manifest["id"])
     for parent_id in manifest.get("parents") or []:
-        parent = _manifest_or_none(store, parent_id)
-        if parent is None:
-            node["parents"].append({"id": parent_id, "missing": True, "parents": [], "note": f"not in {store}: pull it into this store to see its lineage"})
-        elif parent_id in seen or depth >= MAX_DEPTH:  # a shared ancestor is expanded once
-            node["parents"].append({**version_origin(parent), "parents": [], "shown_above": True})
-        else:
-            node["parents"].append(_node(store, parent, seen, depth + 1))
+        node["parents"].append(_parent(store, parent_id, seen, depth))
+    listed = set(manifest.get("parents") or [])
+    for role, model_id in store_models_used(store, manifest):  # a trained model of the store as policy or judge
+        if model_id not in listed:
+            node["parents"].append(model_node(store, model_id, seen, depth + 1, role))
+    return node
+
+
+def _parent(store: str | Path, parent_id: str, seen: set[str], depth: int) -> dict[str, Any]:
+    """A parent: a dataset version of the store, a trained model of the store, or a missing one."""
+    parent = _manifest_or_none(store, parent_id)
+    if parent is None and _model_or_none(store, parent_id) is not None:
+        return model_node(store, parent_id, seen, depth + 1)
+    if parent is None:
+        return {"id": parent_id, "missing": True, "parents": [], "note": f"not in {store}: pull it into this store to see its lineage"}
+    if parent_id in seen or depth >= MAX_DEPTH:  # a shared ancestor is expanded once
+        return {**version_origin(parent), "kind": "dataset", "parents": [], "shown_above": True}
+    return _node(store, parent, seen, depth + 1)
+
+
+def store_models_used(store: str | Path, manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    """(role, model id) of each policy, judge and jury member of a version whose model is a trained model of the store."""
+    models = manifest.get("models") or {}
+    used = [(f"policy '{p.get('name')}'", p.get("model")) for p in models.get("policies") or [] if isinstance(p, dict)]
+    used.append(("judge", (models.get("judge") or {}).get("model")))
+    judge = (manifest.get("recipe") or {}).get("judge") or {}
+    used += [(f"jury member {n}", m.get("model")) for n, m in enumerate(judge.get("jury") or []) if isinstance(m, dict)]
+    return [(role, model_id) for role, model_id in used if is_version_id(model_id) and _model_or_none(store, model_id) is not None]
+
+
+def _model_or_none(store: str | Path, model_id: str):
+    from rlaif.store.model_store import find_model
+
+    return find_model(store, model_id)
+
+
+def model_origin(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What one trained model is, read from its manifest."""
+    return {
+        "kind": "model",
+        "id": manifest.get("id"),
+        "created_at": manifest.get("created_at"),
+        "algorithm": manifest.get("algorithm"),
+        "base_model": manifest.get("base_model"),
+        "weights": manifest.get("weights"),
+        "dataset": (manifest.get("dataset") or {}).get("id"),
+        "steps": manifest.get("steps"),
+        "missing": False,
+    }
+
+
+def model_node(store: str | Path, model_id: str, seen: set[str], depth: int, role: str | None = None) -> dict[str, Any]:
+    """A trained model and what it came from: its dataset version (with its lineage) and a base model of the store."""
+    from rlaif.store.model_store import load_model_manifest
+
+    manifest = load_model_manifest(store, model_id)  # a damaged one is a StoreError naming the file
+    node = {**model_origin(manifest), "role": role, "parents": []}
+    if model_id in seen or depth >= MAX_DEPTH:
+        return {**node, "shown_above": True}
+    seen.add(model_id)
+    parents = list(manifest.get("parents") or [])
+    dataset_id = node["dataset"]
+    if dataset_id and dataset_id not in parents:
+        parents.insert(0, dataset_id)
+    for parent_id in parents:
+        node["parents"].append(_parent(store, parent_id, seen, depth))
     return node
 
 
@@ -74,6 +135,10 @@ def _label(node: dict[str, Any]) -> str:
 
     if node.get("missing"):
         return f"[red]{escape(node['id'])}[/] (missing: {escape(node['note'])})"
+    if node.get("kind") == "model":
+        role = f" ({escape(node['role'])})" if node.get("role") else ""
+        text = f"[bold]model {escape(str(node['id']))}[/]{role}  {escape(str(node['algorithm']))} of {escape(str(node['base_model']))}, created {escape(str(node['created_at']))}"
+        return text + (" (ancestors shown above)" if node.get("shown_above") else f"\ntrained on {escape(str(node['dataset']))}, {node['steps']} steps, {node['weights']}")
     recipe = node["recipe"]
     text = f"[bold]{escape(str(node['id']))}[/]  created {escape(str(node['created_at']))}, kept {node['kept']}"
     if node.get("shown_above"):
@@ -87,7 +152,7 @@ def as_tree(node: dict[str, Any], parent_tree=None):
     from rich.tree import Tree
 
     tree = Tree(_label(node)) if parent_tree is None else parent_tree.add(_label(node))
-    if not node.get("missing") and not node.get("shown_above"):
+    if not node.get("missing") and not node.get("shown_above") and node.get("kind") != "model":
         prompts = node["prompts"]
         tree.add("prompts: " + (f"{escape(str(prompts['path']))} ({prompts['rows']} rows, sha256 {_short(prompts['sha256'])})" if prompts else "not recorded (older version)"))
         evals = node.get("decontaminated_against")

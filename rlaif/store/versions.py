@@ -45,10 +45,39 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+# How a run delivers its calls, not what they are: kept in the manifest's recipe, left out of the id,
+# so the same recipe with other retry passes, concurrency or store folder gets the same id.
+DELIVERY_SETTINGS = ("retries", "allow_incomplete", "store", "prices", "budget")
+DELIVERY_ENGINE_SETTINGS = ("max_concurrency", "timeout_s", "max_retries", "rpm", "tpm", "batch", "batch_poll_s")
+
+
+def hashed_recipe(recipe: Any) -> Any:
+    """The part of a manifest's recipe that the version id hashes: all but the delivery settings.
+
+    >>> hashed_recipe({"name": "d", "retries": {"passes": 9}, "store": "x", "judge": {"model": "m", "max_concurrency": 8}})
+    {'name': 'd', 'judge': {'model': 'm'}}
+    """
+    if not isinstance(recipe, dict):
+        return recipe
+    kept = {key: value for key, value in recipe.items() if key not in DELIVERY_SETTINGS}
+    for key in ("policies", "judge"):
+        if key in kept:
+            kept[key] = _without_delivery(kept[key])
+    return kept
+
+
+def _without_delivery(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_without_delivery(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _without_delivery(item) for key, item in value.items() if key not in DELIVERY_ENGINE_SETTINGS}
+    return value
+
+
 class VersionDigest:
     """The 12-hex content hash of a version, fed table by table and row batch by row batch.
 
-    It hashes the same text as `content_hash({"rows": {table: rows}, "recipe": ..., "parents": ...}, 12)`
+    It hashes the same text as `content_hash({"rows": {table: rows}, "recipe": hashed_recipe(...), "parents": ...}, 12)`
     (keys sorted: parents, recipe, rows; tables by name; each row dumped alone and joined by ","),
     without ever holding all rows: feed `TABLES` in sorted order, each with `table(name)` then
     `rows(batch)` any number of times.
@@ -56,7 +85,7 @@ class VersionDigest:
 
     def __init__(self, manifest: dict[str, Any]) -> None:
         self._hash = hashlib.sha256()
-        self._update(f'{{"parents":{_dumps(manifest.get("parents", []))},"recipe":{_dumps(manifest.get("recipe"))},"rows":{{')
+        self._update(f'{{"parents":{_dumps(manifest.get("parents", []))},"recipe":{_dumps(hashed_recipe(manifest.get("recipe")))},"rows":{{')
         self._tables = 0
         self._open = False
 

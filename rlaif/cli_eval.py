@@ -1,0 +1,207 @@
+"""`rlaif eval-policy`, `rlaif eval-rm` and `rlaif serve-reward`: evaluating and serving what was trained."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Optional
+
+import typer
+
+from rlaif.cli import StoreOption, _fail, console, err
+from rlaif.errors import RlaifError
+
+f2 = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
+
+
+def _interval(ci: list[float] | None) -> str:
+    return f" (95% {ci[0]:.2f}-{ci[1]:.2f})" if ci else ""
+
+
+def _quality_line(quality: dict[str, Any] | None, note: str | None) -> str:
+    from rlaif.judge_quality import summary_line
+
+    return summary_line(quality) or note or "judge quality unknown"
+
+
+def eval_policy(
+    model: str = typer.Option(..., "--model", help="The new policy: a store model id, a built-in alias or a model folder."),
+    baseline: str = typer.Option(..., "--baseline", help="The policy it is compared with (same kinds of name)."),
+    prompts: str = typer.Option(..., "--prompts", help="Held-out prompts, JSON Lines (`prompt` text or `messages`)."),
+    judge: str = typer.Option(..., "--judge", help="Recipe YAML whose judge compares the answers (its first policy gives the engine and sampling settings)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N prompts."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", min=0, help="Sampling temperature of both policies (default: the recipe's)."),
+    baseline_temperature: Optional[float] = typer.Option(None, "--baseline-temperature", min=0, help="Temperature of the baseline only (default: --temperature)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Most new tokens per answer (default: the recipe's)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of which policy is shown first per prompt."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the JSON result on stdout."),
+    store: Optional[str] = StoreOption,
+) -> None:
+    """Judged win rate of a new policy over a baseline on held-out prompts: both orders, position
+    bias removed, ties count half, with a Wilson 95% interval and the judge's own quality on human
+    labels (the recipe's judge.gold) beside it. Model calls go through the store's request cache.
+
+    Example: rlaif eval-policy --model dpo-demo-0123456789ab --baseline smollm2-135m --prompts ../shared/data/prompts-mt-bench/prompts.jsonl --judge recipes/demo.yaml --limit 50
+    """
+    from rlaif.inputs import validate_prompts
+    from rlaif.preflight import check_endpoints, check_judge, check_models
+    from rlaif.recipe import load_recipe
+    from rlaif.settings import store_path
+    from rlaif.training.eval_policy import evaluate_policy, policy_spec
+
+    try:
+        recipe = load_recipe(judge)
+        where = store_path(recipe, store)
+        validate_prompts(prompts, recipe.prompts.system, limit)
+        specs = [(f"--{flag} '{name}'", policy_spec(recipe, flag, name, where, {})) for flag, name in (("model", model), ("baseline", baseline))]
+        check_endpoints(check_models(specs))
+        check_judge(recipe, where)
+        result = evaluate_policy(model, baseline, prompts, recipe, where, limit, seed, temperature, baseline_temperature, max_tokens)
+    except RlaifError as exc:
+        _fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        return
+    calls = result["calls"]
+    lines = [
+        f"{model} vs {baseline} on {result['prompts']['rows']} prompts, judged by {judge} ({result['judge']['type']}, {result['judge']['model']})",
+        f"win rate {f2(result['win_rate'])}{_interval(result['win_rate_ci95'])}: {result['wins']} wins, {result['losses']} losses, "
+        f"{result['ties']} ties ({result['identical']} identical answers) over {result['n']} judged; {result['failed']} failed (left out)",
+        f"judge: {_quality_line(result['judge_quality'], result['judge_quality_note'])}",
+        f"calls: live {calls['live']}, cached {calls['cached']}, failed {calls['failed']}",
+    ]
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def eval_rm(
+    model: str = typer.Option(..., "--model", help="The reward model: a store model id or a model folder (AutoModelForSequenceClassification, one label)."),
+    gold: str = typer.Option(..., "--gold", help="JSON Lines of human-labelled pairs: `prompt`, `chosen`, `rejected` (e.g. ../shared/data/*/pairs.jsonl)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N gold rows."),
+    judge: Optional[str] = typer.Option(None, "--judge", help="Also evaluate this recipe's judge on the same rows, side by side."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Pairs scored per forward pass."),
+    max_length: int = typer.Option(512, "--max-length", min=8, help="Most tokens of prompt + response (cut from the left)."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the JSON result on stdout."),
+    store: Optional[str] = StoreOption,
+) -> None:
+    """A reward model's accuracy on human-labelled pairs (it should score `chosen` above `rejected`),
+    with a Wilson 95% interval, beside 'pick the longer response' and - for a model of the store -
+    the quality of the judge that labelled its training data.
+
+    Example: rlaif eval-rm --model rm-demo-0123456789ab --gold ../shared/data/mt-bench-human-sample/pairs.jsonl --limit 100
+    """
+    from rlaif.gold import load_gold
+    from rlaif.preflight import check_judge
+    from rlaif.recipe import load_recipe
+    from rlaif.settings import store_path
+    from rlaif.training.eval_rm import evaluate_rm, reward_model_path
+
+    try:
+        recipe = load_recipe(judge) if judge else None
+        where = store_path(recipe, store)
+        load_gold(gold, limit)
+        reward_model_path(model, where)
+        if recipe is not None:
+            check_judge(recipe, where)
+        result = evaluate_rm(model, gold, where, limit, recipe, batch_size=batch_size, max_length=max_length)
+    except RlaifError as exc:
+        _fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        return
+    for line in rm_lines(result, gold):
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def rm_lines(result: dict[str, Any], gold: str) -> list[str]:
+    """The text report of `rlaif eval-rm`."""
+    lines = [
+        f"{result['model']} on {result['n']} human-labelled pairs of {gold}",
+        f"accuracy {f2(result['accuracy'])}{_interval(result['accuracy_ci95'])}; \"pick the longer\" {f2(result['baseline_longer'])}, "
+        f"\"pick the shorter\" {f2(result['baseline_shorter'])}; the reward model picks the longer {f2(result['prefers_longer'])}",
+    ]
+    trained = result.get("trained_on")
+    if trained:
+        from rlaif.judge_quality import summary_line
+
+        quality = summary_line(trained.get("judge_quality")) or "judge quality unknown: its recipe had no judge.gold"
+        lines.append(f"trained ({trained.get('algorithm')}) on {trained.get('dataset')}, labelled by a judge with: {quality}")
+    judge = result.get("judge")
+    if judge:
+        lines.append(
+            f"judge of {judge['recipe']} ({judge['model']}) on the same rows: agreement {f2(judge['agreement'])}{_interval(judge['agreement_ci95'])}"
+        )
+    return lines
+
+
+def serve_reward(
+    model: Optional[str] = typer.Option(None, "--model", help="A reward model: a store model id or a folder (AutoModelForSequenceClassification, one label)."),
+    judge: Optional[str] = typer.Option(None, "--judge", help="A recipe YAML whose judge gives the reward (P(response beats a baseline), position-debiased)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(5000, "--port", min=1, max=65535, help="Port to listen on."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda for a reward model (default: cuda when available)."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Responses per forward pass of a reward model."),
+    max_length: int = typer.Option(512, "--max-length", min=8, help="Most tokens of prompt + response for a reward model (cut from the left)."),
+    store: Optional[str] = StoreOption,
+) -> None:
+    """Serve a reward model or a judge over HTTP for other RL trainers: POST /get_reward in
+    OpenRLHF's remote reward model shape ({"query", "prompts", "labels"} -> {"rewards", "scores",
+    "extra_logs"}), also {"prompts", "responses"}; verl: custom_reward_function.path=rlaif/reward_server.py
+    (see its docstring). GET /health answers when it is ready.
+
+    Example: rlaif serve-reward --model rm-demo-0123456789ab --port 5000
+    """
+    try:
+        service, where = build_service(model, judge, store, device, batch_size, max_length)
+    except RlaifError as exc:
+        _fail(exc)
+    from rlaif.reward_server import make_server
+
+    try:
+        server = make_server(service, host, port)
+    except OSError as exc:
+        err.print(f"[bold red]error:[/] cannot listen on {host}:{port} ({exc.strerror or exc}) - choose another --port", highlight=False)
+        raise typer.Exit(2) from None
+    err.print(f"serving {service.kind} {service.name} (store {where}) on http://{host}:{port}/get_reward", highlight=False, markup=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def build_service(model: Optional[str], judge: Optional[str], store: Optional[str], device: Optional[str], batch_size: int, max_length: int):
+    """(the reward service, the store) for `serve-reward`; exactly one of --model and --judge."""
+    from rlaif.errors import InputError
+    from rlaif.reward_server import RewardService
+    from rlaif.settings import store_path
+
+    if (model is None) == (judge is None):
+        raise InputError("serve-reward", "give exactly one of --model (a reward model) or --judge (a recipe YAML)", field="--model/--judge")
+    if judge is not None:
+        from rlaif.preflight import check_judge
+        from rlaif.recipe import load_recipe
+        from rlaif.training.rewards import judge_reward
+
+        recipe = load_recipe(judge)
+        where = store_path(recipe, store)
+        check_judge(recipe, where)
+        return RewardService(judge_reward(judge, where, failed_reward=float("nan")), "judge", f"{judge} ({recipe.judge.model})"), where
+    from rlaif.training.eval_rm import reward_model_path
+    from rlaif.training.rewards import reward_model_scorer
+
+    where = store_path(None, store)
+    path = reward_model_path(model, where)
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return RewardService(reward_model_scorer(path, device=device, batch_size=batch_size, max_length=max_length), "reward model", model), where
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `rlaif` app."""
+    app.command("eval-policy")(eval_policy)
+    app.command("eval-rm")(eval_rm)
+    app.command("serve-reward")(serve_reward)

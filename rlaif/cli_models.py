@@ -1,0 +1,146 @@
+"""`rlaif models list | show ID | lineage ID`: the trained models in the store (rlaif.store.model_store)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from rlaif.cli import RecipeStoreOption, StoreOption, _fail, _store, console
+from rlaif.errors import RlaifError
+
+models_app = typer.Typer(help="Inspect the trained models in the store (STORE/models).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `models` commands to the `rlaif` app."""
+    app.add_typer(models_app, name="models")
+
+
+def _figure(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+@models_app.command("list")
+def models_list(store: Optional[str] = StoreOption, recipe: Optional[str] = RecipeStoreOption) -> None:
+    """List the trained models in the store, oldest first: id, algorithm, base model, dataset version,
+    steps, final loss, weights (full model or LoRA adapter) and when it was made.
+
+    Example: rlaif models list --store data/store
+    """
+    from rlaif.store.model_store import list_models
+
+    where = _store(store, recipe)
+    try:
+        models = list_models(where)
+    except RlaifError as exc:
+        _fail(exc)
+    if not models:
+        console.print(f"no trained models in {where} - train one with `rlaif train dpo --dataset ID --model smollm2-135m`", highlight=False, markup=False, soft_wrap=True)
+        return
+    table = Table("id", "algorithm", "base model", "dataset", "steps", "loss", "weights", "created")
+    for m in models:
+        if "broken" in m:
+            table.add_row(m["id"], "[red]damaged[/]", m["broken"], "", "", "", "", "")
+            continue
+        loss = (m.get("metrics") or {}).get("loss")
+        dataset = (m.get("dataset") or {}).get("id")
+        table.add_row(m["id"], str(m.get("algorithm")), str(m.get("base_model")), str(dataset), _figure(m.get("steps")), _figure(loss), str(m.get("weights")), str(m.get("created_at")))
+    console.print(table)
+
+
+def summary_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    """The manifest's key facts as (field, value) rows for `rlaif models show`."""
+    dataset = manifest.get("dataset") or {}
+    evaluation = dataset.get("eval") if isinstance(dataset.get("eval"), dict) else {}
+    rows = [
+        ("id", manifest.get("id")), ("algorithm", manifest.get("algorithm")), ("base model", manifest.get("base_model")),
+        ("weights", f"{manifest.get('weights')}" + (" (LoRA)" if manifest.get("lora") else "")),
+        ("dataset version", dataset.get("id")), ("created", manifest.get("created_at")),
+        ("steps", manifest.get("steps")), ("seconds", manifest.get("seconds")),
+        ("judge agreement with humans", evaluation.get("agreement")), ("'pick the longer' baseline", evaluation.get("baseline_longer")),
+        ("judge order consistency", evaluation.get("position_consistency_debiased", evaluation.get("position_consistency"))),
+    ]
+    rows += [(f"metric {k}", v) for k, v in (manifest.get("metrics") or {}).items()]
+    rows += [(f"setting {k}", json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in (manifest.get("settings") or {}).items()]
+    rows += [(f"hardware {k}", v) for k, v in (manifest.get("hardware") or {}).items()]
+    return [(k, _figure(v)) for k, v in rows]
+
+
+@models_app.command("show")
+def models_show(
+    model_id: str = typer.Argument(..., help="Model id (see `rlaif models list`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),
+    store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
+) -> None:
+    """Show a trained model's manifest: algorithm, base model, dataset version and its judge-quality
+    figures, final metrics, settings, hardware and time (`--json`: the whole manifest).
+
+    Example: rlaif models show dpo-demo-0123456789ab --json
+    """
+    from rlaif.store.model_store import load_model_manifest, model_path
+
+    where = _store(store, recipe)
+    try:
+        manifest = load_model_manifest(where, model_id)
+    except RlaifError as exc:
+        _fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        return
+    table = Table("field", "value", title=str(model_path(where, model_id)))
+    for key, value in summary_rows(manifest):
+        table.add_row(key, value)
+    console.print(table)
+
+
+@models_app.command("lineage")
+def models_lineage(
+    model_id: str = typer.Argument(..., help="Model id (see `rlaif models list`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the lineage tree as JSON."),
+    store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
+) -> None:
+    """Show where a model came from: the dataset version it was trained on and that version's
+    lineage (its parents, prompt file, policies, judge and templates), and a base model of the store.
+
+    Example: rlaif models lineage dpo-demo-0123456789ab
+    """
+    from rlaif.store.lineage import as_tree
+    from rlaif.store.model_store import model_lineage
+
+    try:
+        tree = model_lineage(_store(store, recipe), model_id)
+    except RlaifError as exc:
+        _fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(tree, indent=2, ensure_ascii=False) + "\n")
+        return
+    console.print(as_tree(tree), highlight=False, soft_wrap=True)
+
+
+@models_app.command("report")
+def models_report(
+    model_id: str = typer.Argument(..., help="Model id (see `rlaif models list`)."),
+    out: Optional[str] = typer.Option(None, "--out", help="Write the report here instead of STORE/models/<id>/report.html."),
+    store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
+) -> None:
+    """Write a model's HTML training report: a plot of each logged metric against the step, and the
+    base model, dataset version and its judge quality, settings, final metrics, hardware and time.
+
+    Example: rlaif models report dpo-demo-0123456789ab --out dpo.html
+    """
+    from rlaif.training.report import write_training_report
+
+    try:
+        path = write_training_report(_store(store, recipe), model_id, out)
+    except RlaifError as exc:
+        _fail(exc)
+    console.print(str(path), highlight=False, markup=False, soft_wrap=True)

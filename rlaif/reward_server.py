@@ -1,0 +1,283 @@
+"""A trained reward model or a judge as an HTTP reward endpoint for other RL frameworks: `rlaif serve-reward`.
+
+Server (``POST /get_reward``, ``GET /health``), in OpenRLHF's remote reward model shape
+(``openrlhf/cli/serve_rm.py``; trainers pass ``--remote_rm_url http://HOST:PORT/get_reward``)::
+
+    request   {"query": [full text: prompt + response, as the policy's chat template rendered it],
+               "prompts": [the prompt part of each query] (optional), "labels": [...] (optional)}
+    response  {"rewards": [one float per query], "scores": [the same], "extra_logs": {"reward_failed": [0.0 | 1.0 per query]}}
+
+Each query is split into the chat and the response: the response is what follows `prompts[i]`
+in `query[i]`; the chat is parsed back from ChatML (``<|im_start|>role``) or Llama-3
+(``<|start_header_id|>role<|end_header_id|>``) markers, else the prompt text is one user turn.
+Without `prompts` the query itself must carry such markers, its last assistant turn being the
+response. End-of-turn tokens at the end of a response are dropped. The same endpoint also takes
+explicit pairs, which is what `compute_score` below sends::
+
+    {"prompts": [messages or text], "responses": [text], "baselines": [text] (optional)}
+
+Rewards: a reward model's logit (`rlaif.training.rewards.reward_model_scorer`), or with a judge
+recipe `rlaif.training.rewards.judge_reward`: P(response beats a baseline), both orders, the
+judge's position bias estimated over every judgment the server made and removed. The baseline is
+`baselines` (OpenRLHF: `labels`, when each is a non-empty string; verl: the row's
+`reward_model.ground_truth`), else the recipe's first policy's greedy answer. A failed judgment
+gets reward 0.0 and `reward_failed` 1.0. A bad request gets HTTP 400 with
+``{"error": ..., "field": ...}`` naming the field.
+
+The server is the standard library's ThreadingHTTPServer: no dependency beyond what rlaif needs
+(fastapi/uvicorn would come only with the optional Prefect install), it starts at once, and one
+lock serializes the model anyway (each request is scored as one batch), so an async framework
+would add nothing.
+
+verl client: verl calls a custom reward function per response with no prompt; the `verl-rl`
+export (`rlaif datasets export ID --format verl-rl`) puts the prompt in `extra_info.messages`.
+Point verl at this file::
+
+    custom_reward_function.path=/path/to/rlaif/reward_server.py custom_reward_function.name=compute_score
+    +custom_reward_function.reward_kwargs.url=http://127.0.0.1:5000/get_reward
+
+(`compute_score_batch` with ``reward_model.reward_manager=batch``). The client functions use only
+the standard library; the URL defaults to ``$RLAIF_REWARD_URL``, else http://127.0.0.1:5000/get_reward.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DEFAULT_URL = "http://127.0.0.1:5000/get_reward"
+ROLES = ("system", "user", "assistant")
+CHAT_PATTERNS = (
+    re.compile(r"<\|im_start\|>(system|user|assistant)\n(.*?)(?:<\|im_end\|>|(?=<\|im_start\|>)|$)", re.S),
+    re.compile(r"<\|start_header_id\|>(system|user|assistant)<\|end_header_id\|>\n\n(.*?)(?:<\|eot_id\|>|(?=<\|start_header_id\|>)|$)", re.S),
+)
+END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "</s>", "<eos>", "<|end|>")
+START_TOKENS = ("<|begin_of_text|>", "<s>", "<|endoftext|>", "<pad>", "<|pad|>")
+
+
+class RequestError(ValueError):
+    """A bad request: `field` names the part of the JSON body that is wrong."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field, self.problem = field, problem
+
+
+@dataclass
+class RewardBatch:
+    prompts: list[list[dict]]
+    responses: list[str]
+    baselines: list[str] | None = None
+
+
+def clean_response(text: str) -> str:
+    """A response without the end-of-turn tokens the policy's decode left at its end.
+
+    >>> clean_response("Hi there.<|im_end|>\\n<|endoftext|>")
+    'Hi there.'
+    """
+    text = text.strip()
+    while any(text.endswith(token) for token in END_TOKENS):
+        text = next(text[: -len(t)] for t in END_TOKENS if text.endswith(t)).strip()
+    return text
+
+
+def parse_chat(text: str) -> list[dict] | None:
+    """The turns of a chat-template rendering (ChatML or Llama-3), or None when it has no markers.
+
+    >>> parse_chat("<|im_start|>user\\nHi?<|im_end|>\\n<|im_start|>assistant\\nHello.<|im_end|>\\n")
+    [{'role': 'user', 'content': 'Hi?'}, {'role': 'assistant', 'content': 'Hello.'}]
+    >>> parse_chat("plain text") is None
+    True
+    """
+    for pattern in CHAT_PATTERNS:
+        turns = [{"role": role, "content": clean_response(content)} for role, content in pattern.findall(text)]
+        if turns:
+            return turns
+    return None
+
+
+def prompt_messages(prompt: str) -> list[dict]:
+    """A rendered prompt as messages: its chat turns (a trailing empty assistant turn dropped), else one user turn."""
+    turns = parse_chat(prompt)
+    if turns and turns[-1]["role"] == "assistant" and not turns[-1]["content"]:
+        turns = turns[:-1]
+    if turns:
+        return turns
+    text = prompt.strip()
+    for token in START_TOKENS:
+        text = text.removeprefix(token)
+    return [{"role": "user", "content": text.strip()}]
+
+
+def _strings(body: dict, name: str, n: int | None = None) -> list[str]:
+    values = body.get(name)
+    if not isinstance(values, list) or not values:
+        raise RequestError(name, "must be a non-empty list of strings")
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise RequestError(f"{name}[{i}]", f"must be a string, got {type(value).__name__}")
+    if n is not None and len(values) != n:
+        raise RequestError(name, f"has {len(values)} items; it needs one per query/response ({n})")
+    return values
+
+
+def _openrlhf(body: dict) -> RewardBatch:
+    queries = _strings(body, "query")
+    prompts = _strings(body, "prompts", len(queries)) if body.get("prompts") is not None else None
+    messages, responses = [], []
+    for i, query in enumerate(queries):
+        if prompts is not None:
+            if not query.startswith(prompts[i]):
+                raise RequestError(f"prompts[{i}]", "is not the start of query[{i}]: send the prompt text the query begins with".replace("{i}", str(i)))
+            messages.append(prompt_messages(prompts[i]))
+            responses.append(clean_response(query[len(prompts[i]) :]))
+            continue
+        turns = parse_chat(query)
+        if not turns or turns[-1]["role"] != "assistant" or len(turns) < 2:
+            raise RequestError("prompts", f"missing, and query[{i}] has no chat-template turns ending in the response: send the prompt of each query")
+        messages.append(turns[:-1])
+        responses.append(turns[-1]["content"])
+    labels = body.get("labels")
+    usable = isinstance(labels, list) and len(labels) == len(queries) and all(isinstance(x, str) and x.strip() for x in labels)
+    return RewardBatch(messages, responses, list(labels) if usable else None)
+
+
+def _chat(value: Any, name: str) -> list[dict]:
+    if isinstance(value, str) and value.strip():
+        return [{"role": "user", "content": value}]
+    ok = isinstance(value, list) and value and all(isinstance(m, dict) and m.get("role") in ROLES and isinstance(m.get("content"), str) for m in value)
+    if not ok:
+        raise RequestError(name, "must be the prompt text or a non-empty list of {role, content} messages")
+    return [{"role": m["role"], "content": m["content"]} for m in value]
+
+
+def _pairs(body: dict) -> RewardBatch:
+    responses = _strings(body, "responses")
+    prompts = body.get("prompts")
+    if not isinstance(prompts, list) or len(prompts) != len(responses):
+        raise RequestError("prompts", f"must be a list with one prompt per response ({len(responses)})")
+    messages = [_chat(p, f"prompts[{i}]") for i, p in enumerate(prompts)]
+    baselines = _strings(body, "baselines", len(responses)) if body.get("baselines") is not None else None
+    return RewardBatch(messages, responses, baselines)
+
+
+def parse_request(body: Any) -> RewardBatch:
+    """The pairs to score from a request body (either shape in the module docstring); RequestError when it is bad."""
+    if not isinstance(body, dict):
+        raise RequestError("body", "must be a JSON object")
+    if "query" in body:
+        return _openrlhf(body)
+    if "responses" in body:
+        return _pairs(body)
+    raise RequestError("query", 'missing: send {"query": [...], "prompts": [...]} (OpenRLHF) or {"prompts": [...], "responses": [...]}')
+
+
+@dataclass
+class RewardService:
+    """A reward function behind a lock, answering in OpenRLHF's response shape."""
+
+    reward: Callable[..., list[float]]
+    kind: str  # "model" or "judge"
+    name: str
+    failed_reward: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def score(self, batch: RewardBatch) -> dict[str, Any]:
+        extra = {"baseline": batch.baselines} if batch.baselines is not None else {}
+        with self.lock:
+            values = self.reward(batch.prompts, batch.responses, **extra)
+        failed = [not math.isfinite(v) for v in values]  # a judge reward built with failed_reward=nan marks its failures
+        rewards = [self.failed_reward if bad else float(v) for v, bad in zip(values, failed)]
+        return {"rewards": rewards, "scores": rewards, "extra_logs": {"reward_failed": [float(bad) for bad in failed]}}
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "kind": self.kind, "name": self.name}
+
+
+def make_handler(service: RewardService) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, status: int, payload: dict) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if self.path.rstrip("/") == "/health":
+                return self._send(200, service.health())
+            self._send(404, {"error": f"no route GET {self.path}: use POST /get_reward or GET /health"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            if self.path.rstrip("/") not in ("/get_reward", ""):
+                return self._send(404, {"error": f"no route POST {self.path}: use POST /get_reward"})
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null")
+                batch = parse_request(body)
+            except ValueError as exc:  # bad JSON or a RequestError
+                field_name = exc.field if isinstance(exc, RequestError) else "body"
+                problem = exc.problem if isinstance(exc, RequestError) else f"not valid JSON ({exc})"
+                return self._send(400, {"error": f"{field_name}: {problem}", "field": field_name})
+            try:
+                self._send(200, service.score(batch))
+            except Exception as exc:  # noqa: BLE001 - a failed reward call is the client's answer, not a dead server
+                self._send(500, {"error": f"the reward function failed: {type(exc).__name__}: {exc}"})
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet unless asked
+            if os.environ.get("RLAIF_SERVER_LOG"):
+                super().log_message(format, *args)
+
+    return Handler
+
+
+def make_server(service: RewardService, host: str = "127.0.0.1", port: int = 5000) -> ThreadingHTTPServer:
+    """A bound server; call `serve_forever()` (and `server_close()` after)."""
+    return ThreadingHTTPServer((host, port), make_handler(service))
+
+
+# ---------------------------------------------------------------- clients (standard library only)
+
+
+def post_rewards(prompts: list, responses: list[str], baselines: list[str] | None = None, url: str | None = None, timeout: float = 300.0) -> list[float]:
+    """POST pairs to a running `rlaif serve-reward`; one reward per response."""
+    body: dict[str, Any] = {"prompts": prompts, "responses": responses}
+    if baselines is not None:
+        body["baselines"] = baselines
+    request = urllib.request.Request(url or os.environ.get("RLAIF_REWARD_URL", DEFAULT_URL), json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return [float(x) for x in json.loads(response.read())["rewards"]]
+
+
+def _messages_of(extra_info: Any, data_source: str) -> list[dict]:
+    messages = (extra_info or {}).get("messages") if isinstance(extra_info, dict) else None
+    if messages is None:
+        raise ValueError(f"extra_info has no 'messages' (data_source {data_source!r}): export the data with `rlaif datasets export ID --format verl-rl`")
+    return [{"role": str(m["role"]), "content": str(m["content"])} for m in list(messages)]
+
+
+def _baseline(ground_truth: Any) -> str | None:
+    return ground_truth if isinstance(ground_truth, str) and ground_truth.strip() else None
+
+
+def compute_score(data_source: str, solution_str: str, ground_truth: Any = None, extra_info: Any = None, url: str | None = None, **kwargs: Any) -> float:
+    """verl's custom reward function: the reward of one response (its prompt from `extra_info.messages`)."""
+    baseline = _baseline(ground_truth)
+    return post_rewards([_messages_of(extra_info, data_source)], [solution_str], [baseline] if baseline else None, url)[0]
+
+
+def compute_score_batch(data_sources: list, solution_strs: list[str], ground_truths: list, extra_infos: list, url: str | None = None, **kwargs: Any) -> list[float]:
+    """verl's batch reward function (reward_manager=batch): one POST for the whole batch."""
+    prompts = [_messages_of(info, source) for info, source in zip(extra_infos, data_sources)]
+    baselines = [_baseline(g) for g in ground_truths]
+    return post_rewards(prompts, list(solution_strs), baselines if all(baselines) else None, url)

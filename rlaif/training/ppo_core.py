@@ -1,0 +1,113 @@
+"""The pure parts of PPO: token log-probabilities, per-token rewards, GAE and the clipped losses.
+
+Shapes: B sequences x T response tokens; `mask` is 1 on response tokens (up to and including the
+first end-of-sequence token) and 0 on padding.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """
+    >>> masked_mean(torch.tensor([[1.0, 3.0, 100.0]]), torch.tensor([[1.0, 1.0, 0.0]])).item()
+    2.0
+    """
+    return (values * mask).sum() / mask.sum().clamp(min=1)
+
+
+def whiten(values: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) -> torch.Tensor:
+    """Normalise to unit variance (and zero mean) over the masked entries."""
+    mean = masked_mean(values, mask)
+    var = masked_mean((values - mean) ** 2, mask)
+    out = (values - mean) * torch.rsqrt(var + 1e-8)
+    return (out if shift_mean else out + mean) * mask
+
+
+def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """log p(token) under logits / temperature (the distribution the tokens were sampled from).
+
+    >>> lp = token_logprobs(torch.zeros(1, 2, 4), torch.tensor([[0, 3]]))
+    >>> [round(x, 4) for x in lp[0].tolist()]
+    [-1.3863, -1.3863]
+    """
+    logprobs = torch.log_softmax(logits.float() / temperature, dim=-1)
+    return torch.gather(logprobs, 2, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+def per_token_rewards(score: torch.Tensor, logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch.Tensor, kl_coef: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rewards per token: -kl_coef * (log p - log p_ref) on every response token, plus the
+    sequence's score on its last response token. Returns (rewards, kl per token).
+
+    >>> r, kl = per_token_rewards(torch.tensor([1.0]), torch.tensor([[-1.0, -2.0, 0.0]]),
+    ...                           torch.tensor([[-1.5, -2.0, 0.0]]), torch.tensor([[1.0, 1.0, 0.0]]), 0.1)
+    >>> [round(x, 4) + 0.0 for x in r[0].tolist()], [round(x, 4) for x in kl[0].tolist()]
+    ([-0.05, 1.0, 0.0], [0.5, 0.0, 0.0])
+    """
+    kl = (logprobs - ref_logprobs) * mask
+    rewards = -kl_coef * kl
+    last = (mask.sum(dim=1).long() - 1).clamp(min=0)
+    rewards[torch.arange(len(score)), last] += score
+    return rewards * mask, kl
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over the response tokens; returns (advantages, returns).
+
+    delta_t = r_t + gamma * V_{t+1} - V_t (V past the last token is 0),
+    A_t = delta_t + gamma * lam * A_{t+1}, returns = A + V.
+
+    >>> adv, ret = gae(torch.tensor([[0.0, 1.0]]), torch.tensor([[0.5, 0.5]]), torch.ones(1, 2), 1.0, 1.0)
+    >>> adv.tolist(), ret.tolist()
+    ([[0.5, 0.5]], [[1.0, 1.0]])
+    """
+    values = values * mask
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros(rewards.shape[0], device=rewards.device)
+    for t in reversed(range(rewards.shape[1])):
+        next_value = values[:, t + 1] if t + 1 < rewards.shape[1] else torch.zeros_like(last)
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        last = (delta + gamma * lam * last) * mask[:, t]
+        advantages[:, t] = last
+    return advantages, advantages + values
+
+
+def policy_loss(new_logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip_range: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clipped surrogate: mean of max(-A r, -A clip(r, 1-eps, 1+eps)), r = exp(new - old);
+    returns (loss, share of tokens clipped).
+
+    >>> loss, clipped = policy_loss(torch.log(torch.tensor([[1.5]])), torch.zeros(1, 1), torch.ones(1, 1), torch.ones(1, 1), 0.2)
+    >>> round(loss.item(), 4), clipped.item()
+    (-1.2, 1.0)
+    """
+    ratio = torch.exp(new_logprobs - old_logprobs)
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1 - clip_range, 1 + clip_range)
+    loss = masked_mean(torch.max(unclipped, clipped), mask)
+    return loss, masked_mean((clipped > unclipped).float(), mask)
+
+
+def value_loss(new_values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, clip_range_value: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """0.5 * mean of max((V - R)^2, (V_clipped - R)^2), V_clipped = V_old + clip(V - V_old, +-eps);
+    returns (loss, share of tokens where the clipped term was larger).
+
+    >>> loss, _ = value_loss(torch.tensor([[2.0]]), torch.tensor([[0.0]]), torch.tensor([[0.0]]), torch.ones(1, 1), 0.5)
+    >>> loss.item()
+    2.0
+    """
+    clipped_values = old_values + torch.clamp(new_values - old_values, -clip_range_value, clip_range_value)
+    plain, clipped = (new_values - returns) ** 2, (clipped_values - returns) ** 2
+    return 0.5 * masked_mean(torch.max(plain, clipped), mask), masked_mean((clipped > plain).float(), mask)
+
+
+def response_mask(responses: torch.Tensor, eos_token_id: int | list[int]) -> torch.Tensor:
+    """1 on each response's tokens up to and including its first end-of-sequence token.
+
+    >>> response_mask(torch.tensor([[5, 2, 2, 2], [5, 6, 7, 8]]), 2).tolist()
+    [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]]
+    """
+    eos = torch.tensor(eos_token_id if isinstance(eos_token_id, list) else [eos_token_id], device=responses.device)
+    is_eos = torch.isin(responses, eos).long()
+    before = torch.cumsum(is_eos, dim=1) - is_eos  # end-of-sequence tokens strictly before t
+    return (before == 0).float()

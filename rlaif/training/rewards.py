@@ -1,0 +1,107 @@
+"""Reward functions for the RL trainers (PPO here, RLOO and GRPO through TRL): a trained reward
+model, or the recipe's judge itself ("direct RLAIF", Lee et al. 2023).
+
+Every reward function has TRL's `reward_funcs` shape:
+
+    reward(prompts: list[list[dict]], completions: list[list[dict]] | list[str], **kwargs) -> list[float]
+
+`prompts` are message lists; `completions` are message lists holding the assistant turn (TRL's
+conversational form) or plain strings. Extra dataset columns arrive as keyword lists (TRL passes
+them so); the judge reward reads `baseline` from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rlaif.errors import RecipeError
+from rlaif.training.job import RewardFn
+
+Messages = list[dict]
+SETTINGS = "training settings"
+
+
+def completion_text(completion: Messages | str) -> str:
+    """The text of a completion: a plain string, or the assistant turns of a message list.
+
+    >>> completion_text("hi"), completion_text([{"role": "assistant", "content": "yo"}])
+    ('hi', 'yo')
+    """
+    if isinstance(completion, str):
+        return completion
+    return "".join(m.get("content") or "" for m in completion if m.get("role", "assistant") == "assistant")
+
+
+def resolve_model_name(name: str, store: str | Path | None = None) -> str:
+    """A loadable path for a built-in alias, a store model id or a folder (H1's `store=` when it exists)."""
+    from rlaif.models import resolve_model
+
+    try:
+        return resolve_model(name, store=store)
+    except TypeError:  # resolve_model without the store argument
+        return resolve_model(name)
+
+
+def reward_model_scorer(path: str, device: str = "cpu", batch_size: int = 8, max_length: int = 512) -> RewardFn:
+    """A reward model (AutoModelForSequenceClassification, num_labels=1) as a reward function.
+
+    Each prompt + completion is rendered with the tokenizer's chat template (the completion as the
+    assistant turn), cut to `max_length` tokens from the left (the end of the answer is kept),
+    scored in batches of `batch_size` without gradients; the reward is the model's single logit.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.truncation_side = "left"
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1).to(device).eval()
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+
+    def reward_model(prompts: Sequence[Messages], completions: Sequence[Messages | str], **kwargs: Any) -> list[float]:
+        texts = [
+            tokenizer.apply_chat_template([*prompt, {"role": "assistant", "content": completion_text(c)}], tokenize=False)
+            for prompt, c in zip(prompts, completions, strict=True)
+        ]
+        scores: list[float] = []
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(
+                texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True, max_length=max_length, add_special_tokens=False
+            ).to(device)
+            with torch.no_grad():
+                scores.extend(model(**batch).logits[:, 0].float().tolist())
+        return scores
+
+    reward_model.__name__ = "reward_model"  # TRL names each reward function's metrics after it
+    return reward_model
+
+
+def judge_reward(recipe_path: str | Path, store: str | Path, baseline_model: str | None = None, failed_reward: float = 0.0, baseline_tokens: int = 128) -> RewardFn:
+    """The recipe's judge as the reward (direct RLAIF); see `rlaif.training.rewards_judge.JudgeReward`."""
+    from rlaif.recipe import load_recipe
+    from rlaif.training.rewards_judge import JudgeReward
+
+    recipe = load_recipe(recipe_path)
+    return JudgeReward(recipe, Path(store), baseline_model=baseline_model, failed_reward=failed_reward, baseline_tokens=baseline_tokens)
+
+
+def reward_from_spec(spec: dict, store: str | Path, device: str = "cpu", **kwargs: Any) -> RewardFn:
+    """The reward a training config names: {"model": ID_OR_PATH} (a reward model: a store model id,
+    a built-in alias or a folder) or {"judge": RECIPE.yaml} (that recipe's judge). `kwargs` go to
+    `judge_reward` (baseline_model, failed_reward) or `reward_model_scorer` (batch_size, max_length)."""
+    keys = set(spec or {})
+    if keys == {"model"}:
+        path = resolve_model_name(str(spec["model"]), store)
+        if not (Path(path) / "config.json").is_file():
+            raise RecipeError(SETTINGS, "reward.model", f"{spec['model']!r} is not a model folder, a built-in alias or a model id of the store {store}", "give a trained reward model (rlaif models list)")
+        return reward_model_scorer(path, device=device, **kwargs)
+    if keys == {"judge"}:
+        if not Path(str(spec["judge"])).is_file():
+            raise RecipeError(SETTINGS, "reward.judge", f"recipe file {spec['judge']!r} not found", "give the path of a recipe YAML whose judge: gives the reward")
+        return judge_reward(spec["judge"], store, **kwargs)
+    got = ", ".join(sorted(keys)) or "nothing"
+    raise RecipeError(SETTINGS, "reward", f"expected exactly one of 'model' (a reward model) or 'judge' (a recipe YAML), got {got}", "e.g. reward: {model: MODEL_ID}")

@@ -1,0 +1,286 @@
+"""`rlaif deploy` / `rlaif serve` / flows/prefect.yaml against a real Prefect server started here.
+
+The slow tests start one Prefect API server (flows/server.py, its database in a temporary
+PREFECT_HOME, killed by the kernel if this process dies), a deterministic OpenAI stand-in
+(tests/det_server.py) and a tiny recipe of 3 prompts; they deploy it, start a worker (or
+`rlaif serve`), trigger a run with `prefect deployment run`, wait for the flow run to complete
+and find the new version in the store. Every process they start is killed with its process
+group, on failure too. The fast tests are the bad inputs: no server, a bad schedule, a flow
+parameter missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import yaml
+
+from rlaif.store.versions import list_versions
+from tests.badinput import ENV, assert_clean_failure, run_cli, write_recipe
+from tests.conftest import ROOT, write_prompts
+from tests.det_server import DetServer
+
+RUN_TIMEOUT_S = 180
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+NO_SERVER = {"PREFECT_API_URL": ""}
+
+
+def tiny_recipe(folder: Path, base_url: str, name: str = "tiny") -> Path:
+    """3 prompts, two policies and a judge on the stand-in; prompts and store relative to `folder`."""
+    write_prompts(folder / "prompts.jsonl", ["What is 1 + 1?", "Name a colour.", "Say hi."])
+    endpoint = {"backend": "openai", "base_url": base_url, "model": "det"}
+    return write_recipe(folder, {
+        "name": name, "store": "store", "prompts": {"path": "prompts.jsonl"},
+        "policies": [{"name": n, **endpoint, "params": {"temperature": t, "max_tokens": 16}} for n, t in (("cold", 0.1), ("hot", 0.9))],
+        "samples_per_prompt": 1, "judge": endpoint, "filters": {"consistency": False, "min_margin": 0.0},
+    })
+
+
+# ---------------------------------------------------------------- bad inputs (no server needed)
+
+@pytest.mark.parametrize(("args", "needles"), [
+    ((), ["give exactly one schedule", "--cron", "--interval"]),
+    (("--cron", "0 2 * * *", "--interval", "3600"), ["give exactly one schedule", "not both"]),
+    (("--cron", "bad cron"), ["--cron 'bad cron'", "not a valid cron schedule", "5 fields"]),
+    (("--cron", "61 2 * * *"), ["--cron '61 2 * * *'", "not a valid cron schedule"]),
+    (("--interval", "-5"), ["--interval -5", "positive number of seconds"]),
+    (("--cron", "0 2 * * *", "--timezone", "Mars/Base"), ["--timezone 'Mars/Base'", "IANA"]),
+    (("--cron", "0 2 * * *", "--flow", "nightly"), ["--flow 'nightly'", "run, train, iterate"]),
+    (("--cron", "0 2 * * *", "--param", "novalue"), ["--param 'novalue'", "KEY=VALUE"]),
+])
+@pytest.mark.parametrize("command", ["deploy", "serve"])
+def test_bad_schedule_or_option_is_a_clean_error(tmp_path, command, args, needles):
+    recipe = tiny_recipe(tmp_path, "http://127.0.0.1:9/v1")
+    result = run_cli(command, str(recipe), *args, "--store", str(tmp_path / "store"), env=NO_SERVER)
+    assert_clean_failure(result, *needles, store=tmp_path / "store")
+
+
+@pytest.mark.parametrize("command", ["deploy", "serve"])
+def test_without_a_server_it_says_make_server_and_exits_2(tmp_path, command):
+    recipe = tiny_recipe(tmp_path, "http://127.0.0.1:9/v1")
+    result = run_cli(command, str(recipe), "--cron", "0 2 * * *", "--store", str(tmp_path / "store"), env={**NO_SERVER, "PREFECT_HOME": str(tmp_path / "home")})
+    assert_clean_failure(result, "PREFECT_API_URL is not set", "make server", "export PREFECT_API_URL=http://127.0.0.1:4200/api", store=tmp_path / "store")
+
+
+def test_a_server_that_does_not_answer_is_named(tmp_path):
+    recipe = tiny_recipe(tmp_path, "http://127.0.0.1:9/v1")
+    result = run_cli("deploy", str(recipe), "--interval", "60", "--store", str(tmp_path / "store"), env={"PREFECT_API_URL": "http://127.0.0.1:9/api"})
+    assert_clean_failure(result, "no Prefect server answers at PREFECT_API_URL=http://127.0.0.1:9/api", "make server", store=tmp_path / "store")
+
+
+def test_a_bad_recipe_is_named_before_prefect_is_asked(tmp_path):
+    recipe = write_recipe(tmp_path, {"name": "t", "policies": [{"name": "p", "model": "smollm2-135m"}], "polices": []})
+    result = run_cli("deploy", str(recipe), "--cron", "0 2 * * *", env=NO_SERVER)
+    assert_clean_failure(result, str(recipe), "polices")
+
+
+def test_parameters_are_absolute_and_a_train_deployment_needs_a_dataset(tmp_path, monkeypatch):
+    from flows.deploy import DeployError, DeployPlan, flow_object, flow_parameters, schedule_spec
+
+    monkeypatch.chdir(tmp_path)
+    plan = DeployPlan(Path("r.yaml").resolve(), Path("store").resolve(), ("run", "train"), schedule_spec(None, 60), "n")
+    _, run_flow = flow_object("run")
+    assert flow_parameters("run", run_flow.fn, plan) == {"recipe_path": str(tmp_path / "r.yaml"), "store": str(tmp_path / "store")}
+    _, train_flow = flow_object("train")
+    with pytest.raises(DeployError, match="'dataset_id'.*--param dataset_id=VALUE"):
+        flow_parameters("train", train_flow.fn, plan)
+    given = DeployPlan(plan.recipe, plan.store, plan.flows, plan.schedule, "n", params={"dataset_id": "d-1", "overrides": {"max_steps": 2}})
+    assert flow_parameters("train", train_flow.fn, given) == {
+        "store": str(tmp_path / "store"), "algorithm": "dpo", "model": "smollm2-135m", "dataset_id": "d-1", "overrides": {"max_steps": 2}}
+    with pytest.raises(DeployError, match="--param betaa: the train flow has no parameter"):
+        flow_parameters("train", train_flow.fn, DeployPlan(plan.recipe, plan.store, plan.flows, plan.schedule, "n", params={"betaa": 1}))
+
+
+def test_prefect_yaml_entrypoints_and_parameters_match_the_flows():
+    """flows/prefect.yaml (for `prefect deploy --all`): each entrypoint is a flow whose parameters it names."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    spec = yaml.safe_load((ROOT / "flows/prefect.yaml").read_text())
+    by_name = {d["name"]: d for d in spec["deployments"]}
+    assert by_name["nightly"]["schedules"][0]["cron"] == "0 2 * * *"
+    for deployment in spec["deployments"]:
+        path = ROOT / deployment["entrypoint"].split(":")[0]
+        if not path.exists():  # flows/iterate.py only once the loop is installed
+            continue
+        flow = load_flow_from_entrypoint(str(ROOT / deployment["entrypoint"]))
+        assert set(deployment.get("parameters", {})) <= set(flow.parameters.properties), deployment["name"]
+        given = set(deployment.get("parameters", {})) | ({"dataset_id"} if deployment["name"] == "dpo" else set())  # given per run
+        assert set(flow.parameters.required or []) <= given, deployment["name"]
+
+
+# ---------------------------------------------------------------- a real server, worker and run
+
+def _api(url: str, path: str, body: dict | None = None):
+    request = urllib.request.Request(f"{url}{path}", data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json"}, method="POST" if body is not None else "GET")
+    with _OPENER.open(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    """A real Prefect API server with its database in a temporary PREFECT_HOME; yields its URL."""
+    from flows.server import start_server, stop
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    with mock.patch.dict(os.environ, {"PREFECT_HOME": str(home)}), open(home / "server.log", "w+b") as log:
+        proc, url = start_server(log)
+        try:
+            yield url
+        finally:
+            stop(proc)
+    assert proc.poll() is not None
+
+
+@contextmanager
+def spawned(argv: list[str], env: dict, cwd: Path, log: Path):
+    """A process in its own process group (with the flow runs it starts); the whole group is killed at the end."""
+    import ctypes
+
+    from flows.server import _die_with_parent
+
+    prctl, parent = ctypes.CDLL(None, use_errno=True).prctl, os.getpid()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, preexec_fn=lambda: _die_with_parent(prctl, parent))
+        try:
+            yield proc
+        finally:
+            _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGINT, 10), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            os.killpg(proc.pid, 0)  # the group's other members (flow runs) still there?
+        except ProcessLookupError:
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _env(url: str) -> dict:
+    return {**ENV, "PREFECT_API_URL": url, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+
+
+def _trigger(full_name: str, env: dict) -> str:
+    """`prefect deployment run FLOW/NAME`: the new flow run's id."""
+    out = subprocess.run([PREFECT, "deployment", "run", full_name], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return re.search(r"UUID: ([0-9a-f-]{36})", out.stdout).group(1)
+
+
+def _wait_final(url: str, flow_run_id: str, log: Path) -> tuple[str, float]:
+    started = time.monotonic()
+    while time.monotonic() - started < RUN_TIMEOUT_S:
+        state = _api(url, f"/flow_runs/{flow_run_id}")["state"]
+        if state and state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return state["type"], time.monotonic() - started
+        time.sleep(1)
+    pytest.fail(f"flow run {flow_run_id} not finished after {RUN_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+def _wait_deployment(url: str, full_name: str, proc: subprocess.Popen, log: Path) -> dict:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        try:
+            return _api(url, f"/deployments/name/{full_name}")
+        except urllib.error.HTTPError:
+            time.sleep(1)
+    pytest.fail(f"{full_name} not served:\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.slow
+def test_deploy_then_a_worker_runs_the_triggered_deployment_into_a_new_version(tmp_path, prefect_server):
+    env = _env(prefect_server)
+    with DetServer() as det:
+        recipe = tiny_recipe(tmp_path, det.base_url)
+        started = time.monotonic()
+        result = run_cli("deploy", "recipe.yaml", "--cron", "0 2 * * *", "--pool", "rlaif-test", "--store", "store", cwd=tmp_path, env=env)
+        deploy_s = time.monotonic() - started
+        assert result.returncode == 0, result.stderr
+        assert "created the process work pool 'rlaif-test'" in result.stderr and "deployed rlaif-run/tiny" in result.stdout
+        deployment = _api(prefect_server, "/deployments/name/rlaif-run/tiny")
+        assert deployment["parameters"] == {"recipe_path": str(recipe), "store": str(tmp_path / "store")}
+        assert deployment["schedules"][0]["schedule"]["cron"] == "0 2 * * *" and deployment["work_pool_name"] == "rlaif-test"
+        again = run_cli("deploy", "recipe.yaml", "--cron", "0 2 * * *", "--pool", "rlaif-test", "--store", "store", cwd=tmp_path, env=env)
+        assert again.returncode == 0 and "created" not in again.stderr and deployment["id"] in again.stdout  # updated, not duplicated
+        log = tmp_path / "worker.log"
+        with spawned([PREFECT, "worker", "start", "--pool", "rlaif-test"], env, ROOT, log) as worker:
+            triggered = time.monotonic()
+            flow_run_id = _trigger("rlaif-run/tiny", env)
+            state, _ = _wait_final(prefect_server, flow_run_id, log)
+            run_s = time.monotonic() - triggered
+            assert worker.poll() is None
+        assert worker.poll() is not None
+    assert state == "COMPLETED", log.read_text()[-3000:]
+    versions = list_versions(tmp_path / "store")
+    assert [m["name"] for m in versions] == ["tiny"] and versions[0]["counts"]["in"] == 3
+    print(f"\ndeploy {deploy_s:.1f} s, trigger -> version {run_s:.1f} s (worker)")
+
+
+@pytest.mark.slow
+def test_serve_runs_a_triggered_run_and_ctrl_c_stops_it(tmp_path, prefect_server):
+    env = _env(prefect_server)
+    with DetServer() as det:
+        tiny_recipe(tmp_path, det.base_url, name="served")
+        log = tmp_path / "serve.log"
+        argv = [sys.executable, "-m", "rlaif.cli", "serve", "recipe.yaml", "--interval", "86400", "--store", str(tmp_path / "store")]
+        with spawned(argv, env, tmp_path, log) as served:
+            _wait_deployment(prefect_server, "rlaif-run/served", served, log)
+            triggered = time.monotonic()
+            state, _ = _wait_final(prefect_server, _trigger("rlaif-run/served", env), log)
+            run_s = time.monotonic() - triggered
+            os.killpg(served.pid, signal.SIGINT)  # Ctrl-C in its terminal
+            assert served.wait(timeout=30) == 0, log.read_text()[-3000:]
+    assert state == "COMPLETED", log.read_text()[-3000:]
+    assert "stopped serving" in log.read_text() and "Traceback" not in log.read_text()
+    assert [m["name"] for m in list_versions(tmp_path / "store")] == ["served"]
+    print(f"\nserve: trigger -> version {run_s:.1f} s")
+
+
+@pytest.mark.slow
+def test_the_iterate_flow_deploys_with_the_loop_recipe(tmp_path, prefect_server):
+    recipe = ROOT / "recipes/iterate.yaml"
+    result = run_cli("deploy", str(recipe), "--cron", "0 3 * * *", "--timezone", "Europe/Paris", "--flow", "iterate", "--name", "loop",
+                     "--store", str(tmp_path / "store"), env=_env(prefect_server))
+    assert result.returncode == 0, result.stderr
+    deployment = _api(prefect_server, "/deployments/name/rlaif-iterate/loop")
+    assert deployment["parameters"] == {"recipe_path": str(recipe), "store": str(tmp_path / "store")}
+    assert deployment["schedules"][0]["schedule"] == {"cron": "0 3 * * *", "timezone": "Europe/Paris", "day_or": True}
+    both = run_cli("deploy", str(recipe), "--cron", "0 3 * * *", "--flow", "run", "--flow", "iterate", env=_env(prefect_server))
+    assert_clean_failure(both, "--flow run", "iterate: unknown key", "--flow iterate only")
+
+
+@pytest.mark.slow
+def test_prefect_deploy_all_creates_the_deployments_of_prefect_yaml(prefect_server):
+    env = _env(prefect_server)
+    pool = subprocess.run([PREFECT, "work-pool", "create", "rlaif", "--type", "process", "--overwrite"], env=env, capture_output=True, text=True, timeout=60)
+    assert pool.returncode == 0, pool.stdout + pool.stderr
+    names = [d["name"] for d in yaml.safe_load((ROOT / "flows/prefect.yaml").read_text())["deployments"]
+             if (ROOT / d["entrypoint"].split(":")[0]).exists()]
+    argv = [PREFECT, "--no-prompt", "deploy", "--prefect-file", "flows/prefect.yaml"] + [arg for name in names for arg in ("-n", name)]
+    out = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    nightly = _api(prefect_server, "/deployments/name/rlaif-run/nightly")
+    assert nightly["schedules"][0]["schedule"]["cron"] == "0 2 * * *" and nightly["parameters"]["recipe_path"] == "recipes/demo.yaml"
+    assert _api(prefect_server, "/deployments/name/rlaif-train/dpo")["parameters"]["algorithm"] == "dpo"

@@ -1,0 +1,170 @@
+"""Client-side rate limits (`rpm`, `tpm`: rlaif.backends.ratelimit) against the real llm-katan:
+the request rate never exceeds the limit in any window, nothing is lost, the waiting is reported;
+and a 429 storm with Retry-After is retried as the server asks."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+import urllib.request
+from datetime import datetime
+from http.server import ThreadingHTTPServer
+
+import pytest
+
+from rlaif.backends.base import GenerateRequest
+from rlaif.backends.openai_compat import OpenAIBackend
+from rlaif.backends.ratelimit import TokenBucket, Waits, bucket_shape
+from rlaif.recipe import PolicySpec, parse_recipe
+from rlaif.runner import run_recipe
+from rlaif.summary import summary_lines
+from tests.conftest import write_prompts
+from tests.det_server import JsonHandler
+from tests.servers import start_llm_katan
+
+ARRIVAL = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) - llm_katan\.providers\.openai - INFO - openai \| \S+ \| model=", re.M)
+
+
+def arrivals(server) -> list[float]:
+    """When llm-katan received each chat completion (its own log, millisecond stamps)."""
+    return sorted(datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp() for stamp in ARRIVAL.findall(server.output()))
+
+
+def most_in_window(times: list[float], weights: list[float], window: float) -> float:
+    """The largest total weight of the events in any window [t, t + window]."""
+    events = sorted(zip(times, weights))
+    return max(sum(w for t, w in events if start <= t <= start + window) for start, _ in events)
+
+
+def test_a_bucket_never_lets_more_than_its_limit_through_in_any_window():
+    """50 acquisitions at 1200 per minute (burst 20, 19.7/s): no window of w s holds more than burst + rate * w."""
+    burst, rate = bucket_shape(1200)
+    times: list[float] = []
+
+    async def go():
+        bucket, waits = TokenBucket(burst, rate), Waits()
+        for _ in range(50):
+            await bucket.acquire(1, waits)
+            times.append(time.monotonic())
+        return waits
+
+    waits = asyncio.run(go())
+    for window in (0.25, 0.5, 1.0):
+        assert most_in_window(times, [1] * 50, window) <= burst + rate * window + 1e-6
+    assert times[-1] - times[0] >= (50 - burst) / rate - 0.05
+    assert waits.seconds == pytest.approx(times[-1] - times[0], abs=0.2) and waits.requests == 50 - burst
+
+
+@pytest.mark.slow
+def test_rpm_holds_every_window_of_a_run_and_loses_nothing(tmp_path):
+    """40 calls (2 policies x 10 prompts, then 20 verdicts) at rpm 240, every model on one endpoint sharing the bucket."""
+    rpm = 240
+    burst, rate = bucket_shape(rpm)
+    prompts = write_prompts(tmp_path / "prompts.jsonl", [f"Limit question {i}: name thing {i}." for i in range(10)])
+    with start_llm_katan("--latency-ms", "30") as server:
+        endpoint = {"backend": "openai", "base_url": server.base_url, "model": server.model, "rpm": rpm}
+        recipe = parse_recipe({
+            "name": "limited", "prompts": {"path": str(prompts)}, "samples_per_prompt": 1, "judge": endpoint,
+            "policies": [{"name": n, **endpoint, "params": {"temperature": t}} for n, t in (("cold", 0.2), ("hot", 0.9))],
+            "filters": {"min_margin": 0.0, "consistency": False, "response_near_duplicate": None},
+        })
+        started = time.monotonic()
+        version, _, manifest, run = run_recipe(recipe, tmp_path / "store")
+        took = time.monotonic() - started
+        times = arrivals(server)
+        served = server.requests_served()
+    assert len(times) == served == 40 and manifest["calls"] == {"live": 40, "cached": 0, "failed": 0}
+    for window in (1.0, 2.0, 5.0):  # llm-katan's stamps: 1 ms resolution, plus the loopback's jitter
+        assert most_in_window(times, [1] * 40, window) <= burst + rate * (window + 0.05), window
+    assert times[-1] - times[0] >= (40 - burst) / rate - 0.2 and took < 30
+    assert manifest["run"]["limit_wait_s"] >= 5.0
+    assert f"waited on rate limits: {run.stats.limit_wait_s:.1f} s" in summary_lines(version, True, manifest, run.stats)
+
+
+@pytest.mark.slow
+def test_tpm_holds_the_tokens_the_server_counted_and_corrects_its_estimates(monkeypatch):
+    """tpm 3000 (burst 50, 49.2/s): the estimate (chars / 4 + max_tokens) is replaced by llm-katan's usage."""
+    tpm = 3000
+    burst, rate = bucket_shape(tpm)
+    sent: list[tuple[float, int]] = []
+    real_chat = OpenAIBackend._chat
+
+    async def recording_chat(self, client, body):
+        at = time.monotonic()
+        response = await real_chat(self, client, body)
+        sent.append((at, response["usage"]["total_tokens"]))
+        return response
+
+    monkeypatch.setattr(OpenAIBackend, "_chat", recording_chat)
+    with start_llm_katan() as server:
+        backend = OpenAIBackend(PolicySpec(backend="openai", base_url=server.base_url, model=server.model, tpm=tpm, max_concurrency=8))
+        requests = [GenerateRequest(GenerateRequest.pack([{"role": "user", "content": f"Tokens question {i}"}]), 0.5, 1.0, 8, i) for i in range(24)]
+        results: dict[int, object] = {}
+        backend.generate(requests, results.__setitem__)
+    assert len(results) == 24 and not [r for r in results.values() if isinstance(r, Exception)]
+    times, tokens = [t for t, _ in sent], [n for _, n in sent]
+    biggest = max(tokens)
+    for window in (1.0, 2.0, 4.0):  # a request sent on an estimate may overshoot by its own size until its usage is in
+        assert most_in_window(times, tokens, window) <= burst + rate * window + 2 * biggest, window
+    assert times[-1] - times[0] >= (sum(tokens) - burst - 2 * biggest) / rate
+    assert backend.take_limit_wait() > 1.0
+
+
+class RetryAfterProxy(JsonHandler):
+    """In front of llm-katan: at most `per_second` chat completions per wall-clock second; the
+    others get 429 with `Retry-After: 1`. Records (time, user message, status) of every attempt."""
+
+    per_second, upstream, attempts, lock = 4, "", [], threading.Lock()
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.read_json()
+        now = time.time()
+        with self.lock:
+            this_second = [a for a in self.attempts if int(a[0]) == int(now) and a[2] == 200]
+            status = 200 if len(this_second) < self.per_second else 429
+            self.attempts.append((now, body["messages"][-1]["content"], status))
+        if status == 429:
+            data = b'{"error": {"message": "rate limit exceeded", "type": "rate_limit_error"}}'
+            self.send_response(429)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            return self.wfile.write(data)
+        forward = urllib.request.Request(self.upstream + self.path, data=__import__("json").dumps(body).encode(),
+                                         headers={"Content-Type": "application/json", "Authorization": "Bearer x"})
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(forward, timeout=10) as answer:
+            self.send_json(answer.status, __import__("json").loads(answer.read()))
+
+
+@pytest.mark.slow
+def test_a_429_storm_is_retried_after_what_retry_after_asks_and_nothing_is_lost():
+    with start_llm_katan() as katan:
+        RetryAfterProxy.upstream, RetryAfterProxy.attempts = katan.root_url, []
+        proxy = ThreadingHTTPServer(("127.0.0.1", 0), RetryAfterProxy)
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        try:
+            spec = PolicySpec(backend="openai", base_url=f"http://127.0.0.1:{proxy.server_address[1]}/v1", model=katan.model, max_retries=10, max_concurrency=16)
+            requests = [GenerateRequest(GenerateRequest.pack([{"role": "user", "content": f"storm {i}"}]), 0.5, 1.0, 8, i) for i in range(20)]
+            results: dict[int, object] = {}
+            OpenAIBackend(spec).generate(requests, results.__setitem__)
+            served = katan.requests_served()
+        finally:
+            proxy.shutdown()
+    attempts = RetryAfterProxy.attempts
+    assert not [r for r in results.values() if isinstance(r, Exception)] and len(results) == 20 and served == 20
+    assert sum(a[2] == 429 for a in attempts) >= 10  # a storm: 16 at once against 4 a second
+    for message in {a[1] for a in attempts}:
+        mine = sorted((t, s) for t, m, s in attempts if m == message)
+        for (t, status), (t_next, _) in zip(mine, mine[1:]):
+            assert status == 429 and t_next - t >= 0.95  # waited what Retry-After asked (1 s) before trying again
+
+
+@pytest.mark.parametrize("field, value", [("rpm", 60), ("tpm", 1000), ("batch", True)])
+def test_a_delivery_limit_on_a_local_backend_is_a_recipe_error_naming_the_field(tmp_path, field, value):
+    from rlaif.errors import RecipeError
+
+    prompts = write_prompts(tmp_path / "prompts.jsonl", ["q"])
+    with pytest.raises(RecipeError, match=rf"{field}.*does not apply to the transformers backend"):
+        parse_recipe({"name": "x", "prompts": {"path": str(prompts)}, "policies": [{"name": "p", "backend": "transformers", field: value}]})

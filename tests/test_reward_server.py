@@ -1,0 +1,208 @@
+"""`rlaif serve-reward`: a real server process answering OpenRLHF-shaped and pair-shaped requests with
+the reward model's in-process scores, 400s naming the field, the verl client, and a judge as the reward."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from rlaif.reward_server import RequestError, compute_score, compute_score_batch, parse_request, post_rewards
+from tests.badinput import ENV, assert_clean_failure, run_cli, write_recipe
+from tests.conftest import ROOT
+
+CHATS = [
+    [{"role": "user", "content": "Say hi."}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}],
+    [{"role": "user", "content": "What is 2+2?"}],
+]
+RESPONSES = ["Hello there!", "Blue.", "4, of course."]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def reward_model(tmp_path_factory) -> str:
+    """A real (tiny, randomly initialised) Llama sequence classifier with SmolLM2's tokenizer, num_labels=1."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    from rlaif.models import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m"))
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, num_labels=1, pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+    )
+    path = tmp_path_factory.mktemp("rm") / "model"
+    LlamaForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def in_process(reward_model):
+    from rlaif.training.rewards import reward_model_scorer
+
+    return reward_model_scorer(reward_model)
+
+
+def start(args: list[str], cwd: Path, timeout: float = 90.0) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rlaif.cli", "serve-reward", *args, "--port", str(port)],
+        cwd=ROOT, env={**ENV, "RLAIF_STORE": str(cwd / "store")}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve-reward exited {proc.returncode}: {proc.stdout.read()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                assert json.loads(response.read())["status"] == "ok"
+                return proc, f"http://127.0.0.1:{port}/get_reward"
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.3)
+    proc.kill()
+    raise AssertionError("serve-reward did not answer /health in time")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(reward_model, tmp_path_factory):
+    proc, url = start(["--model", reward_model, "--device", "cpu"], tmp_path_factory.mktemp("srv"))
+    yield url
+    stop(proc)
+
+
+def post(url: str, body: bytes | dict) -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.slow
+def test_a_batch_of_pairs_gets_the_in_process_scores(server, in_process):
+    status, body = post(server, {"prompts": CHATS, "responses": RESPONSES})
+    expected = in_process(CHATS, RESPONSES)
+    assert status == 200 and len(body["rewards"]) == 3 and body["rewards"] == pytest.approx(expected, abs=1e-5)
+    assert body["scores"] == body["rewards"] and body["extra_logs"] == {"reward_failed": [0.0, 0.0, 0.0]}
+    assert len(set(body["rewards"])) == 3  # the pairs are told apart
+
+
+@pytest.mark.slow
+def test_openrlhf_queries_are_split_at_the_prompt_and_score_the_same(server, in_process, reward_model):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(reward_model)
+    prompts = [tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) for chat in CHATS]
+    queries = [p + r + "<|im_end|>" for p, r in zip(prompts, RESPONSES)]
+    status, body = post(server, {"query": queries, "prompts": prompts, "labels": ["", "", ""]})
+    assert status == 200 and body["rewards"] == pytest.approx(in_process(CHATS, RESPONSES), abs=1e-5)
+    status, alone = post(server, {"query": queries})  # no prompts: the chat turns are read from the query
+    assert status == 200 and alone["rewards"] == pytest.approx(body["rewards"], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_verl_client_functions_post_to_the_server(server, in_process):
+    extra = [{"split": "train", "index": i, "messages": chat} for i, chat in enumerate(CHATS)]
+    expected = in_process(CHATS, RESPONSES)
+    assert compute_score("rlaif/x", RESPONSES[1], "", extra[1], url=server) == pytest.approx(expected[1], abs=1e-5)
+    batch = compute_score_batch(["rlaif/x"] * 3, RESPONSES, ["", "", ""], extra, url=server)
+    assert batch == pytest.approx(expected, abs=1e-5)
+    assert post_rewards(CHATS[:1], RESPONSES[:1], url=server) == pytest.approx(expected[:1], abs=1e-5)
+
+
+BAD = [
+    (b"{not json", "body"),
+    ([1, 2], "body"),
+    ({}, "query"),
+    ({"query": "one text"}, "query"),
+    ({"query": ["<|im_start|>user\nHi<|im_end|>\nHello"], "prompts": ["something else"]}, "prompts[0]"),
+    ({"query": ["plain text, no turns"]}, "prompts"),
+    ({"query": ["a", "b"], "prompts": ["a"]}, "prompts"),
+    ({"prompts": CHATS[:1], "responses": [7]}, "responses[0]"),
+    ({"prompts": [], "responses": ["x"]}, "prompts"),
+    ({"prompts": [[{"role": "robot", "content": "x"}]], "responses": ["x"]}, "prompts[0]"),
+    ({"prompts": CHATS[:1], "responses": ["x"], "baselines": ["a", "b"]}, "baselines"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("body", "field"), BAD, ids=[f"{i}-{f}" for i, (_, f) in enumerate(BAD)])
+def test_bad_requests_get_400_naming_the_field(server, body, field):
+    status, answer = post(server, body)
+    assert status == 400 and answer["field"] == field and answer["error"].startswith(f"{field}:")
+
+
+@pytest.mark.parametrize(("body", "field"), [b for b in BAD if not isinstance(b[0], bytes)])
+def test_parse_request_names_the_field(body, field):
+    with pytest.raises(RequestError) as info:
+        parse_request(body)
+    assert info.value.field == field
+
+
+def test_llama3_queries_and_labels_as_baselines():
+    prompt = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+    batch = parse_request({"query": [prompt + "Hello.<|eot_id|>"], "prompts": [prompt], "labels": ["Hey."]})
+    assert batch.prompts == [[{"role": "user", "content": "Hi?"}]] and batch.responses == ["Hello."] and batch.baselines == ["Hey."]
+    plain = parse_request({"query": ["Question? Answer."], "prompts": ["Question?"], "labels": [None]})
+    assert plain.prompts == [[{"role": "user", "content": "Question?"}]] and plain.responses == ["Answer."] and plain.baselines is None
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        ([], ["exactly one of --model", "--judge"]),
+        (["--model", "m", "--judge", "r.yaml"], ["exactly one of --model"]),
+        (["--model", "no/such/folder"], ["--model 'no/such/folder'", "not a model folder"]),
+        (["--judge", "no-such-recipe.yaml"], ["no-such-recipe.yaml"]),
+    ],
+)
+def test_bad_serve_reward_arguments_exit_2(tmp_path, args, needles):
+    assert_clean_failure(run_cli("serve-reward", *args, "--store", str(tmp_path / "store")), *needles, store=tmp_path / "store")
+
+
+@pytest.mark.slow
+def test_a_judge_serves_debiased_rewards_against_baselines(tmp_path):
+    recipe = write_recipe(
+        tmp_path,
+        {
+            "name": "rj",
+            "policies": [{"name": "p", "model": "smollm2-135m", "params": {"max_tokens": 8}}],
+            "judge": {"model": "smollm2-135m", "template": str(ROOT / "prompts/pairwise_judge.j2"), "batch_size": 4},
+        },
+    )
+    proc, url = start(["--judge", str(recipe)], tmp_path)
+    try:
+        status, body = post(url, {"prompts": CHATS[:2], "responses": RESPONSES[:2], "baselines": ["Hi.", "Red."]})
+        assert status == 200 and len(body["rewards"]) == 2 and all(0.0 <= r <= 1.0 for r in body["rewards"])
+        assert body["extra_logs"]["reward_failed"] == [0.0, 0.0]
+        status, again = post(url, {"prompts": CHATS[:2], "responses": RESPONSES[:2], "baselines": ["Hi.", "Red."]})
+        assert status == 200 and len(again["rewards"]) == 2
+    finally:
+        stop(proc)

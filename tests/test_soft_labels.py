@@ -1,0 +1,149 @@
+"""The judge's soft labels in the RM and DPO losses: different from the hard losses on uncertain pairs,
+exactly the hard losses when every label is 0 or 1 (fixed logits), and the same in a real trainer step."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("trl")
+
+from rlaif.training.soft_labels import (  # noqa: E402
+    SoftLabelCollator,
+    hard_dpo_loss,
+    hard_rm_loss,
+    soft_dpo_loss,
+    soft_rm_loss,
+)
+
+CHOSEN = torch.tensor([1.5, -0.2, 0.3, 2.0])
+REJECTED = torch.tensor([0.5, 0.4, 0.3, -1.0])
+DELTA = torch.tensor([3.0, -1.0, 0.5, 0.0])
+SOFT = torch.tensor([0.9, 0.6, 0.75, 0.55])
+ONES, ZEROS = torch.ones(4), torch.zeros(4)
+
+
+def test_soft_rm_loss_differs_from_hard_on_uncertain_pairs():
+    assert not torch.isclose(soft_rm_loss(CHOSEN, REJECTED, SOFT), hard_rm_loss(CHOSEN, REJECTED))
+
+
+def test_soft_rm_loss_is_the_hard_loss_when_labels_are_0_or_1():
+    assert torch.equal(soft_rm_loss(CHOSEN, REJECTED, ONES), hard_rm_loss(CHOSEN, REJECTED))
+    assert torch.equal(soft_rm_loss(CHOSEN, REJECTED, ZEROS), hard_rm_loss(REJECTED, CHOSEN))  # p = 0: the swapped pair
+
+
+def test_soft_rm_loss_is_minimal_where_the_model_matches_the_label():
+    """The Bradley-Terry probability sigmoid(r_c - r_r) = p minimises the cross-entropy."""
+    p = torch.tensor([0.8])
+    best = torch.tensor([math.log(0.8 / 0.2)])
+    at_best = soft_rm_loss(best, torch.zeros(1), p)
+    assert at_best < soft_rm_loss(best + 0.5, torch.zeros(1), p) and at_best < soft_rm_loss(best - 0.5, torch.zeros(1), p)
+
+
+@pytest.mark.parametrize("mode", ["smoothing", "weighting"])
+def test_soft_dpo_loss_differs_from_hard_on_uncertain_pairs(mode):
+    assert not torch.isclose(soft_dpo_loss(DELTA, 0.1, SOFT, mode), hard_dpo_loss(DELTA, 0.1))
+
+
+@pytest.mark.parametrize("mode", ["smoothing", "weighting"])
+def test_soft_dpo_loss_is_the_hard_loss_when_every_label_is_1(mode):
+    assert torch.equal(soft_dpo_loss(DELTA, 0.1, ONES, mode), hard_dpo_loss(DELTA, 0.1))
+
+
+def test_smoothing_with_label_0_is_the_hard_loss_of_the_swapped_pair():
+    assert torch.equal(soft_dpo_loss(DELTA, 0.1, ZEROS, "smoothing"), hard_dpo_loss(-DELTA, 0.1))
+
+
+def test_weighting_drops_pairs_the_judge_was_unsure_of():
+    unsure = torch.tensor([1.0, 0.5, 0.5, 0.5])
+    only_first = -torch.nn.functional.logsigmoid(0.1 * DELTA[0]) / 4
+    assert soft_dpo_loss(DELTA, 0.1, unsure, "weighting").item() == pytest.approx(only_first.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="smoothing or weighting"):
+        soft_dpo_loss(DELTA, 0.1, SOFT, "nope")
+
+
+def test_the_collator_carries_p_chosen_beside_the_inner_batch():
+    seen = []
+    collate = SoftLabelCollator(lambda examples: seen.extend(examples) or {"n": len(examples)})
+    batch = collate([{"chosen_ids": [1], "p_chosen": 0.75}, {"chosen_ids": [2], "p_chosen": 1}])
+    assert batch["n"] == 2 and torch.equal(batch["p_chosen"], torch.tensor([0.75, 1.0]))
+    assert seen == [{"chosen_ids": [1]}, {"chosen_ids": [2]}]
+
+
+# ---------------------------------------------------------------- one real trainer step each (slow)
+
+PROMPTS = [[{"role": "user", "content": "Say hi."}], [{"role": "user", "content": "Name a colour."}]]
+ANSWERS = [("Hello there!", "No."), ("Blue.", "I will not say.")]
+
+
+def pairs(p: float) -> list[dict]:
+    return [
+        {"prompt": prompt, "chosen": [{"role": "assistant", "content": good}], "rejected": [{"role": "assistant", "content": bad}], "p_chosen": p}
+        for prompt, (good, bad) in zip(PROMPTS, ANSWERS)
+    ]
+
+
+@pytest.fixture(scope="module")
+def model_path():
+    from rlaif.models import resolve_model
+
+    torch.set_num_threads(1)
+    return resolve_model("smollm2-135m")
+
+
+def first_step(trainer_cls, model_path, tmp_path, rows, **kwargs) -> dict:
+    """Loss and gradient norm of one step from the same start (same seed, same reward head)."""
+    import trl
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
+
+    set_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    is_rm = issubclass(trainer_cls, trl.RewardTrainer)
+    if is_rm:
+        model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=1)
+        model.config.pad_token_id = tokenizer.pad_token_id
+    else:
+        model = AutoModelForCausalLM.from_pretrained(model_path)
+    config_cls = trl.RewardConfig if is_rm else trl.DPOConfig
+    config = config_cls(
+        output_dir=str(tmp_path / "run"), max_steps=1, per_device_train_batch_size=2, max_length=64, logging_steps=1, seed=0,
+        bf16=False, report_to=[], save_strategy="no", disable_tqdm=True, dataloader_pin_memory=False, gradient_checkpointing=False,
+    )
+    trainer = trainer_cls(model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer, **kwargs)
+    trainer.train()
+    return next(entry for entry in trainer.state.log_history if "loss" in entry)
+
+
+@pytest.mark.slow
+def test_soft_reward_trainer_step_matches_hard_at_p_1_and_differs_at_p_0_7(model_path, tmp_path):
+    from trl import RewardTrainer
+
+    from rlaif.training.soft_labels import SoftRewardTrainer
+
+    hard = first_step(RewardTrainer, model_path, tmp_path, [{k: v for k, v in row.items() if k != "p_chosen"} for row in pairs(1.0)])
+    soft_certain = first_step(SoftRewardTrainer, model_path, tmp_path, pairs(1.0))
+    soft = first_step(SoftRewardTrainer, model_path, tmp_path, pairs(0.7))
+    assert soft_certain["loss"] == pytest.approx(hard["loss"], rel=1e-5)
+    assert soft_certain["grad_norm"] == pytest.approx(hard["grad_norm"], rel=1e-4)
+    assert soft["loss"] != pytest.approx(hard["loss"], rel=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["smoothing", "weighting"])
+def test_soft_dpo_trainer_step_matches_hard_at_p_1_and_differs_at_p_0_7(model_path, tmp_path, mode):
+    """At the first step policy == reference, so every DPO loss is log 2; the gradient carries the label."""
+    from trl import DPOTrainer
+
+    from rlaif.training.soft_labels import SoftDPOTrainer
+
+    hard = first_step(DPOTrainer, model_path, tmp_path, pairs(1.0))
+    soft_certain = first_step(SoftDPOTrainer, model_path, tmp_path, pairs(1.0), soft_mode=mode)
+    soft = first_step(SoftDPOTrainer, model_path, tmp_path, pairs(0.7), soft_mode=mode)
+    assert soft_certain["loss"] == pytest.approx(hard["loss"], rel=1e-5)
+    assert soft_certain["grad_norm"] == pytest.approx(hard["grad_norm"], rel=1e-4)
+    # smoothing eps = 0.3 and weighting |2p - 1| = 0.4 both scale the first gradient by 0.4
+    assert soft["grad_norm"] == pytest.approx(0.4 * hard["grad_norm"], rel=1e-3)
+    assert soft_certain["rewards/accuracies"] == hard["rewards/accuracies"]

@@ -1,0 +1,158 @@
+"""Each trainer (sft, rm, dpo, kto, rloo, grpo on TRL; ppo and rrhf of rlaif.training) trains 2 steps on
+CPU through `rlaif.training.driver.train` with the real smollm2-135m, from a version the pipeline made
+with smollm2-135m (tests/train_version.py): the weights change, the saved model loads and
+generates (or scores, for rm), the card names the version, and a re-run reports the existing model."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tests.train_version import pipeline_version
+
+pytestmark = pytest.mark.slow
+torch = pytest.importorskip("torch")
+pytest.importorskip("trl")
+
+WEIGHT = "model.layers.0.self_attn.q_proj.weight"
+SMALL = {"max_steps": 2, "max_length": 64, "batch_size": 2}
+ONLINE = {"num_generations": 2, "max_completion_length": 8}
+
+
+def length_reward(prompts, completions, **kwargs) -> list[float]:
+    """Deterministic: longer completions score higher (TRL reward_funcs shape)."""
+    return [float(len(completion[0]["content"] if isinstance(completion, list) else completion)) for completion in completions]
+
+
+@pytest.fixture(scope="module")
+def version(tmp_path_factory):
+    store = tmp_path_factory.mktemp("train-store")
+    torch.set_num_threads(1)
+    return store, pipeline_version(store)
+
+
+@pytest.fixture(scope="module")
+def base_weight():
+    from safetensors import safe_open
+
+    from rlaif.models import resolve_model
+
+    with safe_open(f"{resolve_model('smollm2-135m')}/model.safetensors", "pt") as weights:
+        return weights.get_tensor(WEIGHT)
+
+
+def settings_for(algorithm: str):
+    from rlaif.training.config import load_settings
+
+    reward = {"reward": {"judge": "tests/length-reward.yaml"}}  # replaced by length_reward in the test
+    extra = {
+        "rloo": {**ONLINE, **reward}, "grpo": {**ONLINE, **reward},
+        "ppo": {**reward, "max_new_tokens": 8, "mini_batch_size": 2, "ppo_epochs": 1},
+        "rrhf": {},
+    }.get(algorithm, {})
+    return load_settings(algorithm, **SMALL, **extra)
+
+
+def saved_weight(folder, name: str = WEIGHT):
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+        return weights.get_tensor(name)
+
+
+def check_loads(algorithm: str, folder) -> None:
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if algorithm == "rm":
+        scorer = AutoModelForSequenceClassification.from_pretrained(folder)
+        batch = tokenizer(["User: hi\nAssistant: hello", "User: hi\nAssistant: no"], return_tensors="pt", padding=True)
+        with torch.no_grad():
+            scores = scorer(**batch).logits
+        assert scores.shape == (2, 1) and torch.isfinite(scores).all()
+        return
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Say hi."}], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    out = model.generate(**prompt, max_new_tokens=4, do_sample=False)
+    assert out.shape[1] > prompt["input_ids"].shape[1]
+
+
+@pytest.mark.parametrize("algorithm", ["sft", "rm", "dpo", "kto", "rloo", "grpo", "ppo", "rrhf"])
+def test_trains_two_steps_saves_and_reruns_as_existing(algorithm, version, base_weight, monkeypatch):
+    from rlaif.training import driver
+
+    store, version_id = version
+    monkeypatch.setattr(driver, "build_reward", lambda settings, store, device: length_reward if algorithm in driver.ONLINE else None)
+    steps: list[dict] = []
+    result = driver.train(store, version_id, algorithm, "smollm2-135m", settings_for(algorithm), on_metrics=steps.append, progress=False)
+
+    assert not result.existed and result.path.name == result.model_id and result.model_id.startswith(f"piped-{algorithm}-")
+    assert [step["step"] for step in steps] == [1, 2] and all(isinstance(step["loss"], float) for step in steps)
+    assert result.metrics["steps"] == 2
+    lines = [json.loads(line) for line in (result.path / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2]
+    if algorithm in ("dpo", "rm"):
+        assert "reward_accuracy" in lines[-1]
+    if algorithm in ("rloo", "grpo", "ppo"):
+        assert "mean_reward" in lines[-1]
+    if algorithm == "ppo":
+        assert all(math.isfinite(line["kl"]) for line in lines)
+
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["dataset"]["id"] == version_id and manifest["parents"] == [version_id]
+    assert manifest["algorithm"] == algorithm and manifest["weights"] == "model" and manifest["steps"] == 2
+    assert manifest["hardware"]["device"] == "cpu" and manifest["hardware"]["trl"]
+    assert version_id in (result.path / "README.md").read_text()
+    assert "<svg" in (result.path / "report.html").read_text()  # the training report, with its plots
+
+    assert not torch.equal(saved_weight(result.path / "model"), base_weight)  # the parameters changed
+    check_loads(algorithm, result.path / "model")
+
+    again = driver.train(store, version_id, algorithm, "smollm2-135m", settings_for(algorithm), on_metrics=steps.append, progress=False)
+    assert again.existed and again.model_id == result.model_id and len(steps) == 2  # no training the second time
+
+
+def test_grpo_against_a_reward_model_trained_on_the_same_version(version):
+    """RLHF stage 3 with the project's own pieces: an rm trained on the version is the reward of grpo
+    (`reward: {model: RM_ID}`, resolved in the store); the grpo model's reward is that model's score."""
+    from rlaif.training.config import load_settings
+    from rlaif.training.driver import train
+
+    store, version_id = version
+    rm = train(store, version_id, "rm", "smollm2-135m", settings_for("rm"), progress=False)
+    settings = load_settings("grpo", **SMALL, **ONLINE, reward={"model": rm.model_id})
+    steps: list[dict] = []
+    grpo = train(store, version_id, "grpo", "smollm2-135m", settings, on_metrics=steps.append, progress=False)
+    manifest = json.loads((grpo.path / "manifest.json").read_text())
+    assert manifest["reward"] == {"model": rm.model_id} and [s["step"] for s in steps] == [1, 2]
+    assert all(math.isfinite(s["mean_reward"]) for s in steps)
+    assert any(s["mean_reward"] != 0.0 for s in steps)  # scores of the rm, not a constant 0
+
+
+def test_a_dpo_model_samples_the_next_round_and_lineage_shows_both_versions(version):
+    """The iterative step by hand: the trained model id as the policy of the next run's recipe."""
+    from rlaif.recipe import parse_recipe
+    from rlaif.runner import run_recipe
+    from rlaif.store.lineage import lineage
+    from rlaif.store.versions import read_table
+    from rlaif.training.driver import train
+
+    store, version_id = version
+    dpo = train(store, version_id, "dpo", "smollm2-135m", settings_for("dpo"), progress=False)
+    prompts = store.parent / "round2.jsonl"
+    prompts.write_text('{"prompt": "Name an animal."}\n{"prompt": "Say bye."}\n')
+    recipe = parse_recipe({
+        "name": "round2", "prompts": {"path": str(prompts)},
+        "policies": [{"name": "trained", "model": dpo.model_id, "params": {"temperature": 1.0, "max_tokens": 8, "seed": 1}}],
+        "samples_per_prompt": 2,
+        "judge": {"model": "smollm2-135m"},
+        "filters": {"drop_truncated": False, "consistency": False, "min_margin": 0.0},
+    })
+    round2, _, manifest, _ = run_recipe(recipe, store)
+    assert manifest["models"]["policies"][0]["model"] == dpo.model_id
+    assert all(row["text"] for row in read_table(store, round2, "generations"))
+    tree = lineage(store, round2)
+    model_node = next(node for node in tree["parents"] if node["id"] == dpo.model_id)
+    assert model_node["parents"][0]["id"] == version_id  # round 2 -> the dpo model -> the version it was trained on
