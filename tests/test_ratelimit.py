@@ -16,7 +16,7 @@ import pytest
 
 from rlaif.backends.base import GenerateRequest
 from rlaif.backends.openai_compat import OpenAIBackend
-from rlaif.backends.ratelimit import TokenBucket, Waits, bucket_shape
+from rlaif.backends.ratelimit import TokenBucket, Waits, bucket_shape, limit_name
 from rlaif.recipe import PolicySpec, parse_recipe
 from rlaif.runner import run_recipe
 from rlaif.summary import summary_lines
@@ -168,3 +168,55 @@ def test_a_delivery_limit_on_a_local_backend_is_a_recipe_error_naming_the_field(
     prompts = write_prompts(tmp_path / "prompts.jsonl", ["q"])
     with pytest.raises(RecipeError, match=rf"{field}.*does not apply to the transformers backend"):
         parse_recipe({"name": "x", "prompts": {"path": str(prompts)}, "policies": [{"name": "p", "backend": "transformers", field: value}]})
+
+
+@pytest.mark.slow
+def test_two_concurrent_runs_on_one_prefect_server_share_one_rpm_limit(tmp_path):
+    """Two `rlaif run` processes (the Prefect path) on one real Prefect server, each with rpm 240 on the
+    same llm-katan: their requests together keep to 240 per minute (each alone would keep to it and
+    together send twice as fast without the shared Prefect limit), and the server holds the limit."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+    from unittest import mock
+
+    from flows.server import start_server, stop
+    from tests.badinput import write_recipe
+    from tests.conftest import ROOT
+
+    rpm = 240
+    burst, rate = bucket_shape(rpm)
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    with mock.patch.dict(os.environ, {"PREFECT_HOME": str(home)}), open(home / "server.log", "w+b") as log:
+        proc, api = start_server(log)
+        try:
+            with start_llm_katan("--latency-ms", "30") as server:
+                endpoint = {"backend": "openai", "base_url": server.base_url, "model": server.model, "rpm": rpm}
+                recipes = []
+                for side in ("a", "b"):
+                    prompts = write_prompts(tmp_path / f"{side}.jsonl", [f"Shared limit {side} {i}: name thing {i}." for i in range(8)])
+                    recipes.append(write_recipe(tmp_path, {
+                        "name": f"shared-{side}", "prompts": {"path": str(prompts)}, "samples_per_prompt": 1, "judge": endpoint,
+                        "policies": [{"name": n, **endpoint, "params": {"temperature": t}} for n, t in (("cold", 0.2), ("hot", 0.9))],
+                        "filters": {"min_margin": 0.0, "consistency": False, "response_near_duplicate": None},
+                    }, name=f"{side}.yaml"))
+                env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(home), "RLAIF_PROGRESS": "0"}
+                runs = [subprocess.Popen([sys.executable, "-m", "rlaif.cli", "run", str(recipe), "--store", str(tmp_path / "store")],
+                                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for recipe in recipes]
+                outs = [run.communicate(timeout=300) for run in runs]
+                times = arrivals(server)
+            limits = json.loads(urllib.request.urlopen(urllib.request.Request(
+                f"{api}/v2/concurrency_limits/filter", data=b"{}", headers={"Content-Type": "application/json"}, method="POST"), timeout=10).read())
+        finally:
+            stop(proc)
+    for run, (out, errors) in zip(runs, outs):
+        assert run.returncode == 0, errors
+        assert "calls: live 32, cached 0, failed 0" in out  # 8 prompts x 2 policies + 16 verdicts each, nothing lost
+    assert len(times) == 64
+    for window in (2.0, 5.0):
+        assert most_in_window(times, [1] * 64, window) <= 2 * burst + rate * (window + 0.1), window  # each run's own burst, then one shared rate
+    assert times[-1] - times[0] >= (64 - 2 * burst) / rate - 0.5  # alone, each run would finish in half the time
+    assert any(limit["name"] == limit_name("rpm", server.base_url) and limit["limit"] == burst for limit in limits)
