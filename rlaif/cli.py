@@ -237,6 +237,11 @@ def datasets_lineage(
         tree = lineage(_store(store, recipe), version_id)
     except RlaifError as exc:
         _fail(exc)
+    print_tree(tree, as_json, as_tree)
+
+
+def print_tree(tree: dict, as_json: bool, as_tree) -> None:
+    """A lineage as JSON, or as a rich tree (`as_tree` builds it)."""
     if as_json:
         sys.stdout.write(json.dumps(tree, indent=2, ensure_ascii=False) + "\n")
         return

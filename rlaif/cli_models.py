@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from rlaif.cli import RecipeStoreOption, StoreOption, _fail, _store, console
+from rlaif.cli import RecipeStoreOption, StoreOption, _fail, _store, console, print_tree
 from rlaif.errors import RlaifError
 
 models_app = typer.Typer(help="Inspect the trained models in the store (STORE/models).", no_args_is_help=True)
@@ -119,10 +119,7 @@ def models_lineage(
         tree = model_lineage(_store(store, recipe), model_id)
     except RlaifError as exc:
         _fail(exc)
-    if as_json:
-        sys.stdout.write(json.dumps(tree, indent=2, ensure_ascii=False) + "\n")
-        return
-    console.print(as_tree(tree), highlight=False, soft_wrap=True)
+    print_tree(tree, as_json, as_tree)
 
 
 @models_app.command("report")

@@ -20,12 +20,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rlaif.errors import InputError, RecipeError
-from rlaif.recipe import Recipe, parse_recipe
-from rlaif.recipe_checks import DuplicateKeyError, load_yaml
+from rlaif.recipe import Recipe, parse_recipe, read_recipe_yaml
 from rlaif.recipe_errors import describe
 from rlaif.training import ALGORITHMS
 
@@ -67,15 +65,7 @@ class IterateSpec(_Strict):
 
 def read_loop_file(path: str | Path) -> dict:
     """The YAML mapping of a loop recipe; RecipeError naming the file for what is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise RecipeError(str(path), "", "file not found", "check the path, e.g. recipes/iterate.yaml")
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8"))
-    except DuplicateKeyError as exc:
-        raise RecipeError(str(path), exc.key, f"duplicate key (lines {exc.first_line} and {exc.line})", "remove one of them") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise RecipeError(str(path), "", f"not valid YAML ({exc})", "fix the syntax") from None
+    data = read_recipe_yaml(path, "recipes/iterate.yaml")
     if not isinstance(data, dict):
         raise RecipeError(str(path), "", "a recipe must be a YAML mapping", "start from recipes/iterate.yaml")
     return data

@@ -385,9 +385,14 @@ def parse_recipe(data: object, path: str = "<recipe>") -> Recipe:
 
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe YAML file."""
+    return parse_recipe(read_recipe_yaml(path), str(path))
+
+
+def read_recipe_yaml(path: str | Path, example: str = "recipes/demo.yaml") -> object:
+    """The YAML of a recipe file; RecipeError naming the file for a missing file, bad YAML or bytes."""
     path = Path(path)
     if not path.is_file():
-        raise RecipeError(str(path), "", "file not found", "check the path, e.g. recipes/demo.yaml")
+        raise RecipeError(str(path), "", "file not found", f"check the path, e.g. {example}")
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))
     except DuplicateKeyError as exc:
@@ -396,4 +401,4 @@ def load_recipe(path: str | Path) -> Recipe:
         raise RecipeError(str(path), "", f"not valid YAML ({exc})", "fix the syntax") from None
     except UnicodeDecodeError as exc:
         raise RecipeError(str(path), "", f"not UTF-8 text (byte {exc.start})", "save the recipe as UTF-8") from None
-    return parse_recipe(data, str(path))
+    return data

@@ -203,15 +203,27 @@ class RewardService:
         return {"status": "ok", "kind": self.kind, "name": self.name}
 
 
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet request handler that reads and answers JSON (the reward server's; the tests' stand-in servers build on it)."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def read_json(self) -> dict:
+        return json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+
+    def send_json(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
 def make_handler(service: RewardService) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def _send(self, status: int, payload: dict) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    class Handler(JsonHandler):
+        _send = JsonHandler.send_json
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             if self.path.rstrip("/") == "/health":
@@ -236,7 +248,7 @@ def make_handler(service: RewardService) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet unless asked
             if os.environ.get("RLAIF_SERVER_LOG"):
-                super().log_message(format, *args)
+                BaseHTTPRequestHandler.log_message(self, format, *args)
 
     return Handler
 

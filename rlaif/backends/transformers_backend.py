@@ -136,7 +136,7 @@ class TransformersBackend(Backend):
         inputs = self._encode([self._render(r.chat(), r.prefix) for r in batch])
         start = time.perf_counter()
         with torch.inference_mode():
-            logits = self.model(**inputs).logits[:, -1, :].float()
+            logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :].float()  # only the last position's verdict tokens are read
         probs = torch.softmax(logits, dim=-1)
         latency = time.perf_counter() - start
         prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()

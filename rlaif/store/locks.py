@@ -82,3 +82,22 @@ def locked_folder(folder: str | Path) -> Iterator[None]:
         yield
     finally:
         release(fd)
+
+
+def remove_unlocked_tmp(folder: Path) -> list[str]:
+    """Under the folder's lock, remove each `.tmp-*` folder whose `.lock` file no process holds (its
+    commit died), with its lock file; returns their names. A held lock (a commit under way) is left."""
+    import shutil
+
+    removed = []
+    with locked_folder(folder):
+        for lock in sorted(Path(folder).glob(".tmp-*.lock")):
+            fd = try_hold(lock)
+            if fd is None:
+                continue
+            tmp = lock.with_name(lock.name[: -len(".lock")])
+            shutil.rmtree(tmp, ignore_errors=True)
+            lock.unlink(missing_ok=True)
+            release(fd)
+            removed.append(tmp.name)
+    return removed

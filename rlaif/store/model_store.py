@@ -30,7 +30,7 @@ from rlaif import __version__
 from rlaif.errors import StoreError
 from rlaif.names import ID_RULE, is_version_id, name_problem
 from rlaif.schema import content_hash
-from rlaif.store.locks import locked_folder, release, try_hold
+from rlaif.store.locks import release, remove_unlocked_tmp
 from rlaif.store.versions import _fsync, _new_tmp_folder, _tmp_lock
 
 WEIGHTS = ("model", "adapter")  # the weights folder of a full model, of a LoRA adapter
@@ -115,18 +115,7 @@ def remove_abandoned_models(store: str | Path) -> list[str]:
     folder = models_dir(store)
     if not folder.is_dir():
         return []
-    removed = []
-    with locked_folder(folder):
-        for lock in sorted(folder.glob(".tmp-*.lock")):
-            fd = try_hold(lock)
-            if fd is None:
-                continue
-            tmp = lock.with_name(lock.name[: -len(".lock")])
-            shutil.rmtree(tmp, ignore_errors=True)
-            lock.unlink(missing_ok=True)
-            release(fd)
-            removed.append(tmp.name)
-    return removed
+    return remove_unlocked_tmp(folder)
 
 
 def _weights_kind(workdir: Path) -> str:

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from rlaif import __version__
 from rlaif.errors import StoreError
 from rlaif.names import check_version_id, is_version_id, name_problem
-from rlaif.store.locks import hold, locked_folder, release, try_hold
+from rlaif.store.locks import hold, locked_folder, release, remove_unlocked_tmp
 from rlaif.store.spill import RowSpill
 
 TABLES = ("pairs", "generations", "judgments", "prompts", "rankings", "feedback")
@@ -265,18 +265,7 @@ def remove_abandoned_commits(store: str | Path) -> list[str]:
     folder = versions_dir(store)
     if not folder.is_dir():
         return []
-    removed = []
-    with locked_folder(folder):
-        for lock in sorted(folder.glob(".tmp-*.lock")):
-            fd = try_hold(lock)
-            if fd is None:
-                continue
-            tmp = lock.with_name(lock.name[: -len(".lock")])
-            shutil.rmtree(tmp, ignore_errors=True)
-            lock.unlink(missing_ok=True)
-            release(fd)
-            removed.append(tmp.name)
-    return removed
+    return remove_unlocked_tmp(folder)
 
 
 def list_versions(store: str | Path) -> list[dict[str, Any]]:

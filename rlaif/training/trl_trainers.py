@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,10 @@ def run_rm(job: TrainJob) -> dict:
     tokenizer = load_tokenizer(job.model_path)
     model = AutoModelForSequenceClassification.from_pretrained(job.model_path, num_labels=1, dtype=_dtype(job.device))
     model.config.pad_token_id = tokenizer.pad_token_id
-    trainer_cls = SoftRewardTrainer if job.settings.soft_labels == "cross_entropy" else RewardTrainer
+    soft = job.settings.soft_labels == "cross_entropy"
+    if not soft:  # hard labels: Bradley-Terry, -log s(r_c - r_r); TRL would add the rows' `margin` (2p - 1, the soft label again)
+        job = replace(job, rows=[{key: value for key, value in row.items() if key != "margin"} for row in job.rows])
+    trainer_cls = SoftRewardTrainer if soft else RewardTrainer
     return _run(job, trainer_cls, model, build_config(job), tokenizer=tokenizer, peft_config=lora_config(job.settings, "SEQ_CLS"))
 
 
