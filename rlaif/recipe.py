@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -18,7 +17,7 @@ from rlaif.budget import BudgetSpec, check_priced_budget
 from rlaif.costs import PriceSpec
 from rlaif.errors import RecipeError
 from rlaif.names import check_name, is_version_id
-from rlaif.recipe_checks import DuplicateKeyError, check_api_key_env, check_base_url, load_yaml, value_error
+from rlaif.recipe_checks import check_api_key_env, check_base_url, read_recipe_yaml, value_error
 from rlaif.recipe_errors import describe
 
 BackendName = Literal[tuple(BACKENDS)]  # type: ignore[valid-type]  # the names of rlaif.backends.BACKENDS, no copy
@@ -386,19 +385,3 @@ def parse_recipe(data: object, path: str = "<recipe>") -> Recipe:
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe YAML file."""
     return parse_recipe(read_recipe_yaml(path), str(path))
-
-
-def read_recipe_yaml(path: str | Path, example: str = "recipes/demo.yaml") -> object:
-    """The YAML of a recipe file; RecipeError naming the file for a missing file, bad YAML or bytes."""
-    path = Path(path)
-    if not path.is_file():
-        raise RecipeError(str(path), "", "file not found", f"check the path, e.g. {example}")
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8"))
-    except DuplicateKeyError as exc:
-        raise RecipeError(str(path), exc.key, f"duplicate key (lines {exc.first_line} and {exc.line}): YAML keeps only the last one", "remove one of them") from None
-    except yaml.YAMLError as exc:
-        raise RecipeError(str(path), "", f"not valid YAML ({exc})", "fix the syntax") from None
-    except UnicodeDecodeError as exc:
-        raise RecipeError(str(path), "", f"not UTF-8 text (byte {exc.start})", "save the recipe as UTF-8") from None
-    return data

@@ -7,10 +7,13 @@ variable that the recipe only names; and an error about such a field never shows
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
 from pydantic_core import PydanticCustomError
+
+from rlaif.errors import RecipeError
 
 SECRET_FIELDS = ("base_url", "api_key_env")  # a bad value here is never shown in an error
 KEY_PREFIXES = ("sk-", "sk_", "hf_", "ghp_", "gho_", "ghs_", "ghu_", "github_pat_", "glpat-", "xoxb-", "xoxp-", "AKIA", "AIza", "Bearer ")
@@ -135,3 +138,19 @@ def _key_path(node, key: str, line: int, seen: set[int]) -> list[str] | None:
         if found:
             return [label, *found]
     return None
+
+
+def read_recipe_yaml(path: str | Path, example: str = "recipes/demo.yaml") -> object:
+    """The YAML of a recipe file; RecipeError naming the file for a missing file, bad YAML or bytes."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(str(path), "", "file not found", f"check the path, e.g. {example}")
+    try:
+        data = load_yaml(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise RecipeError(str(path), exc.key, f"duplicate key (lines {exc.first_line} and {exc.line}): YAML keeps only the last one", "remove one of them") from None
+    except yaml.YAMLError as exc:
+        raise RecipeError(str(path), "", f"not valid YAML ({exc})", "fix the syntax") from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError(str(path), "", f"not UTF-8 text (byte {exc.start})", "save the recipe as UTF-8") from None
+    return data
