@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
-import inspect
 import json
 import logging
 import math
@@ -105,12 +104,10 @@ def model_key(dataset_id: str, algorithm: str, model: str, settings: TrainSettin
 
 def resolve_base(model: str, store: str | Path) -> str:
     """A loadable folder for the base model: an alias, a local folder or a model id of the store."""
-    from rlaif import models
+    from rlaif.models import check_local_model, resolve_model
 
-    kwargs = {"store": store} if "store" in inspect.signature(models.resolve_model).parameters else {}
-    checker = models.check_local_model
-    checker(model, **({"store": store} if "store" in inspect.signature(checker).parameters else {}))
-    return models.resolve_model(model, **kwargs)
+    check_local_model(model, store)
+    return resolve_model(model, store)
 
 
 def build_reward(settings: TrainSettings, store: str | Path, device: str) -> RewardFn | None:

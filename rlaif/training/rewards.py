@@ -35,13 +35,10 @@ def completion_text(completion: Messages | str) -> str:
 
 
 def resolve_model_name(name: str, store: str | Path | None = None) -> str:
-    """A loadable path for a built-in alias, a store model id or a folder (H1's `store=` when it exists)."""
+    """A loadable path for a built-in alias, a model id of the store or a folder."""
     from rlaif.models import resolve_model
 
-    try:
-        return resolve_model(name, store=store)
-    except TypeError:  # resolve_model without the store argument
-        return resolve_model(name)
+    return resolve_model(name, store=store)
 
 
 def reward_model_scorer(path: str, device: str = "cpu", batch_size: int = 8, max_length: int = 512) -> RewardFn:
