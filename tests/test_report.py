@@ -182,7 +182,8 @@ def test_flow_writes_the_report_and_posts_it_as_artifacts(tmp_path):
     prompts = write_prompts(tmp_path / "prompts.jsonl", ["Say hi.", "Name a colour."])
     recipe, store = tmp_path / "recipe.yaml", tmp_path / "store"
     recipe.write_text(yaml.safe_dump({"name": "flowrep", "prompts": {"path": str(prompts)}, "policies": [{"name": "fake"}], "samples_per_prompt": 2}))
-    env = {**os.environ, "RLAIF_PROGRESS": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    # a Prefect home of its own: in a shared one, older runs' artifacts under the same keys can fill the page read back
+    env = {**os.environ, "RLAIF_PROGRESS": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_HOME": str(tmp_path / "prefect")}
     child = subprocess.run([sys.executable, "-c", FLOW_SCRIPT, str(recipe), str(store)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert child.returncode == 0, child.stderr[-3000:]
     out = json.loads(child.stdout.strip().splitlines()[-1])
