@@ -68,24 +68,17 @@ def captured_requests(recipe: Path, store: Path) -> list[dict]:
     from rlaif.runner import run_recipe
 
     bodies: list[dict] = []
-    make = openai_compat.OpenAIBackend._client
+    post = openai_compat.OpenAIBackend._chat
 
-    def recording(self):
-        client = make(self)
-        create = client.chat.completions.create
+    async def recording(self, client, body):
+        bodies.append(body)  # the very JSON body rlaif posts to /chat/completions
+        return await post(self, client, body)
 
-        async def create_and_record(**body):
-            bodies.append(body)
-            return await create(**body)
-
-        client.chat.completions.create = create_and_record
-        return client
-
-    openai_compat.OpenAIBackend._client = recording
+    openai_compat.OpenAIBackend._chat = recording
     try:
         run_recipe(load_recipe(str(recipe)), store)
     finally:
-        openai_compat.OpenAIBackend._client = make
+        openai_compat.OpenAIBackend._chat = post
     return bodies
 
 
