@@ -105,6 +105,9 @@ def main() -> None:
     args = parser.parse_args()
     if not BENCH_PYTHON.exists():
         raise SystemExit(f"{BENCH_PYTHON} not found - create .venv-bench as this script's docstring says")
+    # bytecode for the project's own modules, as a user's second run has it (pip compiled every installed
+    # package's; an editable install's sources are compiled on first import, unless PYTHONDONTWRITEBYTECODE is set)
+    subprocess.run([str(RLAIF_PYTHON), "-m", "compileall", "-q", "rlaif", "flows"], cwd=common.ROOT, check=True, capture_output=True)
     load_before = common.load_average()
     runs: dict[str, list[tuple[float, int]]] = {side: [] for side in SIDES}
     with tempfile.TemporaryDirectory() as folder, common.start_echo_server(args.latency_ms, 1024) as server, prefect_server() as api:

@@ -15,8 +15,10 @@ during a run such failures are retried and counted, not fatal.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,8 +46,11 @@ class Endpoint:
         return [label for labels in self.models.values() for label in labels]
 
 
-def check_run(recipe: Recipe, store: str | Path, limit: int | None = None, chunk_size: int | None = None) -> int:
-    """Validate a whole run without writing anything; returns the chunk size to use."""
+def check_run(recipe: Recipe, store: str | Path, limit: int | None = None, chunk_size: int | None = None, preload: tuple[str, ...] = ()) -> int:
+    """Validate a whole run without writing anything; returns the chunk size to use.
+
+    `preload`: modules the run will import (e.g. openai, the Prefect flow), imported while the
+    endpoints answer their probe, so the wait for the network is not added to the imports'."""
     from rlaif.incremental import check_parent
     from rlaif.inputs import validate_prompts
     from rlaif.judges.stage import validate_judge
@@ -61,8 +66,26 @@ def check_run(recipe: Recipe, store: str | Path, limit: int | None = None, chunk
     endpoints = check_models(model_specs(recipe), store)
     check_store(Path(store))
     check_parent(recipe, store)  # `parent:` names a version of the store made by a compatible recipe
+    importing = _import_in_background(preload) if endpoints and preload else None
     check_endpoints(endpoints)
+    if importing is not None:
+        importing.join()
     return size
+
+
+def _import_in_background(modules: tuple[str, ...]) -> threading.Thread:
+    """Import `modules` in a thread (a module that fails to import is left to the run to report)."""
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the run imports it again and reports the error there
+                return
+
+    thread = threading.Thread(target=load, name="rlaif-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 def check_judge(recipe: Recipe, store: str | Path) -> None:
@@ -113,10 +136,7 @@ def check_model(spec: ModelSpec, store: str | Path | None = None) -> Endpoint | 
     """One model's settings; its endpoint when it is reached over HTTP. A trained model id is looked up in `store`."""
     from rlaif.backends import backend_class
 
-    missing = [name for name in backend_class(spec.backend).requires if importlib.util.find_spec(name) is None]
-    if missing:
-        hint = "make vllm-env (see README), or backend: openai with `vllm serve`" if spec.backend == "vllm" else f"pip install {' '.join(missing)}"
-        raise BackendError(f"needs {', '.join(missing)}, which is not installed here - {hint}")
+    backend_class(spec.backend).check_installed(spec)  # vllm: vLLM imports here, or its environment exists (rlaif.backends.vllm_server)
     if spec.backend != "openai":
         from rlaif.models import check_local_model
 
@@ -180,7 +200,7 @@ def probe(endpoint: Endpoint) -> str | None:
     GET /models, then a 1-token chat completion for each model that it does not list (or for
     every model, when it gives no model list): a server may list no models, or serve any name.
     """
-    import httpx
+    import httpx2 as httpx  # the openai client's HTTP library: imported once for the probe and the run
 
     headers = {"Authorization": f"Bearer {endpoint.key}"}
     problems = []

@@ -115,6 +115,7 @@ class Endpoints:
         self._thread.start()
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._rates: dict[str, EndpointLimits | None] = {}  # rpm / tpm buckets (rlaif.backends.ratelimit)
+        self._clients: dict[tuple, Any] = {}  # one client (one connection pool) per endpoint and client settings
         self.waits = Waits()  # wall time the run's requests were held by those limits
         self.shared_limits = prefect_shared()  # decided in the step that made the pool: a flow run's, or not
 
@@ -136,7 +137,21 @@ class Endpoints:
             self._rates[url] = endpoint_limits(spec, self.waits, self.shared_limits)
         return self._rates[url]
 
+    def client(self, key: tuple, make: Callable[[], Any]) -> Any:
+        """The run's client for `key` (call on the loop): every backend on an endpoint shares its connections,
+        so the pool holds about as many as the endpoint's limit lets fly, not one idle set per step."""
+        if key not in self._clients:
+            self._clients[key] = make()
+        return self._clients[key]
+
+    async def _close_clients(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+
     def close(self) -> None:
+        if self._clients:
+            self.run(self._close_clients())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
@@ -182,7 +197,9 @@ class OpenAIBackend(Backend):
 
     async def _pool(self, requests: list, one: Callable, on_result: Callable) -> None:
         """Bounded worker pool: at most max_concurrency requests in flight, memory flat in N."""
-        client = self._client()  # one per batch: a client shared by the run's backends measured slower here
+        shared = self._shared is not None
+        key = (self.spec.base_url, self.spec.api_key_env, self.spec.timeout_s, self.spec.max_retries)
+        client = self._shared.client(key, self._client) if shared else self._client()
         queue: Iterable[tuple[int, Any]] = iter(enumerate(requests))
         limit = self._shared.limit(self.spec) if self._shared else contextlib.nullcontext()
         rates = self._shared.rates(self.spec) if self._shared else endpoint_limits(self.spec, self._waits, False)
@@ -203,7 +220,8 @@ class OpenAIBackend(Backend):
             workers = min(self.spec.max_concurrency, len(requests))
             await asyncio.gather(*(worker() for _ in range(workers)))
         finally:
-            await client.close()
+            if not shared:
+                await client.close()
 
     async def _chat(self, client, body: dict[str, Any]) -> dict[str, Any]:
         """POST /chat/completions with the client's own retries and errors, as plain JSON: the typed
