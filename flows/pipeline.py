@@ -18,6 +18,7 @@ from prefect.states import Failed
 from flows.server import crash_abandoned_flow_runs, record_flow_run
 from rlaif import runner
 from rlaif.errors import RlaifError
+from rlaif.execution import ExecutionSpec
 from rlaif.incremental import NothingNew
 from rlaif.recipe import load_recipe
 from rlaif.settings import store_path
@@ -73,9 +74,17 @@ TASKS = {"prompts": prompts_task, "sample": sample_task, "judge": judge_task, "f
 
 class PrefectSteps:
     """The driver's executor here (rlaif.executors.Steps): each step as its kind's task, submitted to the
-    flow's task runner, after the tasks it waits for."""
+    flow's task runner, after the tasks it waits for. With `shards` (engine ray: rlaif.executors_ray.RaySteps)
+    sampling and judging go to its Ray workers instead; prompts, finish and commit stay tasks of the flow."""
 
-    def submit(self, kind: str, fn, args: tuple, after=()) -> _Handle:
+    def __init__(self, shards=None) -> None:
+        self.shards, self.concurrent = shards, shards is not None
+
+    def submit(self, kind: str, fn, args: tuple, after=()):
+        if self.shards is not None and kind in ("sample", "judge"):
+            return self.shards.submit(kind, fn, args, after)
+        if self.shards is not None and kind == "finish":
+            self.shards.release()  # the shards' calls merged into the store's cache before the driver judges
         plain = (args[0].work.as_posix(), *args[1:])  # the run -> its work folder (a plain value)
         return _Handle(TASKS[kind].submit(*plain, wait_for=[handle.future for handle in after]))
 
@@ -118,18 +127,25 @@ def report_task(store: Path, version_id: str) -> Path | None:
 
 
 @flow(name="rlaif-run")
-def rlaif_run(recipe_path: str, store: str | None = None, limit: int | None = None, chunk_size: int | None = None) -> dict:
+def rlaif_run(recipe_path: str, store: str | None = None, limit: int | None = None, chunk_size: int | None = None, execution: dict | None = None) -> dict:
     """Run a recipe end to end and commit a dataset version; returns the summary.
 
     The steps and their order are `rlaif.runner.drive`'s (the same as `rlaif run --no-prefect`),
     each run here as a task. The chunk size changes memory, never the version.
     """
     recipe = load_recipe(recipe_path)
+    if execution:  # `rlaif run --ray/--shards` (rlaif/execution.py)
+        recipe = recipe.model_copy(update={"execution": ExecutionSpec.model_validate(execution)})
     crash_abandoned_flow_runs(store_path(recipe, store))  # runs SIGKILLed on this store: Crashed, not RUNNING
     try:
         with runner.start_run(recipe, store_path(recipe, store), chunk_size) as run:
             record_flow_run(run.work)
-            version_id, created, manifest = runner.drive(run, PrefectSteps(), limit)  # the steps in the library's order
+            shards = runner.executor_of(run, limit) if recipe.execution.engine == "ray" else None
+            try:
+                version_id, created, manifest = runner.drive(run, PrefectSteps(shards), limit)  # the steps in the library's order
+            finally:
+                if shards is not None:
+                    shards.close()
     except NothingNew as exc:  # `parent:` holds every prompt: no version, and the (nightly) flow run Completed, saying so
         create_markdown_artifact(key="rlaif-run-summary", markdown=f"## rlaif run\n\n- {exc}")
         return {"version_id": None, "created": False, "lines": [str(exc)], "calls": None, "manifest": None}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from typing import Optional
 
@@ -59,6 +60,8 @@ def run(
         False, "--dry-run", help="Estimate calls, tokens and cost (from `prices:`) without calling a model or writing anything; the request cache counts as paid."
     ),
     as_json: bool = typer.Option(False, "--json", help="With --dry-run: the estimate as JSON."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Shard the run on a Ray cluster: auto, HOST:6379, ray://HOST:10001, or local (a Ray of its own); recipe `execution:` (docs/scale.md)."),
+    shards: Optional[int] = typer.Option(None, "--shards", min=1, help="Shard workers on Ray (implies --ray; default 2); the version does not depend on it."),
 ) -> None:
     """Run a recipe end to end as a Prefect flow and commit a dataset version.
 
@@ -67,21 +70,24 @@ def run(
 
     Example: rlaif run recipes/demo.yaml --limit 10
     """
+    from rlaif.execution import check_execution, with_execution
     from rlaif.preflight import check_run
     from rlaif.recipe import load_recipe
     from rlaif.settings import store_path
 
     try:  # validate everything before starting Prefect, so bad input writes nothing
-        parsed = load_recipe(recipe)
+        parsed = with_execution(load_recipe(recipe), ray, shards)  # --ray / --shards: rlaif/execution.py
         where = store_path(parsed, store)
         if dry_run:  # no model call, nothing written (rlaif/dry_run.py)
             from rlaif.dry_run import print_dry_run
 
             return print_dry_run(parsed, where, limit, as_json, console)
-        chunk_size = check_run(parsed, where, limit, chunk_size)
         if not no_prefect and importlib.util.find_spec("prefect") is None:
             err.print("note: Prefect is not installed: running in this process (as with --no-prefect)", highlight=False)
             no_prefect = True
+        flow = () if no_prefect or not os.environ.get("PREFECT_API_URL") else ("flows.pipeline",)  # without a server, its start overlaps the flow's import
+        chunk_size = check_run(parsed, where, limit, chunk_size, preload=("openai", *flow))
+        check_execution(parsed)  # engine ray: Ray installed, its cluster reachable (rlaif/executors_ray.py)
         if no_prefect:
             lines = _run_in_process(parsed, where, limit, chunk_size)
         else:
@@ -90,7 +96,7 @@ def run(
             with prefect_api():  # the run's own Prefect server, stopped with it even on SIGTERM/SIGKILL (flows/server.py)
                 from flows.pipeline import rlaif_run
 
-                result = rlaif_run(recipe_path=recipe, store=str(where), limit=limit, chunk_size=chunk_size)
+                result = rlaif_run(recipe_path=recipe, store=str(where), limit=limit, chunk_size=chunk_size, execution=parsed.execution.model_dump(exclude_unset=True))
             lines = result["lines"]
     except RlaifError as exc:
         _fail(exc)
@@ -327,62 +333,14 @@ def eval_judge(
         )
 
 
-@datasets_app.command("push")
-def datasets_push(
-    version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
-    repo: str = typer.Option(..., "--repo", help="Hub dataset repo NAMESPACE/NAME (created if missing)."),
-    public: bool = typer.Option(False, "--public", help="Create the repo public (default: private; an existing public repo needs this flag)."),
-    fmt: str = typer.Option("dpo", "--format", help="Export format at the repo root: dpo | rm | kto | sft | prompts | listwise."),
-    store: Optional[str] = StoreOption,
-    recipe: Optional[str] = RecipeStoreOption,
-) -> None:
-    """Push a version to the Hugging Face Hub in one commit tagged with the version id: the export
-    (README.md card + data/*.parquet, for `datasets.load_dataset(REPO, revision=ID)`) and the
-    version itself under rlaif/. Re-pushing a version is a no-op. The token is read from HF_TOKEN
-    only; HF_ENDPOINT selects a mirror.
-
-    Example: HF_TOKEN=hf_... rlaif datasets push demo-0123456789ab --repo alice/demo-prefs
-    """
-    from rlaif.store.hub import push_version
-
-    try:
-        result = push_version(_store(store, recipe), version_id, repo, private=not public, fmt=fmt)
-    except RlaifError as exc:
-        _fail(exc)
-    visibility = {True: "private", False: "public"}.get(result.private, "visibility unknown")
-    what = "pushed" if result.pushed else "already pushed (tag exists, nothing uploaded):"
-    console.print(f"{what} {version_id} to {repo} ({visibility}) at commit {result.commit[:12]}: {result.url}", highlight=False, soft_wrap=True, markup=False)
-
-
-@datasets_app.command("pull")
-def datasets_pull(
-    ref: str = typer.Argument(..., help="NAMESPACE/NAME or NAMESPACE/NAME@REV: a repo pushed by `rlaif datasets push`; REV is a version id (its tag), a branch or a commit (default: main)."),
-    store: Optional[str] = StoreOption,
-    recipe: Optional[str] = RecipeStoreOption,
-) -> None:
-    """Bring a pushed version back into the store with the same id and manifest, after checking
-    that its tables hash to the id. A version already in the store is left as it is. Private repos
-    need HF_TOKEN.
-
-    Example: rlaif datasets pull alice/demo-prefs@demo-0123456789ab --store data/store
-    """
-    from rlaif.store.hub import pull_version
-
-    try:
-        result = pull_version(_store(store, recipe), ref)
-    except RlaifError as exc:
-        _fail(exc)
-    what = "pulled" if result.created else "already in the store:"
-    console.print(f"{what} {result.version_id} from {result.repo}@{result.revision} (commit {result.commit[:12]}) into {result.path}", highlight=False, soft_wrap=True, markup=False)
-
-
 def _register_commands() -> None:
-    """Training, trained models and their evaluation live in their own modules (rlaif/cli_train.py,
-    rlaif/cli_models.py, rlaif/cli_eval.py), which import this one for its options and helpers."""
-    from rlaif import cli_eval, cli_iterate, cli_models, cli_ops, cli_train
+    """Training, trained models, their evaluation and the Hub live in their own modules (rlaif/cli_train.py,
+    rlaif/cli_models.py, rlaif/cli_eval.py, rlaif/cli_hub.py, ...), which import this one for its options and helpers."""
+    from rlaif import cli_eval, cli_hub, cli_iterate, cli_models, cli_ops, cli_train
 
     for module in (cli_train, cli_models, cli_eval, cli_ops, cli_iterate):
         module.register(app)
+    cli_hub.register(datasets_app)
 
 
 if __name__ == "__main__":

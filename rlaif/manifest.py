@@ -75,8 +75,9 @@ def manifest_of(recipe: Recipe, totals: RunTotals, report: dict, stats: CallStat
         "recipe": public_recipe(recipe.model_dump(mode="json")),
         "inputs": inputs_section(recipe, totals),
         "models": {
-            "policies": [{"name": p.name, "backend": p.backend, "model": p.model} for p in recipe.policies],
-            "judge": {"backend": recipe.judge.backend, "model": recipe.judge.model},
+            # a built-in alias also says where its weights came from (rlaif.models.model_source): not hashed into the id
+            "policies": [{"name": p.name, "backend": p.backend, "model": p.model, **_source(p)} for p in recipe.policies],
+            "judge": {"backend": recipe.judge.backend, "model": recipe.judge.model, **_source(recipe.judge)},
         },
         "prompt_templates": dict(sorted(totals.provenance["prompt_templates"].items())),  # recorded when judging happened
         "counts": {
@@ -144,6 +145,13 @@ def file_sha256(path: str | Path) -> str | None:
 def input_lineage(path: str, rows: int, sha256: str | None = None) -> dict[str, Any]:
     """Where the prompts came from: the file, its sha256, and how many rows were used."""
     return {"path": str(path), "sha256": sha256 or file_sha256(path), "rows": rows}
+
+
+def _source(spec) -> dict[str, Any]:
+    """``{"source": ...}`` for a local built-in alias (the PyPI package or parts, their versions and sha256), else ``{}``."""
+    from rlaif.models import model_source
+
+    return model_source(spec.model) if spec.backend in ("transformers", "vllm") else {}
 
 
 def _mean(values) -> float | None:

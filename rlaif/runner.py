@@ -4,8 +4,9 @@
         prompt_chunks (read, filter, spill) -> sample_chunk / judge_chunk in the order of `waves`
         -> finish_judging -> commit_run
 
-`drive` alone decides the order of a run's steps; `steps` executes them: `in_process` here (the
-library and `rlaif run --no-prefect`), Prefect tasks in flows/pipeline.py. A step takes the run
+`drive` alone decides the order of a run's steps; `steps` executes them: `InProcess` (the
+library and `rlaif run --no-prefect`), Prefect tasks in flows/pipeline.py, or Ray shard workers
+(`execution: {engine: ray}`, rlaif/executors_ray.py; the step bodies are rlaif/steps.py). A step takes the run
 and plain values (policy and chunk indices) and returns plain values; the run's request cache and
 backend pool are the run's own (`Run` is a context manager), never a step's argument.
 
@@ -48,20 +49,19 @@ from rlaif.incremental import new_prompts, with_parent
 from rlaif.judge_quality import measure_judge
 from rlaif.judges import jury as juries
 from rlaif.judges.pairwise import BiasTally
-from rlaif.judges.stage import JudgeOutcome, by_prompt, chunkable, finish_chunk, judge_raw_chunk, judge_stage
+from rlaif.judges.stage import JudgeOutcome, by_prompt, chunkable, finish_chunk, judge_stage
 from rlaif.manifest import RunTotals, file_sha256, manifest_of
 from rlaif.quality.length import chosen_is_longer
 from rlaif.quality.prompts import PromptChecker
 from rlaif.recipe import Recipe
-from rlaif.sampling import sample_policy
-from rlaif.schema import Generation, Judgment, PreferencePair, Prompt
+from rlaif.schema import Judgment, PreferencePair, Prompt
+from rlaif.steps import JUDGING, chunk_prompts, chunk_rows, judge_chunk, sample_chunk  # noqa: F401 - the step bodies (rlaif/steps.py), named here for executors
 from rlaif.store.spill import RowSpill, chain
 from rlaif.store.versions import commit_tables, records, remove_abandoned_commits
 from rlaif.store.workdirs import new_work_folder, remove_work_folder
 
 DEFAULT_CHUNK_SIZE = 5000
 API_CHUNK_SIZE = 256  # every model an API: small chunks keep the endpoint busy from the first request to the last
-JUDGING = "judging"  # the judge's stage (all members of a jury together)
 OUTPUTS = ("judgments", "rankings", "feedback", "candidates", "pairs")
 
 
@@ -201,48 +201,6 @@ def _add_chunk(run: Run, prompts: list[Prompt]) -> None:
     run.totals.prompts += len(prompts)
 
 
-def sample_chunk(run: Run, policy_index: int, index: int) -> int:
-    """One policy's samples for one chunk, spilled; failed calls are values. Returns the rows written."""
-    policy = run.recipe.policies[policy_index]
-    label = f" (chunk {index + 1}/{run.chunks})" if run.chunks > 1 else ""
-    stage = f"sampling policy '{policy.name}'"
-    prompts, stats = chunk_prompts(run, index), run.step_stats()
-    with using(run.pool):
-        generations = counted(stats, stage, policy, lambda: sample_policy(prompts, policy, run.recipe.samples_per_prompt, run.cache, stats, label))
-    with run.lock:
-        run.add_stats(stats)
-        if run.merged(stage) == run.chunks:  # the policy's last chunk: a policy whose every call failed ends the run
-            check_stage(run.stats, stage)
-        run.generations[policy_index].append(records(generations), key=index)
-        run.totals.generations += len(generations)
-    return len(generations)
-
-
-def chunk_prompts(run: Run, index: int) -> list[Prompt]:
-    return [Prompt(**row) for row in run.prompts.rows_of(index)]
-
-
-def judge_chunk(run: Run, index: int) -> int:
-    """Phase 1: judge one chunk in both orders; raw judgments spilled, their bias tallied. Returns the rows written."""
-    if not run.chunked:
-        return 0  # judged in one piece by finish_judging
-    (prompts, generations), stats = _chunk_rows(run, index), run.step_stats()
-    with using(run.pool):
-        raw = counted(stats, JUDGING, run.recipe.judge, lambda: judge_raw_chunk(by_prompt(prompts, generations), run.recipe.judge, run.recipe.filters, run.cache, stats))
-    with run.lock:
-        run.add_stats(stats)
-        if run.merged(JUDGING) == run.chunks:
-            check_stage(run.stats, JUDGING)
-        run.raw.append(records(raw), key=index)
-    return len(raw)
-
-
-def _chunk_rows(run: Run, index: int) -> tuple[list[Prompt], list[Generation]]:
-    prompts = chunk_prompts(run, index)
-    generations = [Generation(**row) for spill in run.generations for row in spill.rows_of(index)]
-    return prompts, generations
-
-
 def finish_judging(run: Run) -> int:
     """Phase 2: debias with the run's bias, build and filter pairs chunk by chunk, cap length bias run-wide.
     Returns the pairs kept."""
@@ -261,14 +219,14 @@ def _finish(run: Run) -> None:
             run.tally.add([Judgment(**row) for row in run.raw.rows_of(index)])
         beta = run.tally.beta(juries.members_of(spec)[0].spec.debias)
         for index in range(run.chunks):
-            prompts, generations = _chunk_rows(run, index)
+            prompts, generations = chunk_rows(run, index)
             raw = [Judgment(**row) for row in run.raw.rows_of(index)]
             _add_outcome(run, index, finish_chunk(by_prompt(prompts, generations), raw, spec, filters, run.tally, beta))
         run.report = {"type": "pairwise", "position_bias": run.tally.report(beta).as_dict()}
         run.raw.remove()
     elif run.chunks:
         assert run.chunks == 1, "a judge that is not chunkable runs as one chunk"
-        prompts, generations = _chunk_rows(run, 0)  # one piece: the whole run is chunk 0
+        prompts, generations = chunk_rows(run, 0)  # one piece: the whole run is chunk 0
         stats = run.stats  # no other step runs now
         outcome = counted(stats, JUDGING, spec, lambda: judge_stage(prompts, generations, spec, filters, run.cache, stats))
         check_stage(stats, JUDGING)
@@ -348,6 +306,7 @@ def _sample_and_judge(run: Run, steps: Steps, chunks: list[int]) -> None:
     policy-major, then the judge over every chunk, so each model is loaded once and alone.
     """
     together, policies = run.api_only, range(len(run.recipe.policies))
+    waits = not (together or getattr(steps, "concurrent", False))  # Ray: each shard worker has its own engine, steps of different shards run at once
     order = [(k, p) for k in chunks for p in policies] if together else [(k, p) for p in policies for k in chunks]
     sampled: dict[int, list] = {k: [] for k in chunks}
     judged: dict[int, Any] = {}
@@ -355,7 +314,7 @@ def _sample_and_judge(run: Run, steps: Steps, chunks: list[int]) -> None:
 
     def submit(kind: str, fn: Callable[..., Any], args: tuple, after: Sequence[Any] = ()) -> Any:
         handles.append(steps.submit(kind, fn, args, after))
-        if not together:
+        if waits:
             handles[-1].result()
         return handles[-1]
 
@@ -377,7 +336,7 @@ def _sample_and_judge(run: Run, steps: Steps, chunks: list[int]) -> None:
 def drive(run: Run, steps: Steps | None = None, limit: int | None = None, after_chunks: Callable[[Run], None] | None = None) -> tuple[str, bool, dict]:
     """Every step of a run, in order, through `steps` (default: in this process); (version id, created, manifest)."""
     own = steps is None
-    steps = InProcess() if steps is None else steps
+    steps = executor_of(run, limit) if steps is None else steps
     try:
         chunks = steps.submit("prompts", prompt_chunks, (run, limit)).result()  # duplicates, eval overlap: dropped before any call
         _sample_and_judge(run, steps, chunks)
@@ -388,6 +347,15 @@ def drive(run: Run, steps: Steps | None = None, limit: int | None = None, after_
     finally:
         if own:
             steps.close()
+
+
+def executor_of(run: Run, limit: int | None = None) -> Steps:
+    """The executor the run's `execution:` names: InProcess, or Ray shard workers (rlaif/executors_ray.py)."""
+    if run.recipe.execution.engine == "ray":
+        from rlaif.executors_ray import RaySteps
+
+        return RaySteps(run, limit)
+    return InProcess()
 
 
 def run_recipe(

@@ -28,7 +28,11 @@ def backend_class(name: str) -> type[Backend]:
 
 
 def make_backend(spec) -> Backend:
-    """Build (not load) the backend a ModelSpec names."""
+    """Build (not load) the backend a ModelSpec names (vllm: in this process, or a managed server where vLLM does not import)."""
+    if spec.backend == "vllm":
+        from rlaif.backends.vllm_backend import vllm_backend
+
+        return vllm_backend(spec)
     return backend_class(spec.backend)(spec)
 
 
@@ -55,6 +59,10 @@ class BackendPool:
 
     def __init__(self, store=None) -> None:
         self.store = store  # the run's store: a backend resolves a trained model id (`model: <id>`) in it
+        if store is not None:  # `vllm serve` processes of runs on this store that were killed (rlaif.backends.vllm_server)
+            from rlaif.backends.vllm_server import reap_leftover_servers
+
+            reap_leftover_servers(store)
         self._held: dict[str, Backend] = {}
         self._lock = threading.Lock()
         self.endpoints = None  # rlaif.backends.openai_compat.Endpoints, made on first use

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
 
+from rlaif.errors import BackendError
 from rlaif.schema import Message
 
 
@@ -80,6 +81,15 @@ class Backend:
     options: frozenset[str] = frozenset()
     #: The packages this engine imports when it loads (checked before a run: rlaif.preflight).
     requires: tuple[str, ...] = ()
+
+    @classmethod
+    def check_installed(cls, spec) -> None:
+        """Before a run (rlaif.preflight): BackendError saying what to install when this engine cannot load here."""
+        import importlib.util
+
+        missing = [name for name in cls.requires if importlib.util.find_spec(name) is None]
+        if missing:
+            raise BackendError(f"needs {', '.join(missing)}, which is not installed here - pip install {' '.join(missing)}")
 
     @classmethod
     def identity(cls, spec) -> dict:

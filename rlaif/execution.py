@@ -1,0 +1,107 @@
+"""Where a run's steps execute: the recipe's `execution:` (a delivery setting: it never changes the version id).
+
+    execution: {engine: ray, address: auto, shards: 4}
+
+`engine: local` (the default) runs every step in this process (`rlaif.executors.InProcess`, or
+Prefect tasks); `engine: ray` sends sampling and phase-1 judging of each chunk of prompts to one of
+`shards` Ray actors (rlaif/executors_ray.py; docs/scale.md). `rlaif run --ray ADDRESS --shards N`
+sets the same from the command line.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+
+class ExecutionSpec(BaseModel):
+    """The recipe's `execution:`: which engine runs the steps, and how many shard workers."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    engine: Literal["local", "ray"] = Field(
+        "local", description="`local`: every step in this process (or as Prefect tasks); `ray`: sampling and judging of each chunk on a Ray actor (docs/scale.md)."
+    )
+    address: str | None = Field(
+        None, description="Ray cluster to join (engine ray): `auto` (the cluster `ray start` made on this node), `HOST:6379` or `ray://HOST:10001`; "
+        "null: $RAY_ADDRESS when set, else a local Ray instance started for the run and stopped with it."
+    )
+    shards: int = Field(2, ge=1, le=4096, description="Shard workers (Ray actors), each with its own backends; chunk k goes to shard k % shards (engine ray).")
+    num_cpus: float = Field(1.0, gt=0, description="CPUs each shard worker reserves on the cluster (engine ray).")
+    num_gpus: float | None = Field(
+        None, ge=0, description="GPUs each shard worker reserves (engine ray); null: when the run has a local engine and the cluster has GPUs, "
+        "the largest `tensor_parallel_size` of its local models (1 by default), else 0."
+    )
+
+    @model_validator(mode="after")
+    def _ray_only(self):
+        if self.engine == "local" and (self.address is not None or "shards" in self.model_fields_set):
+            key = "address" if self.address is not None else "shards"
+            raise PydanticCustomError("recipe_value", "{problem}", {
+                "key": key, "problem": f"`{key}` applies to engine: ray, but engine is local", "fix": "set engine: ray (execution: {engine: ray, shards: 2}), or remove it"})
+        return self
+
+
+def with_execution(recipe, ray_address: str | None = None, shards: int | None = None):
+    """`recipe` with the CLI's `--ray ADDRESS` / `--shards N` applied (either turns engine ray on); the same recipe without them."""
+    if ray_address is None and shards is None:
+        return recipe
+    from rlaif.errors import RecipeError
+
+    current = recipe.execution.model_dump(exclude_unset=True)
+    data = {**current, "engine": "ray", **({"address": ray_address} if ray_address is not None else {}), **({"shards": shards} if shards is not None else {})}
+    if data.get("address") in ("", "local"):
+        data["address"] = None  # --ray local: a Ray instance of the run's own
+    try:
+        return recipe.model_copy(update={"execution": ExecutionSpec.model_validate(data)})
+    except ValidationError as exc:
+        raise RecipeError("--ray/--shards", "", exc.errors()[0]["msg"], "e.g. rlaif run R.yaml --ray auto --shards 4") from None
+
+
+def check_execution(recipe) -> None:
+    """Preflight of `execution:` (engine ray: Ray installed, its cluster reachable, no run-wide budget); nothing for engine local."""
+    if recipe.execution.engine == "ray":
+        from rlaif.executors_ray import preflight
+
+        preflight(recipe)
+
+
+def count_prompts(path: str | Path, limit: int | None = None) -> int:
+    """Non-empty lines of a prompt file (a JSONL row each), at most `limit`: an upper bound of the run's prompts, read fast."""
+    lines = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            lines += bool(line.strip())
+            if limit and lines >= limit:
+                break
+    return lines
+
+
+def shard_chunk_size(chunk_size: int, prompts: int, shards: int, align: int = 1) -> int:
+    """The chunk size of a sharded run: about an equal share of the prompts, so that every shard has a chunk,
+    rounded up to a multiple of `align` (see `batch_alignment`); never above the run's own chunk size.
+
+    >>> shard_chunk_size(5000, 10, 2), shard_chunk_size(3, 10, 2), shard_chunk_size(5000, 1, 4), shard_chunk_size(5000, 10, 2, 4)
+    (5, 3, 1, 8)
+    """
+    share = math.ceil(math.ceil(prompts / shards) / align) * align
+    return max(1, min(chunk_size, share))
+
+
+def batch_alignment(recipe) -> int:
+    """Prompts per chunk that keep every local policy's batches whole: a transformers policy seeds each batch from
+    its requests, so a chunk boundary inside a batch would change sampled text (and the version id).
+
+    >>> from types import SimpleNamespace as S
+    >>> batch_alignment(S(samples_per_prompt=2, policies=[S(backend="transformers", batch_size=8), S(backend="openai", batch_size=8)]))
+    4
+    """
+    align = 1
+    for policy in recipe.policies:
+        if policy.backend == "transformers":
+            batch = policy.batch_size
+            align = math.lcm(align, batch // math.gcd(batch, recipe.samples_per_prompt))
+    return align

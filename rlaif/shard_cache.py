@@ -1,0 +1,123 @@
+"""The request cache of a sharded run: many writers on many nodes, none of them sharing a SQLite file.
+
+SQLite's locking (and WAL's shared memory) is not safe on a network filesystem, so no two processes
+write one file: each shard worker reads the store's main `cache.sqlite` as an immutable snapshot
+(the driver checkpoints it first and does not write it while shards work) and writes the calls it
+makes to a file of its own, `STORE/cache/shards/<run>-<shard>.sqlite` (rollback journal, one writer).
+After the shard work the driver, the one writer of the main cache, merges every shard file into it
+and deletes them; a run killed before that leaves its shard files, merged by the next sharded run on
+the store, so a resumed run still repeats no finished call.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from rlaif.cache import CallCache
+
+SHARDS = Path("cache") / "shards"
+
+
+def shard_folder(store: str | Path) -> Path:
+    return Path(store) / SHARDS
+
+
+class ShardCache:
+    """What a shard worker's calls go through (the `CallCache` interface): its own file first, then the main cache, read-only."""
+
+    def __init__(self, main: str | Path, own: str | Path) -> None:
+        self.path = Path(own)  # where this worker's calls are kept (named in messages)
+        self.main = Path(main)
+        self._lock = threading.Lock()
+        self._own = _open_own(self.path)
+        self._base = _open_snapshot(self.main)
+
+    def get_many(self, keys: list[str]) -> dict[str, dict]:
+        found: dict[str, dict] = {}
+        with self._lock:
+            for db in (self._own, self._base):
+                missing = [key for key in keys if key not in found]
+                if db is None or not missing:
+                    continue
+                for start in range(0, len(missing), 500):
+                    part = missing[start : start + 500]
+                    try:
+                        rows = db.execute(f"SELECT key, value FROM calls WHERE key IN ({','.join('?' * len(part))})", part).fetchall()
+                    except sqlite3.DatabaseError:  # the snapshot changed under us (another run wrote it): a miss, the call is made again
+                        rows = []
+                    found.update((key, json.loads(value)) for key, value in rows)
+        return found
+
+    def put(self, key: str, value: dict) -> None:
+        with self._lock:
+            self._own.execute("INSERT OR REPLACE INTO calls (key, value, created) VALUES (?, ?, ?)", (key, json.dumps(value, ensure_ascii=False), time.time()))
+            self._own.commit()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._own.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            for db in (self._own, self._base):
+                if db is not None:
+                    db.close()
+
+
+def _open_own(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+    db.execute("PRAGMA journal_mode=DELETE")  # no WAL: its shared memory needs one host
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)")
+    db.commit()
+    return db
+
+
+def _open_snapshot(path: Path) -> sqlite3.Connection | None:
+    """The main cache read-only, without locks or WAL (`immutable=1`); None when there is none yet."""
+    if not path.exists():
+        return None
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        db.execute("SELECT 1 FROM calls LIMIT 1")
+        return db
+    except sqlite3.DatabaseError:
+        return None
+
+
+def prepare_snapshot(cache: CallCache) -> None:
+    """Fold the main cache's WAL into its file, so that workers reading the file alone see every call."""
+    with cache._lock:
+        cache._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def merge_shards(cache: CallCache, paths: list[Path]) -> int:
+    """Copy every call of the shard files into the main cache, then delete the files; the calls merged."""
+    merged = 0
+    for path in paths:
+        if not path.exists():
+            continue
+        with cache._lock:
+            try:
+                cache._db.execute("ATTACH DATABASE ? AS shard", (str(path),))
+                try:
+                    merged += cache._db.execute("INSERT OR REPLACE INTO main.calls (key, value, created) SELECT key, value, created FROM shard.calls").rowcount
+                    cache._db.commit()
+                finally:
+                    cache._db.execute("DETACH DATABASE shard")
+            except sqlite3.DatabaseError:  # an unreadable file (a worker killed mid-write): its calls are made again
+                pass
+        for leftover in (path, path.with_name(path.name + "-journal")):
+            leftover.unlink(missing_ok=True)
+    return merged
+
+
+def abandoned_shards(store: str | Path, live: set[str]) -> list[Path]:
+    """Shard files of runs that are gone (their work folder name is not in `live`)."""
+    folder = shard_folder(store)
+    return sorted(p for p in folder.glob("*.sqlite") if p.name.rsplit("-", 1)[0] not in live) if folder.is_dir() else []
