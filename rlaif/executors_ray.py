@@ -1,9 +1,10 @@
 """The Ray executor of a run's steps (`execution: {engine: ray}`; docs/scale.md).
 
-Ray core actors, one per shard, each holding its own `BackendPool` (a loaded model stays loaded
-between its calls) and its own request-cache file (rlaif/shard_cache.py). `rlaif.runner.drive`
-decides the order of the steps as for any executor; here "sample" and "judge" steps of chunk k go
-to shard k % shards, and "prompts", "finish", "commit" run on the driver. An actor runs its calls
+Ray core actors, `shards` per kind of stage (steps whose models are all APIs: CPU-only workers;
+steps with a local engine: workers with the GPUs), each holding its own `BackendPool` (a loaded
+model stays loaded between its calls) and its own request-cache file (rlaif/shard_cache.py).
+`rlaif.runner.drive` decides the order of the steps as for any executor; here "sample" and "judge"
+steps of chunk k go to worker k % shards of their stage's group, and "prompts", "finish", "commit" run on the driver. An actor runs its calls
 one at a time, in the order the driver sent them: with local engines (policy-major order) a worker
 loads each model once and holds one at a time; steps of different shards run at once (`concurrent`).
 
@@ -52,9 +53,10 @@ class RaySteps:
         check_recipe(run.recipe)
         self.run, self.spec = run, run.recipe.execution
         self.ray = _import_ray()
-        self.started = connect(self.ray, self.spec)
+        self.groups = stage_groups(run)
+        self.started = connect(self.ray, self.spec, len(self.groups))
         self.local = InProcess()
-        self.workers: list[Any] = []
+        self.workers: dict[str, list[Any]] = {}  # stage group ("api" / "local") -> its shard workers
         if run.chunked and run.chunk_size:  # at least one chunk per shard
             prompts = count_prompts(run.recipe.prompts.path, limit or run.recipe.prompts.limit)
             run.chunk_size = shard_chunk_size(run.chunk_size, prompts, self.spec.shards, batch_alignment(run.recipe))
@@ -62,7 +64,7 @@ class RaySteps:
         merge_shards(run.cache, abandoned_shards(run.store, live))  # calls of a killed sharded run, kept
         prepare_snapshot(run.cache)
         try:
-            self.workers = start_workers(self.ray, run, self.spec)
+            self.workers = start_workers(self.ray, run, self.spec, self.groups)
         except BaseException:
             self.close()
             raise
@@ -79,7 +81,8 @@ class RaySteps:
 
     def _send(self, kind: str, args: tuple):
         run, index = args[0], args[-1]
-        worker = self.workers[index % len(self.workers)]
+        group = self.workers[step_group(run.recipe, kind, args[1] if kind == "sample" else None)]
+        worker = group[index % len(group)]
         prompts = str(run.prompts.parts[run.prompts.keys[index]])
         if kind == "sample":
             return worker.sample.remote(args[1], index, run.chunks, prompts)
@@ -103,7 +106,7 @@ class RaySteps:
 
     def release(self) -> None:
         """Stop the workers and merge their cache files into the store's cache (also after a failure: a re-run resumes)."""
-        workers, self.workers = self.workers, []
+        workers, self.workers = [worker for group in self.workers.values() for worker in group], {}
         if workers:
             try:
                 self.ray.get([worker.close.remote() for worker in workers], timeout=120)
@@ -153,14 +156,14 @@ def _import_ray():
     return ray
 
 
-def connect(ray, spec) -> bool:
+def connect(ray, spec, groups: int = 1) -> bool:
     """Join the cluster `spec.address` names (else $RAY_ADDRESS, else start one); True when this run started Ray."""
     if ray.is_initialized():
         return False
     address = spec.address or os.environ.get("RAY_ADDRESS") or None
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING", "log_to_driver": False}
     if address is None:  # the run's own instance: room for every shard on this machine
-        kwargs["num_cpus"] = max(os.cpu_count() or 1, int(spec.shards * spec.num_cpus + 0.999))
+        kwargs["num_cpus"] = max(os.cpu_count() or 1, int(groups * spec.shards * spec.num_cpus + 0.999))
     if address not in (None, "auto"):
         reachable(address)
     try:
@@ -182,17 +185,38 @@ def reachable(address: str, timeout_s: float = 5.0) -> None:
         raise BackendError(f"cannot reach the Ray cluster at {address!r} (execution.address, or --ray): {exc or 'no answer'} - {FIX}") from None
 
 
-def start_workers(ray, run, spec) -> list:
-    """One actor per shard, with the resources the run's models need."""
+def step_group(recipe, kind: str, policy_index: int | None = None) -> str:
+    """Which workers run a step: "api" (CPUs only) when every model it calls is an API, else "local" (the GPUs)."""
+    from rlaif.judges import jury
+
+    specs = [recipe.policies[policy_index]] if kind == "sample" else [member.spec for member in jury.members_of(recipe.judge)]
+    return "api" if all(spec.backend in API_BACKENDS for spec in specs) else "local"
+
+
+def stage_groups(run) -> list[str]:
+    """The worker groups a run needs: its policies' and (judged on the shards) its judge's."""
+    groups = {step_group(run.recipe, "sample", index) for index in range(len(run.recipe.policies))}
+    if run.chunked:
+        groups.add(step_group(run.recipe, "judge"))
+    return sorted(groups)
+
+
+def start_workers(ray, run, spec, groups: list[str]) -> dict[str, list]:
+    """`shards` actors per stage group, each declaring what its stage needs: CPUs for API calls, GPUs for local engines."""
     gpus = spec.num_gpus if spec.num_gpus is not None else default_gpus(run.recipe, ray.cluster_resources())
+    gpus = gpus if "local" in groups else 0
     have = ray.cluster_resources()
-    for name, each in (("CPU", spec.num_cpus), ("GPU", gpus)):  # an actor holds its share for the run: more would wait forever
-        if each and have.get(name, 0) + 1e-9 < each * spec.shards:
-            raise BackendError(f"the Ray cluster has {have.get(name, 0):g} {name}s; {spec.shards} shard workers x {each:g} (execution.num_{name.lower()}s) "
-                               f"need {each * spec.shards:g} - lower execution.shards or num_{name.lower()}s, or add nodes to the cluster")
-    worker = ray.remote(ShardWorker).options(num_cpus=spec.num_cpus, num_gpus=gpus, max_restarts=0)
+    for name, each, count in (("CPU", spec.num_cpus, len(groups)), ("GPU", gpus, 1)):  # an actor holds its share for the run: more would wait forever
+        need = each * spec.shards * count
+        if each and have.get(name, 0) + 1e-9 < need:
+            raise BackendError(f"the Ray cluster has {have.get(name, 0):g} {name}s; {count * spec.shards} shard workers ({', '.join(groups)} stages) need {need:g} "
+                               f"(execution.num_{name.lower()}s {each:g} each) - lower execution.shards or num_{name.lower()}s, or add nodes to the cluster")
     data = run.recipe.model_dump(mode="json", exclude_unset=True)  # as written: defaults of other backends do not validate
-    return [worker.remote(data, str(run.store), str(run.work), shard, os.getcwd()) for shard in range(spec.shards)]
+    workers = {}
+    for group in groups:
+        actor = ray.remote(ShardWorker).options(num_cpus=spec.num_cpus, num_gpus=gpus if group == "local" else 0, max_restarts=0)
+        workers[group] = [actor.remote(data, str(run.store), str(run.work), f"{group}{shard}", os.getcwd()) for shard in range(spec.shards)]
+    return workers
 
 
 def default_gpus(recipe, resources: dict) -> float:
@@ -208,7 +232,7 @@ def default_gpus(recipe, resources: dict) -> float:
 class ShardWorker:
     """One shard's worker (a Ray actor): its backends stay loaded between calls; its calls go to its own cache file."""
 
-    def __init__(self, recipe: dict, store: str, work: str, shard: int, cwd: str) -> None:
+    def __init__(self, recipe: dict, store: str, work: str, shard: str, cwd: str) -> None:
         from rlaif.recipe import Recipe
 
         if Path(cwd).is_dir():

@@ -94,6 +94,31 @@ def test_two_shards_on_an_api_give_the_single_process_version(tmp_path, cluster,
 
 
 @pytest.mark.slow
+def test_api_sampling_and_a_local_judge_run_on_workers_of_their_own_stage(tmp_path, cluster, katan, monkeypatch):
+    """Per-stage resources: the API policies' steps go to CPU-only workers, the local judge's to the local-engine workers."""
+    from rlaif import executors_ray
+
+    seen = []
+    started = executors_ray.start_workers
+    monkeypatch.setattr(executors_ray, "start_workers", lambda *args: seen.append(args[3]) or started(*args))
+    local_judge = {"model": "smollm2-135m", "threads": 1, "batch_size": 1}
+    recipe = katan_recipe(tmp_path, katan).model_dump(mode="json", exclude_unset=True) | {"judge": local_judge}
+    single, _, manifest, _ = run_recipe(parse_recipe(recipe), tmp_path / "one")
+    sharded, _, sharded_manifest, run = run_recipe(parse_recipe({**recipe, "execution": {**RAY, "num_cpus": 0.5}}), tmp_path / "ray")
+    assert seen == [["api", "local"]]
+    assert run.chunks == 2 and sharded == single and sharded_manifest["calls"] == manifest["calls"]
+
+
+def test_each_step_goes_to_the_workers_of_its_stage():
+    from rlaif.executors_ray import step_group
+
+    recipe = parse_recipe({**GOOD, "policies": [{"name": "api", "backend": "openai", "base_url": "http://127.0.0.1:1/v1", "model": "m"},
+                                                {"name": "local", "model": "smollm2-135m"}]})
+    assert [step_group(recipe, "sample", i) for i in (0, 1)] == ["api", "local"]
+    assert step_group(recipe, "judge") == "local"  # the default judge: the built-in model
+
+
+@pytest.mark.slow
 def test_shard_caches_are_merged_so_a_second_run_makes_no_live_call(tmp_path, cluster, katan):
     from rlaif.cache import CallCache
 
