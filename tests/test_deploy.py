@@ -250,12 +250,14 @@ def test_serve_runs_a_triggered_run_and_ctrl_c_stops_it(tmp_path, prefect_server
             triggered = time.monotonic()
             state, _ = _wait_final(prefect_server, _trigger("rlaif-run/served", env), log)
             run_s = time.monotonic() - triggered
+            stopping = time.monotonic()
             os.killpg(served.pid, signal.SIGINT)  # Ctrl-C in its terminal
-            assert served.wait(timeout=30) == 0, log.read_text()[-3000:]
+            assert served.wait(timeout=90) == 0, log.read_text()[-3000:]  # 30 s was too little on 2 busy cores (CI with a demo beside it)
+            stop_s = time.monotonic() - stopping
     assert state == "COMPLETED", log.read_text()[-3000:]
     assert "stopped serving" in log.read_text() and "Traceback" not in log.read_text()
     assert [m["name"] for m in list_versions(tmp_path / "store")] == ["served"]
-    print(f"\nserve: trigger -> version {run_s:.1f} s")
+    print(f"\nserve: trigger -> version {run_s:.1f} s, Ctrl-C -> exit {stop_s:.1f} s")
 
 
 @pytest.mark.slow
