@@ -195,7 +195,7 @@ def step_group(recipe, kind: str, policy_index: int | None = None) -> str:
 
 def stage_groups(run) -> list[str]:
     """The worker groups a run needs: its policies' and (judged on the shards) its judge's."""
-    groups = {step_group(run.recipe, "sample", index) for index in range(len(run.recipe.policies))}
+    groups = {"api" if policy.backend in API_BACKENDS else "local" for policy in run.recipe.policies}  # step_group of each sample step
     if run.chunked:
         groups.add(step_group(run.recipe, "judge"))
     return sorted(groups)
