@@ -47,6 +47,16 @@ def call_key(kind: str, engine: dict[str, Any], request: dict[str, Any], templat
     return content_hash({"kind": kind, "engine": engine, "request": request, "template": template_sha256})
 
 
+def select_many(db: sqlite3.Connection, keys: list[str]) -> dict[str, dict]:
+    """The stored results of `keys` in a cache database (500 keys a query: SQLite's variable limit)."""
+    found: dict[str, dict] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        for key, value in db.execute(f"SELECT key, value FROM calls WHERE key IN ({','.join('?' * len(chunk))})", chunk):
+            found[key] = json.loads(value)
+    return found
+
+
 class CallCache:
     """A SQLite table of key -> JSON result; safe to share between threads of one process, and
     between processes (concurrent runs on one store: WAL, writers serialized, 30 s busy timeout).
@@ -55,12 +65,13 @@ class CallCache:
     both make it (docs/reliability.md); the last answer stored is kept.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, journal_mode: str = "WAL") -> None:
+        """`journal_mode`: WAL for a store's cache; DELETE for a file on a network filesystem (a shard's, rlaif/shard_cache.py: WAL's shared memory needs one host)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA journal_mode={journal_mode}")
         # Each put still commits, so a killed process keeps every finished call; NORMAL skips the
         # fsync per commit (3 ms here, run on the event loop: 40% of API throughput). Only a power
         # loss or OS crash may drop the last few calls, which are then simply made again.
@@ -69,14 +80,8 @@ class CallCache:
         self._db.commit()
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
-        found: dict[str, dict] = {}
         with self._lock:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for key, value in self._db.execute(f"SELECT key, value FROM calls WHERE key IN ({marks})", chunk):
-                    found[key] = json.loads(value)
-        return found
+            return select_many(self._db, keys)
 
     def put(self, key: str, value: dict) -> None:
         with self._lock:

@@ -11,13 +11,11 @@ the store, so a resumed run still repeats no finished call.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
-from rlaif.cache import CallCache
+from rlaif.cache import CallCache, select_many
 
 SHARDS = Path("cache") / "shards"
 
@@ -30,52 +28,34 @@ class ShardCache:
     """What a shard worker's calls go through (the `CallCache` interface): its own file first, then the main cache, read-only."""
 
     def __init__(self, main: str | Path, own: str | Path) -> None:
-        self.path = Path(own)  # where this worker's calls are kept (named in messages)
+        self._own = CallCache(own, journal_mode="DELETE")  # no WAL: its shared memory needs one host
+        self.path = self._own.path  # where this worker's calls are kept (named in messages)
         self.main = Path(main)
-        self._lock = threading.Lock()
-        self._own = _open_own(self.path)
+        self._lock = threading.Lock()  # the snapshot's connection
         self._base = _open_snapshot(self.main)
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
-        found: dict[str, dict] = {}
-        with self._lock:
-            for db in (self._own, self._base):
-                missing = [key for key in keys if key not in found]
-                if db is None or not missing:
-                    continue
-                for start in range(0, len(missing), 500):
-                    part = missing[start : start + 500]
-                    try:
-                        rows = db.execute(f"SELECT key, value FROM calls WHERE key IN ({','.join('?' * len(part))})", part).fetchall()
-                    except sqlite3.DatabaseError:  # the snapshot changed under us (another run wrote it): a miss, the call is made again
-                        rows = []
-                    found.update((key, json.loads(value)) for key, value in rows)
+        found = self._own.get_many(keys)
+        missing = [key for key in keys if key not in found]
+        if self._base is not None and missing:
+            with self._lock:
+                try:
+                    found.update(select_many(self._base, missing))
+                except sqlite3.DatabaseError:  # the snapshot changed under us (another run wrote it): a miss, the call is made again
+                    pass
         return found
 
     def put(self, key: str, value: dict) -> None:
-        with self._lock:
-            self._own.execute("INSERT OR REPLACE INTO calls (key, value, created) VALUES (?, ?, ?)", (key, json.dumps(value, ensure_ascii=False), time.time()))
-            self._own.commit()
+        self._own.put(key, value)
 
     def __len__(self) -> int:
-        with self._lock:
-            return self._own.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+        return len(self._own)
 
     def close(self) -> None:
+        self._own.close()
         with self._lock:
-            for db in (self._own, self._base):
-                if db is not None:
-                    db.close()
-
-
-def _open_own(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, check_same_thread=False, timeout=30)
-    db.execute("PRAGMA journal_mode=DELETE")  # no WAL: its shared memory needs one host
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)")
-    db.commit()
-    return db
+            if self._base is not None:
+                self._base.close()
 
 
 def _open_snapshot(path: Path) -> sqlite3.Connection | None:
