@@ -21,25 +21,23 @@ started and that API is used.
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 from rlaif.errors import RlaifError
+from rlaif.processes import die_with_parent, free_port
 
-PR_SET_PDEATHSIG = 1
 STARTUP_TIMEOUT_S = 60.0
 FLOW_RUN_FILE = "flow-run-id"  # in the run's work folder
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1 even with *_proxy set
@@ -49,25 +47,11 @@ class ServerStartError(RlaifError):
     """The run's own Prefect server did not start (the CLI prints it and exits 2)."""
 
 
-def _die_with_parent(prctl: Callable[..., int], parent: int) -> None:
-    """In the server child before exec: ask the kernel for SIGKILL when the parent dies (prctl looked up before the fork)."""
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _launch(log: IO[bytes]) -> tuple[subprocess.Popen, str]:
     """Start the server on a free port without waiting for it (nor importing Prefect); (process, API URL)."""
     spec = importlib.util.find_spec("prefect")
     app_dir = Path(spec.origin).parent.parent if spec and spec.origin else Path(sys.prefix)
-    port = _free_port()
-    parent, prctl = os.getpid(), ctypes.CDLL(None, use_errno=True).prctl
+    port = free_port()
     env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
     env.pop("PREFECT_API_URL", None)
     argv = [
@@ -75,7 +59,7 @@ def _launch(log: IO[bytes]) -> tuple[subprocess.Popen, str]:
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on",
     ]
     proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, preexec_fn=lambda: _die_with_parent(prctl, parent))
+                            start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL))
     return proc, f"http://127.0.0.1:{port}/api"
 
 

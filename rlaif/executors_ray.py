@@ -190,12 +190,16 @@ def step_group(recipe, kind: str, policy_index: int | None = None) -> str:
     from rlaif.judges import jury
 
     specs = [recipe.policies[policy_index]] if kind == "sample" else [member.spec for member in jury.members_of(recipe.judge)]
+    return group_of(specs)
+
+
+def group_of(specs) -> str:
     return "api" if all(spec.backend in API_BACKENDS for spec in specs) else "local"
 
 
 def stage_groups(run) -> list[str]:
     """The worker groups a run needs: its policies' and (judged on the shards) its judge's."""
-    groups = {"api" if policy.backend in API_BACKENDS else "local" for policy in run.recipe.policies}  # step_group of each sample step
+    groups = {group_of([policy]) for policy in run.recipe.policies}  # each sample step's
     if run.chunked:
         groups.add(step_group(run.recipe, "judge"))
     return sorted(groups)

@@ -147,14 +147,11 @@ def prefect_server(tmp_path_factory):
 @contextmanager
 def spawned(argv: list[str], env: dict, cwd: Path, log: Path):
     """A process in its own process group (with the flow runs it starts); the whole group is killed at the end."""
-    import ctypes
+    from rlaif.processes import die_with_parent
 
-    from flows.server import _die_with_parent
-
-    prctl, parent = ctypes.CDLL(None, use_errno=True).prctl, os.getpid()
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, preexec_fn=lambda: _die_with_parent(prctl, parent))
+                                start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL))
         try:
             yield proc
         finally:

@@ -4,12 +4,12 @@ judge), the shard request caches merged into the store's cache, and bad settings
 
 from __future__ import annotations
 
-import socket
 import sys
 
 import pytest
 
 from rlaif.errors import RecipeError
+from rlaif.processes import free_port
 from rlaif.recipe import parse_recipe
 from rlaif.runner import run_recipe
 from rlaif.shard_cache import shard_folder
@@ -171,12 +171,6 @@ def test_execution_is_a_delivery_setting_out_of_the_version_id():
 
     local, sharded = (parse_recipe({**GOOD, **extra}).model_dump(mode="json") for extra in ({}, {"execution": RAY}))
     assert local != sharded and hashed_recipe(local) == hashed_recipe(sharded)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.slow

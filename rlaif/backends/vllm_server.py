@@ -25,13 +25,10 @@ verdict continues the assistant prefix, as the in-process engines read it).
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,13 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.errors import BackendError
+from rlaif.processes import die_with_parent, free_port
 
 ENV_VAR = "RLAIF_VLLM_ENV"
 START_TIMEOUT_VAR = "RLAIF_VLLM_START_TIMEOUT_S"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout `make vllm-env` builds .venv-vllm in
 SERVER_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}  # defaults; a value set wins
 NOT_PASSED = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "VLLM_API_KEY")  # the main env's paths; a key would lock us out
-PR_SET_PDEATHSIG = 1
 _SPAWNER: ThreadPoolExecutor | None = None  # forks every server: PDEATHSIG fires when the forking *thread* ends
 _SPAWNER_LOCK = threading.Lock()
 
@@ -106,12 +103,6 @@ def server_env(env: Path) -> dict[str, str]:
     return values
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _stat(pid: int | str) -> list[str] | None:
     """The fields of /proc/PID/stat after the command name (state first); None when the process is gone or a zombie."""
     try:
@@ -135,20 +126,6 @@ def session_members(sid: int) -> list[int]:
         if fields and int(fields[3]) == sid:
             members.append(int(entry.name))
     return members
-
-
-def _die_with_parent():
-    """preexec_fn of the server (Linux): SIGTERM when the thread that forked it ends, e.g. a SIGKILLed run."""
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl, parent = ctypes.CDLL(None, use_errno=True).prctl, os.getpid()
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the prctl
-            os._exit(1)
-
-    return preexec
 
 
 def _spawn(argv: list[str], **kwargs) -> subprocess.Popen:
@@ -266,7 +243,7 @@ class VLLMServer:
             out.write(f"# rlaif: vllm serve for model {self.spec.model!r} on port {self.port}, started by pid {os.getpid()}\n# {' '.join(argv)}\n".encode())
             out.flush()
             self.proc = _spawn(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=server_env(self.env),
-                               start_new_session=True, preexec_fn=_die_with_parent())
+                               start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM))  # SIGTERM when the forking thread ends, e.g. a SIGKILLed run
             out.write(f"# rlaif: server pid {self.proc.pid}\n".encode())
         record = servers_dir(self.store) / f"{self.proc.pid}.json"
         from rlaif.store.locks import hold
