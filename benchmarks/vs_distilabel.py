@@ -27,7 +27,8 @@ HERE = Path(__file__).resolve().parent
 BENCH_PYTHON = common.ROOT / ".venv-bench" / "bin" / "python"
 RLAIF_PYTHON = common.ROOT / ".venv" / "bin" / "python"
 OWN = "rlaif run, no server running"  # out of the box: no PREFECT_API_URL, the run starts (and stops) its own server
-SIDES = ("rlaif run", OWN, "rlaif run --no-prefect", "distilabel", "bare AsyncOpenAI")
+NP = "rlaif run --no-prefect"
+SIDES = ("rlaif run", OWN, NP, "distilabel", "bare AsyncOpenAI")
 
 
 def timed(argv: list[str], env: dict[str, str], timeout: float = 900) -> tuple[float, str]:
@@ -157,6 +158,7 @@ def report(args, runs, load_before: str, load_after: str, served: int) -> None:
 - Per job: `rlaif run` is **{job_ratio:.2f}x** distilabel's speed while judging both orders (target >= 1: **{met(job_ratio >= 1)}**).
 - Per request: **{request_ratio:.2f}x** faster than distilabel (target >= 1.3: **{met(request_ratio >= 1.3)}**).
 - Against the bare client sending the same requests: `rlaif run` takes **{bare_ratio:.2f}x** its time (target <= 1.15: **{met(bare_ratio <= 1.15)}**).
+- In-process (`rlaif run --no-prefect`, the same driver without Prefect): {wall[NP]:.2f} s, **{wall[NP] / wall[bare]:.2f}x** the bare client's time (target <= 1.15: **{met(wall[NP] / wall[bare] <= 1.15)}**), {wall[dl] / wall[NP]:.2f}x distilabel's speed per job.
 - Out of the box (`{OWN}`: no `PREFECT_API_URL`, so each `rlaif run` starts and stops its own Prefect server): {wall[OWN]:.2f} s, **{wall[dl] / wall[OWN]:.2f}x** distilabel's speed per job, {wall[OWN] / wall[bare]:.2f}x the bare client's time.
 """
     common.publish("vs-distilabel", body, args.write)

@@ -220,3 +220,17 @@ def test_two_concurrent_runs_on_one_prefect_server_share_one_rpm_limit(tmp_path)
         assert most_in_window(times, [1] * 64, window) <= 2 * burst + rate * (window + 0.1), window  # each run's own burst, then one shared rate
     assert times[-1] - times[0] >= (64 - 2 * burst) / rate - 0.5  # alone, each run would finish in half the time
     assert any(limit["name"] == limit_name("rpm", server.base_url) and limit["limit"] == burst for limit in limits)
+
+
+def test_outside_a_flow_run_limits_are_not_shared_and_prefect_is_not_imported():
+    """`rlaif run --no-prefect` with PREFECT_API_URL set: not a flow run, found out without importing Prefect (1.7 s)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from rlaif.backends.ratelimit import prefect_shared; "
+            "print(prefect_shared(), 'prefect' in sys.modules); import prefect; print(prefect_shared())")
+    env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False", "False"]  # imported, but still no flow run

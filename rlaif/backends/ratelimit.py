@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -138,13 +139,14 @@ def limit_name(kind: str, url: str) -> str:
 
 
 def prefect_shared() -> bool:
-    """Whether limits are shared through Prefect: PREFECT_API_URL is set and this is a flow run (or its task)."""
-    if not os.environ.get("PREFECT_API_URL"):
+    """Whether limits are shared through Prefect: PREFECT_API_URL is set and this is a flow run (or its task).
+
+    A flow run has imported Prefect; without it (`rlaif run --no-prefect` with PREFECT_API_URL set)
+    this is not a flow run, and importing Prefect to find that out would cost 1.7 s."""
+    if not os.environ.get("PREFECT_API_URL") or "prefect" not in sys.modules:
         return False
-    try:
-        from prefect.context import FlowRunContext, TaskRunContext
-    except ImportError:
-        return False
+    from prefect.context import FlowRunContext, TaskRunContext
+
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
