@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Optional
@@ -136,7 +138,9 @@ def serve(
     def ready(shown) -> None:
         for item in shown:
             console.print(f"serving {item.full_name} ({plan.schedule.describe()})", highlight=False, soft_wrap=True)
-        err.print(f"run one now:  prefect deployment run '{shown[0].full_name}'   Ctrl-C stops serving", highlight=False, soft_wrap=True)
+        # a background job of a non-interactive shell starts with SIGINT ignored: Ctrl-C would not reach it
+        stop = f"kill {os.getpid()} stops serving" if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else "Ctrl-C stops serving"
+        err.print(f"run one now:  prefect deployment run '{shown[0].full_name}'   {stop}", highlight=False, soft_wrap=True)
 
     try:
         plan = _plan(recipe, cron, interval, timezone, name, None, flow, store, param)
