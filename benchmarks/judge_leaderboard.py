@@ -237,15 +237,54 @@ def shrunk_beta(p_a_ab: list[float], p_a_ba: list[float]) -> float:
     return mean * factor if factor > 0 else 0.0
 
 
+def median_beta(p_a_ab: list[float], p_a_ba: list[float]) -> float:
+    """The median of the per-pair shifts (a run-wide shift that a tail of strongly biased pairs does not pull).
+
+    >>> round(median_beta([0.8, 0.7, 0.5], [0.2, 0.6, 0.5]), 3)
+    0.221
+    """
+    shifts = sorted(pair_shifts(p_a_ab, p_a_ba))
+    mid = len(shifts) // 2
+    return shifts[mid] if len(shifts) % 2 else (shifts[mid - 1] + shifts[mid]) / 2
+
+
+def held_out_consistency(outcomes: list[dict[str, Any]], estimate) -> float | None:
+    """Order consistency when each half of the rows (even, odd) is debiased with the shift `estimate`
+    finds on the other half: a rule is never scored on the pairs it was estimated from.
+
+    >>> rows = [{"p_a_ab": 0.9, "p_a_ba": 0.3}, {"p_a_ab": 0.85, "p_a_ba": 0.3}]  # both favour the first shown
+    >>> held_out_consistency(rows, lambda half: 0.0), held_out_consistency(rows, median_beta_of)
+    (0.0, 1.0)
+    """
+    from rlaif.judges.debias import agree, debiased
+
+    halves = outcomes[0::2], outcomes[1::2]
+    if not halves[0] or not halves[1]:
+        return None
+    kept = []
+    for fit, score in (halves, halves[::-1]):
+        beta = estimate(fit)
+        kept += [agree(*debiased(o["p_a_ab"], o["p_a_ba"], beta)) for o in score]
+    return sum(kept) / len(kept)
+
+
+def mean_beta_of(outcomes: list[dict[str, Any]]) -> float:
+    from rlaif.judges.debias import estimate_beta
+
+    return estimate_beta([o["p_a_ab"] for o in outcomes], [o["p_a_ba"] for o in outcomes])
+
+
+def median_beta_of(outcomes: list[dict[str, Any]]) -> float:
+    return median_beta([o["p_a_ab"] for o in outcomes], [o["p_a_ba"] for o in outcomes])
+
+
 def debias_rules(outcomes: list[dict[str, Any]]) -> dict[str, tuple[float, float | None, float | None]]:
     """rule -> (beta, agreement, consistency) for: off, the run-wide mean (rlaif's default), the
     median of the per-pair shifts, the mean shrunk by its own noise, per pair."""
     from rlaif.judges.debias import estimate_beta
 
     ab, ba = [o["p_a_ab"] for o in outcomes], [o["p_a_ba"] for o in outcomes]
-    shifts = sorted(pair_shifts(ab, ba))
-    median = shifts[len(shifts) // 2] if len(shifts) % 2 else sum(shifts[len(shifts) // 2 - 1: len(shifts) // 2 + 1]) / 2
-    rules = {"off": 0.0, "run-wide mean": estimate_beta(ab, ba), "median": median, "shrunk mean": shrunk_beta(ab, ba)}
+    rules = {"off": 0.0, "run-wide mean": estimate_beta(ab, ba), "median": median_beta(ab, ba), "shrunk mean": shrunk_beta(ab, ba)}
     table = {name: (beta, *rule_figures(outcomes, beta)) for name, beta in rules.items()}
     table["per pair (logit mean)"] = (float("nan"), *rule_figures(outcomes, None))
     return table
@@ -306,7 +345,7 @@ def leaderboard_table(rows: list[dict[str, Any]]) -> list[str]:
 def analysis_tables(rows: list[dict[str, Any]]) -> list[str]:
     """Debiasing rules and the length split, per pairwise single-judge row (debias on)."""
     lines = ["| judge | CoT | set | rows | " + " | ".join(f"{name}: beta, agreement, consistency" for name in
-             ("off", "run-wide mean", "median", "shrunk mean")) + " | run-wide mean: pairs made consistent / broken | per pair: agreement |", "|" + " --- |" * 10]
+             ("off", "run-wide mean", "median", "shrunk mean")) + " | run-wide mean: pairs made consistent / broken | per pair: agreement | held out: mean, median consistency |", "|" + " --- |" * 11]
     length = ["| judge | type | CoT | set | humans chose the longer | judge picks the longer | ... when humans chose the longer | ... when humans chose the shorter |",
               "|" + " --- |" * 8]
     for r in sorted(rows, key=lambda r: (r["set"], r["model"], r["type"], r["cot"])):
@@ -319,12 +358,14 @@ def analysis_tables(rows: list[dict[str, Any]]) -> list[str]:
             cells = [f"{table[k][0]:+.2f}, {f2(table[k][1])}, {f2(table[k][2])}" for k in ("off", "run-wide mean", "median", "shrunk mean")]
             fixed, broken = flips(outcomes, table["run-wide mean"][0])
             lines.append(f"| {r['model']} | {'on' if r['cot'] else 'off'} | {r['set']} | {q['n']} | " + " | ".join(cells)
-                         + f" | {fixed} / {broken} | {f2(table['per pair (logit mean)'][1])} |")
+                         + f" | {fixed} / {broken} | {f2(table['per pair (logit mean)'][1])} "
+                         f"| {f2(held_out_consistency(outcomes, mean_beta_of))}, {f2(held_out_consistency(outcomes, median_beta_of))} |")
         when_longer, when_shorter, n_l, n_s = length_split(outcomes)
         length.append(f"| {r['model']} | {r['type']} | {'on' if r['cot'] else 'off'} | {r['set']} | {f2(q['baseline_longer'])} | {f2(q['prefers_longer'])} "
                       f"| {f2(when_longer)} (n {n_l}) | {f2(when_shorter)} (n {n_s}) |")
     return ["Position debiasing rules on the same calls (this script's rules over rlaif.judges.debias; a row's beta, agreement and order consistency "
-            "after the shift; \"per pair\" averages the two orders' logits, consistent by construction):", "", *lines, "",
+            "after the shift; \"per pair\" averages the two orders' logits, consistent by construction; \"held out\": each half of the rows (even, odd) "
+            "debiased with the shift estimated on the other half):", "", *lines, "",
             "Where the length preference comes from (a judge that reads content picks the longer mostly when humans did):", "", *length]
 
 
