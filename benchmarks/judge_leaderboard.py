@@ -249,11 +249,11 @@ def median_beta(p_a_ab: list[float], p_a_ba: list[float]) -> float:
 
 
 def held_out_consistency(outcomes: list[dict[str, Any]], estimate) -> float | None:
-    """Order consistency when each half of the rows (even, odd) is debiased with the shift `estimate`
-    finds on the other half: a rule is never scored on the pairs it was estimated from.
+    """Order consistency when each half of the rows (even, odd) is debiased with the shift
+    `estimate(p_a_ab, p_a_ba)` finds on the other half: a rule is never scored on the pairs it was estimated from.
 
     >>> rows = [{"p_a_ab": 0.9, "p_a_ba": 0.3}, {"p_a_ab": 0.85, "p_a_ba": 0.3}]  # both favour the first shown
-    >>> held_out_consistency(rows, lambda half: 0.0), held_out_consistency(rows, median_beta_of)
+    >>> held_out_consistency(rows, lambda ab, ba: 0.0), held_out_consistency(rows, median_beta)
     (0.0, 1.0)
     """
     from rlaif.judges.debias import agree, debiased
@@ -263,19 +263,9 @@ def held_out_consistency(outcomes: list[dict[str, Any]], estimate) -> float | No
         return None
     kept = []
     for fit, score in (halves, halves[::-1]):
-        beta = estimate(fit)
+        beta = estimate([o["p_a_ab"] for o in fit], [o["p_a_ba"] for o in fit])
         kept += [agree(*debiased(o["p_a_ab"], o["p_a_ba"], beta)) for o in score]
     return sum(kept) / len(kept)
-
-
-def mean_beta_of(outcomes: list[dict[str, Any]]) -> float:
-    from rlaif.judges.debias import estimate_beta
-
-    return estimate_beta([o["p_a_ab"] for o in outcomes], [o["p_a_ba"] for o in outcomes])
-
-
-def median_beta_of(outcomes: list[dict[str, Any]]) -> float:
-    return median_beta([o["p_a_ab"] for o in outcomes], [o["p_a_ba"] for o in outcomes])
 
 
 def debias_rules(outcomes: list[dict[str, Any]]) -> dict[str, tuple[float, float | None, float | None]]:
@@ -344,6 +334,8 @@ def leaderboard_table(rows: list[dict[str, Any]]) -> list[str]:
 
 def analysis_tables(rows: list[dict[str, Any]]) -> list[str]:
     """Debiasing rules and the length split, per pairwise single-judge row (debias on)."""
+    from rlaif.judges.debias import estimate_beta
+
     lines = ["| judge | CoT | set | rows | " + " | ".join(f"{name}: beta, agreement, consistency" for name in
              ("off", "run-wide mean", "median", "shrunk mean")) + " | run-wide mean: pairs made consistent / broken | per pair: agreement | held out: mean, median consistency |", "|" + " --- |" * 11]
     length = ["| judge | type | CoT | set | humans chose the longer | judge picks the longer | ... when humans chose the longer | ... when humans chose the shorter |",
@@ -359,7 +351,7 @@ def analysis_tables(rows: list[dict[str, Any]]) -> list[str]:
             fixed, broken = flips(outcomes, table["run-wide mean"][0])
             lines.append(f"| {r['model']} | {'on' if r['cot'] else 'off'} | {r['set']} | {q['n']} | " + " | ".join(cells)
                          + f" | {fixed} / {broken} | {f2(table['per pair (logit mean)'][1])} "
-                         f"| {f2(held_out_consistency(outcomes, mean_beta_of))}, {f2(held_out_consistency(outcomes, median_beta_of))} |")
+                         f"| {f2(held_out_consistency(outcomes, estimate_beta))}, {f2(held_out_consistency(outcomes, median_beta))} |")
         when_longer, when_shorter, n_l, n_s = length_split(outcomes)
         length.append(f"| {r['model']} | {r['type']} | {'on' if r['cot'] else 'off'} | {r['set']} | {f2(q['baseline_longer'])} | {f2(q['prefers_longer'])} "
                       f"| {f2(when_longer)} (n {n_l}) | {f2(when_shorter)} (n {n_s}) |")

@@ -145,23 +145,24 @@ def prefect_server(tmp_path_factory):
 
 
 @contextmanager
-def spawned(argv: list[str], env: dict, cwd: Path, log: Path):
-    """A process in its own process group (with the flow runs it starts); the whole group is killed at the end."""
+def spawned(argv: list[str], env: dict, cwd: Path, log: Path, sigint=signal.SIG_DFL):
+    """A process in its own process group (with the flow runs it starts); the whole group is killed at the end.
+    `sigint`: its SIGINT disposition (SIG_IGN: as a background job of a script starts)."""
     from rlaif.processes import die_with_parent
 
     orphan_guard = die_with_parent(signal.SIGKILL)
 
-    def as_in_a_terminal() -> None:
-        # Ctrl-C reaches a terminal's foreground process. pytest run as a background job of a non-interactive
-        # shell (`make test &`, as CI does) has SIGINT ignored, and an ignored signal stays ignored across fork
-        # and exec: `rlaif serve` would never see the test's Ctrl-C (the stop-18 "hang").
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    def before_exec() -> None:
+        # Set, not inherited: pytest run as a background job of a non-interactive shell (`make test &`, as CI
+        # does) has SIGINT ignored, and an ignored signal stays ignored across fork and exec: `rlaif serve`
+        # would never see the test's Ctrl-C (the stop-18 "hang"). SIG_DFL is a terminal's foreground process.
+        signal.signal(signal.SIGINT, sigint)
         if orphan_guard:
             orphan_guard()
 
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, preexec_fn=as_in_a_terminal)
+                                start_new_session=True, preexec_fn=before_exec)
         try:
             yield proc
         finally:
@@ -274,9 +275,7 @@ def test_serve_started_with_ctrl_c_ignored_says_how_to_stop_it_and_sigterm_does(
         tiny_recipe(tmp_path, det.base_url, name="background")
         log = tmp_path / "serve.log"
         argv = [sys.executable, "-m", "rlaif.cli", "serve", "recipe.yaml", "--interval", "86400", "--store", str(tmp_path / "store")]
-        proc = subprocess.Popen(argv, env=_env(prefect_server), cwd=tmp_path, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-        try:
+        with spawned(argv, _env(prefect_server), tmp_path, log, sigint=signal.SIG_IGN) as proc:
             deadline = time.monotonic() + 60
             while _wait_deployment(prefect_server, "rlaif-run/background", proc, log).get("status") != "READY":
                 assert time.monotonic() < deadline, log.read_text()[-2000:]
@@ -284,8 +283,6 @@ def test_serve_started_with_ctrl_c_ignored_says_how_to_stop_it_and_sigterm_does(
             assert f"kill {proc.pid} stops serving" in log.read_text(), log.read_text()[-2000:]
             proc.terminate()
             assert proc.wait(timeout=30) == 0, log.read_text()[-2000:]
-        finally:
-            proc.kill()
     assert "stopped serving" in log.read_text()
 
 

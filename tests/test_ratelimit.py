@@ -5,7 +5,10 @@ and a 429 storm with Retry-After is retried as the server asks."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -224,10 +227,6 @@ def test_two_concurrent_runs_on_one_prefect_server_share_one_rpm_limit(tmp_path)
 
 def test_outside_a_flow_run_limits_are_not_shared_and_prefect_is_not_imported():
     """`rlaif run --no-prefect` with PREFECT_API_URL set: not a flow run, found out without importing Prefect (1.7 s)."""
-    import os
-    import subprocess
-    import sys
-
     code = ("import sys; from rlaif.backends.ratelimit import prefect_shared; "
             "print(prefect_shared(), 'prefect' in sys.modules); import prefect; print(prefect_shared())")
     env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}
