@@ -150,6 +150,21 @@ def merge(saved: dict[str, dict], row: dict[str, Any]) -> None:
     saved[key_of(row)] = row
 
 
+def save_row(results: Path, row: dict[str, Any]) -> dict[str, dict]:
+    """Merge one row into the saved rows and write them back, under a lock: plans run side by side."""
+    import fcntl
+
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with open(results.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        saved = json.loads(results.read_text()) if results.is_file() else {}
+        merge(saved, row)
+        tmp = results.with_suffix(".tmp")
+        tmp.write_text(json.dumps(saved, indent=1))
+        tmp.replace(results)
+    return saved
+
+
 def run_plan(grid: dict[str, Any], cells: list[dict[str, Any]], store: Path, results: Path, threads: int | None) -> dict[str, dict]:
     from rlaif.errors import RlaifError
 
@@ -161,9 +176,7 @@ def run_plan(grid: dict[str, Any], cells: list[dict[str, Any]], store: Path, res
             except RlaifError as exc:
                 print(f"skipped {key_of({**cell, 'debias': debias})}: {exc}")
                 break
-            merge(saved, row)
-            results.parent.mkdir(parents=True, exist_ok=True)
-            results.write_text(json.dumps(saved, indent=1))
+            saved = save_row(results, row)
             r = row["result"]
             print(f"{key_of(row)}: agreement {r['agreement']} consistency {r['position_consistency']}/{r['position_consistency_debiased']} calls {r['calls']} {row['wall_s']} s", flush=True)
     return saved
@@ -311,8 +324,10 @@ def length_split(outcomes: list[dict[str, Any]]) -> tuple[float | None, float | 
 
 
 def leaderboard_table(rows: list[dict[str, Any]]) -> list[str]:
-    head = ("| judge | type | CoT | debias | set | rows | agreement (95% CI) | longer / shorter | kappa | consistency raw / debiased "
-            "| prefers longer | ECE | failed | device | wall s | calls live / cached |")
+    head = (
+        "| judge | type | CoT | debias | set | rows | agreement (95% CI) | longer / shorter | kappa | consistency raw / debiased "
+        "| prefers longer | ECE | failed | device | wall s | calls live / cached |"
+    )
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     order = sorted(rows, key=lambda r: (r["set"], -(r["result"]["agreement"] or 0), r["model"], r["type"], r["cot"], not r["debias"]))
     for r in order:
@@ -336,10 +351,13 @@ def analysis_tables(rows: list[dict[str, Any]]) -> list[str]:
     """Debiasing rules and the length split, per pairwise single-judge row (debias on)."""
     from rlaif.judges.debias import estimate_beta
 
-    lines = ["| judge | CoT | set | rows | " + " | ".join(f"{name}: beta, agreement, consistency" for name in
-             ("off", "run-wide mean", "median", "shrunk mean")) + " | run-wide mean: pairs made consistent / broken | per pair: agreement | held out: mean, median consistency |", "|" + " --- |" * 11]
-    length = ["| judge | type | CoT | set | humans chose the longer | judge picks the longer | ... when humans chose the longer | ... when humans chose the shorter |",
-              "|" + " --- |" * 8]
+    lines = [
+        "| judge | CoT | set | rows | "
+        + " | ".join(f"{name}: beta, agreement, consistency" for name in ("off", "run-wide mean", "median", "shrunk mean"))
+        + " | run-wide mean: pairs made consistent / broken | per pair: agreement | held out: mean, median consistency |",
+        "|" + " --- |" * 11,
+    ]
+    length = ["| judge | type | CoT | set | humans chose the longer | judge picks the longer | ... when humans chose the longer | ... when humans chose the shorter |", "|" + " --- |" * 8]
     for r in sorted(rows, key=lambda r: (r["set"], r["model"], r["type"], r["cot"])):
         outcomes = outcomes_of(r)
         if not r["debias"] or not outcomes:
@@ -349,31 +367,46 @@ def analysis_tables(rows: list[dict[str, Any]]) -> list[str]:
             table = debias_rules(outcomes)
             cells = [f"{table[k][0]:+.2f}, {f2(table[k][1])}, {f2(table[k][2])}" for k in ("off", "run-wide mean", "median", "shrunk mean")]
             fixed, broken = flips(outcomes, table["run-wide mean"][0])
-            lines.append(f"| {r['model']} | {'on' if r['cot'] else 'off'} | {r['set']} | {q['n']} | " + " | ".join(cells)
-                         + f" | {fixed} / {broken} | {f2(table['per pair (logit mean)'][1])} "
-                         f"| {f2(held_out_consistency(outcomes, estimate_beta))}, {f2(held_out_consistency(outcomes, median_beta))} |")
+            lines.append(
+                f"| {r['model']} | {'on' if r['cot'] else 'off'} | {r['set']} | {q['n']} | " + " | ".join(cells) + f" | {fixed} / {broken} | {f2(table['per pair (logit mean)'][1])} "
+                f"| {f2(held_out_consistency(outcomes, estimate_beta))}, {f2(held_out_consistency(outcomes, median_beta))} |"
+            )
         when_longer, when_shorter, n_l, n_s = length_split(outcomes)
-        length.append(f"| {r['model']} | {r['type']} | {'on' if r['cot'] else 'off'} | {r['set']} | {f2(q['baseline_longer'])} | {f2(q['prefers_longer'])} "
-                      f"| {f2(when_longer)} (n {n_l}) | {f2(when_shorter)} (n {n_s}) |")
-    return ["Position debiasing rules on the same calls (this script's rules over rlaif.judges.debias; a row's beta, agreement and order consistency "
-            "after the shift; \"per pair\" averages the two orders' logits, consistent by construction; \"held out\": each half of the rows (even, odd) "
-            "debiased with the shift estimated on the other half):", "", *lines, "",
-            "Where the length preference comes from (a judge that reads content picks the longer mostly when humans did):", "", *length]
+        length.append(
+            f"| {r['model']} | {r['type']} | {'on' if r['cot'] else 'off'} | {r['set']} | {f2(q['baseline_longer'])} | {f2(q['prefers_longer'])} "
+            f"| {f2(when_longer)} (n {n_l}) | {f2(when_shorter)} (n {n_s}) |"
+        )
+    return [
+        "Position debiasing rules on the same calls (this script's rules over rlaif.judges.debias; a row's beta, agreement and order consistency "
+        'after the shift; "per pair" averages the two orders\' logits, consistent by construction; "held out": each half of the rows (even, odd) '
+        "debiased with the shift estimated on the other half):",
+        "",
+        *lines,
+        "",
+        "Where the length preference comes from (a judge that reads content picks the longer mostly when humans did):",
+        "",
+        *length,
+    ]
 
 
 def section(rows: list[dict[str, Any]], grid: dict[str, Any], command: str, machine: str) -> str:
     """The leaderboard section of docs/judges.md, from the saved rows."""
     loads = [float(r["load"].split()[0]) for r in rows if r.get("load") and (r.get("paid_calls") or r["result"]["calls"]["live"])]
     load = f"1-minute load {min(loads):.1f}-{max(loads):.1f} while the rows that made calls ran" if loads else "load: see the text"
-    return "\n".join([
-        f"Generated by `{command}` (benchmarks/judge_leaderboard.py, grid benchmarks/judges/grid.yaml) on {common.today()}; "
-        f"machine: {machine.split(', load average')[0]}, {load}. Rows: the first N rows of each set (`rows` = judged / read); every row's judge is "
-        "its model's base recipe judge (recipes/demo.yaml, recipes/judge-qwen*.yaml) with the row's type, debias and "
-        "chain-of-thought. Debias off/on share their calls (`same calls`); `cached now`: calls an earlier run of this "
-        "script paid (its wall time and device are shown); `cached`: calls an `rlaif eval-judge` run paid before (see the "
-        "text for its time). Sorted by set, then agreement.",
-        "", *leaderboard_table(rows), "", *analysis_tables(rows),
-    ])
+    return "\n".join(
+        [
+            f"Generated by `{command}` (benchmarks/judge_leaderboard.py, grid benchmarks/judges/grid.yaml) on {common.today()}; "
+            f"machine: {machine.split(', load average')[0]}, {load}. Rows: the first N rows of each set (`rows` = judged / read); every row's judge is "
+            "its model's base recipe judge (recipes/demo.yaml, recipes/judge-qwen*.yaml) with the row's type, debias and "
+            "chain-of-thought. Debias off/on share their calls (`same calls`); `cached now`: calls an earlier run of this "
+            "script paid (its wall time and device are shown); `cached`: calls an `rlaif eval-judge` run paid before (see the "
+            "text for its time). Sorted by set, then agreement.",
+            "",
+            *leaderboard_table(rows),
+            "",
+            *analysis_tables(rows),
+        ]
+    )
 
 
 def parse_args() -> argparse.Namespace:
