@@ -99,8 +99,7 @@ def resolve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 def head_commit(hub) -> str:
-    repo = hub.repo(REPO, "model")
-    return repo["refs"]["branches"]["main"] if "refs" in repo else repo["branches"]["main"]
+    return hub.repo(REPO, "model")["branches"]["main"]
 
 
 def downloads(hub) -> int:
