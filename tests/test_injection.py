@@ -22,7 +22,7 @@ from rlaif.recipe import FilterSpec, ListwiseJudge, PairwiseJudge, Recipe
 from rlaif.schema import Generation, Prompt
 from rlaif.summary import summary_lines
 from tests.badinput import assert_clean_failure, run_cli, write_recipe
-from tests.conftest import ROOT
+from tests.conftest import SHARED_DATA, shared_data
 from tests.fakes import FakeBackend, outcome_of
 
 POSITIVES = [
@@ -120,7 +120,7 @@ def test_extra_patterns_apply_to_the_raw_and_the_revealed_text():
 
 def answers() -> list[str]:
     texts = []
-    for path in sorted(glob.glob(str(ROOT.parent / "shared" / "data" / "*" / "pairs.jsonl"))):
+    for path in sorted(glob.glob(str(shared_data(SHARED_DATA) / "*" / "pairs.jsonl"))):
         for line in open(path, encoding="utf-8"):
             row = json.loads(line)
             texts += [t if isinstance(t, str) else t[-1]["content"] for t in (row["chosen"], row["rejected"])]

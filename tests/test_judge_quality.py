@@ -17,10 +17,8 @@ from rlaif.store.export import export_version
 from rlaif.store.versions import load_manifest
 from rlaif.summary import summary_lines
 from tests.badinput import run_cli, write_recipe
-from tests.conftest import ROOT, write_prompts
+from tests.conftest import MT_BENCH_GOLD, ROOT, shared_data, write_prompts
 from tests.det_server import DetServer
-
-MT_BENCH = ROOT.parent / "shared" / "data" / "mt-bench-human-sample" / "pairs.jsonl"
 
 
 def gold_file(path, rows: int = 12):
@@ -69,13 +67,12 @@ def test_warnings_name_the_length_rule_and_low_consistency():
 
 @pytest.mark.slow
 def test_the_demo_judge_on_mt_bench_gold_is_flagged_on_the_card(tmp_path):
-    if not MT_BENCH.is_file():
-        pytest.skip(f"shared human-labelled data not found at {MT_BENCH}")
+    gold = shared_data(MT_BENCH_GOLD)
     recipe = write_recipe(tmp_path, {
         "name": "demo-gold",
         "prompts": {"path": str(ROOT / "data/prompts.jsonl")},
         "policies": [{"name": "smol", "model": "smollm2-135m", "params": {"max_tokens": 16}}],
-        "judge": {"model": "smollm2-135m", "gold": str(MT_BENCH), "gold_limit": 30},
+        "judge": {"model": "smollm2-135m", "gold": str(gold), "gold_limit": 30},
     })
     store = tmp_path / "store"
     result = run_cli("run", str(recipe), "--store", str(store), "--limit", "2", timeout=900)

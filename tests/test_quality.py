@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -20,9 +19,7 @@ from rlaif.quality.text import BOILERPLATE_PATTERNS, REFUSAL_PATTERNS, matches_a
 from rlaif.recipe import DecontaminateSpec, FilterSpec
 from rlaif.schema import PreferencePair, Prompt
 from rlaif.store.versions import read_table
-from tests.conftest import ROOT
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.conftest import MT_BENCH_GOLD, ROOT, shared_data
 
 BASE = "Write a short paragraph explaining why the sky appears blue during the day and red at sunset."
 NEAR = [
@@ -144,9 +141,7 @@ def test_decontamination_by_exact_ngram_and_minhash(tmp_path):
 
 
 def test_decontamination_reads_the_shared_preference_sets():
-    path = SHARED / "mt-bench-human-sample" / "pairs.jsonl"
-    if not path.is_file():
-        pytest.skip("shared data not present")
+    path = shared_data(MT_BENCH_GOLD)
     texts = read_eval_texts(path)
     assert len(texts) == sum(1 for line in path.read_text().splitlines() if line.strip())
     index = build_eval_index(DecontaminateSpec(path=str(path)))

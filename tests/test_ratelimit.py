@@ -233,3 +233,42 @@ def test_outside_a_flow_run_limits_are_not_shared_and_prefect_is_not_imported():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False", "False"]  # imported, but still no flow run
+
+
+def test_a_slot_the_prefect_server_fails_to_grant_is_sent_again_not_counted_failed(tmp_path, monkeypatch):
+    """Under load the Prefect server can fail a slot request (Prefect wraps the timeout or the error status in
+    ConcurrencySlotAcquisitionError). The request was never sent: the call goes again in the next pass, and the
+    run counts it neither failed nor twice (before: a permanent failure, `failed 1`, the shared-rpm test's flake)."""
+    import httpx
+    import prefect.concurrency.asyncio as prefect_concurrency
+    from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
+
+    import rlaif.backends.openai_compat as openai_compat
+    from rlaif.backends.ratelimit import EndpointLimits
+    from rlaif.cache import CallCache, CallStats
+    from rlaif.calls import RetryBudget, run_generate
+    from tests.det_server import DetServer
+
+    granted = []
+
+    async def flaky_rate_limit(name, occupy=1, strict=False):
+        if not granted:
+            granted.append(False)
+            raise ConcurrencySlotAcquisitionError(f"Unable to acquire concurrency slots on {[name]!r}") from httpx.ReadTimeout("timed out")
+        granted.append(True)
+
+    async def names(self):
+        return {"rpm": limit_name("rpm", self.url), "tpm": limit_name("tpm", self.url)}
+
+    monkeypatch.setattr(prefect_concurrency, "rate_limit", flaky_rate_limit)
+    monkeypatch.setattr(EndpointLimits, "_prefect_limits", names)
+    monkeypatch.setattr(openai_compat, "endpoint_limits", lambda spec, waits, shared: EndpointLimits(spec.base_url, 6000, None, waits, True))
+    with DetServer() as server:
+        spec = PolicySpec(name="p", backend="openai", base_url=server.base_url, model="det", rpm=6000)
+        requests = [GenerateRequest((("user", f"q{i}"),), 0.5, 1.0, 8, i) for i in range(3)]
+        stats = CallStats(retry=RetryBudget(passes=3, budget=10, backoff_s=0))
+        results = run_generate(OpenAIBackend(spec), requests, CallCache(tmp_path / "cache.sqlite"), stats, label="sampling p")
+        sent = server.calls
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert (stats.live, stats.failed, stats.retried, sent) == (3, 0, 1, 3)  # one request waited for a pass, none was sent twice
+    assert granted == [False, True, True, True]

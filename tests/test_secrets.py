@@ -18,9 +18,7 @@ import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import huggingface_hub.constants
-import openai
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -60,8 +58,9 @@ def random_key() -> str:
 class KeyQuotingHandler(JsonHandler):
     """GET /v1/models: 200. POST /v1/chat/completions: a deterministic answer, except that a
     sampling request holding FAILGEN gets a 403, one holding FLAKY a 500 the first time (it is
-    retried), and a judge request (logprobs=true) holding JUDGEFAIL a 401: each with the caller's
-    key (its Authorization header) quoted in the body, as some providers do."""
+    retried), a judge request (logprobs=true) holding JUDGEFAIL a 401, and any request holding
+    STATUS401/STATUS403/STATUS500 that status: each with the caller's key (its Authorization header)
+    quoted in the body, as some providers do."""
 
     def do_GET(self):  # noqa: N802
         self.send_json(200, {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "test"} for m in self.server.models]})
@@ -72,6 +71,10 @@ class KeyQuotingHandler(JsonHandler):
         content = body["messages"][-1]["content"]
         judge = bool(body.get("logprobs"))
         self.server.seen += 1
+        forced = next((code for code in (401, 403, 500) if f"STATUS{code}" in content), None)
+        if forced:
+            self.server.quoted += 1
+            return self.send_json(forced, {"error": {"message": f"the key {key} was refused ({forced})", "type": "invalid_request_error"}})
         if not judge and "FAILGEN" in content:
             return self.send_json(403, {"error": {"message": f"the key {key} may not use this model", "type": "permission_error"}})
         if not judge and "FLAKY" in content and (content, body["temperature"]) not in self.server.flaked:
@@ -94,7 +97,7 @@ class KeyQuotingHandler(JsonHandler):
 def key_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), KeyQuotingHandler)
     server.daemon_threads = True
-    server.models, server.seen, server.flaked = ["m"], 0, set()
+    server.models, server.seen, server.flaked, server.quoted = ["m"], 0, set(), 0
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     server.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
@@ -159,7 +162,7 @@ def test_a_run_against_a_key_quoting_server_leaks_the_key_nowhere(tmp_path, key_
     assert len(failed_gens) == 2 and all("PermissionDeniedError" in g["error"] and "***" in g["error"] for g in failed_gens)
     assert len(failed_judgments) == 1 and "AuthenticationError" in failed_judgments[0]["error"] and "***" in failed_judgments[0]["error"]
     assert manifest["counts"]["kept"] == 3 and result.pushed
-    assert any(r.getMessage().startswith("Retrying request in") for r in caplog.records), "the client's retry was not logged"
+    assert any(r.getMessage().startswith("Retrying request") for r in caplog.records), "the client's retry was not logged"
 
     # ... and the key is in no byte of any file: store (cache.sqlite, versions, reports), export, Hub
     assert (store / "cache.sqlite").is_file() and list((store / "reports").glob("*.html"))
@@ -286,19 +289,77 @@ def test_push_of_a_clean_version_passes_the_scan(tmp_path, hub):
 # -- the pieces -------------------------------------------------------------------------------------
 
 
-def status_error(status: int, key: str, url: str = "http://127.0.0.1:1/v1/chat/completions") -> openai.APIStatusError:
-    request = httpx.Request("POST", url, headers={"Authorization": f"Bearer {key}"})
-    body = {"error": {"message": f"Incorrect API key provided: {key}"}}
-    response = httpx.Response(status, request=request, json=body)
-    cls = openai.AuthenticationError if status == 401 else openai.InternalServerError
-    return cls(f"Error code: {status} - {body}", response=response, body=body)
+@pytest.mark.parametrize("header_seen", [True, False], ids=["header-in-exception", "no-header-in-exception"])
+@pytest.mark.parametrize("status", [401, 403, 500])
+def test_a_failed_call_to_a_real_server_is_scrubbed_by_the_key_the_recipe_names(tmp_path, key_server, monkeypatch, status, header_seen):
+    """The server quotes the key in its 401/403/500 body. Whether the client's exception still carries the
+    request's Authorization header (some openai releases keep a request without it) must not matter: the key
+    is known from `api_key_env`. `no-header-in-exception` makes the header invisible to the scrubber."""
+    import rlaif.secrets
+    from rlaif.backends.base import GenerateRequest
+    from rlaif.backends.openai_compat import OpenAIBackend
+    from rlaif.cache import CallCache, CallStats
+    from rlaif.calls import RetryBudget, run_generate
+    from rlaif.errors import RunIncomplete
+    from rlaif.recipe import PolicySpec
+
+    key = random_key()  # not key-shaped: only its origin (the variable the recipe names) identifies it
+    monkeypatch.setenv(KEY_ENV, key)
+    if not header_seen:
+        monkeypatch.setattr(rlaif.secrets, "exception_secrets", lambda exc: [])
+    spec = PolicySpec(name="p", backend="openai", base_url=key_server.base_url, model="m", api_key_env=KEY_ENV, max_retries=0, timeout_s=10)
+    backend = OpenAIBackend(spec)
+    stats = CallStats(retry=RetryBudget(passes=1, budget=0, backoff_s=0))
+    request = GenerateRequest(messages=(("user", f"Say hi. STATUS{status}"),), temperature=0.2, top_p=1.0, max_tokens=8, seed=0)
+    raised = None
+    try:
+        [result] = run_generate(backend, [request], CallCache(tmp_path / "cache.sqlite"), stats, label="sampling p")
+    except RunIncomplete as exc:  # 500 is transient: the run stops once its retries are spent
+        raised = exc
+    assert (raised is not None) == (status == 500)
+    assert key_server.quoted == 1  # the server did quote the key the request carried
+    texts = [stats.last_error] + ([str(raised)] if raised else [error_text(result, spec_secrets(spec))])
+    for text in texts:
+        assert key not in text and "***" in text and f"Error code: {status}" in text, text
 
 
-@pytest.mark.parametrize("status", [401, 500])
-def test_error_text_scrubs_the_key_the_failed_request_carried(status):
-    key = random_key()  # not key-shaped: only its origin (the Authorization header) identifies it
-    text = error_text(status_error(status, key))
-    assert key not in text and "***" in text and text.startswith(("AuthenticationError: Error code: 401", "InternalServerError: Error code: 500"))
+def oldest_allowed(package: str) -> str:
+    """The lower bound pyproject.toml gives `package` (`package>=X`)."""
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    return next(d.split(">=")[1].split(",")[0] for d in dependencies if d.startswith(f"{package}>="))
+
+
+@pytest.mark.slow
+def test_scrubbing_holds_with_the_oldest_openai_and_httpx_pyproject_allows(tmp_path):
+    """The run-level and call-level secret tests again, in a subprocess whose openai and httpx are the oldest
+    releases pyproject.toml admits (installed from the index into a folder put first on the path)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    openai_version, httpx_version = oldest_allowed("openai"), oldest_allowed("httpx")
+    target = tmp_path / "oldest"
+    pins = [f"openai=={openai_version}", f"httpx=={httpx_version}.*", "httpcore==1.*", "distro"]
+    installed = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), *pins],
+                               capture_output=True, text=True, timeout=300)
+    if installed.returncode != 0:
+        pytest.skip(f"could not install {pins} from the package index: {installed.stderr[-500:]}")
+    env = {**os.environ, "PYTHONPATH": str(target), "RLAIF_PROGRESS": "0"}
+    versions = subprocess.run([sys.executable, "-c", "import openai, httpx; print(openai.__version__, httpx.__version__)"],
+                              env=env, capture_output=True, text=True, timeout=120)
+    from packaging.version import Version
+
+    found = versions.stdout.split()
+    assert Version(found[0]) == Version(openai_version) and found[1].startswith(httpx_version), versions
+    selected = "real_server_is_scrubbed or (leaks_the_key_nowhere and not cli)"
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "tests/test_secrets.py", "-k", selected],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 0 and "7 passed" in ran.stdout, ran.stdout[-4000:] + ran.stderr[-2000:]
 
 
 def test_error_text_scrubs_the_spec_key_and_url_credentials(monkeypatch):
@@ -353,3 +414,15 @@ def test_known_secrets_come_from_the_places_that_hold_them(monkeypatch):
     assert {"value-of-the-key", "hub-token-value", "a:b-secret", "b-secret"} <= set(found)
     assert userinfo_secrets("http://h:80/v1") == [] and strip_userinfo("http://h:80/v1") == "http://h:80/v1"
     assert os.environ.get("UNSET_VAR_X") is None
+
+
+def test_error_text_of_an_httpx_error_without_a_request_is_the_message():
+    """httpx raises RuntimeError for the `.request` of an exception made without one (a timeout inside a client
+    library); the scrubber reads around it instead of failing the call that only wanted its error text."""
+    import httpx
+
+    try:
+        raise RuntimeError("wrapper") from httpx.ReadTimeout("timed out")
+    except RuntimeError as exc:
+        assert error_text(exc) == "RuntimeError: wrapper"
+    assert error_text(httpx.ReadTimeout("timed out sk-proj-0123456789abcdefghij")) == "ReadTimeout: timed out ***"

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
-from rlaif.backends.ratelimit import EndpointLimits, Waits, endpoint_limits, prefect_shared
+from rlaif.backends.ratelimit import EndpointLimits, SharedLimitUnavailable, Waits, endpoint_limits, prefect_shared
 from rlaif.errors import BackendError
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -41,7 +41,7 @@ def run_async(coro: Awaitable) -> Any:
 def is_retryable(exc: BaseException) -> bool:
     import openai
 
-    if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, asyncio.TimeoutError)):
+    if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, asyncio.TimeoutError, SharedLimitUnavailable)):
         return True
     if getattr(exc, "batch_status", None) is not None:  # a failed line of a Batch API batch (rlaif.backends.openai_batch)
         return exc.batch_status in RETRY_STATUS

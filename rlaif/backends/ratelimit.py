@@ -39,6 +39,14 @@ from urllib.parse import urlsplit
 log = logging.getLogger(__name__)
 
 
+class SharedLimitUnavailable(RuntimeError):
+    """The Prefect server did not grant a shared limit's slot (unreachable, timed out, or an error of its own).
+
+    Transient: the request was not sent, and the call engine sends it again in a later pass
+    (rlaif.backends.openai_compat.is_retryable), never records it as a failed call.
+    """
+
+
 def bucket_shape(per_minute: int) -> tuple[int, float]:
     """(burst, refill per second) of a per-minute limit: burst + 60 s of refill = the limit.
 
@@ -181,7 +189,10 @@ class EndpointLimits:
     async def _prefect(self, estimate: int) -> None:
         from prefect.concurrency.asyncio import rate_limit
 
-        names = await self._prefect_limits()
+        try:
+            names = await self._prefect_limits()
+        except Exception as exc:  # noqa: BLE001 - the server's own failure: transient for the request
+            raise SharedLimitUnavailable(f"the shared rate limits of {self.url} could not be set on the Prefect server: {exc}") from exc
         start = time.monotonic()
         self.waits.hold()
         try:
@@ -189,6 +200,8 @@ class EndpointLimits:
                 await rate_limit(names["rpm"], occupy=1, strict=True)
             if self.tpm:
                 await rate_limit(names["tpm"], occupy=max(1, min(estimate, bucket_shape(self.tpm)[0])), strict=True)
+        except Exception as exc:  # noqa: BLE001 - ConcurrencySlotAcquisitionError wraps whatever the server said
+            raise SharedLimitUnavailable(f"the Prefect server did not grant a slot of the shared rate limit of {self.url}: {_cause(exc)}") from exc
         finally:
             self.waits.release()
             if time.monotonic() - start < 0.05:  # not a wait: the round trip to the server
@@ -210,6 +223,12 @@ class EndpointLimits:
             self._created = True
             log.info("rate limits of %s shared through Prefect global concurrency limits %s", self.url, list(names.values()))
         return names
+
+
+def _cause(exc: BaseException) -> str:
+    """An exception's message with its cause's (Prefect's wrapper names the limits, the cause says what went wrong)."""
+    cause = exc.__cause__
+    return f"{exc} ({type(cause).__name__}: {cause})" if cause else str(exc)
 
 
 def endpoint_limits(spec, waits: Waits, shared: bool) -> EndpointLimits | None:
