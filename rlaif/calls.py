@@ -15,14 +15,14 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
 from rlaif.cache import CallCache, CallStats, call_key
 from rlaif.errors import RunIncomplete, StageFailed
 from rlaif.progress import progress_bar
-from rlaif.secrets import spec_secrets
+from rlaif.secrets import error_text, spec_secrets
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0
@@ -41,10 +41,8 @@ def retryable(exc: BaseException) -> bool:
     return is_retryable(exc)
 
 
-def error_summary(exc: BaseException, secrets: list[str] = (), limit: int = 400) -> str:
+def error_summary(exc: BaseException, secrets: Iterable[str] = (), limit: int = 400) -> str:
     """`error_text` of a failed call, scrubbed of `secrets` (the backend's key: a server may quote it in its error)."""
-    from rlaif.secrets import error_text
-
     text = error_text(exc, secrets)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,12 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     # parallel workers (make test): one compute thread per process, the worker and every child it starts. Several
-    # torch processes with a thread per core each spin against each other (measured here: 3x the CPU time).
+    # torch processes with a thread per core each spin against each other (6 workers without it: 70 min of CPU).
     for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(_threads, "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # a Prefect home (its SQLite database) per worker: the runs of two workers never write one database
+    os.environ["PREFECT_HOME"] = str(Path(tempfile.gettempdir()) / f"rlaif-tests-prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'gw')}")
 
 
 def write_prompts(path: Path, prompts: list[str]) -> Path:
