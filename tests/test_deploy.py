@@ -326,7 +326,10 @@ def scheduling_server(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("prefect-sched")
     port, log = free_port(), home / "server.log"
-    env = {**ENV, "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1"}
+    # SQLite's busy wait 60 s instead of 10: on a machine busy with the rest of the suite, a write can wait longer
+    # than 10 s and Prefect then logs "database is locked" (seen once beside 2 parallel workers; the runs completed)
+    env = {**ENV, "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
+           "PREFECT_SERVER_DATABASE_TIMEOUT": "60"}
     env.pop("PREFECT_API_URL", None)
     url = f"http://127.0.0.1:{port}/api"
     with spawned([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, home, log) as proc:
@@ -339,7 +342,22 @@ def scheduling_server(tmp_path_factory):
             except (urllib.error.URLError, OSError):
                 time.sleep(0.5)
         yield url, log
-    assert "Traceback" not in log.read_text(), log.read_text()[-5000:]  # e.g. the scheduler failing on every pass
+    failures = unexpected_tracebacks(log.read_text())
+    assert not failures, failures[0][-5000:]  # e.g. the scheduler failing on every pass (SQLAlchemy 2.1)
+
+
+def unexpected_tracebacks(log: str) -> list[str]:
+    r"""The server log's tracebacks, less SQLite's "database is locked": on a busy machine Prefect's background
+    services (the foreman, a state update) can lose SQLite's lock for longer than its busy wait; they log it and
+    try again on their next loop. Any other traceback (the scheduler's "Can't evaluate bulk DML statement") counts.
+
+    >>> unexpected_tracebacks("ok\nTraceback (most recent call last):\n  x\nsqlite3.OperationalError: database is locked\n")
+    []
+    >>> len(unexpected_tracebacks("Traceback (most recent call last):\nInvalidRequestError: Can't evaluate bulk DML statement\n"))
+    1
+    """
+    blocks = log.split("Traceback (most recent call last):")[1:]
+    return [block for block in blocks if "database is locked" not in block.split("\n\n")[0]]
 
 
 def _scheduled_runs(url: str, deployment_id: str) -> list[dict]:
