@@ -142,6 +142,9 @@ def serve_reward(
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda for a reward model (default: cuda when available)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Responses per forward pass of a reward model."),
     max_length: int = typer.Option(512, "--max-length", min=8, help="Most tokens of prompt + response for a reward model (cut from the left)."),
+    labels_as_baselines: bool = typer.Option(
+        False, "--labels-as-baselines", help="With --judge: OpenRLHF's `labels` are reference responses the judge compares against (off: labels are ignored; in RLVR data they are bare answers such as \"42\")."
+    ),
     store: Optional[str] = StoreOption,
 ) -> None:
     """Serve a reward model or a judge over HTTP for other RL trainers: POST /get_reward in
@@ -152,7 +155,7 @@ def serve_reward(
     Example: rlaif serve-reward --model rm-demo-0123456789ab --port 5000
     """
     try:
-        service, where = build_service(model, judge, store, device, batch_size, max_length)
+        service, where = build_service(model, judge, store, device, batch_size, max_length, labels_as_baselines)
     except RlaifError as exc:
         _fail(exc)
     from rlaif.reward_server import make_server
@@ -171,14 +174,16 @@ def serve_reward(
         server.server_close()
 
 
-def build_service(model: Optional[str], judge: Optional[str], store: Optional[str], device: Optional[str], batch_size: int, max_length: int):
-    """(the reward service, the store) for `serve-reward`; exactly one of --model and --judge."""
+def build_service(model: Optional[str], judge: Optional[str], store: Optional[str], device: Optional[str], batch_size: int, max_length: int, labels_as_baselines: bool = False):
+    """(the reward service, the store) for `serve-reward`; exactly one of --model and --judge; --labels-as-baselines only with --judge."""
     from rlaif.errors import InputError
     from rlaif.reward_server import RewardService
     from rlaif.settings import store_path
 
     if (model is None) == (judge is None):
         raise InputError("serve-reward", "give exactly one of --model (a reward model) or --judge (a recipe YAML)", field="--model/--judge")
+    if labels_as_baselines and judge is None:
+        raise InputError("serve-reward", "a reward model scores a response on its own and takes no baseline: drop --labels-as-baselines, or serve a --judge", field="--labels-as-baselines")
     if judge is not None:
         from rlaif.preflight import check_judge
         from rlaif.recipe import load_recipe
@@ -187,7 +192,8 @@ def build_service(model: Optional[str], judge: Optional[str], store: Optional[st
         recipe = load_recipe(judge)
         where = store_path(recipe, store)
         check_judge(recipe, where)
-        return RewardService(judge_reward(judge, where, failed_reward=float("nan")), "judge", f"{judge} ({recipe.judge.model})"), where
+        reward = judge_reward(judge, where, failed_reward=float("nan"))
+        return RewardService(reward, "judge", f"{judge} ({recipe.judge.model})", labels_as_baselines=labels_as_baselines), where
     from rlaif.training.eval_rm import reward_model_path
     from rlaif.training.rewards import reward_model_scorer
 

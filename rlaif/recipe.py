@@ -18,7 +18,7 @@ from rlaif.costs import PriceSpec
 from rlaif.errors import RecipeError
 from rlaif.execution import ExecutionSpec
 from rlaif.names import check_name, is_version_id
-from rlaif.recipe_checks import check_api_key_env, check_base_url, read_recipe_yaml, value_error
+from rlaif.recipe_checks import check_api_key_env, check_base_url, check_listwise_orders, read_recipe_yaml, value_error
 from rlaif.recipe_errors import describe
 
 BackendName = Literal[tuple(BACKENDS)]  # type: ignore[valid-type]  # the names of rlaif.backends.BACKENDS, no copy
@@ -146,7 +146,7 @@ class JudgeBase(ModelSpec):
     )
     debias: bool = Field(
         True,
-        description="Remove position bias: pairwise in logit space, listwise by each slot's measured first-choice rate; "
+        description="Remove position bias: pairwise in logit space, listwise by each slot's prior measured over balanced orders; "
         "binary: threshold at the run's median P(yes) unless `threshold` is set.",
     )
     max_tokens: int = Field(8, ge=1, description="Tokens the judge may write in parse mode (listwise: raised to 8 per response).")
@@ -178,7 +178,10 @@ class PairwiseJudge(JudgeBase):
 
 class ListwiseJudge(JudgeBase):
     type: Literal["listwise"] = Field("listwise", description="listwise: rank all K responses over several permutations.")
-    permutations: int = Field(2, ge=1, le=24, description="Orders judged per prompt (original, reversed, then seeded shuffles).")
+    permutations: int | None = Field(
+        None, ge=1, le=24, description="Orders judged per prompt, in blocks of K cyclic rotations (of the original, the reversed, then seeded "
+        "shuffled order), each block showing every response once in every slot; with debias a multiple of K (or at least K!). null: K."
+    )
     aggregate: Literal["plackett-luce", "borda"] = Field("plackett-luce", description="How permutations are combined.")
 
 
@@ -360,8 +363,8 @@ class Recipe(Strict):
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec, description="Where the steps run: {engine: local|ray, address, shards} (docs/scale.md); never changes the version id.")
 
     @model_validator(mode="after")
-    def _priced_budget(self):
-        return check_priced_budget(self)
+    def _across_fields(self):
+        return check_listwise_orders(check_priced_budget(self))
 
     @field_validator("parent")
     @classmethod

@@ -6,6 +6,7 @@ variable that the recipe only names; and an error about such a field never shows
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -154,3 +155,19 @@ def read_recipe_yaml(path: str | Path, example: str = "recipes/demo.yaml") -> ob
     except UnicodeDecodeError as exc:
         raise RecipeError(str(path), "", f"not UTF-8 text (byte {exc.start})", "save the recipe as UTF-8") from None
     return data
+
+
+def check_listwise_orders(recipe):
+    """A debiased listwise judge must show each of a prompt's K responses equally often in every slot:
+    `permutations` a multiple of K (or at least K!), else an error naming the fix (a validator of rlaif.recipe.Recipe)."""
+    judge, policies = recipe.judge, len(recipe.policies)
+    k = recipe.samples_per_prompt * policies
+    count = getattr(judge, "permutations", None)
+    if judge.type != "listwise" or not judge.debias or count is None or k < 2 or count % k == 0 or count >= math.factorial(k):
+        return recipe
+    raise PydanticCustomError("recipe_value", "{problem}", {
+        "key": "judge.permutations",
+        "problem": f"{count} orders cannot show each of the {k} responses per prompt ({recipe.samples_per_prompt} samples x {policies} "
+        f"polic{'y' if policies == 1 else 'ies'}) equally often in every slot, which `debias` needs to tell a slot's bias from a response's quality",
+        "fix": f"use a multiple of {k} (blocks of {k} rotations; e.g. permutations: {k}, the default when left out), or set debias: false",
+    })

@@ -7,20 +7,36 @@ Server (``POST /get_reward``, ``GET /health``), in OpenRLHF's remote reward mode
                "prompts": [the prompt part of each query] (optional), "labels": [...] (optional)}
     response  {"rewards": [one float per query], "scores": [the same], "extra_logs": {"reward_failed": [0.0 | 1.0 per query]}}
 
-Each query is split into the chat and the response: the response is what follows `prompts[i]`
-in `query[i]`; the chat is parsed back from ChatML (``<|im_start|>role``) or Llama-3
-(``<|start_header_id|>role<|end_header_id|>``) markers, else the prompt text is one user turn.
-Without `prompts` the query itself must carry such markers, its last assistant turn being the
-response. End-of-turn tokens at the end of a response are dropped. The same endpoint also takes
-explicit pairs, which is what `compute_score` below sends::
+Each query is split into the chat and the response; the chat is always `prompts[i]` whole, parsed
+back from ChatML (``<|im_start|>role``) or Llama-3 (``<|start_header_id|>role<|end_header_id|>``)
+markers, else the prompt text is one user turn. OpenRLHF decodes the query from token ids with
+special tokens kept and may cut a long prompt, so the response starts after the first of these
+that holds (`split_query`; each tried after 0, 1, 2, ... of the query's leading special tokens,
+i.e. pad or BOS tokens, and with the prompt as decoding with ``clean_up_tokenization_spaces``
+renders it):
+
+1. whole: the query starts with `prompts[i]`;
+2. tail: the query starts with the prompt's last characters (at least MIN_MATCH of them, the longest
+   such piece): OpenRLHF 0.9.1 to 0.11 keep a long prompt's last tokens (utils/agent.py);
+3. head: the query and the prompt share a beginning of at least MIN_MATCH characters and the
+   prompt's last MIN_MATCH characters do not follow it (else the query is another prompt's):
+   OpenRLHF up to 0.9.0 keep a long prompt's first tokens (the tokenizer's right truncation); the
+   response starts where the two part.
+
+A query no rule fits gets HTTP 400 naming the row. Without `prompts` the query itself must carry
+chat markers, its last assistant turn being the response. End-of-turn and pad tokens at the end of a
+response are dropped. The same endpoint also takes explicit pairs, which is what `compute_score`
+below sends::
 
     {"prompts": [messages or text], "responses": [text], "baselines": [text] (optional)}
 
 Rewards: a reward model's logit (`rlaif.training.rewards.reward_model_scorer`), or with a judge
 recipe `rlaif.training.rewards.judge_reward`: P(response beats a baseline), both orders, the
 judge's position bias estimated over every judgment the server made and removed. The baseline is
-`baselines` (OpenRLHF: `labels`, when each is a non-empty string; verl: the row's
-`reward_model.ground_truth`), else the recipe's first policy's greedy answer. A failed judgment
+`baselines` (verl: the row's `reward_model.ground_truth`), else the recipe's first policy's greedy
+answer. OpenRLHF's `labels` are baselines only on a server made with ``labels_as_baselines=True``
+(`RewardService`), every label then a non-empty string (else HTTP 400): in RLVR data a label is a
+bare answer such as "42", no response to compare with, so by default labels are ignored. A failed judgment
 gets reward 0.0 and `reward_failed` 1.0. A bad request gets HTTP 400 with
 ``{"error": ..., "field": ...}`` naming the field.
 
@@ -59,8 +75,13 @@ CHAT_PATTERNS = (
     re.compile(r"<\|im_start\|>(system|user|assistant)\n(.*?)(?:<\|im_end\|>|(?=<\|im_start\|>)|$)", re.S),
     re.compile(r"<\|start_header_id\|>(system|user|assistant)<\|end_header_id\|>\n\n(.*?)(?:<\|eot_id\|>|(?=<\|start_header_id\|>)|$)", re.S),
 )
-END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "</s>", "<eos>", "<|end|>")
+END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "</s>", "<eos>", "<|end|>", "<pad>", "<end_of_turn>")
 START_TOKENS = ("<|begin_of_text|>", "<s>", "<|endoftext|>", "<pad>", "<|pad|>")
+# a special token as a decode with skip_special_tokens=False writes it: <|...|>, DeepSeek's <｜...｜>, SentencePiece's
+SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]{1,64}\|>|<｜[^<>｜]{1,64}｜>|</?s>|<pad>|<unk>|<bos>|<eos>")
+MIN_MATCH = 16  # characters a cut prompt's kept piece must have for a query to match it
+# what transformers' clean_up_tokenization does to decoded text (clean_up_tokenization_spaces=True, e.g. Llama-3)
+CLEAN_UP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
 
 
 class RequestError(ValueError):
@@ -88,6 +109,69 @@ def clean_response(text: str) -> str:
     while any(text.endswith(token) for token in END_TOKENS):
         text = next(text[: -len(t)] for t in END_TOKENS if text.endswith(t)).strip()
     return text
+
+
+def leading_starts(query: str) -> list[int]:
+    """Where a query's text may begin: 0, then after each of its leading special tokens (pad, BOS).
+
+    >>> leading_starts("<|im_end|><|im_end|><|im_start|>user")
+    [0, 10, 20, 32]
+    """
+    starts = [0]
+    while match := SPECIAL_TOKEN.match(query, starts[-1]):
+        starts.append(match.end())
+    return starts
+
+
+def prompt_forms(prompt: str) -> list[str]:
+    """The prompt as written, and as a decode with clean_up_tokenization_spaces renders it when that differs."""
+    cleaned = prompt
+    for old, new in CLEAN_UP:
+        cleaned = cleaned.replace(old, new)
+    return [prompt] if cleaned == prompt else [prompt, cleaned]
+
+
+def whole_end(query: str, start: int, prompt: str) -> int | None:
+    """Rule 1: the query (from `start`) begins with the whole prompt; where the response starts."""
+    return start + len(prompt) if query.startswith(prompt, start) else None
+
+
+def tail_end(query: str, start: int, prompt: str) -> int | None:
+    """Rule 2: the query begins with the prompt's longest last piece of >= MIN_MATCH characters
+    (a cut through a multi-byte character decodes as U+FFFD, skipped)."""
+    while query.startswith("\ufffd", start):
+        start += 1
+    head = query[start : start + MIN_MATCH]
+    at = prompt.find(head, 1) if len(head) == MIN_MATCH else -1
+    while at != -1:
+        if query.startswith(prompt[at:], start):
+            return start + len(prompt) - at
+        at = prompt.find(head, at + 1)
+    return None
+
+
+def head_end(query: str, start: int, prompt: str) -> int | None:
+    """Rule 3: the query and the prompt share a beginning of >= MIN_MATCH characters, and the
+    prompt's end does not follow it (else the query was made from another prompt with that beginning)."""
+    shared = len(os.path.commonprefix([query[start : start + len(prompt)], prompt]))
+    if shared < MIN_MATCH or shared == len(prompt) or prompt[-MIN_MATCH:] in query[start + shared :]:
+        return None
+    end = start + shared
+    while query.startswith("\ufffd", end):
+        end += 1
+    return end
+
+
+def split_query(query: str, prompt: str) -> int | None:
+    """Where the response starts in an OpenRLHF query made from `prompt`: the first rule of the module
+    docstring that holds, tried after each count of leading special tokens; None when none does."""
+    for rule in (whole_end, tail_end, head_end):
+        for start in leading_starts(query):
+            for form in prompt_forms(prompt):
+                end = rule(query, start, form)
+                if end is not None:
+                    return end
+    return None
 
 
 def parse_chat(text: str) -> list[dict] | None:
@@ -130,25 +214,42 @@ def _strings(body: dict, name: str, n: int | None = None) -> list[str]:
     return values
 
 
-def _openrlhf(body: dict) -> RewardBatch:
+def _with_prompt(query: str, prompt: str, i: int) -> tuple[list[dict], str]:
+    end = split_query(query, prompt)
+    if end is None:
+        raise RequestError(
+            f"prompts[{i}]",
+            f"query[{i}] does not begin with it, nor (after leading pad/BOS tokens) with its last or first {MIN_MATCH}+ characters "
+            f"as OpenRLHF leaves a cut prompt: send as prompts[{i}] the prompt text query[{i}] was made from, or leave `prompts` "
+            "out when every query carries its chat-template turns",
+        )
+    return prompt_messages(prompt), clean_response(query[end:])
+
+
+def _from_turns(query: str, i: int) -> tuple[list[dict], str]:
+    turns = parse_chat(query)
+    if not turns or turns[-1]["role"] != "assistant" or len(turns) < 2:
+        raise RequestError("prompts", f"missing, and query[{i}] has no chat-template turns ending in the response: send the prompt of each query")
+    return turns[:-1], turns[-1]["content"]
+
+
+def _label_baselines(body: dict, n: int) -> list[str]:
+    labels = body.get("labels")
+    fix = "this server takes OpenRLHF's labels as the judge's baselines (--labels-as-baselines): send a reference response per query, or serve without that option"
+    if not isinstance(labels, list) or len(labels) != n:
+        raise RequestError("labels", f"must be a list with one label per query ({n}): {fix}")
+    for i, label in enumerate(labels):
+        if not (isinstance(label, str) and label.strip()):
+            raise RequestError(f"labels[{i}]", f"is {label!r}, not a baseline response: {fix}")
+    return list(labels)
+
+
+def _openrlhf(body: dict, labels_as_baselines: bool = False) -> RewardBatch:
     queries = _strings(body, "query")
     prompts = _strings(body, "prompts", len(queries)) if body.get("prompts") is not None else None
-    messages, responses = [], []
-    for i, query in enumerate(queries):
-        if prompts is not None:
-            if not query.startswith(prompts[i]):
-                raise RequestError(f"prompts[{i}]", "is not the start of query[{i}]: send the prompt text the query begins with".replace("{i}", str(i)))
-            messages.append(prompt_messages(prompts[i]))
-            responses.append(clean_response(query[len(prompts[i]) :]))
-            continue
-        turns = parse_chat(query)
-        if not turns or turns[-1]["role"] != "assistant" or len(turns) < 2:
-            raise RequestError("prompts", f"missing, and query[{i}] has no chat-template turns ending in the response: send the prompt of each query")
-        messages.append(turns[:-1])
-        responses.append(turns[-1]["content"])
-    labels = body.get("labels")
-    usable = isinstance(labels, list) and len(labels) == len(queries) and all(isinstance(x, str) and x.strip() for x in labels)
-    return RewardBatch(messages, responses, list(labels) if usable else None)
+    pairs = [_with_prompt(q, prompts[i], i) if prompts is not None else _from_turns(q, i) for i, q in enumerate(queries)]
+    baselines = _label_baselines(body, len(queries)) if labels_as_baselines else None
+    return RewardBatch([chat for chat, _ in pairs], [response for _, response in pairs], baselines)
 
 
 def _chat(value: Any, name: str) -> list[dict]:
@@ -170,12 +271,13 @@ def _pairs(body: dict) -> RewardBatch:
     return RewardBatch(messages, responses, baselines)
 
 
-def parse_request(body: Any) -> RewardBatch:
-    """The pairs to score from a request body (either shape in the module docstring); RequestError when it is bad."""
+def parse_request(body: Any, labels_as_baselines: bool = False) -> RewardBatch:
+    """The pairs to score from a request body (either shape in the module docstring); RequestError when it is bad.
+    `labels_as_baselines`: OpenRLHF's `labels` are the judge's baselines (else they are ignored)."""
     if not isinstance(body, dict):
         raise RequestError("body", "must be a JSON object")
     if "query" in body:
-        return _openrlhf(body)
+        return _openrlhf(body, labels_as_baselines)
     if "responses" in body:
         return _pairs(body)
     raise RequestError("query", 'missing: send {"query": [...], "prompts": [...]} (OpenRLHF) or {"prompts": [...], "responses": [...]}')
@@ -189,6 +291,7 @@ class RewardService:
     kind: str  # "model" or "judge"
     name: str
     failed_reward: float = 0.0
+    labels_as_baselines: bool = False  # OpenRLHF's `labels` as the judge's baselines (RLVR labels are bare answers: off)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def score(self, batch: RewardBatch) -> dict[str, Any]:
@@ -236,7 +339,7 @@ def make_handler(service: RewardService) -> type[BaseHTTPRequestHandler]:
             try:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"null")
-                batch = parse_request(body)
+                batch = parse_request(body, service.labels_as_baselines)
             except ValueError as exc:  # bad JSON or a RequestError
                 field_name = exc.field if isinstance(exc, RequestError) else "body"
                 problem = exc.problem if isinstance(exc, RequestError) else f"not valid JSON ({exc})"

@@ -56,9 +56,9 @@ def prompts_and_gens(qualities):
 def test_listwise_unshuffles_permutations_and_picks_best_vs_worst(use_backend, tmp_path):
     fake = use_backend(FakeBackend(None, score=listwise_fake(slot_bias=1.0)))
     prompts, gens = prompts_and_gens([2, 5, 1, 3])
-    spec = ListwiseJudge(permutations=3, pairs="best_vs_worst")
+    spec = ListwiseJudge(permutations=4, pairs="best_vs_worst")  # one block: every response once in every slot
     outcome, pairs, dropped, stats = run(spec, prompts, gens, tmp_path)
-    assert fake.calls == 3 and stats.live == 3
+    assert fake.calls == 4 and stats.live == 4
     ranking = outcome.rankings[0]
     assert ranking.ranks == [3, 1, 4, 2] and ranking.judge == "listwise"
     assert len(pairs) == 1 and pairs[0].chosen[0]["content"] == "answer Q5" and pairs[0].rejected[0]["content"] == "answer Q1"

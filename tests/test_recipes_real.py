@@ -35,7 +35,7 @@ def test_listwise_recipe_version_trains_with_dpo(tmp_path):
     result = summary(rlaif("run", recipe, "--store", str(tmp_path / "store"), "--limit", "3"))
     store, version = tmp_path / "store", result["version"]
     manifest = load_manifest(store, version)
-    assert manifest["judge"]["type"] == "listwise" and manifest["judge"]["permutations"] == 2
+    assert manifest["judge"]["type"] == "listwise" and manifest["judge"]["permutations"] == 4
     rankings = read_table(store, version, "rankings")
     assert len(rankings) == 3 and all(len(r["responses"]) >= 2 and r["agreement"] is not None for r in rankings)
     assert manifest["counts"]["kept"] >= 1

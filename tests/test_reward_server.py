@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.reward_server import RequestError, compute_score, compute_score_batch, parse_request, post_rewards
+from rlaif.reward_server import RequestError, RewardService, compute_score, compute_score_batch, make_server, parse_request, post_rewards
 from tests.badinput import ENV, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import ROOT
 
@@ -166,10 +167,12 @@ def test_parse_request_names_the_field(body, field):
     assert info.value.field == field
 
 
-def test_llama3_queries_and_labels_as_baselines():
+def test_llama3_queries_and_labels_as_baselines_only_when_asked():
     prompt = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
-    batch = parse_request({"query": [prompt + "Hello.<|eot_id|>"], "prompts": [prompt], "labels": ["Hey."]})
-    assert batch.prompts == [[{"role": "user", "content": "Hi?"}]] and batch.responses == ["Hello."] and batch.baselines == ["Hey."]
+    body = {"query": [prompt + "Hello.<|eot_id|>"], "prompts": [prompt], "labels": ["Hey."]}
+    batch = parse_request(body)
+    assert batch.prompts == [[{"role": "user", "content": "Hi?"}]] and batch.responses == ["Hello."] and batch.baselines is None
+    assert parse_request(body, labels_as_baselines=True).baselines == ["Hey."]
     plain = parse_request({"query": ["Question? Answer."], "prompts": ["Question?"], "labels": [None]})
     assert plain.prompts == [[{"role": "user", "content": "Question?"}]] and plain.responses == ["Answer."] and plain.baselines is None
 
@@ -181,6 +184,7 @@ def test_llama3_queries_and_labels_as_baselines():
         (["--model", "m", "--judge", "r.yaml"], ["exactly one of --model"]),
         (["--model", "no/such/folder"], ["--model 'no/such/folder'", "not a model folder"]),
         (["--judge", "no-such-recipe.yaml"], ["no-such-recipe.yaml"]),
+        (["--model", "m", "--labels-as-baselines"], ["--labels-as-baselines", "serve a --judge"]),
     ],
 )
 def test_bad_serve_reward_arguments_exit_2(tmp_path, args, needles):
@@ -197,12 +201,152 @@ def test_a_judge_serves_debiased_rewards_against_baselines(tmp_path):
             "judge": {"model": "smollm2-135m", "template": str(ROOT / "prompts/pairwise_judge.j2"), "batch_size": 4},
         },
     )
-    proc, url = start(["--judge", str(recipe)], tmp_path)
+    proc, url = start(["--judge", str(recipe), "--labels-as-baselines"], tmp_path)
     try:
         status, body = post(url, {"prompts": CHATS[:2], "responses": RESPONSES[:2], "baselines": ["Hi.", "Red."]})
         assert status == 200 and len(body["rewards"]) == 2 and all(0.0 <= r <= 1.0 for r in body["rewards"])
         assert body["extra_logs"]["reward_failed"] == [0.0, 0.0]
         status, again = post(url, {"prompts": CHATS[:2], "responses": RESPONSES[:2], "baselines": ["Hi.", "Red."]})
         assert status == 200 and len(again["rewards"]) == 2
+        # --labels-as-baselines took effect: OpenRLHF's labels are baselines now, so an empty one is refused
+        prompt = "<|im_start|>user\nSay hi.<|im_end|>\n<|im_start|>assistant\n"
+        status, refused = post(url, {"query": [prompt + "Hi."], "prompts": [prompt], "labels": [""]})
+        assert status == 400 and refused["field"] == "labels[0]" and "--labels-as-baselines" in refused["error"]
     finally:
         stop(proc)
+
+
+# ---------------------------------------------------------------- requests exactly as OpenRLHF builds them
+# (github.com/OpenRLHF/OpenRLHF; every release tokenizes the rendered prompt with add_special_tokens=False
+# and decodes prompt + response ids with skip_special_tokens=False; `prompts` is the rendered prompt, uncut)
+
+LONG = [{"role": "user", "content": "Read these notes first. " + " ".join(f"Note {n}: the meeting moved to room {n + 3}." for n in range(60)) + " Now say hi."}]
+LONG_CHATS = [CHATS[0], LONG, CHATS[2]]
+
+
+def rendered(tokenizer, chats: list) -> list[str]:
+    return [tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) for chat in chats]
+
+
+def response_ids(tokenizer, response: str) -> list[int]:
+    """vLLM's output token ids: the response and the EOS it stopped on."""
+    return tokenizer(response + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+
+
+def openrlhf_0_11_body(tokenizer, prompt: str, response: str, label: str, max_prompt_length: int) -> dict:
+    """v0.11.0 (as v0.9.1-v0.10.4) openrlhf/utils/agent.py SingleTurnAgentExecutor.execute: L211 tokenize,
+    L221-234 keep the prompt's LAST max_prompt_length tokens, L283 decode, L287/L332-336 one query per POST."""
+    ids = tokenizer(text=prompt, add_special_tokens=False)["input_ids"]
+    if len(ids) > max_prompt_length:
+        ids = ids[-max_prompt_length:]
+    query = tokenizer.decode(ids + response_ids(tokenizer, response), skip_special_tokens=False)
+    return {"query": [query], "prompts": [prompt], "labels": [label]}
+
+
+def openrlhf_0_9_body(tokenizer, prompts: list[str], responses: list[str], labels: list[str], prompt_max_len: int) -> dict:
+    """v0.9.0 (as v0.8.3-) experience_maker.py: L279-287/L332 tokenize_fn(truncation=True, the tokenizer's
+    right truncation: the prompt's FIRST prompt_max_len tokens), L405-418 batch_decode(remove_pad_token(...))."""
+    ids = tokenizer(prompts, add_special_tokens=False, max_length=prompt_max_len, truncation=True)["input_ids"]
+    queries = [tokenizer.decode(p + response_ids(tokenizer, r), skip_special_tokens=False) for p, r in zip(ids, responses)]
+    return {"query": queries, "prompts": prompts, "labels": labels}
+
+
+def openrlhf_0_7_body(tokenizer, prompts: list[str], responses: list[str], labels: list[str], prompt_max_len: int) -> dict:
+    """v0.7.5 experience_maker.py: L662 tokenize_fn (right truncation), L693-702 LEFT-pad the prompts and
+    right-pad the outputs with pad_token_id, L285 batch_decode(seq, skip_special_tokens=False): pads included."""
+    ids = tokenizer(prompts, add_special_tokens=False, max_length=prompt_max_len, truncation=True)["input_ids"]
+    outs = [response_ids(tokenizer, r) for r in responses]
+    pad, width_in, width_out = tokenizer.pad_token_id, max(map(len, ids)), max(map(len, outs))
+    rows = [[pad] * (width_in - len(p)) + p + o + [pad] * (width_out - len(o)) for p, o in zip(ids, outs)]
+    return {"query": tokenizer.batch_decode(rows, skip_special_tokens=False), "prompts": prompts, "labels": labels}
+
+
+@pytest.fixture(scope="module")
+def tokenizer(reward_model):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(reward_model)
+
+
+@pytest.mark.slow
+def test_openrlhf_0_11_queries_with_prompts_cut_from_the_left_score_as_the_whole_prompt(server, in_process, tokenizer):
+    prompts = rendered(tokenizer, LONG_CHATS)
+    assert len(tokenizer(prompts[1], add_special_tokens=False)["input_ids"]) > 64  # the long prompt is really cut
+    rewards = []
+    for prompt, response in zip(prompts, RESPONSES):
+        status, body = post(server, openrlhf_0_11_body(tokenizer, prompt, response, "42", max_prompt_length=64))
+        assert status == 200, body
+        rewards += body["rewards"]
+    assert rewards == pytest.approx(in_process(LONG_CHATS, RESPONSES), abs=1e-5)
+
+
+@pytest.mark.slow
+def test_openrlhf_0_9_batch_with_a_prompt_cut_on_the_right_is_scored(server, in_process, tokenizer):
+    prompts = rendered(tokenizer, LONG_CHATS)
+    body = openrlhf_0_9_body(tokenizer, prompts, RESPONSES, ["42", "7", "4"], prompt_max_len=64)
+    assert not body["query"][1].startswith(prompts[1]) and body["query"][0].startswith(prompts[0])
+    status, answer = post(server, body)
+    assert status == 200, answer
+    assert answer["rewards"] == pytest.approx(in_process(LONG_CHATS, RESPONSES), abs=1e-5)
+
+
+@pytest.mark.slow
+def test_openrlhf_0_7_left_padded_queries_with_special_tokens_are_scored(server, in_process, tokenizer):
+    prompts = rendered(tokenizer, CHATS)
+    body = openrlhf_0_7_body(tokenizer, prompts, RESPONSES, ["", "", ""], prompt_max_len=1024)
+    assert body["query"][1].startswith(tokenizer.pad_token) and body["query"][0].endswith(tokenizer.pad_token)  # pads on both sides
+    status, answer = post(server, body)
+    assert status == 200, answer
+    assert answer["rewards"] == pytest.approx(in_process(CHATS, RESPONSES), abs=1e-5)
+
+
+@pytest.mark.slow
+def test_a_query_from_another_prompt_gets_400_naming_the_row_and_the_fix(server, tokenizer):
+    prompts = rendered(tokenizer, CHATS)
+    body = openrlhf_0_9_body(tokenizer, prompts, RESPONSES, ["", "", ""], prompt_max_len=1024)
+    body["prompts"] = [prompts[0], prompts[2], prompts[2]]  # row 1 carries row 2's prompt: same system turn, another question
+    status, answer = post(server, body)
+    assert status == 400 and answer["field"] == "prompts[1]"
+    assert "query[1]" in answer["error"] and "send" in answer["error"]
+
+
+def test_a_prompt_decoded_with_cleaned_up_spaces_still_matches():
+    prompt = "<|im_start|>user\nIs it red , or blue ?<|im_end|>\n<|im_start|>assistant\n"
+    query = "<|im_start|>user\nIs it red, or blue?<|im_end|>\n<|im_start|>assistant\nBlue.<|im_end|>"  # clean_up_tokenization_spaces=True (Llama-3)
+    batch = parse_request({"query": [query], "prompts": [prompt]})
+    assert batch.responses == ["Blue."] and batch.prompts == [[{"role": "user", "content": "Is it red , or blue ?"}]]
+
+
+@pytest.fixture()
+def recording_server():
+    """The real HTTP server and handler around a reward function that records what it was called with."""
+    calls: list[dict] = []
+
+    def reward(prompts, responses, **kwargs):
+        calls.append({"responses": list(responses), **kwargs})
+        return [0.5] * len(responses)
+
+    def serve(labels_as_baselines: bool) -> str:
+        server = make_server(RewardService(reward, "judge", "recorder", labels_as_baselines=labels_as_baselines), port=0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/get_reward"
+
+    servers: list = []
+    yield serve, calls
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_openrlhf_labels_are_judge_baselines_only_when_the_server_is_asked(recording_server):
+    serve, calls = recording_server
+    prompt = "<|im_start|>user\nWhat is 6*7?<|im_end|>\n<|im_start|>assistant\n"
+    body = {"query": [prompt + "42<|im_end|>", prompt + "41<|im_end|>"], "prompts": [prompt, prompt], "labels": ["42", "42"]}
+    status, _ = post(serve(labels_as_baselines=False), body)
+    assert status == 200 and calls[-1] == {"responses": ["42", "41"]}  # RLVR's bare answers are not baselines
+    url = serve(labels_as_baselines=True)
+    status, _ = post(url, body)
+    assert status == 200 and calls[-1] == {"responses": ["42", "41"], "baseline": ["42", "42"]}
+    status, answer = post(url, {**body, "labels": ["42", ""]})
+    assert status == 400 and answer["field"] == "labels[1]" and "baseline" in answer["error"]

@@ -3,13 +3,19 @@
 Soft mode reads the probabilities of the best response's label right after the protocol's
 prefix, "Output (" by default (under Plackett-Luce these are the strengths of the first choice);
 parse mode reads a written ranking. The slot labels are the protocol's options (a-h by default).
-Position bias is controlled twice: every prompt is judged in several orders (original, reversed,
-then seeded shuffles) whose results are un-shuffled and combined, and, with `debias`, each
-slot's measured first-choice rate over the run is divided out before combining.
+Position bias is controlled twice: every prompt is judged in several orders whose results are
+un-shuffled and combined, and, with `debias`, each slot's prior is divided out before combining.
+The orders come in blocks of K cyclic rotations (original, reversed, then seeded shuffles), so a
+whole block shows every response once in every slot: only then does a slot's first-choice rate
+measure the slot and not the response that sits in it. The prior is PriDe's (Zheng et al.,
+"Large Language Models Are Not Robust Multiple Choice Selectors", ICLR 2024): per prompt, each
+slot's mean log-probability over the balanced orders, where the responses' strengths cancel;
+averaged over the run. For K = 2 it is the pairwise judge's logit shift (rlaif.judges.debias).
 """
 
 from __future__ import annotations
 
+import math
 import random
 
 from rlaif.backends.base import ScoreRequest, Scores
@@ -18,31 +24,45 @@ from rlaif.errors import RecipeError
 from rlaif.judges.aggregate import borda, mean_tau, order_from_scores, pairwise_share, plackett_luce
 from rlaif.judges.common import PrincipleFor, fixed_principle, instruction_text, judge_template, score_all
 from rlaif.judges.construct import Scored
+from rlaif.judges.debias import EPS
 from rlaif.judges.parsers import PARSERS
 from rlaif.judges.protocol import DEFAULTS, Protocol
 from rlaif.schema import Generation, Prompt, content_hash
 from rlaif.secrets import error_text, spec_secrets
 
 
-def permutations_of(k: int, count: int, key: str, seed: int) -> list[list[int]]:
-    """Orders to show k responses in: original, reversed, then distinct seeded shuffles.
+def order_count(k: int, count: int | None, debias: bool) -> int:
+    """Orders to judge k responses in: `count` (None: k), at most k!; with debias whole blocks of k.
 
-    >>> permutations_of(3, 2, "p1", 0)
-    [[0, 1, 2], [2, 1, 0]]
-    >>> len(permutations_of(2, 5, "p1", 0))  # only 2 distinct orders of 2 items
-    2
+    >>> order_count(3, None, True), order_count(3, 2, False), order_count(3, 7, True), order_count(2, 5, True), order_count(4, 1, True)
+    (3, 2, 6, 2, 4)
     """
-    orders = [list(range(k)), list(range(k))[::-1]]
+    n = k if count is None else count
+    if debias:
+        n = max(k, n - n % k)
+    return min(n, math.factorial(k))
+
+
+def permutations_of(k: int, count: int, key: str, seed: int) -> list[list[int]]:
+    """The first `count` orders (at most k!) of k responses: the k cyclic rotations of the original
+    order, then of the reversed one, then of seeded shuffles; every whole block of k is a Latin square.
+
+    >>> permutations_of(3, 3, "p1", 0)
+    [[0, 1, 2], [1, 2, 0], [2, 0, 1]]
+    >>> permutations_of(2, 5, "p1", 0)  # only 2 distinct orders of 2 items
+    [[0, 1], [1, 0]]
+    """
+    count = min(count, math.factorial(k))
     rng = random.Random(int(content_hash([key, seed], 8), 16))
-    limit = 1
-    for n in range(2, k + 1):
-        limit *= n
-    while len({tuple(o) for o in orders}) < min(count, limit):
-        shuffled = list(range(k))
-        rng.shuffle(shuffled)
-        orders.append(shuffled)
-    unique = list(dict.fromkeys(tuple(o) for o in orders))
-    return [list(o) for o in unique[: min(count, limit)]]
+    bases, orders, seen = [list(range(k)), list(range(k))[::-1]], [], set()
+    while len(orders) < count:
+        base = bases.pop(0) if bases else rng.sample(range(k), k)
+        if tuple(base) in seen:
+            continue  # a rotation of an earlier base: its whole block is there already
+        block = [base[r:] + base[:r] for r in range(k)]
+        seen.update(tuple(o) for o in block)
+        orders.extend(block)
+    return orders[:count]
 
 
 def listwise_requests(template, prompt: Prompt, generations: list[Generation], order: list[int], spec, principle) -> ScoreRequest:
@@ -77,16 +97,25 @@ def slot_probs(
     return None, [labels.index(label) for label in ranking], None
 
 
-def slot_prior(all_probs: list[list[float]], k: int) -> list[float]:
-    """Mean first-choice probability of each slot over the run (1/k each for an unbiased judge).
+def slot_prior(designs: list[list[list[float]]], k: int) -> list[float] | None:
+    """Each slot's first-choice prior from prompts judged in balanced orders (PriDe): per prompt, the
+    mean log-probability of each slot, centred; the mean over prompts, softmaxed. None: no such prompt.
 
-    >>> slot_prior([[0.7, 0.3], [0.5, 0.5]], 2)
-    [0.6, 0.4]
+    >>> [round(x, 4) for x in slot_prior([[[0.6, 0.4], [0.8, 0.2]]], 2)]  # logit shift 0.896, as pairwise
+    [0.7101, 0.2899]
+    >>> slot_prior([[[0.2, 0.6, 0.2], [0.6, 0.2, 0.2], [0.2, 0.2, 0.6]]], 3) == [1 / 3] * 3  # no slot bias
+    True
     """
-    rows = [p for p in all_probs if len(p) == k]
-    if not rows:
-        return [1.0 / k] * k
-    return [sum(row[s] for row in rows) / len(rows) for s in range(k)]
+    if not designs:
+        return None
+    logs = [0.0] * k
+    for rows in designs:
+        means = [sum(math.log(max(row[s], EPS)) for row in rows) / len(rows) for s in range(k)]
+        centre = sum(means) / k
+        logs = [total + (m - centre) / len(designs) for total, m in zip(logs, means)]
+    top = max(logs)
+    weights = [math.exp(x - top) for x in logs]
+    return [w / sum(weights) for w in weights]
 
 
 def combine_permutations(
@@ -122,17 +151,31 @@ def combine_permutations(
     return scores, pref, consistent, ranked
 
 
-def _debias(probs: list[list[float] | None], k: int) -> tuple[list[list[float] | None], list[float]]:
-    prior = slot_prior([p for p in probs if p is not None], k)
-    fixed = []
-    for p in probs:
-        if p is None:
-            fixed.append(None)
-            continue
-        raw = [p[s] / prior[s] if prior[s] > 0 else p[s] for s in range(k)]
-        total = sum(raw)
-        fixed.append([x / total for x in raw] if total > 0 else p)
-    return fixed, prior
+def _debias(designs: list[list[list[float] | None]], k: int) -> tuple[list[list[list[float] | None]], list[float] | None]:
+    """Each prompt's per-order slot probabilities divided by the slot prior (from the prompts whose
+    balanced orders all have probabilities) and renormalised; unchanged when there is no prior."""
+    prior = slot_prior([rows for rows in designs if rows and len(rows) % k == 0 and all(r is not None for r in rows)], k)
+    if prior is None:
+        return designs, None
+    return [[None if p is None else _divided(p, prior) for p in rows] for rows in designs], prior
+
+
+def _divided(p: list[float], prior: list[float]) -> list[float]:
+    raw = [x / q for x, q in zip(p, prior)]
+    total = sum(raw)
+    return [x / total for x in raw] if total > 0 else p
+
+
+def _debias_run(plan: list, parsed: dict) -> dict:
+    """Divide each K's slot prior out of the prompts with K responses (`parsed`, in place); the priors, for the report."""
+    priors = {}
+    for k in sorted({len(g) for _, g, _, _ in plan if len(g) >= 2}):
+        keys = [p.id for p, g, _, _ in plan if len(g) == k]
+        fixed, prior = _debias([[probs for probs, _, _ in parsed[key]] for key in keys], k)
+        priors[f"first_choice_by_slot_k{k}"] = None if prior is None else [round(x, 4) for x in prior]
+        for key, rows in zip(keys, fixed):
+            parsed[key] = [(p, slots, error) for p, (_, slots, error) in zip(rows, parsed[key])]
+    return priors
 
 
 def judge_listwise(
@@ -142,14 +185,15 @@ def judge_listwise(
     stats: CallStats,
     principle_for: PrincipleFor = fixed_principle(None),
 ) -> tuple[list[Scored], dict]:
-    """Rank each prompt's responses over `spec.permutations` orders; returns per-prompt results and a bias report."""
+    """Rank each prompt's responses over its orders (`order_count`); returns per-prompt results and a bias report."""
     template = judge_template(spec)
     most = len(template.protocol.options)
     requests, plan = [], []
     for prompt, generations in groups:
         if len(generations) > most:
             raise RecipeError("<recipe>", "samples_per_prompt", f"a listwise judge with {most} slot labels ranks at most {most} responses, got {len(generations)}", "lower samples_per_prompt or the number of policies")
-        orders = permutations_of(len(generations), spec.permutations, prompt.id, spec.seed) if len(generations) >= 2 else []
+        count = order_count(len(generations), spec.permutations, spec.debias)
+        orders = permutations_of(len(generations), count, prompt.id, spec.seed) if len(generations) >= 2 else []
         principle = principle_for(prompt.id)
         plan.append((prompt, generations, orders, len(requests)))
         requests.extend(listwise_requests(template, prompt, generations, order, spec, principle) for order in orders)
@@ -157,15 +201,11 @@ def judge_listwise(
     parsed, secrets = {}, spec_secrets(spec)
     for prompt, generations, orders, start in plan:
         parsed[prompt.id] = [slot_probs(results[start + n], len(generations), spec.mode, secrets, template.protocol) for n in range(len(orders))]
-    report: dict = {"type": "listwise", "permutations": spec.permutations, "aggregate": spec.aggregate}
+    largest = max((len(g) for _, g, _, _ in plan), default=0)
+    orders_used = order_count(largest, spec.permutations, spec.debias) if largest >= 2 else spec.permutations
+    report: dict = {"type": "listwise", "permutations": orders_used, "aggregate": spec.aggregate}
     if spec.debias:
-        for k in {len(g) for _, g, _, _ in plan if len(g) >= 2}:
-            keys = [p.id for p, g, _, _ in plan if len(g) == k]
-            fixed, prior = _debias([probs for key in keys for probs, _, _ in parsed[key]], k)
-            report[f"first_choice_by_slot_k{k}"] = [round(x, 4) for x in prior]
-            flat = iter(fixed)
-            for key in keys:
-                parsed[key] = [(next(flat), slots, error) for _, slots, error in parsed[key]]
+        report.update(_debias_run(plan, parsed))
     scored = [_scored(prompt, generations, orders, parsed[prompt.id], results, start, spec) for prompt, generations, orders, start in plan]
     taus = [s.agreement for s in scored if s.agreement is not None]
     report["mean_kendall_tau"] = round(sum(taus) / len(taus), 4) if taus else None
