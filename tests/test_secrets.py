@@ -40,6 +40,7 @@ from tests.badinput import assert_clean_failure, run_cli
 from tests.conftest import write_prompts
 from tests.det_server import JsonHandler
 from tests.hub_server import start_hub
+from tests.lockfile import lower_bound
 
 KEY_ENV = "RLAIF_TEST_SECRET_KEY"
 HUB_TOKEN = f"hf_test_{secrets.token_hex(12)}"
@@ -323,16 +324,6 @@ def test_a_failed_call_to_a_real_server_is_scrubbed_by_the_key_the_recipe_names(
         assert key not in text and "***" in text and f"Error code: {status}" in text, text
 
 
-def oldest_allowed(package: str) -> str:
-    """The lower bound pyproject.toml gives `package` (`package>=X`)."""
-    import tomllib
-
-    from tests.conftest import ROOT
-
-    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    return next(d.split(">=")[1].split(",")[0] for d in dependencies if d.startswith(f"{package}>="))
-
-
 @pytest.mark.slow
 def test_scrubbing_holds_with_the_oldest_openai_and_httpx_pyproject_allows(tmp_path):
     """The run-level and call-level secret tests again, in a subprocess whose openai and httpx are the oldest
@@ -342,7 +333,7 @@ def test_scrubbing_holds_with_the_oldest_openai_and_httpx_pyproject_allows(tmp_p
 
     from tests.conftest import ROOT
 
-    openai_version, httpx_version = oldest_allowed("openai"), oldest_allowed("httpx")
+    openai_version, httpx_version = lower_bound("openai"), lower_bound("httpx")
     target = tmp_path / "oldest"
     pins = [f"openai=={openai_version}", f"httpx=={httpx_version}.*", "httpcore==1.*", "distro"]
     installed = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), *pins],

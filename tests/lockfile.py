@@ -1,7 +1,8 @@
-"""Which installed distributions differ from the lock file (`make test-latest`): name, locked, installed.
+"""The lock file and pyproject.toml's ranges, read once for the tests and for `make test-latest`.
 
-Prints one line per package whose version moved since `make lock`, then a count; exits 0 (drift is
-information: the fast tests that follow say whether it breaks anything).
+`python -m tests.lockfile requirements.lock` (make test-latest): which installed distributions differ
+from the lock: one line per package whose version moved since `make lock`, then a count; exits 0
+(drift is information: the fast tests that follow say whether it breaks anything).
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ import re
 import sys
 from pathlib import Path
 
+import tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)")
 
 
@@ -19,8 +24,20 @@ def canonical(name: str) -> str:
 
 
 def locked(path: Path) -> dict[str, str]:
+    """The `name==version` pins of a lock file, by canonical name."""
     pins = (PIN.match(line) for line in path.read_text().splitlines())
     return {canonical(m.group(1)): m.group(2) for m in pins if m}
+
+
+def declared() -> list[str]:
+    """Every dependency pyproject.toml lists, the optional extras' included, as written."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
+
+
+def lower_bound(package: str) -> str:
+    """The oldest release pyproject.toml admits for `package` (its `package>=X`)."""
+    return next(d.split(">=")[1].split(",")[0] for d in declared() if d.startswith(f"{package}>="))
 
 
 def installed() -> dict[str, str]:
