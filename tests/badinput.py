@@ -15,14 +15,22 @@ import yaml
 
 from tests.conftest import ROOT
 
-ENV = {**os.environ, "RLAIF_PROGRESS": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+QUIET = {"RLAIF_PROGRESS": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+ENV = {**os.environ, **QUIET}  # the environment at import, for tests that start their own processes
+
+
+def cli_env(extra: dict | None = None) -> dict:
+    """The environment now (a fixture may have set PREFECT_API_URL), quiet, with `extra` on top."""
+    return {**os.environ, **QUIET, **(extra or {})}
+
+
 GOOD = {"name": "t", "policies": [{"name": "p", "model": "smollm2-135m"}]}
 
 
 def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """`rlaif ARGS...` in a subprocess, as a user runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "rlaif.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**ENV, **(env or {})}
+        [sys.executable, "-m", "rlaif.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=cli_env(env)
     )
 
 

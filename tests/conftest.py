@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -39,6 +41,31 @@ def shared_data(path: Path) -> Path:
                     f"license) live in ../shared/data beside the project's checkout, not in the repository - put that folder "
                     f"there to run this test")
     return path
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory) -> Iterator[str]:
+    """One Prefect API server (its own home and SQLite database) for the session; yields its API URL.
+    Started on first use, stopped at the session's end (and killed with pytest: flows/server.py)."""
+    from flows.server import start_server, stop
+
+    home = tmp_path_factory.mktemp("prefect-shared")
+    with open(home / "server.log", "w+b") as log:
+        with mock.patch.dict(os.environ, {"PREFECT_HOME": str(home)}):
+            proc, url = start_server(log)
+        try:
+            yield url
+        finally:
+            stop(proc)
+
+
+@pytest.fixture
+def shared_prefect(prefect_server: str, monkeypatch) -> str:
+    """`rlaif run` in a test's child processes uses the session's Prefect server (PREFECT_API_URL), as a
+    user's runs use `make server`, instead of starting one of its own (8-18 s of CPU each). For tests
+    whose subject is not the run's own server: test_kills, test_e2e and test_cli keep theirs."""
+    monkeypatch.setenv("PREFECT_API_URL", prefect_server)
+    return prefect_server
 
 
 @pytest.fixture

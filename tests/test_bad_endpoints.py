@@ -19,10 +19,13 @@ import pytest
 from rlaif.errors import BackendError
 from rlaif.preflight import check_run
 from rlaif.recipe import parse_recipe
-from tests.badinput import ENV, assert_clean_failure, run_cli, write_recipe
+from tests.badinput import assert_clean_failure, cli_env, run_cli, write_recipe
 from tests.conftest import ROOT, write_prompts
 from tests.det_server import JsonHandler
 from tests.servers import start_llm_katan
+
+# `rlaif run` in a child process uses the session's Prefect server (tests/conftest.py: shared_prefect)
+pytestmark = pytest.mark.usefixtures("shared_prefect")
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +96,7 @@ def test_refused_key_is_named(tmp_path):
 
 
 def test_missing_key_for_a_remote_url(tmp_path):
-    env = {k: v for k, v in ENV.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    env = {k: v for k, v in cli_env().items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     recipe = write_recipe(tmp_path, recipe_for(tmp_path, endpoint("https://api.example.invalid/v1", "gpt-x"), {"model": "smollm2-135m"}))
     store = tmp_path / "store"
     result = subprocess.run([sys.executable, "-m", "rlaif.cli", "run", str(recipe), "--store", str(store)],
@@ -155,7 +158,7 @@ def read_only_run(folder: Path, *args: str) -> subprocess.CompletedProcess:
         pytest.skip("running as root without mount namespaces: no way to make a read-only folder")
     script = 'mount -t tmpfs -o ro tmpfs "$1" && shift && exec "$@"'
     argv = ["unshare", "-m", "sh", "-c", script, "sh", str(folder), sys.executable, "-m", "rlaif.cli", *args]
-    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, env=ENV)
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, env=cli_env())
 
 
 # -- in-process checks: what passes, and each endpoint once ---------------------------------------
@@ -265,7 +268,7 @@ def test_without_prefect_installed_runs_in_process(in_process):
     store = with_cache_of(in_process["folder"], "b")
     code = "import sys; sys.modules['prefect'] = None; sys.argv[0] = 'rlaif'; from rlaif.cli import app; app()"
     result = subprocess.run([sys.executable, "-c", code, "run", str(in_process["recipe"]), "--store", str(store)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120, env=ENV)
+                            cwd=ROOT, capture_output=True, text=True, timeout=120, env=cli_env())
     assert result.returncode == 0, result.stderr
     assert "Prefect is not installed: running in this process" in result.stderr and "Traceback" not in result.stderr
     assert version_of(result) == in_process["version"]

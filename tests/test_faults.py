@@ -37,6 +37,9 @@ from tests.det_server import DetServer, JsonHandler
 from tests.fakes import FakeBackend
 from tests.servers import start_llm_katan
 
+# `rlaif run` in a child process uses the session's Prefect server (tests/conftest.py: shared_prefect)
+pytestmark = pytest.mark.usefixtures("shared_prefect")
+
 URL = "http://127.0.0.1:9/v1"
 REQUEST = httpx.Request("POST", URL + "/chat/completions")
 

@@ -19,6 +19,9 @@ from rlaif.summary import summary_lines
 from tests.badinput import assert_clean_failure, run_cli, write_recipe
 from tests.det_server import DetServer
 
+# `rlaif run` in a child process uses the session's Prefect server (tests/conftest.py: shared_prefect)
+pytestmark = pytest.mark.usefixtures("shared_prefect")
+
 QUESTIONS = [f"Question number {i}: what is {i} + {i} times {i}?" for i in range(40)]
 TABLES = ("pairs", "prompts", "generations", "judgments")
 CALLS_PER_PROMPT = 2 + 2  # two samples, then one pair judged in both orders

@@ -30,6 +30,9 @@ from rlaif.store.versions import list_versions, load_manifest, read_table
 from tests.conftest import ROOT
 from tests.servers import start_llm_katan
 
+# `rlaif run` in a child process uses the session's Prefect server (tests/conftest.py: shared_prefect)
+pytestmark = pytest.mark.usefixtures("shared_prefect")
+
 SECRET = "sk-test-SECRET123"
 N_PROMPTS = 30
 POLICIES = (("cold", 0.2), ("hot", 0.9))

@@ -12,7 +12,8 @@ from rlaif.store.versions import load_manifest, read_table
 from tests.conftest import ROOT
 from tests.test_e2e import rlaif, summary
 
-pytestmark = pytest.mark.slow
+# `rlaif run` in a child process uses the session's Prefect server (tests/conftest.py: shared_prefect)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_prefect")]
 
 
 def recipe_copy(name: str, folder, **filters) -> str:

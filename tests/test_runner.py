@@ -17,6 +17,9 @@ from tests.badinput import run_cli, write_recipe
 from tests.det_server import DetServer
 from tests.test_chunked_run import fake_backends, recipe_for  # noqa: F401  (a fixture)
 
+# `rlaif run` in a child process uses the session's Prefect server (tests/conftest.py: shared_prefect)
+pytestmark = pytest.mark.usefixtures("shared_prefect")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -151,7 +151,7 @@ def prefect_shared() -> bool:
 
     A flow run has imported Prefect; without it (`rlaif run --no-prefect` with PREFECT_API_URL set)
     this is not a flow run, and importing Prefect to find that out would cost 1.7 s."""
-    if not os.environ.get("PREFECT_API_URL") or "prefect" not in sys.modules:
+    if not os.environ.get("PREFECT_API_URL") or sys.modules.get("prefect") is None:  # None: imported and blocked
         return False
     from prefect.context import FlowRunContext, TaskRunContext
 
