@@ -64,11 +64,11 @@ def judgment(a: str, b: str, p_a: float | None, error: str | None = None) -> dic
     return {"prompt_id": a.split("/")[0], "a_id": a, "b_id": b, "p_a_ab": p_a, "p_a_ba": p_a, "soft": True, "p_a": p_a, "error": error}
 
 
-def pair(prompt: list[dict], chosen: str, rejected: str, p: float) -> dict:
+def pair(prompt: list[dict], chosen: str, rejected: str, p: float, texts: dict = TEXTS) -> dict:
     return {
         "prompt": prompt,
-        "chosen": [{"role": "assistant", "content": TEXTS[chosen]}],
-        "rejected": [{"role": "assistant", "content": TEXTS[rejected]}],
+        "chosen": [{"role": "assistant", "content": texts[chosen]}],
+        "rejected": [{"role": "assistant", "content": texts[rejected]}],
         "prompt_id": chosen.split("/")[0],
         "chosen_id": chosen,
         "rejected_id": rejected,
@@ -191,9 +191,53 @@ def test_sft_from_pairs_takes_highest_mean_p(store, pairwise):
     }
 
 
-def test_sft_from_rankings_breaks_ties_by_id_and_skips_failed(store, ranked):
-    rows = format_rows(store, ranked, "sft")
+X_TEXTS = {"p0/x/0": "A", "p0/x/1": "B", "p0/x/2": "C"}
+
+
+def ranked_with_pairs(store, name: str, kept: list[tuple[str, str]]) -> str:
+    """The ranked version with only the listed (chosen, rejected) pairs of its ranking kept."""
+    tables = {**ranked_tables(), "pairs": [pair(P0, a, b, 0.9, X_TEXTS) for a, b in kept]}
+    return commit_tables(store, name, tables, {**MANIFEST, "judge": {"type": "listwise"}})[0]
+
+
+def test_sft_from_rankings_breaks_ties_by_id_and_skips_failed(store):
+    both = ranked_with_pairs(store, "ranked-both", [("p0/x/0", "p0/x/2"), ("p0/x/1", "p0/x/2")])
+    rows = format_rows(store, both, "sft")
     assert [(r["prompt_id"], r["response_id"], r["completion"], r["score"]) for r in rows] == [("p0", "p0/x/0", assistant("A"), 0.9)]
+
+
+def test_sft_from_rankings_takes_the_rank_1_response_whose_kept_pair_it_won(store):
+    """Issue 23, item 10: x/0 and x/1 share rank 1, but only x/1's pair survived the filters; with
+    no kept pair won by a rank-1 response the prompt gives no SFT row at all."""
+    one = ranked_with_pairs(store, "ranked-one", [("p0/x/1", "p0/x/2")])
+    assert [(r["response_id"], r["score"]) for r in format_rows(store, one, "sft")] == [("p0/x/1", 0.9)]
+    lower = ranked_with_pairs(store, "ranked-lower", [("p0/x/2", "p0/x/0")])  # only a rank-3 response's win survived
+    assert format_rows(store, lower, "sft") == []
+
+
+def test_sft_rows_come_only_from_judgments_that_survived_the_filters(store, tmp_path):
+    """Issue 23, item 10, on a version like the pipeline's: the pairwise judge's `rankings` table is made
+    from every judgment, kept or dropped; the SFT rows and their scores come from the kept pairs only,
+    and the card says so and counts the judged prompts left out."""
+    judgments = [
+        judgment("p0/smol/0", "p0/smol/1", 0.8),
+        judgment("p0/smol/0", "p0/big/0", 0.3),
+        judgment("p0/smol/1", "p0/big/0", 0.95),  # dropped (inconsistent): it alone would make smol/1 the best of p0
+        judgment("p1/smol/0", "p1/smol/1", 0.9),
+        judgment("p2/smol/0", "p2/smol/1", 0.5),  # dropped (a tie): p2 has no kept pair
+    ]
+    generations = [generation(g) for g in TEXTS]
+    rankings = rankings_from_judgments(judgments, generations, PROMPTS, [])
+    assert [r["prompt_id"] for r in rankings] == ["p0", "p1", "p2"]
+    assert rankings[0]["response_ids"][rankings[0]["ranks"].index(1)] == "p0/smol/1"  # the best over every judgment
+    tables = {"pairs": PAIRS, "judgments": judgments, "generations": generations, "prompts": PROMPTS, "rankings": rankings}
+    version = commit_tables(store, "filtered", tables, MANIFEST)[0]
+
+    rows = format_rows(store, version, "sft")
+    assert [(r["prompt_id"], r["response_id"], r["score"]) for r in rows] == [("p0", "p0/big/0", pytest.approx(0.7)), ("p1", "p1/smol/0", pytest.approx(0.9))]
+    card = (export_version(store, version, "sft", tmp_path / "sft") / "README.md").read_text()
+    assert "only from the judgments that survived the filters" in card
+    assert "2 of the 3 judged prompts give a row; 1 has no kept pair" in card
 
 
 def test_prompts_format_from_prompts_table_and_from_pairs_for_old_versions(store, pairwise, old_version):

@@ -76,6 +76,15 @@ def test_judge_reward_counts_failed_judgments_and_caches_calls(use_backend, tmp_
     assert fake.calls - calls == 2  # only the failed pair's two orders are asked again (failures are never cached)
 
 
+def test_a_failed_judgment_is_a_missing_reward_not_the_lowest_one(use_backend, tmp_path):
+    """A failed judgment says nothing about the response: its reward is None (TRL leaves it out), not 0.0."""
+    use_backend(FakeBackend(None, score=biased_pairwise))
+    reward = judge_reward(recipe(tmp_path, {"type": "pairwise"}), tmp_path / "store")
+    rewards = reward(PROMPTS, ["Q3 fine", "Q2 FAIL", "Q1 ok", "Q5 top"], baseline=["Q2"] * 4)
+    assert rewards[1] is None and reward.counts == {"judged": 3, "failed": 1}
+    assert all(isinstance(r, float) and 0 < r < 1 for i, r in enumerate(rewards) if i != 1)
+
+
 def test_judge_reward_baseline_defaults_to_the_greedy_response_of_the_recipe_policy(use_backend, monkeypatch, tmp_path):
     from rlaif import sampling
 

@@ -76,3 +76,31 @@ def test_rrhf_two_steps_on_a_listwise_version_changes_the_parameters(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out" / "model")
     ids = tokenizer.apply_chat_template(rows[0]["prompt"], add_generation_prompt=True, return_tensors="pt", return_dict=True)
     assert trained.generate(**ids, max_new_tokens=4, do_sample=False).shape[1] > ids["input_ids"].shape[1]
+
+
+
+def test_rrhf_lora_applies_target_modules_and_dropout(tmp_path, monkeypatch):
+    """Issue 23, item 5: `lora_target_modules` and `lora_dropout` count toward the model id, so they take
+    effect: the adapter wraps only the named modules, and its dropout is active in the training forward
+    passes while the base model stays in eval mode."""
+    import json
+
+    from rlaif.training import rrhf
+    from rlaif.training.config import load_settings
+    from tests.tiny_lm import tiny_causal_lm
+
+    seen = []
+    original = rrhf.prompt_loss
+
+    def recording(policy, *args, **kwargs):
+        dropouts = [module for name, module in policy.named_modules() if ".lora_dropout." in name]
+        seen.append((len(dropouts), all(isinstance(m, torch.nn.Dropout) and m.p == 0.2 and m.training for m in dropouts), policy.get_base_model().training))
+        return original(policy, *args, **kwargs)
+
+    monkeypatch.setattr(rrhf, "prompt_loss", recording)
+    settings = load_settings("rrhf", lora=True, lora_r=4, lora_target_modules=["q_proj", "v_proj"], lora_dropout=0.2, max_steps=1, max_length=32, batch_size=1)
+    row = {"prompt": [{"role": "user", "content": "Say hi."}], "responses": ["Hello!", "No."], "scores": [0.9, 0.1], "ranks": [1, 2]}
+    rrhf.run(TrainJob("rrhf", tiny_causal_lm(tmp_path / "tiny"), [row], settings, tmp_path / "out"))
+    saved = json.loads((tmp_path / "out" / "adapter" / "adapter_config.json").read_text())
+    assert set(saved["target_modules"]) == {"q_proj", "v_proj"} and saved["lora_dropout"] == 0.2 and saved["r"] == 4
+    assert seen == [(2, True, False)]  # q_proj and v_proj of the one layer; LoRA dropout on, the base model in eval mode

@@ -93,7 +93,7 @@ def model_path():
     return resolve_model("smollm2-135m")
 
 
-def first_step(trainer_cls, model_path, tmp_path, rows, **kwargs) -> dict:
+def first_step(trainer_cls, model_path, tmp_path, rows, config_options: dict | None = None, **kwargs) -> dict:
     """Loss and gradient norm of one step from the same start (same seed, same reward head)."""
     import trl
     from datasets import Dataset
@@ -111,6 +111,7 @@ def first_step(trainer_cls, model_path, tmp_path, rows, **kwargs) -> dict:
     config = config_cls(
         output_dir=str(tmp_path / "run"), max_steps=1, per_device_train_batch_size=2, max_length=64, logging_steps=1, seed=0,
         bf16=False, report_to=[], save_strategy="no", disable_tqdm=True, dataloader_pin_memory=False, gradient_checkpointing=False,
+        **(config_options or {}),
     )
     trainer = trainer_cls(model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer, **kwargs)
     trainer.train()
@@ -144,6 +145,59 @@ def test_soft_dpo_trainer_step_matches_hard_at_p_1_and_differs_at_p_0_7(model_pa
     soft = first_step(SoftDPOTrainer, model_path, tmp_path, pairs(0.7), soft_mode=mode)
     assert soft_certain["loss"] == pytest.approx(hard["loss"], rel=1e-5)
     assert soft_certain["grad_norm"] == pytest.approx(hard["grad_norm"], rel=1e-4)
-    # smoothing eps = 0.3 and weighting |2p - 1| = 0.4 both scale the first gradient by 0.4
-    assert soft["grad_norm"] == pytest.approx(0.4 * hard["grad_norm"], rel=1e-3)
+    # smoothing eps = 0.3 scales the first gradient by 1 - 2 eps = 0.4; weighting's |2p - 1| = 0.4 is divided
+    # by the mean weight of the training pairs (0.4 here, every pair alike), so equal weights change nothing
+    assert soft["grad_norm"] == pytest.approx((0.4 if mode == "smoothing" else 1.0) * hard["grad_norm"], rel=1e-3)
     assert soft_certain["rewards/accuracies"] == hard["rewards/accuracies"]
+
+
+# ---------------------------------------------------------------- issue 23, item 5: every DPO setting applies or is refused (tiny models)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from tests.tiny_lm import tiny_causal_lm
+
+    torch.set_num_threads(1)
+    return tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "llama")
+
+
+def test_weighting_divides_by_the_mean_weight_of_the_training_pairs(tiny, tmp_path):
+    """Weights |2p - 1| = 0.8 and 0.2 (mean 0.5) become 1.6 and 0.4: the loss keeps the hard loss's scale
+    (log 2 at the first step, where policy == reference) instead of shrinking with the judge's doubt."""
+    from trl import DPOTrainer
+
+    from rlaif.training.soft_labels import SoftDPOTrainer
+
+    mixed = [{**row, "p_chosen": p} for row, p in zip(pairs(1.0), (0.9, 0.6))]
+    hard = first_step(DPOTrainer, tiny, tmp_path, pairs(1.0))
+    weighted = first_step(SoftDPOTrainer, tiny, tmp_path, mixed, soft_mode="weighting")
+    assert hard["loss"] == pytest.approx(math.log(2), rel=1e-4)
+    assert weighted["loss"] == pytest.approx(hard["loss"], rel=1e-4)
+
+
+def test_soft_dpo_applies_loss_weights(tiny, tmp_path):
+    from rlaif.training.soft_labels import SoftDPOTrainer
+
+    once = first_step(SoftDPOTrainer, tiny, tmp_path, pairs(0.8), soft_mode="smoothing")
+    twice = first_step(SoftDPOTrainer, tiny, tmp_path, pairs(0.8), config_options={"loss_weights": [2.0]}, soft_mode="smoothing")
+    assert twice["loss"] == pytest.approx(2 * once["loss"], rel=1e-5)
+
+
+def test_soft_dpo_adds_the_moe_router_auxiliary_loss(tmp_path):
+    """A Mixtral-style MoE: TRL's DPO adds router_aux_loss_coef * the load-balancing loss; so does the soft loss."""
+    from rlaif.training.soft_labels import SoftDPOTrainer
+    from tests.tiny_lm import tiny_causal_lm
+
+    moe = tiny_causal_lm(tmp_path / "moe", moe=True)
+    without = first_step(SoftDPOTrainer, moe, tmp_path, pairs(0.8), config_options={"router_aux_loss_coef": 0.0}, soft_mode="smoothing")
+    with_aux = first_step(SoftDPOTrainer, moe, tmp_path, pairs(0.8), config_options={"router_aux_loss_coef": 0.5}, soft_mode="smoothing")
+    assert with_aux["aux_loss"] > 0 and "aux_loss" not in without
+    assert with_aux["loss"] == pytest.approx(without["loss"] + 0.5 * with_aux["aux_loss"], rel=1e-4)
+
+
+def test_soft_dpo_refuses_wpo_weighting_it_would_ignore(tiny, tmp_path):
+    from rlaif.training.soft_labels import SoftDPOTrainer
+
+    with pytest.raises(ValueError, match="use_weighting"):
+        first_step(SoftDPOTrainer, tiny, tmp_path, pairs(0.8), config_options={"use_weighting": True}, soft_mode="weighting")

@@ -156,3 +156,132 @@ def test_a_dpo_model_samples_the_next_round_and_lineage_shows_both_versions(vers
     tree = lineage(store, round2)
     model_node = next(node for node in tree["parents"] if node["id"] == dpo.model_id)
     assert model_node["parents"][0]["id"] == version_id  # round 2 -> the dpo model -> the version it was trained on
+
+
+# ---------------------------------------------------------------- online trainers on a tiny model (TRL's real code)
+
+QUESTION = [{"role": "user", "content": "Write one short line about rivers, please."}]
+GROUP = ["Q5 MARK", "Q2 plain", "Q4 plain", "Q1 MARK"]  # the judge fails on MARK; the rest are rated by their Q digit
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from tests.tiny_lm import tiny_causal_lm
+
+    torch.set_num_threads(1)
+    return tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def marker_judge(request):
+    """A pointwise judge (1-5) that fails on every response containing MARK and rates the rest by their Q digit."""
+    import re
+
+    from rlaif.backends.base import Scores
+
+    text = "\n".join(str(content) for _, content in request.messages)
+    if "MARK" in text:
+        raise RuntimeError("the judge cannot read this response")
+    rating = re.search(r"Q(\d)", text).group(1)
+    return Scores(probs={option: float(option == rating) for option in request.options}, text="")
+
+
+def online_job(algorithm: str, model_path: str, tmp_path, reward, **options):
+    from rlaif.training.config import load_settings
+    from rlaif.training.job import TrainJob
+
+    settings = load_settings(algorithm, max_steps=1, batch_size=4, max_length=64, num_generations=4, max_completion_length=8, beta=0.0, **options)
+    return TrainJob(algorithm, model_path, [{"prompt": QUESTION}], settings, tmp_path / "out", lambda metrics: None, reward, "cpu", {})
+
+
+def fixed_generations(trainer_cls, texts: list[str], tokenizer, seen: list | None = None):
+    """A stand-in for the trainer's sampling: the given texts as completions (records the prompt ids it got)."""
+    ids = [tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for text in texts]
+    grpo = "GRPO" in trainer_cls.__name__
+
+    def generate(self, prompt_ids, images, multimodal_fields, *args, **kwargs):
+        if seen is not None:
+            seen.extend(list(p) for p in prompt_ids)
+        completions = [list(ids[i % len(ids)]) for i in range(len(prompt_ids))]
+        return (completions, None) if grpo else completions
+
+    return generate
+
+
+@pytest.mark.parametrize("algorithm", ["rloo", "grpo"])
+def test_a_failed_judgment_does_not_change_the_advantage_of_the_response(algorithm, tiny_model, use_backend, tmp_path, monkeypatch):
+    """Item 4 of issue 23: the judge fails on every response with a marker; TRL's real trainer gives those
+    responses advantage 0 and computes the others' advantages from the judged responses alone."""
+    import trl
+    import yaml
+
+    from rlaif.training import trl_trainers
+    from rlaif.training.rewards import judge_reward
+    from tests.fakes import FakeBackend
+
+    use_backend(FakeBackend(None, score=marker_judge))
+    recipe = tmp_path / "judge.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "name": "marker", "policies": [{"name": "p", "model": "smollm2-135m"}],
+        "judge": {"type": "pointwise", "aspects": ["helpfulness"], "scale": 5},
+    }))
+    job = online_job(algorithm, tiny_model, tmp_path, judge_reward(recipe, tmp_path / "store"))
+    trainer_cls = getattr(trl, {"rloo": "RLOOTrainer", "grpo": "GRPOTrainer"}[algorithm])
+    tokenizer = trl_trainers.load_tokenizer(tiny_model)
+    trainer = trainer_cls(
+        model=trl_trainers.load_causal_lm(job), args=trl_trainers.build_config(job), train_dataset=trl_trainers._dataset(job.rows),
+        processing_class=tokenizer, reward_funcs=trl_trainers.reward_function(job),
+    )
+    monkeypatch.setattr(trainer_cls, "_generate_single_turn", fixed_generations(trainer_cls, GROUP, tokenizer))
+    trainer.model.train()
+    advantages = trainer._generate_and_score_completions([{"prompt": QUESTION} for _ in GROUP])["advantages"].tolist()
+
+    judged = torch.tensor([(2 - 1) / 4, (4 - 1) / 4])  # Q2 and Q4 on the 1-5 scale
+    if algorithm == "rloo":  # leave-one-out baseline over the judged siblings only
+        expected = judged - judged.flip(0)
+    else:  # group-normalised over the judged responses only
+        expected = (judged - judged.mean()) / (judged.std() + 1e-4)
+    assert advantages[0] == 0.0 and advantages[3] == 0.0  # the failed judgments push the policy nowhere
+    assert advantages[1:3] == pytest.approx(expected.tolist(), abs=1e-4)
+    assert job.reward.counts == {"judged": 2, "failed": 2}
+
+
+def marker_reward(prompts, completions, **kwargs) -> list[float | None]:
+    """A reward that is missing (None) for every completion containing MARK, else its Q digit."""
+    texts = [completion[0]["content"] if isinstance(completion, list) else completion for completion in completions]
+    return [None if "MARK" in text else float(text.split("Q", 1)[1][0]) for text in texts]
+
+
+@pytest.mark.parametrize("algorithm", ["rloo", "grpo"])
+def test_failed_rewards_are_counted_as_reward_failed_in_the_metrics(algorithm, tiny_model, tmp_path, monkeypatch):
+    """Item 4 of issue 23: a missing reward is still counted, per step and in the final metrics (the model card)."""
+    import trl
+
+    from rlaif.training import trl_trainers
+
+    trainer_cls = getattr(trl, {"rloo": "RLOOTrainer", "grpo": "GRPOTrainer"}[algorithm])
+    monkeypatch.setattr(trainer_cls, "_generate_single_turn", fixed_generations(trainer_cls, GROUP, trl_trainers.load_tokenizer(tiny_model)))
+    logged: list[dict] = []
+    job = online_job(algorithm, tiny_model, tmp_path, marker_reward)
+    job.on_metrics = logged.append
+    final = getattr(trl_trainers, f"run_{algorithm}")(job)
+    assert [m["reward_failed"] for m in logged] == [2.0] and final["reward_failed"] == 2.0
+    assert final["mean_reward"] == pytest.approx(3.0)  # the judged Q2 and Q4 only
+
+
+@pytest.mark.parametrize("algorithm", ["rloo", "grpo"])
+def test_max_length_cuts_rloo_and_grpo_prompts_from_the_left(algorithm, tiny_model, tmp_path, monkeypatch):
+    """Item 5 of issue 23: TRL 1.16's RLOOConfig / GRPOConfig have no max_prompt_length; rlaif's
+    `max_length` (the documented prompt limit) keeps the last max_length prompt tokens, as TRL used to."""
+    import trl
+
+    from rlaif.training import trl_trainers
+
+    tokenizer = trl_trainers.load_tokenizer(tiny_model)
+    trainer_cls = getattr(trl, {"rloo": "RLOOTrainer", "grpo": "GRPOTrainer"}[algorithm])
+    seen: list[list[int]] = []
+    monkeypatch.setattr(trainer_cls, "_generate_single_turn", fixed_generations(trainer_cls, ["Q3 a", "Q4 b"], tokenizer, seen))
+    job = online_job(algorithm, tiny_model, tmp_path, marker_reward)
+    job.settings = job.settings.model_copy(update={"max_length": 8})
+    getattr(trl_trainers, f"run_{algorithm}")(job)
+    full = tokenizer.apply_chat_template(QUESTION, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    assert len(full) > 8 and seen and all(ids == list(full[-8:]) for ids in seen)

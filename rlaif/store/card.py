@@ -78,7 +78,7 @@ COLUMNS = {
     "judge_template_sha256": "sha256 of the judge template",
     "score": (
         "kto: P(this response wins its pair) or the pointwise judge's score; "
-        "sft: the best response's mean P(win) over its pairs, or its ranking score"
+        "sft: the best response's mean P(win) over its kept pairs, or its ranking score"
     ),
     "scores": "one score per response, higher is better",
     "ranks": "one rank per response, 1 = best, ties share a rank",
@@ -252,9 +252,10 @@ def lineage_rows(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def card_context(
-    manifest: dict[str, Any], fmt: str, style: str, n_rows: int, columns: list[str], source: str, license: str, evaluation: dict | list | None
+    manifest: dict[str, Any], fmt: str, style: str, n_rows: int, columns: list[str], source: str, license: str, evaluation: dict | list | None,
+    sft: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Every variable of the card template besides `card_data`."""
+    """Every variable of the card template besides `card_data`; `sft`: rlaif.store.formats.sft_selection."""
     info = FORMAT_INFO[fmt]
     templates = [(name, f"`{sha}`") for name, sha in (manifest.get("prompt_templates") or {}).items()]
     return {
@@ -277,6 +278,7 @@ def card_context(
         "recipe_yaml": yaml.safe_dump(manifest.get("recipe") or {}, sort_keys=False, allow_unicode=True),
         "license": license,
         "license_missing": license == DEFAULT_LICENSE,
+        "sft": sft,
     }
 
 
@@ -290,14 +292,16 @@ def render_card(
     license: str | None = None,
     evaluation: dict | list | None = None,
     data_sha256: str = "",
+    sft: dict[str, int] | None = None,
 ) -> str:
     """The README.md of an export of `manifest`'s version in format `fmt` and `style`.
 
     `evaluation`: `rlaif eval-judge` result(s) to report; default: the manifest's `eval` entry.
     `data_sha256`: sha256 of the exported Parquet file (recorded in the front matter).
+    `sft`: how the sft rows were chosen ({"judged", "rows", "left_out"}, rlaif.store.formats.sft_selection).
     """
     chosen = license_of(manifest, license)
     data = card_data(manifest, fmt, style, n_rows, chosen, data_sha256)
-    context = card_context(manifest, fmt, style, n_rows, columns, source, chosen, evaluation)
+    context = card_context(manifest, fmt, style, n_rows, columns, source, chosen, evaluation, sft)
     card = str(DatasetCard.from_template(data, template_path=str(TEMPLATE), **context))
     return scrub_text(card if card.endswith("\n") else card + "\n", manifest_secrets(manifest))  # Jinja drops the final newline

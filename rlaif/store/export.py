@@ -26,7 +26,7 @@ import yaml
 from rlaif.errors import StoreError
 from rlaif.store.atomic import write_atomic
 from rlaif.store.card import render_card
-from rlaif.store.formats import build_rows, empty_message
+from rlaif.store.formats import build_rows, empty_message, sft_selection
 from rlaif.store.versions import load_manifest
 
 DATA_FILE = "data/train-00000-of-00001.parquet"
@@ -113,7 +113,8 @@ def export_version(
         table = pa.Table.from_pylist(rows)
         pq.write_table(table, tmp / DATA_FILE)
         data_sha256 = hashlib.sha256((tmp / DATA_FILE).read_bytes()).hexdigest()
-        card = render_card(manifest, fmt, style, len(rows), table.column_names, source, license, evaluation, data_sha256)
+        sft = sft_selection(store, version_id, len(rows)) if fmt == "sft" else None
+        card = render_card(manifest, fmt, style, len(rows), table.column_names, source, license, evaluation, data_sha256, sft=sft)
         write_atomic(tmp / "README.md", card)
         _move_into_place(tmp, out)
     except OSError as exc:

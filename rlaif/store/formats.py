@@ -8,8 +8,12 @@ Formats (`FORMATS`) and where their rows come from:
 - ``kto``: ``prompt``/``completion``/``label`` from the ``feedback`` table when it has rows, else
   unpaired from ``pairs`` (chosen -> True, rejected -> False, as TRL's ``unpair_preference_dataset``),
   interleaved so that every sequential batch holds both labels.
-- ``sft``: the best response per prompt as ``prompt``/``completion``: rank 1 of ``rankings`` when it
-  has rows, else the response with the highest mean P(win) over its kept pairs.
+- ``sft``: the best response per prompt as ``prompt``/``completion``, only from the judgments that
+  survived the version's filters (its kept ``pairs``): with a listwise / pointwise / binary judge's
+  ``rankings``, the rank-1 response that is the chosen one of a kept pair; otherwise (a pairwise
+  judge, whose ``rankings`` average every judgment, dropped ones included) the response with the
+  highest mean P(win) over its kept pairs. A prompt with no kept pair gives no row (`sft_selection`
+  counts them for the card).
 - ``prompts``: prompt-only rows (GRPO / RLOO) from the ``prompts`` table, else the distinct prompts
   of ``pairs``.
 - ``listwise``: all responses of a prompt with ``scores`` and ``ranks`` (1 = best, ties share a rank)
@@ -178,23 +182,49 @@ def best_of(candidates: dict[str, float]) -> str:
 
 
 def sft_rows(rankings: list[dict], pairs: list[dict], style: str) -> list[dict]:
-    """Best response per prompt: prompt/completion plus prompt_id, response_id, policy, score."""
+    """Best response per prompt from the kept pairs' judgments: prompt/completion plus prompt_id,
+    response_id, policy, score (the ranking's score, or the mean P(win) over the kept pairs)."""
+    ranked = [ranking for ranking in rankings if ranking.get("judge") != "pairwise"]
+    return _sft_from_rankings(ranked, pairs, style) if ranked else _sft_from_pairs(pairs, style)
+
+
+def _sft_from_rankings(rankings: list[dict], pairs: list[dict], style: str) -> list[dict]:
+    """Per ranking, its rank-1 response that won a kept pair (the higher score, then the smaller id); none: no row."""
+    winners: dict[str, set[str]] = defaultdict(set)
+    for pair in pairs:
+        winners[pair["prompt_id"]].add(pair["chosen_id"])
     rows = []
-    if rankings:
-        for ranking in rankings:
-            if ranking.get("error") or not ranking["response_ids"]:
-                continue
-            entries = zip(ranking["ranks"], [-score for score in ranking["scores"]], ranking["response_ids"], range(len(ranking["ranks"])))
-            i = min(entries)[3]  # rank 1 first, then the higher score, then the smaller id
-            best = ranking["response_ids"][i]
-            rows.append(_sft_row(ranking["prompt"], ranking["prompt_id"], best, ranking["responses"][i], ranking["policies"][i], ranking["scores"][i], style))
-        return rows
+    for ranking in rankings:
+        if ranking.get("error") or not ranking["response_ids"]:
+            continue
+        ids, top = ranking["response_ids"], min(ranking["ranks"])
+        kept = [i for i, rank in enumerate(ranking["ranks"]) if rank == top and ids[i] in winners[ranking["prompt_id"]]]
+        if not kept:
+            continue
+        i = min(kept, key=lambda k: (-ranking["scores"][k], ids[k]))
+        rows.append(_sft_row(ranking["prompt"], ranking["prompt_id"], ids[i], ranking["responses"][i], ranking["policies"][i], ranking["scores"][i], style))
+    return rows
+
+
+def _sft_from_pairs(pairs: list[dict], style: str) -> list[dict]:
+    """Per prompt, the response with the highest mean P(win) over its kept pairs."""
+    rows = []
     for prompt_id, responses in _pair_scores(pairs).items():
         means = {rid: sum(entry["p"]) / len(entry["p"]) for rid, entry in responses.items()}
         best = best_of(means)
         entry = responses[best]
         rows.append(_sft_row(entry["prompt"], prompt_id, best, entry["text"], entry["policy"], means[best], style))
     return rows
+
+
+def sft_selection(store: str | Path, version_id: str, n_rows: int) -> dict[str, int]:
+    """How the SFT rows were chosen, for the card: {"judged": prompts with a judgment, "rows": n_rows,
+    "left_out": judged prompts without a kept pair (every judgment of theirs was dropped)}."""
+    tables = {name: read_optional(store, version_id, name) for name in ("rankings", "judgments", "pairs")}
+    judged = {r["prompt_id"] for r in tables["rankings"] if not r.get("error") and r["response_ids"]}
+    judged |= {j["prompt_id"] for j in tables["judgments"] if not j.get("error") and j.get("p_a") is not None}
+    judged |= {p["prompt_id"] for p in tables["pairs"]}
+    return {"judged": len(judged), "rows": n_rows, "left_out": max(len(judged) - n_rows, 0)}
 
 
 def _sft_row(prompt: list[dict], prompt_id: str, response_id: str, text: str, policy: str, score: float | None, style: str) -> dict:
@@ -317,6 +347,8 @@ def build_rows(store: str | Path, version_id: str, fmt: str, style: str = "conve
     source = next((name for name in SOURCES[fmt][:-1] if tables[name]), SOURCES[fmt][-1])
     if fmt == "listwise" and source != "rankings":
         source = "judgments"
+    if fmt == "sft" and not any(r.get("judge") != "pairwise" for r in tables["rankings"]):
+        source = "pairs"  # a pairwise judge's rankings average dropped judgments too: the kept pairs decide
     return BUILDERS[fmt](defaultdict(list, tables), style), source
 
 

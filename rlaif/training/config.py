@@ -41,6 +41,9 @@ RESERVED_OPTIONS = ("output_dir",)
 SOFT_LABELS = {"rm": ("cross_entropy",), "dpo": ("smoothing", "weighting")}
 LLAMA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 RUN_ONLY = ("threads",)  # settings that do not change what is trained: left out of the model id
+# trl.DPOConfig fields that the soft-label DPO loss (rlaif.training.soft_labels) replaces, with the only
+# value it honours: another value would be silently ignored, so it is an error.
+SOFT_DPO_ONLY = {"loss_type": ["sigmoid"], "f_divergence_type": "reverse_kl", "ld_alpha": None, "use_weighting": False, "label_smoothing": 0.0}
 
 
 class RewardSpec(BaseModel):
@@ -75,13 +78,17 @@ class TrainSettings(BaseModel):
     )
     learning_rate: float | None = Field(None, gt=0, description="Peak learning rate; unset: the config class's default.")
     batch_size: int = Field(2, ge=1, description="Per-device train batch size (per_device_train_batch_size).")
-    max_length: int = Field(512, ge=8, description="Longest tokenized sequence (prompt + completion) kept; for rloo/grpo the prompt limit.")
+    max_length: int = Field(
+        512, ge=8,
+        description="Longest tokenized sequence (prompt + completion) kept; rloo/grpo: the prompt limit, applied by rlaif (each prompt keeps its last max_length tokens).",
+    )
     seed: int = Field(42, description="Random seed of the trainer.")
     soft_labels: Literal["cross_entropy", "smoothing", "weighting"] | None = Field(
         None,
         description=(
             "The judge's soft labels in the loss: rm 'cross_entropy' (against each pair's debiased p_chosen); "
-            "dpo 'smoothing' (conservative DPO, label smoothing 1 - p_chosen per pair) or 'weighting' (pairs weighted by |2p-1|)."
+            "dpo 'smoothing' (conservative DPO, label smoothing 1 - p_chosen per pair) or 'weighting' (pairs weighted by |2p-1| "
+            "divided by the mean weight of the training pairs, not per batch: a batch's own sum would cancel the weights at small batch sizes)."
         ),
     )
     reward: RewardSpec | None = Field(None, description="ppo / rloo / grpo: {model: ID_OR_PATH} or {judge: RECIPE.yaml}.")
@@ -166,11 +173,32 @@ def load_settings(algorithm: str, config_path: str | Path | None = None, **overr
     raw.update({key: value for key, value in overrides.items() if value is not None})
     merged = split_options(raw, algorithm, where)
     try:
-        return TrainSettings.model_validate(merged)
+        settings = TrainSettings.model_validate(merged)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "settings"
         raise RecipeError(where, key, first["msg"], f"see `rlaif train {algorithm} --help` and docs/training.md") from exc
+    check_soft_dpo_options(settings, where)
+    return settings
+
+
+def check_soft_dpo_options(settings: TrainSettings, where: str = "training settings") -> None:
+    """RecipeError for a DPO option that soft labels would ignore (`SOFT_DPO_ONLY`).
+
+    The soft-label loss is the standard DPO loss (sigmoid, reverse KL) per pair; TRL's other losses,
+    f-divergences, LD-DPO's ld_alpha, WPO's use_weighting and a global label_smoothing do not apply to it.
+    It does apply `loss_weights` (a scale) and the MoE router's auxiliary loss (`router_aux_loss_coef`)."""
+    if settings.algorithm != "dpo" or settings.soft_labels is None:
+        return
+    for key, honoured in SOFT_DPO_ONLY.items():
+        if key not in settings.options:
+            continue
+        value = settings.options[key]
+        if (value if key != "loss_type" or isinstance(value, list) else [value]) != honoured:
+            raise RecipeError(
+                where, key, f"{value!r} would be ignored: soft_labels {settings.soft_labels!r} trains its own loss (standard sigmoid DPO, reverse KL, per-pair labels)",
+                f"drop {key} (only {honoured!r} applies with soft labels), or drop soft_labels to train TRL's loss with it",
+            )
 
 
 def torch_threads(settings: TrainSettings) -> int:

@@ -98,8 +98,25 @@ def default_name(dataset_id: str, algorithm: str) -> str:
     return f"{dataset_name[: 63 - len(algorithm)]}-{algorithm}"
 
 
+def training_revision(settings: TrainSettings) -> int | None:
+    """The revision of what these settings train, where it changed since a model id was first made from them
+    (so a model trained the old way is not taken for the new one); None where nothing changed (the id stays).
+
+    2 (issue 23): sft rows only from judgments that survived the filters; ppo's stop ids, plain sampling, the
+    critic's own learning rate, reward clipping and LoRA settings; rloo / grpo's failed rewards left out and
+    their prompt limit applied; dpo `weighting` by the training set's mean weight; rrhf's LoRA settings.
+    """
+    if settings.algorithm in ("sft", "ppo", "rloo", "grpo"):
+        return 2
+    if (settings.algorithm == "dpo" and settings.soft_labels == "weighting") or (settings.algorithm == "rrhf" and settings.lora):
+        return 2
+    return None
+
+
 def model_key(dataset_id: str, algorithm: str, model: str, settings: TrainSettings) -> dict:
-    return {"dataset": dataset_id, "algorithm": algorithm, "base_model": model, "settings": settings.key(), "reward": reward_key(settings)}
+    key = {"dataset": dataset_id, "algorithm": algorithm, "base_model": model, "settings": settings.key(), "reward": reward_key(settings)}
+    revision = training_revision(settings)
+    return key if revision is None else {**key, "revision": revision}
 
 
 def resolve_base(model: str, store: str | Path) -> str:

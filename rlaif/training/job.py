@@ -9,7 +9,7 @@ from typing import Any
 
 # A reward function, in the shape TRL's GRPO/RLOO `reward_funcs` take: prompts (message lists) and
 # completions (message lists with one assistant turn, or plain strings) in, one float per completion out.
-RewardFn = Callable[..., list[float]]
+RewardFn = Callable[..., list[float | None]]  # None: the reward is missing (a failed judgment)
 
 # Called once per logged step with plain numbers: {"step": 1, "loss": ..., "reward_accuracy": ..., "kl": ..., "mean_reward": ...}
 MetricsFn = Callable[[dict[str, Any]], None]

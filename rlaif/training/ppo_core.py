@@ -17,6 +17,64 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * mask).sum() / mask.sum().clamp(min=1)
 
 
+def masked_var(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Variance over the masked entries (divided by their count, as `whiten` uses it).
+
+    >>> masked_var(torch.tensor([[1.0, 3.0, 100.0]]), torch.tensor([[1.0, 1.0, 0.0]])).item()
+    1.0
+    """
+    return masked_mean((values - masked_mean(values, mask)) ** 2, mask)
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float | None:
+    """1 - Var(returns - values) / Var(returns) over the response tokens: 1 when the value function
+    predicts the returns, 0 when it explains none of their spread, below 0 when it adds to it.
+    None when the returns have no variance (the ratio is undefined there, not 0).
+
+    >>> explained_variance(torch.tensor([[0.0, 1.0, 2.0]]), torch.tensor([[0.0, 2.0, 4.0]]), torch.ones(1, 3))
+    0.75
+    """
+    spread = float(masked_var(returns, mask))
+    if spread <= 1e-12:
+        return None
+    return 1.0 - float(masked_var(returns - values, mask)) / spread
+
+
+class RunningMoments:
+    """Running mean and variance of every score seen so far (Chan et al.'s parallel update, as in
+    TRL's former PPOTrainer `use_score_scaling`)."""
+
+    def __init__(self) -> None:
+        self.count, self.mean, self.var = 0, 0.0, 0.0
+
+    def update(self, values: torch.Tensor) -> tuple[float, float]:
+        """Adds a batch; returns the (mean, standard deviation) over everything seen."""
+        n, batch_mean = values.numel(), float(values.float().mean())
+        batch_var = float(values.float().var(unbiased=False))
+        total = self.count + n
+        delta = batch_mean - self.mean
+        self.var = (self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total
+        self.mean, self.count = self.mean + delta * n / total, total
+        return self.mean, self.var**0.5
+
+
+def shape_scores(scores: torch.Tensor, clip: float | None, moments: RunningMoments | None) -> tuple[torch.Tensor, float]:
+    """The scores PPO optimises: standardised by the running moments (when given), then clipped to
+    [-clip, clip] (when set), before the KL penalty is added (OpenRLHF's `compute_reward` order).
+    Returns (scores, share of scores the clip changed).
+
+    >>> shape_scores(torch.tensor([-12.0, 3.0]), 10.0, None)
+    (tensor([-10.,   3.]), 0.5)
+    """
+    if moments is not None:
+        mean, std = moments.update(scores)
+        scores = (scores - mean) / (std + torch.finfo(torch.float32).eps)
+    if clip is None:
+        return scores, 0.0
+    clipped = scores.clamp(-clip, clip)
+    return clipped, float((clipped != scores).float().mean())
+
+
 def whiten(values: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) -> torch.Tensor:
     """Normalise to unit variance (and zero mean) over the masked entries."""
     mean = masked_mean(values, mask)

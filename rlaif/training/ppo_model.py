@@ -3,6 +3,7 @@ dataclass, the policy (optionally with LoRA), the value head, the reference and 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 from pathlib import Path
@@ -38,20 +39,51 @@ def load_tokenizer(path: str):
 
 
 def load_policy(path: str, settings: Any, device: str) -> tuple[nn.Module, bool]:
-    """The causal LM to train (float32; LoRA adapters via peft when settings.lora); returns (model, lora)."""
+    """The causal LM to train (float32); with settings.lora, LoRA adapters (peft) built from the
+    settings' lora_r, lora_alpha, lora_dropout and lora_target_modules. Returns (model, lora)."""
     from transformers import AutoModelForCausalLM
+
+    from rlaif.training.config import lora_config
 
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device)
     lora = bool(getattr(settings, "lora", False))
     if lora:
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
 
-        config = LoraConfig(
-            r=getattr(settings, "lora_r", None) or 16, lora_alpha=getattr(settings, "lora_alpha", None) or 32,
-            target_modules="all-linear", lora_dropout=0.0, task_type="CAUSAL_LM",
-        )
-        model = get_peft_model(model, config)
+        model = get_peft_model(model, lora_config(settings))
     return model, lora
+
+
+def set_lora_dropout(model: nn.Module, active: bool) -> None:
+    """Switches the LoRA adapters' dropout on or off, leaving every other module's mode alone (the
+    base model's own dropout stays off: the trainers keep the policy in eval mode)."""
+    for module in model.modules():
+        dropout = getattr(module, "lora_dropout", None)
+        if isinstance(dropout, nn.ModuleDict):
+            dropout.train(active)
+
+
+@contextlib.contextmanager
+def lora_dropout_on(model: nn.Module):
+    """LoRA dropout active inside the block (the update's forward passes), off again after it."""
+    set_lora_dropout(model, True)
+    try:
+        yield
+    finally:
+        set_lora_dropout(model, False)
+
+
+@contextlib.contextmanager
+def only_generation_config(model: nn.Module, config):
+    """`model.generate` with `config` alone. transformers fills every field a passed config leaves
+    unset from the model's own generation_config (its repetition_penalty, min_p, suppress_tokens, ...),
+    so that one is swapped for `config` inside the block (on the base model, which peft's generate reads)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    saved, base.generation_config = base.generation_config, config
+    try:
+        yield
+    finally:
+        base.generation_config = saved
 
 
 def frozen_reference(policy: nn.Module, lora: bool) -> nn.Module | None:
@@ -74,7 +106,9 @@ class ValueHead(nn.Module):
         nn.init.zeros_(self.linear.bias)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.linear(hidden.float()).squeeze(-1)
+        """Values in float32 also under bf16 autocast (there a bare `.float()` input still gets a bf16 matmul)."""
+        with torch.autocast(hidden.device.type, enabled=False):
+            return self.linear(hidden.float()).squeeze(-1)
 
 
 def save_policy(policy: nn.Module, tokenizer, output_dir: Path, lora: bool) -> Path:

@@ -3,9 +3,10 @@ model, or the recipe's judge itself ("direct RLAIF", Lee et al. 2023).
 
 Every reward function has TRL's `reward_funcs` shape:
 
-    reward(prompts: list[list[dict]], completions: list[list[dict]] | list[str], **kwargs) -> list[float]
+    reward(prompts: list[list[dict]], completions: list[list[dict]] | list[str], **kwargs) -> list[float | None]
 
-`prompts` are message lists; `completions` are message lists holding the assistant turn (TRL's
+None is a missing reward (the judge failed on that completion): TRL's GRPO and RLOO leave it out of
+the baseline and give it advantage 0; it is never scored as 0. `prompts` are message lists; `completions` are message lists holding the assistant turn (TRL's
 conversational form) or plain strings. Extra dataset columns arrive as keyword lists (TRL passes
 them so); the judge reward reads `baseline` from them.
 """
@@ -77,8 +78,9 @@ def reward_model_scorer(path: str, device: str = "cpu", batch_size: int = 8, max
     return reward_model
 
 
-def judge_reward(recipe_path: str | Path, store: str | Path, baseline_model: str | None = None, failed_reward: float = 0.0, baseline_tokens: int = 128) -> RewardFn:
-    """The recipe's judge as the reward (direct RLAIF); see `rlaif.training.rewards_judge.JudgeReward`."""
+def judge_reward(recipe_path: str | Path, store: str | Path, baseline_model: str | None = None, failed_reward: float | None = None, baseline_tokens: int = 128) -> RewardFn:
+    """The recipe's judge as the reward (direct RLAIF); a failed judgment's reward is `failed_reward`
+    (default None: missing, not zero); see `rlaif.training.rewards_judge.JudgeReward`."""
     from rlaif.recipe import load_recipe
     from rlaif.training.rewards_judge import JudgeReward
 

@@ -13,8 +13,12 @@ What the reward is, per judge type:
 - listwise: the same P(completion beats the baseline), from the judge's permutations of the two.
 - pointwise: the mean rating normalised to [0, 1]: (score - 1) / (scale - 1).
 - binary: P(yes).
-A failed judgment (a failed call, an unreadable verdict) is a value: that sample gets
-`failed_reward` (default 0.0, the lowest reward) and is counted in `counts["failed"]`.
+A failed judgment (a failed call, an unreadable verdict) is a value: that sample's reward is
+missing, `None` (`failed_reward`, default None), and it is counted in `counts["failed"]`. A missing
+reward is not the lowest one: failures go with traits of the response (too long for the judge's
+context, odd formatting), and a 0.0 would push the policy away from those traits whatever their
+quality. TRL's GRPO and RLOO (1.16) leave a None out of the group's baseline and give that sample
+advantage 0; the reward endpoint (`rlaif serve-reward`) passes `failed_reward=nan` and flags it.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ class JudgeReward:
 
     __name__ = "judge_reward"  # TRL names each reward function's metrics after it
 
-    def __init__(self, recipe, store: Path, baseline_model: str | None = None, failed_reward: float = 0.0, baseline_tokens: int = 128) -> None:
+    def __init__(self, recipe, store: Path, baseline_model: str | None = None, failed_reward: float | None = None, baseline_tokens: int = 128) -> None:
         self.spec = recipe.judge
         self.baseline_policy = recipe.policies[0].model_copy(
             update={"name": "baseline", "params": recipe.policies[0].params.model_copy(update={"temperature": 0.0, "max_tokens": baseline_tokens})}
@@ -60,7 +64,7 @@ class JudgeReward:
         self.tally = BiasTally()
         self.counts = {"judged": 0, "failed": 0}
 
-    def __call__(self, prompts: Sequence[list[dict]], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    def __call__(self, prompts: Sequence[list[dict]], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         texts = [completion_text(c) for c in completions]
         items = [_prompt(p) for p in prompts]
         with using(self.pool):

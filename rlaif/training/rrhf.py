@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 
 from rlaif.training.job import TrainJob
-from rlaif.training.ppo_model import autocast, config_from_settings, load_policy, load_tokenizer, prompt_text, save_policy
+from rlaif.training.ppo_model import autocast, config_from_settings, load_policy, load_tokenizer, prompt_text, save_policy, set_lora_dropout
 from rlaif.training.rewards import completion_text
 
 
@@ -116,8 +116,9 @@ def run(job: TrainJob) -> dict:
     cfg = config_from_settings(RRHFConfig, job.settings)
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(job.model_path)
-    policy, lora = load_policy(job.model_path, job.settings, job.device)
-    policy.eval()  # no dropout
+    policy, lora = load_policy(job.model_path, job.settings, job.device)  # LoRA: the settings' lora_r, lora_alpha, lora_dropout, lora_target_modules
+    policy.eval()  # the base model's own dropout off
+    set_lora_dropout(policy, True)  # the adapters' lora_dropout on (a setting of the model id); no-op without LoRA
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate)
     rng, metrics = random.Random(cfg.seed), {}

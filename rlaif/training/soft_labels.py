@@ -7,7 +7,13 @@ labels every pair counts as certain (p = 1); with soft labels:
   ``-(p * logsigmoid(r_c - r_r) + (1 - p) * logsigmoid(r_r - r_c))``;
 - DPO, `smoothing` (conservative DPO): per-pair label smoothing eps = 1 - p:
   ``-((1 - eps) * logsigmoid(beta * d) + eps * logsigmoid(-beta * d))``;
-- DPO, `weighting`: the DPO loss of each pair weighted by its confidence |2p - 1|.
+- DPO, `weighting`: the DPO loss of each pair weighted by its confidence |2p - 1|, divided by the
+  mean confidence of the training pairs (the sum of the weights over the data, per pair), so that
+  the loss keeps the scale of the hard loss (and the learning rate its meaning) however unsure the
+  judge is on average. Not per batch: at batch size 1 (or 2) dividing by the batch's own weights
+  would cancel them, giving an unsure pair the full weight of a certain one. TRL's `use_weighting`
+  (WPO, Zhou et al. 2024) likewise takes the plain mean of its weighted losses; it is a different
+  weight (the policy's own probability of the pair) and is refused with soft labels.
 
 When every p is 1 each soft loss equals the hard one exactly (and p = 0 is the hard loss of the
 swapped pair). The losses are plain functions; `SoftRewardTrainer` and `SoftDPOTrainer` are TRL's
@@ -42,15 +48,29 @@ def hard_dpo_loss(delta: torch.Tensor, beta: float) -> torch.Tensor:
     return -F.logsigmoid(beta * delta).mean()
 
 
-def soft_dpo_loss(delta: torch.Tensor, beta: float, p_chosen: torch.Tensor, mode: str = "smoothing") -> torch.Tensor:
-    """DPO with per-pair label smoothing eps = 1 - p (`smoothing`) or confidence weights |2p - 1| (`weighting`)."""
+def soft_dpo_loss(delta: torch.Tensor, beta: float, p_chosen: torch.Tensor, mode: str = "smoothing", mean_weight: float = 1.0) -> torch.Tensor:
+    """DPO with per-pair label smoothing eps = 1 - p (`smoothing`) or confidence weights |2p - 1|
+    divided by `mean_weight`, the mean weight over the training pairs (`weighting`)."""
     p = p_chosen.to(delta.dtype)
     if mode == "smoothing":
         eps = 1 - p
         return -((1 - eps) * F.logsigmoid(beta * delta) + eps * F.logsigmoid(-beta * delta)).mean()
     if mode == "weighting":
-        return ((2 * p - 1).abs() * -F.logsigmoid(beta * delta)).mean()
+        return ((2 * p - 1).abs() * -F.logsigmoid(beta * delta)).mean() / mean_weight
     raise ValueError(f"unknown soft-label DPO mode {mode!r} (smoothing or weighting)")
+
+
+def mean_confidence(p_chosen: Any) -> float:
+    """The mean weight |2p - 1| over the training pairs (what `weighting` divides by).
+
+    >>> mean_confidence([0.9, 0.6, 0.1])
+    0.6
+    """
+    p = torch.as_tensor(list(p_chosen), dtype=torch.float64)
+    weight = float((2 * p - 1).abs().mean()) if len(p) else 0.0
+    if weight <= 0:
+        raise ValueError("soft_labels weighting: every pair has p_chosen 0.5, so every weight |2p - 1| is 0 and nothing is learnt - use soft_labels: smoothing")
+    return round(weight, 12)
 
 
 class SoftLabelCollator:
@@ -94,13 +114,19 @@ class SoftRewardTrainer(RewardTrainer):
 
 
 class SoftDPOTrainer(DPOTrainer):
-    """DPOTrainer (sigmoid loss, reverse KL) with the soft-label loss of `soft_mode` per pair."""
+    """DPOTrainer (sigmoid loss, reverse KL) with the soft-label loss of `soft_mode` per pair; like
+    TRL's loss it is scaled by `loss_weights` and adds the MoE router's auxiliary loss. Settings it
+    cannot honour (another loss_type or f-divergence, ld_alpha, use_weighting) are a ValueError."""
 
     def __init__(self, *args: Any, soft_mode: str = "smoothing", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.loss_types != ["sigmoid"] or self.f_divergence_type != "reverse_kl" or self.ld_alpha is not None:
-            raise ValueError("soft labels apply to the standard DPO loss: loss_type sigmoid, f_divergence_type reverse_kl, no ld_alpha")
+        if self.loss_types != ["sigmoid"] or self.f_divergence_type != "reverse_kl" or self.ld_alpha is not None or self.use_weighting:
+            raise ValueError(
+                "soft labels apply to the standard DPO loss: loss_type sigmoid, f_divergence_type reverse_kl, no ld_alpha, "
+                "no use_weighting (TRL's WPO weights) - drop those options or the soft labels"
+            )
         self.soft_mode = soft_mode
+        self.mean_weight = mean_confidence(self.train_dataset[SOFT_COLUMN]) if soft_mode == "weighting" else 1.0
         self.data_collator = SoftLabelCollator(self.data_collator)
 
     def _set_signature_columns_if_needed(self) -> None:
@@ -109,6 +135,12 @@ class SoftDPOTrainer(DPOTrainer):
 
     def _sequence_logps(self, model: Any, model_kwargs: dict, labels: torch.Tensor, seq_len: int) -> torch.Tensor:
         return model(**model_kwargs, labels=labels, fused_lm_head=True).log_probs[:, -seq_len:].sum(dim=1)
+
+    def _policy_logps(self, model: Any, model_kwargs: dict, labels: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Summed log-probabilities of the policy, and its MoE load-balancing loss (None unless enabled)."""
+        router = {"output_router_logits": True} if self.aux_loss_enabled else {}
+        outputs = model(**model_kwargs, **router, labels=labels, fused_lm_head=True)
+        return outputs.log_probs[:, -seq_len:].sum(dim=1), outputs.aux_loss if self.aux_loss_enabled else None
 
     def _reference_logps(self, inputs: dict, model_kwargs: dict, labels: torch.Tensor, seq_len: int) -> torch.Tensor:
         from accelerate.utils import is_peft_model
@@ -132,10 +164,13 @@ class SoftDPOTrainer(DPOTrainer):
         model_kwargs["use_cache"] = False
         labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
         seq_len = completion_mask.size(1) - 1
-        logps = self._sequence_logps(model, model_kwargs, labels, seq_len)
+        logps, aux_loss = self._policy_logps(model, model_kwargs, labels, seq_len)
         ref_logps = self._reference_logps(inputs, model_kwargs, labels, seq_len)
         chosen_ratio, rejected_ratio = (logps - ref_logps).chunk(2, dim=0)
-        loss = soft_dpo_loss(chosen_ratio - rejected_ratio, self.beta, p_chosen, self.soft_mode)
+        loss = soft_dpo_loss(chosen_ratio - rejected_ratio, self.beta, p_chosen, self.soft_mode, self.mean_weight) * self.loss_weights[0]
+        if aux_loss is not None:
+            loss = loss + self.router_aux_loss_coef * aux_loss
+            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss.detach()).mean().item())
         self._log_rewards(mode, self.beta * chosen_ratio.detach(), self.beta * rejected_ratio.detach())
         if return_outputs:
             return loss, None

@@ -4,6 +4,12 @@ Each is `run(job: TrainJob) -> dict`: it builds the algorithm's TRL config from 
 (rlaif's common fields, then the device defaults, then the user's `options`), trains, reports each
 logged step to `job.on_metrics` as plain floats, saves the weights (or the LoRA adapter) and the
 tokenizer into `job.output_dir / "model"` (or `"adapter"`) and returns the final metrics.
+
+rloo / grpo: TRL 1.16's RLOOConfig and GRPOConfig have no prompt limit, so rlaif applies its own
+`max_length` there: each tokenized prompt keeps its last `max_length` tokens (left truncation, as
+TRL's `max_prompt_length` did). A reward that is missing (None or NaN: the judge failed on that
+completion) reaches TRL as None, which leaves it out of the group's baseline and gives it advantage
+0; the run's count of them is logged with every step as `reward_failed`.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ METRIC_NAMES = {
     "kl": "kl",
 }
 SUMMARY_KEYS = ("train_runtime", "train_loss", "train_samples_per_second", "train_steps_per_second")
+# rlaif's settings by the TRL config field they set (the name an error gives the user).
+SETTING_OF = {"max_steps": "max_steps", "per_device_train_batch_size": "batch_size", "seed": "seed", "max_length": "max_length", "learning_rate": "learning_rate"}
+# Settings that rlaif applies itself where the algorithm's TRL config has no such field.
+APPLIED_BY_RLAIF = {"rloo": ("max_length",), "grpo": ("max_length",)}
 
 
 def plain_metrics(logs: dict[str, Any], step: int) -> dict[str, float | int]:
@@ -45,10 +55,12 @@ def plain_metrics(logs: dict[str, Any], step: int) -> dict[str, float | int]:
 
 
 class MetricsCallback(TrainerCallback):
-    """Calls `on_metrics` once per logged training step; keeps the last one and the run's summary."""
+    """Calls `on_metrics` once per logged training step; keeps the last one and the run's summary.
+    `extra()` adds rlaif's own figures to every step (e.g. `reward_failed`)."""
 
-    def __init__(self, on_metrics) -> None:
+    def __init__(self, on_metrics, extra=None) -> None:
         self.on_metrics, self.last, self.summary = on_metrics, {}, {}
+        self.extra = extra or dict
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = dict(logs or {})
@@ -57,20 +69,35 @@ class MetricsCallback(TrainerCallback):
             return
         if any(key.startswith("eval_") for key in logs):
             return
-        self.last = plain_metrics(logs, state.global_step)
+        self.last = {**plain_metrics(logs, state.global_step), **self.extra()}
         self.on_metrics(dict(self.last))
 
 
+def _not_applied(cls, key: str) -> RecipeError:
+    setting = SETTING_OF.get(key, key)
+    return RecipeError(
+        "training settings", setting, f"{cls.__module__.split('.')[0]}.{cls.__name__} has no field {key!r}, so this setting would not apply",
+        f"set the field of {cls.__name__} that does this under options (see its fields), or use the TRL version rlaif is tested with (1.16)",
+    )
+
+
 def build_config(job: TrainJob, **specific: Any):
-    """The algorithm's TRL config: common settings < device defaults < `specific` < the user's options."""
+    """The algorithm's TRL config: common settings < device defaults < `specific` < the user's options.
+
+    A common setting or a `specific` field that the config class lacks is a RecipeError naming it,
+    never dropped, unless rlaif applies it itself (`APPLIED_BY_RLAIF`: max_length of rloo / grpo).
+    Device defaults the class lacks are left out (they are rlaif's, not the user's)."""
     cls = config_class(job.algorithm)
     names = {f.name for f in dataclasses.fields(cls)}
     s = job.settings
     common = {"max_steps": s.max_steps or -1, "per_device_train_batch_size": s.batch_size, "seed": s.seed, "max_length": s.max_length}
     if s.learning_rate is not None:
         common["learning_rate"] = s.learning_rate
-    kwargs = {**common, **device_defaults(job.device), **specific}
-    kwargs = {key: value for key, value in kwargs.items() if key in names}
+    wanted = {key: value for key, value in {**common, **specific}.items() if key not in APPLIED_BY_RLAIF.get(job.algorithm, ())}
+    missing = [key for key in wanted if key not in names]
+    if missing:
+        raise _not_applied(cls, missing[0])
+    kwargs = {**{key: value for key, value in device_defaults(job.device).items() if key in names}, **wanted}
     kwargs.update(s.options)
     try:
         return cls(output_dir=str(job.output_dir / "trainer"), **kwargs)
@@ -117,13 +144,19 @@ def fit_and_save(job: TrainJob, trainer, tokenizer, callback: MetricsCallback) -
     return {key: value for key, value in metrics.items() if not (isinstance(value, float) and math.isnan(value))}
 
 
-def _run(job: TrainJob, trainer_cls, model, config, **kwargs: Any) -> dict:
-    tokenizer = kwargs.pop("tokenizer")
-    callback = MetricsCallback(job.on_metrics)
+def make_trainer(job: TrainJob, trainer_cls, model, config, tokenizer, extra_metrics=None, **kwargs: Any):
+    """(trainer, its metrics callback) on job.rows; extra keyword arguments go to the trainer."""
+    callback = MetricsCallback(job.on_metrics, extra_metrics)
     trainer = trainer_cls(
         model=model, args=config, train_dataset=_dataset(job.rows), processing_class=tokenizer, callbacks=[callback], **kwargs
     )
     trainer.remove_callback(PrinterCallback)  # metrics go to job.on_metrics (and the progress bar), not stdout
+    return trainer, callback
+
+
+def _run(job: TrainJob, trainer_cls, model, config, **kwargs: Any) -> dict:
+    tokenizer = kwargs.pop("tokenizer")
+    trainer, callback = make_trainer(job, trainer_cls, model, config, tokenizer, **kwargs)
     return fit_and_save(job, trainer, tokenizer, callback)
 
 
@@ -171,26 +204,80 @@ def run_kto(job: TrainJob) -> dict:
     return _run(job, KTOTrainer, load_causal_lm(job), build_config(job), tokenizer=load_tokenizer(job.model_path), peft_config=lora_config(job.settings))
 
 
+def is_missing(value: Any) -> bool:
+    """A reward that is not there: None, or NaN (how the reward endpoint marks a failed judgment).
+
+    >>> is_missing(None), is_missing(float("nan")), is_missing(0.0)
+    (True, True, False)
+    """
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def reward_function(job: TrainJob):
-    """`job.reward` in the shape TRL's reward_funcs take, returning plain floats."""
+    """`job.reward` in the shape TRL's reward_funcs take: plain floats, and None where the reward is
+    missing (TRL leaves it out of the baseline, advantage 0). Its `counts` hold {"scored", "failed"}."""
     if job.reward is None:
         raise RecipeError("training settings", "reward", f"{job.algorithm} needs a reward", "set reward: {model: RM_ID} or reward: {judge: RECIPE.yaml}")
     reward = job.reward
+    counts = {"scored": 0, "failed": 0}
 
     def rlaif_reward(prompts, completions, **kwargs):
-        return [float(value) for value in reward(prompts=prompts, completions=completions, **kwargs)]
+        values = [None if is_missing(value) else float(value) for value in reward(prompts=prompts, completions=completions, **kwargs)]
+        failed = sum(value is None for value in values)
+        counts["failed"] += failed
+        counts["scored"] += len(values) - failed
+        return values
 
+    rlaif_reward.counts = counts
     return rlaif_reward
+
+
+def left_truncate(prompt_ids: list, limit: int) -> list[list[int]]:
+    """Each prompt's last `limit` token ids (the end of the conversation and the generation prompt).
+
+    >>> left_truncate([[1, 2, 3], [4]], 2)
+    [[2, 3], [4]]
+    """
+    return [list(ids)[-limit:] for ids in prompt_ids]
+
+
+def _per_token(value: Any, prompt_ids: list) -> bool:
+    """Whether a tokenizer output field has one entry per prompt token (e.g. token_type_ids)."""
+    return isinstance(value, list) and len(value) == len(prompt_ids) and all(len(v) == len(ids) for v, ids in zip(value, prompt_ids))
+
+
+def with_prompt_limit(trainer_cls):
+    """TRL's RLOOTrainer / GRPOTrainer keeping the last `max_prompt_length` tokens of each prompt
+    (and of any per-token field beside them); a prompt with images is never cut (an error instead)."""
+
+    class PromptLimited(trainer_cls):
+        def __init__(self, *args: Any, max_prompt_length: int, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.max_prompt_length = max_prompt_length
+
+        def _tokenize_prompts(self, prompts: list):
+            prompt_ids, images, fields = super()._tokenize_prompts(prompts)
+            limit = self.max_prompt_length
+            if all(len(ids) <= limit for ids in prompt_ids):
+                return prompt_ids, images, fields
+            if images is not None:
+                raise RecipeError("training settings", "max_length", f"a prompt with images is longer than {limit} tokens, and cutting it would split its image tokens", "raise max_length")
+            fields = {key: left_truncate(value, limit) if _per_token(value, prompt_ids) else value for key, value in fields.items()}
+            return left_truncate(prompt_ids, limit), images, fields
+
+    PromptLimited.__name__ = PromptLimited.__qualname__ = trainer_cls.__name__
+    return PromptLimited
 
 
 def _run_online(job: TrainJob, trainer_name: str) -> dict:
     import trl
 
     tokenizer = load_tokenizer(job.model_path)
-    config = build_config(job, max_prompt_length=job.settings.max_length)
+    reward = reward_function(job)
     return _run(
-        job, getattr(trl, trainer_name), load_causal_lm(job), config,
-        tokenizer=tokenizer, reward_funcs=reward_function(job), peft_config=lora_config(job.settings),
+        job, with_prompt_limit(getattr(trl, trainer_name)), load_causal_lm(job), build_config(job), tokenizer=tokenizer, reward_funcs=reward,
+        peft_config=lora_config(job.settings), max_prompt_length=job.settings.max_length,
+        extra_metrics=lambda: {"reward_failed": float(reward.counts["failed"])},
     )
 
 
