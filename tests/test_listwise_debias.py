@@ -153,3 +153,12 @@ def test_the_cli_refuses_an_unbalanced_listwise_recipe(tmp_path):
     path = write_recipe(tmp_path, listwise(3, permutations=2))
     result = run_cli("run", str(path), "--store", str(tmp_path / "store"))
     assert_clean_failure(result, f"{path}: judge.permutations:", "a multiple of 3", store=tmp_path / "store")
+
+
+def test_the_run_prior_is_the_mean_of_the_prompts_priors_as_pride_pools_them():
+    """PriDe (chujiezheng/LLM-MCQ-Bias, debias_pride.py) averages each sample's softmaxed prior over the
+    samples (np.mean(all_priors, axis=0)); a geometric pooling of the log-priors gives 0.75 / 0.25 here."""
+    from rlaif.judges.listwise import slot_prior
+
+    biased, unbiased = [[0.9, 0.1], [0.9, 0.1]], [[0.5, 0.5], [0.5, 0.5]]
+    assert slot_prior([biased, unbiased], 2) == pytest.approx([0.7, 0.3], abs=1e-9)

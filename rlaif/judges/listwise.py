@@ -8,9 +8,9 @@ un-shuffled and combined, and, with `debias`, each slot's prior is divided out b
 The orders come in blocks of K cyclic rotations (original, reversed, then seeded shuffles), so a
 whole block shows every response once in every slot: only then does a slot's first-choice rate
 measure the slot and not the response that sits in it. The prior is PriDe's (Zheng et al.,
-"Large Language Models Are Not Robust Multiple Choice Selectors", ICLR 2024): per prompt, each
-slot's mean log-probability over the balanced orders, where the responses' strengths cancel;
-averaged over the run. For K = 2 it is the pairwise judge's logit shift (rlaif.judges.debias).
+"Large Language Models Are Not Robust Multiple Choice Selectors", ICLR 2024, and its code): per
+prompt, the softmax of each slot's mean log-probability over the balanced orders, where the
+responses' strengths cancel (for K = 2, that prompt's logit shift); the mean over the run.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from rlaif.errors import RecipeError
 from rlaif.judges.aggregate import borda, mean_tau, order_from_scores, pairwise_share, plackett_luce
 from rlaif.judges.common import PrincipleFor, fixed_principle, instruction_text, judge_template, score_all
 from rlaif.judges.construct import Scored
-from rlaif.judges.debias import EPS
 from rlaif.judges.parsers import PARSERS
 from rlaif.judges.protocol import DEFAULTS, Protocol
 from rlaif.schema import Generation, Prompt, content_hash
 from rlaif.secrets import error_text, spec_secrets
+
+LOG_FLOOR = 1e-10  # a slot probability of 0 counts as 1e-10 in the log (PriDe's floor)
 
 
 def order_count(k: int, count: int | None, debias: bool) -> int:
@@ -98,23 +99,25 @@ def slot_probs(
 
 
 def slot_prior(designs: list[list[list[float]]], k: int) -> list[float] | None:
-    """Each slot's first-choice prior from prompts judged in balanced orders (PriDe): per prompt, the
-    mean log-probability of each slot, centred; the mean over prompts, softmaxed. None: no such prompt.
+    """Each slot's first-choice prior from prompts judged in balanced orders, as PriDe computes it
+    (debias_pride.py): per prompt, the softmax of each slot's mean log-probability over its orders
+    (the responses' strengths cancel); over the prompts, the mean of those priors. None: no such prompt.
 
-    >>> [round(x, 4) for x in slot_prior([[[0.6, 0.4], [0.8, 0.2]]], 2)]  # logit shift 0.896, as pairwise
+    >>> [round(x, 4) for x in slot_prior([[[0.6, 0.4], [0.8, 0.2]]], 2)]  # one prompt: its logit shift 0.896
     [0.7101, 0.2899]
     >>> slot_prior([[[0.2, 0.6, 0.2], [0.6, 0.2, 0.2], [0.2, 0.2, 0.6]]], 3) == [1 / 3] * 3  # no slot bias
     True
     """
     if not designs:
         return None
-    logs = [0.0] * k
-    for rows in designs:
-        means = [sum(math.log(max(row[s], EPS)) for row in rows) / len(rows) for s in range(k)]
-        centre = sum(means) / k
-        logs = [total + (m - centre) / len(designs) for total, m in zip(logs, means)]
-    top = max(logs)
-    weights = [math.exp(x - top) for x in logs]
+    priors = [_prompt_prior(rows, k) for rows in designs]
+    return [sum(prior[s] for prior in priors) / len(priors) for s in range(k)]
+
+
+def _prompt_prior(rows: list[list[float]], k: int) -> list[float]:
+    means = [sum(math.log(max(row[s], LOG_FLOOR)) for row in rows) / len(rows) for s in range(k)]
+    top = max(means)
+    weights = [math.exp(m - top) for m in means]
     return [w / sum(weights) for w in weights]
 
 
