@@ -238,10 +238,10 @@ def test_scores_are_normalised_then_clipped():
     unclipped, none = shape_scores(torch.tensor([-30.0, 30.0]), None, None)
     assert unclipped.tolist() == [-30.0, 30.0] and none == 0.0
     moments = RunningMoments()
-    first, _ = shape_scores(torch.tensor([1.0, 3.0]), 10.0, moments)
-    assert first.tolist() == pytest.approx([-1.0, 1.0])
-    second, _ = shape_scores(torch.tensor([5.0]), 10.0, moments)  # running mean 3, variance 8/3 over 1, 3, 5
-    assert second.tolist() == pytest.approx([2 / math.sqrt(8 / 3)])
+    first, _ = shape_scores(torch.tensor([1.0, 3.0]), 10.0, moments)  # mean 2, unbiased std sqrt(2) (as TRL)
+    assert first.tolist() == pytest.approx([-1 / math.sqrt(2), 1 / math.sqrt(2)])
+    second, _ = shape_scores(torch.tensor([5.0]), 10.0, moments)  # running mean 3, unbiased variance 4 over 1, 3, 5
+    assert second.tolist() == pytest.approx([1.0])
     assert PPOConfig().reward_clip == 10.0 and PPOConfig().normalize_reward is False  # OpenRLHF's default clip range (-10, 10)
 
 
@@ -469,3 +469,60 @@ def test_missing_rewards_never_reach_the_running_moments_or_the_clip_share(tiny_
     else:
         assert (moments.count, moments.mean) == (expected["count"], expected["mean"])
     assert final["mean_reward"] == 27.5 and final["reward_failed"] == 2.0
+
+
+# --- review of issue 23's fixes against OpenRLHF / TRL ---
+
+
+def missing_on_marks(prompts, completions, **_):
+    """None for every marked response, else its R digit."""
+    import re
+
+    texts = [c[0]["content"] for c in completions]
+    return [None if "MARK" in t else float(re.search(r"\bR(\d)\b", t).group(1)) for t in texts]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_unscored_rows_change_neither_the_minibatches_nor_the_number_of_optimizer_steps(seed, tiny_model, fixed_answers, tmp_path, monkeypatch):
+    """Minibatches are drawn from the scored rows only (the same draws as a rollout of those rows alone):
+    beside an unscored row a scored one does not get an AdamW step of its own, so failed judgments change
+    neither how many optimizer steps a rollout takes nor where they lead."""
+    from transformers import AutoModelForCausalLM
+
+    steps: list[int] = []
+    step = torch.optim.AdamW.step
+
+    def counted(self, *args, **kwargs):
+        steps.append(1)
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", counted)
+    options = {"mini_batch_size": 2, "ppo_epochs": 2, "seed": seed}
+    one_ppo_step(tiny_model, MARKED_ROWS, missing_on_marks, tmp_path / "marked", **options)
+    marked_steps, steps[:] = len(steps), []
+    one_ppo_step(tiny_model, UNMARKED_ROWS, missing_on_marks, tmp_path / "alone", **options)
+    assert marked_steps == len(steps) == 2, f"optimizer steps with the unscored rows: {marked_steps}, without them: {len(steps)}"
+    weights = [AutoModelForCausalLM.from_pretrained(tmp_path / name / "model").state_dict() for name in ("marked", "alone")]
+    for key, value in weights[0].items():
+        assert torch.allclose(value, weights[1][key], atol=1e-6), f"{key}: the unscored rows changed the update"
+
+
+def test_running_moments_give_the_unbiased_std_as_trl_does():
+    """TRL's former PPOTrainer RunningMoments (trl/trainer/utils.py, v0.11): std = sqrt(var * n / (n - 1))."""
+    from rlaif.training.ppo_core import RunningMoments
+
+    mean, std = RunningMoments().update(torch.tensor([0.0, 1.0, 2.0, 3.0]))
+    assert mean == 1.5 and std == pytest.approx(1.2910, abs=1e-4)
+    moments = RunningMoments()
+    moments.update(torch.tensor([0.0, 1.0]))
+    assert moments.update(torch.tensor([2.0, 3.0])) == pytest.approx((1.5, math.sqrt(5 / 3)))  # the same over two batches
+    assert RunningMoments().update(torch.tensor([4.0])) == (4.0, 0.0)  # one value: no spread yet (TRL: 0/0)
+
+
+def test_the_kl_penalty_clamps_each_log_ratio_to_plus_minus_10_as_openrlhf():
+    """OpenRLHF's compute_approx_kl clamps the per-token log-ratio to [-10, 10] before the penalty."""
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    logprobs, ref = torch.tensor([[-0.5, -30.0, -1.0, -50.0]]), torch.tensor([[-40.0, -1.0, -1.5, 0.0]])
+    rewards, kl = per_token_rewards(torch.tensor([1.0]), logprobs, ref, mask, kl_coef=0.1)
+    assert kl[0].tolist() == pytest.approx([10.0, -10.0, 0.5, 0.0])  # log-ratios 39.5, -29, 0.5 (padding: 0)
+    assert rewards[0].tolist() == pytest.approx([-1.0, 1.0, 1.0 - 0.05, 0.0])

@@ -201,3 +201,14 @@ def test_soft_dpo_refuses_wpo_weighting_it_would_ignore(tiny, tmp_path):
 
     with pytest.raises(ValueError, match="use_weighting"):
         first_step(SoftDPOTrainer, tiny, tmp_path, pairs(0.8), config_options={"use_weighting": True}, soft_mode="weighting")
+
+
+def test_soft_dpo_refuses_a_label_smoothing_it_would_ignore(tiny, tmp_path):
+    """A global label_smoothing has no place in the soft loss (the soft labels are the per-pair smoothing):
+    a DPOConfig that reaches SoftDPOTrainer with one is refused by the trainer itself, not only by
+    rlaif's YAML check."""
+    from rlaif.training.soft_labels import SoftDPOTrainer
+
+    for mode in ("smoothing", "weighting"):
+        with pytest.raises(ValueError, match="label_smoothing"):
+            first_step(SoftDPOTrainer, tiny, tmp_path, pairs(0.8), config_options={"label_smoothing": 0.2}, soft_mode=mode)

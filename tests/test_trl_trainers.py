@@ -285,3 +285,120 @@ def test_max_length_cuts_rloo_and_grpo_prompts_from_the_left(algorithm, tiny_mod
     getattr(trl_trainers, f"run_{algorithm}")(job)
     full = tokenizer.apply_chat_template(QUESTION, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
     assert len(full) > 8 and seen and all(ids == list(full[-8:]) for ids in seen)
+
+
+# ---------------------------------------------------------------- review of issue 23's fixes against TRL / OpenRLHF
+
+
+def texts_of(completions) -> list[str]:
+    return [completion[0]["content"] if isinstance(completion, list) else completion for completion in completions]
+
+
+@pytest.mark.parametrize("algorithm", ["rloo", "grpo"])
+def test_an_infinite_reward_is_a_missing_one(algorithm, tiny_model, tmp_path, monkeypatch):
+    """inf is no score: TRL's real trainer gives that completion advantage 0 and the others the advantages of
+    the three finite rewards alone (RLOO would give them -3.4e38 through nan_to_num, GRPO would zero the
+    group); it is counted as failed."""
+    import trl
+
+    from rlaif.training import trl_trainers
+
+    def reward(prompts, completions, **kwargs):
+        return [math.inf if "inf" in text else float(text.split("Q", 1)[1][0]) for text in texts_of(completions)]
+
+    job = online_job(algorithm, tiny_model, tmp_path, reward)
+    trainer_cls = getattr(trl, {"rloo": "RLOOTrainer", "grpo": "GRPOTrainer"}[algorithm])
+    tokenizer = trl_trainers.load_tokenizer(tiny_model)
+    rewards = trl_trainers.reward_function(job)
+    trainer = trainer_cls(
+        model=trl_trainers.load_causal_lm(job), args=trl_trainers.build_config(job), train_dataset=trl_trainers._dataset(job.rows),
+        processing_class=tokenizer, reward_funcs=rewards,
+    )
+    monkeypatch.setattr(trainer_cls, "_generate_single_turn", fixed_generations(trainer_cls, ["Q9 inf", "Q2 b", "Q4 c", "Q1 d"], tokenizer))
+    trainer.model.train()
+    advantages = trainer._generate_and_score_completions([{"prompt": QUESTION} for _ in range(4)])["advantages"].tolist()
+
+    finite = torch.tensor([2.0, 4.0, 1.0])
+    if algorithm == "rloo":  # leave-one-out over the finite siblings
+        expected = finite - (finite.sum() - finite) / 2
+    else:
+        expected = (finite - finite.mean()) / (finite.std() + 1e-4)
+    assert advantages[0] == 0.0
+    assert advantages[1:] == pytest.approx(expected.tolist(), abs=1e-4)
+    assert rewards.counts == {"scored": 3, "failed": 1}
+
+
+def with_sampling_settings(folder) -> str:
+    """The tiny model with a chat model's sampling settings in its generation_config.json."""
+    from transformers import GenerationConfig
+
+    from tests.tiny_lm import tiny_causal_lm
+
+    path = tiny_causal_lm(folder)
+    config = GenerationConfig.from_pretrained(path)
+    config.do_sample, config.min_p, config.no_repeat_ngram_size = True, 0.1, 3
+    config.save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize("algorithm", ["rloo", "grpo"])
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [({}, ["TemperatureLogitsWarper"]), ({"generation_kwargs": {"top_k": 5}}, ["TemperatureLogitsWarper", "TopKLogitsWarper"])],
+)
+def test_rloo_and_grpo_sample_from_softmax_of_logits_over_temperature(algorithm, options, expected, tmp_path, monkeypatch):
+    """The model's generation_config (min_p 0.1, no_repeat_ngram_size 3) does not reshape the samples: the
+    logits processors of every generation are the temperature alone, plus what the user's own
+    generation_kwargs ask for; the saved model keeps its generation config."""
+    from transformers import GenerationConfig
+    from transformers.generation.utils import GenerationMixin
+
+    from rlaif.training import trl_trainers
+
+    built: list[list[str]] = []
+    original = GenerationMixin._get_logits_processor
+
+    def spied(self, *args, **kwargs):
+        processors = original(self, *args, **kwargs)
+        built.append([type(processor).__name__ for processor in processors])
+        return processors
+
+    monkeypatch.setattr(GenerationMixin, "_get_logits_processor", spied)
+    model = with_sampling_settings(tmp_path / "chat")
+    job = online_job(algorithm, model, tmp_path, length_reward, temperature=0.7, **options)
+    getattr(trl_trainers, f"run_{algorithm}")(job)
+    assert built and all(names == expected for names in built), built
+    saved = GenerationConfig.from_pretrained(tmp_path / "out" / "model")
+    assert (saved.min_p, saved.no_repeat_ngram_size) == (0.1, 3)
+
+
+@pytest.mark.parametrize("algorithm", ["rloo", "grpo"])
+def test_a_batch_without_a_single_reward_makes_no_optimizer_step(algorithm, tiny_model, tmp_path, monkeypatch):
+    """A scored step, then a step whose rewards are all missing: the second leaves the weights as the first
+    left them (AdamW's momentum would move them with zero gradients), as PPO skips such a rollout."""
+    import trl
+    from safetensors.torch import load_file
+
+    from rlaif.training import trl_trainers
+
+    trainer_cls = getattr(trl, {"rloo": "RLOOTrainer", "grpo": "GRPOTrainer"}[algorithm])
+    monkeypatch.setattr(trainer_cls, "_generate_single_turn", fixed_generations(trainer_cls, ["Q3 a", "Q5 b", "Q1 c", "Q2 d"], trl_trainers.load_tokenizer(tiny_model)))
+    calls: list[int] = []
+
+    def first_only(prompts, completions, **kwargs):  # rewards for the first batch, none for the second
+        calls.append(len(prompts))
+        return marker_reward(prompts, completions) if len(calls) == 1 else [None] * len(prompts)
+
+    logged: list[dict] = []
+    one = online_job(algorithm, tiny_model, tmp_path / "one", marker_reward, learning_rate=1e-3)
+    two = online_job(algorithm, tiny_model, tmp_path / "two", first_only, learning_rate=1e-3)
+    two.settings, two.on_metrics = two.settings.model_copy(update={"max_steps": 2}), logged.append
+    getattr(trl_trainers, f"run_{algorithm}")(one)
+    final = getattr(trl_trainers, f"run_{algorithm}")(two)
+    assert calls == [4, 4] and [m["step"] for m in logged] == [1, 2]
+    after_one, after_two = (load_file(str(tmp_path / name / "out" / "model" / "model.safetensors")) for name in ("one", "two"))
+    base = load_file(f"{tiny_model}/model.safetensors")
+    assert any(not torch.equal(after_one[key], base[key]) for key in base), "the scored step changed no weight"
+    for key, value in after_one.items():
+        assert torch.equal(value, after_two[key]), f"{key}: a step without a reward moved the weights"
+    assert [m["update_skipped"] for m in logged] == [0.0, 1.0] and final["steps_skipped"] == 1.0 and final["reward_failed"] == 4.0

@@ -13,22 +13,23 @@ One step, as in Ouyang et al. 2022 / TRL's former PPOTrainer:
    that response) is no score, not the lowest: the response is left out of the running moments, the
    clip share, mean_reward, GAE, whitening and every loss (its rows of the loss mask are 0), and
    counted in `reward_failed`. A rollout with no score at all makes no update (AdamW's weight decay
-   would move the weights even with zero gradients), and neither does a minibatch of unscored rows;
+   would move the weights even with zero gradients), and the minibatches hold scored rows only;
 3. with no gradient: the policy's token log-probabilities and values (a value head: one linear
    layer on the last hidden state) and the frozen reference's log-probabilities (a copy of the
    starting policy; with LoRA the policy with its adapters switched off);
-4. per-token reward: -kl_coef * (log p - log p_ref) on every response token, plus the score on
-   the last one; advantages by GAE (`gamma`, `lam`), whitened when `whiten_advantages`;
-5. `ppo_epochs` passes over shuffled minibatches of `mini_batch_size` responses: clipped
+4. per-token reward: -kl_coef * (log p - log p_ref) on every response token, the log-ratio clamped to
+   [-10, 10] (OpenRLHF's compute_approx_kl), plus the score on the last one; advantages by GAE
+   (`gamma`, `lam`), whitened when `whiten_advantages`;
+5. `ppo_epochs` passes over shuffled minibatches of `mini_batch_size` scored responses: clipped
    policy loss (`clip_range`) + vf_coef * clipped value loss (`clip_range_value`), AdamW with the
    policy at `learning_rate` and the value head at `value_learning_rate`, gradients clipped to
    `max_grad_norm`. The policy runs in eval mode throughout (no dropout: rollout and update
    log-probabilities agree), except LoRA's own dropout (`lora_dropout`), which is on in the
    update's forward passes only, as OpenRLHF trains in train mode and makes experience in eval mode.
 `job.on_metrics` gets per step: step, loss, policy_loss, value_loss, kl (mean over responses of the
-summed per-token log p - log p_ref), mean_reward (mean raw score of the scored responses),
+summed per-token log p - log p_ref, unclamped), mean_reward (mean raw score of the scored responses),
 reward_clipped (share of the scored responses' scores the clip changed), non_score_reward (the KL
-penalty summed per scored response, averaged), clipfrac,
+penalty optimised, log-ratios clamped, summed per scored response, averaged), clipfrac,
 value_clipfrac, approx_kl, explained_variance (of the rollout's values for the returns; absent on a
 step whose returns have no variance), response_length, learning_rate, value_learning_rate, seconds,
 reward_failed (missing scores in the run so far, as rloo / grpo count them), update_skipped (1.0 on a
@@ -178,17 +179,19 @@ def reference_logprobs(policy, reference, batch: Rollout, temperature: float) ->
 
 
 def ppo_update(policy, value_head, optimizer, batch: Rollout, old: dict, cfg: PPOConfig, device: str) -> dict:
-    """`ppo_epochs` passes of clipped policy + value losses over shuffled minibatches."""
+    """`ppo_epochs` passes of clipped policy + value losses over shuffled minibatches of the scored rows.
+
+    Only the scored rows are shuffled and split (the same draws as a rollout of those rows alone): an
+    unscored row never takes a minibatch place, so failed judgments change neither the number of
+    optimizer steps nor which scored rows share one."""
     sums = {"loss": 0.0, "policy_loss": 0.0, "value_loss": 0.0, "clipfrac": 0.0, "value_clipfrac": 0.0, "approx_kl": 0.0}
-    n, updates = len(batch.texts), 0
+    rows, updates = torch.nonzero(old["loss_mask"].any(dim=1)).squeeze(1).cpu(), 0
     params = [p for p in policy.parameters() if p.requires_grad] + list(value_head.parameters())
     for _ in range(cfg.ppo_epochs):
-        order = torch.randperm(n)
-        for start in range(0, n, cfg.mini_batch_size):
+        order = rows[torch.randperm(len(rows))]
+        for start in range(0, len(rows), cfg.mini_batch_size):
             index = order[start : start + cfg.mini_batch_size].to(device)
-            mask = old["loss_mask"][index]  # the forward pass attends to every response token; the losses see the scored rows only
-            if not mask.any():
-                continue  # only unscored responses: no step (AdamW would still decay the weights and follow its momentum)
+            mask = old["loss_mask"][index]
             with autocast(device), lora_dropout_on(policy):
                 logprobs, values = forward(policy, batch, index, cfg.temperature, value_head)
             pl, clipfrac = policy_loss(logprobs, old["logprobs"][index], old["advantages"][index], mask, cfg.clip_range)

@@ -41,21 +41,27 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.
 
 
 class RunningMoments:
-    """Running mean and variance of every score seen so far (Chan et al.'s parallel update, as in
-    TRL's former PPOTrainer `use_score_scaling`)."""
+    """Running mean and variance of every score seen so far (Chan et al.'s parallel update), as TRL's
+    former PPOTrainer `use_score_scaling` keeps them (trl/trainer/utils.py, v0.11): `var` is the
+    population variance, the standard deviation returned is the unbiased one, sqrt(var * n / (n - 1))."""
 
     def __init__(self) -> None:
         self.count, self.mean, self.var = 0, 0.0, 0.0
 
     def update(self, values: torch.Tensor) -> tuple[float, float]:
-        """Adds a batch; returns the (mean, standard deviation) over everything seen."""
+        """Adds a batch; returns the (mean, unbiased standard deviation) over everything seen; the
+        standard deviation of a single value is 0 (TRL's would be 0/0).
+
+        >>> [round(x, 4) for x in RunningMoments().update(torch.tensor([0.0, 1.0, 2.0, 3.0]))]
+        [1.5, 1.291]
+        """
         n, batch_mean = values.numel(), float(values.float().mean())
         batch_var = float(values.float().var(unbiased=False))
         total = self.count + n
         delta = batch_mean - self.mean
         self.var = (self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total
         self.mean, self.count = self.mean + delta * n / total, total
-        return self.mean, self.var**0.5
+        return self.mean, (self.var * total / (total - 1)) ** 0.5 if total > 1 else 0.0
 
 
 def shape_scores(scores: torch.Tensor, clip: float | None, moments: RunningMoments | None) -> tuple[torch.Tensor, float]:
@@ -94,16 +100,21 @@ def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: floa
     return torch.gather(logprobs, 2, tokens.unsqueeze(-1)).squeeze(-1)
 
 
+KL_CLAMP = 10.0  # OpenRLHF's compute_approx_kl clamps the per-token log-ratio to [-10, 10]
+
+
 def per_token_rewards(score: torch.Tensor, logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch.Tensor, kl_coef: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rewards per token: -kl_coef * (log p - log p_ref) on every response token, plus the
-    sequence's score on its last response token. Returns (rewards, kl per token).
+    """Rewards per token: -kl_coef * (log p - log p_ref) on every response token, the log-ratio
+    clamped to [-KL_CLAMP, KL_CLAMP] as OpenRLHF's compute_approx_kl does (one token the reference
+    finds nearly impossible would otherwise outweigh the score), plus the sequence's score on its last
+    response token. Returns (rewards, clamped kl per token).
 
     >>> r, kl = per_token_rewards(torch.tensor([1.0]), torch.tensor([[-1.0, -2.0, 0.0]]),
     ...                           torch.tensor([[-1.5, -2.0, 0.0]]), torch.tensor([[1.0, 1.0, 0.0]]), 0.1)
     >>> [round(x, 4) + 0.0 for x in r[0].tolist()], [round(x, 4) for x in kl[0].tolist()]
     ([-0.05, 1.0, 0.0], [0.5, 0.0, 0.0])
     """
-    kl = (logprobs - ref_logprobs) * mask
+    kl = (logprobs - ref_logprobs).clamp(-KL_CLAMP, KL_CLAMP) * mask
     rewards = -kl_coef * kl
     last = (mask.sum(dim=1).long() - 1).clamp(min=0)
     rewards[torch.arange(len(score)), last] += score

@@ -116,14 +116,20 @@ class SoftRewardTrainer(RewardTrainer):
 class SoftDPOTrainer(DPOTrainer):
     """DPOTrainer (sigmoid loss, reverse KL) with the soft-label loss of `soft_mode` per pair; like
     TRL's loss it is scaled by `loss_weights` and adds the MoE router's auxiliary loss. Settings it
-    cannot honour (another loss_type or f-divergence, ld_alpha, use_weighting) are a ValueError."""
+    cannot honour (another loss_type or f-divergence, ld_alpha, use_weighting, a global
+    label_smoothing: the soft labels are the per-pair smoothing) are a ValueError naming them."""
 
     def __init__(self, *args: Any, soft_mode: str = "smoothing", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.loss_types != ["sigmoid"] or self.f_divergence_type != "reverse_kl" or self.ld_alpha is not None or self.use_weighting:
+        ignored = {
+            "loss_type": self.loss_types != ["sigmoid"], "f_divergence_type": self.f_divergence_type != "reverse_kl",
+            "ld_alpha": self.ld_alpha is not None, "use_weighting": bool(self.use_weighting), "label_smoothing": self.label_smoothing != 0.0,
+        }
+        if any(ignored.values()):
             raise ValueError(
-                "soft labels apply to the standard DPO loss: loss_type sigmoid, f_divergence_type reverse_kl, no ld_alpha, "
-                "no use_weighting (TRL's WPO weights) - drop those options or the soft labels"
+                f"soft labels apply to the standard DPO loss, and would ignore {', '.join(key for key, bad in ignored.items() if bad)}: "
+                "loss_type sigmoid, f_divergence_type reverse_kl, no ld_alpha, no use_weighting (TRL's WPO weights), "
+                "label_smoothing 0 (the soft labels are the per-pair smoothing) - drop those options or the soft labels"
             )
         self.soft_mode = soft_mode
         self.mean_weight = mean_confidence(self.train_dataset[SOFT_COLUMN]) if soft_mode == "weighting" else 1.0

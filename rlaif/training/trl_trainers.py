@@ -7,9 +7,12 @@ tokenizer into `job.output_dir / "model"` (or `"adapter"`) and returns the final
 
 rloo / grpo: TRL 1.16's RLOOConfig and GRPOConfig have no prompt limit, so rlaif applies its own
 `max_length` there: each tokenized prompt keeps its last `max_length` tokens (left truncation, as
-TRL's `max_prompt_length` did). A reward that is missing (None or NaN: the judge failed on that
-completion) reaches TRL as None, which leaves it out of the group's baseline and gives it advantage
-0; the run's count of them is logged with every step as `reward_failed`.
+TRL's `max_prompt_length` did). A reward that is missing (None, NaN or infinite: the judge failed on
+that completion) reaches TRL as None, which leaves it out of the group's baseline and gives it
+advantage 0; the run's count of them is logged with every step as `reward_failed`. An optimizer step
+without a single reward in its batch is skipped (`update_skipped`, `steps_skipped`), and completions
+are sampled from softmax(logits / temperature), not reshaped by the model's generation_config
+(`online_trainer`).
 """
 
 from __future__ import annotations
@@ -205,12 +208,14 @@ def run_kto(job: TrainJob) -> dict:
 
 
 def is_missing(value: Any) -> bool:
-    """A reward that is not there: None, or NaN (how the reward endpoint marks a failed judgment).
+    """A reward that is not there: None, or any value that is not a finite number (NaN is how the
+    reward endpoint marks a failed judgment; an infinite reward would reach TRL as a score, and RLOO's
+    leave-one-out baseline would give the rest of its group advantages of -3.4e38, GRPO would zero it).
 
-    >>> is_missing(None), is_missing(float("nan")), is_missing(0.0)
-    (True, True, False)
+    >>> is_missing(None), is_missing(float("nan")), is_missing(float("-inf")), is_missing(0.0)
+    (True, True, True, False)
     """
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return value is None or not math.isfinite(float(value))
 
 
 def reward_function(job: TrainJob):
@@ -246,14 +251,90 @@ def _per_token(value: Any, prompt_ids: list) -> bool:
     return isinstance(value, list) and len(value) == len(prompt_ids) and all(len(v) == len(ids) for v, ids in zip(value, prompt_ids))
 
 
-def with_prompt_limit(trainer_cls):
-    """TRL's RLOOTrainer / GRPOTrainer keeping the last `max_prompt_length` tokens of each prompt
-    (and of any per-token field beside them); a prompt with images is never cut (an error instead)."""
+SCORED = "rlaif_scored"  # per completion: whether any reward function scored it (carried through TRL's batch splits)
 
-    class PromptLimited(trainer_cls):
-        def __init__(self, *args: Any, max_prompt_length: int, **kwargs: Any) -> None:
+
+def online_trainer(trainer_cls):
+    """TRL's RLOOTrainer / GRPOTrainer with three corrections (rlaif's `rloo` / `grpo`):
+
+    - prompts keep their last `max_prompt_length` tokens (and any per-token field beside them); a
+      prompt with images is never cut (an error instead);
+    - sampling is from softmax(logits / temperature): while TRL generates with its generation config
+      (built from its temperature, top_p, top_k, min_p, repetition_penalty and the user's
+      `generation_kwargs`, which win), the model's own generation_config is set aside, since
+      transformers fills every field TRL leaves None (min_p, no_repeat_ngram_size, suppress_tokens,
+      ...) from it. vLLM generation is not covered (TRL passes its sampling settings to vLLM);
+    - an optimizer step whose micro-batches hold no completion with a reward is skipped (no
+      optimizer.step(): AdamW's momentum and weight decay would move the weights with zero
+      gradients), as rlaif's PPO skips a rollout without a score. The learning-rate schedule still
+      advances; `step_counts` ({"last": 0/1, "skipped": n}) records it for the metrics."""
+
+    class Online(trainer_cls):
+        def __init__(self, *args: Any, max_prompt_length: int, step_counts: dict | None = None, **kwargs: Any) -> None:
+            self.step_counts = step_counts if step_counts is not None else {"last": 0, "skipped": 0}
+            self._scored_rows, self._window = None, {"seen": False, "scored": False}
+            self._guarded_optimizer = None
             super().__init__(*args, **kwargs)
             self.max_prompt_length = max_prompt_length
+
+        def _generate_single_turn(self, *args: Any, **kwargs: Any):
+            config = getattr(self, "generation_config", None)
+            if config is None or self.use_vllm:
+                return super()._generate_single_turn(*args, **kwargs)
+            from rlaif.training.ppo_model import only_generation_config
+
+            with only_generation_config(self.accelerator.unwrap_model(self.model), config):
+                return super()._generate_single_turn(*args, **kwargs)
+
+        def _calculate_rewards(self, *args: Any, **kwargs: Any):
+            rewards_per_func = super()._calculate_rewards(*args, **kwargs)  # every process's completions
+            self._scored_rows = ~rewards_per_func.isnan().all(dim=1)
+            return rewards_per_func
+
+        def _generate_and_score_completions(self, inputs: Any) -> dict:
+            output = super()._generate_and_score_completions(inputs)
+            local, scored = len(output["completion_ids"]), self._scored_rows
+            start = self.accelerator.process_index * local
+            if scored is not None and len(scored) >= start + local:
+                output[SCORED] = scored[start : start + local].to(output["completion_ids"].device)
+            return output
+
+        def _prepare_inputs(self, generation_batch: Any) -> dict:
+            inputs = super()._prepare_inputs(generation_batch)
+            if not isinstance(inputs, dict) or SCORED not in inputs:
+                return inputs
+            if self.model.training:
+                self._window["seen"] = True
+                self._window["scored"] = self._window["scored"] or bool(inputs[SCORED].any())
+            return {key: value for key, value in inputs.items() if key != SCORED}  # a copy: TRL reuses its buffered batches
+
+        def _skip_optimizer_step(self) -> bool:
+            """Whether no micro-batch since the last optimizer step (on any process) held a scored completion."""
+            import torch
+
+            window, self._window = self._window, {"seen": False, "scored": False}
+            flags = torch.tensor([float(window["seen"]), float(window["scored"])], device=self.accelerator.device)
+            seen, scored = self.accelerator.reduce(flags, reduction="sum").tolist()
+            skip = seen > 0 and scored == 0  # nothing seen (another path of TRL): never skip
+            self.step_counts["last"] = int(skip)
+            self.step_counts["skipped"] += int(skip)
+            return skip
+
+        def create_optimizer(self, *args: Any, **kwargs: Any):
+            optimizer = super().create_optimizer(*args, **kwargs)
+            if optimizer is not None and self._guarded_optimizer is not optimizer:
+                import types
+
+                step, trainer = optimizer.step, self
+
+                def guarded_step(opt, *step_args: Any, **step_kwargs: Any):
+                    if trainer._skip_optimizer_step():
+                        return None
+                    return step(*step_args, **step_kwargs)
+
+                optimizer.step = types.MethodType(guarded_step, optimizer)  # a bound method, as torch's LR schedulers wrap it
+                self._guarded_optimizer = optimizer
+            return optimizer
 
         def _tokenize_prompts(self, prompts: list):
             prompt_ids, images, fields = super()._tokenize_prompts(prompts)
@@ -265,8 +346,8 @@ def with_prompt_limit(trainer_cls):
             fields = {key: left_truncate(value, limit) if _per_token(value, prompt_ids) else value for key, value in fields.items()}
             return left_truncate(prompt_ids, limit), images, fields
 
-    PromptLimited.__name__ = PromptLimited.__qualname__ = trainer_cls.__name__
-    return PromptLimited
+    Online.__name__ = Online.__qualname__ = trainer_cls.__name__
+    return Online
 
 
 def _run_online(job: TrainJob, trainer_name: str) -> dict:
@@ -274,10 +355,11 @@ def _run_online(job: TrainJob, trainer_name: str) -> dict:
 
     tokenizer = load_tokenizer(job.model_path)
     reward = reward_function(job)
+    steps = {"last": 0, "skipped": 0}
     return _run(
-        job, with_prompt_limit(getattr(trl, trainer_name)), load_causal_lm(job), build_config(job), tokenizer=tokenizer, reward_funcs=reward,
-        peft_config=lora_config(job.settings), max_prompt_length=job.settings.max_length,
-        extra_metrics=lambda: {"reward_failed": float(reward.counts["failed"])},
+        job, online_trainer(getattr(trl, trainer_name)), load_causal_lm(job), build_config(job), tokenizer=tokenizer, reward_funcs=reward,
+        peft_config=lora_config(job.settings), max_prompt_length=job.settings.max_length, step_counts=steps,
+        extra_metrics=lambda: {"reward_failed": float(reward.counts["failed"]), "update_skipped": float(steps["last"]), "steps_skipped": float(steps["skipped"])},
     )
 
 
