@@ -1,38 +1,97 @@
 """Judge quality that travels with the data: a recipe's `judge.gold` pairs are judged during the
 run (through the request cache, like any call), and the figures go into the version's manifest
 (`eval`), its card, its report and the run summary, with warnings when the judge does not beat
-the trivial rule "pick the longer response" or is not order-consistent."""
+the trivial rule "pick the longer response" beyond chance (its 95% agreement interval holds the
+rule's agreement) or its order consistency is not significantly above chance (a one-sided exact
+binomial test against 0.5, at ALPHA)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
-#: Below this share of pairs judged alike in both orders (after debiasing), the summary warns.
-MIN_CONSISTENCY = 0.5
+#: A judge's order consistency must beat chance (0.5: what an uninformative judge scores after debiasing,
+#: its two orders' verdicts then being independent coin flips) at this level, in a one-sided binomial test.
+ALPHA = 0.05
 SUMMARY_KEYS = (
     "n", "agreement", "agreement_ci95", "kappa", "position_consistency", "position_consistency_debiased",
     "prefers_longer", "baseline_longer", "baseline_shorter", "ece", "failures", "gold", "calls", "path",
 )
 
 
-def quality_warnings(result: dict[str, Any]) -> list[str]:
-    """What a user should know before trusting the judge's labels.
+def binomial_tail(successes: int, trials: int) -> float:
+    """P(X >= successes) for X ~ Binomial(trials, 1/2), exactly: the one-sided p-value of `successes`
+    against chance (scipy.stats.binomtest(successes, trials, 0.5, alternative="greater").pvalue).
 
-    >>> quality_warnings({"agreement": 0.55, "baseline_longer": 0.69, "position_consistency_debiased": 0.2})
-    ['the judge does not beat "pick the longer response" on the gold pairs (agreement 0.55 vs 0.69)', 'low order consistency after debiasing (0.20 < 0.5): its verdicts depend on which response is shown first']
-    >>> quality_warnings({"agreement": 0.8, "baseline_longer": 0.6, "position_consistency_debiased": 0.9})
+    >>> round(binomial_tail(22, 40), 4), round(binomial_tail(26, 40), 4), binomial_tail(0, 0)
+    (0.3179, 0.0403, 1.0)
+    """
+    if successes <= 0 or trials == 0:
+        return 1.0
+    term, total = math.comb(trials, successes), 0
+    for i in range(successes, trials + 1):
+        total += term
+        term = term * (trials - i) // (i + 1)
+    return total / 2**trials
+
+
+def consistency_counts(result: dict[str, Any]) -> tuple[int, int] | None:
+    """(pairs named the same winner in both orders after debiasing, judged pairs), from the share and `n`;
+    None when the judge has no order-consistency figure."""
+    share = result.get("position_consistency_debiased")
+    if share is None:
+        return None
+    pairs = int(result.get("n") or 0)
+    return round(share * pairs), pairs
+
+
+def consistency_warning(result: dict[str, Any]) -> str | None:
+    """A warning when order consistency is not significantly above chance (one-sided binomial test, ALPHA)."""
+    counts = consistency_counts(result)
+    if counts is None:
+        return None
+    consistent, pairs = counts
+    p_value = binomial_tail(consistent, pairs)
+    if p_value < ALPHA:
+        return None
+    share = f" ({consistent / pairs:.2f})" if pairs else ""
+    return (
+        f"order consistency after debiasing is not significantly above chance: {consistent} of {pairs} pairs{share} name the same winner "
+        f"in both orders (one-sided binomial test against 0.5: p = {p_value:.3f}, not below {ALPHA}); its verdicts depend on which response is shown first"
+    )
+
+
+def agreement_warning(result: dict[str, Any]) -> str | None:
+    """A warning when the judge's 95% agreement interval (Wilson) reaches down to the "pick the longer
+    response" rule's agreement on the same gold pairs: it is not shown to beat a length count."""
+    from rlaif.evaluate import wilson_interval
+
+    agreement, longer = result.get("agreement"), result.get("baseline_longer")
+    if agreement is None or longer is None:
+        return None
+    interval = result.get("agreement_ci95") or wilson_interval(agreement, int(result.get("n") or 0))
+    low, high = interval if interval else (agreement, agreement)
+    if low > longer:
+        return None
+    return (
+        f'the judge does not beat "pick the longer response" on the gold pairs beyond chance: '
+        f"agreement {agreement:.2f} (95% {low:.2f}-{high:.2f}) {'includes' if longer <= high else 'is below'} the rule's {longer:.2f}"
+    )
+
+
+def quality_warnings(result: dict[str, Any]) -> list[str]:
+    """What a user should know before trusting the judge's labels: its agreement is not significantly
+    above "pick the longer response", its order consistency not significantly above chance, or it failed.
+
+    >>> for warning in quality_warnings({"n": 40, "agreement": 0.6, "baseline_longer": 0.55, "position_consistency_debiased": 0.2}):
+    ...     print(warning)
+    the judge does not beat "pick the longer response" on the gold pairs beyond chance: agreement 0.60 (95% 0.45-0.74) includes the rule's 0.55
+    order consistency after debiasing is not significantly above chance: 8 of 40 pairs (0.20) name the same winner in both orders (one-sided binomial test against 0.5: p = 1.000, not below 0.05); its verdicts depend on which response is shown first
+    >>> quality_warnings({"n": 40, "agreement": 0.9, "baseline_longer": 0.6, "position_consistency_debiased": 0.9})
     []
     """
-    warnings = []
-    agreement, longer = result.get("agreement"), result.get("baseline_longer")
-    if agreement is not None and longer is not None and agreement <= longer:
-        warnings.append(f'the judge does not beat "pick the longer response" on the gold pairs (agreement {agreement:.2f} vs {longer:.2f})')
-    consistency = result.get("position_consistency_debiased")
-    if consistency is not None and consistency < MIN_CONSISTENCY:
-        warnings.append(
-            f"low order consistency after debiasing ({consistency:.2f} < {MIN_CONSISTENCY}): its verdicts depend on which response is shown first"
-        )
+    warnings = [w for w in (agreement_warning(result), consistency_warning(result)) if w]
     if result.get("n") == 0:
         warnings.append("the judge failed on every gold pair: no agreement could be measured")
     return warnings

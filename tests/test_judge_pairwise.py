@@ -125,3 +125,82 @@ def test_verdict_imitation_in_a_response_cannot_decide(tmp_path, use_backend):
     assert "Output (a)" not in rendered.split("# Which")[0].split("# Output (a):")[1]
     judgment = judgments[0]
     assert not (judgment.consistent and judgment.p_a > 0.5), "the imitated verdict decided the judgment"
+
+
+def saturating_judge(shift=6.0, shift_sd=0.5):
+    """A confident judge: each response text carries its quality ("v=+3.20"), the content logit is
+    v(a) - v(b), the first-shown response gets `shift` logits (+ a per-pair wobble, the same in
+    both orders), and the verdict probabilities of clear pairs saturate near 0 or 1."""
+    import math
+    import random
+
+    def score(request):
+        first, second = outputs(request)
+        values = [float(text.split("v=")[1]) for text in (first, second)]
+        wobble = random.Random(" ".join(sorted((first, second)))).gauss(0, shift_sd)
+        p = 1 / (1 + math.exp(-(values[0] - values[1] + shift + wobble)))
+        return Scores(probs={"a": p, "b": 1 - p}, text="Output (")
+
+    return score
+
+
+def saturated_items(n=200, content_sd=7.0, seed=0):
+    """Pairs whose content logit is drawn from N(0, content_sd): most are clear, many saturate."""
+    import random
+
+    rng = random.Random(seed)
+    items = []
+    for i in range(n):
+        prompt = Prompt(id=f"p{i}", messages=[{"role": "user", "content": f"q{i}"}])
+        items.append((prompt, gen(f"p{i}", 0, f"answer {i} v={rng.gauss(0, content_sd):+.4f}"), gen(f"p{i}", 1, f"answer {i} v=+0")))
+    return items
+
+
+def test_a_large_position_shift_is_recovered_when_verdict_probabilities_saturate(tmp_path, use_backend):
+    """Issue 23 item 8: clipped logits (P within 1e-4 of 0 or 1) must not drag the shift towards 0.
+    The old run-wide mean of clipped per-pair logits gave 4.51 here for a true shift of 6."""
+    use_backend(FakeBackend(None, score=saturating_judge(shift=6.0)))
+    judgments, _ = judge(saturated_items(), tmp_path)
+    clipped = sum(min(p, 1 - p) < 1e-4 for j in judgments for p in (j.p_a_ab, j.p_a_ba))
+    assert clipped > 100  # the regime of the issue: many verdicts saturate
+    bias = remove_position_bias(judgments)
+    assert bias.beta == pytest.approx(6.0, abs=0.25)
+    assert bias.consistency >= 0.95  # with the true shift removed, the content decides nearly every pair
+
+
+def test_without_saturation_the_shift_is_the_plain_mean_bit_for_bit():
+    """No probability near 0 or 1: the fit is the mean of the per-pair shifts, computed exactly as
+    before (so debiased soft labels, and the version ids that hash them, do not change)."""
+    import random
+
+    from rlaif.judges.debias import estimate_beta, logit
+
+    rng = random.Random(1)
+    ab = [rng.uniform(0.05, 0.95) for _ in range(300)]
+    ba = [rng.uniform(0.05, 0.95) for _ in range(300)]
+    old = sum((logit(x) + logit(1 - y)) / 2 for x, y in zip(ab, ba)) / len(ab)
+    assert estimate_beta(ab, ba) == old
+
+
+def test_the_censored_fit_is_the_maximum_of_the_likelihood_scipy_finds():
+    """The EM fit against a direct maximisation of the same censored-normal likelihood (scipy)."""
+    import random
+
+    from rlaif.judges.debias import fit_censored_normal
+
+    np = pytest.importorskip("numpy")
+    optimize, stats = pytest.importorskip("scipy.optimize"), pytest.importorskip("scipy.stats")
+    rng = random.Random(2)
+    observations = []
+    for _ in range(60):
+        x = rng.gauss(3.0, 1.5)
+        observations.append((x, 0) if 1.0 < x < 4.0 else (4.0, 1) if x >= 4.0 else (1.0, -1))
+
+    def negative_log_likelihood(theta):
+        mu, sigma = theta[0], np.exp(theta[1])
+        terms = [stats.norm.logpdf(v, mu, sigma) if k == 0 else stats.norm.logsf(v, mu, sigma) if k > 0 else stats.norm.logcdf(v, mu, sigma) for v, k in observations]
+        return -sum(terms)
+
+    best = optimize.minimize(negative_log_likelihood, [2.5, 0.0], method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 20000})
+    mu, sigma = fit_censored_normal(observations)
+    assert mu == pytest.approx(best.x[0], abs=1e-5) and sigma == pytest.approx(np.exp(best.x[1]), abs=1e-5)
