@@ -68,6 +68,17 @@ def shared_prefect(prefect_server: str, monkeypatch) -> str:
     return prefect_server
 
 
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    """A one-layer random llama with smollm2's tokenizer (tests/tiny_lm.py), one thread: real trainer steps in a second."""
+    import torch
+
+    from tests.tiny_lm import tiny_causal_lm
+
+    torch.set_num_threads(1)
+    return tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "model")
+
+
 @pytest.fixture
 def prompts_file(tmp_path: Path) -> Path:
     return write_prompts(tmp_path / "prompts.jsonl", ["Say hi.", "Name a colour.", "What is 2+2?", "Give a fruit."])

@@ -68,3 +68,18 @@ def outcome_of(items: list, judgments: dict, filters):
     from rlaif.judges.stage import JudgeOutcome
 
     return JudgeOutcome(items, judgments, reasons=[pre_judge_reason(a, b, filters) for _, a, b in items])
+
+
+def marker_judge(rating: str) -> Callable:
+    """A pointwise judge's score function (1-5) that fails on every response containing MARK and rates the
+    rest by the digit the `rating` pattern captures (e.g. r"\\bR(\\d)\\b")."""
+    import re
+
+    def score(request) -> Scores:
+        text = "\n".join(str(content) for _, content in request.messages)
+        if "MARK" in text:
+            raise RuntimeError("the judge cannot read this response")
+        found = re.search(rating, text).group(1)
+        return Scores(probs={option: float(option == found) for option in request.options}, text="")
+
+    return score

@@ -318,27 +318,6 @@ MARKED_ROWS = [{"prompt": [{"role": "user", "content": question}], "prompt_id": 
 UNMARKED_ROWS = [row for row in MARKED_ROWS if "MARK" not in ANSWERS[row["prompt"][0]["content"]]]
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from tests.tiny_lm import tiny_causal_lm
-
-    torch.set_num_threads(1)
-    return tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "model")
-
-
-def marker_judge(request):
-    """A pointwise judge (1-5) that fails on every response containing MARK and rates the rest by their R digit."""
-    import re
-
-    from rlaif.backends.base import Scores
-
-    text = "\n".join(str(content) for _, content in request.messages)
-    if "MARK" in text:
-        raise RuntimeError("the judge cannot read this response")
-    rating = re.search(r"\bR(\d)\b", text).group(1)
-    return Scores(probs={option: float(option == rating) for option in request.options}, text="")
-
-
 @pytest.fixture
 def fixed_answers(monkeypatch):
     """PPO's rollout replaced by ANSWERS (prompts tokenized as the real rollout does, each answer ended
@@ -369,9 +348,9 @@ def fixed_answers(monkeypatch):
 
 def marker_judge_reward(tmp_path, use_backend):
     from rlaif.training.rewards import judge_reward
-    from tests.fakes import FakeBackend
+    from tests.fakes import FakeBackend, marker_judge
 
-    use_backend(FakeBackend(None, score=marker_judge))
+    use_backend(FakeBackend(None, score=marker_judge(r"\bR(\d)\b")))
     recipe = tmp_path / "judge.yaml"
     recipe.write_text(yaml.safe_dump({
         "name": "marker", "policies": [{"name": "p", "model": "smollm2-135m"}],

@@ -164,27 +164,6 @@ QUESTION = [{"role": "user", "content": "Write one short line about rivers, plea
 GROUP = ["Q5 MARK", "Q2 plain", "Q4 plain", "Q1 MARK"]  # the judge fails on MARK; the rest are rated by their Q digit
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from tests.tiny_lm import tiny_causal_lm
-
-    torch.set_num_threads(1)
-    return tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "model")
-
-
-def marker_judge(request):
-    """A pointwise judge (1-5) that fails on every response containing MARK and rates the rest by their Q digit."""
-    import re
-
-    from rlaif.backends.base import Scores
-
-    text = "\n".join(str(content) for _, content in request.messages)
-    if "MARK" in text:
-        raise RuntimeError("the judge cannot read this response")
-    rating = re.search(r"Q(\d)", text).group(1)
-    return Scores(probs={option: float(option == rating) for option in request.options}, text="")
-
-
 def online_job(algorithm: str, model_path: str, tmp_path, reward, **options):
     from rlaif.training.config import load_settings
     from rlaif.training.job import TrainJob
@@ -216,9 +195,9 @@ def test_a_failed_judgment_does_not_change_the_advantage_of_the_response(algorit
 
     from rlaif.training import trl_trainers
     from rlaif.training.rewards import judge_reward
-    from tests.fakes import FakeBackend
+    from tests.fakes import FakeBackend, marker_judge
 
-    use_backend(FakeBackend(None, score=marker_judge))
+    use_backend(FakeBackend(None, score=marker_judge(r"Q(\d)")))
     recipe = tmp_path / "judge.yaml"
     recipe.write_text(yaml.safe_dump({
         "name": "marker", "policies": [{"name": "p", "model": "smollm2-135m"}],
