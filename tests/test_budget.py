@@ -49,6 +49,7 @@ def run_calls(server: DetServer) -> dict:
     return {body: n for body, n in server.bodies.items() if body != probe}
 
 
+@pytest.mark.slow
 def test_a_small_cap_stops_the_run_and_a_higher_one_resumes_without_paying_twice(tmp_path):
     store, cap = tmp_path / "store", 0.0015  # the whole run costs $0.002925 at the stand-in's token counts
     with DetServer() as server:

@@ -70,6 +70,7 @@ def child(tmp_path_factory):
     return tmp_path / "store", a, b, manifest_a, manifest, calls_a, calls_b, state
 
 
+@pytest.mark.slow
 def test_a_child_judges_only_the_new_prompts_and_holds_the_parents_rows_then_the_new_ones(child):
     store, a, b, manifest_a, manifest, calls_a, calls_b, state = child
     assert calls_a == 20 * CALLS_PER_PROMPT
@@ -91,6 +92,7 @@ def test_a_child_judges_only_the_new_prompts_and_holds_the_parents_rows_then_the
     assert f"incremental on {a}: new 10 prompts, 10 pairs" in line and "whole version 30 prompts, 30 pairs" in line
 
 
+@pytest.mark.slow
 def test_diff_from_the_parent_shows_exactly_the_added_rows(child):
     store, a, b = child[:3]
     result = diff_versions(store, a, b)
@@ -107,6 +109,7 @@ def test_diff_from_the_parent_shows_exactly_the_added_rows(child):
     assert f"builds on {a}" in text and "prompt added │ p25" in text and "removed │ 0" in text
 
 
+@pytest.mark.slow
 def test_parent_latest_builds_on_the_newest_version_and_is_a_full_run_in_an_empty_store(tmp_path):
     with DetServer() as server:
         first, manifest, calls, state = run(tmp_path, server, 20, parent="latest")
@@ -180,6 +183,7 @@ def test_parent_must_be_a_version_id_or_latest():
     assert "latest" in str(caught.value)
 
 
+@pytest.mark.slow
 def test_cli_runs_a_child_then_says_nothing_to_do_and_refuses_bad_parents(tmp_path):
     store = tmp_path / "store"
     with DetServer() as server:

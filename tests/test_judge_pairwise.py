@@ -182,6 +182,7 @@ def test_without_saturation_the_shift_is_the_plain_mean_bit_for_bit():
     assert estimate_beta(ab, ba) == old
 
 
+@pytest.mark.slow
 def test_the_censored_fit_is_the_maximum_of_the_likelihood_scipy_finds():
     """The EM fit against a direct maximisation of the same censored-normal likelihood (scipy)."""
     import random

@@ -142,6 +142,7 @@ def test_alias_resolves_to_the_upstream_repository_and_the_manifest_says_so(hub,
     assert manifest["models"]["policies"][0]["source"] == expected
 
 
+@pytest.mark.slow
 def test_a_new_upstream_commit_is_downloaded_and_changes_the_cache_identity(hub, tmp_path, monkeypatch):
     env = env_for(hub, tmp_path)
     assert resolve(env, ALIAS).returncode == 0

@@ -134,28 +134,45 @@ def scripted_endpoint(monkeypatch, answers: list[tuple[int, dict]]) -> list[floa
     return attempts
 
 
+@pytest.fixture
+def retry_waits(monkeypatch) -> list[float]:
+    """The wait the openai client chose before each retry (its own `_calculate_retry_timeout`), recorded: a retry
+    policy checked by what it decided, not by timing the wall clock (which a busy machine stretches)."""
+    from openai._base_client import BaseClient
+
+    waits: list[float] = []
+    real = BaseClient._calculate_retry_timeout
+
+    def recorded(self, *args, **kwargs):
+        waits.append(real(self, *args, **kwargs))
+        return waits[-1]
+
+    monkeypatch.setattr(BaseClient, "_calculate_retry_timeout", recorded)
+    return waits
+
+
 def one_generation(max_retries: int):
     return generate(PolicySpec(backend="openai", base_url="http://127.0.0.1:9/v1", model="m", max_retries=max_retries), [request("q")])[0]
 
 
 @pytest.mark.parametrize(
     "headers, low, high",
-    [({"retry-after": "0.6"}, 0.6, 1.5), ({"retry-after-ms": "250", "retry-after": "9"}, 0.25, 1.0), ({"retry-after": "soon"}, 0.0, 1.0)],
+    [({"retry-after": "0.6"}, 0.6, 0.6), ({"retry-after-ms": "250", "retry-after": "9"}, 0.25, 0.25), ({"retry-after": "soon"}, 0.375, 0.5)],
     ids=["seconds", "milliseconds-first", "malformed-falls-back-to-backoff"],
 )
-def test_a_rate_limited_request_waits_what_retry_after_asks_then_succeeds(monkeypatch, headers, low, high):
+def test_a_rate_limited_request_waits_what_retry_after_asks_then_succeeds(monkeypatch, retry_waits, headers, low, high):
     attempts = scripted_endpoint(monkeypatch, [(429, headers)])
     result = one_generation(max_retries=1)
     assert result.text == "hi" and len(attempts) == 2
-    assert low <= attempts[1] - attempts[0] <= high
+    assert len(retry_waits) == 1 and low <= retry_waits[0] <= high, retry_waits  # malformed: the first backoff, 0.5 s less jitter
+    assert attempts[1] - attempts[0] >= low  # and it was waited for (a sleep never ends early)
 
 
-def test_a_retry_after_beyond_the_cap_is_not_waited_for(monkeypatch):
+def test_a_retry_after_beyond_the_cap_is_not_waited_for(monkeypatch, retry_waits):
     """Over 2 minutes the client does not retry (the run's next pass takes the call, rlaif.calls)."""
     attempts = scripted_endpoint(monkeypatch, [(429, {"retry-after": "600"})])
-    start = time.perf_counter()
     result = one_generation(max_retries=3)
-    assert isinstance(result, openai.RateLimitError) and len(attempts) == 1 and time.perf_counter() - start < 5
+    assert isinstance(result, openai.RateLimitError) and len(attempts) == 1 and retry_waits == []
 
 
 def test_transient_errors_are_retried_max_retries_times_and_a_400_never(monkeypatch):
@@ -176,19 +193,18 @@ def backend_run(coro):
 # -- the retry policy against the real server ---------------------------------------------------
 
 
-def test_rate_limited_requests_fail_after_exactly_max_retries_plus_one_attempts():
+def test_rate_limited_requests_fail_after_exactly_max_retries_plus_one_attempts(retry_waits):
     # llm-katan's --rate-limit-after 0 means "disabled"; with 1, request 1 succeeds and all later ones get 429
     with start_llm_katan("--rate-limit-after", "1") as server:
         openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0).chat.completions.create(
             model=server.model, messages=[{"role": "user", "content": "prime"}]
         )
-        start = time.perf_counter()
         results = generate(spec_for(server, max_retries=2, max_concurrency=4), [request(f"r{i}") for i in range(3)])
-        elapsed = time.perf_counter() - start
         assert all(isinstance(r, openai.RateLimitError) and r.status_code == 429 for r in results), results
         assert access_log_count(server, 429) == 3 * 3  # 1 attempt + 2 retries, per request
         assert server.requests_served() == 1  # only the priming request
-        assert elapsed < 0.5 + 1.0 + 2.0  # the client's two backoffs of at most 0.5 s and 1 s, plus slack
+        assert len(retry_waits) == 3 * 2 and max(retry_waits) <= 1.0, retry_waits  # two backoffs per request: at most 0.5 s, then 1 s
+        assert sorted(retry_waits)[2] <= 0.5 and sum(retry_waits) <= 3 * (0.5 + 1.0), retry_waits
 
 
 def test_server_errors_are_retried_until_success():
@@ -202,15 +218,13 @@ def test_server_errors_are_retried_until_success():
         assert access_log_count(server, 500) >= 1  # P(no error in >= 20 tries at p=0.3) < 1e-3
 
 
-def test_non_retryable_error_is_tried_once(monkeypatch):
+def test_non_retryable_error_is_tried_once(monkeypatch, retry_waits):
     monkeypatch.setenv("RLAIF_TEST_WRONG_KEY", "wrong-key")
     with start_llm_katan("--validate-keys", "--api-keys", "openai=right-key") as server:
         spec = spec_for(server, max_retries=5, api_key_env="RLAIF_TEST_WRONG_KEY")
-        start = time.perf_counter()
         results = generate(spec, [request("a"), request("b")])
         assert all(isinstance(r, openai.AuthenticationError) for r in results)
-        assert access_log_count(server, 401) == 2  # no retries of a 401
-        assert time.perf_counter() - start < 2.0
+        assert access_log_count(server, 401) == 2 and retry_waits == []  # no retry of a 401, and no wait for one
 
 
 def test_concurrency_is_bounded():
