@@ -112,15 +112,15 @@ def test_the_embedded_judge_on_mt_bench_gold_is_flagged_on_both_counts(tmp_path)
         "name": "demo-gold",
         "prompts": {"path": str(ROOT / "data/prompts.jsonl")},
         "policies": [{"name": "smol", "model": "smollm2-135m", "params": {"max_tokens": 16}}],
-        "judge": {"model": "smollm2-135m", "gold": str(gold), "gold_limit": 16},
+        "judge": {"model": "smollm2-135m", "gold": str(gold), "gold_limit": 30},
     })
     store = tmp_path / "store"
     result = run_cli("run", str(recipe), "--store", str(store), "--limit", "2", timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
-    summary = re.search(r"judge on 16 gold pairs: .*", result.stdout)
+    summary = re.search(r"judge on 30 gold pairs: .*", result.stdout)
     assert summary, result.stdout
     assert 'WARNING: the judge does not beat "pick the longer response" on the gold pairs beyond chance' in summary[0], summary[0]
-    assert re.search(r"order consistency after debiasing is not significantly above chance: \d+ of 16 pairs", summary[0]), summary[0]
+    assert re.search(r"order consistency after debiasing is not significantly above chance: \d+ of 30 pairs", summary[0]), summary[0]
     version = re.search(r"version: (\S+)", result.stdout)[1]
     card = (export_version(store, version, "prompts", tmp_path / "export") / "README.md").read_text()  # 2 prompts may keep no pair
     assert "**Warning:** the judge does not beat" in card and "**Warning:** order consistency after debiasing is not significantly above chance" in card
