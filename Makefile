@@ -96,6 +96,8 @@ server: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	# the layers (pyproject.toml [tool.importlinter]): no import from a lower layer to a higher one, inside functions too
+	$(VENV)/bin/lint-imports
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_PARALLEL) -m "not slow"

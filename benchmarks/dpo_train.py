@@ -74,7 +74,7 @@ def train(args, rows: list[dict]) -> dict:
     import trl
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
-    from rlaif.models import resolve_model
+    from rlaif.resolve import resolve_model
 
     path = resolve_model(args.model)
     tokenizer = AutoTokenizer.from_pretrained(path)

@@ -147,7 +147,7 @@ def pairs_within(rows: list[dict], max_length: int) -> int:
     applied) is over max_length tokens."""
     from transformers import AutoTokenizer
 
-    from rlaif.models import resolve_model
+    from rlaif.resolve import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m"))
     size = lambda row, side: len(tokenizer.apply_chat_template([*row["prompt"], *row[side]], tokenize=True)["input_ids"])  # noqa: E731

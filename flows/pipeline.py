@@ -18,9 +18,9 @@ from prefect.states import Failed
 from flows.server import crash_abandoned_flow_runs, record_flow_run
 from rlaif import runner
 from rlaif.errors import RlaifError
-from rlaif.execution import ExecutionSpec
 from rlaif.incremental import NothingNew
 from rlaif.recipe import load_recipe
+from rlaif.recipe_sections import ExecutionSpec
 from rlaif.settings import store_path
 from rlaif.summary import summary_lines
 

@@ -15,10 +15,9 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from rlaif.costs import Ledger, message_tokens, text_tokens, usd
 from rlaif.errors import RlaifError
+from rlaif.recipe_sections import BudgetSpec
 
 WAIT_S = 0.05  # how often a step that does not fit looks again while other steps have calls in flight
 
@@ -27,42 +26,6 @@ class BudgetExceeded(RlaifError):
     """The next call would take the run over its `budget:`: stopped before sending it, nothing committed. Exit code 4."""
 
     exit_code = 4
-
-
-class BudgetSpec(BaseModel):
-    """The recipe's `budget:`; at least one of the two caps."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    max_usd: float | None = Field(None, gt=0, description="Most USD the run's live calls may cost (from `prices:`; every API model needs a price).")
-    max_tokens: int | None = Field(None, ge=1, description="Most prompt + completion tokens the run's live calls may use.")
-
-    @model_validator(mode="after")
-    def _one_cap(self):
-        if self.max_usd is None and self.max_tokens is None:
-            from pydantic_core import PydanticCustomError
-
-            raise PydanticCustomError("recipe_value", "{problem}", {"key": "max_usd", "problem": "a budget needs max_usd or max_tokens", "fix": "e.g. budget: {max_usd: 5}"})
-        return self
-
-
-def unpriced_api_models(recipe) -> list[str]:
-    """API models of the run that `prices:` does not price (a `budget.max_usd` cannot be kept without them)."""
-    from rlaif.backends import API_BACKENDS
-    from rlaif.runner import models_of
-
-    return sorted({spec.model for spec in models_of(recipe) if spec.backend in API_BACKENDS and spec.model not in recipe.prices})
-
-
-def check_priced_budget(recipe):
-    """A recipe whose `budget.max_usd` meets an API model without a price: an error naming `prices` (a validator of rlaif.recipe.Recipe)."""
-    from pydantic_core import PydanticCustomError
-
-    missing = unpriced_api_models(recipe) if recipe.budget is not None and recipe.budget.max_usd is not None else []
-    if missing:
-        raise PydanticCustomError("recipe_value", "{problem}", {
-            "key": "prices", "problem": f"budget.max_usd needs a price for every API model; no price for {', '.join(map(repr, missing))}",
-            "fix": f"add e.g. prices: {{{missing[0]}: {{prompt_per_mtok: 2.5, completion_per_mtok: 10}}}}, or use budget.max_tokens"})
-    return recipe
 
 
 class Budget:

@@ -19,7 +19,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
+from rlaif.budget import Budget, Gate
 from rlaif.cache import CallCache, CallStats, call_key
+from rlaif.costs import Ledger, stage_of
+from rlaif.engines import API_BACKENDS
 from rlaif.errors import RunIncomplete, StageFailed
 from rlaif.progress import progress_bar
 from rlaif.secrets import error_text, spec_secrets
@@ -155,9 +158,6 @@ def _gate(stats: CallStats, backend: Backend, requests: list, label: str):
     ledger = getattr(stats, "ledger", None)
     if ledger is None:
         return None
-    from rlaif.budget import Gate
-    from rlaif.costs import stage_of
-
     return Gate(ledger, stage_of(label, getattr(stats, "stage", "")), backend.spec.model, requests, label, where(backend.spec))
 
 
@@ -240,11 +240,11 @@ def _incomplete_message(backend, label, total, left, results, done, retry, stats
     )
 
 
-def run_ledger(recipe):
-    """The run-wide tokens, cost and budget of a run of `recipe` (rlaif.costs.Ledger), carried as `CallStats.ledger`."""
-    from rlaif.costs import Ledger
-
-    return Ledger.of(recipe)
+def run_ledger(recipe) -> Ledger:
+    """The run-wide tokens, cost and budget of a run of `recipe` (its prices, its local models, its `budget:`),
+    carried as `CallStats.ledger`."""
+    local = {spec.model for spec in recipe.models() if spec.backend not in API_BACKENDS}
+    return Ledger(recipe.prices, local, Budget.of(recipe.budget))
 
 
 def run_generate(backend: Backend, requests: list[GenerateRequest], cache: CallCache, stats: CallStats, label: str = "sampling") -> list[Completion | Exception]:

@@ -14,19 +14,11 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from rlaif.recipe_sections import PriceSpec
 
 STAGES = ("sampling", "judging", "gold")
 LOCAL = "local engine: not billed per token (add it to `prices:` to count its compute)"
 NO_PRICE = "no price in the recipe's `prices:`"
-
-
-class PriceSpec(BaseModel):
-    """The price of one model, in USD per million tokens (the recipe's `prices: {model: ...}`)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    prompt_per_mtok: float = Field(ge=0, description="USD per million prompt (input) tokens.")
-    completion_per_mtok: float = Field(ge=0, description="USD per million completion (output) tokens.")
 
 
 def usd(price: PriceSpec | None, prompt_tokens: int, completion_tokens: int) -> float | None:
@@ -90,16 +82,6 @@ class Ledger:
         self.budget = budget
         self.usage: dict[tuple[str, str], Usage] = {}
         self.lock = threading.Lock()
-
-    @classmethod
-    def of(cls, recipe) -> Ledger:
-        """The ledger of a run of `recipe`: its prices, its local models and its `budget:`."""
-        from rlaif.backends import API_BACKENDS
-        from rlaif.budget import Budget
-        from rlaif.runner import models_of
-
-        local = {spec.model for spec in models_of(recipe) if spec.backend not in API_BACKENDS}
-        return cls(recipe.prices, local, Budget.of(recipe.budget))
 
     def price(self, model: str) -> PriceSpec | None:
         return self.prices.get(model)

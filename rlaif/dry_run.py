@@ -35,7 +35,6 @@ MARK = re.compile(r"```\ndry-run-([0-9a-f]{16})\n```")
 
 class ReadOnlyCache:
     """The request cache, read-only (`put` does nothing); a store without one is an empty cache (no file is made)."""
-
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False) if path.is_file() else None
@@ -58,7 +57,6 @@ class ReadOnlyCache:
 
 class TokenCounter:
     """How prompt tokens are estimated per model (a local tokenizer, else characters / 4), and the placeholders' lengths."""
-
     def __init__(self) -> None:
         self.tokenizers: dict[str, Any] = {}
         self.placeholders: dict[str, int] = {}  # placeholder id -> the max_tokens it stands for
@@ -108,7 +106,6 @@ def local_tokenizer(spec):
 
 class DryBackend(Backend):
     """Answers each call it is sent with a placeholder whose tokens are the call's estimate."""
-
     name = "dry-run"
 
     def __init__(self, spec, counter: TokenCounter) -> None:
@@ -129,7 +126,6 @@ class DryBackend(Backend):
 
 class DryPool(BackendPool):
     """Every backend of the dry run is a DryBackend (nothing is loaded)."""
-
     def __init__(self, counter: TokenCounter) -> None:
         super().__init__()
         self.counter = counter
@@ -140,10 +136,8 @@ class DryPool(BackendPool):
 
 def dry_run(recipe: Recipe, store: str | Path, limit: int | None = None) -> dict[str, Any]:
     """The estimate of a run of `recipe` on `store` (the `--dry-run` JSON)."""
-    from rlaif.runner import models_of
-
     recipe = recipe.model_copy(update={"filters": recipe.filters.model_copy(update={"max_tokens": None})})  # placeholders are max_tokens long
-    counter, ledger = TokenCounter(), Ledger(recipe.prices, {s.model for s in models_of(recipe) if s.backend not in API_BACKENDS})
+    counter, ledger = TokenCounter(), Ledger(recipe.prices, {s.model for s in recipe.models() if s.backend not in API_BACKENDS})
     cache = ReadOnlyCache(Path(store) / "cache.sqlite")
     pool = DryPool(counter)
     try:
@@ -195,10 +189,9 @@ def _gold(recipe: Recipe, cache, ledger: Ledger) -> None:
 
 
 def _estimate(recipe: Recipe, ledger: Ledger, counter: TokenCounter, prompts: int, dropped: dict) -> dict[str, Any]:
-    from rlaif.runner import models_of
 
     section = ledger.section()
-    methods = {spec.model: counter.method(spec) for spec in models_of(recipe)}
+    methods = {spec.model: counter.method(spec) for spec in recipe.models()}
     budget = recipe.budget
     estimate = {
         "prompts": prompts,

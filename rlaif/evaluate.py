@@ -24,8 +24,8 @@ from typing import Any
 
 from rlaif.cache import CallCache, CallStats
 from rlaif.gold import GoldPair
+from rlaif.inputs import file_sha256
 from rlaif.judges.debias import PositionBias
-from rlaif.manifest import file_sha256
 from rlaif.schema import Generation, Judgment, Prompt, content_hash
 from rlaif.store.atomic import write_json_atomic
 

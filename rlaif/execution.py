@@ -12,37 +12,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import ValidationError
 
-
-class ExecutionSpec(BaseModel):
-    """The recipe's `execution:`: which engine runs the steps, and how many shard workers."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    engine: Literal["local", "ray"] = Field(
-        "local", description="`local`: every step in this process (or as Prefect tasks); `ray`: sampling and judging of each chunk on a Ray actor (docs/scale.md)."
-    )
-    address: str | None = Field(
-        None, description="Ray cluster to join (engine ray): `auto` (the cluster `ray start` made on this node), `HOST:6379` or `ray://HOST:10001`; "
-        "null: $RAY_ADDRESS when set, else a local Ray instance started for the run and stopped with it."
-    )
-    shards: int = Field(2, ge=1, le=4096, description="Shard workers (Ray actors), each with its own backends; chunk k goes to shard k % shards (engine ray).")
-    num_cpus: float = Field(1.0, gt=0, description="CPUs each shard worker reserves on the cluster (engine ray).")
-    num_gpus: float | None = Field(
-        None, ge=0, description="GPUs each shard worker reserves (engine ray); null: when the run has a local engine and the cluster has GPUs, "
-        "the largest `tensor_parallel_size` of its local models (1 by default), else 0."
-    )
-
-    @model_validator(mode="after")
-    def _ray_only(self):
-        if self.engine == "local" and (self.address is not None or "shards" in self.model_fields_set):
-            key = "address" if self.address is not None else "shards"
-            raise PydanticCustomError("recipe_value", "{problem}", {
-                "key": key, "problem": f"`{key}` applies to engine: ray, but engine is local", "fix": "set engine: ray (execution: {engine: ray, shards: 2}), or remove it"})
-        return self
+from rlaif.recipe_sections import ExecutionSpec
 
 
 def with_execution(recipe, ray_address: str | None = None, shards: int | None = None):

@@ -46,7 +46,6 @@ FIX = ("start one with `ray start --head` (then --ray auto on that node, or --ra
 
 class RaySteps:
     """`rlaif.executors.Steps` on Ray actors (one per shard); use inside `with start_run(...)`, closed at the end of `drive`."""
-
     concurrent = True  # drive does not wait for one step before the next: shards work at once
 
     def __init__(self, run, limit: int | None = None) -> None:
@@ -225,9 +224,7 @@ def start_workers(ray, run, spec, groups: list[str]) -> dict[str, list]:
 
 def default_gpus(recipe, resources: dict) -> float:
     """GPUs per worker when the recipe leaves them out: its local models' largest tensor_parallel_size when the cluster has GPUs."""
-    from rlaif.runner import models_of
-
-    local = [spec for spec in models_of(recipe) if spec.backend not in API_BACKENDS]
+    local = [spec for spec in recipe.models() if spec.backend not in API_BACKENDS]
     if not local or not resources.get("GPU"):
         return 0
     return float(max(getattr(spec, "tensor_parallel_size", 1) or 1 for spec in local))
@@ -235,7 +232,6 @@ def default_gpus(recipe, resources: dict) -> float:
 
 class ShardWorker:
     """One shard's worker (a Ray actor): its backends stay loaded between calls; its calls go to its own cache file."""
-
     def __init__(self, recipe: dict, store: str, work: str, shard: str, cwd: str) -> None:
         from rlaif.recipe import Recipe
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,3 +136,15 @@ def load_prompts(path: str | Path, system: str | None = None, limit: int | None 
 def validate_prompts(path: str | Path, system: str | None = None, limit: int | None = None) -> int:
     """Check a whole prompt file without keeping it in memory; returns the number of prompts."""
     return sum(1 for _ in iter_prompts(path, system, limit))
+
+
+def file_sha256(path: str | Path) -> str | None:
+    """sha256 of a file read in 1 MiB blocks (None when there is no such file)."""
+    file = Path(path)
+    if not file.is_file():
+        return None
+    digest = hashlib.sha256()
+    with file.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -62,7 +62,7 @@ def _now() -> str:
 
 
 def _sha(path: str | None) -> str | None:
-    from rlaif.manifest import file_sha256
+    from rlaif.inputs import file_sha256
 
     return file_sha256(Path(path)) if path and Path(path).is_file() else None
 

@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rlaif.cache import CallStats
 from rlaif.filters import DROP_REASONS, PROMPT_DROP_REASONS
+from rlaif.inputs import file_sha256
 from rlaif.judges.stage import JudgeOutcome, judge_section
 from rlaif.recipe import Recipe
 from rlaif.schema import PreferencePair
@@ -128,18 +127,6 @@ def inputs_section(recipe: Recipe, totals: RunTotals) -> dict[str, Any]:
         path = recipe.filters.decontaminate.path
         inputs["decontaminate"] = {"path": str(path), "sha256": file_sha256(path)}
     return inputs
-
-
-def file_sha256(path: str | Path) -> str | None:
-    """sha256 of a file read in 1 MiB blocks (None when there is no such file)."""
-    file = Path(path)
-    if not file.is_file():
-        return None
-    digest = hashlib.sha256()
-    with file.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def input_lineage(path: str, rows: int, sha256: str | None = None) -> dict[str, Any]:

@@ -54,10 +54,10 @@ def check_run(recipe: Recipe, store: str | Path, limit: int | None = None, chunk
     from rlaif.incremental import check_parent
     from rlaif.inputs import validate_prompts
     from rlaif.judges.stage import validate_judge
-    from rlaif.runner import chunk_size_setting, is_api_only
+    from rlaif.runner import chunk_size_setting
 
     validate_prompts(recipe.prompts.path, recipe.prompts.system, limit or recipe.prompts.limit)
-    size = chunk_size_setting(chunk_size, is_api_only(recipe))
+    size = chunk_size_setting(chunk_size, recipe.api_only())
     validate_judge(recipe.judge)
     if recipe.filters.decontaminate is not None:
         from rlaif.quality.decontam import read_eval_texts
@@ -138,7 +138,7 @@ def check_model(spec: ModelSpec, store: str | Path | None = None) -> Endpoint | 
 
     backend_class(spec.backend).check_installed(spec)  # vllm: vLLM imports here, or its environment exists (rlaif.backends.vllm_server)
     if spec.backend != "openai":
-        from rlaif.models import check_local_model
+        from rlaif.resolve import check_local_model
 
         check_local_model(spec.model, store)
         return None

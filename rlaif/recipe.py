@@ -12,16 +12,14 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from rlaif.backends import BACKENDS, backend_class
-from rlaif.budget import BudgetSpec, check_priced_budget
-from rlaif.costs import PriceSpec
+from rlaif.engines import API_BACKENDS, BACKENDS, ENGINE_OPTIONS
 from rlaif.errors import RecipeError
-from rlaif.execution import ExecutionSpec
 from rlaif.names import check_name, is_version_id
 from rlaif.recipe_checks import check_api_key_env, check_base_url, check_listwise_orders, read_recipe_yaml, value_error
 from rlaif.recipe_errors import describe
+from rlaif.recipe_sections import BudgetSpec, ExecutionSpec, PriceSpec
 
-BackendName = Literal[tuple(BACKENDS)]  # type: ignore[valid-type]  # the names of rlaif.backends.BACKENDS, no copy
+BackendName = Literal[tuple(BACKENDS)]  # type: ignore[valid-type]  # the names of rlaif.engines.BACKENDS, no copy
 
 
 class Strict(BaseModel):
@@ -37,7 +35,7 @@ class SamplingParams(Strict):
 
 class ModelSpec(Strict):
     """The engine and model. Besides `backend` and `model`, each field applies to the backends whose
-    class names it in `options` (rlaif/backends/): setting it for another backend is a recipe error."""
+    entry in rlaif.engines.ENGINE_OPTIONS names it: setting it for another backend is a recipe error."""
 
     backend: BackendName = Field("transformers", description="Which engine runs the model.")
     model: str = Field("smollm2-135m", description="Built-in alias, local path, or the model name the API expects.")
@@ -90,10 +88,10 @@ ENGINE_FIELDS = ("base_url", "api_key_env", "max_concurrency", "timeout_s", "max
 
 def check_backend_options(spec: BaseModel, backend: str, prefix: str = "") -> None:
     """A ModelSpec field that `backend` does not read, set in the recipe, is an error naming the field."""
-    options = backend_class(backend).options
+    options = ENGINE_OPTIONS[backend]
     for name in ENGINE_FIELDS:
         if name in spec.model_fields_set and name not in options:
-            users = [other for other in BACKENDS if name in backend_class(other).options]
+            users = [other for other in BACKENDS if name in ENGINE_OPTIONS[other]]
             raise PydanticCustomError(
                 "recipe_value", "{problem}",
                 {"key": prefix + name, "problem": f"does not apply to the {backend} backend (only to {', '.join(users)})",
@@ -161,6 +159,13 @@ class JudgeBase(ModelSpec):
     principles: PrinciplesSpec | None = Field(None, description="Judge under written principles (a constitution).")
     jury: list[JuryMember] = Field(default_factory=list, description="Several judges (models or templates) on the same items; empty: this judge alone.")
     jury_aggregate: Literal["mean", "majority"] = Field("mean", description="Jury: mean of soft labels or scores, or majority vote.")
+
+    def member_specs(self) -> list[JudgeBase]:
+        """The model settings of each judge this section stands for: each jury member's own fields over the
+        judge's (rlaif.judges.jury adds labels and principles); this judge alone without a jury."""
+        if not self.jury:
+            return [self]
+        return [self.model_copy(update={**member.model_dump(exclude_unset=True, exclude={"name"}), "jury": []}) for member in self.jury]
     gold: str | None = Field(
         None, description="Human-labelled pairs (JSON Lines: prompt, chosen, rejected) to measure this judge on during the run; "
         "its agreement, consistency and length preference go into the manifest (`eval`), card, report and summary."
@@ -366,6 +371,14 @@ class Recipe(Strict):
     def _across_fields(self):
         return check_listwise_orders(check_priced_budget(self))
 
+    def models(self, judge: bool = True) -> list[ModelSpec]:
+        """The model specs a run uses: its policies, and its judge (every jury member) when it judges."""
+        return [*self.policies, *(self.judge.member_specs() if judge else [])]
+
+    def api_only(self, judge: bool = True) -> bool:
+        """Whether every model of the run is an API backend (its steps may then work together)."""
+        return all(spec.backend in API_BACKENDS for spec in self.models(judge))
+
     @field_validator("parent")
     @classmethod
     def _parent_id(cls, value):
@@ -380,6 +393,21 @@ class Recipe(Strict):
             return check_name(value)
         except ValueError as exc:
             raise value_error(str(exc), "versions are folders named <name>-<hash> in the store, e.g. name: my-prefs") from None
+
+
+def unpriced_api_models(recipe: Recipe) -> list[str]:
+    """API models of the run that `prices:` does not price (a `budget.max_usd` cannot be kept without them)."""
+    return sorted({spec.model for spec in recipe.models() if spec.backend in API_BACKENDS and spec.model not in recipe.prices})
+
+
+def check_priced_budget(recipe: Recipe) -> Recipe:
+    """A recipe whose `budget.max_usd` meets an API model without a price: an error naming `prices`."""
+    missing = unpriced_api_models(recipe) if recipe.budget is not None and recipe.budget.max_usd is not None else []
+    if missing:
+        raise PydanticCustomError("recipe_value", "{problem}", {
+            "key": "prices", "problem": f"budget.max_usd needs a price for every API model; no price for {', '.join(map(repr, missing))}",
+            "fix": f"add e.g. prices: {{{missing[0]}: {{prompt_per_mtok: 2.5, completion_per_mtok: 10}}}}, or use budget.max_tokens"})
+    return recipe
 
 
 def parse_recipe(data: object, path: str = "<recipe>") -> Recipe:

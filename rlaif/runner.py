@@ -39,18 +39,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlaif.backends import API_BACKENDS, BackendPool, using
+from rlaif.backends import BackendPool, using
 from rlaif.cache import CallCache, CallStats
 from rlaif.calls import RetryBudget, check_stage, counted, run_ledger
 from rlaif.errors import InputError, RecipeError
 from rlaif.executors import InProcess, Steps, settle
 from rlaif.filters import length_cap_drops, select_candidates
 from rlaif.incremental import new_prompts, with_parent
+from rlaif.inputs import file_sha256
 from rlaif.judge_quality import measure_judge
 from rlaif.judges import jury as juries
 from rlaif.judges.pairwise import BiasTally
 from rlaif.judges.stage import JudgeOutcome, by_prompt, chunkable, finish_chunk, judge_stage
-from rlaif.manifest import RunTotals, file_sha256, manifest_of
+from rlaif.manifest import RunTotals, manifest_of
 from rlaif.quality.length import chosen_is_longer
 from rlaif.quality.prompts import PromptChecker
 from rlaif.recipe import Recipe
@@ -88,7 +89,7 @@ class Run:
     def __init__(self, recipe: Recipe, store: Path, chunk_size: int | None, judge: bool = True) -> None:
         self.recipe, self.store, self.judge = recipe, Path(store), judge
         self.chunked = judge and chunkable(recipe.judge)
-        self.api_only = is_api_only(recipe, judge)
+        self.api_only = recipe.api_only(judge)
         self.chunk_size = chunk_size_setting(chunk_size, self.api_only) if self.chunked or not judge else None  # None: one chunk
         self.work = new_work_folder(self.store / ".runs")
         remove_abandoned_commits(self.store)
@@ -137,17 +138,6 @@ class Run:
             total["ok"] += tally["ok"]
             total["failed"] += tally["failed"]
             total["error"] = total["error"] or tally["error"]
-
-
-def models_of(recipe: Recipe, judge: bool = True) -> list:
-    """The model specs a run uses: its policies, and its judge (every jury member) when it judges."""
-    judges = [member.spec for member in juries.members_of(recipe.judge)] if judge else []
-    return [*recipe.policies, *judges]
-
-
-def is_api_only(recipe: Recipe, judge: bool = True) -> bool:
-    """Whether every model of the run is an API backend (its steps may then work together)."""
-    return all(spec.backend in API_BACKENDS for spec in models_of(recipe, judge))
 
 
 _LIVE: dict[str, Run] = {}  # work folder -> its open Run in this process (Prefect tasks take the folder, a plain value)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from functools import partial
 
 import pytest
 
+from rlaif.store.model_card import render_model_card
 from rlaif.training.eval_rm import rm_figures
 from tests.badinput import assert_clean_failure, run_cli
 from tests.conftest import MT_BENCH_GOLD, shared_data
@@ -34,7 +36,7 @@ def stored_rm(reward_model, tmp_path):  # noqa: F811
     workdir = new_model_workdir(store, model_id)
     shutil.copytree(reward_model, workdir / "model")
     manifest = {"algorithm": "rm", "base_model": "smollm2-135m", "dataset": {"id": "demo-0123456789ab", "name": "demo", "counts": {}, "eval": JUDGE_EVAL}}
-    commit_model(store, model_id, workdir, manifest)
+    commit_model(store, model_id, workdir, manifest, card=partial(render_model_card, store=store))
     return store, model_id
 
 

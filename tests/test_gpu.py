@@ -64,7 +64,7 @@ def test_dpo_trainer_steps_on_the_gpu_in_bf16(tmp_path):
     datasets = pytest.importorskip("datasets")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlaif.models import resolve_model
+    from rlaif.resolve import resolve_model
 
     path = resolve_model("smollm2-135m")
     rows = [

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from rlaif.resolve import weights_path
 from rlaif.store import model_store as ms
+from rlaif.store.model_card import render_model_card
 from rlaif.store.versions import commit_tables, load_manifest, read_table
 from tests.badinput import run_cli, write_recipe
 from tests.conftest import ROOT
@@ -24,7 +27,7 @@ transformers = pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module")
 def base_path() -> str:
-    from rlaif.models import resolve_model
+    from rlaif.resolve import resolve_model
 
     return resolve_model("smollm2-135m")
 
@@ -53,7 +56,7 @@ def changed_model(store: Path, base_path: str) -> tuple[str, str]:
         model.model.norm.weight.add_(1e-3)
     model.save_pretrained(str(work / "model"))
     transformers.AutoTokenizer.from_pretrained(base_path).save_pretrained(str(work / "model"))
-    ms.commit_model(store, model_id, work, manifest_for(version_id, base_path))
+    ms.commit_model(store, model_id, work, manifest_for(version_id, base_path), card=partial(render_model_card, store=store))
     return model_id, version_id
 
 
@@ -104,14 +107,14 @@ def test_a_lora_adapter_model_resolves_to_merged_weights_that_load(store, base_p
     lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM", init_lora_weights=False)
     peft.get_peft_model(base, lora).save_pretrained(str(work / "adapter"))
     transformers.AutoTokenizer.from_pretrained(base_path).save_pretrained(str(work / "adapter"))
-    ms.commit_model(store, model_id, work, manifest_for(version_id, base_path, algorithm="dpo", lora=True))
+    ms.commit_model(store, model_id, work, manifest_for(version_id, base_path, algorithm="dpo", lora=True), card=partial(render_model_card, store=store))
 
-    merged = ms.weights_path(store, model_id)
+    merged = weights_path(store, model_id)
     assert Path(merged).parent == cache / "merged" and (Path(merged) / "config.json").is_file()
     marker = Path(merged) / ".rlaif-merged"
     stamp = marker.stat().st_mtime_ns
-    assert ms.weights_path(store, model_id) == merged and marker.stat().st_mtime_ns == stamp  # merged once
-    from rlaif.models import check_local_model, resolve_model
+    assert weights_path(store, model_id) == merged and marker.stat().st_mtime_ns == stamp  # merged once
+    from rlaif.resolve import check_local_model, resolve_model
 
     check_local_model(model_id, store)
     assert resolve_model(model_id, store) == merged

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,10 @@ from typer.testing import CliRunner
 
 from rlaif.cli import app
 from rlaif.errors import BackendError, StoreError
+from rlaif.resolve import weights_path
 from rlaif.store import model_store as ms
 from rlaif.store.lineage import lineage
+from rlaif.store.model_card import render_model_card
 from rlaif.store.versions import commit_tables
 from tests.badinput import assert_clean_failure, run_cli, write_recipe
 from tests.test_export import MANIFEST, pairwise_tables
@@ -50,7 +53,7 @@ def workdir_with_weights(store: Path, model_id: str, kind: str = "model") -> Pat
 def committed(store: Path, version_id: str | None = None, name: str = "dpo-crafted") -> tuple[str, Path]:
     version_id = version_id or dataset(store)
     model_id = ms.model_id_for(name, {"dataset": version_id, "algorithm": "dpo"})
-    return model_id, ms.commit_model(store, model_id, workdir_with_weights(store, model_id), model_manifest(version_id))
+    return model_id, ms.commit_model(store, model_id, workdir_with_weights(store, model_id), model_manifest(version_id), card=partial(render_model_card, store=store))
 
 
 def entries(store: Path) -> list[str]:
@@ -68,7 +71,7 @@ def test_commit_then_find_list_load_and_weights(tmp_path):
     assert (manifest["id"], manifest["kind"], manifest["name"], manifest["weights"], manifest["lora"]) == (model_id, "model", "dpo-crafted", "model", False)
     assert manifest["dataset"]["id"] == version_id and manifest["parents"] == [version_id]
     assert [m["id"] for m in ms.list_models(store)] == [model_id]
-    assert ms.weights_path(store, model_id) == str(path / "model")
+    assert weights_path(store, model_id) == str(path / "model")
     assert ms.model_id_for("dpo-crafted", {"algorithm": "dpo", "dataset": version_id}) == model_id  # key order does not matter
     assert ms.find_model(store, "dpo-crafted-000000000000") is None
 
@@ -78,7 +81,7 @@ def test_a_second_commit_of_the_same_model_keeps_the_first(tmp_path):
     version_id = dataset(store)
     model_id, path = committed(store, version_id)
     first = path.joinpath("manifest.json").read_text()
-    again = ms.commit_model(store, model_id, workdir_with_weights(store, model_id), model_manifest(version_id, steps=99))
+    again = ms.commit_model(store, model_id, workdir_with_weights(store, model_id), model_manifest(version_id, steps=99), card=partial(render_model_card, store=store))
     assert again == path and path.joinpath("manifest.json").read_text() == first
     assert entries(store) == [model_id]
 
@@ -86,7 +89,7 @@ def test_a_second_commit_of_the_same_model_keeps_the_first(tmp_path):
 def _commit_in_child(store: str, model_id: str, version_id: str, barrier) -> None:
     work = workdir_with_weights(Path(store), model_id)
     barrier.wait()
-    ms.commit_model(store, model_id, work, model_manifest(version_id, pid=os.getpid()))
+    ms.commit_model(store, model_id, work, model_manifest(version_id, pid=os.getpid()), card=partial(render_model_card, store=store))
 
 
 def test_concurrent_identical_commits_keep_one(tmp_path):
@@ -120,7 +123,7 @@ def test_a_half_written_model_is_never_visible_and_an_abandoned_one_is_removed(t
     child.join(60)
     assert len([p for p in entries(store) if not p.endswith(".lock")]) == 2
     assert ms.remove_abandoned_models(store) and live.is_dir()  # the dead one goes, the live one stays
-    ms.commit_model(store, "dpo-crafted-0123456789ab", live, model_manifest(version_id))
+    ms.commit_model(store, "dpo-crafted-0123456789ab", live, model_manifest(version_id), card=partial(render_model_card, store=store))
     assert entries(store) == ["dpo-crafted-0123456789ab"]
 
 
@@ -129,12 +132,12 @@ def test_commit_without_weights_or_with_a_secret_commits_nothing(tmp_path, monke
     version_id = dataset(store)
     work = ms.new_model_workdir(store, "dpo-crafted-0123456789ab")
     with pytest.raises(StoreError, match=r"no weights to commit.*save_pretrained"):
-        ms.commit_model(store, "dpo-crafted-0123456789ab", work, model_manifest(version_id))
+        ms.commit_model(store, "dpo-crafted-0123456789ab", work, model_manifest(version_id), card=partial(render_model_card, store=store))
     token = "hf_" + "a1" * 17
     monkeypatch.setenv("HF_TOKEN", token)
     work = workdir_with_weights(store, "dpo-crafted-0123456789ab")
     with pytest.raises(StoreError, match=r"field `settings.hub_token` holds a known secret"):
-        ms.commit_model(store, "dpo-crafted-0123456789ab", work, model_manifest(version_id, settings={"hub_token": token}))
+        ms.commit_model(store, "dpo-crafted-0123456789ab", work, model_manifest(version_id, settings={"hub_token": token}), card=partial(render_model_card, store=store))
     assert entries(store) == []
 
 
@@ -210,7 +213,7 @@ def test_card_without_judge_evaluation_says_so(tmp_path):
     version_id = dataset(store, {"eval": None})
     model_id = ms.model_id_for("rm-crafted", {"dataset": version_id})
     manifest = model_manifest(version_id, algorithm="rm", dataset={"id": version_id, "eval": None})
-    card = (ms.commit_model(store, model_id, workdir_with_weights(store, model_id, "adapter"), manifest) / "README.md").read_text()
+    card = (ms.commit_model(store, model_id, workdir_with_weights(store, model_id, "adapter"), manifest, card=partial(render_model_card, store=store)) / "README.md").read_text()
     assert "No human-agreement evaluation was recorded" in card and "Warning" not in card
     assert "library_name: peft" in card and "pipeline_tag: text-classification" in card
 
@@ -280,7 +283,7 @@ def test_cli_damaged_manifest_fails_cleanly(tmp_path):
 
 
 def test_model_ids_resolve_in_the_given_store(tmp_path, monkeypatch):
-    from rlaif.models import check_local_model, resolve_model
+    from rlaif.resolve import check_local_model, resolve_model
 
     store = tmp_path / "store"
     model_id, path = committed(store)

@@ -54,7 +54,7 @@ def test_rrhf_config_fields_have_help_texts():
 def test_rrhf_two_steps_on_a_listwise_version_changes_the_parameters(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlaif.models import resolve_model
+    from rlaif.resolve import resolve_model
     from rlaif.store.formats import format_rows
     from rlaif.store.versions import commit_tables
     from tests.test_export import MANIFEST, ranked_tables

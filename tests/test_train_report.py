@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from rlaif import plots
 from rlaif.errors import StoreError
+from rlaif.store.model_card import render_model_card
 from rlaif.training.report import metric_series, read_metrics, training_markdown, write_folder_report
 
 EVIL = '<script>alert("x")</script>'
@@ -123,7 +125,7 @@ def committed_model(store: Path) -> str:
     (work / "model" / "config.json").write_text("{}")
     (work / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in STEPS))
     body = {k: v for k, v in manifest().items() if k not in ("id", "name", "kind", "created_at", "package_version", "weights")}
-    commit_model(store, model_id, work, body)
+    commit_model(store, model_id, work, body, card=partial(render_model_card, store=store))
     return model_id
 
 

@@ -37,7 +37,7 @@ def version(tmp_path_factory):
 def base_weight():
     from safetensors import safe_open
 
-    from rlaif.models import resolve_model
+    from rlaif.resolve import resolve_model
 
     with safe_open(f"{resolve_model('smollm2-135m')}/model.safetensors", "pt") as weights:
         return weights.get_tensor(WEIGHT)

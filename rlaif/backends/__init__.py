@@ -1,4 +1,4 @@
-"""Backends chosen by name from a plain dict, imported lazily (vLLM and torch only when used)."""
+"""Backends chosen by name from the table in rlaif.engines, imported lazily (vLLM and torch only when used)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ import threading
 from collections.abc import Callable, Iterator
 
 from rlaif.backends.base import Backend
+from rlaif.engines import API_BACKENDS, BACKENDS
 from rlaif.errors import BackendError
+from rlaif.recipe import ModelSpec
 
-BACKENDS: dict[str, str] = {
-    "transformers": "rlaif.backends.transformers_backend:TransformersBackend",
-    "openai": "rlaif.backends.openai_compat:OpenAIBackend",
-    "vllm": "rlaif.backends.vllm_backend:VLLMBackend",
-}
+__all__ = ["API_BACKENDS", "BACKENDS", "Backend", "BackendPool", "backend_class", "engine_key", "make_backend", "opened", "pooled", "using"]
+
 
 
 def backend_class(name: str) -> type[Backend]:
@@ -36,14 +35,8 @@ def make_backend(spec) -> Backend:
     return backend_class(spec.backend)(spec)
 
 
-#: Backends that hold no model in this process (a client of an endpoint): a run keeps them side by side.
-API_BACKENDS = frozenset({"openai"})
-
-
 def engine_key(spec) -> str:
     """What decides how a backend loads (the ModelSpec fields; not a policy's name or sampling params)."""
-    from rlaif.recipe import ModelSpec
-
     return json.dumps(spec.model_dump(mode="json", include=set(ModelSpec.model_fields)), sort_keys=True)
 
 

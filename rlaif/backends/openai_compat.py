@@ -19,6 +19,7 @@ from typing import Any
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
 from rlaif.backends.ratelimit import EndpointLimits, SharedLimitUnavailable, Waits, endpoint_limits, prefect_shared
+from rlaif.engines import ENGINE_OPTIONS
 from rlaif.errors import BackendError
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -159,7 +160,7 @@ class Endpoints:
 
 class OpenAIBackend(Backend):
     name = "openai"
-    options = frozenset({"base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries", "rpm", "tpm", "batch", "batch_poll_s"})
+    options = ENGINE_OPTIONS["openai"]
     requires = ("openai",)
 
     @classmethod

@@ -11,13 +11,14 @@ import time
 from itertools import groupby
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
+from rlaif.engines import ENGINE_OPTIONS
 from rlaif.errors import BackendError
 from rlaif.schema import content_hash
 
 
 class TransformersBackend(Backend):
     name = "transformers"
-    options = frozenset({"batch_size", "threads", "dtype"})
+    options = ENGINE_OPTIONS["transformers"]
     requires = ("torch", "transformers")
 
     def load(self) -> None:
@@ -26,7 +27,7 @@ class TransformersBackend(Backend):
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:
             raise BackendError(f"transformers backend needs torch and transformers ({exc}) - run: pip install torch==2.13.0 transformers") from None
-        from rlaif.models import check_local_model, resolve_model
+        from rlaif.resolve import check_local_model, resolve_model
 
         store = getattr(self, "store", None)  # the run's store (rlaif.backends.BackendPool); None: the default store
         check_local_model(self.spec.model, store)  # an unknown name lists the aliases instead of a Hub connection traceback

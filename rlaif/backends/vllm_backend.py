@@ -30,6 +30,7 @@ from typing import Any
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
 from rlaif.backends.openai_compat import OpenAIBackend, normalize_token
 from rlaif.backends.vllm_server import VLLMServer, check_vllm_env, engine_args
+from rlaif.engines import ENGINE_OPTIONS
 from rlaif.errors import BackendError
 
 #: Environment defaults set before vLLM is imported (a value already set wins).
@@ -93,7 +94,7 @@ def vllm_backend(spec) -> Backend:
 class VLLMBackend(Backend):
     name = "vllm"
     #: vLLM schedules its own batches and threads; all but dtype leave answers as they are (not in cache keys or version ids)
-    options = frozenset({"dtype", "max_model_len", "enable_prefix_caching", "gpu_memory_utilization", "tensor_parallel_size", "vllm_env"})
+    options = ENGINE_OPTIONS["vllm"]
 
     @classmethod
     def check_installed(cls, spec) -> None:
@@ -112,7 +113,7 @@ class VLLMBackend(Backend):
                 ".venv-vllm/bin/python, or pip install vllm in a venv of its own (GPU); "
                 "or use backend: transformers"
             ) from None
-        from rlaif.models import resolve_model
+        from rlaif.resolve import resolve_model
 
         self.SamplingParams = SamplingParams
         self.llm = LLM(

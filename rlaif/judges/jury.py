@@ -30,11 +30,8 @@ def members_of(spec) -> list[Member]:
     """The judges a recipe's judge section stands for (one, unless a jury or an ensemble)."""
     bases = [("judge", spec)]
     if spec.jury:
-        bases = []
-        for n, member in enumerate(spec.jury):
-            update = member.model_dump(exclude_unset=True, exclude={"name"})
-            label = member.name or f"{n + 1}: {member.model}" + (f" ({member.template})" if member.template else "")
-            bases.append((label, spec.model_copy(update={**update, "jury": []})))
+        labels = [member.name or f"{n + 1}: {member.model}" + (f" ({member.template})" if member.template else "") for n, member in enumerate(spec.jury)]
+        bases = list(zip(labels, spec.member_specs(), strict=True))
     if spec.principles is None:
         return [Member(label, s, fixed_principle(None)) for label, s in bases]
     texts = load_principles(spec.principles.path)

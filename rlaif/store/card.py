@@ -14,7 +14,6 @@ token variables and key-like strings (`scrub_text`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from rlaif.costs import cost_rows
 from rlaif.secrets import manifest_secrets, scrub_text
+from rlaif.store.diff import flatten
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "dataset_card.md.j2"
 DATA_GLOB = "data/train-*.parquet"
@@ -157,17 +157,9 @@ def _rows(rows: list[tuple[Any, Any]]) -> list[tuple[str, str]]:
     return [(_cell(a), _cell(b)) for a, b in rows]
 
 
-def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """Nested dicts as (dotted key, scalar) rows; lists as JSON.
-
-    >>> _flatten({"a": {"b": 1}, "c": [1, 2]})
-    [('a.b', 1), ('c', '[1, 2]')]
-    """
-    if isinstance(value, dict):
-        return [row for key, item in value.items() for row in _flatten(item, f"{prefix}.{key}" if prefix else str(key))]
-    if isinstance(value, list):
-        return [(prefix, json.dumps(value, ensure_ascii=False, default=str))]
-    return [(prefix, value)]
+def _flatten(value: Any) -> list[tuple[str, Any]]:
+    """Nested dicts as (dotted key, scalar) table rows, lists as JSON (rlaif.store.diff.flatten)."""
+    return list(flatten(value, lists="json").items())
 
 
 def model_rows(manifest: dict[str, Any]) -> list[tuple[str, Any]]:

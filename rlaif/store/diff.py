@@ -8,8 +8,9 @@ numbers that the diff and the HTML report share.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rlaif.store.versions import load_manifest, version_path
 
@@ -111,21 +112,27 @@ def delta(a: float | None, b: float | None) -> dict[str, float | None]:
     return {"a": a, "b": b, "delta": change}
 
 
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts and lists as dotted keys.
+def flatten(value: Any, prefix: str = "", lists: Literal["index", "json"] = "index") -> dict[str, Any]:
+    """Nested dicts as dotted keys (the one flattener of manifests: diffs, cards, the secret check).
+    `lists="index"`: a list of dicts or lists as `key[i]` entries (a list of scalars stays a value);
+    `lists="json"`: every list as one JSON string (a card's table cell).
 
     >>> flatten({"judge": {"model": "m"}, "policies": [{"name": "p"}]})
     {'judge.model': 'm', 'policies[0].name': 'p'}
+    >>> flatten({"a": {"b": 1}, "c": [1, 2]}, lists="json")
+    {'a.b': 1, 'c': '[1, 2]'}
     """
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+            out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key), lists))
         return out
+    if isinstance(value, list) and lists == "json":
+        return {prefix: json.dumps(value, ensure_ascii=False, default=str)}
     if isinstance(value, list) and value and all(isinstance(item, (dict, list)) for item in value):
         out = {}
         for index, item in enumerate(value):
-            out.update(flatten(item, f"{prefix}[{index}]"))
+            out.update(flatten(item, f"{prefix}[{index}]", lists))
         return out
     return {prefix: value}
 

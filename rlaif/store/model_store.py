@@ -17,11 +17,10 @@ its base once, into a cache folder, under a file lock.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -147,10 +146,10 @@ def full_manifest(model_id: str, manifest: dict[str, Any], weights: str) -> dict
 def check_no_secrets(manifest: dict[str, Any], where: Path) -> None:
     """StoreError naming the field when a manifest value holds a known secret (a Hub token's value) or a key-like string."""
     from rlaif.secrets import MIN_SCAN, TOKEN_VARIABLES, environment_secrets, match_secret
-    from rlaif.store.card import _flatten
+    from rlaif.store.diff import flatten
 
     known = [s for s in environment_secrets(TOKEN_VARIABLES) if len(s) >= MIN_SCAN]
-    for key, value in _flatten(manifest):
+    for key, value in flatten(manifest, lists="json").items():
         what = match_secret(str(value), known)
         if what:
             raise StoreError(f"{where}: field `{key}` holds {what} - nothing was committed; keep keys out of training settings (name the variable instead)")
@@ -163,14 +162,13 @@ def _fsync_tree(folder: Path) -> None:
     _fsync(folder)
 
 
-def commit_model(store: str | Path, model_id: str, workdir: Path, manifest: dict[str, Any]) -> Path:
-    """Write manifest.json and the README.md card into `workdir`, then rename it to STORE/models/<id>.
+def commit_model(store: str | Path, model_id: str, workdir: Path, manifest: dict[str, Any], card: Callable[[dict[str, Any]], str]) -> Path:
+    """Write manifest.json and the README.md card (`card` of the full manifest, e.g. rlaif.store.model_card.render_model_card)
+    into `workdir`, then rename it to STORE/models/<id>.
 
     When the model already exists (the same training committed first, here or by another process)
     the work folder is discarded and the existing folder returned. Returns the model's folder.
     """
-    from rlaif.store.model_card import render_model_card
-
     _check_id(store, model_id)
     workdir = Path(workdir)
     folder = models_dir(store)
@@ -184,7 +182,7 @@ def commit_model(store: str | Path, model_id: str, workdir: Path, manifest: dict
         full = full_manifest(model_id, manifest, _weights_kind(workdir))
         check_no_secrets(full, folder / model_id / "manifest.json")
         (workdir / "manifest.json").write_text(json.dumps(full, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-        (workdir / "README.md").write_text(render_model_card(full, store), encoding="utf-8")
+        (workdir / "README.md").write_text(card(full), encoding="utf-8")
         _fsync_tree(workdir)
         os.rename(workdir, target)
         _fsync(folder)
@@ -201,7 +199,7 @@ def commit_model(store: str | Path, model_id: str, workdir: Path, manifest: dict
     return target
 
 
-def _damaged(path: Path, problem: str) -> StoreError:
+def damaged_model(path: Path, problem: str) -> StoreError:
     return StoreError(f"{path}: {problem} - the model is damaged: delete its folder ({path.parent}) and train it again (`rlaif train ...`)")
 
 
@@ -209,15 +207,15 @@ def _read_manifest(path: Path, model_id: str) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise _damaged(path, f"not UTF-8 text (byte offset {exc.start})") from None
+        raise damaged_model(path, f"not UTF-8 text (byte offset {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise _damaged(path, f"not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
+        raise damaged_model(path, f"not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
     except OSError as exc:
-        raise _damaged(path, f"cannot be read ({exc.strerror or exc})") from None
+        raise damaged_model(path, f"cannot be read ({exc.strerror or exc})") from None
     if not isinstance(manifest, dict):
-        raise _damaged(path, f"a JSON {type(manifest).__name__}, not an object")
+        raise damaged_model(path, f"a JSON {type(manifest).__name__}, not an object")
     if manifest.get("id") != model_id:
-        raise _damaged(path, f"its `id` is {str(manifest.get('id'))[:80]!r}, not the folder's name")
+        raise damaged_model(path, f"its `id` is {str(manifest.get('id'))[:80]!r}, not the folder's name")
     return manifest
 
 
@@ -237,7 +235,7 @@ def model_path(store: str | Path, model_id: str) -> Path:
         raise StoreError(f"no model {_shown(model_id)} in {store}: {exc}") from None
     path = models_dir(store) / model_id
     if path.is_dir() and not (path / "manifest.json").is_file():
-        raise _damaged(path / "manifest.json", "missing")
+        raise damaged_model(path / "manifest.json", "missing")
     found = find_model(store, model_id)
     if found is None:
         if (path / "manifest.json").is_file():
@@ -262,7 +260,7 @@ def list_models(store: str | Path) -> list[dict[str, Any]]:
             continue
         try:
             if not is_model_id(path.name):
-                raise _damaged(path, "the folder's name is not a model id")
+                raise damaged_model(path, "the folder's name is not a model id")
             found.append(load_model_manifest(store, path.name))
         except StoreError as exc:
             found.append({"id": path.name, "broken": str(exc)})
@@ -275,78 +273,3 @@ def model_lineage(store: str | Path, model_id: str) -> dict[str, Any]:
 
     load_model_manifest(store, model_id)  # the model asked for must exist and be readable
     return model_node(store, model_id, set(), 0)
-
-
-def weights_path(store: str | Path, model_id: str) -> str:
-    """A loadable full-model folder of `model_id`: its `model/`, or its adapter merged once into its base
-    (in the rlaif cache: `merged/<id>-<adapter hash>`)."""
-    folder = model_path(store, model_id)
-    if (folder / "model" / "config.json").is_file():
-        return str(folder / "model")
-    if (folder / "adapter" / "adapter_config.json").is_file():
-        return str(merged_adapter(store, model_id, folder / "adapter"))
-    raise _damaged(folder / "model", "missing (no model/config.json and no adapter/adapter_config.json)")
-
-
-def _adapter_digest(adapter: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(adapter.iterdir()):
-        if path.is_file():
-            digest.update(path.name.encode() + b"\0")
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-    return digest.hexdigest()[:12]
-
-
-def merged_adapter(store: str | Path, model_id: str, adapter: Path) -> Path:
-    """The adapter merged into its base model, saved once in the cache; later calls reuse the folder."""
-    from filelock import FileLock
-
-    from rlaif.models import cache_root
-
-    final = cache_root() / "merged" / f"{model_id}-{_adapter_digest(adapter)}"
-    done = final / ".rlaif-merged"
-    if done.is_file():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(final.parent / f".{final.name}.lock"):
-        if done.is_file():
-            return final
-        for stale in final.parent.glob(f".tmp-{final.name}-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        temp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
-        try:
-            _merge(store, model_id, adapter, temp)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(temp, final)
-        finally:
-            shutil.rmtree(temp, ignore_errors=True)
-    return final
-
-
-def _merge(store: str | Path, model_id: str, adapter: Path, out: Path) -> None:
-    """Load the base named in the model's manifest, apply the adapter, merge, save model + tokenizer to `out`."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
-
-    from rlaif.models import resolve_model
-
-    manifest = load_model_manifest(store, model_id)
-    base_name = manifest.get("base_model") or manifest.get("base_model_path")
-    if not base_name:
-        raise _damaged(models_dir(store) / model_id / "manifest.json", "no `base_model` to merge the adapter into")
-    base = resolve_model(str(base_name), store)
-    config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
-    tokenizer = AutoTokenizer.from_pretrained(str(adapter if (adapter / "tokenizer_config.json").is_file() else base))
-    if config.get("task_type") == "SEQ_CLS":
-        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype=torch.float32)
-        model.config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    else:
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-    merged.save_pretrained(str(out), safe_serialization=True)
-    tokenizer.save_pretrained(str(out))
-    (out / ".rlaif-merged").write_text(f"{model_id}: {adapter} merged into {base}\n", encoding="utf-8")

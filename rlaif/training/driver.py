@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,7 @@ def model_key(dataset_id: str, algorithm: str, model: str, settings: TrainSettin
 
 def resolve_base(model: str, store: str | Path) -> str:
     """A loadable folder for the base model: an alias, a local folder or a model id of the store."""
-    from rlaif.models import check_local_model, resolve_model
+    from rlaif.resolve import check_local_model, resolve_model
 
     check_local_model(model, store)
     return resolve_model(model, store)
@@ -233,6 +234,7 @@ def train(
 ) -> TrainResult:
     """Train `algorithm` on the dataset version `dataset_id` from the base `model`; the model id and
     folder in the store, `existed=True` (and no training) when the same training is already there."""
+    from rlaif.store.model_card import render_model_card
     from rlaif.store.model_store import commit_model, find_model, is_model_id, model_id_for, new_model_workdir
 
     if settings.algorithm != algorithm:
@@ -261,7 +263,7 @@ def train(
         discard_model_workdir(workdir)
         _barrier()  # until rank 0 has committed
         return TrainResult(model_id, models_dir(store) / model_id, False, metrics, seconds)
-    path = commit_model(store, model_id, workdir, build_manifest(ctx, settings, metrics, seconds))
+    path = commit_model(store, model_id, workdir, build_manifest(ctx, settings, metrics, seconds), card=partial(render_model_card, store=store))
     _write_report(store, model_id)
     _barrier()
     return TrainResult(model_id, path, False, metrics, seconds)

@@ -40,7 +40,8 @@ def new_is_a(seed: int, index: int) -> bool:
 
 def local_model(name: str, store: str | Path) -> str:
     """A store model id as its weights folder (other names as given: aliases and folders resolve in the backend)."""
-    from rlaif.store.model_store import find_model, weights_path
+    from rlaif.resolve import weights_path
+    from rlaif.store.model_store import find_model
 
     return weights_path(store, name) if find_model(store, name) is not None else name
 
@@ -122,8 +123,7 @@ def evaluate_policy(
     seed: int = 0, temperature: float | None = None, baseline_temperature: float | None = None, max_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Sample `model` (NEW) and `baseline` (OLD) on the prompts, judge each pair, return the figures."""
-    from rlaif.inputs import load_prompts
-    from rlaif.manifest import file_sha256
+    from rlaif.inputs import file_sha256, load_prompts
     from rlaif.sampling import sample_policy
 
     store = Path(store)

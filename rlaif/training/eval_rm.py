@@ -69,7 +69,7 @@ def evaluate_rm(
 ) -> dict[str, Any]:
     """Score the gold pairs with the reward model; return the figures (see the module docstring)."""
     from rlaif.gold import load_gold
-    from rlaif.manifest import file_sha256
+    from rlaif.inputs import file_sha256
     from rlaif.training.rewards import reward_model_scorer
 
     pairs = load_gold(gold_path, limit)

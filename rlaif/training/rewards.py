@@ -37,7 +37,7 @@ def completion_text(completion: Messages | str) -> str:
 
 def resolve_model_name(name: str, store: str | Path | None = None) -> str:
     """A loadable path for a built-in alias, a model id of the store or a folder."""
-    from rlaif.models import resolve_model
+    from rlaif.resolve import resolve_model
 
     return resolve_model(name, store=store)
 
