@@ -130,10 +130,10 @@ def rlaif_iterate(recipe_path: str, store: str | None = None, rounds: int | None
     """Run (or resume) the iterative loop of `recipe_path` (a recipe with an `iterate:` section) for up
     to `rounds` rounds (default: the recipe's); returns the loop state with `final_model`."""
     from rlaif.iterate import run_loop
-    from rlaif.settings import store_path
+    from rlaif.recipe import recipe_file_store
 
     try:
-        where = store_path(recipe_path, store)
+        where = recipe_file_store(recipe_path, store)
         return run_loop(recipe_path, where, rounds, run_step=prefect_step, echo=_echo, on_round=_Artifacts())
     except RlaifError as exc:  # the flow run ends Failed with the message; calling rlaif_iterate raises exc
         return Failed(message=str(exc), data=exc)

@@ -35,13 +35,9 @@ class MissingResult(RuntimeError):
     """A backend ended a batch without a result for a request (treated as transient)."""
 
 
-def retryable(exc: BaseException) -> bool:
-    """Whether a failure is transient: worth another pass (see is_retryable for the HTTP cases)."""
-    if isinstance(exc, MissingResult):
-        return True
-    from rlaif.backends.openai_compat import is_retryable
-
-    return is_retryable(exc)
+def retryable(exc: BaseException, backend: Backend) -> bool:
+    """Whether a failure is transient: worth another pass (a dropped result, or what the backend's class calls transient)."""
+    return isinstance(exc, MissingResult) or type(backend).is_transient(exc)
 
 
 def error_summary(exc: BaseException, secrets: Iterable[str] = (), limit: int = 400) -> str:
@@ -143,9 +139,9 @@ def _run(
         while todo:
             _one_pass(kind, backend, requests, keys, todo, results, cache, stats, advance, gate)
             done += 1
-            todo = [i for i in todo if isinstance(results[i], Exception) and retryable(results[i])]
+            todo = [i for i in todo if isinstance(results[i], Exception) and retryable(results[i], backend)]
             todo = _next_pass(todo, done, retry, stats, label) or _give_up(todo, advance)
-    left = _settle(pending, results, stats, spec_secrets(backend.spec))
+    left = _settle(pending, results, stats, backend)
     if left and retry is not None:
         if not retry.allow_incomplete:
             raise RunIncomplete(_incomplete_message(backend, label, len(requests), left, results, done, retry, stats, cache))
@@ -178,7 +174,7 @@ def _send(backend, call, todo, requests, keys, results, cache, stats, advance, g
         if gate is not None:
             gate.done(index, result)
         if isinstance(result, Exception):
-            if not retryable(result):
+            if not retryable(result, backend):
                 advance(1)
             return
         stats.live += 1
@@ -216,15 +212,15 @@ def _give_up(todo: list[int], advance) -> list[int]:
     return []
 
 
-def _settle(pending: list[int], results: list[Any], stats: CallStats, secrets: list[str]) -> list[int]:
+def _settle(pending: list[int], results: list[Any], stats: CallStats, backend: Backend) -> list[int]:
     """Count the calls that stayed failures; returns those that failed with a transient error."""
-    left = []
+    secrets, left = spec_secrets(backend.spec), []
     for index in pending:
         result = results[index]
         if isinstance(result, Exception):
             stats.failed += 1
             stats.last_error = error_summary(result, secrets)
-            if retryable(result):
+            if retryable(result, backend):
                 left.append(index)
     return left
 

@@ -36,10 +36,10 @@ RecipeStoreOption = typer.Option(
 
 def _store(store: Optional[str], recipe: Optional[str] = None) -> str:
     """The store of a `datasets` command (rlaif.settings.store_path: the one resolver of every command)."""
-    from rlaif.settings import store_path
+    from rlaif.recipe import recipe_file_store
 
     try:
-        return str(store_path(recipe, store))
+        return str(recipe_file_store(recipe, store))
     except RlaifError as exc:
         _fail(exc)
 
@@ -77,7 +77,7 @@ def run(
 
     Example: rlaif run recipes/demo.yaml --limit 10
     """
-    from rlaif.execution import check_execution, with_execution
+    from rlaif.execution import with_execution
     from rlaif.preflight import check_run
     from rlaif.recipe import load_recipe
     from rlaif.settings import store_path
@@ -93,8 +93,7 @@ def run(
             err.print("note: Prefect is not installed: running in this process (as with --no-prefect)", highlight=False)
             no_prefect = True
         flow = () if no_prefect or not os.environ.get("PREFECT_API_URL") else ("flows.pipeline",)  # without a server, its start overlaps the flow's import
-        chunk_size = check_run(parsed, where, limit, chunk_size, preload=("openai", *flow))
-        check_execution(parsed)  # engine ray: Ray installed, its cluster reachable (rlaif/executors_ray.py)
+        chunk_size = check_run(parsed, where, limit, chunk_size, preload=("openai", *flow))  # engine ray too: Ray installed, its cluster reachable
         if no_prefect:
             lines = _run_in_process(parsed, where, limit, chunk_size)
         else:

@@ -34,14 +34,6 @@ def with_execution(recipe, ray_address: str | None = None, shards: int | None = 
         raise RecipeError("--ray/--shards", "", exc.errors()[0]["msg"], "e.g. rlaif run R.yaml --ray auto --shards 4") from None
 
 
-def check_execution(recipe) -> None:
-    """Preflight of `execution:` (engine ray: Ray installed, its cluster reachable, no run-wide budget); nothing for engine local."""
-    if recipe.execution.engine == "ray":
-        from rlaif.executors_ray import preflight
-
-        preflight(recipe)
-
-
 def count_prompts(path: str | Path, limit: int | None = None) -> int:
     """Non-empty lines of a prompt file (a JSONL row each), at most `limit`: an upper bound of the run's prompts, read fast."""
     lines = 0

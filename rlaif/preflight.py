@@ -70,7 +70,16 @@ def check_run(recipe: Recipe, store: str | Path, limit: int | None = None, chunk
     check_endpoints(endpoints)
     if importing is not None:
         importing.join()
+    check_execution(recipe)
     return size
+
+
+def check_execution(recipe: Recipe) -> None:
+    """`execution:` engine ray: Ray installed, its cluster reachable, no run-wide budget (rlaif.executors_ray); nothing for engine local."""
+    if recipe.execution.engine == "ray":
+        from rlaif.executors_ray import preflight
+
+        preflight(recipe)
 
 
 def _import_in_background(modules: tuple[str, ...]) -> threading.Thread:

@@ -18,6 +18,7 @@ from rlaif.names import check_name, is_version_id
 from rlaif.recipe_checks import check_api_key_env, check_base_url, check_listwise_orders, read_recipe_yaml, value_error
 from rlaif.recipe_errors import describe
 from rlaif.recipe_sections import BudgetSpec, ExecutionSpec, PriceSpec
+from rlaif.settings import chosen_store, store_path
 
 BackendName = Literal[tuple(BACKENDS)]  # type: ignore[valid-type]  # the names of rlaif.engines.BACKENDS, no copy
 
@@ -424,3 +425,9 @@ def parse_recipe(data: object, path: str = "<recipe>") -> Recipe:
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe YAML file."""
     return parse_recipe(read_recipe_yaml(path), str(path))
+
+
+def recipe_file_store(path: str | Path | None, store: str | Path | None = None) -> Path:
+    """The store of a command given a recipe file (`--recipe FILE`): the file is read only when neither
+    --store nor $RLAIF_STORE decides (rlaif.settings.store_path)."""
+    return chosen_store(store) or store_path(load_recipe(path) if path else None)

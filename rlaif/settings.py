@@ -17,17 +17,18 @@ STORE_ENV = "RLAIF_STORE"
 def store_path(recipe=None, store: str | Path | None = None) -> Path:
     """The store folder: `store` (--store), then $RLAIF_STORE, then the recipe's `store:`, then data/store.
 
-    `recipe` is a Recipe, a recipe file (read only when neither `store` nor $RLAIF_STORE is set), or None.
+    `recipe` is a Recipe or None (a recipe file: rlaif.recipe.recipe_file_store).
 
     >>> str(store_path(None, "here")), str(store_path(None, None)) == os.environ.get(STORE_ENV, DEFAULT_STORE)
     ('here', True)
     """
+    return chosen_store(store) or Path(getattr(recipe, "store", None) or DEFAULT_STORE)
+
+
+def chosen_store(store: str | Path | None = None) -> Path | None:
+    """The store that --store or $RLAIF_STORE names; None when the recipe's `store:` decides."""
     if store:
         return Path(store)
     if os.environ.get(STORE_ENV):
         return Path(os.environ[STORE_ENV])
-    if isinstance(recipe, (str, Path)):
-        from rlaif.recipe import load_recipe
-
-        recipe = load_recipe(recipe)
-    return Path(getattr(recipe, "store", None) or DEFAULT_STORE)
+    return None

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from rlaif.cli import app
 from rlaif.errors import BackendError, StoreError
+from rlaif.judge_quality import quality_warnings
 from rlaif.resolve import weights_path
 from rlaif.store import model_store as ms
 from rlaif.store.lineage import lineage
@@ -25,7 +26,8 @@ from rlaif.store.versions import commit_tables
 from tests.badinput import assert_clean_failure, run_cli, write_recipe
 from tests.test_export import MANIFEST, pairwise_tables
 
-EVAL = {"n": 40, "agreement": 0.55, "baseline_longer": 0.69, "position_consistency": 0.1, "position_consistency_debiased": 0.3}
+FIGURES = {"n": 40, "agreement": 0.55, "baseline_longer": 0.69, "position_consistency": 0.1, "position_consistency_debiased": 0.3}
+EVAL = {**FIGURES, "warnings": quality_warnings(FIGURES)}  # as a run stores its judge measurement (rlaif.judge_quality.measure_judge)
 
 
 def dataset(store: Path, manifest: dict | None = None) -> str:

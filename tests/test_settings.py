@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlaif.recipe import parse_recipe
+from rlaif.recipe import parse_recipe, recipe_file_store
 from rlaif.settings import store_path
 from rlaif.store.versions import commit_tables
 from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe
@@ -25,8 +25,10 @@ def test_the_flag_then_the_environment_then_the_recipe_then_the_default(monkeypa
 def test_a_recipe_file_is_read_only_when_its_store_decides(tmp_path, monkeypatch):
     monkeypatch.delenv("RLAIF_STORE", raising=False)
     path = write_recipe(tmp_path, WITH_STORE)
-    assert str(store_path(path, None)) == "from-recipe"
-    assert str(store_path(tmp_path / "missing.yaml", "flag")) == "flag"  # never opened
+    assert str(recipe_file_store(path, None)) == "from-recipe"
+    assert str(recipe_file_store(tmp_path / "missing.yaml", "flag")) == "flag"  # never opened
+    monkeypatch.setenv("RLAIF_STORE", "from-env")
+    assert str(recipe_file_store(tmp_path / "missing.yaml")) == "from-env"
 
 
 @pytest.fixture

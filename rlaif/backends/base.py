@@ -92,6 +92,11 @@ class Backend:
             raise BackendError(f"needs {', '.join(missing)}, which is not installed here - pip install {' '.join(missing)}")
 
     @classmethod
+    def is_transient(cls, exc: BaseException) -> bool:
+        """Whether a failed call of this engine is worth another pass (rlaif.calls); a local engine's failures are not."""
+        return False
+
+    @classmethod
     def identity(cls, spec) -> dict:
         """What about this engine determines its answers: part of every cache key (never the API key).
 

@@ -39,16 +39,6 @@ def run_async(coro: Awaitable) -> Any:
     return box.get("value")
 
 
-def is_retryable(exc: BaseException) -> bool:
-    import openai
-
-    if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, asyncio.TimeoutError, SharedLimitUnavailable)):
-        return True
-    if getattr(exc, "batch_status", None) is not None:  # a failed line of a Batch API batch (rlaif.backends.openai_batch)
-        return exc.batch_status in RETRY_STATUS
-    return isinstance(exc, openai.APIStatusError) and exc.status_code in RETRY_STATUS
-
-
 def normalize_token(token: str) -> str:
     """'(a' -> 'a', ' B' -> 'b', 'a)' -> 'a'.
 
@@ -162,6 +152,17 @@ class OpenAIBackend(Backend):
     name = "openai"
     options = ENGINE_OPTIONS["openai"]
     requires = ("openai",)
+
+    @classmethod
+    def is_transient(cls, exc: BaseException) -> bool:
+        """Connection errors, timeouts, a shared limit that cannot be reached, HTTP 408/409/425/429/5xx (also a failed Batch API line's status)."""
+        import openai
+
+        if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, asyncio.TimeoutError, SharedLimitUnavailable)):
+            return True
+        if getattr(exc, "batch_status", None) is not None:  # a failed line of a Batch API batch (rlaif.backends.openai_batch)
+            return exc.batch_status in RETRY_STATUS
+        return isinstance(exc, openai.APIStatusError) and exc.status_code in RETRY_STATUS
 
     @classmethod
     def identity(cls, spec) -> dict:

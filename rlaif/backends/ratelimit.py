@@ -43,7 +43,7 @@ class SharedLimitUnavailable(RuntimeError):
     """The Prefect server did not grant a shared limit's slot (unreachable, timed out, or an error of its own).
 
     Transient: the request was not sent, and the call engine sends it again in a later pass
-    (rlaif.backends.openai_compat.is_retryable), never records it as a failed call.
+    (rlaif.backends.openai_compat.OpenAIBackend.is_transient), never records it as a failed call.
     """
 
 

@@ -18,7 +18,6 @@ from typing import Any
 import yaml
 from huggingface_hub import ModelCard, ModelCardData
 
-from rlaif.judge_quality import quality_warnings
 from rlaif.secrets import TOKEN_VARIABLES, environment_secrets, scrub_text
 from rlaif.store.card import _flatten, _rows, eval_rows
 
@@ -62,7 +61,7 @@ def judge_quality_context(dataset: dict[str, Any]) -> list[dict[str, Any]]:
     shown = []
     for item in evaluations or []:
         if isinstance(item, dict):
-            warnings = list(item.get("warnings") or quality_warnings(item))
+            warnings = list(item.get("warnings") or [])  # measured and stored with the version (rlaif.judge_quality)
             shown.append({"rows": _rows(eval_rows(item)), "warnings": warnings})
     return shown
 
