@@ -32,7 +32,7 @@ SYSTEM = "You are a helpful assistant. Answer in one or two short sentences."
 def make_pairs(args) -> tuple[list[dict], float]:
     """Sample two responses per prompt with the rlaif transformers backend; returns rows and seconds."""
     from rlaif.cache import CallCache, CallStats
-    from rlaif.inputs import load_prompts
+    from rlaif.core.inputs import load_prompts
     from rlaif.recipe import PolicySpec
     from rlaif.sampling import sample_policy
 

@@ -166,7 +166,7 @@ def save_row(results: Path, row: dict[str, Any]) -> dict[str, dict]:
 
 
 def run_plan(grid: dict[str, Any], cells: list[dict[str, Any]], store: Path, results: Path, threads: int | None) -> dict[str, dict]:
-    from rlaif.errors import RlaifError
+    from rlaif.core.errors import RlaifError
 
     saved = json.loads(results.read_text()) if results.is_file() else {}
     for cell in cells:

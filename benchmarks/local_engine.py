@@ -33,7 +33,7 @@ PYTHONS = {"transformers": common.ROOT / ".venv" / "bin" / "python", "vllm": com
 
 
 def load_bench_prompts(n: int):
-    from rlaif.inputs import load_prompts
+    from rlaif.core.inputs import load_prompts
 
     prompts = load_prompts(common.ROOT / "data" / "prompts.jsonl", SYSTEM)
     return (prompts * (n // len(prompts) + 1))[:n]  # repeat the 100-prompt set if more are asked

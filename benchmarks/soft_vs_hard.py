@@ -63,8 +63,8 @@ def demo_recipe():
 
 def judge_file(recipe, path: Path, limit: int | None, store: Path) -> tuple[dict, list[dict], list]:
     """The judge's figures on one gold file, its per-row outcomes and the gold pairs."""
+    from rlaif.core.gold import load_gold
     from rlaif.evaluate import evaluate_judge
-    from rlaif.gold import load_gold
 
     figures = evaluate_judge(recipe, path, store, limit)
     outcomes = json.loads(Path(figures["path"]).read_text())["outcomes"]

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlaif.errors import RlaifError
+from rlaif.core.errors import RlaifError
 
 DEFAULT_POOL = "rlaif"
 FLOW_MODULES = {"run": "flows.pipeline", "train": "flows.train", "iterate": "flows.iterate"}

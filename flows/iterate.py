@@ -24,7 +24,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
-from rlaif.errors import RlaifError
+from rlaif.core.errors import RlaifError
 
 
 def _io_error(task, task_run, state) -> bool:

@@ -17,7 +17,7 @@ from prefect.states import Failed
 
 from flows.server import crash_abandoned_flow_runs, record_flow_run
 from rlaif import runner
-from rlaif.errors import RlaifError
+from rlaif.core.errors import RlaifError
 from rlaif.incremental import NothingNew
 from rlaif.recipe import load_recipe
 from rlaif.recipe_sections import ExecutionSpec
@@ -113,7 +113,7 @@ def report_task(store: Path, version_id: str) -> Path | None:
     """
     from prefect.logging import get_run_logger
 
-    from rlaif.errors import RlaifError
+    from rlaif.core.errors import RlaifError
     from rlaif.report import report_markdown, write_report
 
     try:

@@ -35,8 +35,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from rlaif.errors import RlaifError
-from rlaif.processes import die_with_parent, free_port
+from rlaif.core.errors import RlaifError
+from rlaif.core.processes import die_with_parent, free_port
 
 STARTUP_TIMEOUT_S = 60.0
 FLOW_RUN_FILE = "flow-run-id"  # in the run's work folder

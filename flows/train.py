@@ -29,7 +29,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
-from rlaif.errors import RlaifError
+from rlaif.core.errors import RlaifError
 
 TABLE_COLUMNS = ("step", "loss", "reward_accuracy", "kl", "mean_reward", "learning_rate", "epoch")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlaif.schema import content_hash
+from rlaif.core.schema import content_hash
 from rlaif.store.locks import locked_folder
 
 

@@ -21,11 +21,11 @@ from typing import Any
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
 from rlaif.budget import Budget, Gate
 from rlaif.cache import CallCache, CallStats, call_key
+from rlaif.core.errors import RunIncomplete, StageFailed
+from rlaif.core.progress import progress_bar
+from rlaif.core.secrets import error_text, spec_secrets
 from rlaif.costs import Ledger, stage_of
 from rlaif.engines import API_BACKENDS
-from rlaif.errors import RunIncomplete, StageFailed
-from rlaif.progress import progress_bar
-from rlaif.secrets import error_text, spec_secrets
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rlaif.errors import RlaifError
+from rlaif.core.errors import RlaifError
 
 # Registered before Prefect is imported, so it runs after every other exit handler (Prefect's flush of
 # its logs and events included): the objects left are the OS's to free. The interpreter's last
@@ -307,8 +307,8 @@ def eval_judge(
 
     Example: rlaif eval-judge recipes/demo.yaml recipes/listwise.yaml --gold ../shared/data/mt-bench-human-sample/pairs.jsonl --limit 50
     """
+    from rlaif.core.gold import load_gold
     from rlaif.evaluate import evaluate_judge, leaderboard_rows
-    from rlaif.gold import load_gold
     from rlaif.preflight import check_judge
     from rlaif.recipe import load_recipe
     from rlaif.settings import store_path

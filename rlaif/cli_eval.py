@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 
 from rlaif.cli import StoreOption, _fail, console, err
-from rlaif.errors import RlaifError
+from rlaif.core.errors import RlaifError
 
 f2 = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
 
@@ -43,7 +43,7 @@ def eval_policy(
 
     Example: rlaif eval-policy --model dpo-demo-0123456789ab --baseline smollm2-135m --prompts ../shared/data/prompts-mt-bench/prompts.jsonl --judge recipes/demo.yaml --limit 50
     """
-    from rlaif.inputs import validate_prompts
+    from rlaif.core.inputs import validate_prompts
     from rlaif.preflight import check_endpoints, check_judge, check_models
     from rlaif.recipe import load_recipe
     from rlaif.settings import store_path
@@ -90,7 +90,7 @@ def eval_rm(
 
     Example: rlaif eval-rm --model rm-demo-0123456789ab --gold ../shared/data/mt-bench-human-sample/pairs.jsonl --limit 100
     """
-    from rlaif.gold import load_gold
+    from rlaif.core.gold import load_gold
     from rlaif.preflight import check_judge
     from rlaif.recipe import load_recipe
     from rlaif.settings import store_path
@@ -176,7 +176,7 @@ def serve_reward(
 
 def build_service(model: Optional[str], judge: Optional[str], store: Optional[str], device: Optional[str], batch_size: int, max_length: int, labels_as_baselines: bool = False):
     """(the reward service, the store) for `serve-reward`; exactly one of --model and --judge; --labels-as-baselines only with --judge."""
-    from rlaif.errors import InputError
+    from rlaif.core.errors import InputError
     from rlaif.reward_server import RewardService
     from rlaif.settings import store_path
 

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from rlaif.cli import RecipeStoreOption, StoreOption, _fail, _store, console
-from rlaif.errors import RlaifError
+from rlaif.core.errors import RlaifError
 
 
 def datasets_push(

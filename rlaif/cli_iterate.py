@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from rlaif.cli import StoreOption, _fail, console, err
-from rlaif.errors import RlaifError
+from rlaif.core.errors import RlaifError
 
 EXAMPLE = """Run the iterative RLAIF loop of a recipe with an `iterate:` section (recipes/iterate.yaml).
 

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from rlaif.cli import RecipeStoreOption, StoreOption, _fail, _store, console, print_tree
-from rlaif.errors import RlaifError
+from rlaif.core.errors import RlaifError
 
 models_app = typer.Typer(help="Inspect the trained models in the store (STORE/models).", no_args_is_help=True)
 

@@ -12,7 +12,7 @@ import typer
 import yaml
 
 from rlaif.cli import StoreOption, _fail, console, err
-from rlaif.errors import RlaifError
+from rlaif.core.errors import RlaifError
 
 DEPLOY_HELP = """Create Prefect deployments of a recipe's flows with a schedule, on a process work pool.
 

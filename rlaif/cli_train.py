@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from rlaif.cli import StoreOption, _fail, _store, console, err
-from rlaif.errors import RlaifError
+from rlaif.core.errors import RlaifError
 from rlaif.training import ALGORITHMS
 
 EXAMPLE = """Train a model on a dataset version; the model lands in STORE/models/<id>/ (weights or a LoRA

@@ -151,7 +151,7 @@ def dry_run(recipe: Recipe, store: str | Path, limit: int | None = None) -> dict
 
 
 def _count_prompts(recipe: Recipe, limit: int | None, cache, ledger: Ledger) -> tuple[int, dict]:
-    from rlaif.inputs import iter_prompts
+    from rlaif.core.inputs import iter_prompts
     from rlaif.quality.prompts import PromptChecker
 
     spec, checker = recipe.prompts, PromptChecker(recipe.filters)
@@ -181,8 +181,8 @@ def _sample_and_judge(recipe: Recipe, prompts: list, cache, ledger: Ledger) -> N
 
 
 def _gold(recipe: Recipe, cache, ledger: Ledger) -> None:
+    from rlaif.core.gold import load_gold
     from rlaif.evaluate import gold_items, judge_items
-    from rlaif.gold import load_gold
 
     items, _ = gold_items(load_gold(recipe.judge.gold, recipe.judge.gold_limit), 0)
     judge_items(items, recipe.judge, cache, CallStats(ledger=ledger, stage="gold"))
@@ -249,7 +249,7 @@ def print_dry_run(recipe: Recipe, store: str | Path, limit: int | None, as_json:
     from rich.markup import escape
     from rich.table import Table
 
-    from rlaif.inputs import validate_prompts
+    from rlaif.core.inputs import validate_prompts
     from rlaif.judges.stage import validate_judge
 
     validate_prompts(recipe.prompts.path, recipe.prompts.system, limit or recipe.prompts.limit)

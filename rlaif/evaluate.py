@@ -1,6 +1,6 @@
 """Judge quality on human labels: `rlaif eval-judge`.
 
-Gold pairs (rlaif.gold) become judge items: which response is shown as `a` is drawn per row
+Gold pairs (rlaif.core.gold) become judge items: which response is shown as `a` is drawn per row
 from a fixed seed, so the judge cannot win by always naming one side. They are judged exactly as
 a run judges (both orders, position bias estimated over the evaluated rows and removed), through
 the store's request cache, so re-running an evaluation makes no model call.
@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.cache import CallCache, CallStats
-from rlaif.gold import GoldPair
-from rlaif.inputs import file_sha256
+from rlaif.core.gold import GoldPair
+from rlaif.core.inputs import file_sha256
+from rlaif.core.schema import Generation, Judgment, Prompt, content_hash
 from rlaif.judges.debias import PositionBias
-from rlaif.schema import Generation, Judgment, Prompt, content_hash
 from rlaif.store.atomic import write_json_atomic
 
 ECE_BINS = 10
@@ -318,8 +318,8 @@ def evaluate_judge(recipe, gold_path: str | Path, store: str | Path, limit: int 
     from datetime import datetime, timezone
 
     from rlaif import __version__
-    from rlaif.gold import load_gold
-    from rlaif.secrets import public_recipe, redact, secrets_of
+    from rlaif.core.gold import load_gold
+    from rlaif.core.secrets import public_recipe, redact, secrets_of
 
     gold_path, store = Path(gold_path), Path(store)
     pairs = load_gold(gold_path, limit)

@@ -22,7 +22,7 @@ def with_execution(recipe, ray_address: str | None = None, shards: int | None = 
     """`recipe` with the CLI's `--ray ADDRESS` / `--shards N` applied (either turns engine ray on); the same recipe without them."""
     if ray_address is None and shards is None:
         return recipe
-    from rlaif.errors import RecipeError
+    from rlaif.core.errors import RecipeError
 
     current = recipe.execution.model_dump(exclude_unset=True)
     data = {**current, "engine": "ray", **({"address": ray_address} if ray_address is not None else {}), **({"shards": shards} if shards is not None else {})}

@@ -29,10 +29,10 @@ import pyarrow.ipc as ipc
 from rlaif.backends import API_BACKENDS, BackendPool, using
 from rlaif.cache import CallStats
 from rlaif.calls import RetryBudget
-from rlaif.errors import BackendError, RecipeError, RlaifError
+from rlaif.core.errors import BackendError, RecipeError, RlaifError
+from rlaif.core.schema import Generation, Prompt
 from rlaif.execution import batch_alignment, count_prompts, shard_chunk_size
 from rlaif.executors import InProcess
-from rlaif.schema import Generation, Prompt
 from rlaif.shard_cache import ShardCache, abandoned_shards, merge_shards, prepare_snapshot, shard_folder
 from rlaif.steps import add_judgments, add_samples, chunk_label, judge_rows, sample_rows
 from rlaif.store.spill import RowSpill

@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from rlaif.core.schema import Generation, Judgment, PreferencePair, Prompt
 from rlaif.quality.dedup import similarity
 from rlaif.quality.injection import addresses_judge
 from rlaif.quality.length import excess_longer
 from rlaif.quality.prompts import PROMPT_DROP_REASONS
 from rlaif.quality.text import BOILERPLATE_PATTERNS, REFUSAL_PATTERNS, matches_any, wrong_language
-from rlaif.schema import Generation, Judgment, PreferencePair, Prompt
 
 RESPONSE_REASONS = ("generation_failed", "empty", "truncated", "too_long", "refusal", "boilerplate", "language", "judge_address")
 PAIR_REASONS = ("identical", "near_duplicate")

@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rlaif.errors import InputError, RecipeError, RlaifError, StoreError
-from rlaif.inputs import iter_prompts
+from rlaif.core.errors import InputError, RecipeError, RlaifError, StoreError
+from rlaif.core.inputs import iter_prompts
+from rlaif.core.schema import Prompt
+from rlaif.core.secrets import public_recipe
 from rlaif.judges.debias import PositionBias, agree, estimate_beta
 from rlaif.quality.decontam import user_text
 from rlaif.quality.dedup import NearDuplicateIndex
 from rlaif.quality.text import squash
-from rlaif.schema import Prompt
-from rlaif.secrets import public_recipe
 from rlaif.store.diff import changed_settings, flatten
 from rlaif.store.spill import RowSpill, conform
 from rlaif.store.versions import BATCH_ROWS, hashed_recipe, list_versions, load_manifest, version_path

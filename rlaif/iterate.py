@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rlaif.errors import StoreError
+from rlaif.core.errors import StoreError
 from rlaif.iterate_spec import IterateSpec, load_loop, replaced_index, stop_reason, train_settings
 from rlaif.recipe import Recipe
 
@@ -62,14 +62,14 @@ def _now() -> str:
 
 
 def _sha(path: str | None) -> str | None:
-    from rlaif.inputs import file_sha256
+    from rlaif.core.inputs import file_sha256
 
     return file_sha256(Path(path)) if path and Path(path).is_file() else None
 
 
 def loop_id_of(recipe: Recipe, spec: IterateSpec) -> str:
     """`<recipe name>-<12 hex>` of what decides the loop's rounds (not how many: `--rounds` may grow)."""
-    from rlaif.schema import content_hash
+    from rlaif.core.schema import content_hash
     from rlaif.store.versions import hashed_recipe
 
     key = {

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rlaif.errors import InputError, RecipeError
+from rlaif.core.errors import InputError, RecipeError
 from rlaif.recipe import Recipe, parse_recipe
 from rlaif.recipe_checks import read_recipe_yaml
 from rlaif.recipe_errors import describe

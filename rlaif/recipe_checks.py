@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic_core import PydanticCustomError
 
-from rlaif.errors import RecipeError
+from rlaif.core.errors import RecipeError
 
 SECRET_FIELDS = ("base_url", "api_key_env")  # a bad value here is never shown in an error
 KEY_PREFIXES = ("sk-", "sk_", "hf_", "ghp_", "gho_", "ghs_", "ghu_", "github_pat_", "glpat-", "xoxb-", "xoxp-", "AKIA", "AIza", "Bearer ")

@@ -21,8 +21,8 @@ import jinja2
 from markupsafe import Markup
 
 from rlaif import plots
+from rlaif.core.errors import StoreError
 from rlaif.costs import cost_rows
-from rlaif.errors import StoreError
 from rlaif.store.atomic import write_atomic
 from rlaif.store.diff import mean, read_table_or_empty, text_of, version_stats
 from rlaif.store.lineage import version_origin

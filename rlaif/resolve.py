@@ -13,9 +13,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from rlaif.errors import BackendError, StoreError
+from rlaif.core.errors import BackendError, StoreError
+from rlaif.core.names import is_version_id
 from rlaif.models import BUILTIN_MODELS, cache_root, check_source, convert_builtin, is_builtin, is_converted, model_dir
-from rlaif.names import is_version_id
 from rlaif.settings import store_path
 from rlaif.store.model_store import damaged_model, find_model, load_model_manifest, model_path, models_dir
 

@@ -6,8 +6,8 @@ from rlaif.backends import make_backend, opened
 from rlaif.backends.base import Completion, GenerateRequest
 from rlaif.cache import CallCache, CallStats
 from rlaif.calls import run_generate
-from rlaif.schema import Generation, Prompt
-from rlaif.secrets import error_text, spec_secrets
+from rlaif.core.schema import Generation, Prompt
+from rlaif.core.secrets import error_text, spec_secrets
 
 
 def generation_requests(prompts: list[Prompt], policy, samples: int) -> list[GenerateRequest]:

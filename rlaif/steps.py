@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 from rlaif.backends import using
 from rlaif.cache import CallStats
 from rlaif.calls import check_stage, counted
+from rlaif.core.schema import Generation, Judgment, Prompt
 from rlaif.judges.stage import by_prompt, judge_raw_chunk
 from rlaif.sampling import sample_policy
-from rlaif.schema import Generation, Judgment, Prompt
 from rlaif.store.versions import records
 
 if TYPE_CHECKING:

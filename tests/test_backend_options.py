@@ -13,7 +13,7 @@ from rlaif.backends import BACKENDS
 from rlaif.backends.base import GenerateRequest
 from rlaif.cache import call_key
 from rlaif.calls import backend_identity
-from rlaif.errors import RecipeError
+from rlaif.core.errors import RecipeError
 from rlaif.recipe import ModelSpec, PolicySpec, parse_recipe
 from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import ROOT

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.errors import BackendError
+from rlaif.core.errors import BackendError
 from rlaif.preflight import check_run
 from rlaif.recipe import parse_recipe
 from tests.badinput import assert_clean_failure, cli_env, run_cli, write_recipe

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from rlaif.errors import RecipeError
-from rlaif.names import check_name, check_revision, check_version_id, is_version_id, name_problem
+from rlaif.core.errors import RecipeError
+from rlaif.core.names import check_name, check_revision, check_version_id, is_version_id, name_problem
 from rlaif.recipe import load_recipe, parse_recipe
 from rlaif.recipe_checks import DuplicateKeyError, load_yaml, looks_like_key
 from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe
@@ -125,7 +125,7 @@ def test_gold_file_that_is_not_utf8_text(tmp_path, data, row, needle):
 
 
 def test_bom_at_the_start_of_a_prompt_file_is_read(tmp_path):
-    from rlaif.inputs import load_prompts
+    from rlaif.core.inputs import load_prompts
 
     prompts = tmp_path / "p.jsonl"
     prompts.write_bytes(b'\xef\xbb\xbf{"prompt": "caf\xc3\xa9?"}\r\n\n{"prompt": "b"}\n')

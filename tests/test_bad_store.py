@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.errors import StoreError
+from rlaif.core.errors import StoreError
 from rlaif.store.hub import push_version
 from rlaif.store.versions import commit_tables, list_versions, load_manifest, version_path
 from tests.badinput import assert_clean_failure, run_cli

@@ -10,7 +10,7 @@ import shutil
 import pytest
 import yaml
 
-from rlaif.errors import StoreError
+from rlaif.core.errors import StoreError
 from rlaif.store.card import render_card
 from rlaif.store.export import DATA_FILE, export_version, load_evaluation
 from rlaif.store.versions import commit_tables, load_manifest, version_path

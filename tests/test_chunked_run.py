@@ -11,9 +11,9 @@ import re
 import pytest
 
 from rlaif.backends.base import Completion, Scores
+from rlaif.core.schema import content_hash
 from rlaif.recipe import parse_recipe
 from rlaif.runner import run_recipe
-from rlaif.schema import content_hash
 from rlaif.store.versions import TABLES, load_manifest, read_table
 from tests.fakes import FakeBackend
 
@@ -168,7 +168,7 @@ def test_same_engine_settings_share_one_loaded_backend(tmp_path, fake_backends):
 
 
 def test_no_prompt_left_after_filtering_is_a_clear_error_and_writes_nothing(tmp_path, fake_backends):
-    from rlaif.errors import InputError
+    from rlaif.core.errors import InputError
 
     recipe = recipe_for(tmp_path)
     eval_file = tmp_path / "eval.jsonl"

@@ -149,7 +149,7 @@ def prefect_server(tmp_path_factory):
 def spawned(argv: list[str], env: dict, cwd: Path, log: Path, sigint=signal.SIG_DFL):
     """A process in its own process group (with the flow runs it starts); the whole group is killed at the end.
     `sigint`: its SIGINT disposition (SIG_IGN: as a background job of a script starts)."""
-    from rlaif.processes import die_with_parent
+    from rlaif.core.processes import die_with_parent
 
     orphan_guard = die_with_parent(signal.SIGKILL)
 
@@ -322,7 +322,7 @@ def test_prefect_deploy_all_creates_the_deployments_of_prefect_yaml(prefect_serv
 def scheduling_server(tmp_path_factory):
     """`prefect server start` as `make server` runs it (its scheduler service on), database in a temporary
     PREFECT_HOME; the scheduler loops every second instead of every minute. Yields (API URL, server log)."""
-    from rlaif.processes import free_port
+    from rlaif.core.processes import free_port
 
     home = tmp_path_factory.mktemp("prefect-sched")
     port, log = free_port(), home / "server.log"

@@ -26,7 +26,7 @@ from rlaif import sampling
 from rlaif.backends.base import Completion, GenerateRequest, Scores
 from rlaif.cache import CallCache, CallStats
 from rlaif.calls import RetryBudget, run_generate
-from rlaif.errors import RunIncomplete, StageFailed
+from rlaif.core.errors import RunIncomplete, StageFailed
 from rlaif.judges import common
 from rlaif.recipe import PolicySpec, parse_recipe
 from rlaif.runner import run_recipe

@@ -1,8 +1,8 @@
 """Every drop reason, with crafted rows; every candidate ends kept or dropped once."""
 
+from rlaif.core.schema import Generation, Judgment, Prompt
 from rlaif.filters import post_judge_reason, pre_judge_reason
 from rlaif.recipe import FilterSpec
-from rlaif.schema import Generation, Judgment, Prompt
 from tests.fakes import kept_pairs, outcome_of
 
 
@@ -57,7 +57,7 @@ def test_selection_accounts_for_every_candidate_and_orients_chosen():
 
 import pytest  # noqa: E402
 
-from rlaif.errors import RecipeError  # noqa: E402
+from rlaif.core.errors import RecipeError  # noqa: E402
 from rlaif.filters import DROP_REASONS, PROMPT_DROP_REASONS, RESPONSE_REASONS, response_reason  # noqa: E402
 from rlaif.recipe import parse_recipe  # noqa: E402
 

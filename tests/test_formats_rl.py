@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from rlaif.errors import StoreError
+from rlaif.core.errors import StoreError
 from rlaif.store.export import DATA_FILE, export_version
 from rlaif.store.formats import format_rows
 from rlaif.store.versions import commit_tables

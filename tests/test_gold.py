@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from rlaif.errors import InputError
-from rlaif.gold import load_gold
+from rlaif.core.errors import InputError
+from rlaif.core.gold import load_gold
 from tests.test_cli import run_cli
 
 ROW = {"prompt": [{"role": "user", "content": "Say hi."}], "chosen": "Hi!", "rejected": "No."}

@@ -19,8 +19,8 @@ import huggingface_hub.constants
 import pyarrow.parquet as pq
 import pytest
 
-from rlaif.errors import HubError
-from rlaif.schema import Feedback, Generation, PreferencePair, Prompt, Ranking
+from rlaif.core.errors import HubError
+from rlaif.core.schema import Feedback, Generation, PreferencePair, Prompt, Ranking
 from rlaif.store.export import DATA_FILE, export_version
 from rlaif.store.hub import pull_version, push_version
 from rlaif.store.versions import TABLES, commit_tables, list_versions, version_path, versions_dir

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from rlaif.errors import InputError, RecipeError, StoreError
+from rlaif.core.errors import InputError, RecipeError, StoreError
 from rlaif.incremental import NothingNew
 from rlaif.recipe import parse_recipe
 from rlaif.runner import run_recipe

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from rlaif.errors import InputError
-from rlaif.inputs import load_prompts
+from rlaif.core.errors import InputError
+from rlaif.core.inputs import load_prompts
 
 
 def test_loads_text_and_chat_rows_with_system(tmp_path):
@@ -42,10 +42,10 @@ def test_missing_file(tmp_path):
         load_prompts(tmp_path / "none.jsonl")
 
 
-# one parser of chat messages for prompt files, gold files and evaluation sets (rlaif.inputs.chat_messages)
+# one parser of chat messages for prompt files, gold files and evaluation sets (rlaif.core.inputs.chat_messages)
 def _read_as(kind: str, path, value):
-    from rlaif.gold import load_gold
-    from rlaif.inputs import load_prompts
+    from rlaif.core.gold import load_gold
+    from rlaif.core.inputs import load_prompts
     from rlaif.quality.decontam import read_eval_texts
 
     row = {"prompt": value, "chosen": "a", "rejected": "b"}

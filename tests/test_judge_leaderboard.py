@@ -37,8 +37,8 @@ def keys(spec, items):
 
 @pytest.fixture
 def items():
+    from rlaif.core.gold import load_gold
     from rlaif.evaluate import gold_items
-    from rlaif.gold import load_gold
 
     gold = board.gold_path(board.load_grid(), "mt-bench")
     if not gold.is_file():

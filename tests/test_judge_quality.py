@@ -133,7 +133,7 @@ def test_the_1_5b_judge_on_pandalm_is_not_flagged_for_agreement(tmp_path):
     """The first built-in judge above "pick the longer": 0.88 (0.74-0.95) on the first 40 PandaLM rows
     against 0.50 (docs/judges.md). Needs `make judges`; about 10 minutes on 2 CPU cores."""
     from rlaif import model_parts
-    from rlaif.errors import BackendError
+    from rlaif.core.errors import BackendError
     from rlaif.evaluate import evaluate_judge
 
     gold = shared_data(MT_BENCH_GOLD.parents[1] / "pandalm-human-sample" / "pairs.jsonl")

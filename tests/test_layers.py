@@ -31,8 +31,8 @@ def test_an_upward_import_inside_a_function_breaks_the_contract(tmp_path: Path) 
     for folder in ("rlaif", "flows"):
         shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    lowest = tmp_path / ("rlaif.errors".replace(".", "/") + ".py")
+    lowest = tmp_path / ("rlaif.core.errors".replace(".", "/") + ".py")
     lowest.write_text(lowest.read_text() + "\n\ndef _upward():\n    from rlaif.runner import run_recipe\n\n    return run_recipe\n")
     done = lint(tmp_path)
     assert done.returncode != 0 and "BROKEN" in done.stdout
-    assert "rlaif.errors is not allowed to import rlaif.runner" in done.stdout, done.stdout[-3000:]
+    assert "rlaif.core.errors is not allowed to import rlaif.runner" in done.stdout, done.stdout[-3000:]

@@ -8,7 +8,7 @@ import json
 from typer.testing import CliRunner
 
 from rlaif.cli import app
-from rlaif.schema import content_hash
+from rlaif.core.schema import content_hash
 from rlaif.store.lineage import lineage
 from rlaif.store.versions import commit_tables, load_manifest
 from tests.test_diff import commit, manifest, pair

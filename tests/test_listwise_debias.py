@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 
 from rlaif.backends.base import Completion, Scores
-from rlaif.errors import RecipeError
+from rlaif.core.errors import RecipeError
 from rlaif.recipe import parse_recipe
 from rlaif.runner import run_recipe
 from rlaif.store.versions import load_manifest, read_table

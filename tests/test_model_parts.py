@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rlaif import model_parts, models
-from rlaif.errors import BackendError
+from rlaif.core.errors import BackendError
 from rlaif.model_parts import Part, PartSet, check_installed, join_parts, joined_gguf
 
 
@@ -187,9 +187,9 @@ def test_the_real_qwen_0_5b_judges_a_pair_with_its_verdict_tokens(tmp_path: Path
     except BackendError as exc:
         pytest.skip(f"the qwen2.5-coder-0.5b parts are not installed (run `make judges`): {exc}")
     from rlaif.cache import CallCache, CallStats
+    from rlaif.core.schema import Generation, Prompt
     from rlaif.judges.pairwise import judge_pairs
     from rlaif.recipe import PairwiseJudge
-    from rlaif.schema import Generation, Prompt
 
     folder = Path(models.resolve_model("qwen2.5-coder-0.5b"))
     assert models.is_converted(folder) and models.model_source("qwen2.5-coder-0.5b")["source"]["kind"] == "pypi-parts"

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rlaif.cli import app
-from rlaif.errors import BackendError, StoreError
+from rlaif.core.errors import BackendError, StoreError
 from rlaif.judge_quality import quality_warnings
 from rlaif.resolve import weights_path
 from rlaif.store import model_store as ms

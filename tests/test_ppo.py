@@ -247,7 +247,7 @@ def test_scores_are_normalised_then_clipped():
 
 @pytest.mark.parametrize(("key", "value"), [("reward_clip", 0.0), ("value_learning_rate", 0.0), ("reward_clip", -1.0)])
 def test_bad_new_settings_are_errors_naming_the_key(key, value):
-    from rlaif.errors import RecipeError
+    from rlaif.core.errors import RecipeError
 
     with pytest.raises(RecipeError, match=f"options.{key}"):
         PPOConfig(**{key: value})

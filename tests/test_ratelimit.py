@@ -178,7 +178,7 @@ def test_a_429_storm_is_retried_after_what_retry_after_asks_and_nothing_is_lost(
 
 @pytest.mark.parametrize("field, value", [("rpm", 60), ("tpm", 1000), ("batch", True)])
 def test_a_delivery_limit_on_a_local_backend_is_a_recipe_error_naming_the_field(tmp_path, field, value):
-    from rlaif.errors import RecipeError
+    from rlaif.core.errors import RecipeError
 
     prompts = write_prompts(tmp_path / "prompts.jsonl", ["q"])
     with pytest.raises(RecipeError, match=rf"{field}.*does not apply to the transformers backend"):

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from rlaif.errors import RecipeError
-from rlaif.processes import free_port
+from rlaif.core.errors import RecipeError
+from rlaif.core.processes import free_port
 from rlaif.recipe import parse_recipe
 from rlaif.runner import run_recipe
 from rlaif.shard_cache import shard_folder
@@ -138,7 +138,7 @@ def test_shard_caches_are_merged_so_a_second_run_makes_no_live_call(tmp_path, cl
 @pytest.mark.slow
 def test_a_failed_shard_stops_the_run_cleanly_and_keeps_its_finished_calls(tmp_path, cluster):
     from rlaif.cache import CallCache
-    from rlaif.errors import RunIncomplete
+    from rlaif.core.errors import RunIncomplete
 
     with start_llm_katan("--error-rate", "0.4", "--max-concurrent", "64") as flaky:
         data = katan_recipe(tmp_path, flaky, RAY).model_dump(mode="json", exclude_unset=True)

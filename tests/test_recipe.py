@@ -1,6 +1,6 @@
 import pytest
 
-from rlaif.errors import RecipeError
+from rlaif.core.errors import RecipeError
 from rlaif.recipe import load_recipe, parse_recipe
 
 BASE = {"name": "t", "policies": [{"name": "p", "model": "smollm2-135m"}]}

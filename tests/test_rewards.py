@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from rlaif.backends.base import Completion, Scores
-from rlaif.errors import RecipeError
+from rlaif.core.errors import RecipeError
 from rlaif.training.rewards import completion_text, judge_reward, reward_from_spec, reward_model_scorer
 from tests.fakes import FakeBackend
 

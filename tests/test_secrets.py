@@ -1,4 +1,4 @@
-"""Secrets never reach a row, a card, a log or the Hub (rlaif/secrets.py).
+"""Secrets never reach a row, a card, a log or the Hub (rlaif/core/secrets.py).
 
 A real HTTP server (stdlib, below) that quotes the caller's API key in the body of its errors, as
 some providers do: a run against it, its report, its export and a push to the stand-in Hub
@@ -23,9 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rlaif.recipe import Recipe
-from rlaif.schema import Generation, PreferencePair, Prompt
-from rlaif.secrets import (
+from rlaif.core.schema import Generation, PreferencePair, Prompt
+from rlaif.core.secrets import (
     error_text,
     manifest_secrets,
     public_recipe,
@@ -35,6 +34,7 @@ from rlaif.secrets import (
     strip_userinfo,
     userinfo_secrets,
 )
+from rlaif.recipe import Recipe
 from rlaif.store.versions import commit_tables, load_manifest, read_table, version_path
 from tests.badinput import assert_clean_failure, run_cli
 from tests.conftest import write_prompts
@@ -296,18 +296,18 @@ def test_a_failed_call_to_a_real_server_is_scrubbed_by_the_key_the_recipe_names(
     """The server quotes the key in its 401/403/500 body. Whether the client's exception still carries the
     request's Authorization header (some openai releases keep a request without it) must not matter: the key
     is known from `api_key_env`. `no-header-in-exception` makes the header invisible to the scrubber."""
-    import rlaif.secrets
+    import rlaif.core.secrets
     from rlaif.backends.base import GenerateRequest
     from rlaif.backends.openai_compat import OpenAIBackend
     from rlaif.cache import CallCache, CallStats
     from rlaif.calls import RetryBudget, run_generate
-    from rlaif.errors import RunIncomplete
+    from rlaif.core.errors import RunIncomplete
     from rlaif.recipe import PolicySpec
 
     key = random_key()  # not key-shaped: only its origin (the variable the recipe names) identifies it
     monkeypatch.setenv(KEY_ENV, key)
     if not header_seen:
-        monkeypatch.setattr(rlaif.secrets, "exception_secrets", lambda exc: [])
+        monkeypatch.setattr(rlaif.core.secrets, "exception_secrets", lambda exc: [])
     spec = PolicySpec(name="p", backend="openai", base_url=key_server.base_url, model="m", api_key_env=KEY_ENV, max_retries=0, timeout_s=10)
     backend = OpenAIBackend(spec)
     stats = CallStats(retry=RetryBudget(passes=1, budget=0, backoff_s=0))

@@ -25,7 +25,7 @@ with prefect_api():
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from flows.train import rlaif_train
-    from rlaif.errors import RlaifError
+    from rlaif.core.errors import RlaifError
     store, dataset_id = sys.argv[1], sys.argv[2]
     overrides = {"max_steps": 2, "batch_size": 2, "max_length": 64, "threads": 1}
     def run(**extra):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlaif.errors import RecipeError
+from rlaif.core.errors import RecipeError
 from rlaif.training import ALGORITHMS
 from rlaif.training.config import CONFIG_CLASSES, config_class, device_defaults, load_settings
 from tests.conftest import ROOT

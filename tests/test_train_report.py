@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rlaif import plots
-from rlaif.errors import StoreError
+from rlaif.core.errors import StoreError
 from rlaif.store.model_card import render_model_card
 from rlaif.training.report import metric_series, read_metrics, training_markdown, write_folder_report
 

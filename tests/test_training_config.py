@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 import yaml
 
-from rlaif.errors import RecipeError
+from rlaif.core.errors import RecipeError
 from rlaif.training.config import device_defaults, load_settings, lora_config
 
 pytest.importorskip("trl")

@@ -4,7 +4,7 @@ import pytest
 
 from rlaif.backends.base import GenerateRequest, ScoreRequest
 from rlaif.backends.transformers_backend import TransformersBackend
-from rlaif.errors import BackendError
+from rlaif.core.errors import BackendError
 from rlaif.recipe import PairwiseJudge, PolicySpec
 from tests.fakes import collect
 

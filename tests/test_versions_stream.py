@@ -7,7 +7,7 @@ import hashlib
 import pyarrow as pa
 import pytest
 
-from rlaif.errors import StoreError
+from rlaif.core.errors import StoreError
 from rlaif.store.spill import RowSpill, chain
 from rlaif.store.versions import commit_tables, folder_digest, read_table, version_path
 

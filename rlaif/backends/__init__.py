@@ -10,8 +10,8 @@ import threading
 from collections.abc import Callable, Iterator
 
 from rlaif.backends.base import Backend
+from rlaif.core.errors import BackendError
 from rlaif.engines import API_BACKENDS, BACKENDS
-from rlaif.errors import BackendError
 from rlaif.recipe import ModelSpec
 
 __all__ = ["API_BACKENDS", "BACKENDS", "Backend", "BackendPool", "backend_class", "engine_key", "make_backend", "opened", "pooled", "using"]

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
 
-from rlaif.errors import BackendError
-from rlaif.schema import Message
+from rlaif.core.errors import BackendError
+from rlaif.core.schema import Message
 
 
 @dataclass(frozen=True)

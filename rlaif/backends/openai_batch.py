@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.backends.base import Completion, GenerateRequest, ScoreRequest, Scores
-from rlaif.errors import BackendError
-from rlaif.schema import content_hash
+from rlaif.core.errors import BackendError
+from rlaif.core.schema import content_hash
 
 MAX_LINES = 50_000
 MAX_POLL_S = 600.0

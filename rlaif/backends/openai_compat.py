@@ -19,8 +19,8 @@ from typing import Any
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
 from rlaif.backends.ratelimit import EndpointLimits, SharedLimitUnavailable, Waits, endpoint_limits, prefect_shared
+from rlaif.core.errors import BackendError
 from rlaif.engines import ENGINE_OPTIONS
-from rlaif.errors import BackendError
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -87,7 +87,7 @@ def api_key(spec) -> str:
         return key
     if spec.base_url and is_local_url(spec.base_url):
         return "EMPTY"  # local servers (vllm serve, llm-katan, llama.cpp) take any key
-    from rlaif.secrets import strip_userinfo  # $OPENAI_BASE_URL is not checked like a recipe's base_url
+    from rlaif.core.secrets import strip_userinfo  # $OPENAI_BASE_URL is not checked like a recipe's base_url
 
     raise BackendError(
         f"no API key found for {strip_userinfo(endpoint_url(spec))} - set {spec.api_key_env} or point api_key_env at the variable that holds your key"

@@ -11,9 +11,9 @@ import time
 from itertools import groupby
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
+from rlaif.core.errors import BackendError
+from rlaif.core.schema import content_hash
 from rlaif.engines import ENGINE_OPTIONS
-from rlaif.errors import BackendError
-from rlaif.schema import content_hash
 
 
 class TransformersBackend(Backend):

@@ -30,8 +30,8 @@ from typing import Any
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
 from rlaif.backends.openai_compat import OpenAIBackend, normalize_token
 from rlaif.backends.vllm_server import VLLMServer, check_vllm_env, engine_args
+from rlaif.core.errors import BackendError
 from rlaif.engines import ENGINE_OPTIONS
-from rlaif.errors import BackendError
 
 #: Environment defaults set before vLLM is imported (a value already set wins).
 ENGINE_ENV = {

@@ -35,8 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from rlaif.errors import BackendError
-from rlaif.processes import die_with_parent, free_port
+from rlaif.core.errors import BackendError
+from rlaif.core.processes import die_with_parent, free_port
 
 ENV_VAR = "RLAIF_VLLM_ENV"
 START_TIMEOUT_VAR = "RLAIF_VLLM_START_TIMEOUT_S"

@@ -17,10 +17,10 @@ from rlaif.backends import make_backend, opened
 from rlaif.backends.base import GenerateRequest, ScoreRequest, Scores
 from rlaif.cache import CallCache, CallStats
 from rlaif.calls import run_generate, run_score
-from rlaif.errors import RecipeError
+from rlaif.core.errors import RecipeError
+from rlaif.core.schema import Prompt, content_hash
 from rlaif.judges.parsers import neutralize
 from rlaif.judges.protocol import DEFAULTS, Protocol, read_protocol
-from rlaif.schema import Prompt, content_hash
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 COT_INSTRUCTION = "\n\nFirst explain your reasoning in two or three sentences. Then give your verdict in the required format."

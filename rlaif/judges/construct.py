@@ -9,8 +9,8 @@ import random
 from dataclasses import dataclass, field
 from itertools import combinations
 
+from rlaif.core.schema import Feedback, Generation, Judgment, Prompt, Ranking, content_hash
 from rlaif.judges.aggregate import ranks_from_scores
-from rlaif.schema import Feedback, Generation, Judgment, Prompt, Ranking, content_hash
 
 
 @dataclass

@@ -10,12 +10,12 @@ from itertools import combinations
 
 from rlaif.backends.base import ScoreRequest, Scores
 from rlaif.cache import CallCache, CallStats
+from rlaif.core.schema import Generation, Judgment, OrderVerdict, Prompt
+from rlaif.core.secrets import error_text, spec_secrets
 from rlaif.judges.common import JudgeTemplate, PrincipleFor, fixed_principle, instruction_text, judge_template, load_template, score_all
 from rlaif.judges.debias import PositionBias, agree, debiased, estimate_beta
 from rlaif.judges.parsers import PARSERS, soft_label
 from rlaif.judges.protocol import DEFAULTS, Protocol
-from rlaif.schema import Generation, Judgment, OrderVerdict, Prompt
-from rlaif.secrets import error_text, spec_secrets
 
 __all__ = ["JudgeTemplate", "load_template", "instruction_text", "judge_pairs", "remove_position_bias", "candidate_pairs", "BiasTally"]
 

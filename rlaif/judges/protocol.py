@@ -25,7 +25,7 @@ import re
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rlaif.errors import RecipeError
+from rlaif.core.errors import RecipeError
 
 BLOCK = re.compile(r"\A\s*\{#-?\s*rlaif-protocol[ \t]*\n(.*?)-?#\}", re.S)
 # the names in rlaif.judges.parsers.PARSERS that can read each judge type's verdict

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from rlaif.cache import CallCache, CallStats
+from rlaif.core.schema import Feedback, Generation, Judgment, Prompt, Ranking
 from rlaif.filters import pre_judge_reason, response_reason
 from rlaif.judges import jury as juries
 from rlaif.judges.common import judge_template, load_principles, resolve_path
@@ -16,7 +17,6 @@ from rlaif.judges.construct import Scored, construct_pairs, to_feedback, to_rank
 from rlaif.judges.listwise import judge_listwise
 from rlaif.judges.pairwise import BiasTally, candidate_pairs, judge_pairs, remove_position_bias
 from rlaif.judges.pointwise import judge_binary, judge_pointwise
-from rlaif.schema import Feedback, Generation, Judgment, Prompt, Ranking
 
 Item = tuple[Prompt, Generation, Generation]
 PER_RESPONSE = {"listwise": judge_listwise, "pointwise": judge_pointwise, "binary": judge_binary}

@@ -14,8 +14,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlaif.errors import InputError
-from rlaif.inputs import chat_messages, jsonl_rows
+from rlaif.core.errors import InputError
+from rlaif.core.inputs import chat_messages, jsonl_rows
 from rlaif.quality.dedup import NearDuplicateIndex
 from rlaif.quality.text import normalize, words
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from rlaif.schema import PreferencePair
+from rlaif.core.schema import PreferencePair
 
 
 def chosen_is_longer(pair: PreferencePair) -> bool:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from rlaif.core.schema import Prompt
 from rlaif.quality.decontam import EvalIndex, build_eval_index, user_text
 from rlaif.quality.dedup import NearDuplicateIndex
 from rlaif.quality.text import squash
-from rlaif.schema import Prompt
 
 PROMPT_DROP_REASONS = ("contaminated", "duplicate", "near_duplicate")
 

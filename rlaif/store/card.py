@@ -7,7 +7,7 @@ YAML front matter for the Hugging Face Hub (license, tags, a `configs` entry tha
 `datasets.load_dataset` at the export's Parquet files only), then: what the rows are and how to
 load them, the recipe, models, templates with sha256, counts and drops by reason, judge quality
 (position bias and consistency; human agreement when `rlaif eval-judge` wrote an `eval` entry),
-lineage, license and citations. Secrets never reach it: the manifest holds none (rlaif.secrets), and
+lineage, license and citations. Secrets never reach it: the manifest holds none (rlaif.core.secrets), and
 the card's text is scrubbed again of the values of the API-key variables the recipe names, the Hub
 token variables and key-like strings (`scrub_text`).
 """
@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from rlaif.core.secrets import manifest_secrets, scrub_text
 from rlaif.costs import cost_rows
-from rlaif.secrets import manifest_secrets, scrub_text
 from rlaif.store.diff import flatten
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "dataset_card.md.j2"

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from rlaif.errors import StoreError
+from rlaif.core.errors import StoreError
 from rlaif.store.atomic import write_atomic
 from rlaif.store.card import render_card
 from rlaif.store.formats import build_rows, empty_message, sft_selection

@@ -34,7 +34,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from rlaif.errors import StoreError
+from rlaif.core.errors import StoreError
 from rlaif.store.formats_rl import RL_FORMATS, RL_SOURCES, rl_rows
 from rlaif.store.versions import read_table, version_path
 

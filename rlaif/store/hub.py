@@ -34,9 +34,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from rlaif import __version__
-from rlaif.errors import HubError, StoreError
-from rlaif.names import check_revision, is_version_id
-from rlaif.secrets import manifest_secrets, scan_for_secrets
+from rlaif.core.errors import HubError, StoreError
+from rlaif.core.names import check_revision, is_version_id
+from rlaif.core.secrets import manifest_secrets, scan_for_secrets
 from rlaif.store.atomic import write_json_atomic
 from rlaif.store.formats import FORMATS, STYLES
 from rlaif.store.versions import TABLES, folder_digest, load_manifest, version_path, versions_dir
@@ -88,7 +88,7 @@ def check_repo_id(repo: str) -> str:
 
     >>> check_repo_id("prefs")
     Traceback (most recent call last):
-    rlaif.errors.HubError: 'prefs' is not a repo id of the form NAMESPACE/NAME (e.g. alice/prefs) - give your user or organization name too
+    rlaif.core.errors.HubError: 'prefs' is not a repo id of the form NAMESPACE/NAME (e.g. alice/prefs) - give your user or organization name too
     """
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
@@ -202,7 +202,7 @@ def check_no_secrets(version_id: str, files: dict[str, Path], manifest: dict) ->
 
     `files`: what each file is called in the message -> the file. The scan looks for the values of
     the key variables the recipe names and of the Hub tokens, and for key-like strings
-    (rlaif.secrets.scan_for_secrets) in every Parquet cell and every line of the other files.
+    (rlaif.core.secrets.scan_for_secrets) in every Parquet cell and every line of the other files.
     """
     secrets = manifest_secrets(manifest)
     findings = [(label, found) for label, path in files.items() for found in scan_for_secrets(path, secrets)]

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rlaif.names import is_version_id
-from rlaif.schema import content_hash
+from rlaif.core.names import is_version_id
+from rlaif.core.schema import content_hash
 from rlaif.store.versions import load_manifest, versions_dir
 
 MAX_DEPTH = 200

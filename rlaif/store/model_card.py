@@ -6,7 +6,7 @@ It shows the base model, the dataset version the model was trained on with its j
 figures (the dataset manifest's `eval` block: agreement with human labels, the "pick the longer"
 baseline, order consistency, with the dataset card's warnings), the algorithm and its settings,
 the final metrics, the hardware, the time and the lineage. The manifest holds no secret (settings
-are plain values, rlaif.secrets); the text is scrubbed again of the Hub tokens and key-like strings.
+are plain values, rlaif.core.secrets); the text is scrubbed again of the Hub tokens and key-like strings.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from huggingface_hub import ModelCard, ModelCardData
 
-from rlaif.secrets import TOKEN_VARIABLES, environment_secrets, scrub_text
+from rlaif.core.secrets import TOKEN_VARIABLES, environment_secrets, scrub_text
 from rlaif.store.card import _flatten, _rows, eval_rows
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "model_card.md.j2"
@@ -113,7 +113,7 @@ def _dataset_lineage(store: str | Path | None, manifest: dict[str, Any]) -> str:
         return ""
     from rich.console import Console
 
-    from rlaif.errors import StoreError
+    from rlaif.core.errors import StoreError
     from rlaif.store.lineage import as_tree, lineage
 
     try:

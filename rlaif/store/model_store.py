@@ -3,7 +3,7 @@
 A model folder holds `manifest.json` (what was trained, on which dataset version, how, with what
 result), `README.md` (the model card, rlaif.store.model_card), `metrics.jsonl` (one object per
 logged step) and the weights: `model/` (a full model + tokenizer) or `adapter/` (a peft LoRA
-adapter + tokenizer). The id is `<name>-<12 hex>` (rlaif.names), the hex a hash of what decides the
+adapter + tokenizer). The id is `<name>-<12 hex>` (rlaif.core.names), the hex a hash of what decides the
 training (dataset id, algorithm, base model, settings, reward: `model_id_for`), so a re-run with the
 same settings finds the model instead of training again.
 
@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from rlaif import __version__
-from rlaif.errors import StoreError
-from rlaif.names import ID_RULE, is_version_id, name_problem
-from rlaif.schema import content_hash
+from rlaif.core.errors import StoreError
+from rlaif.core.names import ID_RULE, is_version_id, name_problem
+from rlaif.core.schema import content_hash
 from rlaif.store.locks import release, remove_unlocked_tmp
 from rlaif.store.versions import _fsync, _new_tmp_folder, _tmp_lock
 
@@ -145,7 +145,7 @@ def full_manifest(model_id: str, manifest: dict[str, Any], weights: str) -> dict
 
 def check_no_secrets(manifest: dict[str, Any], where: Path) -> None:
     """StoreError naming the field when a manifest value holds a known secret (a Hub token's value) or a key-like string."""
-    from rlaif.secrets import MIN_SCAN, TOKEN_VARIABLES, environment_secrets, match_secret
+    from rlaif.core.secrets import MIN_SCAN, TOKEN_VARIABLES, environment_secrets, match_secret
     from rlaif.store.diff import flatten
 
     known = [s for s in environment_secrets(TOKEN_VARIABLES) if len(s) >= MIN_SCAN]

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from rlaif.errors import StoreError
+from rlaif.core.errors import StoreError
 
 
 class RowSpill:

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rlaif import __version__
-from rlaif.errors import StoreError
-from rlaif.names import check_version_id, is_version_id, name_problem
+from rlaif.core.errors import StoreError
+from rlaif.core.names import check_version_id, is_version_id, name_problem
 from rlaif.store.locks import hold, locked_folder, release, remove_unlocked_tmp
 from rlaif.store.spill import RowSpill
 
@@ -36,7 +36,7 @@ def versions_dir(store: str | Path) -> Path:
 
 
 def records(rows: list[Any]) -> list[dict]:
-    """Rows as dicts: dataclass rows (rlaif.schema) converted, dicts as they are."""
+    """Rows as dicts: dataclass rows (rlaif.core.schema) converted, dicts as they are."""
     return [row if isinstance(row, dict) else asdict(row) for row in rows]
 
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rlaif.errors import RecipeError
+from rlaif.core.errors import RecipeError
 from rlaif.training import ALGORITHMS
 
 CONFIG_CLASSES = {
@@ -115,7 +115,7 @@ def config_class(algorithm: str) -> type:
     try:
         return getattr(importlib.import_module(module), attr)
     except ImportError as exc:
-        from rlaif.errors import BackendError
+        from rlaif.core.errors import BackendError
 
         raise BackendError(f"training needs {module.split('.')[0]} ({exc}) - pip install 'rlaif[train]'") from exc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rlaif.errors import StoreError
+from rlaif.core.errors import StoreError
 from rlaif.store.formats import build_rows, empty_message
 
 FORMAT_OF = {

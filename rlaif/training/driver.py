@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rlaif.errors import BackendError, StoreError
+from rlaif.core.errors import BackendError, StoreError
 from rlaif.training.config import TrainSettings, torch_threads
 from rlaif.training.job import MetricsFn, RewardFn, TrainJob
 
@@ -68,7 +68,7 @@ def check_installed(algorithm: str) -> None:
 
 def check_dataset(store: str | Path, dataset_id: str) -> dict:
     """The dataset version's manifest; StoreError for a malformed or unknown id."""
-    from rlaif.names import check_version_id
+    from rlaif.core.names import check_version_id
     from rlaif.store.versions import load_manifest
 
     try:
@@ -132,7 +132,7 @@ def build_reward(settings: TrainSettings, store: str | Path, device: str) -> Rew
     if settings.algorithm not in ONLINE:
         return None
     if settings.reward is None:
-        from rlaif.errors import RecipeError
+        from rlaif.core.errors import RecipeError
 
         raise RecipeError("training settings", "reward", f"{settings.algorithm} trains against a reward", "set reward: {model: RM_MODEL_ID} or reward: {judge: RECIPE.yaml} in --config")
     from rlaif.training.rewards import reward_from_spec
@@ -213,7 +213,7 @@ def build_manifest(ctx: dict[str, Any], settings: TrainSettings, metrics: dict, 
 
 
 def _run_in_workdir(job: TrainJob, store: str | Path, model_id: str, progress: bool) -> tuple[dict, float]:
-    from rlaif.progress import progress_bar
+    from rlaif.core.progress import progress_bar
     from rlaif.store.model_store import discard_model_workdir
 
     started = time.perf_counter()

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.cache import CallCache, CallStats
+from rlaif.core.schema import Generation, Judgment, Prompt
 from rlaif.evaluate import judge_items, pick_score, wilson_interval
-from rlaif.schema import Generation, Judgment, Prompt
 
 QUALITY_UNKNOWN = "judge quality unknown: add judge.gold (human-labelled pairs) to the judge recipe"
 
@@ -123,7 +123,7 @@ def evaluate_policy(
     seed: int = 0, temperature: float | None = None, baseline_temperature: float | None = None, max_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Sample `model` (NEW) and `baseline` (OLD) on the prompts, judge each pair, return the figures."""
-    from rlaif.inputs import file_sha256, load_prompts
+    from rlaif.core.inputs import file_sha256, load_prompts
     from rlaif.sampling import sample_policy
 
     store = Path(store)

@@ -1,7 +1,7 @@
 """A reward model's accuracy on human-labelled pairs: `rlaif eval-rm`.
 
 The reward model scores the human-chosen and the human-rejected response of every gold pair
-(`rlaif.gold`); it is right when it gives the chosen one the higher reward (an exact tie counts
+(`rlaif.core.gold`); it is right when it gives the chosen one the higher reward (an exact tie counts
 half, as the judges' agreement does in rlaif.evaluate). Beside the accuracy and its Wilson 95%
 interval: the rule "pick the longer response" on the same rows (humans prefer the longer answer
 often enough that a reward model must beat it to have learnt anything else), how often the
@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rlaif.errors import BackendError
+from rlaif.core.errors import BackendError
 from rlaif.evaluate import baseline_longer, baseline_shorter, length_side, prefers_longer, wilson_interval
 
 
@@ -68,8 +68,8 @@ def evaluate_rm(
     device: str = "cpu", batch_size: int = 8, max_length: int = 512,
 ) -> dict[str, Any]:
     """Score the gold pairs with the reward model; return the figures (see the module docstring)."""
-    from rlaif.gold import load_gold
-    from rlaif.inputs import file_sha256
+    from rlaif.core.gold import load_gold
+    from rlaif.core.inputs import file_sha256
     from rlaif.training.rewards import reward_model_scorer
 
     pairs = load_gold(gold_path, limit)

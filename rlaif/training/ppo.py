@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from rlaif.errors import RecipeError
+from rlaif.core.errors import RecipeError
 from rlaif.training.job import TrainJob
 from rlaif.training.ppo_core import RunningMoments, explained_variance, gae, masked_mean, per_token_rewards, policy_loss, response_mask, shape_scores, token_logprobs, value_loss, whiten
 from rlaif.training.ppo_model import ValueHead, autocast, config_from_settings, frozen_reference, load_policy, load_tokenizer, lora_dropout_on, only_generation_config, prompt_text, save_policy

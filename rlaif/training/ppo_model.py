@@ -23,7 +23,7 @@ def config_from_settings(config_class: type, settings: Any) -> Any:
     options = dict(getattr(settings, "options", None) or {})
     unknown = sorted(set(options) - names)
     if unknown:
-        from rlaif.errors import RecipeError
+        from rlaif.core.errors import RecipeError
 
         raise RecipeError("training settings", f"options.{unknown[0]}", f"not a field of {config_class.__name__}", f"valid fields: {', '.join(sorted(names))}")
     return config_class(**{**values, **options})

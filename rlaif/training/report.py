@@ -21,7 +21,7 @@ import jinja2
 from markupsafe import Markup
 
 from rlaif import plots
-from rlaif.errors import StoreError
+from rlaif.core.errors import StoreError
 from rlaif.report import GOLD_FIGURES, _cell, _escaped
 from rlaif.store.atomic import write_atomic
 

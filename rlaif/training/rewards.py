@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rlaif.errors import RecipeError
+from rlaif.core.errors import RecipeError
 from rlaif.training.job import RewardFn
 
 Messages = list[dict]

@@ -29,10 +29,10 @@ from typing import Any
 
 from rlaif.backends import BackendPool, using
 from rlaif.cache import CallCache, CallStats
+from rlaif.core.schema import Generation, Judgment, Prompt, content_hash
 from rlaif.judges import jury as juries
 from rlaif.judges.pairwise import BiasTally, judge_pairs
 from rlaif.judges.stage import PER_RESPONSE, judge_pairwise_items
-from rlaif.schema import Generation, Judgment, Prompt, content_hash
 from rlaif.training.rewards import completion_text
 
 

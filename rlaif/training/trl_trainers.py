@@ -25,7 +25,7 @@ from typing import Any
 
 from transformers import PrinterCallback, TrainerCallback
 
-from rlaif.errors import RecipeError
+from rlaif.core.errors import RecipeError
 from rlaif.training.config import config_class, device_defaults, lora_config
 from rlaif.training.job import TrainJob
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlaif.errors import InputError
-from rlaif.inputs import chat_messages, jsonl_rows
-from rlaif.schema import Message
+from rlaif.core.errors import InputError
+from rlaif.core.inputs import chat_messages, jsonl_rows
+from rlaif.core.schema import Message
 
 EXAMPLE = '{"prompt": [{"role": "user", "content": "..."}], "chosen": "...", "rejected": "..."}'
 

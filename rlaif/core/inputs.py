@@ -10,8 +10,8 @@ from typing import BinaryIO
 
 import jsonlines
 
-from rlaif.errors import InputError
-from rlaif.schema import Message, Prompt
+from rlaif.core.errors import InputError
+from rlaif.core.schema import Message, Prompt
 
 ROLES = {"system", "user", "assistant"}
 
@@ -26,7 +26,7 @@ def chat_messages(value: object, path: str, line: int, field: str, fix: str | No
     >>> chat_messages([{"role": "assistant", "content": "x"}], "g.jsonl", 3, "prompt")
     Traceback (most recent call last):
     ...
-    rlaif.errors.InputError: g.jsonl, row 3, field 'prompt': the last message must be from the user
+    rlaif.core.errors.InputError: g.jsonl, row 3, field 'prompt': the last message must be from the user
     """
     messages = [{"role": "user", "content": value}] if isinstance(value, str) else value
     if not isinstance(messages, list) or not messages:
