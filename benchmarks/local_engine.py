@@ -44,7 +44,7 @@ def raw_transformers(args, prompts) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     torch.set_num_threads(args.threads)
     path = resolve_model("smollm2-135m")
@@ -73,7 +73,7 @@ def raw_vllm(args, prompts) -> dict:
     from vllm import LLM, SamplingParams
     from vllm.platforms import current_platform
 
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     # the engine settings the backend uses (rlaif/backends/vllm_backend.py): eager on CPU, seed 0
     llm = LLM(model=resolve_model("smollm2-135m"), dtype=args.dtype, enable_prefix_caching=True, enforce_eager=current_platform.is_cpu(), seed=0)
@@ -89,7 +89,7 @@ def pipeline_side(args, prompts) -> dict:
     from rlaif.backends import make_backend
     from rlaif.cache import CallCache, CallStats
     from rlaif.calls import run_generate
-    from rlaif.recipe import PolicySpec
+    from rlaif.config.recipe import PolicySpec
     from rlaif.sampling import generation_requests, to_generation
 
     spec = PolicySpec(backend=args.engine, model="smollm2-135m", batch_size=args.batch_size, threads=args.threads, dtype=args.dtype,

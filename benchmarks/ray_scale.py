@@ -18,7 +18,7 @@ from pathlib import Path
 
 import _common as common
 
-from rlaif.recipe import parse_recipe
+from rlaif.config.recipe import parse_recipe
 from rlaif.runner import run_recipe
 
 os.environ.setdefault("RLAIF_PROGRESS", "0")

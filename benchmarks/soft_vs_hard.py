@@ -55,7 +55,7 @@ def gold_file(spec: str) -> tuple[Path, int | None]:
 
 def demo_recipe():
     """recipes/demo.yaml with its judge on one torch thread."""
-    from rlaif.recipe import load_recipe
+    from rlaif.config.recipe import load_recipe
 
     recipe = load_recipe(RECIPE)
     return recipe.model_copy(update={"judge": recipe.judge.model_copy(update={"threads": 1})})
@@ -147,7 +147,7 @@ def pairs_within(rows: list[dict], max_length: int) -> int:
     applied) is over max_length tokens."""
     from transformers import AutoTokenizer
 
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m"))
     size = lambda row, side: len(tokenizer.apply_chat_template([*row["prompt"], *row[side]], tokenize=True)["input_ids"])  # noqa: E731

@@ -65,7 +65,7 @@ def run_side(side: str, server, args, recipe: Path, env: dict[str, str]) -> tupl
 def captured_requests(recipe: Path, store: Path) -> list[dict]:
     """Run the job once in this process (a warm-up) and keep every request body rlaif sent: the bare client's job."""
     from rlaif.backends import openai_compat
-    from rlaif.recipe import load_recipe
+    from rlaif.config.recipe import load_recipe
     from rlaif.runner import run_recipe
 
     bodies: list[dict] = []

@@ -129,8 +129,8 @@ def _echo(line: str) -> None:
 def rlaif_iterate(recipe_path: str, store: str | None = None, rounds: int | None = None) -> dict:
     """Run (or resume) the iterative loop of `recipe_path` (a recipe with an `iterate:` section) for up
     to `rounds` rounds (default: the recipe's); returns the loop state with `final_model`."""
+    from rlaif.config.recipe import recipe_file_store
     from rlaif.iterate import run_loop
-    from rlaif.recipe import recipe_file_store
 
     try:
         where = recipe_file_store(recipe_path, store)

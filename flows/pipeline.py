@@ -17,11 +17,11 @@ from prefect.states import Failed
 
 from flows.server import crash_abandoned_flow_runs, record_flow_run
 from rlaif import runner
+from rlaif.config.recipe import load_recipe
+from rlaif.config.sections import ExecutionSpec
+from rlaif.config.settings import store_path
 from rlaif.core.errors import RlaifError
 from rlaif.incremental import NothingNew
-from rlaif.recipe import load_recipe
-from rlaif.recipe_sections import ExecutionSpec
-from rlaif.settings import store_path
 from rlaif.summary import summary_lines
 
 # One task per step kind, each wrapping the library step of the same name (rlaif/runner.py). A task

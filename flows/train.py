@@ -101,7 +101,7 @@ def artifacts_task(store: str, model_id: str) -> str | None:
     returns the report's path. The model is committed: a report that cannot be written is logged, not fatal."""
     from prefect.logging import get_run_logger
 
-    from rlaif.store.model_store import load_model_manifest, model_path
+    from rlaif.store.models import load_model_manifest, model_path
     from rlaif.training.report import REPORT_FILE, read_metrics, training_markdown, write_training_report
 
     try:

@@ -15,9 +15,9 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from rlaif.config.sections import BudgetSpec
 from rlaif.core.errors import RlaifError
 from rlaif.costs import Ledger, message_tokens, text_tokens, usd
-from rlaif.recipe_sections import BudgetSpec
 
 WAIT_S = 0.05  # how often a step that does not fit looks again while other steps have calls in flight
 

@@ -21,11 +21,11 @@ from typing import Any
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
 from rlaif.budget import Budget, Gate
 from rlaif.cache import CallCache, CallStats, call_key
+from rlaif.config.engines import API_BACKENDS
 from rlaif.core.errors import RunIncomplete, StageFailed
 from rlaif.core.progress import progress_bar
 from rlaif.core.secrets import error_text, spec_secrets
 from rlaif.costs import Ledger, stage_of
-from rlaif.engines import API_BACKENDS
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0
@@ -63,7 +63,7 @@ class RetryBudget:
 
     @classmethod
     def of(cls, spec, allow_incomplete: bool = False) -> RetryBudget:
-        """From a recipe's `retries:` (rlaif.recipe.RetrySpec)."""
+        """From a recipe's `retries:` (rlaif.config.recipe.RetrySpec)."""
         return cls(spec.passes, spec.budget, spec.backoff_s, spec.deadline_s, allow_incomplete)
 
     def allowed(self) -> int:

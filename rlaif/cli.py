@@ -35,8 +35,8 @@ RecipeStoreOption = typer.Option(
 
 
 def _store(store: Optional[str], recipe: Optional[str] = None) -> str:
-    """The store of a `datasets` command (rlaif.settings.store_path: the one resolver of every command)."""
-    from rlaif.recipe import recipe_file_store
+    """The store of a `datasets` command (rlaif.config.settings.store_path: the one resolver of every command)."""
+    from rlaif.config.recipe import recipe_file_store
 
     try:
         return str(recipe_file_store(recipe, store))
@@ -77,10 +77,10 @@ def run(
 
     Example: rlaif run recipes/demo.yaml --limit 10
     """
+    from rlaif.config.recipe import load_recipe
+    from rlaif.config.settings import store_path
     from rlaif.execution import with_execution
     from rlaif.preflight import check_run
-    from rlaif.recipe import load_recipe
-    from rlaif.settings import store_path
 
     try:  # validate everything before starting Prefect, so bad input writes nothing
         parsed = with_execution(load_recipe(recipe), ray, shards)  # --ray / --shards: rlaif/execution.py
@@ -307,11 +307,11 @@ def eval_judge(
 
     Example: rlaif eval-judge recipes/demo.yaml recipes/listwise.yaml --gold ../shared/data/mt-bench-human-sample/pairs.jsonl --limit 50
     """
+    from rlaif.config.recipe import load_recipe
+    from rlaif.config.settings import store_path
     from rlaif.core.gold import load_gold
     from rlaif.evaluate import evaluate_judge, leaderboard_rows
     from rlaif.preflight import check_judge
-    from rlaif.recipe import load_recipe
-    from rlaif.settings import store_path
 
     try:
         parsed = [load_recipe(path) for path in recipes]  # every recipe and the gold file checked before any model loads

@@ -43,10 +43,10 @@ def eval_policy(
 
     Example: rlaif eval-policy --model dpo-demo-0123456789ab --baseline smollm2-135m --prompts ../shared/data/prompts-mt-bench/prompts.jsonl --judge recipes/demo.yaml --limit 50
     """
+    from rlaif.config.recipe import load_recipe
+    from rlaif.config.settings import store_path
     from rlaif.core.inputs import validate_prompts
     from rlaif.preflight import check_endpoints, check_judge, check_models
-    from rlaif.recipe import load_recipe
-    from rlaif.settings import store_path
     from rlaif.training.eval_policy import evaluate_policy, policy_spec
 
     try:
@@ -90,10 +90,10 @@ def eval_rm(
 
     Example: rlaif eval-rm --model rm-demo-0123456789ab --gold ../shared/data/mt-bench-human-sample/pairs.jsonl --limit 100
     """
+    from rlaif.config.recipe import load_recipe
+    from rlaif.config.settings import store_path
     from rlaif.core.gold import load_gold
     from rlaif.preflight import check_judge
-    from rlaif.recipe import load_recipe
-    from rlaif.settings import store_path
     from rlaif.training.eval_rm import evaluate_rm, reward_model_path
 
     try:
@@ -176,17 +176,17 @@ def serve_reward(
 
 def build_service(model: Optional[str], judge: Optional[str], store: Optional[str], device: Optional[str], batch_size: int, max_length: int, labels_as_baselines: bool = False):
     """(the reward service, the store) for `serve-reward`; exactly one of --model and --judge; --labels-as-baselines only with --judge."""
+    from rlaif.config.settings import store_path
     from rlaif.core.errors import InputError
     from rlaif.reward_server import RewardService
-    from rlaif.settings import store_path
 
     if (model is None) == (judge is None):
         raise InputError("serve-reward", "give exactly one of --model (a reward model) or --judge (a recipe YAML)", field="--model/--judge")
     if labels_as_baselines and judge is None:
         raise InputError("serve-reward", "a reward model scores a response on its own and takes no baseline: drop --labels-as-baselines, or serve a --judge", field="--labels-as-baselines")
     if judge is not None:
+        from rlaif.config.recipe import load_recipe
         from rlaif.preflight import check_judge
-        from rlaif.recipe import load_recipe
         from rlaif.training.rewards import judge_reward
 
         recipe = load_recipe(judge)

@@ -40,9 +40,9 @@ def iterate(
     ),
 ) -> None:
     """The iterative RLAIF loop: sample -> judge -> version -> train -> evaluate, per round."""
+    from rlaif.config.settings import store_path
     from rlaif.iterate_spec import load_loop
     from rlaif.preflight import check_run
-    from rlaif.settings import store_path
 
     try:  # everything checked before Prefect starts or anything is written
         parsed, _ = load_loop(recipe, rounds)

@@ -1,4 +1,4 @@
-"""`rlaif models list | show ID | lineage ID`: the trained models in the store (rlaif.store.model_store)."""
+"""`rlaif models list | show ID | lineage ID`: the trained models in the store (rlaif.store.models)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def models_list(store: Optional[str] = StoreOption, recipe: Optional[str] = Reci
 
     Example: rlaif models list --store data/store
     """
-    from rlaif.store.model_store import list_models
+    from rlaif.store.models import list_models
 
     where = _store(store, recipe)
     try:
@@ -84,7 +84,7 @@ def models_show(
 
     Example: rlaif models show dpo-demo-0123456789ab --json
     """
-    from rlaif.store.model_store import load_model_manifest, model_path
+    from rlaif.store.models import load_model_manifest, model_path
 
     where = _store(store, recipe)
     try:
@@ -113,7 +113,7 @@ def models_lineage(
     Example: rlaif models lineage dpo-demo-0123456789ab
     """
     from rlaif.store.lineage import as_tree
-    from rlaif.store.model_store import model_lineage
+    from rlaif.store.models import model_lineage
 
     try:
         tree = model_lineage(_store(store, recipe), model_id)

@@ -65,7 +65,7 @@ def _params(pairs: list[str]) -> dict:
 
 def _load(recipe: str, flows: tuple[str, ...]):
     """The recipe as its flows read it: the loop's (`iterate:` section checked) for iterate, a plain recipe for run."""
-    from rlaif.recipe import load_recipe
+    from rlaif.config.recipe import load_recipe
 
     if "iterate" not in flows:
         return load_recipe(recipe)
@@ -83,7 +83,7 @@ def _load(recipe: str, flows: tuple[str, ...]):
 def _plan(recipe: str, cron, interval, timezone, name, pool, flows, store, params):
     """Everything checked before Prefect is asked anything: the recipe, the store, the schedule, the flows."""
     from flows.deploy import DEFAULT_POOL, DeployPlan, check_plan, schedule_spec
-    from rlaif.settings import store_path
+    from rlaif.config.settings import store_path
 
     schedule = schedule_spec(cron, interval, timezone)
     chosen = tuple(dict.fromkeys(flows or ["run"]))

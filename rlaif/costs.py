@@ -14,7 +14,7 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rlaif.recipe_sections import PriceSpec
+from rlaif.config.sections import PriceSpec
 
 STAGES = ("sampling", "judging", "gold")
 LOCAL = "local engine: not billed per token (add it to `prices:` to count its compute)"

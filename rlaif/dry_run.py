@@ -26,8 +26,8 @@ from typing import Any
 from rlaif.backends import API_BACKENDS, BackendPool, using
 from rlaif.backends.base import Backend, Completion, Scores
 from rlaif.cache import CallStats
+from rlaif.config.recipe import Recipe
 from rlaif.costs import Ledger, message_tokens, money
-from rlaif.recipe import Recipe
 
 DRY_CHUNK = 1000  # prompts per piece (memory)
 MARK = re.compile(r"```\ndry-run-([0-9a-f]{16})\n```")
@@ -91,7 +91,7 @@ class TokenCounter:
 def local_tokenizer(spec):
     """The tokenizer of a local model whose files are on disk (a converted built-in alias or a folder); None otherwise.
     Never converts, downloads or writes."""
-    from rlaif.models import is_builtin, is_converted, model_dir
+    from rlaif.weights.builtin import is_builtin, is_converted, model_dir
 
     folder = model_dir(spec.model) if is_builtin(spec.model) else Path(spec.model)
     if not folder.is_dir() or (is_builtin(spec.model) and not is_converted(folder)):

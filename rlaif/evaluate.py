@@ -211,8 +211,8 @@ def judge_items(items: list[tuple[Prompt, Generation, Generation]], spec, cache:
     gold pair as a prompt with two responses; their position consistency is the listwise
     permutations' agreement (None for pointwise and binary, which see one response at a time).
     """
+    from rlaif.config.recipe import FilterSpec
     from rlaif.judges.stage import judge_pairwise_items, judge_stage
-    from rlaif.recipe import FilterSpec
 
     if spec.type == "pairwise":
         judgments, report = judge_pairwise_items(items, spec, cache, stats)

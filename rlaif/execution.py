@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from rlaif.recipe_sections import ExecutionSpec
+from rlaif.config.sections import ExecutionSpec
 
 
 def with_execution(recipe, ray_address: str | None = None, shards: int | None = None):

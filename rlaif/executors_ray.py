@@ -233,7 +233,7 @@ def default_gpus(recipe, resources: dict) -> float:
 class ShardWorker:
     """One shard's worker (a Ray actor): its backends stay loaded between calls; its calls go to its own cache file."""
     def __init__(self, recipe: dict, store: str, work: str, shard: str, cwd: str) -> None:
-        from rlaif.recipe import Recipe
+        from rlaif.config.recipe import Recipe
 
         if Path(cwd).is_dir():
             os.chdir(cwd)  # relative paths of the recipe (templates, local models) as on the driver

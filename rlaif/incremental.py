@@ -42,7 +42,7 @@ from rlaif.store.spill import RowSpill, conform
 from rlaif.store.versions import BATCH_ROWS, hashed_recipe, list_versions, load_manifest, version_path
 
 if TYPE_CHECKING:
-    from rlaif.recipe import Recipe
+    from rlaif.config.recipe import Recipe
     from rlaif.runner import Run
 
 LATEST = "latest"

@@ -30,9 +30,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from rlaif.config.recipe import Recipe
 from rlaif.core.errors import StoreError
 from rlaif.iterate_spec import IterateSpec, load_loop, replaced_index, stop_reason, train_settings
-from rlaif.recipe import Recipe
 
 LOOPS = "loops"
 EVAL_KEYS = ("n", "wins", "losses", "ties", "identical", "win_rate", "win_rate_ci95", "mean_p_new", "failed", "failures", "calls")
@@ -190,7 +190,7 @@ def _version_step(loop: Loop, entry: dict, run_step: RunStep, echo: Echo) -> Non
 
 
 def _train_step(loop: Loop, entry: dict, run_step: RunStep, echo: Echo) -> None:
-    from rlaif.store.model_store import find_model
+    from rlaif.store.models import find_model
 
     n = entry["round"]
     if entry["model"] and find_model(loop.store, entry["model"]) is not None:

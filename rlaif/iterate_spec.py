@@ -22,10 +22,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rlaif.config.recipe import Recipe, parse_recipe
+from rlaif.config.recipe_checks import read_recipe_yaml
+from rlaif.config.recipe_errors import describe
 from rlaif.core.errors import InputError, RecipeError
-from rlaif.recipe import Recipe, parse_recipe
-from rlaif.recipe_checks import read_recipe_yaml
-from rlaif.recipe_errors import describe
 from rlaif.training import ALGORITHMS
 
 Algorithm = Literal[ALGORITHMS]  # type: ignore[valid-type]

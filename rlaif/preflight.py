@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from rlaif.config.recipe import ModelSpec, Recipe
 from rlaif.core.errors import BackendError, StoreError
-from rlaif.recipe import ModelSpec, Recipe
 
 ENDPOINT_TIMEOUT_S = 5.0
 TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -147,7 +147,7 @@ def check_model(spec: ModelSpec, store: str | Path | None = None) -> Endpoint | 
 
     backend_class(spec.backend).check_installed(spec)  # vllm: vLLM imports here, or its environment exists (rlaif.backends.vllm_server)
     if spec.backend != "openai":
-        from rlaif.resolve import check_local_model
+        from rlaif.weights.resolve import check_local_model
 
         check_local_model(spec.model, store)
         return None

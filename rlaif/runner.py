@@ -42,20 +42,20 @@ from typing import Any
 from rlaif.backends import BackendPool, using
 from rlaif.cache import CallCache, CallStats
 from rlaif.calls import RetryBudget, check_stage, counted, run_ledger
+from rlaif.config.recipe import Recipe
 from rlaif.core.errors import InputError, RecipeError
 from rlaif.core.inputs import file_sha256
 from rlaif.core.schema import Judgment, PreferencePair, Prompt
 from rlaif.executors import InProcess, Steps, settle
-from rlaif.filters import length_cap_drops, select_candidates
 from rlaif.incremental import new_prompts, with_parent
 from rlaif.judge_quality import measure_judge
 from rlaif.judges import jury as juries
 from rlaif.judges.pairwise import BiasTally
 from rlaif.judges.stage import JudgeOutcome, by_prompt, chunkable, finish_chunk, judge_stage
 from rlaif.manifest import RunTotals, manifest_of
+from rlaif.quality.filters import length_cap_drops, select_candidates
 from rlaif.quality.length import chosen_is_longer
 from rlaif.quality.prompts import PromptChecker
-from rlaif.recipe import Recipe
 from rlaif.steps import JUDGING, chunk_prompts, chunk_rows, judge_chunk, sample_chunk  # noqa: F401 - the step bodies (rlaif/steps.py), named here for executors
 from rlaif.store.spill import RowSpill, chain
 from rlaif.store.versions import commit_tables, records, remove_abandoned_commits

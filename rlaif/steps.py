@@ -22,7 +22,7 @@ from rlaif.sampling import sample_policy
 from rlaif.store.versions import records
 
 if TYPE_CHECKING:
-    from rlaif.recipe import Recipe
+    from rlaif.config.recipe import Recipe
     from rlaif.runner import Run
 
 JUDGING = "judging"  # the judge's stage (all members of a jury together)

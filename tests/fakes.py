@@ -51,7 +51,7 @@ def collect(method, requests: list) -> list:
 def kept_pairs(outcome, filters) -> tuple[list, Counter]:
     """The pairs a run keeps from a judge outcome, and drop counts, with the run's own functions:
     the per-pair checks (`select_candidates`), then the length-bias cap over them (`length_cap_drops`)."""
-    from rlaif.filters import length_cap_drops, select_candidates
+    from rlaif.quality.filters import length_cap_drops, select_candidates
     from rlaif.quality.length import chosen_is_longer
 
     candidates, dropped = select_candidates(outcome, filters)
@@ -64,8 +64,8 @@ def kept_pairs(outcome, filters) -> tuple[list, Counter]:
 
 def outcome_of(items: list, judgments: dict, filters):
     """A judge outcome of hand-made candidate pairs, each with its pre-judge reason decided as a run decides it."""
-    from rlaif.filters import pre_judge_reason
     from rlaif.judges.stage import JudgeOutcome
+    from rlaif.quality.filters import pre_judge_reason
 
     return JudgeOutcome(items, judgments, reasons=[pre_judge_reason(a, b, filters) for _, a, b in items])
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from rlaif import models
 from rlaif.store import atomic
 from rlaif.store.atomic import write_atomic, write_json_atomic
+from rlaif.weights import builtin as models
 
 ROOT = Path(__file__).resolve().parents[1]
 

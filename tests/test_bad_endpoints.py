@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from rlaif.config.recipe import parse_recipe
 from rlaif.core.errors import BackendError
 from rlaif.preflight import check_run
-from rlaif.recipe import parse_recipe
 from tests.badinput import assert_clean_failure, cli_env, run_cli, write_recipe
 from tests.conftest import ROOT, write_prompts
 from tests.det_server import JsonHandler

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from rlaif.config.recipe import load_recipe, parse_recipe
+from rlaif.config.recipe_checks import DuplicateKeyError, load_yaml, looks_like_key
 from rlaif.core.errors import RecipeError
 from rlaif.core.names import check_name, check_revision, check_version_id, is_version_id, name_problem
-from rlaif.recipe import load_recipe, parse_recipe
-from rlaif.recipe_checks import DuplicateKeyError, load_yaml, looks_like_key
 from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe
 
 POLICY = "policies:\n  - name: p\n    model: smollm2-135m\n"

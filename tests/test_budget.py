@@ -12,7 +12,7 @@ import sqlite3
 import pytest
 
 from rlaif.budget import BudgetExceeded
-from rlaif.recipe import parse_recipe
+from rlaif.config.recipe import parse_recipe
 from rlaif.runner import run_recipe
 from rlaif.store.versions import list_versions
 from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe

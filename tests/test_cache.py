@@ -1,7 +1,7 @@
 from rlaif.backends.base import Completion, GenerateRequest
 from rlaif.cache import CallCache, CallStats
 from rlaif.calls import run_generate
-from rlaif.recipe import PolicySpec
+from rlaif.config.recipe import PolicySpec
 from tests.fakes import FakeBackend
 
 

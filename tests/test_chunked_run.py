@@ -11,8 +11,8 @@ import re
 import pytest
 
 from rlaif.backends.base import Completion, Scores
+from rlaif.config.recipe import parse_recipe
 from rlaif.core.schema import content_hash
-from rlaif.recipe import parse_recipe
 from rlaif.runner import run_recipe
 from rlaif.store.versions import TABLES, load_manifest, read_table
 from tests.fakes import FakeBackend

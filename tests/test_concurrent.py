@@ -97,7 +97,7 @@ def test_an_abandoned_commit_is_removed_only_when_its_owner_is_gone(tmp_path):
 LIBRARY_RUN = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
-    from rlaif.recipe import load_recipe
+    from rlaif.config.recipe import load_recipe
     from rlaif.runner import run_recipe
     recipe, store, barrier, me = load_recipe(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4]
     (barrier / me).touch()

@@ -8,7 +8,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from rlaif.recipe import parse_recipe
+from rlaif.config.recipe import parse_recipe
 from rlaif.runner import run_recipe
 from rlaif.store.versions import load_manifest, versions_dir
 from tests.conftest import ROOT, write_prompts

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from rlaif.config.recipe import parse_recipe
 from rlaif.costs import PriceSpec, cost_lines, usd
-from rlaif.recipe import parse_recipe
 from rlaif.report import write_report
 from rlaif.runner import run_recipe
 from rlaif.store.card import count_context

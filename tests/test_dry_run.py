@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from rlaif.config.recipe import parse_recipe
 from rlaif.dry_run import dry_run
-from rlaif.recipe import parse_recipe
 from rlaif.runner import run_recipe
 from tests.badinput import run_cli, write_recipe
 from tests.conftest import write_prompts
@@ -83,7 +83,7 @@ def test_the_cli_prints_a_table_or_json_and_says_what_is_unknown(tmp_path):
 
 @pytest.mark.slow  # imports transformers (about 10 s here)
 def test_a_local_policy_is_counted_with_its_tokenizer(tmp_path):
-    from rlaif.models import is_converted, model_dir
+    from rlaif.weights.builtin import is_converted, model_dir
 
     if not is_converted(model_dir("smollm2-135m")):
         pytest.skip("smollm2-135m is not converted on this machine")

@@ -90,8 +90,8 @@ def test_version_trains_with_trl_dpo_for_two_steps(demo_run, tmp_path):
     trl = pytest.importorskip("trl")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlaif.resolve import resolve_model
     from rlaif.store.formats import preference_dataset
+    from rlaif.weights.resolve import resolve_model
 
     dataset = preference_dataset(demo_run["store"], demo_run["first"]["version"])
     assert len(dataset) >= 1 and isinstance(dataset[0]["prompt"], list)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from rlaif.config.recipe import Recipe
 from rlaif.core.schema import Generation, Judgment, Prompt
-from rlaif.recipe import Recipe
 from rlaif.training.eval_policy import QUALITY_UNKNOWN, judge_quality, new_is_a, pair_items, settle, win_figures
 from tests.badinput import assert_clean_failure, run_cli, write_recipe
 from tests.conftest import MT_BENCH_GOLD, ROOT, shared_data, write_prompts

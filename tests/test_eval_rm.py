@@ -29,7 +29,7 @@ def test_rm_figures_count_ties_half_and_compare_with_the_longer_rule():
 @pytest.fixture
 def stored_rm(reward_model, tmp_path):  # noqa: F811
     """The tiny reward model committed to a store as a trained model, with its dataset's judge figures."""
-    from rlaif.store.model_store import commit_model, model_id_for, new_model_workdir
+    from rlaif.store.models import commit_model, model_id_for, new_model_workdir
 
     store = tmp_path / "store"
     model_id = model_id_for("rm-test", {"dataset": "demo-0123456789ab"})

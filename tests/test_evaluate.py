@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rlaif.backends.base import Scores
+from rlaif.config.recipe import parse_recipe
 from rlaif.core.gold import load_gold
 from rlaif.evaluate import (
     agreement,
@@ -24,7 +25,6 @@ from rlaif.evaluate import (
     gold_items,
     prefers_longer,
 )
-from rlaif.recipe import parse_recipe
 from tests.conftest import MT_BENCH_GOLD, ROOT, shared_data
 from tests.fakes import FakeBackend
 

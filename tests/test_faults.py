@@ -26,9 +26,9 @@ from rlaif import sampling
 from rlaif.backends.base import Completion, GenerateRequest, Scores
 from rlaif.cache import CallCache, CallStats
 from rlaif.calls import RetryBudget, run_generate
+from rlaif.config.recipe import PolicySpec, parse_recipe
 from rlaif.core.errors import RunIncomplete, StageFailed
 from rlaif.judges import common
-from rlaif.recipe import PolicySpec, parse_recipe
 from rlaif.runner import run_recipe
 from rlaif.store.versions import list_versions, load_manifest, read_table
 from tests.badinput import assert_clean_failure, run_cli, write_recipe

@@ -1,8 +1,8 @@
 """Every drop reason, with crafted rows; every candidate ends kept or dropped once."""
 
+from rlaif.config.recipe import FilterSpec
 from rlaif.core.schema import Generation, Judgment, Prompt
-from rlaif.filters import post_judge_reason, pre_judge_reason
-from rlaif.recipe import FilterSpec
+from rlaif.quality.filters import post_judge_reason, pre_judge_reason
 from tests.fakes import kept_pairs, outcome_of
 
 
@@ -57,9 +57,9 @@ def test_selection_accounts_for_every_candidate_and_orients_chosen():
 
 import pytest  # noqa: E402
 
+from rlaif.config.recipe import parse_recipe  # noqa: E402
 from rlaif.core.errors import RecipeError  # noqa: E402
-from rlaif.filters import DROP_REASONS, PROMPT_DROP_REASONS, RESPONSE_REASONS, response_reason  # noqa: E402
-from rlaif.recipe import parse_recipe  # noqa: E402
+from rlaif.quality.filters import DROP_REASONS, PROMPT_DROP_REASONS, RESPONSE_REASONS, response_reason  # noqa: E402
 
 ALL_ON = FilterSpec(
     min_margin=0.2, max_tokens=50, refusals=True, boilerplate=True, language="en", max_longer_share=0.5,
@@ -195,8 +195,8 @@ def test_recipe_errors_for_filters_name_file_key_and_fix(filters, where, fix):
 
 
 def test_the_pre_judge_reason_decided_with_the_candidates_is_the_one_counted():
-    from rlaif.filters import select_candidates
     from rlaif.judges.stage import JudgeOutcome
+    from rlaif.quality.filters import select_candidates
 
     prompt = Prompt(id="p", messages=[{"role": "user", "content": "q"}])
     a, b = gen(0, "first"), gen(1, "second")
@@ -209,9 +209,9 @@ def test_the_pre_judge_reason_decided_with_the_candidates_is_the_one_counted():
 
 def test_a_pairwise_stage_decides_each_candidates_pre_judge_reason_once(tmp_path, monkeypatch):
     from rlaif.cache import CallCache, CallStats
-    from rlaif.filters import select_candidates
+    from rlaif.config.recipe import parse_recipe
     from rlaif.judges import common, stage
-    from rlaif.recipe import parse_recipe
+    from rlaif.quality.filters import select_candidates
     from tests.fakes import FakeBackend
 
     monkeypatch.setattr(common, "make_backend", lambda spec: FakeBackend(spec))

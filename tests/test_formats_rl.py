@@ -52,7 +52,7 @@ def test_openrlhf_export_loads_and_renders_with_a_chat_template(store, pairwise,
     datasets = pytest.importorskip("datasets")
     from transformers import AutoTokenizer
 
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     out = export_version(store, pairwise, "openrlhf-pairs", tmp_path / "openrlhf")
     loaded = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "cache"))

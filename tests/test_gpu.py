@@ -13,7 +13,7 @@ import pytest
 
 from rlaif.backends.base import GenerateRequest, ScoreRequest
 from rlaif.backends.transformers_backend import TransformersBackend
-from rlaif.recipe import PolicySpec
+from rlaif.config.recipe import PolicySpec
 from tests.fakes import collect
 
 torch = pytest.importorskip("torch")
@@ -64,7 +64,7 @@ def test_dpo_trainer_steps_on_the_gpu_in_bf16(tmp_path):
     datasets = pytest.importorskip("datasets")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     path = resolve_model("smollm2-135m")
     rows = [

@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from rlaif.config.recipe import parse_recipe
 from rlaif.core.errors import InputError, RecipeError, StoreError
 from rlaif.incremental import NothingNew
-from rlaif.recipe import parse_recipe
 from rlaif.runner import run_recipe
 from rlaif.store.diff import diff_versions
 from rlaif.store.versions import folder_digest, list_versions, load_manifest, versions_dir

@@ -17,7 +17,7 @@ board = importlib.import_module("judge_leaderboard")
 
 
 def recipe_of(grid, cell, debias):
-    from rlaif.recipe import parse_recipe
+    from rlaif.config.recipe import parse_recipe
 
     data, judge = board.judge_section(grid, cell, debias, threads=1)
     return parse_recipe({**data, "name": board.row_name(cell, debias), "judge": judge, "store": None}, "grid")

@@ -6,10 +6,10 @@ import pytest
 
 from rlaif.backends.base import Scores
 from rlaif.cache import CallCache, CallStats
+from rlaif.config.recipe import PairwiseJudge
 from rlaif.core.schema import Generation, Prompt
 from rlaif.judges import common
 from rlaif.judges.pairwise import judge_pairs, remove_position_bias
-from rlaif.recipe import PairwiseJudge
 from tests.fakes import FakeBackend
 
 

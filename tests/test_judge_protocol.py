@@ -9,6 +9,7 @@ import pytest
 
 from rlaif.backends.base import Scores
 from rlaif.cache import CallCache, CallStats
+from rlaif.config.recipe import BinaryJudge, FilterSpec, ListwiseJudge, PairwiseJudge, parse_recipe
 from rlaif.core.errors import RecipeError
 from rlaif.core.schema import Generation, Prompt
 from rlaif.judges.common import load_template
@@ -16,7 +17,6 @@ from rlaif.judges.pairwise import judge_pairs, remove_position_bias
 from rlaif.judges.pointwise import judge_binary
 from rlaif.judges.protocol import DEFAULTS
 from rlaif.judges.stage import judge_stage, validate_judge
-from rlaif.recipe import BinaryJudge, FilterSpec, ListwiseJudge, PairwiseJudge, parse_recipe
 from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import ROOT
 from tests.fakes import FakeBackend

@@ -9,8 +9,8 @@ import re
 import pytest
 
 from rlaif.cache import CallStats
+from rlaif.config.recipe import load_recipe, parse_recipe
 from rlaif.judge_quality import quality_warnings
-from rlaif.recipe import load_recipe, parse_recipe
 from rlaif.report import write_report
 from rlaif.runner import run_recipe
 from rlaif.store.export import export_version
@@ -132,9 +132,9 @@ def test_the_embedded_judge_on_mt_bench_gold_is_flagged_on_both_counts(tmp_path)
 def test_the_1_5b_judge_on_pandalm_is_not_flagged_for_agreement(tmp_path):
     """The first built-in judge above "pick the longer": 0.88 (0.74-0.95) on the first 40 PandaLM rows
     against 0.50 (docs/judges.md). Needs `make judges`; about 10 minutes on 2 CPU cores."""
-    from rlaif import model_parts
     from rlaif.core.errors import BackendError
     from rlaif.evaluate import evaluate_judge
+    from rlaif.weights import parts as model_parts
 
     gold = shared_data(MT_BENCH_GOLD.parents[1] / "pandalm-human-sample" / "pairs.jsonl")
     try:

@@ -10,11 +10,11 @@ import pytest
 
 from rlaif.backends.base import Completion, Scores
 from rlaif.cache import CallCache, CallStats
+from rlaif.config.recipe import BinaryJudge, FilterSpec, ListwiseJudge, PairwiseJudge, PointwiseJudge
 from rlaif.core.schema import Generation, Prompt
-from rlaif.filters import select_candidates
 from rlaif.judges import common
 from rlaif.judges.stage import judge_section, judge_stage
-from rlaif.recipe import BinaryJudge, FilterSpec, ListwiseJudge, PairwiseJudge, PointwiseJudge
+from rlaif.quality.filters import select_candidates
 from tests.fakes import FakeBackend
 
 FILTERS = FilterSpec(consistency=True, min_margin=0.05, drop_truncated=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from rlaif.cache import CallCache, CallStats
+from rlaif.config.recipe import BinaryJudge, FilterSpec, JudgeBase, ListwiseJudge, PairwiseJudge, PointwiseJudge
 from rlaif.core.schema import Generation, Prompt
-from rlaif.filters import select_candidates
 from rlaif.judges.stage import judge_stage
-from rlaif.recipe import BinaryJudge, FilterSpec, JudgeBase, ListwiseJudge, PairwiseJudge, PointwiseJudge
+from rlaif.quality.filters import select_candidates
 
 pytestmark = pytest.mark.slow
 FILTERS = FilterSpec(consistency=False, min_margin=0.0)

@@ -16,8 +16,8 @@ from collections import Counter
 import pytest
 
 from rlaif.backends.base import Completion, Scores
+from rlaif.config.recipe import parse_recipe
 from rlaif.core.errors import RecipeError
-from rlaif.recipe import parse_recipe
 from rlaif.runner import run_recipe
 from rlaif.store.versions import load_manifest, read_table
 from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe

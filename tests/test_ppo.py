@@ -79,7 +79,7 @@ def settings(**options):
 @pytest.fixture(scope="module")
 def model_path():
     torch.set_num_threads(1)  # DESIGN.md: 1 thread beat 2 on this 2-core machine
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     return resolve_model("smollm2-135m")
 

@@ -10,14 +10,14 @@ import sys
 
 import pytest
 
+from rlaif.config.recipe import DecontaminateSpec, FilterSpec
 from rlaif.core.errors import InputError
 from rlaif.core.schema import PreferencePair, Prompt
-from rlaif.filters import length_cap_drops
 from rlaif.quality.decontam import EvalIndex, build_eval_index, read_eval_texts
 from rlaif.quality.dedup import NearDuplicateIndex, similarity
+from rlaif.quality.filters import length_cap_drops
 from rlaif.quality.prompts import PromptChecker
 from rlaif.quality.text import BOILERPLATE_PATTERNS, REFUSAL_PATTERNS, matches_any, wrong_language
-from rlaif.recipe import DecontaminateSpec, FilterSpec
 from rlaif.store.versions import read_table
 from tests.conftest import MT_BENCH_GOLD, ROOT, shared_data
 

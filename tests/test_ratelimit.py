@@ -20,7 +20,7 @@ import pytest
 from rlaif.backends.base import GenerateRequest
 from rlaif.backends.openai_compat import OpenAIBackend
 from rlaif.backends.ratelimit import TokenBucket, Waits, bucket_shape, limit_name
-from rlaif.recipe import PolicySpec, parse_recipe
+from rlaif.config.recipe import PolicySpec, parse_recipe
 from rlaif.runner import run_recipe
 from rlaif.summary import summary_lines
 from tests.conftest import write_prompts

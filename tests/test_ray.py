@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
+from rlaif.config.recipe import parse_recipe
 from rlaif.core.errors import RecipeError
 from rlaif.core.processes import free_port
-from rlaif.recipe import parse_recipe
 from rlaif.runner import run_recipe
 from rlaif.shard_cache import shard_folder
 from tests import servers

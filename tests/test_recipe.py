@@ -1,7 +1,7 @@
 import pytest
 
+from rlaif.config.recipe import load_recipe, parse_recipe
 from rlaif.core.errors import RecipeError
-from rlaif.recipe import load_recipe, parse_recipe
 
 BASE = {"name": "t", "policies": [{"name": "p", "model": "smollm2-135m"}]}
 

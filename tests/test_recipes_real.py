@@ -30,7 +30,7 @@ def test_listwise_recipe_version_trains_with_dpo(tmp_path):
     trl = pytest.importorskip("trl")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     recipe = recipe_copy("listwise.yaml", tmp_path, consistency=False, min_margin=0.0, drop_truncated=False)
     result = summary(rlaif("run", recipe, "--store", str(tmp_path / "store"), "--limit", "3"))

@@ -133,7 +133,7 @@ def test_reward_model_scorer_matches_a_manual_forward_pass(tmp_path):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     torch.manual_seed(0)
     base = resolve_model("smollm2-135m")

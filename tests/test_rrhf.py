@@ -54,9 +54,9 @@ def test_rrhf_config_fields_have_help_texts():
 def test_rrhf_two_steps_on_a_listwise_version_changes_the_parameters(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlaif.resolve import resolve_model
     from rlaif.store.formats import format_rows
     from rlaif.store.versions import commit_tables
+    from rlaif.weights.resolve import resolve_model
     from tests.test_export import MANIFEST, ranked_tables
 
     torch.set_num_threads(1)

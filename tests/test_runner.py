@@ -109,7 +109,7 @@ def test_backends_of_one_endpoint_share_its_limit(monkeypatch):
     from rlaif.backends import BackendPool, make_backend
     from rlaif.backends.base import Completion, GenerateRequest
     from rlaif.backends.openai_compat import OpenAIBackend
-    from rlaif.recipe import PolicySpec
+    from rlaif.config.recipe import PolicySpec
     from tests.fakes import collect
 
     now = {"in_flight": 0, "most": 0}
@@ -155,7 +155,7 @@ def version_of(result: subprocess.CompletedProcess) -> str:
 @pytest.mark.slow
 def test_flow_no_prefect_and_library_give_the_same_version(tmp_path):
     """The same driver in three executors: the library, `rlaif run --no-prefect`, the Prefect flow."""
-    from rlaif.recipe import load_recipe
+    from rlaif.config.recipe import load_recipe
 
     with DetServer() as server:
         recipe = det_recipe(tmp_path, server.base_url)
@@ -169,7 +169,7 @@ def test_flow_no_prefect_and_library_give_the_same_version(tmp_path):
 @pytest.mark.slow
 def test_the_demo_recipe_gives_one_version_in_every_executor(tmp_path):
     """recipes/demo.yaml (the real 135M model, transformers: one model at a time) on 2 prompts."""
-    from rlaif.recipe import load_recipe
+    from rlaif.config.recipe import load_recipe
 
     demo = str(ROOT / "recipes" / "demo.yaml")
     library = run_recipe(load_recipe(demo), tmp_path / "lib", limit=2)[0]

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from rlaif.config.recipe import Recipe
 from rlaif.core.schema import Generation, PreferencePair, Prompt
 from rlaif.core.secrets import (
     error_text,
@@ -34,7 +35,6 @@ from rlaif.core.secrets import (
     strip_userinfo,
     userinfo_secrets,
 )
-from rlaif.recipe import Recipe
 from rlaif.store.versions import commit_tables, load_manifest, read_table, version_path
 from tests.badinput import assert_clean_failure, run_cli
 from tests.conftest import write_prompts
@@ -301,8 +301,8 @@ def test_a_failed_call_to_a_real_server_is_scrubbed_by_the_key_the_recipe_names(
     from rlaif.backends.openai_compat import OpenAIBackend
     from rlaif.cache import CallCache, CallStats
     from rlaif.calls import RetryBudget, run_generate
+    from rlaif.config.recipe import PolicySpec
     from rlaif.core.errors import RunIncomplete
-    from rlaif.recipe import PolicySpec
 
     key = random_key()  # not key-shaped: only its origin (the variable the recipe names) identifies it
     monkeypatch.setenv(KEY_ENV, key)
@@ -354,7 +354,7 @@ def test_scrubbing_holds_with_the_oldest_openai_and_httpx_pyproject_allows(tmp_p
 
 
 def test_error_text_scrubs_the_spec_key_and_url_credentials(monkeypatch):
-    from rlaif.recipe import PolicySpec
+    from rlaif.config.recipe import PolicySpec
 
     key, password = random_key(), random_key()
     monkeypatch.setenv(KEY_ENV, key)

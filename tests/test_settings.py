@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rlaif.recipe import parse_recipe, recipe_file_store
-from rlaif.settings import store_path
+from rlaif.config.recipe import parse_recipe, recipe_file_store
+from rlaif.config.settings import store_path
 from rlaif.store.versions import commit_tables
 from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe
 

@@ -87,7 +87,7 @@ def pairs(p: float) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def model_path():
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     torch.set_num_threads(1)
     return resolve_model("smollm2-135m")

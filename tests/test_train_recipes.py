@@ -83,7 +83,7 @@ def launch(store: Path, dataset_id: str, *extra: str) -> subprocess.CompletedPro
 @pytest.mark.slow
 def test_two_cpu_processes_train_one_step_and_only_one_model_is_committed(tmp_path):
     """Data parallel on CPU (DDP, gloo): both processes train, only rank 0 commits; no work folder is left."""
-    from rlaif.store.model_store import list_models
+    from rlaif.store.models import list_models
     from rlaif.store.versions import commit_tables
     from tests.test_export import MANIFEST, pairwise_tables
 

@@ -117,7 +117,7 @@ def test_markdown_summary_has_the_key_figures(tmp_path):
 
 def committed_model(store: Path) -> str:
     """A hand-made model committed through the store's own commit (fake weights, real manifest and metrics)."""
-    from rlaif.store.model_store import commit_model, model_id_for, new_model_workdir
+    from rlaif.store.models import commit_model, model_id_for, new_model_workdir
 
     model_id = model_id_for("tiny", {"k": 1})
     work = new_model_workdir(store, model_id)
@@ -130,7 +130,7 @@ def committed_model(store: Path) -> str:
 
 
 def test_store_model_report_goes_into_the_model_folder(tmp_path):
-    from rlaif.store.model_store import find_model
+    from rlaif.store.models import find_model
     from rlaif.training.report import write_training_report
 
     store = tmp_path / "store"

@@ -29,7 +29,7 @@ def version(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model_path():
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     return resolve_model("smollm2-135m")
 

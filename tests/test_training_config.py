@@ -111,7 +111,7 @@ def test_lora_config_targets_llama_projections():
 
 
 def test_model_id_key_follows_the_settings_but_not_the_threads():
-    from rlaif.store.model_store import model_id_for
+    from rlaif.store.models import model_id_for
     from rlaif.training.driver import default_name, model_key
 
     def model_id(**overrides):
@@ -140,7 +140,7 @@ IDS_BEFORE_ISSUE_23 = [
 
 @pytest.mark.parametrize(("algorithm", "overrides", "before", "same"), IDS_BEFORE_ISSUE_23, ids=lambda v: str(v))
 def test_a_model_id_moves_exactly_where_what_is_trained_changed(algorithm, overrides, before, same):
-    from rlaif.store.model_store import model_id_for
+    from rlaif.store.models import model_id_for
     from rlaif.training.driver import default_name, model_key
 
     now = model_id_for(default_name("demo-0123456789ab", algorithm), model_key("demo-0123456789ab", algorithm, "smollm2-135m", load_settings(algorithm, **overrides)))

@@ -4,8 +4,8 @@ import pytest
 
 from rlaif.backends.base import GenerateRequest, ScoreRequest
 from rlaif.backends.transformers_backend import TransformersBackend
+from rlaif.config.recipe import PairwiseJudge, PolicySpec
 from rlaif.core.errors import BackendError
-from rlaif.recipe import PairwiseJudge, PolicySpec
 from tests.fakes import collect
 
 pytestmark = pytest.mark.slow

@@ -37,7 +37,7 @@ def version(tmp_path_factory):
 def base_weight():
     from safetensors import safe_open
 
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     with safe_open(f"{resolve_model('smollm2-135m')}/model.safetensors", "pt") as weights:
         return weights.get_tensor(WEIGHT)
@@ -133,7 +133,7 @@ def test_grpo_against_a_reward_model_trained_on_the_same_version(version):
 
 def test_a_dpo_model_samples_the_next_round_and_lineage_shows_both_versions(version):
     """The iterative step by hand: the trained model id as the policy of the next run's recipe."""
-    from rlaif.recipe import parse_recipe
+    from rlaif.config.recipe import parse_recipe
     from rlaif.runner import run_recipe
     from rlaif.store.lineage import lineage
     from rlaif.store.versions import read_table

@@ -53,7 +53,7 @@ def metric(root: str, name: str) -> float:
 
 @pytest.fixture(scope="module")
 def server():
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     port, log = free_port(), tempfile.NamedTemporaryFile(prefix="vllm-serve-", suffix=".log", delete=False)
     argv = [

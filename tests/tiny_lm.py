@@ -12,7 +12,7 @@ def tiny_causal_lm(folder: Path, moe: bool = False, router_aux_loss_coef: float 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, MixtralConfig
 
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m"))
     shape = {

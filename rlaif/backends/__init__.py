@@ -1,4 +1,4 @@
-"""Backends chosen by name from the table in rlaif.engines, imported lazily (vLLM and torch only when used)."""
+"""Backends chosen by name from the table in rlaif.config.engines, imported lazily (vLLM and torch only when used)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import threading
 from collections.abc import Callable, Iterator
 
 from rlaif.backends.base import Backend
+from rlaif.config.engines import API_BACKENDS, BACKENDS
+from rlaif.config.recipe import ModelSpec
 from rlaif.core.errors import BackendError
-from rlaif.engines import API_BACKENDS, BACKENDS
-from rlaif.recipe import ModelSpec
 
 __all__ = ["API_BACKENDS", "BACKENDS", "Backend", "BackendPool", "backend_class", "engine_key", "make_backend", "opened", "pooled", "using"]
 

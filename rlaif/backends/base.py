@@ -77,7 +77,7 @@ class Backend:
 
     name = "base"
     #: The ModelSpec fields this engine reads besides `backend` and `model`; a recipe that sets
-    #: another one for it is an error naming the field (rlaif.recipe.ModelSpec).
+    #: another one for it is an error naming the field (rlaif.config.recipe.ModelSpec).
     options: frozenset[str] = frozenset()
     #: The packages this engine imports when it loads (checked before a run: rlaif.preflight).
     requires: tuple[str, ...] = ()
@@ -102,12 +102,12 @@ class Backend:
 
         Changing it changes every key, so the request cache of earlier runs would no longer be found.
         """
-        from rlaif.models import weights_identity
+        from rlaif.weights.builtin import weights_identity
 
         # a built-in alias downloaded from its upstream repository (make judges FROM=hub) adds which commit
         return {"backend": spec.backend, "model": spec.model, "dtype": spec.dtype, **weights_identity(spec.model)}
 
-    def __init__(self, spec) -> None:  # spec: rlaif.recipe.ModelSpec
+    def __init__(self, spec) -> None:  # spec: rlaif.config.recipe.ModelSpec
         self.spec = spec
         self.loaded = False
         self.kept = False  # kept loaded after a `with` block (rlaif.backends.one_loaded_backend)

@@ -19,8 +19,8 @@ from typing import Any
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
 from rlaif.backends.ratelimit import EndpointLimits, SharedLimitUnavailable, Waits, endpoint_limits, prefect_shared
+from rlaif.config.engines import ENGINE_OPTIONS
 from rlaif.core.errors import BackendError
-from rlaif.engines import ENGINE_OPTIONS
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 DEFAULT_BASE_URL = "https://api.openai.com/v1"

@@ -11,9 +11,9 @@ import time
 from itertools import groupby
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
+from rlaif.config.engines import ENGINE_OPTIONS
 from rlaif.core.errors import BackendError
 from rlaif.core.schema import content_hash
-from rlaif.engines import ENGINE_OPTIONS
 
 
 class TransformersBackend(Backend):
@@ -27,7 +27,7 @@ class TransformersBackend(Backend):
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:
             raise BackendError(f"transformers backend needs torch and transformers ({exc}) - run: pip install torch==2.13.0 transformers") from None
-        from rlaif.resolve import check_local_model, resolve_model
+        from rlaif.weights.resolve import check_local_model, resolve_model
 
         store = getattr(self, "store", None)  # the run's store (rlaif.backends.BackendPool); None: the default store
         check_local_model(self.spec.model, store)  # an unknown name lists the aliases instead of a Hub connection traceback

@@ -30,8 +30,8 @@ from typing import Any
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
 from rlaif.backends.openai_compat import OpenAIBackend, normalize_token
 from rlaif.backends.vllm_server import VLLMServer, check_vllm_env, engine_args
+from rlaif.config.engines import ENGINE_OPTIONS
 from rlaif.core.errors import BackendError
-from rlaif.engines import ENGINE_OPTIONS
 
 #: Environment defaults set before vLLM is imported (a value already set wins).
 ENGINE_ENV = {
@@ -113,7 +113,7 @@ class VLLMBackend(Backend):
                 ".venv-vllm/bin/python, or pip install vllm in a venv of its own (GPU); "
                 "or use backend: transformers"
             ) from None
-        from rlaif.resolve import resolve_model
+        from rlaif.weights.resolve import resolve_model
 
         self.SamplingParams = SamplingParams
         self.llm = LLM(
@@ -256,7 +256,7 @@ class ManagedVLLMBackend(OpenAIBackend):
         self._single: dict[str, bool] = {}
 
     def load(self) -> None:
-        from rlaif.settings import store_path
+        from rlaif.config.settings import store_path
 
         store = getattr(self, "store", None) or store_path(None, None)  # the run's store (BackendPool), else the default one
         self.server = VLLMServer(self.recipe_spec, store).start()

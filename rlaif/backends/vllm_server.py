@@ -218,7 +218,7 @@ class VLLMServer:
                 "--served-model-name", self.spec.model, "--disable-uvicorn-access-log", *serve_flags(args)]
 
     def start(self) -> VLLMServer:
-        from rlaif.resolve import check_local_model, resolve_model
+        from rlaif.weights.resolve import check_local_model, resolve_model
 
         reap_leftover_servers(self.store)
         check_local_model(self.spec.model, self.store)

@@ -1,4 +1,4 @@
-"""Chat templates that rlaif.models sets on a converted GGUF tokenizer that carries none (ChatML)."""
+"""Chat templates that rlaif.weights.builtin sets on a converted GGUF tokenizer that carries none (ChatML)."""
 
 #: SmolLM2-Instruct's own chat template (ChatML with a default system turn).
 CHATML_TEMPLATE = (

@@ -66,7 +66,7 @@ def to_judgment(scored: Scored, i: int, j: int, judge_type: str, template: str, 
 def construct_pairs(
     scored: list[Scored], strategy: str, seed: int, judge_type: str, template: str, template_sha256: str, model: str
 ) -> tuple[list[tuple[Prompt, Generation, Generation]], dict[tuple[str, str], Judgment]]:
-    """Candidate items and their judgments, ready for `rlaif.filters.select_candidates`."""
+    """Candidate items and their judgments, ready for `rlaif.quality.filters.select_candidates`."""
     items, judgments = [], {}
     for entry in scored:
         for i, j in pair_indices(entry, strategy, seed):

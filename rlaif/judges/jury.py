@@ -21,7 +21,7 @@ from rlaif.judges.debias import agree, debiased
 @dataclass
 class Member:
     label: str
-    spec: object  # rlaif.recipe.JudgeSpec with this member's overrides
+    spec: object  # rlaif.config.recipe.JudgeSpec with this member's overrides
     principle_for: PrincipleFor
     principle: str | None = None  # the fixed principle of an ensemble member
 

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 
 from rlaif.cache import CallCache, CallStats
 from rlaif.core.schema import Feedback, Generation, Judgment, Prompt, Ranking
-from rlaif.filters import pre_judge_reason, response_reason
 from rlaif.judges import jury as juries
 from rlaif.judges.common import judge_template, load_principles, resolve_path
 from rlaif.judges.construct import Scored, construct_pairs, to_feedback, to_ranking
 from rlaif.judges.listwise import judge_listwise
 from rlaif.judges.pairwise import BiasTally, candidate_pairs, judge_pairs, remove_position_bias
 from rlaif.judges.pointwise import judge_binary, judge_pointwise
+from rlaif.quality.filters import pre_judge_reason, response_reason
 
 Item = tuple[Prompt, Generation, Generation]
 PER_RESPONSE = {"listwise": judge_listwise, "pointwise": judge_pointwise, "binary": judge_binary}
@@ -91,7 +91,7 @@ def _per_response_stage(prompts, generations, spec, filters, cache, stats) -> Ju
 
 
 def _counted_reason(generation: Generation, filters, dropped: Counter) -> str | None:
-    """The response's pre-judge reason (rlaif.filters.response_reason), counted in `dropped`."""
+    """The response's pre-judge reason (rlaif.quality.filters.response_reason), counted in `dropped`."""
     reason = response_reason(generation, filters)
     if reason:
         dropped[reason] += 1
@@ -140,7 +140,7 @@ def _pairwise_stage(prompts, generations, spec, filters, cache, stats) -> JudgeO
 
 
 def pairwise_items(grouped: list[tuple[Prompt, list[Generation]]], spec, filters) -> tuple[list[Item], list[str | None]]:
-    """Every candidate pair of a pairwise judge and its pre-judge reason (rlaif.filters.pre_judge_reason), decided here once."""
+    """Every candidate pair of a pairwise judge and its pre-judge reason (rlaif.quality.filters.pre_judge_reason), decided here once."""
     which = "all" if spec.pairs in ("best_vs_worst", "best_vs_random") else spec.pairs
     items = [(p, a, b) for p, gens in grouped for a, b in candidate_pairs(gens, which)]
     return items, [pre_judge_reason(a, b, filters) for _, a, b in items]

@@ -1,6 +1,6 @@
 """Lineage of a dataset version: its parents (recursively), and for each version the recipe, the
 prompt set, the models and the judge templates it was made from. A policy, judge or parent that is
-a trained model of the store (STORE/models, rlaif.store.model_store) is a node of its own, and
+a trained model of the store (STORE/models, rlaif.store.models) is a node of its own, and
 through it the dataset version it was trained on.
 
 A parent that is not in this store (for example the base of a version pulled from the Hub) is
@@ -83,7 +83,7 @@ def store_models_used(store: str | Path, manifest: dict[str, Any]) -> list[tuple
 
 
 def _model_or_none(store: str | Path, model_id: str):
-    from rlaif.store.model_store import find_model
+    from rlaif.store.models import find_model
 
     return find_model(store, model_id)
 
@@ -105,7 +105,7 @@ def model_origin(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def model_node(store: str | Path, model_id: str, seen: set[str], depth: int, role: str | None = None) -> dict[str, Any]:
     """A trained model and what it came from: its dataset version (with its lineage) and a base model of the store."""
-    from rlaif.store.model_store import load_model_manifest
+    from rlaif.store.models import load_model_manifest
 
     manifest = load_model_manifest(store, model_id)  # a damaged one is a StoreError naming the file
     node = {**model_origin(manifest), "role": role, "parents": []}

@@ -11,7 +11,7 @@ its creation and the moment its owner locks it.
 Locks are advisory, per open file description: two opens in one process exclude each other
 too. They need a local file system (flock over NFS is not reliable).
 
-Why not `filelock` (which rlaif.models uses for the model cache, where the question is only
+Why not `filelock` (which rlaif.weights.builtin uses for the model cache, where the question is only
 "wait for whoever converts"): these locks answer "is the owner of this folder still alive?"
 about other processes' files, with a non-blocking try that must not create, delete or keep
 anything (`try_hold`, `is_held`), a lock on a folder itself (the creation lock) and a descriptor handed back

@@ -122,7 +122,7 @@ def model_key(dataset_id: str, algorithm: str, model: str, settings: TrainSettin
 
 def resolve_base(model: str, store: str | Path) -> str:
     """A loadable folder for the base model: an alias, a local folder or a model id of the store."""
-    from rlaif.resolve import check_local_model, resolve_model
+    from rlaif.weights.resolve import check_local_model, resolve_model
 
     check_local_model(model, store)
     return resolve_model(model, store)
@@ -214,7 +214,7 @@ def build_manifest(ctx: dict[str, Any], settings: TrainSettings, metrics: dict, 
 
 def _run_in_workdir(job: TrainJob, store: str | Path, model_id: str, progress: bool) -> tuple[dict, float]:
     from rlaif.core.progress import progress_bar
-    from rlaif.store.model_store import discard_model_workdir
+    from rlaif.store.models import discard_model_workdir
 
     started = time.perf_counter()
     try:
@@ -235,7 +235,7 @@ def train(
     """Train `algorithm` on the dataset version `dataset_id` from the base `model`; the model id and
     folder in the store, `existed=True` (and no training) when the same training is already there."""
     from rlaif.store.model_card import render_model_card
-    from rlaif.store.model_store import commit_model, find_model, is_model_id, model_id_for, new_model_workdir
+    from rlaif.store.models import commit_model, find_model, is_model_id, model_id_for, new_model_workdir
 
     if settings.algorithm != algorithm:
         raise StoreError(f"the settings are for {settings.algorithm}, not {algorithm} - load them with load_settings({algorithm!r}, ...)")
@@ -258,7 +258,7 @@ def train(
     ctx = {"dataset_manifest": dataset_manifest, "dataset_id": dataset_id, "model": model, "model_path": model_path,
            "base_is_store_model": is_model_id(model) and find_model(store, model) is not None, "device": device, "rows": len(rows)}
     if _rank() != 0:  # several processes (accelerate launch, torchrun): the weights are rank 0's, and so is the commit
-        from rlaif.store.model_store import discard_model_workdir, models_dir
+        from rlaif.store.models import discard_model_workdir, models_dir
 
         discard_model_workdir(workdir)
         _barrier()  # until rank 0 has committed

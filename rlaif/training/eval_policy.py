@@ -40,8 +40,8 @@ def new_is_a(seed: int, index: int) -> bool:
 
 def local_model(name: str, store: str | Path) -> str:
     """A store model id as its weights folder (other names as given: aliases and folders resolve in the backend)."""
-    from rlaif.resolve import weights_path
-    from rlaif.store.model_store import find_model
+    from rlaif.store.models import find_model
+    from rlaif.weights.resolve import weights_path
 
     return weights_path(store, name) if find_model(store, name) is not None else name
 

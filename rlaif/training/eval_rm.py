@@ -54,7 +54,7 @@ def rm_figures(chosen: list[float], rejected: list[float], sides: list[float]) -
 
 def trained_on(model: str, store: str | Path) -> dict[str, Any] | None:
     """The dataset version a store model was trained on and its judge's quality figures (None for other models)."""
-    from rlaif.store.model_store import find_model, load_model_manifest
+    from rlaif.store.models import find_model, load_model_manifest
 
     if find_model(store, model) is None:
         return None

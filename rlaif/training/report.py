@@ -200,7 +200,7 @@ def _manifest_file(folder: Path) -> dict[str, Any]:
 def write_training_report(store: str | Path, model_id: str, out: str | Path | None = None) -> Path:
     """Write the report of the store's model `model_id` to `out` (default STORE/models/<id>/report.html);
     StoreError naming the id and the known models when there is no such model."""
-    from rlaif.store.model_store import load_model_manifest, model_path
+    from rlaif.store.models import load_model_manifest, model_path
 
     return write_folder_report(model_path(store, model_id), load_model_manifest(store, model_id), out=out)
 

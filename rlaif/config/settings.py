@@ -17,7 +17,7 @@ STORE_ENV = "RLAIF_STORE"
 def store_path(recipe=None, store: str | Path | None = None) -> Path:
     """The store folder: `store` (--store), then $RLAIF_STORE, then the recipe's `store:`, then data/store.
 
-    `recipe` is a Recipe or None (a recipe file: rlaif.recipe.recipe_file_store).
+    `recipe` is a Recipe or None (a recipe file: rlaif.config.recipe.recipe_file_store).
 
     >>> str(store_path(None, "here")), str(store_path(None, None)) == os.environ.get(STORE_ENV, DEFAULT_STORE)
     ('here', True)

