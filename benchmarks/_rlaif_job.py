@@ -2,7 +2,7 @@
 process so that its peak memory is its own. Prints one JSON line with the wall time of the job,
 the process's peak RSS and the call counts.
 
-The job is what `flows/pipeline.py` does, with the same library steps (`rlaif.runner.run_recipe`):
+The job is what `flows/pipeline.py` does, with the same library steps (`rlaif.pipeline.runner.run_recipe`):
 load prompts in chunks, sample two responses per prompt (two policies, one sample each:
 llm-katan's echo differs by temperature), judge the pair in both orders, filter, commit a dataset
 version. The request cache lives in the store (on disk).
@@ -52,8 +52,8 @@ def recipe_data(prompts: Path, base_url: str, model: str, concurrency: int, judg
 
 
 def run_job(recipe, store: Path, judge: bool = True, chunk_size: int | None = None) -> dict:
-    """flows/pipeline.py's rlaif_run minus Prefect: the same library steps (rlaif.runner); returns the figures."""
-    from rlaif.runner import run_recipe
+    """flows/pipeline.py's rlaif_run minus Prefect: the same library steps (rlaif.pipeline.runner); returns the figures."""
+    from rlaif.pipeline.runner import run_recipe
 
     rss_start = common.current_rss_mib()
     start = time.perf_counter()

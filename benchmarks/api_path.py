@@ -17,11 +17,11 @@ import _common as common
 from _bare_job import send
 
 from rlaif.backends import make_backend
-from rlaif.cache import CallCache, CallStats
-from rlaif.calls import run_generate
+from rlaif.calls.cache import CallCache, CallStats
+from rlaif.calls.engine import run_generate
 from rlaif.config.recipe import PolicySpec, SamplingParams
 from rlaif.core.schema import Prompt
-from rlaif.sampling import generation_requests
+from rlaif.pipeline.sampling import generation_requests
 
 PARAMS = SamplingParams(temperature=0.7, top_p=1.0, max_tokens=64, seed=0)
 
@@ -110,7 +110,7 @@ def report(args, rlaif_s: list[float], bare_s: list[float], load_before: str) ->
 - Date: {common.today()}; machine: {common.machine()} (load before: {load_before})
 - Command: `{common.command_line()}`
 - Server: llm-katan echo backend, `--latency-ms {args.latency_ms} --max-concurrent 1024`, on 127.0.0.1, same server for both clients.
-- rlaif side: `rlaif.calls.run_generate` with the `openai` backend (max_concurrency {args.concurrency}) and a fresh SQLite `CallCache` in a temp folder: request building, cache lookup, retries wrapper, one cache write per result. Bare side: `openai.AsyncOpenAI` with {args.concurrency} workers sending the same {args.requests} requests. {args.repeats} repeats, order alternating (rlaif first, then bare first, ...), after a 200-request warm-up of each.
+- rlaif side: `rlaif.calls.engine.run_generate` with the `openai` backend (max_concurrency {args.concurrency}) and a fresh SQLite `CallCache` in a temp folder: request building, cache lookup, retries wrapper, one cache write per result. Bare side: `openai.AsyncOpenAI` with {args.concurrency} workers sending the same {args.requests} requests. {args.repeats} repeats, order alternating (rlaif first, then bare first, ...), after a 200-request warm-up of each.
 
 | | median wall (s) | runs (s) | requests/s |
 |---|---|---|---|

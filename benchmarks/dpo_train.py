@@ -1,7 +1,7 @@
 """DPO training throughput: TRL's DPOTrainer on rlaif-made pairs, in tokens/s and pairs/s.
 
 The pairs are made the way a run makes them: each prompt of data/prompts.jsonl (repeated past
-100) is sampled twice through rlaif's `transformers` backend (`rlaif.sampling.sample_policy`,
+100) is sampled twice through rlaif's `transformers` backend (`rlaif.pipeline.sampling.sample_policy`,
 two policies at temperature 0.7 and 1.0), and the two responses become chosen and rejected in
 the conversational format `rlaif datasets export --format dpo` writes. Which response is chosen
 does not change the cost of a step, so no judge runs here (the judge is measured elsewhere).
@@ -31,10 +31,10 @@ SYSTEM = "You are a helpful assistant. Answer in one or two short sentences."
 
 def make_pairs(args) -> tuple[list[dict], float]:
     """Sample two responses per prompt with the rlaif transformers backend; returns rows and seconds."""
-    from rlaif.cache import CallCache, CallStats
+    from rlaif.calls.cache import CallCache, CallStats
     from rlaif.config.recipe import PolicySpec
     from rlaif.core.inputs import load_prompts
-    from rlaif.sampling import sample_policy
+    from rlaif.pipeline.sampling import sample_policy
 
     prompts = load_prompts(common.ROOT / "data" / "prompts.jsonl", SYSTEM)
     prompts = (prompts * (args.pairs // len(prompts) + 1))[: args.pairs]

@@ -17,7 +17,7 @@ from pathlib import Path
 import _common as common  # noqa: F401  (puts the project root on sys.path)
 
 from rlaif.config.recipe import parse_recipe
-from rlaif.runner import run_recipe
+from rlaif.pipeline.runner import run_recipe
 from tests.conftest import write_prompts
 from tests.det_server import DetServer
 

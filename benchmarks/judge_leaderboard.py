@@ -1,7 +1,7 @@
 """Judge leaderboard: the built-in judges on the three shared human-labelled sets (docs/judges.md).
 
 For each cell of a plan in benchmarks/judges/grid.yaml (model x judge type x chain-of-thought x
-set, first N rows), the judge is measured with `rlaif.evaluate.evaluate_judge` (what
+set, first N rows), the judge is measured with `rlaif.judges.evaluate.evaluate_judge` (what
 `rlaif eval-judge` runs): agreement with its 95% interval, raw and debiased order consistency,
 length preference, kappa, ECE, the "longer" / "shorter" baselines. Every cell is evaluated with
 `debias: true` and then `debias: false`; the second makes no model call (the same both-order
@@ -122,8 +122,8 @@ def device(threads: int | None) -> str:
 def measure(grid: dict[str, Any], cell: dict[str, Any], debias: bool, store: Path, threads: int | None) -> dict[str, Any]:
     """One leaderboard row: `evaluate_judge` of the cell's recipe, with its conditions."""
     from rlaif.config.recipe import parse_recipe
-    from rlaif.evaluate import evaluate_judge
-    from rlaif.preflight import check_judge
+    from rlaif.judges.evaluate import evaluate_judge
+    from rlaif.pipeline.preflight import check_judge
 
     data, judge = judge_section(grid, cell, debias, threads)
     recipe = parse_recipe({**data, "name": row_name(cell, debias), "judge": judge, "store": None}, f"{GRID} ({row_name(cell, debias)})")
@@ -204,8 +204,8 @@ def outcomes_of(row: dict[str, Any]) -> list[dict[str, Any]]:
 def rule_figures(outcomes: list[dict[str, Any]], beta: float | None) -> tuple[float | None, float | None]:
     """(agreement, order consistency) of both-order soft labels debiased by `beta` (None: per pair,
     i.e. the two orders' logits averaged, consistent by construction), with the library's functions."""
-    from rlaif.evaluate import agreement
     from rlaif.judges.debias import agree, debiased, logit, sigmoid
+    from rlaif.judges.evaluate import agreement
 
     chosen, consistent = [], []
     for o in outcomes:
@@ -311,7 +311,7 @@ def flips(outcomes: list[dict[str, Any]], beta: float) -> tuple[int, int]:
 
 def length_split(outcomes: list[dict[str, Any]]) -> tuple[float | None, float | None, int, int]:
     """(P(judge picks the longer | humans chose the longer), same | humans chose the shorter, n of each)."""
-    from rlaif.evaluate import pick_score
+    from rlaif.judges.evaluate import pick_score
 
     by_human: dict[float, list[float]] = {1.0: [], 0.0: []}
     for o in outcomes:

@@ -10,7 +10,7 @@ On a GPU (torch.cuda available) both sides run there and the figures go to their
 (`local-transformers-gpu`).
 
 rlaif side: `generation_requests` + `run_generate` (request cache in a temp folder) + `to_generation`,
-i.e. `rlaif.sampling.sample_policy` with the model load timed apart. Raw side: transformers
+i.e. `rlaif.pipeline.sampling.sample_policy` with the model load timed apart. Raw side: transformers
 `model.generate` on left-padded batches of the chat-templated prompts (file order), or vLLM
 `LLM.chat` with all prompts at once. Generated tokens are counted the same way on both sides
 (up to and including the first end-of-sequence token).
@@ -87,10 +87,10 @@ def raw_vllm(args, prompts) -> dict:
 
 def pipeline_side(args, prompts) -> dict:
     from rlaif.backends import make_backend
-    from rlaif.cache import CallCache, CallStats
-    from rlaif.calls import run_generate
+    from rlaif.calls.cache import CallCache, CallStats
+    from rlaif.calls.engine import run_generate
     from rlaif.config.recipe import PolicySpec
-    from rlaif.sampling import generation_requests, to_generation
+    from rlaif.pipeline.sampling import generation_requests, to_generation
 
     spec = PolicySpec(backend=args.engine, model="smollm2-135m", batch_size=args.batch_size, threads=args.threads, dtype=args.dtype,
                       params={"temperature": 0.0, "max_tokens": args.max_tokens, "seed": 0})

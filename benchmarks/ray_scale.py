@@ -19,7 +19,7 @@ from pathlib import Path
 import _common as common
 
 from rlaif.config.recipe import parse_recipe
-from rlaif.runner import run_recipe
+from rlaif.pipeline.runner import run_recipe
 
 os.environ.setdefault("RLAIF_PROGRESS", "0")
 

@@ -15,8 +15,8 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 import judge_leaderboard as lb  # noqa: E402
 
-from rlaif.evaluate import agreement  # noqa: E402
 from rlaif.judges.debias import agree, debiased, estimate_beta, logit, pair_shift  # noqa: E402
+from rlaif.judges.evaluate import agreement  # noqa: E402
 
 
 def old_beta(ab, ba):

@@ -3,7 +3,7 @@
 1. Label: the response pairs of the shared human-labelled sets (--train, default PandaLM 894 +
    MT-Bench 200 = 1,094 pairs) are judged by the embedded judge of recipes/demo.yaml (smollm2-135m,
    prompts/pairwise_judge.j2, verdict-token probabilities, both orders, position-debiased) through
-   `rlaif.evaluate.evaluate_judge` and the store's request cache (a re-run makes no model call).
+   `rlaif.judges.evaluate.evaluate_judge` and the store's request cache (a re-run makes no model call).
    Only the pairs' prompts and responses are used: `chosen` is the response the judge prefers
    after debiasing and `p_chosen` its debiased P(chosen better); the human label is not used for
    training (it gives the judge's own agreement with humans on these pairs, reported beside).
@@ -64,7 +64,7 @@ def demo_recipe():
 def judge_file(recipe, path: Path, limit: int | None, store: Path) -> tuple[dict, list[dict], list]:
     """The judge's figures on one gold file, its per-row outcomes and the gold pairs."""
     from rlaif.core.gold import load_gold
-    from rlaif.evaluate import evaluate_judge
+    from rlaif.judges.evaluate import evaluate_judge
 
     figures = evaluate_judge(recipe, path, store, limit)
     outcomes = json.loads(Path(figures["path"]).read_text())["outcomes"]
@@ -94,7 +94,7 @@ def judged_pair(pair, outcome: dict, tag: str, judge_model: str, template_sha: s
 
 def agreement_block(files: list[dict], pairs: list[dict], agrees: list[bool]) -> dict:
     """The judge's agreement with the human labels over all training pairs (the version's `eval`)."""
-    from rlaif.evaluate import wilson_interval
+    from rlaif.judges.evaluate import wilson_interval
 
     n = len(pairs)
     share = sum(0.5 if p["p_chosen"] == 0.5 else float(a) for p, a in zip(pairs, agrees)) / n

@@ -66,7 +66,7 @@ def captured_requests(recipe: Path, store: Path) -> list[dict]:
     """Run the job once in this process (a warm-up) and keep every request body rlaif sent: the bare client's job."""
     from rlaif.backends import openai_compat
     from rlaif.config.recipe import load_recipe
-    from rlaif.runner import run_recipe
+    from rlaif.pipeline.runner import run_recipe
 
     bodies: list[dict] = []
     post = openai_compat.OpenAIBackend._chat
@@ -146,7 +146,7 @@ def report(args, runs, load_before: str, load_after: str, served: int) -> None:
 - Command: `{common.command_line()}`
 - Server: llm-katan echo, `--latency-ms {args.latency_ms} --max-concurrent 1024`, one server for all runs ({served} requests served in all).
 - Job: {args.prompts} prompts; 2 responses per prompt (two policies, one sample each); a pairwise judgment per prompt; results on disk.
-  - `rlaif run RECIPE` (the Prefect flow) with a Prefect server already running (`make server`, `PREFECT_API_URL` set), the same with no server running (the run starts its own), and `rlaif run RECIPE --no-prefect`: two `openai` policies, pairwise judge in **both orders** (2 judge calls per pair), filters, request cache, dataset version committed, HTML report written. `max_concurrency {args.concurrency}`: one limit for the endpoint shared by the policies and the judge, which work together: every policy samples a chunk (256 prompts) at once and the judge judges a chunk as soon as its samples are in, while later chunks are sampled (rlaif/runner.py `_sample_and_judge`).
+  - `rlaif run RECIPE` (the Prefect flow) with a Prefect server already running (`make server`, `PREFECT_API_URL` set), the same with no server running (the run starts its own), and `rlaif run RECIPE --no-prefect`: two `openai` policies, pairwise judge in **both orders** (2 judge calls per pair), filters, request cache, dataset version committed, HTML report written. `max_concurrency {args.concurrency}`: one limit for the endpoint shared by the policies and the judge, which work together: every policy samples a chunk (256 prompts) at once and the judge judges a chunk as soon as its samples are in, while later chunks are sampled (rlaif/pipeline/runner.py `_sample_and_judge`).
   - distilabel 1.5.3 (`benchmarks/_distilabel_job.py`, in .venv-bench): `LoadDataFromDicts >> [TextGeneration x2] >> GroupColumns >> PrometheusEval(mode="relative")`, all `OpenAILLM`, `input_batch_size={args.concurrency}` on every step, default logging, `use_cache=False`, `pipeline.run`. One judge call per pair.
   - bare AsyncOpenAI (`benchmarks/_bare_job.py`): the very {requests[rl]} request bodies rlaif sent (recorded in a warm-up run of the job: both policies' generations, then the judge's prompts in both orders with `logprobs`), from {args.concurrency} workers, in the order recorded, nothing stored.
 - Each side a fresh process timed whole (interpreter start, imports, the job, exit), {args.repeats} repeats in alternating order.

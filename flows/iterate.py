@@ -1,7 +1,7 @@
 """Iterative RLAIF flow `rlaif-iterate`: rounds of sample -> judge -> version -> train -> evaluate.
 
 The loop, its order, its state (STORE/loops/<loop id>/state.json) and its resume rules are the
-library's (`rlaif.iterate.run_loop`, the same as `rlaif iterate --no-prefect`); this module runs
+library's (`rlaif.loop.iterate.run_loop`, the same as `rlaif iterate --no-prefect`); this module runs
 each step of each round as a Prefect task (`sample`, `train`, `eval`) and posts per round:
 
 - `rlaif-iterate-round-<k>`: Markdown with the round's version, model and win rate (95% interval);
@@ -41,24 +41,24 @@ def _step(fn, *args):
 
 @task(name="iterate-sample", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2, retry_condition_fn=_io_error)
 def sample_task(path: str, store: str, number: int, policy_model: str) -> dict | RlaifError:
-    """Round `number`'s dataset version, sampled from `policy_model` (rlaif.iterate.sample_round)."""
-    from rlaif.iterate import sample_round
+    """Round `number`'s dataset version, sampled from `policy_model` (rlaif.loop.iterate.sample_round)."""
+    from rlaif.loop.iterate import sample_round
 
     return _step(sample_round, path, store, number, policy_model)
 
 
 @task(name="iterate-train", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2, retry_condition_fn=_io_error)
 def train_task(path: str, store: str, version_id: str, base_model: str) -> dict | RlaifError:
-    """The round's model trained on `version_id` from `base_model` (rlaif.iterate.train_round)."""
-    from rlaif.iterate import train_round
+    """The round's model trained on `version_id` from `base_model` (rlaif.loop.iterate.train_round)."""
+    from rlaif.loop.iterate import train_round
 
     return _step(train_round, path, store, version_id, base_model)
 
 
 @task(name="iterate-eval", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2, retry_condition_fn=_io_error)
 def eval_task(path: str, store: str, new_model: str, baseline: str) -> dict | RlaifError:
-    """Win rate of `new_model` over `baseline` on the held-out prompts (rlaif.iterate.eval_round)."""
-    from rlaif.iterate import eval_round
+    """Win rate of `new_model` over `baseline` on the held-out prompts (rlaif.loop.iterate.eval_round)."""
+    from rlaif.loop.iterate import eval_round
 
     return _step(eval_round, path, store, new_model, baseline)
 
@@ -67,7 +67,7 @@ TASKS = {"sample": sample_task, "train": train_task, "eval": eval_task}
 
 
 def prefect_step(kind: str, fn, *args: Any) -> Any:
-    """`rlaif.iterate.run_loop`'s executor here: the step `fn` as its kind's task (which calls the same
+    """`rlaif.loop.iterate.run_loop`'s executor here: the step `fn` as its kind's task (which calls the same
     library function with the same plain values); an RlaifError it returned is raised."""
     value = TASKS[kind](*args)
     if isinstance(value, RlaifError):
@@ -77,7 +77,7 @@ def prefect_step(kind: str, fn, *args: Any) -> Any:
 
 def round_markdown(entry: dict[str, Any]) -> str:
     """A round's key figures as Markdown (its artifact)."""
-    from rlaif.iterate import win_line
+    from rlaif.loop.iterate import win_line
 
     ev = entry.get("eval") or {}
     return "\n".join([
@@ -130,7 +130,7 @@ def rlaif_iterate(recipe_path: str, store: str | None = None, rounds: int | None
     """Run (or resume) the iterative loop of `recipe_path` (a recipe with an `iterate:` section) for up
     to `rounds` rounds (default: the recipe's); returns the loop state with `final_model`."""
     from rlaif.config.recipe import recipe_file_store
-    from rlaif.iterate import run_loop
+    from rlaif.loop.iterate import run_loop
 
     try:
         where = recipe_file_store(recipe_path, store)

@@ -1,6 +1,6 @@
 """End-to-end flow: sample -> judge (pairwise both orders, listwise, pointwise, binary; one judge or a jury) -> filter -> commit a version.
 
-The order of the steps is the library's (`rlaif.runner.drive`); this module only runs each step
+The order of the steps is the library's (`rlaif.pipeline.runner.drive`); this module only runs each step
 as a Prefect task. Prompts go through in chunks, so memory is bounded by a chunk. The request
 cache lives in the store, so task retries and re-runs never repeat a finished model call
 (Prefect's own result caching is off).
@@ -16,15 +16,16 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from flows.server import crash_abandoned_flow_runs, record_flow_run
-from rlaif import runner
 from rlaif.config.recipe import load_recipe
 from rlaif.config.sections import ExecutionSpec
 from rlaif.config.settings import store_path
 from rlaif.core.errors import RlaifError
-from rlaif.incremental import NothingNew
-from rlaif.summary import summary_lines
+from rlaif.pipeline import runner
+from rlaif.pipeline.incremental import NothingNew
+from rlaif.pipeline.run import live_run, start_run
+from rlaif.pipeline.summary import summary_lines
 
-# One task per step kind, each wrapping the library step of the same name (rlaif/runner.py). A task
+# One task per step kind, each wrapping the library step of the same name (rlaif/pipeline/runner.py). A task
 # takes plain values (the run's work folder, indices) and returns plain values: an RlaifError is
 # returned, not raised, so Prefect logs no traceback; the flow raises it (see `prefect_steps`).
 
@@ -32,7 +33,7 @@ from rlaif.summary import summary_lines
 @task(cache_policy=NO_CACHE)
 def prompts_task(work: str, limit: int | None) -> list[int] | RlaifError:
     try:
-        return runner.prompt_chunks(runner.live_run(work), limit)
+        return runner.prompt_chunks(live_run(work), limit)
     except RlaifError as exc:
         return exc
 
@@ -40,7 +41,7 @@ def prompts_task(work: str, limit: int | None) -> list[int] | RlaifError:
 @task(cache_policy=NO_CACHE)
 def sample_task(work: str, policy_index: int, index: int) -> int | RlaifError:
     try:
-        return runner.sample_chunk(runner.live_run(work), policy_index, index)
+        return runner.sample_chunk(live_run(work), policy_index, index)
     except RlaifError as exc:
         return exc
 
@@ -48,7 +49,7 @@ def sample_task(work: str, policy_index: int, index: int) -> int | RlaifError:
 @task(cache_policy=NO_CACHE)
 def judge_task(work: str, index: int) -> int | RlaifError:
     try:
-        return runner.judge_chunk(runner.live_run(work), index)
+        return runner.judge_chunk(live_run(work), index)
     except RlaifError as exc:
         return exc
 
@@ -56,7 +57,7 @@ def judge_task(work: str, index: int) -> int | RlaifError:
 @task(cache_policy=NO_CACHE)
 def finish_task(work: str) -> int | RlaifError:
     try:
-        return runner.finish_judging(runner.live_run(work))
+        return runner.finish_judging(live_run(work))
     except RlaifError as exc:
         return exc
 
@@ -64,7 +65,7 @@ def finish_task(work: str) -> int | RlaifError:
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
 def commit_task(work: str) -> tuple[str, bool, dict] | RlaifError:
     try:
-        return runner.commit_run(runner.live_run(work))
+        return runner.commit_run(live_run(work))
     except RlaifError as exc:  # e.g. StageFailed: not worth a retry
         return exc
 
@@ -73,8 +74,8 @@ TASKS = {"prompts": prompts_task, "sample": sample_task, "judge": judge_task, "f
 
 
 class PrefectSteps:
-    """The driver's executor here (rlaif.executors.Steps): each step as its kind's task, submitted to the
-    flow's task runner, after the tasks it waits for. With `shards` (engine ray: rlaif.executors_ray.RaySteps)
+    """The driver's executor here (rlaif.pipeline.executors.Steps): each step as its kind's task, submitted to the
+    flow's task runner, after the tasks it waits for. With `shards` (engine ray: rlaif.pipeline.executors_ray.RaySteps)
     sampling and judging go to its Ray workers instead; prompts, finish and commit stay tasks of the flow."""
 
     def __init__(self, shards=None) -> None:
@@ -114,7 +115,7 @@ def report_task(store: Path, version_id: str) -> Path | None:
     from prefect.logging import get_run_logger
 
     from rlaif.core.errors import RlaifError
-    from rlaif.report import report_markdown, write_report
+    from rlaif.publish.report import report_markdown, write_report
 
     try:
         path = write_report(store, version_id)
@@ -130,15 +131,15 @@ def report_task(store: Path, version_id: str) -> Path | None:
 def rlaif_run(recipe_path: str, store: str | None = None, limit: int | None = None, chunk_size: int | None = None, execution: dict | None = None) -> dict:
     """Run a recipe end to end and commit a dataset version; returns the summary.
 
-    The steps and their order are `rlaif.runner.drive`'s (the same as `rlaif run --no-prefect`),
+    The steps and their order are `rlaif.pipeline.runner.drive`'s (the same as `rlaif run --no-prefect`),
     each run here as a task. The chunk size changes memory, never the version.
     """
     recipe = load_recipe(recipe_path)
-    if execution:  # `rlaif run --ray/--shards` (rlaif/execution.py)
+    if execution:  # `rlaif run --ray/--shards` (rlaif/pipeline/execution.py)
         recipe = recipe.model_copy(update={"execution": ExecutionSpec.model_validate(execution)})
     crash_abandoned_flow_runs(store_path(recipe, store))  # runs SIGKILLed on this store: Crashed, not RUNNING
     try:
-        with runner.start_run(recipe, store_path(recipe, store), chunk_size) as run:
+        with start_run(recipe, store_path(recipe, store), chunk_size) as run:
             record_flow_run(run.work)
             shards = runner.executor_of(run, limit) if recipe.execution.engine == "ray" else None
             try:

@@ -45,7 +45,7 @@ def _store(store: Optional[str], recipe: Optional[str] = None) -> str:
 
 
 def _fail(exc: RlaifError) -> None:
-    if exc.exit_code == 0:  # not a failure: e.g. an incremental run with no new prompt (rlaif.incremental.NothingNew)
+    if exc.exit_code == 0:  # not a failure: e.g. an incremental run with no new prompt (rlaif.pipeline.incremental.NothingNew)
         console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(0)
     err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
@@ -79,14 +79,14 @@ def run(
     """
     from rlaif.config.recipe import load_recipe
     from rlaif.config.settings import store_path
-    from rlaif.execution import with_execution
-    from rlaif.preflight import check_run
+    from rlaif.pipeline.execution import with_execution
+    from rlaif.pipeline.preflight import check_run
 
     try:  # validate everything before starting Prefect, so bad input writes nothing
-        parsed = with_execution(load_recipe(recipe), ray, shards)  # --ray / --shards: rlaif/execution.py
+        parsed = with_execution(load_recipe(recipe), ray, shards)  # --ray / --shards: rlaif/pipeline/execution.py
         where = store_path(parsed, store)
-        if dry_run:  # no model call, nothing written (rlaif/dry_run.py)
-            from rlaif.dry_run import print_dry_run
+        if dry_run:  # no model call, nothing written (rlaif/pipeline/dry_run.py)
+            from rlaif.pipeline.dry_run import print_dry_run
 
             return print_dry_run(parsed, where, limit, as_json, console)
         if not no_prefect and importlib.util.find_spec("prefect") is None:
@@ -111,10 +111,10 @@ def run(
 
 
 def _run_in_process(parsed, store, limit: Optional[int], chunk_size: int) -> list[str]:
-    """The run driver (`rlaif.runner.drive`, through `run_recipe`) in this process, without Prefect; its summary, as the flow gives it."""
-    from rlaif.report import write_report
-    from rlaif.runner import run_recipe
-    from rlaif.summary import summary_lines
+    """The run driver (`rlaif.pipeline.runner.drive`, through `run_recipe`) in this process, without Prefect; its summary, as the flow gives it."""
+    from rlaif.pipeline.runner import run_recipe
+    from rlaif.pipeline.summary import summary_lines
+    from rlaif.publish.report import write_report
 
     version_id, created, manifest, state = run_recipe(parsed, store, limit, chunk_size)
     lines = summary_lines(version_id, created, manifest, state.stats)
@@ -193,7 +193,7 @@ def datasets_report(
 
     Example: rlaif datasets report demo-0123456789ab --out demo-report.html
     """
-    from rlaif.report import write_report
+    from rlaif.publish.report import write_report
 
     try:
         path = write_report(_store(store, recipe), version_id, out)
@@ -280,7 +280,7 @@ def datasets_export(
     """
     import pyarrow.parquet as pq
 
-    from rlaif.store.export import DATA_FILE, export_version, load_evaluation
+    from rlaif.publish.export import DATA_FILE, export_version, load_evaluation
 
     try:
         result = load_evaluation(evaluation) if evaluation else None
@@ -310,8 +310,8 @@ def eval_judge(
     from rlaif.config.recipe import load_recipe
     from rlaif.config.settings import store_path
     from rlaif.core.gold import load_gold
-    from rlaif.evaluate import evaluate_judge, leaderboard_rows
-    from rlaif.preflight import check_judge
+    from rlaif.judges.evaluate import evaluate_judge, leaderboard_rows
+    from rlaif.pipeline.preflight import check_judge
 
     try:
         parsed = [load_recipe(path) for path in recipes]  # every recipe and the gold file checked before any model loads

@@ -19,7 +19,7 @@ def _interval(ci: list[float] | None) -> str:
 
 
 def _quality_line(quality: dict[str, Any] | None, note: str | None) -> str:
-    from rlaif.judge_quality import summary_line
+    from rlaif.judges.measure import summary_line
 
     return summary_line(quality) or note or "judge quality unknown"
 
@@ -46,7 +46,7 @@ def eval_policy(
     from rlaif.config.recipe import load_recipe
     from rlaif.config.settings import store_path
     from rlaif.core.inputs import validate_prompts
-    from rlaif.preflight import check_endpoints, check_judge, check_models
+    from rlaif.pipeline.preflight import check_endpoints, check_judge, check_models
     from rlaif.training.eval_policy import evaluate_policy, policy_spec
 
     try:
@@ -93,7 +93,7 @@ def eval_rm(
     from rlaif.config.recipe import load_recipe
     from rlaif.config.settings import store_path
     from rlaif.core.gold import load_gold
-    from rlaif.preflight import check_judge
+    from rlaif.pipeline.preflight import check_judge
     from rlaif.training.eval_rm import evaluate_rm, reward_model_path
 
     try:
@@ -122,7 +122,7 @@ def rm_lines(result: dict[str, Any], gold: str) -> list[str]:
     ]
     trained = result.get("trained_on")
     if trained:
-        from rlaif.judge_quality import summary_line
+        from rlaif.judges.measure import summary_line
 
         quality = summary_line(trained.get("judge_quality")) or "judge quality unknown: its recipe had no judge.gold"
         lines.append(f"trained ({trained.get('algorithm')}) on {trained.get('dataset')}, labelled by a judge with: {quality}")
@@ -149,7 +149,7 @@ def serve_reward(
 ) -> None:
     """Serve a reward model or a judge over HTTP for other RL trainers: POST /get_reward in
     OpenRLHF's remote reward model shape ({"query", "prompts", "labels"} -> {"rewards", "scores",
-    "extra_logs"}), also {"prompts", "responses"}; verl: custom_reward_function.path=rlaif/reward_server.py
+    "extra_logs"}), also {"prompts", "responses"}; verl: custom_reward_function.path=rlaif/training/reward_server.py
     (see its docstring). GET /health answers when it is ready.
 
     Example: rlaif serve-reward --model rm-demo-0123456789ab --port 5000
@@ -158,7 +158,7 @@ def serve_reward(
         service, where = build_service(model, judge, store, device, batch_size, max_length, labels_as_baselines)
     except RlaifError as exc:
         _fail(exc)
-    from rlaif.reward_server import make_server
+    from rlaif.training.reward_server import make_server
 
     try:
         server = make_server(service, host, port)
@@ -178,7 +178,7 @@ def build_service(model: Optional[str], judge: Optional[str], store: Optional[st
     """(the reward service, the store) for `serve-reward`; exactly one of --model and --judge; --labels-as-baselines only with --judge."""
     from rlaif.config.settings import store_path
     from rlaif.core.errors import InputError
-    from rlaif.reward_server import RewardService
+    from rlaif.training.reward_server import RewardService
 
     if (model is None) == (judge is None):
         raise InputError("serve-reward", "give exactly one of --model (a reward model) or --judge (a recipe YAML)", field="--model/--judge")
@@ -186,7 +186,7 @@ def build_service(model: Optional[str], judge: Optional[str], store: Optional[st
         raise InputError("serve-reward", "a reward model scores a response on its own and takes no baseline: drop --labels-as-baselines, or serve a --judge", field="--labels-as-baselines")
     if judge is not None:
         from rlaif.config.recipe import load_recipe
-        from rlaif.preflight import check_judge
+        from rlaif.pipeline.preflight import check_judge
         from rlaif.training.rewards import judge_reward
 
         recipe = load_recipe(judge)

@@ -25,7 +25,7 @@ def datasets_push(
 
     Example: HF_TOKEN=hf_... rlaif datasets push demo-0123456789ab --repo alice/demo-prefs
     """
-    from rlaif.store.hub import push_version
+    from rlaif.publish.hub import push_version
 
     try:
         result = push_version(_store(store, recipe), version_id, repo, private=not public, fmt=fmt)
@@ -47,7 +47,7 @@ def datasets_pull(
 
     Example: rlaif datasets pull alice/demo-prefs@demo-0123456789ab --store data/store
     """
-    from rlaif.store.hub import pull_version
+    from rlaif.publish.hub import pull_version
 
     try:
         result = pull_version(_store(store, recipe), ref)

@@ -41,8 +41,8 @@ def iterate(
 ) -> None:
     """The iterative RLAIF loop: sample -> judge -> version -> train -> evaluate, per round."""
     from rlaif.config.settings import store_path
-    from rlaif.iterate_spec import load_loop
-    from rlaif.preflight import check_run
+    from rlaif.loop.spec import load_loop
+    from rlaif.pipeline.preflight import check_run
 
     try:  # everything checked before Prefect starts or anything is written
         parsed, _ = load_loop(recipe, rounds)
@@ -52,7 +52,7 @@ def iterate(
             err.print("note: Prefect is not installed: running in this process (as with --no-prefect)", highlight=False)
             no_prefect = True
         if no_prefect:
-            from rlaif.iterate import run_loop
+            from rlaif.loop.iterate import run_loop
 
             run_loop(recipe, where, rounds, echo=_echo)
         else:

@@ -112,8 +112,7 @@ def models_lineage(
 
     Example: rlaif models lineage dpo-demo-0123456789ab
     """
-    from rlaif.store.lineage import as_tree
-    from rlaif.store.models import model_lineage
+    from rlaif.store.lineage import as_tree, model_lineage
 
     try:
         tree = model_lineage(_store(store, recipe), model_id)

@@ -69,7 +69,7 @@ def _load(recipe: str, flows: tuple[str, ...]):
 
     if "iterate" not in flows:
         return load_recipe(recipe)
-    from rlaif.iterate_spec import load_loop
+    from rlaif.loop.spec import load_loop
 
     parsed, _ = load_loop(recipe)
     if "run" in flows:  # the run flow reads it as a plain recipe, where an `iterate:` section is an error

@@ -18,7 +18,7 @@ import threading
 from collections import Counter
 from http.server import ThreadingHTTPServer
 
-from rlaif.reward_server import JsonHandler  # noqa: F401 - the base of the stand-in servers (tests import it from here)
+from rlaif.training.reward_server import JsonHandler  # noqa: F401 - the base of the stand-in servers (tests import it from here)
 
 
 def reply_for(body: dict) -> str:

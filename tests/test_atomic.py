@@ -86,7 +86,7 @@ def test_no_other_module_writes_through_its_own_temporary_file():
 
 
 def test_report_eval_export_and_pull_writes_go_through_the_helper():
-    for module in ("report.py", "evaluate.py", "store/export.py", "store/hub.py"):
+    for module in ("publish/report.py", "judges/evaluate.py", "publish/export.py", "publish/hub.py"):
         text = (ROOT / "rlaif" / module).read_text(encoding="utf-8")
         assert "from rlaif.store.atomic import" in text, module
         assert "os.replace(" not in text, module

@@ -11,8 +11,8 @@ import pytest
 
 from rlaif.backends import BACKENDS
 from rlaif.backends.base import GenerateRequest
-from rlaif.cache import call_key
-from rlaif.calls import backend_identity
+from rlaif.calls.cache import call_key
+from rlaif.calls.engine import backend_identity
 from rlaif.config.recipe import ModelSpec, PolicySpec, parse_recipe
 from rlaif.core.errors import RecipeError
 from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe
@@ -46,7 +46,7 @@ def test_identity_never_holds_the_key_and_names_the_endpoint_only_for_the_api_ba
 
 def test_the_api_backend_identity_imports_no_torch():
     code = (
-        "import sys\nfrom rlaif.config.recipe import PolicySpec\nfrom rlaif.calls import backend_identity\n"
+        "import sys\nfrom rlaif.config.recipe import PolicySpec\nfrom rlaif.calls.engine import backend_identity\n"
         "backend_identity(PolicySpec(backend='openai', base_url='http://127.0.0.1:9/v1', model='m'))\n"
         "print(sorted(m for m in ('torch', 'transformers', 'vllm') if m in sys.modules))"
     )

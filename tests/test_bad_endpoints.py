@@ -1,5 +1,5 @@
 """A run that cannot work stops before it starts: exit 2, a message naming the model and the URL /
-path, no traceback, nothing written (rlaif/preflight.py). And `--no-prefect` runs the same driver."""
+path, no traceback, nothing written (rlaif/pipeline/preflight.py). And `--no-prefect` runs the same driver."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 
 from rlaif.config.recipe import parse_recipe
 from rlaif.core.errors import BackendError
-from rlaif.preflight import check_run
+from rlaif.pipeline.preflight import check_run
 from tests.badinput import assert_clean_failure, cli_env, run_cli, write_recipe
 from tests.conftest import ROOT, write_prompts
 from tests.det_server import JsonHandler
@@ -168,7 +168,7 @@ def test_shared_endpoint_is_checked_once_and_loopback_needs_no_key(tmp_path, kat
     good = endpoint(katan.base_url)
     recipe = parse_recipe(recipe_for(tmp_path, good, {**good, "jury": [{}, {"template": "prompts/pairwise_judge.j2"}]}))
     before = models_requests(katan)
-    assert check_run(recipe, tmp_path / "store") == 256  # every model an API: small chunks (rlaif.runner.API_CHUNK_SIZE)
+    assert check_run(recipe, tmp_path / "store") == 256  # every model an API: small chunks (rlaif.pipeline.run.API_CHUNK_SIZE)
     assert models_requests(katan) == before + 1  # policy, judge and two jury members share one endpoint
     assert not (tmp_path / "store").exists()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rlaif.core.errors import StoreError
-from rlaif.store.hub import push_version
+from rlaif.publish.hub import push_version
 from rlaif.store.versions import commit_tables, list_versions, load_manifest, version_path
 from tests.badinput import assert_clean_failure, run_cli
 from tests.test_hub import REPO, TOKEN, hub, make_version  # noqa: F401 (hub: the stand-in Hub fixture)

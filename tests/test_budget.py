@@ -1,4 +1,4 @@
-"""The `budget:` cap (rlaif/budget.py): a run stops cleanly before it would exceed it (exit code 4,
+"""The `budget:` cap (rlaif/calls/budget.py): a run stops cleanly before it would exceed it (exit code 4,
 nothing committed, every paid call cached) and a re-run with a higher cap resumes without paying a
 call twice (the stand-in counts request bodies); bad `prices:` / `budget:` fields are recipe errors."""
 
@@ -11,9 +11,9 @@ import sqlite3
 
 import pytest
 
-from rlaif.budget import BudgetExceeded
+from rlaif.calls.budget import BudgetExceeded
 from rlaif.config.recipe import parse_recipe
-from rlaif.runner import run_recipe
+from rlaif.pipeline.runner import run_recipe
 from rlaif.store.versions import list_versions
 from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import write_prompts
@@ -40,7 +40,7 @@ def paid_usd(cache_path) -> float:
     return total
 
 
-PROBE = {"model": "det-judge", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}  # rlaif.preflight's check of a model /models does not list
+PROBE = {"model": "det-judge", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}  # rlaif.pipeline.preflight's check of a model /models does not list
 
 
 def run_calls(server: DetServer) -> dict:

@@ -1,6 +1,6 @@
 from rlaif.backends.base import Completion, GenerateRequest
-from rlaif.cache import CallCache, CallStats
-from rlaif.calls import run_generate
+from rlaif.calls.cache import CallCache, CallStats
+from rlaif.calls.engine import run_generate
 from rlaif.config.recipe import PolicySpec
 from tests.fakes import FakeBackend
 

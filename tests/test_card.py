@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from rlaif.core.errors import StoreError
-from rlaif.store.card import render_card
-from rlaif.store.export import DATA_FILE, export_version, load_evaluation
+from rlaif.publish.dataset_card import render_card
+from rlaif.publish.export import DATA_FILE, export_version, load_evaluation
 from rlaif.store.versions import commit_tables, load_manifest, version_path
 from tests.test_export import MANIFEST, pairwise_tables
 
@@ -145,8 +145,7 @@ def test_gold_warnings_stand_above_the_agreement_figures(store):
 
 
 def test_the_layout_is_the_template_file(store, version, tmp_path, monkeypatch):
-    from rlaif.store import card
-
+    from rlaif.publish import dataset_card as card
     assert card.TEMPLATE.is_file() and card.TEMPLATE.name == "dataset_card.md.j2"
     custom = tmp_path / "card.md.j2"
     custom.write_text("---\n{{ card_data }}\n---\n\n# {{ title }}: {{ n_rows }} rows, judge {{ judge_rows[0][1] }}\n")
@@ -162,7 +161,8 @@ def test_every_template_is_package_data():
 
     tomllib = pytest.importorskip("tomllib")
     root = Path(__file__).resolve().parents[1]
-    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["rlaif"]
-    shipped = sorted(str(p.relative_to(root / "rlaif")) for p in (root / "rlaif" / "templates").iterdir())
-    assert {"templates/dataset_card.md.j2", "templates/report.html.j2"} <= set(shipped)
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["rlaif.publish"]
+    folder = root / "rlaif" / "publish"
+    shipped = sorted(str(p.relative_to(folder)) for p in (folder / "templates").iterdir())
+    assert {"templates/dataset_card.md.j2", "templates/report.html.j2", "templates/model_card.md.j2", "templates/train_report.html.j2"} <= set(shipped)
     assert [name for name in shipped if not any(fnmatch.fnmatch(name, pattern) for pattern in patterns)] == []

@@ -13,7 +13,7 @@ import pytest
 from rlaif.backends.base import Completion, Scores
 from rlaif.config.recipe import parse_recipe
 from rlaif.core.schema import content_hash
-from rlaif.runner import run_recipe
+from rlaif.pipeline.runner import run_recipe
 from rlaif.store.versions import TABLES, load_manifest, read_table
 from tests.fakes import FakeBackend
 
@@ -47,8 +47,8 @@ def score(request):
 
 @pytest.fixture
 def fake_backends(monkeypatch):
-    from rlaif import sampling
     from rlaif.judges import common
+    from rlaif.pipeline import sampling
 
     def factory(spec):
         backend = FakeBackend(spec, gen=generate, score=score)
@@ -111,8 +111,8 @@ def test_rerun_is_all_cached_and_the_same_version(tmp_path, fake_backends):
 
 def counting_backends(monkeypatch):
     """Backends that record when they are made, loaded and closed, and what is loaded at once."""
-    from rlaif import sampling
     from rlaif.judges import common
+    from rlaif.pipeline import sampling
 
     made, loaded, events = [], set(), []
 
@@ -218,8 +218,8 @@ def tiny_score(request):
 
 
 def test_a_tiny_scripted_run_commits_the_pairs_and_counts_worked_out_by_hand(tmp_path, monkeypatch):
-    from rlaif import sampling
     from rlaif.judges import common
+    from rlaif.pipeline import sampling
 
     factory = lambda spec: FakeBackend(spec, gen=tiny_generate, score=tiny_score)  # noqa: E731
     monkeypatch.setattr(common, "make_backend", factory)

@@ -4,7 +4,7 @@ The lock rule (rlaif/store/locks.py): a work folder (`STORE/.runs/<name>/`) or a
 `versions/.tmp-*` folder is removed only when its owner's lock can be taken, i.e. its process is
 gone. Then ten pairs of runs started together on a new store (same recipe, or two recipes):
 all succeed, every version is valid, nothing is left behind. Most pairs call the library
-(`rlaif.runner.run_recipe`) in subprocesses; one pair is two real `rlaif run` processes.
+(`rlaif.pipeline.runner.run_recipe`) in subprocesses; one pair is two real `rlaif run` processes.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ LIBRARY_RUN = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
     from rlaif.config.recipe import load_recipe
-    from rlaif.runner import run_recipe
+    from rlaif.pipeline.runner import run_recipe
     recipe, store, barrier, me = load_recipe(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4]
     (barrier / me).touch()
     deadline = time.monotonic() + 60

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rlaif.config.recipe import parse_recipe
-from rlaif.runner import run_recipe
+from rlaif.pipeline.runner import run_recipe
 from rlaif.store.versions import load_manifest, versions_dir
 from tests.conftest import ROOT, write_prompts
 from tests.det_server import DetServer

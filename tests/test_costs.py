@@ -1,4 +1,4 @@
-"""Tokens and cost per stage and model (rlaif/costs.py): the manifest's `cost`, the summary, the card
+"""Tokens and cost per stage and model (rlaif/calls/costs.py): the manifest's `cost`, the summary, the card
 and the report equal what the deterministic stand-in's token counts and the price table give."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ import json
 
 import pytest
 
+from rlaif.calls.costs import PriceSpec, cost_lines, usd
 from rlaif.config.recipe import parse_recipe
-from rlaif.costs import PriceSpec, cost_lines, usd
-from rlaif.report import write_report
-from rlaif.runner import run_recipe
-from rlaif.store.card import count_context
+from rlaif.pipeline.runner import run_recipe
+from rlaif.pipeline.summary import summary_lines
+from rlaif.publish.dataset_card import count_context
+from rlaif.publish.report import write_report
 from rlaif.store.versions import read_table
-from rlaif.summary import summary_lines
 from tests.conftest import write_prompts
 from tests.det_server import DetServer
 

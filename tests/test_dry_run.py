@@ -1,4 +1,4 @@
-"""`rlaif run --dry-run` (rlaif/dry_run.py): calls exactly as the real run makes them, tokens an upper
+"""`rlaif run --dry-run` (rlaif/pipeline/dry_run.py): calls exactly as the real run makes them, tokens an upper
 bound, what the cache holds counted as paid, no model call and nothing written."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import json
 import pytest
 
 from rlaif.config.recipe import parse_recipe
-from rlaif.dry_run import dry_run
-from rlaif.runner import run_recipe
+from rlaif.pipeline.dry_run import dry_run
+from rlaif.pipeline.runner import run_recipe
 from tests.badinput import run_cli, write_recipe
 from tests.conftest import write_prompts
 from tests.det_server import DetServer

@@ -9,7 +9,7 @@ from functools import partial
 
 import pytest
 
-from rlaif.store.model_card import render_model_card
+from rlaif.publish.model_card import render_model_card
 from rlaif.training.eval_rm import rm_figures
 from tests.badinput import assert_clean_failure, run_cli
 from tests.conftest import MT_BENCH_GOLD, shared_data

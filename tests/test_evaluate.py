@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from rlaif.backends.base import Scores
 from rlaif.config.recipe import parse_recipe
 from rlaif.core.gold import load_gold
-from rlaif.evaluate import (
+from rlaif.judges.evaluate import (
     agreement,
     baseline_longer,
     baseline_shorter,

@@ -22,14 +22,14 @@ import httpx
 import openai
 import pytest
 
-from rlaif import sampling
 from rlaif.backends.base import Completion, GenerateRequest, Scores
-from rlaif.cache import CallCache, CallStats
-from rlaif.calls import RetryBudget, run_generate
+from rlaif.calls.cache import CallCache, CallStats
+from rlaif.calls.engine import RetryBudget, run_generate
 from rlaif.config.recipe import PolicySpec, parse_recipe
 from rlaif.core.errors import RunIncomplete, StageFailed
 from rlaif.judges import common
-from rlaif.runner import run_recipe
+from rlaif.pipeline import sampling
+from rlaif.pipeline.runner import run_recipe
 from rlaif.store.versions import list_versions, load_manifest, read_table
 from tests.badinput import assert_clean_failure, run_cli, write_recipe
 from tests.conftest import write_prompts

@@ -208,7 +208,7 @@ def test_the_pre_judge_reason_decided_with_the_candidates_is_the_one_counted():
 
 
 def test_a_pairwise_stage_decides_each_candidates_pre_judge_reason_once(tmp_path, monkeypatch):
-    from rlaif.cache import CallCache, CallStats
+    from rlaif.calls.cache import CallCache, CallStats
     from rlaif.config.recipe import parse_recipe
     from rlaif.judges import common, stage
     from rlaif.quality.filters import select_candidates

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rlaif.core.errors import StoreError
-from rlaif.store.export import DATA_FILE, export_version
+from rlaif.publish.export import DATA_FILE, export_version
 from rlaif.store.formats import format_rows
 from rlaif.store.versions import commit_tables
 from tests.badinput import run_cli

@@ -21,8 +21,8 @@ import pytest
 
 from rlaif.core.errors import HubError
 from rlaif.core.schema import Feedback, Generation, PreferencePair, Prompt, Ranking
-from rlaif.store.export import DATA_FILE, export_version
-from rlaif.store.hub import pull_version, push_version
+from rlaif.publish.export import DATA_FILE, export_version
+from rlaif.publish.hub import pull_version, push_version
 from rlaif.store.versions import TABLES, commit_tables, list_versions, version_path, versions_dir
 from tests.conftest import ROOT
 from tests.hub_server import start_hub

@@ -1,4 +1,4 @@
-"""Incremental versions (rlaif/incremental.py): a recipe's `parent:` builds on a version, judging
+"""Incremental versions (rlaif/pipeline/incremental.py): a recipe's `parent:` builds on a version, judging
 only the prompts it does not hold. Against tests/det_server.py (deterministic, counts its answers)."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import pytest
 
 from rlaif.config.recipe import parse_recipe
 from rlaif.core.errors import InputError, RecipeError, StoreError
-from rlaif.incremental import NothingNew
-from rlaif.runner import run_recipe
+from rlaif.pipeline.incremental import NothingNew
+from rlaif.pipeline.runner import run_recipe
+from rlaif.pipeline.summary import summary_lines
 from rlaif.store.diff import diff_versions
 from rlaif.store.versions import folder_digest, list_versions, load_manifest, versions_dir
-from rlaif.summary import summary_lines
 from tests.badinput import assert_clean_failure, run_cli, write_recipe
 from tests.det_server import DetServer
 
@@ -217,7 +217,7 @@ def test_a_prefect_flow_run_with_no_new_prompt_completes_and_says_so(tmp_path):
 
 
 def test_a_field_added_to_rlaif_since_the_parent_differs_only_when_set():
-    from rlaif.incremental import differences
+    from rlaif.pipeline.incremental import differences
 
     recipe = parse_recipe({"name": "t", "policies": [{"name": "p"}]})
     older = recipe.model_dump(mode="json")

@@ -12,15 +12,15 @@ from collections import Counter
 import pytest
 
 from rlaif.backends.base import Scores
-from rlaif.cache import CallCache, CallStats
+from rlaif.calls.cache import CallCache, CallStats
 from rlaif.config.recipe import FilterSpec, ListwiseJudge, PairwiseJudge, Recipe
 from rlaif.core.schema import Generation, Prompt
 from rlaif.judges.parsers import neutralize
 from rlaif.judges.stage import judge_stage
-from rlaif.manifest import RunTotals, manifest_of
+from rlaif.pipeline.manifest import RunTotals, manifest_of
+from rlaif.pipeline.summary import summary_lines
 from rlaif.quality.filters import DROP_REASONS, RESPONSE_REASONS, pre_judge_reason, response_reason, select_candidates
 from rlaif.quality.injection import addresses_judge, judge_address, reveal
-from rlaif.summary import summary_lines
 from tests.badinput import assert_clean_failure, run_cli, write_recipe
 from tests.conftest import SHARED_DATA, shared_data
 from tests.fakes import FakeBackend, outcome_of

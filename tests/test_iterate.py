@@ -1,4 +1,4 @@
-"""The iterative RLAIF loop (`rlaif iterate`, rlaif/iterate.py, flows/iterate.py).
+"""The iterative RLAIF loop (`rlaif iterate`, rlaif/loop/iterate.py, flows/iterate.py).
 
 Fast: the early-stop rule on made-up win rates; the loop driver with fake steps (what a re-run
 skips, which policy each round samples from, early stop recorded in the state); bad `iterate:`
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlaif.evaluate import wilson_interval
-from rlaif.iterate import round_recipe, run_loop
-from rlaif.iterate_spec import EarlyStop, load_loop, stop_reason
+from rlaif.judges.evaluate import wilson_interval
+from rlaif.loop.iterate import round_recipe, run_loop
+from rlaif.loop.spec import EarlyStop, load_loop, stop_reason
 from tests.badinput import ENV, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import ROOT
 

@@ -24,9 +24,9 @@ def recipe_of(grid, cell, debias):
 
 
 def keys(spec, items):
-    """The request-cache keys of a pairwise judge's both-order calls on `items` (as rlaif.calls makes them)."""
-    from rlaif.cache import call_key
-    from rlaif.calls import backend_identity
+    """The request-cache keys of a pairwise judge's both-order calls on `items` (as rlaif.calls.engine makes them)."""
+    from rlaif.calls.cache import call_key
+    from rlaif.calls.engine import backend_identity
     from rlaif.judges.common import judge_template
     from rlaif.judges.pairwise import score_requests
 
@@ -38,7 +38,7 @@ def keys(spec, items):
 @pytest.fixture
 def items():
     from rlaif.core.gold import load_gold
-    from rlaif.evaluate import gold_items
+    from rlaif.judges.evaluate import gold_items
 
     gold = board.gold_path(board.load_grid(), "mt-bench")
     if not gold.is_file():

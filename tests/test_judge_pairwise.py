@@ -5,7 +5,7 @@ import re
 import pytest
 
 from rlaif.backends.base import Scores
-from rlaif.cache import CallCache, CallStats
+from rlaif.calls.cache import CallCache, CallStats
 from rlaif.config.recipe import PairwiseJudge
 from rlaif.core.schema import Generation, Prompt
 from rlaif.judges import common

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from rlaif.backends.base import Scores
-from rlaif.cache import CallCache, CallStats
+from rlaif.calls.cache import CallCache, CallStats
 from rlaif.config.recipe import BinaryJudge, FilterSpec, ListwiseJudge, PairwiseJudge, parse_recipe
 from rlaif.core.errors import RecipeError
 from rlaif.core.schema import Generation, Prompt

@@ -8,14 +8,14 @@ import re
 
 import pytest
 
-from rlaif.cache import CallStats
+from rlaif.calls.cache import CallStats
 from rlaif.config.recipe import load_recipe, parse_recipe
-from rlaif.judge_quality import quality_warnings
-from rlaif.report import write_report
-from rlaif.runner import run_recipe
-from rlaif.store.export import export_version
+from rlaif.judges.measure import quality_warnings
+from rlaif.pipeline.runner import run_recipe
+from rlaif.pipeline.summary import summary_lines
+from rlaif.publish.export import export_version
+from rlaif.publish.report import write_report
 from rlaif.store.versions import load_manifest
-from rlaif.summary import summary_lines
 from tests.badinput import run_cli, write_recipe
 from tests.conftest import MT_BENCH_GOLD, ROOT, shared_data, write_prompts
 from tests.det_server import DetServer
@@ -79,7 +79,7 @@ def test_order_consistency_above_one_half_but_not_significantly_so_is_flagged():
 
 
 def test_the_binomial_tail_is_scipys_one_sided_binomtest():
-    from rlaif.judge_quality import binomial_tail
+    from rlaif.judges.measure import binomial_tail
 
     stats = pytest.importorskip("scipy.stats")
     for k, n in [(22, 40), (26, 40), (27, 40), (0, 5), (5, 5), (0, 0), (470, 894), (130, 200)]:
@@ -133,7 +133,7 @@ def test_the_1_5b_judge_on_pandalm_is_not_flagged_for_agreement(tmp_path):
     """The first built-in judge above "pick the longer": 0.88 (0.74-0.95) on the first 40 PandaLM rows
     against 0.50 (docs/judges.md). Needs `make judges`; about 10 minutes on 2 CPU cores."""
     from rlaif.core.errors import BackendError
-    from rlaif.evaluate import evaluate_judge
+    from rlaif.judges.evaluate import evaluate_judge
     from rlaif.weights import parts as model_parts
 
     gold = shared_data(MT_BENCH_GOLD.parents[1] / "pandalm-human-sample" / "pairs.jsonl")

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from rlaif.backends.base import Completion, Scores
-from rlaif.cache import CallCache, CallStats
+from rlaif.calls.cache import CallCache, CallStats
 from rlaif.config.recipe import BinaryJudge, FilterSpec, ListwiseJudge, PairwiseJudge, PointwiseJudge
 from rlaif.core.schema import Generation, Prompt
 from rlaif.judges import common
@@ -232,7 +232,7 @@ def test_chain_of_thought_writes_a_rationale_then_scores_the_verdict(use_backend
 
 
 def test_eval_judge_routes_every_judge_type(use_backend, tmp_path):
-    from rlaif.evaluate import judge_items
+    from rlaif.judges.evaluate import judge_items
 
     use_backend(FakeBackend(None, score=rating_fake))
     prompts, gens = prompts_and_gens([2, 5])

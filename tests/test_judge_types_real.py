@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlaif.cache import CallCache, CallStats
+from rlaif.calls.cache import CallCache, CallStats
 from rlaif.config.recipe import BinaryJudge, FilterSpec, JudgeBase, ListwiseJudge, PairwiseJudge, PointwiseJudge
 from rlaif.core.schema import Generation, Prompt
 from rlaif.judges.stage import judge_stage

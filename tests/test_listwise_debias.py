@@ -18,7 +18,7 @@ import pytest
 from rlaif.backends.base import Completion, Scores
 from rlaif.config.recipe import parse_recipe
 from rlaif.core.errors import RecipeError
-from rlaif.runner import run_recipe
+from rlaif.pipeline.runner import run_recipe
 from rlaif.store.versions import load_manifest, read_table
 from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe
 from tests.fakes import FakeBackend
@@ -56,8 +56,8 @@ def scripted_judge(strength, slot_bias, seen):
 @pytest.fixture
 def judged(monkeypatch, tmp_path):
     """Run a recipe with the scripted judge; returns (rankings, pairs, manifest, judge calls)."""
-    from rlaif import sampling
     from rlaif.judges import common
+    from rlaif.pipeline import sampling
 
     def go(strength, slot_bias, judge=None):
         seen: list[list[str]] = []

@@ -147,7 +147,7 @@ def test_a_new_upstream_commit_is_downloaded_and_changes_the_cache_identity(hub,
     env = env_for(hub, tmp_path)
     assert resolve(env, ALIAS).returncode == 0
     monkeypatch.setenv("RLAIF_CACHE", env["RLAIF_CACHE"])
-    from rlaif.calls import backend_identity
+    from rlaif.calls.engine import backend_identity
     from rlaif.config.recipe import ModelSpec
 
     spec = ModelSpec(backend="transformers", model=ALIAS)
@@ -171,7 +171,7 @@ def test_a_new_upstream_commit_is_downloaded_and_changes_the_cache_identity(hub,
 def test_pinned_packages_keep_their_cache_identity(tmp_path, monkeypatch):
     """No upstream download: the identity is the one earlier runs' caches were written under."""
     monkeypatch.setenv("RLAIF_CACHE", str(tmp_path / "empty-cache"))
-    from rlaif.calls import backend_identity
+    from rlaif.calls.engine import backend_identity
     from rlaif.config.recipe import ModelSpec
 
     assert backend_identity(ModelSpec(backend="transformers", model=ALIAS, dtype="float32")) == {"backend": "transformers", "model": ALIAS, "dtype": "float32"}

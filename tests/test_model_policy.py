@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from rlaif.publish.model_card import render_model_card
 from rlaif.store import models as ms
-from rlaif.store.model_card import render_model_card
 from rlaif.store.versions import commit_tables, load_manifest, read_table
 from rlaif.weights.resolve import weights_path
 from tests.badinput import run_cli, write_recipe

@@ -17,17 +17,17 @@ from typer.testing import CliRunner
 
 from rlaif.cli import app
 from rlaif.core.errors import BackendError, StoreError
-from rlaif.judge_quality import quality_warnings
+from rlaif.judges.measure import quality_warnings
+from rlaif.publish.model_card import render_model_card
 from rlaif.store import models as ms
-from rlaif.store.lineage import lineage
-from rlaif.store.model_card import render_model_card
+from rlaif.store.lineage import lineage, model_lineage
 from rlaif.store.versions import commit_tables
 from rlaif.weights.resolve import weights_path
 from tests.badinput import assert_clean_failure, run_cli, write_recipe
 from tests.test_export import MANIFEST, pairwise_tables
 
 FIGURES = {"n": 40, "agreement": 0.55, "baseline_longer": 0.69, "position_consistency": 0.1, "position_consistency_debiased": 0.3}
-EVAL = {**FIGURES, "warnings": quality_warnings(FIGURES)}  # as a run stores its judge measurement (rlaif.judge_quality.measure_judge)
+EVAL = {**FIGURES, "warnings": quality_warnings(FIGURES)}  # as a run stores its judge measurement (rlaif.judges.measure.measure_judge)
 
 
 def dataset(store: Path, manifest: dict | None = None) -> str:
@@ -225,7 +225,7 @@ def test_model_lineage_reaches_the_dataset_version_its_prompts_and_judge(tmp_pat
     parent = dataset(store, {"recipe": {**MANIFEST["recipe"], "name": "base"}})
     version_id = dataset(store, {"parents": [parent]})
     model_id, _ = committed(store, version_id)
-    tree = ms.model_lineage(store, model_id)
+    tree = model_lineage(store, model_id)
     assert (tree["kind"], tree["id"], tree["algorithm"], tree["dataset"]) == ("model", model_id, "dpo", version_id)
     (data,) = tree["parents"]
     assert data["id"] == version_id and data["models"]["judge"]["model"] == "smollm2-135m" and data["prompts"]["path"] == "data/prompts.jsonl"

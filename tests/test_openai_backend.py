@@ -169,7 +169,7 @@ def test_a_rate_limited_request_waits_what_retry_after_asks_then_succeeds(monkey
 
 
 def test_a_retry_after_beyond_the_cap_is_not_waited_for(monkeypatch, retry_waits):
-    """Over 2 minutes the client does not retry (the run's next pass takes the call, rlaif.calls)."""
+    """Over 2 minutes the client does not retry (the run's next pass takes the call, rlaif.calls.engine)."""
     attempts = scripted_endpoint(monkeypatch, [(429, {"retry-after": "600"})])
     result = one_generation(max_retries=3)
     assert isinstance(result, openai.RateLimitError) and len(attempts) == 1 and retry_waits == []

@@ -10,7 +10,7 @@ import pytest
 
 from rlaif.backends import openai_batch
 from rlaif.config.recipe import parse_recipe
-from rlaif.runner import run_recipe
+from rlaif.pipeline.runner import run_recipe
 from rlaif.store.versions import read_table
 from tests.batch_server import BatchServer
 from tests.conftest import write_prompts

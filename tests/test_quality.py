@@ -169,7 +169,7 @@ def test_eval_file_errors_name_file_row_and_field(tmp_path, content, message):
 
 
 def prompt_reasons(prompts, spec) -> list:
-    """What a run decides for each prompt in order (rlaif.runner.prompt_chunks asks the same checker)."""
+    """What a run decides for each prompt in order (rlaif.pipeline.runner.prompt_chunks asks the same checker)."""
     checker = PromptChecker(spec)
     return [checker.reason(p) for p in prompts]
 

@@ -21,8 +21,8 @@ from rlaif.backends.base import GenerateRequest
 from rlaif.backends.openai_compat import OpenAIBackend
 from rlaif.backends.ratelimit import TokenBucket, Waits, bucket_shape, limit_name
 from rlaif.config.recipe import PolicySpec, parse_recipe
-from rlaif.runner import run_recipe
-from rlaif.summary import summary_lines
+from rlaif.pipeline.runner import run_recipe
+from rlaif.pipeline.summary import summary_lines
 from tests.conftest import write_prompts
 from tests.det_server import JsonHandler
 from tests.servers import start_llm_katan
@@ -257,8 +257,8 @@ def test_a_slot_the_prefect_server_fails_to_grant_is_sent_again_not_counted_fail
 
     import rlaif.backends.openai_compat as openai_compat
     from rlaif.backends.ratelimit import EndpointLimits
-    from rlaif.cache import CallCache, CallStats
-    from rlaif.calls import RetryBudget, run_generate
+    from rlaif.calls.cache import CallCache, CallStats
+    from rlaif.calls.engine import RetryBudget, run_generate
     from tests.det_server import DetServer
 
     granted = []

@@ -1,4 +1,4 @@
-"""Sharded runs on a real local Ray cluster (`execution: {engine: ray}`, rlaif/executors_ray.py):
+"""Sharded runs on a real local Ray cluster (`execution: {engine: ray}`, rlaif/pipeline/executors_ray.py):
 the same version id as the run in one process (the real tiny model, and llm-katan as policy and
 judge), the shard request caches merged into the store's cache, and bad settings as clean errors."""
 
@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
+from rlaif.calls.shard_cache import shard_folder
 from rlaif.config.recipe import parse_recipe
 from rlaif.core.errors import RecipeError
 from rlaif.core.processes import free_port
-from rlaif.runner import run_recipe
-from rlaif.shard_cache import shard_folder
+from rlaif.pipeline.runner import run_recipe
 from tests import servers
 from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import write_prompts
@@ -96,8 +96,7 @@ def test_two_shards_on_an_api_give_the_single_process_version(tmp_path, cluster,
 @pytest.mark.slow
 def test_api_sampling_and_a_local_judge_run_on_workers_of_their_own_stage(tmp_path, cluster, katan, monkeypatch):
     """Per-stage resources: the API policies' steps go to CPU-only workers, the local judge's to the local-engine workers."""
-    from rlaif import executors_ray
-
+    from rlaif.pipeline import executors_ray
     seen = []
     started = executors_ray.start_workers
     monkeypatch.setattr(executors_ray, "start_workers", lambda *args: seen.append(args[3]) or started(*args))
@@ -110,7 +109,7 @@ def test_api_sampling_and_a_local_judge_run_on_workers_of_their_own_stage(tmp_pa
 
 
 def test_each_step_goes_to_the_workers_of_its_stage():
-    from rlaif.executors_ray import step_group
+    from rlaif.pipeline.executors_ray import step_group
 
     recipe = parse_recipe({**GOOD, "policies": [{"name": "api", "backend": "openai", "base_url": "http://127.0.0.1:1/v1", "model": "m"},
                                                 {"name": "local", "model": "smollm2-135m"}]})
@@ -120,7 +119,7 @@ def test_each_step_goes_to_the_workers_of_its_stage():
 
 @pytest.mark.slow
 def test_shard_caches_are_merged_so_a_second_run_makes_no_live_call(tmp_path, cluster, katan):
-    from rlaif.cache import CallCache
+    from rlaif.calls.cache import CallCache
 
     recipe, store = katan_recipe(tmp_path, katan, {**RAY, "shards": 3, "num_cpus": 0.5}), tmp_path / "store"
     first, _, manifest, run = run_recipe(recipe, store)
@@ -137,7 +136,7 @@ def test_shard_caches_are_merged_so_a_second_run_makes_no_live_call(tmp_path, cl
 
 @pytest.mark.slow
 def test_a_failed_shard_stops_the_run_cleanly_and_keeps_its_finished_calls(tmp_path, cluster):
-    from rlaif.cache import CallCache
+    from rlaif.calls.cache import CallCache
     from rlaif.core.errors import RunIncomplete
 
     with start_llm_katan("--error-rate", "0.4", "--max-concurrent", "64") as flaky:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from rlaif.store.export import export_version
+from rlaif.publish.export import export_version
 from rlaif.store.formats import format_dataset
 from rlaif.store.versions import load_manifest, read_table
 from tests.conftest import ROOT

@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from rlaif.cli import app
-from rlaif.report import default_report_path, write_report
+from rlaif.publish.report import default_report_path, write_report
 from rlaif.store.versions import version_path
 from tests.conftest import ROOT, write_prompts
 from tests.test_diff import commit, pair
@@ -197,7 +197,7 @@ def test_flow_writes_the_report_and_posts_it_as_artifacts(tmp_path):
 
 
 def test_the_template_escapes_every_manifest_value_and_shows_every_figure():
-    from rlaif.report import TEMPLATES, render_report
+    from rlaif.publish.report import TEMPLATES, render_report
     from tests.test_diff import manifest
 
     assert (TEMPLATES / "report.html.j2").is_file()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.reward_server import RequestError, RewardService, compute_score, compute_score_batch, make_server, parse_request, post_rewards
+from rlaif.training.reward_server import RequestError, RewardService, compute_score, compute_score_batch, make_server, parse_request, post_rewards
 from tests.badinput import ENV, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import ROOT
 

@@ -11,7 +11,8 @@ import yaml
 
 from rlaif.backends.base import Completion, Scores
 from rlaif.core.errors import RecipeError
-from rlaif.training.rewards import completion_text, judge_reward, reward_from_spec, reward_model_scorer
+from rlaif.training.job import completion_text
+from rlaif.training.rewards import judge_reward, reward_from_spec, reward_model_scorer
 from tests.fakes import FakeBackend
 
 PROMPTS = [[{"role": "user", "content": f"question {i}"}] for i in range(4)]
@@ -86,8 +87,7 @@ def test_a_failed_judgment_is_a_missing_reward_not_the_lowest_one(use_backend, t
 
 
 def test_judge_reward_baseline_defaults_to_the_greedy_response_of_the_recipe_policy(use_backend, monkeypatch, tmp_path):
-    from rlaif import sampling
-
+    from rlaif.pipeline import sampling
     seen = []
 
     def generate(request):

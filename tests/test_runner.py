@@ -1,4 +1,4 @@
-"""One run driver (`rlaif.runner.drive`) for every way of running: the order of the steps is the
+"""One run driver (`rlaif.pipeline.runner.drive`) for every way of running: the order of the steps is the
 library's alone; the library, `rlaif run --no-prefect` and the Prefect flow give the same version;
 steps take and return plain values; API-only runs overlap their steps under one limit per endpoint."""
 
@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.executors import InProcess
-from rlaif.runner import Run, drive, run_recipe, start_run
+from rlaif.pipeline.executors import InProcess
+from rlaif.pipeline.run import Run, start_run
+from rlaif.pipeline.runner import drive, run_recipe
 from tests.badinput import run_cli, write_recipe
 from tests.det_server import DetServer
 from tests.test_chunked_run import fake_backends, recipe_for  # noqa: F401  (a fixture)
@@ -24,10 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_chunk_by_policy_loop_is_written_in_one_place():
-    """grep: only rlaif/runner.py loops over the policies for the chunks; the flow states no loop."""
+    """grep: only rlaif/pipeline/runner.py loops over the policies for the chunks; the flow states no loop."""
     found = subprocess.run(["grep", "-rnE", r"for .* in range\(len\(.*policies\)\)|for policy_index in", "rlaif", "flows"], cwd=ROOT, capture_output=True, text=True).stdout
     files = {line.split(":")[0] for line in found.splitlines()}
-    assert files == {"rlaif/runner.py"}, found
+    assert files == {"rlaif/pipeline/runner.py"}, found
     flow = (ROOT / "flows" / "pipeline.py").read_text()
     assert not re.search(r"range\(|for .* in .*(policies|chunks|waves)", flow), "the flow must not re-state the order of the steps"
 

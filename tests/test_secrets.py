@@ -142,10 +142,10 @@ def files_holding(needle: str, *folders: Path) -> list[str]:
 
 
 def test_a_run_against_a_key_quoting_server_leaks_the_key_nowhere(tmp_path, key_server, hub, monkeypatch, caplog):
-    from rlaif.report import write_report
-    from rlaif.runner import run_recipe
-    from rlaif.store.export import export_version
-    from rlaif.store.hub import push_version
+    from rlaif.pipeline.runner import run_recipe
+    from rlaif.publish.export import export_version
+    from rlaif.publish.hub import push_version
+    from rlaif.publish.report import write_report
 
     key = random_key()
     monkeypatch.setenv(KEY_ENV, key)
@@ -192,7 +192,7 @@ def test_the_cli_run_and_push_leak_the_key_nowhere(tmp_path, key_server, hub):
 
 
 def test_a_recipe_field_equal_to_the_key_is_kept_and_the_id_does_not_depend_on_the_key(tmp_path, key_server, monkeypatch):
-    from rlaif.runner import run_recipe
+    from rlaif.pipeline.runner import run_recipe
 
     key = random_key()
     key_server.models = [key]
@@ -280,7 +280,7 @@ def test_push_refuses_a_version_holding_a_key_and_uploads_nothing(tmp_path, hub,
 
 
 def test_push_of_a_clean_version_passes_the_scan(tmp_path, hub):
-    from rlaif.store.hub import push_version
+    from rlaif.publish.hub import push_version
 
     store = tmp_path / "store"
     version_id = make_version(store)
@@ -299,8 +299,8 @@ def test_a_failed_call_to_a_real_server_is_scrubbed_by_the_key_the_recipe_names(
     import rlaif.core.secrets
     from rlaif.backends.base import GenerateRequest
     from rlaif.backends.openai_compat import OpenAIBackend
-    from rlaif.cache import CallCache, CallStats
-    from rlaif.calls import RetryBudget, run_generate
+    from rlaif.calls.cache import CallCache, CallStats
+    from rlaif.calls.engine import RetryBudget, run_generate
     from rlaif.config.recipe import PolicySpec
     from rlaif.core.errors import RunIncomplete
 
@@ -364,8 +364,8 @@ def test_error_text_scrubs_the_spec_key_and_url_credentials(monkeypatch):
 
 
 def test_manifest_records_a_url_without_userinfo_and_never_rewrites_by_value(tmp_path, monkeypatch):
-    from rlaif.cache import CallStats
-    from rlaif.manifest import RunTotals, manifest_of
+    from rlaif.calls.cache import CallStats
+    from rlaif.pipeline.manifest import RunTotals, manifest_of
 
     key = random_key()
     monkeypatch.setenv(KEY_ENV, key)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rlaif import plots
 from rlaif.core.errors import StoreError
-from rlaif.store.model_card import render_model_card
+from rlaif.publish import plots
+from rlaif.publish.model_card import render_model_card
 from rlaif.training.report import metric_series, read_metrics, training_markdown, write_folder_report
 
 EVIL = '<script>alert("x")</script>'

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from rlaif.store.export import DATA_FILE, export_version
+from rlaif.publish.export import DATA_FILE, export_version
 from rlaif.store.versions import commit_tables
 from tests.test_export import MANIFEST, pairwise_tables
 

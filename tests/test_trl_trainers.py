@@ -134,7 +134,7 @@ def test_grpo_against_a_reward_model_trained_on_the_same_version(version):
 def test_a_dpo_model_samples_the_next_round_and_lineage_shows_both_versions(version):
     """The iterative step by hand: the trained model id as the policy of the next run's recipe."""
     from rlaif.config.recipe import parse_recipe
-    from rlaif.runner import run_recipe
+    from rlaif.pipeline.runner import run_recipe
     from rlaif.store.lineage import lineage
     from rlaif.store.versions import read_table
     from rlaif.training.driver import train

@@ -16,13 +16,13 @@ pytest.importorskip("vllm", reason="vLLM is not installed in this environment - 
 from rlaif.backends.base import GenerateRequest, ScoreRequest  # noqa: E402
 from rlaif.backends.transformers_backend import TransformersBackend  # noqa: E402
 from rlaif.backends.vllm_backend import VLLMBackend  # noqa: E402
-from rlaif.cache import CallCache, CallStats  # noqa: E402
+from rlaif.calls.cache import CallCache, CallStats  # noqa: E402
 from rlaif.config.recipe import FilterSpec, PairwiseJudge, PolicySpec  # noqa: E402
 from rlaif.core.errors import BackendError  # noqa: E402
 from rlaif.core.schema import Prompt  # noqa: E402
 from rlaif.judges.common import load_template  # noqa: E402
 from rlaif.judges.stage import judge_stage  # noqa: E402
-from rlaif.sampling import sample_policy  # noqa: E402
+from rlaif.pipeline.sampling import sample_policy  # noqa: E402
 from tests.fakes import collect  # noqa: E402
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]

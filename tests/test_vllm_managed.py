@@ -188,7 +188,7 @@ def test_the_next_run_on_a_store_stops_a_server_whose_run_is_gone(tmp_path):
 
 
 def test_vllm_engine_settings_are_vllm_options_outside_the_version_id():
-    from rlaif.calls import backend_identity
+    from rlaif.calls.engine import backend_identity
     from rlaif.config.recipe import Recipe
 
     base = {"name": "v", "prompts": {"path": "x.jsonl"}, "policies": [{"backend": "transformers"}], "judge": {"backend": "vllm"}}

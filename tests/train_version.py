@@ -15,7 +15,7 @@ PROMPTS = ["Say hi.", "Name a colour.", "What is 2 + 2?", "Name a fruit."]
 def pipeline_version(store: Path) -> str:
     """Run the pipeline in this process (`run_recipe`, the `--no-prefect` driver) and return the version id."""
     from rlaif.config.recipe import parse_recipe
-    from rlaif.runner import run_recipe
+    from rlaif.pipeline.runner import run_recipe
 
     prompts = write_prompts(store.parent / f"{store.name}-prompts.jsonl", PROMPTS)
     recipe = parse_recipe({

@@ -41,7 +41,7 @@ def engine_key(spec) -> str:
 
 
 class BackendPool:
-    """The backends one run has loaded (owned by `rlaif.runner.Run`, closed with it).
+    """The backends one run has loaded (owned by `rlaif.pipeline.run.Run`, closed with it).
 
     A backend stays loaded after use and is reused by the next use with the same engine settings
     (e.g. one policy over every chunk of a run, or a judge on the policy's own model). A local

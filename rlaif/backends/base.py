@@ -79,12 +79,12 @@ class Backend:
     #: The ModelSpec fields this engine reads besides `backend` and `model`; a recipe that sets
     #: another one for it is an error naming the field (rlaif.config.recipe.ModelSpec).
     options: frozenset[str] = frozenset()
-    #: The packages this engine imports when it loads (checked before a run: rlaif.preflight).
+    #: The packages this engine imports when it loads (checked before a run: rlaif.pipeline.preflight).
     requires: tuple[str, ...] = ()
 
     @classmethod
     def check_installed(cls, spec) -> None:
-        """Before a run (rlaif.preflight): BackendError saying what to install when this engine cannot load here."""
+        """Before a run (rlaif.pipeline.preflight): BackendError saying what to install when this engine cannot load here."""
         import importlib.util
 
         missing = [name for name in cls.requires if importlib.util.find_spec(name) is None]
@@ -93,7 +93,7 @@ class Backend:
 
     @classmethod
     def is_transient(cls, exc: BaseException) -> bool:
-        """Whether a failed call of this engine is worth another pass (rlaif.calls); a local engine's failures are not."""
+        """Whether a failed call of this engine is worth another pass (rlaif.calls.engine); a local engine's failures are not."""
         return False
 
     @classmethod

@@ -7,7 +7,7 @@ then `batches.create(endpoint="/v1/chat/completions", completion_window="24h")`;
 polled (first after `batch_poll_s`, each interval 1.5x the last, at most 10 minutes) until it is
 completed, failed, expired or cancelled, and its output and error files are read line by line
 into the same `Completion` / `Scores` results as the live path, reported through `on_result`, so
-rlaif.calls caches each success as it would a live answer: a re-run pays nothing, and the live
+rlaif.calls.engine caches each success as it would a live answer: a re-run pays nothing, and the live
 path finds what the batch path made (and the other way round).
 
 No batch is submitted twice: the input file id, then the batch id, are written (atomically) to
@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.backends.base import Completion, GenerateRequest, ScoreRequest, Scores
+from rlaif.backends.verdicts import verdict_probs
 from rlaif.core.errors import BackendError
 from rlaif.core.schema import content_hash
 
@@ -79,8 +80,6 @@ def custom_id(identity: dict, kind: str, body: dict) -> str:
 
 def parse_line(kind: str, request, line: dict) -> Completion | Scores | BatchLineFailed:
     """One line of an output or error file as the live path's result (or a failure)."""
-    from rlaif.backends.openai_compat import verdict_probs
-
     response, error = line.get("response") or {}, line.get("error")
     status = response.get("status_code") or (500 if error else 200)
     body = response.get("body") or {}

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
+from rlaif.backends.endpoints import api_key, endpoint_url
 from rlaif.backends.ratelimit import EndpointLimits, SharedLimitUnavailable, Waits, endpoint_limits, prefect_shared
+from rlaif.backends.verdicts import verdict_probs
 from rlaif.config.engines import ENGINE_OPTIONS
-from rlaif.core.errors import BackendError
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
 def run_async(coro: Awaitable) -> Any:
@@ -37,61 +35,6 @@ def run_async(coro: Awaitable) -> Any:
     thread.start()
     thread.join()
     return box.get("value")
-
-
-def normalize_token(token: str) -> str:
-    """'(a' -> 'a', ' B' -> 'b', 'a)' -> 'a'.
-
-    >>> [normalize_token(t) for t in ["(a", " B", "a)", "Output"]]
-    ['a', 'b', 'a', 'output']
-    """
-    return token.strip().strip("()[]*\"'.:").strip().lower()
-
-
-def verdict_probs(content: list[Any], options: tuple[str, ...]) -> dict[str, float] | None:
-    """Probabilities of the options at the first generated token that is one of them."""
-    wanted = {option.lower(): option for option in options}
-    for position in content:
-        if normalize_token(position["token"]) not in wanted:
-            continue
-        probs = {option: 0.0 for option in options}
-        for top in position.get("top_logprobs") or []:
-            key = wanted.get(normalize_token(top["token"]))
-            if key is not None:
-                probs[key] += math.exp(top["logprob"])
-        return probs
-    return None
-
-
-def endpoint_url(spec) -> str:
-    """The base URL the client talks to: the spec's, else $OPENAI_BASE_URL, else OpenAI's (as the openai client does)."""
-    return spec.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-
-
-def is_local_url(url: str) -> bool:
-    """Whether a URL's host is this machine (loopback or 0.0.0.0).
-
-    >>> is_local_url("http://127.0.0.1:8000/v1"), is_local_url("http://localhost/v1"), is_local_url("https://api.example.com/127.0.0.1")
-    (True, True, False)
-    """
-    from urllib.parse import urlsplit
-
-    host = (urlsplit(url).hostname or "").lower()
-    return host.startswith("127.") or host in ("localhost", "::1", "0.0.0.0")
-
-
-def api_key(spec) -> str:
-    """The key from the variable `spec.api_key_env`; a loopback server takes any key ("EMPTY")."""
-    key = os.environ.get(spec.api_key_env)
-    if key:
-        return key
-    if spec.base_url and is_local_url(spec.base_url):
-        return "EMPTY"  # local servers (vllm serve, llm-katan, llama.cpp) take any key
-    from rlaif.core.secrets import strip_userinfo  # $OPENAI_BASE_URL is not checked like a recipe's base_url
-
-    raise BackendError(
-        f"no API key found for {strip_userinfo(endpoint_url(spec))} - set {spec.api_key_env} or point api_key_env at the variable that holds your key"
-    )
 
 
 class Endpoints:
@@ -192,7 +135,7 @@ class OpenAIBackend(Backend):
 
         # The client retries connection errors, timeouts, 408/409/429/5xx with exponential backoff
         # and jitter, waiting what Retry-After asks up to 2 minutes (a longer wait is not retried:
-        # the run's next pass takes it, rlaif.calls); a 400 is never retried.
+        # the run's next pass takes it, rlaif.calls.engine); a 400 is never retried.
         return openai.AsyncOpenAI(
             base_url=self.spec.base_url, api_key=self._api_key(), timeout=self.spec.timeout_s, max_retries=self.spec.max_retries
         )
@@ -280,7 +223,7 @@ class OpenAIBackend(Backend):
         self._send(batch_requests(self, kind, requests, on_result))
 
     def take_limit_wait(self) -> float:
-        """Seconds the run's requests were held by rpm / tpm limits since the last take (rlaif.calls adds them to the step's stats)."""
+        """Seconds the run's requests were held by rpm / tpm limits since the last take (rlaif.calls.engine adds them to the step's stats)."""
         return (self._shared.waits if self._shared else self._waits).take()
 
     def generate(self, requests, on_result) -> None:

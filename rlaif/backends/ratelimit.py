@@ -236,6 +236,6 @@ def endpoint_limits(spec, waits: Waits, shared: bool) -> EndpointLimits | None:
     rpm, tpm = getattr(spec, "rpm", None), getattr(spec, "tpm", None)
     if not rpm and not tpm:
         return None
-    from rlaif.backends.openai_compat import endpoint_url
+    from rlaif.backends.endpoints import endpoint_url
 
     return EndpointLimits(endpoint_url(spec), rpm, tpm, waits, shared)

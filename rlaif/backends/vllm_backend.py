@@ -28,7 +28,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
-from rlaif.backends.openai_compat import OpenAIBackend, normalize_token
+from rlaif.backends.openai_compat import OpenAIBackend
+from rlaif.backends.verdicts import normalize_token
 from rlaif.backends.vllm_server import VLLMServer, check_vllm_env, engine_args
 from rlaif.config.engines import ENGINE_OPTIONS
 from rlaif.core.errors import BackendError

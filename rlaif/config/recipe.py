@@ -325,7 +325,7 @@ class FilterSpec(Strict):
 class RetrySpec(Strict):
     """Passes over a step's calls: a call that still fails with a transient error after its own
     per-request retries (`max_retries`) goes again in a later pass, so that transient faults never
-    reach the committed version (rlaif/calls.py)."""
+    reach the committed version (rlaif/calls/engine.py)."""
 
     passes: int = Field(
         5, ge=1, description="Most passes over a step's calls; a later pass re-sends only the calls that failed with a transient error "
@@ -347,7 +347,7 @@ class Recipe(Strict):
     judge: JudgeSpec = Field(default_factory=PairwiseJudge, description="The judge; `type` (default pairwise) decides which fields it takes.")
     filters: FilterSpec = Field(default_factory=FilterSpec)
     parent: str | None = Field(
-        None, description="Build on a version (rlaif/incremental.py): a version id, or `latest` (the newest version named `name` in the store; "
+        None, description="Build on a version (rlaif/pipeline/incremental.py): a version id, or `latest` (the newest version named `name` in the store; "
         "a full run when there is none yet). Only prompts not already in the parent are sampled and judged; the new version holds the parent's "
         "rows plus the new ones, with `parents: [id]`. The parent must have been made by the same recipe apart from `prompts` and `name`. null: a version of its own."
     )

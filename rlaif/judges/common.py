@@ -15,8 +15,8 @@ import yaml
 
 from rlaif.backends import make_backend, opened
 from rlaif.backends.base import GenerateRequest, ScoreRequest, Scores
-from rlaif.cache import CallCache, CallStats
-from rlaif.calls import run_generate, run_score
+from rlaif.calls.cache import CallCache, CallStats
+from rlaif.calls.engine import run_generate, run_score
 from rlaif.core.errors import RecipeError
 from rlaif.core.schema import Prompt, content_hash
 from rlaif.judges.parsers import neutralize

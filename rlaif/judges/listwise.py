@@ -19,7 +19,7 @@ import math
 import random
 
 from rlaif.backends.base import ScoreRequest, Scores
-from rlaif.cache import CallCache, CallStats
+from rlaif.calls.cache import CallCache, CallStats
 from rlaif.core.errors import RecipeError
 from rlaif.core.schema import Generation, Prompt, content_hash
 from rlaif.core.secrets import error_text, spec_secrets

@@ -9,7 +9,7 @@ from array import array
 from itertools import combinations
 
 from rlaif.backends.base import ScoreRequest, Scores
-from rlaif.cache import CallCache, CallStats
+from rlaif.calls.cache import CallCache, CallStats
 from rlaif.core.schema import Generation, Judgment, OrderVerdict, Prompt
 from rlaif.core.secrets import error_text, spec_secrets
 from rlaif.judges.common import JudgeTemplate, PrincipleFor, fixed_principle, instruction_text, judge_template, load_template, score_all

@@ -17,7 +17,7 @@ import statistics
 from dataclasses import replace
 
 from rlaif.backends.base import ScoreRequest, Scores
-from rlaif.cache import CallCache, CallStats
+from rlaif.calls.cache import CallCache, CallStats
 from rlaif.core.schema import Generation, Prompt
 from rlaif.core.secrets import error_text, spec_secrets
 from rlaif.judges.aggregate import bradley_terry, expected_score

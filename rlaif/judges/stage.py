@@ -8,7 +8,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 
-from rlaif.cache import CallCache, CallStats
+from rlaif.calls.cache import CallCache, CallStats
 from rlaif.core.schema import Feedback, Generation, Judgment, Prompt, Ranking
 from rlaif.judges import jury as juries
 from rlaif.judges.common import judge_template, load_principles, resolve_path

@@ -12,13 +12,15 @@
   both styles), ``ability`` ("alignment"), ``reward_model`` ``{style: "model", ground_truth}`` (the
   version's best response to the prompt, "" when none; a model reward does not read it) and
   ``extra_info`` ``{split, index, prompt_id, messages}``. verl does not hand the prompt to a custom
-  reward function, so ``extra_info.messages`` carries it: `rlaif.reward_server.compute_score`
+  reward function, so ``extra_info.messages`` carries it: `rlaif.training.reward_server.compute_score`
   sends it with the response to `rlaif serve-reward`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from rlaif.store.rows import dpo_rows, prompt_rows, read_optional, sft_rows
 
 RL_FORMATS = ("openrlhf-pairs", "verl-rl")
 RL_SOURCES = {"openrlhf-pairs": ("pairs",), "verl-rl": ("prompts", "pairs")}
@@ -28,22 +30,16 @@ OPENRLHF_COLUMNS = ("prompt", "chosen", "rejected", "margin", "p_chosen", "promp
 
 def openrlhf_pair_rows(pairs: list[dict], style: str) -> list[dict]:
     """OpenRLHF RewardDataset rows: prompt/chosen/rejected/margin plus the soft label and ids."""
-    from rlaif.store.formats import dpo_rows
-
     return [{key: row.get(key) for key in OPENRLHF_COLUMNS} for row in dpo_rows(pairs, style)]
 
 
 def _best_responses(rankings: list[dict], pairs: list[dict]) -> dict[str, str]:
     """prompt_id -> the best response text (the sft export's choice)."""
-    from rlaif.store.formats import sft_rows
-
     return {row["prompt_id"]: row["completion"][0]["content"] for row in sft_rows(rankings, pairs, "conversational")}
 
 
 def verl_rl_rows(prompts: list[dict], pairs: list[dict], rankings: list[dict], data_source: str) -> list[dict]:
     """verl RL rows, one per prompt of the version (its prompt order)."""
-    from rlaif.store.formats import prompt_rows
-
     best = _best_responses(rankings, pairs)
     rows = []
     for index, row in enumerate(prompt_rows(prompts, pairs, "conversational")):
@@ -62,8 +58,6 @@ def verl_rl_rows(prompts: list[dict], pairs: list[dict], rankings: list[dict], d
 
 def rl_rows(store: str | Path, version_id: str, fmt: str, style: str) -> tuple[list[dict], str]:
     """(rows, the table they were built from) of one RL export format (see the module docstring)."""
-    from rlaif.store.formats import read_optional
-
     if fmt == "openrlhf-pairs":
         return openrlhf_pair_rows(read_optional(store, version_id, "pairs"), style), "pairs"
     prompts, pairs = read_optional(store, version_id, "prompts"), read_optional(store, version_id, "pairs")

@@ -14,6 +14,7 @@ from typing import Any
 
 from rlaif.core.names import is_version_id
 from rlaif.core.schema import content_hash
+from rlaif.store.models import find_model, load_model_manifest
 from rlaif.store.versions import load_manifest, versions_dir
 
 MAX_DEPTH = 200
@@ -83,8 +84,6 @@ def store_models_used(store: str | Path, manifest: dict[str, Any]) -> list[tuple
 
 
 def _model_or_none(store: str | Path, model_id: str):
-    from rlaif.store.models import find_model
-
     return find_model(store, model_id)
 
 
@@ -105,8 +104,6 @@ def model_origin(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def model_node(store: str | Path, model_id: str, seen: set[str], depth: int, role: str | None = None) -> dict[str, Any]:
     """A trained model and what it came from: its dataset version (with its lineage) and a base model of the store."""
-    from rlaif.store.models import load_model_manifest
-
     manifest = load_model_manifest(store, model_id)  # a damaged one is a StoreError naming the file
     node = {**model_origin(manifest), "role": role, "parents": []}
     if model_id in seen or depth >= MAX_DEPTH:
@@ -166,3 +163,9 @@ def as_tree(node: dict[str, Any], parent_tree=None):
     for parent in node["parents"]:
         as_tree(parent, tree)
     return tree
+
+
+def model_lineage(store: str | Path, model_id: str) -> dict[str, Any]:
+    """The model and what it came from as a tree: the dataset version (and its lineage), the base model."""
+    load_model_manifest(store, model_id)  # the model asked for must exist and be readable
+    return model_node(store, model_id, set(), 0)

@@ -1,7 +1,7 @@
 """Trained models in the store: `STORE/models/<id>/`, committed atomically like dataset versions.
 
 A model folder holds `manifest.json` (what was trained, on which dataset version, how, with what
-result), `README.md` (the model card, rlaif.store.model_card), `metrics.jsonl` (one object per
+result), `README.md` (the model card, rlaif.publish.model_card), `metrics.jsonl` (one object per
 logged step) and the weights: `model/` (a full model + tokenizer) or `adapter/` (a peft LoRA
 adapter + tokenizer). The id is `<name>-<12 hex>` (rlaif.core.names), the hex a hash of what decides the
 training (dataset id, algorithm, base model, settings, reward: `model_id_for`), so a re-run with the
@@ -163,7 +163,7 @@ def _fsync_tree(folder: Path) -> None:
 
 
 def commit_model(store: str | Path, model_id: str, workdir: Path, manifest: dict[str, Any], card: Callable[[dict[str, Any]], str]) -> Path:
-    """Write manifest.json and the README.md card (`card` of the full manifest, e.g. rlaif.store.model_card.render_model_card)
+    """Write manifest.json and the README.md card (`card` of the full manifest, e.g. rlaif.publish.model_card.render_model_card)
     into `workdir`, then rename it to STORE/models/<id>.
 
     When the model already exists (the same training committed first, here or by another process)
@@ -265,11 +265,3 @@ def list_models(store: str | Path) -> list[dict[str, Any]]:
         except StoreError as exc:
             found.append({"id": path.name, "broken": str(exc)})
     return sorted(found, key=lambda m: (str(m.get("created_at", "")), str(m["id"])))
-
-
-def model_lineage(store: str | Path, model_id: str) -> dict[str, Any]:
-    """The model and what it came from as a tree: the dataset version (and its lineage), the base model."""
-    from rlaif.store.lineage import model_node
-
-    load_model_manifest(store, model_id)  # the model asked for must exist and be readable
-    return model_node(store, model_id, set(), 0)

@@ -234,7 +234,7 @@ def train(
 ) -> TrainResult:
     """Train `algorithm` on the dataset version `dataset_id` from the base `model`; the model id and
     folder in the store, `existed=True` (and no training) when the same training is already there."""
-    from rlaif.store.model_card import render_model_card
+    from rlaif.publish.model_card import render_model_card
     from rlaif.store.models import commit_model, find_model, is_model_id, model_id_for, new_model_workdir
 
     if settings.algorithm != algorithm:

@@ -2,7 +2,7 @@
 
 Both policies answer every prompt once (the judge recipe's first policy gives the engine settings
 and sampling parameters: backend, batch size, temperature, max_tokens, seed; flags override them),
-then the recipe's judge compares each pair exactly as a run does (`rlaif.evaluate.judge_items`):
+then the recipe's judge compares each pair exactly as a run does (`rlaif.judges.evaluate.judge_items`):
 both orders, the position bias estimated over the evaluation and removed. Which policy is shown
 as `a` is a fair coin per prompt fixed by the seed. Every model call goes through the store's
 request cache, so a re-run pays nothing twice.
@@ -20,9 +20,9 @@ import random
 from pathlib import Path
 from typing import Any
 
-from rlaif.cache import CallCache, CallStats
+from rlaif.calls.cache import CallCache, CallStats
 from rlaif.core.schema import Generation, Judgment, Prompt
-from rlaif.evaluate import judge_items, pick_score, wilson_interval
+from rlaif.judges.evaluate import judge_items, pick_score, wilson_interval
 
 QUALITY_UNKNOWN = "judge quality unknown: add judge.gold (human-labelled pairs) to the judge recipe"
 
@@ -113,7 +113,7 @@ def judge_quality(recipe, store: str | Path) -> tuple[dict | None, str | None]:
     """(the judge's figures on its gold pairs, or None; a note when there are none)."""
     if not recipe.judge.gold:
         return None, QUALITY_UNKNOWN
-    from rlaif.judge_quality import measure_judge
+    from rlaif.judges.measure import measure_judge
 
     return measure_judge(recipe, store), None
 
@@ -124,7 +124,7 @@ def evaluate_policy(
 ) -> dict[str, Any]:
     """Sample `model` (NEW) and `baseline` (OLD) on the prompts, judge each pair, return the figures."""
     from rlaif.core.inputs import file_sha256, load_prompts
-    from rlaif.sampling import sample_policy
+    from rlaif.pipeline.sampling import sample_policy
 
     store = Path(store)
     prompts = load_prompts(prompts_path, recipe.prompts.system, limit)

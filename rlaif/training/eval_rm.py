@@ -2,7 +2,7 @@
 
 The reward model scores the human-chosen and the human-rejected response of every gold pair
 (`rlaif.core.gold`); it is right when it gives the chosen one the higher reward (an exact tie counts
-half, as the judges' agreement does in rlaif.evaluate). Beside the accuracy and its Wilson 95%
+half, as the judges' agreement does in rlaif.judges.evaluate). Beside the accuracy and its Wilson 95%
 interval: the rule "pick the longer response" on the same rows (humans prefer the longer answer
 often enough that a reward model must beat it to have learnt anything else), how often the
 reward model itself picks the longer one, and - when the model is a trained model of the store -
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.core.errors import BackendError
-from rlaif.evaluate import baseline_longer, baseline_shorter, length_side, prefers_longer, wilson_interval
+from rlaif.judges.evaluate import baseline_longer, baseline_shorter, length_side, prefers_longer, wilson_interval
 
 
 def reward_model_path(model: str, store: str | Path) -> str:
@@ -88,7 +88,7 @@ def evaluate_rm(
         "rows": [{"row": p.row, "chosen": round(c, 4), "rejected": round(r, 4)} for p, c, r in zip(pairs, chosen, rejected)],
     }
     if judge_recipe is not None:
-        from rlaif.evaluate import evaluate_judge
+        from rlaif.judges.evaluate import evaluate_judge
 
         figures = evaluate_judge(judge_recipe, gold_path, store, limit)
         keep = ("n", "agreement", "agreement_ci95", "baseline_longer", "prefers_longer", "position_consistency_debiased", "failures", "calls", "path")

@@ -9,6 +9,7 @@ from typing import Any
 
 # A reward function, in the shape TRL's GRPO/RLOO `reward_funcs` take: prompts (message lists) and
 # completions (message lists with one assistant turn, or plain strings) in, one float per completion out.
+Messages = list[dict]
 RewardFn = Callable[..., list[float | None]]  # None: the reward is missing (a failed judgment)
 
 # Called once per logged step with plain numbers: {"step": 1, "loss": ..., "reward_accuracy": ..., "kl": ..., "mean_reward": ...}
@@ -29,3 +30,14 @@ class TrainJob:
     reward: RewardFn | None = None  # ppo / rloo / grpo: a reward model or the judge (rlaif.training.rewards)
     device: str = "cpu"
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def completion_text(completion: Messages | str) -> str:
+    """The text of a completion: a plain string, or the assistant turns of a message list.
+
+    >>> completion_text("hi"), completion_text([{"role": "assistant", "content": "yo"}])
+    ('hi', 'yo')
+    """
+    if isinstance(completion, str):
+        return completion
+    return "".join(m.get("content") or "" for m in completion if m.get("role", "assistant") == "assistant")

@@ -2,7 +2,7 @@
 (from the model folder's `metrics.jsonl`) and the manifest's summary (base model, dataset version and
 its judge-quality figures, algorithm, settings, final metrics, hardware, time, lineage).
 
-The page is the Jinja template `rlaif/templates/train_report.html.j2`, autoescaped, loading nothing
+The page is the Jinja template `rlaif/publish/templates/train_report.html.j2`, autoescaped, loading nothing
 from the network. The driver writes it into the model folder right after the commit (`write_training_report(store,
 model_id)`: the folder is keyed by the training settings, not by its content, so adding the report
 changes no id); `rlaif models report ID [--out FILE]` writes it again, into the model folder or FILE.
@@ -14,15 +14,16 @@ import functools
 import json
 import math
 from html import escape
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
-from rlaif import plots
 from rlaif.core.errors import StoreError
-from rlaif.report import GOLD_FIGURES, _cell, _escaped
+from rlaif.publish import plots
+from rlaif.publish.report import GOLD_FIGURES, _cell, _escaped
 from rlaif.store.atomic import write_atomic
 
 REPORT_FILE = "report.html"
@@ -31,7 +32,7 @@ METRICS_FILE = "metrics.jsonl"
 MAIN_METRICS = ("loss", "reward_accuracy", "kl", "mean_reward")
 COLORS = {"loss": "blue", "reward_accuracy": "green", "kl": "orange", "mean_reward": "red"}
 NOT_PLOTTED = {"step", "epoch"}
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES = Path(str(resources.files("rlaif.publish") / "templates"))
 
 
 def read_metrics(folder: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
@@ -164,7 +165,7 @@ def render_training_report(manifest: dict[str, Any], rows: list[dict[str, Any]],
         created_at=manifest.get("created_at"),
         warnings=list(warnings),
         logged_steps=len(rows),
-        plots=[Markup(svg) for svg in metric_plots(rows)],  # rlaif.plots escapes their text
+        plots=[Markup(svg) for svg in metric_plots(rows)],  # rlaif.publish.plots escapes their text
         summary=summary_tables(manifest),
     )
 

@@ -18,21 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.core.errors import RecipeError
-from rlaif.training.job import RewardFn
+from rlaif.training.job import Messages, RewardFn, completion_text
 
-Messages = list[dict]
 SETTINGS = "training settings"
-
-
-def completion_text(completion: Messages | str) -> str:
-    """The text of a completion: a plain string, or the assistant turns of a message list.
-
-    >>> completion_text("hi"), completion_text([{"role": "assistant", "content": "yo"}])
-    ('hi', 'yo')
-    """
-    if isinstance(completion, str):
-        return completion
-    return "".join(m.get("content") or "" for m in completion if m.get("role", "assistant") == "assistant")
 
 
 def resolve_model_name(name: str, store: str | Path | None = None) -> str:

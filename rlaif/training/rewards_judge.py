@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.backends import BackendPool, using
-from rlaif.cache import CallCache, CallStats
+from rlaif.calls.cache import CallCache, CallStats
 from rlaif.core.schema import Generation, Judgment, Prompt, content_hash
 from rlaif.judges import jury as juries
 from rlaif.judges.pairwise import BiasTally, judge_pairs
 from rlaif.judges.stage import PER_RESPONSE, judge_pairwise_items
-from rlaif.training.rewards import completion_text
+from rlaif.training.job import completion_text
 
 
 def _prompt(messages: list[dict]) -> Prompt:
@@ -81,7 +81,7 @@ class JudgeReward:
     def _baselines(self, prompts: list[Prompt], given: Sequence[Any] | None) -> list[str | None]:
         if given is not None:
             return [completion_text(b) for b in given]
-        from rlaif.sampling import sample_policy
+        from rlaif.pipeline.sampling import sample_policy
 
         unique = list({p.id: p for p in prompts}.values())
         made = sample_policy(unique, self.baseline_policy, 1, self.cache, self.stats, label=" (reward baseline)")

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from rlaif.training.job import TrainJob
+from rlaif.training.job import TrainJob, completion_text
 from rlaif.training.ppo_model import autocast, config_from_settings, load_policy, load_tokenizer, prompt_text, save_policy, set_lora_dropout
-from rlaif.training.rewards import completion_text
 
 
 @dataclass

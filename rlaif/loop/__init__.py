@@ -1,0 +1,1 @@
+"""The self-improvement loop: iterate (sample, judge, train, evaluate, repeat) and its recipe section."""

@@ -1,0 +1,49 @@
+"""Executors of a run's steps (the order is rlaif.pipeline.runner.drive's): `InProcess` runs them in threads
+of this process (the library, `rlaif run --no-prefect`); flows/pipeline.py's `PrefectSteps` runs
+them as Prefect tasks."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
+
+
+class Steps(Protocol):
+    """Runs one step: `submit(kind, fn, args, after)` calls fn(*args) (a library step: the run, then plain
+    values) once every handle in `after` is done; returns a handle whose `result()` waits for its value
+    and raises the step's error. `InProcess` here; Prefect tasks in flows/pipeline.py."""
+
+    def submit(self, kind: str, fn: Callable[..., Any], args: tuple, after: Sequence[Any] = ()) -> Any: ...
+
+
+class InProcess:
+    """The executor of the library and `rlaif run --no-prefect`: steps in threads of this process."""
+
+    def __init__(self) -> None:
+        self.threads = ThreadPoolExecutor(max_workers=32, thread_name_prefix="rlaif-step")
+
+    def submit(self, kind: str, fn: Callable[..., Any], args: tuple, after: Sequence[Future] = ()) -> Future:
+        context = contextvars.copy_context()
+
+        def step() -> Any:
+            for handle in after:
+                handle.result()  # a failed dependency fails this step too
+            return context.run(fn, *args)
+
+        return self.threads.submit(step)
+
+    def close(self) -> None:
+        self.threads.shutdown(wait=True)
+
+
+def settle(handles: list) -> BaseException | None:
+    """Wait for every handle; the first error among them (None when all succeeded)."""
+    errors = []
+    for handle in handles:
+        try:
+            handle.result()
+        except BaseException as exc:  # noqa: BLE001 - collected, the first re-raised by the caller
+            errors.append(exc)
+    return errors[0] if errors else None
