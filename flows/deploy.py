@@ -1,4 +1,4 @@
-"""Prefect deployments of the rlaif flows, with schedules: `rlaif deploy` and `rlaif serve` (rlaif/cli_ops.py).
+"""Prefect deployments of the rlaif flows, with schedules: `rlaif deploy` and `rlaif serve` (rlaif/cli/ops.py).
 
 - `deploy_flows`: one deployment per flow (run, train, iterate) on a process work pool (created if
   missing); `prefect worker start --pool POOL` then runs them, on their schedule or when triggered

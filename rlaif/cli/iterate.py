@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from rlaif.cli import StoreOption, _fail, console, err
+from rlaif.cli.common import StoreOption, console, err, fail
 from rlaif.core.errors import RlaifError
 
 EXAMPLE = """Run the iterative RLAIF loop of a recipe with an `iterate:` section (recipes/iterate.yaml).
@@ -58,7 +58,7 @@ def iterate(
         else:
             _in_flow(recipe, str(where), rounds)
     except RlaifError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 def _echo(line: str) -> None:
@@ -72,8 +72,3 @@ def _in_flow(recipe: str, store: str, rounds: Optional[int]) -> None:
         from flows.iterate import rlaif_iterate
 
         rlaif_iterate(recipe_path=recipe, store=store, rounds=rounds)
-
-
-def register(app: typer.Typer) -> None:
-    """Add `rlaif iterate` to the `rlaif` app."""
-    app.command("iterate", help=EXAMPLE)(iterate)

@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 import yaml
 
-from rlaif.cli import StoreOption, _fail, console, err
+from rlaif.cli.common import StoreOption, console, err, fail
 from rlaif.core.errors import RlaifError
 
 DEPLOY_HELP = """Create Prefect deployments of a recipe's flows with a schedule, on a process work pool.
@@ -115,7 +115,7 @@ def deploy(
             err.print(f"created the process work pool {plan.pool!r}", highlight=False)
         done = deploy_flows(plan)
     except RlaifError as exc:
-        _fail(exc)
+        fail(exc)
     for item in done:
         console.print(f"deployed {item.full_name} ({plan.schedule.describe()}, work pool {plan.pool!r}) id {item.id}", highlight=False, soft_wrap=True)
     ui = url[: -len("/api")] if url.endswith("/api") else url
@@ -147,16 +147,10 @@ def serve(
         api_url()
         serve_flows(plan, on_ready=ready)
     except RlaifError as exc:
-        _fail(exc)
+        fail(exc)
     except KeyboardInterrupt:  # Ctrl-C: Prefect's runner stopped and paused the schedules
         pass
     except SystemExit as exc:  # SIGTERM: Prefect's runner stops and exits 0
         if exc.code not in (0, None):
             raise
     err.print("stopped serving (schedules paused)", highlight=False)
-
-
-def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `rlaif` app."""
-    app.command("deploy", help=DEPLOY_HELP)(deploy)
-    app.command("serve", help=SERVE_HELP)(serve)

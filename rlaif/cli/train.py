@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from rlaif.cli import StoreOption, _fail, _store, console, err
+from rlaif.cli.common import StoreOption, console, err, fail, store_of
 from rlaif.core.errors import RlaifError
 from rlaif.training import ALGORITHMS
 
@@ -42,7 +42,7 @@ def train(
     from rlaif.training.config import load_settings
     from rlaif.training.driver import train as run_training
 
-    where = _store(store)
+    where = store_of(store)
     try:
         settings = load_settings(algorithm, config, max_steps=max_steps, lora=lora or None, name=name)
         if prefect:  # the settings are valid: only now start Prefect
@@ -50,7 +50,7 @@ def train(
         else:
             result = run_training(where, dataset, algorithm, model, settings, progress=True)
     except RlaifError as exc:
-        _fail(exc)
+        fail(exc)
     if result.existed:
         console.print(f"already trained: {result.model_id}", highlight=False)
         err.print(f"(same dataset, algorithm, base model and settings: {result.path})", highlight=False)
@@ -72,8 +72,3 @@ def _train_in_flow(store: str, dataset: str, algorithm: str, model: str, config:
 
         out = rlaif_train(store=store, dataset_id=dataset, algorithm=algorithm, model=model, config_path=config, overrides=overrides)
     return TrainResult(out["model_id"], Path(out["path"]), out["existed"], out["metrics"], out["seconds"])
-
-
-def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `rlaif` app."""
-    app.command("train", help=EXAMPLE)(train)

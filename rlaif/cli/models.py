@@ -9,15 +9,11 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from rlaif.cli import RecipeStoreOption, StoreOption, _fail, _store, console, print_tree
+from rlaif.cli.common import RecipeStoreOption, StoreOption, console, fail, print_tree, store_of
 from rlaif.core.errors import RlaifError
 
-models_app = typer.Typer(help="Inspect the trained models in the store (STORE/models).", no_args_is_help=True)
+app = typer.Typer(help="Inspect the trained models in the store (STORE/models).", no_args_is_help=True)
 
-
-def register(app: typer.Typer) -> None:
-    """Add the `models` commands to the `rlaif` app."""
-    app.add_typer(models_app, name="models")
 
 
 def _figure(value: Any) -> str:
@@ -26,7 +22,7 @@ def _figure(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-@models_app.command("list")
+@app.command("list")
 def models_list(store: Optional[str] = StoreOption, recipe: Optional[str] = RecipeStoreOption) -> None:
     """List the trained models in the store, oldest first: id, algorithm, base model, dataset version,
     steps, final loss, weights (full model or LoRA adapter) and when it was made.
@@ -35,11 +31,11 @@ def models_list(store: Optional[str] = StoreOption, recipe: Optional[str] = Reci
     """
     from rlaif.store.models import list_models
 
-    where = _store(store, recipe)
+    where = store_of(store, recipe)
     try:
         models = list_models(where)
     except RlaifError as exc:
-        _fail(exc)
+        fail(exc)
     if not models:
         console.print(f"no trained models in {where} - train one with `rlaif train dpo --dataset ID --model smollm2-135m`", highlight=False, markup=False, soft_wrap=True)
         return
@@ -72,7 +68,7 @@ def summary_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
     return [(k, _figure(v)) for k, v in rows]
 
 
-@models_app.command("show")
+@app.command("show")
 def models_show(
     model_id: str = typer.Argument(..., help="Model id (see `rlaif models list`)."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),
@@ -86,11 +82,11 @@ def models_show(
     """
     from rlaif.store.models import load_model_manifest, model_path
 
-    where = _store(store, recipe)
+    where = store_of(store, recipe)
     try:
         manifest = load_model_manifest(where, model_id)
     except RlaifError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         sys.stdout.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         return
@@ -100,7 +96,7 @@ def models_show(
     console.print(table)
 
 
-@models_app.command("lineage")
+@app.command("lineage")
 def models_lineage(
     model_id: str = typer.Argument(..., help="Model id (see `rlaif models list`)."),
     as_json: bool = typer.Option(False, "--json", help="Print the lineage tree as JSON."),
@@ -115,13 +111,13 @@ def models_lineage(
     from rlaif.store.lineage import as_tree, model_lineage
 
     try:
-        tree = model_lineage(_store(store, recipe), model_id)
+        tree = model_lineage(store_of(store, recipe), model_id)
     except RlaifError as exc:
-        _fail(exc)
+        fail(exc)
     print_tree(tree, as_json, as_tree)
 
 
-@models_app.command("report")
+@app.command("report")
 def models_report(
     model_id: str = typer.Argument(..., help="Model id (see `rlaif models list`)."),
     out: Optional[str] = typer.Option(None, "--out", help="Write the report here instead of STORE/models/<id>/report.html."),
@@ -136,7 +132,7 @@ def models_report(
     from rlaif.training.report import write_training_report
 
     try:
-        path = write_training_report(_store(store, recipe), model_id, out)
+        path = write_training_report(store_of(store, recipe), model_id, out)
     except RlaifError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(str(path), highlight=False, markup=False, soft_wrap=True)

@@ -7,8 +7,9 @@ import sys
 from typing import Any, Optional
 
 import typer
+from rich.table import Table
 
-from rlaif.cli import StoreOption, _fail, console, err
+from rlaif.cli.common import StoreOption, console, err, fail
 from rlaif.core.errors import RlaifError
 
 f2 = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
@@ -58,7 +59,7 @@ def eval_policy(
         check_judge(recipe, where)
         result = evaluate_policy(model, baseline, prompts, recipe, where, limit, seed, temperature, baseline_temperature, max_tokens)
     except RlaifError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         return
@@ -105,7 +106,7 @@ def eval_rm(
             check_judge(recipe, where)
         result = evaluate_rm(model, gold, where, limit, recipe, batch_size=batch_size, max_length=max_length)
     except RlaifError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         return
@@ -157,7 +158,7 @@ def serve_reward(
     try:
         service, where = build_service(model, judge, store, device, batch_size, max_length, labels_as_baselines)
     except RlaifError as exc:
-        _fail(exc)
+        fail(exc)
     from rlaif.training.reward_server import make_server
 
     try:
@@ -206,8 +207,48 @@ def build_service(model: Optional[str], judge: Optional[str], store: Optional[st
     return RewardService(reward_model_scorer(path, device=device, batch_size=batch_size, max_length=max_length), "reward model", model), where
 
 
-def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `rlaif` app."""
-    app.command("eval-policy")(eval_policy)
-    app.command("eval-rm")(eval_rm)
-    app.command("serve-reward")(serve_reward)
+def eval_judge(
+    recipes: list[str] = typer.Argument(..., help="Recipe YAML file(s) whose judges are evaluated side by side, e.g. recipes/demo.yaml recipes/listwise.yaml."),
+    gold: str = typer.Option(..., "--gold", help="JSON Lines of human-labelled pairs: `prompt` (messages), `chosen`, `rejected`."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N gold rows."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the per-row A/B order (which response is shown first)."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the JSON result on stdout (a list for several recipes; progress goes to stderr)."),
+    store: Optional[str] = StoreOption,
+) -> None:
+    """Measure judges against human labels: agreement (95% interval), kappa, position consistency,
+    length preference and calibration, beside the 'always longer' / 'always shorter' rules. With
+    several recipes, a small leaderboard: one column per judge, best agreement first. Calls go
+    through the store's request cache; each result is also saved under STORE/evals/.
+
+    Example: rlaif eval-judge recipes/demo.yaml recipes/listwise.yaml --gold ../shared/data/mt-bench-human-sample/pairs.jsonl --limit 50
+    """
+    from rlaif.config.recipe import load_recipe
+    from rlaif.config.settings import store_path
+    from rlaif.core.gold import load_gold
+    from rlaif.judges.evaluate import evaluate_judge, leaderboard_rows
+    from rlaif.pipeline.preflight import check_judge
+
+    try:
+        parsed = [load_recipe(path) for path in recipes]  # every recipe and the gold file checked before any model loads
+        load_gold(gold, limit)
+        for recipe in parsed:
+            check_judge(recipe, store_path(recipe, store))
+        results = [evaluate_judge(recipe, gold, store_path(recipe, store), limit, seed) for recipe in parsed]
+    except RlaifError as exc:
+        fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(results[0] if len(results) == 1 else results, indent=2, ensure_ascii=False) + "\n")
+        return
+    labels = [f"{path} ({recipe.judge.type}, {recipe.judge.model})" for path, recipe in zip(recipes, parsed)]
+    header, rows = leaderboard_rows(results, labels)
+    table = Table(*header, title=f"judges on {gold}" + (f" (first {limit} rows)" if limit else ""))
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    for label, result in zip(labels, results):
+        calls = result["calls"]
+        console.print(
+            f"{label}: n {result['n']} rows judged, {result['failures']} failed (metrics exclude them); "
+            f"calls: live {calls['live']}, cached {calls['cached']}, failed {calls['failed']}; saved: {result['path']}",
+            highlight=False, soft_wrap=True, markup=False,
+        )

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from rlaif.cli import RecipeStoreOption, StoreOption, _fail, _store, console
+from rlaif.cli.common import RecipeStoreOption, StoreOption, console, fail, store_of
 from rlaif.core.errors import RlaifError
 
 
@@ -28,9 +28,9 @@ def datasets_push(
     from rlaif.publish.hub import push_version
 
     try:
-        result = push_version(_store(store, recipe), version_id, repo, private=not public, fmt=fmt)
+        result = push_version(store_of(store, recipe), version_id, repo, private=not public, fmt=fmt)
     except RlaifError as exc:
-        _fail(exc)
+        fail(exc)
     visibility = {True: "private", False: "public"}.get(result.private, "visibility unknown")
     what = "pushed" if result.pushed else "already pushed (tag exists, nothing uploaded):"
     console.print(f"{what} {version_id} to {repo} ({visibility}) at commit {result.commit[:12]}: {result.url}", highlight=False, soft_wrap=True, markup=False)
@@ -50,14 +50,8 @@ def datasets_pull(
     from rlaif.publish.hub import pull_version
 
     try:
-        result = pull_version(_store(store, recipe), ref)
+        result = pull_version(store_of(store, recipe), ref)
     except RlaifError as exc:
-        _fail(exc)
+        fail(exc)
     what = "pulled" if result.created else "already in the store:"
     console.print(f"{what} {result.version_id} from {result.repo}@{result.revision} (commit {result.commit[:12]}) into {result.path}", highlight=False, soft_wrap=True, markup=False)
-
-
-def register(datasets_app: typer.Typer) -> None:
-    """Add this module's commands to `rlaif datasets`."""
-    datasets_app.command("push")(datasets_push)
-    datasets_app.command("pull")(datasets_pull)

@@ -1,0 +1,5 @@
+"""`python -m rlaif.cli` (what `torchrun ... -m rlaif.cli train` and the tests run): the `rlaif` command."""
+
+from rlaif.cli import app
+
+app()

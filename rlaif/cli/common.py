@@ -1,0 +1,49 @@
+"""What every `rlaif` command shares: the consoles, the --store/--recipe options, the store a command
+works on, and how a user error ends a command (exit code and a message saying how to fix it)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from rlaif.core.errors import RlaifError
+
+console = Console()
+err = Console(stderr=True)
+
+StoreOption = typer.Option(None, "--store", help="Store folder (default: $RLAIF_STORE, then the recipe's `store:`, then data/store).")
+RecipeStoreOption = typer.Option(
+    None, "--recipe", help="A recipe whose `store:` names the store (used when neither --store nor $RLAIF_STORE is set)."
+)
+
+
+def store_of(store: Optional[str], recipe: Optional[str] = None) -> str:
+    """The store of a command without a recipe argument (rlaif.config.recipe.recipe_file_store: the one resolver of every command)."""
+    from rlaif.config.recipe import recipe_file_store
+
+    try:
+        return str(recipe_file_store(recipe, store))
+    except RlaifError as exc:
+        fail(exc)
+
+
+def fail(exc: RlaifError) -> None:
+    """End the command on a user error: its message on stderr, its exit code (0 when it is not a failure)."""
+    if exc.exit_code == 0:  # not a failure: e.g. an incremental run with no new prompt (rlaif.pipeline.incremental.NothingNew)
+        console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
+        raise typer.Exit(0)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def print_tree(tree: dict, as_json: bool, as_tree) -> None:
+    """A lineage as JSON, or as a rich tree (`as_tree` builds it)."""
+    if as_json:
+        sys.stdout.write(json.dumps(tree, indent=2, ensure_ascii=False) + "\n")
+        return
+    console.print(as_tree(tree), highlight=False, soft_wrap=True)

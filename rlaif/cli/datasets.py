@@ -1,0 +1,176 @@
+"""`rlaif datasets ...`: inspect, compare, report and export the dataset versions in the store (push and pull: rlaif.cli.hub)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from rlaif.cli.common import RecipeStoreOption, StoreOption, console, err, fail, print_tree, store_of
+from rlaif.core.errors import RlaifError
+
+app = typer.Typer(help="Inspect the dataset versions in the store.", no_args_is_help=True)
+
+
+@app.command("list")
+def datasets_list(store: Optional[str] = StoreOption, recipe: Optional[str] = RecipeStoreOption) -> None:
+    """List dataset versions, oldest first.
+
+    Example: rlaif datasets list --store data/store
+    """
+    from rlaif.store.versions import list_versions
+
+    table = Table("id", "created", "kept", "in", "calls (live/cached/failed)")
+    broken = []
+    for manifest in list_versions(store_of(store, recipe)):
+        if "broken" in manifest:
+            broken.append(manifest)
+            table.add_row(escape(manifest["id"]), "[red]broken[/]", "", "", "")
+            continue
+        calls = manifest.get("calls") if isinstance(manifest.get("calls"), dict) else {}
+        counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
+        table.add_row(
+            manifest["id"],
+            manifest.get("created_at", ""),
+            str(counts.get("kept", "")),
+            str(counts.get("in", "")),
+            f"{calls.get('live', 0)}/{calls.get('cached', 0)}/{calls.get('failed', 0)}",
+        )
+    console.print(table)
+    for manifest in broken:
+        err.print(
+            f"[bold red]broken:[/] {escape(manifest['id'])}: {escape(manifest['broken'])} - delete the folder and make the version again "
+            "(`rlaif run` the recipe, or `rlaif datasets pull` it)",
+            highlight=False, soft_wrap=True,
+        )
+
+
+@app.command("show")
+def datasets_show(
+    version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
+    store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
+    rows: int = typer.Option(0, "--rows", min=0, help="Also print the first N preference pairs."),
+) -> None:
+    """Print a version's manifest (and optionally some rows) as JSON.
+
+    Example: rlaif datasets show demo-0123456789ab --rows 2
+    """
+    from rlaif.store.versions import load_manifest, read_table
+
+    try:
+        manifest = load_manifest(store_of(store, recipe), version_id)
+        if rows:
+            manifest = {**manifest, "rows": read_table(store_of(store, recipe), version_id)[:rows]}
+    except RlaifError as exc:
+        fail(exc)
+    sys.stdout.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+@app.command("report")
+def datasets_report(
+    version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
+    out: Optional[str] = typer.Option(None, "--out", help="HTML file to write (default: STORE/reports/<id>.html)."),
+    store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
+) -> None:
+    """Write a self-contained HTML report of a version: counts, calls, models, templates and plots
+    (chosen vs rejected length, margin and soft-label histograms, position consistency, drop
+    reasons, per-policy win rates). It loads nothing from the network.
+
+    Example: rlaif datasets report demo-0123456789ab --out demo-report.html
+    """
+    from rlaif.publish.report import write_report
+
+    try:
+        path = write_report(store_of(store, recipe), version_id, out)
+    except RlaifError as exc:
+        fail(exc)
+    console.print(f"report: {path}", highlight=False, soft_wrap=True, markup=False)
+
+
+@app.command("diff")
+def datasets_diff(
+    a: str = typer.Argument(..., help="The older version id."),
+    b: str = typer.Argument(..., help="The newer version id."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole diff as JSON (every row key)."),
+    limit: int = typer.Option(10, "--limit", min=0, help="Row keys listed per kind (added, removed, changed) in the table view."),
+    store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
+) -> None:
+    """Show what changed from version A to version B: preference rows added, removed and changed
+    (a pair whose winner flipped, or whose p_chosen / margin moved), counts and drops by reason,
+    label statistics, and changed recipe settings.
+
+    Example: rlaif datasets diff demo-0123456789ab demo-ba9876543210 --json
+    """
+    from rlaif.store.diff import diff_tables, diff_versions
+
+    try:
+        result = diff_versions(store_of(store, recipe), a, b)
+    except RlaifError as exc:
+        fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        return
+    for table in diff_tables(result, limit):
+        console.print(table)
+
+
+@app.command("lineage")
+def datasets_lineage(
+    version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the lineage tree as JSON."),
+    store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
+) -> None:
+    """Show where a version came from: its parents (recursively; a parent missing from the store
+    is reported), and for each version the recipe (name, sha256), the prompt file (path, sha256,
+    rows), the models and the judge templates with their sha256.
+
+    Example: rlaif datasets lineage demo-0123456789ab --json
+    """
+    from rlaif.store.lineage import as_tree, lineage
+
+    try:
+        tree = lineage(store_of(store, recipe), version_id)
+    except RlaifError as exc:
+        fail(exc)
+    print_tree(tree, as_json, as_tree)
+
+
+
+@app.command("export")
+def datasets_export(
+    version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
+    fmt: str = typer.Option(
+        ..., "--format", help="dpo | rm | kto | sft | prompts | listwise (the TRL trainer it is for), openrlhf-pairs (OpenRLHF) or verl-rl (verl)."
+    ),
+    out: str = typer.Option(..., "--out", help="Folder to write (new, empty, or an earlier rlaif export, which is replaced)."),
+    style: str = typer.Option("conversational", "--style", help="conversational (message lists) or standard (plain text)."),
+    license: Optional[str] = typer.Option(None, "--license", help="License for the card (default: the recipe's, else 'other')."),
+    evaluation: Optional[str] = typer.Option(None, "--eval", help="An `rlaif eval-judge` result (STORE/evals/*.json) to report in the card."),
+    store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
+) -> None:
+    """Export a version as data/train-00000-of-00001.parquet plus a dataset card (README.md),
+    loadable with `datasets.load_dataset(OUT)` and ready for the TRL trainer of the format.
+
+    Example: rlaif datasets export demo-0123456789ab --format dpo --out exports/demo-dpo
+    """
+    import pyarrow.parquet as pq
+
+    from rlaif.publish.export import DATA_FILE, export_version, load_evaluation
+
+    try:
+        result = load_evaluation(evaluation) if evaluation else None
+        path = export_version(store_of(store, recipe), version_id, fmt, out, style=style, license=license, evaluation=result)
+    except RlaifError as exc:
+        fail(exc)
+    rows = pq.read_metadata(path / DATA_FILE).num_rows
+    console.print(f"exported {rows} {fmt} rows ({style}) of {version_id} to {path}", highlight=False, soft_wrap=True, markup=False)
+

@@ -1,0 +1,85 @@
+"""`rlaif run`: validate everything, then run a recipe end to end (as a Prefect flow, or in this process) and commit a version."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Optional
+
+import typer
+
+from rlaif.cli.common import StoreOption, console, err, fail
+from rlaif.core.errors import RlaifError
+
+
+def run(
+    recipe: str = typer.Argument(..., help="Recipe YAML file, e.g. recipes/demo.yaml."),
+    store: Optional[str] = StoreOption,
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N prompts."),
+    chunk_size: Optional[int] = typer.Option(
+        None, "--chunk-size", min=1, help="Prompts per chunk: memory is bounded by a chunk; the version does not depend on it (default: $RLAIF_CHUNK_SIZE or 5000)."
+    ),
+    no_prefect: bool = typer.Option(
+        False, "--no-prefect", help="Run in this process without Prefect: the same steps, summary and version id (automatic when Prefect is not installed)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Estimate calls, tokens and cost (from `prices:`) without calling a model or writing anything; the request cache counts as paid."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="With --dry-run: the estimate as JSON."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Shard the run on a Ray cluster: auto, HOST:6379, ray://HOST:10001, or local (a Ray of its own); recipe `execution:` (docs/scale.md)."),
+    shards: Optional[int] = typer.Option(None, "--shards", min=1, help="Shard workers on Ray (implies --ray; default 2); the version does not depend on it."),
+) -> None:
+    """Run a recipe end to end as a Prefect flow and commit a dataset version.
+
+    Everything is checked first (recipe, prompt file, templates, models, API keys, each endpoint
+    with one cheap request, the store path): a problem exits 2 and writes nothing.
+
+    Example: rlaif run recipes/demo.yaml --limit 10
+    """
+    from rlaif.config.recipe import load_recipe
+    from rlaif.config.settings import store_path
+    from rlaif.pipeline.execution import with_execution
+    from rlaif.pipeline.preflight import check_run
+
+    try:  # validate everything before starting Prefect, so bad input writes nothing
+        parsed = with_execution(load_recipe(recipe), ray, shards)  # --ray / --shards: rlaif/pipeline/execution.py
+        where = store_path(parsed, store)
+        if dry_run:  # no model call, nothing written (rlaif/pipeline/dry_run.py)
+            from rlaif.pipeline.dry_run import print_dry_run
+
+            return print_dry_run(parsed, where, limit, as_json, console)
+        if not no_prefect and importlib.util.find_spec("prefect") is None:
+            err.print("note: Prefect is not installed: running in this process (as with --no-prefect)", highlight=False)
+            no_prefect = True
+        flow = () if no_prefect or not os.environ.get("PREFECT_API_URL") else ("flows.pipeline",)  # without a server, its start overlaps the flow's import
+        chunk_size = check_run(parsed, where, limit, chunk_size, preload=("openai", *flow))  # engine ray too: Ray installed, its cluster reachable
+        if no_prefect:
+            lines = _run_in_process(parsed, where, limit, chunk_size)
+        else:
+            from flows.server import prefect_api
+
+            with prefect_api():  # the run's own Prefect server, stopped with it even on SIGTERM/SIGKILL (flows/server.py)
+                from flows.pipeline import rlaif_run
+
+                result = rlaif_run(recipe_path=recipe, store=str(where), limit=limit, chunk_size=chunk_size, execution=parsed.execution.model_dump(exclude_unset=True))
+            lines = result["lines"]
+    except RlaifError as exc:
+        fail(exc)
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def _run_in_process(parsed, store, limit: Optional[int], chunk_size: int) -> list[str]:
+    """The run driver (`rlaif.pipeline.runner.drive`, through `run_recipe`) in this process, without Prefect; its summary, as the flow gives it."""
+    from rlaif.pipeline.runner import run_recipe
+    from rlaif.pipeline.summary import summary_lines
+    from rlaif.publish.report import write_report
+
+    version_id, created, manifest, state = run_recipe(parsed, store, limit, chunk_size)
+    lines = summary_lines(version_id, created, manifest, state.stats)
+    try:  # the version is committed: a report that cannot be written is a note, not a failure
+        lines.insert(-1, f"report: {write_report(state.store, version_id)}")
+    except (RlaifError, OSError) as exc:
+        err.print(f"note: no report for {version_id}: {exc}", highlight=False, markup=False)
+    return lines
+
