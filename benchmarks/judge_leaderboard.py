@@ -311,7 +311,7 @@ def flips(outcomes: list[dict[str, Any]], beta: float) -> tuple[int, int]:
 
 def length_split(outcomes: list[dict[str, Any]]) -> tuple[float | None, float | None, int, int]:
     """(P(judge picks the longer | humans chose the longer), same | humans chose the shorter, n of each)."""
-    from rlaif.judges.evaluate import pick_score
+    from rlaif.judges.stats import pick_score
 
     by_human: dict[float, list[float]] = {1.0: [], 0.0: []}
     for o in outcomes:

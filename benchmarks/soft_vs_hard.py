@@ -94,7 +94,7 @@ def judged_pair(pair, outcome: dict, tag: str, judge_model: str, template_sha: s
 
 def agreement_block(files: list[dict], pairs: list[dict], agrees: list[bool]) -> dict:
     """The judge's agreement with the human labels over all training pairs (the version's `eval`)."""
-    from rlaif.judges.evaluate import wilson_interval
+    from rlaif.judges.stats import wilson_interval
 
     n = len(pairs)
     share = sum(0.5 if p["p_chosen"] == 0.5 else float(a) for p, a in zip(pairs, agrees)) / n

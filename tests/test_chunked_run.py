@@ -250,7 +250,7 @@ def test_template_hashes_are_the_ones_judging_used_not_reread_at_commit(tmp_path
 
     kind = judge.get("type", "pairwise")
     template = tmp_path / f"{kind}_judge.j2"
-    shutil.copy(ROOT / "prompts" / f"{kind}_judge.j2", template)
+    shutil.copy(ROOT / "rlaif" / "judges" / "prompts" / f"{kind}_judge.j2", template)
     judged_with = hashlib.sha256(template.read_bytes()).hexdigest()
     recipe = recipe_for(tmp_path, {**judge, "template": str(template)})
 

@@ -49,7 +49,7 @@ def test_real_model_into_two_fresh_stores_gives_the_same_id(tmp_path):
         "prompts": {"path": str(prompts)},
         "policies": [{"name": "smol", "model": "smollm2-135m", "params": {"temperature": 1.0, "max_tokens": 12, "seed": 5}}],
         "samples_per_prompt": 2,
-        "judge": {"model": "smollm2-135m", "template": str(ROOT / "prompts/pairwise_judge.j2")},
+        "judge": {"model": "smollm2-135m", "template": str(ROOT / "rlaif/judges/prompts/pairwise_judge.j2")},
         "filters": {"drop_truncated": False},  # judge every pair, so that both stages are compared
     })
     first, _, _, _ = run_recipe(recipe, tmp_path / "a")

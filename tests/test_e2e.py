@@ -59,7 +59,7 @@ def test_run_commits_a_version_with_a_full_manifest(demo_run):
     manifest = load_manifest(store, first["version"])
     for key in ("id", "name", "created_at", "parents", "recipe", "models", "prompt_templates", "counts", "calls", "tokens", "package_version"):
         assert key in manifest, key
-    assert manifest["prompt_templates"]["pairwise_judge.j2"] == __import__("hashlib").sha256((ROOT / "prompts/pairwise_judge.j2").read_bytes()).hexdigest()
+    assert manifest["prompt_templates"]["pairwise_judge.j2"] == __import__("hashlib").sha256((ROOT / "rlaif/judges/prompts/pairwise_judge.j2").read_bytes()).hexdigest()
     counts = manifest["counts"]
     assert counts["in"] == 4 and counts["kept"] + sum(counts["dropped"].values()) == 4
     assert manifest["judge"]["position_bias"]["n"] > 0 and manifest["tokens"]["completion"] > 0

@@ -46,7 +46,7 @@ def test_without_gold_the_judge_quality_is_said_to_be_unknown(tmp_path):
 
 
 def tiny_recipe(folder, gold: bool) -> str:
-    judge = {"model": "smollm2-135m", "template": str(ROOT / "prompts/pairwise_judge.j2"), "batch_size": 4}
+    judge = {"model": "smollm2-135m", "template": str(ROOT / "rlaif/judges/prompts/pairwise_judge.j2"), "batch_size": 4}
     if gold:
         judge.update(gold=str(shared_data(MT_BENCH_GOLD)), gold_limit=2)
     recipe = {"name": "evalp", "policies": [{"name": "p", "model": "smollm2-135m", "batch_size": 4, "params": {"max_tokens": 12}}], "judge": judge}

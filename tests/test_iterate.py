@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlaif.judges.evaluate import wilson_interval
+from rlaif.judges.stats import wilson_interval
 from rlaif.loop.iterate import round_recipe, run_loop
 from rlaif.loop.spec import EarlyStop, load_loop, stop_reason
 from tests.badinput import ENV, assert_clean_failure, run_cli, write_recipe

@@ -79,7 +79,7 @@ def test_order_consistency_above_one_half_but_not_significantly_so_is_flagged():
 
 
 def test_the_binomial_tail_is_scipys_one_sided_binomtest():
-    from rlaif.judges.measure import binomial_tail
+    from rlaif.judges.stats import binomial_tail
 
     stats = pytest.importorskip("scipy.stats")
     for k, n in [(22, 40), (26, 40), (27, 40), (0, 5), (5, 5), (0, 0), (470, 894), (130, 200)]:

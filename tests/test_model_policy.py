@@ -69,7 +69,7 @@ def test_a_trained_model_samples_and_judges_in_rlaif_run_and_shows_in_lineage(st
         "name": "round2", "prompts": {"path": str(prompts)},
         "policies": [{"name": "trained", **spec, "params": {"temperature": 0.8, "max_tokens": 8, "seed": 0}}],
         "samples_per_prompt": 2,
-        "judge": {**spec, "template": str(ROOT / "prompts" / "pairwise_judge.j2")},
+        "judge": {**spec, "template": str(ROOT / "rlaif" / "judges" / "prompts" / "pairwise_judge.j2")},
         "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False},
     })
     result = run_cli("run", str(recipe), "--store", str(store), "--no-prefect", timeout=600)

@@ -198,7 +198,7 @@ def test_a_judge_serves_debiased_rewards_against_baselines(tmp_path):
         {
             "name": "rj",
             "policies": [{"name": "p", "model": "smollm2-135m", "params": {"max_tokens": 8}}],
-            "judge": {"model": "smollm2-135m", "template": str(ROOT / "prompts/pairwise_judge.j2"), "batch_size": 4},
+            "judge": {"model": "smollm2-135m", "template": str(ROOT / "rlaif/judges/prompts/pairwise_judge.j2"), "batch_size": 4},
         },
     )
     proc, url = start(["--judge", str(recipe), "--labels-as-baselines"], tmp_path)

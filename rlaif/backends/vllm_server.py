@@ -40,7 +40,7 @@ from rlaif.core.processes import die_with_parent, free_port
 
 ENV_VAR = "RLAIF_VLLM_ENV"
 START_TIMEOUT_VAR = "RLAIF_VLLM_START_TIMEOUT_S"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout `make vllm-env` builds .venv-vllm in
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout `make vllm-env` builds .venv-vllm in (when rlaif runs from one)
 SERVER_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}  # defaults; a value set wins
 NOT_PASSED = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "VLLM_API_KEY")  # the main env's paths; a key would lock us out
 _SPAWNER: ThreadPoolExecutor | None = None  # forks every server: PDEATHSIG fires when the forking *thread* ends
@@ -48,9 +48,12 @@ _SPAWNER_LOCK = threading.Lock()
 
 
 def vllm_env(spec) -> Path:
-    """The vLLM environment: the spec's `vllm_env`, else $RLAIF_VLLM_ENV, else .venv-vllm in the project root."""
+    """The vLLM environment: the spec's `vllm_env`, else $RLAIF_VLLM_ENV, else .venv-vllm of the checkout rlaif
+    runs from (installed as a package: of the current folder)."""
     value = getattr(spec, "vllm_env", None) or os.environ.get(ENV_VAR)
-    return Path(value).expanduser().absolute() if value else PROJECT_ROOT / ".venv-vllm"
+    if value:
+        return Path(value).expanduser().absolute()
+    return (PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else Path.cwd().absolute()) / ".venv-vllm"
 
 
 def check_vllm_env(spec) -> Path:
@@ -60,7 +63,7 @@ def check_vllm_env(spec) -> Path:
     if not os.access(command, os.X_OK):
         raise BackendError(
             f"vLLM does not import here and the vLLM environment {env} has no {command.name} command ({command} is missing) - "
-            f"run `make vllm-env` in {PROJECT_ROOT} to build it, or point `vllm_env:` (or ${ENV_VAR}) at a venv with vLLM installed"
+            f"run `make vllm-env` in {env.parent} to build it, or point `vllm_env:` (or ${ENV_VAR}) at a venv with vLLM installed"
         )
     return command
 

@@ -8,6 +8,7 @@ import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from importlib import resources
 from pathlib import Path
 
 import jinja2
@@ -22,7 +23,7 @@ from rlaif.core.schema import Prompt, content_hash
 from rlaif.judges.parsers import neutralize
 from rlaif.judges.protocol import DEFAULTS, Protocol, read_protocol
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+BUILT_IN = "prompts/"  # recipe paths under it are rlaif's own files (package data of rlaif.judges) unless the current folder has one
 COT_INSTRUCTION = "\n\nFirst explain your reasoning in two or three sentences. Then give your verdict in the required format."
 COT_FOLLOW_UP = "Now give only your final verdict, in the required format."
 PrincipleFor = Callable[[str], "str | None"]  # item key -> principle text (or None)
@@ -63,15 +64,19 @@ def _compiled(text: str) -> jinja2.Template:
 
 
 def resolve_path(path: str) -> Path | None:
-    """A project file given relative to the current folder or to the project root."""
-    for candidate in (Path(path), PROJECT_ROOT / path):
+    """A judge template or constitution named in a recipe: relative to the current folder, else (for
+    `prompts/...`) rlaif's own copy, shipped in the package (rlaif/judges/prompts/)."""
+    candidates = [Path(path)]
+    if Path(path).as_posix().startswith(BUILT_IN):
+        candidates.append(Path(str(resources.files("rlaif.judges") / path)))
+    for candidate in candidates:
         if candidate.is_file():
             return candidate
     return None
 
 
 def load_template(path: str, key: str = "judge.template", judge_type: str = "pairwise") -> JudgeTemplate:
-    """Read a judge template and its protocol; relative paths are tried from the current folder, then the project."""
+    """Read a judge template and its protocol; relative paths are tried from the current folder, then rlaif's own prompts/."""
     found = resolve_path(path)
     if found is None:
         raise RecipeError(path, key, "template file not found", "use one of prompts/*_judge.j2 or a path to your .j2 file")

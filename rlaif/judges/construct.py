@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 from rlaif.core.schema import Feedback, Generation, Judgment, Prompt, Ranking, content_hash
-from rlaif.judges.aggregate import ranks_from_scores
+from rlaif.judges.stats import ranks_from_scores
 
 
 @dataclass

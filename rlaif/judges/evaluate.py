@@ -15,7 +15,6 @@ Conventions, the same in every metric:
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,23 +26,12 @@ from rlaif.core.gold import GoldPair
 from rlaif.core.inputs import file_sha256
 from rlaif.core.schema import Generation, Judgment, Prompt, content_hash
 from rlaif.judges.debias import PositionBias
+from rlaif.judges.stats import cohen_kappa, expected_calibration_error, pick_score, wilson_interval
 from rlaif.store.atomic import write_json_atomic
-
-ECE_BINS = 10
-ECE_RANGE = (0.5, 1.0)  # binary confidence max(p, 1 - p) lies here
 
 
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
-
-
-def pick_score(p: float) -> float:
-    """1 when p favours the side it is about, 0 when it favours the other, 0.5 for a tie.
-
-    >>> pick_score(0.7), pick_score(0.2), pick_score(0.5)
-    (1.0, 0.0, 0.5)
-    """
-    return 1.0 if p > 0.5 else 0.0 if p < 0.5 else 0.5
 
 
 def agreement(p_chosen: Sequence[float]) -> float | None:
@@ -57,21 +45,6 @@ def agreement(p_chosen: Sequence[float]) -> float | None:
     True
     """
     return _mean([pick_score(p) for p in p_chosen])
-
-
-def wilson_interval(share: float | None, n: int, z: float = 1.96) -> list[float] | None:
-    """95% Wilson score interval of a share measured on n rows (how far chance alone reaches).
-
-    >>> wilson_interval(0.6, 50)
-    [0.4618, 0.7239]
-    >>> wilson_interval(None, 0) is None
-    True
-    """
-    if share is None or n == 0:
-        return None
-    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [round(centre - half, 4), round(centre + half, 4)]
 
 
 def length_side(chosen: str, rejected: str) -> float:
@@ -114,32 +87,6 @@ def prefers_longer(p_chosen: Sequence[float], chosen_longer: Sequence[float]) ->
     return _mean(scores)
 
 
-def cohen_kappa(labels_1: Sequence[Any], labels_2: Sequence[Any]) -> float | None:
-    """Cohen's kappa between two raters' labels on the same rows (any hashable labels).
-
-    (observed agreement - chance agreement) / (1 - chance agreement), where chance agreement
-    comes from each rater's own label frequencies. None when it is undefined (no rows, or both
-    raters always give the same single label).
-
-    >>> cohen_kappa(["a", "a", "b", "b"], ["a", "a", "b", "b"])
-    1.0
-    >>> cohen_kappa(["a", "b", "a", "b"], ["a", "a", "b", "b"])
-    0.0
-    >>> round(cohen_kappa(["a", "a", "a", "b"], ["a", "a", "b", "b"]), 4)
-    0.5
-    >>> cohen_kappa(["a", "a"], ["a", "a"]) is None
-    True
-    """
-    n = len(labels_1)
-    if n == 0 or n != len(labels_2):
-        return None
-    observed = sum(x == y for x, y in zip(labels_1, labels_2)) / n
-    chance = sum((list(labels_1).count(k) / n) * (list(labels_2).count(k) / n) for k in set(labels_1) | set(labels_2))
-    if chance >= 1.0:
-        return None
-    return (observed - chance) / (1 - chance)
-
-
 def verdict_label(p_a: float) -> str:
     """The judge's label in A/B space: "a", "b", or "tie" for exactly 0.5.
 
@@ -147,36 +94,6 @@ def verdict_label(p_a: float) -> str:
     ('a', 'b', 'tie')
     """
     return "a" if p_a > 0.5 else "b" if p_a < 0.5 else "tie"
-
-
-def expected_calibration_error(p_chosen: Sequence[float], bins: int = ECE_BINS) -> float | None:
-    """ECE of the judge's soft labels against the human labels.
-
-    Per row: confidence = max(p, 1 - p) of p(human-chosen), in [0.5, 1]; correctness =
-    `pick_score(p)` (1 right, 0 wrong, 0.5 for a tie at confidence 0.5). Rows fall into `bins`
-    equal-width bins of confidence over [0.5, 1] (the last bin includes 1.0); ECE is the
-    row-weighted mean of |mean correctness - mean confidence| over the bins.
-
-    >>> expected_calibration_error([1.0, 0.0])  # certain, right once and wrong once
-    0.5
-    >>> expected_calibration_error([0.5, 0.5])  # ties: confidence 0.5, half right
-    0.0
-    >>> round(expected_calibration_error([0.8, 0.8, 0.8, 0.2, 0.6]), 4)  # 4 rows at 0.8 (3 right), 1 at 0.6
-    0.12
-    """
-    if not p_chosen:
-        return None
-    low, high = ECE_RANGE
-    grouped: dict[int, list[tuple[float, float]]] = {}
-    for p in p_chosen:
-        confidence = max(p, 1 - p)
-        index = min(int(round((confidence - low) / (high - low) * bins, 9)), bins - 1)  # round: 0.55 is bin 1
-        grouped.setdefault(index, []).append((confidence, pick_score(p)))
-    total = 0.0
-    for rows in grouped.values():
-        gap = abs(sum(c for c, _ in rows) / len(rows) - sum(s for _, s in rows) / len(rows))
-        total += len(rows) * gap
-    return total / len(p_chosen)
 
 
 def chosen_is_a(seed: int, row: int) -> bool:

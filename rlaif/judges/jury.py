@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rlaif.core.schema import Judgment
-from rlaif.judges.aggregate import majority, mean_agreement
 from rlaif.judges.common import PrincipleFor, fixed_principle, load_principles, sampled_principle
 from rlaif.judges.construct import Scored
 from rlaif.judges.debias import agree, debiased
+from rlaif.judges.stats import majority, mean_agreement
 
 
 @dataclass

@@ -23,11 +23,11 @@ from rlaif.calls.cache import CallCache, CallStats
 from rlaif.core.errors import RecipeError
 from rlaif.core.schema import Generation, Prompt, content_hash
 from rlaif.core.secrets import error_text, spec_secrets
-from rlaif.judges.aggregate import borda, mean_tau, order_from_scores, pairwise_share, plackett_luce
 from rlaif.judges.common import PrincipleFor, fixed_principle, instruction_text, judge_template, score_all
 from rlaif.judges.construct import Scored
 from rlaif.judges.parsers import PARSERS
 from rlaif.judges.protocol import DEFAULTS, Protocol
+from rlaif.judges.stats import borda, mean_tau, order_from_scores, pairwise_share, plackett_luce
 
 LOG_FLOOR = 1e-10  # a slot probability of 0 counts as 1e-10 in the log (PriDe's floor)
 

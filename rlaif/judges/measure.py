@@ -7,9 +7,10 @@ binomial test against 0.5, at ALPHA)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
+
+from rlaif.judges.stats import binomial_tail
 
 #: A judge's order consistency must beat chance (0.5: what an uninformative judge scores after debiasing,
 #: its two orders' verdicts then being independent coin flips) at this level, in a one-sided binomial test.
@@ -18,22 +19,6 @@ SUMMARY_KEYS = (
     "n", "agreement", "agreement_ci95", "kappa", "position_consistency", "position_consistency_debiased",
     "prefers_longer", "baseline_longer", "baseline_shorter", "ece", "failures", "gold", "calls", "path",
 )
-
-
-def binomial_tail(successes: int, trials: int) -> float:
-    """P(X >= successes) for X ~ Binomial(trials, 1/2), exactly: the one-sided p-value of `successes`
-    against chance (scipy.stats.binomtest(successes, trials, 0.5, alternative="greater").pvalue).
-
-    >>> round(binomial_tail(22, 40), 4), round(binomial_tail(26, 40), 4), binomial_tail(0, 0)
-    (0.3179, 0.0403, 1.0)
-    """
-    if successes <= 0 or trials == 0:
-        return 1.0
-    term, total = math.comb(trials, successes), 0
-    for i in range(successes, trials + 1):
-        total += term
-        term = term * (trials - i) // (i + 1)
-    return total / 2**trials
 
 
 def consistency_counts(result: dict[str, Any]) -> tuple[int, int] | None:
@@ -65,7 +50,7 @@ def consistency_warning(result: dict[str, Any]) -> str | None:
 def agreement_warning(result: dict[str, Any]) -> str | None:
     """A warning when the judge's 95% agreement interval (Wilson) reaches down to the "pick the longer
     response" rule's agreement on the same gold pairs: it is not shown to beat a length count."""
-    from rlaif.judges.evaluate import wilson_interval
+    from rlaif.judges.stats import wilson_interval
 
     agreement, longer = result.get("agreement"), result.get("baseline_longer")
     if agreement is None or longer is None:

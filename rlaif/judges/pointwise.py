@@ -20,11 +20,11 @@ from rlaif.backends.base import ScoreRequest, Scores
 from rlaif.calls.cache import CallCache, CallStats
 from rlaif.core.schema import Generation, Prompt
 from rlaif.core.secrets import error_text, spec_secrets
-from rlaif.judges.aggregate import bradley_terry, expected_score
 from rlaif.judges.common import PrincipleFor, fixed_principle, instruction_text, judge_template, score_all
 from rlaif.judges.construct import Scored
 from rlaif.judges.parsers import PARSERS
 from rlaif.judges.protocol import DEFAULTS, Protocol
+from rlaif.judges.stats import bradley_terry, expected_score
 
 DIGITS = tuple(str(d) for d in range(1, 10))
 

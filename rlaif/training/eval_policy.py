@@ -22,7 +22,8 @@ from typing import Any
 
 from rlaif.calls.cache import CallCache, CallStats
 from rlaif.core.schema import Generation, Judgment, Prompt
-from rlaif.judges.evaluate import judge_items, pick_score, wilson_interval
+from rlaif.judges.evaluate import judge_items
+from rlaif.judges.stats import pick_score, wilson_interval
 
 QUALITY_UNKNOWN = "judge quality unknown: add judge.gold (human-labelled pairs) to the judge recipe"
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.core.errors import BackendError
-from rlaif.judges.evaluate import baseline_longer, baseline_shorter, length_side, prefers_longer, wilson_interval
+from rlaif.judges.evaluate import baseline_longer, baseline_shorter, length_side, prefers_longer
+from rlaif.judges.stats import wilson_interval
 
 
 def reward_model_path(model: str, store: str | Path) -> str:
