@@ -1,7 +1,7 @@
 """A built-in alias from its upstream Hub repository (`make judges FROM=hub`: rlaif.weights.hub).
 
 Against the stand-in Hub (tests/hub_server.py, a real HTTP server): a tiny random Qwen2 model is
-published as Qwen/Qwen2.5-Coder-0.5B-Instruct, `python -m rlaif.weights.parts resolve --from-hub`
+published as Qwen/Qwen2.5-Coder-0.5B-Instruct, `python -m rlaif.weights resolve --from-hub`
 downloads it into the alias's cache folder as a user would run it, and a real `rlaif run` on the
 alias records the repository and commit in its manifest. The pinned packages are not needed.
 """
@@ -90,7 +90,7 @@ def env_for(hub, tmp_path: Path, **extra: str) -> dict[str, str]:
 def resolve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     """`make judges FROM=hub`'s command, as the Makefile runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "rlaif.weights.parts", "resolve", "--from-hub", *args],
+        [sys.executable, "-m", "rlaif.weights", "resolve", "--from-hub", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -181,7 +181,7 @@ def test_pinned_packages_keep_their_cache_identity(tmp_path, monkeypatch):
     ("args", "extra", "needles"),
     [
         ((ALIAS,), {"HF_HUB_OFFLINE": "1"}, ["cannot reach", "unset HF_HUB_OFFLINE", "make judges"]),
-        (("--revision", "no-such-branch", ALIAS), {}, [REPO, "no revision 'no-such-branch'", "--revision"]),
+        (("--revision", "no-such-branch", ALIAS), {}, [f"{REPO}@no-such-branch: no such tag, branch or commit", "--revision"]),
         (("smollm2-135m",), {}, ["HuggingFaceTB/SmolLM2-135M-Instruct", "no such model repository", "HF_TOKEN"]),
         (("not-an-alias",), {}, ["'not-an-alias' is not a built-in alias", ALIAS]),
     ],

@@ -41,11 +41,11 @@ from rlaif.store.atomic import write_json_atomic
 from rlaif.store.formats import FORMATS
 from rlaif.store.rows import STYLES
 from rlaif.store.versions import TABLES, folder_digest, load_manifest, version_path, versions_dir
+from rlaif.weights.hub import HubFixes, hub_errors, hub_token
 
 REPO_TYPE = "dataset"
 RAW_DIR = "rlaif"  # where the version itself lives in the repo
 MANAGED_DIRS = ("data/", f"{RAW_DIR}/")  # stale files here are deleted by a push
-TOKEN_HELP = "create a token at https://huggingface.co/settings/tokens and `export HF_TOKEN=hf_...`"
 
 
 @dataclass(frozen=True)
@@ -102,57 +102,21 @@ def check_repo_id(repo: str) -> str:
     return repo
 
 
-def hub_token(required: bool) -> str | bool:
-    """HF_TOKEN from the environment; False (anonymous) when unset and not required."""
-    token = os.environ.get("HF_TOKEN", "").strip()
-    if token:
-        return token
-    if required:
-        raise HubError(f"HF_TOKEN is not set - pushing needs a Hub token with write access: {TOKEN_HELP}")
-    return False  # never fall back to a token file: the environment is the only source
-
-
 def _api(token: str | bool, endpoint: str | None):
     from huggingface_hub import HfApi
 
     return HfApi(endpoint=endpoint, token=token, library_name="rlaif", library_version=__version__)
 
 
-@contextmanager
-def _hub_errors(repo: str, revision: str, endpoint: str) -> Iterator[None]:
-    """Turn huggingface_hub / network exceptions into HubError messages that say what to do."""
-    import httpx2
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        OfflineModeIsEnabled,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    where = f"{repo} on {endpoint}"
-    try:
-        yield
-    except RevisionNotFoundError:
-        raise HubError(f"{repo}@{revision}: no such tag, branch or commit on {endpoint} - `rlaif datasets push` tags each version with its id; check the revision") from None
-    except RepositoryNotFoundError:
-        raise HubError(f"{where}: no such dataset repo, or it is private and HF_TOKEN cannot read it - check the name, and set HF_TOKEN to a token with access") from None
-    except EntryNotFoundError as exc:
-        raise HubError(f"{where}@{revision}: a file is missing ({_first_line(exc)}) - was it pushed with `rlaif datasets push`?") from None
-    except (OfflineModeIsEnabled, LocalEntryNotFoundError):
-        raise HubError(f"cannot reach {endpoint} (offline mode, or the network is down) - unset HF_HUB_OFFLINE, check the network or HF_ENDPOINT") from None
-    except HfHubHTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else None
-        if status == 401:
-            raise HubError(f"{where}: the Hub refused HF_TOKEN (401) - set HF_TOKEN to a valid token: {TOKEN_HELP}") from None
-        if status == 403:
-            raise HubError(f"{where}: HF_TOKEN may not write to {repo.split('/')[0]} (403) - use a namespace you own, or a token with write access to it") from None
-        raise HubError(f"{where}: the Hub answered {status}: {_first_line(exc)}") from None
-    except httpx2.TransportError as exc:
-        raise HubError(f"cannot reach {endpoint}: {exc} - check the network, or HF_ENDPOINT if you use a mirror") from None
-    except OSError as exc:
-        raise HubError(f"{where}: {exc} - check the network, and that the store and the temporary folder are writable") from None
+DATASET_FIXES = HubFixes(
+    kind="dataset repo",
+    revision="`rlaif datasets push` tags each version with its id; check the revision",
+    not_found="check the name, and set HF_TOKEN to a token with access",
+    offline="check the network or HF_ENDPOINT",
+    forbidden="HF_TOKEN may not write to {namespace} (403) - use a namespace you own, or a token with write access to it",
+    writable="the store and the temporary folder",
+    missing="was it pushed with `rlaif datasets push`?",
+)
 
 
 @contextmanager
@@ -168,11 +132,6 @@ def _quiet_if_asked() -> Iterator[None]:
         yield
     finally:
         enable_progress_bars()
-
-
-def _first_line(exc: Exception) -> str:
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 def recompute_version_id(folder: Path, version_id: str, manifest: dict) -> str:
@@ -251,7 +210,7 @@ def push_version(
     api = _api(token, endpoint)
     if fmt not in FORMATS or style not in STYLES:
         raise StoreError(f"unknown export format {fmt!r} or style {style!r} - use one of {', '.join(FORMATS)} and {' or '.join(STYLES)}")
-    with _hub_errors(repo, "main", api.endpoint):
+    with hub_errors(repo, "main", api.endpoint, HubError, DATASET_FIXES):
         api.create_repo(repo, repo_type=REPO_TYPE, private=private, exist_ok=True)
         is_private = _check_visibility(api, repo, private)
         tags = {ref.name: ref.target_commit for ref in api.list_repo_refs(repo, repo_type=REPO_TYPE).tags}
@@ -310,7 +269,7 @@ def pull_version(store: str | Path, ref: str, *, endpoint: str | None = None) ->
     versions_dir(store).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".pull-", dir=versions_dir(store)))
     try:
-        with _hub_errors(repo, revision, api.endpoint), _quiet_if_asked():
+        with hub_errors(repo, revision, api.endpoint, HubError, DATASET_FIXES), _quiet_if_asked():
             commit = api.dataset_info(repo, revision=revision).sha
             manifest_file = api.hf_hub_download(repo, f"{RAW_DIR}/manifest.json", repo_type=REPO_TYPE, revision=commit, local_dir=staging)
             manifest = _read_manifest(Path(manifest_file), where)

