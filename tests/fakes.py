@@ -15,6 +15,13 @@ class FakeBackend(Backend):
     # a stand-in for any engine (tests put it in place of a real one) takes every engine option
     options = frozenset({"base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries", "batch_size", "threads", "dtype"})
 
+    @classmethod
+    def is_transient(cls, exc: BaseException) -> bool:
+        """As the API backend it stands in for: the fault tests raise the openai client's errors."""
+        from rlaif.backends.openai_compat import OpenAIBackend
+
+        return OpenAIBackend.is_transient(exc)
+
     def __init__(self, spec, gen: Callable | None = None, score: Callable | None = None) -> None:
         super().__init__(spec)
         self.gen_fn = gen or (lambda r: Completion(text=f"answer {r.seed} to {r.messages[-1][1]}", finish_reason="stop", completion_tokens=3))

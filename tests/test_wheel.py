@@ -71,6 +71,6 @@ def test_a_new_venv_runs_a_recipe_from_an_empty_folder(wheel: Path, tmp_path: Pa
     versions = list((work / "store" / "versions").iterdir())
     assert len(versions) == 1 and "pairwise_judge.j2" in (versions[0] / "manifest.json").read_text()  # the default template, from the package
     rlaif = venv / "bin" / "rlaif"
-    run([rlaif, "datasets", "export", versions[0].name, "--format", "dpo", "--out", "out", "--store", "store"], cwd=work, env=env)
+    run([rlaif, "datasets", "export", versions[0].name, "--format", "prompts", "--out", "out", "--store", "store"], cwd=work, env=env)
     assert (work / "out" / "README.md").read_text().startswith("---\n")  # the dataset card template, from the package
     assert "Usage: rlaif" in run([rlaif, "--help"], cwd=work, env=env).stdout

@@ -56,7 +56,7 @@ class Run:
         self.stats, self.totals, self.chunks, self.report = CallStats(), RunTotals(), 0, {}
         self.stats.retry, self.stats.ledger = RetryBudget.of(recipe.retries, recipe.allow_incomplete), run_ledger(recipe)  # run-wide: every step shares them
         self.prompts = RowSpill(self.work, "prompts")
-        self.generations = [RowSpill(self.work, f"generations-{i}") for i in range(len(recipe.policies))]
+        self.generations = [RowSpill(self.work, f"generations-{i}") for i, _policy in enumerate(recipe.policies)]
         self.raw = RowSpill(self.work, "raw-judgments")
         self.outputs = {name: RowSpill(self.work, name) for name in OUTPUTS}
         self.tally = BiasTally()
