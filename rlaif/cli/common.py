@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
+from collections.abc import Callable, Iterable
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -41,9 +42,16 @@ def fail(exc: RlaifError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
+def emit(data: Any, as_json: bool = True, render: Callable[[Any], Iterable[Any]] | None = None) -> None:
+    """A command's result: JSON on stdout (`--json`, or when it has no other form), else what `render`
+    makes of it (rich tables, trees or text), printed in turn."""
+    if as_json or render is None:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return
+    for renderable in render(data):
+        console.print(renderable, highlight=False, soft_wrap=True)
+
+
 def print_tree(tree: dict, as_json: bool, as_tree) -> None:
     """A lineage as JSON, or as a rich tree (`as_tree` builds it)."""
-    if as_json:
-        sys.stdout.write(json.dumps(tree, indent=2, ensure_ascii=False) + "\n")
-        return
-    console.print(as_tree(tree), highlight=False, soft_wrap=True)
+    emit(tree, as_json, lambda data: [as_tree(data)])

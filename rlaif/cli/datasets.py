@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rlaif.cli.common import RecipeStoreOption, StoreOption, console, err, fail, print_tree, store_of
+from rlaif.cli.common import RecipeStoreOption, StoreOption, console, emit, err, fail, print_tree, store_of
 from rlaif.core.errors import RlaifError
 
 app = typer.Typer(help="Inspect the dataset versions in the store.", no_args_is_help=True)
@@ -68,7 +66,7 @@ def datasets_show(
             manifest = {**manifest, "rows": read_table(store_of(store, recipe), version_id)[:rows]}
     except RlaifError as exc:
         fail(exc)
-    sys.stdout.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    emit(manifest)
 
 
 @app.command("report")
@@ -108,17 +106,13 @@ def datasets_diff(
 
     Example: rlaif datasets diff demo-0123456789ab demo-ba9876543210 --json
     """
-    from rlaif.store.diff import diff_tables, diff_versions
+    from rlaif.store.diff import diff_versions
 
     try:
         result = diff_versions(store_of(store, recipe), a, b)
     except RlaifError as exc:
         fail(exc)
-    if as_json:
-        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-        return
-    for table in diff_tables(result, limit):
-        console.print(table)
+    emit(result, as_json, lambda data: diff_tables(data, limit))
 
 
 @app.command("lineage")
@@ -174,3 +168,41 @@ def datasets_export(
     rows = pq.read_metadata(path / DATA_FILE).num_rows
     console.print(f"exported {rows} {fmt} rows ({style}) of {version_id} to {path}", highlight=False, soft_wrap=True, markup=False)
 
+
+def diff_tables(result: dict[str, Any], limit: int = 10) -> list:
+    """The diff as rich renderables for the terminal: a header, then tables of rows, counts and stats, changed settings, example keys."""
+    rows = result["rows"]
+    summary = Table("rows", "count", title="preference rows")
+    for name in ("added", "removed", "changed"):
+        summary.add_row(name, str(len(rows[name])))
+    summary.add_row("unchanged", str(rows["unchanged"]))
+    numbers = Table("count / stat", "a", "b", "delta", title="counts and stats")
+    shown = lambda x: "-" if x is None else f"{x:g}" if isinstance(x, (int, float)) else str(x)  # noqa: E731
+    for name, value in [*result["counts"].items(), *result["stats"].items()]:
+        if value["a"] != value["b"] or "." not in name:
+            numbers.add_row(name, shown(value["a"]), shown(value["b"]), "-" if value["delta"] is None else f"{value['delta']:+g}")
+    header = f"[bold]{escape(result['a'])}[/] -> [bold]{escape(result['b'])}[/]"
+    if result["a"] in result["parents"]["b"]:
+        header += f" ({escape(result['b'])} builds on {escape(result['a'])}: the rows added are the new prompts' rows)"
+    tables = [header, summary, numbers]
+    by_table = result.get("tables") or {}
+    if by_table:
+        counts = Table("table", "a", "b", "added", "removed", title="rows by table")
+        for name, value in by_table.items():
+            counts.add_row(name, str(value["a"]), str(value["b"]), str(len(value["added"])), str(len(value["removed"])))
+        tables.append(counts)
+    settings = {**{f"recipe.{k}": v for k, v in result["recipe"].items()}, **{f"template {k}": v for k, v in result["prompt_templates"].items()}}
+    if settings:
+        changed = Table("setting", "a", "b", title="changed settings")
+        for key, (old, new) in settings.items():
+            changed.add_row(key, str(old), str(new))
+        tables.append(changed)
+    examples = [(name, key) for name in ("added", "removed") for key in rows[name][:limit]]
+    examples += [(f"prompt {name}", key) for name in ("added", "removed") for key in (by_table.get("prompts") or {}).get(name, [])[:limit]]
+    examples += [("changed", f"{c['key']} ({', '.join(c['fields'])})") for c in rows["changed"][:limit]]
+    if examples:
+        listing = Table("", "row (prompt | response | response)", title=f"rows (first {limit} of each kind; --json for all)")
+        for name, key in examples:
+            listing.add_row(name, key)
+        tables.append(listing)
+    return tables

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any, Optional
 
 import typer
 from rich.table import Table
 
-from rlaif.cli.common import RecipeStoreOption, StoreOption, console, fail, print_tree, store_of
+from rlaif.cli.common import RecipeStoreOption, StoreOption, console, emit, fail, print_tree, store_of
 from rlaif.core.errors import RlaifError
+from rlaif.core.figures import figure
 
 app = typer.Typer(help="Inspect the trained models in the store (STORE/models).", no_args_is_help=True)
 
-
-
-def _figure(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "-" if value is None else str(value)
 
 
 @app.command("list")
@@ -46,7 +40,7 @@ def models_list(store: Optional[str] = StoreOption, recipe: Optional[str] = Reci
             continue
         loss = (m.get("metrics") or {}).get("loss")
         dataset = (m.get("dataset") or {}).get("id")
-        table.add_row(m["id"], str(m.get("algorithm")), str(m.get("base_model")), str(dataset), _figure(m.get("steps")), _figure(loss), str(m.get("weights")), str(m.get("created_at")))
+        table.add_row(m["id"], str(m.get("algorithm")), str(m.get("base_model")), str(dataset), figure(m.get("steps")), figure(loss), str(m.get("weights")), str(m.get("created_at")))
     console.print(table)
 
 
@@ -65,7 +59,7 @@ def summary_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
     rows += [(f"metric {k}", v) for k, v in (manifest.get("metrics") or {}).items()]
     rows += [(f"setting {k}", json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in (manifest.get("settings") or {}).items()]
     rows += [(f"hardware {k}", v) for k, v in (manifest.get("hardware") or {}).items()]
-    return [(k, _figure(v)) for k, v in rows]
+    return [(k, figure(v)) for k, v in rows]
 
 
 @app.command("show")
@@ -87,13 +81,15 @@ def models_show(
         manifest = load_model_manifest(where, model_id)
     except RlaifError as exc:
         fail(exc)
-    if as_json:
-        sys.stdout.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-        return
-    table = Table("field", "value", title=str(model_path(where, model_id)))
+    emit(manifest, as_json, lambda data: [_summary_table(data, str(model_path(where, model_id)))])
+
+
+
+def _summary_table(manifest: dict[str, Any], title: str) -> Table:
+    table = Table("field", "value", title=title)
     for key, value in summary_rows(manifest):
         table.add_row(key, value)
-    console.print(table)
+    return table
 
 
 @app.command("lineage")

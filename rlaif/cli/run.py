@@ -7,8 +7,10 @@ import os
 from typing import Optional
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
-from rlaif.cli.common import StoreOption, console, err, fail
+from rlaif.cli.common import StoreOption, console, emit, err, fail
 from rlaif.core.errors import RlaifError
 
 
@@ -45,9 +47,7 @@ def run(
         parsed = with_execution(load_recipe(recipe), ray, shards)  # --ray / --shards: rlaif/pipeline/execution.py
         where = store_path(parsed, store)
         if dry_run:  # no model call, nothing written (rlaif/pipeline/dry_run.py)
-            from rlaif.pipeline.dry_run import print_dry_run
-
-            return print_dry_run(parsed, where, limit, as_json, console)
+            return print_dry_run(parsed, where, limit, as_json)
         if not no_prefect and importlib.util.find_spec("prefect") is None:
             err.print("note: Prefect is not installed: running in this process (as with --no-prefect)", highlight=False)
             no_prefect = True
@@ -83,3 +83,22 @@ def _run_in_process(parsed, store, limit: Optional[int], chunk_size: int) -> lis
         err.print(f"note: no report for {version_id}: {exc}", highlight=False, markup=False)
     return lines
 
+
+def print_dry_run(recipe, store, limit: int | None, as_json: bool) -> None:
+    """`rlaif run --dry-run`: check the prompt file and templates (no endpoint is probed), then print the estimate as a table or JSON."""
+    from rlaif.core.inputs import validate_prompts
+    from rlaif.judges.stage import validate_judge
+    from rlaif.pipeline.dry_run import dry_run, estimate_lines
+
+    validate_prompts(recipe.prompts.path, recipe.prompts.system, limit or recipe.prompts.limit)
+    validate_judge(recipe.judge)
+    estimate = dry_run(recipe, store, limit)
+    if as_json:
+        return emit(estimate)
+    header, rows, notes = estimate_lines(estimate)
+    table = Table(*header, title=f"dry run of {recipe.name}: nothing was called or written")
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table)
+    for note in notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)

@@ -242,26 +242,3 @@ def estimate_lines(estimate: dict[str, Any]) -> tuple[list[str], list[list[str]]
     if "budget" in estimate:
         notes.append(f"budget: {estimate['budget']['text']}")
     return header, rows, notes
-
-
-def print_dry_run(recipe: Recipe, store: str | Path, limit: int | None, as_json: bool, console) -> None:
-    """`rlaif run --dry-run`: check the prompt file and templates (no endpoint is probed), then print the estimate as a table or JSON."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    from rlaif.core.inputs import validate_prompts
-    from rlaif.judges.stage import validate_judge
-
-    validate_prompts(recipe.prompts.path, recipe.prompts.system, limit or recipe.prompts.limit)
-    validate_judge(recipe.judge)
-    estimate = dry_run(recipe, store, limit)
-    if as_json:
-        print(json.dumps(estimate, indent=2))
-        return
-    header, rows, notes = estimate_lines(estimate)
-    table = Table(*header, title=f"dry run of {recipe.name}: nothing was called or written")
-    for row in rows:
-        table.add_row(*(escape(cell) for cell in row))
-    console.print(table)
-    for note in notes:
-        console.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)

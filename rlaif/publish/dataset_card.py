@@ -22,6 +22,7 @@ import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from rlaif.calls.costs import cost_rows
+from rlaif.core.figures import figure
 from rlaif.core.secrets import manifest_secrets, scrub_text
 from rlaif.store.diff import flatten
 
@@ -136,21 +137,13 @@ def card_data(manifest: dict[str, Any], fmt: str, style: str, n_rows: int, licen
     )
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def _cell(value: Any) -> str:
     r"""A Markdown table cell: pipes escaped, line breaks flattened.
 
     >>> _cell("|2 p - 1|"), _cell(0.123456), _cell(None)
     ('\\|2 p - 1\\|', '0.1235', 'n/a')
     """
-    return _fmt(value).replace("|", "\\|").replace("\n", " ")
+    return figure(value, missing="n/a").replace("|", "\\|").replace("\n", " ")
 
 
 def _rows(rows: list[tuple[Any, Any]]) -> list[tuple[str, str]]:

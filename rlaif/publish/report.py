@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from rlaif.calls.costs import cost_rows
 from rlaif.core.errors import StoreError
+from rlaif.core.figures import figure
 from rlaif.publish import plots
 from rlaif.store.atomic import write_atomic
 from rlaif.store.diff import mean, read_table_or_empty, text_of, version_stats
@@ -163,23 +164,10 @@ def figures(manifest: dict[str, Any], tables: dict[str, list[dict]], stats: dict
     ]
 
 
-def _cell(value: Any) -> str:
-    """A value as the report shows it (before escaping).
-
-    >>> _cell(None), _cell(0.123456), _cell(3)
-    ('-', '0.1235', '3')
-    """
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def _escaped(value: Any) -> Markup:
-    """Every `{{ value }}` of the template: shown by `_cell` and escaped, unless it is already markup
+    """Every `{{ value }}` of the template: shown by `rlaif.core.figures.figure` and escaped, unless it is already markup
     (a plot, a macro's output)."""
-    return value if isinstance(value, Markup) else Markup(escape(_cell(value)))
+    return value if isinstance(value, Markup) else Markup(escape(figure(value)))
 
 
 @functools.cache
@@ -274,7 +262,7 @@ def write_report(store: str | Path, version_id: str, out: str | Path | None = No
 
 
 def _md(value: Any) -> str:
-    return escape(_cell(value)).replace("|", "\\|")
+    return escape(figure(value)).replace("|", "\\|")
 
 
 def report_markdown(store: str | Path, version_id: str, path: Path) -> str:
