@@ -40,8 +40,8 @@ HOLDER = textwrap.dedent("""
         from rlaif.store.workdirs import new_work_folder
         print(new_work_folder(target), flush=True)
     else:  # a commit's temporary folder and its lock, as commit_tables makes them
-        from rlaif.store.versions import _new_tmp_folder
-        print(_new_tmp_folder(target, "held")[0], flush=True)
+        from rlaif.store.artifacts import new_tmp_folder
+        print(new_tmp_folder(target, "held")[0], flush=True)
     time.sleep(120)
 """)
 

@@ -158,7 +158,7 @@ def test_bad_model_ids_are_store_errors(tmp_path, bad):
 
 DAMAGES = {
     "not json": ("{not json", "not valid JSON"),
-    "a list": ("[1, 2]", "a JSON list, not an object"),
+    "a list": ("[1, 2]", "a JSON array, not an object"),
     "another id": ('{"id": "other-0123456789ab"}', "is 'other-0123456789ab', not the folder's name"),
     "not utf-8": (b"\xff\xfe{}", "not UTF-8"),
 }

@@ -57,7 +57,7 @@ def is_version_id(text: object) -> bool:
 def check_version_id(version_id: object) -> str:
     """`version_id` if it has the form of a version id, else ValueError saying what one looks like."""
     if not is_version_id(version_id):
-        raise ValueError(f"{_short(version_id)} is not a version id ({ID_RULE})")
+        raise ValueError(f"{short_repr(version_id)} is not a version id ({ID_RULE})")
     return version_id  # type: ignore[return-value]
 
 
@@ -69,10 +69,15 @@ def check_revision(revision: object) -> str:
     """
     parts = revision.split("/") if isinstance(revision, str) else []
     if not parts or len(revision) > 200 or not all(REVISION_PART_RE.fullmatch(part) and ".." not in part for part in parts):
-        raise ValueError(f"{_short(revision)} is not a revision: use a version id (its tag, e.g. demo-0123456789ab), a branch or a commit")
+        raise ValueError(f"{short_repr(revision)} is not a revision: use a version id (its tag, e.g. demo-0123456789ab), a branch or a commit")
     return revision  # type: ignore[return-value]
 
 
-def _short(value: object) -> str:
+def short_repr(value: object) -> str:
+    """`repr(value)` cut to 90 characters, for messages that name a value given by a user.
+
+    >>> short_repr("ok"), len(short_repr("x" * 100)), short_repr("x" * 100)[-4:]
+    ("'ok'", 90, 'x...')
+    """
     text = repr(value)
     return text if len(text) <= 90 else text[:87] + "..."

@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict
@@ -23,16 +21,25 @@ import pyarrow.parquet as pq
 
 from rlaif import __version__
 from rlaif.core.errors import StoreError
-from rlaif.core.names import check_version_id, is_version_id, name_problem
-from rlaif.store.locks import hold, locked_folder, release, remove_unlocked_tmp
+from rlaif.core.names import name_problem
+from rlaif.store import artifacts
 from rlaif.store.spill import RowSpill
 
 TABLES = ("pairs", "generations", "judgments", "prompts", "rankings", "feedback")
 BATCH_ROWS = 1024  # rows per batch when hashing or reading a table piece by piece
 
 
+VERSIONS = artifacts.ArtifactKind(
+    subfolder="versions",
+    noun="version",
+    remake="make it again (`rlaif run` the recipe, or `rlaif datasets pull` it from the Hub)",
+    list_command="rlaif datasets list",
+    empty="the store is empty - run `rlaif run recipes/demo.yaml` first",
+)
+
+
 def versions_dir(store: str | Path) -> Path:
-    return Path(store) / "versions"
+    return VERSIONS.folder(store)
 
 
 def records(rows: list[Any]) -> list[dict]:
@@ -174,50 +181,30 @@ def commit_tables(store: str | Path, name: str, tables: Mapping[str, TableSource
     spilled tables are written and hashed part by part, so memory is bounded by a part. The
     folder is built under a temporary name (`versions/.tmp-*`, whose lock file beside it this
     process holds while writing), every file and the folder fsynced, then renamed once complete
-    and the versions folder fsynced; a commit killed half-way leaves a `.tmp-*` folder that the
-    next run or commit removes (`remove_abandoned_commits`), never a listed version. created is
-    False when a version with the same content already existed (the new files are then discarded).
+    and the versions folder fsynced (rlaif.store.artifacts); a commit killed half-way leaves a `.tmp-*`
+    folder that the next run or commit removes (`remove_abandoned_commits`), never a listed version.
+    created is False when a version with the same content already existed (the new files are then discarded).
     """
     if name_problem(name):  # a library caller's name must not escape STORE/versions either
         raise StoreError(f"dataset name {name_problem(name)}")
-    remove_abandoned_commits(store)
-    tmp, lock_fd = _new_tmp_folder(versions_dir(store), name)
-    version_id = name
-    try:
+    workdir = artifacts.new_workdir(VERSIONS, store, name)
+    with artifacts.discarded_on_error(VERSIONS, store, workdir, name):
         digest = VersionDigest(manifest)
         for number, table in enumerate(sorted(TABLES)):
-            _write_table(tmp / f"{table}.parquet", _parts(tables.get(table), table), digest, table)
-            _fsync(tmp / f"{table}.parquet")
+            _write_table(workdir / f"{table}.parquet", _parts(tables.get(table), table), digest, table)
             if number == 0:
                 _test_pause()
-        version_id = f"{name}-{digest.hexdigest()}"
-        target = versions_dir(store) / version_id
-        if target.exists():
-            _remove_tmp(tmp, lock_fd)
-            return version_id, False
-        full = {
-            "id": version_id,
-            "name": name,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "parents": [],
-            "package_version": __version__,
-            **manifest,
-        }
-        (tmp / "manifest.json").write_text(json.dumps(full, indent=2, ensure_ascii=False, default=str) + "\n")
-        _fsync(tmp / "manifest.json")
-        _fsync(tmp)
-        os.rename(tmp, target)
-        _fsync(versions_dir(store))
-        _remove_tmp(tmp, lock_fd)
-    except OSError as exc:
-        _remove_tmp(tmp, lock_fd)
-        if (versions_dir(store) / version_id).exists():  # another process committed the same content first
-            return version_id, False
-        raise StoreError(f"could not write version {version_id} to {store}: {exc} - check that the store folder is writable") from None
-    except BaseException:
-        _remove_tmp(tmp, lock_fd)
-        raise
-    return version_id, True
+    version_id = f"{name}-{digest.hexdigest()}"
+    full = {
+        "id": version_id,
+        "name": name,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "parents": [],
+        "package_version": __version__,
+        **manifest,
+    }
+    _, created = artifacts.commit(VERSIONS, store, version_id, workdir, write=lambda folder: artifacts.write_manifest(folder, full))
+    return version_id, created
 
 
 PAUSE_IN_COMMIT = "RLAIF_TEST_PAUSE_IN_COMMIT"  # test hook: seconds to sleep after the first table is written
@@ -230,107 +217,22 @@ def _test_pause() -> None:
         time.sleep(float(seconds))
 
 
-def _fsync(path: Path) -> None:
-    """Flush a file's (or a folder's entries') data to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _new_tmp_folder(folder: Path, name: str) -> tuple[Path, int]:
-    """`folder/.tmp-<name>-XXXX/` with its lock `folder/.tmp-<name>-XXXX.lock` held; made under a lock on `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with locked_folder(folder):
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=folder))
-        return tmp, hold(_tmp_lock(tmp))
-
-
-def _tmp_lock(tmp: Path) -> Path:
-    return tmp.with_name(tmp.name + ".lock")
-
-
-def _remove_tmp(tmp: Path, lock_fd: int) -> None:
-    shutil.rmtree(tmp, ignore_errors=True)
-    _tmp_lock(tmp).unlink(missing_ok=True)
-    release(lock_fd)
-
-
 def remove_abandoned_commits(store: str | Path) -> list[str]:
     """Remove the `versions/.tmp-*` folders of commits whose process is gone (their lock is free); returns their names.
 
     Folders of commits still running (their lock is held) are untouched, and so is any `.tmp-*`
     folder without a lock file (not made by `commit_tables`, e.g. a `datasets pull` under way).
     """
-    folder = versions_dir(store)
-    if not folder.is_dir():
-        return []
-    return remove_unlocked_tmp(folder)
+    return artifacts.remove_abandoned(VERSIONS, store)
 
 
 def list_versions(store: str | Path) -> list[dict[str, Any]]:
     """Manifests of all versions, oldest first.
 
-    A version whose manifest.json cannot be read (not JSON, not an object, no or another `id`)
-    is listed as `{"id": <folder name>, "broken": <problem>}` instead of stopping the listing.
+    A version whose manifest.json cannot be read (missing, not JSON, not an object, no or another `id`, a link
+    out of the store) is listed as `{"id": <folder name>, "broken": <problem>}` instead of stopping the listing.
     """
-    folder = versions_dir(store)
-    if not folder.is_dir():
-        return []
-    manifests = []
-    for path in folder.glob("*/manifest.json"):
-        if path.parent.name.startswith("."):
-            continue
-        try:
-            if not is_version_id(path.parent.name):
-                raise _ManifestError(path.parent, "the folder's name is not a version id")
-            if not _inside(folder, path.parent):
-                raise _ManifestError(path.parent, f"a link out of {folder}, not a version of this store")
-            manifests.append(_read_manifest(folder, path.parent.name))
-        except _ManifestError as exc:
-            where = "manifest.json: " if exc.path.name == "manifest.json" else ""
-            manifests.append({"id": path.parent.name, "broken": where + exc.problem})
-    return sorted(manifests, key=lambda m: (str(m.get("created_at", "")), str(m["id"])))
-
-
-_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
-
-
-class _ManifestError(StoreError):
-    def __init__(self, path: Path, problem: str) -> None:
-        self.path, self.problem = path, problem
-        super().__init__(
-            f"{path}: {problem} - the version is damaged: delete its folder and make it again "
-            "(`rlaif run` the recipe, or `rlaif datasets pull` it from the Hub)"
-        )
-
-
-def _read_manifest(folder: Path, version_id: str) -> dict[str, Any]:
-    """The manifest of folder/version_id, checked: a JSON object whose `id` is the folder's name."""
-    path = folder / version_id / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise _ManifestError(path, f"not UTF-8 text (byte offset {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise _ManifestError(path, f"not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
-    except OSError as exc:
-        raise _ManifestError(path, f"cannot be read ({exc.strerror or exc})") from None
-    if not isinstance(manifest, dict):
-        raise _ManifestError(path, f"a JSON {_JSON_TYPES.get(type(manifest), type(manifest).__name__)}, not an object")
-    if "id" not in manifest:
-        raise _ManifestError(path, "no `id` key")
-    if manifest["id"] != version_id:
-        raise _ManifestError(path, f"its `id` is {str(manifest['id'])[:80]!r}, not the folder's name")
-    return manifest
-
-
-def _known(store: str | Path) -> str:
-    known = [m["id"] for m in list_versions(store)]
-    if not known:
-        return "the store is empty - run `rlaif run recipes/demo.yaml` first"
-    return f"known versions: {', '.join(known[-5:])}" + (f" (and {len(known) - 5} more: `rlaif datasets list`)" if len(known) > 5 else "")
+    return artifacts.list_manifests(VERSIONS, store)
 
 
 def version_path(store: str | Path, version_id: str) -> Path:
@@ -339,34 +241,12 @@ def version_path(store: str | Path, version_id: str) -> Path:
     The id must have the form `<name>-<12 hex>` (so no '/', '..' or absolute path), and the folder
     must lie directly inside STORE/versions once symlinks are resolved.
     """
-    try:
-        check_version_id(version_id)
-    except ValueError as exc:
-        raise StoreError(f"no version {_shown_id(version_id)} in {store}: {exc} - {_known(store)}") from None
-    folder = versions_dir(store)
-    path = folder / version_id
-    if not (path / "manifest.json").is_file():
-        raise StoreError(f"no version {version_id!r} in {store} - {_known(store)}")
-    if not _inside(folder, path):
-        raise StoreError(f"{path}: a link out of {folder} is not a version of this store - remove it and pull or make the version here")
-    return path
-
-
-def _inside(folder: Path, path: Path) -> bool:
-    """Whether the version folder `path` and its manifest.json lie directly in `folder`, links resolved."""
-    real = path.resolve()
-    return real.parent == folder.resolve() and (path / "manifest.json").resolve().parent == real
-
-
-def _shown_id(version_id: object) -> str:
-    text = repr(version_id)
-    return text if len(text) <= 90 else text[:87] + "..."
+    return artifacts.artifact_path(VERSIONS, store, version_id)
 
 
 def load_manifest(store: str | Path, version_id: str) -> dict[str, Any]:
     """The manifest of a known version; StoreError naming the file and what to do when it is damaged."""
-    path = version_path(store, version_id)
-    return _read_manifest(path.parent, version_id)
+    return artifacts.load_manifest(VERSIONS, store, version_id)
 
 
 def read_table(store: str | Path, version_id: str, table: str = "pairs") -> list[dict]:
