@@ -16,9 +16,25 @@ import math
 import random
 import threading
 from collections import Counter
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from rlaif.training.reward_server import JsonHandler  # noqa: F401 - the base of the stand-in servers (tests import it from here)
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet http.server handler that reads and answers JSON: the base of the tests' stand-in servers."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def read_json(self) -> dict:
+        return json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+
+    def send_json(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
 def reply_for(body: dict) -> str:

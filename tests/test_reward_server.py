@@ -3,6 +3,7 @@ the reward model's in-process scores, 400s naming the field, the verl client, an
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
 import subprocess
@@ -326,8 +327,8 @@ def recording_server():
         calls.append({"responses": list(responses), **kwargs})
         return [0.5] * len(responses)
 
-    def serve(labels_as_baselines: bool) -> str:
-        server = make_server(RewardService(reward, "judge", "recorder", labels_as_baselines=labels_as_baselines), port=0)
+    def serve(labels_as_baselines: bool = False, **limits) -> str:
+        server = make_server(RewardService(reward, "judge", "recorder", labels_as_baselines=labels_as_baselines), port=0, **limits)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}/get_reward"
@@ -350,3 +351,67 @@ def test_openrlhf_labels_are_judge_baselines_only_when_the_server_is_asked(recor
     assert status == 200 and calls[-1] == {"responses": ["42", "41"], "baseline": ["42", "42"]}
     status, answer = post(url, {**body, "labels": ["42", ""]})
     assert status == 400 and answer["field"] == "labels[1]" and "baseline" in answer["error"]
+
+
+def test_a_body_over_the_bound_is_refused_with_413_and_a_small_one_is_scored(recording_server):
+    serve, calls = recording_server
+    url = serve(max_body=2000)
+    status, body = post(url, {"prompts": ["Say hi."], "responses": ["Hi."]})
+    assert status == 200 and body["rewards"] == [0.5]
+    request = urllib.request.Request(url, json.dumps({"prompts": ["x" * 3000], "responses": ["Hi."]}).encode(), {"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=30)
+    assert info.value.code == 413 and len(calls) == 1  # refused before parsing or scoring
+
+
+def test_routes_health_and_unknown_paths(recording_server):
+    serve, _ = recording_server
+    url = serve()
+    base = url.removesuffix("/get_reward")
+    for path in ("/health", "/health/"):
+        with urllib.request.urlopen(base + path, timeout=30) as response:
+            assert json.loads(response.read()) == {"status": "ok", "kind": "judge", "name": "recorder"}
+    for path in ("/get_reward/", "/"):
+        assert post(base + path, {"prompts": ["Say hi."], "responses": ["Hi."]})[0] == 200
+    status, body = post(base + "/nowhere", {"prompts": ["Say hi."], "responses": ["Hi."]})
+    assert status == 404 and body["error"] == "no route POST /nowhere: use POST /get_reward"
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(base + "/metrics", timeout=30)
+    assert info.value.code == 404 and json.loads(info.value.read())["error"] == "no route GET /metrics: use POST /get_reward or GET /health"
+
+
+def test_a_failing_reward_function_answers_500_and_the_server_keeps_serving():
+    def reward(prompts, responses, **kwargs):
+        if responses == ["boom"]:
+            raise RuntimeError("out of memory")
+        return [1.0] * len(responses)
+
+    server = make_server(RewardService(reward, "model", "flaky"), port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/get_reward"
+        status, body = post(url, {"prompts": ["Say hi."], "responses": ["boom"]})
+        assert status == 500 and body["error"] == "the reward function failed: RuntimeError: out of memory"
+        assert post(url, {"prompts": ["Say hi."], "responses": ["Hi."]}) == (200, {"rewards": [1.0], "scores": [1.0], "extra_logs": {"reward_failed": [0.0]}})
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_port_in_use_fails_when_the_server_is_made():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError) as info:
+            make_server(RewardService(lambda p, r: [0.0] * len(r), "model", "m"), port=taken.getsockname()[1])
+    assert info.value.errno == errno.EADDRINUSE and info.value.strerror
+
+
+def test_the_verl_client_side_of_the_file_needs_only_the_standard_library():
+    """verl loads the file by path for compute_score (as verl/trainer/ppo/reward.py does): that must not pull in the server's libraries."""
+    code = (
+        "import importlib.util, sys; spec = importlib.util.spec_from_file_location('custom_module', sys.argv[1]); m = importlib.util.module_from_spec(spec); "
+        "sys.modules['custom_module'] = m; spec.loader.exec_module(m); print(sorted(n for n in ('pydantic', 'starlette', 'uvicorn', 'rlaif') if n in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "rlaif/training/reward_server.py")], capture_output=True, text=True, check=True, cwd="/")
+    assert out.stdout.strip() == "[]"

@@ -38,12 +38,16 @@ answer. OpenRLHF's `labels` are baselines only on a server made with ``labels_as
 (`RewardService`), every label then a non-empty string (else HTTP 400): in RLVR data a label is a
 bare answer such as "42", no response to compare with, so by default labels are ignored. A failed judgment
 gets reward 0.0 and `reward_failed` 1.0. A bad request gets HTTP 400 with
-``{"error": ..., "field": ...}`` naming the field.
+``{"error": ..., "field": ...}`` naming the field (pydantic request models check the types; the
+message names the first bad field, e.g. ``responses[0]``).
 
-The server is the standard library's ThreadingHTTPServer: no dependency beyond what rlaif needs
-(fastapi/uvicorn would come only with the optional Prefect install), it starts at once, and one
-lock serializes the model anyway (each request is scored as one batch), so an async framework
-would add nothing.
+The server is a Starlette app (`make_app`) under uvicorn (`make_server`), both already installed
+with rlaif (FastAPI, Prefect). It scores one batch at a time (a request is one batch; the others
+wait their turn), parses bodies off the event loop, and is bounded: a body over MAX_BODY_BYTES gets
+HTTP 413, more than MAX_CONCURRENCY connections at once HTTP 503 (OpenRLHF's client retries).
+It has no authentication, as before: it listens on 127.0.0.1 unless ``--host`` says otherwise.
+Ctrl-C (or SIGTERM) lets the batch being scored finish for up to SHUTDOWN_GRACE_S seconds.
+``RLAIF_SERVER_LOG=1`` turns on uvicorn's access log.
 
 verl client: verl calls a custom reward function per response with no prompt; the `verl-rl`
 export (`rlaif datasets export ID --format verl-rl`) puts the prompt in `extra_info.messages`.
@@ -53,24 +57,29 @@ Point verl at this file::
     +custom_reward_function.reward_kwargs.url=http://127.0.0.1:5000/get_reward
 
 (`compute_score_batch` with ``reward_model.reward_manager=batch``). The client functions use only
-the standard library; the URL defaults to ``$RLAIF_REWARD_URL``, else http://127.0.0.1:5000/get_reward.
+the standard library, and so does importing this file (the server's imports are made when it is
+built); the URL defaults to ``$RLAIF_REWARD_URL``, else http://127.0.0.1:5000/get_reward.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import re
+import socket
 import threading
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 
 DEFAULT_URL = "http://127.0.0.1:5000/get_reward"
-ROLES = ("system", "user", "assistant")
+MAX_BODY_BYTES = 32 << 20  # a request body's bound (HTTP 413 above): an OpenRLHF batch of long queries is a few MB
+MAX_CONCURRENCY = 1024  # open connections at once (HTTP 503 above): OpenRLHF 0.11 sends one query per request, many in parallel
+SHUTDOWN_GRACE_S = 10  # how long Ctrl-C waits for the batch being scored
 CHAT_PATTERNS = (
     re.compile(r"<\|im_start\|>(system|user|assistant)\n(.*?)(?:<\|im_end\|>|(?=<\|im_start\|>)|$)", re.S),
     re.compile(r"<\|start_header_id\|>(system|user|assistant)<\|end_header_id\|>\n\n(.*?)(?:<\|eot_id\|>|(?=<\|start_header_id\|>)|$)", re.S),
@@ -202,16 +211,71 @@ def prompt_messages(prompt: str) -> list[dict]:
     return [{"role": "user", "content": text.strip()}]
 
 
-def _strings(body: dict, name: str, n: int | None = None) -> list[str]:
-    values = body.get(name)
-    if not isinstance(values, list) or not values:
-        raise RequestError(name, "must be a non-empty list of strings")
-    for i, value in enumerate(values):
-        if not isinstance(value, str):
-            raise RequestError(f"{name}[{i}]", f"must be a string, got {type(value).__name__}")
-    if n is not None and len(values) != n:
+@functools.cache
+def request_models() -> Any:
+    """The pydantic request models (`.OpenRLHF`, `.Pairs`, `.Labels`), made on first use: verl loads this
+    file for its client functions, which need only the standard library."""
+    from typing import Annotated, Literal
+
+    from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+    def non_blank(text: str) -> str:
+        if not text.strip():
+            raise ValueError("is blank")
+        return text
+
+    Text = Annotated[str, AfterValidator(non_blank)]
+    Strings = Annotated[list[str], Field(min_length=1)]
+
+    class Model(BaseModel):
+        model_config = ConfigDict(strict=True, extra="ignore")  # JSON's types as sent; other keys (OpenRLHF's extras) ignored
+
+    class Message(Model):
+        role: Literal["system", "user", "assistant"]
+        content: str
+
+    class OpenRLHF(Model):
+        query: Strings
+        prompts: Strings | None = None
+        labels: Any = None  # checked (`Labels`) only where they are the judge's baselines
+
+    class Pairs(Model):  # fields in the order they are checked: the first bad one is reported
+        responses: Strings
+        prompts: Annotated[list[Text | Annotated[list[Message], Field(min_length=1)]], Field(min_length=1)]
+        baselines: Strings | None = None
+
+    class Labels(Model):
+        labels: list[Text]
+
+    return SimpleNamespace(OpenRLHF=OpenRLHF, Pairs=Pairs, Labels=Labels)
+
+
+def _is_string(value: Any) -> str:
+    return f"must be a string, got {type(value).__name__}"
+
+
+STRINGS = ("must be a non-empty list of strings", _is_string)
+
+
+def _validate(model: Any, body: dict, problems: dict[str, tuple[str, Callable[[Any], str]]]) -> Any:
+    """`body` as `model`, or RequestError naming the first bad field (``name`` or ``name[i]``) with its problem
+    from `problems`: name -> (the field's problem, a function of a bad item giving the item's problem)."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        loc = exc.errors()[0]["loc"]
+        name = str(loc[0])
+        whole, item = problems[name]
+        if len(loc) > 1 and isinstance(loc[1], int):
+            raise RequestError(f"{name}[{loc[1]}]", item(body[name][loc[1]])) from None
+        raise RequestError(name, whole) from None
+
+
+def _count(name: str, values: list, n: int) -> None:
+    if len(values) != n:
         raise RequestError(name, f"has {len(values)} items; it needs one per query/response ({n})")
-    return values
 
 
 def _with_prompt(query: str, prompt: str, i: int) -> tuple[list[dict], str]:
@@ -233,42 +297,35 @@ def _from_turns(query: str, i: int) -> tuple[list[dict], str]:
     return turns[:-1], turns[-1]["content"]
 
 
-def _label_baselines(body: dict, n: int) -> list[str]:
-    labels = body.get("labels")
+def _label_baselines(labels: Any, n: int) -> list[str]:
     fix = "this server takes OpenRLHF's labels as the judge's baselines (--labels-as-baselines): send a reference response per query, or serve without that option"
     if not isinstance(labels, list) or len(labels) != n:
         raise RequestError("labels", f"must be a list with one label per query ({n}): {fix}")
-    for i, label in enumerate(labels):
-        if not (isinstance(label, str) and label.strip()):
-            raise RequestError(f"labels[{i}]", f"is {label!r}, not a baseline response: {fix}")
-    return list(labels)
+    checked = _validate(request_models().Labels, {"labels": labels}, {"labels": ("", lambda label: f"is {label!r}, not a baseline response: {fix}")})
+    return checked.labels
 
 
 def _openrlhf(body: dict, labels_as_baselines: bool = False) -> RewardBatch:
-    queries = _strings(body, "query")
-    prompts = _strings(body, "prompts", len(queries)) if body.get("prompts") is not None else None
+    request = _validate(request_models().OpenRLHF, body, {"query": STRINGS, "prompts": STRINGS})
+    queries, prompts = request.query, request.prompts
+    if prompts is not None:
+        _count("prompts", prompts, len(queries))
     pairs = [_with_prompt(q, prompts[i], i) if prompts is not None else _from_turns(q, i) for i, q in enumerate(queries)]
-    baselines = _label_baselines(body, len(queries)) if labels_as_baselines else None
+    baselines = _label_baselines(request.labels, len(queries)) if labels_as_baselines else None
     return RewardBatch([chat for chat, _ in pairs], [response for _, response in pairs], baselines)
 
 
-def _chat(value: Any, name: str) -> list[dict]:
-    if isinstance(value, str) and value.strip():
-        return [{"role": "user", "content": value}]
-    ok = isinstance(value, list) and value and all(isinstance(m, dict) and m.get("role") in ROLES and isinstance(m.get("content"), str) for m in value)
-    if not ok:
-        raise RequestError(name, "must be the prompt text or a non-empty list of {role, content} messages")
-    return [{"role": m["role"], "content": m["content"]} for m in value]
-
-
 def _pairs(body: dict) -> RewardBatch:
-    responses = _strings(body, "responses")
-    prompts = body.get("prompts")
-    if not isinstance(prompts, list) or len(prompts) != len(responses):
-        raise RequestError("prompts", f"must be a list with one prompt per response ({len(responses)})")
-    messages = [_chat(p, f"prompts[{i}]") for i, p in enumerate(prompts)]
-    baselines = _strings(body, "baselines", len(responses)) if body.get("baselines") is not None else None
-    return RewardBatch(messages, responses, baselines)
+    n = len(body["responses"]) if isinstance(body["responses"], list) else 0  # shown only once `responses` is valid
+    chat = "must be the prompt text or a non-empty list of {role, content} messages"
+    problems = {"responses": STRINGS, "prompts": (f"must be a list with one prompt per response ({n})", lambda _: chat), "baselines": STRINGS}
+    request = _validate(request_models().Pairs, body, problems)
+    if len(request.prompts) != n:
+        raise RequestError("prompts", problems["prompts"][0])
+    if request.baselines is not None:
+        _count("baselines", request.baselines, n)
+    messages = [[{"role": "user", "content": p}] if isinstance(p, str) else [m.model_dump() for m in p] for p in request.prompts]
+    return RewardBatch(messages, request.responses, request.baselines)
 
 
 def parse_request(body: Any, labels_as_baselines: bool = False) -> RewardBatch:
@@ -306,59 +363,88 @@ class RewardService:
         return {"status": "ok", "kind": self.kind, "name": self.name}
 
 
-class JsonHandler(BaseHTTPRequestHandler):
-    """A quiet request handler that reads and answers JSON (the reward server's; the tests' stand-in servers build on it)."""
+def make_app(service: RewardService, max_body: int = MAX_BODY_BYTES) -> Any:
+    """The reward endpoint as a Starlette app: POST /get_reward (also / and /get_reward/), GET /health."""
+    import asyncio
 
-    def log_message(self, *args) -> None:
-        pass
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import ClientDisconnect, Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
 
-    def read_json(self) -> dict:
-        return json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+    one_batch_at_a_time = asyncio.Lock()  # waiting requests queue here, where Ctrl-C can cancel them, not in threads
 
-    def send_json(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+    def parse(raw: bytes) -> RewardBatch:
+        return parse_request(json.loads(raw or b"null"), service.labels_as_baselines)
 
-
-def make_handler(service: RewardService) -> type[BaseHTTPRequestHandler]:
-    class Handler(JsonHandler):
-        _send = JsonHandler.send_json
-
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            if self.path.rstrip("/") == "/health":
-                return self._send(200, service.health())
-            self._send(404, {"error": f"no route GET {self.path}: use POST /get_reward or GET /health"})
-
-        def do_POST(self) -> None:  # noqa: N802
-            if self.path.rstrip("/") not in ("/get_reward", ""):
-                return self._send(404, {"error": f"no route POST {self.path}: use POST /get_reward"})
+    async def get_reward(request: Request) -> Response:
+        try:
+            batch = await run_in_threadpool(parse, await request.body())  # a body over max_body: HTTP 413 from Starlette
+        except ValueError as exc:  # bad JSON or a RequestError
+            field_name, problem = (exc.field, exc.problem) if isinstance(exc, RequestError) else ("body", f"not valid JSON ({exc})")
+            return JSONResponse({"error": f"{field_name}: {problem}", "field": field_name}, 400)
+        except ClientDisconnect:  # gone before the body was whole: no one to answer
+            return Response(status_code=400)
+        async with one_batch_at_a_time:
             try:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"null")
-                batch = parse_request(body, service.labels_as_baselines)
-            except ValueError as exc:  # bad JSON or a RequestError
-                field_name = exc.field if isinstance(exc, RequestError) else "body"
-                problem = exc.problem if isinstance(exc, RequestError) else f"not valid JSON ({exc})"
-                return self._send(400, {"error": f"{field_name}: {problem}", "field": field_name})
-            try:
-                self._send(200, service.score(batch))
+                return JSONResponse(await run_in_threadpool(service.score, batch))
             except Exception as exc:  # noqa: BLE001 - a failed reward call is the client's answer, not a dead server
-                self._send(500, {"error": f"the reward function failed: {type(exc).__name__}: {exc}"})
+                return JSONResponse({"error": f"the reward function failed: {type(exc).__name__}: {exc}"}, 500)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet unless asked
-            if os.environ.get("RLAIF_SERVER_LOG"):
-                BaseHTTPRequestHandler.log_message(self, format, *args)
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse(service.health())
 
-    return Handler
+    async def no_route(request: Request, exc: Any) -> JSONResponse:  # 404, and 405 for a known path with another method
+        hint = "use POST /get_reward" if request.method == "POST" else "use POST /get_reward or GET /health"
+        return JSONResponse({"error": f"no route {request.method} {request.url.path}: {hint}"}, exc.status_code, headers=exc.headers)
+
+    routes = [Route(path, get_reward, methods=["POST"]) for path in ("/get_reward", "/get_reward/", "/")]
+    routes += [Route(path, health, methods=["GET"]) for path in ("/health", "/health/")]
+    return Starlette(routes=routes, exception_handlers={404: no_route, 405: no_route}, max_body_size=max_body)
 
 
-def make_server(service: RewardService, host: str = "127.0.0.1", port: int = 5000) -> ThreadingHTTPServer:
+class RewardServer:
+    """`make_app` under uvicorn on a socket bound when it is made (a port in use: OSError then). `serve_forever()`
+    runs it until `shutdown()` from another thread, or Ctrl-C or SIGTERM in the main thread (uvicorn's handlers
+    stop it gracefully; SIGTERM then ends the process, as its default does); `server_close()` after.
+    `server_address`: (host, port), the real port when 0 was asked."""
+
+    def __init__(self, app: Any, host: str, port: int, max_concurrency: int = MAX_CONCURRENCY) -> None:
+        import uvicorn
+
+        self.socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind((host, port))
+            self.socket.listen(2048)
+        except OSError:
+            self.socket.close()
+            raise
+        self.server_address = self.socket.getsockname()[:2]
+        logs = {} if os.environ.get("RLAIF_SERVER_LOG") else {"log_config": None, "log_level": "warning", "access_log": False}
+        config = uvicorn.Config(app, lifespan="off", limit_concurrency=max_concurrency, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **logs)
+        self.server = uvicorn.Server(config)
+        self.stopped = threading.Event()
+
+    def serve_forever(self) -> None:
+        try:
+            self.server.run(sockets=[self.socket])
+        finally:
+            self.stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop `serve_forever` (running in another thread) and wait until it has returned."""
+        self.server.should_exit = True
+        self.stopped.wait()
+
+    def server_close(self) -> None:
+        self.socket.close()
+
+
+def make_server(service: RewardService, host: str = "127.0.0.1", port: int = 5000, max_body: int = MAX_BODY_BYTES, max_concurrency: int = MAX_CONCURRENCY) -> RewardServer:
     """A bound server; call `serve_forever()` (and `server_close()` after)."""
-    return ThreadingHTTPServer((host, port), make_handler(service))
+    return RewardServer(make_app(service, max_body), host, port, max_concurrency)
 
 
 # ---------------------------------------------------------------- clients (standard library only)
