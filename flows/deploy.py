@@ -167,11 +167,6 @@ def _module_flow(module, kind: str):
     return (preferred or flows)[0]
 
 
-def available_flows() -> list[str]:
-    """The flow kinds of this installation (iterate only once flows/iterate.py exists)."""
-    return [kind for kind, module in FLOW_MODULES.items() if importlib.util.find_spec(module) is not None]
-
-
 def flow_parameters(kind: str, fn, plan: DeployPlan) -> dict[str, Any]:
     """The deployment's parameters: the recipe and store (absolute), train defaults, then --param values;
     only those the flow takes. A required parameter left without a value is an error naming it."""

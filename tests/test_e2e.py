@@ -90,7 +90,7 @@ def test_version_trains_with_trl_dpo_for_two_steps(demo_run, tmp_path):
     trl = pytest.importorskip("trl")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlaif.store.rows import preference_dataset
+    from rlaif.store.formats import preference_dataset
     from rlaif.weights.resolve import resolve_model
 
     dataset = preference_dataset(demo_run["store"], demo_run["first"]["version"])

@@ -11,8 +11,8 @@ import pytest
 
 from rlaif.core.errors import StoreError
 from rlaif.publish.export import DATA_FILE, export_version
-from rlaif.store.formats import FORMATS, format_dataset, format_rows
-from rlaif.store.rows import preference_rows, rankings_from_judgments
+from rlaif.store.formats import FORMATS, format_dataset, format_rows, preference_rows
+from rlaif.store.rows import rankings_from_judgments
 from rlaif.store.versions import commit_tables, version_path
 from tests.conftest import ROOT
 

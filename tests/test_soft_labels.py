@@ -9,14 +9,24 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
+F = torch.nn.functional
 
 from rlaif.training.soft_labels import (  # noqa: E402
     SoftLabelCollator,
-    hard_dpo_loss,
-    hard_rm_loss,
     soft_dpo_loss,
     soft_rm_loss,
 )
+
+
+def hard_rm_loss(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
+    """TRL's RewardTrainer loss (no margin): -logsigmoid(r_c - r_r), averaged over pairs (the reference the soft loss must reduce to)."""
+    return -F.logsigmoid(chosen - rejected).mean()
+
+
+def hard_dpo_loss(delta: torch.Tensor, beta: float) -> torch.Tensor:
+    """TRL's sigmoid DPO loss; delta = (log pi/ref of chosen) - (log pi/ref of rejected), per pair."""
+    return -F.logsigmoid(beta * delta).mean()
+
 
 CHOSEN = torch.tensor([1.5, -0.2, 0.3, 2.0])
 REJECTED = torch.tensor([0.5, 0.4, 0.3, -1.0])

@@ -146,12 +146,12 @@ def _cell(value: Any) -> str:
     return figure(value, missing="n/a").replace("|", "\\|").replace("\n", " ")
 
 
-def _rows(rows: list[tuple[Any, Any]]) -> list[tuple[str, str]]:
+def table_rows(rows: list[tuple[Any, Any]]) -> list[tuple[str, str]]:
     """Table rows with both cells escaped for the template's Markdown tables."""
     return [(_cell(a), _cell(b)) for a, b in rows]
 
 
-def _flatten(value: Any) -> list[tuple[str, Any]]:
+def flat_rows(value: Any) -> list[tuple[str, Any]]:
     """Nested dicts as (dotted key, scalar) table rows, lists as JSON (rlaif.store.diff.flatten)."""
     return list(flatten(value, lists="json").items())
 
@@ -171,7 +171,7 @@ def count_context(manifest: dict[str, Any]) -> dict[str, list]:
     dropped = counts.pop("dropped", {}) or {}
     calls, tokens = manifest.get("calls") or {}, manifest.get("tokens") or {}
     usage = [(f"calls {k}", v) for k, v in calls.items()] + [(f"tokens {k}", v) for k, v in tokens.items()] + cost_rows(manifest.get("cost"))
-    return {"count_rows": _rows(_flatten(counts)), "dropped_rows": _rows(list(dropped.items()) or [("none", 0)]), "usage_rows": _rows(usage)}
+    return {"count_rows": table_rows(flat_rows(counts)), "dropped_rows": table_rows(list(dropped.items()) or [("none", 0)]), "usage_rows": table_rows(usage)}
 
 
 def judge_context(manifest: dict[str, Any], evaluation: dict | list | None = None) -> dict[str, Any]:
@@ -189,12 +189,12 @@ def judge_context(manifest: dict[str, Any], evaluation: dict | list | None = Non
         ("share of kept pairs whose chosen response is the longer one", judge.pop("prefers_longer", None)),
     ]
     rows = [row for row in rows if row[1] is not None or row[0] == "judge type"]
-    rows += [(judge_label(key), value) for key, value in _flatten(judge)]
+    rows += [(judge_label(key), value) for key, value in flat_rows(judge)]
     evaluations = evaluation if evaluation is not None else manifest.get("eval")
     if isinstance(evaluations, dict):
         evaluations = [evaluations]
-    shown = [{"rows": _rows(eval_rows(item)), "warnings": list(item.get("warnings") or [])} for item in evaluations or []]
-    return {"position_bias": bool(bias), "judge_rows": _rows(rows), "evaluations": shown}
+    shown = [{"rows": table_rows(eval_rows(item)), "warnings": list(item.get("warnings") or [])} for item in evaluations or []]
+    return {"position_bias": bool(bias), "judge_rows": table_rows(rows), "evaluations": shown}
 
 
 def judge_label(key: str) -> str:
@@ -228,12 +228,12 @@ def eval_rows(evaluation: dict[str, Any]) -> list[tuple[str, Any]]:
     any other scalar figure (per-row outcomes and the judge's full settings are left out)."""
     rows = [(label, evaluation[key]) for key, label in EVAL_FIGURES.items() if key in evaluation]
     skip = {*EVAL_FIGURES, "outcomes", "judge", "path", "calls", "package_version", "warnings"}
-    return rows + [(key, value) for key, value in _flatten({k: v for k, v in evaluation.items() if k not in skip})]
+    return rows + [(key, value) for key, value in flat_rows({k: v for k, v in evaluation.items() if k not in skip})]
 
 
 def lineage_rows(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
     rows = [("version", f"`{manifest['id']}`"), ("created", manifest.get("created_at")), ("parents", ", ".join(manifest.get("parents") or []) or "none")]
-    rows += [(f"input {key}", value) for key, value in _flatten(manifest.get("inputs") or {})]
+    rows += [(f"input {key}", value) for key, value in flat_rows(manifest.get("inputs") or {})]
     return [*rows, ("rlaif version", manifest.get("package_version"))]
 
 
@@ -255,12 +255,12 @@ def card_context(
         "trainer_config": info["config"],
         "data_glob": DATA_GLOB,
         "source": source,
-        "column_rows": _rows([(f"`{name}`", COLUMNS.get(name, "")) for name in columns]),
-        "model_rows": _rows(model_rows(manifest)),
-        "template_rows": _rows(templates),
+        "column_rows": table_rows([(f"`{name}`", COLUMNS.get(name, "")) for name in columns]),
+        "model_rows": table_rows(model_rows(manifest)),
+        "template_rows": table_rows(templates),
         **count_context(manifest),
         **judge_context(manifest, evaluation),
-        "lineage_rows": _rows(lineage_rows(manifest)),
+        "lineage_rows": table_rows(lineage_rows(manifest)),
         "recipe_yaml": yaml.safe_dump(manifest.get("recipe") or {}, sort_keys=False, allow_unicode=True),
         "license": license,
         "license_missing": license == DEFAULT_LICENSE,

@@ -20,7 +20,7 @@ import yaml
 from huggingface_hub import ModelCard, ModelCardData
 
 from rlaif.core.secrets import TOKEN_VARIABLES, environment_secrets, scrub_text
-from rlaif.publish.dataset_card import _flatten, _rows, eval_rows
+from rlaif.publish.dataset_card import eval_rows, flat_rows, table_rows
 
 TEMPLATE = Path(str(resources.files("rlaif.publish") / "templates" / "model_card.md.j2"))
 HUB_IDS = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct"}  # built-in aliases -> their Hub model
@@ -63,7 +63,7 @@ def judge_quality_context(dataset: dict[str, Any]) -> list[dict[str, Any]]:
     for item in evaluations or []:
         if isinstance(item, dict):
             warnings = list(item.get("warnings") or [])  # measured and stored with the version (rlaif.judges.measure)
-            shown.append({"rows": _rows(eval_rows(item)), "warnings": warnings})
+            shown.append({"rows": table_rows(eval_rows(item)), "warnings": warnings})
     return shown
 
 
@@ -96,13 +96,13 @@ def card_context(manifest: dict[str, Any], dataset_lineage: str = "") -> dict[st
         "base_model": manifest.get("base_model"),
         "weights": manifest.get("weights"),
         "dataset_id": dataset.get("id"),
-        "dataset_rows": _rows(list(counts.items())),
+        "dataset_rows": table_rows(list(counts.items())),
         "evaluations": judge_quality_context(dataset),
         "settings_yaml": yaml.safe_dump(manifest.get("settings") or {}, sort_keys=False, allow_unicode=True),
-        "reward_rows": _rows(_flatten(manifest.get("reward") or {})),
-        "metric_rows": _rows(_flatten(manifest.get("metrics") or {})),
-        "hardware_rows": _rows(hardware_rows(manifest)),
-        "lineage_rows": _rows(lineage_rows(manifest)),
+        "reward_rows": table_rows(flat_rows(manifest.get("reward") or {})),
+        "metric_rows": table_rows(flat_rows(manifest.get("metrics") or {})),
+        "hardware_rows": table_rows(hardware_rows(manifest)),
+        "lineage_rows": table_rows(lineage_rows(manifest)),
         "dataset_lineage": dataset_lineage,
     }
 

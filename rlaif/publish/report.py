@@ -164,7 +164,7 @@ def figures(manifest: dict[str, Any], tables: dict[str, list[dict]], stats: dict
     ]
 
 
-def _escaped(value: Any) -> Markup:
+def escaped(value: Any) -> Markup:
     """Every `{{ value }}` of the template: shown by `rlaif.core.figures.figure` and escaped, unless it is already markup
     (a plot, a macro's output)."""
     return value if isinstance(value, Markup) else Markup(escape(figure(value)))
@@ -173,7 +173,7 @@ def _escaped(value: Any) -> Markup:
 @functools.cache
 def _template() -> jinja2.Template:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, finalize=_escaped, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, finalize=escaped, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
     )
     return env.get_template("report.html.j2")
 

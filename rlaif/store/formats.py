@@ -33,8 +33,8 @@ from pathlib import Path
 
 from rlaif.core.errors import StoreError
 from rlaif.store.formats_rl import RL_FORMATS, RL_SOURCES, rl_rows
-from rlaif.store.rows import STYLES, dpo_rows, kto_rows, listwise_rows, prompt_rows, read_optional, sft_rows
-from rlaif.store.versions import version_path
+from rlaif.store.rows import PREFERENCE_COLUMNS, STYLES, dpo_rows, kto_rows, listwise_rows, prompt_rows, read_optional, sft_rows
+from rlaif.store.versions import read_table, version_path
 
 FORMATS = ("dpo", "rm", "kto", "sft", "prompts", "listwise", *RL_FORMATS)
 
@@ -104,3 +104,16 @@ def empty_message(version_id: str, fmt: str) -> str:
         f"version {version_id} has no rows for format {fmt!r} (its {tables} table is empty) - "
         "see `rlaif datasets show` for the drops by reason; relax the recipe's filters or judge more prompts"
     )
+
+
+def preference_rows(store: str | Path, version_id: str, extra_columns: tuple[str, ...] = ("margin", "p_chosen")) -> list[dict]:
+    """Rows in TRL's conversational preference format (prompt/chosen/rejected) plus soft-label columns."""
+    keep = PREFERENCE_COLUMNS + extra_columns
+    return [{key: row[key] for key in keep} for row in read_table(store, version_id, "pairs")]
+
+
+def preference_dataset(store: str | Path, version_id: str, extra_columns: tuple[str, ...] = ("margin", "p_chosen")):
+    """A `datasets.Dataset` that DPOTrainer / RewardTrainer load with no glue code."""
+    from datasets import Dataset
+
+    return Dataset.from_list(preference_rows(store, version_id, extra_columns))

@@ -22,8 +22,9 @@ import jinja2
 from markupsafe import Markup
 
 from rlaif.core.errors import StoreError
+from rlaif.core.figures import figure
 from rlaif.publish import plots
-from rlaif.publish.report import GOLD_FIGURES, _cell, _escaped
+from rlaif.publish.report import GOLD_FIGURES, escaped
 from rlaif.store.atomic import write_atomic
 
 REPORT_FILE = "report.html"
@@ -150,7 +151,7 @@ def summary_tables(manifest: dict[str, Any]) -> list[tuple[str, list[tuple[str, 
 @functools.cache
 def _template() -> jinja2.Template:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, finalize=_escaped, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, finalize=escaped, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
     )
     return env.get_template("train_report.html.j2")
 
@@ -207,7 +208,7 @@ def write_training_report(store: str | Path, model_id: str, out: str | Path | No
 
 
 def _md(value: Any) -> str:
-    return escape(_cell(value)).replace("|", "\\|")
+    return escape(figure(value)).replace("|", "\\|")
 
 
 def training_markdown(manifest: dict[str, Any], report: Path | None = None) -> str:

@@ -31,21 +31,11 @@ from trl import DPOTrainer, RewardTrainer
 SOFT_COLUMN = "p_chosen"
 
 
-def hard_rm_loss(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
-    """TRL's RewardTrainer loss (no margin): -logsigmoid(r_c - r_r), averaged over pairs."""
-    return -F.logsigmoid(chosen - rejected).mean()
-
-
 def soft_rm_loss(chosen: torch.Tensor, rejected: torch.Tensor, p_chosen: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of the Bradley-Terry P(chosen > rejected) against the judge's p_chosen."""
     delta = chosen - rejected
     p = p_chosen.to(delta.dtype)
     return -(p * F.logsigmoid(delta) + (1 - p) * F.logsigmoid(-delta)).mean()
-
-
-def hard_dpo_loss(delta: torch.Tensor, beta: float) -> torch.Tensor:
-    """TRL's sigmoid DPO loss; delta = (log pi/ref of chosen) - (log pi/ref of rejected), per pair."""
-    return -F.logsigmoid(beta * delta).mean()
 
 
 def soft_dpo_loss(delta: torch.Tensor, beta: float, p_chosen: torch.Tensor, mode: str = "smoothing", mean_weight: float = 1.0) -> torch.Tensor:
