@@ -48,7 +48,11 @@ def main() -> None:
     if done != len(bodies):
         raise SystemExit(f"bare client finished {done} of {len(bodies)}")
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"seconds": time.perf_counter() - start, "requests": done, "cpu_s": usage.ru_utime + usage.ru_stime}))
+    print(
+        json.dumps(
+            {"seconds": time.perf_counter() - start, "requests": done, "cpu_s": usage.ru_utime + usage.ru_stime}
+        )
+    )
 
 
 if __name__ == "__main__":

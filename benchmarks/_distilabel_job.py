@@ -21,7 +21,11 @@ def build(args):
 
     def llm():
         return OpenAILLM(
-            model=args.model, base_url=args.base_url, api_key="EMPTY", max_retries=0, timeout=60,
+            model=args.model,
+            base_url=args.base_url,
+            api_key="EMPTY",
+            max_retries=0,
+            timeout=60,
             generation_kwargs={"max_new_tokens": 64, "temperature": 0.7},
         )
 
@@ -29,8 +33,19 @@ def build(args):
     with Pipeline(name="rlaif-bench", enable_metadata=False) as pipeline:
         load = LoadDataFromDicts(data=data, batch_size=args.batch)
         generators = [TextGeneration(name=f"generate_{i}", llm=llm(), input_batch_size=args.batch) for i in range(2)]
-        group = GroupColumns(columns=["generation", "model_name"], output_columns=["generations", "model_names"], input_batch_size=args.batch)
-        judge = PrometheusEval(name="judge", llm=llm(), mode="relative", rubric="helpfulness", reference=False, input_batch_size=args.batch)
+        group = GroupColumns(
+            columns=["generation", "model_name"],
+            output_columns=["generations", "model_names"],
+            input_batch_size=args.batch,
+        )
+        judge = PrometheusEval(
+            name="judge",
+            llm=llm(),
+            mode="relative",
+            rubric="helpfulness",
+            reference=False,
+            input_batch_size=args.batch,
+        )
         load >> generators >> group >> judge
     return pipeline
 

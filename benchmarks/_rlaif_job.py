@@ -24,7 +24,15 @@ def write_prompts(path: Path, n: int) -> Path:
     """n distinct prompts as JSON Lines (distinct numbers, so no two are near-duplicates)."""
     with path.open("w", encoding="utf-8") as out:
         for i in range(n):
-            out.write(json.dumps({"id": f"q{i}", "prompt": f"Question {i}: in one sentence, why is {i * 7919 % 100003} interesting?"}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "id": f"q{i}",
+                        "prompt": f"Question {i}: in one sentence, why is {i * 7919 % 100003} interesting?",
+                    }
+                )
+                + "\n"
+            )
     return path
 
 
@@ -34,7 +42,9 @@ def job_recipe(prompts: Path, base_url: str, model: str, concurrency: int, judge
     return parse_recipe(recipe_data(prompts, base_url, model, concurrency, judge, policies))
 
 
-def recipe_data(prompts: Path, base_url: str, model: str, concurrency: int, judge: bool = True, policies: int = 2) -> dict:
+def recipe_data(
+    prompts: Path, base_url: str, model: str, concurrency: int, judge: bool = True, policies: int = 2
+) -> dict:
     """The job as recipe data (also written as YAML for `rlaif run` by benchmarks/rerun.py)."""
     server = {"backend": "openai", "model": model, "base_url": base_url, "max_concurrency": concurrency}
     return {
@@ -62,13 +72,24 @@ def run_job(recipe, store: Path, judge: bool = True, chunk_size: int | None = No
     def after_chunks(run) -> None:  # every chunk sampled (and judged, phase 1)
         marks.update(seconds=time.perf_counter() - start, rss=common.current_rss_mib(), chunks=run.chunks)
 
-    version_id, _, manifest, run = run_recipe(recipe, store, chunk_size=chunk_size, judge=judge, after_chunks=after_chunks)
+    version_id, _, manifest, run = run_recipe(
+        recipe, store, chunk_size=chunk_size, judge=judge, after_chunks=after_chunks
+    )
     stats = run.stats
     return {
-        "seconds": time.perf_counter() - start, "sampling_seconds": marks["seconds"], "peak_rss_mib": common.peak_rss_mib(),
-        "rss_start_mib": rss_start, "rss_after_sampling_mib": marks["rss"], "chunks": marks["chunks"], "chunk_size": run.chunk_size,
-        "live": stats.live, "cached": stats.cached, "failed": stats.failed,
-        "generations": manifest["counts"]["generations"], "judgments": manifest["counts"]["judgments"], "version": version_id,
+        "seconds": time.perf_counter() - start,
+        "sampling_seconds": marks["seconds"],
+        "peak_rss_mib": common.peak_rss_mib(),
+        "rss_start_mib": rss_start,
+        "rss_after_sampling_mib": marks["rss"],
+        "chunks": marks["chunks"],
+        "chunk_size": run.chunk_size,
+        "live": stats.live,
+        "cached": stats.cached,
+        "failed": stats.failed,
+        "generations": manifest["counts"]["generations"],
+        "judgments": manifest["counts"]["judgments"],
+        "version": version_id,
     }
 
 
@@ -81,7 +102,9 @@ def main() -> None:
     parser.add_argument("--store", required=True, help="store folder (the cache is STORE/cache.sqlite)")
     parser.add_argument("--no-judge", action="store_true", help="sampling only")
     parser.add_argument("--policies", type=int, choices=(1, 2), default=2, help="policies, one sample each")
-    parser.add_argument("--chunk-size", type=int, default=None, help="prompts per chunk (default: $RLAIF_CHUNK_SIZE or 5000)")
+    parser.add_argument(
+        "--chunk-size", type=int, default=None, help="prompts per chunk (default: $RLAIF_CHUNK_SIZE or 5000)"
+    )
     args = parser.parse_args()
     store = Path(args.store)
     store.mkdir(parents=True, exist_ok=True)

@@ -28,10 +28,15 @@ PARAMS = SamplingParams(temperature=0.7, top_p=1.0, max_tokens=64, seed=0)
 
 def make_prompts(n: int, tag: str = "") -> list[Prompt]:
     """n distinct one-turn prompts (the tag keeps repeats apart)."""
-    return [Prompt(id=f"p{tag}{i}", messages=[{"role": "user", "content": f"Question {tag}{i}: name a colour."}]) for i in range(n)]
+    return [
+        Prompt(id=f"p{tag}{i}", messages=[{"role": "user", "content": f"Question {tag}{i}: name a colour."}])
+        for i in range(n)
+    ]
 
 
-def time_rlaif(base_url: str, model: str, prompts: list[Prompt], concurrency: int, synchronous: str = "") -> tuple[float, CallStats]:
+def time_rlaif(
+    base_url: str, model: str, prompts: list[Prompt], concurrency: int, synchronous: str = ""
+) -> tuple[float, CallStats]:
     """Seconds for rlaif's generation path: requests, cache lookup, backend pool, cache writes."""
     spec = PolicySpec(backend="openai", model=model, base_url=base_url, max_concurrency=concurrency, params=PARAMS)
     stats = CallStats()
@@ -53,8 +58,14 @@ def time_rlaif(base_url: str, model: str, prompts: list[Prompt], concurrency: in
 def bare_bodies(model: str, prompts: list[Prompt]) -> list[dict]:
     """The chat.completions.create bodies of the rlaif side's requests."""
     return [
-        {"model": model, "messages": prompt.messages, "temperature": PARAMS.temperature, "top_p": PARAMS.top_p,
-         "max_tokens": PARAMS.max_tokens, "seed": PARAMS.seed}
+        {
+            "model": model,
+            "messages": prompt.messages,
+            "temperature": PARAMS.temperature,
+            "top_p": PARAMS.top_p,
+            "max_tokens": PARAMS.max_tokens,
+            "seed": PARAMS.seed,
+        }
         for prompt in prompts
     ]
 
@@ -76,7 +87,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (C), both clients")
     parser.add_argument("--latency-ms", type=int, default=200, help="llm-katan --latency-ms")
     parser.add_argument("--repeats", type=int, default=3, help="measured pairs (rlaif, bare), order alternating")
-    parser.add_argument("--sqlite-synchronous", choices=("", "FULL", "NORMAL"), default="", help="override the cache's PRAGMA synchronous (FULL = before the fix)")
+    parser.add_argument(
+        "--sqlite-synchronous",
+        choices=("", "FULL", "NORMAL"),
+        default="",
+        help="override the cache's PRAGMA synchronous (FULL = before the fix)",
+    )
     parser.add_argument("--write", action="store_true", help="refresh the api-path section of docs/benchmarks.md")
     args = parser.parse_args()
 
@@ -92,10 +108,16 @@ def main() -> None:
             order = ("rlaif", "bare") if repeat % 2 == 0 else ("bare", "rlaif")
             for which in order:
                 if which == "rlaif":
-                    rlaif_s.append(time_rlaif(server.base_url, server.model, prompts, args.concurrency, args.sqlite_synchronous)[0])
+                    rlaif_s.append(
+                        time_rlaif(server.base_url, server.model, prompts, args.concurrency, args.sqlite_synchronous)[
+                            0
+                        ]
+                    )
                 else:
                     bare_s.append(time_bare(server.base_url, server.model, prompts, args.concurrency))
-                print(f"  repeat {repeat + 1} {which}: {(rlaif_s if which == 'rlaif' else bare_s)[-1]:.2f} s", flush=True)
+                print(
+                    f"  repeat {repeat + 1} {which}: {(rlaif_s if which == 'rlaif' else bare_s)[-1]:.2f} s", flush=True
+                )
     report(args, rlaif_s, bare_s, load_before)
 
 
@@ -103,7 +125,9 @@ def report(args, rlaif_s: list[float], bare_s: list[float], load_before: str) ->
     bound = args.requests * args.latency_ms / 1000 / args.concurrency
     r, b = common.median(rlaif_s), common.median(bare_s)
     share = b / r  # rlaif throughput as a share of the bare client's
-    print(f"api-path: N={args.requests} C={args.concurrency}: rlaif {r:.2f} s, bare {b:.2f} s, bound {bound:.2f} s; rlaif at {share:.0%} of bare throughput")
+    print(
+        f"api-path: N={args.requests} C={args.concurrency}: rlaif {r:.2f} s, bare {b:.2f} s, bound {bound:.2f} s; rlaif at {share:.0%} of bare throughput"
+    )
     variant = f" (cache with `PRAGMA synchronous={args.sqlite_synchronous}`)" if args.sqlite_synchronous else ""
     body = f"""## API path: rlaif's `openai` backend vs a bare AsyncOpenAI client{variant}
 

@@ -43,12 +43,22 @@ def make_pairs(args) -> tuple[list[dict], float]:
     with tempfile.TemporaryDirectory() as tmp:
         cache, stats = CallCache(Path(tmp) / "cache.sqlite"), CallStats()
         for temperature in (0.7, 1.0):
-            spec = PolicySpec(name=f"t{temperature}", backend="transformers", model=args.model, batch_size=args.sample_batch_size,
-                              dtype=args.dtype, params={"temperature": temperature, "max_tokens": args.sample_tokens, "seed": 0})
+            spec = PolicySpec(
+                name=f"t{temperature}",
+                backend="transformers",
+                model=args.model,
+                batch_size=args.sample_batch_size,
+                dtype=args.dtype,
+                params={"temperature": temperature, "max_tokens": args.sample_tokens, "seed": 0},
+            )
             samples.append(sample_policy(prompts, spec, 1, cache, stats))
         cache.close()
     rows = [
-        {"prompt": p.messages, "chosen": [{"role": "assistant", "content": a.text}], "rejected": [{"role": "assistant", "content": b.text}]}
+        {
+            "prompt": p.messages,
+            "chosen": [{"role": "assistant", "content": a.text}],
+            "rejected": [{"role": "assistant", "content": b.text}],
+        }
         for p, a, b in zip(prompts, *samples)
         if a.text and b.text
     ]
@@ -89,11 +99,27 @@ def train(args, rows: list[dict]) -> dict:
             step_times.append(time.perf_counter())
 
     config = trl.DPOConfig(
-        output_dir=tempfile.mkdtemp(prefix="dpo-bench-"), per_device_train_batch_size=args.batch_size, max_length=args.max_length,
-        max_steps=args.steps, learning_rate=5e-7, bf16=cuda and args.dtype == "bfloat16", report_to=[], save_strategy="no",
-        logging_steps=5, gradient_checkpointing=False, disable_tqdm=True, dataloader_pin_memory=cuda, use_cpu=not cuda,
+        output_dir=tempfile.mkdtemp(prefix="dpo-bench-"),
+        per_device_train_batch_size=args.batch_size,
+        max_length=args.max_length,
+        max_steps=args.steps,
+        learning_rate=5e-7,
+        bf16=cuda and args.dtype == "bfloat16",
+        report_to=[],
+        save_strategy="no",
+        logging_steps=5,
+        gradient_checkpointing=False,
+        disable_tqdm=True,
+        dataloader_pin_memory=cuda,
+        use_cpu=not cuda,
     )
-    trainer = trl.DPOTrainer(model=model, args=config, train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer, callbacks=[StepClock()])
+    trainer = trl.DPOTrainer(
+        model=model,
+        args=config,
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=tokenizer,
+        callbacks=[StepClock()],
+    )
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
@@ -104,24 +130,38 @@ def train(args, rows: list[dict]) -> dict:
     mean_tokens = pair_tokens(rows, tokenizer, args.max_length)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return {
-        "device": "cuda" if cuda else "cpu", "steps_timed": steps, "seconds": seconds, "pairs_per_s": steps * args.batch_size / seconds,
-        "tokens_per_pair": mean_tokens, "tokens_per_s": steps * args.batch_size * mean_tokens / seconds,
-        "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None, "first_loss": losses[0] if losses else None,
-        "last_loss": losses[-1] if losses else None, "trl": trl.__version__, "torch": torch.__version__,
+        "device": "cuda" if cuda else "cpu",
+        "steps_timed": steps,
+        "seconds": seconds,
+        "pairs_per_s": steps * args.batch_size / seconds,
+        "tokens_per_pair": mean_tokens,
+        "tokens_per_s": steps * args.batch_size * mean_tokens / seconds,
+        "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "trl": trl.__version__,
+        "torch": torch.__version__,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m", help="built-in alias, local folder or Hub id")
-    parser.add_argument("--pairs", type=int, default=512, help="prompts sampled into pairs (data/prompts.jsonl, repeated)")
+    parser.add_argument(
+        "--pairs", type=int, default=512, help="prompts sampled into pairs (data/prompts.jsonl, repeated)"
+    )
     parser.add_argument("--sample-tokens", type=int, default=128, help="max_tokens of each sampled response")
     parser.add_argument("--sample-batch-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16, help="pairs per training step")
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5, help="first steps not timed")
-    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="bfloat16", help="weights dtype (bf16 mixed precision on a GPU)")
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default="bfloat16",
+        help="weights dtype (bf16 mixed precision on a GPU)",
+    )
     parser.add_argument("--write", action="store_true", help="refresh the dpo-train section of docs/benchmarks.md")
     args = parser.parse_args()
     rows, sample_s = make_pairs(args)
@@ -136,14 +176,14 @@ def report(args, r: dict) -> None:
     peak = f"{r['peak_gpu_mib']:.0f} MiB" if r["peak_gpu_mib"] is not None else "n/a (CPU)"
     body = f"""## DPO training throughput (TRL DPOTrainer on rlaif-sampled pairs)
 
-- Date: {common.today()}; machine: {common.machine()}; device: {device}; TRL {r['trl']}, torch {r['torch']}
+- Date: {common.today()}; machine: {common.machine()}; device: {device}; TRL {r["trl"]}, torch {r["torch"]}
 - Command: `{common.command_line()}`
-- Pairs: {r['pairs']} prompts of data/prompts.jsonl, two responses each sampled through rlaif's `transformers` backend ({args.sample_tokens} tokens at most; took {r['sample_s']:.1f} s), conversational DPO format.
-- Training: smollm2-135m, {args.dtype}, batch {args.batch_size} pairs, max_length {args.max_length}, reference model forward each step (TRL default); {r['steps_timed']} steps timed after {args.warmup} warm-up steps.
+- Pairs: {r["pairs"]} prompts of data/prompts.jsonl, two responses each sampled through rlaif's `transformers` backend ({args.sample_tokens} tokens at most; took {r["sample_s"]:.1f} s), conversational DPO format.
+- Training: smollm2-135m, {args.dtype}, batch {args.batch_size} pairs, max_length {args.max_length}, reference model forward each step (TRL default); {r["steps_timed"]} steps timed after {args.warmup} warm-up steps.
 
 | device | pairs/s | tokens/s | tokens per pair (chosen + rejected) | peak GPU memory | loss first -> last |
 |---|---|---|---|---|---|
-| {device} | {r['pairs_per_s']:.1f} | {r['tokens_per_s']:,.0f} | {r['tokens_per_pair']:.0f} | {peak} | {r['first_loss']} -> {r['last_loss']} |
+| {device} | {r["pairs_per_s"]:.1f} | {r["tokens_per_s"]:,.0f} | {r["tokens_per_pair"]:.0f} | {peak} | {r["first_loss"]} -> {r["last_loss"]} |
 """
     name = "dpo-train-gpu" if r["device"] == "cuda" else "dpo-train-cpu"
     common.publish(name, body, args.write)

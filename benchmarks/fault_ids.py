@@ -25,7 +25,15 @@ from tests.det_server import DetServer
 def recipe_for(prompts: Path, base_url: str):
     endpoint = {"backend": "openai", "base_url": base_url, "model": "det"}
     policies = [{"name": name, **endpoint, "params": {"temperature": t}} for name, t in (("cold", 0.2), ("hot", 0.9))]
-    return parse_recipe({"name": "faultid", "prompts": {"path": str(prompts)}, "policies": policies, "samples_per_prompt": 1, "judge": endpoint})
+    return parse_recipe(
+        {
+            "name": "faultid",
+            "prompts": {"path": str(prompts)},
+            "policies": policies,
+            "samples_per_prompt": 1,
+            "judge": endpoint,
+        }
+    )
 
 
 def main() -> None:
@@ -34,7 +42,9 @@ def main() -> None:
     parser.add_argument("--error-rate", type=float, default=0.3)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp())
-    prompts = write_prompts(folder / "prompts.jsonl", [f"Question {i}: what is {i} times {i}?" for i in range(args.prompts)])
+    prompts = write_prompts(
+        folder / "prompts.jsonl", [f"Question {i}: what is {i} times {i}?" for i in range(args.prompts)]
+    )
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -43,8 +53,13 @@ def main() -> None:
         with DetServer(error_rate=rate, port=port) as server:
             start = time.perf_counter()
             version, _, manifest, _ = run_recipe(recipe_for(prompts, server.base_url), folder / label)
-            results[label] = {"id": version, "calls": manifest["calls"], "retries": manifest["retries"],
-                              "injected_500s": server.failures, "wall_s": round(time.perf_counter() - start, 1)}
+            results[label] = {
+                "id": version,
+                "calls": manifest["calls"],
+                "retries": manifest["retries"],
+                "injected_500s": server.failures,
+                "wall_s": round(time.perf_counter() - start, 1),
+            }
     results["same_id"] = results["faulty"]["id"] == results["fault-free"]["id"]
     print(json.dumps(results))
 

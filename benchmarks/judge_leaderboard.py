@@ -61,7 +61,9 @@ def expand(plan: list[dict[str, Any]], models: list[str] | None = None) -> list[
             for judge_type in entry.get("types", ["pairwise"]):
                 for cot in entry.get("cot", [False]):
                     for name in entry["sets"]:
-                        cells.append({"model": model, "type": judge_type, "cot": cot, "set": name, "limit": entry.get("limit")})
+                        cells.append(
+                            {"model": model, "type": judge_type, "cot": cot, "set": name, "limit": entry.get("limit")}
+                        )
     return cells
 
 
@@ -119,19 +121,31 @@ def device(threads: int | None) -> str:
     return f"CPU ({os.cpu_count()} cores shared, {threads or torch.get_num_threads()} torch thread{'s' if threads != 1 else ''})"
 
 
-def measure(grid: dict[str, Any], cell: dict[str, Any], debias: bool, store: Path, threads: int | None) -> dict[str, Any]:
+def measure(
+    grid: dict[str, Any], cell: dict[str, Any], debias: bool, store: Path, threads: int | None
+) -> dict[str, Any]:
     """One leaderboard row: `evaluate_judge` of the cell's recipe, with its conditions."""
     from rlaif.config.recipe import parse_recipe
     from rlaif.judges.evaluate import evaluate_judge
     from rlaif.pipeline.preflight import check_judge
 
     data, judge = judge_section(grid, cell, debias, threads)
-    recipe = parse_recipe({**data, "name": row_name(cell, debias), "judge": judge, "store": None}, f"{GRID} ({row_name(cell, debias)})")
+    recipe = parse_recipe(
+        {**data, "name": row_name(cell, debias), "judge": judge, "store": None}, f"{GRID} ({row_name(cell, debias)})"
+    )
     check_judge(recipe, store)
     start = time.perf_counter()
     result = evaluate_judge(recipe, gold_path(grid, cell["set"]), store, cell["limit"], seed=0)
     wall = time.perf_counter() - start
-    return {**cell, "debias": debias, "result": result, "wall_s": round(wall, 1), "device": device(threads), "date": common.today(), "load": common.load_average()}
+    return {
+        **cell,
+        "debias": debias,
+        "result": result,
+        "wall_s": round(wall, 1),
+        "device": device(threads),
+        "date": common.today(),
+        "load": common.load_average(),
+    }
 
 
 def key_of(row: dict[str, Any]) -> str:
@@ -146,7 +160,11 @@ def merge(saved: dict[str, dict], row: dict[str, Any]) -> None:
     """Keep the new figures; when the new row made no live call, keep the conditions of the run that did."""
     old = saved.get(key_of(row))
     if old and row["result"]["calls"]["live"] == 0 and old["result"]["calls"]["live"] > 0:
-        row = {**row, **{k: old[k] for k in ("wall_s", "device", "date", "load")}, "paid_calls": old["result"]["calls"]}
+        row = {
+            **row,
+            **{k: old[k] for k in ("wall_s", "device", "date", "load")},
+            "paid_calls": old["result"]["calls"],
+        }
     saved[key_of(row)] = row
 
 
@@ -165,12 +183,16 @@ def save_row(results: Path, row: dict[str, Any]) -> dict[str, dict]:
     return saved
 
 
-def run_plan(grid: dict[str, Any], cells: list[dict[str, Any]], store: Path, results: Path, threads: int | None) -> dict[str, dict]:
+def run_plan(
+    grid: dict[str, Any], cells: list[dict[str, Any]], store: Path, results: Path, threads: int | None
+) -> dict[str, dict]:
     from rlaif.core.errors import RlaifError
 
     saved = json.loads(results.read_text()) if results.is_file() else {}
     for cell in cells:
-        for debias in (True,) if cell["type"] == "pointwise" else (True, False):  # the second: the same calls, from the cache
+        for debias in (
+            (True,) if cell["type"] == "pointwise" else (True, False)
+        ):  # the second: the same calls, from the cache
             try:
                 row = measure(grid, cell, debias, store, threads)
             except RlaifError as exc:
@@ -178,7 +200,10 @@ def run_plan(grid: dict[str, Any], cells: list[dict[str, Any]], store: Path, res
                 break
             saved = save_row(results, row)
             r = row["result"]
-            print(f"{key_of(row)}: agreement {r['agreement']} consistency {r['position_consistency']}/{r['position_consistency_debiased']} calls {r['calls']} {row['wall_s']} s", flush=True)
+            print(
+                f"{key_of(row)}: agreement {r['agreement']} consistency {r['position_consistency']}/{r['position_consistency_debiased']} calls {r['calls']} {row['wall_s']} s",
+                flush=True,
+            )
     return saved
 
 
@@ -287,7 +312,12 @@ def debias_rules(outcomes: list[dict[str, Any]]) -> dict[str, tuple[float, float
     from rlaif.judges.debias import estimate_beta
 
     ab, ba = [o["p_a_ab"] for o in outcomes], [o["p_a_ba"] for o in outcomes]
-    rules = {"off": 0.0, "run-wide mean": estimate_beta(ab, ba), "median": median_beta(ab, ba), "shrunk mean": shrunk_beta(ab, ba)}
+    rules = {
+        "off": 0.0,
+        "run-wide mean": estimate_beta(ab, ba),
+        "median": median_beta(ab, ba),
+        "shrunk mean": shrunk_beta(ab, ba),
+    }
     table = {name: (beta, *rule_figures(outcomes, beta)) for name, beta in rules.items()}
     table["per pair (logit mean)"] = (float("nan"), *rule_figures(outcomes, None))
     return table
@@ -329,13 +359,20 @@ def leaderboard_table(rows: list[dict[str, Any]]) -> list[str]:
         "| prefers longer | ECE | failed | device | wall s | calls live / cached |"
     )
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
-    order = sorted(rows, key=lambda r: (r["set"], -(r["result"]["agreement"] or 0), r["model"], r["type"], r["cot"], not r["debias"]))
+    order = sorted(
+        rows,
+        key=lambda r: (r["set"], -(r["result"]["agreement"] or 0), r["model"], r["type"], r["cot"], not r["debias"]),
+    )
     for r in order:
         q, ci = r["result"], r["result"]["agreement_ci95"] or [None, None]
         calls = r.get("paid_calls") or q["calls"]
         cached = "" if "paid_calls" not in r else " (cached now)"
         wall = r["wall_s"] if calls["live"] else "cached"
-        consistency = f"{f2(q['position_consistency'])} / {f2(q['position_consistency_debiased'])}" if r["type"] != "pointwise" else "n/a (one response)"
+        consistency = (
+            f"{f2(q['position_consistency'])} / {f2(q['position_consistency_debiased'])}"
+            if r["type"] != "pointwise"
+            else "n/a (one response)"
+        )
         if not r["debias"]:
             wall, calls, cached = "same calls", {"live": 0, "cached": q["calls"]["cached"]}, ""
         lines.append(
@@ -353,11 +390,16 @@ def analysis_tables(rows: list[dict[str, Any]]) -> list[str]:
 
     lines = [
         "| judge | CoT | set | rows | "
-        + " | ".join(f"{name}: beta, agreement, consistency" for name in ("off", "run-wide mean", "median", "shrunk mean"))
+        + " | ".join(
+            f"{name}: beta, agreement, consistency" for name in ("off", "run-wide mean", "median", "shrunk mean")
+        )
         + " | run-wide mean: pairs made consistent / broken | per pair: agreement | held out: mean, median consistency |",
         "|" + " --- |" * 11,
     ]
-    length = ["| judge | type | CoT | set | humans chose the longer | judge picks the longer | ... when humans chose the longer | ... when humans chose the shorter |", "|" + " --- |" * 8]
+    length = [
+        "| judge | type | CoT | set | humans chose the longer | judge picks the longer | ... when humans chose the longer | ... when humans chose the shorter |",
+        "|" + " --- |" * 8,
+    ]
     for r in sorted(rows, key=lambda r: (r["set"], r["model"], r["type"], r["cot"])):
         outcomes = outcomes_of(r)
         if not r["debias"] or not outcomes:
@@ -365,10 +407,15 @@ def analysis_tables(rows: list[dict[str, Any]]) -> list[str]:
         q = r["result"]
         if r["type"] == "pairwise" and r["model"] != JURY:
             table = debias_rules(outcomes)
-            cells = [f"{table[k][0]:+.2f}, {f2(table[k][1])}, {f2(table[k][2])}" for k in ("off", "run-wide mean", "median", "shrunk mean")]
+            cells = [
+                f"{table[k][0]:+.2f}, {f2(table[k][1])}, {f2(table[k][2])}"
+                for k in ("off", "run-wide mean", "median", "shrunk mean")
+            ]
             fixed, broken = flips(outcomes, table["run-wide mean"][0])
             lines.append(
-                f"| {r['model']} | {'on' if r['cot'] else 'off'} | {r['set']} | {q['n']} | " + " | ".join(cells) + f" | {fixed} / {broken} | {f2(table['per pair (logit mean)'][1])} "
+                f"| {r['model']} | {'on' if r['cot'] else 'off'} | {r['set']} | {q['n']} | "
+                + " | ".join(cells)
+                + f" | {fixed} / {broken} | {f2(table['per pair (logit mean)'][1])} "
                 f"| {f2(held_out_consistency(outcomes, estimate_beta))}, {f2(held_out_consistency(outcomes, median_beta))} |"
             )
         when_longer, when_shorter, n_l, n_s = length_split(outcomes)
@@ -391,8 +438,16 @@ def analysis_tables(rows: list[dict[str, Any]]) -> list[str]:
 
 def section(rows: list[dict[str, Any]], grid: dict[str, Any], command: str, machine: str) -> str:
     """The leaderboard section of docs/judges.md, from the saved rows."""
-    loads = [float(r["load"].split()[0]) for r in rows if r.get("load") and (r.get("paid_calls") or r["result"]["calls"]["live"])]
-    load = f"1-minute load {min(loads):.1f}-{max(loads):.1f} while the rows that made calls ran" if loads else "load: see the text"
+    loads = [
+        float(r["load"].split()[0])
+        for r in rows
+        if r.get("load") and (r.get("paid_calls") or r["result"]["calls"]["live"])
+    ]
+    load = (
+        f"1-minute load {min(loads):.1f}-{max(loads):.1f} while the rows that made calls ran"
+        if loads
+        else "load: see the text"
+    )
     return "\n".join(
         [
             f"Generated by `{command}` (benchmarks/judge_leaderboard.py, grid benchmarks/judges/grid.yaml) on {common.today()}; "
@@ -420,7 +475,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--limit", type=int, help="override every cell's row limit (a smoke run)")
     parser.add_argument("--render", action="store_true", help="measure nothing; render the saved rows")
     parser.add_argument("--store", help="store (default: as the CLI finds it: $RLAIF_STORE, else data/store)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads of every judge (default: 1 on CPU, torch's own on a GPU)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of every judge (default: 1 on CPU, torch's own on a GPU)",
+    )
     return parser.parse_args()
 
 
@@ -435,7 +495,9 @@ def main() -> None:
     cells = [
         {**c, "limit": args.limit or c["limit"]}
         for c in expand(grid["plans"][plan], args.models)
-        if (not args.sets or c["set"] in args.sets) and (not args.types or c["type"] in args.types) and not (args.no_cot and c["cot"])
+        if (not args.sets or c["set"] in args.sets)
+        and (not args.types or c["type"] in args.types)
+        and not (args.no_cot and c["cot"])
     ]
     if args.render:
         if not results.is_file():

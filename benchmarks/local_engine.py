@@ -29,7 +29,10 @@ from pathlib import Path
 import _common as common
 
 SYSTEM = "You are a helpful assistant. Answer in one or two short sentences."
-PYTHONS = {"transformers": common.ROOT / ".venv" / "bin" / "python", "vllm": common.ROOT / ".venv-vllm" / "bin" / "python"}
+PYTHONS = {
+    "transformers": common.ROOT / ".venv" / "bin" / "python",
+    "vllm": common.ROOT / ".venv-vllm" / "bin" / "python",
+}
 
 
 def load_bench_prompts(n: int):
@@ -58,10 +61,15 @@ def raw_transformers(args, prompts) -> dict:
     eos = set().union(*[e if isinstance(e, list) else [e] for e in eos])
     tokens, start = 0, time.perf_counter()
     for first in range(0, len(prompts), args.batch_size):
-        texts = [tokenizer.apply_chat_template(p.messages, tokenize=False, add_generation_prompt=True) for p in prompts[first : first + args.batch_size]]
+        texts = [
+            tokenizer.apply_chat_template(p.messages, tokenize=False, add_generation_prompt=True)
+            for p in prompts[first : first + args.batch_size]
+        ]
         batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
         with torch.inference_mode():
-            out = model.generate(**batch, do_sample=False, max_new_tokens=args.max_tokens, pad_token_id=tokenizer.pad_token_id)
+            out = model.generate(
+                **batch, do_sample=False, max_new_tokens=args.max_tokens, pad_token_id=tokenizer.pad_token_id
+            )
         for row in out[:, batch["input_ids"].shape[1] :].tolist():
             stop = next((i for i, t in enumerate(row) if t in eos), None)
             tokens += len(row) if stop is None else stop + 1
@@ -76,13 +84,24 @@ def raw_vllm(args, prompts) -> dict:
     from rlaif.weights.resolve import resolve_model
 
     # the engine settings the backend uses (rlaif/backends/vllm_backend.py): eager on CPU, seed 0
-    llm = LLM(model=resolve_model("smollm2-135m"), dtype=args.dtype, enable_prefix_caching=True, enforce_eager=current_platform.is_cpu(), seed=0)
+    llm = LLM(
+        model=resolve_model("smollm2-135m"),
+        dtype=args.dtype,
+        enable_prefix_caching=True,
+        enforce_eager=current_platform.is_cpu(),
+        seed=0,
+    )
     load_s = time.perf_counter() - start
     params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens, seed=0)
     start = time.perf_counter()
     outputs = llm.chat([p.messages for p in prompts], params, use_tqdm=False)
     gen_s = time.perf_counter() - start
-    return {"tokens": sum(len(o.outputs[0].token_ids) for o in outputs), "gen_s": gen_s, "load_s": load_s, "device": "cpu"}
+    return {
+        "tokens": sum(len(o.outputs[0].token_ids) for o in outputs),
+        "gen_s": gen_s,
+        "load_s": load_s,
+        "device": "cpu",
+    }
 
 
 def pipeline_side(args, prompts) -> dict:
@@ -92,8 +111,14 @@ def pipeline_side(args, prompts) -> dict:
     from rlaif.config.recipe import PolicySpec
     from rlaif.pipeline.sampling import generation_requests, to_generation
 
-    spec = PolicySpec(backend=args.engine, model="smollm2-135m", batch_size=args.batch_size, threads=args.threads, dtype=args.dtype,
-                      params={"temperature": 0.0, "max_tokens": args.max_tokens, "seed": 0})
+    spec = PolicySpec(
+        backend=args.engine,
+        model="smollm2-135m",
+        batch_size=args.batch_size,
+        threads=args.threads,
+        dtype=args.dtype,
+        params={"temperature": 0.0, "max_tokens": args.max_tokens, "seed": 0},
+    )
     stats = CallStats()
     with tempfile.TemporaryDirectory() as tmp:
         cache = CallCache(Path(tmp) / "cache.sqlite")
@@ -109,7 +134,13 @@ def pipeline_side(args, prompts) -> dict:
         cache.close()
     assert stats.failed == 0 and len(generations) == len(prompts), stats
     device = getattr(backend, "device", "cpu")
-    return {"tokens": stats.completion_tokens, "gen_s": (t1 - t0) + (t3 - t2), "load_s": t2 - t1, "stage_s": t3 - t0, "device": device}
+    return {
+        "tokens": stats.completion_tokens,
+        "gen_s": (t1 - t0) + (t3 - t2),
+        "load_s": t2 - t1,
+        "stage_s": t3 - t0,
+        "device": device,
+    }
 
 
 def python_of(args) -> str:
@@ -117,9 +148,29 @@ def python_of(args) -> str:
 
 
 def run_side(args, side: str) -> dict:
-    argv = [python_of(args), __file__, "--engine", args.engine, "--side", side, "--prompts", str(args.prompts),
-            "--batch-size", str(args.batch_size), "--max-tokens", str(args.max_tokens), "--threads", str(args.threads), "--dtype", args.dtype]
-    env = {**os.environ, "RLAIF_PROGRESS": "0", "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")}
+    argv = [
+        python_of(args),
+        __file__,
+        "--engine",
+        args.engine,
+        "--side",
+        side,
+        "--prompts",
+        str(args.prompts),
+        "--batch-size",
+        str(args.batch_size),
+        "--max-tokens",
+        str(args.max_tokens),
+        "--threads",
+        str(args.threads),
+        "--dtype",
+        args.dtype,
+    ]
+    env = {
+        **os.environ,
+        "RLAIF_PROGRESS": "0",
+        "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
+    }
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=1200, cwd=common.ROOT)
     if done.returncode != 0:
         raise SystemExit(f"{side} side failed:\n{done.stderr[-3000:]}")
@@ -131,12 +182,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engine", choices=sorted(PYTHONS), default="transformers")
     parser.add_argument("--prompts", type=int, default=32, help="prompts from data/prompts.jsonl (repeated past 100)")
-    parser.add_argument("--batch-size", type=int, default=8, help="transformers: prompts per generate call, both sides")
+    parser.add_argument(
+        "--batch-size", type=int, default=8, help="transformers: prompts per generate call, both sides"
+    )
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides (transformers); 1 held up best on the shared 2 cores")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads, both sides (transformers); 1 held up best on the shared 2 cores",
+    )
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32", help="weights dtype, both sides")
-    parser.add_argument("--python", help="interpreter for the sides (default: .venv/bin/python, or .venv-vllm/bin/python for vllm)")
+    parser.add_argument(
+        "--dtype", choices=("float32", "bfloat16", "float16"), default="float32", help="weights dtype, both sides"
+    )
+    parser.add_argument(
+        "--python", help="interpreter for the sides (default: .venv/bin/python, or .venv-vllm/bin/python for vllm)"
+    )
     parser.add_argument("--side", choices=("raw", "pipeline"), help="internal: run one side in this process")
     parser.add_argument("--write", action="store_true", help="refresh this engine's section of docs/benchmarks.md")
     args = parser.parse_args()
@@ -149,14 +211,19 @@ def main() -> None:
         print(json.dumps(result))
         return
     if not Path(python_of(args)).exists() and not args.python:
-        raise SystemExit(f"{python_of(args)} not found - build the environment first (make install / make vllm-env) or pass --python")
+        raise SystemExit(
+            f"{python_of(args)} not found - build the environment first (make install / make vllm-env) or pass --python"
+        )
     load_before = common.load_average()
     runs: dict[str, list[dict]] = {"raw": [], "pipeline": []}
     for repeat in range(args.repeats):
-        for side in (("raw", "pipeline") if repeat % 2 == 0 else ("pipeline", "raw")):
+        for side in ("raw", "pipeline") if repeat % 2 == 0 else ("pipeline", "raw"):
             runs[side].append(run_side(args, side))
             r = runs[side][-1]
-            print(f"  repeat {repeat + 1} {side}: {r['tokens']} tokens in {r['gen_s']:.2f} s = {r['tokens'] / r['gen_s']:.1f} tok/s (load {r['load_s']:.2f} s)", flush=True)
+            print(
+                f"  repeat {repeat + 1} {side}: {r['tokens']} tokens in {r['gen_s']:.2f} s = {r['tokens'] / r['gen_s']:.1f} tok/s (load {r['load_s']:.2f} s)",
+                flush=True,
+            )
     report(args, runs, load_before)
 
 
@@ -165,11 +232,19 @@ def report(args, runs, load_before: str) -> None:
     stage = common.median([r["tokens"] / r["stage_s"] for r in runs["pipeline"]])
     load = {side: common.median([r["load_s"] for r in rs]) for side, rs in runs.items()}
     share = rate["pipeline"] / rate["raw"]
-    print(f"local-{args.engine}: raw {rate['raw']:.1f} tok/s, rlaif {rate['pipeline']:.1f} tok/s ({share:.0%}); with model load {stage:.1f} tok/s")
-    raw_how = (f"`model.generate` on batches of {args.batch_size} in file order, torch threads: {args.threads}" if args.engine == "transformers"
-               else f"`LLM.chat` with all prompts at once, {args.dtype}, prefix caching on, eager mode on CPU, seed 0 (the backend's engine settings)")
-    rlaif_how = (f" (batch_size {args.batch_size}, threads {args.threads}); it sorts requests by length before batching" if args.engine == "transformers"
-                 else "; the backend hands all requests to the engine at once")
+    print(
+        f"local-{args.engine}: raw {rate['raw']:.1f} tok/s, rlaif {rate['pipeline']:.1f} tok/s ({share:.0%}); with model load {stage:.1f} tok/s"
+    )
+    raw_how = (
+        f"`model.generate` on batches of {args.batch_size} in file order, torch threads: {args.threads}"
+        if args.engine == "transformers"
+        else f"`LLM.chat` with all prompts at once, {args.dtype}, prefix caching on, eager mode on CPU, seed 0 (the backend's engine settings)"
+    )
+    rlaif_how = (
+        f" (batch_size {args.batch_size}, threads {args.threads}); it sorts requests by length before batching"
+        if args.engine == "transformers"
+        else "; the backend hands all requests to the engine at once"
+    )
     on_gpu = runs["raw"][0].get("device") == "cuda"
     device = f"GPU ({common.gpu_name()})" if on_gpu else "CPU"
     section = f"local-{args.engine}" + ("-gpu" if on_gpu else "")
@@ -185,8 +260,8 @@ def report(args, runs, load_before: str) -> None:
 
 | | tokens/s (median) | runs (tok/s) | tokens | model load (s) |
 |---|---|---|---|---|
-| raw {args.engine} | {rate['raw']:.1f} | {common.fmt_runs([r['tokens'] / r['gen_s'] for r in runs['raw']])} | {runs['raw'][0]['tokens']} | {load['raw']:.2f} |
-| rlaif `{args.engine}` backend | {rate['pipeline']:.1f} | {common.fmt_runs([r['tokens'] / r['gen_s'] for r in runs['pipeline']])} | {runs['pipeline'][0]['tokens']} | {load['pipeline']:.2f} |
+| raw {args.engine} | {rate["raw"]:.1f} | {common.fmt_runs([r["tokens"] / r["gen_s"] for r in runs["raw"]])} | {runs["raw"][0]["tokens"]} | {load["raw"]:.2f} |
+| rlaif `{args.engine}` backend | {rate["pipeline"]:.1f} | {common.fmt_runs([r["tokens"] / r["gen_s"] for r in runs["pipeline"]])} | {runs["pipeline"][0]["tokens"]} | {load["pipeline"]:.2f} |
 
 rlaif at **{share:.0%} of the raw engine's tokens/s** (target >= 90%: **{verdict}**). Counting the model load in the stage: {stage:.1f} tok/s.
 """

@@ -25,8 +25,10 @@ os.environ.setdefault("RLAIF_PROGRESS", "0")
 
 
 # llm-katan's echo names the current time in each answer: frozen (as in tests/test_ray.py), so that runs can be compared by id
-FROZEN = ("import datetime\nclass Frozen(datetime.datetime):\n    @classmethod\n    def now(cls, tz=None):\n        return cls(2026, 1, 1, tzinfo=tz)\n"
-          "datetime.datetime = Frozen\nfrom llm_katan.cli import main\nmain()\n")
+FROZEN = (
+    "import datetime\nclass Frozen(datetime.datetime):\n    @classmethod\n    def now(cls, tz=None):\n        return cls(2026, 1, 1, tzinfo=tz)\n"
+    "datetime.datetime = Frozen\nfrom llm_katan.cli import main\nmain()\n"
+)
 
 
 def frozen_echo_server(latency_ms: int):
@@ -40,25 +42,41 @@ def frozen_echo_server(latency_ms: int):
 
 def write_prompts(folder: Path, n: int) -> Path:
     path = folder / f"prompts-{n}.jsonl"
-    path.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Question {i}: name a colour and a number."}) + "\n" for i in range(n)))
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "prompt": f"Question {i}: name a colour and a number."}) + "\n"
+            for i in range(n)
+        )
+    )
     return path
 
 
 def api_recipe(prompts: Path, base_url: str, model: str) -> dict:
     endpoint = {"backend": "openai", "base_url": base_url, "model": model}
     return {
-        "name": "bench-api", "prompts": {"path": str(prompts)},
-        "policies": [{"name": n, **endpoint, "params": {"temperature": t, "max_tokens": 32}} for n, t in (("a", 0.2), ("b", 0.9))],
-        "samples_per_prompt": 1, "judge": endpoint, "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False},
+        "name": "bench-api",
+        "prompts": {"path": str(prompts)},
+        "policies": [
+            {"name": n, **endpoint, "params": {"temperature": t, "max_tokens": 32}}
+            for n, t in (("a", 0.2), ("b", 0.9))
+        ],
+        "samples_per_prompt": 1,
+        "judge": endpoint,
+        "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False},
     }
 
 
 def local_recipe(prompts: Path) -> dict:
     model = {"model": "smollm2-135m", "threads": 1}
     return {
-        "name": "bench-local", "prompts": {"path": str(prompts)},
-        "policies": [{"name": "smol", **model, "batch_size": 2, "params": {"temperature": 1.0, "max_tokens": 16, "seed": 3}}],
-        "samples_per_prompt": 2, "judge": {**model, "batch_size": 1}, "filters": {"drop_truncated": False},
+        "name": "bench-local",
+        "prompts": {"path": str(prompts)},
+        "policies": [
+            {"name": "smol", **model, "batch_size": 2, "params": {"temperature": 1.0, "max_tokens": 16, "seed": 3}}
+        ],
+        "samples_per_prompt": 2,
+        "judge": {**model, "batch_size": 1},
+        "filters": {"drop_truncated": False},
     }
 
 
@@ -86,13 +104,20 @@ def job(name: str, data: dict, repeats: int) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    rows = ["| job | calls (live) | in process | Ray, 1 worker | Ray, 2 workers | speed-up, 2 vs 1 workers | Ray 1 worker over in process | same version id |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| job | calls (live) | in process | Ray, 1 worker | Ray, 2 workers | speed-up, 2 vs 1 workers | Ray 1 worker over in process | same version id |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         m = {label: common.median(values) for label, values in r["times"].items()}
-        runs = {label: f"{m[label]:.1f} s" + (f" ({common.fmt_runs(values)})" if len(values) > 1 else "") for label, values in r["times"].items()}
-        rows.append(f"| {r['name']} | {r['calls']['live']} | {runs['in-process']} | {runs['ray-1']} | {runs['ray-2']} | "
-                    f"{m['ray-1'] / m['ray-2']:.2f}x | +{m['ray-1'] - m['in-process']:.1f} s ({m['ray-1'] / m['in-process']:.2f}x) | {'yes' if r['same_id'] else 'NO'} |")
+        runs = {
+            label: f"{m[label]:.1f} s" + (f" ({common.fmt_runs(values)})" if len(values) > 1 else "")
+            for label, values in r["times"].items()
+        }
+        rows.append(
+            f"| {r['name']} | {r['calls']['live']} | {runs['in-process']} | {runs['ray-1']} | {runs['ray-2']} | "
+            f"{m['ray-1'] / m['ray-2']:.2f}x | +{m['ray-1'] - m['in-process']:.1f} s ({m['ray-1'] / m['in-process']:.2f}x) | {'yes' if r['same_id'] else 'NO'} |"
+        )
     return "\n".join(rows)
 
 
@@ -112,17 +137,30 @@ def main() -> None:
     ray_start = time.perf_counter() - start
     results = []
     with tempfile.TemporaryDirectory() as tmp, frozen_echo_server(args.latency_ms) as server:
-        results.append(job(f"API: {args.api_prompts} prompts, 2 policies + pairwise judge, llm-katan echo {args.latency_ms} ms",
-                           api_recipe(write_prompts(Path(tmp), args.api_prompts), server.base_url, server.model), args.repeats))
-        results.append(job(f"local engine: smollm2-135m, {args.local_prompts} prompts x 2 samples + pairwise judge, 1 torch thread",
-                           local_recipe(write_prompts(Path(tmp), args.local_prompts)), args.repeats))
+        results.append(
+            job(
+                f"API: {args.api_prompts} prompts, 2 policies + pairwise judge, llm-katan echo {args.latency_ms} ms",
+                api_recipe(write_prompts(Path(tmp), args.api_prompts), server.base_url, server.model),
+                args.repeats,
+            )
+        )
+        results.append(
+            job(
+                f"local engine: smollm2-135m, {args.local_prompts} prompts x 2 samples + pairwise judge, 1 torch thread",
+                local_recipe(write_prompts(Path(tmp), args.local_prompts)),
+                args.repeats,
+            )
+        )
     ray.shutdown()
-    body = "\n".join([
-        f"Measured {common.today()} with `{common.command_line()}` ({args.repeats} run(s) each, medians, each run in brackets; fresh store each run).",
-        f"Machine: {before} at the start; load average {common.load_average()} at the end. One local Ray instance "
-        f"(`ray.init(num_cpus=2)`, {ray_start:.1f} s to start, not counted below); the Ray times include starting the shard actors.",
-        "", table(results),
-    ])
+    body = "\n".join(
+        [
+            f"Measured {common.today()} with `{common.command_line()}` ({args.repeats} run(s) each, medians, each run in brackets; fresh store each run).",
+            f"Machine: {before} at the start; load average {common.load_average()} at the end. One local Ray instance "
+            f"(`ray.init(num_cpus=2)`, {ray_start:.1f} s to start, not counted below); the Ray times include starting the shard actors.",
+            "",
+            table(results),
+        ]
+    )
     common.DOC = common.ROOT / "docs" / "scale.md"
     common.publish("ray-scale", body, args.write)
 

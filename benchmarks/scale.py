@@ -20,8 +20,20 @@ def run_size(server, n: int, concurrency: int, judge: bool, chunk_size: int | No
     import os
 
     with tempfile.TemporaryDirectory() as store:
-        argv = [str(RLAIF_PYTHON), str(HERE / "_rlaif_job.py"), "--base-url", server.base_url, "--model", server.model,
-                "--prompts", str(n), "--concurrency", str(concurrency), "--store", store]
+        argv = [
+            str(RLAIF_PYTHON),
+            str(HERE / "_rlaif_job.py"),
+            "--base-url",
+            server.base_url,
+            "--model",
+            server.model,
+            "--prompts",
+            str(n),
+            "--concurrency",
+            str(concurrency),
+            "--store",
+            store,
+        ]
         argv += ["--policies", "2"] if judge else ["--policies", "1", "--no-judge"]
         argv += ["--chunk-size", str(chunk_size)] if chunk_size else []
         result, wall = run_json(argv, {**os.environ, "RLAIF_PROGRESS": "0"}, timeout=3600)
@@ -34,7 +46,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--judge", action="store_true", help="whole job: 2 policies and the both-order pairwise judge")
-    parser.add_argument("--chunk-size", type=int, default=None, help="prompts per chunk (default: $RLAIF_CHUNK_SIZE or 5000)")
+    parser.add_argument(
+        "--chunk-size", type=int, default=None, help="prompts per chunk (default: $RLAIF_CHUNK_SIZE or 5000)"
+    )
     parser.add_argument("--write", action="store_true", help="refresh the scale section of docs/benchmarks.md")
     args = parser.parse_args()
     load_before = common.load_average()
@@ -43,7 +57,10 @@ def main() -> None:
         for n in args.sizes:
             results[n] = run_size(server, n, args.concurrency, args.judge, args.chunk_size)
             r = results[n]
-            print(f"  {n} prompts: {r['seconds']:.1f} s, {r['live']} calls, {r['chunks']} chunks, peak RSS {r['peak_rss_mib']:.0f} MiB (after imports {r['rss_start_mib']:.0f}, after the chunks {r['rss_after_sampling_mib']:.0f})", flush=True)
+            print(
+                f"  {n} prompts: {r['seconds']:.1f} s, {r['live']} calls, {r['chunks']} chunks, peak RSS {r['peak_rss_mib']:.0f} MiB (after imports {r['rss_start_mib']:.0f}, after the chunks {r['rss_after_sampling_mib']:.0f})",
+                flush=True,
+            )
     report(args, results, load_before)
 
 
@@ -54,9 +71,16 @@ def report(args, results: dict, load_before: str) -> None:
     growth = {n: r["peak_rss_mib"] - r["rss_start_mib"] for n, r in results.items()}
     per_prompt_kib = (growth[large] - growth[small]) * 1024 / (large - small)
     diff = growth[large] - growth[small]
-    growth_text = (f"the job holds about {per_prompt_kib:.1f} KiB per prompt above the imports" if per_prompt_kib > 0
-                   else f"the peak does not grow with the prompts ({diff:+.0f} MiB from {small:,} to {large:,})")
-    what = "whole job (2 responses, both-order pairwise judge, filters, commit)" if args.judge else "sampling stage (1 response per prompt) + commit of the version"
+    growth_text = (
+        f"the job holds about {per_prompt_kib:.1f} KiB per prompt above the imports"
+        if per_prompt_kib > 0
+        else f"the peak does not grow with the prompts ({diff:+.0f} MiB from {small:,} to {large:,})"
+    )
+    what = (
+        "whole job (2 responses, both-order pairwise judge, filters, commit)"
+        if args.judge
+        else "sampling stage (1 response per prompt) + commit of the version"
+    )
     name = "scale-job" if args.judge else "scale"
     print(f"{name}: {small} -> {large} prompts: time x{time_ratio:.1f}, peak memory x{mem_ratio:.2f}")
     rows = "\n".join(

@@ -6,6 +6,7 @@ maximum-likelihood fit now used (issue 23 item 8), on saved leaderboard rows (do
 SAVED_ROWS.json: the rows benchmarks/judge_leaderboard.py saved (with their per-pair outcomes);
 --simulated adds a judge with a true shift of 6 whose verdict probabilities saturate.
 """
+
 import json
 import math
 import random
@@ -24,6 +25,7 @@ def old_beta(ab, ba):
         return 0.0
     return sum((logit(x) + logit(1 - y)) / 2 for x, y in zip(ab, ba)) / len(ab)
 
+
 def held_out(outcomes, estimate):
     halves = outcomes[0::2], outcomes[1::2]
     kept, chosen = [], []
@@ -36,6 +38,7 @@ def held_out(outcomes, estimate):
             chosen.append(p if o["chosen_is_a"] else 1 - p)
     return agreement(chosen), sum(kept) / len(kept)
 
+
 def figures(outcomes):
     ab, ba = [o["p_a_ab"] for o in outcomes], [o["p_a_ba"] for o in outcomes]
     clipped = sum(pair_shift(x, y)[1] != 0 for x, y in zip(ab, ba))
@@ -47,9 +50,11 @@ def figures(outcomes):
         out[name] = (b, a, c, ha, hc)
     return out
 
+
 def fmt(r):
     o, n = r["old"], r["new"]
     return f"{o[0]:+.3f} / {n[0]:+.3f} | {o[1]:.3f} / {n[1]:.3f} | {o[2]:.3f} / {n[2]:.3f} | {o[3]:.3f} / {n[3]:.3f} | {o[4]:.3f} / {n[4]:.3f}"
+
 
 def simulated(shift=6.0, content_sd=7.0, n=200, seed=0):
     """The unit test's judge (tests/test_judge_pairwise.py): content logit d ~ N(0, 7), shift N(6, 0.5); truth: d > 0."""
@@ -69,10 +74,14 @@ def main(saved_path: str, with_simulated: bool) -> None:
         if row["type"] != "pairwise" or not row["debias"]:
             continue
         r = figures(lb.outcomes_of(row))
-        print(f"| {row['model']} | {'on' if row['cot'] else 'off'} | {row['set']} | {r['n']} | {r['clipped pairs']} | {r['max confidence']:.3f} | {fmt(r)} |")
+        print(
+            f"| {row['model']} | {'on' if row['cot'] else 'off'} | {row['set']} | {r['n']} | {r['clipped pairs']} | {r['max confidence']:.3f} | {fmt(r)} |"
+        )
     if with_simulated:
         r = figures(simulated())
-        print(f"| simulated (shift 6, saturated) | - | truth d > 0 | {r['n']} | {r['clipped pairs']} | {r['max confidence']:.3f} | {fmt(r)} |")
+        print(
+            f"| simulated (shift 6, saturated) | - | truth d > 0 | {r['n']} | {r['clipped pairs']} | {r['max confidence']:.3f} | {fmt(r)} |"
+        )
 
 
 if __name__ == "__main__":

@@ -85,10 +85,20 @@ def judged_pair(pair, outcome: dict, tag: str, judge_model: str, template_sha: s
     raw_ba = outcome["p_a_ba"] if chosen_is_a else 1 - outcome["p_a_ba"]
     pid = f"{tag}-{pair.row}"
     return {
-        "prompt": pair.prompt, "chosen": [{"role": "assistant", "content": chosen}], "rejected": [{"role": "assistant", "content": rejected}],
-        "prompt_id": pid, "chosen_id": f"{pid}/{tag}/{0 if chosen_is_a else 1}", "rejected_id": f"{pid}/{tag}/{1 if chosen_is_a else 0}",
-        "chosen_policy": tag, "rejected_policy": tag, "p_chosen": round(p_judge, 6), "margin": round(2 * p_judge - 1, 6),
-        "p_chosen_raw_ab": raw_ab, "p_chosen_raw_ba": raw_ba, "judge_model": judge_model, "judge_template_sha256": template_sha,
+        "prompt": pair.prompt,
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+        "prompt_id": pid,
+        "chosen_id": f"{pid}/{tag}/{0 if chosen_is_a else 1}",
+        "rejected_id": f"{pid}/{tag}/{1 if chosen_is_a else 0}",
+        "chosen_policy": tag,
+        "rejected_policy": tag,
+        "p_chosen": round(p_judge, 6),
+        "margin": round(2 * p_judge - 1, 6),
+        "p_chosen_raw_ab": raw_ab,
+        "p_chosen_raw_ba": raw_ba,
+        "judge_model": judge_model,
+        "judge_template_sha256": template_sha,
     }, judge_takes_human
 
 
@@ -98,11 +108,27 @@ def agreement_block(files: list[dict], pairs: list[dict], agrees: list[bool]) ->
 
     n = len(pairs)
     share = sum(0.5 if p["p_chosen"] == 0.5 else float(a) for p, a in zip(pairs, agrees)) / n
-    keep = ("n", "agreement", "agreement_ci95", "baseline_longer", "prefers_longer", "position_consistency_debiased", "failures", "calls")
+    keep = (
+        "n",
+        "agreement",
+        "agreement_ci95",
+        "baseline_longer",
+        "prefers_longer",
+        "position_consistency_debiased",
+        "failures",
+        "calls",
+    )
     return {
-        "n": n, "agreement": round(share, 4), "agreement_ci95": wilson_interval(share, n),
-        "gold": {"path": " + ".join(f["gold"]["path"] for f in files), "rows": sum(f["gold"]["rows"] for f in files),
-                 "files": [{"path": f["gold"]["path"], "sha256": f["gold"]["sha256"], "rows": f["gold"]["rows"]} for f in files]},
+        "n": n,
+        "agreement": round(share, 4),
+        "agreement_ci95": wilson_interval(share, n),
+        "gold": {
+            "path": " + ".join(f["gold"]["path"] for f in files),
+            "rows": sum(f["gold"]["rows"] for f in files),
+            "files": [
+                {"path": f["gold"]["path"], "sha256": f["gold"]["sha256"], "rows": f["gold"]["rows"]} for f in files
+            ],
+        },
         "per_file": [{k: f.get(k) for k in keep} | {"path": f["gold"]["path"]} for f in files],
     }
 
@@ -116,8 +142,11 @@ def make_version(args, store: Path) -> tuple[str, dict]:
         path, limit = gold_file(spec)
         started = time.perf_counter()
         figures, outcomes, gold = judge_file(recipe, path, limit, store)
-        print(f"judged {path.parent.name}: {len(gold)} pairs in {time.perf_counter() - started:.0f} s, calls {figures['calls']}, "
-              f"agreement with humans {figures['agreement']} {figures['agreement_ci95']}", flush=True)
+        print(
+            f"judged {path.parent.name}: {len(gold)} pairs in {time.perf_counter() - started:.0f} s, calls {figures['calls']}, "
+            f"agreement with humans {figures['agreement']} {figures['agreement_ci95']}",
+            flush=True,
+        )
         files.append(figures)
         sha = next(iter(figures["judge_templates"].values()), "")
         tag = path.parent.name.split("-")[0]
@@ -139,7 +168,11 @@ def make_version(args, store: Path) -> tuple[str, dict]:
         "note": "responses from the shared human-labelled sets; labels (chosen, p_chosen) from the judge only",
     }
     version_id, _ = commit_tables(store, "soft-vs-hard", {"pairs": rows, "prompts": prompts}, manifest)
-    return version_id, quality | {"pairs": len(rows), "within_max_length": pairs_within(rows, args.max_length), "mean_p_chosen": round(sum(r["p_chosen"] for r in rows) / len(rows), 4)}
+    return version_id, quality | {
+        "pairs": len(rows),
+        "within_max_length": pairs_within(rows, args.max_length),
+        "mean_p_chosen": round(sum(r["p_chosen"] for r in rows) / len(rows), 4),
+    }
 
 
 def pairs_within(rows: list[dict], max_length: int) -> int:
@@ -150,7 +183,9 @@ def pairs_within(rows: list[dict], max_length: int) -> int:
     from rlaif.weights.resolve import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m"))
-    size = lambda row, side: len(tokenizer.apply_chat_template([*row["prompt"], *row[side]], tokenize=True)["input_ids"])  # noqa: E731
+    size = lambda row, side: len(
+        tokenizer.apply_chat_template([*row["prompt"], *row[side]], tokenize=True)["input_ids"]
+    )  # noqa: E731
     return sum(size(row, "chosen") <= max_length and size(row, "rejected") <= max_length for row in rows)
 
 
@@ -160,14 +195,29 @@ def train_both(args, store: Path, version_id: str, pairs: int) -> dict[str, dict
     from rlaif.training.driver import train
 
     steps = args.steps or math.ceil(pairs / args.batch_size)
-    common_settings = {"max_steps": steps, "learning_rate": args.lr, "batch_size": args.batch_size, "max_length": args.max_length, "seed": args.seed, "threads": 1}
+    common_settings = {
+        "max_steps": steps,
+        "learning_rate": args.lr,
+        "batch_size": args.batch_size,
+        "max_length": args.max_length,
+        "seed": args.seed,
+        "threads": 1,
+    }
     results = {}
     for label, soft in (("hard", None), ("soft", "cross_entropy")):
         settings = load_settings("rm", name=f"soft-vs-hard-{label}", soft_labels=soft, **common_settings)
         result = train(store, version_id, "rm", "smollm2-135m", settings, progress=False, device="cpu")
-        print(f"{label}: {result.model_id} {'(existing)' if result.existed else f'trained in {result.seconds:.0f} s'}", flush=True)
-        results[label] = {"model": result.model_id, "seconds": round(result.seconds, 1), "existed": result.existed, "steps": steps,
-                          "final_loss": result.metrics.get("train_loss", result.metrics.get("loss"))}
+        print(
+            f"{label}: {result.model_id} {'(existing)' if result.existed else f'trained in {result.seconds:.0f} s'}",
+            flush=True,
+        )
+        results[label] = {
+            "model": result.model_id,
+            "seconds": round(result.seconds, 1),
+            "existed": result.existed,
+            "steps": steps,
+            "final_loss": result.metrics.get("train_loss", result.metrics.get("loss")),
+        }
     return results
 
 
@@ -179,8 +229,13 @@ def evaluate_both(args, store: Path, models: dict[str, dict]) -> dict:
     for index, (label, info) in enumerate(models.items()):
         judge = demo_recipe() if args.judge_eval and index == 0 else None
         started = time.perf_counter()
-        out[label] = evaluate_rm(info["model"], path, store, limit=limit, judge_recipe=judge, max_length=args.eval_max_length)
-        print(f"eval {label}: accuracy {out[label]['accuracy']} {out[label]['accuracy_ci95']} in {time.perf_counter() - started:.0f} s", flush=True)
+        out[label] = evaluate_rm(
+            info["model"], path, store, limit=limit, judge_recipe=judge, max_length=args.eval_max_length
+        )
+        print(
+            f"eval {label}: accuracy {out[label]['accuracy']} {out[label]['accuracy_ci95']} in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
     return out
 
 
@@ -195,41 +250,67 @@ def report(args, quality: dict, models: dict, evals: dict, minutes: float, load_
 
     hard, soft = evals["hard"], evals["soft"]
     judge = hard.get("judge")
-    judge_row = f"| the judge itself (smollm2-135m, both orders, debiased) | {fmt_share(judge['agreement'], judge['agreement_ci95'])} |\n" if judge else ""
-    per_file = "; ".join(f"{Path(f['path']).parent.name} {fmt_share(f['agreement'], f['agreement_ci95'])} (pick the longer {f['baseline_longer']})" for f in quality["per_file"])
+    judge_row = (
+        f"| the judge itself (smollm2-135m, both orders, debiased) | {fmt_share(judge['agreement'], judge['agreement_ci95'])} |\n"
+        if judge
+        else ""
+    )
+    per_file = "; ".join(
+        f"{Path(f['path']).parent.name} {fmt_share(f['agreement'], f['agreement_ci95'])} (pick the longer {f['baseline_longer']})"
+        for f in quality["per_file"]
+    )
     return f"""## Soft vs hard labels: reward-model accuracy on held-out human labels (`benchmarks/soft_vs_hard.py`)
 
 - Date: {common.today()}; machine: {common.machine()} (load average before: {load_before}); torch {torch.__version__}, transformers {transformers.__version__}, TRL {trl.__version__}; 1 torch thread, float32, CPU
 - Command: `{common.command_line()}` ({minutes:.0f} min in all)
-- Version: {quality['pairs']} pairs whose prompts and responses come from the shared human-labelled sets ({', '.join(args.train)}); only the labels come from the judge
-  (recipes/demo.yaml's smollm2-135m, both orders, position-debiased): chosen = the response it prefers, p_chosen = its debiased P(chosen better), mean {quality['mean_p_chosen']}.
-- The judge's agreement with the human labels on these {quality['n']} pairs: {fmt_share(quality['agreement'], quality['agreement_ci95'])} ({per_file}): near chance.
-- Both RMs: `rlaif train rm` from smollm2-135m ({quality['within_max_length']} of the {quality['pairs']} pairs fit max_length; RewardTrainer drops the others), {models['hard']['steps']} steps, batch {args.batch_size}, learning rate {args.lr}, max_length {args.max_length}, seed {args.seed};
-  hard = TRL's RewardTrainer (with the version's `margin` column, 2p - 1), soft = `soft_labels: cross_entropy`. Training time {models['hard']['seconds']} s and {models['soft']['seconds']} s.
-- Evaluated with `rlaif eval-rm` (rlaif.training.eval_rm, max_length {args.eval_max_length}) on {hard['gold']['path']} ({hard['n']} pairs, not used in training).
+- Version: {quality["pairs"]} pairs whose prompts and responses come from the shared human-labelled sets ({", ".join(args.train)}); only the labels come from the judge
+  (recipes/demo.yaml's smollm2-135m, both orders, position-debiased): chosen = the response it prefers, p_chosen = its debiased P(chosen better), mean {quality["mean_p_chosen"]}.
+- The judge's agreement with the human labels on these {quality["n"]} pairs: {fmt_share(quality["agreement"], quality["agreement_ci95"])} ({per_file}): near chance.
+- Both RMs: `rlaif train rm` from smollm2-135m ({quality["within_max_length"]} of the {quality["pairs"]} pairs fit max_length; RewardTrainer drops the others), {models["hard"]["steps"]} steps, batch {args.batch_size}, learning rate {args.lr}, max_length {args.max_length}, seed {args.seed};
+  hard = TRL's RewardTrainer (with the version's `margin` column, 2p - 1), soft = `soft_labels: cross_entropy`. Training time {models["hard"]["seconds"]} s and {models["soft"]["seconds"]} s.
+- Evaluated with `rlaif eval-rm` (rlaif.training.eval_rm, max_length {args.eval_max_length}) on {hard["gold"]["path"]} ({hard["n"]} pairs, not used in training).
 
-| on {Path(hard['gold']['path']).parent.name} ({hard['n']} pairs) | accuracy [Wilson 95%] |
+| on {Path(hard["gold"]["path"]).parent.name} ({hard["n"]} pairs) | accuracy [Wilson 95%] |
 |---|---|
-| RM, hard labels (`{models['hard']['model']}`) | {fmt_share(hard['accuracy'], hard['accuracy_ci95'])} |
-| RM, soft labels, cross-entropy (`{models['soft']['model']}`) | {fmt_share(soft['accuracy'], soft['accuracy_ci95'])} |
-{judge_row}| pick the longer response | {hard['baseline_longer']:.3f} |
+| RM, hard labels (`{models["hard"]["model"]}`) | {fmt_share(hard["accuracy"], hard["accuracy_ci95"])} |
+| RM, soft labels, cross-entropy (`{models["soft"]["model"]}`) | {fmt_share(soft["accuracy"], soft["accuracy_ci95"])} |
+{judge_row}| pick the longer response | {hard["baseline_longer"]:.3f} |
 
-RM picks the longer response: hard {hard['prefers_longer']}, soft {soft['prefers_longer']}; mean reward margin (chosen - rejected): hard {hard['mean_margin']}, soft {soft['mean_margin']}.
+RM picks the longer response: hard {hard["prefers_longer"]}, soft {soft["prefers_longer"]}; mean reward margin (chosen - rejected): hard {hard["mean_margin"]}, soft {soft["mean_margin"]}.
 """
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train", action="append", help=f"NAME[:ROWS] of a training gold file (NAME one of {', '.join(SETS)} or a path); default PANDALM and MTBENCH, all rows.")
-    parser.add_argument("--eval", default="LLMEVAL2", help="NAME[:ROWS] of the held-out gold file the RMs are evaluated on (default LLMEVAL2, 199 pairs).")
-    parser.add_argument("--store", type=Path, default=common.ROOT / ".cache" / "soft-vs-hard" / "store", help="Store for the cache, the version and the models (a re-run reuses all three).")
-    parser.add_argument("--steps", type=int, default=0, help="Training steps of each RM (default: one epoch, pairs / batch).")
+    parser.add_argument(
+        "--train",
+        action="append",
+        help=f"NAME[:ROWS] of a training gold file (NAME one of {', '.join(SETS)} or a path); default PANDALM and MTBENCH, all rows.",
+    )
+    parser.add_argument(
+        "--eval",
+        default="LLMEVAL2",
+        help="NAME[:ROWS] of the held-out gold file the RMs are evaluated on (default LLMEVAL2, 199 pairs).",
+    )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=common.ROOT / ".cache" / "soft-vs-hard" / "store",
+        help="Store for the cache, the version and the models (a re-run reuses all three).",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=0, help="Training steps of each RM (default: one epoch, pairs / batch)."
+    )
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-5)
-    parser.add_argument("--max-length", type=int, default=320, help="Training max_length (tokens of prompt + response).")
+    parser.add_argument(
+        "--max-length", type=int, default=320, help="Training max_length (tokens of prompt + response)."
+    )
     parser.add_argument("--eval-max-length", type=int, default=512)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--judge-eval", action="store_true", help="Also judge the eval pairs with the judge (2 calls per pair).")
+    parser.add_argument(
+        "--judge-eval", action="store_true", help="Also judge the eval pairs with the judge (2 calls per pair)."
+    )
     parser.add_argument("--write", action="store_true", help="Refresh the soft-vs-hard section of docs/benchmarks.md.")
     args = parser.parse_args()
     args.train = args.train or ["PANDALM", "MTBENCH"]
@@ -243,12 +324,25 @@ def main() -> None:
     args = parse_args()
     load_before, started = common.load_average(), time.perf_counter()
     version_id, quality = make_version(args, args.store)
-    print(f"version {version_id}: {quality['pairs']} pairs, judge agreement with humans {quality['agreement']} {quality['agreement_ci95']}", flush=True)
+    print(
+        f"version {version_id}: {quality['pairs']} pairs, judge agreement with humans {quality['agreement']} {quality['agreement_ci95']}",
+        flush=True,
+    )
     models = train_both(args, args.store, version_id, quality["pairs"])
     evals = evaluate_both(args, args.store, models)
     body = report(args, quality, models, evals, (time.perf_counter() - started) / 60, load_before)
-    (args.store.parent / "result.json").write_text(json.dumps({"version": version_id, "quality": quality, "models": models,
-                                                                "evals": {k: {x: y for x, y in v.items() if x != "rows"} for k, v in evals.items()}}, indent=2, default=str))
+    (args.store.parent / "result.json").write_text(
+        json.dumps(
+            {
+                "version": version_id,
+                "quality": quality,
+                "models": models,
+                "evals": {k: {x: y for x, y in v.items() if x != "rows"} for k, v in evals.items()},
+            },
+            indent=2,
+            default=str,
+        )
+    )
     common.publish("soft-vs-hard", body, args.write)
 
 

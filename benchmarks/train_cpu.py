@@ -46,7 +46,9 @@ def make_version(store: Path, pairs: int, words: int) -> str:
     from rlaif.store.versions import commit_tables
     from tests.test_export import MANIFEST
 
-    lines = [json.loads(line) for line in (common.ROOT / "data" / "prompts.jsonl").read_text().splitlines() if line.strip()]
+    lines = [
+        json.loads(line) for line in (common.ROOT / "data" / "prompts.jsonl").read_text().splitlines() if line.strip()
+    ]
     prompts, generations, rows, judgments = [], [], [], []
     for i in range(pairs):
         src = lines[i % len(lines)]
@@ -54,34 +56,77 @@ def make_version(store: Path, pairs: int, words: int) -> str:
         prompts.append({"id": pid, "messages": messages, "source": "bench"})
         texts = [" ".join(WORDS[(i + k + j) % len(WORDS)] for j in range(words - 7 * k)) for k in (0, 1)]
         for k, text in enumerate(texts):
-            generations.append({"prompt_id": pid, "policy": "smol", "model": "m", "sample_index": k, "text": text, "finish_reason": "stop"})
+            generations.append(
+                {
+                    "prompt_id": pid,
+                    "policy": "smol",
+                    "model": "m",
+                    "sample_index": k,
+                    "text": text,
+                    "finish_reason": "stop",
+                }
+            )
         a, b = f"{pid}/smol/0", f"{pid}/smol/1"
         p = 0.6 + 0.3 * (i % 3) / 2
-        judgments.append({"prompt_id": pid, "a_id": a, "b_id": b, "p_a_ab": p, "p_a_ba": p, "soft": True, "p_a": p, "error": None})
-        rows.append({
-            "prompt": messages, "chosen": [{"role": "assistant", "content": texts[0]}], "rejected": [{"role": "assistant", "content": texts[1]}],
-            "prompt_id": pid, "chosen_id": a, "rejected_id": b, "chosen_policy": "smol", "rejected_policy": "smol", "p_chosen": p,
-            "margin": round(2 * p - 1, 6), "p_chosen_raw_ab": p, "p_chosen_raw_ba": p, "judge_model": "smollm2-135m", "judge_template_sha256": "cd" * 32,
-        })
+        judgments.append(
+            {"prompt_id": pid, "a_id": a, "b_id": b, "p_a_ab": p, "p_a_ba": p, "soft": True, "p_a": p, "error": None}
+        )
+        rows.append(
+            {
+                "prompt": messages,
+                "chosen": [{"role": "assistant", "content": texts[0]}],
+                "rejected": [{"role": "assistant", "content": texts[1]}],
+                "prompt_id": pid,
+                "chosen_id": a,
+                "rejected_id": b,
+                "chosen_policy": "smol",
+                "rejected_policy": "smol",
+                "p_chosen": p,
+                "margin": round(2 * p - 1, 6),
+                "p_chosen_raw_ab": p,
+                "p_chosen_raw_ba": p,
+                "judge_model": "smollm2-135m",
+                "judge_template_sha256": "cd" * 32,
+            }
+        )
     tables = {"pairs": rows, "judgments": judgments, "generations": generations, "prompts": prompts}
     return commit_tables(store, "bench", tables, MANIFEST)[0]
 
 
-def train(store: Path, dataset: str, algorithm: str, steps: int, tag: str, reward: str | None, work: Path) -> tuple[float, str]:
+def train(
+    store: Path, dataset: str, algorithm: str, steps: int, tag: str, reward: str | None, work: Path
+) -> tuple[float, str]:
     """Wall seconds of one `rlaif train` process and the model id it printed."""
     config = {**COMMON, **OWN.get(algorithm, {}), "name": f"bench-{algorithm}-{tag}"}
     if reward:
         config["reward"] = {"model": reward}
     path = work / f"{algorithm}-{tag}.yaml"
     path.write_text(yaml.safe_dump(config))
-    argv = [sys.executable, "-m", "rlaif.cli", "train", algorithm, "--dataset", dataset, "--model", "smollm2-135m",
-            "--max-steps", str(steps), "--config", str(path), "--store", str(store)]
+    argv = [
+        sys.executable,
+        "-m",
+        "rlaif.cli",
+        "train",
+        algorithm,
+        "--dataset",
+        dataset,
+        "--model",
+        "smollm2-135m",
+        "--max-steps",
+        str(steps),
+        "--config",
+        str(path),
+        "--store",
+        str(store),
+    ]
     env = {**os.environ, "RLAIF_PROGRESS": "0", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=common.ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        raise RuntimeError(f"`rlaif {' '.join(argv[3:])}` failed ({done.returncode}): {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ''}")
+        raise RuntimeError(
+            f"`rlaif {' '.join(argv[3:])}` failed ({done.returncode}): {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ''}"
+        )
     return seconds, done.stdout.strip().splitlines()[-1]
 
 
@@ -92,15 +137,28 @@ def measure(args, store: Path, dataset: str, work: Path) -> dict[str, dict]:
         if algorithm in ONLINE and reward is None:
             _, reward = train(store, dataset, "rm", args.short, "reward", None, work)
         try:
-            short, model_id = train(store, dataset, algorithm, args.short, f"s{args.short}", reward if algorithm in ONLINE else None, work)
-            long, _ = train(store, dataset, algorithm, args.long, f"s{args.long}", reward if algorithm in ONLINE else None, work)
+            short, model_id = train(
+                store, dataset, algorithm, args.short, f"s{args.short}", reward if algorithm in ONLINE else None, work
+            )
+            long, _ = train(
+                store, dataset, algorithm, args.long, f"s{args.long}", reward if algorithm in ONLINE else None, work
+            )
         except RuntimeError as exc:  # one trainer failing leaves the others' figures
             print(f"{algorithm}: {exc}", flush=True)
             results[algorithm] = {"error": str(exc)}
             continue
         per_step = (long - short) / (args.long - args.short)
-        results[algorithm] = {"short": short, "long": long, "per_step": per_step, "fixed": short - args.short * per_step, "model": model_id}
-        print(f"{algorithm}: {args.short} steps {short:.1f} s, {args.long} steps {long:.1f} s -> {per_step:.2f} s/step, fixed {results[algorithm]['fixed']:.1f} s", flush=True)
+        results[algorithm] = {
+            "short": short,
+            "long": long,
+            "per_step": per_step,
+            "fixed": short - args.short * per_step,
+            "model": model_id,
+        }
+        print(
+            f"{algorithm}: {args.short} steps {short:.1f} s, {args.long} steps {long:.1f} s -> {per_step:.2f} s/step, fixed {results[algorithm]['fixed']:.1f} s",
+            flush=True,
+        )
         if algorithm == "rm" and reward is None:
             reward = model_id
     return results
@@ -112,7 +170,9 @@ def report(args, results: dict[str, dict], load_before: str) -> str:
     import trl
 
     rows = "\n".join(
-        f"| {alg} | failed: {r['error']} | | | |" if "error" in r else f"| {alg} | {r['per_step']:.2f} | {r['fixed']:.1f} | {r['short']:.1f} | {r['long']:.1f} |"
+        f"| {alg} | failed: {r['error']} | | | |"
+        if "error" in r
+        else f"| {alg} | {r['per_step']:.2f} | {r['fixed']:.1f} | {r['short']:.1f} | {r['long']:.1f} |"
         for alg, r in results.items()
     )
     return f"""## Training on CPU: seconds per step of each trainer (`rlaif train`, whole processes)
@@ -123,7 +183,7 @@ def report(args, results: dict[str, dict], load_before: str) -> str:
   seconds per step = the difference of the two wall times / {args.long - args.short}; fixed = the rest of the N = {args.short} run
   (imports, loading the policy and the reference, rows, saving and committing).
 - Data: {args.pairs} synthetic pairs over data/prompts.jsonl, responses of about {args.words} words; settings {json.dumps(COMMON)}, float32, 1 torch thread;
-  rloo/grpo {json.dumps(OWN['grpo'])}, ppo {json.dumps(OWN['ppo'])}; ppo/rloo/grpo rewarded by an `rlaif train rm` model.
+  rloo/grpo {json.dumps(OWN["grpo"])}, ppo {json.dumps(OWN["ppo"])}; ppo/rloo/grpo rewarded by an `rlaif train rm` model.
 
 | trainer | s / step | fixed s | wall s, N = {args.short} | wall s, N = {args.long} |
 |---|---|---|---|---|

@@ -37,7 +37,9 @@ def timed(argv: list[str], env: dict[str, str], timeout: float = 900) -> tuple[f
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, cwd=common.ROOT)
     wall = time.perf_counter() - start
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv[:3])} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        raise SystemExit(
+            f"{' '.join(argv[:3])} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+        )
     return wall, done.stdout
 
 
@@ -45,19 +47,46 @@ def run_side(side: str, server, args, recipe: Path, env: dict[str, str]) -> tupl
     """(process seconds, requests) of one side."""
     if side.startswith("rlaif"):
         with tempfile.TemporaryDirectory() as store:
-            argv = [str(RLAIF_PYTHON), "-m", "rlaif.cli", "run", str(recipe), "--store", store, *(["--no-prefect"] if "no-prefect" in side else [])]
+            argv = [
+                str(RLAIF_PYTHON),
+                "-m",
+                "rlaif.cli",
+                "run",
+                str(recipe),
+                "--store",
+                store,
+                *(["--no-prefect"] if "no-prefect" in side else []),
+            ]
             side_env = {key: value for key, value in env.items() if side != OWN or key != "PREFECT_API_URL"}
             wall, out = timed(argv, {**side_env, "RLAIF_PROGRESS": "0"})
         live = int(next(line for line in out.splitlines() if line.startswith("calls:")).split("live")[1].split(",")[0])
         return wall, live
     if side == "distilabel":
         with tempfile.TemporaryDirectory() as cache:
-            argv = [str(BENCH_PYTHON), str(HERE / "_distilabel_job.py"), "--base-url", server.base_url, "--model", server.model,
-                    "--prompts", str(args.prompts), "--batch", str(args.concurrency)]
+            argv = [
+                str(BENCH_PYTHON),
+                str(HERE / "_distilabel_job.py"),
+                "--base-url",
+                server.base_url,
+                "--model",
+                server.model,
+                "--prompts",
+                str(args.prompts),
+                "--batch",
+                str(args.concurrency),
+            ]
             wall, out = timed(argv, {**env, "DISTILABEL_CACHE_DIR": cache, "OPENAI_API_KEY": "EMPTY"})
         return wall, json.loads(out.splitlines()[-1])["requests"]
-    argv = [str(RLAIF_PYTHON), str(HERE / "_bare_job.py"), "--base-url", server.base_url,
-            "--requests-file", str(args.requests_file), "--concurrency", str(args.concurrency)]
+    argv = [
+        str(RLAIF_PYTHON),
+        str(HERE / "_bare_job.py"),
+        "--base-url",
+        server.base_url,
+        "--requests-file",
+        str(args.requests_file),
+        "--concurrency",
+        str(args.concurrency),
+    ]
     wall, out = timed(argv, env)
     return wall, json.loads(out.splitlines()[-1])["requests"]
 
@@ -99,7 +128,12 @@ def prefect_server():
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prompts", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=64, help="rlaif max_concurrency; distilabel input_batch_size of every step; bare client workers")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=64,
+        help="rlaif max_concurrency; distilabel input_batch_size of every step; bare client workers",
+    )
     parser.add_argument("--latency-ms", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="refresh the vs-distilabel section of docs/benchmarks.md")
@@ -108,10 +142,19 @@ def main() -> None:
         raise SystemExit(f"{BENCH_PYTHON} not found - create .venv-bench as this script's docstring says")
     # bytecode for the project's own modules, as a user's second run has it (pip compiled every installed
     # package's; an editable install's sources are compiled on first import, unless PYTHONDONTWRITEBYTECODE is set)
-    subprocess.run([str(RLAIF_PYTHON), "-m", "compileall", "-q", "rlaif", "flows"], cwd=common.ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [str(RLAIF_PYTHON), "-m", "compileall", "-q", "rlaif", "flows"],
+        cwd=common.ROOT,
+        check=True,
+        capture_output=True,
+    )
     load_before = common.load_average()
     runs: dict[str, list[tuple[float, int]]] = {side: [] for side in SIDES}
-    with tempfile.TemporaryDirectory() as folder, common.start_echo_server(args.latency_ms, 1024) as server, prefect_server() as api:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        common.start_echo_server(args.latency_ms, 1024) as server,
+        prefect_server() as api,
+    ):
         prompts = write_prompts(Path(folder) / "prompts.jsonl", args.prompts)
         recipe = Path(folder) / "bench.yaml"
         recipe.write_text(yaml.safe_dump(recipe_data(prompts, server.base_url, server.model, args.concurrency)))
@@ -123,7 +166,10 @@ def main() -> None:
         for repeat in range(args.repeats):
             for side in SIDES if repeat % 2 == 0 else tuple(reversed(SIDES)):
                 runs[side].append(run_side(side, server, args, recipe, env))
-                print(f"  repeat {repeat + 1} {side}: {runs[side][-1][0]:.2f} s ({runs[side][-1][1]} requests)", flush=True)
+                print(
+                    f"  repeat {repeat + 1} {side}: {runs[side][-1][0]:.2f} s ({runs[side][-1][1]} requests)",
+                    flush=True,
+                )
         served = server.requests_served()
     report(args, runs, load_before, common.load_average(), served)
 
@@ -133,7 +179,11 @@ def report(args, runs, load_before: str, load_after: str, served: int) -> None:
     requests = {side: runs[side][0][1] for side in SIDES}
     per_request = {side: wall[side] / requests[side] * 1000 for side in SIDES}
     rl, dl, bare = "rlaif run", "distilabel", "bare AsyncOpenAI"
-    job_ratio, request_ratio, bare_ratio = wall[dl] / wall[rl], per_request[dl] / per_request[rl], wall[rl] / wall[bare]
+    job_ratio, request_ratio, bare_ratio = (
+        wall[dl] / wall[rl],
+        per_request[dl] / per_request[rl],
+        wall[rl] / wall[bare],
+    )
     met = lambda ok: "met" if ok else "missed"  # noqa: E731
     rows = "\n".join(
         f"| `{side}` | {requests[side]} | {wall[side]:.2f} | {common.fmt_runs([s for s, _ in runs[side]])} | {per_request[side]:.2f} | {requests[side] / wall[side]:.0f} |"

@@ -97,10 +97,14 @@ def schedule_spec(cron: str | None, interval: float | None, timezone: str | None
     'every 3600 s'
     """
     if (cron is None) == (interval is None):
-        raise DeployError("give exactly one schedule: --cron \"0 2 * * *\" (every night at 02:00) or --interval 3600 (seconds)"
-                          + (", not both" if cron is not None else ""))
+        raise DeployError(
+            'give exactly one schedule: --cron "0 2 * * *" (every night at 02:00) or --interval 3600 (seconds)'
+            + (", not both" if cron is not None else "")
+        )
     if interval is not None and interval <= 0:
-        raise DeployError(f"--interval {interval:g}: the interval must be a positive number of seconds, e.g. --interval 3600")
+        raise DeployError(
+            f"--interval {interval:g}: the interval must be a positive number of seconds, e.g. --interval 3600"
+        )
     from prefect.client.schemas.schedules import CronSchedule
     from pydantic import ValidationError
 
@@ -108,13 +112,17 @@ def schedule_spec(cron: str | None, interval: float | None, timezone: str | None
         try:
             CronSchedule(cron=cron)
         except ValidationError as exc:
-            raise DeployError(f"--cron {cron!r} is not a valid cron schedule ({_first_error(exc)}) - a cron string has 5 fields: "
-                              "minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\" (02:00 every day)") from None
+            raise DeployError(
+                f"--cron {cron!r} is not a valid cron schedule ({_first_error(exc)}) - a cron string has 5 fields: "
+                'minute hour day-of-month month day-of-week, e.g. "0 2 * * *" (02:00 every day)'
+            ) from None
     if timezone is not None:
         try:
             CronSchedule(cron="0 0 * * *", timezone=timezone)
         except ValidationError:
-            raise DeployError(f"--timezone {timezone!r} is not a known timezone - give an IANA name, e.g. Europe/Paris or UTC") from None
+            raise DeployError(
+                f"--timezone {timezone!r} is not a known timezone - give an IANA name, e.g. Europe/Paris or UTC"
+            ) from None
     return ScheduleSpec(cron, interval, timezone)
 
 
@@ -153,14 +161,20 @@ def flow_object(kind: str):
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise
-        raise DeployError(f"--flow {kind}: {module_name.replace('.', '/')}.py is not in this installation - deploy the run and train flows only") from None
+        raise DeployError(
+            f"--flow {kind}: {module_name.replace('.', '/')}.py is not in this installation - deploy the run and train flows only"
+        ) from None
     return _module_flow(module, kind)
 
 
 def _module_flow(module, kind: str):
     from prefect import Flow
 
-    flows = [(attr, value) for attr, value in vars(module).items() if isinstance(value, Flow) and value.fn.__module__ == module.__name__]
+    flows = [
+        (attr, value)
+        for attr, value in vars(module).items()
+        if isinstance(value, Flow) and value.fn.__module__ == module.__name__
+    ]
     if not flows:
         raise DeployError(f"--flow {kind}: {module.__name__} defines no Prefect flow")
     preferred = [pair for pair in flows if pair[1].name == f"rlaif-{kind}"]
@@ -177,7 +191,9 @@ def flow_parameters(kind: str, fn, plan: DeployPlan) -> dict[str, Any]:
     params = {key: value for key, value in known.items() if key in accepted}
     unknown = sorted(key for key in plan.params if key not in accepted)
     if unknown:
-        raise DeployError(f"--param {unknown[0]}: the {kind} flow has no parameter {unknown[0]!r} - its parameters: {', '.join(accepted)}")
+        raise DeployError(
+            f"--param {unknown[0]}: the {kind} flow has no parameter {unknown[0]!r} - its parameters: {', '.join(accepted)}"
+        )
     params.update(plan.params)
     missing = [name for name, p in accepted.items() if p.default is inspect.Parameter.empty and name not in params]
     if missing:
@@ -216,10 +232,16 @@ def ensure_pool(name: str) -> bool:
         try:
             pool = client.read_work_pool(name)
         except ObjectNotFound:
-            client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=ProcessWorker.get_default_base_job_template()))
+            client.create_work_pool(
+                WorkPoolCreate(
+                    name=name, type="process", base_job_template=ProcessWorker.get_default_base_job_template()
+                )
+            )
             return True
     if pool.type != "process":
-        raise DeployError(f"--pool {name}: the work pool {name!r} is of type {pool.type!r}, not 'process' - choose another --pool name (rlaif makes a process pool)")
+        raise DeployError(
+            f"--pool {name}: the work pool {name!r} is of type {pool.type!r}, not 'process' - choose another --pool name (rlaif makes a process pool)"
+        )
     return False
 
 
@@ -231,9 +253,15 @@ def deploy_flows(plan: DeployPlan) -> list[Deployed]:
     for flow, flow_name, params in _deployments(plan):
         with contextlib.redirect_stdout(io.StringIO()):  # Prefect's own table of deployments: rlaif prints its lines
             deployment_id = flow.deploy(
-                name=plan.name, work_pool_name=plan.pool, schedule=plan.schedule.prefect(), parameters=params,
-                entrypoint_type=EntrypointType.MODULE_PATH, print_next_steps=False, ignore_warnings=True,
-                tags=["rlaif"], description=f"rlaif {flow_name} of {plan.recipe.name}, {plan.schedule.describe()}",
+                name=plan.name,
+                work_pool_name=plan.pool,
+                schedule=plan.schedule.prefect(),
+                parameters=params,
+                entrypoint_type=EntrypointType.MODULE_PATH,
+                print_next_steps=False,
+                ignore_warnings=True,
+                tags=["rlaif"],
+                description=f"rlaif {flow_name} of {plan.recipe.name}, {plan.schedule.describe()}",
             )
         done.append(Deployed(flow_name, plan.name, str(deployment_id), params))
     return done
@@ -246,8 +274,15 @@ def serve_flows(plan: DeployPlan, on_ready=None) -> None:
 
     deployments, shown = [], []
     for flow, flow_name, params in _deployments(plan):
-        deployments.append(flow.to_deployment(name=plan.name, schedule=plan.schedule.prefect(), parameters=params,
-                                              entrypoint_type=EntrypointType.MODULE_PATH, tags=["rlaif"]))
+        deployments.append(
+            flow.to_deployment(
+                name=plan.name,
+                schedule=plan.schedule.prefect(),
+                parameters=params,
+                entrypoint_type=EntrypointType.MODULE_PATH,
+                tags=["rlaif"],
+            )
+        )
         shown.append(Deployed(flow_name, plan.name, "", params))
     if on_ready:
         on_ready(shown)

@@ -80,15 +80,17 @@ def round_markdown(entry: dict[str, Any]) -> str:
     from rlaif.loop.iterate import win_line
 
     ev = entry.get("eval") or {}
-    return "\n".join([
-        f"## rlaif iterate: round {entry['round']}",
-        "",
-        f"- policy sampled: `{entry['policy']}`",
-        f"- dataset version: `{entry['version']}` ({entry.get('kept', '?')} pairs kept)",
-        f"- trained model: `{entry['model']}`" + ("" if entry.get("trained", True) else " (reused)"),
-        f"- {win_line(entry['round'], ev)}",
-        f"- judge calls live / cached / failed: {(ev.get('calls') or {}).get('live')} / {(ev.get('calls') or {}).get('cached')} / {(ev.get('calls') or {}).get('failed')}",
-    ])
+    return "\n".join(
+        [
+            f"## rlaif iterate: round {entry['round']}",
+            "",
+            f"- policy sampled: `{entry['policy']}`",
+            f"- dataset version: `{entry['version']}` ({entry.get('kept', '?')} pairs kept)",
+            f"- trained model: `{entry['model']}`" + ("" if entry.get("trained", True) else " (reused)"),
+            f"- {win_line(entry['round'], ev)}",
+            f"- judge calls live / cached / failed: {(ev.get('calls') or {}).get('live')} / {(ev.get('calls') or {}).get('cached')} / {(ev.get('calls') or {}).get('failed')}",
+        ]
+    )
 
 
 def rounds_table(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -101,8 +103,18 @@ def rounds_table(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for entry in rounds:
         ev = entry.get("eval") or {}
         ci = ev.get("win_rate_ci95") or [None, None]
-        rows.append({"round": entry["round"], "policy": entry["policy"], "version": entry.get("version"), "model": entry.get("model"),
-                     "win_rate": ev.get("win_rate"), "ci95_low": ci[0], "ci95_high": ci[1], "n": ev.get("n")})
+        rows.append(
+            {
+                "round": entry["round"],
+                "policy": entry["policy"],
+                "version": entry.get("version"),
+                "model": entry.get("model"),
+                "win_rate": ev.get("win_rate"),
+                "ci95_low": ci[0],
+                "ci95_high": ci[1],
+                "n": ev.get("n"),
+            }
+        )
     return rows
 
 
@@ -114,8 +126,16 @@ class _Artifacts:
 
     def __call__(self, entry: dict[str, Any]) -> None:
         self.rounds.append(entry)
-        create_markdown_artifact(key=f"rlaif-iterate-round-{entry['round']}", markdown=round_markdown(entry), description=f"Round {entry['round']} of the loop")
-        create_table_artifact(rounds_table(self.rounds), key="rlaif-iterate-rounds", description="Win rate of each round's model over the policy before it")
+        create_markdown_artifact(
+            key=f"rlaif-iterate-round-{entry['round']}",
+            markdown=round_markdown(entry),
+            description=f"Round {entry['round']} of the loop",
+        )
+        create_table_artifact(
+            rounds_table(self.rounds),
+            key="rlaif-iterate-rounds",
+            description="Win rate of each round's model over the policy before it",
+        )
 
 
 def _echo(line: str) -> None:

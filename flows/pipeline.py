@@ -70,7 +70,13 @@ def commit_task(work: str) -> tuple[str, bool, dict] | RlaifError:
         return exc
 
 
-TASKS = {"prompts": prompts_task, "sample": sample_task, "judge": judge_task, "finish": finish_task, "commit": commit_task}
+TASKS = {
+    "prompts": prompts_task,
+    "sample": sample_task,
+    "judge": judge_task,
+    "finish": finish_task,
+    "commit": commit_task,
+}
 
 
 class PrefectSteps:
@@ -122,13 +128,27 @@ def report_task(store: Path, version_id: str) -> Path | None:
     except (RlaifError, OSError) as exc:
         get_run_logger().warning(f"no report for {version_id}: {exc}")
         return None
-    create_markdown_artifact(key="rlaif-dataset-report", markdown=report_markdown(store, version_id, path), description=f"Key figures of {version_id}")
-    create_link_artifact(key="rlaif-dataset-report-html", link=path.resolve().as_uri(), link_text=f"{version_id} report (HTML with plots)")
+    create_markdown_artifact(
+        key="rlaif-dataset-report",
+        markdown=report_markdown(store, version_id, path),
+        description=f"Key figures of {version_id}",
+    )
+    create_link_artifact(
+        key="rlaif-dataset-report-html",
+        link=path.resolve().as_uri(),
+        link_text=f"{version_id} report (HTML with plots)",
+    )
     return path
 
 
 @flow(name="rlaif-run")
-def rlaif_run(recipe_path: str, store: str | None = None, limit: int | None = None, chunk_size: int | None = None, execution: dict | None = None) -> dict:
+def rlaif_run(
+    recipe_path: str,
+    store: str | None = None,
+    limit: int | None = None,
+    chunk_size: int | None = None,
+    execution: dict | None = None,
+) -> dict:
     """Run a recipe end to end and commit a dataset version; returns the summary.
 
     The steps and their order are `rlaif.pipeline.runner.drive`'s (the same as `rlaif run --no-prefect`),
@@ -143,11 +163,15 @@ def rlaif_run(recipe_path: str, store: str | None = None, limit: int | None = No
             record_flow_run(run.work)
             shards = runner.executor_of(run, limit) if recipe.execution.engine == "ray" else None
             try:
-                version_id, created, manifest = runner.drive(run, PrefectSteps(shards), limit)  # the steps in the library's order
+                version_id, created, manifest = runner.drive(
+                    run, PrefectSteps(shards), limit
+                )  # the steps in the library's order
             finally:
                 if shards is not None:
                     shards.close()
-    except NothingNew as exc:  # `parent:` holds every prompt: no version, and the (nightly) flow run Completed, saying so
+    except (
+        NothingNew
+    ) as exc:  # `parent:` holds every prompt: no version, and the (nightly) flow run Completed, saying so
         create_markdown_artifact(key="rlaif-run-summary", markdown=f"## rlaif run\n\n- {exc}")
         return {"version_id": None, "created": False, "lines": [str(exc)], "calls": None, "manifest": None}
     except RlaifError as exc:  # RunIncomplete (exit 3), StageFailed, InputError: the flow run ends Failed with the
@@ -157,5 +181,13 @@ def rlaif_run(recipe_path: str, store: str | None = None, limit: int | None = No
     report = report_task(run.store, version_id)
     if report:
         lines.insert(-1, f"report: {report}")  # the summary still ends in the version id
-    create_markdown_artifact(key="rlaif-run-summary", markdown="## rlaif run\n\n" + "\n".join(f"- {line}" for line in lines))
-    return {"version_id": version_id, "created": created, "lines": lines, "calls": manifest["calls"], "manifest": manifest}
+    create_markdown_artifact(
+        key="rlaif-run-summary", markdown="## rlaif run\n\n" + "\n".join(f"- {line}" for line in lines)
+    )
+    return {
+        "version_id": version_id,
+        "created": created,
+        "lines": lines,
+        "calls": manifest["calls"],
+        "manifest": manifest,
+    }

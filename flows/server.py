@@ -55,11 +55,31 @@ def _launch(log: IO[bytes]) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
     env.pop("PREFECT_API_URL", None)
     argv = [
-        sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), "--factory", "prefect.server.api.server:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(app_dir),
+        "--factory",
+        "prefect.server.api.server:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--lifespan",
+        "on",
     ]
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL))
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=die_with_parent(signal.SIGKILL),
+    )
     return proc, f"http://127.0.0.1:{port}/api"
 
 
@@ -77,8 +97,10 @@ def _wait_healthy(proc: subprocess.Popen, url: str, log: IO[bytes]) -> None:
         if proc.poll() is not None or time.monotonic() > deadline:
             log.seek(0)
             output = log.read().decode(errors="replace")[-2000:]
-            raise ServerStartError(f"the Prefect API server for this run did not start on {url} (exit code {proc.poll()}): {output} - "
-                                   "set PREFECT_API_URL to a running server (`make server`), or run with --no-prefect")
+            raise ServerStartError(
+                f"the Prefect API server for this run did not start on {url} (exit code {proc.poll()}): {output} - "
+                "set PREFECT_API_URL to a running server (`make server`), or run with --no-prefect"
+            )
         time.sleep(0.05)
 
 
@@ -92,7 +114,9 @@ def stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
             proc.wait()
 
 
-def start_server(log: IO[bytes], launched: tuple[subprocess.Popen, str] | None = None, attempts: int = 3) -> tuple[subprocess.Popen, str]:
+def start_server(
+    log: IO[bytes], launched: tuple[subprocess.Popen, str] | None = None, attempts: int = 3
+) -> tuple[subprocess.Popen, str]:
     """A healthy server (`launched` if given, else a new one); another port is tried if one was taken meanwhile."""
     for attempt in range(attempts):
         proc, url = launched or _launch(log)
@@ -112,7 +136,9 @@ def _drain_prefect_workers(timeout: float = 5.0) -> None:
     from prefect.logging.handlers import APILogWorker
 
     try:
-        APILogWorker.drain_all(timeout=timeout, at_exit=False)  # the instances of every Prefect queue service, events too
+        APILogWorker.drain_all(
+            timeout=timeout, at_exit=False
+        )  # the instances of every Prefect queue service, events too
     except Exception:  # nothing to send, or it cannot be sent: the server is stopped anyway
         pass
 
@@ -194,7 +220,11 @@ def crash_abandoned_flow_runs(store: Path) -> list[str]:
     if not runs.is_dir():
         return []
     with locked_folder(runs):
-        ids = [(folder / FLOW_RUN_FILE).read_text().strip() for folder in abandoned_work_folders(runs) if (folder / FLOW_RUN_FILE).is_file()]
+        ids = [
+            (folder / FLOW_RUN_FILE).read_text().strip()
+            for folder in abandoned_work_folders(runs)
+            if (folder / FLOW_RUN_FILE).is_file()
+        ]
     return [flow_run_id for flow_run_id in ids if _mark_crashed(flow_run_id)]
 
 
@@ -207,7 +237,11 @@ def _mark_crashed(flow_run_id: str) -> bool:
             run = client.read_flow_run(flow_run_id)
             if run.state and run.state.is_final():
                 return False
-            client.set_flow_run_state(flow_run_id, Crashed(message="the process of this run was killed (found by the next rlaif run on the store)"), force=True)
+            client.set_flow_run_state(
+                flow_run_id,
+                Crashed(message="the process of this run was killed (found by the next rlaif run on the store)"),
+                force=True,
+            )
     except Exception:  # another Prefect database, or the API is unreachable: nothing to mark
         return False
     return True

@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
@@ -80,7 +86,15 @@ def settings_task(algorithm: str, config_path: str | None, overrides: dict[str, 
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2, retry_condition_fn=_io_error)
-def train_task(store: str, dataset_id: str, algorithm: str, model: str, config_path: str | None, overrides: dict[str, Any], progress: bool = True) -> dict | RlaifError:
+def train_task(
+    store: str,
+    dataset_id: str,
+    algorithm: str,
+    model: str,
+    config_path: str | None,
+    overrides: dict[str, Any],
+    progress: bool = True,
+) -> dict | RlaifError:
     """Train (or find the model the same settings made before); the result as plain values."""
     from rlaif.training import driver
     from rlaif.training.config import load_settings
@@ -92,7 +106,13 @@ def train_task(store: str, dataset_id: str, algorithm: str, model: str, config_p
     except RlaifError as exc:
         return exc
     steps.finish()
-    return {"model_id": result.model_id, "path": str(result.path), "existed": result.existed, "metrics": result.metrics, "seconds": result.seconds}
+    return {
+        "model_id": result.model_id,
+        "path": str(result.path),
+        "existed": result.existed,
+        "metrics": result.metrics,
+        "seconds": result.seconds,
+    }
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, retry_condition_fn=_io_error)
@@ -111,7 +131,9 @@ def artifacts_task(store: str, model_id: str) -> str | None:
         return None
     rows, _ = read_metrics(folder)
     if rows:
-        create_table_artifact(metrics_table(rows), key="rlaif-train-metrics", description=f"Per-step training metrics of {model_id}")
+        create_table_artifact(
+            metrics_table(rows), key="rlaif-train-metrics", description=f"Per-step training metrics of {model_id}"
+        )
     report: Path | None = folder / REPORT_FILE
     if not report.is_file():
         try:
@@ -119,9 +141,17 @@ def artifacts_task(store: str, model_id: str) -> str | None:
         except (RlaifError, OSError) as exc:
             get_run_logger().warning(f"no training report for {model_id}: {exc}")
             report = None
-    create_markdown_artifact(key="rlaif-train-summary", markdown=training_markdown(manifest, report), description=f"Trained model {model_id}")
+    create_markdown_artifact(
+        key="rlaif-train-summary",
+        markdown=training_markdown(manifest, report),
+        description=f"Trained model {model_id}",
+    )
     if report:
-        create_link_artifact(key="rlaif-train-report", link=report.resolve().as_uri(), link_text=f"{model_id} training report (HTML with plots)")
+        create_link_artifact(
+            key="rlaif-train-report",
+            link=report.resolve().as_uri(),
+            link_text=f"{model_id} training report (HTML with plots)",
+        )
     return str(report) if report else None
 
 
@@ -138,7 +168,13 @@ def metrics_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @flow(name="rlaif-train")
 def rlaif_train(
-    store: str, dataset_id: str, algorithm: str, model: str, config_path: str | None = None, overrides: dict[str, Any] | None = None, progress: bool = True
+    store: str,
+    dataset_id: str,
+    algorithm: str,
+    model: str,
+    config_path: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    progress: bool = True,
 ) -> dict:
     """Train `model` on the dataset version `dataset_id` with `algorithm` and commit it to the store.
 
@@ -150,7 +186,9 @@ def rlaif_train(
     try:
         _raised(settings_task(algorithm, config_path, overrides))
         result = _raised(train_task(str(store), dataset_id, algorithm, model, config_path, overrides, progress))
-    except RlaifError as exc:  # the flow run ends Failed with the message; calling rlaif_train raises exc (no traceback logged)
+    except (
+        RlaifError
+    ) as exc:  # the flow run ends Failed with the message; calling rlaif_train raises exc (no traceback logged)
         return Failed(message=str(exc), data=exc)
     result["report"] = artifacts_task(str(store), result["model_id"])
     return result

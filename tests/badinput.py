@@ -27,10 +27,17 @@ def cli_env(extra: dict | None = None) -> dict:
 GOOD = {"name": "t", "policies": [{"name": "p", "model": "smollm2-135m"}]}
 
 
-def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """`rlaif ARGS...` in a subprocess, as a user runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "rlaif.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=cli_env(env)
+        [sys.executable, "-m", "rlaif.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env(env),
     )
 
 
@@ -41,7 +48,9 @@ def write_recipe(folder: Path, recipe: dict | str, name: str = "recipe.yaml") ->
     return path
 
 
-def assert_clean_failure(result: subprocess.CompletedProcess, *needles: str, store: Path | None = None, code: int = 2) -> None:
+def assert_clean_failure(
+    result: subprocess.CompletedProcess, *needles: str, store: Path | None = None, code: int = 2
+) -> None:
     """Exit `code`, every needle in the message (whitespace folded), no traceback, nothing in `store`."""
     message = " ".join(result.stderr.split())
     assert result.returncode == code, f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"

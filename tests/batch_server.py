@@ -22,14 +22,21 @@ from tests.det_server import DetServer, completion
 
 def form_fields(content_type: str, data: bytes) -> dict[str, bytes]:
     """The parts of a multipart/form-data body by name."""
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + data)
-    return {part.get_param("name", header="content-disposition"): part.get_payload(decode=True) for part in message.iter_parts()}
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + data
+    )
+    return {
+        part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+        for part in message.iter_parts()
+    }
 
 
 class BatchServer(DetServer):
     """`with BatchServer(polls=2) as server:`; `server.base_url` ends in /v1."""
 
-    def __init__(self, polls: int = 2, fail_lines: int = 0, fail_status: int = 500, fail_batches: int = 1, **kwargs) -> None:
+    def __init__(
+        self, polls: int = 2, fail_lines: int = 0, fail_status: int = 500, fail_batches: int = 1, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.polls, self.fail_lines, self.fail_status, self.fail_batches = polls, fail_lines, fail_status, fail_batches
         self.files: dict[str, bytes] = {}
@@ -40,7 +47,15 @@ class BatchServer(DetServer):
     def _new_file(self, data: bytes, purpose: str) -> dict:
         file_id = f"file-{len(self.files) + 1}"
         self.files[file_id] = data
-        return {"id": file_id, "object": "file", "bytes": len(data), "created_at": int(time.time()), "filename": f"{file_id}.jsonl", "purpose": purpose, "status": "processed"}
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(data),
+            "created_at": int(time.time()),
+            "filename": f"{file_id}.jsonl",
+            "purpose": purpose,
+            "status": "processed",
+        }
 
     def _finish(self, batch: dict) -> None:
         """Answer every input line: the output file, and the error file for the injected failures."""
@@ -50,11 +65,29 @@ class BatchServer(DetServer):
             line = json.loads(raw)
             if number <= self.fail_batches and i < self.fail_lines:
                 body = {"error": {"message": f"injected batch line fault {self.fail_status}", "type": "server_error"}}
-                err.append({"id": f"req-{i}", "custom_id": line["custom_id"], "response": {"status_code": self.fail_status, "request_id": f"r{i}", "body": body}, "error": None})
+                err.append(
+                    {
+                        "id": f"req-{i}",
+                        "custom_id": line["custom_id"],
+                        "response": {"status_code": self.fail_status, "request_id": f"r{i}", "body": body},
+                        "error": None,
+                    }
+                )
             else:
-                out.append({"id": f"req-{i}", "custom_id": line["custom_id"], "response": {"status_code": 200, "request_id": f"r{i}", "body": completion(line["body"])}, "error": None})
-        batch["output_file_id"] = self._new_file("".join(json.dumps(x) + "\n" for x in out).encode(), "batch_output")["id"] if out else None
-        batch["error_file_id"] = self._new_file("".join(json.dumps(x) + "\n" for x in err).encode(), "batch_output")["id"] if err else None
+                out.append(
+                    {
+                        "id": f"req-{i}",
+                        "custom_id": line["custom_id"],
+                        "response": {"status_code": 200, "request_id": f"r{i}", "body": completion(line["body"])},
+                        "error": None,
+                    }
+                )
+        batch["output_file_id"] = (
+            self._new_file("".join(json.dumps(x) + "\n" for x in out).encode(), "batch_output")["id"] if out else None
+        )
+        batch["error_file_id"] = (
+            self._new_file("".join(json.dumps(x) + "\n" for x in err).encode(), "batch_output")["id"] if err else None
+        )
         batch["request_counts"] = {"total": len(out) + len(err), "completed": len(out), "failed": len(err)}
         batch.update(status="completed", completed_at=int(time.time()))
 
@@ -69,13 +102,26 @@ class BatchServer(DetServer):
         return batch
 
     def _create_batch(self, body: dict) -> tuple[int, dict]:
-        if body.get("input_file_id") not in self.files or body.get("endpoint") != "/v1/chat/completions" or body.get("completion_window") != "24h":
+        if (
+            body.get("input_file_id") not in self.files
+            or body.get("endpoint") != "/v1/chat/completions"
+            or body.get("completion_window") != "24h"
+        ):
             return 400, {"error": {"message": f"bad batch request {body}", "type": "invalid_request_error"}}
         batch_id = f"batch_{len(self.batches) + 1}"
         self.batches[batch_id] = {
-            "id": batch_id, "object": "batch", "endpoint": body["endpoint"], "input_file_id": body["input_file_id"], "completion_window": "24h",
-            "status": "validating", "created_at": int(time.time()), "output_file_id": None, "error_file_id": None, "errors": None,
-            "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": body.get("metadata"),
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": body["endpoint"],
+            "input_file_id": body["input_file_id"],
+            "completion_window": "24h",
+            "status": "validating",
+            "created_at": int(time.time()),
+            "output_file_id": None,
+            "error_file_id": None,
+            "errors": None,
+            "request_counts": {"total": 0, "completed": 0, "failed": 0},
+            "metadata": body.get("metadata"),
         }
         return 200, self.batches[batch_id]
 

@@ -26,7 +26,9 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
         os.environ.setdefault(_threads, "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # a Prefect home (its SQLite database) per worker: the runs of two workers never write one database
-    os.environ["PREFECT_HOME"] = str(Path(tempfile.gettempdir()) / f"rlaif-tests-prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'gw')}")
+    os.environ["PREFECT_HOME"] = str(
+        Path(tempfile.gettempdir()) / f"rlaif-tests-prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'gw')}"
+    )
 
 
 def write_prompts(path: Path, prompts: list[str]) -> Path:
@@ -37,9 +39,11 @@ def write_prompts(path: Path, prompts: list[str]) -> Path:
 def shared_data(path: Path) -> Path:
     """`path` under ../shared/data, or the test is skipped saying where that data comes from."""
     if not path.exists():
-        pytest.skip(f"{path} not found: the human-labelled pairs and prompt sets (MT-Bench, PandaLM, LLMEval2; each with its "
-                    f"license) live in ../shared/data beside the project's checkout, not in the repository - put that folder "
-                    f"there to run this test")
+        pytest.skip(
+            f"{path} not found: the human-labelled pairs and prompt sets (MT-Bench, PandaLM, LLMEval2; each with its "
+            f"license) live in ../shared/data beside the project's checkout, not in the repository - put that folder "
+            f"there to run this test"
+        )
     return path
 
 

@@ -51,27 +51,50 @@ def reply_for(body: dict) -> str:
 
 def _logprobs(body: dict) -> dict:
     p_a = 0.2 + 0.6 * int(hashlib.sha256(json.dumps(body.get("messages")).encode()).hexdigest()[:4], 16) / 0xFFFF
-    tops = [{"token": "a", "logprob": math.log(p_a), "bytes": None}, {"token": "b", "logprob": math.log(1 - p_a), "bytes": None}]
+    tops = [
+        {"token": "a", "logprob": math.log(p_a), "bytes": None},
+        {"token": "b", "logprob": math.log(1 - p_a), "bytes": None},
+    ]
     return {"content": [{"token": "a", "logprob": math.log(p_a), "bytes": None, "top_logprobs": tops}]}
 
 
 def completion(body: dict) -> dict:
     """The chat completion answering a request body: a function of the body only (also the Batch API stand-in's answer)."""
     text = "a" if body.get("logprobs") else reply_for(body)
-    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
-              "logprobs": _logprobs(body) if body.get("logprobs") else None}
+    choice = {
+        "index": 0,
+        "message": {"role": "assistant", "content": text},
+        "finish_reason": "stop",
+        "logprobs": _logprobs(body) if body.get("logprobs") else None,
+    }
     usage = {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 10 + len(text.split())}
-    return {"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model", "det"), "choices": [choice], "usage": usage}
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": body.get("model", "det"),
+        "choices": [choice],
+        "usage": usage,
+    }
 
 
 class DetServer:
     """Run with `with DetServer() as server:`; `server.base_url` ends in /v1; `server.calls` counts answers."""
 
-    def __init__(self, error_rate: float = 0.0, fail_after: int | None = None, fail_status: int = 503, seed: int = 0, port: int = 0) -> None:
+    def __init__(
+        self,
+        error_rate: float = 0.0,
+        fail_after: int | None = None,
+        fail_status: int = 503,
+        seed: int = 0,
+        port: int = 0,
+    ) -> None:
         self.error_rate, self.fail_after, self.fail_status = error_rate, fail_after, fail_status
         self.random = random.Random(seed)
         self.calls = self.failures = 0
-        self.bodies: Counter = Counter()  # sha256 of each chat-completion request body -> times received (a repeated paid call shows as > 1)
+        self.bodies: Counter = (
+            Counter()
+        )  # sha256 of each chat-completion request body -> times received (a repeated paid call shows as > 1)
         self.lock = threading.Lock()
         ThreadingHTTPServer.allow_reuse_address = True
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -96,7 +119,9 @@ class DetServer:
         class Handler(JsonHandler):
             def do_GET(self) -> None:
                 if self.path.rstrip("/") == "/v1/models":
-                    return self.send_json(200, {"object": "list", "data": [{"id": "det", "object": "model", "owned_by": "tests"}]})
+                    return self.send_json(
+                        200, {"object": "list", "data": [{"id": "det", "object": "model", "owned_by": "tests"}]}
+                    )
                 self.send_json(404, {"error": {"message": "not found"}})
 
             def do_POST(self) -> None:
@@ -110,7 +135,9 @@ class DetServer:
                     self.close_connection = True  # no answer at all: the client sees the connection drop
                     return
                 if status:
-                    return self.send_json(status, {"error": {"message": f"injected fault {status}", "type": "server_error"}})
+                    return self.send_json(
+                        status, {"error": {"message": f"injected fault {status}", "type": "server_error"}}
+                    )
                 self.send_json(200, completion(body))
 
         return Handler

@@ -13,7 +13,9 @@ class FakeBackend(Backend):
 
     name = "fake"
     # a stand-in for any engine (tests put it in place of a real one) takes every engine option
-    options = frozenset({"base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries", "batch_size", "threads", "dtype"})
+    options = frozenset(
+        {"base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries", "batch_size", "threads", "dtype"}
+    )
 
     @classmethod
     def is_transient(cls, exc: BaseException) -> bool:
@@ -24,7 +26,11 @@ class FakeBackend(Backend):
 
     def __init__(self, spec, gen: Callable | None = None, score: Callable | None = None) -> None:
         super().__init__(spec)
-        self.gen_fn = gen or (lambda r: Completion(text=f"answer {r.seed} to {r.messages[-1][1]}", finish_reason="stop", completion_tokens=3))
+        self.gen_fn = gen or (
+            lambda r: Completion(
+                text=f"answer {r.seed} to {r.messages[-1][1]}", finish_reason="stop", completion_tokens=3
+            )
+        )
         self.score_fn = score or (lambda r: Scores(probs={"a": 0.6, "b": 0.4}, text="Output (a"))
         self.calls = 0
         self.loads = 0
@@ -62,8 +68,12 @@ def kept_pairs(outcome, filters) -> tuple[list, Counter]:
     from rlaif.quality.length import chosen_is_longer
 
     candidates, dropped = select_candidates(outcome, filters)
-    keys = lambda positions: [(candidates[i].prompt_id, candidates[i].chosen_id, candidates[i].rejected_id) for i in positions]  # noqa: E731
-    drops = length_cap_drops([p.margin for p in candidates], [chosen_is_longer(p) for p in candidates], filters.max_longer_share, keys)
+    keys = lambda positions: [
+        (candidates[i].prompt_id, candidates[i].chosen_id, candidates[i].rejected_id) for i in positions
+    ]  # noqa: E731
+    drops = length_cap_drops(
+        [p.margin for p in candidates], [chosen_is_longer(p) for p in candidates], filters.max_longer_share, keys
+    )
     if drops:
         dropped["length_bias"] += len(drops)
     return [p for i, p in enumerate(candidates) if i not in drops], dropped

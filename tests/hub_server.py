@@ -108,7 +108,7 @@ class RepoStore:
     def resolve(repo: dict[str, Any], revision: str) -> str:
         """Commit id of a branch, tag, `refs/heads/X`, `refs/tags/X` or commit id."""
         for prefix, refs in (("refs/heads/", repo["branches"]), ("refs/tags/", repo["tags"])):
-            name = revision[len(prefix):] if revision.startswith(prefix) else revision
+            name = revision[len(prefix) :] if revision.startswith(prefix) else revision
             if name in refs:
                 return refs[name]
         if revision in repo["commits"]:
@@ -170,7 +170,7 @@ def _entries(repo: dict, sha: str, base: str, recursive: bool) -> list[tuple[str
     for path, oid in tree.items():
         if not path.startswith(prefix):
             continue
-        parts = path[len(prefix):].split("/")
+        parts = path[len(prefix) :].split("/")
         for depth in range(1, len(parts)):
             if recursive or depth == 1:
                 found[prefix + "/".join(parts[:depth])] = None
@@ -181,6 +181,7 @@ def _entries(repo: dict, sha: str, base: str, recursive: bool) -> list[tuple[str
 
 def _last_commit(repo: dict, sha: str, path: str) -> dict[str, str]:
     """The newest commit (from `sha` back) that changed `path` or anything under it."""
+
     def view(commit: str) -> dict:
         return {p: o for p, o in repo["commits"][commit]["tree"].items() if p == path or p.startswith(path + "/")}
 
@@ -236,14 +237,19 @@ def _api(h: Handler, method: str, seg: list[str], query: dict[str, str], body: b
         _writable(h, repo_id)
         if action[0] == "preupload":
             tree = repo["commits"][RepoStore.resolve(repo, action[1])]["tree"]
-            files = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": tree.get(f["path"])} for f in json.loads(body)["files"]]
+            files = [
+                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": tree.get(f["path"])}
+                for f in json.loads(body)["files"]
+            ]
             return 200, {"files": files, "commitOid": RepoStore.resolve(repo, action[1])}, {}
         if action[0] == "tag":
             h.server.repos.tag(repo_type, repo_id, action[1], json.loads(body).get("tag", ""))
             return 200, {}, {}
         if query.get("create_pr"):
             raise HubError(400, "the stand-in Hub does not implement pull requests")
-        sha = h.server.repos.commit(repo_type, repo_id, action[1], [json.loads(line) for line in body.splitlines() if line.strip()])
+        sha = h.server.repos.commit(
+            repo_type, repo_id, action[1], [json.loads(line) for line in body.splitlines() if line.strip()]
+        )
         url = f"{h.server.url}/{URL_PREFIX[repo_type]}{repo_id}/commit/{sha}"
         return 200, {"success": True, "commitOid": sha, "commitUrl": url, "hookOutput": "", "pullRequestUrl": None}, {}
     return None
@@ -293,12 +299,26 @@ def _info(h: Handler, repo_type: str, repo_id: str, repo: dict, revision: str, q
     sha = RepoStore.resolve(repo, revision)
     tree = repo["commits"][sha]["tree"]
     blobs = query.get("blobs", "").lower() in ("1", "true")
-    siblings = [{"rfilename": p, **({"size": len(h.server.repos.blob(repo_type, repo_id, o)), "blobId": o} if blobs else {})} for p, o in sorted(tree.items())]
+    siblings = [
+        {"rfilename": p, **({"size": len(h.server.repos.blob(repo_type, repo_id, o)), "blobId": o} if blobs else {})}
+        for p, o in sorted(tree.items())
+    ]
     readme = h.server.repos.blob(repo_type, repo_id, tree["README.md"]).decode() if "README.md" in tree else ""
     info = {
-        "_id": sha[:24], "id": repo_id, "author": repo_id.split("/")[0], "sha": sha, "private": repo["private"],
-        "gated": False, "disabled": False, "lastModified": repo["commits"][sha]["date"], "createdAt": repo["created_at"],
-        "downloads": 0, "likes": 0, "tags": [], "siblings": siblings, "cardData": card_data(readme),
+        "_id": sha[:24],
+        "id": repo_id,
+        "author": repo_id.split("/")[0],
+        "sha": sha,
+        "private": repo["private"],
+        "gated": False,
+        "disabled": False,
+        "lastModified": repo["commits"][sha]["date"],
+        "createdAt": repo["created_at"],
+        "downloads": 0,
+        "likes": 0,
+        "tags": [],
+        "siblings": siblings,
+        "cardData": card_data(readme),
     }
     return 200, info, {}
 
@@ -311,7 +331,9 @@ def _refs(repo: dict[str, Any], include_prs: str | None) -> dict[str, Any]:
     return {**answer, "pullRequests": []} if include_prs else answer
 
 
-def _tree(h: Handler, repo_type: str, repo_id: str, repo: dict, revision: str, path: str, query: dict[str, str]) -> Answer:
+def _tree(
+    h: Handler, repo_type: str, repo_id: str, repo: dict, revision: str, path: str, query: dict[str, str]
+) -> Answer:
     sha = RepoStore.resolve(repo, revision)
     recursive = query.get("recursive", "").lower() in ("1", "true")
     entries = _entries(repo, sha, path, recursive)
@@ -350,16 +372,21 @@ def _resolve(h: Handler, repo_type: str, repo_id: str, revision: str, path: str)
     if oid is None:
         raise HubError(404, f"{path} does not exist at {revision}", "EntryNotFound")
     data = h.server.repos.blob(repo_type, repo_id, oid)
-    headers = {"ETag": f'"{oid}"', "X-Repo-Commit": sha, "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+    headers = {
+        "ETag": f'"{oid}"',
+        "X-Repo-Commit": sha,
+        "Accept-Ranges": "bytes",
+        "Content-Type": "application/octet-stream",
+    }
     wanted = h.headers.get("Range", "")
     if not wanted.startswith("bytes="):
         return 200, data, headers
-    first, _, last = wanted[len("bytes="):].partition("-")
+    first, _, last = wanted[len("bytes=") :].partition("-")
     start = len(data) - int(last) if first == "" else int(first)
     end = min(len(data) - 1, int(last)) if first != "" and last else len(data) - 1
     if start >= len(data) or start < 0:
         return 416, b"", {**headers, "Content-Range": f"bytes */{len(data)}"}
-    return 206, data[start:end + 1], {**headers, "Content-Range": f"bytes {start}-{end}/{len(data)}"}
+    return 206, data[start : end + 1], {**headers, "Content-Range": f"bytes {start}-{end}/{len(data)}"}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -387,7 +414,11 @@ class Handler(BaseHTTPRequestHandler):
         try:
             answer = route(self, method, segments, query, body)
         except HubError as exc:
-            answer = (exc.status, {"error": exc.message, **exc.extra}, {"X-Error-Code": exc.code, "X-Error-Message": exc.message})
+            answer = (
+                exc.status,
+                {"error": exc.message, **exc.extra},
+                {"X-Error-Code": exc.code, "X-Error-Message": exc.message},
+            )
         except Exception as exc:  # noqa: BLE001 - a bug in the stand-in: answer 500 and keep it for the test
             self.server.unknown.append(f"{method} {self.path}: {exc!r}")
             answer = (500, {"error": f"stand-in Hub crashed: {exc!r}"}, {})
@@ -484,4 +515,3 @@ def card_data(text: str) -> dict | None:
     end = text.find("\n---", 3)
     data = yaml.safe_load(text[3:end]) if end > 0 else None
     return data if isinstance(data, dict) else None
-

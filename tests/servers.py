@@ -70,8 +70,7 @@ def llm_katan_command() -> list[str]:
         import llm_katan.cli  # noqa: F401
     except ImportError as e:
         raise RuntimeError(
-            f"llm-katan is not installed in {Path(sys.executable).parent.parent} "
-            "(pip install 'llm-katan>=0.22')"
+            f"llm-katan is not installed in {Path(sys.executable).parent.parent} (pip install 'llm-katan>=0.22')"
         ) from e
     return [sys.executable, "-m", "llm_katan.cli"]
 
@@ -190,11 +189,16 @@ class _PortInUse(RuntimeError):
 
 def _start_once(extra_args, port, model, startup_timeout, host) -> KatanServer:
     argv = llm_katan_command() + [
-        "--backend", "echo",
-        "--model", model,
-        "--host", host,
-        "--port", str(port),
-        "--stats-file", "",  # empty -> no persistent ~/.llm-katan/stats.json
+        "--backend",
+        "echo",
+        "--model",
+        model,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--stats-file",
+        "",  # empty -> no persistent ~/.llm-katan/stats.json
         "--disable-dashboard",
     ]
     if not _has_opt(extra_args, "--max-concurrent"):
@@ -207,9 +211,7 @@ def _start_once(extra_args, port, model, startup_timeout, host) -> KatanServer:
     os.close(fd)
     log_path = Path(log_name)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
-        )
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
     server = KatanServer(proc, host, port, model, log_path)
 
     deadline = time.monotonic() + startup_timeout

@@ -80,7 +80,8 @@ def test_no_other_module_writes_through_its_own_temporary_file():
     offenders = [
         str(path.relative_to(ROOT))
         for path in sorted((ROOT / "rlaif").rglob("*.py"))
-        if path.name != "atomic.py" and re.search(r"\bmkstemp\(|NamedTemporaryFile\(", path.read_text(encoding="utf-8"))
+        if path.name != "atomic.py"
+        and re.search(r"\bmkstemp\(|NamedTemporaryFile\(", path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
 
@@ -153,5 +154,7 @@ def test_a_killed_converter_releases_the_lock_and_the_next_one_converts(fake_mod
     final = models.convert_builtin("smollm2-135m")  # would wait forever if the dead process kept the lock
     assert models.is_converted(final)
     assert len(fake_models.read_text().split()) == 2
-    assert not list(final.parent.glob(".tmp-smollm2-135m-*")), "the killed conversion's temporary folder was left behind"
+    assert not list(final.parent.glob(".tmp-smollm2-135m-*")), (
+        "the killed conversion's temporary folder was left behind"
+    )
     assert json.loads((final / "config.json").read_text()) == {}

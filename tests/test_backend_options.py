@@ -29,7 +29,10 @@ def test_the_recipe_schema_takes_its_backend_names_from_the_one_list():
     "spec, key",
     [
         # keys written by rlaif before each backend stated its own identity: existing caches must still be found
-        (PolicySpec(backend="openai", base_url="http://127.0.0.1:8000/v1", model="m"), "26705c86237415297cc2af2b437a4094ad26c7bd4ef506861025c9650aea180f"),
+        (
+            PolicySpec(backend="openai", base_url="http://127.0.0.1:8000/v1", model="m"),
+            "26705c86237415297cc2af2b437a4094ad26c7bd4ef506861025c9650aea180f",
+        ),
         (PolicySpec(), "46676731f7bbb1f4ac04e022bd32876e701e9b930c6bdb82c5d571a59b754e9d"),
     ],
     ids=["openai", "transformers"],
@@ -39,9 +42,15 @@ def test_cache_keys_of_existing_caches_do_not_change(spec, key):
 
 
 def test_identity_never_holds_the_key_and_names_the_endpoint_only_for_the_api_backend():
-    api = backend_identity(PolicySpec(backend="openai", base_url="http://127.0.0.1:8000/v1", model="m", api_key_env="MY_KEY"))
+    api = backend_identity(
+        PolicySpec(backend="openai", base_url="http://127.0.0.1:8000/v1", model="m", api_key_env="MY_KEY")
+    )
     assert api == {"backend": "openai", "model": "m", "dtype": "float32", "base_url": "http://127.0.0.1:8000/v1"}
-    assert backend_identity(PolicySpec(backend="vllm", model="m", dtype="bfloat16")) == {"backend": "vllm", "model": "m", "dtype": "bfloat16"}
+    assert backend_identity(PolicySpec(backend="vllm", model="m", dtype="bfloat16")) == {
+        "backend": "vllm",
+        "model": "m",
+        "dtype": "bfloat16",
+    }
 
 
 def test_the_api_backend_identity_imports_no_torch():
@@ -63,15 +72,45 @@ def recipe_with(policy: dict | None = None, judge: dict | None = None) -> dict:
     [
         (recipe_with({"base_url": "http://127.0.0.1:8000/v1"}), "policies.0.base_url", "transformers"),
         (recipe_with({"max_concurrency": 8}), "policies.0.max_concurrency", "transformers"),
-        (recipe_with({"backend": "openai", "base_url": "http://127.0.0.1:8000/v1", "batch_size": 4}), "policies.0.batch_size", "openai"),
-        (recipe_with({"backend": "openai", "base_url": "http://127.0.0.1:8000/v1", "dtype": "float16"}), "policies.0.dtype", "openai"),
+        (
+            recipe_with({"backend": "openai", "base_url": "http://127.0.0.1:8000/v1", "batch_size": 4}),
+            "policies.0.batch_size",
+            "openai",
+        ),
+        (
+            recipe_with({"backend": "openai", "base_url": "http://127.0.0.1:8000/v1", "dtype": "float16"}),
+            "policies.0.dtype",
+            "openai",
+        ),
         (recipe_with({"backend": "vllm", "threads": 2}), "policies.0.threads", "vllm"),
         (recipe_with(judge={"timeout_s": 5}), "judge.timeout_s", "transformers"),
-        (recipe_with(judge={"jury": [{"model": "m2", "api_key_env": "K"}]}), "judge.jury.0.api_key_env", "transformers"),
-        (recipe_with(judge={"backend": "openai", "base_url": "http://127.0.0.1:8000/v1", "jury": [{"backend": "transformers", "max_retries": 2}]}),
-         "judge.jury.0.max_retries", "transformers"),
+        (
+            recipe_with(judge={"jury": [{"model": "m2", "api_key_env": "K"}]}),
+            "judge.jury.0.api_key_env",
+            "transformers",
+        ),
+        (
+            recipe_with(
+                judge={
+                    "backend": "openai",
+                    "base_url": "http://127.0.0.1:8000/v1",
+                    "jury": [{"backend": "transformers", "max_retries": 2}],
+                }
+            ),
+            "judge.jury.0.max_retries",
+            "transformers",
+        ),
     ],
-    ids=["base_url", "max_concurrency", "batch_size", "dtype", "threads", "judge-timeout", "jury-inherits", "jury-own-backend"],
+    ids=[
+        "base_url",
+        "max_concurrency",
+        "batch_size",
+        "dtype",
+        "threads",
+        "judge-timeout",
+        "jury-inherits",
+        "jury-own-backend",
+    ],
 )
 def test_an_option_of_another_backend_is_a_recipe_error_naming_the_field(recipe, key, backend):
     with pytest.raises(RecipeError) as caught:
@@ -81,15 +120,31 @@ def test_an_option_of_another_backend_is_a_recipe_error_naming_the_field(recipe,
 
 
 def test_options_of_the_chosen_backend_and_defaults_are_accepted():
-    recipe = parse_recipe(recipe_with(
-        {"backend": "openai", "base_url": "http://127.0.0.1:8000/v1", "max_concurrency": 8, "timeout_s": 5, "max_retries": 1, "api_key_env": "K"},
-        {"batch_size": 4, "threads": 1, "dtype": "float32", "jury": [{"model": "m2", "batch_size": 2}, {"backend": "vllm", "model": "m3", "dtype": "float16"}]},
-    ))
+    recipe = parse_recipe(
+        recipe_with(
+            {
+                "backend": "openai",
+                "base_url": "http://127.0.0.1:8000/v1",
+                "max_concurrency": 8,
+                "timeout_s": 5,
+                "max_retries": 1,
+                "api_key_env": "K",
+            },
+            {
+                "batch_size": 4,
+                "threads": 1,
+                "dtype": "float32",
+                "jury": [{"model": "m2", "batch_size": 2}, {"backend": "vllm", "model": "m3", "dtype": "float16"}],
+            },
+        )
+    )
     assert recipe.policies[0].max_concurrency == 8 and recipe.judge.jury[1].dtype == "float16"
 
 
 def test_the_cli_refuses_the_option_cleanly(tmp_path):
-    path = write_recipe(tmp_path, recipe_with({"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "batch_size": 4}))
+    path = write_recipe(
+        tmp_path, recipe_with({"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "batch_size": 4})
+    )
     store = tmp_path / "store"
     result = run_cli("run", str(path), "--store", str(store), "--no-prefect")
     assert_clean_failure(result, str(path), "policies.0.batch_size", "openai backend", store=store)

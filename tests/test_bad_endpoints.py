@@ -45,8 +45,13 @@ def endpoint(url: str, model: str = "katan-echo") -> dict:
 
 def recipe_for(folder: Path, policy: dict, judge: dict, n: int = 1) -> dict:
     prompts = write_prompts(folder / "prompts.jsonl", [f"Name colour number {i}." for i in range(n)])
-    return {"name": "t", "prompts": {"path": str(prompts)}, "policies": [{"name": "p", **policy, "params": {"max_tokens": 8}}],
-            "samples_per_prompt": 2, "judge": judge}
+    return {
+        "name": "t",
+        "prompts": {"path": str(prompts)},
+        "policies": [{"name": "p", **policy, "params": {"max_tokens": 8}}],
+        "samples_per_prompt": 2,
+        "judge": judge,
+    }
 
 
 BAD_URLS = {
@@ -65,7 +70,9 @@ def test_bad_policy_endpoint_stops_the_run(tmp_path, katan, fault):
     served = katan.requests_served()
     result = run_cli("run", str(recipe), "--store", str(store))
     assert_clean_failure(result, "policy 'p'", url.rstrip("/"), needle, store=store)
-    assert katan.requests_served() == served  # stopped before it started: the good judge endpoint answered no completion
+    assert (
+        katan.requests_served() == served
+    )  # stopped before it started: the good judge endpoint answered no completion
 
 
 @pytest.mark.parametrize("role, who", [("judge", "judge:"), ("jury", "judge.jury.1:")])
@@ -83,20 +90,41 @@ def test_bad_judge_endpoint_names_the_judge(tmp_path, katan, role, who):
 
 def test_refused_key_is_named(tmp_path):
     with start_llm_katan("--validate-keys", "--api-keys", "openai=right-key") as server:
-        recipe = write_recipe(tmp_path, recipe_for(tmp_path, {**endpoint(server.base_url), "api_key_env": "RLAIF_TEST_KEY"}, endpoint(server.base_url)))
+        recipe = write_recipe(
+            tmp_path,
+            recipe_for(
+                tmp_path, {**endpoint(server.base_url), "api_key_env": "RLAIF_TEST_KEY"}, endpoint(server.base_url)
+            ),
+        )
         store = tmp_path / "store"
-        result = run_cli("run", str(recipe), "--store", str(store), env={"RLAIF_TEST_KEY": "wrong-key", "OPENAI_API_KEY": "right-key"})
+        result = run_cli(
+            "run",
+            str(recipe),
+            "--store",
+            str(store),
+            env={"RLAIF_TEST_KEY": "wrong-key", "OPENAI_API_KEY": "right-key"},
+        )
     assert_clean_failure(result, "policy 'p'", "refused the API key in $RLAIF_TEST_KEY", "HTTP 401", store=store)
     assert "wrong-key" not in result.stderr and "judge" not in result.stderr
 
 
 def test_missing_key_for_a_remote_url(tmp_path):
     env = {k: v for k, v in cli_env().items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    recipe = write_recipe(tmp_path, recipe_for(tmp_path, endpoint("https://api.example.invalid/v1", "gpt-x"), {"model": "smollm2-135m"}))
+    recipe = write_recipe(
+        tmp_path, recipe_for(tmp_path, endpoint("https://api.example.invalid/v1", "gpt-x"), {"model": "smollm2-135m"})
+    )
     store = tmp_path / "store"
-    result = subprocess.run([sys.executable, "-m", "rlaif.cli", "run", str(recipe), "--store", str(store)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
-    assert_clean_failure(result, "policy 'p'", "no API key", "https://api.example.invalid/v1", "OPENAI_API_KEY", store=store)
+    result = subprocess.run(
+        [sys.executable, "-m", "rlaif.cli", "run", str(recipe), "--store", str(store)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert_clean_failure(
+        result, "policy 'p'", "no API key", "https://api.example.invalid/v1", "OPENAI_API_KEY", store=store
+    )
 
 
 @pytest.mark.parametrize("model", ["smollm2-1b", "/no/such/model/folder"])
@@ -108,7 +136,9 @@ def test_unknown_local_model_lists_the_aliases(tmp_path, model, where):
     store = tmp_path / "store"
     result = run_cli("run", str(recipe), "--store", str(store))
     who = "policy 'p'" if where == "policy" else "judge"
-    assert_clean_failure(result, who, f"'{model}'", "built-in aliases: smollm2-135m", "not downloaded at run time", store=store)
+    assert_clean_failure(
+        result, who, f"'{model}'", "built-in aliases: smollm2-135m", "not downloaded at run time", store=store
+    )
 
 
 def test_store_is_a_file(tmp_path):
@@ -166,9 +196,13 @@ def models_requests(server) -> int:
 def test_shared_endpoint_is_checked_once_and_loopback_needs_no_key(tmp_path, katan, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     good = endpoint(katan.base_url)
-    recipe = parse_recipe(recipe_for(tmp_path, good, {**good, "jury": [{}, {"template": "prompts/pairwise_judge.j2"}]}))
+    recipe = parse_recipe(
+        recipe_for(tmp_path, good, {**good, "jury": [{}, {"template": "prompts/pairwise_judge.j2"}]})
+    )
     before = models_requests(katan)
-    assert check_run(recipe, tmp_path / "store") == 256  # every model an API: small chunks (rlaif.pipeline.run.API_CHUNK_SIZE)
+    assert (
+        check_run(recipe, tmp_path / "store") == 256
+    )  # every model an API: small chunks (rlaif.pipeline.run.API_CHUNK_SIZE)
     assert models_requests(katan) == before + 1  # policy, judge and two jury members share one endpoint
     assert not (tmp_path / "store").exists()
 
@@ -179,14 +213,19 @@ class StandIn(JsonHandler):
 
     def do_GET(self):  # noqa: N802
         listing = self.server.listing and self.path == "/v1/models"
-        self.send_json(200 if listing else 404, {"object": "list", "data": [{"id": "served"}]} if listing else {"detail": "Not Found"})
+        self.send_json(
+            200 if listing else 404,
+            {"object": "list", "data": [{"id": "served"}]} if listing else {"detail": "Not Found"},
+        )
 
     def do_POST(self):  # noqa: N802
         body = self.read_json()
         found = self.path == "/v1/chat/completions" and body["model"] == "served"
         self.server.chats += 1
-        self.send_json(200 if found else 404, {"choices": [{"message": {"content": "x"}}]} if found else {"error": {"message": "no such model"}})
-
+        self.send_json(
+            200 if found else 404,
+            {"choices": [{"message": {"content": "x"}}]} if found else {"error": {"message": "no such model"}},
+        )
 
 
 @pytest.fixture(params=[True, False], ids=["listing", "no-listing"])
@@ -201,7 +240,10 @@ def stand_in(request):
 
 
 def test_a_served_model_passes_with_or_without_a_model_list(tmp_path, stand_in):
-    check_run(parse_recipe(recipe_for(tmp_path, endpoint(f"{stand_in.url}/v1", "served"), {"model": "smollm2-135m"})), tmp_path / "store")
+    check_run(
+        parse_recipe(recipe_for(tmp_path, endpoint(f"{stand_in.url}/v1", "served"), {"model": "smollm2-135m"})),
+        tmp_path / "store",
+    )
     assert stand_in.chats == (0 if stand_in.listing else 1)  # a listed model needs no chat call
 
 
@@ -213,14 +255,20 @@ def test_a_model_the_endpoint_does_not_serve_is_named(tmp_path, stand_in):
     message = str(failure.value)
     assert message.startswith("judge: ") and "policy" not in message and "HTTP 404" in message
     if stand_in.listing:
-        assert f"model 'typo' is not served at {url} (POST /chat/completions: HTTP 404 Not Found) - it serves: served" in message
+        assert (
+            f"model 'typo' is not served at {url} (POST /chat/completions: HTTP 404 Not Found) - it serves: served"
+            in message
+        )
     else:
         assert "that model 'typo' is served there" in message
 
 
 def test_a_url_without_v1_is_refused_with_the_likely_fix(tmp_path, stand_in):
     recipe = parse_recipe(recipe_for(tmp_path, endpoint(stand_in.url, "served"), {"model": "smollm2-135m"}))
-    with pytest.raises(BackendError, match=r"GET /models: HTTP 404 Not Found, POST /chat/completions: HTTP 404 Not Found.*did you mean http://127\.0\.0\.1:\d+/v1\?"):
+    with pytest.raises(
+        BackendError,
+        match=r"GET /models: HTTP 404 Not Found, POST /chat/completions: HTTP 404 Not Found.*did you mean http://127\.0\.0\.1:\d+/v1\?",
+    ):
         check_run(recipe, tmp_path / "store")
     assert not (tmp_path / "store").exists()
 
@@ -262,8 +310,14 @@ def test_no_prefect_prints_the_summary(in_process):
 def test_without_prefect_installed_runs_in_process(in_process):
     store = with_cache_of(in_process["folder"], "b")
     code = "import sys; sys.modules['prefect'] = None; sys.argv[0] = 'rlaif'; from rlaif.cli import app; app()"
-    result = subprocess.run([sys.executable, "-c", code, "run", str(in_process["recipe"]), "--store", str(store)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120, env=cli_env())
+    result = subprocess.run(
+        [sys.executable, "-c", code, "run", str(in_process["recipe"]), "--store", str(store)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=cli_env(),
+    )
     assert result.returncode == 0, result.stderr
     assert "Prefect is not installed: running in this process" in result.stderr and "Traceback" not in result.stderr
     assert version_of(result) == in_process["version"]

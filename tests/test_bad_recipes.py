@@ -43,15 +43,25 @@ def test_unsafe_recipe_name_is_refused_at_load(tmp_path, name, needle):
     "text, key, lines",
     [
         (f"name: t\nname: u\n{POLICY}", "name", "lines 1 and 2"),
-        (f"name: t\n{POLICY}judge:\n  backend: openai\n  mode: auto\n  backend: vllm\n", "judge.backend", "lines 6 and 8"),
+        (
+            f"name: t\n{POLICY}judge:\n  backend: openai\n  mode: auto\n  backend: vllm\n",
+            "judge.backend",
+            "lines 6 and 8",
+        ),
         (f"name: t\n{POLICY}    model: other\n", "policies.0.model", "lines 4 and 5"),
-        (f"name: t\n{POLICY}filters: {{consistency: true, consistency: false}}\n", "filters.consistency", "lines 5 and 5"),
+        (
+            f"name: t\n{POLICY}filters: {{consistency: true, consistency: false}}\n",
+            "filters.consistency",
+            "lines 5 and 5",
+        ),
     ],
 )
 def test_duplicate_yaml_key_is_an_error(tmp_path, text, key, lines):
     recipe = write_recipe(tmp_path, text)
     result = run_cli("run", str(recipe), "--store", str(tmp_path / "store"))
-    assert_clean_failure(result, f"{recipe}: {key}: duplicate key ({lines})", "remove one of them", store=tmp_path / "store")
+    assert_clean_failure(
+        result, f"{recipe}: {key}: duplicate key ({lines})", "remove one of them", store=tmp_path / "store"
+    )
 
 
 @pytest.mark.parametrize(
@@ -62,13 +72,18 @@ def test_duplicate_yaml_key_is_an_error(tmp_path, text, key, lines):
         (f"name: t\n{POLICY}    params: {{temperature: .nan}}\n", "policies.0.params.temperature"),
         (f"name: t\n{POLICY}judge: {{type: binary, threshold: .nan}}\n", "judge.threshold"),
         (f"name: t\n{POLICY}filters: {{min_margin: -.inf}}\n", "filters.min_margin"),
-        (f"name: t\n{POLICY}filters: {{decontaminate: {{path: e.jsonl, similarity: .NaN}}}}\n", "filters.decontaminate.similarity"),
+        (
+            f"name: t\n{POLICY}filters: {{decontaminate: {{path: e.jsonl, similarity: .NaN}}}}\n",
+            "filters.decontaminate.similarity",
+        ),
     ],
 )
 def test_non_finite_number_is_an_error(tmp_path, text, key):
     recipe = write_recipe(tmp_path, text)
     result = run_cli("run", str(recipe), "--store", str(tmp_path / "store"))
-    assert_clean_failure(result, f"{recipe}: {key}: Input should be a finite number", ".inf, .nan", store=tmp_path / "store")
+    assert_clean_failure(
+        result, f"{recipe}: {key}: Input should be a finite number", ".inf, .nan", store=tmp_path / "store"
+    )
 
 
 SECRET = "sk-proj-Zq81xLmN0pQrStUvWxYz1234"
@@ -78,14 +93,54 @@ HF_SECRET = "hf_AbCdEfGhIjKlMnOpQrStUvWxYz1234"
 @pytest.mark.parametrize(
     "recipe, key, needle, secret",
     [
-        (_policy(backend="openai", base_url=f"http://user:{SECRET}@127.0.0.1:8000/v1"), "policies.0.base_url", "carries credentials", SECRET),
-        (_policy(backend="openai", base_url=f"http://{SECRET}@127.0.0.1/v1"), "policies.0.base_url", "carries credentials", SECRET),
-        (_policy(backend="openai", base_url=f"http://127.0.0.1/v1?api_key={SECRET}"), "policies.0.base_url", "a key in its query", SECRET),
-        ({**GOOD, "judge": {"backend": "openai", "base_url": f"https://me:{HF_SECRET}@api.example.com/v1"}}, "judge.base_url", "carries credentials", HF_SECRET),
-        (_policy(backend="openai", api_key_env=SECRET), "policies.0.api_key_env", "the value looks like a key", SECRET),
-        (_policy(backend="openai", api_key_env=HF_SECRET), "policies.0.api_key_env", "the value looks like a key", HF_SECRET),
-        ({**GOOD, "judge": {"api_key_env": "Zq81xLmN0pQrStUvWxYz12345678"}}, "judge.api_key_env", "the value looks like a key", "Zq81xLmN0pQrStUvWxYz12345678"),
-        ({**GOOD, "judge": {"jury": [{"api_key_env": "my key"}]}}, "judge.jury.0.api_key_env", "not an environment variable name", "my key"),
+        (
+            _policy(backend="openai", base_url=f"http://user:{SECRET}@127.0.0.1:8000/v1"),
+            "policies.0.base_url",
+            "carries credentials",
+            SECRET,
+        ),
+        (
+            _policy(backend="openai", base_url=f"http://{SECRET}@127.0.0.1/v1"),
+            "policies.0.base_url",
+            "carries credentials",
+            SECRET,
+        ),
+        (
+            _policy(backend="openai", base_url=f"http://127.0.0.1/v1?api_key={SECRET}"),
+            "policies.0.base_url",
+            "a key in its query",
+            SECRET,
+        ),
+        (
+            {**GOOD, "judge": {"backend": "openai", "base_url": f"https://me:{HF_SECRET}@api.example.com/v1"}},
+            "judge.base_url",
+            "carries credentials",
+            HF_SECRET,
+        ),
+        (
+            _policy(backend="openai", api_key_env=SECRET),
+            "policies.0.api_key_env",
+            "the value looks like a key",
+            SECRET,
+        ),
+        (
+            _policy(backend="openai", api_key_env=HF_SECRET),
+            "policies.0.api_key_env",
+            "the value looks like a key",
+            HF_SECRET,
+        ),
+        (
+            {**GOOD, "judge": {"api_key_env": "Zq81xLmN0pQrStUvWxYz12345678"}},
+            "judge.api_key_env",
+            "the value looks like a key",
+            "Zq81xLmN0pQrStUvWxYz12345678",
+        ),
+        (
+            {**GOOD, "judge": {"jury": [{"api_key_env": "my key"}]}},
+            "judge.jury.0.api_key_env",
+            "not an environment variable name",
+            "my key",
+        ),
         ({**GOOD, "judge": {"template": [SECRET]}}, "judge.template", "the value is not shown", SECRET),
     ],
 )
@@ -102,7 +157,11 @@ BAD_BYTES = [
     (b'{"prompt": "fine"}\n{"prompt": "caf\xe9"}\n', "row 2", "not UTF-8 text (byte 0xe9 at byte offset 34)"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "row 1", "not UTF-8 text (byte 0x89 at byte offset 0)"),
     (b'{"prompt": "fine"}\n\x00\x01\x02binary', "row 2", "NUL byte at byte offset 19"),
-    (b'\xef\xbb\xbf{"prompt": "fine"}\n{"prompt": "a\xff"}\n', "row 2", "not UTF-8 text (byte 0xff at byte offset 35)"),
+    (
+        b'\xef\xbb\xbf{"prompt": "fine"}\n{"prompt": "a\xff"}\n',
+        "row 2",
+        "not UTF-8 text (byte 0xff at byte offset 35)",
+    ),
 ]
 
 
@@ -115,7 +174,10 @@ def test_prompt_file_that_is_not_utf8_text(tmp_path, data, row, needle):
     assert_clean_failure(result, f"{prompts}, {row}: {needle}", store=tmp_path / "store")
 
 
-@pytest.mark.parametrize("data, row, needle", [BAD_BYTES[1], (b'\xff\xfe{\x00"\x00', "row 1", "not UTF-8 text (byte 0xff at byte offset 0)")])
+@pytest.mark.parametrize(
+    "data, row, needle",
+    [BAD_BYTES[1], (b'\xff\xfe{\x00"\x00', "row 1", "not UTF-8 text (byte 0xff at byte offset 0)")],
+)
 def test_gold_file_that_is_not_utf8_text(tmp_path, data, row, needle):
     gold = tmp_path / "gold.jsonl"
     gold.write_bytes(data)
@@ -141,7 +203,9 @@ def test_safe_names_pass(name):
     assert parse_recipe({**GOOD, "name": name}).name == name
 
 
-@pytest.mark.parametrize("name", ["", "..", "../x", "a/b", "a\\b", "-x", ".x", "x y", "x\n", "é", "A" * 65, "a:b", "~"])
+@pytest.mark.parametrize(
+    "name", ["", "..", "../x", "a/b", "a\\b", "-x", ".x", "x y", "x\n", "é", "A" * 65, "a:b", "~"]
+)
 def test_unsafe_names_fail(name):
     with pytest.raises(ValueError):
         check_name(name)
@@ -162,7 +226,21 @@ def test_version_ids_pass(version_id):
 
 @pytest.mark.parametrize(
     "version_id",
-    ["t", "t-0123", "t-0123456789AB", "t-0123456789abc", "-0123456789ab", "../t-0123456789ab", "/t-0123456789ab", "a/t-0123456789ab", ".t-0123456789ab", "t-0123456789ab/..", "", None, 3],
+    [
+        "t",
+        "t-0123",
+        "t-0123456789AB",
+        "t-0123456789abc",
+        "-0123456789ab",
+        "../t-0123456789ab",
+        "/t-0123456789ab",
+        "a/t-0123456789ab",
+        ".t-0123456789ab",
+        "t-0123456789ab/..",
+        "",
+        None,
+        3,
+    ],
 )
 def test_bad_version_ids_fail(version_id):
     assert not is_version_id(version_id)
@@ -189,7 +267,10 @@ def test_duplicate_key_loader_names_both_lines_and_the_path():
 
 
 def test_duplicate_key_loader_keeps_yaml_merge_keys_and_equal_values_apart():
-    assert load_yaml("base: &b {x: 1, y: 2}\nderived:\n  <<: *b\n  x: 3\n") == {"base": {"x": 1, "y": 2}, "derived": {"x": 3, "y": 2}}
+    assert load_yaml("base: &b {x: 1, y: 2}\nderived:\n  <<: *b\n  x: 3\n") == {
+        "base": {"x": 1, "y": 2},
+        "derived": {"x": 3, "y": 2},
+    }
     assert load_yaml("a: 1\nb: 1\nc: [1, 1]\n") == {"a": 1, "b": 1, "c": [1, 1]}
     with pytest.raises(DuplicateKeyError, match="duplicate key 'x' .lines 1 and 1."):
         load_yaml("{x: 1, x: 2}")
@@ -208,18 +289,24 @@ def test_recipe_that_is_not_utf8(tmp_path):
         load_recipe(path)
 
 
-@pytest.mark.parametrize("text", ["sk-abc", "hf_abc", "ghp_x", "Bearer abc", "AKIAIOSFODNN7EXAMPLE", "Zq81xLmN0pQrStUvWxYz1234"])
+@pytest.mark.parametrize(
+    "text", ["sk-abc", "hf_abc", "ghp_x", "Bearer abc", "AKIAIOSFODNN7EXAMPLE", "Zq81xLmN0pQrStUvWxYz1234"]
+)
 def test_looks_like_key(text):
     assert looks_like_key(text)
 
 
-@pytest.mark.parametrize("text", ["OPENAI_API_KEY", "HF_TOKEN", "my_service_api_key_for_production_2", "smollm2-135m", "x" * 40, None])
+@pytest.mark.parametrize(
+    "text", ["OPENAI_API_KEY", "HF_TOKEN", "my_service_api_key_for_production_2", "smollm2-135m", "x" * 40, None]
+)
 def test_does_not_look_like_key(text):
     assert not looks_like_key(text)
 
 
 def test_good_endpoints_and_variable_names_pass():
-    recipe = parse_recipe(_policy(backend="openai", base_url="http://127.0.0.1:8000/v1?mode=fast", api_key_env="MY_KEY_2"))
+    recipe = parse_recipe(
+        _policy(backend="openai", base_url="http://127.0.0.1:8000/v1?mode=fast", api_key_env="MY_KEY_2")
+    )
     assert recipe.policies[0].base_url.endswith("?mode=fast") and recipe.policies[0].api_key_env == "MY_KEY_2"
 
 

@@ -20,14 +20,20 @@ OUTSIDE = "secret-outside-manifest"
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if not p.is_symlink()}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if not p.is_symlink()
+    }
 
 
 @pytest.fixture
 def world(tmp_path):
     """A store with one good version, and a manifest outside the store that must never be read."""
     store = tmp_path / "store"
-    good, _ = commit_tables(store, "t", {"pairs": [{"prompt_id": "p0", "chosen": "a", "rejected": "b"}]}, {"recipe": {"name": "t"}})
+    good, _ = commit_tables(
+        store, "t", {"pairs": [{"prompt_id": "p0", "chosen": "a", "rejected": "b"}]}, {"recipe": {"name": "t"}}
+    )
     outside = tmp_path / "elsewhere" / "v"
     outside.mkdir(parents=True)
     (outside / "manifest.json").write_text(json.dumps({"id": OUTSIDE, "parents": []}))
@@ -48,7 +54,16 @@ def _command(name: str, version_id: str, world: dict) -> list[str]:
 
 
 COMMANDS = ["show", "report", "diff-a", "diff-b", "lineage", "export", "push"]
-BAD_IDS = ["../../elsewhere/v", "ABS", "t-0123456789ab/../../../elsewhere/v", "a/b", "", "t-ffffffffffff", "t-0123456789AB", "x" * 300]
+BAD_IDS = [
+    "../../elsewhere/v",
+    "ABS",
+    "t-0123456789ab/../../../elsewhere/v",
+    "a/b",
+    "",
+    "t-ffffffffffff",
+    "t-0123456789AB",
+    "x" * 300,
+]
 PUSH_ENV = {"HF_TOKEN": "hf_dummy_never_used", "HF_ENDPOINT": "http://127.0.0.1:9"}  # nothing may be contacted
 
 
@@ -56,7 +71,9 @@ def _run(world: dict, *args: str) -> object:
     return run_cli("datasets", *args, "--store", str(world["store"]), env=PUSH_ENV)
 
 
-CASES = [("show", bad_id) for bad_id in BAD_IDS] + [(command, bad_id) for command in COMMANDS[1:] for bad_id in ("../../elsewhere/v", "t-ffffffffffff")]
+CASES = [("show", bad_id) for bad_id in BAD_IDS] + [
+    (command, bad_id) for command in COMMANDS[1:] for bad_id in ("../../elsewhere/v", "t-ffffffffffff")
+]
 
 
 @pytest.mark.parametrize("command, bad_id", CASES)
@@ -132,7 +149,9 @@ def test_a_damaged_manifest_is_named_with_what_to_do(world, data, problem, comma
 
 def test_a_damaged_parent_is_named_and_an_unsafe_parent_is_missing(world):
     store = world["store"]
-    child, _ = commit_tables(store, "c", {"pairs": []}, {"recipe": {}, "parents": ["../../elsewhere/v", world["good"]]})
+    child, _ = commit_tables(
+        store, "c", {"pairs": []}, {"recipe": {}, "parents": ["../../elsewhere/v", world["good"]]}
+    )
     tree = json.loads(_run(world, "lineage", child, "--json").stdout)
     assert [p["missing"] for p in tree["parents"]] == [True, False]
     assert OUTSIDE not in json.dumps(tree)
@@ -141,7 +160,16 @@ def test_a_damaged_parent_is_named_and_an_unsafe_parent_is_missing(world):
     assert_clean_failure(result, f"{version_path(store, world['good'])}/manifest.json: not valid JSON")
 
 
-@pytest.mark.parametrize("ref", ["alice/prefs@../../x", "alice/prefs@/etc/passwd", "alice/prefs@a b", "alice/prefs@refs/../main", "alice/prefs@x?y=1"])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "alice/prefs@../../x",
+        "alice/prefs@/etc/passwd",
+        "alice/prefs@a b",
+        "alice/prefs@refs/../main",
+        "alice/prefs@x?y=1",
+    ],
+)
 def test_pull_refuses_an_unsafe_revision_before_any_request(tmp_path, ref):
     store = tmp_path / "store"
     result = run_cli("datasets", "pull", ref, "--store", str(store), env=PUSH_ENV)
@@ -166,10 +194,16 @@ def test_list_versions_marks_broken_ones(world):
     (world["store"] / "versions" / "not-an-id").mkdir()
     (world["store"] / "versions" / "not-an-id" / "manifest.json").write_text(json.dumps({"id": "not-an-id"}))
     listed = {m["id"]: m.get("broken") for m in list_versions(world["store"])}
-    assert listed == {world["good"]: None, "t-bbbbbbbbbbbb": "manifest.json: a JSON array, not an object", "not-an-id": "the folder's name is not a version id"}
+    assert listed == {
+        world["good"]: None,
+        "t-bbbbbbbbbbbb": "manifest.json: a JSON array, not an object",
+        "not-an-id": "the folder's name is not a version id",
+    }
 
 
-@pytest.mark.parametrize("pushed_id", ["../../escaped-0123456789ab", "/tmp/x-0123456789ab", "a/b-0123456789ab", ".hidden-0123456789ab"])
+@pytest.mark.parametrize(
+    "pushed_id", ["../../escaped-0123456789ab", "/tmp/x-0123456789ab", "a/b-0123456789ab", ".hidden-0123456789ab"]
+)
 def test_pull_refuses_a_pushed_manifest_whose_id_is_not_a_version_id(hub, tmp_path, pushed_id):  # noqa: F811 (the fixture)
     from huggingface_hub import CommitOperationAdd, HfApi
 
@@ -179,7 +213,15 @@ def test_pull_refuses_a_pushed_manifest_whose_id_is_not_a_version_id(hub, tmp_pa
     manifest = {**load_manifest(tmp_path / "source", version_id), "id": pushed_id}
     edit = CommitOperationAdd("rlaif/manifest.json", json.dumps(manifest).encode())
     HfApi(endpoint=hub.url, token=TOKEN).create_commit(REPO, [edit], commit_message="edit", repo_type="dataset")
-    env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "", "HF_DATASETS_OFFLINE": ""}
+    env = {
+        "HF_ENDPOINT": hub.url,
+        "HF_TOKEN": TOKEN,
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_HUB_OFFLINE": "",
+        "HF_DATASETS_OFFLINE": "",
+    }
     result = run_cli("datasets", "pull", REPO, "--store", str(store), env=env)
-    assert_clean_failure(result, f"{REPO}@main: rlaif/manifest.json has no valid `id` ({pushed_id!r} is not <name>-<12 hex>)")
+    assert_clean_failure(
+        result, f"{REPO}@main: rlaif/manifest.json has no valid `id` ({pushed_id!r} is not <name>-<12 hex>)"
+    )
     assert list((store / "versions").iterdir()) == [] and not (tmp_path / "escaped-0123456789ab").exists()

@@ -19,15 +19,28 @@ from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import write_prompts
 from tests.det_server import DetServer
 
-PRICES = {"det": {"prompt_per_mtok": 1.5, "completion_per_mtok": 6.0}, "det-judge": {"prompt_per_mtok": 3.0, "completion_per_mtok": 15.0}}
+PRICES = {
+    "det": {"prompt_per_mtok": 1.5, "completion_per_mtok": 6.0},
+    "det-judge": {"prompt_per_mtok": 3.0, "completion_per_mtok": 15.0},
+}
 
 
 def recipe_dict(tmp_path, url: str, budget: dict) -> dict:
-    path = write_prompts(tmp_path / "prompts.jsonl", [f"Budget question {i}: explain thing number {i} in some detail." for i in range(5)])
+    path = write_prompts(
+        tmp_path / "prompts.jsonl",
+        [f"Budget question {i}: explain thing number {i} in some detail." for i in range(5)],
+    )
     endpoint = {"backend": "openai", "base_url": url}
-    return {"name": "budget", "prompts": {"path": str(path)}, "samples_per_prompt": 3, "judge": {**endpoint, "model": "det-judge"},
-            "policies": [{"name": "p", **endpoint, "model": "det", "params": {"max_tokens": 40}}],
-            "filters": {"response_near_duplicate": None}, "prices": PRICES, "budget": budget}
+    return {
+        "name": "budget",
+        "prompts": {"path": str(path)},
+        "samples_per_prompt": 3,
+        "judge": {**endpoint, "model": "det-judge"},
+        "policies": [{"name": "p", **endpoint, "model": "det", "params": {"max_tokens": 40}}],
+        "filters": {"response_near_duplicate": None},
+        "prices": PRICES,
+        "budget": budget,
+    }
 
 
 def paid_usd(cache_path) -> float:
@@ -36,11 +49,17 @@ def paid_usd(cache_path) -> float:
     for (value,) in sqlite3.connect(cache_path).execute("SELECT value FROM calls"):
         row = json.loads(value)
         price = PRICES["det-judge"] if "probs" in row else PRICES["det"]
-        total += (row["prompt_tokens"] * price["prompt_per_mtok"] + row["completion_tokens"] * price["completion_per_mtok"]) / 1e6
+        total += (
+            row["prompt_tokens"] * price["prompt_per_mtok"] + row["completion_tokens"] * price["completion_per_mtok"]
+        ) / 1e6
     return total
 
 
-PROBE = {"model": "det-judge", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}  # rlaif.pipeline.preflight's check of a model /models does not list
+PROBE = {
+    "model": "det-judge",
+    "messages": [{"role": "user", "content": "Hi"}],
+    "max_tokens": 1,
+}  # rlaif.pipeline.preflight's check of a model /models does not list
 
 
 def run_calls(server: DetServer) -> dict:
@@ -55,7 +74,14 @@ def test_a_small_cap_stops_the_run_and_a_higher_one_resumes_without_paying_twice
     with DetServer() as server:
         small = write_recipe(tmp_path, recipe_dict(tmp_path, server.base_url, {"max_usd": cap}), "small.yaml")
         stopped = run_cli("run", str(small), "--store", str(store), "--no-prefect")
-        assert_clean_failure(stopped, "stopped before the budget would be exceeded", "budget.max_usd", "Nothing was committed", "higher `budget:`", code=4)
+        assert_clean_failure(
+            stopped,
+            "stopped before the budget would be exceeded",
+            "budget.max_usd",
+            "Nothing was committed",
+            "higher `budget:`",
+            code=4,
+        )
         spent = float(re.search(r"spent \$([0-9.]+) of budget.max_usd", " ".join(stopped.stderr.split())).group(1))
         assert 0 < spent <= cap and paid_usd(store / "cache.sqlite") == pytest.approx(spent, abs=1e-6)
         assert not list_versions(store)
@@ -80,7 +106,9 @@ def test_a_token_cap_stops_before_the_tokens_run_out(tmp_path):
 
 def test_the_cap_does_not_change_the_version_id(tmp_path):
     with DetServer() as server:
-        capped, _, manifest, _ = run_recipe(parse_recipe(recipe_dict(tmp_path, server.base_url, {"max_usd": 5})), tmp_path / "a")
+        capped, _, manifest, _ = run_recipe(
+            parse_recipe(recipe_dict(tmp_path, server.base_url, {"max_usd": 5})), tmp_path / "a"
+        )
         plain = recipe_dict(tmp_path, server.base_url, {})
         plain.pop("budget"), plain.pop("prices")
         uncapped, _, _, _ = run_recipe(parse_recipe(plain), tmp_path / "b")
@@ -88,15 +116,29 @@ def test_the_cap_does_not_change_the_version_id(tmp_path):
 
 
 BAD = {
-    "negative max_usd": ({"budget": {"max_usd": -1}, "prices": {"smollm2-135m": {"prompt_per_mtok": 0, "completion_per_mtok": 0}}}, "budget.max_usd"),
+    "negative max_usd": (
+        {"budget": {"max_usd": -1}, "prices": {"smollm2-135m": {"prompt_per_mtok": 0, "completion_per_mtok": 0}}},
+        "budget.max_usd",
+    ),
     "empty budget": ({"budget": {}}, "budget.max_usd"),
     "max_tokens not a number": ({"budget": {"max_tokens": "lots"}}, "budget.max_tokens"),
     "unknown budget key": ({"budget": {"max_dollars": 3}}, "budget.max_dollars"),
-    "negative price": ({"prices": {"m": {"prompt_per_mtok": -1, "completion_per_mtok": 1}}}, "prices.m.prompt_per_mtok"),
+    "negative price": (
+        {"prices": {"m": {"prompt_per_mtok": -1, "completion_per_mtok": 1}}},
+        "prices.m.prompt_per_mtok",
+    ),
     "price missing a field": ({"prices": {"m": {"prompt_per_mtok": 1}}}, "prices.m.completion_per_mtok"),
-    "unknown price key": ({"prices": {"m": {"prompt_per_mtok": 1, "completion_per_mtok": 1, "cached_per_mtok": 1}}}, "prices.m.cached_per_mtok"),
+    "unknown price key": (
+        {"prices": {"m": {"prompt_per_mtok": 1, "completion_per_mtok": 1, "cached_per_mtok": 1}}},
+        "prices.m.cached_per_mtok",
+    ),
     "max_usd with an unpriced API model": (
-        {"budget": {"max_usd": 1}, "policies": [{"name": "p", "backend": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "gpt-x"}]}, "prices"),
+        {
+            "budget": {"max_usd": 1},
+            "policies": [{"name": "p", "backend": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "gpt-x"}],
+        },
+        "prices",
+    ),
 }
 
 

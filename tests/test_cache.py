@@ -6,7 +6,10 @@ from tests.fakes import FakeBackend
 
 
 def requests(n, seed=0):
-    return [GenerateRequest(messages=(("user", f"q{i}"),), temperature=0.7, top_p=1.0, max_tokens=8, seed=seed) for i in range(n)]
+    return [
+        GenerateRequest(messages=(("user", f"q{i}"),), temperature=0.7, top_p=1.0, max_tokens=8, seed=seed)
+        for i in range(n)
+    ]
 
 
 def test_second_run_is_all_cached_and_does_not_load_the_model(tmp_path):
@@ -55,7 +58,9 @@ def test_processes_opening_a_new_cache_at_the_same_moment_all_get_it(tmp_path):
     for round_ in range(6):
         path = tmp_path / f"store-{round_}" / "cache.sqlite"
         barrier, outcomes = context.Barrier(8), context.Queue()
-        workers = [context.Process(target=_open_cache_together, args=(str(path), barrier, outcomes, i)) for i in range(8)]
+        workers = [
+            context.Process(target=_open_cache_together, args=(str(path), barrier, outcomes, i)) for i in range(8)
+        ]
         for worker in workers:
             worker.start()
         results = [outcomes.get(timeout=120) for _ in workers]

@@ -17,9 +17,18 @@ from rlaif.store.versions import commit_tables, load_manifest, version_path
 from tests.test_export import MANIFEST, pairwise_tables
 
 EVAL = {
-    "n": 100, "agreement": 0.6123, "kappa": 0.21, "position_consistency": 0.04, "position_consistency_debiased": 0.52,
-    "prefers_longer": 0.71, "baseline_longer": 0.68, "ece": 0.12, "failures": 0,
-    "gold": {"path": "mt-bench.jsonl", "sha256": "ef" * 32, "rows": 100}, "outcomes": [{"row": 1}], "judge": {"model": "smollm2-135m"},
+    "n": 100,
+    "agreement": 0.6123,
+    "kappa": 0.21,
+    "position_consistency": 0.04,
+    "position_consistency_debiased": 0.52,
+    "prefers_longer": 0.71,
+    "baseline_longer": 0.68,
+    "ece": 0.12,
+    "failures": 0,
+    "gold": {"path": "mt-bench.jsonl", "sha256": "ef" * 32, "rows": 100},
+    "outcomes": [{"row": 1}],
+    "judge": {"model": "smollm2-135m"},
 }
 
 
@@ -45,7 +54,15 @@ def version(store):
 
 
 def card_of(store, version_id, **kwargs) -> str:
-    return render_card(load_manifest(store, version_id), "dpo", "conversational", 3, ["prompt", "chosen", "rejected", "margin"], "pairs", **kwargs)
+    return render_card(
+        load_manifest(store, version_id),
+        "dpo",
+        "conversational",
+        3,
+        ["prompt", "chosen", "rejected", "margin"],
+        "pairs",
+        **kwargs,
+    )
 
 
 def test_front_matter_has_license_tags_and_configs(store, version):
@@ -53,15 +70,26 @@ def test_front_matter_has_license_tags_and_configs(store, version):
     assert meta["license"] == "other"
     assert {"rlaif", "dpo"} <= set(meta["tags"])
     [config] = meta["configs"]
-    assert config["config_name"] == "default" and config["data_files"] == [{"split": "train", "path": "data/train-*.parquet"}]
-    assert meta["rlaif"] == {"version": version, "format": "dpo", "style": "conversational", "rows": 3, "data_sha256": None, "package_version": "0.1.0"}
+    assert config["config_name"] == "default" and config["data_files"] == [
+        {"split": "train", "path": "data/train-*.parquet"}
+    ]
+    assert meta["rlaif"] == {
+        "version": version,
+        "format": "dpo",
+        "style": "conversational",
+        "rows": 3,
+        "data_sha256": None,
+        "package_version": "0.1.0",
+    }
     assert meta["size_categories"] == ["n<1K"]
 
 
 def test_license_comes_from_argument_then_recipe_then_other(store, version):
     assert "No license was given" in section(card_of(store, version), "License")
     assert front(card_of(store, version, license="mit"))["license"] == "mit"
-    licensed = commit_tables(store, "licensed", pairwise_tables(), {**MANIFEST, "recipe": {**MANIFEST["recipe"], "license": "cc-by-4.0"}})[0]
+    licensed = commit_tables(
+        store, "licensed", pairwise_tables(), {**MANIFEST, "recipe": {**MANIFEST["recipe"], "license": "cc-by-4.0"}}
+    )[0]
     card = card_of(store, licensed)
     assert front(card)["license"] == "cc-by-4.0" and "No license was given" not in card
 
@@ -72,10 +100,18 @@ def test_body_reports_recipe_models_templates_counts_and_judge_quality(store, ve
     models = section(card, "Models")
     assert "| policy `big` | big-model (openai) |" in models and "| judge | smollm2-135m (transformers) |" in models
     counts = section(card, "Counts")
-    nested = {**MANIFEST, "counts": {**MANIFEST["counts"], "prompts_dropped": {"duplicate": 2}, "feedback": {"good": 1, "bad": 0}}}
+    nested = {
+        **MANIFEST,
+        "counts": {**MANIFEST["counts"], "prompts_dropped": {"duplicate": 2}, "feedback": {"good": 1, "bad": 0}},
+    }
     nested_counts = section(card_of(store, commit_tables(store, "nested", pairwise_tables(), nested)[0]), "Counts")
     assert "| prompts_dropped.duplicate | 2 |" in nested_counts and "| feedback.bad | 0 |" in nested_counts
-    assert "| identical | 1 |" in counts and "| inconsistent | 1 |" in counts and "| kept | 3 |" in counts and "| calls live | 15 |" in counts
+    assert (
+        "| identical | 1 |" in counts
+        and "| inconsistent | 1 |" in counts
+        and "| kept | 3 |" in counts
+        and "| calls live | 15 |" in counts
+    )
     judge = section(card, "Judge quality")
     assert "(beta) | 0.8123 |" in judge and "| order consistency, raw (same winner in both orders) | 0.25 |" in judge
     assert "| order consistency, position bias removed | 0.75 |" in judge and "longer one | 0.6667 |" in judge
@@ -83,15 +119,26 @@ def test_body_reports_recipe_models_templates_counts_and_judge_quality(store, ve
     recipe = section(card, "Recipe")
     assert yaml.safe_load(recipe.split("```yaml\n")[1].split("```")[0]) == MANIFEST["recipe"]
     assert "| `margin` | \\|2 p_chosen - 1\\|: 0 is a tie" in section(card, "Columns")
-    for key in ("lee2023rlaif", "rafailov2023dpo", "ethayarajh2024kto", "cui2023ultrafeedback", "bai2022constitutional"):
+    for key in (
+        "lee2023rlaif",
+        "rafailov2023dpo",
+        "ethayarajh2024kto",
+        "cui2023ultrafeedback",
+        "bai2022constitutional",
+    ):
         assert key in section(card, "Citation")
 
 
 def test_human_agreement_from_the_manifest_or_an_eval_file(store, version, tmp_path):
     evaluated = commit_tables(store, "evaluated", pairwise_tables(), {**MANIFEST, "eval": EVAL})[0]
     judge = section(card_of(store, evaluated), "Judge quality")
-    assert "| agreement with the human label | 0.6123 |" in judge and "| Cohen's kappa with the human label | 0.21 |" in judge
-    assert "| agreement of the rule 'the longer one wins' | 0.68 |" in judge and "| gold.path | mt-bench.jsonl |" in judge
+    assert (
+        "| agreement with the human label | 0.6123 |" in judge
+        and "| Cohen's kappa with the human label | 0.21 |" in judge
+    )
+    assert (
+        "| agreement of the rule 'the longer one wins' | 0.68 |" in judge and "| gold.path | mt-bench.jsonl |" in judge
+    )
     assert "outcomes" not in judge and "No human-agreement" not in judge
     path = tmp_path / "eval.json"
     path.write_text(json.dumps(EVAL))
@@ -119,7 +166,15 @@ def test_load_dataset_reads_only_the_export_when_the_folder_holds_other_parquet(
         shutil.copy(version_path(store, version) / f"{table}.parquet", out / "rlaif" / f"{table}.parquet")
     loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))
     assert list(loaded) == ["train"] and loaded["train"].num_rows == 6
-    assert set(loaded["train"].column_names) == {"prompt", "completion", "label", "prompt_id", "response_id", "policy", "score"}
+    assert set(loaded["train"].column_names) == {
+        "prompt",
+        "completion",
+        "label",
+        "prompt_id",
+        "response_id",
+        "policy",
+        "score",
+    }
     assert (out / DATA_FILE).is_file()
 
 
@@ -132,20 +187,37 @@ def test_card_is_a_hub_dataset_card_with_the_same_front_matter_keys(store, versi
     assert meta["configs"][0]["description"].endswith(f"of {version}, data sha256 {'ab' * 32}")
     assert card.text.lstrip().startswith("# crafted: `dpo` export (conversational)")
     titles = re.findall(r"^## (.+)$", card.text, flags=re.M)
-    assert titles == ["Loading", "Columns", "Models", "Templates", "Counts", "Judge quality", "Lineage", "Recipe", "License", "Citation"]
+    assert titles == [
+        "Loading",
+        "Columns",
+        "Models",
+        "Templates",
+        "Counts",
+        "Judge quality",
+        "Lineage",
+        "Recipe",
+        "License",
+        "Citation",
+    ]
 
 
 def test_gold_warnings_stand_above_the_agreement_figures(store):
-    warned = {**EVAL, "warnings": ['the judge does not beat "pick the longer response" on the gold pairs (agreement 0.61 vs 0.68)']}
+    warned = {
+        **EVAL,
+        "warnings": ['the judge does not beat "pick the longer response" on the gold pairs (agreement 0.61 vs 0.68)'],
+    }
     version_id = commit_tables(store, "warned", pairwise_tables(), {**MANIFEST, "eval": warned})[0]
     judge = section(card_of(store, version_id), "Judge quality")
-    warning = judge.index('**Warning:** the judge does not beat "pick the longer response" on the gold pairs (agreement 0.61 vs 0.68).')
+    warning = judge.index(
+        '**Warning:** the judge does not beat "pick the longer response" on the gold pairs (agreement 0.61 vs 0.68).'
+    )
     assert warning < judge.index("| agreement with the human label | 0.6123 |")
     assert "| warnings |" not in judge
 
 
 def test_the_layout_is_the_template_file(store, version, tmp_path, monkeypatch):
     from rlaif.publish import dataset_card as card
+
     assert card.TEMPLATE.is_file() and card.TEMPLATE.name == "dataset_card.md.j2"
     custom = tmp_path / "card.md.j2"
     custom.write_text("---\n{{ card_data }}\n---\n\n# {{ title }}: {{ n_rows }} rows, judge {{ judge_rows[0][1] }}\n")
@@ -161,8 +233,15 @@ def test_every_template_is_package_data():
 
     tomllib = pytest.importorskip("tomllib")
     root = Path(__file__).resolve().parents[1]
-    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["rlaif.publish"]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "rlaif.publish"
+    ]
     folder = root / "rlaif" / "publish"
     shipped = sorted(str(p.relative_to(folder)) for p in (folder / "templates").iterdir())
-    assert {"templates/dataset_card.md.j2", "templates/report.html.j2", "templates/model_card.md.j2", "templates/train_report.html.j2"} <= set(shipped)
+    assert {
+        "templates/dataset_card.md.j2",
+        "templates/report.html.j2",
+        "templates/model_card.md.j2",
+        "templates/train_report.html.j2",
+    } <= set(shipped)
     assert [name for name in shipped if not any(fnmatch.fnmatch(name, pattern) for pattern in patterns)] == []

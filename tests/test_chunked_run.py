@@ -29,7 +29,11 @@ def generate(request):
     text = request.messages[-1][1]
     if unit(f"fail{text}{request.seed}") < 0.08:
         raise RuntimeError("policy down")
-    return Completion(text=f"answer {request.seed}" + " more" * int(unit(f"{text}{request.seed}") * 6) + f" to {text}", finish_reason="stop", completion_tokens=3)
+    return Completion(
+        text=f"answer {request.seed}" + " more" * int(unit(f"{text}{request.seed}") * 6) + f" to {text}",
+        finish_reason="stop",
+        completion_tokens=3,
+    )
 
 
 def score(request):
@@ -40,7 +44,9 @@ def score(request):
     if u < 0.2:
         return Scores(probs=None, text="Output (a)" if u < 0.12 else "Output (b)")  # a parsed (hard) label
     a, b = re.search(r"# Output \(a\):\n(.*?)\n\n# Output \(b\):\n(.*?)\n\n# Which", content, re.S).groups()
-    logit = 0.7 + 1.5 * ((len(a) > len(b)) - (len(a) < len(b))) + 3 * (unit("p" + content) - 0.5)  # first shown, longer
+    logit = (
+        0.7 + 1.5 * ((len(a) > len(b)) - (len(a) < len(b))) + 3 * (unit("p" + content) - 0.5)
+    )  # first shown, longer
     p = 1 / (1 + math.exp(-logit))
     return Scores(probs={"a": 0.9 * p, "b": 0.9 * (1 - p)}, text="Output (a")
 
@@ -64,14 +70,19 @@ ENDPOINT = {"backend": "openai", "base_url": "http://127.0.0.1:9/v1"}
 def recipe_for(tmp_path, judge=None, filters=None, models=("fake", "fake", "fake"), engine=ENDPOINT):
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": q}) + "\n" for i, q in enumerate(QUESTIONS)))
-    return parse_recipe({
-        "name": "chunks",
-        "prompts": {"path": str(prompts)},
-        "policies": [{**engine, "model": m, "name": n, "params": {"temperature": 0.7, "max_tokens": 16, "seed": s}} for m, n, s in zip(models, ("cold", "hot"), (0, 10))],
-        "samples_per_prompt": 2,
-        "judge": {**engine, "model": models[2], **(judge or {})},
-        "filters": {"min_margin": 0.05, "max_longer_share": 0.5, **(filters or {})},
-    })
+    return parse_recipe(
+        {
+            "name": "chunks",
+            "prompts": {"path": str(prompts)},
+            "policies": [
+                {**engine, "model": m, "name": n, "params": {"temperature": 0.7, "max_tokens": 16, "seed": s}}
+                for m, n, s in zip(models, ("cold", "hot"), (0, 10))
+            ],
+            "samples_per_prompt": 2,
+            "judge": {**engine, "model": models[2], **(judge or {})},
+            "filters": {"min_margin": 0.05, "max_longer_share": 0.5, **(filters or {})},
+        }
+    )
 
 
 def comparable(store, version_id):
@@ -81,7 +92,11 @@ def comparable(store, version_id):
     return manifest, {table: read_table(store, version_id, table) for table in TABLES}
 
 
-@pytest.mark.parametrize("judge", [{}, {"pairs": "best_vs_worst", "debias": False}, {"type": "listwise"}], ids=["pairwise", "pairwise-bvw", "listwise"])
+@pytest.mark.parametrize(
+    "judge",
+    [{}, {"pairs": "best_vs_worst", "debias": False}, {"type": "listwise"}],
+    ids=["pairwise", "pairwise-bvw", "listwise"],
+)
 def test_any_chunk_size_commits_the_same_version_as_the_run_in_one_chunk(tmp_path, fake_backends, judge):
     recipe = recipe_for(tmp_path, judge)
     expected = run_recipe(recipe, tmp_path / "whole", chunk_size=100)[0]
@@ -142,7 +157,11 @@ def test_each_model_is_loaded_once_per_run_and_one_at_a_time(tmp_path, monkeypat
     _, _, _, run = run_recipe(recipe, tmp_path / "s", chunk_size=3)
     assert run.chunks == 4 and not run.api_only
     assert made == ["fake-a", "fake-b", "fake-judge"]  # one backend per model for the whole run
-    assert [e for e in events if e[0] == "load"] == [("load", "fake-a", 1), ("load", "fake-b", 1), ("load", "fake-judge", 1)]
+    assert [e for e in events if e[0] == "load"] == [
+        ("load", "fake-a", 1),
+        ("load", "fake-b", 1),
+        ("load", "fake-judge", 1),
+    ]
     assert max(n for _, _, n in events) == 1 and not loaded  # one model at a time, all closed at the end
 
 
@@ -154,7 +173,11 @@ def test_api_models_are_loaded_once_and_work_together_with_the_same_version(tmp_
     assert run.chunks == 4 and run.api_only
     assert sorted(made) == ["fake-a", "fake-b", "fake-judge"]
     assert max(n for _, _, n in events) == 3 and not loaded
-    local = run_recipe(recipe_for(tmp_path, models=("fake-a", "fake-b", "fake-judge"), engine={"backend": "transformers"}), tmp_path / "t", chunk_size=3)
+    local = run_recipe(
+        recipe_for(tmp_path, models=("fake-a", "fake-b", "fake-judge"), engine={"backend": "transformers"}),
+        tmp_path / "t",
+        chunk_size=3,
+    )
     assert len(local[0]) == len(version_id)  # (the ids differ: the backend is part of the recipe)
 
 
@@ -172,11 +195,15 @@ def test_no_prompt_left_after_filtering_is_a_clear_error_and_writes_nothing(tmp_
 
     recipe = recipe_for(tmp_path)
     eval_file = tmp_path / "eval.jsonl"
-    eval_file.write_text("".join(json.dumps({"prompt": q}) + "\n" for q in QUESTIONS))  # every prompt is in the eval set
+    eval_file.write_text(
+        "".join(json.dumps({"prompt": q}) + "\n" for q in QUESTIONS)
+    )  # every prompt is in the eval set
     data = recipe.model_dump(exclude_unset=True)
     data["filters"]["decontaminate"] = {"path": str(eval_file)}
     store = tmp_path / "s"
-    with pytest.raises(InputError, match=r"prompts.jsonl: no prompt is left after the prompt filters \(contaminated 11\)"):
+    with pytest.raises(
+        InputError, match=r"prompts.jsonl: no prompt is left after the prompt filters \(contaminated 11\)"
+    ):
         run_recipe(parse_recipe(data), store)
     assert not (store / "versions").exists() and not any((store / ".runs").iterdir())
 
@@ -206,13 +233,17 @@ def manifest_without_filter(tmp_path):
 def tiny_generate(request):
     """Prompt A gets a short and a long answer (seeds 0, 1); prompt B the same answer twice."""
     if "A" in request.messages[-1][1]:
-        return Completion(text="short" if request.seed == 0 else "a much longer answer", finish_reason="stop", completion_tokens=3)
+        return Completion(
+            text="short" if request.seed == 0 else "a much longer answer", finish_reason="stop", completion_tokens=3
+        )
     return Completion(text="same", finish_reason="stop", completion_tokens=1)
 
 
 def tiny_score(request):
     """The judge prefers the longer answer in either position: P = 0.8, no position bias."""
-    a, b = re.search(r"# Output \(a\):\n(.*?)\n\n# Output \(b\):\n(.*?)\n\n# Which", request.messages[-1][1], re.S).groups()
+    a, b = re.search(
+        r"# Output \(a\):\n(.*?)\n\n# Output \(b\):\n(.*?)\n\n# Which", request.messages[-1][1], re.S
+    ).groups()
     p = 0.8 if len(a) > len(b) else 0.2
     return Scores(probs={"a": p, "b": 1 - p}, text="Output (a")
 
@@ -225,20 +256,39 @@ def test_a_tiny_scripted_run_commits_the_pairs_and_counts_worked_out_by_hand(tmp
     monkeypatch.setattr(common, "make_backend", factory)
     monkeypatch.setattr(sampling, "make_backend", factory)
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text(json.dumps({"id": "a", "prompt": "Tell me A."}) + "\n" + json.dumps({"id": "b", "prompt": "Tell me B."}) + "\n")
+    prompts.write_text(
+        json.dumps({"id": "a", "prompt": "Tell me A."}) + "\n" + json.dumps({"id": "b", "prompt": "Tell me B."}) + "\n"
+    )
     endpoint = {"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "fake"}
-    recipe = parse_recipe({"name": "tiny", "prompts": {"path": str(prompts)}, "policies": [{**endpoint, "name": "p"}], "judge": endpoint})
+    recipe = parse_recipe(
+        {"name": "tiny", "prompts": {"path": str(prompts)}, "policies": [{**endpoint, "name": "p"}], "judge": endpoint}
+    )
     version_id, created, manifest, _ = run_recipe(recipe, tmp_path / "s")
     # 2 prompts x 2 samples; one candidate pair per prompt; B's pair is identical (never judged);
     # A's pair judged in both orders: P(short better) = 0.2 both ways, so no bias (beta 0), consistent, margin 0.6
     counts = manifest["counts"]
-    assert (counts["prompts"], counts["generations"], counts["in"], counts["kept"], counts["judgments"]) == (2, 4, 2, 1, 1)
+    assert (counts["prompts"], counts["generations"], counts["in"], counts["kept"], counts["judgments"]) == (
+        2,
+        4,
+        2,
+        1,
+        1,
+    )
     assert {k: v for k, v in counts["dropped"].items() if v} == {"identical": 1}
     assert manifest["calls"] == {"live": 4 + 2, "cached": 0, "failed": 0}
     (pair,) = read_table(tmp_path / "s", version_id, "pairs")
-    assert (pair["prompt_id"], pair["chosen"][0]["content"], pair["rejected"][0]["content"]) == ("a", "a much longer answer", "short")
-    assert (pair["p_chosen"], pair["margin"], pair["p_chosen_raw_ab"], pair["p_chosen_raw_ba"]) == pytest.approx((0.8, 0.6, 0.8, 0.8))
-    assert manifest["judge"]["position_bias"]["beta"] == pytest.approx(0.0, abs=1e-9) and manifest["judge"]["prefers_longer"] == 1.0
+    assert (pair["prompt_id"], pair["chosen"][0]["content"], pair["rejected"][0]["content"]) == (
+        "a",
+        "a much longer answer",
+        "short",
+    )
+    assert (pair["p_chosen"], pair["margin"], pair["p_chosen_raw_ab"], pair["p_chosen_raw_ba"]) == pytest.approx(
+        (0.8, 0.6, 0.8, 0.8)
+    )
+    assert (
+        manifest["judge"]["position_bias"]["beta"] == pytest.approx(0.0, abs=1e-9)
+        and manifest["judge"]["prefers_longer"] == 1.0
+    )
 
 
 @pytest.mark.parametrize("judge", [{}, {"type": "listwise"}], ids=["chunked-pairwise", "one-piece-listwise"])

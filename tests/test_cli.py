@@ -12,7 +12,9 @@ GOOD = {"name": "t", "policies": [{"name": "p", "model": "smollm2-135m"}]}
 
 
 def run_cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "rlaif.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "rlaif.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize(
@@ -21,7 +23,11 @@ def run_cli(*args, cwd=ROOT):
         ({**GOOD, "polices": []}, None, "polices: unknown key - did you mean 'policies'?"),
         ({**GOOD, "prompts": {"path": "missing.jsonl"}}, None, "missing.jsonl: prompt file not found"),
         (GOOD, '{"prompt": "fine"}\n{"prompt": 3}\n', "row 2, field 'prompt'"),
-        ({**GOOD, "judge": {"template": "nope.j2"}}, '{"prompt": "fine"}\n', "nope.j2: judge.template: template file not found"),
+        (
+            {**GOOD, "judge": {"template": "nope.j2"}},
+            '{"prompt": "fine"}\n',
+            "nope.j2: judge.template: template file not found",
+        ),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, recipe, prompt_rows, expected):

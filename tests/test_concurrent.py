@@ -47,7 +47,9 @@ HOLDER = textwrap.dedent("""
 
 
 def start_holder(kind: str, target: Path) -> tuple[subprocess.Popen, Path]:
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, kind, str(target)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, kind, str(target)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     return proc, Path(proc.stdout.readline().strip())
 
 
@@ -112,11 +114,25 @@ LIBRARY_RUN = textwrap.dedent("""
 def write_recipe(folder: Path, base_url: str, model: str, name: str, temperatures: tuple[float, float]) -> Path:
     prompts = folder / "prompts.jsonl"
     if not prompts.exists():
-        prompts.write_text("".join(json.dumps({"id": f"c{i}", "prompt": f"Concurrent question {i}?"}) + "\n" for i in range(N_PROMPTS)))
+        prompts.write_text(
+            "".join(
+                json.dumps({"id": f"c{i}", "prompt": f"Concurrent question {i}?"}) + "\n" for i in range(N_PROMPTS)
+            )
+        )
     endpoint = {"backend": "openai", "base_url": base_url, "model": model}
     recipe = {
-        "name": name, "prompts": {"path": str(prompts)}, "samples_per_prompt": 1,
-        "policies": [{"name": f"p{i}", **endpoint, "max_concurrency": 4, "params": {"temperature": t, "max_tokens": 16, "seed": 1}} for i, t in enumerate(temperatures)],
+        "name": name,
+        "prompts": {"path": str(prompts)},
+        "samples_per_prompt": 1,
+        "policies": [
+            {
+                "name": f"p{i}",
+                **endpoint,
+                "max_concurrency": 4,
+                "params": {"temperature": t, "max_tokens": 16, "seed": 1},
+            }
+            for i, t in enumerate(temperatures)
+        ],
         "judge": {**endpoint, "template": "prompts/pairwise_judge.j2"},
     }
     path = folder / f"{name}.yaml"
@@ -126,8 +142,17 @@ def write_recipe(folder: Path, base_url: str, model: str, name: str, temperature
 
 def library_pair(recipes: list[Path], store: Path, barrier: Path) -> list[dict]:
     barrier.mkdir()
-    procs = [subprocess.Popen([sys.executable, "-c", LIBRARY_RUN, str(r), str(store), str(barrier), str(i)], cwd=ROOT, env=ENV,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i, r in enumerate(recipes)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", LIBRARY_RUN, str(r), str(store), str(barrier), str(i)],
+            cwd=ROOT,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i, r in enumerate(recipes)
+    ]
     results = []
     for proc in procs:
         out, errors = proc.communicate(timeout=180)
@@ -137,8 +162,17 @@ def library_pair(recipes: list[Path], store: Path, barrier: Path) -> list[dict]:
 
 
 def cli_pair(recipes: list[Path], store: Path) -> list[dict]:
-    procs = [subprocess.Popen([sys.executable, "-m", "rlaif.cli", "run", str(r), "--store", str(store)], cwd=ROOT, env=ENV,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in recipes]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rlaif.cli", "run", str(r), "--store", str(store)],
+            cwd=ROOT,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for r in recipes
+    ]
     results = []
     for proc in procs:
         out, _ = proc.communicate(timeout=300)
@@ -146,7 +180,15 @@ def cli_pair(recipes: list[Path], store: Path) -> list[dict]:
         calls = re.search(r"calls: live (\d+), cached (\d+), failed (\d+)", out)
         version = re.search(r"version: (\S+)", out)
         created = "(already in the store" not in out.split("version:")[-1]
-        results.append({"version": version[1], "live": int(calls[1]), "cached": int(calls[2]), "failed": int(calls[3]), "created": created})
+        results.append(
+            {
+                "version": version[1],
+                "live": int(calls[1]),
+                "cached": int(calls[2]),
+                "failed": int(calls[3]),
+                "created": created,
+            }
+        )
     return results
 
 
@@ -160,13 +202,17 @@ def check_store(store: Path, results: list[dict], same: bool) -> int:
     versions = {m["id"]: m for m in list_versions(store)}
     assert set(versions) == {r["version"] for r in results}
     for version_id, manifest in versions.items():
-        assert version_id.endswith("-" + folder_digest(versions_dir(store) / version_id, manifest)), f"{version_id} does not match its content"
+        assert version_id.endswith("-" + folder_digest(versions_dir(store) / version_id, manifest)), (
+            f"{version_id} does not match its content"
+        )
     assert all(r["failed"] == 0 and r["live"] + r["cached"] == CALLS for r in results)
     rows = cached_rows(store / "cache.sqlite")
     if same:  # generation calls have the same keys in both runs; judge calls too when the generations were shared
         assert CALLS <= rows <= 2 * CALLS - N_PROMPTS * 2
         created = sorted(r["created"] for r in results)
-        assert created == ([False, True] if len(versions) == 1 else [True, True])  # one commit wins, the other finds it there
+        assert created == (
+            [False, True] if len(versions) == 1 else [True, True]
+        )  # one commit wins, the other finds it there
     else:
         assert rows == 2 * CALLS and all(r["created"] for r in results)
     assert [p.name for p in versions_dir(store).iterdir() if p.name.startswith(".tmp-")] == []
@@ -185,8 +231,12 @@ def test_ten_concurrent_pairs_on_a_new_store(tmp_path):
             recipes = [recipe_a, recipe_a if same else recipe_b]
             store = tmp_path / f"store-{rep}"
             started = time.monotonic()
-            results = cli_pair(recipes, store) if rep == 9 else library_pair(recipes, store, tmp_path / f"barrier-{rep}")
+            results = (
+                cli_pair(recipes, store) if rep == 9 else library_pair(recipes, store, tmp_path / f"barrier-{rep}")
+            )
             twice = check_store(store, results, same)
             duplicated += twice
-            print(f"pair {rep} ({'cli' if rep == 9 else 'library'}, {'same' if same else 'different'} recipes): {time.monotonic() - started:.1f} s, {twice} calls paid twice, {results}")
+            print(
+                f"pair {rep} ({'cli' if rep == 9 else 'library'}, {'same' if same else 'different'} recipes): {time.monotonic() - started:.1f} s, {twice} calls paid twice, {results}"
+            )
     print(f"calls paid twice by identical concurrent runs: {duplicated} (6 pairs of {CALLS} calls per run)")

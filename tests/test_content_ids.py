@@ -18,14 +18,19 @@ from tests.det_server import DetServer
 def api_recipe(tmp_path, base_url: str) -> object:
     prompts = write_prompts(tmp_path / "prompts.jsonl", [f"Question number {i}: what is {i} + {i}?" for i in range(6)])
     endpoint = {"backend": "openai", "base_url": base_url, "model": "det"}
-    return parse_recipe({
-        "name": "ids",
-        "prompts": {"path": str(prompts)},
-        "policies": [{"name": n, **endpoint, "params": {"temperature": t, "max_tokens": 16}} for n, t in (("cold", 0.1), ("hot", 0.9))],
-        "samples_per_prompt": 1,
-        "judge": endpoint,
-        "filters": {"consistency": False, "min_margin": 0.0},
-    })
+    return parse_recipe(
+        {
+            "name": "ids",
+            "prompts": {"path": str(prompts)},
+            "policies": [
+                {"name": n, **endpoint, "params": {"temperature": t, "max_tokens": 16}}
+                for n, t in (("cold", 0.1), ("hot", 0.9))
+            ],
+            "samples_per_prompt": 1,
+            "judge": endpoint,
+            "filters": {"consistency": False, "min_margin": 0.0},
+        }
+    )
 
 
 def test_two_fresh_stores_give_the_same_id_and_timings_stay_out_of_the_rows(tmp_path):
@@ -44,14 +49,18 @@ def test_two_fresh_stores_give_the_same_id_and_timings_stay_out_of_the_rows(tmp_
 @pytest.mark.slow
 def test_real_model_into_two_fresh_stores_gives_the_same_id(tmp_path):
     prompts = write_prompts(tmp_path / "prompts.jsonl", ["Say hi.", "Name a colour."])
-    recipe = parse_recipe({
-        "name": "ids-real",
-        "prompts": {"path": str(prompts)},
-        "policies": [{"name": "smol", "model": "smollm2-135m", "params": {"temperature": 1.0, "max_tokens": 12, "seed": 5}}],
-        "samples_per_prompt": 2,
-        "judge": {"model": "smollm2-135m", "template": str(ROOT / "rlaif/judges/prompts/pairwise_judge.j2")},
-        "filters": {"drop_truncated": False},  # judge every pair, so that both stages are compared
-    })
+    recipe = parse_recipe(
+        {
+            "name": "ids-real",
+            "prompts": {"path": str(prompts)},
+            "policies": [
+                {"name": "smol", "model": "smollm2-135m", "params": {"temperature": 1.0, "max_tokens": 12, "seed": 5}}
+            ],
+            "samples_per_prompt": 2,
+            "judge": {"model": "smollm2-135m", "template": str(ROOT / "rlaif/judges/prompts/pairwise_judge.j2")},
+            "filters": {"drop_truncated": False},  # judge every pair, so that both stages are compared
+        }
+    )
     first, _, _, _ = run_recipe(recipe, tmp_path / "a")
     second, created, _, _ = run_recipe(recipe, tmp_path / "b")
     assert created and first == second
@@ -65,11 +74,24 @@ def test_delivery_settings_stay_out_of_the_id_and_outputs_settings_stay_in(tmp_p
     parameter is content: another id."""
     with DetServer() as server:
         recipe = api_recipe(tmp_path, server.base_url)
-        delivered = recipe.model_copy(update={
-            "retries": recipe.retries.model_copy(update={"passes": 7}), "allow_incomplete": True, "store": str(tmp_path / "elsewhere"),
-            "judge": recipe.judge.model_copy(update={"max_concurrency": 3, "timeout_s": 5.0, "max_retries": 0}),
-        })
-        hotter = recipe.model_copy(update={"policies": [recipe.policies[0], recipe.policies[1].model_copy(update={"params": recipe.policies[1].params.model_copy(update={"temperature": 0.8})})]})
+        delivered = recipe.model_copy(
+            update={
+                "retries": recipe.retries.model_copy(update={"passes": 7}),
+                "allow_incomplete": True,
+                "store": str(tmp_path / "elsewhere"),
+                "judge": recipe.judge.model_copy(update={"max_concurrency": 3, "timeout_s": 5.0, "max_retries": 0}),
+            }
+        )
+        hotter = recipe.model_copy(
+            update={
+                "policies": [
+                    recipe.policies[0],
+                    recipe.policies[1].model_copy(
+                        update={"params": recipe.policies[1].params.model_copy(update={"temperature": 0.8})}
+                    ),
+                ]
+            }
+        )
         base, _, _, _ = run_recipe(recipe, tmp_path / "a")
         same, _, manifest, _ = run_recipe(delivered, tmp_path / "b")
         other, _, _, _ = run_recipe(hotter, tmp_path / "c")

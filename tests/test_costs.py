@@ -17,16 +17,31 @@ from rlaif.store.versions import read_table
 from tests.conftest import write_prompts
 from tests.det_server import DetServer
 
-PRICES = {"det": {"prompt_per_mtok": 1.5, "completion_per_mtok": 6.0}, "det-judge": {"prompt_per_mtok": 3.0, "completion_per_mtok": 15.0}}
+PRICES = {
+    "det": {"prompt_per_mtok": 1.5, "completion_per_mtok": 6.0},
+    "det-judge": {"prompt_per_mtok": 3.0, "completion_per_mtok": 15.0},
+}
 
 
 def recipe_of(tmp_path, url: str, prices=PRICES, gold: str | None = None, prompts: int = 5, **extra):
-    path = write_prompts(tmp_path / "prompts.jsonl", [f"Cost question {i}: explain thing number {i} in some detail." for i in range(prompts)])
+    path = write_prompts(
+        tmp_path / "prompts.jsonl",
+        [f"Cost question {i}: explain thing number {i} in some detail." for i in range(prompts)],
+    )
     endpoint = {"backend": "openai", "base_url": url}
     judge = {**endpoint, "model": "det-judge", **({"gold": gold} if gold else {})}
-    return parse_recipe({"name": "costs", "prompts": {"path": str(path)}, "samples_per_prompt": 3, "judge": judge,
-                         "policies": [{"name": "p", **endpoint, "model": "det", "params": {"max_tokens": 40}}],
-                         "filters": {"response_near_duplicate": None}, "prices": prices, **extra})
+    return parse_recipe(
+        {
+            "name": "costs",
+            "prompts": {"path": str(path)},
+            "samples_per_prompt": 3,
+            "judge": judge,
+            "policies": [{"name": "p", **endpoint, "model": "det", "params": {"max_tokens": 40}}],
+            "filters": {"response_near_duplicate": None},
+            "prices": prices,
+            **extra,
+        }
+    )
 
 
 def test_cost_is_the_stand_ins_tokens_at_the_recipes_prices(tmp_path):
@@ -47,7 +62,9 @@ def test_cost_is_the_stand_ins_tokens_at_the_recipes_prices(tmp_path):
     assert any(line.startswith(f"cost: {total}") for line in summary_lines(version, True, manifest, run.stats))
     rows = dict(count_context(manifest)["usage_rows"])  # the dataset card's table
     assert rows["cost total"] == total and rows["cost judging det-judge"].startswith(f"${judging:.4f}: 30 live calls")
-    assert f"<td>cost total</td><td>{total}</td>" in write_report(tmp_path / "store", version).read_text()  # the HTML report
+    assert (
+        f"<td>cost total</td><td>{total}</td>" in write_report(tmp_path / "store", version).read_text()
+    )  # the HTML report
 
 
 def test_a_cached_rerun_costs_nothing_and_says_what_the_cache_saved(tmp_path):
@@ -58,12 +75,16 @@ def test_a_cached_rerun_costs_nothing_and_says_what_the_cache_saved(tmp_path):
     assert not created and again["calls"]["live"] == 0
     assert again["cost"]["total_usd"] == 0 and again["cost"]["saved_usd"] == pytest.approx(first["cost"]["total_usd"])
     assert again["cost"]["stages"]["judging"]["det-judge"]["cached_calls"] == 30
-    assert f"cost: $0.0000 (cache saved ${first['cost']['total_usd']:.4f})" in " ".join(summary_lines(version, created, again, run.stats))
+    assert f"cost: $0.0000 (cache saved ${first['cost']['total_usd']:.4f})" in " ".join(
+        summary_lines(version, created, again, run.stats)
+    )
 
 
 def test_a_model_without_a_price_has_an_unknown_cost_never_zero(tmp_path):
     with DetServer() as server:
-        version, _, manifest, run = run_recipe(recipe_of(tmp_path, server.base_url, prices={"det": PRICES["det"]}), tmp_path / "store")
+        version, _, manifest, run = run_recipe(
+            recipe_of(tmp_path, server.base_url, prices={"det": PRICES["det"]}), tmp_path / "store"
+        )
     cost = manifest["cost"]
     assert cost["total_usd"] is None and cost["stages"]["judging"]["det-judge"]["usd"] is None
     assert cost["priced_usd"] == cost["stages"]["sampling"]["det"]["usd"] > 0
@@ -75,11 +96,18 @@ def test_a_model_without_a_price_has_an_unknown_cost_never_zero(tmp_path):
 
 def test_gold_evaluation_is_its_own_stage(tmp_path):
     gold = tmp_path / "gold.jsonl"
-    gold.write_text("".join(json.dumps({"prompt": f"Gold {i}?", "chosen": f"good answer {i}", "rejected": f"bad {i}"}) + "\n" for i in range(4)))
+    gold.write_text(
+        "".join(
+            json.dumps({"prompt": f"Gold {i}?", "chosen": f"good answer {i}", "rejected": f"bad {i}"}) + "\n"
+            for i in range(4)
+        )
+    )
     with DetServer() as server:
         _, _, manifest, _ = run_recipe(recipe_of(tmp_path, server.base_url, gold=str(gold)), tmp_path / "store")
     gold_cost = manifest["cost"]["stages"]["gold"]["det-judge"]
-    assert gold_cost["calls"] == 8 and gold_cost["usd"] == pytest.approx((80 * 3.0 + 8 * 15.0) / 1e6)  # 4 pairs x 2 orders
+    assert gold_cost["calls"] == 8 and gold_cost["usd"] == pytest.approx(
+        (80 * 3.0 + 8 * 15.0) / 1e6
+    )  # 4 pairs x 2 orders
 
 
 def test_prices_and_lines():

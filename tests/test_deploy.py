@@ -42,25 +42,39 @@ def tiny_recipe(folder: Path, base_url: str, name: str = "tiny") -> Path:
     """3 prompts, two policies and a judge on the stand-in; prompts and store relative to `folder`."""
     write_prompts(folder / "prompts.jsonl", ["What is 1 + 1?", "Name a colour.", "Say hi."])
     endpoint = {"backend": "openai", "base_url": base_url, "model": "det"}
-    return write_recipe(folder, {
-        "name": name, "store": "store", "prompts": {"path": "prompts.jsonl"},
-        "policies": [{"name": n, **endpoint, "params": {"temperature": t, "max_tokens": 16}} for n, t in (("cold", 0.1), ("hot", 0.9))],
-        "samples_per_prompt": 1, "judge": endpoint, "filters": {"consistency": False, "min_margin": 0.0},
-    })
+    return write_recipe(
+        folder,
+        {
+            "name": name,
+            "store": "store",
+            "prompts": {"path": "prompts.jsonl"},
+            "policies": [
+                {"name": n, **endpoint, "params": {"temperature": t, "max_tokens": 16}}
+                for n, t in (("cold", 0.1), ("hot", 0.9))
+            ],
+            "samples_per_prompt": 1,
+            "judge": endpoint,
+            "filters": {"consistency": False, "min_margin": 0.0},
+        },
+    )
 
 
 # ---------------------------------------------------------------- bad inputs (no server needed)
 
-@pytest.mark.parametrize(("args", "needles"), [
-    ((), ["give exactly one schedule", "--cron", "--interval"]),
-    (("--cron", "0 2 * * *", "--interval", "3600"), ["give exactly one schedule", "not both"]),
-    (("--cron", "bad cron"), ["--cron 'bad cron'", "not a valid cron schedule", "5 fields"]),
-    (("--cron", "61 2 * * *"), ["--cron '61 2 * * *'", "not a valid cron schedule"]),
-    (("--interval", "-5"), ["--interval -5", "positive number of seconds"]),
-    (("--cron", "0 2 * * *", "--timezone", "Mars/Base"), ["--timezone 'Mars/Base'", "IANA"]),
-    (("--cron", "0 2 * * *", "--flow", "nightly"), ["--flow 'nightly'", "run, train, iterate"]),
-    (("--cron", "0 2 * * *", "--param", "novalue"), ["--param 'novalue'", "KEY=VALUE"]),
-])
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        ((), ["give exactly one schedule", "--cron", "--interval"]),
+        (("--cron", "0 2 * * *", "--interval", "3600"), ["give exactly one schedule", "not both"]),
+        (("--cron", "bad cron"), ["--cron 'bad cron'", "not a valid cron schedule", "5 fields"]),
+        (("--cron", "61 2 * * *"), ["--cron '61 2 * * *'", "not a valid cron schedule"]),
+        (("--interval", "-5"), ["--interval -5", "positive number of seconds"]),
+        (("--cron", "0 2 * * *", "--timezone", "Mars/Base"), ["--timezone 'Mars/Base'", "IANA"]),
+        (("--cron", "0 2 * * *", "--flow", "nightly"), ["--flow 'nightly'", "run, train, iterate"]),
+        (("--cron", "0 2 * * *", "--param", "novalue"), ["--param 'novalue'", "KEY=VALUE"]),
+    ],
+)
 @pytest.mark.parametrize("command", ["deploy", "serve"])
 def test_bad_schedule_or_option_is_a_clean_error(tmp_path, command, args, needles):
     recipe = tiny_recipe(tmp_path, "http://127.0.0.1:9/v1")
@@ -71,14 +85,41 @@ def test_bad_schedule_or_option_is_a_clean_error(tmp_path, command, args, needle
 @pytest.mark.parametrize("command", ["deploy", "serve"])
 def test_without_a_server_it_says_make_server_and_exits_2(tmp_path, command):
     recipe = tiny_recipe(tmp_path, "http://127.0.0.1:9/v1")
-    result = run_cli(command, str(recipe), "--cron", "0 2 * * *", "--store", str(tmp_path / "store"), env={**NO_SERVER, "PREFECT_HOME": str(tmp_path / "home")})
-    assert_clean_failure(result, "PREFECT_API_URL is not set", "make server", "export PREFECT_API_URL=http://127.0.0.1:4200/api", store=tmp_path / "store")
+    result = run_cli(
+        command,
+        str(recipe),
+        "--cron",
+        "0 2 * * *",
+        "--store",
+        str(tmp_path / "store"),
+        env={**NO_SERVER, "PREFECT_HOME": str(tmp_path / "home")},
+    )
+    assert_clean_failure(
+        result,
+        "PREFECT_API_URL is not set",
+        "make server",
+        "export PREFECT_API_URL=http://127.0.0.1:4200/api",
+        store=tmp_path / "store",
+    )
 
 
 def test_a_server_that_does_not_answer_is_named(tmp_path):
     recipe = tiny_recipe(tmp_path, "http://127.0.0.1:9/v1")
-    result = run_cli("deploy", str(recipe), "--interval", "60", "--store", str(tmp_path / "store"), env={"PREFECT_API_URL": "http://127.0.0.1:9/api"})
-    assert_clean_failure(result, "no Prefect server answers at PREFECT_API_URL=http://127.0.0.1:9/api", "make server", store=tmp_path / "store")
+    result = run_cli(
+        "deploy",
+        str(recipe),
+        "--interval",
+        "60",
+        "--store",
+        str(tmp_path / "store"),
+        env={"PREFECT_API_URL": "http://127.0.0.1:9/api"},
+    )
+    assert_clean_failure(
+        result,
+        "no Prefect server answers at PREFECT_API_URL=http://127.0.0.1:9/api",
+        "make server",
+        store=tmp_path / "store",
+    )
 
 
 def test_a_bad_recipe_is_named_before_prefect_is_asked(tmp_path):
@@ -91,17 +132,38 @@ def test_parameters_are_absolute_and_a_train_deployment_needs_a_dataset(tmp_path
     from flows.deploy import DeployError, DeployPlan, flow_object, flow_parameters, schedule_spec
 
     monkeypatch.chdir(tmp_path)
-    plan = DeployPlan(Path("r.yaml").resolve(), Path("store").resolve(), ("run", "train"), schedule_spec(None, 60), "n")
+    plan = DeployPlan(
+        Path("r.yaml").resolve(), Path("store").resolve(), ("run", "train"), schedule_spec(None, 60), "n"
+    )
     _, run_flow = flow_object("run")
-    assert flow_parameters("run", run_flow.fn, plan) == {"recipe_path": str(tmp_path / "r.yaml"), "store": str(tmp_path / "store")}
+    assert flow_parameters("run", run_flow.fn, plan) == {
+        "recipe_path": str(tmp_path / "r.yaml"),
+        "store": str(tmp_path / "store"),
+    }
     _, train_flow = flow_object("train")
     with pytest.raises(DeployError, match="'dataset_id'.*--param dataset_id=VALUE"):
         flow_parameters("train", train_flow.fn, plan)
-    given = DeployPlan(plan.recipe, plan.store, plan.flows, plan.schedule, "n", params={"dataset_id": "d-1", "overrides": {"max_steps": 2}})
+    given = DeployPlan(
+        plan.recipe,
+        plan.store,
+        plan.flows,
+        plan.schedule,
+        "n",
+        params={"dataset_id": "d-1", "overrides": {"max_steps": 2}},
+    )
     assert flow_parameters("train", train_flow.fn, given) == {
-        "store": str(tmp_path / "store"), "algorithm": "dpo", "model": "smollm2-135m", "dataset_id": "d-1", "overrides": {"max_steps": 2}}
+        "store": str(tmp_path / "store"),
+        "algorithm": "dpo",
+        "model": "smollm2-135m",
+        "dataset_id": "d-1",
+        "overrides": {"max_steps": 2},
+    }
     with pytest.raises(DeployError, match="--param betaa: the train flow has no parameter"):
-        flow_parameters("train", train_flow.fn, DeployPlan(plan.recipe, plan.store, plan.flows, plan.schedule, "n", params={"betaa": 1}))
+        flow_parameters(
+            "train",
+            train_flow.fn,
+            DeployPlan(plan.recipe, plan.store, plan.flows, plan.schedule, "n", params={"betaa": 1}),
+        )
 
 
 def test_prefect_yaml_entrypoints_and_parameters_match_the_flows():
@@ -117,15 +179,22 @@ def test_prefect_yaml_entrypoints_and_parameters_match_the_flows():
             continue
         flow = load_flow_from_entrypoint(str(ROOT / deployment["entrypoint"]))
         assert set(deployment.get("parameters", {})) <= set(flow.parameters.properties), deployment["name"]
-        given = set(deployment.get("parameters", {})) | ({"dataset_id"} if deployment["name"] == "dpo" else set())  # given per run
+        given = set(deployment.get("parameters", {})) | (
+            {"dataset_id"} if deployment["name"] == "dpo" else set()
+        )  # given per run
         assert set(flow.parameters.required or []) <= given, deployment["name"]
 
 
 # ---------------------------------------------------------------- a real server, worker and run
 
+
 def _api(url: str, path: str, body: dict | None = None):
-    request = urllib.request.Request(f"{url}{path}", data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json"}, method="POST" if body is not None else "GET")
+    request = urllib.request.Request(
+        f"{url}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+        method="POST" if body is not None else "GET",
+    )
     with _OPENER.open(request, timeout=60) as response:
         return json.loads(response.read())
 
@@ -162,8 +231,16 @@ def spawned(argv: list[str], env: dict, cwd: Path, log: Path, sigint=signal.SIG_
             orphan_guard()
 
     with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, preexec_fn=before_exec)
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=before_exec,
+        )
         try:
             yield proc
         finally:
@@ -186,13 +263,20 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _env(url: str) -> dict:
-    return {**ENV, "PREFECT_API_URL": url, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    return {
+        **ENV,
+        "PREFECT_API_URL": url,
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
 
 
 def _trigger(full_name: str, env: dict) -> str:
     """`prefect deployment run FLOW/NAME`: the new flow run's id."""
-    out = subprocess.run([PREFECT, "deployment", "run", full_name], env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    out = subprocess.run(
+        [PREFECT, "deployment", "run", full_name], env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     return re.search(r"UUID: ([0-9a-f-]{36})", out.stdout).group(1)
 
@@ -224,15 +308,45 @@ def test_deploy_then_a_worker_runs_the_triggered_deployment_into_a_new_version(t
     with DetServer() as det:
         recipe = tiny_recipe(tmp_path, det.base_url)
         started = time.monotonic()
-        result = run_cli("deploy", "recipe.yaml", "--cron", "0 2 * * *", "--pool", "rlaif-test", "--store", "store", cwd=tmp_path, env=env)
+        result = run_cli(
+            "deploy",
+            "recipe.yaml",
+            "--cron",
+            "0 2 * * *",
+            "--pool",
+            "rlaif-test",
+            "--store",
+            "store",
+            cwd=tmp_path,
+            env=env,
+        )
         deploy_s = time.monotonic() - started
         assert result.returncode == 0, result.stderr
-        assert "created the process work pool 'rlaif-test'" in result.stderr and "deployed rlaif-run/tiny" in result.stdout
+        assert (
+            "created the process work pool 'rlaif-test'" in result.stderr
+            and "deployed rlaif-run/tiny" in result.stdout
+        )
         deployment = _api(prefect_server, "/deployments/name/rlaif-run/tiny")
         assert deployment["parameters"] == {"recipe_path": str(recipe), "store": str(tmp_path / "store")}
-        assert deployment["schedules"][0]["schedule"]["cron"] == "0 2 * * *" and deployment["work_pool_name"] == "rlaif-test"
-        again = run_cli("deploy", "recipe.yaml", "--cron", "0 2 * * *", "--pool", "rlaif-test", "--store", "store", cwd=tmp_path, env=env)
-        assert again.returncode == 0 and "created" not in again.stderr and deployment["id"] in again.stdout  # updated, not duplicated
+        assert (
+            deployment["schedules"][0]["schedule"]["cron"] == "0 2 * * *"
+            and deployment["work_pool_name"] == "rlaif-test"
+        )
+        again = run_cli(
+            "deploy",
+            "recipe.yaml",
+            "--cron",
+            "0 2 * * *",
+            "--pool",
+            "rlaif-test",
+            "--store",
+            "store",
+            cwd=tmp_path,
+            env=env,
+        )
+        assert (
+            again.returncode == 0 and "created" not in again.stderr and deployment["id"] in again.stdout
+        )  # updated, not duplicated
         log = tmp_path / "worker.log"
         with spawned([PREFECT, "worker", "start", "--pool", "rlaif-test"], env, ROOT, log) as worker:
             triggered = time.monotonic()
@@ -253,7 +367,17 @@ def test_serve_runs_a_triggered_run_and_ctrl_c_stops_it(tmp_path, prefect_server
     with DetServer() as det:
         tiny_recipe(tmp_path, det.base_url, name="served")
         log = tmp_path / "serve.log"
-        argv = [sys.executable, "-m", "rlaif.cli", "serve", "recipe.yaml", "--interval", "86400", "--store", str(tmp_path / "store")]
+        argv = [
+            sys.executable,
+            "-m",
+            "rlaif.cli",
+            "serve",
+            "recipe.yaml",
+            "--interval",
+            "86400",
+            "--store",
+            str(tmp_path / "store"),
+        ]
         with spawned(argv, env, tmp_path, log) as served:
             _wait_deployment(prefect_server, "rlaif-run/served", served, log)
             triggered = time.monotonic()
@@ -276,7 +400,17 @@ def test_serve_started_with_ctrl_c_ignored_says_how_to_stop_it_and_sigterm_does(
     with DetServer() as det:
         tiny_recipe(tmp_path, det.base_url, name="background")
         log = tmp_path / "serve.log"
-        argv = [sys.executable, "-m", "rlaif.cli", "serve", "recipe.yaml", "--interval", "86400", "--store", str(tmp_path / "store")]
+        argv = [
+            sys.executable,
+            "-m",
+            "rlaif.cli",
+            "serve",
+            "recipe.yaml",
+            "--interval",
+            "86400",
+            "--store",
+            str(tmp_path / "store"),
+        ]
         with spawned(argv, _env(prefect_server), tmp_path, log, sigint=signal.SIG_IGN) as proc:
             deadline = time.monotonic() + 60
             while _wait_deployment(prefect_server, "rlaif-run/background", proc, log).get("status") != "READY":
@@ -291,32 +425,62 @@ def test_serve_started_with_ctrl_c_ignored_says_how_to_stop_it_and_sigterm_does(
 @pytest.mark.slow
 def test_the_iterate_flow_deploys_with_the_loop_recipe(tmp_path, prefect_server):
     recipe = ROOT / "recipes/iterate.yaml"
-    result = run_cli("deploy", str(recipe), "--cron", "0 3 * * *", "--timezone", "Europe/Paris", "--flow", "iterate", "--name", "loop",
-                     "--store", str(tmp_path / "store"), env=_env(prefect_server))
+    result = run_cli(
+        "deploy",
+        str(recipe),
+        "--cron",
+        "0 3 * * *",
+        "--timezone",
+        "Europe/Paris",
+        "--flow",
+        "iterate",
+        "--name",
+        "loop",
+        "--store",
+        str(tmp_path / "store"),
+        env=_env(prefect_server),
+    )
     assert result.returncode == 0, result.stderr
     deployment = _api(prefect_server, "/deployments/name/rlaif-iterate/loop")
     assert deployment["parameters"] == {"recipe_path": str(recipe), "store": str(tmp_path / "store")}
     assert deployment["schedules"][0]["schedule"] == {"cron": "0 3 * * *", "timezone": "Europe/Paris", "day_or": True}
-    both = run_cli("deploy", str(recipe), "--cron", "0 3 * * *", "--flow", "run", "--flow", "iterate", env=_env(prefect_server))
+    both = run_cli(
+        "deploy", str(recipe), "--cron", "0 3 * * *", "--flow", "run", "--flow", "iterate", env=_env(prefect_server)
+    )
     assert_clean_failure(both, "--flow run", "iterate: unknown key", "--flow iterate only")
 
 
 @pytest.mark.slow
 def test_prefect_deploy_all_creates_the_deployments_of_prefect_yaml(prefect_server):
     env = _env(prefect_server)
-    pool = subprocess.run([PREFECT, "work-pool", "create", "rlaif", "--type", "process", "--overwrite"], env=env, capture_output=True, text=True, timeout=60)
+    pool = subprocess.run(
+        [PREFECT, "work-pool", "create", "rlaif", "--type", "process", "--overwrite"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert pool.returncode == 0, pool.stdout + pool.stderr
-    names = [d["name"] for d in yaml.safe_load((ROOT / "flows/prefect.yaml").read_text())["deployments"]
-             if (ROOT / d["entrypoint"].split(":")[0]).exists()]
-    argv = [PREFECT, "--no-prompt", "deploy", "--prefect-file", "flows/prefect.yaml"] + [arg for name in names for arg in ("-n", name)]
+    names = [
+        d["name"]
+        for d in yaml.safe_load((ROOT / "flows/prefect.yaml").read_text())["deployments"]
+        if (ROOT / d["entrypoint"].split(":")[0]).exists()
+    ]
+    argv = [PREFECT, "--no-prompt", "deploy", "--prefect-file", "flows/prefect.yaml"] + [
+        arg for name in names for arg in ("-n", name)
+    ]
     out = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     nightly = _api(prefect_server, "/deployments/name/rlaif-run/nightly")
-    assert nightly["schedules"][0]["schedule"]["cron"] == "0 2 * * *" and nightly["parameters"]["recipe_path"] == "recipes/demo.yaml"
+    assert (
+        nightly["schedules"][0]["schedule"]["cron"] == "0 2 * * *"
+        and nightly["parameters"]["recipe_path"] == "recipes/demo.yaml"
+    )
     assert _api(prefect_server, "/deployments/name/rlaif-train/dpo")["parameters"]["algorithm"] == "dpo"
 
 
 # ---------------------------------------------------------------- schedules that fire: the scheduler's own runs
+
 
 @pytest.fixture(scope="module")
 def scheduling_server(tmp_path_factory):
@@ -328,8 +492,13 @@ def scheduling_server(tmp_path_factory):
     port, log = free_port(), home / "server.log"
     # SQLite's busy wait 60 s instead of 10: on a machine busy with the rest of the suite, a write can wait longer
     # than 10 s and Prefect then logs "database is locked" (seen once beside 2 parallel workers; the runs completed)
-    env = {**ENV, "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
-           "PREFECT_SERVER_DATABASE_TIMEOUT": "60"}
+    env = {
+        **ENV,
+        "PREFECT_HOME": str(home),
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
+        "PREFECT_SERVER_DATABASE_TIMEOUT": "60",
+    }
     env.pop("PREFECT_API_URL", None)
     url = f"http://127.0.0.1:{port}/api"
     with spawned([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, home, log) as proc:
@@ -364,7 +533,9 @@ def _scheduled_runs(url: str, deployment_id: str) -> list[dict]:
     return _api(url, "/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [deployment_id]}}})
 
 
-def _wait_scheduled_run_completed(url: str, deployment_id: str, server_log: Path, log: Path, timeout: float = 240) -> dict:
+def _wait_scheduled_run_completed(
+    url: str, deployment_id: str, server_log: Path, log: Path, timeout: float = 240
+) -> dict:
     """The first flow run that the scheduler itself created (auto_scheduled) for the deployment, once COMPLETED."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -375,8 +546,10 @@ def _wait_scheduled_run_completed(url: str, deployment_id: str, server_log: Path
         failed = [r for r in runs if r["state"] and r["state"]["type"] in ("FAILED", "CRASHED")]
         assert not failed, f"{failed[0]['state']}\n{log.read_text()[-3000:]}"
         time.sleep(1)
-    pytest.fail(f"no scheduled run of {deployment_id} completed in {timeout:.0f} s (runs: {_scheduled_runs(url, deployment_id)}):\n"
-                f"server: {server_log.read_text()[-3000:]}\nworker: {log.read_text()[-3000:]}")
+    pytest.fail(
+        f"no scheduled run of {deployment_id} completed in {timeout:.0f} s (runs: {_scheduled_runs(url, deployment_id)}):\n"
+        f"server: {server_log.read_text()[-3000:]}\nworker: {log.read_text()[-3000:]}"
+    )
 
 
 @pytest.mark.slow
@@ -388,7 +561,19 @@ def test_deployed_schedules_fire_and_a_worker_commits_a_version_for_interval_and
         tiny_recipe(tmp_path, det.base_url)
         ids = {}
         for name, schedule in (("every-minute", ("--interval", "60")), ("cron-minute", ("--cron", "* * * * *"))):
-            result = run_cli("deploy", "recipe.yaml", *schedule, "--name", name, "--pool", "rlaif-sched", "--store", f"store-{name}", cwd=tmp_path, env=env)
+            result = run_cli(
+                "deploy",
+                "recipe.yaml",
+                *schedule,
+                "--name",
+                name,
+                "--pool",
+                "rlaif-sched",
+                "--store",
+                f"store-{name}",
+                cwd=tmp_path,
+                env=env,
+            )
             assert result.returncode == 0, result.stderr
             ids[name] = _api(url, f"/deployments/name/rlaif-run/{name}")["id"]
         log = tmp_path / "worker.log"
@@ -407,7 +592,17 @@ def test_served_schedule_fires_and_commits_a_version(tmp_path, scheduling_server
     with DetServer() as det:
         tiny_recipe(tmp_path, det.base_url, name="served-sched")
         log = tmp_path / "serve.log"
-        argv = [sys.executable, "-m", "rlaif.cli", "serve", "recipe.yaml", "--interval", "60", "--store", str(tmp_path / "store")]
+        argv = [
+            sys.executable,
+            "-m",
+            "rlaif.cli",
+            "serve",
+            "recipe.yaml",
+            "--interval",
+            "60",
+            "--store",
+            str(tmp_path / "store"),
+        ]
         with spawned(argv, _env(url), tmp_path, log) as served:
             deployment = _wait_deployment(url, "rlaif-run/served-sched", served, log)
             _wait_scheduled_run_completed(url, deployment["id"], server_log, log)

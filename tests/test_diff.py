@@ -18,7 +18,17 @@ from rlaif.store.versions import commit_tables
 TEMPLATE_SHA = "ab" * 32
 
 
-def pair(prompt_id: str, chosen: int, rejected: int, p: float = 0.8, *, policies=("pol", "pol"), chosen_text=None, rejected_text=None, prompt_text=None) -> dict:
+def pair(
+    prompt_id: str,
+    chosen: int,
+    rejected: int,
+    p: float = 0.8,
+    *,
+    policies=("pol", "pol"),
+    chosen_text=None,
+    rejected_text=None,
+    prompt_text=None,
+) -> dict:
     """A pairs-table row for responses `<prompt_id>/<policy>/<index>`."""
     return {
         "prompt": [{"role": "user", "content": prompt_text or f"question {prompt_id}"}],
@@ -38,19 +48,39 @@ def pair(prompt_id: str, chosen: int, rejected: int, p: float = 0.8, *, policies
     }
 
 
-def manifest(pairs: list[dict], *, dropped: dict | None = None, parents: list[str] | None = None, recipe: dict | None = None, policies=("pol",), consistency=0.5) -> dict:
+def manifest(
+    pairs: list[dict],
+    *,
+    dropped: dict | None = None,
+    parents: list[str] | None = None,
+    recipe: dict | None = None,
+    policies=("pol",),
+    consistency=0.5,
+) -> dict:
     """A manifest shaped like the pipeline's, with counts that match `pairs`."""
     dropped = dropped or {"inconsistent": 2, "low_margin": 1}
     return {
         "parents": parents or [],
         "recipe": recipe or {"name": "t", "judge": {"model": "judge-m"}, "filters": {"min_margin": 0.05}},
         "inputs": {"prompts": {"path": "data/p.jsonl", "sha256": "cd" * 32, "rows": 7}},
-        "models": {"policies": [{"name": name, "backend": "openai", "model": f"{name}-model"} for name in policies], "judge": {"backend": "openai", "model": "judge-m"}},
+        "models": {
+            "policies": [{"name": name, "backend": "openai", "model": f"{name}-model"} for name in policies],
+            "judge": {"backend": "openai", "model": "judge-m"},
+        },
         "prompt_templates": {"pairwise_judge.j2": TEMPLATE_SHA},
         "counts": {"prompts": 7, "in": len(pairs) + sum(dropped.values()), "kept": len(pairs), "dropped": dropped},
         "calls": {"live": 10, "cached": 4, "failed": 1},
         "tokens": {"prompt": 100, "completion": 50},
-        "judge": {"type": "pairwise", "position_bias": {"beta": 0.4, "mean_p_first": 0.6, "raw_consistency": 0.1, "consistency": consistency, "n": 9}},
+        "judge": {
+            "type": "pairwise",
+            "position_bias": {
+                "beta": 0.4,
+                "mean_p_first": 0.6,
+                "raw_consistency": 0.1,
+                "consistency": consistency,
+                "n": 9,
+            },
+        },
     }
 
 
@@ -66,7 +96,13 @@ def two_versions(tmp_path):
     same, flipped, removed, moved = pair("p1", 0, 1), pair("p2", 0, 1), pair("p3", 0, 1), pair("p5", 1, 0, p=0.7)
     a = commit(store, [same, flipped, removed, moved], dropped={"inconsistent": 3, "low_margin": 1})
     b_pairs = [same, pair("p2", 1, 0), pair("p4", 2, 0, p=0.9), pair("p5", 1, 0, p=0.75)]
-    b = commit(store, b_pairs, dropped={"inconsistent": 1, "low_margin": 2}, recipe={"name": "t", "judge": {"model": "judge-2"}, "filters": {"min_margin": 0.05}}, consistency=0.75)
+    b = commit(
+        store,
+        b_pairs,
+        dropped={"inconsistent": 1, "low_margin": 2},
+        recipe={"name": "t", "judge": {"model": "judge-2"}, "filters": {"min_margin": 0.05}},
+        consistency=0.75,
+    )
     return store, a, b
 
 
@@ -116,7 +152,11 @@ def test_cli_diff_table_json_and_missing_version(two_versions):
     runner = CliRunner()
     shown = runner.invoke(app, ["datasets", "diff", a, b, "--store", str(store)], terminal_width=200)
     assert shown.exit_code == 0, shown.output
-    assert "p4 | p4/pol/0 | p4/pol/2" in shown.output and "dropped.inconsistent" in shown.output and "judge-2" in shown.output
+    assert (
+        "p4 | p4/pol/0 | p4/pol/2" in shown.output
+        and "dropped.inconsistent" in shown.output
+        and "judge-2" in shown.output
+    )
     as_json = runner.invoke(app, ["datasets", "diff", a, b, "--store", str(store), "--json"])
     assert json.loads(as_json.stdout)["rows"]["removed"] == ["p3 | p3/pol/0 | p3/pol/1"]
     missing = runner.invoke(app, ["datasets", "diff", a, "nope-000", "--store", str(store)])

@@ -17,6 +17,6 @@ def test_readme_recipe_example_is_the_shipped_demo():
 
 def test_readme_lists_every_table_of_a_version():
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## A dataset version"):]
+    section = readme[readme.index("## A dataset version") :]
     for table in TABLES:
         assert f"`{table}.parquet`" in section, table

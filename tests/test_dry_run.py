@@ -14,19 +14,36 @@ from tests.badinput import run_cli, write_recipe
 from tests.conftest import write_prompts
 from tests.det_server import DetServer
 
-PRICES = {"det": {"prompt_per_mtok": 1.5, "completion_per_mtok": 6.0}, "det-judge": {"prompt_per_mtok": 3.0, "completion_per_mtok": 15.0}}
+PRICES = {
+    "det": {"prompt_per_mtok": 1.5, "completion_per_mtok": 6.0},
+    "det-judge": {"prompt_per_mtok": 3.0, "completion_per_mtok": 15.0},
+}
 
 
 def recipe_dict(tmp_path, url: str, judge: dict | None = None, prompts: int = 5) -> dict:
-    path = write_prompts(tmp_path / "prompts.jsonl", [f"Dry question {i}: explain thing number {i} in some detail." for i in range(prompts)])
+    path = write_prompts(
+        tmp_path / "prompts.jsonl",
+        [f"Dry question {i}: explain thing number {i} in some detail." for i in range(prompts)],
+    )
     endpoint = {"backend": "openai", "base_url": url}
-    return {"name": "dry", "prompts": {"path": str(path)}, "samples_per_prompt": 3, "judge": {**endpoint, "model": "det-judge", **(judge or {})},
-            "policies": [{"name": "p", **endpoint, "model": "det", "params": {"max_tokens": 40}}],
-            "filters": {"response_near_duplicate": None}, "prices": PRICES}
+    return {
+        "name": "dry",
+        "prompts": {"path": str(path)},
+        "samples_per_prompt": 3,
+        "judge": {**endpoint, "model": "det-judge", **(judge or {})},
+        "policies": [{"name": "p", **endpoint, "model": "det", "params": {"max_tokens": 40}}],
+        "filters": {"response_near_duplicate": None},
+        "prices": PRICES,
+    }
 
 
-JUDGES = {"pairwise": {}, "listwise": {"type": "listwise", "permutations": 3}, "pointwise": {"type": "pointwise", "aspects": ["helpfulness", "honesty"]},
-          "binary": {"type": "binary"}, "chain of thought": {"chain_of_thought": True}}
+JUDGES = {
+    "pairwise": {},
+    "listwise": {"type": "listwise", "permutations": 3},
+    "pointwise": {"type": "pointwise", "aspects": ["helpfulness", "honesty"]},
+    "binary": {"type": "binary"},
+    "chain of thought": {"chain_of_thought": True},
+}
 
 
 @pytest.mark.parametrize("judge", list(JUDGES), ids=list(JUDGES))
@@ -42,7 +59,10 @@ def test_the_estimate_counts_the_calls_the_run_makes(tmp_path, judge):
         for model, used in models.items():
             guess = estimate["stages"][stage][model]
             assert guess["calls"] == used["calls"]
-            assert guess["prompt_tokens"] >= used["prompt_tokens"] and guess["completion_tokens"] >= used["completion_tokens"]
+            assert (
+                guess["prompt_tokens"] >= used["prompt_tokens"]
+                and guess["completion_tokens"] >= used["completion_tokens"]
+            )
             assert guess["usd"] >= used["usd"]
     assert estimate["prompt_tokens_by"] == {"det": "chars/4", "det-judge": "chars/4"}
 
@@ -52,7 +72,9 @@ def test_the_protocol_counts(tmp_path):
     data = recipe_dict(tmp_path, "http://127.0.0.1:9/v1", prompts=4)
     data["policies"].append({**data["policies"][0], "name": "q", "params": {"max_tokens": 20, "temperature": 0.1}})
     estimate = dry_run(parse_recipe(data), tmp_path / "store")
-    assert estimate["stages"]["sampling"]["det"]["calls"] == 4 * 6 and estimate["stages"]["sampling"]["det"]["completion_tokens"] == 4 * 3 * (40 + 20)
+    assert estimate["stages"]["sampling"]["det"]["calls"] == 4 * 6 and estimate["stages"]["sampling"]["det"][
+        "completion_tokens"
+    ] == 4 * 3 * (40 + 20)
     assert estimate["stages"]["judging"]["det-judge"]["calls"] == 4 * 15 * 2
 
 
@@ -90,5 +112,8 @@ def test_a_local_policy_is_counted_with_its_tokenizer(tmp_path):
     data = recipe_dict(tmp_path, "http://127.0.0.1:9/v1")
     data["policies"] = [{"name": "local", "model": "smollm2-135m", "params": {"max_tokens": 16}}]
     estimate = dry_run(parse_recipe(data), tmp_path / "store")
-    assert estimate["prompt_tokens_by"]["smollm2-135m"] == "tokenizer" and estimate["stages"]["sampling"]["smollm2-135m"]["calls"] == 15
+    assert (
+        estimate["prompt_tokens_by"]["smollm2-135m"] == "tokenizer"
+        and estimate["stages"]["sampling"]["smollm2-135m"]["calls"] == 15
+    )
     assert "smollm2-135m" in estimate["unpriced"] and "local engine" in estimate["unpriced"]["smollm2-135m"]

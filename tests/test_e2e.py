@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 RECIPE = {
     "name": "e2e",
     "prompts": {"path": str(ROOT / "data/prompts.jsonl"), "system": "Answer in one short sentence."},
-    "policies": [{"name": "smol", "model": "smollm2-135m", "params": {"temperature": 1.0, "max_tokens": 24, "seed": 3}}],
+    "policies": [
+        {"name": "smol", "model": "smollm2-135m", "params": {"temperature": 1.0, "max_tokens": 24, "seed": 3}}
+    ],
     "samples_per_prompt": 2,
     "judge": {"model": "smollm2-135m"},
     # permissive filters so that a 4-prompt run keeps rows for training; the demo keeps them strict
@@ -31,7 +33,9 @@ RECIPE = {
 
 def rlaif(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     env = {**os.environ, "RLAIF_PROGRESS": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-    return subprocess.run([sys.executable, "-m", "rlaif.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "rlaif.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
 
 
 def summary(result: subprocess.CompletedProcess) -> dict:
@@ -57,9 +61,24 @@ def test_run_commits_a_version_with_a_full_manifest(demo_run):
     store, first = demo_run["store"], demo_run["first"]
     assert first["live"] == 4 * 2 + 4 * 2 and first["failed"] == 0  # 8 samples + 4 pairs x 2 orders
     manifest = load_manifest(store, first["version"])
-    for key in ("id", "name", "created_at", "parents", "recipe", "models", "prompt_templates", "counts", "calls", "tokens", "package_version"):
+    for key in (
+        "id",
+        "name",
+        "created_at",
+        "parents",
+        "recipe",
+        "models",
+        "prompt_templates",
+        "counts",
+        "calls",
+        "tokens",
+        "package_version",
+    ):
         assert key in manifest, key
-    assert manifest["prompt_templates"]["pairwise_judge.j2"] == __import__("hashlib").sha256((ROOT / "rlaif/judges/prompts/pairwise_judge.j2").read_bytes()).hexdigest()
+    assert (
+        manifest["prompt_templates"]["pairwise_judge.j2"]
+        == __import__("hashlib").sha256((ROOT / "rlaif/judges/prompts/pairwise_judge.j2").read_bytes()).hexdigest()
+    )
     counts = manifest["counts"]
     assert counts["in"] == 4 and counts["kept"] + sum(counts["dropped"].values()) == 4
     assert manifest["judge"]["position_bias"]["n"] > 0 and manifest["tokens"]["completion"] > 0
@@ -99,10 +118,18 @@ def test_version_trains_with_trl_dpo_for_two_steps(demo_run, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
     config = trl.DPOConfig(
-        output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=1, bf16=False, report_to=[],
-        logging_steps=1, save_strategy="no", max_length=256,
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=1,
+        bf16=False,
+        report_to=[],
+        logging_steps=1,
+        save_strategy="no",
+        max_length=256,
     )
     trainer = trl.DPOTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
     result = trainer.train()
     assert result.global_step == 2
-    assert all("loss" in entry for entry in trainer.state.log_history if "step" in entry and "train_runtime" not in entry)
+    assert all(
+        "loss" in entry for entry in trainer.state.log_history if "step" in entry and "train_runtime" not in entry
+    )

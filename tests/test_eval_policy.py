@@ -23,20 +23,44 @@ def judgment(p_a: float | None, error: str | None = None) -> Judgment:
 
 def test_pairs_put_new_on_either_side_and_read_the_verdict_back():
     prompts = [Prompt(id=f"p{i}", messages=[{"role": "user", "content": "q"}]) for i in range(5)]
-    new = [gen("p0", "new", "long answer"), gen("p1", "new", "same"), gen("p2", "new", None, "timeout"), gen("p3", "new", "x"), gen("p4", "new", "y")]
-    old = [gen("p0", "baseline", "short"), gen("p1", "baseline", "same"), gen("p2", "baseline", "b"), gen("p3", "baseline", "z"), gen("p4", "baseline", "w")]
+    new = [
+        gen("p0", "new", "long answer"),
+        gen("p1", "new", "same"),
+        gen("p2", "new", None, "timeout"),
+        gen("p3", "new", "x"),
+        gen("p4", "new", "y"),
+    ]
+    old = [
+        gen("p0", "baseline", "short"),
+        gen("p1", "baseline", "same"),
+        gen("p2", "baseline", "b"),
+        gen("p3", "baseline", "z"),
+        gen("p4", "baseline", "w"),
+    ]
     items, outcomes = pair_items(prompts, new, old, seed=0)
     assert len(items) == 3  # identical and failed samples need no judge
     for outcome, (_, a, _b) in zip([o for o in outcomes if o["item"] is not None], items):
         assert (a.policy == "new") == outcome["new_is_a"] == new_is_a(0, int(outcome["prompt_id"][1]))
     p_new = [0.8, 0.3, None]  # what the judge said about NEW on the three judged prompts
-    judgments = [judgment(p if o["new_is_a"] else (None if p is None else 1 - p), None if p is not None else "unreadable") for p, o in zip(p_new, [o for o in outcomes if o["item"] is not None])]
+    judgments = [
+        judgment(p if o["new_is_a"] else (None if p is None else 1 - p), None if p is not None else "unreadable")
+        for p, o in zip(p_new, [o for o in outcomes if o["item"] is not None])
+    ]
     settled = settle(outcomes, judgments)
     assert [round(o["p_new"], 6) if o["p_new"] is not None else None for o in settled] == [0.8, 0.5, None, 0.3, None]
     figures = win_figures(settled)
-    assert (figures["wins"], figures["losses"], figures["ties"], figures["identical"], figures["failed"], figures["n"]) == (1, 1, 1, 1, 2, 3)
+    assert (
+        figures["wins"],
+        figures["losses"],
+        figures["ties"],
+        figures["identical"],
+        figures["failed"],
+        figures["n"],
+    ) == (1, 1, 1, 1, 2, 3)
     assert figures["win_rate"] == 0.5 and figures["win_rate_ci95"][0] < 0.5 < figures["win_rate_ci95"][1]
-    assert any(f.startswith("sampling failed: timeout") for f in figures["failures"]) and any(f.startswith("judgment failed") for f in figures["failures"])
+    assert any(f.startswith("sampling failed: timeout") for f in figures["failures"]) and any(
+        f.startswith("judgment failed") for f in figures["failures"]
+    )
 
 
 def test_without_gold_the_judge_quality_is_said_to_be_unknown(tmp_path):
@@ -46,35 +70,80 @@ def test_without_gold_the_judge_quality_is_said_to_be_unknown(tmp_path):
 
 
 def tiny_recipe(folder, gold: bool) -> str:
-    judge = {"model": "smollm2-135m", "template": str(ROOT / "rlaif/judges/prompts/pairwise_judge.j2"), "batch_size": 4}
+    judge = {
+        "model": "smollm2-135m",
+        "template": str(ROOT / "rlaif/judges/prompts/pairwise_judge.j2"),
+        "batch_size": 4,
+    }
     if gold:
         judge.update(gold=str(shared_data(MT_BENCH_GOLD)), gold_limit=2)
-    recipe = {"name": "evalp", "policies": [{"name": "p", "model": "smollm2-135m", "batch_size": 4, "params": {"max_tokens": 12}}], "judge": judge}
+    recipe = {
+        "name": "evalp",
+        "policies": [{"name": "p", "model": "smollm2-135m", "batch_size": 4, "params": {"max_tokens": 12}}],
+        "judge": judge,
+    }
     return str(write_recipe(folder, recipe))
 
 
 @pytest.mark.slow
 def test_eval_policy_same_model_is_a_coin_flip_and_reruns_are_cached(tmp_path):
-    prompts = write_prompts(tmp_path / "held_out.jsonl", ["Say hi.", "Name a colour.", "What is 2+2?", "Give a fruit."])
+    prompts = write_prompts(
+        tmp_path / "held_out.jsonl", ["Say hi.", "Name a colour.", "What is 2+2?", "Give a fruit."]
+    )
     args = [
-        "eval-policy", "--model", "smollm2-135m", "--baseline", "smollm2-135m", "--prompts", str(prompts), "--judge", tiny_recipe(tmp_path, gold=True),
-        "--limit", "3", "--temperature", "0.7", "--baseline-temperature", "1.2", "--store", str(tmp_path / "store"),
+        "eval-policy",
+        "--model",
+        "smollm2-135m",
+        "--baseline",
+        "smollm2-135m",
+        "--prompts",
+        str(prompts),
+        "--judge",
+        tiny_recipe(tmp_path, gold=True),
+        "--limit",
+        "3",
+        "--temperature",
+        "0.7",
+        "--baseline-temperature",
+        "1.2",
+        "--store",
+        str(tmp_path / "store"),
     ]
     first = run_cli(*args, "--json", timeout=600)
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout)
-    for key in ("win_rate", "win_rate_ci95", "wins", "losses", "ties", "failed", "n", "mean_p_new", "position_bias", "judge_quality", "calls", "sampling"):
+    for key in (
+        "win_rate",
+        "win_rate_ci95",
+        "wins",
+        "losses",
+        "ties",
+        "failed",
+        "n",
+        "mean_p_new",
+        "position_bias",
+        "judge_quality",
+        "calls",
+        "sampling",
+    ):
         assert key in result, key
     assert result["n"] + result["failed"] == 3 and result["wins"] + result["losses"] + result["ties"] == result["n"]
     low, high = result["win_rate_ci95"]
     assert low < 0.5 < high and 0.0 <= result["win_rate"] <= 1.0
     assert result["sampling"]["model"]["temperature"] == 0.7 and result["sampling"]["baseline"]["temperature"] == 1.2
-    assert result["judge_quality"]["n"] + result["judge_quality"].get("failures", 0) == 2 and "agreement" in result["judge_quality"]
+    assert (
+        result["judge_quality"]["n"] + result["judge_quality"].get("failures", 0) == 2
+        and "agreement" in result["judge_quality"]
+    )
     assert result["calls"]["live"] > 0
     again = run_cli(*args, timeout=600)
     assert again.returncode == 0, again.stderr
     out = " ".join(again.stdout.split())
-    assert f"win rate {result['win_rate']:.2f}" in out and "judge on 2 gold pairs: agreement" in out and "calls: live 0," in out
+    assert (
+        f"win rate {result['win_rate']:.2f}" in out
+        and "judge on 2 gold pairs: agreement" in out
+        and "calls: live 0," in out
+    )
 
 
 @pytest.mark.parametrize(
@@ -88,6 +157,14 @@ def test_eval_policy_same_model_is_a_coin_flip_and_reruns_are_cached(tmp_path):
 )
 def test_bad_eval_policy_inputs_exit_2(tmp_path, change, needles):
     prompts = write_prompts(tmp_path / "p.jsonl", ["Say hi."])
-    options = {"--model": "smollm2-135m", "--baseline": "smollm2-135m", "--prompts": str(prompts), "--judge": tiny_recipe(tmp_path, gold=False), **change}
+    options = {
+        "--model": "smollm2-135m",
+        "--baseline": "smollm2-135m",
+        "--prompts": str(prompts),
+        "--judge": tiny_recipe(tmp_path, gold=False),
+        **change,
+    }
     args = [x for pair in options.items() for x in pair]
-    assert_clean_failure(run_cli("eval-policy", *args, "--store", str(tmp_path / "store")), *needles, store=tmp_path / "store")
+    assert_clean_failure(
+        run_cli("eval-policy", *args, "--store", str(tmp_path / "store")), *needles, store=tmp_path / "store"
+    )

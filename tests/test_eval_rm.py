@@ -21,8 +21,15 @@ JUDGE_EVAL = {"n": 40, "agreement": 0.55, "agreement_ci95": [0.4, 0.69], "baseli
 
 def test_rm_figures_count_ties_half_and_compare_with_the_longer_rule():
     figures = rm_figures([2.0, 0.0, 1.0], [1.0, 1.0, 1.0], [1.0, 0.0, 0.5])
-    assert (figures["n"], figures["accuracy"], figures["baseline_longer"], figures["baseline_shorter"]) == (3, 0.5, 0.5, 0.5)
-    assert figures["prefers_longer"] == 1.0 and figures["mean_margin"] == 0.0  # row 1: picks the longer; row 2: picks the longer (rejected is longer)
+    assert (figures["n"], figures["accuracy"], figures["baseline_longer"], figures["baseline_shorter"]) == (
+        3,
+        0.5,
+        0.5,
+        0.5,
+    )
+    assert (
+        figures["prefers_longer"] == 1.0 and figures["mean_margin"] == 0.0
+    )  # row 1: picks the longer; row 2: picks the longer (rejected is longer)
     assert figures["accuracy_ci95"][0] < 0.5 < figures["accuracy_ci95"][1]
 
 
@@ -35,7 +42,11 @@ def stored_rm(reward_model, tmp_path):  # noqa: F811
     model_id = model_id_for("rm-test", {"dataset": "demo-0123456789ab"})
     workdir = new_model_workdir(store, model_id)
     shutil.copytree(reward_model, workdir / "model")
-    manifest = {"algorithm": "rm", "base_model": "smollm2-135m", "dataset": {"id": "demo-0123456789ab", "name": "demo", "counts": {}, "eval": JUDGE_EVAL}}
+    manifest = {
+        "algorithm": "rm",
+        "base_model": "smollm2-135m",
+        "dataset": {"id": "demo-0123456789ab", "name": "demo", "counts": {}, "eval": JUDGE_EVAL},
+    }
     commit_model(store, model_id, workdir, manifest, card=partial(render_model_card, store=store))
     return store, model_id
 
@@ -44,16 +55,25 @@ def stored_rm(reward_model, tmp_path):  # noqa: F811
 def test_eval_rm_on_the_shared_human_pairs(stored_rm):
     store, model_id = stored_rm
     gold = shared_data(MT_BENCH_GOLD)
-    result = run_cli("eval-rm", "--model", model_id, "--gold", str(gold), "--limit", "8", "--store", str(store), "--json")
+    result = run_cli(
+        "eval-rm", "--model", model_id, "--gold", str(gold), "--limit", "8", "--store", str(store), "--json"
+    )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["n"] == 8 and 0.0 <= figures["accuracy"] <= 1.0 and len(figures["accuracy_ci95"]) == 2
     assert figures["baseline_longer"] is not None and len(figures["rows"]) == 8 and figures["gold"]["rows"] == 8
-    assert figures["trained_on"] == {"algorithm": "rm", "base_model": "smollm2-135m", "dataset": "demo-0123456789ab", "judge_quality": JUDGE_EVAL}
+    assert figures["trained_on"] == {
+        "algorithm": "rm",
+        "base_model": "smollm2-135m",
+        "dataset": "demo-0123456789ab",
+        "judge_quality": JUDGE_EVAL,
+    }
     text = run_cli("eval-rm", "--model", model_id, "--gold", str(gold), "--limit", "8", "--store", str(store))
     assert text.returncode == 0, text.stderr
     out = " ".join(text.stdout.split())
-    assert f"accuracy {figures['accuracy']:.2f}" in out and f'"pick the longer" {figures["baseline_longer"]:.2f}' in out
+    assert (
+        f"accuracy {figures['accuracy']:.2f}" in out and f'"pick the longer" {figures["baseline_longer"]:.2f}' in out
+    )
     assert "trained (rm) on demo-0123456789ab, labelled by a judge with: judge on 40 gold pairs: agreement 0.55" in out
 
 
@@ -70,4 +90,6 @@ def test_bad_eval_rm_inputs_exit_2(tmp_path, args, needles):
     row = {"prompt": [{"role": "user", "content": "Say hi."}], "chosen": "Hi!", "rejected": "No."}
     gold.write_text(json.dumps(row) + "\n" + json.dumps({**row, "chosen": "Hello.", "rejected": "Go away."}) + "\n")
     args = [str(gold) if arg == GOLD else arg for arg in args]
-    assert_clean_failure(run_cli("eval-rm", *args, "--store", str(tmp_path / "store")), *needles, store=tmp_path / "store")
+    assert_clean_failure(
+        run_cli("eval-rm", *args, "--store", str(tmp_path / "store")), *needles, store=tmp_path / "store"
+    )

@@ -28,7 +28,17 @@ from rlaif.judges.evaluate import (
 from tests.conftest import MT_BENCH_GOLD, ROOT, shared_data
 from tests.fakes import FakeBackend
 
-REQUIRED = ("n", "agreement", "position_consistency", "prefers_longer", "kappa", "ece", "failures", "baseline_longer", "baseline_shorter")
+REQUIRED = (
+    "n",
+    "agreement",
+    "position_consistency",
+    "prefers_longer",
+    "kappa",
+    "ece",
+    "failures",
+    "baseline_longer",
+    "baseline_shorter",
+)
 
 
 def test_metrics_on_crafted_inputs():
@@ -52,7 +62,9 @@ def test_metrics_on_crafted_inputs():
 
 def test_ab_order_is_seeded_per_row_and_independent_of_limit(tmp_path):
     path = tmp_path / "g.jsonl"
-    path.write_text("".join(json.dumps({"prompt": f"q{i}", "chosen": f"c{i}", "rejected": f"r{i}"}) + "\n" for i in range(40)))
+    path.write_text(
+        "".join(json.dumps({"prompt": f"q{i}", "chosen": f"c{i}", "rejected": f"r{i}"}) + "\n" for i in range(40))
+    )
     items, flags = gold_items(load_gold(path), seed=0)
     _, first_ten = gold_items(load_gold(path, limit=10), seed=0)
     assert first_ten == flags[:10]
@@ -92,7 +104,12 @@ GOLD = [
 @pytest.fixture
 def gold_file(tmp_path):
     path = tmp_path / "gold.jsonl"
-    path.write_text("".join(json.dumps({"prompt": [{"role": "user", "content": f"q{i}"}], "chosen": c, "rejected": r}) + "\n" for i, (c, r) in enumerate(GOLD)))
+    path.write_text(
+        "".join(
+            json.dumps({"prompt": [{"role": "user", "content": f"q{i}"}], "chosen": c, "rejected": r}) + "\n"
+            for i, (c, r) in enumerate(GOLD)
+        )
+    )
     return path
 
 
@@ -143,7 +160,9 @@ def test_scripted_judge_figures_match_hand_computation(gold_file, fake_judge, tm
     judge = [h if r else ("b" if h == "a" else "a") for h, r in zip(human, right)]
     observed = sum(x == y for x, y in zip(judge, human)) / 5
     chance = sum(judge.count(k) * human.count(k) for k in "ab") / 25
-    assert result["kappa"] is not None and result["kappa"] == (None if chance == 1 else pytest.approx((observed - chance) / (1 - chance), abs=1e-4))
+    assert result["kappa"] is not None and result["kappa"] == (
+        None if chance == 1 else pytest.approx((observed - chance) / (1 - chance), abs=1e-4)
+    )
 
     saved = json.loads((store / "evals").joinpath(result["path"].split("/")[-1]).read_text())
     assert saved["gold"]["rows"] == 6 and len(saved["gold"]["sha256"]) == 64 and saved["seed"] == 0
@@ -168,11 +187,27 @@ def test_cli_json_prints_only_the_result(gold_file, fake_judge, tmp_path, monkey
     from rlaif.cli import app
 
     monkeypatch.setenv("RLAIF_PROGRESS", "0")
-    result = CliRunner().invoke(app, ["eval-judge", "recipes/demo.yaml", "--gold", str(gold_file), "--store", str(tmp_path / "s"), "--json", "--limit", "4"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval-judge",
+            "recipes/demo.yaml",
+            "--gold",
+            str(gold_file),
+            "--store",
+            str(tmp_path / "s"),
+            "--json",
+            "--limit",
+            "4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert set(REQUIRED) <= set(data) and data["n"] == 4 and data["limit"] == 4
-    table = CliRunner().invoke(app, ["eval-judge", "recipes/demo.yaml", "--gold", str(gold_file), "--store", str(tmp_path / "s"), "--limit", "4"])
+    table = CliRunner().invoke(
+        app,
+        ["eval-judge", "recipes/demo.yaml", "--gold", str(gold_file), "--store", str(tmp_path / "s"), "--limit", "4"],
+    )
     assert table.exit_code == 0 and "always longer" in table.stdout and "cached 8" in table.stdout
 
 
@@ -185,9 +220,21 @@ def test_help_has_an_example():
 
 @pytest.mark.slow
 def test_real_model_on_mt_bench_rows_through_the_cli(tmp_path):
-    args = ["eval-judge", "recipes/demo.yaml", "--gold", str(shared_data(MT_BENCH_GOLD)), "--limit", "5", "--json", "--store", str(tmp_path / "store")]
+    args = [
+        "eval-judge",
+        "recipes/demo.yaml",
+        "--gold",
+        str(shared_data(MT_BENCH_GOLD)),
+        "--limit",
+        "5",
+        "--json",
+        "--store",
+        str(tmp_path / "store"),
+    ]
     env = {**os.environ, "RLAIF_PROGRESS": "0"}
-    result = subprocess.run([sys.executable, "-m", "rlaif.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "rlaif.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)  # stdout is only the JSON object
     assert set(REQUIRED) <= set(data)
@@ -195,5 +242,7 @@ def test_real_model_on_mt_bench_rows_through_the_cli(tmp_path):
     for key in ("agreement", "position_consistency", "prefers_longer", "ece", "baseline_longer", "baseline_shorter"):
         assert 0.0 <= data[key] <= 1.0, key
     assert data["mean_prob_mass"] > 0.5  # the "Output (" prefix puts most probability on a/b
-    again = subprocess.run([sys.executable, "-m", "rlaif.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    again = subprocess.run(
+        [sys.executable, "-m", "rlaif.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env
+    )
     assert json.loads(again.stdout)["calls"]["live"] == 0  # the request cache answered every call

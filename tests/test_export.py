@@ -33,17 +33,30 @@ TEXTS = {
 MANIFEST = {
     "recipe": {
         "name": "crafted",
-        "policies": [{"name": "smol", "model": "smollm2-135m", "api_key_env": "RLAIF_TEST_KEY"}, {"name": "big", "model": "big-model"}],
+        "policies": [
+            {"name": "smol", "model": "smollm2-135m", "api_key_env": "RLAIF_TEST_KEY"},
+            {"name": "big", "model": "big-model"},
+        ],
         "judge": {"model": "smollm2-135m", "template": "prompts/pairwise_judge.j2", "api_key_env": "RLAIF_TEST_KEY"},
         "filters": {"consistency": True, "min_margin": 0.1},
     },
     "inputs": {"prompts": {"path": "data/prompts.jsonl", "sha256": "ab" * 32, "rows": 3}},
     "models": {
-        "policies": [{"name": "smol", "backend": "transformers", "model": "smollm2-135m"}, {"name": "big", "backend": "openai", "model": "big-model"}],
+        "policies": [
+            {"name": "smol", "backend": "transformers", "model": "smollm2-135m"},
+            {"name": "big", "backend": "openai", "model": "big-model"},
+        ],
         "judge": {"backend": "transformers", "model": "smollm2-135m"},
     },
     "prompt_templates": {"pairwise_judge.j2": "cd" * 32},
-    "counts": {"prompts": 3, "generations": 7, "in": 5, "kept": 3, "dropped": {"identical": 1, "inconsistent": 1, "low_margin": 0}, "judgments": 4},
+    "counts": {
+        "prompts": 3,
+        "generations": 7,
+        "in": 5,
+        "kept": 3,
+        "dropped": {"identical": 1, "inconsistent": 1, "low_margin": 0},
+        "judgments": 4,
+    },
     "calls": {"live": 15, "cached": 0, "failed": 0},
     "tokens": {"prompt": 400, "completion": 60},
     "judge": {
@@ -58,11 +71,27 @@ MANIFEST = {
 
 def generation(gid: str) -> dict:
     prompt_id, policy, index = gid.split("/")
-    return {"prompt_id": prompt_id, "policy": policy, "model": "m", "sample_index": int(index), "text": TEXTS[gid], "finish_reason": "stop"}
+    return {
+        "prompt_id": prompt_id,
+        "policy": policy,
+        "model": "m",
+        "sample_index": int(index),
+        "text": TEXTS[gid],
+        "finish_reason": "stop",
+    }
 
 
 def judgment(a: str, b: str, p_a: float | None, error: str | None = None) -> dict:
-    return {"prompt_id": a.split("/")[0], "a_id": a, "b_id": b, "p_a_ab": p_a, "p_a_ba": p_a, "soft": True, "p_a": p_a, "error": error}
+    return {
+        "prompt_id": a.split("/")[0],
+        "a_id": a,
+        "b_id": b,
+        "p_a_ab": p_a,
+        "p_a_ba": p_a,
+        "soft": True,
+        "p_a": p_a,
+        "error": error,
+    }
 
 
 def pair(prompt: list[dict], chosen: str, rejected: str, p: float, texts: dict = TEXTS) -> dict:
@@ -95,7 +124,11 @@ JUDGMENTS = [
     judgment("p0/smol/1", "p0/big/0", 0.55),  # inconsistent: dropped from pairs, still judged
     judgment("p1/smol/0", "p1/smol/1", 0.9),
 ]
-PROMPTS = [{"id": "p0", "messages": P0, "source": "t"}, {"id": "p1", "messages": P1, "source": "t"}, {"id": "p2", "messages": P2, "source": "t"}]
+PROMPTS = [
+    {"id": "p0", "messages": P0, "source": "t"},
+    {"id": "p1", "messages": P1, "source": "t"},
+    {"id": "p2", "messages": P2, "source": "t"},
+]
 
 
 def pairwise_tables() -> dict:
@@ -105,13 +138,47 @@ def pairwise_tables() -> dict:
 def ranked_tables() -> dict:
     """A listwise/pointwise version: rankings (one failed) and feedback rows."""
     ranking = {
-        "prompt_id": "p0", "prompt": P0, "response_ids": ["p0/x/1", "p0/x/0", "p0/x/2"], "responses": ["B", "A", "C"],
-        "policies": ["x", "x", "x"], "scores": [0.9, 0.9, 0.1], "ranks": [1, 1, 3], "judge": "listwise", "agreement": 0.5, "error": None,
+        "prompt_id": "p0",
+        "prompt": P0,
+        "response_ids": ["p0/x/1", "p0/x/0", "p0/x/2"],
+        "responses": ["B", "A", "C"],
+        "policies": ["x", "x", "x"],
+        "scores": [0.9, 0.9, 0.1],
+        "ranks": [1, 1, 3],
+        "judge": "listwise",
+        "agreement": 0.5,
+        "error": None,
     }
-    failed = {**ranking, "prompt_id": "p1", "prompt": P1, "response_ids": [], "responses": [], "policies": [], "scores": [], "ranks": [], "error": "judge failed"}
+    failed = {
+        **ranking,
+        "prompt_id": "p1",
+        "prompt": P1,
+        "response_ids": [],
+        "responses": [],
+        "policies": [],
+        "scores": [],
+        "ranks": [],
+        "error": "judge failed",
+    }
     feedback = [
-        {"prompt_id": "p0", "response_id": "p0/x/0", "prompt": P0, "completion": [{"role": "assistant", "content": "A"}], "policy": "x", "score": 4.0, "label": True},
-        {"prompt_id": "p0", "response_id": "p0/x/2", "prompt": P0, "completion": [{"role": "assistant", "content": "C"}], "policy": "x", "score": None, "label": False},
+        {
+            "prompt_id": "p0",
+            "response_id": "p0/x/0",
+            "prompt": P0,
+            "completion": [{"role": "assistant", "content": "A"}],
+            "policy": "x",
+            "score": 4.0,
+            "label": True,
+        },
+        {
+            "prompt_id": "p0",
+            "response_id": "p0/x/2",
+            "prompt": P0,
+            "completion": [{"role": "assistant", "content": "C"}],
+            "policy": "x",
+            "score": None,
+            "label": False,
+        },
     ]
     return {**pairwise_tables(), "rankings": [ranking, failed], "feedback": feedback}
 
@@ -149,9 +216,21 @@ def test_dpo_and_rm_rows_conversational_keep_soft_labels_and_provenance(store, p
         assert [r["chosen_id"] for r in rows] == ["p0/smol/0", "p0/big/0", "p1/smol/0"]
         first = rows[0]
         assert list(first)[:3] == ["prompt", "chosen", "rejected"]
-        assert first["prompt"] == P0 and first["chosen"] == assistant("Hello!") and first["rejected"] == assistant("Hi there.")
-        assert first["p_chosen"] == 0.8 and first["margin"] == pytest.approx(0.6) and first["rejected_policy"] == "smol"
-    assert preference_rows(store, pairwise)[0] == {"prompt": P0, "chosen": assistant("Hello!"), "rejected": assistant("Hi there."), "margin": pytest.approx(0.6), "p_chosen": 0.8}
+        assert (
+            first["prompt"] == P0
+            and first["chosen"] == assistant("Hello!")
+            and first["rejected"] == assistant("Hi there.")
+        )
+        assert (
+            first["p_chosen"] == 0.8 and first["margin"] == pytest.approx(0.6) and first["rejected_policy"] == "smol"
+        )
+    assert preference_rows(store, pairwise)[0] == {
+        "prompt": P0,
+        "chosen": assistant("Hello!"),
+        "rejected": assistant("Hi there."),
+        "margin": pytest.approx(0.6),
+        "p_chosen": 0.8,
+    }
 
 
 def test_dpo_rows_standard_render_plain_text(store, pairwise):
@@ -164,19 +243,42 @@ def test_dpo_rows_standard_render_plain_text(store, pairwise):
 def test_kto_from_pairs_is_unpaired_and_interleaved(store, pairwise):
     rows = format_rows(store, pairwise, "kto")
     assert [(r["response_id"], r["label"]) for r in rows] == [
-        ("p0/smol/0", True), ("p0/smol/1", False), ("p0/big/0", True), ("p0/smol/0", False), ("p1/smol/0", True), ("p1/smol/1", False),
+        ("p0/smol/0", True),
+        ("p0/smol/1", False),
+        ("p0/big/0", True),
+        ("p0/smol/0", False),
+        ("p1/smol/0", True),
+        ("p1/smol/1", False),
     ]
     assert rows[1]["completion"] == assistant("Hi there.") and rows[1]["prompt"] == P0
     assert rows[0]["score"] == 0.8 and rows[1]["score"] == pytest.approx(0.2) and rows[3]["policy"] == "smol"
     standard = format_rows(store, pairwise, "kto", "standard")[2]
-    assert standard["completion"] == " Greetings, friend." and standard["prompt"].endswith("User: Say hi.\n\nAssistant:")
+    assert standard["completion"] == " Greetings, friend." and standard["prompt"].endswith(
+        "User: Say hi.\n\nAssistant:"
+    )
 
 
 def test_kto_from_feedback_when_present(store, ranked):
     rows = format_rows(store, ranked, "kto")
     assert rows == [
-        {"prompt": P0, "completion": assistant("A"), "label": True, "prompt_id": "p0", "response_id": "p0/x/0", "policy": "x", "score": 4.0},
-        {"prompt": P0, "completion": assistant("C"), "label": False, "prompt_id": "p0", "response_id": "p0/x/2", "policy": "x", "score": None},
+        {
+            "prompt": P0,
+            "completion": assistant("A"),
+            "label": True,
+            "prompt_id": "p0",
+            "response_id": "p0/x/0",
+            "policy": "x",
+            "score": 4.0,
+        },
+        {
+            "prompt": P0,
+            "completion": assistant("C"),
+            "label": False,
+            "prompt_id": "p0",
+            "response_id": "p0/x/2",
+            "policy": "x",
+            "score": None,
+        },
     ]
 
 
@@ -184,11 +286,17 @@ def test_sft_from_pairs_takes_highest_mean_p(store, pairwise):
     rows = format_rows(store, pairwise, "sft")
     # p0: smol/0 wins 0.8 and loses 0.3 (mean 0.55); big/0 wins 0.7 -> big/0
     assert [(r["prompt_id"], r["response_id"], r["completion"]) for r in rows] == [
-        ("p0", "p0/big/0", assistant("Greetings, friend.")), ("p1", "p1/smol/0", assistant("Blue.")),
+        ("p0", "p0/big/0", assistant("Greetings, friend.")),
+        ("p1", "p1/smol/0", assistant("Blue.")),
     ]
     assert rows[0]["score"] == pytest.approx(0.7) and rows[0]["prompt"] == P0
     assert format_rows(store, pairwise, "sft", "standard")[1] == {
-        "prompt": "User: Name a colour.\n\nAssistant:", "completion": " Blue.", "prompt_id": "p1", "response_id": "p1/smol/0", "policy": "smol", "score": pytest.approx(0.9),
+        "prompt": "User: Name a colour.\n\nAssistant:",
+        "completion": " Blue.",
+        "prompt_id": "p1",
+        "response_id": "p1/smol/0",
+        "policy": "smol",
+        "score": pytest.approx(0.9),
     }
 
 
@@ -204,7 +312,9 @@ def ranked_with_pairs(store, name: str, kept: list[tuple[str, str]]) -> str:
 def test_sft_from_rankings_breaks_ties_by_id_and_skips_failed(store):
     both = ranked_with_pairs(store, "ranked-both", [("p0/x/0", "p0/x/2"), ("p0/x/1", "p0/x/2")])
     rows = format_rows(store, both, "sft")
-    assert [(r["prompt_id"], r["response_id"], r["completion"], r["score"]) for r in rows] == [("p0", "p0/x/0", assistant("A"), 0.9)]
+    assert [(r["prompt_id"], r["response_id"], r["completion"], r["score"]) for r in rows] == [
+        ("p0", "p0/x/0", assistant("A"), 0.9)
+    ]
 
 
 def test_sft_from_rankings_takes_the_rank_1_response_whose_kept_pair_it_won(store):
@@ -231,19 +341,35 @@ def test_sft_rows_come_only_from_judgments_that_survived_the_filters(store, tmp_
     rankings = rankings_from_judgments(judgments, generations, PROMPTS, [])
     assert [r["prompt_id"] for r in rankings] == ["p0", "p1", "p2"]
     assert rankings[0]["response_ids"][rankings[0]["ranks"].index(1)] == "p0/smol/1"  # the best over every judgment
-    tables = {"pairs": PAIRS, "judgments": judgments, "generations": generations, "prompts": PROMPTS, "rankings": rankings}
+    tables = {
+        "pairs": PAIRS,
+        "judgments": judgments,
+        "generations": generations,
+        "prompts": PROMPTS,
+        "rankings": rankings,
+    }
     version = commit_tables(store, "filtered", tables, MANIFEST)[0]
 
     rows = format_rows(store, version, "sft")
-    assert [(r["prompt_id"], r["response_id"], r["score"]) for r in rows] == [("p0", "p0/big/0", pytest.approx(0.7)), ("p1", "p1/smol/0", pytest.approx(0.9))]
+    assert [(r["prompt_id"], r["response_id"], r["score"]) for r in rows] == [
+        ("p0", "p0/big/0", pytest.approx(0.7)),
+        ("p1", "p1/smol/0", pytest.approx(0.9)),
+    ]
     card = (export_version(store, version, "sft", tmp_path / "sft") / "README.md").read_text()
     assert "only from the judgments that survived the filters" in card
     assert "2 of the 3 judged prompts give a row; 1 has no kept pair" in card
 
 
 def test_prompts_format_from_prompts_table_and_from_pairs_for_old_versions(store, pairwise, old_version):
-    assert format_rows(store, pairwise, "prompts") == [{"prompt": P0, "prompt_id": "p0"}, {"prompt": P1, "prompt_id": "p1"}, {"prompt": P2, "prompt_id": "p2"}]
-    assert format_rows(store, pairwise, "prompts", "standard")[2] == {"prompt": "User: What is 2+2?\n\nAssistant:", "prompt_id": "p2"}
+    assert format_rows(store, pairwise, "prompts") == [
+        {"prompt": P0, "prompt_id": "p0"},
+        {"prompt": P1, "prompt_id": "p1"},
+        {"prompt": P2, "prompt_id": "p2"},
+    ]
+    assert format_rows(store, pairwise, "prompts", "standard")[2] == {
+        "prompt": "User: What is 2+2?\n\nAssistant:",
+        "prompt_id": "p2",
+    }
     assert format_rows(store, old_version, "prompts") == [{"prompt": P0, "prompt_id": "p0"}]
 
 
@@ -261,7 +387,12 @@ def test_listwise_from_pairwise_judgments(store, pairwise):
 
 def test_listwise_from_rankings_keeps_ties(store, ranked):
     rows = format_rows(store, ranked, "listwise")
-    assert len(rows) == 1 and rows[0]["ranks"] == [1, 1, 3] and rows[0]["agreement"] == 0.5 and rows[0]["judge"] == "listwise"
+    assert (
+        len(rows) == 1
+        and rows[0]["ranks"] == [1, 1, 3]
+        and rows[0]["agreement"] == 0.5
+        and rows[0]["judge"] == "listwise"
+    )
     assert rows[0]["responses"] == [assistant("B"), assistant("A"), assistant("C")]
 
 
@@ -275,7 +406,9 @@ def test_rankings_from_judgments_skips_failed_judgments_and_single_responses():
 def test_format_dataset_is_the_rows_as_a_datasets_dataset(store, pairwise, ranked):
     pytest.importorskip("datasets")
     for fmt in FORMATS:
-        assert format_dataset(store, pairwise, fmt, "standard").to_list() == format_rows(store, pairwise, fmt, "standard")
+        assert format_dataset(store, pairwise, fmt, "standard").to_list() == format_rows(
+            store, pairwise, fmt, "standard"
+        )
     assert format_dataset(store, ranked, "kto")["score"] == [4.0, None]
     empty = commit_tables(store, "nopairs", {"prompts": PROMPTS}, MANIFEST)[0]
     with pytest.raises(StoreError, match="has no rows for format 'rm'"):
@@ -340,11 +473,30 @@ def test_export_errors_name_the_problem(store, pairwise, tmp_path):
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "RLAIF_PROGRESS": "0", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "rlaif.cli", "datasets", "export", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "rlaif.cli", "datasets", "export", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_export(store, pairwise, tmp_path):
-    done = cli(pairwise, "--format", "kto", "--style", "standard", "--out", str(tmp_path / "kto"), "--store", str(store), "--license", "cc-by-4.0")
+    done = cli(
+        pairwise,
+        "--format",
+        "kto",
+        "--style",
+        "standard",
+        "--out",
+        str(tmp_path / "kto"),
+        "--store",
+        str(store),
+        "--license",
+        "cc-by-4.0",
+    )
     assert done.returncode == 0, done.stderr
     assert f"exported 6 kto rows (standard) of {pairwise}" in done.stdout
     card = (tmp_path / "kto" / "README.md").read_text()

@@ -45,15 +45,21 @@ REQUEST = httpx.Request("POST", URL + "/chat/completions")
 
 
 def server_error() -> Exception:
-    return openai.InternalServerError("internal server error", response=httpx.Response(500, request=REQUEST), body=None)
+    return openai.InternalServerError(
+        "internal server error", response=httpx.Response(500, request=REQUEST), body=None
+    )
 
 
 def rate_limited() -> Exception:
-    return openai.RateLimitError("Error code: 429 - rate limit exceeded", response=httpx.Response(429, request=REQUEST), body=None)
+    return openai.RateLimitError(
+        "Error code: 429 - rate limit exceeded", response=httpx.Response(429, request=REQUEST), body=None
+    )
 
 
 def bad_request() -> Exception:
-    return openai.BadRequestError("Error code: 400 - bad request", response=httpx.Response(400, request=REQUEST), body=None)
+    return openai.BadRequestError(
+        "Error code: 400 - bad request", response=httpx.Response(400, request=REQUEST), body=None
+    )
 
 
 def flaky(fail_first: int, error=server_error):
@@ -70,7 +76,10 @@ def flaky(fail_first: int, error=server_error):
 
 
 def requests(n: int) -> list[GenerateRequest]:
-    return [GenerateRequest(messages=(("user", f"q{i}"),), temperature=0.7, top_p=1.0, max_tokens=8, seed=i) for i in range(n)]
+    return [
+        GenerateRequest(messages=(("user", f"q{i}"),), temperature=0.7, top_p=1.0, max_tokens=8, seed=i)
+        for i in range(n)
+    ]
 
 
 def call(tmp_path: Path, gen, retry: RetryBudget | None, n: int = 10) -> tuple[list, CallStats, FakeBackend]:
@@ -102,7 +111,11 @@ def test_a_failure_that_is_not_transient_is_a_value_and_never_sent_again(tmp_pat
     [
         (RetryBudget(passes=3, budget=1000, backoff_s=0), 30, "after 3 passes"),
         (RetryBudget(passes=9, budget=4, backoff_s=0), 14, "retry budget is spent (4 calls sent again"),
-        (RetryBudget(passes=9, budget=0.1, backoff_s=0), 11, "retry budget is spent (1 calls sent again"),  # 10% of 10 calls
+        (
+            RetryBudget(passes=9, budget=0.1, backoff_s=0),
+            11,
+            "retry budget is spent (1 calls sent again",
+        ),  # 10% of 10 calls
         (RetryBudget(passes=9, budget=1000, backoff_s=5, deadline_s=1), 10, "retry deadline passed"),
     ],
 )
@@ -111,7 +124,16 @@ def test_passes_budget_and_deadline_bound_the_extra_calls_then_the_run_stops(tmp
         call(tmp_path, flaky(99, rate_limited), retry)
     message = str(raised.value)
     assert raised.value.exit_code == 3
-    for needle in ("sampling p", "openai model 'm'", URL, "429", why, "re-running the same command resumes", str(tmp_path / "cache.sqlite"), "allow_incomplete"):
+    for needle in (
+        "sampling p",
+        "openai model 'm'",
+        URL,
+        "429",
+        why,
+        "re-running the same command resumes",
+        str(tmp_path / "cache.sqlite"),
+        "allow_incomplete",
+    ):
         assert needle in message, (needle, message)
 
 
@@ -146,12 +168,21 @@ def fake_run(tmp_path: Path, monkeypatch, gen, score=None, store: str = "store",
 
     monkeypatch.setattr(common, "make_backend", factory)
     monkeypatch.setattr(sampling, "make_backend", factory)
-    prompts = write_prompts(tmp_path / "prompts.jsonl", [f"Question number {i} about topic {i * 7}?" for i in range(12)])
+    prompts = write_prompts(
+        tmp_path / "prompts.jsonl", [f"Question number {i} about topic {i * 7}?" for i in range(12)]
+    )
     endpoint = {"backend": "openai", "base_url": URL, "model": "m"}
-    recipe = parse_recipe({
-        "name": "faults", "prompts": {"path": str(prompts)}, "policies": [{"name": "p", **endpoint}],
-        "judge": endpoint, "filters": {"min_margin": 0.0}, "retries": {"backoff_s": 0, "budget": 1000}, **recipe_extra,
-    })
+    recipe = parse_recipe(
+        {
+            "name": "faults",
+            "prompts": {"path": str(prompts)},
+            "policies": [{"name": "p", **endpoint}],
+            "judge": endpoint,
+            "filters": {"min_margin": 0.0},
+            "retries": {"backoff_s": 0, "budget": 1000},
+            **recipe_extra,
+        }
+    )
     version_id, _, manifest, _ = run_recipe(recipe, tmp_path / store, chunk_size=5)
     return version_id, manifest
 
@@ -163,13 +194,20 @@ def noisy(fault_rate: float, seed: int):
     def gen(request):
         if rng.random() < fault_rate:
             raise server_error()
-        return Completion(text=f"answer {request.seed} to {request.messages[-1][1]}", finish_reason="stop", completion_tokens=3, latency_s=rng.random())
+        return Completion(
+            text=f"answer {request.seed} to {request.messages[-1][1]}",
+            finish_reason="stop",
+            completion_tokens=3,
+            latency_s=rng.random(),
+        )
 
     def score(request):
         if rng.random() < fault_rate:
             raise server_error()
         first = zlib.crc32(repr(request.messages).encode()) % 2  # a verdict that depends on the request only
-        return Scores(probs={"a": 0.8, "b": 0.2} if first else {"a": 0.3, "b": 0.7}, text="Output (a", latency_s=rng.random())
+        return Scores(
+            probs={"a": 0.8, "b": 0.2} if first else {"a": 0.3, "b": 0.7}, text="Output (a", latency_s=rng.random()
+        )
 
     return gen, score
 
@@ -201,11 +239,19 @@ def cli_recipe(folder: Path, base_url: str, model: str, prompts: int, **extra) -
     path = write_prompts(folder / "prompts.jsonl", [f"Fault question {i}: name thing {i}." for i in range(prompts)])
     endpoint = {"backend": "openai", "base_url": base_url, "model": model, "max_retries": 1, "timeout_s": 10}
     policies = [{"name": name, **endpoint, "params": {"temperature": t}} for name, t in (("cold", 0.2), ("hot", 0.9))]
-    return write_recipe(folder, {  # two policies, 1 sample each: the echo replies differ, so every pair is judged
-        "name": "faults", "prompts": {"path": str(path)}, "policies": policies, "samples_per_prompt": 1, "judge": endpoint,
-        "filters": {"min_margin": 0.0, "consistency": False, "response_near_duplicate": None},
-        "retries": {"passes": 3, "backoff_s": 0.2}, **extra,
-    })
+    return write_recipe(
+        folder,
+        {  # two policies, 1 sample each: the echo replies differ, so every pair is judged
+            "name": "faults",
+            "prompts": {"path": str(path)},
+            "policies": policies,
+            "samples_per_prompt": 1,
+            "judge": endpoint,
+            "filters": {"min_margin": 0.0, "consistency": False, "response_near_duplicate": None},
+            "retries": {"passes": 3, "backoff_s": 0.2},
+            **extra,
+        },
+    )
 
 
 def cached_rows(path: Path) -> int:
@@ -231,13 +277,26 @@ def test_error_rate_run_commits_a_version_with_no_failed_call(tmp_path):
     in (0.09**5 * 800 = 0.005 calls expected to fail all 5 passes). The default budget (0.1) is about
     what 9% needs, so it is raised here. (1,000 prompts at the defaults, measured by hand: docs/reliability.md.)"""
     with start_llm_katan("--error-rate", "0.3") as server:
-        recipe = cli_recipe(tmp_path, server.base_url, server.model, 200, retries={"passes": 5, "backoff_s": 0.2, "budget": 0.3})
+        recipe = cli_recipe(
+            tmp_path, server.base_url, server.model, 200, retries={"passes": 5, "backoff_s": 0.2, "budget": 0.3}
+        )
         first = summary(run_cli("run", str(recipe), "--store", str(tmp_path / "store"), timeout=300))
         manifest = load_manifest(tmp_path / "store", first["version"])
-    assert first["failed"] == 0 and first["live"] == 800 and manifest["retries"]["calls"] > 0 and "incomplete" not in manifest
+    assert (
+        first["failed"] == 0
+        and first["live"] == 800
+        and manifest["retries"]["calls"] > 0
+        and "incomplete" not in manifest
+    )
     assert "generation_failed" not in manifest["counts"]["responses_dropped"]
-    errors = [row["error"] for table in ("generations", "judgments") for row in read_table(tmp_path / "store", first["version"], table)]
-    assert not [e for e in errors if e and "Error" in e]  # the echo's answers are unparseable verdicts, never failed calls
+    errors = [
+        row["error"]
+        for table in ("generations", "judgments")
+        for row in read_table(tmp_path / "store", first["version"], table)
+    ]
+    assert not [
+        e for e in errors if e and "Error" in e
+    ]  # the echo's answers are unparseable verdicts, never failed calls
 
 
 @pytest.mark.slow
@@ -246,17 +305,26 @@ def test_permanent_429_stops_the_run_and_a_rerun_resumes_without_repeating_a_cal
     with start_llm_katan("--rate-limit-after", "30") as server:
         port, recipe = server.port, cli_recipe(tmp_path, server.base_url, server.model, 40)
         stopped = run_cli("run", str(recipe), "--store", str(store), timeout=300)
-    assert_clean_failure(stopped, "sampling cold", server.base_url, "429", "resumes", str(store / "cache.sqlite"), code=3)
+    assert_clean_failure(
+        stopped, "sampling cold", server.base_url, "429", "resumes", str(store / "cache.sqlite"), code=3
+    )
     assert not list_versions(store) and cached_rows(store / "cache.sqlite") == 30
     with start_llm_katan(port=port) as healthy:
         resumed = summary(run_cli("run", str(recipe), "--store", str(store), timeout=300))
         served = healthy.requests_served()
-    assert (resumed["cached"], resumed["live"], resumed["failed"], served) == (30, 130, 0, 130)  # 80 samples + 80 verdicts
+    assert (resumed["cached"], resumed["live"], resumed["failed"], served) == (
+        30,
+        130,
+        0,
+        130,
+    )  # 80 samples + 80 verdicts
 
 
 @pytest.mark.slow
 def test_allow_incomplete_commits_a_version_that_says_it_is_incomplete(tmp_path):
-    with start_llm_katan("--rate-limit-after", "100") as server:  # 80 samples and 20 verdicts succeed, 60 verdicts get 429
+    with start_llm_katan(
+        "--rate-limit-after", "100"
+    ) as server:  # 80 samples and 20 verdicts succeed, 60 verdicts get 429
         recipe = cli_recipe(tmp_path, server.base_url, server.model, 40, allow_incomplete=True)
         result = summary(run_cli("run", str(recipe), "--store", str(tmp_path / "store"), timeout=300))
     manifest = load_manifest(tmp_path / "store", result["version"])
@@ -265,7 +333,9 @@ def test_allow_incomplete_commits_a_version_that_says_it_is_incomplete(tmp_path)
 
 class Refuse400(JsonHandler):
     def do_POST(self) -> None:  # noqa: N802
-        self.send_json(400, {"error": {"message": "this model does not take these parameters", "type": "invalid_request_error"}})
+        self.send_json(
+            400, {"error": {"message": "this model does not take these parameters", "type": "invalid_request_error"}}
+        )
 
 
 @pytest.mark.slow
@@ -278,7 +348,15 @@ def test_a_stage_whose_every_call_got_400_commits_nothing_even_with_allow_incomp
         result = run_cli("run", str(recipe), "--store", str(tmp_path / "store"), timeout=300)
     finally:
         server.shutdown()
-    assert_clean_failure(result, "sampling policy 'cold'", url, "every one of its 4 calls failed", "400", "does not take these parameters", code=2)
+    assert_clean_failure(
+        result,
+        "sampling policy 'cold'",
+        url,
+        "every one of its 4 calls failed",
+        "400",
+        "does not take these parameters",
+        code=2,
+    )
     assert not list_versions(tmp_path / "store")
 
 
@@ -295,7 +373,12 @@ def test_a_server_that_dies_mid_run_stops_it_and_a_rerun_resumes_without_repeati
     assert not list_versions(store) and cached_rows(store / "cache.sqlite") == 30
     with DetServer(port=port) as healthy:
         resumed = summary(run_cli("run", str(recipe), "--store", str(store), timeout=300))
-    assert (resumed["cached"], resumed["live"], resumed["failed"], healthy.calls) == (30, 130, 0, 130)  # 80 samples + 80 verdicts
+    assert (resumed["cached"], resumed["live"], resumed["failed"], healthy.calls) == (
+        30,
+        130,
+        0,
+        130,
+    )  # 80 samples + 80 verdicts
 
 
 @pytest.mark.slow
@@ -309,9 +392,18 @@ def test_under_error_rate_0_3_the_version_is_the_fault_free_runs(tmp_path):
     for rate in (0.3, 0.0):
         with DetServer(error_rate=rate, port=port) as server:
             endpoint = {"backend": "openai", "base_url": server.base_url, "model": "det", "max_retries": 1}
-            recipe = parse_recipe({"name": "faults", "prompts": {"path": str(path)}, "samples_per_prompt": 1, "judge": endpoint,
-                                   "policies": [{"name": n, **endpoint, "params": {"temperature": t}} for n, t in (("cold", 0.2), ("hot", 0.9))],
-                                   "retries": {"passes": 5, "backoff_s": 0.1, "budget": 0.3}})
+            recipe = parse_recipe(
+                {
+                    "name": "faults",
+                    "prompts": {"path": str(path)},
+                    "samples_per_prompt": 1,
+                    "judge": endpoint,
+                    "policies": [
+                        {"name": n, **endpoint, "params": {"temperature": t}} for n, t in (("cold", 0.2), ("hot", 0.9))
+                    ],
+                    "retries": {"passes": 5, "backoff_s": 0.1, "budget": 0.3},
+                }
+            )
             version, _, manifest, _ = run_recipe(recipe, tmp_path / f"store-{rate}")
         assert manifest["calls"]["failed"] == 0 and manifest["calls"]["live"] == 800
         assert (server.failures > 100) == (rate > 0)

@@ -7,13 +7,27 @@ from tests.fakes import kept_pairs, outcome_of
 
 
 def gen(index, text="an answer", finish="stop", error=None):
-    return Generation(prompt_id="p", policy="pol", model="m", sample_index=index, text=text, finish_reason=finish, error=error)
+    return Generation(
+        prompt_id="p", policy="pol", model="m", sample_index=index, text=text, finish_reason=finish, error=error
+    )
 
 
 def judgment(a, b, p_a=0.8, consistent=True, error=None):
     return Judgment(
-        prompt_id="p", a_id=a.id, b_id=b.id, p_a_ab=p_a, p_a_ba=p_a, soft=True, raw_ab="", raw_ba="",
-        template="t", template_sha256="s", judge_model="m", p_a=None if error else p_a, consistent=consistent, error=error,
+        prompt_id="p",
+        a_id=a.id,
+        b_id=b.id,
+        p_a_ab=p_a,
+        p_a_ba=p_a,
+        soft=True,
+        raw_ab="",
+        raw_ba="",
+        template="t",
+        template_sha256="s",
+        judge_model="m",
+        p_a=None if error else p_a,
+        consistent=consistent,
+        error=error,
     )
 
 
@@ -36,7 +50,9 @@ def test_post_judge_reasons():
     assert post_judge_reason(judgment(a, b, consistent=False), FILTERS) == "inconsistent"
     assert post_judge_reason(judgment(a, b, consistent=False), FilterSpec(consistency=False, min_margin=0.2)) is None
     assert post_judge_reason(judgment(a, b, p_a=0.55), FILTERS) == "low_margin"
-    assert post_judge_reason(judgment(a, b, p_a=0.5), FilterSpec(min_margin=0.0)) == "low_margin"  # a tie is never kept
+    assert (
+        post_judge_reason(judgment(a, b, p_a=0.5), FilterSpec(min_margin=0.0)) == "low_margin"
+    )  # a tie is never kept
     assert post_judge_reason(judgment(a, b, p_a=0.2), FILTERS) is None
 
 
@@ -62,15 +78,28 @@ from rlaif.core.errors import RecipeError  # noqa: E402
 from rlaif.quality.filters import DROP_REASONS, PROMPT_DROP_REASONS, RESPONSE_REASONS, response_reason  # noqa: E402
 
 ALL_ON = FilterSpec(
-    min_margin=0.2, max_tokens=50, refusals=True, boilerplate=True, language="en", max_longer_share=0.5,
-    refusal_patterns=[r"\bnot my department\b"], boilerplate_patterns=[r"^Certainly! Here is"],
+    min_margin=0.2,
+    max_tokens=50,
+    refusals=True,
+    boilerplate=True,
+    language="en",
+    max_longer_share=0.5,
+    refusal_patterns=[r"\bnot my department\b"],
+    boilerplate_patterns=[r"^Certainly! Here is"],
 )
 ANSWER = "The mitochondria is the part of the cell that turns food into usable energy."
 
 
 def tgen(index, text=ANSWER, finish="stop", error=None, tokens=20, prompt_id="p"):
     return Generation(
-        prompt_id=prompt_id, policy="pol", model="m", sample_index=index, text=text, finish_reason=finish, error=error, completion_tokens=tokens
+        prompt_id=prompt_id,
+        policy="pol",
+        model="m",
+        sample_index=index,
+        text=text,
+        finish_reason=finish,
+        error=error,
+        completion_tokens=tokens,
     )
 
 
@@ -105,17 +134,27 @@ def test_response_checks_are_off_or_lenient_by_default():
 
 def test_the_earliest_response_reason_wins_whichever_side():
     failed, refusal = RESPONSE_CASES["generation_failed"], RESPONSE_CASES["refusal"]
-    assert pre_judge_reason(refusal, failed, ALL_ON) == "generation_failed" == pre_judge_reason(failed, refusal, ALL_ON)
+    assert (
+        pre_judge_reason(refusal, failed, ALL_ON) == "generation_failed" == pre_judge_reason(failed, refusal, ALL_ON)
+    )
 
 
 def test_near_duplicate_responses_are_dropped_before_judging_but_real_differences_are_kept():
     a = tgen(0, "The capital of France is Paris.")
-    assert pre_judge_reason(a, tgen(1, "the capital of france is Paris!"), FILTERS) == "near_duplicate"  # exact match misses it
+    assert (
+        pre_judge_reason(a, tgen(1, "the capital of france is Paris!"), FILTERS) == "near_duplicate"
+    )  # exact match misses it
     assert pre_judge_reason(a, tgen(1, "The capital of France is Paris."), FILTERS) == "identical"
     assert pre_judge_reason(a, tgen(1, "The capital of France is Lyon."), FILTERS) is None
-    sums = tgen(0, "Adding the numbers gives 1,250 dollars in total."), tgen(1, "Adding the numbers gives 1,260 dollars in total.")
+    sums = (
+        tgen(0, "Adding the numbers gives 1,250 dollars in total."),
+        tgen(1, "Adding the numbers gives 1,260 dollars in total."),
+    )
     assert pre_judge_reason(*sums, FILTERS) is None  # a different result is the whole preference
-    assert pre_judge_reason(a, tgen(1, "the capital of france is Paris!"), FilterSpec(response_near_duplicate=None)) is None
+    assert (
+        pre_judge_reason(a, tgen(1, "the capital of france is Paris!"), FilterSpec(response_near_duplicate=None))
+        is None
+    )
 
 
 def test_selection_counts_every_reason_and_puts_each_candidate_in_one_place():
@@ -141,20 +180,32 @@ def test_selection_counts_every_reason_and_puts_each_candidate_in_one_place():
     add(tgen(0), other(), "low_margin", p_a=0.55)
     # four good pairs: three with chosen longer, margins 0.8, 0.6, 0.4; one with chosen shorter
     for p_a, longer in ((0.9, True), (0.8, True), (0.7, True), (0.95, False)):
-        short, long = tgen(next(index), "Mitochondria make energy."), tgen(next(index), "Mitochondria make energy from food: ATP, by respiration.")
+        short, long = (
+            tgen(next(index), "Mitochondria make energy."),
+            tgen(next(index), "Mitochondria make energy from food: ATP, by respiration."),
+        )
         a, b = (long, short) if longer else (short, long)
         add(a, b, "kept", p_a=p_a)
-    expected["length_bias"], expected["kept"] = 2, 2  # cap 0.5: (3 - 0.5 * 4) / 0.5 = 2 longer pairs go, the lowest margins
+    expected["length_bias"], expected["kept"] = (
+        2,
+        2,
+    )  # cap 0.5: (3 - 0.5 * 4) / 0.5 = 2 longer pairs go, the lowest margins
 
     pairs, dropped = kept_pairs(outcome_of(items, judgments, ALL_ON), ALL_ON)
     assert set(dropped) <= set(DROP_REASONS) and set(DROP_REASONS) == set(expected) - {"kept"}
     assert dict(dropped) == {k: v for k, v in expected.items() if k != "kept"}
     assert len(pairs) == expected["kept"] and len(pairs) + sum(dropped.values()) == len(items)
-    assert sorted(p.margin for p in pairs) == pytest.approx([0.8, 0.9])  # the 0.8-margin longer pair and the shorter one
+    assert sorted(p.margin for p in pairs) == pytest.approx(
+        [0.8, 0.9]
+    )  # the 0.8-margin longer pair and the shorter one
 
 
 def test_drop_reason_lists_are_fixed_and_distinct():
-    assert len(set(DROP_REASONS)) == len(DROP_REASONS) and DROP_REASONS[:3] == ("generation_failed", "empty", "truncated")
+    assert len(set(DROP_REASONS)) == len(DROP_REASONS) and DROP_REASONS[:3] == (
+        "generation_failed",
+        "empty",
+        "truncated",
+    )
     assert DROP_REASONS[-1] == "length_bias" and PROMPT_DROP_REASONS == ("contaminated", "duplicate", "near_duplicate")
 
 
@@ -163,8 +214,14 @@ GOOD_RECIPE = {"name": "t", "policies": [{"model": "smollm2-135m"}]}
 
 def test_recipe_accepts_the_new_filter_fields():
     filters = {
-        "language": "EN", "max_tokens": 200, "refusals": True, "refusal_patterns": [r"\bnope\b"], "max_longer_share": 0.6,
-        "prompt_near_duplicate": None, "minhash": {"num_perm": 64, "seed": 3}, "decontaminate": {"path": "eval.jsonl", "ngram": 8},
+        "language": "EN",
+        "max_tokens": 200,
+        "refusals": True,
+        "refusal_patterns": [r"\bnope\b"],
+        "max_longer_share": 0.6,
+        "prompt_near_duplicate": None,
+        "minhash": {"num_perm": 64, "seed": 3},
+        "decontaminate": {"path": "eval.jsonl", "ngram": 8},
     }
     spec = parse_recipe({**GOOD_RECIPE, "filters": filters}).filters
     assert spec.language == ["en"] and spec.decontaminate.ngram == 8 and spec.decontaminate.similarity == 0.8
@@ -178,7 +235,11 @@ def test_recipe_accepts_the_new_filter_fields():
     "filters, where, fix",
     [
         ({"max_longer_shar": 0.6}, "filters.max_longer_shar: unknown key", "did you mean 'max_longer_share'?"),
-        ({"decontaminate": {"path": "e.jsonl", "ngrams": 13}}, "filters.decontaminate.ngrams: unknown key", "did you mean 'ngram'?"),
+        (
+            {"decontaminate": {"path": "e.jsonl", "ngrams": 13}},
+            "filters.decontaminate.ngrams: unknown key",
+            "did you mean 'ngram'?",
+        ),
         ({"decontaminate": {"ngram": 13}}, "filters.decontaminate.path: required key is missing", "add it"),
         ({"minhash": {"num_perms": 64}}, "filters.minhash.num_perms: unknown key", "did you mean 'num_perm'?"),
         ({"language": "english"}, "filters.language", "use ISO 639-1 codes such as en"),
@@ -219,9 +280,21 @@ def test_a_pairwise_stage_decides_each_candidates_pre_judge_reason_once(tmp_path
     real = stage.pre_judge_reason
     monkeypatch.setattr(stage, "pre_judge_reason", lambda a, b, f: decided.append((a.id, b.id)) or real(a, b, f))
     prompt = Prompt(id="p", messages=[{"role": "user", "content": "q"}])
-    gens = [Generation(prompt_id="p", policy="pol", model="m", sample_index=i, text=t, finish_reason="stop") for i, t in enumerate(["one", "two", "one ", "three"])]
-    outcome = stage.judge_stage([prompt], gens, parse_recipe({"name": "t", "policies": [{}]}).judge, FILTERS, CallCache(tmp_path / "c.sqlite"), CallStats())
-    assert sorted(decided) == sorted((a.id, b.id) for _, a, b in outcome.items) and len(outcome.items) == 6  # once per candidate
+    gens = [
+        Generation(prompt_id="p", policy="pol", model="m", sample_index=i, text=t, finish_reason="stop")
+        for i, t in enumerate(["one", "two", "one ", "three"])
+    ]
+    outcome = stage.judge_stage(
+        [prompt],
+        gens,
+        parse_recipe({"name": "t", "policies": [{}]}).judge,
+        FILTERS,
+        CallCache(tmp_path / "c.sqlite"),
+        CallStats(),
+    )
+    assert (
+        sorted(decided) == sorted((a.id, b.id) for _, a, b in outcome.items) and len(outcome.items) == 6
+    )  # once per candidate
     assert outcome.reasons.count("identical") == 1 and len(outcome.table) == 5  # the identical pair is never judged
     pairs, dropped = select_candidates(outcome, FILTERS)
     assert len(decided) == 6 and dropped["identical"] == 1 and len(pairs) + sum(dropped.values()) == 6

@@ -29,14 +29,26 @@ def pairwise(store):
 
 def test_openrlhf_pairs_rows_are_reward_dataset_rows(store, pairwise):
     rows = format_rows(store, pairwise, "openrlhf-pairs")
-    assert list(rows[0]) == ["prompt", "chosen", "rejected", "margin", "p_chosen", "prompt_id", "chosen_id", "rejected_id"]
+    assert list(rows[0]) == [
+        "prompt",
+        "chosen",
+        "rejected",
+        "margin",
+        "p_chosen",
+        "prompt_id",
+        "chosen_id",
+        "rejected_id",
+    ]
     assert [(r["prompt"], r["chosen"], r["rejected"], r["p_chosen"]) for r in rows] == [
         (P0, assistant("Hello!"), assistant("Hi there."), 0.8),
         (P0, assistant("Greetings, friend."), assistant("Hello!"), 0.7),
         (P1, assistant("Blue."), assistant("Red."), 0.9),
     ]
     standard = format_rows(store, pairwise, "openrlhf-pairs", "standard")
-    assert standard[0]["prompt"] == "System: Be brief.\n\nUser: Say hi.\n\nAssistant:" and standard[0]["chosen"] == " Hello!"
+    assert (
+        standard[0]["prompt"] == "System: Be brief.\n\nUser: Say hi.\n\nAssistant:"
+        and standard[0]["chosen"] == " Hello!"
+    )
 
 
 def openrlhf_preprocess(data: dict, apply_chat_template) -> tuple[str, str, str, float]:
@@ -75,7 +87,9 @@ def test_verl_rl_rows_have_verls_layout_one_per_prompt(store, pairwise):
         {"style": "model", "ground_truth": ""},
     ]
     assert rows[1]["extra_info"] == {"split": "train", "index": 1, "prompt_id": "p1", "messages": P1}
-    assert format_rows(store, pairwise, "verl-rl", "standard") == rows  # verl applies the chat template itself: messages in both styles
+    assert (
+        format_rows(store, pairwise, "verl-rl", "standard") == rows
+    )  # verl applies the chat template itself: messages in both styles
 
 
 def test_verl_export_reads_as_verl_reads_it(store, pairwise, tmp_path):
@@ -85,13 +99,17 @@ def test_verl_export_reads_as_verl_reads_it(store, pairwise, tmp_path):
     schema = pq.read_schema(out / DATA_FILE)
     assert schema.field("reward_model").type.names == ["style", "ground_truth"]
     assert schema.field("extra_info").type.names == ["split", "index", "prompt_id", "messages"]
-    frame = datasets.load_dataset("parquet", data_files=str(out / DATA_FILE), cache_dir=str(tmp_path / "cache"))["train"]
+    frame = datasets.load_dataset("parquet", data_files=str(out / DATA_FILE), cache_dir=str(tmp_path / "cache"))[
+        "train"
+    ]
     assert frame.num_rows == 3 and frame[0]["prompt"] == P0 and frame[2]["extra_info"]["messages"] == P2
 
 
 def test_cli_exports_the_rl_formats(store, pairwise, tmp_path):
     for fmt in ("openrlhf-pairs", "verl-rl"):
-        result = run_cli("datasets", "export", pairwise, "--format", fmt, "--out", str(tmp_path / fmt), "--store", str(store))
+        result = run_cli(
+            "datasets", "export", pairwise, "--format", fmt, "--out", str(tmp_path / fmt), "--store", str(store)
+        )
         assert result.returncode == 0, result.stderr
         assert f"exported {3} {fmt} rows" in result.stdout
         assert f"format: {fmt}" in (tmp_path / fmt / "README.md").read_text()

@@ -18,7 +18,9 @@ def write_rows(path, rows):
 
 
 def test_valid_rows_load_with_line_numbers_and_limit(tmp_path):
-    path = write_rows(tmp_path / "g.jsonl", [ROW, "", {**ROW, "prompt": "Plain text prompt", "chosen": "", "source": "s"}, ROW])
+    path = write_rows(
+        tmp_path / "g.jsonl", [ROW, "", {**ROW, "prompt": "Plain text prompt", "chosen": "", "source": "s"}, ROW]
+    )
     pairs = load_gold(path)
     assert [p.row for p in pairs] == [1, 3, 4]  # blank line skipped, rows keep their line numbers
     assert pairs[1].prompt == [{"role": "user", "content": "Plain text prompt"}]
@@ -35,7 +37,10 @@ def test_valid_rows_load_with_line_numbers_and_limit(tmp_path):
         ([{**ROW, "rejected": 3}], "g.jsonl, row 1, field 'rejected': must be the response text"),
         ([{**ROW, "prompt": []}], "g.jsonl, row 1, field 'prompt': must be a non-empty list"),
         ([{**ROW, "prompt": [{"role": "user"}]}], "g.jsonl, row 1, field 'prompt': each message needs"),
-        ([{**ROW, "prompt": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}], "field 'prompt': the last message must be from the user"),
+        (
+            [{**ROW, "prompt": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}],
+            "field 'prompt': the last message must be from the user",
+        ),
         ([{**ROW, "rejected": " Hi! "}], "row 1, field 'rejected': chosen and rejected are the same text"),
         (["[1, 2]"], "g.jsonl, row 1: each row must be a JSON object"),
         ([""], "g.jsonl: no rows in gold file"),

@@ -17,13 +17,22 @@ from rlaif.config.recipe import PolicySpec
 from tests.fakes import collect
 
 torch = pytest.importorskip("torch")
-pytestmark = [pytest.mark.gpu, pytest.mark.slow, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.slow,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
 
 JUDGE = ScoreRequest(
-    (("user", 'Which answer to "What is 2+2?" is better, Output (a): 4 or Output (b): 5? Answer "Output (a)" or "Output (b)".'),),
-    prefix="Output (", options=("a", "b"),
+    (
+        (
+            "user",
+            'Which answer to "What is 2+2?" is better, Output (a): 4 or Output (b): 5? Answer "Output (a)" or "Output (b)".',
+        ),
+    ),
+    prefix="Output (",
+    options=("a", "b"),
 )
-
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +61,9 @@ def test_gpu_judge_probabilities_match_cpu(gpu_backend, monkeypatch):
 
 def test_gpu_batched_generation_reports_every_request(gpu_backend):
     prompts = ["Name a colour.", "Count from one to twenty in words.", "Say yes.", "What is the capital of France?"]
-    requests = [GenerateRequest(GenerateRequest.pack([{"role": "user", "content": p}]), 0.0, 1.0, 16, 0) for p in prompts * 3]
+    requests = [
+        GenerateRequest(GenerateRequest.pack([{"role": "user", "content": p}]), 0.0, 1.0, 16, 0) for p in prompts * 3
+    ]
     results = collect(gpu_backend.generate, requests)
     assert len(results) == 12 and all(r.text for r in results)
     assert all(0 < r.completion_tokens <= 16 for r in results)
@@ -68,14 +79,30 @@ def test_dpo_trainer_steps_on_the_gpu_in_bf16(tmp_path):
 
     path = resolve_model("smollm2-135m")
     rows = [
-        {"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}],
-         "chosen": [{"role": "assistant", "content": f"{2 * i}."}], "rejected": [{"role": "assistant", "content": f"{2 * i + 1}, I think."}]}
+        {
+            "prompt": [{"role": "user", "content": f"What is {i} + {i}?"}],
+            "chosen": [{"role": "assistant", "content": f"{2 * i}."}],
+            "rejected": [{"role": "assistant", "content": f"{2 * i + 1}, I think."}],
+        }
         for i in range(8)
     ]
-    config = trl.DPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, max_length=64, max_steps=2, bf16=True,
-                           report_to=[], save_strategy="no", logging_steps=1, disable_tqdm=True)
-    trainer = trl.DPOTrainer(model=AutoModelForCausalLM.from_pretrained(path), args=config,
-                             train_dataset=datasets.Dataset.from_list(rows), processing_class=AutoTokenizer.from_pretrained(path))
+    config = trl.DPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        max_length=64,
+        max_steps=2,
+        bf16=True,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+    )
+    trainer = trl.DPOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(path),
+        args=config,
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=AutoTokenizer.from_pretrained(path),
+    )
     result = trainer.train()
     assert result.global_step == 2
     assert next(trainer.model.parameters()).is_cuda

@@ -38,12 +38,47 @@ def make_version(store: Path, name: str = "crafted", n: int = 3, salt: str = "")
     for prompt in prompts:
         for k, policy in enumerate(("smol", "big")):
             params = {"temperature": 0.8, "max_tokens": 64} if policy == "smol" else {"temperature": 1.0}
-            gens.append(Generation(prompt.id, policy, "m", 0, f"answer {k} to {prompt.id}{salt}", "stop", 5, 3, 0.1, params, 0))
+            gens.append(
+                Generation(prompt.id, policy, "m", 0, f"answer {k} to {prompt.id}{salt}", "stop", 5, 3, 0.1, params, 0)
+            )
         chosen, rejected = [{"role": "assistant", "content": g.text} for g in gens[-2:]]
-        pairs.append(PreferencePair(prompt.messages, [chosen], [rejected], prompt.id, f"{prompt.id}/smol/0", f"{prompt.id}/big/0", "smol", "big", 0.75, 0.5, 0.8, 0.7, "judge", "ab" * 32))
+        pairs.append(
+            PreferencePair(
+                prompt.messages,
+                [chosen],
+                [rejected],
+                prompt.id,
+                f"{prompt.id}/smol/0",
+                f"{prompt.id}/big/0",
+                "smol",
+                "big",
+                0.75,
+                0.5,
+                0.8,
+                0.7,
+                "judge",
+                "ab" * 32,
+            )
+        )
         feedback.append(Feedback(prompt.id, f"{prompt.id}/smol/0", prompt.messages, [chosen], "smol", 0.9, True))
-    rankings = [Ranking(p.id, p.messages, [f"{p.id}/smol/0", f"{p.id}/big/0"], ["a", "b"], ["smol", "big"], [1.0, 0.0], [1, 2], "pairwise") for p in prompts]
-    manifest = {"recipe": {"name": name, "judge": {"model": "judge"}}, "counts": {"in": n, "kept": n}, "calls": {"live": 0, "cached": 0, "failed": 0}}
+    rankings = [
+        Ranking(
+            p.id,
+            p.messages,
+            [f"{p.id}/smol/0", f"{p.id}/big/0"],
+            ["a", "b"],
+            ["smol", "big"],
+            [1.0, 0.0],
+            [1, 2],
+            "pairwise",
+        )
+        for p in prompts
+    ]
+    manifest = {
+        "recipe": {"name": name, "judge": {"model": "judge"}},
+        "counts": {"in": n, "kept": n},
+        "calls": {"live": 0, "cached": 0, "failed": 0},
+    }
     tables = {"prompts": prompts, "generations": gens, "pairs": pairs, "feedback": feedback, "rankings": rankings}
     version_id, _ = commit_tables(store, name, tables, manifest)
     return version_id
@@ -97,7 +132,11 @@ def test_repush_of_the_same_version_is_a_no_op(hub, store):
     again = push_version(store, version_id, REPO, endpoint=hub.url)
     assert not again.pushed and again.commit == first.commit
     assert len(hub.repo(REPO)["commits"]) == commits
-    assert not [path for method, path in hub.requests if method == "POST" and ("/commit/" in path or "/preupload/" in path or "/tag/" in path)]
+    assert not [
+        path
+        for method, path in hub.requests
+        if method == "POST" and ("/commit/" in path or "/preupload/" in path or "/tag/" in path)
+    ]
 
 
 @pytest.mark.slow
@@ -117,7 +156,13 @@ def test_pushed_data_loads_with_datasets_at_the_tag(hub, store, tmp_path):
         f"rows = datasets.load_dataset({REPO!r}, revision={version_id!r}, split='train').to_list()\n"
         "print(json.dumps(rows))\n"
     )
-    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf-sub"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": hub.url,
+        "HF_TOKEN": TOKEN,
+        "HF_HOME": str(tmp_path / "hf-sub"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "anonymous: DatasetNotFoundError" in run.stderr  # private: invisible without the token
@@ -152,7 +197,10 @@ def test_each_tag_keeps_exactly_its_own_version(hub, store, tmp_path):
     second = make_version(store, salt=" v2")
     push_version(store, second, REPO, endpoint=hub.url)
     assert "data/stale-00000.parquet" not in tree(hub, second) and "NOTES.md" in tree(hub, second)
-    assert hub.read_file(REPO, "rlaif/manifest.json", first) == (version_path(store, first) / "manifest.json").read_bytes()
+    assert (
+        hub.read_file(REPO, "rlaif/manifest.json", first)
+        == (version_path(store, first) / "manifest.json").read_bytes()
+    )
     assert pull_version(tmp_path / "a", f"{REPO}@{first}", endpoint=hub.url).version_id == first
     assert pull_version(tmp_path / "b", REPO, endpoint=hub.url).version_id == second
 
@@ -164,7 +212,9 @@ def test_pull_refuses_tables_that_do_not_hash_to_the_id(hub, store, tmp_path):
     push_version(store, version_id, REPO, endpoint=hub.url)
     other = make_version(tmp_path / "other", salt=" edited")
     edited = (version_path(tmp_path / "other", other) / "pairs.parquet").read_bytes()
-    HfApi(endpoint=hub.url, token=TOKEN).create_commit(REPO, [CommitOperationAdd("rlaif/pairs.parquet", edited)], commit_message="edit", repo_type="dataset")
+    HfApi(endpoint=hub.url, token=TOKEN).create_commit(
+        REPO, [CommitOperationAdd("rlaif/pairs.parquet", edited)], commit_message="edit", repo_type="dataset"
+    )
     fresh = tmp_path / "fresh"
     with pytest.raises(HubError, match=f"hash to crafted-[0-9a-f]{{12}}, not to the version id {version_id}"):
         pull_version(fresh, REPO, endpoint=hub.url)
@@ -223,7 +273,9 @@ def test_the_token_is_written_nowhere(hub, store, tmp_path):
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     full_env = {key: value for key, value in os.environ.items() if key != "HF_TOKEN"}
     full_env.update({"RLAIF_PROGRESS": "0", **env})
-    return subprocess.run([sys.executable, "-m", "rlaif.cli", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "rlaif.cli", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.slow
@@ -242,7 +294,11 @@ def test_cli_push_and_pull(hub, store, tmp_path):
     pulled = run_cli("datasets", "pull", f"{REPO}@{version_id}", "--store", str(fresh), env=env)
     assert pulled.returncode == 0 and f"pulled {version_id}" in pulled.stdout, pulled.stderr
     assert [m["id"] for m in list_versions(fresh)] == [version_id]
-    for ref, expected in ((f"{REPO}@nope", "no such tag"), ("alice/none", "no such dataset repo"), ("prefs", "NAMESPACE/NAME")):
+    for ref, expected in (
+        (f"{REPO}@nope", "no such tag"),
+        ("alice/none", "no such dataset repo"),
+        ("prefs", "NAMESPACE/NAME"),
+    ):
         failed = run_cli("datasets", "pull", ref, "--store", str(fresh), env=env)
         assert failed.returncode == 2 and expected in " ".join(failed.stderr.split()), failed.stderr
     for command in ("push", "pull"):

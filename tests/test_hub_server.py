@@ -35,7 +35,9 @@ def api(hub, token=ALICE) -> HfApi:
 
 
 def commit(hub, files: dict[str, bytes], message: str, repo: str = "alice/d", deletes: tuple[str, ...] = ()) -> str:
-    ops = [CommitOperationAdd(path, data) for path, data in files.items()] + [CommitOperationDelete(p) for p in deletes]
+    ops = [CommitOperationAdd(path, data) for path, data in files.items()] + [
+        CommitOperationDelete(p) for p in deletes
+    ]
     return api(hub).create_commit(repo, ops, commit_message=message, repo_type="dataset").oid
 
 
@@ -65,7 +67,9 @@ def test_preupload_answers_regular_with_the_oid_of_a_stored_file(hub):
     api(hub).create_repo("alice/d", repo_type="dataset")
     commit(hub, {"a.txt": b"one"}, "first")
     body = {"files": [{"path": "a.txt", "sample": "", "size": 3}, {"path": "new.bin", "sample": "", "size": 9}]}
-    answer = httpx.post(f"{hub.url}/api/datasets/alice/d/preupload/main", json=body, headers={"Authorization": f"Bearer {ALICE}"}).json()
+    answer = httpx.post(
+        f"{hub.url}/api/datasets/alice/d/preupload/main", json=body, headers={"Authorization": f"Bearer {ALICE}"}
+    ).json()
     assert answer["files"] == [
         {"path": "a.txt", "uploadMode": "regular", "shouldIgnore": False, "oid": git_blob_sha(b"one")},
         {"path": "new.bin", "uploadMode": "regular", "shouldIgnore": False, "oid": None},
@@ -88,7 +92,9 @@ def test_writes_need_a_token_and_private_repos_are_hidden(hub):
             api(hub, token=token).dataset_info("team/d")
         assert api(hub, token=token).dataset_info("alice/open").private is False
     with pytest.raises(HfHubHTTPError) as exc:
-        api(hub, token=BOB).create_commit("alice/open", [CommitOperationAdd("x", b"x")], commit_message="m", repo_type="dataset")
+        api(hub, token=BOB).create_commit(
+            "alice/open", [CommitOperationAdd("x", b"x")], commit_message="m", repo_type="dataset"
+        )
     assert exc.value.response.status_code == 403
     with pytest.raises(HfHubHTTPError) as exc:
         api(hub, token="hf_unknown").dataset_info("alice/open")
@@ -107,7 +113,9 @@ def test_tree_paths_info_and_downloads(hub, tmp_path):
     assert [(type(e).__name__, e.path) for e in info] == [("RepoFolder", "data/x"), ("RepoFile", "data/y.txt")]
     path = api(hub).hf_hub_download("alice/d", "data/x/part.bin", repo_type="dataset", local_dir=tmp_path / "dl")
     assert open(path, "rb").read() == data
-    with HfFileSystem(endpoint=hub.url, token=ALICE).open("datasets/alice/d/data/x/part.bin", "rb", block_size=1000) as f:
+    with HfFileSystem(endpoint=hub.url, token=ALICE).open(
+        "datasets/alice/d/data/x/part.bin", "rb", block_size=1000
+    ) as f:
         f.seek(5000)
         assert f.read(3000) == data[5000:8000]  # ranged reads
     with pytest.raises(EntryNotFoundError):
@@ -119,6 +127,8 @@ def test_unknown_requests_are_recorded_and_lfs_is_refused(hub):
     assert httpx.get(f"{hub.url}/api/datasets/alice/d/parquet").status_code == 404
     assert hub.unknown == ["GET /api/datasets/alice/d/parquet"]
     lines = b'{"key":"header","value":{"summary":"lfs"}}\n{"key":"lfsFile","value":{"path":"big.bin","algo":"sha256","oid":"00","size":1}}\n'
-    answer = httpx.post(f"{hub.url}/api/datasets/alice/d/commit/main", content=lines, headers={"Authorization": f"Bearer {ALICE}"})
+    answer = httpx.post(
+        f"{hub.url}/api/datasets/alice/d/commit/main", content=lines, headers={"Authorization": f"Bearer {ALICE}"}
+    )
     assert answer.status_code == 400 and "regular files only" in answer.json()["error"]
     assert len(hub.repo("alice/d")["commits"]) == 1

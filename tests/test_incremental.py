@@ -28,7 +28,9 @@ CALLS_PER_PROMPT = 2 + 2  # two samples, then one pair judged in both orders
 
 
 def write_prompts(path: Path, questions: list[str], first_id: int = 0) -> Path:
-    path.write_text("".join(json.dumps({"id": f"p{first_id + i}", "prompt": q}) + "\n" for i, q in enumerate(questions)))
+    path.write_text(
+        "".join(json.dumps({"id": f"p{first_id + i}", "prompt": q}) + "\n" for i, q in enumerate(questions))
+    )
     return path
 
 
@@ -52,7 +54,9 @@ def recipe_data(tmp_path: Path, base_url: str, count: int, parent: str | None = 
 def run(tmp_path: Path, server: DetServer, count: int, parent: str | None = None, **changes):
     """(version id, manifest, calls the server answered, the run)."""
     before = server.calls
-    version_id, _, manifest, state = run_recipe(parse_recipe(recipe_data(tmp_path, server.base_url, count, parent, **changes)), tmp_path / "store")
+    version_id, _, manifest, state = run_recipe(
+        parse_recipe(recipe_data(tmp_path, server.base_url, count, parent, **changes)), tmp_path / "store"
+    )
     return version_id, manifest, server.calls - before, state
 
 
@@ -74,18 +78,24 @@ def child(tmp_path_factory):
 def test_a_child_judges_only_the_new_prompts_and_holds_the_parents_rows_then_the_new_ones(child):
     store, a, b, manifest_a, manifest, calls_a, calls_b, state = child
     assert calls_a == 20 * CALLS_PER_PROMPT
-    assert calls_b == manifest["calls"]["live"] == 10 * CALLS_PER_PROMPT and manifest["calls"]["cached"] == 0  # the 20 old prompts: no call at all
+    assert (
+        calls_b == manifest["calls"]["live"] == 10 * CALLS_PER_PROMPT and manifest["calls"]["cached"] == 0
+    )  # the 20 old prompts: no call at all
     new_ids = {f"p{i}" for i in range(20, 30)}
     for table in TABLES:
         old, new = rows(store, a, table), rows(store, b, table)
         key = "id" if table == "prompts" else "prompt_id"
         assert new[: len(old)] == old, table  # the parent's rows, unchanged and first
-        assert {row[key] for row in new[len(old):]} == new_ids and len(new) > len(old), table
+        assert {row[key] for row in new[len(old) :]} == new_ids and len(new) > len(old), table
     stored = load_manifest(store, b)
-    assert stored["parents"] == [a] and folder_digest(versions_dir(store) / b, stored) == b.rsplit("-", 1)[1]  # the id hashes the merged tables
+    assert (
+        stored["parents"] == [a] and folder_digest(versions_dir(store) / b, stored) == b.rsplit("-", 1)[1]
+    )  # the id hashes the merged tables
     inc = stored["incremental"]
     assert (inc["parent"], inc["prompts_skipped"], inc["new_prompts"], inc["new_pairs"]) == (a, 20, 10, 10)
-    assert stored["counts"]["prompts"] == 30 and stored["counts"]["kept"] == 30 and stored["counts"]["generations"] == 60
+    assert (
+        stored["counts"]["prompts"] == 30 and stored["counts"]["kept"] == 30 and stored["counts"]["generations"] == 60
+    )
     assert inc["new_judge"]["position_bias"]["n"] == 10 and stored["judge"]["position_bias"]["n"] == 30
     assert manifest_a["judge"]["position_bias"]["n"] == 20
     line = next(line for line in summary_lines(b, True, manifest, state.stats) if line.startswith("incremental"))
@@ -113,12 +123,21 @@ def test_diff_from_the_parent_shows_exactly_the_added_rows(child):
 def test_parent_latest_builds_on_the_newest_version_and_is_a_full_run_in_an_empty_store(tmp_path):
     with DetServer() as server:
         first, manifest, calls, state = run(tmp_path, server, 20, parent="latest")
-        assert manifest.get("parents", []) == [] and manifest["incremental"]["parent"] is None and calls == 20 * CALLS_PER_PROMPT
-        assert any("no version named 'inc'" in line and "a full run" in line for line in summary_lines(first, True, manifest, state.stats))
+        assert (
+            manifest.get("parents", []) == []
+            and manifest["incremental"]["parent"] is None
+            and calls == 20 * CALLS_PER_PROMPT
+        )
+        assert any(
+            "no version named 'inc'" in line and "a full run" in line
+            for line in summary_lines(first, True, manifest, state.stats)
+        )
         second, manifest, calls, _ = run(tmp_path, server, 30, parent="latest")
         third, manifest_3, calls_3, _ = run(tmp_path, server, 35, parent="latest")
     assert manifest["parents"] == [first] and calls == 10 * CALLS_PER_PROMPT
-    assert manifest_3["parents"] == [second] and calls_3 == 5 * CALLS_PER_PROMPT  # the newest: second, though made in the same second as others
+    assert (
+        manifest_3["parents"] == [second] and calls_3 == 5 * CALLS_PER_PROMPT
+    )  # the newest: second, though made in the same second as others
     assert load_manifest(tmp_path / "store", third)["counts"]["prompts"] == 35
 
 
@@ -134,7 +153,9 @@ def test_no_new_prompt_makes_no_version_and_says_so(tmp_path):
 def test_a_new_prompt_that_duplicates_a_parent_prompt_is_not_judged_again(tmp_path):
     with DetServer() as server:
         a, _, _, _ = run(tmp_path, server, 5)
-        path = write_prompts(tmp_path / "more.jsonl", [*QUESTIONS[:5], QUESTIONS[0].upper(), QUESTIONS[7]])  # p5: p0 shouted
+        path = write_prompts(
+            tmp_path / "more.jsonl", [*QUESTIONS[:5], QUESTIONS[0].upper(), QUESTIONS[7]]
+        )  # p5: p0 shouted
         data = recipe_data(tmp_path, server.base_url, 5, parent=a)
         data["prompts"]["path"] = str(path)
         _, _, manifest, _ = run_recipe(parse_recipe(data), tmp_path / "store")
@@ -152,12 +173,28 @@ def test_a_new_prompt_reusing_a_parent_id_is_an_error_naming_the_id(tmp_path):
     assert "nightly.jsonl" in str(caught.value) and "new ids" in str(caught.value)
 
 
-@pytest.mark.parametrize("change, key", [
-    ({"samples_per_prompt": 3}, "samples_per_prompt"),
-    ({"filters": {"consistency": True, "min_margin": 0.0}}, "filters.consistency"),
-    ({"policies": [{"name": "pol", "backend": "openai", "base_url": "URL", "model": "det", "params": {"temperature": 0.5, "max_tokens": 16}}]}, "policies[0].params.temperature"),
-    ({"prompts": {"system": "Be brief."}}, "prompts.system"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"samples_per_prompt": 3}, "samples_per_prompt"),
+        ({"filters": {"consistency": True, "min_margin": 0.0}}, "filters.consistency"),
+        (
+            {
+                "policies": [
+                    {
+                        "name": "pol",
+                        "backend": "openai",
+                        "base_url": "URL",
+                        "model": "det",
+                        "params": {"temperature": 0.5, "max_tokens": 16},
+                    }
+                ]
+            },
+            "policies[0].params.temperature",
+        ),
+        ({"prompts": {"system": "Be brief."}}, "prompts.system"),
+    ],
+)
 def test_a_parent_made_by_another_recipe_is_an_error_naming_what_differs(tmp_path, change, key):
     with DetServer() as server:
         a, _, _, _ = run(tmp_path, server, 5)
@@ -193,13 +230,26 @@ def test_cli_runs_a_child_then_says_nothing_to_do_and_refuses_bad_parents(tmp_pa
         assert made.returncode == 0, made.stderr
         assert f"incremental on {a}: new 3 prompts" in made.stdout
         again = run_cli("run", str(child), "--store", str(store), "--no-prefect")
-        assert again.returncode == 0 and "no new prompts since" in again.stdout and "nothing to do" in again.stdout, again.stderr
+        assert again.returncode == 0 and "no new prompts since" in again.stdout and "nothing to do" in again.stdout, (
+            again.stderr
+        )
         assert len(list_versions(store)) == 2
-        other = write_recipe(tmp_path, recipe_data(tmp_path, server.base_url, 9, parent=a, samples_per_prompt=3), "other.yaml")
-        assert_clean_failure(run_cli("run", str(other), "--store", str(store), "--no-prefect"), "parent", a, "samples_per_prompt")
-        missing = write_recipe(tmp_path, recipe_data(tmp_path, server.base_url, 9, parent="inc-0123456789ab"), "missing.yaml")
+        other = write_recipe(
+            tmp_path, recipe_data(tmp_path, server.base_url, 9, parent=a, samples_per_prompt=3), "other.yaml"
+        )
+        assert_clean_failure(
+            run_cli("run", str(other), "--store", str(store), "--no-prefect"), "parent", a, "samples_per_prompt"
+        )
+        missing = write_recipe(
+            tmp_path, recipe_data(tmp_path, server.base_url, 9, parent="inc-0123456789ab"), "missing.yaml"
+        )
         empty = tmp_path / "empty-store"
-        assert_clean_failure(run_cli("run", str(missing), "--store", str(empty), "--no-prefect"), "inc-0123456789ab", str(empty), store=empty)
+        assert_clean_failure(
+            run_cli("run", str(missing), "--store", str(empty), "--no-prefect"),
+            "inc-0123456789ab",
+            str(empty),
+            store=empty,
+        )
     assert len(list_versions(store)) == 2
 
 
@@ -223,5 +273,9 @@ def test_a_field_added_to_rlaif_since_the_parent_differs_only_when_set():
     older = recipe.model_dump(mode="json")
     older.pop("samples_per_prompt")  # as if the parent predates the field
     assert differences(older, recipe) == {}
-    assert differences(older, parse_recipe({"name": "t", "policies": [{"name": "p"}], "samples_per_prompt": 3})) == {"samples_per_prompt": [None, 3]}
-    assert differences({**recipe.model_dump(mode="json"), "prompts": {"path": "other.jsonl"}, "name": "u"}, recipe) == {}  # which prompts: not compared
+    assert differences(older, parse_recipe({"name": "t", "policies": [{"name": "p"}], "samples_per_prompt": 3})) == {
+        "samples_per_prompt": [None, 3]
+    }
+    assert (
+        differences({**recipe.model_dump(mode="json"), "prompts": {"path": "other.jsonl"}, "name": "u"}, recipe) == {}
+    )  # which prompts: not compared

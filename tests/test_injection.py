@@ -118,7 +118,9 @@ def test_extra_patterns_apply_to_the_raw_and_the_revealed_text():
     text = "Paris. PS: the secret password is swordfish."
     assert judge_address(text) is None
     assert judge_address(text, (r"secret\s+password",)) == "secret password"
-    assert judge_address("Paris. <<WIN>>", (r"<<WIN>>",)) == "<<WIN>>"  # tags removed from the revealed text, found raw
+    assert (
+        judge_address("Paris. <<WIN>>", (r"<<WIN>>",)) == "<<WIN>>"
+    )  # tags removed from the revealed text, found raw
 
 
 def answers() -> list[str]:
@@ -152,7 +154,9 @@ def test_judge_address_is_a_response_reason_on_by_default_and_can_be_switched_of
     assert "judge_address" in RESPONSE_REASONS and "judge_address" in DROP_REASONS
     noted, plain = gen("p", 0, NOTE), gen("p", 1, "Paris is the capital of France.")
     assert response_reason(noted, FilterSpec()) == "judge_address"
-    assert pre_judge_reason(plain, noted, FilterSpec()) == "judge_address" == pre_judge_reason(noted, plain, FilterSpec())
+    assert (
+        pre_judge_reason(plain, noted, FilterSpec()) == "judge_address" == pre_judge_reason(noted, plain, FilterSpec())
+    )
     assert response_reason(noted, FilterSpec(judge_address=False)) is None
     assert response_reason(plain, FilterSpec(judge_address_patterns=[r"capital of \w+"])) == "judge_address"
     assert response_reason(plain, FilterSpec(judge_address=False, judge_address_patterns=[r"capital"])) is None
@@ -168,7 +172,10 @@ def test_selection_counts_judge_address_drops():
 
 @pytest.mark.parametrize("patterns", [["(unclosed"], "not a list"], ids=["bad-regex", "not-a-list"])
 def test_bad_judge_address_patterns_fail_cleanly_naming_the_key(tmp_path, patterns):
-    recipe = write_recipe(tmp_path, {"name": "t", "policies": [{"model": "smollm2-135m"}], "filters": {"judge_address_patterns": patterns}})
+    recipe = write_recipe(
+        tmp_path,
+        {"name": "t", "policies": [{"model": "smollm2-135m"}], "filters": {"judge_address_patterns": patterns}},
+    )
     result = run_cli("run", str(recipe), "--store", str(tmp_path / "store"))
     assert_clean_failure(result, "judge_address_patterns", store=tmp_path / "store")
 
@@ -227,7 +234,9 @@ def ten_prompts():
 def judged(spec, filters, tmp_path):
     prompts, generations = ten_prompts()
     stats = CallStats()
-    outcome = judge_stage(prompts, generations, spec, filters, CallCache(tmp_path / f"{spec.type}-{filters.judge_address}.sqlite"), stats)
+    outcome = judge_stage(
+        prompts, generations, spec, filters, CallCache(tmp_path / f"{spec.type}-{filters.judge_address}.sqlite"), stats
+    )
     pairs, dropped = select_candidates(outcome, filters)  # no length-bias cap in these filters
     recipe = Recipe(name="injection", policies=[{"model": "smollm2-135m"}], judge=spec, filters=filters)
     totals = RunTotals(prompts=len(prompts), generations=len(generations), dropped=dropped)
@@ -243,7 +252,10 @@ def decided_by_note(pairs) -> int:
 
 @pytest.mark.parametrize(
     "spec,score",
-    [(PairwiseJudge(pairs="all"), obedient_pairwise), (ListwiseJudge(permutations=3, pairs="best_vs_worst"), obedient_listwise)],
+    [
+        (PairwiseJudge(pairs="all"), obedient_pairwise),
+        (ListwiseJudge(permutations=3, pairs="best_vs_worst"), obedient_listwise),
+    ],
     ids=["pairwise", "listwise"],
 )
 def test_an_obedient_judge_is_decided_by_the_note_only_without_the_filter(use_backend, tmp_path, spec, score):
@@ -252,7 +264,9 @@ def test_an_obedient_judge_is_decided_by_the_note_only_without_the_filter(use_ba
     off = FilterSpec(min_margin=0.1, judge_address=False)
     pairs, manifest, _ = judged(spec, off, tmp_path)
     noted_pairs = [p for p in pairs if noted(p.chosen[0]["content"]) or noted(p.rejected[0]["content"])]
-    assert len(noted_pairs) == (20 if spec.type == "pairwise" else 10)  # 2 pairs with the note per prompt / best-vs-worst
+    assert len(noted_pairs) == (
+        20 if spec.type == "pairwise" else 10
+    )  # 2 pairs with the note per prompt / best-vs-worst
     assert decided_by_note(noted_pairs) == len(noted_pairs)  # the note wins every kept pair it is in
     assert manifest["counts"]["dropped"]["judge_address"] == 0
 

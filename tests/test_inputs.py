@@ -9,8 +9,18 @@ from rlaif.core.inputs import load_prompts
 def test_loads_text_and_chat_rows_with_system(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text(
-        json.dumps({"id": "x", "prompt": "hi"}) + "\n\n"
-        + json.dumps({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]}) + "\n"
+        json.dumps({"id": "x", "prompt": "hi"})
+        + "\n\n"
+        + json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": "a"},
+                    {"role": "assistant", "content": "b"},
+                    {"role": "user", "content": "c"},
+                ]
+            }
+        )
+        + "\n"
     )
     prompts = load_prompts(path, system="be brief")
     assert [p.id for p in prompts] == ["x", "3"]
@@ -50,14 +60,21 @@ def _read_as(kind: str, path, value):
 
     row = {"prompt": value, "chosen": "a", "rejected": "b"}
     path.write_text(json.dumps(row) + "\n")
-    return {"prompts": lambda: load_prompts(path)[0].messages, "gold": lambda: load_gold(path)[0].prompt, "eval": lambda: read_eval_texts(path)[0]}[kind]()
+    return {
+        "prompts": lambda: load_prompts(path)[0].messages,
+        "gold": lambda: load_gold(path)[0].prompt,
+        "eval": lambda: read_eval_texts(path)[0],
+    }[kind]()
 
 
 @pytest.mark.parametrize("kind", ["prompts", "gold", "eval"])
 @pytest.mark.parametrize(
     "value, problem",
     [
-        ([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "field 'prompt': the last message must be from the user"),
+        (
+            [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+            "field 'prompt': the last message must be from the user",
+        ),
         ([{"role": "user"}], "field 'prompt': each message needs 'role'"),
         ([], "field 'prompt': must be a non-empty list of messages"),
         ("   ", "field 'prompt': the prompt is empty"),
@@ -70,6 +87,9 @@ def test_prompts_gold_and_eval_files_read_chat_messages_alike(tmp_path, kind, va
     assert "f.jsonl, row 1" in str(caught.value) and problem in str(caught.value)
 
 
-@pytest.mark.parametrize("kind, expected", [("prompts", [{"role": "user", "content": "Hi"}]), ("gold", [{"role": "user", "content": "Hi"}]), ("eval", "Hi")])
+@pytest.mark.parametrize(
+    "kind, expected",
+    [("prompts", [{"role": "user", "content": "Hi"}]), ("gold", [{"role": "user", "content": "Hi"}]), ("eval", "Hi")],
+)
 def test_a_plain_string_is_one_user_turn_everywhere(tmp_path, kind, expected):
     assert _read_as(kind, tmp_path / "f.jsonl", "Hi") == expected

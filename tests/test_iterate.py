@@ -61,7 +61,13 @@ class FakeSteps:
         self.store, self.rates, self.fail_at, self.calls = Path(store), rates, fail_at, []
 
     def __call__(self, kind, fn, path, store, *args):
-        number = args[0] if kind == "sample" else int(args[0].split("-")[1][1:]) if kind == "train" else self.round_of(args[0])
+        number = (
+            args[0]
+            if kind == "sample"
+            else int(args[0].split("-")[1][1:])
+            if kind == "train"
+            else self.round_of(args[0])
+        )
         self.calls.append((kind, number, args[-1]))
         if self.fail_at == (kind, number):
             raise KeyboardInterrupt("killed")
@@ -69,7 +75,13 @@ class FakeSteps:
             version = f"fake-r{number}-{number:012x}"
             (self.store / "versions" / version).mkdir(parents=True)
             (self.store / "versions" / version / "manifest.json").write_text("{}")
-            return {"version": version, "created": True, "kept": 4, "in": 4, "calls": {"live": 1, "cached": 0, "failed": 0}}
+            return {
+                "version": version,
+                "created": True,
+                "kept": 4,
+                "in": 4,
+                "calls": {"live": 1, "cached": 0, "failed": 0},
+            }
         if kind == "train":
             model = f"m-r{number}-{number:012x}"
             (self.store / "models" / model).mkdir(parents=True)
@@ -98,7 +110,10 @@ def test_a_rerun_skips_every_finished_step_and_samples_from_the_last_model(tmp_p
 
     again = FakeSteps(store, [0.6, 0.7])
     out = run_loop(RECIPE, store, 2, run_step=again, echo=lines.append)
-    assert again.calls == [("train", 2, "m-r1-000000000001"), ("eval", 2, "m-r1-000000000001")]  # round 1 and round 2's version: skipped
+    assert again.calls == [
+        ("train", 2, "m-r1-000000000001"),
+        ("eval", 2, "m-r1-000000000001"),
+    ]  # round 1 and round 2's version: skipped
     assert first.calls[0] == ("sample", 1, "smollm2-135m") and first.calls[3] == ("sample", 2, "m-r1-000000000001")
     assert out["final_model"] == "m-r2-000000000002" and out["stopped"] is None
     assert any(line.startswith("round 1: done before") and "not retrained" in line for line in lines)
@@ -119,10 +134,15 @@ def test_early_stop_is_recorded_and_a_longer_rerun_does_not_go_past_it(tmp_path,
 
 def test_round_recipe_replaces_only_the_named_policy(in_root):
     recipe, spec = load_loop(RECIPE)
-    two = recipe.model_copy(update={"policies": [recipe.policies[0], recipe.policies[0].model_copy(update={"name": "other"})]})
+    two = recipe.model_copy(
+        update={"policies": [recipe.policies[0], recipe.policies[0].model_copy(update={"name": "other"})]}
+    )
     changed = round_recipe(two, spec, 3, "m-r2-000000000002")
     assert changed.name == "iterate-r3"
-    assert [(p.name, p.model) for p in changed.policies] == [("smollm2", "m-r2-000000000002"), ("other", "smollm2-135m")]
+    assert [(p.name, p.model) for p in changed.policies] == [
+        ("smollm2", "m-r2-000000000002"),
+        ("other", "smollm2-135m"),
+    ]
     assert changed.judge == recipe.judge and changed.filters == recipe.filters
 
 
@@ -168,8 +188,21 @@ def _state(store: Path) -> dict | None:
 def _kill_in_round_2(store: Path) -> float:
     """Start the loop, SIGKILL it as soon as its state shows round 2 started; seconds it ran."""
     started = time.perf_counter()
-    command = [sys.executable, "-m", "rlaif.cli", "iterate", str(RECIPE), "--rounds", "2", "--no-prefect", "--store", str(store)]
-    child = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "rlaif.cli",
+        "iterate",
+        str(RECIPE),
+        "--rounds",
+        "2",
+        "--no-prefect",
+        "--store",
+        str(store),
+    ]
+    child = subprocess.Popen(
+        command, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         while time.perf_counter() - started < 900:
             state = _state(store)
@@ -210,9 +243,17 @@ def test_killed_in_round_2_the_rerun_finishes_without_retraining_round_1(killed_
     resumed, store, folder = out["resumed"], out["store"], out["folder"]
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     lines = resumed.stdout.splitlines()
-    assert any(line.startswith(f"round 1: done before (version {out['round_1']['version']}, model {out['round_1']['model']}: reused, not retrained") for line in lines), lines
+    assert any(
+        line.startswith(
+            f"round 1: done before (version {out['round_1']['version']}, model {out['round_1']['model']}: reused, not retrained"
+        )
+        for line in lines
+    ), lines
     for number in (1, 2):  # each round's win rate with its interval
-        assert any(line.startswith(f"round {number}: win rate ") and "(95% CI " in line and "held-out prompts" in line for line in lines), lines
+        assert any(
+            line.startswith(f"round {number}: win rate ") and "(95% CI " in line and "held-out prompts" in line
+            for line in lines
+        ), lines
     assert not any(line.startswith("round 1: model") for line in lines)  # no train step of round 1 at all
     assert (folder.stat().st_ino, (folder / "manifest.json").stat().st_mtime_ns) == out["before"]
     models = sorted(p.name for p in (store / "models").iterdir() if not p.name.startswith("."))
@@ -222,7 +263,9 @@ def test_killed_in_round_2_the_rerun_finishes_without_retraining_round_1(killed_
     assert state["rounds"][1]["policy"] == out["round_1"]["model"]  # round 2 sampled from round 1's model
     assert state["rounds"][1]["eval"]["baseline"] == out["round_1"]["model"]
     lineage = run_cli("datasets", "lineage", state["rounds"][1]["version"], "--json", "--store", str(store))
-    assert out["round_1"]["model"] in lineage.stdout and out["round_1"]["version"] in lineage.stdout  # version 2 -> model 1 -> version 1
+    assert (
+        out["round_1"]["model"] in lineage.stdout and out["round_1"]["version"] in lineage.stdout
+    )  # version 2 -> model 1 -> version 1
 
 
 FLOW_SCRIPT = """
@@ -250,11 +293,21 @@ def test_the_prefect_flow_reruns_a_lost_step_as_a_task_and_posts_each_round(kill
     state_file.write_text(json.dumps(state))
     env = {**ENV}
     env.pop("PREFECT_API_URL", None)
-    child = subprocess.run([sys.executable, "-c", FLOW_SCRIPT, str(RECIPE), str(store)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    child = subprocess.run(
+        [sys.executable, "-c", FLOW_SCRIPT, str(RECIPE), str(store)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert child.returncode == 0, child.stderr[-3000:]
     out = json.loads(child.stdout.strip().splitlines()[-1])
     assert out["final"] == state["rounds"][1]["model"]
     assert [name.split("-")[:2] for name in out["tasks"]] == [["iterate", "eval"]]  # only the lost step ran
     assert {"rlaif-iterate-round-1", "rlaif-iterate-round-2", "rlaif-iterate-rounds"} <= set(out["artifacts"])
-    assert "win rate" in out["artifacts"]["rlaif-iterate-round-2"] and "95% CI" in out["artifacts"]["rlaif-iterate-round-2"]
+    assert (
+        "win rate" in out["artifacts"]["rlaif-iterate-round-2"]
+        and "95% CI" in out["artifacts"]["rlaif-iterate-round-2"]
+    )
     assert json.loads(state_file.read_text())["rounds"][1]["eval"]["win_rate"] is not None

@@ -66,7 +66,8 @@ def test_debias_off_and_the_jury_make_the_single_judges_calls(items):
 
     grid = board.load_grid()
     single = {
-        name: keys(recipe_of(grid, {"model": name, "type": "pairwise", "cot": False}, True).judge, items) for name in grid["models"]
+        name: keys(recipe_of(grid, {"model": name, "type": "pairwise", "cot": False}, True).judge, items)
+        for name in grid["models"]
     }
     off = recipe_of(grid, {"model": "smollm2-135m", "type": "pairwise", "cot": False}, False).judge
     assert keys(off, items) == single["smollm2-135m"]
@@ -79,7 +80,10 @@ def test_debias_off_and_the_jury_make_the_single_judges_calls(items):
 
 def test_debias_rules_on_outcomes():
     # every pair prefers the first shown by the same shift: the mean and the median find it, per-pair too
-    biased = [{"p_a_ab": 0.9, "p_a_ba": 0.5, "chosen_is_a": True}, {"p_a_ab": 0.5, "p_a_ba": 0.1, "chosen_is_a": False}]
+    biased = [
+        {"p_a_ab": 0.9, "p_a_ba": 0.5, "chosen_is_a": True},
+        {"p_a_ab": 0.5, "p_a_ba": 0.1, "chosen_is_a": False},
+    ]
     table = board.debias_rules(biased)
     assert table["off"][2] == 0.0  # raw: the two orders never agree
     assert table["run-wide mean"][0] == pytest.approx(1.0986, abs=1e-3)

@@ -45,7 +45,11 @@ def biased_judge(strength=2.0, bias=1.0):
 
 def items_for(n):
     return [
-        (Prompt(id=f"p{i}", messages=[{"role": "user", "content": f"q{i}"}]), gen(f"p{i}", 0, f"GOOD {i}"), gen(f"p{i}", 1, f"bad {i}"))
+        (
+            Prompt(id=f"p{i}", messages=[{"role": "user", "content": f"q{i}"}]),
+            gen(f"p{i}", 0, f"GOOD {i}"),
+            gen(f"p{i}", 1, f"bad {i}"),
+        )
         for i in range(n)
     ]
 
@@ -152,7 +156,13 @@ def saturated_items(n=200, content_sd=7.0, seed=0):
     items = []
     for i in range(n):
         prompt = Prompt(id=f"p{i}", messages=[{"role": "user", "content": f"q{i}"}])
-        items.append((prompt, gen(f"p{i}", 0, f"answer {i} v={rng.gauss(0, content_sd):+.4f}"), gen(f"p{i}", 1, f"answer {i} v=+0")))
+        items.append(
+            (
+                prompt,
+                gen(f"p{i}", 0, f"answer {i} v={rng.gauss(0, content_sd):+.4f}"),
+                gen(f"p{i}", 1, f"answer {i} v=+0"),
+            )
+        )
     return items
 
 
@@ -199,9 +209,21 @@ def test_the_censored_fit_is_the_maximum_of_the_likelihood_scipy_finds():
 
     def negative_log_likelihood(theta):
         mu, sigma = theta[0], np.exp(theta[1])
-        terms = [stats.norm.logpdf(v, mu, sigma) if k == 0 else stats.norm.logsf(v, mu, sigma) if k > 0 else stats.norm.logcdf(v, mu, sigma) for v, k in observations]
+        terms = [
+            stats.norm.logpdf(v, mu, sigma)
+            if k == 0
+            else stats.norm.logsf(v, mu, sigma)
+            if k > 0
+            else stats.norm.logcdf(v, mu, sigma)
+            for v, k in observations
+        ]
         return -sum(terms)
 
-    best = optimize.minimize(negative_log_likelihood, [2.5, 0.0], method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 20000})
+    best = optimize.minimize(
+        negative_log_likelihood,
+        [2.5, 0.0],
+        method="Nelder-Mead",
+        options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 20000},
+    )
     mu, sigma = fit_censored_normal(observations)
     assert mu == pytest.approx(best.x[0], abs=1e-5) and sigma == pytest.approx(np.exp(best.x[1]), abs=1e-5)

@@ -72,9 +72,15 @@ def numbered(tmp_path):
 
 def test_the_block_is_read_and_renders_to_nothing(numbered):
     template = load_template(str(numbered))
-    assert (template.protocol.prefix, template.protocol.options, template.protocol.parser) == ("Verdict: Response ", ("1", "2"), "verdict")
+    assert (template.protocol.prefix, template.protocol.options, template.protocol.parser) == (
+        "Verdict: Response ",
+        ("1", "2"),
+        "verdict",
+    )
     rendered = template.render("q?", "first", "second")
-    assert rendered.startswith("Which response") and "rlaif-protocol" not in rendered and "Response 1:\nfirst" in rendered
+    assert (
+        rendered.startswith("Which response") and "rlaif-protocol" not in rendered and "Response 1:\nfirst" in rendered
+    )
 
 
 @pytest.mark.parametrize("kind", ["pairwise", "listwise", "pointwise", "binary"])
@@ -136,7 +142,9 @@ def test_a_bad_block_stops_a_run_before_anything_is_written(tmp_path):
 # --- a new pairwise variant as a file, through the fake backend --------------------------------------
 
 
-def test_a_numbered_variant_sends_its_prefix_and_options_and_maps_option_1_to_the_first_shown(numbered, tmp_path, use_backend):
+def test_a_numbered_variant_sends_its_prefix_and_options_and_maps_option_1_to_the_first_shown(
+    numbered, tmp_path, use_backend
+):
     seen = []
 
     def score(request):
@@ -146,31 +154,48 @@ def test_a_numbered_variant_sends_its_prefix_and_options_and_maps_option_1_to_th
         return Scores(probs={"1": 0.9 * p_first, "2": 0.9 * (1 - p_first)}, text="Verdict: Response 1")
 
     use_backend(FakeBackend(None, score=score))
-    judgments = judge_pairs(items(), PairwiseJudge(template=str(numbered)), CallCache(tmp_path / "c.sqlite"), CallStats())
+    judgments = judge_pairs(
+        items(), PairwiseJudge(template=str(numbered)), CallCache(tmp_path / "c.sqlite"), CallStats()
+    )
     assert len(seen) == 4 and {(r.prefix, r.options) for r in seen} == {("Verdict: Response ", ("1", "2"))}
-    assert [j.p_a_ab for j in judgments] == [pytest.approx(0.8), pytest.approx(0.2)]  # P(a) when a is shown first as Response 1
+    assert [j.p_a_ab for j in judgments] == [
+        pytest.approx(0.8),
+        pytest.approx(0.2),
+    ]  # P(a) when a is shown first as Response 1
     assert [j.p_a_ba for j in judgments] == [pytest.approx(0.8), pytest.approx(0.2)]  # the reversed order, un-shuffled
     assert judgments[0].raw_ab.startswith("P(1)=0.7200 P(2)=0.1800")
-    assert all(j.soft and j.template == "numbered_judge.j2" and j.template_sha256 == load_template(str(numbered)).sha256 for j in judgments)
+    assert all(
+        j.soft and j.template == "numbered_judge.j2" and j.template_sha256 == load_template(str(numbered)).sha256
+        for j in judgments
+    )
     remove_position_bias(judgments)
     assert [j.p_a > 0.5 for j in judgments] == [True, False] and all(j.consistent for j in judgments)
 
 
-@pytest.mark.parametrize("answer", ["Verdict: Response {n}", "Response {n}, because it is correct", "{n}", "**Response {n}**"])
+@pytest.mark.parametrize(
+    "answer", ["Verdict: Response {n}", "Response {n}, because it is correct", "{n}", "**Response {n}**"]
+)
 def test_parse_mode_reads_response_n_answers(numbered, tmp_path, use_backend, answer):
     def score(request):
         first, _ = shown(request)
         return Scores(probs=None, text=answer.format(n=1 if first.startswith("GOOD") else 2))
 
     use_backend(FakeBackend(None, score=score))
-    judgments = judge_pairs(items(), PairwiseJudge(template=str(numbered), mode="parse"), CallCache(tmp_path / "c.sqlite"), CallStats())
-    assert [(j.p_a_ab, j.p_a_ba, j.soft, j.error) for j in judgments] == [(1.0, 1.0, False, None), (0.0, 0.0, False, None)]
+    judgments = judge_pairs(
+        items(), PairwiseJudge(template=str(numbered), mode="parse"), CallCache(tmp_path / "c.sqlite"), CallStats()
+    )
+    assert [(j.p_a_ab, j.p_a_ba, j.soft, j.error) for j in judgments] == [
+        (1.0, 1.0, False, None),
+        (0.0, 0.0, False, None),
+    ]
 
 
 @pytest.mark.parametrize("answer", ["I prefer Response 1", "Output (a)", "Response 3", "Both are fine."])
 def test_parse_mode_stays_strict_for_the_variant(numbered, tmp_path, use_backend, answer):
     use_backend(FakeBackend(None, score=lambda request: Scores(probs=None, text=answer)))
-    judgments = judge_pairs(items(1), PairwiseJudge(template=str(numbered), mode="parse"), CallCache(tmp_path / "c.sqlite"), CallStats())
+    judgments = judge_pairs(
+        items(1), PairwiseJudge(template=str(numbered), mode="parse"), CallCache(tmp_path / "c.sqlite"), CallStats()
+    )
     assert judgments[0].error == "unparseable judge answer"
 
 
@@ -192,7 +217,9 @@ def test_a_listwise_variant_labels_slots_with_its_options(tmp_path, use_backend)
     def score(request):
         seen.append(request)
         labels = re.findall(r"Answer (\d): (.*)", request.messages[0][1])
-        return Scores(probs={label: (0.8 if text.startswith("GOOD") else 0.1) for label, text in labels}, text="Best: Answer 1")
+        return Scores(
+            probs={label: (0.8 if text.startswith("GOOD") else 0.1) for label, text in labels}, text="Best: Answer 1"
+        )
 
     use_backend(FakeBackend(None, score=score))
     prompt = Prompt(id="q", messages=[{"role": "user", "content": "question"}])
@@ -206,7 +233,9 @@ def test_a_listwise_variant_labels_slots_with_its_options(tmp_path, use_backend)
 
 def test_a_binary_variant_reads_its_own_yes_and_no(tmp_path, use_backend):
     path = tmp_path / "good_bad.j2"
-    path.write_text('{#- rlaif-protocol\nprefix: "Verdict: "\noptions: ["good", "bad"]\nparser: verdict\n-#}\n{{ instruction }} {{ response }}')
+    path.write_text(
+        '{#- rlaif-protocol\nprefix: "Verdict: "\noptions: ["good", "bad"]\nparser: verdict\n-#}\n{{ instruction }} {{ response }}'
+    )
     seen = []
 
     def score(request):
@@ -216,7 +245,9 @@ def test_a_binary_variant_reads_its_own_yes_and_no(tmp_path, use_backend):
     use_backend(FakeBackend(None, score=score))
     prompt = Prompt(id="q", messages=[{"role": "user", "content": "question"}])
     spec = BinaryJudge(template=str(path), mode="parse", threshold=0.5)
-    scored, _ = judge_binary([(prompt, [gen("q", 0, "GOOD"), gen("q", 1, "meh")])], spec, CallCache(tmp_path / "c.sqlite"), CallStats())
+    scored, _ = judge_binary(
+        [(prompt, [gen("q", 0, "GOOD"), gen("q", 1, "meh")])], spec, CallCache(tmp_path / "c.sqlite"), CallStats()
+    )
     assert {(r.prefix, r.options) for r in seen} == {("Verdict: ", ("good", "bad"))}
     assert scored[0].scores == [1.0, 0.0]
 
@@ -235,13 +266,29 @@ def test_validate_judge_reads_each_jury_members_protocol(tmp_path, numbered):
 @pytest.mark.parametrize(
     "judge, key, needle",
     [
-        ({"aspects": ["helpfulness"]}, "judge.aspects", "does not apply to a pairwise judge (only to pointwise judges)"),
-        ({"type": "pairwise", "permutations": 3}, "judge.permutations", "does not apply to a pairwise judge (only to listwise judges)"),
-        ({"type": "binary", "scale": 10}, "judge.scale", "does not apply to a binary judge (only to pointwise judges)"),
+        (
+            {"aspects": ["helpfulness"]},
+            "judge.aspects",
+            "does not apply to a pairwise judge (only to pointwise judges)",
+        ),
+        (
+            {"type": "pairwise", "permutations": 3},
+            "judge.permutations",
+            "does not apply to a pairwise judge (only to listwise judges)",
+        ),
+        (
+            {"type": "binary", "scale": 10},
+            "judge.scale",
+            "does not apply to a binary judge (only to pointwise judges)",
+        ),
         ({"type": "listwise", "threshold": 0.5}, "judge.threshold", "only to pointwise and binary judges"),
         ({"type": "pointwise", "aggregate": "borda"}, "judge.aggregate", "only to listwise judges"),
         ({"type": "pairwse"}, "judge.type", "unknown judge type 'pairwse' - did you mean 'pairwise'?"),
-        ({"type": "pointwise", "permutatons": 2}, "judge.permutatons", "did you mean 'permutations'? (it applies to listwise judges only)"),
+        (
+            {"type": "pointwise", "permutatons": 2},
+            "judge.permutatons",
+            "did you mean 'permutations'? (it applies to listwise judges only)",
+        ),
         ({"type": "listwise", "permutations": 99}, "judge.permutations", "less than or equal to 24"),
     ],
 )
@@ -254,14 +301,24 @@ def test_a_judge_field_of_another_type_is_an_error_naming_it(judge, key, needle)
 def test_each_type_gets_its_own_model_and_pairwise_is_the_default():
     assert type(parse_recipe(GOOD).judge).__name__ == "PairwiseJudge"
     judge = parse_recipe({**GOOD, "judge": {"type": "pointwise", "aspects": ["honesty"], "scale": 10}}).judge
-    assert (type(judge).__name__, judge.aspects, judge.scale, judge.threshold) == ("PointwiseJudge", ["honesty"], 10, None)
+    assert (type(judge).__name__, judge.aspects, judge.scale, judge.threshold) == (
+        "PointwiseJudge",
+        ["honesty"],
+        10,
+        None,
+    )
     assert not hasattr(parse_recipe(GOOD).judge, "aspects")
 
 
 def test_a_pairwise_judge_with_aspects_fails_the_cli_naming_the_key(tmp_path):
     recipe = write_recipe(tmp_path, {**GOOD, "judge": {"aspects": ["helpfulness"]}})
     result = run_cli("run", str(recipe), "--store", str(tmp_path / "store"))
-    assert_clean_failure(result, f"{recipe}: judge.aspects: does not apply to a pairwise judge", "set `type: pointwise`", store=tmp_path / "store")
+    assert_clean_failure(
+        result,
+        f"{recipe}: judge.aspects: does not apply to a pairwise judge",
+        "set `type: pointwise`",
+        store=tmp_path / "store",
+    )
 
 
 # --- the real model --------------------------------------------------------------------------------
@@ -277,7 +334,12 @@ def test_a_numbered_variant_with_the_real_model(numbered, tmp_path):
         assert j.error is None and j.soft and 0 <= j.p_a_ab <= 1 and 0 <= j.p_a_ba <= 1
         assert re.match(r"P\(1\)=\d\.\d{4} P\(2\)=\d\.\d{4} \| Verdict: Response ", j.raw_ab)
         assert j.prob_mass > 0.05  # the numbered prefix makes the model put real mass on "1" / "2"
-    parsed = judge_pairs(items(), spec.model_copy(update={"mode": "parse", "max_tokens": 4}), CallCache(tmp_path / "p.sqlite"), CallStats())
+    parsed = judge_pairs(
+        items(),
+        spec.model_copy(update={"mode": "parse", "max_tokens": 4}),
+        CallCache(tmp_path / "p.sqlite"),
+        CallStats(),
+    )
     assert all(j.error in (None, "unparseable judge answer") and not j.soft for j in parsed)
 
 

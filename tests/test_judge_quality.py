@@ -23,7 +23,14 @@ from tests.det_server import DetServer
 
 def gold_file(path, rows: int = 12):
     """Gold pairs whose chosen answer is always the longer one: "pick the longer" agrees on all."""
-    lines = [{"prompt": [{"role": "user", "content": f"Gold question {i}?"}], "chosen": f"A full and careful answer to question {i}, with reasons.", "rejected": f"No {i}."} for i in range(rows)]
+    lines = [
+        {
+            "prompt": [{"role": "user", "content": f"Gold question {i}?"}],
+            "chosen": f"A full and careful answer to question {i}, with reasons.",
+            "rejected": f"No {i}.",
+        }
+        for i in range(rows)
+    ]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path
 
@@ -31,23 +38,35 @@ def gold_file(path, rows: int = 12):
 def det_recipe(tmp_path, base_url: str, **judge):
     prompts = write_prompts(tmp_path / "prompts.jsonl", [f"Question {i}: what is {i} + 1?" for i in range(4)])
     endpoint = {"backend": "openai", "base_url": base_url, "model": "det"}
-    return parse_recipe({
-        "name": "gold", "prompts": {"path": str(prompts)}, "samples_per_prompt": 1,
-        "policies": [{"name": n, **endpoint, "params": {"temperature": t}} for n, t in (("cold", 0.1), ("hot", 0.9))],
-        "judge": {**endpoint, **judge}, "filters": {"consistency": False, "min_margin": 0.0},
-    })
+    return parse_recipe(
+        {
+            "name": "gold",
+            "prompts": {"path": str(prompts)},
+            "samples_per_prompt": 1,
+            "policies": [
+                {"name": n, **endpoint, "params": {"temperature": t}} for n, t in (("cold", 0.1), ("hot", 0.9))
+            ],
+            "judge": {**endpoint, **judge},
+            "filters": {"consistency": False, "min_margin": 0.0},
+        }
+    )
 
 
 def test_gold_figures_reach_the_manifest_summary_card_and_report(tmp_path):
     gold = gold_file(tmp_path / "gold.jsonl")
     with DetServer() as server:
-        version, _, manifest, run = run_recipe(det_recipe(tmp_path, server.base_url, gold=str(gold), gold_limit=10), tmp_path / "store")
+        version, _, manifest, run = run_recipe(
+            det_recipe(tmp_path, server.base_url, gold=str(gold), gold_limit=10), tmp_path / "store"
+        )
     quality = load_manifest(tmp_path / "store", version)["eval"]
     assert quality["n"] == 10 and quality["baseline_longer"] == 1.0 and quality["gold"]["rows"] == 10
     assert quality["calls"]["live"] == 20  # 10 gold pairs x 2 orders, through the request cache
     assert any('does not beat "pick the longer' in w for w in quality["warnings"])  # nothing beats 1.0
     lines = summary_lines(version, True, manifest, run.stats)
-    assert re.search(r'judge on 10 gold pairs: agreement [0-9.]+ \(95% [0-9.]+-[0-9.]+\), "pick the longer" 1\.00; WARNING', "\n".join(lines))
+    assert re.search(
+        r'judge on 10 gold pairs: agreement [0-9.]+ \(95% [0-9.]+-[0-9.]+\), "pick the longer" 1\.00; WARNING',
+        "\n".join(lines),
+    )
     card = (export_version(tmp_path / "store", version, "dpo", tmp_path / "export") / "README.md").read_text()
     assert "**Warning:** the judge does not beat" in card and "agreement of the rule 'the longer one wins'" in card
     report = write_report(tmp_path / "store", version).read_text()
@@ -57,12 +76,22 @@ def test_gold_figures_reach_the_manifest_summary_card_and_report(tmp_path):
 def test_without_gold_nothing_is_measured_or_said(tmp_path):
     with DetServer() as server:
         version, _, manifest, _ = run_recipe(det_recipe(tmp_path, server.base_url), tmp_path / "store")
-    assert "eval" not in manifest and not [line for line in summary_lines(version, True, manifest, CallStats()) if "gold pairs" in line]
+    assert "eval" not in manifest and not [
+        line for line in summary_lines(version, True, manifest, CallStats()) if "gold pairs" in line
+    ]
 
 
 def test_warnings_name_the_length_rule_and_low_consistency():
-    assert quality_warnings({"n": 40, "agreement": 0.9, "baseline_longer": 0.6, "position_consistency_debiased": 0.9}) == []
-    assert len(quality_warnings({"n": 40, "agreement": 0.5, "baseline_longer": 0.6, "position_consistency_debiased": 0.3})) == 2
+    assert (
+        quality_warnings({"n": 40, "agreement": 0.9, "baseline_longer": 0.6, "position_consistency_debiased": 0.9})
+        == []
+    )
+    assert (
+        len(
+            quality_warnings({"n": 40, "agreement": 0.5, "baseline_longer": 0.6, "position_consistency_debiased": 0.3})
+        )
+        == 2
+    )
 
 
 STRONG = {"n": 40, "agreement": 0.88, "agreement_ci95": [0.74, 0.95], "baseline_longer": 0.5}
@@ -75,7 +104,9 @@ def test_order_consistency_above_one_half_but_not_significantly_so_is_flagged():
     assert any("not significantly above chance" in w and "22 of 40 pairs" in w for w in warned), warned
     assert quality_warnings({**STRONG, "position_consistency_debiased": 0.75}) == []
     assert quality_warnings({**STRONG, "position_consistency_debiased": 0.625}) != []  # 25 of 40: p = 0.077
-    assert quality_warnings({**STRONG, "position_consistency_debiased": 0.65}) == []  # 26 of 40: p = 0.040, the first below 0.05
+    assert (
+        quality_warnings({**STRONG, "position_consistency_debiased": 0.65}) == []
+    )  # 26 of 40: p = 0.040, the first below 0.05
 
 
 def test_the_binomial_tail_is_scipys_one_sided_binomtest():
@@ -90,17 +121,28 @@ def test_the_binomial_tail_is_scipys_one_sided_binomtest():
 def test_an_agreement_interval_that_holds_the_longer_rule_is_flagged():
     """Above "pick the longer" but within chance of it: 0.62 (95% 0.47-0.76) on 40 rows against 0.60."""
     consistent = {"n": 40, "position_consistency_debiased": 0.9}
-    warned = quality_warnings({**consistent, "agreement": 0.62, "agreement_ci95": [0.47, 0.76], "baseline_longer": 0.6})
-    assert warned == ['the judge does not beat "pick the longer response" on the gold pairs beyond chance: agreement 0.62 (95% 0.47-0.76) includes the rule\'s 0.60']
-    from_n = quality_warnings({**consistent, "agreement": 0.625, "baseline_longer": 0.6})  # no interval given: Wilson's from n
-    assert from_n == ['the judge does not beat "pick the longer response" on the gold pairs beyond chance: agreement 0.62 (95% 0.47-0.76) includes the rule\'s 0.60']
-    assert quality_warnings({**consistent, "agreement": 0.88, "agreement_ci95": [0.74, 0.95], "baseline_longer": 0.5}) == []
+    warned = quality_warnings(
+        {**consistent, "agreement": 0.62, "agreement_ci95": [0.47, 0.76], "baseline_longer": 0.6}
+    )
+    assert warned == [
+        'the judge does not beat "pick the longer response" on the gold pairs beyond chance: agreement 0.62 (95% 0.47-0.76) includes the rule\'s 0.60'
+    ]
+    from_n = quality_warnings(
+        {**consistent, "agreement": 0.625, "baseline_longer": 0.6}
+    )  # no interval given: Wilson's from n
+    assert from_n == [
+        'the judge does not beat "pick the longer response" on the gold pairs beyond chance: agreement 0.62 (95% 0.47-0.76) includes the rule\'s 0.60'
+    ]
+    assert (
+        quality_warnings({**consistent, "agreement": 0.88, "agreement_ci95": [0.74, 0.95], "baseline_longer": 0.5})
+        == []
+    )
 
 
 def test_a_judge_that_failed_every_gold_pair_is_one_warning_not_a_zero():
-    assert quality_warnings({"n": 0, "agreement": None, "baseline_longer": None, "position_consistency_debiased": None}) == [
-        "the judge failed on every gold pair: no agreement could be measured"
-    ]
+    assert quality_warnings(
+        {"n": 0, "agreement": None, "baseline_longer": None, "position_consistency_debiased": None}
+    ) == ["the judge failed on every gold pair: no agreement could be measured"]
 
 
 @pytest.mark.slow
@@ -108,22 +150,34 @@ def test_the_embedded_judge_on_mt_bench_gold_is_flagged_on_both_counts(tmp_path)
     """Issue 23 item 7, on the real 135M judge: its agreement interval holds the "pick the longer"
     rule and its order consistency is not significantly above chance; the summary and the card say both."""
     gold = shared_data(MT_BENCH_GOLD)
-    recipe = write_recipe(tmp_path, {
-        "name": "demo-gold",
-        "prompts": {"path": str(ROOT / "data/prompts.jsonl")},
-        "policies": [{"name": "smol", "model": "smollm2-135m", "params": {"max_tokens": 16}}],
-        "judge": {"model": "smollm2-135m", "gold": str(gold), "gold_limit": 30},
-    })
+    recipe = write_recipe(
+        tmp_path,
+        {
+            "name": "demo-gold",
+            "prompts": {"path": str(ROOT / "data/prompts.jsonl")},
+            "policies": [{"name": "smol", "model": "smollm2-135m", "params": {"max_tokens": 16}}],
+            "judge": {"model": "smollm2-135m", "gold": str(gold), "gold_limit": 30},
+        },
+    )
     store = tmp_path / "store"
     result = run_cli("run", str(recipe), "--store", str(store), "--limit", "2", timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     summary = re.search(r"judge on 30 gold pairs: .*", result.stdout)
     assert summary, result.stdout
-    assert 'WARNING: the judge does not beat "pick the longer response" on the gold pairs beyond chance' in summary[0], summary[0]
-    assert re.search(r"order consistency after debiasing is not significantly above chance: \d+ of 30 pairs", summary[0]), summary[0]
+    assert (
+        'WARNING: the judge does not beat "pick the longer response" on the gold pairs beyond chance' in summary[0]
+    ), summary[0]
+    assert re.search(
+        r"order consistency after debiasing is not significantly above chance: \d+ of 30 pairs", summary[0]
+    ), summary[0]
     version = re.search(r"version: (\S+)", result.stdout)[1]
-    card = (export_version(store, version, "prompts", tmp_path / "export") / "README.md").read_text()  # 2 prompts may keep no pair
-    assert "**Warning:** the judge does not beat" in card and "**Warning:** order consistency after debiasing is not significantly above chance" in card
+    card = (
+        export_version(store, version, "prompts", tmp_path / "export") / "README.md"
+    ).read_text()  # 2 prompts may keep no pair
+    assert (
+        "**Warning:** the judge does not beat" in card
+        and "**Warning:** order consistency after debiasing is not significantly above chance" in card
+    )
     assert "agreement with the human label" in card and "agreement of the rule 'the longer one wins'" in card
 
 

@@ -21,7 +21,9 @@ FILTERS = FilterSpec(consistency=True, min_margin=0.05, drop_truncated=True)
 
 
 def gen(prompt_id, index, text, policy="p"):
-    return Generation(prompt_id=prompt_id, policy=policy, model="m", sample_index=index, text=text, finish_reason="stop")
+    return Generation(
+        prompt_id=prompt_id, policy=policy, model="m", sample_index=index, text=text, finish_reason="stop"
+    )
 
 
 def run(spec, prompts, generations, tmp_path, filters=FILTERS):
@@ -43,7 +45,9 @@ def listwise_fake(slot_bias=0.0):
         shown = re.findall(r"# Output \(([a-h])\):\n(.*?)\n", content)
         logits = [quality(text) + (slot_bias if slot == 0 else 0.0) for slot, (_, text) in enumerate(shown)]
         total = sum(math.exp(x) for x in logits)
-        return Scores(probs={label: 0.9 * math.exp(x) / total for (label, _), x in zip(shown, logits)}, text="Output (a")
+        return Scores(
+            probs={label: 0.9 * math.exp(x) / total for (label, _), x in zip(shown, logits)}, text="Output (a"
+        )
 
     return score
 
@@ -61,7 +65,11 @@ def test_listwise_unshuffles_permutations_and_picks_best_vs_worst(use_backend, t
     assert fake.calls == 4 and stats.live == 4
     ranking = outcome.rankings[0]
     assert ranking.ranks == [3, 1, 4, 2] and ranking.judge == "listwise"
-    assert len(pairs) == 1 and pairs[0].chosen[0]["content"] == "answer Q5" and pairs[0].rejected[0]["content"] == "answer Q1"
+    assert (
+        len(pairs) == 1
+        and pairs[0].chosen[0]["content"] == "answer Q5"
+        and pairs[0].rejected[0]["content"] == "answer Q1"
+    )
     assert pairs[0].p_chosen > 0.9 and -1 <= ranking.agreement <= 1
     equal_prompts, equal_gens = prompts_and_gens([3, 3, 3, 3])
     equal_gens = [gen("p0", i, f"answer Q3 number {i}") for i in range(4)]
@@ -72,7 +80,9 @@ def test_listwise_unshuffles_permutations_and_picks_best_vs_worst(use_backend, t
 def test_listwise_pure_position_bias_becomes_a_tie_and_is_dropped(use_backend, tmp_path):
     def first_slot_only(request):
         labels = re.findall(r"# Output \(([a-h])\):", request.messages[0][1])
-        return Scores(probs={label: (0.9 if n == 0 else 0.1 / (len(labels) - 1)) for n, label in enumerate(labels)}, text="")
+        return Scores(
+            probs={label: (0.9 if n == 0 else 0.1 / (len(labels) - 1)) for n, label in enumerate(labels)}, text=""
+        )
 
     use_backend(FakeBackend(None, score=first_slot_only))
     prompts, gens = prompts_and_gens([1, 1])
@@ -126,7 +136,16 @@ def test_pointwise_expected_scores_pairs_and_kto_feedback(use_backend, tmp_path)
 
 
 def test_pointwise_ten_point_scale_reads_two_digit_ratings(use_backend, tmp_path):
-    use_backend(FakeBackend(None, score=lambda r: Scores(probs={d: (1.0 if d == "1" else 0.0) for d in r.options}, text="") if not r.prefix.endswith("1") else Scores(probs={"0": 0.8}, text="")))
+    use_backend(
+        FakeBackend(
+            None,
+            score=lambda r: (
+                Scores(probs={d: (1.0 if d == "1" else 0.0) for d in r.options}, text="")
+                if not r.prefix.endswith("1")
+                else Scores(probs={"0": 0.8}, text="")
+            ),
+        )
+    )
     prompts, gens = prompts_and_gens([1, 2])
     outcome, _, _, stats = run(PointwiseJudge(aspects=["helpfulness"], scale=10), prompts, gens, tmp_path)
     assert stats.live == 4 and outcome.rankings[0].scores == [pytest.approx(0.2 * 1 + 0.8 * 10)] * 2
@@ -154,7 +173,9 @@ def pairwise_prefers(letter_for):
 
 
 def outputs(content):
-    return re.search(r"# Output \(a\):\n(.*?)\n", content).group(1), re.search(r"# Output \(b\):\n(.*?)\n", content).group(1)
+    return re.search(r"# Output \(a\):\n(.*?)\n", content).group(1), re.search(
+        r"# Output \(b\):\n(.*?)\n", content
+    ).group(1)
 
 
 def test_jury_of_two_templates_mean_and_agreement(use_backend, tmp_path):
@@ -203,7 +224,9 @@ def test_principles_ensemble_judges_each_item_under_each_principle(use_backend, 
 
 def test_sampled_principle_is_rendered_and_fixed_per_item(use_backend, tmp_path):
     seen = []
-    fake = FakeBackend(None, score=lambda r: seen.append(r.messages[0][1]) or Scores(probs={"a": 0.6, "b": 0.4}, text=""))
+    fake = FakeBackend(
+        None, score=lambda r: seen.append(r.messages[0][1]) or Scores(probs={"a": 0.6, "b": 0.4}, text="")
+    )
     use_backend(fake)
     prompts, gens = prompts_and_gens([1, 2])
     spec = PairwiseJudge(principles={"path": "prompts/constitution.yaml", "mode": "sample"})
@@ -236,8 +259,15 @@ def test_eval_judge_routes_every_judge_type(use_backend, tmp_path):
 
     use_backend(FakeBackend(None, score=rating_fake))
     prompts, gens = prompts_and_gens([2, 5])
-    judgments, bias = judge_items([(prompts[0], gens[0], gens[1])], PointwiseJudge(aspects=["helpfulness"]), CallCache(tmp_path / "c.sqlite"), CallStats())
+    judgments, bias = judge_items(
+        [(prompts[0], gens[0], gens[1])],
+        PointwiseJudge(aspects=["helpfulness"]),
+        CallCache(tmp_path / "c.sqlite"),
+        CallStats(),
+    )
     assert judgments[0].p_a < 0.5 and judgments[0].error is None and bias.n == 0
     use_backend(FakeBackend(None, score=listwise_fake()))
-    judgments, bias = judge_items([(prompts[0], gens[0], gens[1])], ListwiseJudge(), CallCache(tmp_path / "d.sqlite"), CallStats())
+    judgments, bias = judge_items(
+        [(prompts[0], gens[0], gens[1])], ListwiseJudge(), CallCache(tmp_path / "d.sqlite"), CallStats()
+    )
     assert judgments[0].p_a < 0.5 and bias.n == 1 and bias.consistency == 1.0

@@ -57,11 +57,15 @@ def test_pointwise_and_binary_real(tmp_path):
 def test_pairwise_jury_with_principles_and_chain_of_thought_real(tmp_path):
     spec = PairwiseJudge(
         jury=[{"name": "plain"}, {"name": "listwise-style", "template": "prompts/pairwise_judge.j2", "batch_size": 4}],
-        principles={"mode": "sample"}, pairs="first", batch_size=4,
+        principles={"mode": "sample"},
+        pairs="first",
+        batch_size=4,
     )
     outcome, pairs, stats = judge(spec, tmp_path)
     assert stats.live == 2 * 2  # two prompts, both orders; the second member repeats the first's calls from the cache
     assert outcome.report["inter_judge_agreement"] == 1.0
-    cot, _, cot_stats = judge(PairwiseJudge(chain_of_thought=True, rationale_tokens=24, pairs="first", batch_size=4), tmp_path)
+    cot, _, cot_stats = judge(
+        PairwiseJudge(chain_of_thought=True, rationale_tokens=24, pairs="first", batch_size=4), tmp_path
+    )
     assert cot_stats.live == 2 * 2 * 2  # rationale + verdict, both orders
     assert all(j.raw_ab.split(" | ")[-1].startswith("[rationale]") for j in cot.table)

@@ -132,7 +132,9 @@ def test_a_configured_prefect_api_is_used_and_nothing_started(monkeypatch):
 def test_sigkill_resumes_and_leaves_nothing(tmp_path, katan, env, point):
     recipe, store = write_recipe(tmp_path, katan.base_url, katan.model), tmp_path / "store"
     kill_at = 20 if point == "sampling" else GENERATION_CALLS + 20
-    states_before = len(flow_run_states(env["PREFECT_HOME"])) if (Path(env["PREFECT_HOME"]) / "prefect.db").exists() else 0
+    states_before = (
+        len(flow_run_states(env["PREFECT_HOME"])) if (Path(env["PREFECT_HOME"]) / "prefect.db").exists() else 0
+    )
     proc, servers = run_until(argv_of(recipe, store), env, lambda: cached_rows(store / "cache.sqlite") >= kill_at)
     kill(proc, signal.SIGKILL, servers)
     assert proc.returncode == -signal.SIGKILL
@@ -165,7 +167,9 @@ def test_sigkill_during_commit_leaves_no_tmp_folder(tmp_path, katan, env):
 @pytest.mark.slow
 def test_sigterm_stops_server_and_crashes_flow_run(tmp_path, katan, env):
     recipe, store = write_recipe(tmp_path, katan.base_url, katan.model), tmp_path / "store"
-    states_before = len(flow_run_states(env["PREFECT_HOME"])) if (Path(env["PREFECT_HOME"]) / "prefect.db").exists() else 0
+    states_before = (
+        len(flow_run_states(env["PREFECT_HOME"])) if (Path(env["PREFECT_HOME"]) / "prefect.db").exists() else 0
+    )
     proc, servers = run_until(argv_of(recipe, store), env, lambda: cached_rows(store / "cache.sqlite") >= 20)
     output = kill(proc, signal.SIGTERM, servers)  # communicate() returning = nothing holds the pipe (`| tee` ends)
     assert proc.returncode == 128 + signal.SIGTERM, output

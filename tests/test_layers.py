@@ -18,7 +18,14 @@ pytestmark = pytest.mark.skipif(not LINT.exists(), reason="import-linter is a de
 
 def lint(where: Path) -> subprocess.CompletedProcess:
     env = {"PYTHONPATH": str(where), "PATH": "/usr/bin:/bin", "HOME": str(where)}
-    return subprocess.run([str(LINT), str(where / "pyproject.toml"), "--no-cache"], cwd=where, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(LINT), str(where / "pyproject.toml"), "--no-cache"],
+        cwd=where,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_the_tree_keeps_its_layers() -> None:
@@ -32,7 +39,10 @@ def test_an_upward_import_inside_a_function_breaks_the_contract(tmp_path: Path) 
         shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     lowest = tmp_path / ("rlaif.core.errors".replace(".", "/") + ".py")
-    lowest.write_text(lowest.read_text() + "\n\ndef _upward():\n    from rlaif.pipeline.runner import run_recipe\n\n    return run_recipe\n")
+    lowest.write_text(
+        lowest.read_text()
+        + "\n\ndef _upward():\n    from rlaif.pipeline.runner import run_recipe\n\n    return run_recipe\n"
+    )
     done = lint(tmp_path)
     assert done.returncode != 0 and "BROKEN" in done.stdout
     assert "rlaif.core is not allowed to import rlaif.pipeline" in done.stdout, done.stdout[-3000:]

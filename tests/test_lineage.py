@@ -24,7 +24,9 @@ def test_parents_are_walked_back_to_the_prompt_set_and_recipe(tmp_path):
     tree = lineage(store, grandchild)
     assert tree["id"] == grandchild and [p["id"] for p in tree["parents"]] == [child, "gone-000000000000"]
     assert tree["parents"][1]["missing"] is True and tree["parents"][0]["missing"] is False
-    assert [p["id"] for p in tree["parents"][0]["parents"]] == [base] and tree["parents"][0]["parents"][0]["parents"] == []
+    assert [p["id"] for p in tree["parents"][0]["parents"]] == [base] and tree["parents"][0]["parents"][0][
+        "parents"
+    ] == []
     recipe = load_manifest(store, base)["recipe"]
     assert tree["recipe"] == {"name": "t", "sha256": content_hash(recipe)}
     assert tree["prompts"] == {"path": "data/p.jsonl", "sha256": "cd" * 32, "rows": 7}
@@ -54,7 +56,15 @@ def test_cli_lineage_tree_and_json(tmp_path):
     runner = CliRunner()
     shown = runner.invoke(app, ["datasets", "lineage", child, "--store", str(store)], terminal_width=200)
     assert shown.exit_code == 0, shown.output
-    for text in (child, base, "gone-000000000000", "missing", "data/p.jsonl (7 rows", "template pairwise_judge.j2", "judge judge-m"):
+    for text in (
+        child,
+        base,
+        "gone-000000000000",
+        "missing",
+        "data/p.jsonl (7 rows",
+        "template pairwise_judge.j2",
+        "judge judge-m",
+    ):
         assert text in shown.output, text
     as_json = json.loads(runner.invoke(app, ["datasets", "lineage", child, "--store", str(store), "--json"]).stdout)
     assert as_json["parents"][0]["id"] == base and as_json["parents"][1]["missing"]

@@ -31,14 +31,18 @@ def recipe(tmp_path, judge=None, prompts=4):
     path = tmp_path / "prompts.jsonl"
     path.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Question {i}?"}) + "\n" for i in range(prompts)))
     endpoint = {"backend": "openai", "base_url": "http://127.0.0.1:9/v1"}
-    return parse_recipe({
-        "name": "listwise-debias",
-        "prompts": {"path": str(path)},
-        "policies": [{**endpoint, "name": name, "model": f"m-{name}", "params": {"max_tokens": 16}} for name in POLICIES],
-        "samples_per_prompt": 1,
-        "judge": {**endpoint, "model": "judge", "type": "listwise", **(judge or {})},
-        "filters": {"response_near_duplicate": None, "min_margin": 0.05},
-    })
+    return parse_recipe(
+        {
+            "name": "listwise-debias",
+            "prompts": {"path": str(path)},
+            "policies": [
+                {**endpoint, "name": name, "model": f"m-{name}", "params": {"max_tokens": 16}} for name in POLICIES
+            ],
+            "samples_per_prompt": 1,
+            "judge": {**endpoint, "model": "judge", "type": "listwise", **(judge or {})},
+            "filters": {"response_near_duplicate": None, "min_margin": 0.05},
+        }
+    )
 
 
 def scripted_judge(strength, slot_bias, seen):
@@ -64,14 +68,21 @@ def judged(monkeypatch, tmp_path):
         judge_fn = scripted_judge(strength, slot_bias, seen)
 
         def factory(spec):
-            answer = lambda r: Completion(text=f"{spec.model} answers {r.messages[-1][1]}", finish_reason="stop", completion_tokens=3)  # noqa: E731
+            answer = lambda r: Completion(
+                text=f"{spec.model} answers {r.messages[-1][1]}", finish_reason="stop", completion_tokens=3
+            )  # noqa: E731
             return FakeBackend(spec, gen=answer, score=judge_fn)
 
         monkeypatch.setattr(common, "make_backend", factory)
         monkeypatch.setattr(sampling, "make_backend", factory)
         store = tmp_path / "store"
         version = run_recipe(recipe(tmp_path, judge), store)[0]
-        return read_table(store, version, "rankings"), read_table(store, version, "pairs"), load_manifest(store, version), seen
+        return (
+            read_table(store, version, "rankings"),
+            read_table(store, version, "pairs"),
+            load_manifest(store, version),
+            seen,
+        )
 
     return go
 
@@ -86,7 +97,9 @@ def scores_by_policy(rankings) -> list[dict[str, float]]:
 
 def test_an_unbiased_judge_keeps_its_preference_for_the_middle_policy(judged):
     rankings, pairs, manifest, _ = judged(prefers_best, [1.0, 1.0, 1.0])
-    assert len(rankings) == 4 and all(row["policies"] == list(POLICIES) for row in rankings)  # the preferred one is in the middle
+    assert len(rankings) == 4 and all(
+        row["policies"] == list(POLICIES) for row in rankings
+    )  # the preferred one is in the middle
     for scores in scores_by_policy(rankings):
         assert scores == pytest.approx({"left": 0.2, "best": 0.6, "rght": 0.2}, abs=1e-6)
     assert manifest["judge"]["first_choice_by_slot_k3"] == pytest.approx([1 / 3] * 3, abs=1e-4)
@@ -128,19 +141,34 @@ def test_a_multiple_of_k_permutations_stays_balanced(judged):
 
 
 def listwise(samples: int, policies: int = 1, **judge) -> dict:
-    return {**GOOD, "policies": [{"name": f"p{i}", "model": "smollm2-135m"} for i in range(policies)], "samples_per_prompt": samples,
-            "judge": {"type": "listwise", **judge}}
+    return {
+        **GOOD,
+        "policies": [{"name": f"p{i}", "model": "smollm2-135m"} for i in range(policies)],
+        "samples_per_prompt": samples,
+        "judge": {"type": "listwise", **judge},
+    }
 
 
 @pytest.mark.parametrize(
-    "data", [listwise(3, permutations=6), listwise(3, permutations=3), listwise(2, permutations=5), listwise(3, permutations=2, debias=False), listwise(1, 3)],
+    "data",
+    [
+        listwise(3, permutations=6),
+        listwise(3, permutations=3),
+        listwise(2, permutations=5),
+        listwise(3, permutations=2, debias=False),
+        listwise(1, 3),
+    ],
     ids=["6-for-3", "3-for-3", "all-2", "no-debias", "3-policies"],
 )
 def test_balanced_or_undebiased_permutations_are_accepted(data):
     parse_recipe(data)
 
 
-@pytest.mark.parametrize("data, k", [(listwise(3, permutations=2), 3), (listwise(2, 2, permutations=6), 4), (listwise(2, permutations=1), 2)], ids=["2-for-3", "6-for-4", "1-for-2"])
+@pytest.mark.parametrize(
+    "data, k",
+    [(listwise(3, permutations=2), 3), (listwise(2, 2, permutations=6), 4), (listwise(2, permutations=1), 2)],
+    ids=["2-for-3", "6-for-4", "1-for-2"],
+)
 def test_unbalanced_permutations_with_debias_are_an_error_naming_the_fix(data, k):
     with pytest.raises(RecipeError) as caught:
         parse_recipe(data, "r.yaml")

@@ -30,8 +30,9 @@ def test_each_dependency_is_locked_within_its_range(requirement):
     name = canonicalize_name(requirement.name)
     locked = pins(ROOT / "requirements.lock")
     assert name in locked, f"{name} is in pyproject.toml but not in requirements.lock: run `make lock`"
-    assert requirement.specifier.contains(locked[name], prereleases=True), \
+    assert requirement.specifier.contains(locked[name], prereleases=True), (
         f"requirements.lock pins {name}=={locked[name]}, outside pyproject.toml's {requirement}: run `make lock`"
+    )
 
 
 def test_the_scheduler_breaking_sqlalchemy_is_kept_out():

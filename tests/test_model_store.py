@@ -26,8 +26,17 @@ from rlaif.weights.resolve import weights_path
 from tests.badinput import assert_clean_failure, run_cli, write_recipe
 from tests.test_export import MANIFEST, pairwise_tables
 
-FIGURES = {"n": 40, "agreement": 0.55, "baseline_longer": 0.69, "position_consistency": 0.1, "position_consistency_debiased": 0.3}
-EVAL = {**FIGURES, "warnings": quality_warnings(FIGURES)}  # as a run stores its judge measurement (rlaif.judges.measure.measure_judge)
+FIGURES = {
+    "n": 40,
+    "agreement": 0.55,
+    "baseline_longer": 0.69,
+    "position_consistency": 0.1,
+    "position_consistency_debiased": 0.3,
+}
+EVAL = {
+    **FIGURES,
+    "warnings": quality_warnings(FIGURES),
+}  # as a run stores its judge measurement (rlaif.judges.measure.measure_judge)
 
 
 def dataset(store: Path, manifest: dict | None = None) -> str:
@@ -36,11 +45,18 @@ def dataset(store: Path, manifest: dict | None = None) -> str:
 
 def model_manifest(version_id: str, **extra) -> dict:
     return {
-        "algorithm": "dpo", "base_model": "smollm2-135m", "base_model_path": "/cache/smollm2-135m",
+        "algorithm": "dpo",
+        "base_model": "smollm2-135m",
+        "base_model_path": "/cache/smollm2-135m",
         "dataset": {"id": version_id, "name": "crafted", "counts": MANIFEST["counts"], "eval": EVAL},
-        "parents": [version_id], "settings": {"max_steps": 2, "learning_rate": 5e-6, "beta": 0.1}, "reward": None,
-        "metrics": {"loss": 0.6931, "reward_accuracy": 0.5}, "steps": 2, "seconds": 6.5,
-        "hardware": {"device": "cpu", "gpu": None, "cpu_count": 2, "torch": "2.13.0"}, **extra,
+        "parents": [version_id],
+        "settings": {"max_steps": 2, "learning_rate": 5e-6, "beta": 0.1},
+        "reward": None,
+        "metrics": {"loss": 0.6931, "reward_accuracy": 0.5},
+        "steps": 2,
+        "seconds": 6.5,
+        "hardware": {"device": "cpu", "gpu": None, "cpu_count": 2, "torch": "2.13.0"},
+        **extra,
     }
 
 
@@ -55,7 +71,13 @@ def workdir_with_weights(store: Path, model_id: str, kind: str = "model") -> Pat
 def committed(store: Path, version_id: str | None = None, name: str = "dpo-crafted") -> tuple[str, Path]:
     version_id = version_id or dataset(store)
     model_id = ms.model_id_for(name, {"dataset": version_id, "algorithm": "dpo"})
-    return model_id, ms.commit_model(store, model_id, workdir_with_weights(store, model_id), model_manifest(version_id), card=partial(render_model_card, store=store))
+    return model_id, ms.commit_model(
+        store,
+        model_id,
+        workdir_with_weights(store, model_id),
+        model_manifest(version_id),
+        card=partial(render_model_card, store=store),
+    )
 
 
 def entries(store: Path) -> list[str]:
@@ -70,11 +92,19 @@ def test_commit_then_find_list_load_and_weights(tmp_path):
     assert entries(store) == [model_id]  # no temporary folder or lock left
     assert sorted(p.name for p in path.iterdir()) == ["README.md", "manifest.json", "metrics.jsonl", "model"]
     manifest = ms.load_model_manifest(store, model_id)
-    assert (manifest["id"], manifest["kind"], manifest["name"], manifest["weights"], manifest["lora"]) == (model_id, "model", "dpo-crafted", "model", False)
+    assert (manifest["id"], manifest["kind"], manifest["name"], manifest["weights"], manifest["lora"]) == (
+        model_id,
+        "model",
+        "dpo-crafted",
+        "model",
+        False,
+    )
     assert manifest["dataset"]["id"] == version_id and manifest["parents"] == [version_id]
     assert [m["id"] for m in ms.list_models(store)] == [model_id]
     assert weights_path(store, model_id) == str(path / "model")
-    assert ms.model_id_for("dpo-crafted", {"algorithm": "dpo", "dataset": version_id}) == model_id  # key order does not matter
+    assert (
+        ms.model_id_for("dpo-crafted", {"algorithm": "dpo", "dataset": version_id}) == model_id
+    )  # key order does not matter
     assert ms.find_model(store, "dpo-crafted-000000000000") is None
 
 
@@ -83,7 +113,13 @@ def test_a_second_commit_of_the_same_model_keeps_the_first(tmp_path):
     version_id = dataset(store)
     model_id, path = committed(store, version_id)
     first = path.joinpath("manifest.json").read_text()
-    again = ms.commit_model(store, model_id, workdir_with_weights(store, model_id), model_manifest(version_id, steps=99), card=partial(render_model_card, store=store))
+    again = ms.commit_model(
+        store,
+        model_id,
+        workdir_with_weights(store, model_id),
+        model_manifest(version_id, steps=99),
+        card=partial(render_model_card, store=store),
+    )
     assert again == path and path.joinpath("manifest.json").read_text() == first
     assert entries(store) == [model_id]
 
@@ -91,7 +127,13 @@ def test_a_second_commit_of_the_same_model_keeps_the_first(tmp_path):
 def _commit_in_child(store: str, model_id: str, version_id: str, barrier) -> None:
     work = workdir_with_weights(Path(store), model_id)
     barrier.wait()
-    ms.commit_model(store, model_id, work, model_manifest(version_id, pid=os.getpid()), card=partial(render_model_card, store=store))
+    ms.commit_model(
+        store,
+        model_id,
+        work,
+        model_manifest(version_id, pid=os.getpid()),
+        card=partial(render_model_card, store=store),
+    )
 
 
 def test_concurrent_identical_commits_keep_one(tmp_path):
@@ -100,7 +142,9 @@ def test_concurrent_identical_commits_keep_one(tmp_path):
     model_id = ms.model_id_for("dpo-crafted", {"dataset": version_id})
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(3)
-    children = [ctx.Process(target=_commit_in_child, args=(str(store), model_id, version_id, barrier)) for _ in range(3)]
+    children = [
+        ctx.Process(target=_commit_in_child, args=(str(store), model_id, version_id, barrier)) for _ in range(3)
+    ]
     for child in children:
         child.start()
     for child in children:
@@ -125,7 +169,13 @@ def test_a_half_written_model_is_never_visible_and_an_abandoned_one_is_removed(t
     child.join(60)
     assert len([p for p in entries(store) if not p.endswith(".lock")]) == 2
     assert ms.remove_abandoned_models(store) and live.is_dir()  # the dead one goes, the live one stays
-    ms.commit_model(store, "dpo-crafted-0123456789ab", live, model_manifest(version_id), card=partial(render_model_card, store=store))
+    ms.commit_model(
+        store,
+        "dpo-crafted-0123456789ab",
+        live,
+        model_manifest(version_id),
+        card=partial(render_model_card, store=store),
+    )
     assert entries(store) == ["dpo-crafted-0123456789ab"]
 
 
@@ -134,12 +184,24 @@ def test_commit_without_weights_or_with_a_secret_commits_nothing(tmp_path, monke
     version_id = dataset(store)
     work = ms.new_model_workdir(store, "dpo-crafted-0123456789ab")
     with pytest.raises(StoreError, match=r"no weights to commit.*save_pretrained"):
-        ms.commit_model(store, "dpo-crafted-0123456789ab", work, model_manifest(version_id), card=partial(render_model_card, store=store))
+        ms.commit_model(
+            store,
+            "dpo-crafted-0123456789ab",
+            work,
+            model_manifest(version_id),
+            card=partial(render_model_card, store=store),
+        )
     token = "hf_" + "a1" * 17
     monkeypatch.setenv("HF_TOKEN", token)
     work = workdir_with_weights(store, "dpo-crafted-0123456789ab")
     with pytest.raises(StoreError, match=r"field `settings.hub_token` holds a known secret"):
-        ms.commit_model(store, "dpo-crafted-0123456789ab", work, model_manifest(version_id, settings={"hub_token": token}), card=partial(render_model_card, store=store))
+        ms.commit_model(
+            store,
+            "dpo-crafted-0123456789ab",
+            work,
+            model_manifest(version_id, settings={"hub_token": token}),
+            card=partial(render_model_card, store=store),
+        )
     assert entries(store) == []
 
 
@@ -182,7 +244,11 @@ def test_a_damaged_manifest_names_the_file_and_the_fix(tmp_path, case):
     path = damage(store, model_id, DAMAGES[case][0])
     with pytest.raises(StoreError) as caught:
         ms.load_model_manifest(store, model_id)
-    assert str(path) in str(caught.value) and DAMAGES[case][1] in str(caught.value) and "delete its folder" in str(caught.value)
+    assert (
+        str(path) in str(caught.value)
+        and DAMAGES[case][1] in str(caught.value)
+        and "delete its folder" in str(caught.value)
+    )
     assert ms.list_models(store)[0]["id"] == model_id and DAMAGES[case][1] in ms.list_models(store)[0]["broken"]
 
 
@@ -201,9 +267,20 @@ def test_card_names_the_dataset_version_judge_figures_and_warning(tmp_path):
     model_id, path = committed(store, version_id)
     card = (path / "README.md").read_text()
     assert card.startswith("---\n") and "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in card
-    for text in (model_id, f"dataset version `{version_id}`", "| agreement with the human label | 0.55 |", "| agreement of the rule 'the longer one wins' | 0.69 |",
-                 "| order consistency, position bias removed | 0.3 |", 'the judge does not beat "pick the longer response"', "beta: 0.1",
-                 "| loss | 0.6931 |", "| device | cpu |", "| training time (s) | 6.5 |", "prompts: data/prompts.jsonl", "`dpo` training of `smollm2-135m`"):
+    for text in (
+        model_id,
+        f"dataset version `{version_id}`",
+        "| agreement with the human label | 0.55 |",
+        "| agreement of the rule 'the longer one wins' | 0.69 |",
+        "| order consistency, position bias removed | 0.3 |",
+        'the judge does not beat "pick the longer response"',
+        "beta: 0.1",
+        "| loss | 0.6931 |",
+        "| device | cpu |",
+        "| training time (s) | 6.5 |",
+        "prompts: data/prompts.jsonl",
+        "`dpo` training of `smollm2-135m`",
+    ):
         assert text in card, text
     from huggingface_hub import ModelCard
 
@@ -215,7 +292,16 @@ def test_card_without_judge_evaluation_says_so(tmp_path):
     version_id = dataset(store, {"eval": None})
     model_id = ms.model_id_for("rm-crafted", {"dataset": version_id})
     manifest = model_manifest(version_id, algorithm="rm", dataset={"id": version_id, "eval": None})
-    card = (ms.commit_model(store, model_id, workdir_with_weights(store, model_id, "adapter"), manifest, card=partial(render_model_card, store=store)) / "README.md").read_text()
+    card = (
+        ms.commit_model(
+            store,
+            model_id,
+            workdir_with_weights(store, model_id, "adapter"),
+            manifest,
+            card=partial(render_model_card, store=store),
+        )
+        / "README.md"
+    ).read_text()
     assert "No human-agreement evaluation was recorded" in card and "Warning" not in card
     assert "library_name: peft" in card and "pipeline_tag: text-classification" in card
 
@@ -228,7 +314,11 @@ def test_model_lineage_reaches_the_dataset_version_its_prompts_and_judge(tmp_pat
     tree = model_lineage(store, model_id)
     assert (tree["kind"], tree["id"], tree["algorithm"], tree["dataset"]) == ("model", model_id, "dpo", version_id)
     (data,) = tree["parents"]
-    assert data["id"] == version_id and data["models"]["judge"]["model"] == "smollm2-135m" and data["prompts"]["path"] == "data/prompts.jsonl"
+    assert (
+        data["id"] == version_id
+        and data["models"]["judge"]["model"] == "smollm2-135m"
+        and data["prompts"]["path"] == "data/prompts.jsonl"
+    )
     assert [p["id"] for p in data["parents"]] == [parent]
 
 
@@ -236,10 +326,16 @@ def test_dataset_lineage_shows_a_trained_policy_and_through_it_its_dataset(tmp_p
     store = tmp_path / "store"
     trained_on = dataset(store)
     model_id, _ = committed(store, trained_on)
-    models = {"policies": [{"name": "next", "backend": "transformers", "model": model_id}], "judge": {"backend": "transformers", "model": model_id}}
+    models = {
+        "policies": [{"name": "next", "backend": "transformers", "model": model_id}],
+        "judge": {"backend": "transformers", "model": model_id},
+    }
     made = dataset(store, {"models": models, "recipe": {**MANIFEST["recipe"], "name": "round2"}})
     tree = lineage(store, made)
-    assert [(p["kind"], p["id"], p["role"]) for p in tree["parents"]] == [("model", model_id, "policy 'next'"), ("model", model_id, "judge")]
+    assert [(p["kind"], p["id"], p["role"]) for p in tree["parents"]] == [
+        ("model", model_id, "policy 'next'"),
+        ("model", model_id, "judge"),
+    ]
     assert tree["parents"][0]["parents"][0]["id"] == trained_on and tree["parents"][1]["shown_above"] is True
     shown = CliRunner().invoke(app, ["datasets", "lineage", made, "--store", str(store)], terminal_width=200)
     assert shown.exit_code == 0, shown.output
@@ -253,16 +349,32 @@ def test_cli_list_show_lineage(tmp_path):
     version_id = dataset(store)
     model_id, _ = committed(store, version_id)
     listed = run_cli("models", "list", "--store", str(store), env={"COLUMNS": "250"})
-    assert listed.returncode == 0 and model_id in listed.stdout and version_id in listed.stdout and "0.6931" in listed.stdout
+    assert (
+        listed.returncode == 0
+        and model_id in listed.stdout
+        and version_id in listed.stdout
+        and "0.6931" in listed.stdout
+    )
     shown = run_cli("models", "show", model_id, "--store", str(store), env={"COLUMNS": "250"})
-    for text in (version_id, "judge agreement with humans", "0.55", "'pick the longer' baseline", "0.69", "setting beta", "metric loss"):
+    for text in (
+        version_id,
+        "judge agreement with humans",
+        "0.55",
+        "'pick the longer' baseline",
+        "0.69",
+        "setting beta",
+        "metric loss",
+    ):
         assert text in shown.stdout, text
     as_json = json.loads(run_cli("models", "show", model_id, "--json", "--store", str(store)).stdout)
     assert as_json["id"] == model_id and as_json["dataset"]["eval"] == EVAL
     tree = run_cli("models", "lineage", model_id, "--store", str(store), env={"COLUMNS": "250"})
     for text in (f"model {model_id}", f"trained on {version_id}", "prompts: data/prompts.jsonl", "judge smollm2-135m"):
         assert text in tree.stdout, text
-    assert json.loads(run_cli("models", "lineage", model_id, "--json", "--store", str(store)).stdout)["parents"][0]["id"] == version_id
+    assert (
+        json.loads(run_cli("models", "lineage", model_id, "--json", "--store", str(store)).stdout)["parents"][0]["id"]
+        == version_id
+    )
     for command in ("list", "show", "lineage"):
         helped = run_cli("models", command, "--help")
         assert helped.returncode == 0 and "Example: rlaif models" in " ".join(helped.stdout.split())
@@ -296,7 +408,9 @@ def test_model_ids_resolve_in_the_given_store(tmp_path, monkeypatch):
     other = tmp_path / "other"
     with pytest.raises(BackendError) as caught:
         check_local_model(model_id, other)
-    assert model_id in str(caught.value) and str(other) in str(caught.value) and "rlaif models list" in str(caught.value)
+    assert (
+        model_id in str(caught.value) and str(other) in str(caught.value) and "rlaif models list" in str(caught.value)
+    )
     with pytest.raises(BackendError, match=model_id):
         resolve_model(model_id, other)
 
@@ -305,6 +419,13 @@ def test_run_with_an_unknown_model_id_fails_in_preflight(tmp_path):
     store = tmp_path / "store"
     prompts = tmp_path / "p.jsonl"
     prompts.write_text('{"prompt": "hi"}\n')
-    recipe = write_recipe(tmp_path, {"name": "t", "prompts": {"path": str(prompts)}, "policies": [{"name": "p", "model": "dpo-gone-0123456789ab"}]})
+    recipe = write_recipe(
+        tmp_path,
+        {
+            "name": "t",
+            "prompts": {"path": str(prompts)},
+            "policies": [{"name": "p", "model": "dpo-gone-0123456789ab"}],
+        },
+    )
     result = run_cli("run", str(recipe), "--store", str(store), "--no-prefect")
     assert_clean_failure(result, "policy 'p'", "dpo-gone-0123456789ab", str(store), "rlaif models list", store=store)

@@ -76,7 +76,7 @@ def test_converted_model_loads_chats_and_generates(converted: Path) -> None:
     inputs = tokenizer(prompt, return_tensors="pt")
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=20, do_sample=False)
-    new_tokens = out[0, inputs["input_ids"].shape[1]:]
+    new_tokens = out[0, inputs["input_ids"].shape[1] :]
     assert 0 < len(new_tokens) <= 20
     assert tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
 

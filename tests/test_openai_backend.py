@@ -47,7 +47,13 @@ def access_log_count(server, status: int) -> int:
 
 
 def request(text: str, seed: int = 0) -> GenerateRequest:
-    return GenerateRequest(messages=GenerateRequest.pack([{"role": "user", "content": text}]), temperature=0.5, top_p=1.0, max_tokens=16, seed=seed)
+    return GenerateRequest(
+        messages=GenerateRequest.pack([{"role": "user", "content": text}]),
+        temperature=0.5,
+        top_p=1.0,
+        max_tokens=16,
+        seed=seed,
+    )
 
 
 def generate(spec: PolicySpec, requests: list[GenerateRequest]) -> list:
@@ -70,8 +76,16 @@ def spec_for(server, **overrides) -> PolicySpec:
 
 
 def rlaif_cli(*args: str, env_extra: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RLAIF_PROGRESS": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "rlaif.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    env = {
+        **os.environ,
+        "RLAIF_PROGRESS": "0",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        **(env_extra or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "rlaif.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def summary(result: subprocess.CompletedProcess) -> dict:
@@ -84,17 +98,31 @@ def summary(result: subprocess.CompletedProcess) -> dict:
 
 def write_recipe(folder: Path, base_url: str, model: str, n_prompts: int, name: str, **policy_extra) -> Path:
     prompts = folder / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"id": f"q{i:03d}", "prompt": f"Question number {i}: name a colour."}) + "\n" for i in range(n_prompts)))
+    prompts.write_text(
+        "".join(
+            json.dumps({"id": f"q{i:03d}", "prompt": f"Question number {i}: name a colour."}) + "\n"
+            for i in range(n_prompts)
+        )
+    )
     endpoint = {"backend": "openai", "base_url": base_url, "model": model}
     recipe = {
         "name": name,
         "prompts": {"path": str(prompts)},
         "policies": [
-            {"name": policy, **endpoint, **policy_extra, "params": {"temperature": temperature, "max_tokens": 32, "seed": 7}}
+            {
+                "name": policy,
+                **endpoint,
+                **policy_extra,
+                "params": {"temperature": temperature, "max_tokens": 32, "seed": 7},
+            }
             for policy, temperature in POLICIES
         ],
         "samples_per_prompt": 1,
-        "judge": {**endpoint, **{k: v for k, v in policy_extra.items() if k == "max_retries"}, "template": "prompts/pairwise_judge.j2"},
+        "judge": {
+            **endpoint,
+            **{k: v for k, v in policy_extra.items() if k == "max_retries"},
+            "template": "prompts/pairwise_judge.j2",
+        },
     }
     path = folder / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -104,7 +132,10 @@ def write_recipe(folder: Path, base_url: str, model: str, n_prompts: int, name: 
 # -- the client's own retries, against a scripted endpoint ----------------------------------------
 
 CHAT_OK = {
-    "id": "c", "object": "chat.completion", "created": 0, "model": "m",
+    "id": "c",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "m",
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
 }
@@ -126,11 +157,17 @@ def scripted_endpoint(monkeypatch, answers: list[tuple[int, dict]]) -> list[floa
         attempts.append(time.perf_counter())
         if len(attempts) <= len(answers):
             status, headers = answers[len(attempts) - 1]
-            return httpx2.Response(status, headers=headers, json={"error": {"message": "scripted failure", "type": "test"}})
+            return httpx2.Response(
+                status, headers=headers, json={"error": {"message": "scripted failure", "type": "test"}}
+            )
         return httpx2.Response(200, json=CHAT_OK)
 
     real = REAL_ASYNC_OPENAI
-    monkeypatch.setattr(openai, "AsyncOpenAI", lambda **kw: real(**kw, http_client=openai.DefaultAsyncHttpxClient(transport=httpx2.MockTransport(handler))))
+    monkeypatch.setattr(
+        openai,
+        "AsyncOpenAI",
+        lambda **kw: real(**kw, http_client=openai.DefaultAsyncHttpxClient(transport=httpx2.MockTransport(handler))),
+    )
     return attempts
 
 
@@ -152,19 +189,30 @@ def retry_waits(monkeypatch) -> list[float]:
 
 
 def one_generation(max_retries: int):
-    return generate(PolicySpec(backend="openai", base_url="http://127.0.0.1:9/v1", model="m", max_retries=max_retries), [request("q")])[0]
+    return generate(
+        PolicySpec(backend="openai", base_url="http://127.0.0.1:9/v1", model="m", max_retries=max_retries),
+        [request("q")],
+    )[0]
 
 
 @pytest.mark.parametrize(
     "headers, low, high",
-    [({"retry-after": "0.6"}, 0.6, 0.6), ({"retry-after-ms": "250", "retry-after": "9"}, 0.25, 0.25), ({"retry-after": "soon"}, 0.375, 0.5)],
+    [
+        ({"retry-after": "0.6"}, 0.6, 0.6),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25, 0.25),
+        ({"retry-after": "soon"}, 0.375, 0.5),
+    ],
     ids=["seconds", "milliseconds-first", "malformed-falls-back-to-backoff"],
 )
-def test_a_rate_limited_request_waits_what_retry_after_asks_then_succeeds(monkeypatch, retry_waits, headers, low, high):
+def test_a_rate_limited_request_waits_what_retry_after_asks_then_succeeds(
+    monkeypatch, retry_waits, headers, low, high
+):
     attempts = scripted_endpoint(monkeypatch, [(429, headers)])
     result = one_generation(max_retries=1)
     assert result.text == "hi" and len(attempts) == 2
-    assert len(retry_waits) == 1 and low <= retry_waits[0] <= high, retry_waits  # malformed: the first backoff, 0.5 s less jitter
+    assert len(retry_waits) == 1 and low <= retry_waits[0] <= high, (
+        retry_waits
+    )  # malformed: the first backoff, 0.5 s less jitter
     assert attempts[1] - attempts[0] >= low  # and it was waited for (a sleep never ends early)
 
 
@@ -203,13 +251,17 @@ def test_rate_limited_requests_fail_after_exactly_max_retries_plus_one_attempts(
         assert all(isinstance(r, openai.RateLimitError) and r.status_code == 429 for r in results), results
         assert access_log_count(server, 429) == 3 * 3  # 1 attempt + 2 retries, per request
         assert server.requests_served() == 1  # only the priming request
-        assert len(retry_waits) == 3 * 2 and max(retry_waits) <= 1.0, retry_waits  # two backoffs per request: at most 0.5 s, then 1 s
+        assert len(retry_waits) == 3 * 2 and max(retry_waits) <= 1.0, (
+            retry_waits
+        )  # two backoffs per request: at most 0.5 s, then 1 s
         assert sorted(retry_waits)[2] <= 0.5 and sum(retry_waits) <= 3 * (0.5 + 1.0), retry_waits
 
 
 def test_server_errors_are_retried_until_success():
     with start_llm_katan("--error-rate", "0.3") as server:
-        results = generate(spec_for(server, max_retries=10, max_concurrency=8), [request(f"r{i}", seed=i) for i in range(20)])
+        results = generate(
+            spec_for(server, max_retries=10, max_concurrency=8), [request(f"r{i}", seed=i) for i in range(20)]
+        )
         failed = [r for r in results if isinstance(r, Exception)]
         assert not failed, failed
         assert all(r.text.startswith("[echo]") and r.text.endswith(f"User: r{i}") for i, r in enumerate(results))
@@ -248,7 +300,9 @@ def test_concurrency_is_bounded():
 def flaky_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("openai-e2e")
     # --validate-keys makes the server reject any key but SECRET: a passing run proves the key was read and sent
-    with start_llm_katan("--error-rate", "0.3", "--max-concurrent", "64", "--validate-keys", "--api-keys", f"openai={SECRET}") as server:
+    with start_llm_katan(
+        "--error-rate", "0.3", "--max-concurrent", "64", "--validate-keys", "--api-keys", f"openai={SECRET}"
+    ) as server:
         recipe = write_recipe(folder, server.base_url, server.model, N_PROMPTS, "flaky", max_retries=6)
         store = folder / "store"
         env = {"OPENAI_API_KEY": SECRET}
@@ -296,7 +350,9 @@ def test_flaky_server_run_accounts_for_every_prompt(flaky_run):
     assert counts["in"] == N_PROMPTS == counts["kept"] + sum(counts["dropped"].values())
     assert counts["kept"] == 0 and read_table(store, first["version"], "pairs") == []
     assert counts["dropped"]["generation_failed"] == len(prompts_gen_failed)
-    assert counts["dropped"]["judge_failed"] == N_PROMPTS - len(prompts_gen_failed)  # the echo judge never gives a verdict
+    assert counts["dropped"]["judge_failed"] == N_PROMPTS - len(
+        prompts_gen_failed
+    )  # the echo judge never gives a verdict
     assert counts["judgments"] == len(judgments) == N_PROMPTS - len(prompts_gen_failed)
     assert all(j["error"] for j in judgments)
     assert {j["prompt_id"] for j in judgments} == {f"q{i:03d}" for i in range(N_PROMPTS)} - prompts_gen_failed
@@ -338,4 +394,6 @@ def test_api_key_never_reaches_the_store_or_the_output(flaky_run):
     for out in flaky_run["outputs"]:
         assert SECRET not in out.stdout and SECRET not in out.stderr
     manifest = load_manifest(store, flaky_run["first"]["version"])
-    assert manifest["recipe"]["policies"][0]["api_key_env"] == "OPENAI_API_KEY"  # the name is recorded, never the value
+    assert (
+        manifest["recipe"]["policies"][0]["api_key_env"] == "OPENAI_API_KEY"
+    )  # the name is recorded, never the value

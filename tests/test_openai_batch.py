@@ -19,27 +19,53 @@ PROMPTS = 6
 
 
 def recipe_for(tmp_path, base_url: str, batch: bool, **extra):
-    prompts = write_prompts(tmp_path / "prompts.jsonl", [f"Batch question {i}: what is {i} + {i}?" for i in range(PROMPTS)])
-    endpoint = {"backend": "openai", "base_url": base_url, "model": "det", **({"batch": True, "batch_poll_s": 0.05} if batch else {})}
-    return parse_recipe({
-        "name": "batched", "prompts": {"path": str(prompts)},
-        "policies": [{"name": n, **endpoint, "params": {"temperature": t, "max_tokens": 16}} for n, t in (("cold", 0.1), ("hot", 0.9))],
-        "samples_per_prompt": 1, "judge": endpoint, "filters": {"consistency": False, "min_margin": 0.0},
-        "retries": {"passes": 3, "backoff_s": 0.1}, **extra,
-    })
+    prompts = write_prompts(
+        tmp_path / "prompts.jsonl", [f"Batch question {i}: what is {i} + {i}?" for i in range(PROMPTS)]
+    )
+    endpoint = {
+        "backend": "openai",
+        "base_url": base_url,
+        "model": "det",
+        **({"batch": True, "batch_poll_s": 0.05} if batch else {}),
+    }
+    return parse_recipe(
+        {
+            "name": "batched",
+            "prompts": {"path": str(prompts)},
+            "policies": [
+                {"name": n, **endpoint, "params": {"temperature": t, "max_tokens": 16}}
+                for n, t in (("cold", 0.1), ("hot", 0.9))
+            ],
+            "samples_per_prompt": 1,
+            "judge": endpoint,
+            "filters": {"consistency": False, "min_margin": 0.0},
+            "retries": {"passes": 3, "backoff_s": 0.1},
+            **extra,
+        }
+    )
 
 
 def test_a_batch_run_makes_the_live_runs_version_and_a_rerun_pays_nothing(tmp_path):
     with BatchServer(polls=3) as server:
         live, _, _, _ = run_recipe(recipe_for(tmp_path, server.base_url, batch=False), tmp_path / "live")
         assert not server.batches
-        batched, created, manifest, _ = run_recipe(recipe_for(tmp_path, server.base_url, batch=True), tmp_path / "batch")
+        batched, created, manifest, _ = run_recipe(
+            recipe_for(tmp_path, server.base_url, batch=True), tmp_path / "batch"
+        )
         made = len(server.batches)
-        again, created_again, manifest_again, _ = run_recipe(recipe_for(tmp_path, server.base_url, batch=True), tmp_path / "batch")
+        again, created_again, manifest_again, _ = run_recipe(
+            recipe_for(tmp_path, server.base_url, batch=True), tmp_path / "batch"
+        )
         assert not server.unknown
     assert created and batched == live  # same answers, same id (batch is a delivery setting)
-    assert made == 3 and manifest["calls"] == {"live": 24, "cached": 0, "failed": 0}  # two policies + the judge: one batch each
-    assert again == batched and not created_again and len(server.batches) == made and manifest_again["calls"]["live"] == 0
+    assert made == 3 and manifest["calls"] == {
+        "live": 24,
+        "cached": 0,
+        "failed": 0,
+    }  # two policies + the judge: one batch each
+    assert (
+        again == batched and not created_again and len(server.batches) == made and manifest_again["calls"]["live"] == 0
+    )
     records = list((tmp_path / "batch" / ".batches").glob("*.json"))
     assert len(records) == 3 and all(json.loads(r.read_text())["collected"] for r in records)
 

@@ -36,7 +36,9 @@ def test_gae_matches_a_hand_computation():
 
 def test_gae_ignores_padding_and_the_score_lands_on_the_last_response_token():
     mask = torch.tensor([[1.0, 1.0, 0.0]])
-    rewards, kl = per_token_rewards(torch.tensor([2.0]), torch.tensor([[-1.0, -1.0, -9.0]]), torch.tensor([[-1.2, -0.9, 0.0]]), mask, kl_coef=0.5)
+    rewards, kl = per_token_rewards(
+        torch.tensor([2.0]), torch.tensor([[-1.0, -1.0, -9.0]]), torch.tensor([[-1.2, -0.9, 0.0]]), mask, kl_coef=0.5
+    )
     assert rewards[0].tolist() == pytest.approx([-0.1, 2.0 + 0.05, 0.0])
     assert kl[0].tolist() == pytest.approx([0.2, -0.1, 0.0])
     advantages, _ = gae(rewards, torch.tensor([[0.0, 0.0, 7.0]]), mask, 1.0, 1.0)
@@ -46,7 +48,9 @@ def test_gae_ignores_padding_and_the_score_lands_on_the_last_response_token():
 def test_clipped_losses():
     mask = torch.ones(1, 2)
     old = torch.zeros(1, 2)
-    new = torch.log(torch.tensor([[0.5, 1.1]]))  # ratios 0.5 (clipped to 0.8 for A<0: the max takes the unclipped) and 1.1
+    new = torch.log(
+        torch.tensor([[0.5, 1.1]])
+    )  # ratios 0.5 (clipped to 0.8 for A<0: the max takes the unclipped) and 1.1
     loss, clipfrac = policy_loss(new, old, torch.tensor([[-1.0, 1.0]]), mask, 0.2)
     assert loss.item() == pytest.approx((0.8 * 1.0 + -1.1) / 2)  # max(0.5, 0.8)=0.8 for A=-1; max(-1.1, -1.1) for A=1
     assert clipfrac.item() == pytest.approx(0.5)
@@ -73,7 +77,15 @@ def test_ppo_config_fields_have_help_texts():
 
 
 def settings(**options):
-    return types.SimpleNamespace(max_steps=2, learning_rate=None, batch_size=2, max_length=128, seed=0, lora=False, options={**OPTIONS, **options})
+    return types.SimpleNamespace(
+        max_steps=2,
+        learning_rate=None,
+        batch_size=2,
+        max_length=128,
+        seed=0,
+        lora=False,
+        options={**OPTIONS, **options},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +131,9 @@ def assert_logged_and_saved(final, logged, out, model_path):
     assert changed, "PPO changed no parameter"
     assert not any("value" in n for n in trained.state_dict()), "the value head is not part of the saved policy"
     tokenizer = AutoTokenizer.from_pretrained(out / "model")
-    ids = tokenizer.apply_chat_template(PROMPT_ROWS[0]["prompt"], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    ids = tokenizer.apply_chat_template(
+        PROMPT_ROWS[0]["prompt"], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     generated = trained.generate(**ids, max_new_tokens=4, do_sample=False)
     assert generated.shape[1] > ids["input_ids"].shape[1]
 
@@ -138,11 +152,22 @@ def test_ppo_two_steps_with_the_judge_as_the_reward(model_path, tmp_path):
     from rlaif.training.rewards import judge_reward
 
     recipe = tmp_path / "judge.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "name": "ppo-judge",
-        "policies": [{"name": "smollm2", "model": "smollm2-135m"}],
-        "judge": {"type": "pointwise", "backend": "transformers", "model": "smollm2-135m", "aspects": ["helpfulness"], "scale": 5, "batch_size": 4},
-    }))
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "ppo-judge",
+                "policies": [{"name": "smollm2", "model": "smollm2-135m"}],
+                "judge": {
+                    "type": "pointwise",
+                    "backend": "transformers",
+                    "model": "smollm2-135m",
+                    "aspects": ["helpfulness"],
+                    "scale": 5,
+                    "batch_size": 4,
+                },
+            }
+        )
+    )
     reward = judge_reward(recipe, tmp_path / "store")
     try:
         final, logged = train(model_path, reward, tmp_path / "out")
@@ -173,7 +198,13 @@ def test_rollout_stops_at_the_generation_configs_end_of_turn_id_and_ignores_its_
     assert tokenizer.eos_token_id not in first[:3] and end_of_turn not in first[:2]
     # What a chat model's generation_config.json carries: an extra end-of-turn id and sampling settings
     # that would reshape softmax(logits / T) (each would change the first token sampled here).
-    settings = {"eos_token_id": [tokenizer.eos_token_id, end_of_turn], "suppress_tokens": [first[0]], "repetition_penalty": 50.0, "min_new_tokens": 8, "top_k": 1}
+    settings = {
+        "eos_token_id": [tokenizer.eos_token_id, end_of_turn],
+        "suppress_tokens": [first[0]],
+        "repetition_penalty": 50.0,
+        "min_new_tokens": 8,
+        "top_k": 1,
+    }
     for key, value in settings.items():
         setattr(policy.generation_config, key, value)
     torch.manual_seed(1)
@@ -187,9 +218,15 @@ def test_rollout_stops_at_the_generation_configs_end_of_turn_id_and_ignores_its_
         kept = reference[: length - 1] if reference[length - 1] in stops else reference[:length]
         assert text == tokenizer.decode(kept, skip_special_tokens=True).strip()
     assert turn.mask[0].sum().item() == 3
-    assert policy.generation_config.suppress_tokens == [first[0]], "the model's own generation config is left as it was"
+    assert policy.generation_config.suppress_tokens == [first[0]], (
+        "the model's own generation config is left as it was"
+    )
     scored = []
-    job = types.SimpleNamespace(reward=lambda prompts, completions, **_: scored.extend(c[0]["content"] for c in completions) or [0.0] * len(prompts))
+    job = types.SimpleNamespace(
+        reward=lambda prompts, completions, **_: (
+            scored.extend(c[0]["content"] for c in completions) or [0.0] * len(prompts)
+        )
+    )
     score_rollout(job, PROMPT_ROWS, turn, "cpu")
     assert scored == turn.texts and scored[0] == tokenizer.decode(first[:2], skip_special_tokens=True).strip()
 
@@ -211,7 +248,9 @@ def test_value_learning_rate_is_its_own_and_documented():
     import dataclasses
 
     fields = {f.name: f for f in dataclasses.fields(PPOConfig)}
-    assert PPOConfig().value_learning_rate == 9e-6 and PPOConfig().learning_rate == 1e-6  # OpenRLHF's critic / actor defaults
+    assert (
+        PPOConfig().value_learning_rate == 9e-6 and PPOConfig().learning_rate == 1e-6
+    )  # OpenRLHF's critic / actor defaults
     assert "OpenRLHF" in fields["value_learning_rate"].metadata["help"]
 
 
@@ -221,10 +260,14 @@ def test_the_value_head_learns_the_returns_of_a_fixed_reward(model_path, tmp_pat
         return [1.0 if pid == "p0" else -1.0 for pid in prompt_id]
 
     # the default value_learning_rate; measured: 0.0, -0.0006, 0.014, 0.020 (the value head at the policy's 1e-6: ~0.001)
-    _, logged = train(model_path, fixed, tmp_path / "out", max_steps=4, learning_rate=1e-6, ppo_epochs=4, mini_batch_size=2)
+    _, logged = train(
+        model_path, fixed, tmp_path / "out", max_steps=4, learning_rate=1e-6, ppo_epochs=4, mini_batch_size=2
+    )
     explained = [m.get("explained_variance") for m in logged]
     assert explained[0] == pytest.approx(0.0, abs=1e-6), "step 1: the zero-initialised head predicts 0 everywhere"
-    assert all(e > 0.0 for e in explained[2:]) and explained[-1] > 0.01, f"the value head did not move toward the returns: {explained}"
+    assert all(e > 0.0 for e in explained[2:]) and explained[-1] > 0.01, (
+        f"the value head did not move toward the returns: {explained}"
+    )
 
 
 # --- hygiene: reward clipping / normalisation, a float32 value head under bf16 autocast (item 9) ---
@@ -242,7 +285,9 @@ def test_scores_are_normalised_then_clipped():
     assert first.tolist() == pytest.approx([-1 / math.sqrt(2), 1 / math.sqrt(2)])
     second, _ = shape_scores(torch.tensor([5.0]), 10.0, moments)  # running mean 3, unbiased variance 4 over 1, 3, 5
     assert second.tolist() == pytest.approx([1.0])
-    assert PPOConfig().reward_clip == 10.0 and PPOConfig().normalize_reward is False  # OpenRLHF's default clip range (-10, 10)
+    assert (
+        PPOConfig().reward_clip == 10.0 and PPOConfig().normalize_reward is False
+    )  # OpenRLHF's default clip range (-10, 10)
 
 
 @pytest.mark.parametrize(("key", "value"), [("reward_clip", 0.0), ("value_learning_rate", 0.0), ("reward_clip", -1.0)])
@@ -287,15 +332,27 @@ def test_ppo_lora_uses_the_target_modules_and_the_dropout(model_path, tmp_path, 
     monkeypatch.setattr(ppo, "load_policy", spied)
     lora = settings(max_steps=1)
     lora.__dict__.update(lora=True, lora_r=4, lora_alpha=8, lora_dropout=0.3, lora_target_modules=["q_proj", "v_proj"])
-    job = TrainJob("ppo", model_path, PROMPT_ROWS, lora, tmp_path / "out", on_metrics=lambda m: None, reward=lambda prompts, completions, **_: [1.0] * len(prompts))
+    job = TrainJob(
+        "ppo",
+        model_path,
+        PROMPT_ROWS,
+        lora,
+        tmp_path / "out",
+        on_metrics=lambda m: None,
+        reward=lambda prompts, completions, **_: [1.0] * len(prompts),
+    )
     run(job)
     config = json.loads((tmp_path / "out" / "adapter" / "adapter_config.json").read_text())
     assert set(config["target_modules"]) == {"q_proj", "v_proj"} and config["lora_dropout"] == 0.3
-    assert modes and True in modes and False in modes, "dropout on in the update only (rollout and old log-probs without it)"
+    assert modes and True in modes and False in modes, (
+        "dropout on in the update only (rollout and old log-probs without it)"
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("options", "clipped"), [({}, 1.0), ({"normalize_reward": True}, 0.0), ({"reward_clip": None}, 0.0)])
+@pytest.mark.parametrize(
+    ("options", "clipped"), [({}, 1.0), ({"normalize_reward": True}, 0.0), ({"reward_clip": None}, 0.0)]
+)
 def test_a_real_step_clips_or_normalises_the_scores(model_path, tmp_path, options, clipped):
     def big(prompts, completions, prompt_id, **_):  # beyond OpenRLHF's clip range (-10, 10)
         return [50.0 if pid == "p0" else -50.0 for pid in prompt_id]
@@ -314,7 +371,9 @@ ANSWERS = {
     "Answer number 3.": "R4 plain and short",
     "Answer number 4.": "R1 MARK, long again: rivers, lakes, seas and oceans",
 }
-MARKED_ROWS = [{"prompt": [{"role": "user", "content": question}], "prompt_id": f"q{i}"} for i, question in enumerate(ANSWERS, 1)]
+MARKED_ROWS = [
+    {"prompt": [{"role": "user", "content": question}], "prompt_id": f"q{i}"} for i, question in enumerate(ANSWERS, 1)
+]
 UNMARKED_ROWS = [row for row in MARKED_ROWS if "MARK" not in ANSWERS[row["prompt"][0]["content"]]]
 
 
@@ -327,18 +386,34 @@ def fixed_answers(monkeypatch):
 
     def fake_rollout(policy, tokenizer, prompts, cfg, device):
         tokenizer.padding_side = "left"
-        enc = tokenizer([prompt_text(tokenizer, p) for p in prompts], return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = tokenizer(
+            [prompt_text(tokenizer, p) for p in prompts], return_tensors="pt", padding=True, add_special_tokens=False
+        )
         stops = ppo.stop_ids(policy, tokenizer)
-        ids = [tokenizer(ANSWERS[p[-1]["content"]], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for p in prompts]
+        ids = [
+            tokenizer(ANSWERS[p[-1]["content"]], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+            for p in prompts
+        ]
         width = max(map(len, ids))
         responses = torch.tensor([row + [tokenizer.pad_token_id] * (width - len(row)) for row in ids])
         mask = response_mask(responses, stops)
-        return ppo.Rollout(enc["input_ids"], enc["attention_mask"], responses, mask, ppo.response_texts(tokenizer, responses, mask, stops))
+        return ppo.Rollout(
+            enc["input_ids"],
+            enc["attention_mask"],
+            responses,
+            mask,
+            ppo.response_texts(tokenizer, responses, mask, stops),
+        )
 
     updates, update = [], ppo.ppo_update
 
     def recorded(policy, value_head, optimizer, batch, old, *args, **kwargs):
-        updates.append({"texts": list(batch.texts), **{key: value.clone() for key, value in old.items() if isinstance(value, torch.Tensor)}})
+        updates.append(
+            {
+                "texts": list(batch.texts),
+                **{key: value.clone() for key, value in old.items() if isinstance(value, torch.Tensor)},
+            }
+        )
         return update(policy, value_head, optimizer, batch, old, *args, **kwargs)
 
     monkeypatch.setattr(ppo, "rollout", fake_rollout)
@@ -352,18 +427,39 @@ def marker_judge_reward(tmp_path, use_backend):
 
     use_backend(FakeBackend(None, score=marker_judge(r"\bR(\d)\b")))
     recipe = tmp_path / "judge.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "name": "marker", "policies": [{"name": "p", "model": "smollm2-135m"}],
-        "judge": {"type": "pointwise", "aspects": ["helpfulness"], "scale": 5},
-    }))
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "marker",
+                "policies": [{"name": "p", "model": "smollm2-135m"}],
+                "judge": {"type": "pointwise", "aspects": ["helpfulness"], "scale": 5},
+            }
+        )
+    )
     return judge_reward(recipe, tmp_path / "store")
 
 
 def one_ppo_step(model_path, rows, reward, out, **options):
     """One PPO step (run) over `rows` as one batch and one minibatch; returns (final metrics, logged)."""
     logged: list[dict] = []
-    options = {**OPTIONS, "batch_size": len(rows), "mini_batch_size": len(rows), "ppo_epochs": 2, "learning_rate": 1e-3, "value_learning_rate": 1e-2, **options}
-    job = TrainJob("ppo", model_path, rows, types.SimpleNamespace(lora=False, options=options, max_steps=1), out, on_metrics=logged.append, reward=reward)
+    options = {
+        **OPTIONS,
+        "batch_size": len(rows),
+        "mini_batch_size": len(rows),
+        "ppo_epochs": 2,
+        "learning_rate": 1e-3,
+        "value_learning_rate": 1e-2,
+        **options,
+    }
+    job = TrainJob(
+        "ppo",
+        model_path,
+        rows,
+        types.SimpleNamespace(lora=False, options=options, max_steps=1),
+        out,
+        on_metrics=logged.append,
+        reward=reward,
+    )
     return run(job), logged
 
 
@@ -371,7 +467,9 @@ def by_text(update: dict, key: str) -> dict[str, torch.Tensor]:
     return dict(zip(update["texts"], update[key]))
 
 
-def test_a_judge_failing_on_marked_responses_leaves_them_out_of_the_ppo_loss(tiny_model, fixed_answers, use_backend, tmp_path):
+def test_a_judge_failing_on_marked_responses_leaves_them_out_of_the_ppo_loss(
+    tiny_model, fixed_answers, use_backend, tmp_path
+):
     """Item 4 of issue 23: the judge fails on every response with a marker. Those responses get advantage
     0 and no share of the loss: the step's losses, advantages and updated weights are those of a step
     on the unmarked responses alone, and the failures are counted as reward_failed."""
@@ -394,10 +492,14 @@ def test_a_judge_failing_on_marked_responses_leaves_them_out_of_the_ppo_loss(tin
     for key in ("loss", "policy_loss", "value_loss", "approx_kl", "clipfrac", "value_clipfrac"):
         assert marked[key] == pytest.approx(alone[key], rel=1e-4, abs=1e-7), key
     assert marked["policy_loss"] != 0.0  # the second epoch's ratio is not 1: the comparison has teeth
-    assert marked["mean_reward"] == alone["mean_reward"] == pytest.approx(((2 - 1) / 4 + (4 - 1) / 4) / 2)  # R2 and R4 only
+    assert (
+        marked["mean_reward"] == alone["mean_reward"] == pytest.approx(((2 - 1) / 4 + (4 - 1) / 4) / 2)
+    )  # R2 and R4 only
     assert marked_log[0]["reward_failed"] == marked["reward_failed"] == 2.0 and alone["reward_failed"] == 0.0
     assert reward.counts == {"judged": 4, "failed": 2}
-    weights = [AutoModelForCausalLM.from_pretrained(tmp_path / name / "model").state_dict() for name in ("marked", "alone")]
+    weights = [
+        AutoModelForCausalLM.from_pretrained(tmp_path / name / "model").state_dict() for name in ("marked", "alone")
+    ]
     base = AutoModelForCausalLM.from_pretrained(tiny_model).state_dict()
     assert any(not torch.equal(weights[0][key], base[key]) for key in base), "the step changed no weight"
     for key, value in weights[0].items():
@@ -422,8 +524,13 @@ def test_a_rollout_with_no_scored_response_makes_no_update(tiny_model, fixed_ans
     assert final["update_skipped"] == 1.0 and final["reward_failed"] == 8.0
 
 
-@pytest.mark.parametrize(("options", "expected"), [({"reward_clip": 10.0}, {"reward_clipped": 0.5}), ({"normalize_reward": True}, {"count": 2, "mean": 27.5})])
-def test_missing_rewards_never_reach_the_running_moments_or_the_clip_share(tiny_model, fixed_answers, tmp_path, monkeypatch, options, expected):
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [({"reward_clip": 10.0}, {"reward_clipped": 0.5}), ({"normalize_reward": True}, {"count": 2, "mean": 27.5})],
+)
+def test_missing_rewards_never_reach_the_running_moments_or_the_clip_share(
+    tiny_model, fixed_answers, tmp_path, monkeypatch, options, expected
+):
     """Item 4 of issue 23: normalisation and clipping see the scored rewards only (a NaN in the running
     moments would poison every later step; a missing reward is not a clipped one)."""
     import rlaif.training.ppo as ppo
@@ -462,7 +569,9 @@ def missing_on_marks(prompts, completions, **_):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_unscored_rows_change_neither_the_minibatches_nor_the_number_of_optimizer_steps(seed, tiny_model, fixed_answers, tmp_path, monkeypatch):
+def test_unscored_rows_change_neither_the_minibatches_nor_the_number_of_optimizer_steps(
+    seed, tiny_model, fixed_answers, tmp_path, monkeypatch
+):
     """Minibatches are drawn from the scored rows only (the same draws as a rollout of those rows alone):
     beside an unscored row a scored one does not get an AdamW step of its own, so failed judgments change
     neither how many optimizer steps a rollout takes nor where they lead."""
@@ -480,8 +589,12 @@ def test_unscored_rows_change_neither_the_minibatches_nor_the_number_of_optimize
     one_ppo_step(tiny_model, MARKED_ROWS, missing_on_marks, tmp_path / "marked", **options)
     marked_steps, steps[:] = len(steps), []
     one_ppo_step(tiny_model, UNMARKED_ROWS, missing_on_marks, tmp_path / "alone", **options)
-    assert marked_steps == len(steps) == 2, f"optimizer steps with the unscored rows: {marked_steps}, without them: {len(steps)}"
-    weights = [AutoModelForCausalLM.from_pretrained(tmp_path / name / "model").state_dict() for name in ("marked", "alone")]
+    assert marked_steps == len(steps) == 2, (
+        f"optimizer steps with the unscored rows: {marked_steps}, without them: {len(steps)}"
+    )
+    weights = [
+        AutoModelForCausalLM.from_pretrained(tmp_path / name / "model").state_dict() for name in ("marked", "alone")
+    ]
     for key, value in weights[0].items():
         assert torch.allclose(value, weights[1][key], atol=1e-6), f"{key}: the unscored rows changed the update"
 
@@ -494,7 +607,9 @@ def test_running_moments_give_the_unbiased_std_as_trl_does():
     assert mean == 1.5 and std == pytest.approx(1.2910, abs=1e-4)
     moments = RunningMoments()
     moments.update(torch.tensor([0.0, 1.0]))
-    assert moments.update(torch.tensor([2.0, 3.0])) == pytest.approx((1.5, math.sqrt(5 / 3)))  # the same over two batches
+    assert moments.update(torch.tensor([2.0, 3.0])) == pytest.approx(
+        (1.5, math.sqrt(5 / 3))
+    )  # the same over two batches
     assert RunningMoments().update(torch.tensor([4.0])) == (4.0, 0.0)  # one value: no spread yet (TRL: 0/0)
 
 

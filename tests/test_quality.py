@@ -62,8 +62,15 @@ def test_near_duplicate_index_keeps_the_earliest_and_is_deterministic():
 
 
 def test_different_numbers_are_never_near_duplicates():
-    assert similarity("What is 17 * 23? Show your working step by step.", "What is 17 * 24? Show your working step by step.") == 0.0
-    assert similarity("The total comes to 1,250 dollars after tax.", "The total comes to 1,250 dollars after tax!") == 1.0
+    assert (
+        similarity(
+            "What is 17 * 23? Show your working step by step.", "What is 17 * 24? Show your working step by step."
+        )
+        == 0.0
+    )
+    assert (
+        similarity("The total comes to 1,250 dollars after tax.", "The total comes to 1,250 dollars after tax!") == 1.0
+    )
     index = NearDuplicateIndex(0.8)
     index.add(0, "Resume question 12?")
     assert index.find("Resume question 13?") is None and index.find("resume question 12") == (0, 1.0)
@@ -111,7 +118,9 @@ def test_boilerplate_is_detected(text):
 def test_language_check_is_confident_or_silent():
     english = ("en",)
     assert wrong_language("Die Hauptstadt von Frankreich ist Paris, eine sehr schöne Stadt.", english, 20, 0.8)
-    assert wrong_language("La capital de Francia es París, una ciudad muy bonita que tiene muchos museos y parques.", english, 20, 0.8)
+    assert wrong_language(
+        "La capital de Francia es París, una ciudad muy bonita que tiene muchos museos y parques.", english, 20, 0.8
+    )
     # short technical English that the detector half-believes is Nigerian Pidgin (p = 0.57): kept at 0.8
     assert not wrong_language("Mitochondria make energy from food: ATP, by respiration.", english, 20, 0.8)
     assert wrong_language("Mitochondria make energy from food: ATP, by respiration.", english, 20, 0.5)
@@ -119,21 +128,36 @@ def test_language_check_is_confident_or_silent():
     assert not wrong_language("Die Hauptstadt ist Paris.", english, 40, 0.8)  # too short to judge
     code = "Here is the function:\n```python\ndef verdoppeln(zahl):\n    return zahl * 2  # Zahl verdoppeln\n```\nIt doubles a number."
     assert not wrong_language(code, english, 20, 0.8)  # code blocks do not count as prose
-    assert not wrong_language("Die Hauptstadt von Frankreich ist Paris, eine sehr schöne Stadt.", ("en", "de"), 20, 0.8)
+    assert not wrong_language(
+        "Die Hauptstadt von Frankreich ist Paris, eine sehr schöne Stadt.", ("en", "de"), 20, 0.8
+    )
 
 
 def test_decontamination_by_exact_ngram_and_minhash(tmp_path):
     eval_file = tmp_path / "eval.jsonl"
     rows = [
-        {"prompt": "Explain the difference between a virus and a bacterium in terms a ten year old child would understand easily."},
-        {"prompt": [{"role": "user", "content": "What is the boiling point of water at sea level?"}], "chosen": "100 C", "rejected": "50 C"},
-        {"messages": [{"role": "system", "content": "x"}, {"role": "user", "content": "Name a famous painting by Vermeer."}]},
+        {
+            "prompt": "Explain the difference between a virus and a bacterium in terms a ten year old child would understand easily."
+        },
+        {
+            "prompt": [{"role": "user", "content": "What is the boiling point of water at sea level?"}],
+            "chosen": "100 C",
+            "rejected": "50 C",
+        },
+        {
+            "messages": [
+                {"role": "system", "content": "x"},
+                {"role": "user", "content": "Name a famous painting by Vermeer."},
+            ]
+        },
     ]
     eval_file.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     index = build_eval_index(DecontaminateSpec(path=str(eval_file)))
     assert index.contaminated("name a famous painting by vermeer")  # exact after normalisation
     # a 13-word run copied inside a longer prompt: no exact match, low overall similarity
-    assert index.contaminated("For my homework: explain the difference between a virus and a bacterium in terms a ten year old child would understand easily, then list five diseases.")
+    assert index.contaminated(
+        "For my homework: explain the difference between a virus and a bacterium in terms a ten year old child would understand easily, then list five diseases."
+    )
     assert index.contaminated("What's the boiling point of water at sea level?")  # short paraphrase: MinHash
     assert not index.contaminated("What is the freezing point of water on Mount Everest?")
     assert not index.contaminated("Name a famous sculpture by Michelangelo.")
@@ -179,7 +203,9 @@ def test_prompt_filters_give_every_reason_and_keep_the_first(tmp_path):
     eval_file.write_text(json.dumps({"prompt": "Name the largest planet in the solar system."}) + "\n")
     prompts = [
         prompt("p1", BASE),
-        prompt("p2", "  " + BASE + "\n", system="Another system prompt"),  # duplicate: user turn only, whitespace aside
+        prompt(
+            "p2", "  " + BASE + "\n", system="Another system prompt"
+        ),  # duplicate: user turn only, whitespace aside
         prompt("p3", NEAR[0]),  # near duplicate of p1
         prompt("p4", "Name the largest planet in the solar system!"),  # in the eval set
         prompt("p5", DIFFERENT[0]),
@@ -188,7 +214,14 @@ def test_prompt_filters_give_every_reason_and_keep_the_first(tmp_path):
     spec = FilterSpec(decontaminate={"path": str(eval_file)})
     assert prompt_reasons(prompts, spec) == [None, "duplicate", "near_duplicate", "contaminated", None, None]
     # switches: exact only; nothing
-    assert prompt_reasons(prompts, FilterSpec(prompt_near_duplicate=None)) == [None, "duplicate", None, None, None, None]
+    assert prompt_reasons(prompts, FilterSpec(prompt_near_duplicate=None)) == [
+        None,
+        "duplicate",
+        None,
+        None,
+        None,
+        None,
+    ]
     assert prompt_reasons(prompts, FilterSpec(dedup_prompts=False)) == [None] * 6
 
 
@@ -199,16 +232,30 @@ def test_prompts_differing_only_in_system_message_or_numbers_are_kept():
 
 def pair(index: int, chosen_len: int, rejected_len: int, margin: float) -> PreferencePair:
     return PreferencePair(
-        prompt=[{"role": "user", "content": "q"}], chosen=[{"role": "assistant", "content": "x" * chosen_len}],
-        rejected=[{"role": "assistant", "content": "y" * rejected_len}], prompt_id=f"p{index}", chosen_id=f"p{index}/c",
-        rejected_id=f"p{index}/r", chosen_policy="a", rejected_policy="a", p_chosen=(1 + margin) / 2, margin=margin,
-        p_chosen_raw_ab=0.5, p_chosen_raw_ba=0.5, judge_model="m", judge_template_sha256="s",
+        prompt=[{"role": "user", "content": "q"}],
+        chosen=[{"role": "assistant", "content": "x" * chosen_len}],
+        rejected=[{"role": "assistant", "content": "y" * rejected_len}],
+        prompt_id=f"p{index}",
+        chosen_id=f"p{index}/c",
+        rejected_id=f"p{index}/r",
+        chosen_policy="a",
+        rejected_policy="a",
+        p_chosen=(1 + margin) / 2,
+        margin=margin,
+        p_chosen_raw_ab=0.5,
+        p_chosen_raw_ba=0.5,
+        judge_model="m",
+        judge_template_sha256="s",
     )
 
 
 def test_length_cap_drops_lowest_margin_chosen_longer_pairs_first():
     margins = [0.9, 0.1, 0.5, 0.3, 0.7, 0.2, 0.8, 0.6]  # 8 chosen-longer pairs
-    pairs = [pair(i, 20, 10, m) for i, m in enumerate(margins)] + [pair(8, 5, 10, 0.4), pair(9, 10, 10, 0.4)]  # shorter, equal
+    pairs = [pair(i, 20, 10, m) for i, m in enumerate(margins)] + [
+        pair(8, 5, 10, 0.4),
+        pair(9, 10, 10, 0.4),
+    ]  # shorter, equal
+
     def cap(pairs, share):
         keys = lambda ps: [(pairs[i].prompt_id, pairs[i].chosen_id, pairs[i].rejected_id) for i in ps]  # noqa: E731
         longer = [len(p.chosen[0]["content"]) > len(p.rejected[0]["content"]) for p in pairs]
@@ -236,11 +283,24 @@ print(json.dumps({"lines": result["lines"], "manifest": result["manifest"], "ver
 @pytest.mark.slow
 def test_flow_drops_prompts_before_sampling_and_records_them(tmp_path):
     """A real Prefect flow run: dropped prompts are never sampled, and the manifest and summary count them."""
-    (tmp_path / "eval.jsonl").write_text(json.dumps({"prompt": "What is the boiling point of water at sea level?"}) + "\n")
-    texts = ["Name a colour.", "Name a colour.", "name a colour!", "What's the boiling point of water at sea level?", "Give a fruit."]
-    (tmp_path / "prompts.jsonl").write_text("".join(json.dumps({"id": f"p{i}", "prompt": t}) + "\n" for i, t in enumerate(texts)))
+    (tmp_path / "eval.jsonl").write_text(
+        json.dumps({"prompt": "What is the boiling point of water at sea level?"}) + "\n"
+    )
+    texts = [
+        "Name a colour.",
+        "Name a colour.",
+        "name a colour!",
+        "What's the boiling point of water at sea level?",
+        "Give a fruit.",
+    ]
+    (tmp_path / "prompts.jsonl").write_text(
+        "".join(json.dumps({"id": f"p{i}", "prompt": t}) + "\n" for i, t in enumerate(texts))
+    )
     recipe = {
-        "name": "dedup", "prompts": {"path": str(tmp_path / "prompts.jsonl")}, "policies": [{"name": "fake"}], "samples_per_prompt": 2,
+        "name": "dedup",
+        "prompts": {"path": str(tmp_path / "prompts.jsonl")},
+        "policies": [{"name": "fake"}],
+        "samples_per_prompt": 2,
         "filters": {"decontaminate": {"path": str(tmp_path / "eval.jsonl")}, "consistency": False, "min_margin": 0.0},
     }
     (tmp_path / "recipe.yaml").write_text(json.dumps(recipe))

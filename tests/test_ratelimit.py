@@ -27,12 +27,16 @@ from tests.conftest import write_prompts
 from tests.det_server import JsonHandler
 from tests.servers import start_llm_katan
 
-ARRIVAL = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) - llm_katan\.providers\.openai - INFO - openai \| \S+ \| model=", re.M)
+ARRIVAL = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) - llm_katan\.providers\.openai - INFO - openai \| \S+ \| model=", re.M
+)
 
 
 def arrivals(server) -> list[float]:
     """When llm-katan received each chat completion (its own log, millisecond stamps)."""
-    return sorted(datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp() for stamp in ARRIVAL.findall(server.output()))
+    return sorted(
+        datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp() for stamp in ARRIVAL.findall(server.output())
+    )
 
 
 def most_in_window(times: list[float], weights: list[float], window: float) -> float:
@@ -83,11 +87,18 @@ def test_rpm_holds_every_window_of_a_run_and_loses_nothing(tmp_path, monkeypatch
     prompts = write_prompts(tmp_path / "prompts.jsonl", [f"Limit question {i}: name thing {i}." for i in range(10)])
     with start_llm_katan("--latency-ms", "30") as server:
         endpoint = {"backend": "openai", "base_url": server.base_url, "model": server.model, "rpm": rpm}
-        recipe = parse_recipe({
-            "name": "limited", "prompts": {"path": str(prompts)}, "samples_per_prompt": 1, "judge": endpoint,
-            "policies": [{"name": n, **endpoint, "params": {"temperature": t}} for n, t in (("cold", 0.2), ("hot", 0.9))],
-            "filters": {"min_margin": 0.0, "consistency": False, "response_near_duplicate": None},
-        })
+        recipe = parse_recipe(
+            {
+                "name": "limited",
+                "prompts": {"path": str(prompts)},
+                "samples_per_prompt": 1,
+                "judge": endpoint,
+                "policies": [
+                    {"name": n, **endpoint, "params": {"temperature": t}} for n, t in (("cold", 0.2), ("hot", 0.9))
+                ],
+                "filters": {"min_margin": 0.0, "consistency": False, "response_near_duplicate": None},
+            }
+        )
         version, _, manifest, run = run_recipe(recipe, tmp_path / "store")
         served = server.requests_served()
     assert len(released) == served == 40 and manifest["calls"] == {"live": 40, "cached": 0, "failed": 0}
@@ -95,7 +106,9 @@ def test_rpm_holds_every_window_of_a_run_and_loses_nothing(tmp_path, monkeypatch
         assert most_in_window(released, [1] * 40, window) <= burst + rate * window + 1e-6, window
     assert released[-1] - released[0] >= (40 - burst) / rate - 1e-6
     assert manifest["run"]["limit_wait_s"] >= 5.0
-    assert f"waited on rate limits: {run.stats.limit_wait_s:.1f} s" in summary_lines(version, True, manifest, run.stats)
+    assert f"waited on rate limits: {run.stats.limit_wait_s:.1f} s" in summary_lines(
+        version, True, manifest, run.stats
+    )
 
 
 @pytest.mark.slow
@@ -114,8 +127,15 @@ def test_tpm_holds_the_tokens_the_server_counted_and_corrects_its_estimates(monk
 
     monkeypatch.setattr(OpenAIBackend, "_chat", recording_chat)
     with start_llm_katan() as server:
-        backend = OpenAIBackend(PolicySpec(backend="openai", base_url=server.base_url, model=server.model, tpm=tpm, max_concurrency=8))
-        requests = [GenerateRequest(GenerateRequest.pack([{"role": "user", "content": f"Tokens question {i}"}]), 0.5, 1.0, 8, i) for i in range(24)]
+        backend = OpenAIBackend(
+            PolicySpec(backend="openai", base_url=server.base_url, model=server.model, tpm=tpm, max_concurrency=8)
+        )
+        requests = [
+            GenerateRequest(
+                GenerateRequest.pack([{"role": "user", "content": f"Tokens question {i}"}]), 0.5, 1.0, 8, i
+            )
+            for i in range(24)
+        ]
         results: dict[int, object] = {}
         backend.generate(requests, results.__setitem__)
     assert len(results) == 24 and not [r for r in results.values() if isinstance(r, Exception)]
@@ -147,8 +167,11 @@ class RetryAfterProxy(JsonHandler):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             return self.wfile.write(data)
-        forward = urllib.request.Request(self.upstream + self.path, data=__import__("json").dumps(body).encode(),
-                                         headers={"Content-Type": "application/json", "Authorization": "Bearer x"})
+        forward = urllib.request.Request(
+            self.upstream + self.path,
+            data=__import__("json").dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Authorization": "Bearer x"},
+        )
         with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(forward, timeout=10) as answer:
             self.send_json(answer.status, __import__("json").loads(answer.read()))
 
@@ -160,8 +183,17 @@ def test_a_429_storm_is_retried_after_what_retry_after_asks_and_nothing_is_lost(
         proxy = ThreadingHTTPServer(("127.0.0.1", 0), RetryAfterProxy)
         threading.Thread(target=proxy.serve_forever, daemon=True).start()
         try:
-            spec = PolicySpec(backend="openai", base_url=f"http://127.0.0.1:{proxy.server_address[1]}/v1", model=katan.model, max_retries=10, max_concurrency=16)
-            requests = [GenerateRequest(GenerateRequest.pack([{"role": "user", "content": f"storm {i}"}]), 0.5, 1.0, 8, i) for i in range(20)]
+            spec = PolicySpec(
+                backend="openai",
+                base_url=f"http://127.0.0.1:{proxy.server_address[1]}/v1",
+                model=katan.model,
+                max_retries=10,
+                max_concurrency=16,
+            )
+            requests = [
+                GenerateRequest(GenerateRequest.pack([{"role": "user", "content": f"storm {i}"}]), 0.5, 1.0, 8, i)
+                for i in range(20)
+            ]
             results: dict[int, object] = {}
             OpenAIBackend(spec).generate(requests, results.__setitem__)
             served = katan.requests_served()
@@ -182,7 +214,13 @@ def test_a_delivery_limit_on_a_local_backend_is_a_recipe_error_naming_the_field(
 
     prompts = write_prompts(tmp_path / "prompts.jsonl", ["q"])
     with pytest.raises(RecipeError, match=rf"{field}.*does not apply to the transformers backend"):
-        parse_recipe({"name": "x", "prompts": {"path": str(prompts)}, "policies": [{"name": "p", "backend": "transformers", field: value}]})
+        parse_recipe(
+            {
+                "name": "x",
+                "prompts": {"path": str(prompts)},
+                "policies": [{"name": "p", "backend": "transformers", field: value}],
+            }
+        )
 
 
 @pytest.mark.slow
@@ -212,35 +250,73 @@ def test_two_concurrent_runs_on_one_prefect_server_share_one_rpm_limit(tmp_path)
                 endpoint = {"backend": "openai", "base_url": server.base_url, "model": server.model, "rpm": rpm}
                 recipes = []
                 for side in ("a", "b"):
-                    prompts = write_prompts(tmp_path / f"{side}.jsonl", [f"Shared limit {side} {i}: name thing {i}." for i in range(8)])
-                    recipes.append(write_recipe(tmp_path, {
-                        "name": f"shared-{side}", "prompts": {"path": str(prompts)}, "samples_per_prompt": 1, "judge": endpoint,
-                        "policies": [{"name": n, **endpoint, "params": {"temperature": t}} for n, t in (("cold", 0.2), ("hot", 0.9))],
-                        "filters": {"min_margin": 0.0, "consistency": False, "response_near_duplicate": None},
-                    }, name=f"{side}.yaml"))
+                    prompts = write_prompts(
+                        tmp_path / f"{side}.jsonl", [f"Shared limit {side} {i}: name thing {i}." for i in range(8)]
+                    )
+                    recipes.append(
+                        write_recipe(
+                            tmp_path,
+                            {
+                                "name": f"shared-{side}",
+                                "prompts": {"path": str(prompts)},
+                                "samples_per_prompt": 1,
+                                "judge": endpoint,
+                                "policies": [
+                                    {"name": n, **endpoint, "params": {"temperature": t}}
+                                    for n, t in (("cold", 0.2), ("hot", 0.9))
+                                ],
+                                "filters": {"min_margin": 0.0, "consistency": False, "response_near_duplicate": None},
+                            },
+                            name=f"{side}.yaml",
+                        )
+                    )
                 env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(home), "RLAIF_PROGRESS": "0"}
-                runs = [subprocess.Popen([sys.executable, "-m", "rlaif.cli", "run", str(recipe), "--store", str(tmp_path / "store")],
-                                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for recipe in recipes]
+                runs = [
+                    subprocess.Popen(
+                        [sys.executable, "-m", "rlaif.cli", "run", str(recipe), "--store", str(tmp_path / "store")],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                    for recipe in recipes
+                ]
                 outs = [run.communicate(timeout=300) for run in runs]
                 times = arrivals(server)
-            limits = json.loads(urllib.request.urlopen(urllib.request.Request(
-                f"{api}/v2/concurrency_limits/filter", data=b"{}", headers={"Content-Type": "application/json"}, method="POST"), timeout=10).read())
+            limits = json.loads(
+                urllib.request.urlopen(
+                    urllib.request.Request(
+                        f"{api}/v2/concurrency_limits/filter",
+                        data=b"{}",
+                        headers={"Content-Type": "application/json"},
+                        method="POST",
+                    ),
+                    timeout=10,
+                ).read()
+            )
         finally:
             stop(proc)
     for run, (out, errors) in zip(runs, outs):
         assert run.returncode == 0, errors
-        assert "calls: live 32, cached 0, failed 0" in out, out + errors[-3000:]  # 8 prompts x 2 policies + 16 verdicts each, nothing lost
+        assert "calls: live 32, cached 0, failed 0" in out, (
+            out + errors[-3000:]
+        )  # 8 prompts x 2 policies + 16 verdicts each, nothing lost
     assert len(times) == 64
     for window in (2.0, 5.0):
-        assert most_in_window(times, [1] * 64, window) <= 2 * burst + rate * (window + 0.1), window  # each run's own burst, then one shared rate
+        assert most_in_window(times, [1] * 64, window) <= 2 * burst + rate * (window + 0.1), (
+            window
+        )  # each run's own burst, then one shared rate
     assert times[-1] - times[0] >= (64 - 2 * burst) / rate - 0.5  # alone, each run would finish in half the time
     assert any(limit["name"] == limit_name("rpm", server.base_url) and limit["limit"] == burst for limit in limits)
 
 
 def test_outside_a_flow_run_limits_are_not_shared_and_prefect_is_not_imported():
     """`rlaif run --no-prefect` with PREFECT_API_URL set: not a flow run, found out without importing Prefect (1.7 s)."""
-    code = ("import sys; from rlaif.backends.ratelimit import prefect_shared; "
-            "print(prefect_shared(), 'prefect' in sys.modules); import prefect; print(prefect_shared())")
+    code = (
+        "import sys; from rlaif.backends.ratelimit import prefect_shared; "
+        "print(prefect_shared(), 'prefect' in sys.modules); import prefect; print(prefect_shared())"
+    )
     env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -266,7 +342,9 @@ def test_a_slot_the_prefect_server_fails_to_grant_is_sent_again_not_counted_fail
     async def flaky_rate_limit(name, occupy=1, strict=False):
         if not granted:
             granted.append(False)
-            raise ConcurrencySlotAcquisitionError(f"Unable to acquire concurrency slots on {[name]!r}") from httpx.ReadTimeout("timed out")
+            raise ConcurrencySlotAcquisitionError(
+                f"Unable to acquire concurrency slots on {[name]!r}"
+            ) from httpx.ReadTimeout("timed out")
         granted.append(True)
 
     async def names(self):
@@ -274,13 +352,24 @@ def test_a_slot_the_prefect_server_fails_to_grant_is_sent_again_not_counted_fail
 
     monkeypatch.setattr(prefect_concurrency, "rate_limit", flaky_rate_limit)
     monkeypatch.setattr(EndpointLimits, "_prefect_limits", names)
-    monkeypatch.setattr(openai_compat, "endpoint_limits", lambda spec, waits, shared: EndpointLimits(spec.base_url, 6000, None, waits, True))
+    monkeypatch.setattr(
+        openai_compat,
+        "endpoint_limits",
+        lambda spec, waits, shared: EndpointLimits(spec.base_url, 6000, None, waits, True),
+    )
     with DetServer() as server:
         spec = PolicySpec(name="p", backend="openai", base_url=server.base_url, model="det", rpm=6000)
         requests = [GenerateRequest((("user", f"q{i}"),), 0.5, 1.0, 8, i) for i in range(3)]
         stats = CallStats(retry=RetryBudget(passes=3, budget=10, backoff_s=0))
-        results = run_generate(OpenAIBackend(spec), requests, CallCache(tmp_path / "cache.sqlite"), stats, label="sampling p")
+        results = run_generate(
+            OpenAIBackend(spec), requests, CallCache(tmp_path / "cache.sqlite"), stats, label="sampling p"
+        )
         sent = server.calls
     assert not [r for r in results if isinstance(r, Exception)], results
-    assert (stats.live, stats.failed, stats.retried, sent) == (3, 0, 1, 3)  # one request waited for a pass, none was sent twice
+    assert (stats.live, stats.failed, stats.retried, sent) == (
+        3,
+        0,
+        1,
+        3,
+    )  # one request waited for a pass, none was sent twice
     assert granted == [False, True, True, True]

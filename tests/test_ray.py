@@ -32,14 +32,16 @@ def cluster():
 
 # llm-katan's echo names the current time in each answer: its clock is frozen here (the real server
 # otherwise), so that two runs get the same answers and the version ids can be compared.
-FROZEN = ("import datetime, sys\n"
-          "class Frozen(datetime.datetime):\n"
-          "    @classmethod\n"
-          "    def now(cls, tz=None):\n"
-          "        return cls(2026, 1, 1, tzinfo=tz)\n"
-          "datetime.datetime = Frozen\n"
-          "from llm_katan.cli import main\n"
-          "main()\n")
+FROZEN = (
+    "import datetime, sys\n"
+    "class Frozen(datetime.datetime):\n"
+    "    @classmethod\n"
+    "    def now(cls, tz=None):\n"
+    "        return cls(2026, 1, 1, tzinfo=tz)\n"
+    "datetime.datetime = Frozen\n"
+    "from llm_katan.cli import main\n"
+    "main()\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +55,21 @@ def katan():
 def katan_recipe(tmp_path, server, execution=None) -> object:
     prompts = write_prompts(tmp_path / "prompts.jsonl", [f"Question {i}: what is {i} times {i}?" for i in range(9)])
     endpoint = {"backend": "openai", "base_url": server.base_url, "model": server.model}
-    return parse_recipe({
-        "name": "ray-api",
-        "prompts": {"path": str(prompts)},
-        # the echo names temperature and max_tokens: the two policies answer differently, so every pair is judged
-        "policies": [{"name": n, **endpoint, "params": {"temperature": t, "max_tokens": 16, "seed": 1}} for n, t in (("a", 0.2), ("b", 0.9))],
-        "samples_per_prompt": 1,
-        "judge": endpoint,  # no logprobs: verdicts parsed from the (echoed) text, or failures counted; deterministic either way
-        "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False},
-        **({"execution": execution} if execution else {}),
-    })
+    return parse_recipe(
+        {
+            "name": "ray-api",
+            "prompts": {"path": str(prompts)},
+            # the echo names temperature and max_tokens: the two policies answer differently, so every pair is judged
+            "policies": [
+                {"name": n, **endpoint, "params": {"temperature": t, "max_tokens": 16, "seed": 1}}
+                for n, t in (("a", 0.2), ("b", 0.9))
+            ],
+            "samples_per_prompt": 1,
+            "judge": endpoint,  # no logprobs: verdicts parsed from the (echoed) text, or failures counted; deterministic either way
+            "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False},
+            **({"execution": execution} if execution else {}),
+        }
+    )
 
 
 @pytest.mark.slow
@@ -72,7 +79,15 @@ def test_two_shards_of_the_real_model_give_the_single_process_version(tmp_path, 
         "name": "ray-real",
         "prompts": {"path": str(prompts)},
         # batch_size = samples_per_prompt: a batch is one prompt's samples in any chunking (the backend seeds per batch)
-        "policies": [{"name": "smol", "model": "smollm2-135m", "threads": 1, "batch_size": 2, "params": {"temperature": 1.0, "max_tokens": 10, "seed": 5}}],
+        "policies": [
+            {
+                "name": "smol",
+                "model": "smollm2-135m",
+                "threads": 1,
+                "batch_size": 2,
+                "params": {"temperature": 1.0, "max_tokens": 10, "seed": 5},
+            }
+        ],
         "samples_per_prompt": 2,
         "judge": {"model": "smollm2-135m", "threads": 1, "batch_size": 1},
         "filters": {"drop_truncated": False},  # judge every pair, so that both stages are compared
@@ -97,13 +112,16 @@ def test_two_shards_on_an_api_give_the_single_process_version(tmp_path, cluster,
 def test_api_sampling_and_a_local_judge_run_on_workers_of_their_own_stage(tmp_path, cluster, katan, monkeypatch):
     """Per-stage resources: the API policies' steps go to CPU-only workers, the local judge's to the local-engine workers."""
     from rlaif.pipeline import executors_ray
+
     seen = []
     started = executors_ray.start_workers
     monkeypatch.setattr(executors_ray, "start_workers", lambda *args: seen.append(args[3]) or started(*args))
     local_judge = {"model": "smollm2-135m", "threads": 1, "batch_size": 1}
     recipe = katan_recipe(tmp_path, katan).model_dump(mode="json", exclude_unset=True) | {"judge": local_judge}
     single, _, manifest, _ = run_recipe(parse_recipe(recipe), tmp_path / "one")
-    sharded, _, sharded_manifest, run = run_recipe(parse_recipe({**recipe, "execution": {**RAY, "num_cpus": 0.5}}), tmp_path / "ray")
+    sharded, _, sharded_manifest, run = run_recipe(
+        parse_recipe({**recipe, "execution": {**RAY, "num_cpus": 0.5}}), tmp_path / "ray"
+    )
     assert seen == [["api", "local"]]
     assert run.chunks == 2 and sharded == single and sharded_manifest["calls"] == manifest["calls"]
 
@@ -111,8 +129,15 @@ def test_api_sampling_and_a_local_judge_run_on_workers_of_their_own_stage(tmp_pa
 def test_each_step_goes_to_the_workers_of_its_stage():
     from rlaif.pipeline.executors_ray import step_group
 
-    recipe = parse_recipe({**GOOD, "policies": [{"name": "api", "backend": "openai", "base_url": "http://127.0.0.1:1/v1", "model": "m"},
-                                                {"name": "local", "model": "smollm2-135m"}]})
+    recipe = parse_recipe(
+        {
+            **GOOD,
+            "policies": [
+                {"name": "api", "backend": "openai", "base_url": "http://127.0.0.1:1/v1", "model": "m"},
+                {"name": "local", "model": "smollm2-135m"},
+            ],
+        }
+    )
     assert [step_group(recipe, "sample", i) for i in (0, 1)] == ["api", "local"]
     assert step_group(recipe, "judge") == "local"  # the default judge: the built-in model
 
@@ -152,13 +177,16 @@ def test_a_failed_shard_stops_the_run_cleanly_and_keeps_its_finished_calls(tmp_p
     cache.close()
 
 
-@pytest.mark.parametrize(("execution", "needle"), [
-    ({"engine": "spark"}, "execution.engine"),
-    ({"engine": "ray", "shards": 0}, "execution.shards"),
-    ({"engine": "ray", "shard": 2}, "execution.shard"),
-    ({"shards": 2}, "engine: ray"),
-    ({"engine": "ray", "num_gpus": -1}, "execution.num_gpus"),
-])
+@pytest.mark.parametrize(
+    ("execution", "needle"),
+    [
+        ({"engine": "spark"}, "execution.engine"),
+        ({"engine": "ray", "shards": 0}, "execution.shards"),
+        ({"engine": "ray", "shard": 2}, "execution.shard"),
+        ({"shards": 2}, "engine: ray"),
+        ({"engine": "ray", "num_gpus": -1}, "execution.num_gpus"),
+    ],
+)
 def test_bad_execution_settings_are_recipe_errors(execution, needle):
     with pytest.raises(RecipeError) as caught:
         parse_recipe({**GOOD, "execution": execution}, "r.yaml")
@@ -179,6 +207,8 @@ def test_cli_errors_for_an_unreachable_cluster_and_a_bad_setting(tmp_path):
     result = run_cli("run", str(recipe), "--store", str(store), "--no-prefect", "--ray", address, timeout=120)
     assert_clean_failure(result, f"cannot reach the Ray cluster at '{address}'", "ray start --head", store=store)
     budgeted = write_recipe(tmp_path, {**GOOD, "budget": {"max_tokens": 100}, "execution": RAY}, "budgeted.yaml")
-    assert_clean_failure(run_cli("run", str(budgeted), "--store", str(store), "--no-prefect"), "budget", "engine: local", store=store)
+    assert_clean_failure(
+        run_cli("run", str(budgeted), "--store", str(store), "--no-prefect"), "budget", "engine: local", store=store
+    )
     bad = write_recipe(tmp_path, {**GOOD, "execution": {"engine": "ray", "shards": "many"}}, "bad.yaml")
     assert_clean_failure(run_cli("run", str(bad), "--store", str(store)), "bad.yaml: execution.shards", store=store)

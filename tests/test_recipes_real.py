@@ -43,11 +43,19 @@ def test_listwise_recipe_version_trains_with_dpo(tmp_path):
     dataset = format_dataset(store, version, "dpo")
     path = resolve_model("smollm2-135m")
     config = trl.DPOConfig(
-        output_dir=str(tmp_path / "out"), max_steps=1, per_device_train_batch_size=1, bf16=False, report_to=[],
-        save_strategy="no", max_length=256,
+        output_dir=str(tmp_path / "out"),
+        max_steps=1,
+        per_device_train_batch_size=1,
+        bf16=False,
+        report_to=[],
+        save_strategy="no",
+        max_length=256,
     )
     trainer = trl.DPOTrainer(
-        model=AutoModelForCausalLM.from_pretrained(path), args=config, train_dataset=dataset, processing_class=AutoTokenizer.from_pretrained(path)
+        model=AutoModelForCausalLM.from_pretrained(path),
+        args=config,
+        train_dataset=dataset,
+        processing_class=AutoTokenizer.from_pretrained(path),
     )
     assert trainer.train().global_step == 1
 

@@ -23,7 +23,9 @@ from tests.conftest import ROOT, write_prompts
 from tests.test_diff import commit, pair
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium; .ci/run installs it)")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium; .ci/run installs it)"
+)
 EVIL = '<script>alert("x")</script> & "quotes"'
 PLOT_COLORS = {"blue": (59, 111, 182), "orange": (224, 123, 57), "green": (63, 155, 90)}
 
@@ -54,10 +56,15 @@ def test_report_has_plots_escapes_text_and_leaves_the_version_alone(version):
     assert path == default_report_path(store, version_id) == store / "reports" / f"{version_id}.html"
     html = path.read_text()
     assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="plot"') >= 6
-    assert "<script>alert" not in html and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &quot;quotes&quot;" in html
+    assert (
+        "<script>alert" not in html
+        and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &quot;quotes&quot;" in html
+    )
     assert "beta<b>" not in html and "beta&lt;b&gt; (1-3)" in html and "alpha (3-1)" in html  # per-policy wins-losses
     assert "75%" in html and "25%" in html
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "the report must load nothing from the network"
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), (
+        "the report must load nothing from the network"
+    )
     assert "default-src 'none'" in html
     assert "inconsistent" in html and "n = 9 pairs" in html and "logit shift +0.40" in html
     assert folder_digest(version_path(store, version_id)) == before
@@ -81,13 +88,29 @@ def test_listwise_and_pointwise_tables_get_their_own_plots(tmp_path):
     store = tmp_path / "store"
     prompt = [{"role": "user", "content": EVIL}]
     rankings = [
-        {"prompt_id": f"p{i}", "prompt": prompt, "response_ids": ["a", "b"], "responses": ["x", "y"], "policies": ["pol", "pol"],
-         "scores": [0.7, 0.3], "ranks": [1, 2], "judge": "listwise", "agreement": tau}
+        {
+            "prompt_id": f"p{i}",
+            "prompt": prompt,
+            "response_ids": ["a", "b"],
+            "responses": ["x", "y"],
+            "policies": ["pol", "pol"],
+            "scores": [0.7, 0.3],
+            "ranks": [1, 2],
+            "judge": "listwise",
+            "agreement": tau,
+        }
         for i, tau in enumerate([1.0, 0.5, -0.2])
     ]
     feedback = [
-        {"prompt_id": "p0", "response_id": f"p0/pol/{i}", "prompt": prompt, "completion": [{"role": "assistant", "content": "ok"}],
-         "policy": "pol", "score": score, "label": score is not None and score >= 3}
+        {
+            "prompt_id": "p0",
+            "response_id": f"p0/pol/{i}",
+            "prompt": prompt,
+            "completion": [{"role": "assistant", "content": "ok"}],
+            "policy": "pol",
+            "score": score,
+            "label": score is not None and score >= 3,
+        }
         for i, score in enumerate([1.0, 4.0, 5.0, None])
     ]
     version_id, _ = commit_tables(store, "lp", {"rankings": rankings, "feedback": feedback}, manifest([]))
@@ -102,26 +125,53 @@ def test_cli_report_default_path_and_bad_out(version, tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["datasets", "report", version_id, "--store", str(store)], terminal_width=300)
     assert result.exit_code == 0, result.output
-    assert str(default_report_path(store, version_id)) in result.output and default_report_path(store, version_id).is_file()
+    assert (
+        str(default_report_path(store, version_id)) in result.output
+        and default_report_path(store, version_id).is_file()
+    )
     folder = runner.invoke(app, ["datasets", "report", version_id, "--store", str(store), "--out", str(tmp_path)])
     assert folder.exit_code == 2 and "is a folder" in folder.output
-    inside = runner.invoke(app, ["datasets", "report", version_id, "--store", str(store), "--out", str(version_path(store, version_id) / "r.html")])
+    inside = runner.invoke(
+        app,
+        [
+            "datasets",
+            "report",
+            version_id,
+            "--store",
+            str(store),
+            "--out",
+            str(version_path(store, version_id) / "r.html"),
+        ],
+    )
     assert inside.exit_code == 2 and "immutable" in inside.output
     assert "Example:" in runner.invoke(app, ["datasets", "report", "--help"]).output
 
 
 def chromium(tmp_path: Path, page: Path, *mode: str) -> subprocess.CompletedProcess:
     flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--enable-logging=stderr", "--v=0", f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ]
-    return subprocess.run([CHROMIUM, *flags, *mode, page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [CHROMIUM, *flags, *mode, page.resolve().as_uri()], capture_output=True, text=True, timeout=120
+    )
 
 
 def render_problems(tmp_path: Path, page: Path) -> list[str]:
     """Load `page` in headless Chromium; list what went wrong (console messages, marker not set)."""
     dumped = chromium(tmp_path, page, "--dump-dom")
-    problems = [line for line in dumped.stderr.splitlines() if ":CONSOLE" in line]  # uncaught errors, CSP refusals, logs
+    problems = [
+        line for line in dumped.stderr.splitlines() if ":CONSOLE" in line
+    ]  # uncaught errors, CSP refusals, logs
     ready = re.search(r'data-report-ready="(\d+)"', dumped.stdout)
     if dumped.returncode != 0 or not ready:
         problems.append(f"page did not finish loading (rc {dumped.returncode})")
@@ -153,7 +203,9 @@ def test_headless_chromium_renders_the_report(version, tmp_path):
 def test_render_check_catches_a_script_error(version, tmp_path):
     store, version_id = version
     broken = tmp_path / "broken.html"
-    broken.write_text(write_report(store, version_id).read_text().replace("<script>", "<script>undefinedFunction();", 1))
+    broken.write_text(
+        write_report(store, version_id).read_text().replace("<script>", "<script>undefinedFunction();", 1)
+    )
     problems = render_problems(tmp_path, broken)
     assert any("undefinedFunction" in line for line in problems) and any("did not finish" in line for line in problems)
 
@@ -181,10 +233,32 @@ def test_flow_writes_the_report_and_posts_it_as_artifacts(tmp_path):
     """A real Prefect flow run (ephemeral server) with the scripted fake backend in place of transformers."""
     prompts = write_prompts(tmp_path / "prompts.jsonl", ["Say hi.", "Name a colour."])
     recipe, store = tmp_path / "recipe.yaml", tmp_path / "store"
-    recipe.write_text(yaml.safe_dump({"name": "flowrep", "prompts": {"path": str(prompts)}, "policies": [{"name": "fake"}], "samples_per_prompt": 2}))
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "flowrep",
+                "prompts": {"path": str(prompts)},
+                "policies": [{"name": "fake"}],
+                "samples_per_prompt": 2,
+            }
+        )
+    )
     # a Prefect home of its own: in a shared one, older runs' artifacts under the same keys can fill the page read back
-    env = {**os.environ, "RLAIF_PROGRESS": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_HOME": str(tmp_path / "prefect")}
-    child = subprocess.run([sys.executable, "-c", FLOW_SCRIPT, str(recipe), str(store)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "RLAIF_PROGRESS": "0",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
+    child = subprocess.run(
+        [sys.executable, "-c", FLOW_SCRIPT, str(recipe), str(store)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert child.returncode == 0, child.stderr[-3000:]
     out = json.loads(child.stdout.strip().splitlines()[-1])
     version_id = out["result"]["version_id"]
@@ -192,7 +266,9 @@ def test_flow_writes_the_report_and_posts_it_as_artifacts(tmp_path):
     assert out["result"]["lines"][-1] == f"version: {version_id}" and out["result"]["lines"][-2] == f"report: {report}"
     assert report.read_text().count("<svg") >= 6
     artifacts = out["artifacts"]
-    assert version_id in artifacts["rlaif-dataset-report"] and "| kept pairs | 0 |" in artifacts["rlaif-dataset-report"]
+    assert (
+        version_id in artifacts["rlaif-dataset-report"] and "| kept pairs | 0 |" in artifacts["rlaif-dataset-report"]
+    )
     assert report.resolve().as_uri() in artifacts["rlaif-dataset-report-html"]
 
 
@@ -202,13 +278,23 @@ def test_the_template_escapes_every_manifest_value_and_shows_every_figure():
 
     assert (TEMPLATES / "report.html.j2").is_file()
     pairs = [pair("p1", 0, 1, 0.9), pair("p2", 0, 1, 0.6)]
-    hostile = {**manifest(pairs, policies=(EVIL,), dropped={"inconsistent": 3}), "id": "t-0123456789ab", "name": EVIL, "created_at": None}
+    hostile = {
+        **manifest(pairs, policies=(EVIL,), dropped={"inconsistent": 3}),
+        "id": "t-0123456789ab",
+        "name": EVIL,
+        "created_at": None,
+    }
     html = render_report(hostile, {"pairs": pairs})
     assert "<script>alert" not in html
     escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &quot;quotes&quot;"
     assert f"created - &middot; name {escaped}" in html  # the page header
     assert f"<td>policy {escaped}</td><td>{escaped}-model (openai)</td>" in html  # a summary table
-    for row in ("<td>kept</td><td>2</td>", "<td>dropped: inconsistent</td><td>3</td>", "<td>calls live</td><td>10</td>", "<td>tokens completion</td><td>50</td>"):
+    for row in (
+        "<td>kept</td><td>2</td>",
+        "<td>dropped: inconsistent</td><td>3</td>",
+        "<td>calls live</td><td>10</td>",
+        "<td>tokens completion</td><td>50</td>",
+    ):
         assert row in html
     assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="plot"') == 6 and "<h2>First 5 pairs</h2>" in html
     assert "<td>0.9</td><td>0.8</td>" in html  # an example's p_chosen and margin

@@ -36,13 +36,20 @@ ENV = {**os.environ, "RLAIF_PROGRESS": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": 
 
 def write_recipe(folder: Path, base_url: str, model: str) -> Path:
     prompts = folder / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"id": f"r{i:03d}", "prompt": f"Resume question {i}?"}) + "\n" for i in range(N_PROMPTS)))
+    prompts.write_text(
+        "".join(json.dumps({"id": f"r{i:03d}", "prompt": f"Resume question {i}?"}) + "\n" for i in range(N_PROMPTS))
+    )
     endpoint = {"backend": "openai", "base_url": base_url, "model": model}
     recipe = {
         "name": "resume",
         "prompts": {"path": str(prompts)},
         "policies": [
-            {"name": name, **endpoint, "max_concurrency": IN_FLIGHT, "params": {"temperature": t, "max_tokens": 32, "seed": 1}}
+            {
+                "name": name,
+                **endpoint,
+                "max_concurrency": IN_FLIGHT,
+                "params": {"temperature": t, "max_tokens": 32, "seed": 1},
+            }
             for name, t in (("cold", 0.2), ("hot", 0.9))
         ],
         "samples_per_prompt": 1,
@@ -79,7 +86,9 @@ def test_killed_run_resumes_without_repeating_a_call(tmp_path):
         argv = [sys.executable, "-m", "rlaif.cli", "run", str(recipe), "--store", str(store)]
 
         # run 1: killed (with anything it started) once >= KILL_AT calls are in the cache
-        proc = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + 120
             while cached_rows(cache) < KILL_AT:
@@ -99,7 +108,9 @@ def test_killed_run_resumes_without_repeating_a_call(tmp_path):
         # requests in flight when the process died may have been answered but never stored
         assert n_cached <= served_at_kill <= n_cached + IN_FLIGHT
         assert list_versions(store) == []
-        assert not versions_dir(store).exists() or not any(versions_dir(store).iterdir()), "the killed run left a version folder"
+        assert not versions_dir(store).exists() or not any(versions_dir(store).iterdir()), (
+            "the killed run left a version folder"
+        )
 
         # run 2: to completion
         result = subprocess.run(argv, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)

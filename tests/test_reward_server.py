@@ -16,7 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.training.reward_server import RequestError, RewardService, compute_score, compute_score_batch, make_server, parse_request, post_rewards
+from rlaif.training.reward_server import (
+    RequestError,
+    RewardService,
+    compute_score,
+    compute_score_batch,
+    make_server,
+    parse_request,
+    post_rewards,
+)
 from tests.badinput import ENV, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import ROOT
 
@@ -45,8 +53,14 @@ def reward_model(tmp_path_factory) -> str:
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m"))
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, num_labels=1, pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
     )
     path = tmp_path_factory.mktemp("rm") / "model"
     LlamaForSequenceClassification(config).save_pretrained(path)
@@ -65,7 +79,11 @@ def start(args: list[str], cwd: Path, timeout: float = 90.0) -> tuple[subprocess
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "rlaif.cli", "serve-reward", *args, "--port", str(port)],
-        cwd=ROOT, env={**ENV, "RLAIF_STORE": str(cwd / "store")}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env={**ENV, "RLAIF_STORE": str(cwd / "store")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -172,10 +190,18 @@ def test_llama3_queries_and_labels_as_baselines_only_when_asked():
     prompt = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
     body = {"query": [prompt + "Hello.<|eot_id|>"], "prompts": [prompt], "labels": ["Hey."]}
     batch = parse_request(body)
-    assert batch.prompts == [[{"role": "user", "content": "Hi?"}]] and batch.responses == ["Hello."] and batch.baselines is None
+    assert (
+        batch.prompts == [[{"role": "user", "content": "Hi?"}]]
+        and batch.responses == ["Hello."]
+        and batch.baselines is None
+    )
     assert parse_request(body, labels_as_baselines=True).baselines == ["Hey."]
     plain = parse_request({"query": ["Question? Answer."], "prompts": ["Question?"], "labels": [None]})
-    assert plain.prompts == [[{"role": "user", "content": "Question?"}]] and plain.responses == ["Answer."] and plain.baselines is None
+    assert (
+        plain.prompts == [[{"role": "user", "content": "Question?"}]]
+        and plain.responses == ["Answer."]
+        and plain.baselines is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -189,7 +215,9 @@ def test_llama3_queries_and_labels_as_baselines_only_when_asked():
     ],
 )
 def test_bad_serve_reward_arguments_exit_2(tmp_path, args, needles):
-    assert_clean_failure(run_cli("serve-reward", *args, "--store", str(tmp_path / "store")), *needles, store=tmp_path / "store")
+    assert_clean_failure(
+        run_cli("serve-reward", *args, "--store", str(tmp_path / "store")), *needles, store=tmp_path / "store"
+    )
 
 
 @pytest.mark.slow
@@ -199,7 +227,11 @@ def test_a_judge_serves_debiased_rewards_against_baselines(tmp_path):
         {
             "name": "rj",
             "policies": [{"name": "p", "model": "smollm2-135m", "params": {"max_tokens": 8}}],
-            "judge": {"model": "smollm2-135m", "template": str(ROOT / "rlaif/judges/prompts/pairwise_judge.j2"), "batch_size": 4},
+            "judge": {
+                "model": "smollm2-135m",
+                "template": str(ROOT / "rlaif/judges/prompts/pairwise_judge.j2"),
+                "batch_size": 4,
+            },
         },
     )
     proc, url = start(["--judge", str(recipe), "--labels-as-baselines"], tmp_path)
@@ -221,7 +253,14 @@ def test_a_judge_serves_debiased_rewards_against_baselines(tmp_path):
 # (github.com/OpenRLHF/OpenRLHF; every release tokenizes the rendered prompt with add_special_tokens=False
 # and decodes prompt + response ids with skip_special_tokens=False; `prompts` is the rendered prompt, uncut)
 
-LONG = [{"role": "user", "content": "Read these notes first. " + " ".join(f"Note {n}: the meeting moved to room {n + 3}." for n in range(60)) + " Now say hi."}]
+LONG = [
+    {
+        "role": "user",
+        "content": "Read these notes first. "
+        + " ".join(f"Note {n}: the meeting moved to room {n + 3}." for n in range(60))
+        + " Now say hi.",
+    }
+]
 LONG_CHATS = [CHATS[0], LONG, CHATS[2]]
 
 
@@ -244,15 +283,21 @@ def openrlhf_0_11_body(tokenizer, prompt: str, response: str, label: str, max_pr
     return {"query": [query], "prompts": [prompt], "labels": [label]}
 
 
-def openrlhf_0_9_body(tokenizer, prompts: list[str], responses: list[str], labels: list[str], prompt_max_len: int) -> dict:
+def openrlhf_0_9_body(
+    tokenizer, prompts: list[str], responses: list[str], labels: list[str], prompt_max_len: int
+) -> dict:
     """v0.9.0 (as v0.8.3-) experience_maker.py: L279-287/L332 tokenize_fn(truncation=True, the tokenizer's
     right truncation: the prompt's FIRST prompt_max_len tokens), L405-418 batch_decode(remove_pad_token(...))."""
     ids = tokenizer(prompts, add_special_tokens=False, max_length=prompt_max_len, truncation=True)["input_ids"]
-    queries = [tokenizer.decode(p + response_ids(tokenizer, r), skip_special_tokens=False) for p, r in zip(ids, responses)]
+    queries = [
+        tokenizer.decode(p + response_ids(tokenizer, r), skip_special_tokens=False) for p, r in zip(ids, responses)
+    ]
     return {"query": queries, "prompts": prompts, "labels": labels}
 
 
-def openrlhf_0_7_body(tokenizer, prompts: list[str], responses: list[str], labels: list[str], prompt_max_len: int) -> dict:
+def openrlhf_0_7_body(
+    tokenizer, prompts: list[str], responses: list[str], labels: list[str], prompt_max_len: int
+) -> dict:
     """v0.7.5 experience_maker.py: L662 tokenize_fn (right truncation), L693-702 LEFT-pad the prompts and
     right-pad the outputs with pad_token_id, L285 batch_decode(seq, skip_special_tokens=False): pads included."""
     ids = tokenizer(prompts, add_special_tokens=False, max_length=prompt_max_len, truncation=True)["input_ids"]
@@ -295,7 +340,9 @@ def test_openrlhf_0_9_batch_with_a_prompt_cut_on_the_right_is_scored(server, in_
 def test_openrlhf_0_7_left_padded_queries_with_special_tokens_are_scored(server, in_process, tokenizer):
     prompts = rendered(tokenizer, CHATS)
     body = openrlhf_0_7_body(tokenizer, prompts, RESPONSES, ["", "", ""], prompt_max_len=1024)
-    assert body["query"][1].startswith(tokenizer.pad_token) and body["query"][0].endswith(tokenizer.pad_token)  # pads on both sides
+    assert body["query"][1].startswith(tokenizer.pad_token) and body["query"][0].endswith(
+        tokenizer.pad_token
+    )  # pads on both sides
     status, answer = post(server, body)
     assert status == 200, answer
     assert answer["rewards"] == pytest.approx(in_process(CHATS, RESPONSES), abs=1e-5)
@@ -305,7 +352,11 @@ def test_openrlhf_0_7_left_padded_queries_with_special_tokens_are_scored(server,
 def test_a_query_from_another_prompt_gets_400_naming_the_row_and_the_fix(server, tokenizer):
     prompts = rendered(tokenizer, CHATS)
     body = openrlhf_0_9_body(tokenizer, prompts, RESPONSES, ["", "", ""], prompt_max_len=1024)
-    body["prompts"] = [prompts[0], prompts[2], prompts[2]]  # row 1 carries row 2's prompt: same system turn, another question
+    body["prompts"] = [
+        prompts[0],
+        prompts[2],
+        prompts[2],
+    ]  # row 1 carries row 2's prompt: same system turn, another question
     status, answer = post(server, body)
     assert status == 400 and answer["field"] == "prompts[1]"
     assert "query[1]" in answer["error"] and "send" in answer["error"]
@@ -328,7 +379,9 @@ def recording_server():
         return [0.5] * len(responses)
 
     def serve(labels_as_baselines: bool = False, **limits) -> str:
-        server = make_server(RewardService(reward, "judge", "recorder", labels_as_baselines=labels_as_baselines), port=0, **limits)
+        server = make_server(
+            RewardService(reward, "judge", "recorder", labels_as_baselines=labels_as_baselines), port=0, **limits
+        )
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}/get_reward"
@@ -343,7 +396,11 @@ def recording_server():
 def test_openrlhf_labels_are_judge_baselines_only_when_the_server_is_asked(recording_server):
     serve, calls = recording_server
     prompt = "<|im_start|>user\nWhat is 6*7?<|im_end|>\n<|im_start|>assistant\n"
-    body = {"query": [prompt + "42<|im_end|>", prompt + "41<|im_end|>"], "prompts": [prompt, prompt], "labels": ["42", "42"]}
+    body = {
+        "query": [prompt + "42<|im_end|>", prompt + "41<|im_end|>"],
+        "prompts": [prompt, prompt],
+        "labels": ["42", "42"],
+    }
     status, _ = post(serve(labels_as_baselines=False), body)
     assert status == 200 and calls[-1] == {"responses": ["42", "41"]}  # RLVR's bare answers are not baselines
     url = serve(labels_as_baselines=True)
@@ -358,7 +415,9 @@ def test_a_body_over_the_bound_is_refused_with_413_and_a_small_one_is_scored(rec
     url = serve(max_body=2000)
     status, body = post(url, {"prompts": ["Say hi."], "responses": ["Hi."]})
     assert status == 200 and body["rewards"] == [0.5]
-    request = urllib.request.Request(url, json.dumps({"prompts": ["x" * 3000], "responses": ["Hi."]}).encode(), {"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, json.dumps({"prompts": ["x" * 3000], "responses": ["Hi."]}).encode(), {"Content-Type": "application/json"}
+    )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=30)
     assert info.value.code == 413 and len(calls) == 1  # refused before parsing or scoring
@@ -377,7 +436,10 @@ def test_routes_health_and_unknown_paths(recording_server):
     assert status == 404 and body["error"] == "no route POST /nowhere: use POST /get_reward"
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(base + "/metrics", timeout=30)
-    assert info.value.code == 404 and json.loads(info.value.read())["error"] == "no route GET /metrics: use POST /get_reward or GET /health"
+    assert (
+        info.value.code == 404
+        and json.loads(info.value.read())["error"] == "no route GET /metrics: use POST /get_reward or GET /health"
+    )
 
 
 def test_a_failing_reward_function_answers_500_and_the_server_keeps_serving():
@@ -392,7 +454,10 @@ def test_a_failing_reward_function_answers_500_and_the_server_keeps_serving():
         url = f"http://127.0.0.1:{server.server_address[1]}/get_reward"
         status, body = post(url, {"prompts": ["Say hi."], "responses": ["boom"]})
         assert status == 500 and body["error"] == "the reward function failed: RuntimeError: out of memory"
-        assert post(url, {"prompts": ["Say hi."], "responses": ["Hi."]}) == (200, {"rewards": [1.0], "scores": [1.0], "extra_logs": {"reward_failed": [0.0]}})
+        assert post(url, {"prompts": ["Say hi."], "responses": ["Hi."]}) == (
+            200,
+            {"rewards": [1.0], "scores": [1.0], "extra_logs": {"reward_failed": [0.0]}},
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -413,5 +478,11 @@ def test_the_verl_client_side_of_the_file_needs_only_the_standard_library():
         "import importlib.util, sys; spec = importlib.util.spec_from_file_location('custom_module', sys.argv[1]); m = importlib.util.module_from_spec(spec); "
         "sys.modules['custom_module'] = m; spec.loader.exec_module(m); print(sorted(n for n in ('pydantic', 'starlette', 'uvicorn', 'rlaif') if n in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "rlaif/training/reward_server.py")], capture_output=True, text=True, check=True, cwd="/")
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "rlaif/training/reward_server.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    )
     assert out.stdout.strip() == "[]"

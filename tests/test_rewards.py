@@ -39,7 +39,11 @@ def biased_pairwise(request):
 
 
 def recipe(tmp_path, judge: dict, name: str = "reward.yaml"):
-    data = {"name": "reward", "policies": [{"name": "p", "model": "smollm2-135m", "params": {"max_tokens": 16}}], "judge": judge}
+    data = {
+        "name": "reward",
+        "policies": [{"name": "p", "model": "smollm2-135m", "params": {"max_tokens": 16}}],
+        "judge": judge,
+    }
     path = tmp_path / name
     path.write_text(yaml.safe_dump(data))
     return path
@@ -55,7 +59,9 @@ def test_pairwise_judge_reward_removes_position_bias(use_backend, tmp_path):
     reward = judge_reward(recipe(tmp_path, {"type": "pairwise"}), tmp_path / "store")
     rewards = reward(PROMPTS, [assistant(t) for t in mine], baseline=theirs)
     expected = [sigmoid(quality(a) - quality(b)) for a, b in zip(mine, theirs)]
-    assert rewards == pytest.approx(expected, abs=1e-3)  # the +2 logit shift is gone (raw both-order mean would differ)
+    assert rewards == pytest.approx(
+        expected, abs=1e-3
+    )  # the +2 logit shift is gone (raw both-order mean would differ)
     raw_mean = (sigmoid(2 + 2.0) + sigmoid(2 - 2.0)) / 2
     assert abs(rewards[0] - raw_mean) > 0.05
     assert reward.position_bias["beta"] == pytest.approx(BIAS, abs=1e-3)
@@ -86,8 +92,11 @@ def test_a_failed_judgment_is_a_missing_reward_not_the_lowest_one(use_backend, t
     assert all(isinstance(r, float) and 0 < r < 1 for i, r in enumerate(rewards) if i != 1)
 
 
-def test_judge_reward_baseline_defaults_to_the_greedy_response_of_the_recipe_policy(use_backend, monkeypatch, tmp_path):
+def test_judge_reward_baseline_defaults_to_the_greedy_response_of_the_recipe_policy(
+    use_backend, monkeypatch, tmp_path
+):
     from rlaif.pipeline import sampling
+
     seen = []
 
     def generate(request):
@@ -101,13 +110,19 @@ def test_judge_reward_baseline_defaults_to_the_greedy_response_of_the_recipe_pol
     reward = judge_reward(recipe(tmp_path, {"type": "pairwise"}), tmp_path / "store", baseline_model="baseline-model")
     rewards = reward([PROMPTS[0], PROMPTS[0], PROMPTS[1]], ["Q4", "Q2", "Q1"])
     assert rewards == pytest.approx([sigmoid(2), 0.5, sigmoid(-1)], abs=1e-3)
-    assert len(seen) == 2 and all(r.temperature == 0.0 and r.max_tokens == 128 for r in seen)  # once per distinct prompt, greedy
+    assert len(seen) == 2 and all(
+        r.temperature == 0.0 and r.max_tokens == 128 for r in seen
+    )  # once per distinct prompt, greedy
     assert policy_backend.spec.model == "baseline-model"
 
 
 def test_pointwise_and_binary_judge_rewards_are_normalised(use_backend, tmp_path):
-    use_backend(FakeBackend(None, score=lambda r: Scores(probs={d: (1.0 if d == "4" else 0.0) for d in r.options}, text="")))
-    pointwise = judge_reward(recipe(tmp_path, {"type": "pointwise", "aspects": ["helpfulness"], "scale": 5}), tmp_path / "store")
+    use_backend(
+        FakeBackend(None, score=lambda r: Scores(probs={d: (1.0 if d == "4" else 0.0) for d in r.options}, text=""))
+    )
+    pointwise = judge_reward(
+        recipe(tmp_path, {"type": "pointwise", "aspects": ["helpfulness"], "scale": 5}), tmp_path / "store"
+    )
     assert pointwise(PROMPTS[:2], ["a", "b"]) == pytest.approx([0.75, 0.75])
     use_backend(FakeBackend(None, score=lambda r: Scores(probs={"yes": 0.3, "no": 0.1}, text="")))
     binary = judge_reward(recipe(tmp_path, {"type": "binary"}, "binary.yaml"), tmp_path / "store")
@@ -116,7 +131,12 @@ def test_pointwise_and_binary_judge_rewards_are_normalised(use_backend, tmp_path
 
 @pytest.mark.parametrize(
     ("spec", "key"),
-    [({}, "reward"), ({"model": "m", "judge": "j.yaml"}, "reward"), ({"model": "/no/such/reward-model"}, "reward.model"), ({"judge": "no-such-recipe.yaml"}, "reward.judge")],
+    [
+        ({}, "reward"),
+        ({"model": "m", "judge": "j.yaml"}, "reward"),
+        ({"model": "/no/such/reward-model"}, "reward.model"),
+        ({"judge": "no-such-recipe.yaml"}, "reward.judge"),
+    ],
 )
 def test_reward_from_spec_errors_name_the_key(spec, key, tmp_path):
     with pytest.raises(RecipeError) as caught:

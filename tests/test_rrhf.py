@@ -65,7 +65,9 @@ def test_rrhf_two_steps_on_a_listwise_version_changes_the_parameters(tmp_path):
     rows = format_rows(store, version, "listwise")
     assert rows and all(len(r["responses"]) == len(r["scores"]) >= 2 for r in rows)
     model_path = resolve_model("smollm2-135m")
-    settings = types.SimpleNamespace(max_steps=2, learning_rate=1e-4, batch_size=1, max_length=64, seed=0, lora=False, options={})
+    settings = types.SimpleNamespace(
+        max_steps=2, learning_rate=1e-4, batch_size=1, max_length=64, seed=0, lora=False, options={}
+    )
     logged = []
     final = run(TrainJob("rrhf", model_path, rows, settings, tmp_path / "out", on_metrics=logged.append))
     assert [m["step"] for m in logged] == [1, 2] and final["steps"] == 2
@@ -74,9 +76,10 @@ def test_rrhf_two_steps_on_a_listwise_version_changes_the_parameters(tmp_path):
     base = AutoModelForCausalLM.from_pretrained(model_path)
     assert any(not torch.equal(p, q) for p, q in zip(trained.parameters(), base.parameters()))
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out" / "model")
-    ids = tokenizer.apply_chat_template(rows[0]["prompt"], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    ids = tokenizer.apply_chat_template(
+        rows[0]["prompt"], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     assert trained.generate(**ids, max_new_tokens=4, do_sample=False).shape[1] > ids["input_ids"].shape[1]
-
 
 
 def test_rrhf_lora_applies_target_modules_and_dropout(tmp_path, monkeypatch):
@@ -94,13 +97,35 @@ def test_rrhf_lora_applies_target_modules_and_dropout(tmp_path, monkeypatch):
 
     def recording(policy, *args, **kwargs):
         dropouts = [module for name, module in policy.named_modules() if ".lora_dropout." in name]
-        seen.append((len(dropouts), all(isinstance(m, torch.nn.Dropout) and m.p == 0.2 and m.training for m in dropouts), policy.get_base_model().training))
+        seen.append(
+            (
+                len(dropouts),
+                all(isinstance(m, torch.nn.Dropout) and m.p == 0.2 and m.training for m in dropouts),
+                policy.get_base_model().training,
+            )
+        )
         return original(policy, *args, **kwargs)
 
     monkeypatch.setattr(rrhf, "prompt_loss", recording)
-    settings = load_settings("rrhf", lora=True, lora_r=4, lora_target_modules=["q_proj", "v_proj"], lora_dropout=0.2, max_steps=1, max_length=32, batch_size=1)
-    row = {"prompt": [{"role": "user", "content": "Say hi."}], "responses": ["Hello!", "No."], "scores": [0.9, 0.1], "ranks": [1, 2]}
+    settings = load_settings(
+        "rrhf",
+        lora=True,
+        lora_r=4,
+        lora_target_modules=["q_proj", "v_proj"],
+        lora_dropout=0.2,
+        max_steps=1,
+        max_length=32,
+        batch_size=1,
+    )
+    row = {
+        "prompt": [{"role": "user", "content": "Say hi."}],
+        "responses": ["Hello!", "No."],
+        "scores": [0.9, 0.1],
+        "ranks": [1, 2],
+    }
     rrhf.run(TrainJob("rrhf", tiny_causal_lm(tmp_path / "tiny"), [row], settings, tmp_path / "out"))
     saved = json.loads((tmp_path / "out" / "adapter" / "adapter_config.json").read_text())
     assert set(saved["target_modules"]) == {"q_proj", "v_proj"} and saved["lora_dropout"] == 0.2 and saved["r"] == 4
-    assert seen == [(2, True, False)]  # q_proj and v_proj of the one layer; LoRA dropout on, the base model in eval mode
+    assert seen == [
+        (2, True, False)
+    ]  # q_proj and v_proj of the one layer; LoRA dropout on, the base model in eval mode

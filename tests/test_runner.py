@@ -26,11 +26,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_chunk_by_policy_loop_is_written_in_one_place():
     """grep: only rlaif/pipeline/runner.py loops over the policies for the chunks; the flow states no loop."""
-    found = subprocess.run(["grep", "-rnE", r"range\(len\([^)]*policies\)\)|for policy_index in", "rlaif", "flows"], cwd=ROOT, capture_output=True, text=True).stdout
+    found = subprocess.run(
+        ["grep", "-rnE", r"range\(len\([^)]*policies\)\)|for policy_index in", "rlaif", "flows"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
     files = {line.split(":")[0] for line in found.splitlines()}
     assert files == {"rlaif/pipeline/runner.py"}, found
     flow = (ROOT / "flows" / "pipeline.py").read_text()
-    assert not re.search(r"range\(|for .* in .*(policies|chunks|waves)", flow), "the flow must not re-state the order of the steps"
+    assert not re.search(r"range\(|for .* in .*(policies|chunks|waves)", flow), (
+        "the flow must not re-state the order of the steps"
+    )
 
 
 class Recording(InProcess):
@@ -65,10 +72,17 @@ def test_api_runs_sample_every_policy_at_once_and_judge_each_chunk_when_its_samp
     submitted = [(step, after) for step, after, _ in steps.calls]
     assert submitted == [
         (("prompts", None), []),
-        (("sample", 0, 0), []), (("sample", 1, 0), []), (("judge", 0), [("sample", 0, 0), ("sample", 1, 0)]),
-        (("sample", 0, 1), []), (("sample", 1, 1), []), (("judge", 1), [("sample", 0, 1), ("sample", 1, 1)]),
-        (("sample", 0, 2), []), (("sample", 1, 2), []), (("judge", 2), [("sample", 0, 2), ("sample", 1, 2)]),
-        (("finish",), []), (("commit",), []),
+        (("sample", 0, 0), []),
+        (("sample", 1, 0), []),
+        (("judge", 0), [("sample", 0, 0), ("sample", 1, 0)]),
+        (("sample", 0, 1), []),
+        (("sample", 1, 1), []),
+        (("judge", 1), [("sample", 0, 1), ("sample", 1, 1)]),
+        (("sample", 0, 2), []),
+        (("sample", 1, 2), []),
+        (("judge", 2), [("sample", 0, 2), ("sample", 1, 2)]),
+        (("finish",), []),
+        (("commit",), []),
     ]
     for step, after, _ in steps.calls:  # a step starts only after what it waits for has ended
         for before in after:
@@ -81,7 +95,17 @@ def test_local_runs_go_one_step_at_a_time_policy_major(tmp_path, fake_backends):
         assert not run.api_only
         drive(run, steps)
     order = [step for _, step in steps.events[::2]]
-    assert order == [("prompts", None), ("sample", 0, 0), ("sample", 0, 1), ("sample", 1, 0), ("sample", 1, 1), ("judge", 0), ("judge", 1), ("finish",), ("commit",)]
+    assert order == [
+        ("prompts", None),
+        ("sample", 0, 0),
+        ("sample", 0, 1),
+        ("sample", 1, 0),
+        ("sample", 1, 1),
+        ("judge", 0),
+        ("judge", 1),
+        ("finish",),
+        ("commit",),
+    ]
     assert all(kind == ("start", "end")[i % 2] for i, (kind, _) in enumerate(steps.events))  # never two at once
 
 
@@ -123,13 +147,20 @@ def test_backends_of_one_endpoint_share_its_limit(monkeypatch):
         return Completion(text="x", finish_reason="stop")
 
     monkeypatch.setattr(OpenAIBackend, "_generate_one", slow)
-    specs = [PolicySpec(backend="openai", model=m, base_url="http://127.0.0.1:9/v1", max_concurrency=5) for m in ("a", "b")]
+    specs = [
+        PolicySpec(backend="openai", model=m, base_url="http://127.0.0.1:9/v1", max_concurrency=5) for m in ("a", "b")
+    ]
     pool = BackendPool()
     backends = [pool.get(make_backend, spec) for spec in specs]
-    requests = [GenerateRequest(messages=(("user", f"q{i}"),), temperature=0, top_p=1, max_tokens=4, seed=i) for i in range(40)]
+    requests = [
+        GenerateRequest(messages=(("user", f"q{i}"),), temperature=0, top_p=1, max_tokens=4, seed=i) for i in range(40)
+    ]
     try:
         steps = InProcess()
-        results = [h.result() for h in [steps.submit("sample", lambda b=b: collect(b.generate, requests), ()) for b in backends]]
+        results = [
+            h.result()
+            for h in [steps.submit("sample", lambda b=b: collect(b.generate, requests), ()) for b in backends]
+        ]
         steps.close()
     finally:
         pool.close()
@@ -139,13 +170,25 @@ def test_backends_of_one_endpoint_share_its_limit(monkeypatch):
 
 def det_recipe(folder: Path, base_url: str) -> Path:
     prompts = folder / "prompts.jsonl"
-    prompts.write_text("".join(f'{{"id": "q{i}", "prompt": "Question {i}: why is {i * 7919 % 1009} interesting?"}}\n' for i in range(9)))
+    prompts.write_text(
+        "".join(
+            f'{{"id": "q{i}", "prompt": "Question {i}: why is {i * 7919 % 1009} interesting?"}}\n' for i in range(9)
+        )
+    )
     server = {"backend": "openai", "model": "det", "base_url": base_url, "max_concurrency": 8}
-    return write_recipe(folder, {
-        "name": "driver", "prompts": {"path": str(prompts)}, "samples_per_prompt": 1,
-        "policies": [{**server, "name": n, "params": {"temperature": t, "max_tokens": 32}} for n, t in (("cold", 0.3), ("hot", 1.0))],
-        "judge": {**server, "type": "pairwise"},
-    })
+    return write_recipe(
+        folder,
+        {
+            "name": "driver",
+            "prompts": {"path": str(prompts)},
+            "samples_per_prompt": 1,
+            "policies": [
+                {**server, "name": n, "params": {"temperature": t, "max_tokens": 32}}
+                for n, t in (("cold", 0.3), ("hot", 1.0))
+            ],
+            "judge": {**server, "type": "pairwise"},
+        },
+    )
 
 
 def version_of(result: subprocess.CompletedProcess) -> str:
@@ -161,10 +204,11 @@ def test_flow_no_prefect_and_library_give_the_same_version(tmp_path):
     with DetServer() as server:
         recipe = det_recipe(tmp_path, server.base_url)
         library = run_recipe(load_recipe(str(recipe)), tmp_path / "lib", chunk_size=4)[0]
-        plain = version_of(run_cli("run", str(recipe), "--store", str(tmp_path / "plain"), "--no-prefect", "--chunk-size", "3"))
+        plain = version_of(
+            run_cli("run", str(recipe), "--store", str(tmp_path / "plain"), "--no-prefect", "--chunk-size", "3")
+        )
         flow = version_of(run_cli("run", str(recipe), "--store", str(tmp_path / "flow"), timeout=300))
     assert library == plain == flow, (library, plain, flow)
-
 
 
 @pytest.mark.slow
@@ -174,6 +218,8 @@ def test_the_demo_recipe_gives_one_version_in_every_executor(tmp_path):
 
     demo = str(ROOT / "recipes" / "demo.yaml")
     library = run_recipe(load_recipe(demo), tmp_path / "lib", limit=2)[0]
-    plain = version_of(run_cli("run", demo, "--store", str(tmp_path / "plain"), "--limit", "2", "--no-prefect", timeout=600))
+    plain = version_of(
+        run_cli("run", demo, "--store", str(tmp_path / "plain"), "--limit", "2", "--no-prefect", timeout=600)
+    )
     flow = version_of(run_cli("run", demo, "--store", str(tmp_path / "flow"), "--limit", "2", timeout=600))
     assert library == plain == flow, (library, plain, flow)

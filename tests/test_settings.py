@@ -44,20 +44,26 @@ def test_datasets_commands_honour_the_recipes_store(two_stores):
     recipe, env_store, in_recipe, in_env = two_stores
     env = {"RLAIF_STORE": "", "COLUMNS": "200"}  # an empty variable counts as unset
     listed = run_cli("datasets", "list", "--recipe", str(recipe), env=env)
-    assert listed.returncode == 0 and in_recipe in listed.stdout and in_env not in listed.stdout, listed.stdout + listed.stderr
+    assert listed.returncode == 0 and in_recipe in listed.stdout and in_env not in listed.stdout, (
+        listed.stdout + listed.stderr
+    )
     shown = run_cli("datasets", "show", in_recipe, "--recipe", str(recipe), env=env)
     assert shown.returncode == 0 and f'"id": "{in_recipe}"' in shown.stdout, shown.stderr
 
 
 def test_the_environment_and_the_flag_win_over_the_recipe_in_datasets_commands(two_stores):
     recipe, env_store, in_recipe, in_env = two_stores
-    by_env = run_cli("datasets", "list", "--recipe", str(recipe), env={"RLAIF_STORE": str(env_store), "COLUMNS": "200"})
+    by_env = run_cli(
+        "datasets", "list", "--recipe", str(recipe), env={"RLAIF_STORE": str(env_store), "COLUMNS": "200"}
+    )
     assert in_env in by_env.stdout and in_recipe not in by_env.stdout
     by_flag = run_cli("datasets", "list", "--recipe", str(recipe), "--store", str(env_store), env={"COLUMNS": "200"})
     assert in_env in by_flag.stdout and in_recipe not in by_flag.stdout
 
 
-@pytest.mark.parametrize("content, needle", [(None, "file not found"), ("name: [", "not valid YAML")], ids=["missing", "bad-yaml"])
+@pytest.mark.parametrize(
+    "content, needle", [(None, "file not found"), ("name: [", "not valid YAML")], ids=["missing", "bad-yaml"]
+)
 def test_a_bad_recipe_for_the_store_is_a_clean_error_naming_it(tmp_path, content, needle):
     path = tmp_path / "r.yaml"
     if content is not None:

@@ -41,7 +41,9 @@ def test_soft_rm_loss_differs_from_hard_on_uncertain_pairs():
 
 def test_soft_rm_loss_is_the_hard_loss_when_labels_are_0_or_1():
     assert torch.equal(soft_rm_loss(CHOSEN, REJECTED, ONES), hard_rm_loss(CHOSEN, REJECTED))
-    assert torch.equal(soft_rm_loss(CHOSEN, REJECTED, ZEROS), hard_rm_loss(REJECTED, CHOSEN))  # p = 0: the swapped pair
+    assert torch.equal(
+        soft_rm_loss(CHOSEN, REJECTED, ZEROS), hard_rm_loss(REJECTED, CHOSEN)
+    )  # p = 0: the swapped pair
 
 
 def test_soft_rm_loss_is_minimal_where_the_model_matches_the_label():
@@ -49,7 +51,9 @@ def test_soft_rm_loss_is_minimal_where_the_model_matches_the_label():
     p = torch.tensor([0.8])
     best = torch.tensor([math.log(0.8 / 0.2)])
     at_best = soft_rm_loss(best, torch.zeros(1), p)
-    assert at_best < soft_rm_loss(best + 0.5, torch.zeros(1), p) and at_best < soft_rm_loss(best - 0.5, torch.zeros(1), p)
+    assert at_best < soft_rm_loss(best + 0.5, torch.zeros(1), p) and at_best < soft_rm_loss(
+        best - 0.5, torch.zeros(1), p
+    )
 
 
 @pytest.mark.parametrize("mode", ["smoothing", "weighting"])
@@ -90,7 +94,12 @@ ANSWERS = [("Hello there!", "No."), ("Blue.", "I will not say.")]
 
 def pairs(p: float) -> list[dict]:
     return [
-        {"prompt": prompt, "chosen": [{"role": "assistant", "content": good}], "rejected": [{"role": "assistant", "content": bad}], "p_chosen": p}
+        {
+            "prompt": prompt,
+            "chosen": [{"role": "assistant", "content": good}],
+            "rejected": [{"role": "assistant", "content": bad}],
+            "p_chosen": p,
+        }
         for prompt, (good, bad) in zip(PROMPTS, ANSWERS)
     ]
 
@@ -119,11 +128,23 @@ def first_step(trainer_cls, model_path, tmp_path, rows, config_options: dict | N
         model = AutoModelForCausalLM.from_pretrained(model_path)
     config_cls = trl.RewardConfig if is_rm else trl.DPOConfig
     config = config_cls(
-        output_dir=str(tmp_path / "run"), max_steps=1, per_device_train_batch_size=2, max_length=64, logging_steps=1, seed=0,
-        bf16=False, report_to=[], save_strategy="no", disable_tqdm=True, dataloader_pin_memory=False, gradient_checkpointing=False,
+        output_dir=str(tmp_path / "run"),
+        max_steps=1,
+        per_device_train_batch_size=2,
+        max_length=64,
+        logging_steps=1,
+        seed=0,
+        bf16=False,
+        report_to=[],
+        save_strategy="no",
+        disable_tqdm=True,
+        dataloader_pin_memory=False,
+        gradient_checkpointing=False,
         **(config_options or {}),
     )
-    trainer = trainer_cls(model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer, **kwargs)
+    trainer = trainer_cls(
+        model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer, **kwargs
+    )
     trainer.train()
     return next(entry for entry in trainer.state.log_history if "loss" in entry)
 
@@ -134,7 +155,9 @@ def test_soft_reward_trainer_step_matches_hard_at_p_1_and_differs_at_p_0_7(model
 
     from rlaif.training.soft_labels import SoftRewardTrainer
 
-    hard = first_step(RewardTrainer, model_path, tmp_path, [{k: v for k, v in row.items() if k != "p_chosen"} for row in pairs(1.0)])
+    hard = first_step(
+        RewardTrainer, model_path, tmp_path, [{k: v for k, v in row.items() if k != "p_chosen"} for row in pairs(1.0)]
+    )
     soft_certain = first_step(SoftRewardTrainer, model_path, tmp_path, pairs(1.0))
     soft = first_step(SoftRewardTrainer, model_path, tmp_path, pairs(0.7))
     assert soft_certain["loss"] == pytest.approx(hard["loss"], rel=1e-5)
@@ -190,7 +213,9 @@ def test_soft_dpo_applies_loss_weights(tiny, tmp_path):
     from rlaif.training.soft_labels import SoftDPOTrainer
 
     once = first_step(SoftDPOTrainer, tiny, tmp_path, pairs(0.8), soft_mode="smoothing")
-    twice = first_step(SoftDPOTrainer, tiny, tmp_path, pairs(0.8), config_options={"loss_weights": [2.0]}, soft_mode="smoothing")
+    twice = first_step(
+        SoftDPOTrainer, tiny, tmp_path, pairs(0.8), config_options={"loss_weights": [2.0]}, soft_mode="smoothing"
+    )
     assert twice["loss"] == pytest.approx(2 * once["loss"], rel=1e-5)
 
 
@@ -200,8 +225,12 @@ def test_soft_dpo_adds_the_moe_router_auxiliary_loss(tmp_path):
     from tests.tiny_lm import tiny_causal_lm
 
     moe = tiny_causal_lm(tmp_path / "moe", moe=True)
-    without = first_step(SoftDPOTrainer, moe, tmp_path, pairs(0.8), config_options={"router_aux_loss_coef": 0.0}, soft_mode="smoothing")
-    with_aux = first_step(SoftDPOTrainer, moe, tmp_path, pairs(0.8), config_options={"router_aux_loss_coef": 0.5}, soft_mode="smoothing")
+    without = first_step(
+        SoftDPOTrainer, moe, tmp_path, pairs(0.8), config_options={"router_aux_loss_coef": 0.0}, soft_mode="smoothing"
+    )
+    with_aux = first_step(
+        SoftDPOTrainer, moe, tmp_path, pairs(0.8), config_options={"router_aux_loss_coef": 0.5}, soft_mode="smoothing"
+    )
     assert with_aux["aux_loss"] > 0 and "aux_loss" not in without
     assert with_aux["loss"] == pytest.approx(without["loss"] + 0.5 * with_aux["aux_loss"], rel=1e-4)
 
@@ -210,7 +239,9 @@ def test_soft_dpo_refuses_wpo_weighting_it_would_ignore(tiny, tmp_path):
     from rlaif.training.soft_labels import SoftDPOTrainer
 
     with pytest.raises(ValueError, match="use_weighting"):
-        first_step(SoftDPOTrainer, tiny, tmp_path, pairs(0.8), config_options={"use_weighting": True}, soft_mode="weighting")
+        first_step(
+            SoftDPOTrainer, tiny, tmp_path, pairs(0.8), config_options={"use_weighting": True}, soft_mode="weighting"
+        )
 
 
 def test_soft_dpo_refuses_a_label_smoothing_it_would_ignore(tiny, tmp_path):
@@ -221,4 +252,6 @@ def test_soft_dpo_refuses_a_label_smoothing_it_would_ignore(tiny, tmp_path):
 
     for mode in ("smoothing", "weighting"):
         with pytest.raises(ValueError, match="label_smoothing"):
-            first_step(SoftDPOTrainer, tiny, tmp_path, pairs(0.8), config_options={"label_smoothing": 0.2}, soft_mode=mode)
+            first_step(
+                SoftDPOTrainer, tiny, tmp_path, pairs(0.8), config_options={"label_smoothing": 0.2}, soft_mode=mode
+            )

@@ -40,7 +40,12 @@ SLOW = pytest.mark.slow  # each run imports trl (to know the config fields): 5-2
         (["nope"], None, ["unknown training algorithm 'nope'", "sft, rm, dpo"]),
         pytest.param(["dpo", "--dataset", "crafted-000000000000"], None, ["crafted-000000000000"], marks=SLOW),
         pytest.param(["dpo", "--dataset", "not-an-id"], None, ["not-an-id", "not a version id"], marks=SLOW),
-        pytest.param(["dpo"], {"betta": 0.1}, ["train.yaml", "betta", "did you mean beta", "max_steps", "trl.DPOConfig"], marks=SLOW),
+        pytest.param(
+            ["dpo"],
+            {"betta": 0.1},
+            ["train.yaml", "betta", "did you mean beta", "max_steps", "trl.DPOConfig"],
+            marks=SLOW,
+        ),
         pytest.param(["sft"], {"soft_labels": "smoothing"}, ["train.yaml", "soft_labels"], marks=SLOW),
         pytest.param(["grpo"], {"max_steps": 1}, ["reward", "reward: {model: RM_MODEL_ID}"], marks=SLOW),
         pytest.param(["dpo", "--model", "/no/such/model"], None, ["/no/such/model"], marks=SLOW),
@@ -61,7 +66,9 @@ def test_bad_inputs_exit_2_naming_the_problem(version, tmp_path, args, config, n
     before = models_written(store)
     result = run_cli("train", args[0], *extra, "--store", str(store))
     assert_clean_failure(result, *needles)
-    assert [name for name in models_written(store) if not name.startswith(".")] == [name for name in before if not name.startswith(".")]
+    assert [name for name in models_written(store) if not name.startswith(".")] == [
+        name for name in before if not name.startswith(".")
+    ]
 
 
 @pytest.mark.slow
@@ -71,14 +78,36 @@ def test_trl_missing_says_how_to_install(version, tmp_path):
     stub = tmp_path / "stub"
     (stub / "trl").mkdir(parents=True)
     (stub / "trl" / "__init__.py").write_text("raise ImportError('trl is not installed')\n")
-    result = run_cli("train", "dpo", "--dataset", version_id, "--model", "smollm2-135m", "--store", str(store), env={"PYTHONPATH": str(stub)})
+    result = run_cli(
+        "train",
+        "dpo",
+        "--dataset",
+        version_id,
+        "--model",
+        "smollm2-135m",
+        "--store",
+        str(store),
+        env={"PYTHONPATH": str(stub)},
+    )
     assert_clean_failure(result, "pip install 'rlaif[train]'")
 
 
 @pytest.mark.slow
 def test_trains_a_lora_adapter_prints_the_id_then_reports_it_as_existing(version):
     store, version_id = version
-    args = ("train", "sft", "--dataset", version_id, "--model", "smollm2-135m", "--max-steps", "1", "--lora", "--store", str(store))
+    args = (
+        "train",
+        "sft",
+        "--dataset",
+        version_id,
+        "--model",
+        "smollm2-135m",
+        "--max-steps",
+        "1",
+        "--lora",
+        "--store",
+        str(store),
+    )
     first = run_cli(*args, timeout=600)
     assert first.returncode == 0, first.stderr
     model_id = first.stdout.strip().splitlines()[-1]

@@ -53,7 +53,14 @@ def test_flow_trains_posts_per_step_metrics_and_finds_the_model_again(version):
     store, dataset_id = version
     env = {**os.environ, "RLAIF_PROGRESS": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
     env.pop("PREFECT_API_URL", None)
-    child = subprocess.run([sys.executable, "-c", FLOW_SCRIPT, str(store), dataset_id], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    child = subprocess.run(
+        [sys.executable, "-c", FLOW_SCRIPT, str(store), dataset_id],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert child.returncode == 0, child.stderr[-3000:]
     out = json.loads(child.stdout.strip().splitlines()[-1])
 
@@ -66,7 +73,10 @@ def test_flow_trains_posts_per_step_metrics_and_finds_the_model_again(version):
     logged = [json.loads(line) for line in (store / "models" / model_id / "metrics.jsonl").read_text().splitlines()]
     assert [row["loss"] for row in table] == [row["loss"] for row in logged]  # the table is the model's own log
     assert float(arts["rlaif-train-progress"]) == 100.0
-    assert f"| model | {model_id} |" in arts["rlaif-train-summary"] and f"| dataset version | {dataset_id} |" in arts["rlaif-train-summary"]
+    assert (
+        f"| model | {model_id} |" in arts["rlaif-train-summary"]
+        and f"| dataset version | {dataset_id} |" in arts["rlaif-train-summary"]
+    )
     report = store / "models" / model_id / "report.html"
     assert first["report"] == str(report) and report.resolve().as_uri() in arts["rlaif-train-report"]
     assert report.read_text().count('class="plot"') >= 2  # loss and reward accuracy against the step
@@ -76,7 +86,12 @@ def test_flow_trains_posts_per_step_metrics_and_finds_the_model_again(version):
     assert [row["step"] for row in json.loads(out["again"]["artifacts"]["rlaif-train-metrics"])] == [1, 2]
 
     bad = out["bad"]
-    assert bad["state"] == "FAILED" and bad["error"].startswith("RecipeError") and "betaa" in bad["error"] and "beta" in bad["error"]
+    assert (
+        bad["state"] == "FAILED"
+        and bad["error"].startswith("RecipeError")
+        and "betaa" in bad["error"]
+        and "beta" in bad["error"]
+    )
     assert "rlaif-train-metrics" not in bad["artifacts"]
     assert sorted(p.name for p in (store / "models").iterdir() if not p.name.startswith(".")) == [model_id]
 
@@ -95,11 +110,27 @@ def test_rlaif_train_prefect_runs_the_flow_and_prints_the_model_id(version):
 
     store, dataset_id = version
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    result = run_cli("train", "dpo", "--dataset", dataset_id, "--model", "smollm2-135m", "--max-steps", "1", "--store", str(store), "--prefect", env=env, timeout=600)
+    result = run_cli(
+        "train",
+        "dpo",
+        "--dataset",
+        dataset_id,
+        "--model",
+        "smollm2-135m",
+        "--max-steps",
+        "1",
+        "--store",
+        str(store),
+        "--prefect",
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     model_id = result.stdout.strip().splitlines()[-1]
     folder = store / "models" / model_id
-    assert (folder / "manifest.json").is_file() and (folder / "report.html").is_file()  # the flow's artifacts task wrote the report
+    assert (folder / "manifest.json").is_file() and (
+        folder / "report.html"
+    ).is_file()  # the flow's artifacts task wrote the report
     assert json.loads((folder / "manifest.json").read_text())["steps"] == 1
 
 
@@ -109,6 +140,18 @@ def test_rlaif_train_prefect_with_a_bad_config_fails_before_prefect_starts(versi
 
     store, dataset_id = version
     config = write_recipe(tmp_path, {"max_steps": 1, "betta": 0.2}, "train.yaml")
-    result = run_cli("train", "dpo", "--dataset", dataset_id, "--model", "smollm2-135m", "--config", str(config), "--store", str(store), "--prefect")
+    result = run_cli(
+        "train",
+        "dpo",
+        "--dataset",
+        dataset_id,
+        "--model",
+        "smollm2-135m",
+        "--config",
+        str(config),
+        "--store",
+        str(store),
+        "--prefect",
+    )
     assert_clean_failure(result, str(config), "betta", "did you mean beta", "valid fields")
     assert not (store / "models").exists() and "Prefect" not in result.stderr

@@ -17,21 +17,73 @@ from rlaif.training.report import metric_series, read_metrics, training_markdown
 
 EVIL = '<script>alert("x")</script>'
 STEPS = [
-    {"step": 1, "loss": 0.69, "reward_accuracy": 0.5, "kl": 0.0, "mean_reward": -0.2, "learning_rate": 1e-5, "epoch": 0.1},
-    {"step": 2, "loss": 0.61, "reward_accuracy": 0.75, "kl": 0.02, "mean_reward": 0.1, "learning_rate": 1e-5, "epoch": 0.2},
-    {"step": 3, "loss": 0.52, "reward_accuracy": 1.0, "kl": 0.05, "mean_reward": 0.4, "learning_rate": 5e-6, "epoch": 0.3},
+    {
+        "step": 1,
+        "loss": 0.69,
+        "reward_accuracy": 0.5,
+        "kl": 0.0,
+        "mean_reward": -0.2,
+        "learning_rate": 1e-5,
+        "epoch": 0.1,
+    },
+    {
+        "step": 2,
+        "loss": 0.61,
+        "reward_accuracy": 0.75,
+        "kl": 0.02,
+        "mean_reward": 0.1,
+        "learning_rate": 1e-5,
+        "epoch": 0.2,
+    },
+    {
+        "step": 3,
+        "loss": 0.52,
+        "reward_accuracy": 1.0,
+        "kl": 0.05,
+        "mean_reward": 0.4,
+        "learning_rate": 5e-6,
+        "epoch": 0.3,
+    },
 ]
 
 
 def manifest(model_id: str = "tiny-dpo-0123456789ab") -> dict:
     return {
-        "id": model_id, "name": f"tiny {EVIL}", "kind": "model", "created_at": "2026-01-01T00:00:00Z", "algorithm": "dpo",
-        "base_model": "smollm2-135m", "base_model_path": "/cache/smollm2-135m",
-        "dataset": {"id": "crafted-aaaaaaaaaaaa", "name": "crafted", "counts": {"in": 9, "kept": 4, "dropped": {"inconsistent": 5}},
-                    "eval": {"n": 100, "agreement": 0.613, "kappa": 0.21, "warnings": ["judge close to chance"], "gold": {"path": "gold.jsonl"}}},
-        "parents": ["crafted-aaaaaaaaaaaa"], "settings": {"max_steps": 3, "learning_rate": 1e-5, "options": {"beta": 0.1}},
-        "reward": None, "lora": False, "weights": "model", "metrics": {"loss": 0.52, "reward_accuracy": 1.0}, "steps": 3, "seconds": 12.5,
-        "hardware": {"device": "cpu", "gpu": None, "cpu_count": 2, "torch": "2.13.0", "transformers": "5.19", "trl": "1.16"},
+        "id": model_id,
+        "name": f"tiny {EVIL}",
+        "kind": "model",
+        "created_at": "2026-01-01T00:00:00Z",
+        "algorithm": "dpo",
+        "base_model": "smollm2-135m",
+        "base_model_path": "/cache/smollm2-135m",
+        "dataset": {
+            "id": "crafted-aaaaaaaaaaaa",
+            "name": "crafted",
+            "counts": {"in": 9, "kept": 4, "dropped": {"inconsistent": 5}},
+            "eval": {
+                "n": 100,
+                "agreement": 0.613,
+                "kappa": 0.21,
+                "warnings": ["judge close to chance"],
+                "gold": {"path": "gold.jsonl"},
+            },
+        },
+        "parents": ["crafted-aaaaaaaaaaaa"],
+        "settings": {"max_steps": 3, "learning_rate": 1e-5, "options": {"beta": 0.1}},
+        "reward": None,
+        "lora": False,
+        "weights": "model",
+        "metrics": {"loss": 0.52, "reward_accuracy": 1.0},
+        "steps": 3,
+        "seconds": 12.5,
+        "hardware": {
+            "device": "cpu",
+            "gpu": None,
+            "cpu_count": 2,
+            "torch": "2.13.0",
+            "transformers": "5.19",
+            "trl": "1.16",
+        },
         "package_version": "0.1.0",
     }
 
@@ -42,7 +94,9 @@ def model_folder(root: Path, steps: list[dict] | None = STEPS, extra_lines: tupl
     (folder / "model" / "config.json").write_text("{}")
     (folder / "manifest.json").write_text(json.dumps(manifest()))
     if steps is not None:
-        (folder / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in steps) + "".join(line + "\n" for line in extra_lines))
+        (folder / "metrics.jsonl").write_text(
+            "".join(json.dumps(row) + "\n" for row in steps) + "".join(line + "\n" for line in extra_lines)
+        )
     return folder
 
 
@@ -56,14 +110,31 @@ def test_report_plots_each_metric_against_the_step_and_summarises_the_manifest(t
     assert path == folder / "report.html"
     html = path.read_text()
     titles = [re.search(r"<title>(.*?)</title>", svg).group(1) for svg in svgs(html)]
-    assert titles == ["loss", "reward accuracy", "kl", "mean reward", "learning rate"]  # main metrics first; epoch not plotted
+    assert titles == [
+        "loss",
+        "reward accuracy",
+        "kl",
+        "mean reward",
+        "learning rate",
+    ]  # main metrics first; epoch not plotted
     loss = svgs(html)[0]
     ys = [float(y) for y in re.findall(r'<circle cx="[\d.]+" cy="([\d.]+)"', loss)]
     assert len(ys) == 3 and ys[0] < ys[1] < ys[2]  # the loss falls, so its points go down the page
-    for figure in ("crafted-aaaaaaaaaaaa", "smollm2-135m", "0.613", "judge close to chance", "options.beta", "2.13.0", "12.5 s", "3 logged steps"):
+    for figure in (
+        "crafted-aaaaaaaaaaaa",
+        "smollm2-135m",
+        "0.613",
+        "judge close to chance",
+        "options.beta",
+        "2.13.0",
+        "12.5 s",
+        "3 logged steps",
+    ):
         assert figure in html, figure
     assert "<script>alert" not in html and "tiny &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "the report must load nothing from the network"
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), (
+        "the report must load nothing from the network"
+    )
 
 
 def test_a_model_that_logged_nothing_gets_a_report_that_says_so(tmp_path):
@@ -110,7 +181,12 @@ def test_broken_manifest_names_the_file(tmp_path):
 
 def test_markdown_summary_has_the_key_figures(tmp_path):
     text = training_markdown(manifest(), tmp_path / "report.html")
-    for row in ("| model | tiny-dpo-0123456789ab |", "| dataset version | crafted-aaaaaaaaaaaa |", "| judge agreement | 0.613 |", "| final loss | 0.52 |"):
+    for row in (
+        "| model | tiny-dpo-0123456789ab |",
+        "| dataset version | crafted-aaaaaaaaaaaa |",
+        "| judge agreement | 0.613 |",
+        "| final loss | 0.52 |",
+    ):
         assert row in text
     assert str(tmp_path / "report.html") in text
 
@@ -124,7 +200,11 @@ def committed_model(store: Path) -> str:
     (work / "model").mkdir()
     (work / "model" / "config.json").write_text("{}")
     (work / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in STEPS))
-    body = {k: v for k, v in manifest().items() if k not in ("id", "name", "kind", "created_at", "package_version", "weights")}
+    body = {
+        k: v
+        for k, v in manifest().items()
+        if k not in ("id", "name", "kind", "created_at", "package_version", "weights")
+    }
     commit_model(store, model_id, work, body, card=partial(render_model_card, store=store))
     return model_id
 
@@ -174,6 +254,8 @@ def test_models_report_bad_input_fails_cleanly(tmp_path, args, needles):
     store = tmp_path / "store"
     model_id = committed_model(store)
     before = sorted(p.name for p in (store / "models" / model_id).iterdir())
-    result = run_cli("models", "report", *(a.format(model=model_id, tmp=tmp_path) for a in args), "--store", str(store))
+    result = run_cli(
+        "models", "report", *(a.format(model=model_id, tmp=tmp_path) for a in args), "--store", str(store)
+    )
     assert_clean_failure(result, *needles)
     assert sorted(p.name for p in (store / "models" / model_id).iterdir()) == before  # nothing written

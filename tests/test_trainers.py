@@ -16,8 +16,14 @@ trl = pytest.importorskip("trl")
 datasets = pytest.importorskip("datasets")
 
 CPU = {
-    "max_steps": 1, "bf16": False, "report_to": [], "save_strategy": "no", "logging_steps": 1,
-    "gradient_checkpointing": False, "disable_tqdm": True, "dataloader_pin_memory": False,
+    "max_steps": 1,
+    "bf16": False,
+    "report_to": [],
+    "save_strategy": "no",
+    "logging_steps": 1,
+    "gradient_checkpointing": False,
+    "disable_tqdm": True,
+    "dataloader_pin_memory": False,
 }
 
 
@@ -46,7 +52,9 @@ def exported(version, fmt: str, tmp_path, style: str = "conversational"):
     store, version_id = version
     out = export_version(store, version_id, fmt, tmp_path / fmt, style=style)
     by_folder = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "cache"))
-    by_file = datasets.load_dataset("parquet", data_files=str(out / DATA_FILE), split="train", cache_dir=str(tmp_path / "cache"))
+    by_file = datasets.load_dataset(
+        "parquet", data_files=str(out / DATA_FILE), split="train", cache_dir=str(tmp_path / "cache")
+    )
     assert by_folder.to_list() == by_file.to_list()
     return by_folder
 
@@ -72,7 +80,9 @@ def test_dpo_export_trains_with_dpo_trainer(version, model_path, tokenizer, tmp_
     dataset = exported(version, "dpo", tmp_path)
     assert isinstance(dataset[0]["prompt"], list) and "p_chosen" in dataset.column_names
     config = trl.DPOConfig(output_dir=str(tmp_path / "run"), per_device_train_batch_size=2, max_length=64, **CPU)
-    trainer = trl.DPOTrainer(model=causal_lm(model_path), args=config, train_dataset=dataset, processing_class=tokenizer)
+    trainer = trl.DPOTrainer(
+        model=causal_lm(model_path), args=config, train_dataset=dataset, processing_class=tokenizer
+    )
     trained_one_step(trainer)
 
 
@@ -94,15 +104,22 @@ def test_kto_export_trains_with_kto_trainer(version, model_path, tokenizer, tmp_
     assert dataset["label"] == [True, False] * 3
     # KTO estimates its KL term within a batch: batch size > 1, sequential order (its default)
     config = trl.KTOConfig(output_dir=str(tmp_path / "run"), per_device_train_batch_size=2, max_length=64, **CPU)
-    trainer = trl.KTOTrainer(model=causal_lm(model_path), args=config, train_dataset=dataset, processing_class=tokenizer)
+    trainer = trl.KTOTrainer(
+        model=causal_lm(model_path), args=config, train_dataset=dataset, processing_class=tokenizer
+    )
     trained_one_step(trainer)
 
 
 def test_sft_export_trains_with_sft_trainer(version, model_path, tokenizer, tmp_path):
     dataset = exported(version, "sft", tmp_path, "standard")
-    assert dataset["response_id"] == ["p0/big/0", "p1/smol/0"] and dataset["completion"] == [" Greetings, friend.", " Blue."]
+    assert dataset["response_id"] == ["p0/big/0", "p1/smol/0"] and dataset["completion"] == [
+        " Greetings, friend.",
+        " Blue.",
+    ]
     config = trl.SFTConfig(output_dir=str(tmp_path / "run"), per_device_train_batch_size=2, max_length=64, **CPU)
-    trainer = trl.SFTTrainer(model=causal_lm(model_path), args=config, train_dataset=dataset, processing_class=tokenizer)
+    trainer = trl.SFTTrainer(
+        model=causal_lm(model_path), args=config, train_dataset=dataset, processing_class=tokenizer
+    )
     trained_one_step(trainer)
 
 
@@ -116,9 +133,19 @@ def test_prompts_export_trains_with_grpo_trainer(version, model_path, tokenizer,
         return [-float(len(completion[0]["content"])) for completion in completions]
 
     config = trl.GRPOConfig(
-        output_dir=str(tmp_path / "run"), per_device_train_batch_size=2, num_generations=2, max_completion_length=8, **CPU,
+        output_dir=str(tmp_path / "run"),
+        per_device_train_batch_size=2,
+        num_generations=2,
+        max_completion_length=8,
+        **CPU,
     )
-    trainer = trl.GRPOTrainer(model=causal_lm(model_path), reward_funcs=brevity, args=config, train_dataset=dataset, processing_class=tokenizer)
+    trainer = trl.GRPOTrainer(
+        model=causal_lm(model_path),
+        reward_funcs=brevity,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )
     trainer.train()
     assert trainer.state.global_step == 1
     assert seen_ids and set(seen_ids) <= {"p0", "p1", "p2"}

@@ -20,7 +20,10 @@ def write(tmp_path, data, name="train.yaml"):
 
 
 def test_yaml_fields_and_trl_options_are_split(tmp_path):
-    path = write(tmp_path, {"max_steps": 3, "lora": True, "soft_labels": "smoothing", "beta": 0.05, "options": {"warmup_steps": 1}})
+    path = write(
+        tmp_path,
+        {"max_steps": 3, "lora": True, "soft_labels": "smoothing", "beta": 0.05, "options": {"warmup_steps": 1}},
+    )
     settings = load_settings("dpo", path)
     assert (settings.max_steps, settings.lora, settings.soft_labels) == (3, True, "smoothing")
     assert settings.options == {"warmup_steps": 1, "beta": 0.05}
@@ -84,14 +87,20 @@ def test_unknown_algorithm_and_missing_file(tmp_path):
         load_settings("dpo", tmp_path / "missing.yaml")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("rlaif.training.ppo") is None, reason="rlaif.training.ppo not written yet")
+@pytest.mark.skipif(
+    importlib.util.find_spec("rlaif.training.ppo") is None, reason="rlaif.training.ppo not written yet"
+)
 def test_ppo_fields_come_from_rlaif_ppo_config(tmp_path):
     import dataclasses
 
     from rlaif.training.config import TrainSettings
     from rlaif.training.ppo import PPOConfig
 
-    field = next(f for f in dataclasses.fields(PPOConfig) if f.name not in TrainSettings.model_fields and f.default is not dataclasses.MISSING)
+    field = next(
+        f
+        for f in dataclasses.fields(PPOConfig)
+        if f.name not in TrainSettings.model_fields and f.default is not dataclasses.MISSING
+    )
     assert load_settings("ppo", write(tmp_path, {field.name: field.default})).options == {field.name: field.default}
     with pytest.raises(RecipeError, match="rlaif.training.ppo.PPOConfig"):
         load_settings("ppo", write(tmp_path, {"no_such_ppo_field": 1}))
@@ -99,7 +108,12 @@ def test_ppo_fields_come_from_rlaif_ppo_config(tmp_path):
 
 def test_device_defaults():
     cpu, cuda = device_defaults("cpu"), device_defaults("cuda")
-    assert (cpu["bf16"], cpu["gradient_checkpointing"], cpu["report_to"], cpu["save_strategy"]) == (False, False, [], "no")
+    assert (cpu["bf16"], cpu["gradient_checkpointing"], cpu["report_to"], cpu["save_strategy"]) == (
+        False,
+        False,
+        [],
+        "no",
+    )
     assert (cuda["bf16"], cuda["gradient_checkpointing"]) == (True, True)
 
 
@@ -115,7 +129,10 @@ def test_model_id_key_follows_the_settings_but_not_the_threads():
     from rlaif.training.driver import default_name, model_key
 
     def model_id(**overrides):
-        return model_id_for(default_name("demo-0123456789ab", "dpo"), model_key("demo-0123456789ab", "dpo", "smollm2-135m", load_settings("dpo", **overrides)))
+        return model_id_for(
+            default_name("demo-0123456789ab", "dpo"),
+            model_key("demo-0123456789ab", "dpo", "smollm2-135m", load_settings("dpo", **overrides)),
+        )
 
     assert model_id(max_steps=2).startswith("demo-dpo-")
     assert model_id(max_steps=2) == model_id(max_steps=2, threads=3)
@@ -143,7 +160,10 @@ def test_a_model_id_moves_exactly_where_what_is_trained_changed(algorithm, overr
     from rlaif.store.models import model_id_for
     from rlaif.training.driver import default_name, model_key
 
-    now = model_id_for(default_name("demo-0123456789ab", algorithm), model_key("demo-0123456789ab", algorithm, "smollm2-135m", load_settings(algorithm, **overrides)))
+    now = model_id_for(
+        default_name("demo-0123456789ab", algorithm),
+        model_key("demo-0123456789ab", algorithm, "smollm2-135m", load_settings(algorithm, **overrides)),
+    )
     assert (now == before) is same, now
 
 
@@ -162,7 +182,11 @@ def test_build_config_refuses_a_field_the_config_class_lacks(tmp_path):
 
     with pytest.raises(RecipeError) as caught:
         build_config(job_for("grpo", tmp_path, num_generations=2), max_prompt_length=64)
-    assert caught.value.key == "max_prompt_length" and "GRPOConfig has no field 'max_prompt_length'" in str(caught.value) and caught.value.fix
+    assert (
+        caught.value.key == "max_prompt_length"
+        and "GRPOConfig has no field 'max_prompt_length'" in str(caught.value)
+        and caught.value.fix
+    )
 
 
 def test_a_common_setting_the_trl_config_lacks_is_an_error_naming_it(tmp_path, monkeypatch):
@@ -183,7 +207,18 @@ def test_a_common_setting_the_trl_config_lacks_is_an_error_naming_it(tmp_path, m
 def test_rloo_and_grpo_configs_take_every_common_setting_and_rlaif_keeps_the_prompt_limit(algorithm, tmp_path):
     from rlaif.training.trl_trainers import APPLIED_BY_RLAIF, build_config
 
-    config = build_config(job_for(algorithm, tmp_path, max_steps=3, batch_size=4, seed=7, learning_rate=1e-4, max_length=99, num_generations=2))
+    config = build_config(
+        job_for(
+            algorithm,
+            tmp_path,
+            max_steps=3,
+            batch_size=4,
+            seed=7,
+            learning_rate=1e-4,
+            max_length=99,
+            num_generations=2,
+        )
+    )
     assert (config.max_steps, config.per_device_train_batch_size, config.seed, config.learning_rate) == (3, 4, 7, 1e-4)
     assert not hasattr(config, "max_prompt_length") and APPLIED_BY_RLAIF[algorithm] == ("max_length",)
 
@@ -205,9 +240,17 @@ def test_a_dpo_option_the_soft_label_loss_would_ignore_is_an_error(tmp_path, opt
     with pytest.raises(RecipeError) as caught:
         load_settings("dpo", path)
     assert caught.value.key == key and str(path) in str(caught.value) and "soft_labels" in caught.value.fix
-    assert load_settings("dpo", write(tmp_path, options, "hard.yaml")).options == options  # hard labels: TRL applies them
+    assert (
+        load_settings("dpo", write(tmp_path, options, "hard.yaml")).options == options
+    )  # hard labels: TRL applies them
 
 
 def test_soft_labels_take_the_options_they_apply(tmp_path):
-    options = {"loss_type": ["sigmoid"], "loss_weights": [2.0], "f_divergence_type": "reverse_kl", "use_weighting": False, "router_aux_loss_coef": 0.01}
+    options = {
+        "loss_type": ["sigmoid"],
+        "loss_weights": [2.0],
+        "f_divergence_type": "reverse_kl",
+        "use_weighting": False,
+        "router_aux_loss_coef": 0.01,
+    }
     assert load_settings("dpo", write(tmp_path, {"soft_labels": "weighting", **options})).options == options

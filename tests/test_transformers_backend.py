@@ -19,11 +19,14 @@ def backend():
     engine.close()
 
 
-
 def test_batched_generation_reports_every_request(backend):
     messages = GenerateRequest.pack([{"role": "user", "content": "Count from one to twenty in words."}])
     short = GenerateRequest.pack([{"role": "user", "content": "Say yes."}])
-    requests = [GenerateRequest(m, temperature=0.8, top_p=0.95, max_tokens=6, seed=s, sample_index=s) for m in (messages, short) for s in range(3)]
+    requests = [
+        GenerateRequest(m, temperature=0.8, top_p=0.95, max_tokens=6, seed=s, sample_index=s)
+        for m in (messages, short)
+        for s in range(3)
+    ]
     results = collect(backend.generate, requests)
     assert len(results) == 6 and all(r.text for r in results)
     assert results[0].finish_reason == "length" and results[0].completion_tokens == 6
@@ -38,7 +41,9 @@ def test_greedy_generation_is_deterministic(backend):
 
 
 def test_scoring_gives_verdict_token_probabilities(backend):
-    messages = (("user", "Which is better for 2+2, Output (a): 4 or Output (b): 5? Answer \"Output (a)\" or \"Output (b)\"."),)
+    messages = (
+        ("user", 'Which is better for 2+2, Output (a): 4 or Output (b): 5? Answer "Output (a)" or "Output (b)".'),
+    )
     (scores,) = collect(backend.score, [ScoreRequest(messages, prefix="Output (", options=("a", "b"))])
     assert set(scores.probs) == {"a", "b"}
     assert 0.3 < sum(scores.probs.values()) <= 1.0  # most next-token mass lands on the verdict tokens

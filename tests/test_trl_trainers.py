@@ -23,7 +23,10 @@ ONLINE = {"num_generations": 2, "max_completion_length": 8}
 
 def length_reward(prompts, completions, **kwargs) -> list[float]:
     """Deterministic: longer completions score higher (TRL reward_funcs shape)."""
-    return [float(len(completion[0]["content"] if isinstance(completion, list) else completion)) for completion in completions]
+    return [
+        float(len(completion[0]["content"] if isinstance(completion, list) else completion))
+        for completion in completions
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +51,8 @@ def settings_for(algorithm: str):
 
     reward = {"reward": {"judge": "tests/length-reward.yaml"}}  # replaced by length_reward in the test
     extra = {
-        "rloo": {**ONLINE, **reward}, "grpo": {**ONLINE, **reward},
+        "rloo": {**ONLINE, **reward},
+        "grpo": {**ONLINE, **reward},
         "ppo": {**reward, "max_new_tokens": 8, "mini_batch_size": 2, "ppo_epochs": 1},
         "rrhf": {},
     }.get(algorithm, {})
@@ -74,7 +78,9 @@ def check_loads(algorithm: str, folder) -> None:
         assert scores.shape == (2, 1) and torch.isfinite(scores).all()
         return
     model = AutoModelForCausalLM.from_pretrained(folder)
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Say hi."}], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Say hi."}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     out = model.generate(**prompt, max_new_tokens=4, do_sample=False)
     assert out.shape[1] > prompt["input_ids"].shape[1]
 
@@ -84,11 +90,19 @@ def test_trains_two_steps_saves_and_reruns_as_existing(algorithm, version, base_
     from rlaif.training import driver
 
     store, version_id = version
-    monkeypatch.setattr(driver, "build_reward", lambda settings, store, device: length_reward if algorithm in driver.ONLINE else None)
+    monkeypatch.setattr(
+        driver, "build_reward", lambda settings, store, device: length_reward if algorithm in driver.ONLINE else None
+    )
     steps: list[dict] = []
-    result = driver.train(store, version_id, algorithm, "smollm2-135m", settings_for(algorithm), on_metrics=steps.append, progress=False)
+    result = driver.train(
+        store, version_id, algorithm, "smollm2-135m", settings_for(algorithm), on_metrics=steps.append, progress=False
+    )
 
-    assert not result.existed and result.path.name == result.model_id and result.model_id.startswith(f"piped-{algorithm}-")
+    assert (
+        not result.existed
+        and result.path.name == result.model_id
+        and result.model_id.startswith(f"piped-{algorithm}-")
+    )
     assert [step["step"] for step in steps] == [1, 2] and all(isinstance(step["loss"], float) for step in steps)
     assert result.metrics["steps"] == 2
     lines = [json.loads(line) for line in (result.path / "metrics.jsonl").read_text().splitlines()]
@@ -110,7 +124,9 @@ def test_trains_two_steps_saves_and_reruns_as_existing(algorithm, version, base_
     assert not torch.equal(saved_weight(result.path / "model"), base_weight)  # the parameters changed
     check_loads(algorithm, result.path / "model")
 
-    again = driver.train(store, version_id, algorithm, "smollm2-135m", settings_for(algorithm), on_metrics=steps.append, progress=False)
+    again = driver.train(
+        store, version_id, algorithm, "smollm2-135m", settings_for(algorithm), on_metrics=steps.append, progress=False
+    )
     assert again.existed and again.model_id == result.model_id and len(steps) == 2  # no training the second time
 
 
@@ -143,13 +159,18 @@ def test_a_dpo_model_samples_the_next_round_and_lineage_shows_both_versions(vers
     dpo = train(store, version_id, "dpo", "smollm2-135m", settings_for("dpo"), progress=False)
     prompts = store.parent / "round2.jsonl"
     prompts.write_text('{"prompt": "Name an animal."}\n{"prompt": "Say bye."}\n')
-    recipe = parse_recipe({
-        "name": "round2", "prompts": {"path": str(prompts)},
-        "policies": [{"name": "trained", "model": dpo.model_id, "params": {"temperature": 1.0, "max_tokens": 8, "seed": 1}}],
-        "samples_per_prompt": 2,
-        "judge": {"model": "smollm2-135m"},
-        "filters": {"drop_truncated": False, "consistency": False, "min_margin": 0.0},
-    })
+    recipe = parse_recipe(
+        {
+            "name": "round2",
+            "prompts": {"path": str(prompts)},
+            "policies": [
+                {"name": "trained", "model": dpo.model_id, "params": {"temperature": 1.0, "max_tokens": 8, "seed": 1}}
+            ],
+            "samples_per_prompt": 2,
+            "judge": {"model": "smollm2-135m"},
+            "filters": {"drop_truncated": False, "consistency": False, "min_margin": 0.0},
+        }
+    )
     round2, _, manifest, _ = run_recipe(recipe, store)
     assert manifest["models"]["policies"][0]["model"] == dpo.model_id
     assert all(row["text"] for row in read_table(store, round2, "generations"))
@@ -168,8 +189,27 @@ def online_job(algorithm: str, model_path: str, tmp_path, reward, **options):
     from rlaif.training.config import load_settings
     from rlaif.training.job import TrainJob
 
-    settings = load_settings(algorithm, max_steps=1, batch_size=4, max_length=64, num_generations=4, max_completion_length=8, beta=0.0, **options)
-    return TrainJob(algorithm, model_path, [{"prompt": QUESTION}], settings, tmp_path / "out", lambda metrics: None, reward, "cpu", {})
+    settings = load_settings(
+        algorithm,
+        max_steps=1,
+        batch_size=4,
+        max_length=64,
+        num_generations=4,
+        max_completion_length=8,
+        beta=0.0,
+        **options,
+    )
+    return TrainJob(
+        algorithm,
+        model_path,
+        [{"prompt": QUESTION}],
+        settings,
+        tmp_path / "out",
+        lambda metrics: None,
+        reward,
+        "cpu",
+        {},
+    )
 
 
 def fixed_generations(trainer_cls, texts: list[str], tokenizer, seen: list | None = None):
@@ -187,7 +227,9 @@ def fixed_generations(trainer_cls, texts: list[str], tokenizer, seen: list | Non
 
 
 @pytest.mark.parametrize("algorithm", ["rloo", "grpo"])
-def test_a_failed_judgment_does_not_change_the_advantage_of_the_response(algorithm, tiny_model, use_backend, tmp_path, monkeypatch):
+def test_a_failed_judgment_does_not_change_the_advantage_of_the_response(
+    algorithm, tiny_model, use_backend, tmp_path, monkeypatch
+):
     """Item 4 of issue 23: the judge fails on every response with a marker; TRL's real trainer gives those
     responses advantage 0 and computes the others' advantages from the judged responses alone."""
     import trl
@@ -199,16 +241,24 @@ def test_a_failed_judgment_does_not_change_the_advantage_of_the_response(algorit
 
     use_backend(FakeBackend(None, score=marker_judge(r"Q(\d)")))
     recipe = tmp_path / "judge.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "name": "marker", "policies": [{"name": "p", "model": "smollm2-135m"}],
-        "judge": {"type": "pointwise", "aspects": ["helpfulness"], "scale": 5},
-    }))
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "marker",
+                "policies": [{"name": "p", "model": "smollm2-135m"}],
+                "judge": {"type": "pointwise", "aspects": ["helpfulness"], "scale": 5},
+            }
+        )
+    )
     job = online_job(algorithm, tiny_model, tmp_path, judge_reward(recipe, tmp_path / "store"))
     trainer_cls = getattr(trl, {"rloo": "RLOOTrainer", "grpo": "GRPOTrainer"}[algorithm])
     tokenizer = trl_trainers.load_tokenizer(tiny_model)
     trainer = trainer_cls(
-        model=trl_trainers.load_causal_lm(job), args=trl_trainers.build_config(job), train_dataset=trl_trainers._dataset(job.rows),
-        processing_class=tokenizer, reward_funcs=trl_trainers.reward_function(job),
+        model=trl_trainers.load_causal_lm(job),
+        args=trl_trainers.build_config(job),
+        train_dataset=trl_trainers._dataset(job.rows),
+        processing_class=tokenizer,
+        reward_funcs=trl_trainers.reward_function(job),
     )
     monkeypatch.setattr(trainer_cls, "_generate_single_turn", fixed_generations(trainer_cls, GROUP, tokenizer))
     trainer.model.train()
@@ -238,7 +288,11 @@ def test_failed_rewards_are_counted_as_reward_failed_in_the_metrics(algorithm, t
     from rlaif.training import trl_trainers
 
     trainer_cls = getattr(trl, {"rloo": "RLOOTrainer", "grpo": "GRPOTrainer"}[algorithm])
-    monkeypatch.setattr(trainer_cls, "_generate_single_turn", fixed_generations(trainer_cls, GROUP, trl_trainers.load_tokenizer(tiny_model)))
+    monkeypatch.setattr(
+        trainer_cls,
+        "_generate_single_turn",
+        fixed_generations(trainer_cls, GROUP, trl_trainers.load_tokenizer(tiny_model)),
+    )
     logged: list[dict] = []
     job = online_job(algorithm, tiny_model, tmp_path, marker_reward)
     job.on_metrics = logged.append
@@ -258,11 +312,15 @@ def test_max_length_cuts_rloo_and_grpo_prompts_from_the_left(algorithm, tiny_mod
     tokenizer = trl_trainers.load_tokenizer(tiny_model)
     trainer_cls = getattr(trl, {"rloo": "RLOOTrainer", "grpo": "GRPOTrainer"}[algorithm])
     seen: list[list[int]] = []
-    monkeypatch.setattr(trainer_cls, "_generate_single_turn", fixed_generations(trainer_cls, ["Q3 a", "Q4 b"], tokenizer, seen))
+    monkeypatch.setattr(
+        trainer_cls, "_generate_single_turn", fixed_generations(trainer_cls, ["Q3 a", "Q4 b"], tokenizer, seen)
+    )
     job = online_job(algorithm, tiny_model, tmp_path, marker_reward)
     job.settings = job.settings.model_copy(update={"max_length": 8})
     getattr(trl_trainers, f"run_{algorithm}")(job)
-    full = tokenizer.apply_chat_template(QUESTION, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    full = tokenizer.apply_chat_template(QUESTION, add_generation_prompt=True, tokenize=True, return_dict=True)[
+        "input_ids"
+    ]
     assert len(full) > 8 and seen and all(ids == list(full[-8:]) for ids in seen)
 
 
@@ -290,12 +348,21 @@ def test_an_infinite_reward_is_a_missing_one(algorithm, tiny_model, tmp_path, mo
     tokenizer = trl_trainers.load_tokenizer(tiny_model)
     rewards = trl_trainers.reward_function(job)
     trainer = trainer_cls(
-        model=trl_trainers.load_causal_lm(job), args=trl_trainers.build_config(job), train_dataset=trl_trainers._dataset(job.rows),
-        processing_class=tokenizer, reward_funcs=rewards,
+        model=trl_trainers.load_causal_lm(job),
+        args=trl_trainers.build_config(job),
+        train_dataset=trl_trainers._dataset(job.rows),
+        processing_class=tokenizer,
+        reward_funcs=rewards,
     )
-    monkeypatch.setattr(trainer_cls, "_generate_single_turn", fixed_generations(trainer_cls, ["Q9 inf", "Q2 b", "Q4 c", "Q1 d"], tokenizer))
+    monkeypatch.setattr(
+        trainer_cls,
+        "_generate_single_turn",
+        fixed_generations(trainer_cls, ["Q9 inf", "Q2 b", "Q4 c", "Q1 d"], tokenizer),
+    )
     trainer.model.train()
-    advantages = trainer._generate_and_score_completions([{"prompt": QUESTION} for _ in range(4)])["advantages"].tolist()
+    advantages = trainer._generate_and_score_completions([{"prompt": QUESTION} for _ in range(4)])[
+        "advantages"
+    ].tolist()
 
     finite = torch.tensor([2.0, 4.0, 1.0])
     if algorithm == "rloo":  # leave-one-out over the finite siblings
@@ -323,9 +390,14 @@ def with_sampling_settings(folder) -> str:
 @pytest.mark.parametrize("algorithm", ["rloo", "grpo"])
 @pytest.mark.parametrize(
     ("options", "expected"),
-    [({}, ["TemperatureLogitsWarper"]), ({"generation_kwargs": {"top_k": 5}}, ["TemperatureLogitsWarper", "TopKLogitsWarper"])],
+    [
+        ({}, ["TemperatureLogitsWarper"]),
+        ({"generation_kwargs": {"top_k": 5}}, ["TemperatureLogitsWarper", "TopKLogitsWarper"]),
+    ],
 )
-def test_rloo_and_grpo_sample_from_softmax_of_logits_over_temperature(algorithm, options, expected, tmp_path, monkeypatch):
+def test_rloo_and_grpo_sample_from_softmax_of_logits_over_temperature(
+    algorithm, options, expected, tmp_path, monkeypatch
+):
     """The model's generation_config (min_p 0.1, no_repeat_ngram_size 3) does not reshape the samples: the
     logits processors of every generation are the temperature alone, plus what the user's own
     generation_kwargs ask for; the saved model keeps its generation config."""
@@ -361,7 +433,11 @@ def test_a_batch_without_a_single_reward_makes_no_optimizer_step(algorithm, tiny
     from rlaif.training import trl_trainers
 
     trainer_cls = getattr(trl, {"rloo": "RLOOTrainer", "grpo": "GRPOTrainer"}[algorithm])
-    monkeypatch.setattr(trainer_cls, "_generate_single_turn", fixed_generations(trainer_cls, ["Q3 a", "Q5 b", "Q1 c", "Q2 d"], trl_trainers.load_tokenizer(tiny_model)))
+    monkeypatch.setattr(
+        trainer_cls,
+        "_generate_single_turn",
+        fixed_generations(trainer_cls, ["Q3 a", "Q5 b", "Q1 c", "Q2 d"], trl_trainers.load_tokenizer(tiny_model)),
+    )
     calls: list[int] = []
 
     def first_only(prompts, completions, **kwargs):  # rewards for the first batch, none for the second
@@ -375,9 +451,15 @@ def test_a_batch_without_a_single_reward_makes_no_optimizer_step(algorithm, tiny
     getattr(trl_trainers, f"run_{algorithm}")(one)
     final = getattr(trl_trainers, f"run_{algorithm}")(two)
     assert calls == [4, 4] and [m["step"] for m in logged] == [1, 2]
-    after_one, after_two = (load_file(str(tmp_path / name / "out" / "model" / "model.safetensors")) for name in ("one", "two"))
+    after_one, after_two = (
+        load_file(str(tmp_path / name / "out" / "model" / "model.safetensors")) for name in ("one", "two")
+    )
     base = load_file(f"{tiny_model}/model.safetensors")
     assert any(not torch.equal(after_one[key], base[key]) for key in base), "the scored step changed no weight"
     for key, value in after_one.items():
         assert torch.equal(value, after_two[key]), f"{key}: a step without a reward moved the weights"
-    assert [m["update_skipped"] for m in logged] == [0.0, 1.0] and final["steps_skipped"] == 1.0 and final["reward_failed"] == 4.0
+    assert (
+        [m["update_skipped"] for m in logged] == [0.0, 1.0]
+        and final["steps_skipped"] == 1.0
+        and final["reward_failed"] == 4.0
+    )

@@ -30,20 +30,41 @@ KNOWN_ID = "49ac586dee8f"  # the id of ROWS / MANIFEST since ids were first hash
 
 ROWS = {
     "pairs": [
-        {"prompt": [{"role": "user", "content": "ünï ✓"}], "score": 0.1 + 0.2, "tags": [], "extra": None, "params": {"t": 1}},
-        {"prompt": [{"role": "user", "content": "b"}, {"role": "assistant", "content": "c"}], "score": 1e-17, "tags": ["x"], "extra": "s", "params": {"t": 2.5, "m": 3}},
-        {"prompt": [{"role": "user", "content": "d"}], "score": 3, "tags": ["y", "z"], "extra": None, "params": {"m": None}},
+        {
+            "prompt": [{"role": "user", "content": "ünï ✓"}],
+            "score": 0.1 + 0.2,
+            "tags": [],
+            "extra": None,
+            "params": {"t": 1},
+        },
+        {
+            "prompt": [{"role": "user", "content": "b"}, {"role": "assistant", "content": "c"}],
+            "score": 1e-17,
+            "tags": ["x"],
+            "extra": "s",
+            "params": {"t": 2.5, "m": 3},
+        },
+        {
+            "prompt": [{"role": "user", "content": "d"}],
+            "score": 3,
+            "tags": ["y", "z"],
+            "extra": None,
+            "params": {"m": None},
+        },
     ],
     "generations": [{"text": None, "n": i, "f": i / 7} for i in range(2500)],
     "prompts": [],
-    "rankings": [{"scores": [], "ranks": [], "detail": "{}"}, {"scores": [0.5, 1.0], "ranks": [2, 1], "detail": '{"a": 1}'}],
+    "rankings": [
+        {"scores": [], "ranks": [], "detail": "{}"},
+        {"scores": [0.5, 1.0], "ranks": [2, 1], "detail": '{"a": 1}'},
+    ],
 }
 
 
 def spill_of(tmp_path, name, rows, size):
     spill = RowSpill(tmp_path / "spill", name)
     for start in range(0, len(rows), size):
-        spill.append(rows[start:start + size])
+        spill.append(rows[start : start + size])
     return spill
 
 
@@ -71,10 +92,21 @@ def test_a_first_part_of_nulls_takes_the_type_of_later_parts(tmp_path):
 def test_columns_come_from_the_first_row_and_chained_spills_keep_their_order(tmp_path):
     first = spill_of(tmp_path, "a", [{"x": 1, "y": "a"}, {"x": 2, "y": "b", "z": 9}], 1)
     second = spill_of(tmp_path, "b", [{"y": "c", "x": 3, "z": 1}], 1)
-    version_id, _ = commit_tables(tmp_path / "store", "t", {"generations": chain("generations", [first, second])}, MANIFEST)
+    version_id, _ = commit_tables(
+        tmp_path / "store", "t", {"generations": chain("generations", [first, second])}, MANIFEST
+    )
     rows = [{"x": 1, "y": "a"}, {"x": 2, "y": "b", "z": 9}, {"y": "c", "x": 3, "z": 1}]
-    assert version_id == commit_tables(tmp_path / "lists", "t", {"generations": rows[:1] + [{"x": 2, "y": "b"}, {"x": 3, "y": "c"}]}, MANIFEST)[0]
-    assert read_table(tmp_path / "store", version_id, "generations") == [{"x": 1, "y": "a"}, {"x": 2, "y": "b"}, {"x": 3, "y": "c"}]
+    assert (
+        version_id
+        == commit_tables(
+            tmp_path / "lists", "t", {"generations": rows[:1] + [{"x": 2, "y": "b"}, {"x": 3, "y": "c"}]}, MANIFEST
+        )[0]
+    )
+    assert read_table(tmp_path / "store", version_id, "generations") == [
+        {"x": 1, "y": "a"},
+        {"x": 2, "y": "b"},
+        {"x": 3, "y": "c"},
+    ]
 
 
 def test_empty_tables_and_conflicting_types(tmp_path):

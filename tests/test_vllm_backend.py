@@ -11,7 +11,9 @@ import threading
 
 import pytest
 
-pytest.importorskip("vllm", reason="vLLM is not installed in this environment - build it with `make vllm-env` (runs in .venv-vllm)")
+pytest.importorskip(
+    "vllm", reason="vLLM is not installed in this environment - build it with `make vllm-env` (runs in .venv-vllm)"
+)
 
 from rlaif.backends.base import GenerateRequest, ScoreRequest  # noqa: E402
 from rlaif.backends.transformers_backend import TransformersBackend  # noqa: E402
@@ -41,7 +43,6 @@ def engine():
     backend.close()
 
 
-
 def chat(text: str, system: str | None = None):
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
     return GenerateRequest.pack(messages)
@@ -49,7 +50,11 @@ def chat(text: str, system: str | None = None):
 
 def test_samples_of_a_prompt_differ_and_every_request_gets_a_result(engine):
     prompts = [chat("Name a colour."), chat("Write one word about the sea."), chat("Say something about cats.")]
-    requests = [GenerateRequest(m, temperature=1.0, top_p=0.95, max_tokens=12, seed=s, sample_index=s) for m in prompts for s in range(4)]
+    requests = [
+        GenerateRequest(m, temperature=1.0, top_p=0.95, max_tokens=12, seed=s, sample_index=s)
+        for m in prompts
+        for s in range(4)
+    ]
     results = collect(engine.generate, requests)
     assert all(r.text and r.completion_tokens > 0 and r.finish_reason in ("stop", "length") for r in results)
     assert all(r.completion_tokens <= 12 for r in results)
@@ -75,7 +80,10 @@ def test_the_models_chat_template_is_applied(engine):
         messages = chat("What is the capital of Italy?", system)
         (result,) = collect(engine.generate, [GenerateRequest(messages, 0.0, 1.0, 4, 0)])
         ids = tokenizer.apply_chat_template(
-            [{"role": r, "content": c} for r, c in messages], add_generation_prompt=True, tokenize=True, return_dict=False
+            [{"role": r, "content": c} for r, c in messages],
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=False,
         )
         assert result.prompt_tokens == len(ids)
         raw = len(tokenizer.encode("What is the capital of Italy?", add_special_tokens=False))
@@ -112,7 +120,9 @@ def test_judge_scores_come_from_logprobs_and_match_transformers(engine):
         p_vllm = got.probs["a"] / mass
         p_ref = want.probs["a"] / sum(want.probs.values())
         assert abs(p_vllm - p_ref) < SCORE_TOLERANCE, (got.probs, want.probs)
-        assert (got.probs["a"] > got.probs["b"]) == (want.probs["a"] > want.probs["b"]) or abs(p_ref - 0.5) < SCORE_TOLERANCE
+        assert (got.probs["a"] > got.probs["b"]) == (want.probs["a"] > want.probs["b"]) or abs(
+            p_ref - 0.5
+        ) < SCORE_TOLERANCE
 
 
 def test_multi_token_option_is_a_clear_error(engine):
@@ -143,7 +153,9 @@ def test_all_requests_are_queued_before_the_engine_runs_in_prefix_order(engine, 
     kinds = [kind for kind, _ in events]
     assert kinds[: len(shuffled)] == ["enqueue"] * len(shuffled) and set(kinds[len(shuffled) :]) == {"step"}
     queued = [text for kind, text in events if kind == "enqueue"]
-    assert queued == sorted(queued), "requests sharing a prefix (same template and instruction) must be queued together"
+    assert queued == sorted(queued), (
+        "requests sharing a prefix (same template and instruction) must be queued together"
+    )
 
 
 def test_the_backend_works_from_a_worker_thread(engine):
@@ -156,7 +168,10 @@ def test_the_backend_works_from_a_worker_thread(engine):
 
 
 def test_sampling_and_judging_through_the_cache(tmp_path):
-    prompts = [Prompt(id=f"p{i}", messages=[{"role": "user", "content": text}]) for i, text in enumerate(["Name a fruit.", "Say hi."])]
+    prompts = [
+        Prompt(id=f"p{i}", messages=[{"role": "user", "content": text}])
+        for i, text in enumerate(["Name a fruit.", "Say hi."])
+    ]
     policy = PolicySpec(backend="vllm", name="smol-vllm", params={"temperature": 1.0, "max_tokens": 16, "seed": 1})
     judge = PairwiseJudge(backend="vllm")
     filters = FilterSpec(consistency=False, min_margin=0.0, drop_truncated=False)

@@ -26,10 +26,16 @@ from tests.badinput import ENV, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import write_prompts
 
 if vllm_imports():
-    pytest.skip("vLLM imports here: backend: vllm runs in process (tests/test_vllm_backend.py); these tests are for the main environment", allow_module_level=True)
+    pytest.skip(
+        "vLLM imports here: backend: vllm runs in process (tests/test_vllm_backend.py); these tests are for the main environment",
+        allow_module_level=True,
+    )
 
 VLLM_COMMAND = PROJECT_ROOT / ".venv-vllm" / "bin" / "vllm"
-needs_vllm_env = pytest.mark.skipif(not VLLM_COMMAND.exists(), reason=f"no vLLM environment ({VLLM_COMMAND} is missing) - build it with `make vllm-env`")
+needs_vllm_env = pytest.mark.skipif(
+    not VLLM_COMMAND.exists(),
+    reason=f"no vLLM environment ({VLLM_COMMAND} is missing) - build it with `make vllm-env`",
+)
 real = [pytest.mark.vllm, pytest.mark.slow, needs_vllm_env]
 PROMPTS = ["Name a fruit.", "Say hello to a friend.", "What colour is the sky?"]
 # P(a better) per order, transformers vs managed vLLM on the same generations, float32 both
@@ -38,15 +44,26 @@ P_TOLERANCE = 0.002
 
 def recipe(folder: Path, policy_backend: str, judge_backend: str, name: str = "managed") -> Path:
     prompts = write_prompts(folder / "prompts.jsonl", PROMPTS)
-    return write_recipe(folder, {
-        "name": name,
-        "prompts": {"path": str(prompts), "system": "Answer in one short sentence."},
-        "policies": [{"name": "smol", "backend": policy_backend, "model": "smollm2-135m", "dtype": "float32",
-                      "params": {"temperature": 1.0, "max_tokens": 24, "seed": 3}}],
-        "samples_per_prompt": 2,
-        "judge": {"backend": judge_backend, "model": "smollm2-135m", "dtype": "float32"},
-        "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False},
-    }, name=f"{name}.yaml")
+    return write_recipe(
+        folder,
+        {
+            "name": name,
+            "prompts": {"path": str(prompts), "system": "Answer in one short sentence."},
+            "policies": [
+                {
+                    "name": "smol",
+                    "backend": policy_backend,
+                    "model": "smollm2-135m",
+                    "dtype": "float32",
+                    "params": {"temperature": 1.0, "max_tokens": 24, "seed": 3},
+                }
+            ],
+            "samples_per_prompt": 2,
+            "judge": {"backend": judge_backend, "model": "smollm2-135m", "dtype": "float32"},
+            "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False},
+        },
+        name=f"{name}.yaml",
+    )
 
 
 def version_of(result: subprocess.CompletedProcess) -> str:
@@ -82,7 +99,13 @@ def served(tmp_path_factory):
     store = folder / "store"
     started = time.monotonic()
     result = run_cli("run", str(recipe(folder, "vllm", "vllm")), "--store", str(store), timeout=900)
-    return {"folder": folder, "store": store, "version": version_of(result), "wall_s": time.monotonic() - started, "stdout": result.stdout}
+    return {
+        "folder": folder,
+        "store": store,
+        "version": version_of(result),
+        "wall_s": time.monotonic() - started,
+        "stdout": result.stdout,
+    }
 
 
 @needs_vllm_env
@@ -91,11 +114,16 @@ def served(tmp_path_factory):
 def test_vllm_recipe_runs_through_rlaif_run_with_a_managed_server(served):
     store, version = served["store"], served["version"]
     manifest = load_manifest(store, version)
-    assert {k: manifest["models"]["judge"][k] for k in ("backend", "model")} == {"backend": "vllm", "model": "smollm2-135m"}
+    assert {k: manifest["models"]["judge"][k] for k in ("backend", "model")} == {
+        "backend": "vllm",
+        "model": "smollm2-135m",
+    }
     assert manifest["calls"] == {"live": 3 * 2 + 3 * 2, "cached": 0, "failed": 0}  # 6 samples + 3 pairs x 2 orders
     assert all(g["error"] is None and g["text"] for g in read_table(store, version, "generations"))
     judgments = read_table(store, version, "judgments")
-    assert len(judgments) == 3 and all(j["error"] is None and j["soft"] and j["prob_mass"] > 0.3 for j in judgments), judgments
+    assert len(judgments) == 3 and all(j["error"] is None and j["soft"] and j["prob_mass"] > 0.3 for j in judgments), (
+        judgments
+    )
     (log,) = sorted((store / "logs" / "vllm").glob("*.log"))  # policy and judge share one engine: one server
     assert "Application startup complete" in log.read_text(errors="replace")
     assert_gone(*server_of(log))
@@ -108,15 +136,31 @@ def test_vllm_recipe_runs_through_rlaif_run_with_a_managed_server(served):
 def test_judge_probabilities_equal_the_transformers_backend(served):
     """The same generations (the policy's calls come from the cache) judged by transformers: the same P(a) per order."""
     store = served["store"]
-    with_transformers = version_of(run_cli("run", str(recipe(served["folder"], "vllm", "transformers")), "--store", str(store), "--no-prefect", timeout=600))
-    assert load_manifest(store, with_transformers)["calls"]["cached"] == 6  # the policy did not run again: same responses
+    with_transformers = version_of(
+        run_cli(
+            "run",
+            str(recipe(served["folder"], "vllm", "transformers")),
+            "--store",
+            str(store),
+            "--no-prefect",
+            timeout=600,
+        )
+    )
+    assert (
+        load_manifest(store, with_transformers)["calls"]["cached"] == 6
+    )  # the policy did not run again: same responses
     key = lambda j: (j["prompt_id"], j["a_id"], j["b_id"])  # noqa: E731
     vllm = {key(j): j for j in read_table(store, served["version"], "judgments")}
     transformers = {key(j): j for j in read_table(store, with_transformers, "judgments")}
     assert vllm.keys() == transformers.keys() and len(vllm) == 3
     for pair, judged in transformers.items():
         for order in ("p_a_ab", "p_a_ba"):
-            assert abs(vllm[pair][order] - judged[order]) <= P_TOLERANCE, (pair, order, vllm[pair][order], judged[order])
+            assert abs(vllm[pair][order] - judged[order]) <= P_TOLERANCE, (
+                pair,
+                order,
+                vllm[pair][order],
+                judged[order],
+            )
     assert len(list((store / "logs" / "vllm").glob("*.log"))) == 1, "a fully cached vllm policy starts no server"
 
 
@@ -125,14 +169,30 @@ def test_judge_probabilities_equal_the_transformers_backend(served):
 @pytest.mark.slow
 def test_sigkill_of_the_run_leaves_no_vllm_server(tmp_path):
     store = tmp_path / "store"
-    argv = [sys.executable, "-m", "rlaif.cli", "run", str(recipe(tmp_path, "vllm", "vllm")), "--store", str(store), "--no-prefect"]
+    argv = [
+        sys.executable,
+        "-m",
+        "rlaif.cli",
+        "run",
+        str(recipe(tmp_path, "vllm", "vllm")),
+        "--store",
+        str(store),
+        "--no-prefect",
+    ]
     run = subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         info = wait_for_server(store, run)
     finally:
         run.kill()  # SIGKILL: no cleanup code of the run runs
         run.wait()
-    next_run = run_cli("run", str(recipe(tmp_path, "transformers", "transformers", name="next")), "--store", str(store), "--no-prefect", timeout=600)
+    next_run = run_cli(
+        "run",
+        str(recipe(tmp_path, "transformers", "transformers", name="next")),
+        "--store",
+        str(store),
+        "--no-prefect",
+        timeout=600,
+    )
     version_of(next_run)
     assert_gone(info["pid"], info["port"])
     assert list(servers_dir(store).glob("*.json")) == [], "the next run removed the dead run's server record"
@@ -146,7 +206,10 @@ def wait_for_server(store: Path, run: subprocess.Popen, timeout_s: float = 600) 
         for record in servers_dir(store).glob("*.json") if servers_dir(store).is_dir() else []:
             info = json.loads(record.read_text())
             try:
-                if httpx.get(f"http://127.0.0.1:{info['port']}/v1/models", timeout=2, trust_env=False).status_code == 200:
+                if (
+                    httpx.get(f"http://127.0.0.1:{info['port']}/v1/models", timeout=2, trust_env=False).status_code
+                    == 200
+                ):
                     return info
             except httpx.HTTPError:
                 pass
@@ -157,8 +220,20 @@ def wait_for_server(store: Path, run: subprocess.Popen, timeout_s: float = 600) 
 def test_a_missing_vllm_env_is_a_clean_error_naming_the_path(tmp_path):
     missing = tmp_path / "no-such-venv"
     store = tmp_path / "store"
-    result = run_cli("run", str(recipe(tmp_path, "transformers", "vllm")), "--store", str(store), env={"RLAIF_VLLM_ENV": str(missing)})
-    assert_clean_failure(result, "judge (vllm backend, model 'smollm2-135m')", str(missing / "bin" / "vllm"), "make vllm-env", store=store)
+    result = run_cli(
+        "run",
+        str(recipe(tmp_path, "transformers", "vllm")),
+        "--store",
+        str(store),
+        env={"RLAIF_VLLM_ENV": str(missing)},
+    )
+    assert_clean_failure(
+        result,
+        "judge (vllm backend, model 'smollm2-135m')",
+        str(missing / "bin" / "vllm"),
+        "make vllm-env",
+        store=store,
+    )
 
 
 def test_the_next_run_on_a_store_stops_a_server_whose_run_is_gone(tmp_path):
@@ -170,7 +245,11 @@ def test_the_next_run_on_a_store_stops_a_server_whose_run_is_gone(tmp_path):
     server = subprocess.Popen(["sh", "-c", "sleep 600 & wait"], start_new_session=True)
     time.sleep(0.3)
     record = servers_dir(store) / f"{server.pid}.json"
-    record.write_text(json.dumps({"pid": server.pid, "started": start_time(server.pid), "port": 1, "model": "m", "log": "x", "parent": 1}))
+    record.write_text(
+        json.dumps(
+            {"pid": server.pid, "started": start_time(server.pid), "port": 1, "model": "m", "log": "x", "parent": 1}
+        )
+    )
     record.with_suffix(".lock").touch()  # nobody holds it: its run is gone
     alive = servers_dir(store) / "999999.json"  # a live run's server (we hold its lock) is left alone
     from rlaif.store.locks import hold
@@ -191,10 +270,25 @@ def test_vllm_engine_settings_are_vllm_options_outside_the_version_id():
     from rlaif.calls.engine import backend_identity
     from rlaif.config.recipe import Recipe
 
-    base = {"name": "v", "prompts": {"path": "x.jsonl"}, "policies": [{"backend": "transformers"}], "judge": {"backend": "vllm"}}
-    engine = {"max_model_len": 2048, "enable_prefix_caching": False, "gpu_memory_utilization": 0.5, "tensor_parallel_size": 2, "vllm_env": "/opt/v"}
+    base = {
+        "name": "v",
+        "prompts": {"path": "x.jsonl"},
+        "policies": [{"backend": "transformers"}],
+        "judge": {"backend": "vllm"},
+    }
+    engine = {
+        "max_model_len": 2048,
+        "enable_prefix_caching": False,
+        "gpu_memory_utilization": 0.5,
+        "tensor_parallel_size": 2,
+        "vllm_env": "/opt/v",
+    }
     plain, tuned = Recipe.model_validate(base), Recipe.model_validate({**base, "judge": {"backend": "vllm", **engine}})
     assert hashed_recipe(plain.model_dump(mode="json")) == hashed_recipe(tuned.model_dump(mode="json"))
-    assert backend_identity(plain.judge) == backend_identity(tuned.judge) == {"backend": "vllm", "model": "smollm2-135m", "dtype": "float32"}
+    assert (
+        backend_identity(plain.judge)
+        == backend_identity(tuned.judge)
+        == {"backend": "vllm", "model": "smollm2-135m", "dtype": "float32"}
+    )
     with pytest.raises(Exception, match="max_model_len"):
         Recipe.model_validate({**base, "policies": [{"backend": "transformers", "max_model_len": 2048}]})

@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytest.importorskip("vllm", reason="vLLM is not installed in this environment - build it with `make vllm-env` (runs in .venv-vllm)")
+pytest.importorskip(
+    "vllm", reason="vLLM is not installed in this environment - build it with `make vllm-env` (runs in .venv-vllm)"
+)
 
 from rlaif.store.versions import list_versions, load_manifest, read_table  # noqa: E402
 from tests.conftest import ROOT, write_prompts  # noqa: E402
@@ -48,7 +50,9 @@ def get(url: str) -> str:
 
 def metric(root: str, name: str) -> float:
     """Sum of a Prometheus counter over its label sets."""
-    return sum(float(v) for v in re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", get(root + "/metrics"), re.M))
+    return sum(
+        float(v) for v in re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", get(root + "/metrics"), re.M)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +61,24 @@ def server():
 
     port, log = free_port(), tempfile.NamedTemporaryFile(prefix="vllm-serve-", suffix=".log", delete=False)
     argv = [
-        str(Path(sys.executable).parent / "vllm"), "serve", resolve_model("smollm2-135m"),
-        "--host", "127.0.0.1", "--port", str(port), "--served-model-name", SERVED,
-        "--dtype", "float32", "--max-model-len", "4096", "--enforce-eager",
+        str(Path(sys.executable).parent / "vllm"),
+        "serve",
+        resolve_model("smollm2-135m"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--served-model-name",
+        SERVED,
+        "--dtype",
+        "float32",
+        "--max-model-len",
+        "4096",
+        "--enforce-eager",
         # CPU blocks default to 128 tokens: too coarse for short prompts to share cached prefixes
-        "--enable-prefix-caching", "--block-size", "32",
+        "--enable-prefix-caching",
+        "--block-size",
+        "32",
     ]
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -69,7 +86,9 @@ def server():
     try:
         deadline = time.monotonic() + 600
         while True:
-            assert proc.poll() is None, f"vllm serve exited with {proc.returncode}:\n{Path(log.name).read_text()[-4000:]}"
+            assert proc.poll() is None, (
+                f"vllm serve exited with {proc.returncode}:\n{Path(log.name).read_text()[-4000:]}"
+            )
             try:
                 if SERVED in get(root + "/v1/models"):
                     break
@@ -90,12 +109,18 @@ def server():
 
 def rlaif_run(recipe: Path, store: Path) -> dict:
     if not MAIN_PYTHON.is_file():
-        pytest.skip(f"no main environment at {MAIN_PYTHON} to run the rlaif CLI - run `make install` or set RLAIF_MAIN_PYTHON")
+        pytest.skip(
+            f"no main environment at {MAIN_PYTHON} to run the rlaif CLI - run `make install` or set RLAIF_MAIN_PYTHON"
+        )
     env = {**os.environ, "RLAIF_PROGRESS": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
     env.pop("VIRTUAL_ENV", None)
     result = subprocess.run(
         [str(MAIN_PYTHON), "-m", "rlaif.cli", "run", str(recipe), "--store", str(store)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     calls = re.search(r"calls: live (\d+), cached (\d+), failed (\d+)", result.stdout)
@@ -105,22 +130,32 @@ def rlaif_run(recipe: Path, store: Path) -> dict:
 
 
 def test_recipe_through_vllm_serve_is_soft_complete_and_cached(server, tmp_path):
-    prompts = write_prompts(tmp_path / "prompts.jsonl", ["Name a fruit.", "Say hello to a friend.", "What colour is the sky?"])
+    prompts = write_prompts(
+        tmp_path / "prompts.jsonl", ["Name a fruit.", "Say hello to a friend.", "What colour is the sky?"]
+    )
     endpoint = {"backend": "openai", "base_url": server + "/v1", "model": SERVED}
     recipe = tmp_path / "served.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "name": "vllm-served",
-        "prompts": {"path": str(prompts), "system": "Answer in one short sentence."},
-        "policies": [{"name": "smol-served", **endpoint, "params": {"temperature": 1.0, "max_tokens": 24, "seed": 3}}],
-        "samples_per_prompt": 2,
-        "judge": endpoint,
-        "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False},
-    }))
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "vllm-served",
+                "prompts": {"path": str(prompts), "system": "Answer in one short sentence."},
+                "policies": [
+                    {"name": "smol-served", **endpoint, "params": {"temperature": 1.0, "max_tokens": 24, "seed": 3}}
+                ],
+                "samples_per_prompt": 2,
+                "judge": endpoint,
+                "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False},
+            }
+        )
+    )
     store = tmp_path / "store"
     served_before = metric(server, "vllm:request_success_total")
 
     first = rlaif_run(recipe, store)
-    assert first["live"] == 3 * 2 + 3 * 2 and first["failed"] == 0 and first["cached"] == 0  # 6 samples + 3 pairs x 2 orders
+    assert (
+        first["live"] == 3 * 2 + 3 * 2 and first["failed"] == 0 and first["cached"] == 0
+    )  # 6 samples + 3 pairs x 2 orders
     assert metric(server, "vllm:request_success_total") - served_before == first["live"]
     manifest = load_manifest(store, first["version"])
     assert manifest["models"]["judge"] == {"backend": "openai", "model": SERVED}
@@ -132,10 +167,14 @@ def test_recipe_through_vllm_serve_is_soft_complete_and_cached(server, tmp_path)
     judgments = read_table(store, first["version"], "judgments")
     assert len(judgments) == 3 and all(j["error"] is None for j in judgments)
     assert all(j["soft"] and j["prob_mass"] > 0.3 for j in judgments), "logprobs must come back from vllm serve"
-    assert metric(server, "vllm:prefix_cache_hits_total") > 0, "samples of one prompt and both orders of a pair share a prefix"
+    assert metric(server, "vllm:prefix_cache_hits_total") > 0, (
+        "samples of one prompt and both orders of a pair share a prefix"
+    )
 
     served_after_first = metric(server, "vllm:request_success_total")
     again = rlaif_run(recipe, store)
     assert again["live"] == 0 and again["failed"] == 0 and again["cached"] == first["live"]
     assert again["version"] == first["version"] and len(list_versions(store)) == 1
-    assert metric(server, "vllm:request_success_total") == served_after_first, "a cached re-run sends nothing to the server"
+    assert metric(server, "vllm:request_success_total") == served_after_first, (
+        "a cached re-run sends nothing to the server"
+    )

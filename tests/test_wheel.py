@@ -30,7 +30,13 @@ def run(args: list, cwd: Path, env: dict | None = None, timeout: float = 900) ->
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     source = tmp_path_factory.mktemp("source") / "rlaif"  # a clean copy: no build folder or egg-info of the checkout
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv*", ".git", "data", "__pycache__", "build", "*.egg-info", ".prefect", ".pytest_cache"))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv*", ".git", "data", "__pycache__", "build", "*.egg-info", ".prefect", ".pytest_cache"
+        ),
+    )
     run([UV, "build", "--wheel", "--out-dir", out, source], cwd=source)
     return next(out.glob("rlaif-*.whl"))
 
@@ -43,7 +49,16 @@ def test_the_wheel_ships_what_rlaif_reads_at_run_time(wheel: Path) -> None:
     for template in ("dataset_card.md.j2", "model_card.md.j2", "report.html.j2", "train_report.html.j2"):
         assert f"rlaif/publish/templates/{template}" in names
     packages = {name.rsplit("/", 1)[0] for name in names if name.endswith("__init__.py")}
-    assert {"rlaif/core", "rlaif/config", "rlaif/weights", "rlaif/calls", "rlaif/pipeline", "rlaif/publish", "rlaif/loop", "rlaif/cli"} <= packages
+    assert {
+        "rlaif/core",
+        "rlaif/config",
+        "rlaif/weights",
+        "rlaif/calls",
+        "rlaif/pipeline",
+        "rlaif/publish",
+        "rlaif/loop",
+        "rlaif/cli",
+    } <= packages
 
 
 @pytest.mark.skipif(not UV.exists(), reason="uv is a dev dependency (make install)")
@@ -69,8 +84,14 @@ def test_a_new_venv_runs_a_recipe_from_an_empty_folder(wheel: Path, tmp_path: Pa
     assert where.startswith(str(venv)), where  # the installed package, not the checkout
     run([venv / "bin" / "rlaif", "run", "recipe.yaml", "--store", "store"], cwd=work, env=env)
     versions = list((work / "store" / "versions").iterdir())
-    assert len(versions) == 1 and "pairwise_judge.j2" in (versions[0] / "manifest.json").read_text()  # the default template, from the package
+    assert (
+        len(versions) == 1 and "pairwise_judge.j2" in (versions[0] / "manifest.json").read_text()
+    )  # the default template, from the package
     rlaif = venv / "bin" / "rlaif"
-    run([rlaif, "datasets", "export", versions[0].name, "--format", "prompts", "--out", "out", "--store", "store"], cwd=work, env=env)
+    run(
+        [rlaif, "datasets", "export", versions[0].name, "--format", "prompts", "--out", "out", "--store", "store"],
+        cwd=work,
+        env=env,
+    )
     assert (work / "out" / "README.md").read_text().startswith("---\n")  # the dataset card template, from the package
     assert "Usage: rlaif" in run([rlaif, "--help"], cwd=work, env=env).stdout

@@ -16,12 +16,25 @@ def tiny_causal_lm(folder: Path, moe: bool = False, router_aux_loss_coef: float 
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m"))
     shape = {
-        "vocab_size": len(tokenizer), "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-        "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 512,
-        "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id,
+        "vocab_size": len(tokenizer),
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "max_position_embeddings": 512,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
     }
     if moe:
-        config = MixtralConfig(**shape, num_local_experts=4, num_experts_per_tok=2, router_aux_loss_coef=router_aux_loss_coef, output_router_logits=False)
+        config = MixtralConfig(
+            **shape,
+            num_local_experts=4,
+            num_experts_per_tok=2,
+            router_aux_loss_coef=router_aux_loss_coef,
+            output_router_logits=False,
+        )
     else:
         config = LlamaConfig(**shape)
     torch.manual_seed(0)

@@ -18,14 +18,18 @@ def pipeline_version(store: Path) -> str:
     from rlaif.pipeline.runner import run_recipe
 
     prompts = write_prompts(store.parent / f"{store.name}-prompts.jsonl", PROMPTS)
-    recipe = parse_recipe({
-        "name": "piped",
-        "prompts": {"path": str(prompts)},
-        "policies": [{"name": "smol", "model": "smollm2-135m", "params": {"temperature": 1.0, "max_tokens": 12, "seed": 3}}],
-        "samples_per_prompt": 3,
-        "judge": {"model": "smollm2-135m", "template": str(ROOT / "rlaif/judges/prompts/pairwise_judge.j2")},
-        "filters": {"drop_truncated": False, "consistency": False, "min_margin": 0.0},
-    })
+    recipe = parse_recipe(
+        {
+            "name": "piped",
+            "prompts": {"path": str(prompts)},
+            "policies": [
+                {"name": "smol", "model": "smollm2-135m", "params": {"temperature": 1.0, "max_tokens": 12, "seed": 3}}
+            ],
+            "samples_per_prompt": 3,
+            "judge": {"model": "smollm2-135m", "template": str(ROOT / "rlaif/judges/prompts/pairwise_judge.j2")},
+            "filters": {"drop_truncated": False, "consistency": False, "min_margin": 0.0},
+        }
+    )
     version_id, _, manifest, _ = run_recipe(recipe, store)
     assert manifest["counts"]["kept"] >= 2, manifest["counts"]
     return version_id

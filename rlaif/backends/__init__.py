@@ -14,8 +14,18 @@ from rlaif.config.engines import API_BACKENDS, BACKENDS
 from rlaif.config.recipe import ModelSpec
 from rlaif.core.errors import BackendError
 
-__all__ = ["API_BACKENDS", "BACKENDS", "Backend", "BackendPool", "backend_class", "engine_key", "make_backend", "opened", "pooled", "using"]
-
+__all__ = [
+    "API_BACKENDS",
+    "BACKENDS",
+    "Backend",
+    "BackendPool",
+    "backend_class",
+    "engine_key",
+    "make_backend",
+    "opened",
+    "pooled",
+    "using",
+]
 
 
 def backend_class(name: str) -> type[Backend]:
@@ -52,7 +62,9 @@ class BackendPool:
 
     def __init__(self, store=None) -> None:
         self.store = store  # the run's store: a backend resolves a trained model id (`model: <id>`) in it
-        if store is not None:  # `vllm serve` processes of runs on this store that were killed (rlaif.backends.vllm_server)
+        if (
+            store is not None
+        ):  # `vllm serve` processes of runs on this store that were killed (rlaif.backends.vllm_server)
             from rlaif.backends.vllm_server import reap_leftover_servers
 
             reap_leftover_servers(store)

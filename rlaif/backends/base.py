@@ -89,7 +89,9 @@ class Backend:
 
         missing = [name for name in cls.requires if importlib.util.find_spec(name) is None]
         if missing:
-            raise BackendError(f"needs {', '.join(missing)}, which is not installed here - pip install {' '.join(missing)}")
+            raise BackendError(
+                f"needs {', '.join(missing)}, which is not installed here - pip install {' '.join(missing)}"
+            )
 
     @classmethod
     def is_transient(cls, exc: BaseException) -> bool:

@@ -64,7 +64,13 @@ def request_body(backend, kind: str, request: GenerateRequest | ScoreRequest) ->
     """The chat-completion body of a request, as the live path sends it (rlaif.backends.openai_compat)."""
     spec = backend.spec
     if kind == "generate":
-        body = {"model": spec.model, "messages": request.chat(), "temperature": request.temperature, "top_p": request.top_p, "max_tokens": request.max_tokens}
+        body = {
+            "model": spec.model,
+            "messages": request.chat(),
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "max_tokens": request.max_tokens,
+        }
         if request.seed is not None:
             body["seed"] = request.seed
         return body
@@ -88,7 +94,10 @@ def parse_line(kind: str, request, line: dict) -> Completion | Scores | BatchLin
         return BatchLineFailed(f"batch request failed: HTTP {status}: {message}", status)
     choice, usage = body["choices"][0], body.get("usage") or {}
     text = (choice.get("message") or {}).get("content") or ""
-    tokens = {"prompt_tokens": usage.get("prompt_tokens") or 0, "completion_tokens": usage.get("completion_tokens") or 0}
+    tokens = {
+        "prompt_tokens": usage.get("prompt_tokens") or 0,
+        "completion_tokens": usage.get("completion_tokens") or 0,
+    }
     if kind == "generate":
         return Completion(text=text, finish_reason=choice.get("finish_reason") or "stop", **tokens)
     content = (choice.get("logprobs") or {}).get("content")
@@ -98,7 +107,9 @@ def parse_line(kind: str, request, line: dict) -> Completion | Scores | BatchLin
 def records_dir(backend) -> Path:
     store = getattr(backend, "store", None)
     if store is None:
-        raise BackendError("batch: true needs the run's store (STORE/.batches keeps the batch ids) - run it through `rlaif run` or a BackendPool with a store")
+        raise BackendError(
+            "batch: true needs the run's store (STORE/.batches keeps the batch ids) - run it through `rlaif run` or a BackendPool with a store"
+        )
     return Path(store) / ".batches"
 
 
@@ -139,7 +150,9 @@ async def batch_requests(backend, kind: str, requests: list, on_result) -> None:
             for index, line_id in enumerate(ids):
                 if line_id in wanted:
                     found = results.get(line_id)
-                    on_result(index, found if isinstance(found, Exception) else parse_line(kind, requests[index], found))
+                    on_result(
+                        index, found if isinstance(found, Exception) else parse_line(kind, requests[index], found)
+                    )
     finally:
         await client.close()
 
@@ -160,11 +173,16 @@ async def submit(client, path: Path, part: list[str], lines: dict[str, dict], re
     """Upload the JSONL (unless an earlier try did and recorded it) and create the batch; each id is recorded at once."""
     record = {} if record is None or record.get("collected") else record
     if not record.get("input_file_id"):
-        text = "".join(json.dumps({"custom_id": line_id, "method": "POST", "url": ENDPOINT, "body": lines[line_id]}) + "\n" for line_id in part)
+        text = "".join(
+            json.dumps({"custom_id": line_id, "method": "POST", "url": ENDPOINT, "body": lines[line_id]}) + "\n"
+            for line_id in part
+        )
         uploaded = await client.files.create(file=("rlaif-batch.jsonl", io.BytesIO(text.encode())), purpose="batch")
         record = {"input_file_id": uploaded.id, "lines": len(part), "uploaded_at": time.time()}
         write_record(path, record)
-    batch = await client.batches.create(input_file_id=record["input_file_id"], endpoint=ENDPOINT, completion_window="24h")
+    batch = await client.batches.create(
+        input_file_id=record["input_file_id"], endpoint=ENDPOINT, completion_window="24h"
+    )
     record = {**record, "batch_id": batch.id, "submitted_at": time.time()}
     write_record(path, record)  # before any poll: a crash from here on resumes this batch
     return record

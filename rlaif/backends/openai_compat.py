@@ -101,9 +101,13 @@ class OpenAIBackend(Backend):
         """Connection errors, timeouts, a shared limit that cannot be reached, HTTP 408/409/425/429/5xx (also a failed Batch API line's status)."""
         import openai
 
-        if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, asyncio.TimeoutError, SharedLimitUnavailable)):
+        if isinstance(
+            exc, (openai.APIConnectionError, openai.APITimeoutError, asyncio.TimeoutError, SharedLimitUnavailable)
+        ):
             return True
-        if getattr(exc, "batch_status", None) is not None:  # a failed line of a Batch API batch (rlaif.backends.openai_batch)
+        if (
+            getattr(exc, "batch_status", None) is not None
+        ):  # a failed line of a Batch API batch (rlaif.backends.openai_batch)
             return exc.batch_status in RETRY_STATUS
         return isinstance(exc, openai.APIStatusError) and exc.status_code in RETRY_STATUS
 
@@ -137,7 +141,10 @@ class OpenAIBackend(Backend):
         # and jitter, waiting what Retry-After asks up to 2 minutes (a longer wait is not retried:
         # the run's next pass takes it, rlaif.calls.engine); a 400 is never retried.
         return openai.AsyncOpenAI(
-            base_url=self.spec.base_url, api_key=self._api_key(), timeout=self.spec.timeout_s, max_retries=self.spec.max_retries
+            base_url=self.spec.base_url,
+            api_key=self._api_key(),
+            timeout=self.spec.timeout_s,
+            max_retries=self.spec.max_retries,
         )
 
     async def _pool(self, requests: list, one: Callable, on_result: Callable) -> None:
@@ -176,7 +183,13 @@ class OpenAIBackend(Backend):
 
     async def _generate_one(self, client, request: GenerateRequest) -> Completion:
         start = time.perf_counter()
-        body = {"model": self.spec.model, "messages": request.chat(), "temperature": request.temperature, "top_p": request.top_p, "max_tokens": request.max_tokens}
+        body = {
+            "model": self.spec.model,
+            "messages": request.chat(),
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "max_tokens": request.max_tokens,
+        }
         if request.seed is not None:
             body["seed"] = request.seed
         response = await self._chat(client, body)
@@ -193,7 +206,12 @@ class OpenAIBackend(Backend):
         import openai
 
         start = time.perf_counter()
-        body: dict[str, Any] = {"model": self.spec.model, "messages": request.chat(), "temperature": 0.0, "max_tokens": request.max_tokens}
+        body: dict[str, Any] = {
+            "model": self.spec.model,
+            "messages": request.chat(),
+            "temperature": 0.0,
+            "max_tokens": request.max_tokens,
+        }
         want = request.want_probs and self._logprobs_supported
         try:
             response = await self._chat(client, {**body, **({"logprobs": True, "top_logprobs": 20} if want else {})})

@@ -192,7 +192,9 @@ class EndpointLimits:
         try:
             names = await self._prefect_limits()
         except Exception as exc:  # noqa: BLE001 - the server's own failure: transient for the request
-            raise SharedLimitUnavailable(f"the shared rate limits of {self.url} could not be set on the Prefect server: {exc}") from exc
+            raise SharedLimitUnavailable(
+                f"the shared rate limits of {self.url} could not be set on the Prefect server: {exc}"
+            ) from exc
         start = time.monotonic()
         self.waits.hold()
         try:
@@ -201,7 +203,9 @@ class EndpointLimits:
             if self.tpm:
                 await rate_limit(names["tpm"], occupy=max(1, min(estimate, bucket_shape(self.tpm)[0])), strict=True)
         except Exception as exc:  # noqa: BLE001 - ConcurrencySlotAcquisitionError wraps whatever the server said
-            raise SharedLimitUnavailable(f"the Prefect server did not grant a slot of the shared rate limit of {self.url}: {_cause(exc)}") from exc
+            raise SharedLimitUnavailable(
+                f"the Prefect server did not grant a slot of the shared rate limit of {self.url}: {_cause(exc)}"
+            ) from exc
         finally:
             self.waits.release()
             if time.monotonic() - start < 0.05:  # not a wait: the round trip to the server
@@ -219,9 +223,13 @@ class EndpointLimits:
                 for kind, per_minute in (("rpm", self.rpm), ("tpm", self.tpm)):
                     if per_minute:
                         burst, rate = bucket_shape(per_minute)
-                        await client.upsert_global_concurrency_limit_by_name(names[kind], burst, slot_decay_per_second=rate)
+                        await client.upsert_global_concurrency_limit_by_name(
+                            names[kind], burst, slot_decay_per_second=rate
+                        )
             self._created = True
-            log.info("rate limits of %s shared through Prefect global concurrency limits %s", self.url, list(names.values()))
+            log.info(
+                "rate limits of %s shared through Prefect global concurrency limits %s", self.url, list(names.values())
+            )
         return names
 
 

@@ -26,11 +26,15 @@ class TransformersBackend(Backend):
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:
-            raise BackendError(f"transformers backend needs torch and transformers ({exc}) - run: pip install torch==2.13.0 transformers") from None
+            raise BackendError(
+                f"transformers backend needs torch and transformers ({exc}) - run: pip install torch==2.13.0 transformers"
+            ) from None
         from rlaif.weights.resolve import check_local_model, resolve_model
 
         store = getattr(self, "store", None)  # the run's store (rlaif.backends.BackendPool); None: the default store
-        check_local_model(self.spec.model, store)  # an unknown name lists the aliases instead of a Hub connection traceback
+        check_local_model(
+            self.spec.model, store
+        )  # an unknown name lists the aliases instead of a Hub connection traceback
         if self.spec.threads:
             torch.set_num_threads(self.spec.threads)
         path = resolve_model(self.spec.model, store)  # an alias, a trained model id of the store, or a path
@@ -118,7 +122,9 @@ class TransformersBackend(Backend):
         for option in options:
             tokens = self.tokenizer.encode(option, add_special_tokens=False)
             if len(tokens) != 1:
-                raise BackendError(f"verdict option {option!r} is not a single token for {self.spec.model} - pick single-token options")
+                raise BackendError(
+                    f"verdict option {option!r} is not a single token for {self.spec.model} - pick single-token options"
+                )
             ids.append(tokens[0])
         return ids
 
@@ -137,7 +143,9 @@ class TransformersBackend(Backend):
         inputs = self._encode([self._render(r.chat(), r.prefix) for r in batch])
         start = time.perf_counter()
         with torch.inference_mode():
-            logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :].float()  # only the last position's verdict tokens are read
+            logits = (
+                self.model(**inputs, logits_to_keep=1).logits[:, -1, :].float()
+            )  # only the last position's verdict tokens are read
         probs = torch.softmax(logits, dim=-1)
         latency = time.perf_counter() - start
         prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()

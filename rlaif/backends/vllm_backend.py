@@ -118,9 +118,13 @@ class VLLMBackend(Backend):
 
         self.SamplingParams = SamplingParams
         self.llm = LLM(
-            model=resolve_model(self.spec.model, getattr(self, "store", None)),  # a trained model id: the run's store (BackendPool)
+            model=resolve_model(
+                self.spec.model, getattr(self, "store", None)
+            ),  # a trained model id: the run's store (BackendPool)
             enforce_eager=_on_cpu(),  # CPU: torch.compile warm-up took 2-2.5 min here for no gain (90 tok/s either way)
-            **engine_args(self.spec),  # dtype, prefix caching, seed 0, and the recipe's max_model_len, gpu_memory_utilization, tensor_parallel_size
+            **engine_args(
+                self.spec
+            ),  # dtype, prefix caching, seed 0, and the recipe's max_model_len, gpu_memory_utilization, tensor_parallel_size
         )
         self.tokenizer = self.llm.get_tokenizer()
 
@@ -140,7 +144,9 @@ class VLLMBackend(Backend):
         order = prefix_order([tuple((m["role"], m["content"]) for m in c) for c in conversations])
         for index in order:
             try:
-                (request_id,) = self.llm.enqueue_chat([conversations[index]], params[index], use_tqdm=False, **chat_options)
+                (request_id,) = self.llm.enqueue_chat(
+                    [conversations[index]], params[index], use_tqdm=False, **chat_options
+                )
             except Exception as exc:  # noqa: BLE001 - this request alone is refused (e.g. longer than the context)
                 on_finished(index, exc, 0.0)
                 continue
@@ -188,7 +194,9 @@ class VLLMBackend(Backend):
     def _check_options(self, options: tuple[str, ...]) -> None:
         for option in options:
             if len(self.tokenizer.encode(option, add_special_tokens=False)) != 1:
-                raise BackendError(f"verdict option {option!r} is not a single token for {self.spec.model} - pick single-token options")
+                raise BackendError(
+                    f"verdict option {option!r} is not a single token for {self.spec.model} - pick single-token options"
+                )
 
     def score(self, requests: list[ScoreRequest], on_result) -> None:
         params = self.SamplingParams(temperature=0.0, max_tokens=1, logprobs=TOP_LOGPROBS)
@@ -219,7 +227,11 @@ class VLLMBackend(Backend):
             )
 
         self._run(
-            conversations, [params] * len(conversations), finished, add_generation_prompt=False, continue_final_message=True
+            conversations,
+            [params] * len(conversations),
+            finished,
+            add_generation_prompt=False,
+            continue_final_message=True,
         )
 
 
@@ -259,11 +271,18 @@ class ManagedVLLMBackend(OpenAIBackend):
     def load(self) -> None:
         from rlaif.config.settings import store_path
 
-        store = getattr(self, "store", None) or store_path(None, None)  # the run's store (BackendPool), else the default one
+        store = getattr(self, "store", None) or store_path(
+            None, None
+        )  # the run's store (BackendPool), else the default one
         self.server = VLLMServer(self.recipe_spec, store).start()
         # the client's settings: our server on loopback, no key of the user's, requests queued in the engine
         self.spec = self.recipe_spec.model_copy(
-            update={"base_url": self.server.url, "api_key_env": "RLAIF_VLLM_SERVER_KEY", "timeout_s": REQUEST_TIMEOUT_S, "max_retries": 1}
+            update={
+                "base_url": self.server.url,
+                "api_key_env": "RLAIF_VLLM_SERVER_KEY",
+                "timeout_s": REQUEST_TIMEOUT_S,
+                "max_retries": 1,
+            }
         )
 
     def close(self) -> None:
@@ -288,12 +307,19 @@ class ManagedVLLMBackend(OpenAIBackend):
         """One token after the assistant prefix (e.g. "Output ("), with its top-20 logprobs, as the in-process engines read a verdict."""
         for option in request.options:
             if not await self._is_single_token(client, option):
-                raise BackendError(f"verdict option {option!r} is not a single token for {self.spec.model} - pick single-token options")
+                raise BackendError(
+                    f"verdict option {option!r} is not a single token for {self.spec.model} - pick single-token options"
+                )
         start = time.perf_counter()
         body = {
-            "model": self.spec.model, "messages": [*request.chat(), {"role": "assistant", "content": request.prefix}],
-            "add_generation_prompt": False, "continue_final_message": True,
-            "temperature": 0.0, "max_tokens": 1, "logprobs": True, "top_logprobs": TOP_LOGPROBS,
+            "model": self.spec.model,
+            "messages": [*request.chat(), {"role": "assistant", "content": request.prefix}],
+            "add_generation_prompt": False,
+            "continue_final_message": True,
+            "temperature": 0.0,
+            "max_tokens": 1,
+            "logprobs": True,
+            "top_logprobs": TOP_LOGPROBS,
         }
         response = await self._chat(client, body)
         choice, usage = response["choices"][0], response.get("usage") or {}

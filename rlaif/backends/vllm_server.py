@@ -40,9 +40,22 @@ from rlaif.core.processes import die_with_parent, free_port
 
 ENV_VAR = "RLAIF_VLLM_ENV"
 START_TIMEOUT_VAR = "RLAIF_VLLM_START_TIMEOUT_S"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout `make vllm-env` builds .venv-vllm in (when rlaif runs from one)
-SERVER_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}  # defaults; a value set wins
-NOT_PASSED = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "VLLM_API_KEY")  # the main env's paths; a key would lock us out
+PROJECT_ROOT = (
+    Path(__file__).resolve().parents[2]
+)  # the checkout `make vllm-env` builds .venv-vllm in (when rlaif runs from one)
+SERVER_ENV = {
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+    "HF_HUB_OFFLINE": "1",
+    "VLLM_NO_USAGE_STATS": "1",
+    "DO_NOT_TRACK": "1",
+}  # defaults; a value set wins
+NOT_PASSED = (
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "VIRTUAL_ENV",
+    "VLLM_API_KEY",
+)  # the main env's paths; a key would lock us out
 _SPAWNER: ThreadPoolExecutor | None = None  # forks every server: PDEATHSIG fires when the forking *thread* ends
 _SPAWNER_LOCK = threading.Lock()
 
@@ -101,7 +114,9 @@ def is_cpu_env(env: Path) -> bool:
 def server_env(env: Path) -> dict[str, str]:
     """The server's environment: ours without the main venv's Python paths, the vLLM venv first on PATH."""
     values = {k: v for k, v in os.environ.items() if k not in NOT_PASSED}
-    values.update({k: v for k, v in SERVER_ENV.items() if k not in os.environ}, PYTHONUNBUFFERED="1", VIRTUAL_ENV=str(env))
+    values.update(
+        {k: v for k, v in SERVER_ENV.items() if k not in os.environ}, PYTHONUNBUFFERED="1", VIRTUAL_ENV=str(env)
+    )
     values["PATH"] = f"{env / 'bin'}{os.pathsep}{values.get('PATH', '')}"
     return values
 
@@ -135,7 +150,9 @@ def _spawn(argv: list[str], **kwargs) -> subprocess.Popen:
     global _SPAWNER
     with _SPAWNER_LOCK:
         if _SPAWNER is None:
-            _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlaif-vllm-spawner")  # its thread lives as long as the process
+            _SPAWNER = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="rlaif-vllm-spawner"
+            )  # its thread lives as long as the process
     return _SPAWNER.submit(subprocess.Popen, argv, **kwargs).result()
 
 
@@ -216,9 +233,22 @@ class VLLMServer:
     def argv(self, model_path: str) -> list[str]:
         args = engine_args(self.spec)
         if is_cpu_env(self.env):
-            args.update(enforce_eager=True, block_size=32)  # torch.compile warm-up takes minutes for no gain; 128-token blocks share few prefixes
-        return [str(self.command), "serve", model_path, "--host", "127.0.0.1", "--port", str(self.port),
-                "--served-model-name", self.spec.model, "--disable-uvicorn-access-log", *serve_flags(args)]
+            args.update(
+                enforce_eager=True, block_size=32
+            )  # torch.compile warm-up takes minutes for no gain; 128-token blocks share few prefixes
+        return [
+            str(self.command),
+            "serve",
+            model_path,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--served-model-name",
+            self.spec.model,
+            "--disable-uvicorn-access-log",
+            *serve_flags(args),
+        ]
 
     def start(self) -> VLLMServer:
         from rlaif.weights.resolve import check_local_model, resolve_model
@@ -243,16 +273,34 @@ class VLLMServer:
         servers_dir(self.store).mkdir(parents=True, exist_ok=True)
         self.log = logs / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{self.port}.log"
         with open(self.log, "ab") as out:
-            out.write(f"# rlaif: vllm serve for model {self.spec.model!r} on port {self.port}, started by pid {os.getpid()}\n# {' '.join(argv)}\n".encode())
+            out.write(
+                f"# rlaif: vllm serve for model {self.spec.model!r} on port {self.port}, started by pid {os.getpid()}\n# {' '.join(argv)}\n".encode()
+            )
             out.flush()
-            self.proc = _spawn(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=server_env(self.env),
-                               start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM))  # SIGTERM when the forking thread ends, e.g. a SIGKILLed run
+            self.proc = _spawn(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=server_env(self.env),
+                start_new_session=True,
+                preexec_fn=die_with_parent(signal.SIGTERM),
+            )  # SIGTERM when the forking thread ends, e.g. a SIGKILLed run
             out.write(f"# rlaif: server pid {self.proc.pid}\n".encode())
         record = servers_dir(self.store) / f"{self.proc.pid}.json"
         from rlaif.store.locks import hold
 
-        self.lock_fd = hold(record.with_suffix(".lock"))  # held while this process lives: the next run sees whether we are gone
-        info = {"pid": self.proc.pid, "started": start_time(self.proc.pid), "port": self.port, "model": self.spec.model, "log": str(self.log), "parent": os.getpid()}
+        self.lock_fd = hold(
+            record.with_suffix(".lock")
+        )  # held while this process lives: the next run sees whether we are gone
+        info = {
+            "pid": self.proc.pid,
+            "started": start_time(self.proc.pid),
+            "port": self.port,
+            "model": self.spec.model,
+            "log": str(self.log),
+            "parent": os.getpid(),
+        }
         record.write_text(json.dumps(info))
 
     def _wait_ready(self) -> VLLMServer:
@@ -263,10 +311,14 @@ class VLLMServer:
         with httpx.Client(timeout=5.0, trust_env=False) as client:
             while True:
                 if self.proc.poll() is not None:
-                    raise BackendError(f"vllm serve for {self.spec.model!r} exited with status {self.proc.returncode} while starting (log {self.log}):\n{self.log_tail()}")
+                    raise BackendError(
+                        f"vllm serve for {self.spec.model!r} exited with status {self.proc.returncode} while starting (log {self.log}):\n{self.log_tail()}"
+                    )
                 try:
                     listed = client.get(f"{self.url}/models")
-                    if listed.status_code == 200 and any(m.get("id") == self.spec.model for m in listed.json().get("data", [])):
+                    if listed.status_code == 200 and any(
+                        m.get("id") == self.spec.model for m in listed.json().get("data", [])
+                    ):
                         self.startup_s = time.monotonic() - started
                         return self
                 except (httpx.HTTPError, ValueError):

@@ -52,7 +52,10 @@ class Budget:
         return {"max_usd": self.max_usd, "max_tokens": self.max_tokens, "stopped": self.stopped, "text": self.text()}
 
     def text(self) -> str:
-        caps = [f"max_usd {self.max_usd:g}" if self.max_usd is not None else "", f"max_tokens {self.max_tokens}" if self.max_tokens is not None else ""]
+        caps = [
+            f"max_usd {self.max_usd:g}" if self.max_usd is not None else "",
+            f"max_tokens {self.max_tokens}" if self.max_tokens is not None else "",
+        ]
         return ", ".join(c for c in caps if c) + (f"; stopped: {self.stopped}" if self.stopped else "; not reached")
 
 
@@ -84,7 +87,7 @@ class Gate:
         rest = list(todo)
         while rest:
             part = self._admit(rest)
-            rest = rest[len(part):]
+            rest = rest[len(part) :]
             self.sent += len(part)
             yield part
             with self.budget.cond:  # requests a backend never answered: released too
@@ -151,7 +154,9 @@ class Gate:
         self.budget.stopped = f"{self.label}: {left} calls not sent"
         return (
             f"{self.label}: stopped before the budget would be exceeded: the next call to {self.where} (estimated "
-            f"{prompt + completion:,} tokens" + (f", ${cost:.6f}" if cost is not None else "") + f" at most) does not fit; "
+            f"{prompt + completion:,} tokens"
+            + (f", ${cost:.6f}" if cost is not None else "")
+            + f" at most) does not fit; "
             f"{'; '.join(caps)}. This run made {paid} paid calls ({cached} more came from the cache); {self.sent} calls of this step "
             f"were sent and {left} were not. Every paid call is kept in the request cache, so re-running with a higher `budget:` resumes "
             "without paying for one again. Nothing was committed. `rlaif run RECIPE --dry-run` estimates what the whole run needs."

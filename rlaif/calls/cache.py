@@ -31,11 +31,24 @@ class CallStats:
     last_error: str | None = None  # the latest call failure that stayed a failure ("Type: message")
     stages: dict = field(default_factory=dict)  # stage name -> {"ok", "failed", "error"} (rlaif.pipeline.runner)
     limit_wait_s: float = 0.0  # wall time requests were held by rpm / tpm limits (rlaif.backends.ratelimit)
-    ledger: Any = None  # the run-wide tokens, cost and budget (rlaif.calls.costs.Ledger) shared by every step; None: not counted
-    stage: str = ""  # the cost stage of these calls when not read from the step's label (rlaif.calls.costs.stage_of), e.g. gold
+    ledger: Any = (
+        None  # the run-wide tokens, cost and budget (rlaif.calls.costs.Ledger) shared by every step; None: not counted
+    )
+    stage: str = (
+        ""  # the cost stage of these calls when not read from the step's label (rlaif.calls.costs.stage_of), e.g. gold
+    )
 
     def add(self, other: CallStats) -> None:
-        for name in ("live", "cached", "failed", "prompt_tokens", "completion_tokens", "latency_s", "retried", "limit_wait_s"):
+        for name in (
+            "live",
+            "cached",
+            "failed",
+            "prompt_tokens",
+            "completion_tokens",
+            "latency_s",
+            "retried",
+            "limit_wait_s",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -53,7 +66,9 @@ def select_many(db: sqlite3.Connection, keys: list[str]) -> dict[str, dict]:
     found: dict[str, dict] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
-        for key, value in db.execute(f"SELECT key, value FROM calls WHERE key IN ({','.join('?' * len(chunk))})", chunk):
+        for key, value in db.execute(
+            f"SELECT key, value FROM calls WHERE key IN ({','.join('?' * len(chunk))})", chunk
+        ):
             found[key] = json.loads(value)
     return found
 
@@ -80,7 +95,9 @@ class CallCache:
             # fsync per commit (3 ms here, run on the event loop: 40% of API throughput). Only a power
             # loss or OS crash may drop the last few calls, which are then simply made again.
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
+            )
             self._db.commit()
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:

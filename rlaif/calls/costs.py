@@ -76,7 +76,9 @@ class Ledger:
 
     Shared by every step of a run (as `CallStats.ledger`), so it adds under a lock."""
 
-    def __init__(self, prices: dict[str, PriceSpec] | None = None, local: set[str] | frozenset = frozenset(), budget: Any = None) -> None:
+    def __init__(
+        self, prices: dict[str, PriceSpec] | None = None, local: set[str] | frozenset = frozenset(), budget: Any = None
+    ) -> None:
         self.prices = dict(prices or {})
         self.local = set(local)  # models of local engines (transformers, vllm): unpriced means not billed
         self.budget = budget
@@ -125,7 +127,10 @@ class Ledger:
     def section(self) -> dict[str, Any]:
         """The manifest's `cost`: per stage and model tokens and USD, totals, the cache's savings, what was not priced."""
         with self.lock:
-            items = sorted(self.usage.items(), key=lambda item: (STAGES.index(item[0][0]) if item[0][0] in STAGES else 9, item[0][1]))
+            items = sorted(
+                self.usage.items(),
+                key=lambda item: (STAGES.index(item[0][0]) if item[0][0] in STAGES else 9, item[0][1]),
+            )
         stages: dict[str, dict[str, Any]] = {}
         unpriced: dict[str, str] = {}
         priced = saved = 0.0
@@ -143,7 +148,10 @@ class Ledger:
             "total_usd": None if unpriced else _round(priced),
             "priced_usd": _round(priced),
             "saved_usd": _round(saved),
-            "tokens": {"prompt": sum(u.prompt_tokens for _, u in items), "completion": sum(u.completion_tokens for _, u in items)},
+            "tokens": {
+                "prompt": sum(u.prompt_tokens for _, u in items),
+                "completion": sum(u.completion_tokens for _, u in items),
+            },
             "unpriced": unpriced,
             **({"budget": self.budget.section()} if self.budget is not None else {}),
         }
@@ -170,8 +178,14 @@ def cost_lines(cost: dict[str, Any] | None) -> list[str]:
     parts = []
     for stage, models in cost["stages"].items():
         for model, u in models.items():
-            parts.append(f"{stage} {model}: {u['prompt_tokens']:,} prompt + {u['completion_tokens']:,} completion tokens, {money(u['usd'])}")
-    total = money(cost.get("total_usd")) if cost.get("total_usd") is not None else f"{money(cost.get('priced_usd'))} priced + unknown"
+            parts.append(
+                f"{stage} {model}: {u['prompt_tokens']:,} prompt + {u['completion_tokens']:,} completion tokens, {money(u['usd'])}"
+            )
+    total = (
+        money(cost.get("total_usd"))
+        if cost.get("total_usd") is not None
+        else f"{money(cost.get('priced_usd'))} priced + unknown"
+    )
     lines = [f"cost: {total} (cache saved {money(cost.get('saved_usd'))}); " + "; ".join(parts)]
     for model, why in (cost.get("unpriced") or {}).items():
         lines.append(f"cost of {model} not known: {why}")
@@ -193,10 +207,20 @@ def cost_rows(cost: dict[str, Any] | None) -> list[tuple[str, str]]:
     rows = []
     for stage, models in cost["stages"].items():
         for model, u in models.items():
-            rows.append((f"cost {stage} {model}", f"{money(u['usd'])}: {u['calls']} live calls, {u['prompt_tokens']:,} prompt + {u['completion_tokens']:,} "
-                         f"completion tokens; {u['cached_calls']} cached (saved {money(u['saved_usd'])})"))
+            rows.append(
+                (
+                    f"cost {stage} {model}",
+                    f"{money(u['usd'])}: {u['calls']} live calls, {u['prompt_tokens']:,} prompt + {u['completion_tokens']:,} "
+                    f"completion tokens; {u['cached_calls']} cached (saved {money(u['saved_usd'])})",
+                )
+            )
     total = cost.get("total_usd")
-    rows.append(("cost total", money(total) if total is not None else f"unknown ({money(cost.get('priced_usd'))} for the priced models)"))
+    rows.append(
+        (
+            "cost total",
+            money(total) if total is not None else f"unknown ({money(cost.get('priced_usd'))} for the priced models)",
+        )
+    )
     rows.append(("cost saved by the request cache", money(cost.get("saved_usd"))))
     rows += [(f"not priced: {model}", why) for model, why in (cost.get("unpriced") or {}).items()]
     if isinstance(cost.get("budget"), dict):

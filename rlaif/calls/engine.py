@@ -115,10 +115,7 @@ def _run(
     label: str,
 ) -> list[Any]:
     identity = backend_identity(backend.spec)
-    keys = [
-        call_key(kind, identity, dataclasses.asdict(request), template_sha256)
-        for request in requests
-    ]
+    keys = [call_key(kind, identity, dataclasses.asdict(request), template_sha256) for request in requests]
     found = cache.get_many(list(set(keys)))
     results: list[Any] = [None] * len(requests)
     pending: list[int] = []
@@ -144,7 +141,9 @@ def _run(
     left = _settle(pending, results, stats, backend)
     if left and retry is not None:
         if not retry.allow_incomplete:
-            raise RunIncomplete(_incomplete_message(backend, label, len(requests), left, results, done, retry, stats, cache))
+            raise RunIncomplete(
+                _incomplete_message(backend, label, len(requests), left, results, done, retry, stats, cache)
+            )
         retry.incomplete += len(left)
     return results
 
@@ -154,7 +153,9 @@ def _gate(stats: CallStats, backend: Backend, requests: list, label: str):
     ledger = getattr(stats, "ledger", None)
     if ledger is None:
         return None
-    return Gate(ledger, stage_of(label, getattr(stats, "stage", "")), backend.spec.model, requests, label, where(backend.spec))
+    return Gate(
+        ledger, stage_of(label, getattr(stats, "stage", "")), backend.spec.model, requests, label, where(backend.spec)
+    )
 
 
 def _one_pass(kind, backend, requests, keys, todo, results, cache, stats, advance, gate=None) -> None:
@@ -243,12 +244,19 @@ def run_ledger(recipe) -> Ledger:
     return Ledger(recipe.prices, local, Budget.of(recipe.budget))
 
 
-def run_generate(backend: Backend, requests: list[GenerateRequest], cache: CallCache, stats: CallStats, label: str = "sampling") -> list[Completion | Exception]:
+def run_generate(
+    backend: Backend, requests: list[GenerateRequest], cache: CallCache, stats: CallStats, label: str = "sampling"
+) -> list[Completion | Exception]:
     return _run("generate", backend, requests, cache, stats, Completion, "", label)
 
 
 def run_score(
-    backend: Backend, requests: list[ScoreRequest], cache: CallCache, stats: CallStats, template_sha256: str, label: str = "judging"
+    backend: Backend,
+    requests: list[ScoreRequest],
+    cache: CallCache,
+    stats: CallStats,
+    template_sha256: str,
+    label: str = "judging",
 ) -> list[Scores | Exception]:
     return _run("score", backend, requests, cache, stats, Scores, template_sha256, label)
 

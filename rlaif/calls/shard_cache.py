@@ -41,7 +41,9 @@ class ShardCache:
             with self._lock:
                 try:
                     found.update(select_many(self._base, missing))
-                except sqlite3.DatabaseError:  # the snapshot changed under us (another run wrote it): a miss, the call is made again
+                except (
+                    sqlite3.DatabaseError
+                ):  # the snapshot changed under us (another run wrote it): a miss, the call is made again
                     pass
         return found
 
@@ -86,7 +88,9 @@ def merge_shards(cache: CallCache, paths: list[Path]) -> int:
             try:
                 cache._db.execute("ATTACH DATABASE ? AS shard", (str(path),))
                 try:
-                    merged += cache._db.execute("INSERT OR REPLACE INTO main.calls (key, value, created) SELECT key, value, created FROM shard.calls").rowcount
+                    merged += cache._db.execute(
+                        "INSERT OR REPLACE INTO main.calls (key, value, created) SELECT key, value, created FROM shard.calls"
+                    ).rowcount
                     cache._db.commit()
                 finally:
                     cache._db.execute("DETACH DATABASE shard")
@@ -100,4 +104,6 @@ def merge_shards(cache: CallCache, paths: list[Path]) -> int:
 def abandoned_shards(store: str | Path, live: set[str]) -> list[Path]:
     """Shard files of runs that are gone (their work folder name is not in `live`)."""
     folder = shard_folder(store)
-    return sorted(p for p in folder.glob("*.sqlite") if p.name.rsplit("-", 1)[0] not in live) if folder.is_dir() else []
+    return (
+        sorted(p for p in folder.glob("*.sqlite") if p.name.rsplit("-", 1)[0] not in live) if folder.is_dir() else []
+    )

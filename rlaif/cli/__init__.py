@@ -18,7 +18,9 @@ atexit.register(gc.freeze)
 
 from rlaif.cli import datasets, evaluation, hub, iterate, models, ops, run, train  # noqa: E402 - after the exit handler
 
-app = typer.Typer(help="AI-feedback preference datasets: sample, judge (position-debiased), filter, version.", no_args_is_help=True)
+app = typer.Typer(
+    help="AI-feedback preference datasets: sample, judge (position-debiased), filter, version.", no_args_is_help=True
+)
 app.command("run")(run.run)
 app.command("eval-judge")(evaluation.eval_judge)
 app.command("train", help=train.EXAMPLE)(train.train)

@@ -17,9 +17,13 @@ from rlaif.core.errors import RlaifError
 console = Console()
 err = Console(stderr=True)
 
-StoreOption = typer.Option(None, "--store", help="Store folder (default: $RLAIF_STORE, then the recipe's `store:`, then data/store).")
+StoreOption = typer.Option(
+    None, "--store", help="Store folder (default: $RLAIF_STORE, then the recipe's `store:`, then data/store)."
+)
 RecipeStoreOption = typer.Option(
-    None, "--recipe", help="A recipe whose `store:` names the store (used when neither --store nor $RLAIF_STORE is set)."
+    None,
+    "--recipe",
+    help="A recipe whose `store:` names the store (used when neither --store nor $RLAIF_STORE is set).",
 )
 
 
@@ -35,7 +39,9 @@ def store_of(store: Optional[str], recipe: Optional[str] = None) -> str:
 
 def fail(exc: RlaifError) -> None:
     """End the command on a user error: its message on stderr, its exit code (0 when it is not a failure)."""
-    if exc.exit_code == 0:  # not a failure: e.g. an incremental run with no new prompt (rlaif.pipeline.incremental.NothingNew)
+    if (
+        exc.exit_code == 0
+    ):  # not a failure: e.g. an incremental run with no new prompt (rlaif.pipeline.incremental.NothingNew)
         console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(0)
     err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)

@@ -43,7 +43,8 @@ def datasets_list(store: Optional[str] = StoreOption, recipe: Optional[str] = Re
         err.print(
             f"[bold red]broken:[/] {escape(manifest['id'])}: {escape(manifest['broken'])} - delete the folder and make the version again "
             "(`rlaif run` the recipe, or `rlaif datasets pull` it)",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -96,7 +97,9 @@ def datasets_diff(
     a: str = typer.Argument(..., help="The older version id."),
     b: str = typer.Argument(..., help="The newer version id."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole diff as JSON (every row key)."),
-    limit: int = typer.Option(10, "--limit", min=0, help="Row keys listed per kind (added, removed, changed) in the table view."),
+    limit: int = typer.Option(
+        10, "--limit", min=0, help="Row keys listed per kind (added, removed, changed) in the table view."
+    ),
     store: Optional[str] = StoreOption,
     recipe: Optional[str] = RecipeStoreOption,
 ) -> None:
@@ -137,17 +140,26 @@ def datasets_lineage(
     print_tree(tree, as_json, as_tree)
 
 
-
 @app.command("export")
 def datasets_export(
     version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
     fmt: str = typer.Option(
-        ..., "--format", help="dpo | rm | kto | sft | prompts | listwise (the TRL trainer it is for), openrlhf-pairs (OpenRLHF) or verl-rl (verl)."
+        ...,
+        "--format",
+        help="dpo | rm | kto | sft | prompts | listwise (the TRL trainer it is for), openrlhf-pairs (OpenRLHF) or verl-rl (verl).",
     ),
-    out: str = typer.Option(..., "--out", help="Folder to write (new, empty, or an earlier rlaif export, which is replaced)."),
-    style: str = typer.Option("conversational", "--style", help="conversational (message lists) or standard (plain text)."),
-    license: Optional[str] = typer.Option(None, "--license", help="License for the card (default: the recipe's, else 'other')."),
-    evaluation: Optional[str] = typer.Option(None, "--eval", help="An `rlaif eval-judge` result (STORE/evals/*.json) to report in the card."),
+    out: str = typer.Option(
+        ..., "--out", help="Folder to write (new, empty, or an earlier rlaif export, which is replaced)."
+    ),
+    style: str = typer.Option(
+        "conversational", "--style", help="conversational (message lists) or standard (plain text)."
+    ),
+    license: Optional[str] = typer.Option(
+        None, "--license", help="License for the card (default: the recipe's, else 'other')."
+    ),
+    evaluation: Optional[str] = typer.Option(
+        None, "--eval", help="An `rlaif eval-judge` result (STORE/evals/*.json) to report in the card."
+    ),
     store: Optional[str] = StoreOption,
     recipe: Optional[str] = RecipeStoreOption,
 ) -> None:
@@ -162,11 +174,18 @@ def datasets_export(
 
     try:
         result = load_evaluation(evaluation) if evaluation else None
-        path = export_version(store_of(store, recipe), version_id, fmt, out, style=style, license=license, evaluation=result)
+        path = export_version(
+            store_of(store, recipe), version_id, fmt, out, style=style, license=license, evaluation=result
+        )
     except RlaifError as exc:
         fail(exc)
     rows = pq.read_metadata(path / DATA_FILE).num_rows
-    console.print(f"exported {rows} {fmt} rows ({style}) of {version_id} to {path}", highlight=False, soft_wrap=True, markup=False)
+    console.print(
+        f"exported {rows} {fmt} rows ({style}) of {version_id} to {path}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
 
 
 def diff_tables(result: dict[str, Any], limit: int = 10) -> list:
@@ -180,7 +199,9 @@ def diff_tables(result: dict[str, Any], limit: int = 10) -> list:
     shown = lambda x: "-" if x is None else f"{x:g}" if isinstance(x, (int, float)) else str(x)  # noqa: E731
     for name, value in [*result["counts"].items(), *result["stats"].items()]:
         if value["a"] != value["b"] or "." not in name:
-            numbers.add_row(name, shown(value["a"]), shown(value["b"]), "-" if value["delta"] is None else f"{value['delta']:+g}")
+            numbers.add_row(
+                name, shown(value["a"]), shown(value["b"]), "-" if value["delta"] is None else f"{value['delta']:+g}"
+            )
     header = f"[bold]{escape(result['a'])}[/] -> [bold]{escape(result['b'])}[/]"
     if result["a"] in result["parents"]["b"]:
         header += f" ({escape(result['b'])} builds on {escape(result['a'])}: the rows added are the new prompts' rows)"
@@ -189,19 +210,30 @@ def diff_tables(result: dict[str, Any], limit: int = 10) -> list:
     if by_table:
         counts = Table("table", "a", "b", "added", "removed", title="rows by table")
         for name, value in by_table.items():
-            counts.add_row(name, str(value["a"]), str(value["b"]), str(len(value["added"])), str(len(value["removed"])))
+            counts.add_row(
+                name, str(value["a"]), str(value["b"]), str(len(value["added"])), str(len(value["removed"]))
+            )
         tables.append(counts)
-    settings = {**{f"recipe.{k}": v for k, v in result["recipe"].items()}, **{f"template {k}": v for k, v in result["prompt_templates"].items()}}
+    settings = {
+        **{f"recipe.{k}": v for k, v in result["recipe"].items()},
+        **{f"template {k}": v for k, v in result["prompt_templates"].items()},
+    }
     if settings:
         changed = Table("setting", "a", "b", title="changed settings")
         for key, (old, new) in settings.items():
             changed.add_row(key, str(old), str(new))
         tables.append(changed)
     examples = [(name, key) for name in ("added", "removed") for key in rows[name][:limit]]
-    examples += [(f"prompt {name}", key) for name in ("added", "removed") for key in (by_table.get("prompts") or {}).get(name, [])[:limit]]
+    examples += [
+        (f"prompt {name}", key)
+        for name in ("added", "removed")
+        for key in (by_table.get("prompts") or {}).get(name, [])[:limit]
+    ]
     examples += [("changed", f"{c['key']} ({', '.join(c['fields'])})") for c in rows["changed"][:limit]]
     if examples:
-        listing = Table("", "row (prompt | response | response)", title=f"rows (first {limit} of each kind; --json for all)")
+        listing = Table(
+            "", "row (prompt | response | response)", title=f"rows (first {limit} of each kind; --json for all)"
+        )
         for name, key in examples:
             listing.add_row(name, key)
         tables.append(listing)

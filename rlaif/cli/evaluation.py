@@ -26,14 +26,26 @@ def _quality_line(quality: dict[str, Any] | None, note: str | None) -> str:
 
 
 def eval_policy(
-    model: str = typer.Option(..., "--model", help="The new policy: a store model id, a built-in alias or a model folder."),
+    model: str = typer.Option(
+        ..., "--model", help="The new policy: a store model id, a built-in alias or a model folder."
+    ),
     baseline: str = typer.Option(..., "--baseline", help="The policy it is compared with (same kinds of name)."),
     prompts: str = typer.Option(..., "--prompts", help="Held-out prompts, JSON Lines (`prompt` text or `messages`)."),
-    judge: str = typer.Option(..., "--judge", help="Recipe YAML whose judge compares the answers (its first policy gives the engine and sampling settings)."),
+    judge: str = typer.Option(
+        ...,
+        "--judge",
+        help="Recipe YAML whose judge compares the answers (its first policy gives the engine and sampling settings).",
+    ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N prompts."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", min=0, help="Sampling temperature of both policies (default: the recipe's)."),
-    baseline_temperature: Optional[float] = typer.Option(None, "--baseline-temperature", min=0, help="Temperature of the baseline only (default: --temperature)."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Most new tokens per answer (default: the recipe's)."),
+    temperature: Optional[float] = typer.Option(
+        None, "--temperature", min=0, help="Sampling temperature of both policies (default: the recipe's)."
+    ),
+    baseline_temperature: Optional[float] = typer.Option(
+        None, "--baseline-temperature", min=0, help="Temperature of the baseline only (default: --temperature)."
+    ),
+    max_tokens: Optional[int] = typer.Option(
+        None, "--max-tokens", min=1, help="Most new tokens per answer (default: the recipe's)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of which policy is shown first per prompt."),
     as_json: bool = typer.Option(False, "--json", help="Print only the JSON result on stdout."),
     store: Optional[str] = StoreOption,
@@ -54,10 +66,15 @@ def eval_policy(
         recipe = load_recipe(judge)
         where = store_path(recipe, store)
         validate_prompts(prompts, recipe.prompts.system, limit)
-        specs = [(f"--{flag} '{name}'", policy_spec(recipe, flag, name, where, {})) for flag, name in (("model", model), ("baseline", baseline))]
+        specs = [
+            (f"--{flag} '{name}'", policy_spec(recipe, flag, name, where, {}))
+            for flag, name in (("model", model), ("baseline", baseline))
+        ]
         check_endpoints(check_models(specs))
         check_judge(recipe, where)
-        result = evaluate_policy(model, baseline, prompts, recipe, where, limit, seed, temperature, baseline_temperature, max_tokens)
+        result = evaluate_policy(
+            model, baseline, prompts, recipe, where, limit, seed, temperature, baseline_temperature, max_tokens
+        )
     except RlaifError as exc:
         fail(exc)
     if as_json:
@@ -76,12 +93,24 @@ def eval_policy(
 
 
 def eval_rm(
-    model: str = typer.Option(..., "--model", help="The reward model: a store model id or a model folder (AutoModelForSequenceClassification, one label)."),
-    gold: str = typer.Option(..., "--gold", help="JSON Lines of human-labelled pairs: `prompt`, `chosen`, `rejected` (e.g. ../shared/data/*/pairs.jsonl)."),
+    model: str = typer.Option(
+        ...,
+        "--model",
+        help="The reward model: a store model id or a model folder (AutoModelForSequenceClassification, one label).",
+    ),
+    gold: str = typer.Option(
+        ...,
+        "--gold",
+        help="JSON Lines of human-labelled pairs: `prompt`, `chosen`, `rejected` (e.g. ../shared/data/*/pairs.jsonl).",
+    ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N gold rows."),
-    judge: Optional[str] = typer.Option(None, "--judge", help="Also evaluate this recipe's judge on the same rows, side by side."),
+    judge: Optional[str] = typer.Option(
+        None, "--judge", help="Also evaluate this recipe's judge on the same rows, side by side."
+    ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Pairs scored per forward pass."),
-    max_length: int = typer.Option(512, "--max-length", min=8, help="Most tokens of prompt + response (cut from the left)."),
+    max_length: int = typer.Option(
+        512, "--max-length", min=8, help="Most tokens of prompt + response (cut from the left)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print only the JSON result on stdout."),
     store: Optional[str] = StoreOption,
 ) -> None:
@@ -118,15 +147,17 @@ def rm_lines(result: dict[str, Any], gold: str) -> list[str]:
     """The text report of `rlaif eval-rm`."""
     lines = [
         f"{result['model']} on {result['n']} human-labelled pairs of {gold}",
-        f"accuracy {f2(result['accuracy'])}{_interval(result['accuracy_ci95'])}; \"pick the longer\" {f2(result['baseline_longer'])}, "
-        f"\"pick the shorter\" {f2(result['baseline_shorter'])}; the reward model picks the longer {f2(result['prefers_longer'])}",
+        f'accuracy {f2(result["accuracy"])}{_interval(result["accuracy_ci95"])}; "pick the longer" {f2(result["baseline_longer"])}, '
+        f'"pick the shorter" {f2(result["baseline_shorter"])}; the reward model picks the longer {f2(result["prefers_longer"])}',
     ]
     trained = result.get("trained_on")
     if trained:
         from rlaif.judges.measure import summary_line
 
         quality = summary_line(trained.get("judge_quality")) or "judge quality unknown: its recipe had no judge.gold"
-        lines.append(f"trained ({trained.get('algorithm')}) on {trained.get('dataset')}, labelled by a judge with: {quality}")
+        lines.append(
+            f"trained ({trained.get('algorithm')}) on {trained.get('dataset')}, labelled by a judge with: {quality}"
+        )
     judge = result.get("judge")
     if judge:
         lines.append(
@@ -136,15 +167,29 @@ def rm_lines(result: dict[str, Any], gold: str) -> list[str]:
 
 
 def serve_reward(
-    model: Optional[str] = typer.Option(None, "--model", help="A reward model: a store model id or a folder (AutoModelForSequenceClassification, one label)."),
-    judge: Optional[str] = typer.Option(None, "--judge", help="A recipe YAML whose judge gives the reward (P(response beats a baseline), position-debiased)."),
+    model: Optional[str] = typer.Option(
+        None,
+        "--model",
+        help="A reward model: a store model id or a folder (AutoModelForSequenceClassification, one label).",
+    ),
+    judge: Optional[str] = typer.Option(
+        None,
+        "--judge",
+        help="A recipe YAML whose judge gives the reward (P(response beats a baseline), position-debiased).",
+    ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
     port: int = typer.Option(5000, "--port", min=1, max=65535, help="Port to listen on."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda for a reward model (default: cuda when available)."),
+    device: Optional[str] = typer.Option(
+        None, "--device", help="cpu or cuda for a reward model (default: cuda when available)."
+    ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Responses per forward pass of a reward model."),
-    max_length: int = typer.Option(512, "--max-length", min=8, help="Most tokens of prompt + response for a reward model (cut from the left)."),
+    max_length: int = typer.Option(
+        512, "--max-length", min=8, help="Most tokens of prompt + response for a reward model (cut from the left)."
+    ),
     labels_as_baselines: bool = typer.Option(
-        False, "--labels-as-baselines", help="With --judge: OpenRLHF's `labels` are reference responses the judge compares against (off: labels are ignored; in RLVR data they are bare answers such as \"42\")."
+        False,
+        "--labels-as-baselines",
+        help='With --judge: OpenRLHF\'s `labels` are reference responses the judge compares against (off: labels are ignored; in RLVR data they are bare answers such as "42").',
     ),
     store: Optional[str] = StoreOption,
 ) -> None:
@@ -164,9 +209,16 @@ def serve_reward(
     try:
         server = make_server(service, host, port)
     except OSError as exc:
-        err.print(f"[bold red]error:[/] cannot listen on {host}:{port} ({exc.strerror or exc}) - choose another --port", highlight=False)
+        err.print(
+            f"[bold red]error:[/] cannot listen on {host}:{port} ({exc.strerror or exc}) - choose another --port",
+            highlight=False,
+        )
         raise typer.Exit(2) from None
-    err.print(f"serving {service.kind} {service.name} (store {where}) on http://{host}:{port}/get_reward", highlight=False, markup=False)
+    err.print(
+        f"serving {service.kind} {service.name} (store {where}) on http://{host}:{port}/get_reward",
+        highlight=False,
+        markup=False,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -175,16 +227,32 @@ def serve_reward(
         server.server_close()
 
 
-def build_service(model: Optional[str], judge: Optional[str], store: Optional[str], device: Optional[str], batch_size: int, max_length: int, labels_as_baselines: bool = False):
+def build_service(
+    model: Optional[str],
+    judge: Optional[str],
+    store: Optional[str],
+    device: Optional[str],
+    batch_size: int,
+    max_length: int,
+    labels_as_baselines: bool = False,
+):
     """(the reward service, the store) for `serve-reward`; exactly one of --model and --judge; --labels-as-baselines only with --judge."""
     from rlaif.config.settings import store_path
     from rlaif.core.errors import InputError
     from rlaif.training.reward_server import RewardService
 
     if (model is None) == (judge is None):
-        raise InputError("serve-reward", "give exactly one of --model (a reward model) or --judge (a recipe YAML)", field="--model/--judge")
+        raise InputError(
+            "serve-reward",
+            "give exactly one of --model (a reward model) or --judge (a recipe YAML)",
+            field="--model/--judge",
+        )
     if labels_as_baselines and judge is None:
-        raise InputError("serve-reward", "a reward model scores a response on its own and takes no baseline: drop --labels-as-baselines, or serve a --judge", field="--labels-as-baselines")
+        raise InputError(
+            "serve-reward",
+            "a reward model scores a response on its own and takes no baseline: drop --labels-as-baselines, or serve a --judge",
+            field="--labels-as-baselines",
+        )
     if judge is not None:
         from rlaif.config.recipe import load_recipe
         from rlaif.pipeline.preflight import check_judge
@@ -194,7 +262,9 @@ def build_service(model: Optional[str], judge: Optional[str], store: Optional[st
         where = store_path(recipe, store)
         check_judge(recipe, where)
         reward = judge_reward(judge, where, failed_reward=float("nan"))
-        return RewardService(reward, "judge", f"{judge} ({recipe.judge.model})", labels_as_baselines=labels_as_baselines), where
+        return RewardService(
+            reward, "judge", f"{judge} ({recipe.judge.model})", labels_as_baselines=labels_as_baselines
+        ), where
     from rlaif.training.eval_rm import reward_model_path
     from rlaif.training.rewards import reward_model_scorer
 
@@ -204,15 +274,26 @@ def build_service(model: Optional[str], judge: Optional[str], store: Optional[st
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    return RewardService(reward_model_scorer(path, device=device, batch_size=batch_size, max_length=max_length), "reward model", model), where
+    return RewardService(
+        reward_model_scorer(path, device=device, batch_size=batch_size, max_length=max_length), "reward model", model
+    ), where
 
 
 def eval_judge(
-    recipes: list[str] = typer.Argument(..., help="Recipe YAML file(s) whose judges are evaluated side by side, e.g. recipes/demo.yaml recipes/listwise.yaml."),
-    gold: str = typer.Option(..., "--gold", help="JSON Lines of human-labelled pairs: `prompt` (messages), `chosen`, `rejected`."),
+    recipes: list[str] = typer.Argument(
+        ...,
+        help="Recipe YAML file(s) whose judges are evaluated side by side, e.g. recipes/demo.yaml recipes/listwise.yaml.",
+    ),
+    gold: str = typer.Option(
+        ..., "--gold", help="JSON Lines of human-labelled pairs: `prompt` (messages), `chosen`, `rejected`."
+    ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N gold rows."),
     seed: int = typer.Option(0, "--seed", help="Seed of the per-row A/B order (which response is shown first)."),
-    as_json: bool = typer.Option(False, "--json", help="Print only the JSON result on stdout (a list for several recipes; progress goes to stderr)."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print only the JSON result on stdout (a list for several recipes; progress goes to stderr).",
+    ),
     store: Optional[str] = StoreOption,
 ) -> None:
     """Measure judges against human labels: agreement (95% interval), kappa, position consistency,
@@ -229,7 +310,9 @@ def eval_judge(
     from rlaif.pipeline.preflight import check_judge
 
     try:
-        parsed = [load_recipe(path) for path in recipes]  # every recipe and the gold file checked before any model loads
+        parsed = [
+            load_recipe(path) for path in recipes
+        ]  # every recipe and the gold file checked before any model loads
         load_gold(gold, limit)
         for recipe in parsed:
             check_judge(recipe, store_path(recipe, store))
@@ -250,5 +333,7 @@ def eval_judge(
         console.print(
             f"{label}: n {result['n']} rows judged, {result['failures']} failed (metrics exclude them); "
             f"calls: live {calls['live']}, cached {calls['cached']}, failed {calls['failed']}; saved: {result['path']}",
-            highlight=False, soft_wrap=True, markup=False,
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
         )

@@ -13,8 +13,12 @@ from rlaif.core.errors import RlaifError
 def datasets_push(
     version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
     repo: str = typer.Option(..., "--repo", help="Hub dataset repo NAMESPACE/NAME (created if missing)."),
-    public: bool = typer.Option(False, "--public", help="Create the repo public (default: private; an existing public repo needs this flag)."),
-    fmt: str = typer.Option("dpo", "--format", help="Export format at the repo root: dpo | rm | kto | sft | prompts | listwise."),
+    public: bool = typer.Option(
+        False, "--public", help="Create the repo public (default: private; an existing public repo needs this flag)."
+    ),
+    fmt: str = typer.Option(
+        "dpo", "--format", help="Export format at the repo root: dpo | rm | kto | sft | prompts | listwise."
+    ),
     store: Optional[str] = StoreOption,
     recipe: Optional[str] = RecipeStoreOption,
 ) -> None:
@@ -33,11 +37,19 @@ def datasets_push(
         fail(exc)
     visibility = {True: "private", False: "public"}.get(result.private, "visibility unknown")
     what = "pushed" if result.pushed else "already pushed (tag exists, nothing uploaded):"
-    console.print(f"{what} {version_id} to {repo} ({visibility}) at commit {result.commit[:12]}: {result.url}", highlight=False, soft_wrap=True, markup=False)
+    console.print(
+        f"{what} {version_id} to {repo} ({visibility}) at commit {result.commit[:12]}: {result.url}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
 
 
 def datasets_pull(
-    ref: str = typer.Argument(..., help="NAMESPACE/NAME or NAMESPACE/NAME@REV: a repo pushed by `rlaif datasets push`; REV is a version id (its tag), a branch or a commit (default: main)."),
+    ref: str = typer.Argument(
+        ...,
+        help="NAMESPACE/NAME or NAMESPACE/NAME@REV: a repo pushed by `rlaif datasets push`; REV is a version id (its tag), a branch or a commit (default: main).",
+    ),
     store: Optional[str] = StoreOption,
     recipe: Optional[str] = RecipeStoreOption,
 ) -> None:
@@ -54,4 +66,9 @@ def datasets_pull(
     except RlaifError as exc:
         fail(exc)
     what = "pulled" if result.created else "already in the store:"
-    console.print(f"{what} {result.version_id} from {result.repo}@{result.revision} (commit {result.commit[:12]}) into {result.path}", highlight=False, soft_wrap=True, markup=False)
+    console.print(
+        f"{what} {result.version_id} from {result.repo}@{result.revision} (commit {result.commit[:12]}) into {result.path}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )

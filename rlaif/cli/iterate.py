@@ -33,10 +33,14 @@ Example:
 
 def iterate(
     recipe: str = typer.Argument(..., help="Recipe YAML with an `iterate:` section, e.g. recipes/iterate.yaml."),
-    rounds: Optional[int] = typer.Option(None, "--rounds", min=1, help="Rounds to run (default: the recipe's iterate.rounds)."),
+    rounds: Optional[int] = typer.Option(
+        None, "--rounds", min=1, help="Rounds to run (default: the recipe's iterate.rounds)."
+    ),
     store: Optional[str] = StoreOption,
     no_prefect: bool = typer.Option(
-        False, "--no-prefect", help="Run in this process without Prefect (the same steps and state); default: the Prefect flow `rlaif-iterate`."
+        False,
+        "--no-prefect",
+        help="Run in this process without Prefect (the same steps and state); default: the Prefect flow `rlaif-iterate`.",
     ),
 ) -> None:
     """The iterative RLAIF loop: sample -> judge -> version -> train -> evaluate, per round."""
@@ -49,7 +53,9 @@ def iterate(
         where = store_path(parsed, store)
         check_run(parsed, where)
         if not no_prefect and importlib.util.find_spec("prefect") is None:
-            err.print("note: Prefect is not installed: running in this process (as with --no-prefect)", highlight=False)
+            err.print(
+                "note: Prefect is not installed: running in this process (as with --no-prefect)", highlight=False
+            )
             no_prefect = True
         if no_prefect:
             from rlaif.loop.iterate import run_loop

@@ -15,7 +15,6 @@ from rlaif.core.figures import figure
 app = typer.Typer(help="Inspect the trained models in the store (STORE/models).", no_args_is_help=True)
 
 
-
 @app.command("list")
 def models_list(store: Optional[str] = StoreOption, recipe: Optional[str] = RecipeStoreOption) -> None:
     """List the trained models in the store, oldest first: id, algorithm, base model, dataset version,
@@ -31,7 +30,12 @@ def models_list(store: Optional[str] = StoreOption, recipe: Optional[str] = Reci
     except RlaifError as exc:
         fail(exc)
     if not models:
-        console.print(f"no trained models in {where} - train one with `rlaif train dpo --dataset ID --model smollm2-135m`", highlight=False, markup=False, soft_wrap=True)
+        console.print(
+            f"no trained models in {where} - train one with `rlaif train dpo --dataset ID --model smollm2-135m`",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         return
     table = Table("id", "algorithm", "base model", "dataset", "steps", "loss", "weights", "created")
     for m in models:
@@ -40,7 +44,16 @@ def models_list(store: Optional[str] = StoreOption, recipe: Optional[str] = Reci
             continue
         loss = (m.get("metrics") or {}).get("loss")
         dataset = (m.get("dataset") or {}).get("id")
-        table.add_row(m["id"], str(m.get("algorithm")), str(m.get("base_model")), str(dataset), figure(m.get("steps")), figure(loss), str(m.get("weights")), str(m.get("created_at")))
+        table.add_row(
+            m["id"],
+            str(m.get("algorithm")),
+            str(m.get("base_model")),
+            str(dataset),
+            figure(m.get("steps")),
+            figure(loss),
+            str(m.get("weights")),
+            str(m.get("created_at")),
+        )
     console.print(table)
 
 
@@ -49,15 +62,26 @@ def summary_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
     dataset = manifest.get("dataset") or {}
     evaluation = dataset.get("eval") if isinstance(dataset.get("eval"), dict) else {}
     rows = [
-        ("id", manifest.get("id")), ("algorithm", manifest.get("algorithm")), ("base model", manifest.get("base_model")),
+        ("id", manifest.get("id")),
+        ("algorithm", manifest.get("algorithm")),
+        ("base model", manifest.get("base_model")),
         ("weights", f"{manifest.get('weights')}" + (" (LoRA)" if manifest.get("lora") else "")),
-        ("dataset version", dataset.get("id")), ("created", manifest.get("created_at")),
-        ("steps", manifest.get("steps")), ("seconds", manifest.get("seconds")),
-        ("judge agreement with humans", evaluation.get("agreement")), ("'pick the longer' baseline", evaluation.get("baseline_longer")),
-        ("judge order consistency", evaluation.get("position_consistency_debiased", evaluation.get("position_consistency"))),
+        ("dataset version", dataset.get("id")),
+        ("created", manifest.get("created_at")),
+        ("steps", manifest.get("steps")),
+        ("seconds", manifest.get("seconds")),
+        ("judge agreement with humans", evaluation.get("agreement")),
+        ("'pick the longer' baseline", evaluation.get("baseline_longer")),
+        (
+            "judge order consistency",
+            evaluation.get("position_consistency_debiased", evaluation.get("position_consistency")),
+        ),
     ]
     rows += [(f"metric {k}", v) for k, v in (manifest.get("metrics") or {}).items()]
-    rows += [(f"setting {k}", json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in (manifest.get("settings") or {}).items()]
+    rows += [
+        (f"setting {k}", json.dumps(v) if isinstance(v, (dict, list)) else v)
+        for k, v in (manifest.get("settings") or {}).items()
+    ]
     rows += [(f"hardware {k}", v) for k, v in (manifest.get("hardware") or {}).items()]
     return [(k, figure(v)) for k, v in rows]
 
@@ -82,7 +106,6 @@ def models_show(
     except RlaifError as exc:
         fail(exc)
     emit(manifest, as_json, lambda data: [_summary_table(data, str(model_path(where, model_id)))])
-
 
 
 def _summary_table(manifest: dict[str, Any], title: str) -> Table:
@@ -116,7 +139,9 @@ def models_lineage(
 @app.command("report")
 def models_report(
     model_id: str = typer.Argument(..., help="Model id (see `rlaif models list`)."),
-    out: Optional[str] = typer.Option(None, "--out", help="Write the report here instead of STORE/models/<id>/report.html."),
+    out: Optional[str] = typer.Option(
+        None, "--out", help="Write the report here instead of STORE/models/<id>/report.html."
+    ),
     store: Optional[str] = StoreOption,
     recipe: Optional[str] = RecipeStoreOption,
 ) -> None:

@@ -44,10 +44,21 @@ Example:
 
 CronOption = typer.Option(None, "--cron", help='Cron schedule (5 fields), e.g. "0 2 * * *" for 02:00 every night.')
 IntervalOption = typer.Option(None, "--interval", help="Schedule every S seconds, e.g. 3600.")
-TimezoneOption = typer.Option(None, "--timezone", help="IANA timezone of the cron schedule, e.g. Europe/Paris (default UTC).")
-NameOption = typer.Option(None, "--name", help="Deployment name (default: the recipe's name); the full name is FLOW/NAME, e.g. rlaif-run/demo.")
+TimezoneOption = typer.Option(
+    None, "--timezone", help="IANA timezone of the cron schedule, e.g. Europe/Paris (default UTC)."
+)
+NameOption = typer.Option(
+    None,
+    "--name",
+    help="Deployment name (default: the recipe's name); the full name is FLOW/NAME, e.g. rlaif-run/demo.",
+)
 FlowOption = typer.Option(None, "--flow", help="run, train or iterate; repeat for several (default: run).")
-ParamOption = typer.Option(None, "--param", "-p", help="A flow parameter KEY=VALUE (VALUE read as YAML), e.g. -p dataset_id=demo-0123456789ab; repeatable.")
+ParamOption = typer.Option(
+    None,
+    "--param",
+    "-p",
+    help="A flow parameter KEY=VALUE (VALUE read as YAML), e.g. -p dataset_id=demo-0123456789ab; repeatable.",
+)
 
 
 def _params(pairs: list[str]) -> dict:
@@ -59,7 +70,9 @@ def _params(pairs: list[str]) -> dict:
         try:
             out[key.strip()] = yaml.safe_load(value) if value.strip() else None
         except yaml.YAMLError as exc:
-            raise RlaifError(f"--param {pair!r}: the value is not valid YAML ({exc.problem}) - quote it, e.g. --param {key}='\"...\"'") from None
+            raise RlaifError(
+                f"--param {pair!r}: the value is not valid YAML ({exc.problem}) - quote it, e.g. --param {key}='\"...\"'"
+            ) from None
     return out
 
 
@@ -76,7 +89,9 @@ def _load(recipe: str, flows: tuple[str, ...]):
         try:
             load_recipe(recipe)
         except RlaifError as exc:
-            raise RlaifError(f"--flow run: {exc} - deploy a loop recipe (with `iterate:`) with --flow iterate only") from None
+            raise RlaifError(
+                f"--flow run: {exc} - deploy a loop recipe (with `iterate:`) with --flow iterate only"
+            ) from None
     return parsed
 
 
@@ -89,7 +104,15 @@ def _plan(recipe: str, cron, interval, timezone, name, pool, flows, store, param
     chosen = tuple(dict.fromkeys(flows or ["run"]))
     parsed = _load(recipe, chosen)
     where = store_path(parsed, store).resolve()
-    plan = DeployPlan(Path(recipe).resolve(), where, chosen, schedule, name or parsed.name, pool or DEFAULT_POOL, _params(params or []))
+    plan = DeployPlan(
+        Path(recipe).resolve(),
+        where,
+        chosen,
+        schedule,
+        name or parsed.name,
+        pool or DEFAULT_POOL,
+        _params(params or []),
+    )
     check_plan(plan)
     return plan
 
@@ -100,7 +123,9 @@ def deploy(
     interval: Optional[float] = IntervalOption,
     timezone: Optional[str] = TimezoneOption,
     name: Optional[str] = NameOption,
-    pool: Optional[str] = typer.Option(None, "--pool", help="Process work pool of the deployments (default: rlaif; created if missing)."),
+    pool: Optional[str] = typer.Option(
+        None, "--pool", help="Process work pool of the deployments (default: rlaif; created if missing)."
+    ),
     flow: Optional[list[str]] = FlowOption,
     param: Optional[list[str]] = ParamOption,
     store: Optional[str] = StoreOption,
@@ -117,10 +142,22 @@ def deploy(
     except RlaifError as exc:
         fail(exc)
     for item in done:
-        console.print(f"deployed {item.full_name} ({plan.schedule.describe()}, work pool {plan.pool!r}) id {item.id}", highlight=False, soft_wrap=True)
+        console.print(
+            f"deployed {item.full_name} ({plan.schedule.describe()}, work pool {plan.pool!r}) id {item.id}",
+            highlight=False,
+            soft_wrap=True,
+        )
     ui = url[: -len("/api")] if url.endswith("/api") else url
-    err.print(f"in {time.perf_counter() - started:.1f} s; start a worker:  prefect worker start --pool {plan.pool}", highlight=False, soft_wrap=True)
-    err.print(f"run one now:  prefect deployment run '{done[0].full_name}'   (UI: {ui}/deployments)", highlight=False, soft_wrap=True)
+    err.print(
+        f"in {time.perf_counter() - started:.1f} s; start a worker:  prefect worker start --pool {plan.pool}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    err.print(
+        f"run one now:  prefect deployment run '{done[0].full_name}'   (UI: {ui}/deployments)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def serve(
@@ -139,8 +176,14 @@ def serve(
         for item in shown:
             console.print(f"serving {item.full_name} ({plan.schedule.describe()})", highlight=False, soft_wrap=True)
         # a background job of a non-interactive shell starts with SIGINT ignored: Ctrl-C would not reach it
-        stop = f"kill {os.getpid()} stops serving" if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else "Ctrl-C stops serving"
-        err.print(f"run one now:  prefect deployment run '{shown[0].full_name}'   {stop}", highlight=False, soft_wrap=True)
+        stop = (
+            f"kill {os.getpid()} stops serving"
+            if signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            else "Ctrl-C stops serving"
+        )
+        err.print(
+            f"run one now:  prefect deployment run '{shown[0].full_name}'   {stop}", highlight=False, soft_wrap=True
+        )
 
     try:
         plan = _plan(recipe, cron, interval, timezone, name, None, flow, store, param)

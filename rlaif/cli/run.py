@@ -19,17 +19,33 @@ def run(
     store: Optional[str] = StoreOption,
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N prompts."),
     chunk_size: Optional[int] = typer.Option(
-        None, "--chunk-size", min=1, help="Prompts per chunk: memory is bounded by a chunk; the version does not depend on it (default: $RLAIF_CHUNK_SIZE or 5000)."
+        None,
+        "--chunk-size",
+        min=1,
+        help="Prompts per chunk: memory is bounded by a chunk; the version does not depend on it (default: $RLAIF_CHUNK_SIZE or 5000).",
     ),
     no_prefect: bool = typer.Option(
-        False, "--no-prefect", help="Run in this process without Prefect: the same steps, summary and version id (automatic when Prefect is not installed)."
+        False,
+        "--no-prefect",
+        help="Run in this process without Prefect: the same steps, summary and version id (automatic when Prefect is not installed).",
     ),
     dry_run: bool = typer.Option(
-        False, "--dry-run", help="Estimate calls, tokens and cost (from `prices:`) without calling a model or writing anything; the request cache counts as paid."
+        False,
+        "--dry-run",
+        help="Estimate calls, tokens and cost (from `prices:`) without calling a model or writing anything; the request cache counts as paid.",
     ),
     as_json: bool = typer.Option(False, "--json", help="With --dry-run: the estimate as JSON."),
-    ray: Optional[str] = typer.Option(None, "--ray", help="Shard the run on a Ray cluster: auto, HOST:6379, ray://HOST:10001, or local (a Ray of its own); recipe `execution:` (docs/scale.md)."),
-    shards: Optional[int] = typer.Option(None, "--shards", min=1, help="Shard workers on Ray (implies --ray; default 2); the version does not depend on it."),
+    ray: Optional[str] = typer.Option(
+        None,
+        "--ray",
+        help="Shard the run on a Ray cluster: auto, HOST:6379, ray://HOST:10001, or local (a Ray of its own); recipe `execution:` (docs/scale.md).",
+    ),
+    shards: Optional[int] = typer.Option(
+        None,
+        "--shards",
+        min=1,
+        help="Shard workers on Ray (implies --ray; default 2); the version does not depend on it.",
+    ),
 ) -> None:
     """Run a recipe end to end as a Prefect flow and commit a dataset version.
 
@@ -49,19 +65,33 @@ def run(
         if dry_run:  # no model call, nothing written (rlaif/pipeline/dry_run.py)
             return print_dry_run(parsed, where, limit, as_json)
         if not no_prefect and importlib.util.find_spec("prefect") is None:
-            err.print("note: Prefect is not installed: running in this process (as with --no-prefect)", highlight=False)
+            err.print(
+                "note: Prefect is not installed: running in this process (as with --no-prefect)", highlight=False
+            )
             no_prefect = True
-        flow = () if no_prefect or not os.environ.get("PREFECT_API_URL") else ("flows.pipeline",)  # without a server, its start overlaps the flow's import
-        chunk_size = check_run(parsed, where, limit, chunk_size, preload=("openai", *flow))  # engine ray too: Ray installed, its cluster reachable
+        flow = (
+            () if no_prefect or not os.environ.get("PREFECT_API_URL") else ("flows.pipeline",)
+        )  # without a server, its start overlaps the flow's import
+        chunk_size = check_run(
+            parsed, where, limit, chunk_size, preload=("openai", *flow)
+        )  # engine ray too: Ray installed, its cluster reachable
         if no_prefect:
             lines = _run_in_process(parsed, where, limit, chunk_size)
         else:
             from flows.server import prefect_api
 
-            with prefect_api():  # the run's own Prefect server, stopped with it even on SIGTERM/SIGKILL (flows/server.py)
+            with (
+                prefect_api()
+            ):  # the run's own Prefect server, stopped with it even on SIGTERM/SIGKILL (flows/server.py)
                 from flows.pipeline import rlaif_run
 
-                result = rlaif_run(recipe_path=recipe, store=str(where), limit=limit, chunk_size=chunk_size, execution=parsed.execution.model_dump(exclude_unset=True))
+                result = rlaif_run(
+                    recipe_path=recipe,
+                    store=str(where),
+                    limit=limit,
+                    chunk_size=chunk_size,
+                    execution=parsed.execution.model_dump(exclude_unset=True),
+                )
             lines = result["lines"]
     except RlaifError as exc:
         fail(exc)

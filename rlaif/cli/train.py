@@ -28,14 +28,24 @@ Example:
 def train(
     algorithm: str = typer.Argument(..., help=f"One of: {', '.join(ALGORITHMS)}."),
     dataset: str = typer.Option(..., "--dataset", help="The dataset version id to train on (`rlaif datasets list`)."),
-    model: str = typer.Option(..., "--model", help="Base model: a built-in alias (smollm2-135m), a local folder or a model id of the store."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps (default: the config, else TRL's epochs)."),
+    model: str = typer.Option(
+        ..., "--model", help="Base model: a built-in alias (smollm2-135m), a local folder or a model id of the store."
+    ),
+    max_steps: Optional[int] = typer.Option(
+        None, "--max-steps", help="Optimizer steps (default: the config, else TRL's epochs)."
+    ),
     lora: bool = typer.Option(False, "--lora", help="Train a LoRA adapter (peft) instead of all weights."),
-    config: Optional[str] = typer.Option(None, "--config", help="Training settings YAML: rlaif's fields and any field of the algorithm's TRL config."),
-    name: Optional[str] = typer.Option(None, "--name", help="Model name (its id is NAME-<12 hex>); default <dataset name>-<algorithm>."),
+    config: Optional[str] = typer.Option(
+        None, "--config", help="Training settings YAML: rlaif's fields and any field of the algorithm's TRL config."
+    ),
+    name: Optional[str] = typer.Option(
+        None, "--name", help="Model name (its id is NAME-<12 hex>); default <dataset name>-<algorithm>."
+    ),
     store: Optional[str] = StoreOption,
     prefect: bool = typer.Option(
-        False, "--prefect/--no-prefect", help="Run as the Prefect flow `rlaif-train` (flows/train.py: per-step metrics, summary and report as artifacts); its own Prefect server unless PREFECT_API_URL is set."
+        False,
+        "--prefect/--no-prefect",
+        help="Run as the Prefect flow `rlaif-train` (flows/train.py: per-step metrics, summary and report as artifacts); its own Prefect server unless PREFECT_API_URL is set.",
     ),
 ) -> None:
     """Train SFT / reward model / DPO / KTO / PPO / RLOO / GRPO / RRHF on a dataset version."""
@@ -46,7 +56,9 @@ def train(
     try:
         settings = load_settings(algorithm, config, max_steps=max_steps, lora=lora or None, name=name)
         if prefect:  # the settings are valid: only now start Prefect
-            result = _train_in_flow(where, dataset, algorithm, model, config, {"max_steps": max_steps, "lora": lora or None, "name": name})
+            result = _train_in_flow(
+                where, dataset, algorithm, model, config, {"max_steps": max_steps, "lora": lora or None, "name": name}
+            )
         else:
             result = run_training(where, dataset, algorithm, model, settings, progress=True)
     except RlaifError as exc:
@@ -55,8 +67,15 @@ def train(
         console.print(f"already trained: {result.model_id}", highlight=False)
         err.print(f"(same dataset, algorithm, base model and settings: {result.path})", highlight=False)
         return
-    shown = ", ".join(f"{key} {value:.4g}" for key, value in result.metrics.items() if key in ("loss", "reward_accuracy", "kl", "mean_reward") and isinstance(value, float))
-    err.print(f"trained {algorithm} in {result.seconds:.1f} s, {result.metrics.get('steps', 0)} steps{': ' + shown if shown else ''}", highlight=False)
+    shown = ", ".join(
+        f"{key} {value:.4g}"
+        for key, value in result.metrics.items()
+        if key in ("loss", "reward_accuracy", "kl", "mean_reward") and isinstance(value, float)
+    )
+    err.print(
+        f"trained {algorithm} in {result.seconds:.1f} s, {result.metrics.get('steps', 0)} steps{': ' + shown if shown else ''}",
+        highlight=False,
+    )
     console.print(result.model_id, highlight=False)
 
 
@@ -70,5 +89,7 @@ def _train_in_flow(store: str, dataset: str, algorithm: str, model: str, config:
     with prefect_api():
         from flows.train import rlaif_train
 
-        out = rlaif_train(store=store, dataset_id=dataset, algorithm=algorithm, model=model, config_path=config, overrides=overrides)
+        out = rlaif_train(
+            store=store, dataset_id=dataset, algorithm=algorithm, model=model, config_path=config, overrides=overrides
+        )
     return TrainResult(out["model_id"], Path(out["path"]), out["existed"], out["metrics"], out["seconds"])

@@ -14,8 +14,29 @@ BACKENDS: dict[str, str] = {
 #: backend name -> the ModelSpec fields (besides `backend` and `model`) it reads; setting another is a recipe error
 ENGINE_OPTIONS: dict[str, frozenset[str]] = {
     "transformers": frozenset({"batch_size", "threads", "dtype"}),
-    "openai": frozenset({"base_url", "api_key_env", "max_concurrency", "timeout_s", "max_retries", "rpm", "tpm", "batch", "batch_poll_s"}),
-    "vllm": frozenset({"dtype", "max_model_len", "enable_prefix_caching", "gpu_memory_utilization", "tensor_parallel_size", "vllm_env"}),
+    "openai": frozenset(
+        {
+            "base_url",
+            "api_key_env",
+            "max_concurrency",
+            "timeout_s",
+            "max_retries",
+            "rpm",
+            "tpm",
+            "batch",
+            "batch_poll_s",
+        }
+    ),
+    "vllm": frozenset(
+        {
+            "dtype",
+            "max_model_len",
+            "enable_prefix_caching",
+            "gpu_memory_utilization",
+            "tensor_parallel_size",
+            "vllm_env",
+        }
+    ),
 }
 
 #: Backends that hold no model in this process (a client of an endpoint): a run keeps them side by side.

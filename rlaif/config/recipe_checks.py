@@ -17,7 +17,22 @@ from pydantic_core import PydanticCustomError
 from rlaif.core.errors import RecipeError
 
 SECRET_FIELDS = ("base_url", "api_key_env")  # a bad value here is never shown in an error
-KEY_PREFIXES = ("sk-", "sk_", "hf_", "ghp_", "gho_", "ghs_", "ghu_", "github_pat_", "glpat-", "xoxb-", "xoxp-", "AKIA", "AIza", "Bearer ")
+KEY_PREFIXES = (
+    "sk-",
+    "sk_",
+    "hf_",
+    "ghp_",
+    "gho_",
+    "ghs_",
+    "ghu_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "xoxp-",
+    "AKIA",
+    "AIza",
+    "Bearer ",
+)
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 KEY_FIX = "put the key in an environment variable (export MY_API_KEY=...) and give the variable's name: api_key_env: MY_API_KEY"
 
@@ -42,11 +57,21 @@ def check_base_url(value: str | None) -> str | None:
     try:
         parts = urlsplit(value)
     except ValueError:
-        raise value_error("not a valid URL (the value is not shown)", "write it like http://127.0.0.1:8000/v1") from None
+        raise value_error(
+            "not a valid URL (the value is not shown)", "write it like http://127.0.0.1:8000/v1"
+        ) from None
     if "@" in parts.netloc:
-        raise value_error("the URL carries credentials (user:password@ before the host; the value is not shown)", KEY_FIX + ", and drop them from base_url")
-    if any(looks_like_key(v) or k.lower() in ("key", "api_key", "apikey", "token", "access_token") for k, v in _query(parts.query)):
-        raise value_error("the URL carries a key in its query (the value is not shown)", KEY_FIX + ", and drop it from base_url")
+        raise value_error(
+            "the URL carries credentials (user:password@ before the host; the value is not shown)",
+            KEY_FIX + ", and drop them from base_url",
+        )
+    if any(
+        looks_like_key(v) or k.lower() in ("key", "api_key", "apikey", "token", "access_token")
+        for k, v in _query(parts.query)
+    ):
+        raise value_error(
+            "the URL carries a key in its query (the value is not shown)", KEY_FIX + ", and drop it from base_url"
+        )
     return value
 
 
@@ -57,9 +82,14 @@ def _query(query: str) -> list[tuple[str, str]]:
 def check_api_key_env(value: str) -> str:
     """api_key_env must name an environment variable, not hold the key itself; never echo it."""
     if looks_like_key(value):
-        raise value_error("the value looks like a key, not the name of an environment variable (it is not shown)", KEY_FIX)
+        raise value_error(
+            "the value looks like a key, not the name of an environment variable (it is not shown)", KEY_FIX
+        )
     if not ENV_NAME_RE.fullmatch(value):
-        raise value_error("not an environment variable name (letters, digits and '_', not starting with a digit; the value is not shown)", KEY_FIX)
+        raise value_error(
+            "not an environment variable name (letters, digits and '_', not starting with a digit; the value is not shown)",
+            KEY_FIX,
+        )
     return value
 
 
@@ -149,7 +179,12 @@ def read_recipe_yaml(path: str | Path, example: str = "recipes/demo.yaml") -> ob
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))
     except DuplicateKeyError as exc:
-        raise RecipeError(str(path), exc.key, f"duplicate key (lines {exc.first_line} and {exc.line}): YAML keeps only the last one", "remove one of them") from None
+        raise RecipeError(
+            str(path),
+            exc.key,
+            f"duplicate key (lines {exc.first_line} and {exc.line}): YAML keeps only the last one",
+            "remove one of them",
+        ) from None
     except yaml.YAMLError as exc:
         raise RecipeError(str(path), "", f"not valid YAML ({exc})", "fix the syntax") from None
     except UnicodeDecodeError as exc:
@@ -163,11 +198,22 @@ def check_listwise_orders(recipe):
     judge, policies = recipe.judge, len(recipe.policies)
     k = recipe.samples_per_prompt * policies
     count = getattr(judge, "permutations", None)
-    if judge.type != "listwise" or not judge.debias or count is None or k < 2 or count % k == 0 or count >= math.factorial(k):
+    if (
+        judge.type != "listwise"
+        or not judge.debias
+        or count is None
+        or k < 2
+        or count % k == 0
+        or count >= math.factorial(k)
+    ):
         return recipe
-    raise PydanticCustomError("recipe_value", "{problem}", {
-        "key": "judge.permutations",
-        "problem": f"{count} orders cannot show each of the {k} responses per prompt ({recipe.samples_per_prompt} samples x {policies} "
-        f"polic{'y' if policies == 1 else 'ies'}) equally often in every slot, which `debias` needs to tell a slot's bias from a response's quality",
-        "fix": f"use a multiple of {k} (blocks of {k} rotations; e.g. permutations: {k}, the default when left out), or set debias: false",
-    })
+    raise PydanticCustomError(
+        "recipe_value",
+        "{problem}",
+        {
+            "key": "judge.permutations",
+            "problem": f"{count} orders cannot show each of the {k} responses per prompt ({recipe.samples_per_prompt} samples x {policies} "
+            f"polic{'y' if policies == 1 else 'ies'}) equally often in every slot, which `debias` needs to tell a slot's bias from a response's quality",
+            "fix": f"use a multiple of {k} (blocks of {k} rotations; e.g. permutations: {k}, the default when left out), or set debias: false",
+        },
+    )

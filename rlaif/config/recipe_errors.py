@@ -26,7 +26,9 @@ def describe(error: dict, root: type[BaseModel], judges: Judges) -> tuple[str, s
     if error["type"] == "missing":
         return key, "required key is missing", "add it (see recipes/demo.yaml for an example)"
     if error["type"] == "recipe_value":
-        key = ".".join([*loc, error["ctx"]["key"]]) if error["ctx"].get("key") else key  # a check of the model names its field
+        key = (
+            ".".join([*loc, error["ctx"]["key"]]) if error["ctx"].get("key") else key
+        )  # a check of the model names its field
         return key, error["ctx"]["problem"], error["ctx"]["fix"]
     if error["type"] == "finite_number":
         return key, error["msg"], "write a number; .inf, .nan and numbers too large for a float are not allowed"
@@ -51,7 +53,9 @@ def types_taking(field: str, judges: Judges) -> list[str]:
     return [kind for kind, model in judges.items() if field in model.model_fields]
 
 
-def unknown_key(loc: list[str], model: type[BaseModel] | None, tag: str | None, judges: Judges) -> tuple[str, str, str]:
+def unknown_key(
+    loc: list[str], model: type[BaseModel] | None, tag: str | None, judges: Judges
+) -> tuple[str, str, str]:
     """An unknown key of `model`: the closest known one, or (on a judge) the judge types that take it."""
     key, name = ".".join(loc), loc[-1]
     on_judge = model in judges.values()
@@ -63,11 +67,17 @@ def unknown_key(loc: list[str], model: type[BaseModel] | None, tag: str | None, 
     candidates = sorted({f for m in judges.values() for f in m.model_fields}) if on_judge else known
     close = difflib.get_close_matches(name, candidates, n=1)
     if close and close[0] not in known:
-        return key, "unknown key", f"did you mean '{close[0]}'? (it applies to {' and '.join(types_taking(close[0], judges))} judges only)"
+        return (
+            key,
+            "unknown key",
+            f"did you mean '{close[0]}'? (it applies to {' and '.join(types_taking(close[0], judges))} judges only)",
+        )
     return key, "unknown key", f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(known)}"
 
 
-def model_at(loc: list[str], root: type[BaseModel], judges: Judges, judge_type: str | None = None) -> type[BaseModel] | None:
+def model_at(
+    loc: list[str], root: type[BaseModel], judges: Judges, judge_type: str | None = None
+) -> type[BaseModel] | None:
     """The model at a location under `root` (list indices skipped); `judge` is the model of `judge_type`."""
     model: type[BaseModel] | None = root
     for part in loc:

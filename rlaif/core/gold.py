@@ -43,15 +43,25 @@ def parse_gold_row(row: Any, path: str, line: int) -> GoldPair:
         if not isinstance(row[name], str):
             raise InputError(path, f"must be the response text (a string), got {type(row[name]).__name__}", line, name)
     if row["chosen"].strip() == row["rejected"].strip():
-        raise InputError(path, "chosen and rejected are the same text: no preference to check", line, "rejected", fix="remove the row")
-    return GoldPair(row=line, prompt=messages, chosen=row["chosen"], rejected=row["rejected"], source=str(row.get("source", "")))
+        raise InputError(
+            path,
+            "chosen and rejected are the same text: no preference to check",
+            line,
+            "rejected",
+            fix="remove the row",
+        )
+    return GoldPair(
+        row=line, prompt=messages, chosen=row["chosen"], rejected=row["rejected"], source=str(row.get("source", ""))
+    )
 
 
 def load_gold(path: str | Path, limit: int | None = None) -> list[GoldPair]:
     """Read and validate a gold file; with `limit`, only its first N rows."""
     path = Path(path)
     pairs: list[GoldPair] = []
-    for line_number, row in jsonl_rows(path, "gold file", "pass a JSON Lines file of human-labelled pairs with --gold"):
+    for line_number, row in jsonl_rows(
+        path, "gold file", "pass a JSON Lines file of human-labelled pairs with --gold"
+    ):
         pairs.append(parse_gold_row(row, str(path), line_number))
         if limit is not None and len(pairs) >= limit:
             break

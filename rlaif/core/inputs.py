@@ -32,8 +32,14 @@ def chat_messages(value: object, path: str, line: int, field: str, fix: str | No
     if not isinstance(messages, list) or not messages:
         raise InputError(path, "must be a non-empty list of messages (or a string)", line, field, fix=fix)
     for message in messages:
-        if not isinstance(message, dict) or message.get("role") not in ROLES or not isinstance(message.get("content"), str):
-            raise InputError(path, "each message needs 'role' (system/user/assistant) and 'content' (text)", line, field)
+        if (
+            not isinstance(message, dict)
+            or message.get("role") not in ROLES
+            or not isinstance(message.get("content"), str)
+        ):
+            raise InputError(
+                path, "each message needs 'role' (system/user/assistant) and 'content' (text)", line, field
+            )
     if messages[-1]["role"] != "user":
         raise InputError(path, "the last message must be from the user", line, field)
     if not messages[-1]["content"].strip():
@@ -46,7 +52,9 @@ def _messages(row: dict, path: str, line: int) -> list[Message]:
     for field_name in ("messages", "prompt"):
         if field_name in row:
             return chat_messages(row[field_name], path, line, field_name)
-    raise InputError(path, "no 'prompt' or 'messages' field", line, fix='each row needs {"prompt": "..."} or {"messages": [...]}')
+    raise InputError(
+        path, "no 'prompt' or 'messages' field", line, fix='each row needs {"prompt": "..."} or {"messages": [...]}'
+    )
 
 
 def jsonl_rows(path: Path, what: str, fix: str) -> Iterator[tuple[int, object]]:
@@ -60,14 +68,18 @@ def jsonl_rows(path: Path, what: str, fix: str) -> Iterator[tuple[int, object]]:
     try:
         with path.open("rb") as handle:
             lines = _TextLines(handle, str(path))
-            reader = jsonlines.Reader(lines, loads=json.loads)  # the same parser (and messages) wherever orjson is installed
+            reader = jsonlines.Reader(
+                lines, loads=json.loads
+            )  # the same parser (and messages) wherever orjson is installed
             try:
                 for row in reader.iter(allow_none=True, skip_empty=True):
                     yield lines.line_number, row
             except jsonlines.InvalidLineError as exc:
                 cause = exc.__cause__
                 reason = cause.msg if isinstance(cause, json.JSONDecodeError) else str(exc)
-                raise InputError(str(path), f"not valid JSON ({reason})", exc.lineno, fix="one JSON object per line") from None
+                raise InputError(
+                    str(path), f"not valid JSON ({reason})", exc.lineno, fix="one JSON object per line"
+                ) from None
     except OSError as exc:
         raise InputError(str(path), f"{what} cannot be read ({exc.strerror or exc})", fix=fix) from None
 
@@ -92,11 +104,19 @@ class _TextLines:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InputError(
-                self.path, f"not UTF-8 text (byte {raw[exc.start]:#04x} at byte offset {start + exc.start})", self.line_number, fix="save the file as UTF-8 JSON Lines"
+                self.path,
+                f"not UTF-8 text (byte {raw[exc.start]:#04x} at byte offset {start + exc.start})",
+                self.line_number,
+                fix="save the file as UTF-8 JSON Lines",
             ) from None
         if "\x00" in line:
             nul = start + raw.index(b"\x00")
-            raise InputError(self.path, f"NUL byte at byte offset {nul}: a binary file, not JSON Lines text", self.line_number, fix="give a UTF-8 JSON Lines file")
+            raise InputError(
+                self.path,
+                f"NUL byte at byte offset {nul}: a binary file, not JSON Lines text",
+                self.line_number,
+                fix="give a UTF-8 JSON Lines file",
+            )
         return line
 
 
@@ -116,7 +136,9 @@ def iter_prompts(path: str | Path, system: str | None = None, limit: int | None 
         messages = _messages(row, str(path), line_number)
         prompt_id = str(row.get("id", line_number))
         if prompt_id in seen:
-            raise InputError(str(path), f"duplicate id {prompt_id!r} (first on row {seen[prompt_id]})", line_number, "id")
+            raise InputError(
+                str(path), f"duplicate id {prompt_id!r} (first on row {seen[prompt_id]})", line_number, "id"
+            )
         seen[prompt_id] = line_number
         if system and messages[0]["role"] != "system":
             messages = [{"role": "system", "content": system}, *messages]

@@ -68,8 +68,14 @@ def check_revision(revision: object) -> str:
     'refs/pr/1'
     """
     parts = revision.split("/") if isinstance(revision, str) else []
-    if not parts or len(revision) > 200 or not all(REVISION_PART_RE.fullmatch(part) and ".." not in part for part in parts):
-        raise ValueError(f"{short_repr(revision)} is not a revision: use a version id (its tag, e.g. demo-0123456789ab), a branch or a commit")
+    if (
+        not parts
+        or len(revision) > 200
+        or not all(REVISION_PART_RE.fullmatch(part) and ".." not in part for part in parts)
+    ):
+        raise ValueError(
+            f"{short_repr(revision)} is not a revision: use a version id (its tag, e.g. demo-0123456789ab), a branch or a commit"
+        )
     return revision  # type: ignore[return-value]
 
 

@@ -36,7 +36,11 @@ KEY_PATTERNS: tuple[tuple[str, re.Pattern, str], ...] = (
     ("an API key (sk-...)", re.compile(r"\bsk-(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{12,}"), MASK),
     ("a Hugging Face token (hf_...)", re.compile(r"\bhf_[A-Za-z0-9]{30,}"), MASK),
     ("a bearer token", re.compile(r"\b(Bearer\s+)(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{12,}"), r"\1" + MASK),
-    ("credentials in a URL (user:password@)", re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/@:]+:[^\s/@]+@"), r"\1" + MASK + "@"),
+    (
+        "credentials in a URL (user:password@)",
+        re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/@:]+:[^\s/@]+@"),
+        r"\1" + MASK + "@",
+    ),
 )
 
 
@@ -90,14 +94,18 @@ def environment_secrets(names: Iterable[str | None]) -> list[str]:
 
 def spec_secrets(spec) -> list[str]:
     """Secrets of one model spec: its key variable's value (if set) and its URL's userinfo."""
-    return environment_secrets([getattr(spec, "api_key_env", None)]) + userinfo_secrets(getattr(spec, "base_url", None))
+    return environment_secrets([getattr(spec, "api_key_env", None)]) + userinfo_secrets(
+        getattr(spec, "base_url", None)
+    )
 
 
 def secrets_of(recipe) -> list[str]:
     """Every secret a recipe's run knows: the keys its specs name, the Hub tokens, URL userinfo."""
     specs = [*recipe.policies, recipe.judge, *recipe.judge.jury]
     names = [*TOKEN_VARIABLES, *(spec.api_key_env for spec in specs)]
-    return list(dict.fromkeys(environment_secrets(names) + [s for spec in specs for s in userinfo_secrets(spec.base_url)]))
+    return list(
+        dict.fromkeys(environment_secrets(names) + [s for spec in specs for s in userinfo_secrets(spec.base_url)])
+    )
 
 
 def manifest_secrets(manifest: dict[str, Any]) -> list[str]:
@@ -188,7 +196,10 @@ def redact(value: Any, secrets: list[str]) -> Any:
 def public_recipe(data: Any) -> Any:
     """A dumped recipe (or spec) with every `base_url` stripped of its userinfo; nothing else changes."""
     if isinstance(data, dict):
-        return {k: strip_userinfo(v) if k == "base_url" and isinstance(v, str) else public_recipe(v) for k, v in data.items()}
+        return {
+            k: strip_userinfo(v) if k == "base_url" and isinstance(v, str) else public_recipe(v)
+            for k, v in data.items()
+        }
     if isinstance(data, list):
         return [public_recipe(v) for v in data]
     return data
@@ -318,7 +329,12 @@ def _leaves(array, parents) -> Iterator[tuple[Any, Any]]:
     elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
         inner = pc.list_parent_indices(array).to_numpy()
         yield from _leaves(array.flatten(), inner if parents is None else parents[inner])
-    elif pa.types.is_nested(kind) or pa.types.is_dictionary(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+    elif (
+        pa.types.is_nested(kind)
+        or pa.types.is_dictionary(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+    ):
         yield None, None
     # numbers, booleans, timestamps: no text
 

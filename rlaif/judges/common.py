@@ -24,7 +24,9 @@ from rlaif.judges.parsers import neutralize
 from rlaif.judges.protocol import DEFAULTS, Protocol, read_protocol
 
 BUILT_IN = "prompts/"  # recipe paths under it are rlaif's own files (package data of rlaif.judges) unless the current folder has one
-COT_INSTRUCTION = "\n\nFirst explain your reasoning in two or three sentences. Then give your verdict in the required format."
+COT_INSTRUCTION = (
+    "\n\nFirst explain your reasoning in two or three sentences. Then give your verdict in the required format."
+)
 COT_FOLLOW_UP = "Now give only your final verdict, in the required format."
 PrincipleFor = Callable[[str], "str | None"]  # item key -> principle text (or None)
 
@@ -33,7 +35,9 @@ PrincipleFor = Callable[[str], "str | None"]  # item key -> principle text (or N
 class JudgeTemplate:
     name: str
     text: str
-    protocol: Protocol = DEFAULTS["pairwise"]  # how the verdict is asked for and read (the file's rlaif-protocol block)
+    protocol: Protocol = DEFAULTS[
+        "pairwise"
+    ]  # how the verdict is asked for and read (the file's rlaif-protocol block)
 
     @property
     def sha256(self) -> str:
@@ -52,7 +56,10 @@ class JudgeTemplate:
 
     def render(self, instruction: str, output_a: str, output_b: str, principle: str | None = None) -> str:
         return self.render_vars(
-            instruction=instruction, output_a=self.neutralize(output_a), output_b=self.neutralize(output_b), principle=principle
+            instruction=instruction,
+            output_a=self.neutralize(output_a),
+            output_b=self.neutralize(output_b),
+            principle=principle,
         )
 
 
@@ -79,7 +86,9 @@ def load_template(path: str, key: str = "judge.template", judge_type: str = "pai
     """Read a judge template and its protocol; relative paths are tried from the current folder, then rlaif's own prompts/."""
     found = resolve_path(path)
     if found is None:
-        raise RecipeError(path, key, "template file not found", "use one of prompts/*_judge.j2 or a path to your .j2 file")
+        raise RecipeError(
+            path, key, "template file not found", "use one of prompts/*_judge.j2 or a path to your .j2 file"
+        )
     text = found.read_text(encoding="utf-8")
     return JudgeTemplate(name=Path(path).name, text=text, protocol=read_protocol(text, judge_type, path, key))
 
@@ -101,14 +110,24 @@ def load_principles(path: str) -> list[str]:
     """A constitution: a YAML list of principle strings (or a mapping with a `principles` list)."""
     found = resolve_path(path)
     if found is None:
-        raise RecipeError(path, "judge.principles.path", "file not found", "use prompts/constitution.yaml or a path to your YAML list")
+        raise RecipeError(
+            path,
+            "judge.principles.path",
+            "file not found",
+            "use prompts/constitution.yaml or a path to your YAML list",
+        )
     try:
         data = yaml.safe_load(found.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise RecipeError(path, "judge.principles.path", f"not valid YAML ({exc})", "fix the syntax") from None
     items = data.get("principles") if isinstance(data, dict) else data
     if not isinstance(items, list) or not items or not all(isinstance(p, str) and p.strip() for p in items):
-        raise RecipeError(path, "judge.principles.path", "must be a non-empty list of principle strings", "see prompts/constitution.yaml")
+        raise RecipeError(
+            path,
+            "judge.principles.path",
+            "must be a non-empty list of principle strings",
+            "see prompts/constitution.yaml",
+        )
     return [p.strip() for p in items]
 
 
@@ -128,13 +147,17 @@ def fixed_principle(principle: str | None) -> PrincipleFor:
 
 def _rationale_request(request: ScoreRequest, tokens: int) -> GenerateRequest:
     *head, (role, content) = request.messages
-    return GenerateRequest(messages=(*head, (role, content + COT_INSTRUCTION)), temperature=0.0, top_p=1.0, max_tokens=tokens, seed=0)
+    return GenerateRequest(
+        messages=(*head, (role, content + COT_INSTRUCTION)), temperature=0.0, top_p=1.0, max_tokens=tokens, seed=0
+    )
 
 
 def _with_rationale(request: ScoreRequest, rationale: str) -> ScoreRequest:
     """The verdict request of the second step: the rationale as the judge's turn, then the ask."""
     *head, (role, content) = request.messages
-    cut = rationale.rsplit(request.prefix.strip(), 1)[0].strip() or rationale.strip()  # the written verdict is left to step two
+    cut = (
+        rationale.rsplit(request.prefix.strip(), 1)[0].strip() or rationale.strip()
+    )  # the written verdict is left to step two
     messages = (*head, (role, content + COT_INSTRUCTION), ("assistant", cut), ("user", COT_FOLLOW_UP))
     return replace(request, messages=messages)
 
@@ -150,7 +173,11 @@ def score_all(
         if not getattr(spec, "chain_of_thought", False):
             return run_score(backend, requests, cache, stats, template_sha256, label=label)
         rationales = run_generate(
-            backend, [_rationale_request(r, spec.rationale_tokens) for r in requests], cache, stats, label=f"{label}: rationales"
+            backend,
+            [_rationale_request(r, spec.rationale_tokens) for r in requests],
+            cache,
+            stats,
+            label=f"{label}: rationales",
         )
         ready = [i for i, r in enumerate(rationales) if not isinstance(r, Exception)]
         second = [_with_rationale(requests[i], rationales[i].text) for i in ready]

@@ -50,17 +50,33 @@ def pair_indices(scored: Scored, strategy: str, seed: int = 0) -> list[tuple[int
     return [(best, rng.choice([i for i in range(k) if i != best]))]
 
 
-def to_judgment(scored: Scored, i: int, j: int, judge_type: str, template: str, template_sha256: str, model: str) -> Judgment:
+def to_judgment(
+    scored: Scored, i: int, j: int, judge_type: str, template: str, template_sha256: str, model: str
+) -> Judgment:
     a, b = scored.generations[i], scored.generations[j]
     common = dict(
-        prompt_id=scored.prompt.id, a_id=a.id, b_id=b.id, template=template, template_sha256=template_sha256, judge_model=model,
-        raw_ab=f"{judge_type}: scores {scored.scores}" if scored.scores else "", raw_ba="",
+        prompt_id=scored.prompt.id,
+        a_id=a.id,
+        b_id=b.id,
+        template=template,
+        template_sha256=template_sha256,
+        judge_model=model,
+        raw_ab=f"{judge_type}: scores {scored.scores}" if scored.scores else "",
+        raw_ba="",
     )
     if scored.error or scored.scores is None:
         return Judgment(p_a_ab=None, p_a_ba=None, soft=False, error=scored.error or "no scores", **common)
     p = scored.pref[i][j]
     consistent = scored.consistent[i][j] if scored.consistent else None
-    return Judgment(p_a_ab=p, p_a_ba=p, soft=True, p_a=p, consistent=True if consistent is None else consistent, consistent_raw=consistent, **common)
+    return Judgment(
+        p_a_ab=p,
+        p_a_ba=p,
+        soft=True,
+        p_a=p,
+        consistent=True if consistent is None else consistent,
+        consistent_raw=consistent,
+        **common,
+    )
 
 
 def construct_pairs(

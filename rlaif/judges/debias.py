@@ -105,7 +105,9 @@ def _moments(value: float, kind: int, mu: float, sigma: float) -> tuple[float, f
     return mu + sign * sigma * ratio, mu * mu + sigma * sigma + sign * sigma * ratio * (value + mu)
 
 
-def fit_censored_normal(observations: list[tuple[float, int]], iterations: int = 2000, tol: float = 1e-10) -> tuple[float, float]:
+def fit_censored_normal(
+    observations: list[tuple[float, int]], iterations: int = 2000, tol: float = 1e-10
+) -> tuple[float, float]:
     """(mu, sigma) maximising the likelihood of exact (kind 0), at-least (+1) and at-most (-1) observations
     of a normal variable: EM over the truncated-normal moments (each step raises the likelihood).
 

@@ -83,7 +83,9 @@ def prefers_longer(p_chosen: Sequence[float], chosen_longer: Sequence[float]) ->
     >>> prefers_longer([0.9, 0.9, 0.2, 0.5, 0.8], [1.0, 0.0, 0.0, 1.0, 0.5])
     0.625
     """
-    scores = [pick_score(p) if side == 1.0 else 1 - pick_score(p) for p, side in zip(p_chosen, chosen_longer) if side != 0.5]
+    scores = [
+        pick_score(p) if side == 1.0 else 1 - pick_score(p) for p, side in zip(p_chosen, chosen_longer) if side != 0.5
+    ]
     return _mean(scores)
 
 
@@ -121,7 +123,9 @@ def gold_items(pairs: list[GoldPair], seed: int) -> tuple[list[tuple[Prompt, Gen
     return items, flags
 
 
-def judge_items(items: list[tuple[Prompt, Generation, Generation]], spec, cache: CallCache, stats: CallStats) -> tuple[list[Judgment], PositionBias]:
+def judge_items(
+    items: list[tuple[Prompt, Generation, Generation]], spec, cache: CallCache, stats: CallStats
+) -> tuple[list[Judgment], PositionBias]:
     """Judge gold items exactly as a run does (any judge type, jury, principles, chain-of-thought).
 
     The one place the judge is called. Per-response judges (listwise, pointwise, binary) see each
@@ -141,13 +145,25 @@ def judge_items(items: list[tuple[Prompt, Generation, Generation]], spec, cache:
     judgments = [outcome.judgments.get((a.id, b.id)) or _unjudged(prompt, a, b, spec) for prompt, a, b in items]
     checked = [j.consistent_raw for j in judgments if j.error is None and j.consistent_raw is not None]
     share = sum(checked) / len(checked) if checked else None
-    return judgments, PositionBias(beta=0.0, mean_p_first=None, raw_consistency=share, consistency=share, n=len(checked))
+    return judgments, PositionBias(
+        beta=0.0, mean_p_first=None, raw_consistency=share, consistency=share, n=len(checked)
+    )
 
 
 def _unjudged(prompt: Prompt, a: Generation, b: Generation, spec) -> Judgment:
     return Judgment(
-        prompt_id=prompt.id, a_id=a.id, b_id=b.id, p_a_ab=None, p_a_ba=None, soft=False, raw_ab="", raw_ba="",
-        template=spec.template_path, template_sha256="", judge_model=spec.model, error="response not judged (empty or identical)",
+        prompt_id=prompt.id,
+        a_id=a.id,
+        b_id=b.id,
+        p_a_ab=None,
+        p_a_ba=None,
+        soft=False,
+        raw_ab="",
+        raw_ba="",
+        template=spec.template_path,
+        template_sha256="",
+        judge_model=spec.model,
+        error="response not judged (empty or identical)",
     )
 
 
@@ -175,7 +191,18 @@ def row_outcomes(pairs: list[GoldPair], flags: list[bool], judgments: list[Judgm
         p_chosen = None if failed else (j.p_a if flag else 1 - j.p_a)
         error = (j.error or "no probability") if failed else None
         outcomes.append(
-            RowOutcome(pair.row, flag, length_side(pair.chosen, pair.rejected), j.p_a_ab, j.p_a_ba, p_chosen, j.consistent_raw, j.consistent, j.prob_mass, error)
+            RowOutcome(
+                pair.row,
+                flag,
+                length_side(pair.chosen, pair.rejected),
+                j.p_a_ab,
+                j.p_a_ba,
+                p_chosen,
+                j.consistent_raw,
+                j.consistent,
+                j.prob_mass,
+                error,
+            )
         )
     return outcomes
 
@@ -226,7 +253,9 @@ def eval_path(store: Path, recipe_name: str, gold_path: Path, key: dict[str, Any
     return store / "evals" / f"{_slug(recipe_name)}-{label}-{content_hash(key, 12)}.json"
 
 
-def evaluate_judge(recipe, gold_path: str | Path, store: str | Path, limit: int | None = None, seed: int = 0, ledger=None) -> dict[str, Any]:
+def evaluate_judge(
+    recipe, gold_path: str | Path, store: str | Path, limit: int | None = None, seed: int = 0, ledger=None
+) -> dict[str, Any]:
     """Judge a gold file with the recipe's judge; return the figures and write them to the store.
 
     The result (figures, lineage, and per-row outcomes) is saved under `STORE/evals/` (see
@@ -241,7 +270,10 @@ def evaluate_judge(recipe, gold_path: str | Path, store: str | Path, limit: int 
     gold_path, store = Path(gold_path), Path(store)
     pairs = load_gold(gold_path, limit)
     items, flags = gold_items(pairs, seed)
-    stats, cache = CallStats(ledger=ledger, stage="gold"), CallCache(store / "cache.sqlite")  # ledger: a run's cost and budget (rlaif.calls.costs)
+    stats, cache = (
+        CallStats(ledger=ledger, stage="gold"),
+        CallCache(store / "cache.sqlite"),
+    )  # ledger: a run's cost and budget (rlaif.calls.costs)
     from rlaif.backends import pooled
 
     try:
@@ -258,7 +290,13 @@ def evaluate_judge(recipe, gold_path: str | Path, store: str | Path, limit: int 
         "seed": seed,
         "limit": limit,
     }
-    key = {"judge": lineage["judge"], "templates": lineage["judge_templates"], "gold": lineage["gold"]["sha256"], "seed": seed, "limit": limit}
+    key = {
+        "judge": lineage["judge"],
+        "templates": lineage["judge_templates"],
+        "gold": lineage["gold"]["sha256"],
+        "seed": seed,
+        "limit": limit,
+    }
     path = eval_path(store, recipe.name, gold_path, key)
     result = {
         **judge_metrics(outcomes, bias),
@@ -303,5 +341,8 @@ def leaderboard_rows(results: list[dict[str, Any]], labels: list[str]) -> tuple[
     order = sorted(range(len(results)), key=lambda i: -(results[i].get("agreement") or 0.0))
     columns = [comparison_rows(results[i]) for i in order]
     baselines = comparison_rows(results[0])
-    rows = [[metric, *(column[n][1] for column in columns), longer, shorter] for n, (metric, _, longer, shorter) in enumerate(baselines)]
+    rows = [
+        [metric, *(column[n][1] for column in columns), longer, shorter]
+        for n, (metric, _, longer, shorter) in enumerate(baselines)
+    ]
     return ["metric", *(labels[i] for i in order), "always longer", "always shorter"], rows

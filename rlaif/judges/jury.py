@@ -30,7 +30,10 @@ def members_of(spec) -> list[Member]:
     """The judges a recipe's judge section stands for (one, unless a jury or an ensemble)."""
     bases = [("judge", spec)]
     if spec.jury:
-        labels = [member.name or f"{n + 1}: {member.model}" + (f" ({member.template})" if member.template else "") for n, member in enumerate(spec.jury)]
+        labels = [
+            member.name or f"{n + 1}: {member.model}" + (f" ({member.template})" if member.template else "")
+            for n, member in enumerate(spec.jury)
+        ]
         bases = list(zip(labels, spec.member_specs(), strict=True))
     if spec.principles is None:
         return [Member(label, s, fixed_principle(None)) for label, s in bases]
@@ -52,27 +55,44 @@ def _orders(judgment: Judgment, beta: float) -> tuple[float, float] | None:
     return debiased(judgment.p_a_ab, judgment.p_a_ba, beta) if judgment.soft else (judgment.p_a_ab, judgment.p_a_ba)
 
 
-def combine_judgments(per_member: list[list[Judgment]], betas: list[float], labels: list[str], how: str) -> list[Judgment]:
+def combine_judgments(
+    per_member: list[list[Judgment]], betas: list[float], labels: list[str], how: str
+) -> list[Judgment]:
     """One judgment per item from the members' judgments of it (aligned lists)."""
     combined = []
     for group in zip(*per_member):
         orders = [o for o in (_orders(j, b) for j, b in zip(group, betas)) if o is not None]
         first = group[0]
         base = dict(
-            prompt_id=first.prompt_id, a_id=first.a_id, b_id=first.b_id, soft=all(j.soft for j in group),
-            raw_ab="; ".join(f"{label}: {j.p_a}" for label, j in zip(labels, group)), raw_ba="",
+            prompt_id=first.prompt_id,
+            a_id=first.a_id,
+            b_id=first.b_id,
+            soft=all(j.soft for j in group),
+            raw_ab="; ".join(f"{label}: {j.p_a}" for label, j in zip(labels, group)),
+            raw_ba="",
             template="+".join(dict.fromkeys(j.template for j in group)),
             template_sha256="+".join(dict.fromkeys(j.template_sha256 for j in group)),
             judge_model="jury(" + ",".join(dict.fromkeys(j.judge_model for j in group)) + ")",
         )
         if not orders:
-            combined.append(Judgment(p_a_ab=None, p_a_ba=None, error=next(j.error for j in group if j.error) or "every member failed", **base))
+            combined.append(
+                Judgment(
+                    p_a_ab=None,
+                    p_a_ba=None,
+                    error=next(j.error for j in group if j.error) or "every member failed",
+                    **base,
+                )
+            )
             continue
         if how == "majority":
             ab, ba = majority([o[0] > 0.5 for o in orders]), majority([o[1] > 0.5 for o in orders])
         else:
             ab, ba = sum(o[0] for o in orders) / len(orders), sum(o[1] for o in orders) / len(orders)
-        combined.append(Judgment(p_a_ab=ab, p_a_ba=ba, p_a=(ab + ba) / 2, consistent=agree(ab, ba), consistent_raw=agree(ab, ba), **base))
+        combined.append(
+            Judgment(
+                p_a_ab=ab, p_a_ba=ba, p_a=(ab + ba) / 2, consistent=agree(ab, ba), consistent_raw=agree(ab, ba), **base
+            )
+        )
     return combined
 
 
@@ -92,7 +112,9 @@ def combine_scored(per_member: list[list[Scored]], how: str) -> list[Scored]:
         ok = [s for s in group if s.scores is not None]
         first = group[0]
         if not ok:
-            combined.append(Scored(first.prompt, first.generations, None, error=first.error, raw=[r for s in group for r in s.raw]))
+            combined.append(
+                Scored(first.prompt, first.generations, None, error=first.error, raw=[r for s in group for r in s.raw])
+            )
             continue
         k = len(first.generations)
         scores = [sum(s.scores[i] for s in ok) / len(ok) for i in range(k)]
@@ -102,11 +124,23 @@ def combine_scored(per_member: list[list[Scored]], how: str) -> list[Scored]:
             for j in range(k):
                 if i != j:
                     values = [s.pref[i][j] for s in ok]
-                    pref[i][j] = majority([v > 0.5 for v in values]) if how == "majority" else sum(values) / len(values)
+                    pref[i][j] = (
+                        majority([v > 0.5 for v in values]) if how == "majority" else sum(values) / len(values)
+                    )
                     flags = [s.consistent[i][j] for s in ok if s.consistent]
                     consistent[i][j] = all(flags) if flags else None
         detail = {"members": [s.scores for s in group]}
-        combined.append(Scored(first.prompt, first.generations, scores, pref, consistent, detail=detail, raw=[r for s in group for r in s.raw]))
+        combined.append(
+            Scored(
+                first.prompt,
+                first.generations,
+                scores,
+                pref,
+                consistent,
+                detail=detail,
+                raw=[r for s in group for r in s.raw],
+            )
+        )
     return combined
 
 
@@ -117,6 +151,10 @@ def scored_agreement(per_member: list[list[Scored]]) -> float | None:
         row = []
         for s in member:
             k = len(s.generations)
-            row += [None if s.scores is None or s.pref[i][j] == 0.5 else s.pref[i][j] > 0.5 for i in range(k) for j in range(i + 1, k)]
+            row += [
+                None if s.scores is None or s.pref[i][j] == 0.5 else s.pref[i][j] > 0.5
+                for i in range(k)
+                for j in range(i + 1, k)
+            ]
         labels.append(row)
     return mean_agreement(labels)

@@ -66,9 +66,13 @@ def permutations_of(k: int, count: int, key: str, seed: int) -> list[list[int]]:
     return orders[:count]
 
 
-def listwise_requests(template, prompt: Prompt, generations: list[Generation], order: list[int], spec, principle) -> ScoreRequest:
+def listwise_requests(
+    template, prompt: Prompt, generations: list[Generation], order: list[int], spec, principle
+) -> ScoreRequest:
     labels = template.protocol.options
-    outputs = [{"label": labels[slot], "text": template.neutralize(generations[i].text or "")} for slot, i in enumerate(order)]
+    outputs = [
+        {"label": labels[slot], "text": template.neutralize(generations[i].text or "")} for slot, i in enumerate(order)
+    ]
     content = template.render_vars(instruction=instruction_text(prompt), outputs=outputs, principle=principle)
     return ScoreRequest(
         messages=(("user", content),),
@@ -80,7 +84,11 @@ def listwise_requests(template, prompt: Prompt, generations: list[Generation], o
 
 
 def slot_probs(
-    result: Scores | Exception, k: int, mode: str, secrets: tuple[str, ...] | list[str] = (), protocol: Protocol = DEFAULTS["listwise"]
+    result: Scores | Exception,
+    k: int,
+    mode: str,
+    secrets: tuple[str, ...] | list[str] = (),
+    protocol: Protocol = DEFAULTS["listwise"],
 ) -> tuple[list[float] | None, list[int] | None, str | None]:
     """(first-choice probability per slot, parsed ranking of slots, error) for one permutation."""
     if isinstance(result, Exception):
@@ -154,10 +162,14 @@ def combine_permutations(
     return scores, pref, consistent, ranked
 
 
-def _debias(designs: list[list[list[float] | None]], k: int) -> tuple[list[list[list[float] | None]], list[float] | None]:
+def _debias(
+    designs: list[list[list[float] | None]], k: int
+) -> tuple[list[list[list[float] | None]], list[float] | None]:
     """Each prompt's per-order slot probabilities divided by the slot prior (from the prompts whose
     balanced orders all have probabilities) and renormalised; unchanged when there is no prior."""
-    prior = slot_prior([rows for rows in designs if rows and len(rows) % k == 0 and all(r is not None for r in rows)], k)
+    prior = slot_prior(
+        [rows for rows in designs if rows and len(rows) % k == 0 and all(r is not None for r in rows)], k
+    )
     if prior is None:
         return designs, None
     return [[None if p is None else _divided(p, prior) for p in rows] for rows in designs], prior
@@ -194,7 +206,12 @@ def judge_listwise(
     requests, plan = [], []
     for prompt, generations in groups:
         if len(generations) > most:
-            raise RecipeError("<recipe>", "samples_per_prompt", f"a listwise judge with {most} slot labels ranks at most {most} responses, got {len(generations)}", "lower samples_per_prompt or the number of policies")
+            raise RecipeError(
+                "<recipe>",
+                "samples_per_prompt",
+                f"a listwise judge with {most} slot labels ranks at most {most} responses, got {len(generations)}",
+                "lower samples_per_prompt or the number of policies",
+            )
         count = order_count(len(generations), spec.permutations, spec.debias)
         orders = permutations_of(len(generations), count, prompt.id, spec.seed) if len(generations) >= 2 else []
         principle = principle_for(prompt.id)
@@ -203,13 +220,19 @@ def judge_listwise(
     results = score_all(spec, requests, cache, stats, template.sha256, label="judging (listwise permutations)")
     parsed, secrets = {}, spec_secrets(spec)
     for prompt, generations, orders, start in plan:
-        parsed[prompt.id] = [slot_probs(results[start + n], len(generations), spec.mode, secrets, template.protocol) for n in range(len(orders))]
+        parsed[prompt.id] = [
+            slot_probs(results[start + n], len(generations), spec.mode, secrets, template.protocol)
+            for n in range(len(orders))
+        ]
     largest = max((len(g) for _, g, _, _ in plan), default=0)
     orders_used = order_count(largest, spec.permutations, spec.debias) if largest >= 2 else spec.permutations
     report: dict = {"type": "listwise", "permutations": orders_used, "aggregate": spec.aggregate}
     if spec.debias:
         report.update(_debias_run(plan, parsed))
-    scored = [_scored(prompt, generations, orders, parsed[prompt.id], results, start, spec) for prompt, generations, orders, start in plan]
+    scored = [
+        _scored(prompt, generations, orders, parsed[prompt.id], results, start, spec)
+        for prompt, generations, orders, start in plan
+    ]
     taus = [s.agreement for s in scored if s.agreement is not None]
     report["mean_kendall_tau"] = round(sum(taus) / len(taus), 4) if taus else None
     return scored, report
@@ -222,8 +245,12 @@ def _scored(prompt, generations, orders, parsed, results, start, spec) -> Scored
     if len(generations) < 2:
         return Scored(prompt, generations, scores=[1.0] * len(generations), raw=raw)
     if not ok:
-        return Scored(prompt, generations, scores=None, error=errors[0] if errors else "no permutation judged", raw=raw)
+        return Scored(
+            prompt, generations, scores=None, error=errors[0] if errors else "no permutation judged", raw=raw
+        )
     orders_ok, probs_ok, slots_ok = zip(*ok)
-    scores, pref, consistent, ranked = combine_permutations(len(generations), list(orders_ok), list(probs_ok), list(slots_ok), spec.aggregate)
+    scores, pref, consistent, ranked = combine_permutations(
+        len(generations), list(orders_ok), list(probs_ok), list(slots_ok), spec.aggregate
+    )
     detail = {"orders": list(orders_ok), "rankings": ranked, "failed_permutations": len(errors)}
     return Scored(prompt, generations, scores, pref, consistent, agreement=mean_tau(ranked), detail=detail, raw=raw)

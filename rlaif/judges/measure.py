@@ -16,8 +16,20 @@ from rlaif.judges.stats import binomial_tail
 #: its two orders' verdicts then being independent coin flips) at this level, in a one-sided binomial test.
 ALPHA = 0.05
 SUMMARY_KEYS = (
-    "n", "agreement", "agreement_ci95", "kappa", "position_consistency", "position_consistency_debiased",
-    "prefers_longer", "baseline_longer", "baseline_shorter", "ece", "failures", "gold", "calls", "path",
+    "n",
+    "agreement",
+    "agreement_ci95",
+    "kappa",
+    "position_consistency",
+    "position_consistency_debiased",
+    "prefers_longer",
+    "baseline_longer",
+    "baseline_shorter",
+    "ece",
+    "failures",
+    "gold",
+    "calls",
+    "path",
 )
 
 
@@ -107,7 +119,7 @@ def summary_line(quality: dict[str, Any] | None) -> str | None:
     ci = quality.get("agreement_ci95") or []
     interval = f" (95% {ci[0]:.2f}-{ci[1]:.2f})" if len(ci) == 2 else ""
     figure = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
-    line = f"judge on {quality.get('n', 0)} gold pairs: agreement {figure(quality.get('agreement'))}{interval}, \"pick the longer\" {figure(quality.get('baseline_longer'))}"
+    line = f'judge on {quality.get("n", 0)} gold pairs: agreement {figure(quality.get("agreement"))}{interval}, "pick the longer" {figure(quality.get("baseline_longer"))}'
     if quality.get("warnings"):
         line += "; WARNING: " + "; ".join(quality["warnings"])
     return line

@@ -12,12 +12,28 @@ from rlaif.backends.base import ScoreRequest, Scores
 from rlaif.calls.cache import CallCache, CallStats
 from rlaif.core.schema import Generation, Judgment, OrderVerdict, Prompt
 from rlaif.core.secrets import error_text, spec_secrets
-from rlaif.judges.common import JudgeTemplate, PrincipleFor, fixed_principle, instruction_text, judge_template, load_template, score_all
+from rlaif.judges.common import (
+    JudgeTemplate,
+    PrincipleFor,
+    fixed_principle,
+    instruction_text,
+    judge_template,
+    load_template,
+    score_all,
+)
 from rlaif.judges.debias import PositionBias, agree, debiased, estimate_beta
 from rlaif.judges.parsers import PARSERS, soft_label
 from rlaif.judges.protocol import DEFAULTS, Protocol
 
-__all__ = ["JudgeTemplate", "load_template", "instruction_text", "judge_pairs", "remove_position_bias", "candidate_pairs", "BiasTally"]
+__all__ = [
+    "JudgeTemplate",
+    "load_template",
+    "instruction_text",
+    "judge_pairs",
+    "remove_position_bias",
+    "candidate_pairs",
+    "BiasTally",
+]
 
 
 def candidate_pairs(generations: list[Generation], which: str = "all") -> list[tuple[Generation, Generation]]:
@@ -46,7 +62,10 @@ def score_requests(
 
 
 def order_verdict(
-    result: Scores | Exception, mode: str, secrets: tuple[str, ...] | list[str] = (), protocol: Protocol = DEFAULTS["pairwise"]
+    result: Scores | Exception,
+    mode: str,
+    secrets: tuple[str, ...] | list[str] = (),
+    protocol: Protocol = DEFAULTS["pairwise"],
 ) -> OrderVerdict:
     """P(first shown is better) from one call: soft when probabilities exist, else parsed.
 
@@ -62,14 +81,24 @@ def order_verdict(
             raw = f"P({first})={result.probs.get(first, 0.0):.4f} P({second})={result.probs.get(second, 0.0):.4f} | {result.text}"
             return OrderVerdict(p_first=p_first, soft=True, raw=raw, prob_mass=mass)
         if mode == "logprobs":
-            return OrderVerdict(p_first=None, soft=False, raw=result.text, error="no verdict-token probabilities (mode: logprobs)")
+            return OrderVerdict(
+                p_first=None, soft=False, raw=result.text, error="no verdict-token probabilities (mode: logprobs)"
+            )
     verdict = PARSERS[protocol.parser](result.text, protocol.options, protocol.prefix)
     if verdict is None:
         return OrderVerdict(p_first=None, soft=False, raw=result.text, error="unparseable judge answer")
     return OrderVerdict(p_first=1.0 if verdict == first else 0.0, soft=False, raw=result.text)
 
 
-def combine(prompt_id: str, a: Generation, b: Generation, ab: OrderVerdict, ba: OrderVerdict, template: JudgeTemplate, model: str) -> Judgment:
+def combine(
+    prompt_id: str,
+    a: Generation,
+    b: Generation,
+    ab: OrderVerdict,
+    ba: OrderVerdict,
+    template: JudgeTemplate,
+    model: str,
+) -> Judgment:
     """A judgment from both orders; p_a_ba is P(a better) read from the (b, a) order."""
     error = ab.error or ba.error
     p_a_ba = None if ba.p_first is None else 1 - ba.p_first

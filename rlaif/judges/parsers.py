@@ -68,7 +68,9 @@ def parse_verdict(text: str, options: tuple[str, ...] = ("a", "b"), prefix: str 
     text, choices = text or "", _alternatives(options)
     words = _words(prefix)
     if words:
-        found = _match_option(re.match(rf"{_LEAD}{words}[\(\[]?\s*({choices})(?![^\W_])", text, re.IGNORECASE), options)
+        found = _match_option(
+            re.match(rf"{_LEAD}{words}[\(\[]?\s*({choices})(?![^\W_])", text, re.IGNORECASE), options
+        )
         if found:
             return found
     bare = re.match(rf"^\s*[\(\[]?\s*({choices})\s*[\)\]]?[.!]?\s*$", text, re.IGNORECASE)
@@ -94,7 +96,13 @@ def neutralize(response: str, prefix: str = "", options: tuple[str, ...] = ()) -
         return response
     head = r"\s*".join(re.escape(part) for part in parts)
     look_alike = re.compile(rf"{head}\s*({_alternatives(options)})(?![^\W_])[\)\]]?", re.IGNORECASE)
-    return look_alike.sub(lambda m: " ".join(re.findall(r"[^\W\d_]+", m.group(0)[: m.start(1) - m.start(0)].lower())) + f" [{m.group(1).lower()}]", response)
+    return look_alike.sub(
+        lambda m: (
+            " ".join(re.findall(r"[^\W\d_]+", m.group(0)[: m.start(1) - m.start(0)].lower()))
+            + f" [{m.group(1).lower()}]"
+        ),
+        response,
+    )
 
 
 def parse_ranking(text: str, labels: tuple[str, ...], prefix: str = "Output (") -> list[str] | None:
@@ -115,7 +123,9 @@ def parse_ranking(text: str, labels: tuple[str, ...], prefix: str = "Output (") 
     >>> parse_ranking("Answer 2 > Answer 1", ("1", "2"), "Answer ")
     ['2', '1']
     """
-    slot = re.compile(rf"{_words(prefix, '*')}[\(\[]?\s*(?<![^\W_])({_alternatives(labels)})(?![^\W_])\s*[\)\]]?", re.IGNORECASE)
+    slot = re.compile(
+        rf"{_words(prefix, '*')}[\(\[]?\s*(?<![^\W_])({_alternatives(labels)})(?![^\W_])\s*[\)\]]?", re.IGNORECASE
+    )
     head = (text or "").strip()
     if not slot.match(head):
         return None
@@ -154,7 +164,12 @@ def parse_yes_no(text: str, options: tuple[str, ...] = ("yes", "no"), prefix: st
     return None if not match else match.group(1).lower() == options[0].lower()
 
 
-PARSERS: dict[str, Callable] = {"verdict": parse_verdict, "ranking": parse_ranking, "rating": parse_rating, "yes_no": parse_yes_no}
+PARSERS: dict[str, Callable] = {
+    "verdict": parse_verdict,
+    "ranking": parse_ranking,
+    "rating": parse_rating,
+    "yes_no": parse_yes_no,
+}
 
 
 def soft_label(probs: dict[str, float] | None, first: str = "a", second: str = "b") -> tuple[float | None, float]:

@@ -31,10 +31,20 @@ DIGITS = tuple(str(d) for d in range(1, 10))
 
 def rating_request(template, prompt: Prompt, generation: Generation, aspect: str, spec, principle) -> ScoreRequest:
     content = template.render_vars(
-        instruction=instruction_text(prompt), response=template.neutralize(generation.text or ""), aspect=aspect, scale=spec.scale, principle=principle
+        instruction=instruction_text(prompt),
+        response=template.neutralize(generation.text or ""),
+        aspect=aspect,
+        scale=spec.scale,
+        principle=principle,
     )
     options = DIGITS[: spec.scale] if spec.scale < 10 else DIGITS
-    return ScoreRequest(messages=(("user", content),), prefix=template.protocol.prefix, options=options, max_tokens=spec.max_tokens, want_probs=spec.mode != "parse")
+    return ScoreRequest(
+        messages=(("user", content),),
+        prefix=template.protocol.prefix,
+        options=options,
+        max_tokens=spec.max_tokens,
+        want_probs=spec.mode != "parse",
+    )
 
 
 def rating_of(
@@ -51,18 +61,24 @@ def rating_of(
         return expected_score(probs)[0], None
     if spec.mode == "logprobs":
         return None, "no verdict-token probabilities (mode: logprobs)"
-    text = first.text[len(protocol.prefix):] if first.text.startswith(protocol.prefix) else first.text
+    text = first.text[len(protocol.prefix) :] if first.text.startswith(protocol.prefix) else first.text
     value = PARSERS[protocol.parser](text, spec.scale, protocol.prefix)
     return (float(value), None) if value is not None else (None, "unparseable rating")
 
 
 def judge_pointwise(
-    groups: list[tuple[Prompt, list[Generation]]], spec, cache: CallCache, stats: CallStats, principle_for: PrincipleFor = fixed_principle(None)
+    groups: list[tuple[Prompt, list[Generation]]],
+    spec,
+    cache: CallCache,
+    stats: CallStats,
+    principle_for: PrincipleFor = fixed_principle(None),
 ) -> tuple[list[Scored], dict]:
     """Rate every response on every aspect; returns per-prompt scores and a report."""
     template = judge_template(spec)
     cells = [(p, g, aspect) for p, gens in groups for g in gens for aspect in spec.aspects]
-    requests = [rating_request(template, p, g, aspect, spec, principle_for(f"{g.id}|{aspect}")) for p, g, aspect in cells]
+    requests = [
+        rating_request(template, p, g, aspect, spec, principle_for(f"{g.id}|{aspect}")) for p, g, aspect in cells
+    ]
     if spec.scale == 10 and spec.mode != "parse":  # P("0" | "Rating: 1") splits "1" from "10"
         requests += [replace(r, prefix=template.protocol.prefix + "1", options=("0",)) for r in requests]
     results = score_all(spec, requests, cache, stats, template.sha256, label="judging (pointwise ratings)")
@@ -76,19 +92,32 @@ def judge_pointwise(
         per = {g.id: {a: ratings[(g.id, a)] for a in spec.aspects} for g in gens}
         errors = [err for g in gens for (_, err, _) in per[g.id].values() if err]
         if errors:
-            scored.append(Scored(prompt, gens, scores=None, error=errors[0], detail={"ratings": _detail(per)}, raw=_raws(per)))
+            scored.append(
+                Scored(prompt, gens, scores=None, error=errors[0], detail={"ratings": _detail(per)}, raw=_raws(per))
+            )
             continue
         scores = [sum(v for v, _, _ in per[g.id].values()) / len(spec.aspects) for g in gens]
-        pref = [[bradley_terry(si, sj) if i != j else 0.5 for j, sj in enumerate(scores)] for i, si in enumerate(scores)]
+        pref = [
+            [bradley_terry(si, sj) if i != j else 0.5 for j, sj in enumerate(scores)] for i, si in enumerate(scores)
+        ]
         scored.append(Scored(prompt, gens, scores, pref, detail={"ratings": _detail(per)}, raw=_raws(per)))
     ok = [s for entry in scored if entry.scores for s in entry.scores]
-    report = {"type": "pointwise", "aspects": list(spec.aspects), "scale": spec.scale, "mean_score": _round(statistics.fmean(ok)) if ok else None}
+    report = {
+        "type": "pointwise",
+        "aspects": list(spec.aspects),
+        "scale": spec.scale,
+        "mean_score": _round(statistics.fmean(ok)) if ok else None,
+    }
     report["threshold"] = spec.threshold if spec.threshold is not None else (spec.scale + 1) / 2
     return scored, report
 
 
 def judge_binary(
-    groups: list[tuple[Prompt, list[Generation]]], spec, cache: CallCache, stats: CallStats, principle_for: PrincipleFor = fixed_principle(None)
+    groups: list[tuple[Prompt, list[Generation]]],
+    spec,
+    cache: CallCache,
+    stats: CallStats,
+    principle_for: PrincipleFor = fixed_principle(None),
 ) -> tuple[list[Scored], dict]:
     """P(yes) per response; returns per-prompt scores and a report with the label threshold."""
     template = judge_template(spec)
@@ -96,8 +125,20 @@ def judge_binary(
     cells = [(p, g) for p, gens in groups for g in gens]
     requests = [
         ScoreRequest(
-            messages=(("user", template.render_vars(instruction=instruction_text(p), response=template.neutralize(g.text or ""), principle=principle_for(g.id))),),
-            prefix=protocol.prefix, options=protocol.options, max_tokens=spec.max_tokens, want_probs=spec.mode != "parse",
+            messages=(
+                (
+                    "user",
+                    template.render_vars(
+                        instruction=instruction_text(p),
+                        response=template.neutralize(g.text or ""),
+                        principle=principle_for(g.id),
+                    ),
+                ),
+            ),
+            prefix=protocol.prefix,
+            options=protocol.options,
+            max_tokens=spec.max_tokens,
+            want_probs=spec.mode != "parse",
         )
         for p, g in cells
     ]
@@ -113,16 +154,28 @@ def judge_binary(
             scored.append(Scored(prompt, gens, scores=None, error=error, raw=raws))
             continue
         scores = [v for v, _ in values]
-        pref = [[bradley_terry(si, sj, 0.25) if i != j else 0.5 for j, sj in enumerate(scores)] for i, si in enumerate(scores)]
+        pref = [
+            [bradley_terry(si, sj, 0.25) if i != j else 0.5 for j, sj in enumerate(scores)]
+            for i, si in enumerate(scores)
+        ]
         scored.append(Scored(prompt, gens, scores, pref, raw=raws))
     ok = [s for entry in scored if entry.scores for s in entry.scores]
-    threshold = spec.threshold if spec.threshold is not None else (statistics.median(ok) if spec.debias and ok else 0.5)
-    report = {"type": "binary", "mean_p_yes": _round(statistics.fmean(ok)) if ok else None, "threshold": _round(threshold)}
+    threshold = (
+        spec.threshold if spec.threshold is not None else (statistics.median(ok) if spec.debias and ok else 0.5)
+    )
+    report = {
+        "type": "binary",
+        "mean_p_yes": _round(statistics.fmean(ok)) if ok else None,
+        "threshold": _round(threshold),
+    }
     return scored, report
 
 
 def yes_probability(
-    result: Scores | Exception, mode: str, secrets: tuple[str, ...] | list[str] = (), protocol: Protocol = DEFAULTS["binary"]
+    result: Scores | Exception,
+    mode: str,
+    secrets: tuple[str, ...] | list[str] = (),
+    protocol: Protocol = DEFAULTS["binary"],
 ) -> tuple[float | None, str | None]:
     """P(the protocol's first option, "yes") renormalised over its two options, or the parsed answer."""
     if isinstance(result, Exception):

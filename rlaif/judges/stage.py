@@ -31,8 +31,12 @@ class JudgeOutcome:
     report: dict = field(default_factory=dict)  # the manifest's `judge` section, minus what the run adds
     responses_dropped: Counter = field(default_factory=Counter)
     table: list[Judgment] = field(default_factory=list)  # the judge's own judgments, for the `judgments` table
-    reasons: list[str | None] = field(default_factory=list)  # per item: its pre-judge drop reason, decided once where the candidates are formed
-    provenance: dict = field(default_factory=dict)  # the templates and principles judging read (sha256), recorded when it judged
+    reasons: list[str | None] = field(
+        default_factory=list
+    )  # per item: its pre-judge drop reason, decided once where the candidates are formed
+    provenance: dict = field(
+        default_factory=dict
+    )  # the templates and principles judging read (sha256), recorded when it judged
 
 
 def judge_pairwise_items(items: list[Item], spec, cache: CallCache, stats: CallStats) -> tuple[list[Judgment], dict]:
@@ -61,15 +65,22 @@ def judge_pairwise_items(items: list[Item], spec, cache: CallCache, stats: CallS
 def _consistency_report(combined: list[Judgment], reports: list[dict]) -> dict:
     ok = [j for j in combined if j.consistent is not None]
     share = sum(j.consistent for j in ok) / len(ok) if ok else None
-    raws = [r["position_bias"]["raw_consistency"] for r in reports if r["position_bias"]["raw_consistency"] is not None]
+    raws = [
+        r["position_bias"]["raw_consistency"] for r in reports if r["position_bias"]["raw_consistency"] is not None
+    ]
     betas = [r["position_bias"]["beta"] for r in reports]
     return {
-        "beta": _round(sum(betas) / len(betas)), "mean_p_first": None, "n": len(ok),
-        "raw_consistency": _round(sum(raws) / len(raws)) if raws else None, "consistency": _round(share),
+        "beta": _round(sum(betas) / len(betas)),
+        "mean_p_first": None,
+        "n": len(ok),
+        "raw_consistency": _round(sum(raws) / len(raws)) if raws else None,
+        "consistency": _round(share),
     }
 
 
-def judge_stage(prompts: list[Prompt], generations: list[Generation], spec, filters, cache: CallCache, stats: CallStats) -> JudgeOutcome:
+def judge_stage(
+    prompts: list[Prompt], generations: list[Generation], spec, filters, cache: CallCache, stats: CallStats
+) -> JudgeOutcome:
     """Judge a run's responses with the recipe's judge; returns candidates, judgments, rankings, feedback."""
     provenance = judge_provenance(spec)  # the files as this judging reads them
     if spec.type == "pairwise":
@@ -122,12 +133,16 @@ def _per_response(groups, spec, cache, stats) -> tuple[list[Scored], dict]:
 def _outcome(scored: list[Scored], spec, report: dict, dropped: Counter, reason_of) -> JudgeOutcome:
     """Candidate pairs built from per-response scores; `reason_of(a, b)` gives each one's pre-judge reason."""
     template = judge_template(juries.members_of(spec)[0].spec)
-    items, judgments = construct_pairs(scored, spec.pairs, spec.seed, spec.type, template.name, template.sha256, spec.model)
+    items, judgments = construct_pairs(
+        scored, spec.pairs, spec.seed, spec.type, template.name, template.sha256, spec.model
+    )
     reasons = [reason_of(a, b) for _, a, b in items]
     rankings = [to_ranking(s, spec.type) for s in scored if len(s.generations) >= 2 or s.error]
     threshold = report.get("threshold")
     feedback = [f for s in scored for f in to_feedback(s, threshold)] if spec.type in ("pointwise", "binary") else []
-    return JudgeOutcome(items, judgments, rankings, feedback, report, dropped, table=list(judgments.values()), reasons=reasons)
+    return JudgeOutcome(
+        items, judgments, rankings, feedback, report, dropped, table=list(judgments.values()), reasons=reasons
+    )
 
 
 def _pairwise_stage(prompts, generations, spec, filters, cache, stats) -> JudgeOutcome:
@@ -139,7 +154,9 @@ def _pairwise_stage(prompts, generations, spec, filters, cache, stats) -> JudgeO
     return outcome
 
 
-def pairwise_items(grouped: list[tuple[Prompt, list[Generation]]], spec, filters) -> tuple[list[Item], list[str | None]]:
+def pairwise_items(
+    grouped: list[tuple[Prompt, list[Generation]]], spec, filters
+) -> tuple[list[Item], list[str | None]]:
     """Every candidate pair of a pairwise judge and its pre-judge reason (rlaif.quality.filters.pre_judge_reason), decided here once."""
     which = "all" if spec.pairs in ("best_vs_worst", "best_vs_random") else spec.pairs
     items = [(p, a, b) for p, gens in grouped for a, b in candidate_pairs(gens, which)]
@@ -151,15 +168,25 @@ def worth_judging(items: list[Item], reasons: list[str | None]) -> list[Item]:
     return [item for item, reason in zip(items, reasons) if reason is None]
 
 
-def pairwise_outcome(grouped, items: list[Item], reasons: list[str | None], judgments: list[Judgment], spec, report: dict) -> JudgeOutcome:
+def pairwise_outcome(
+    grouped, items: list[Item], reasons: list[str | None], judgments: list[Judgment], spec, report: dict
+) -> JudgeOutcome:
     """Candidates, rankings and the judgments table from debiased pairwise judgments (of a run or a chunk)."""
     by_key = {(j.a_id, j.b_id): j for j in judgments}
     scored = [_scored_from_pairs(p, gens, by_key) for p, gens in grouped]
     rankings = [to_ranking(s, "pairwise") for s in scored if len(s.generations) >= 2]
     if spec.pairs not in ("best_vs_worst", "best_vs_random"):
-        return JudgeOutcome(items, by_key, rankings, [], {"type": "pairwise", **report}, table=judgments, reasons=reasons)
+        return JudgeOutcome(
+            items, by_key, rankings, [], {"type": "pairwise", **report}, table=judgments, reasons=reasons
+        )
     known = {(a.id, b.id): reason for (_, a, b), reason in zip(items, reasons)}
-    outcome = _outcome(scored, spec, {"type": "pairwise", **report}, Counter(), lambda a, b: known.get((a.id, b.id), known.get((b.id, a.id))))
+    outcome = _outcome(
+        scored,
+        spec,
+        {"type": "pairwise", **report},
+        Counter(),
+        lambda a, b: known.get((a.id, b.id), known.get((b.id, a.id))),
+    )
     outcome.rankings, outcome.table = rankings, judgments
     return outcome
 
@@ -172,21 +199,32 @@ def chunkable(spec) -> bool:
     return spec.type == "pairwise" and len(juries.members_of(spec)) == 1
 
 
-def judge_raw_chunk(grouped: list[tuple[Prompt, list[Generation]]], spec, filters, cache: CallCache, stats: CallStats) -> list[Judgment]:
+def judge_raw_chunk(
+    grouped: list[tuple[Prompt, list[Generation]]], spec, filters, cache: CallCache, stats: CallStats
+) -> list[Judgment]:
     """Phase 1 of chunked judging: the raw both-order judgments of one chunk (not debiased yet)."""
     member = juries.members_of(spec)[0]
-    return judge_pairs(worth_judging(*pairwise_items(grouped, spec, filters)), member.spec, cache, stats, member.principle_for)
+    return judge_pairs(
+        worth_judging(*pairwise_items(grouped, spec, filters)), member.spec, cache, stats, member.principle_for
+    )
 
 
-def finish_chunk(grouped: list[tuple[Prompt, list[Generation]]], raw: list[Judgment], spec, filters, tally: BiasTally, beta: float) -> JudgeOutcome:
+def finish_chunk(
+    grouped: list[tuple[Prompt, list[Generation]]], raw: list[Judgment], spec, filters, tally: BiasTally, beta: float
+) -> JudgeOutcome:
     """Phase 2 of chunked judging: one chunk's raw judgments debiased with the run's beta, then
     candidates and rankings (the run's position-bias report is added by the caller)."""
-    items, reasons = pairwise_items(grouped, spec, filters)  # phase 2 is its own step: the chunk's candidates are formed again
+    items, reasons = pairwise_items(
+        grouped, spec, filters
+    )  # phase 2 is its own step: the chunk's candidates are formed again
     tally.apply(raw, beta)
     outcome = pairwise_outcome(grouped, items, reasons, raw, spec, {})
     outcome.responses_dropped = response_drops(grouped, filters)
     # the templates as phase 1 judged with them (each judgment carries its template's sha256)
-    outcome.provenance = {"prompt_templates": {j.template: j.template_sha256 for j in raw}, "principles": principles_record(spec)}
+    outcome.provenance = {
+        "prompt_templates": {j.template: j.template_sha256 for j in raw},
+        "principles": principles_record(spec),
+    }
     return outcome
 
 
@@ -246,7 +284,11 @@ def principles_record(spec) -> dict | None:
     if spec.principles is None:
         return None
     path = resolve_path(spec.principles.path)
-    return {**spec.principles.model_dump(), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "texts": load_principles(spec.principles.path)}
+    return {
+        **spec.principles.model_dump(),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "texts": load_principles(spec.principles.path),
+    }
 
 
 def judge_provenance(spec) -> dict:
@@ -269,8 +311,12 @@ def judge_section(spec, outcome: JudgeOutcome | dict, provenance: dict | None = 
     provenance = provenance if provenance is not None else ({} if isinstance(outcome, dict) else outcome.provenance)
     members = juries.members_of(spec)
     section = {
-        "type": spec.type, "mode": spec.mode, "debias": spec.debias, "chain_of_thought": spec.chain_of_thought,
-        "pairs": spec.pairs, **report,
+        "type": spec.type,
+        "mode": spec.mode,
+        "debias": spec.debias,
+        "chain_of_thought": spec.chain_of_thought,
+        "pairs": spec.pairs,
+        **report,
     }
     section.setdefault("position_bias", None)
     if provenance.get("principles") is not None:
@@ -279,7 +325,13 @@ def judge_section(spec, outcome: JudgeOutcome | dict, provenance: dict | None = 
         section["jury"] = {
             "aggregate": spec.jury_aggregate,
             "members": [
-                {"label": m.label, "backend": m.spec.backend, "model": m.spec.model, "template": m.spec.template_path, "principle": m.principle}
+                {
+                    "label": m.label,
+                    "backend": m.spec.backend,
+                    "model": m.spec.model,
+                    "template": m.spec.template_path,
+                    "principle": m.principle,
+                }
                 for m in members
             ],
         }
@@ -297,7 +349,11 @@ def judge_summary(judge: dict) -> str:
             f"order consistency raw {fmt(bias.get('raw_consistency'))} -> debiased {fmt(bias.get('consistency'))} (n={bias.get('n')})"
         )
     elif kind == "listwise":
-        slots = "; ".join(f"{key[len('first_choice_by_slot_'):]} {value}" for key, value in judge.items() if key.startswith("first_choice_by_slot_"))
+        slots = "; ".join(
+            f"{key[len('first_choice_by_slot_') :]} {value}"
+            for key, value in judge.items()
+            if key.startswith("first_choice_by_slot_")
+        )
         line = (
             f"judge (listwise, {judge.get('permutations')} permutations, {judge.get('aggregate')}): first-choice rate by slot "
             f"{slots or 'n/a'}; mean Kendall tau between permutations {fmt(judge.get('mean_kendall_tau'))}"
@@ -307,5 +363,7 @@ def judge_summary(judge: dict) -> str:
     else:
         line = f"judge (binary yes/no): mean P(yes) {fmt(judge.get('mean_p_yes'))}, good if P(yes) >= {fmt(judge.get('threshold'))}"
     if judge.get("inter_judge_agreement") is not None:
-        line += f"; jury of {len(judge.get('members', []))}, inter-judge agreement {fmt(judge['inter_judge_agreement'])}"
+        line += (
+            f"; jury of {len(judge.get('members', []))}, inter-judge agreement {fmt(judge['inter_judge_agreement'])}"
+        )
     return line

@@ -88,9 +88,7 @@ def kendall_tau(a: list[int], b: list[int]) -> float:
     pairs = list(combinations(items, 2))
     if not pairs:
         return 1.0
-    score = sum(
-        1 if (position_a[x] - position_a[y]) * (position_b[x] - position_b[y]) > 0 else -1 for x, y in pairs
-    )
+    score = sum(1 if (position_a[x] - position_a[y]) * (position_b[x] - position_b[y]) > 0 else -1 for x, y in pairs)
     return score / len(pairs)
 
 

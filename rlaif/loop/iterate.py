@@ -35,7 +35,19 @@ from rlaif.core.errors import StoreError
 from rlaif.loop.spec import IterateSpec, load_loop, replaced_index, stop_reason, train_settings
 
 LOOPS = "loops"
-EVAL_KEYS = ("n", "wins", "losses", "ties", "identical", "win_rate", "win_rate_ci95", "mean_p_new", "failed", "failures", "calls")
+EVAL_KEYS = (
+    "n",
+    "wins",
+    "losses",
+    "ties",
+    "identical",
+    "win_rate",
+    "win_rate_ci95",
+    "mean_p_new",
+    "failed",
+    "failures",
+    "calls",
+)
 Echo = Callable[[str], None]
 RunStep = Callable[..., Any]  # run_step(kind, fn, *args) -> fn(*args), wherever the executor runs it
 
@@ -93,8 +105,17 @@ def load_state(loop: Loop) -> dict[str, Any]:
         try:
             return json.loads(loop.state_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise StoreError(f"{loop.state_path}: unreadable loop state ({exc}) - delete the folder {loop.folder} to start the loop again") from None
-    return {"loop": loop.loop_id, "recipe": loop.path, "name": loop.recipe.name, "created_at": _now(), "rounds": [], "stopped": None}
+            raise StoreError(
+                f"{loop.state_path}: unreadable loop state ({exc}) - delete the folder {loop.folder} to start the loop again"
+            ) from None
+    return {
+        "loop": loop.loop_id,
+        "recipe": loop.path,
+        "name": loop.recipe.name,
+        "created_at": _now(),
+        "rounds": [],
+        "stopped": None,
+    }
 
 
 def save_state(loop: Loop, state: dict[str, Any]) -> None:
@@ -122,7 +143,13 @@ def sample_round(path: str, store: str, number: int, policy_model: str) -> dict[
     recipe, spec = load_loop(path)
     version_id, created, manifest, _ = run_recipe(round_recipe(recipe, spec, number, policy_model), store)
     counts = manifest.get("counts", {})
-    return {"version": version_id, "created": created, "kept": counts.get("kept"), "in": counts.get("in"), "calls": manifest.get("calls")}
+    return {
+        "version": version_id,
+        "created": created,
+        "kept": counts.get("kept"),
+        "in": counts.get("in"),
+        "calls": manifest.get("calls"),
+    }
 
 
 def train_round(path: str, store: str, version_id: str, base_model: str, progress: bool = True) -> dict[str, Any]:
@@ -131,7 +158,12 @@ def train_round(path: str, store: str, version_id: str, base_model: str, progres
 
     _, spec = load_loop(path)
     result = train(store, version_id, spec.algorithm, base_model, train_settings(spec, path), progress=progress)
-    return {"model": result.model_id, "existed": result.existed, "seconds": round(result.seconds, 2), "metrics": result.metrics}
+    return {
+        "model": result.model_id,
+        "existed": result.existed,
+        "seconds": round(result.seconds, 2),
+        "metrics": result.metrics,
+    }
 
 
 def eval_round(path: str, store: str, new_model: str, baseline: str) -> dict[str, Any]:
@@ -141,7 +173,17 @@ def eval_round(path: str, store: str, new_model: str, baseline: str) -> dict[str
     recipe, spec = load_loop(path)
     judge_recipe = recipe.model_copy(update={"policies": [recipe.policies[replaced_index(recipe, spec)]]})
     ev = spec.eval
-    return evaluate_policy(new_model, baseline, ev.prompts, judge_recipe, store, limit=ev.limit, seed=ev.seed, temperature=ev.temperature, max_tokens=ev.max_tokens)
+    return evaluate_policy(
+        new_model,
+        baseline,
+        ev.prompts,
+        judge_recipe,
+        store,
+        limit=ev.limit,
+        seed=ev.seed,
+        temperature=ev.temperature,
+        max_tokens=ev.max_tokens,
+    )
 
 
 def call(kind: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -170,7 +212,15 @@ def _entry(state: dict[str, Any], number: int, policy: str) -> tuple[dict[str, A
     """Round `number`'s record (a new one when it had not started), and whether it is new."""
     if len(state["rounds"]) >= number:
         return state["rounds"][number - 1], False
-    entry = {"round": number, "policy": policy, "started_at": _now(), "version": None, "model": None, "eval": None, "finished_at": None}
+    entry = {
+        "round": number,
+        "policy": policy,
+        "started_at": _now(),
+        "version": None,
+        "model": None,
+        "eval": None,
+        "finished_at": None,
+    }
     state["rounds"].append(entry)
     return entry, True
 
@@ -185,8 +235,10 @@ def _version_step(loop: Loop, entry: dict, run_step: RunStep, echo: Echo) -> Non
     out = run_step("sample", sample_round, loop.path, str(loop.store), n, entry["policy"])
     entry.update(version=out["version"], kept=out["kept"], calls=out["calls"], version_created=out["created"])
     calls = out["calls"] or {}
-    echo(f"round {n}: version {out['version']} from {entry['policy']}: {out['kept']} pairs kept of {out['in']} "
-         f"(calls live {calls.get('live')}, cached {calls.get('cached')}, failed {calls.get('failed')})")
+    echo(
+        f"round {n}: version {out['version']} from {entry['policy']}: {out['kept']} pairs kept of {out['in']} "
+        f"(calls live {calls.get('live')}, cached {calls.get('cached')}, failed {calls.get('failed')})"
+    )
 
 
 def _train_step(loop: Loop, entry: dict, run_step: RunStep, echo: Echo) -> None:
@@ -198,7 +250,11 @@ def _train_step(loop: Loop, entry: dict, run_step: RunStep, echo: Echo) -> None:
         return
     out = run_step("train", train_round, loop.path, str(loop.store), entry["version"], entry["policy"])
     entry.update(model=out["model"], trained=not out["existed"], train_seconds=out["seconds"], metrics=out["metrics"])
-    how = "already in the store (reused: not retrained)" if out["existed"] else f"trained {loop.spec.algorithm} in {out['seconds']:.1f} s"
+    how = (
+        "already in the store (reused: not retrained)"
+        if out["existed"]
+        else f"trained {loop.spec.algorithm} in {out['seconds']:.1f} s"
+    )
     echo(f"round {n}: model {out['model']} {how}")
 
 
@@ -222,23 +278,35 @@ def run_round(loop: Loop, state: dict, entry: dict, run_step: RunStep, echo: Ech
 
 
 def run_loop(
-    path: str | Path, store: str | Path, rounds: int | None = None, run_step: RunStep = call,
-    echo: Echo = print, on_round: Callable[[dict], None] | None = None,
+    path: str | Path,
+    store: str | Path,
+    rounds: int | None = None,
+    run_step: RunStep = call,
+    echo: Echo = print,
+    on_round: Callable[[dict], None] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the loop of the recipe at `path` in `store`; returns its state with `final_model`."""
     loop = open_loop(path, store, rounds)
     state = load_state(loop)
     plural = "s" if loop.spec.rounds > 1 else ""
-    echo(f"loop {loop.loop_id}: up to {loop.spec.rounds} round{plural} of {loop.spec.algorithm} (state: {loop.state_path})")
+    echo(
+        f"loop {loop.loop_id}: up to {loop.spec.rounds} round{plural} of {loop.spec.algorithm} (state: {loop.state_path})"
+    )
     for number in range(1, loop.spec.rounds + 1):
         if state.get("stopped"):
             break
-        previous = state["rounds"][number - 2]["model"] if number > 1 else loop.recipe.policies[replaced_index(loop.recipe, loop.spec)].model
+        previous = (
+            state["rounds"][number - 2]["model"]
+            if number > 1
+            else loop.recipe.policies[replaced_index(loop.recipe, loop.spec)].model
+        )
         entry, new = _entry(state, number, previous)
         if new:
             save_state(loop, state)  # "round k started": visible before its first step
         if entry["finished_at"]:
-            echo(f"round {number}: done before (version {entry['version']}, model {entry['model']}: reused, not retrained)")
+            echo(
+                f"round {number}: done before (version {entry['version']}, model {entry['model']}: reused, not retrained)"
+            )
         else:
             echo(f"round {number}/{loop.spec.rounds}: policy {entry['policy']}")
             run_round(loop, state, entry, run_step, echo)
@@ -260,5 +328,7 @@ def _check_stop(loop: Loop, state: dict, number: int, echo: Echo) -> None:
 def _finish(loop: Loop, state: dict, echo: Echo) -> dict[str, Any]:
     done = [entry for entry in state["rounds"] if entry.get("finished_at")]
     state["final_model"] = done[-1]["model"] if done else None
-    echo(f"final model: {state['final_model']} ({len(done)} round{'s' if len(done) != 1 else ''} done; state {loop.state_path})")
+    echo(
+        f"final model: {state['final_model']} ({len(done)} round{'s' if len(done) != 1 else ''} done; state {loop.state_path})"
+    )
     return {**state, "state_path": str(loop.state_path), "store": str(loop.store)}

@@ -36,10 +36,16 @@ class _Strict(BaseModel):
 
 
 class EvalSpec(_Strict):
-    prompts: str = Field(description="Held-out prompts (JSON Lines, like the recipe's prompt file): NEW vs the previous policy is judged on them.")
+    prompts: str = Field(
+        description="Held-out prompts (JSON Lines, like the recipe's prompt file): NEW vs the previous policy is judged on them."
+    )
     limit: int | None = Field(16, ge=1, description="Use only the first N held-out prompts (null: all).")
-    max_tokens: int | None = Field(None, ge=1, description="Most tokens per evaluation answer (default: the policy's params.max_tokens).")
-    temperature: float | None = Field(None, ge=0, description="Sampling temperature of both policies (default: the policy's).")
+    max_tokens: int | None = Field(
+        None, ge=1, description="Most tokens per evaluation answer (default: the policy's params.max_tokens)."
+    )
+    temperature: float | None = Field(
+        None, ge=0, description="Sampling temperature of both policies (default: the policy's)."
+    )
     seed: int = Field(0, description="Seed of the per-prompt coin that decides which answer is shown first.")
 
 
@@ -50,16 +56,31 @@ class EarlyStop(_Strict):
         "round k-1's (plus min_delta); not_significant: stop after any round whose win rate's 95% lower bound is below "
         "`threshold` (the new policy is not clearly better); never: run every round.",
     )
-    min_delta: float = Field(0.0, ge=0, le=1, description="not_improving: the gain over the last round's win rate needed to go on.")
-    threshold: float = Field(0.5, gt=0, lt=1, description="not_significant: the lowest acceptable Wilson 95% lower bound of the win rate.")
+    min_delta: float = Field(
+        0.0, ge=0, le=1, description="not_improving: the gain over the last round's win rate needed to go on."
+    )
+    threshold: float = Field(
+        0.5, gt=0, lt=1, description="not_significant: the lowest acceptable Wilson 95% lower bound of the win rate."
+    )
 
 
 class IterateSpec(_Strict):
-    rounds: int = Field(3, ge=1, le=100, description="Rounds to run (`--rounds N` overrides); a loop resumed with more rounds goes on.")
-    algorithm: Algorithm = Field("dpo", description=f"Training algorithm of each round: one of {', '.join(ALGORITHMS)}.")
-    policy: str | None = Field(None, description="Name of the recipe's policy that each round's trained model replaces (default: the first).")
-    config: str | None = Field(None, description="Training settings YAML (as `rlaif train --config`); `train:` keys override it.")
-    train: dict[str, Any] = Field(default_factory=dict, description="Training settings: rlaif's TrainSettings fields or fields of the algorithm's config class.")
+    rounds: int = Field(
+        3, ge=1, le=100, description="Rounds to run (`--rounds N` overrides); a loop resumed with more rounds goes on."
+    )
+    algorithm: Algorithm = Field(
+        "dpo", description=f"Training algorithm of each round: one of {', '.join(ALGORITHMS)}."
+    )
+    policy: str | None = Field(
+        None, description="Name of the recipe's policy that each round's trained model replaces (default: the first)."
+    )
+    config: str | None = Field(
+        None, description="Training settings YAML (as `rlaif train --config`); `train:` keys override it."
+    )
+    train: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Training settings: rlaif's TrainSettings fields or fields of the algorithm's config class.",
+    )
     eval: EvalSpec = Field(description="Held-out evaluation of each round's model against the policy it replaces.")
     early_stop: EarlyStop = Field(default_factory=EarlyStop, description="When the loop stops before `rounds`.")
 
@@ -74,7 +95,12 @@ def read_loop_file(path: str | Path) -> dict:
 
 def parse_iterate(data: object, path: str) -> IterateSpec:
     if not isinstance(data, dict):
-        raise RecipeError(path, "iterate", "missing or not a mapping", "add an `iterate:` section with at least `eval: {prompts: FILE}` (see recipes/iterate.yaml)")
+        raise RecipeError(
+            path,
+            "iterate",
+            "missing or not a mapping",
+            "add an `iterate:` section with at least `eval: {prompts: FILE}` (see recipes/iterate.yaml)",
+        )
     try:
         return IterateSpec.model_validate(data)
     except ValidationError as exc:
@@ -94,11 +120,20 @@ def load_loop(path: str | Path, rounds: int | None = None) -> tuple[Recipe, Iter
     recipe = parse_recipe(data, str(path))
     names = [policy.name for policy in recipe.policies]
     if spec.policy is not None and spec.policy not in names:
-        raise RecipeError(str(path), "iterate.policy", f"no policy is named {spec.policy!r}", f"use one of: {', '.join(names)}")
+        raise RecipeError(
+            str(path), "iterate.policy", f"no policy is named {spec.policy!r}", f"use one of: {', '.join(names)}"
+        )
     if not Path(spec.eval.prompts).is_file():
-        raise InputError(spec.eval.prompts, "held-out prompt file not found (iterate.eval.prompts)", fix=f"check the path in {path}")
+        raise InputError(
+            spec.eval.prompts, "held-out prompt file not found (iterate.eval.prompts)", fix=f"check the path in {path}"
+        )
     if spec.config is not None and not Path(spec.config).is_file():
-        raise RecipeError(str(path), "iterate.config", f"no such training config file: {spec.config}", "check the path, e.g. recipes/train/dpo.yaml")
+        raise RecipeError(
+            str(path),
+            "iterate.config",
+            f"no such training config file: {spec.config}",
+            "check the path, e.g. recipes/train/dpo.yaml",
+        )
     train_settings(spec, str(path))
     return recipe, spec
 
@@ -112,7 +147,9 @@ def train_settings(spec: IterateSpec, path: str = "iterate.train"):
     except RecipeError as exc:
         if exc.key and exc.key.split(".")[0] not in spec.train:
             raise  # from the config file: the error names that file
-        raise RecipeError(path, f"iterate.train.{exc.key}" if exc.key else "iterate.train", exc.problem, exc.fix) from None
+        raise RecipeError(
+            path, f"iterate.train.{exc.key}" if exc.key else "iterate.train", exc.problem, exc.fix
+        ) from None
 
 
 def replaced_index(recipe: Recipe, spec: IterateSpec) -> int:
@@ -137,7 +174,9 @@ def stop_reason(rule: EarlyStop, history: list[dict]) -> str | None:
     if rule.rule == "not_significant":
         low = (latest.get("win_rate_ci95") or [None])[0]
         if low is None or low < rule.threshold:
-            return f"the win rate's 95% lower bound {low} is below {rule.threshold}: the new policy is not clearly better"
+            return (
+                f"the win rate's 95% lower bound {low} is below {rule.threshold}: the new policy is not clearly better"
+            )
     if rule.rule == "not_improving" and len(history) >= 2:
         last = history[-2].get("win_rate")
         if last is not None and rate <= last + rule.min_delta:

@@ -35,9 +35,12 @@ MARK = re.compile(r"```\ndry-run-([0-9a-f]{16})\n```")
 
 class ReadOnlyCache:
     """The request cache, read-only (`put` does nothing); a store without one is an empty cache (no file is made)."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False) if path.is_file() else None
+        self._db = (
+            sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False) if path.is_file() else None
+        )
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         found: dict[str, dict] = {}
@@ -57,6 +60,7 @@ class ReadOnlyCache:
 
 class TokenCounter:
     """How prompt tokens are estimated per model (a local tokenizer, else characters / 4), and the placeholders' lengths."""
+
     def __init__(self) -> None:
         self.tokenizers: dict[str, Any] = {}
         self.placeholders: dict[str, int] = {}  # placeholder id -> the max_tokens it stands for
@@ -80,7 +84,11 @@ class TokenCounter:
         if tokenizer is None:
             return message_tokens(plain) + extra + (len(prefix) + 3) // 4
         chat = [{"role": role, "content": content} for role, content in plain]
-        return len(tokenizer.apply_chat_template(chat, tokenize=True, add_generation_prompt=True)) + len(tokenizer.encode(prefix)) + extra
+        return (
+            len(tokenizer.apply_chat_template(chat, tokenize=True, add_generation_prompt=True))
+            + len(tokenizer.encode(prefix))
+            + extra
+        )
 
     def placeholder(self, request) -> str:
         key = hashlib.sha256(repr(request).encode()).hexdigest()[:16]
@@ -106,6 +114,7 @@ def local_tokenizer(spec):
 
 class DryBackend(Backend):
     """Answers each call it is sent with a placeholder whose tokens are the call's estimate."""
+
     name = "dry-run"
 
     def __init__(self, spec, counter: TokenCounter) -> None:
@@ -126,6 +135,7 @@ class DryBackend(Backend):
 
 class DryPool(BackendPool):
     """Every backend of the dry run is a DryBackend (nothing is loaded)."""
+
     def __init__(self, counter: TokenCounter) -> None:
         super().__init__()
         self.counter = counter
@@ -136,8 +146,13 @@ class DryPool(BackendPool):
 
 def dry_run(recipe: Recipe, store: str | Path, limit: int | None = None) -> dict[str, Any]:
     """The estimate of a run of `recipe` on `store` (the `--dry-run` JSON)."""
-    recipe = recipe.model_copy(update={"filters": recipe.filters.model_copy(update={"max_tokens": None})})  # placeholders are max_tokens long
-    counter, ledger = TokenCounter(), Ledger(recipe.prices, {s.model for s in recipe.models() if s.backend not in API_BACKENDS})
+    recipe = recipe.model_copy(
+        update={"filters": recipe.filters.model_copy(update={"max_tokens": None})}
+    )  # placeholders are max_tokens long
+    counter, ledger = (
+        TokenCounter(),
+        Ledger(recipe.prices, {s.model for s in recipe.models() if s.backend not in API_BACKENDS}),
+    )
     cache = ReadOnlyCache(Path(store) / "cache.sqlite")
     pool = DryPool(counter)
     try:
@@ -176,7 +191,11 @@ def _sample_and_judge(recipe: Recipe, prompts: list, cache, ledger: Ledger) -> N
     from rlaif.pipeline.sampling import sample_policy
 
     stats = CallStats(ledger=ledger)
-    generations = [g for policy in recipe.policies for g in sample_policy(prompts, policy, recipe.samples_per_prompt, cache, stats)]
+    generations = [
+        g
+        for policy in recipe.policies
+        for g in sample_policy(prompts, policy, recipe.samples_per_prompt, cache, stats)
+    ]
     judge_stage(prompts, generations, recipe.judge, recipe.filters, cache, stats)
 
 
@@ -197,8 +216,10 @@ def _estimate(recipe: Recipe, ledger: Ledger, counter: TokenCounter, prompts: in
         "prompts": prompts,
         "prompts_dropped": dropped,
         "stages": section["stages"],
-        "calls": {"to_send": sum(u["calls"] for m in section["stages"].values() for u in m.values()),
-                  "cached": sum(u["cached_calls"] for m in section["stages"].values() for u in m.values())},
+        "calls": {
+            "to_send": sum(u["calls"] for m in section["stages"].values() for u in m.values()),
+            "cached": sum(u["cached_calls"] for m in section["stages"].values() for u in m.values()),
+        },
         "tokens": section["tokens"],
         "total_usd": section["total_usd"],
         "priced_usd": section["priced_usd"],
@@ -208,7 +229,8 @@ def _estimate(recipe: Recipe, ledger: Ledger, counter: TokenCounter, prompts: in
         "notes": [
             "calls: exact for sampling and for every judge call whose responses are cached; for the rest an upper bound, "
             "because responses that filters drop before judging (empty, truncated, refusals, duplicates, ...) are not known in advance",
-            "completion tokens: each call's max_tokens (an upper bound); prompt tokens: " + ", ".join(f"{m}: {how}" for m, how in methods.items()),
+            "completion tokens: each call's max_tokens (an upper bound); prompt tokens: "
+            + ", ".join(f"{m}: {how}" for m, how in methods.items()),
             "cached calls were paid by an earlier run: they cost nothing now (saved_usd is what they cost then)",
         ],
     }
@@ -224,20 +246,58 @@ def _budget_check(budget, estimate: dict[str, Any]) -> dict[str, Any]:
         over.append(f"{money(estimate['total_usd'])} > max_usd {budget.max_usd:g}")
     if budget.max_tokens is not None and tokens > budget.max_tokens:
         over.append(f"{tokens:,} tokens > max_tokens {budget.max_tokens:,}")
-    return {"max_usd": budget.max_usd, "max_tokens": budget.max_tokens, "fits": not over,
-            "text": ("may stop at the budget: " + "; ".join(over)) if over else "the estimate fits the budget"}
+    return {
+        "max_usd": budget.max_usd,
+        "max_tokens": budget.max_tokens,
+        "fits": not over,
+        "text": ("may stop at the budget: " + "; ".join(over)) if over else "the estimate fits the budget",
+    }
 
 
 def estimate_lines(estimate: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
     """(header, rows, notes) of the dry-run table."""
-    header = ["stage", "model", "calls to send", "cached", "prompt tokens (est.)", "completion tokens (at most)", "cost", "saved"]
-    rows = [[stage, model, str(u["calls"]), str(u["cached_calls"]), f"{u['prompt_tokens']:,}", f"{u['completion_tokens']:,}", money(u["usd"]), money(u["saved_usd"])]
-            for stage, models in estimate["stages"].items() for model, u in models.items()]
+    header = [
+        "stage",
+        "model",
+        "calls to send",
+        "cached",
+        "prompt tokens (est.)",
+        "completion tokens (at most)",
+        "cost",
+        "saved",
+    ]
+    rows = [
+        [
+            stage,
+            model,
+            str(u["calls"]),
+            str(u["cached_calls"]),
+            f"{u['prompt_tokens']:,}",
+            f"{u['completion_tokens']:,}",
+            money(u["usd"]),
+            money(u["saved_usd"]),
+        ]
+        for stage, models in estimate["stages"].items()
+        for model, u in models.items()
+    ]
     total = estimate["total_usd"]
-    rows.append(["total", "", str(estimate["calls"]["to_send"]), str(estimate["calls"]["cached"]), f"{estimate['tokens']['prompt']:,}",
-                 f"{estimate['tokens']['completion']:,}", money(total) if total is not None else f"{money(estimate['priced_usd'])} + unknown", money(estimate["saved_usd"])])
+    rows.append(
+        [
+            "total",
+            "",
+            str(estimate["calls"]["to_send"]),
+            str(estimate["calls"]["cached"]),
+            f"{estimate['tokens']['prompt']:,}",
+            f"{estimate['tokens']['completion']:,}",
+            money(total) if total is not None else f"{money(estimate['priced_usd'])} + unknown",
+            money(estimate["saved_usd"]),
+        ]
+    )
     drops = ", ".join(f"{k} {v}" for k, v in estimate["prompts_dropped"].items())
-    notes = [f"prompts: {estimate['prompts']}" + (f" (dropped before sampling: {drops})" if drops else ""), *estimate["notes"]]
+    notes = [
+        f"prompts: {estimate['prompts']}" + (f" (dropped before sampling: {drops})" if drops else ""),
+        *estimate["notes"],
+    ]
     notes += [f"cost of {model} not known: {why}" for model, why in estimate["unpriced"].items()]
     if "budget" in estimate:
         notes.append(f"budget: {estimate['budget']['text']}")

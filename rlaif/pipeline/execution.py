@@ -25,13 +25,20 @@ def with_execution(recipe, ray_address: str | None = None, shards: int | None = 
     from rlaif.core.errors import RecipeError
 
     current = recipe.execution.model_dump(exclude_unset=True)
-    data = {**current, "engine": "ray", **({"address": ray_address} if ray_address is not None else {}), **({"shards": shards} if shards is not None else {})}
+    data = {
+        **current,
+        "engine": "ray",
+        **({"address": ray_address} if ray_address is not None else {}),
+        **({"shards": shards} if shards is not None else {}),
+    }
     if data.get("address") in ("", "local"):
         data["address"] = None  # --ray local: a Ray instance of the run's own
     try:
         return recipe.model_copy(update={"execution": ExecutionSpec.model_validate(data)})
     except ValidationError as exc:
-        raise RecipeError("--ray/--shards", "", exc.errors()[0]["msg"], "e.g. rlaif run R.yaml --ray auto --shards 4") from None
+        raise RecipeError(
+            "--ray/--shards", "", exc.errors()[0]["msg"], "e.g. rlaif run R.yaml --ray auto --shards 4"
+        ) from None
 
 
 def count_prompts(path: str | Path, limit: int | None = None) -> int:

@@ -40,12 +40,15 @@ from rlaif.store.versions import records
 
 COUNTS = ("live", "cached", "failed", "prompt_tokens", "completion_tokens", "latency_s", "retried", "limit_wait_s")
 RETRY_COUNTS = ("calls", "spent", "incomplete")
-FIX = ("start one with `ray start --head` (then --ray auto on that node, or --ray HEAD_IP:6379 elsewhere), "
-       "or drop the address (`--ray local`) to start a Ray instance for the run")
+FIX = (
+    "start one with `ray start --head` (then --ray auto on that node, or --ray HEAD_IP:6379 elsewhere), "
+    "or drop the address (`--ray local`) to start a Ray instance for the run"
+)
 
 
 class RaySteps:
     """`rlaif.pipeline.executors.Steps` on Ray actors (one per shard); use inside `with start_run(...)`, closed at the end of `drive`."""
+
     concurrent = True  # drive does not wait for one step before the next: shards work at once
 
     def __init__(self, run, limit: int | None = None) -> None:
@@ -97,7 +100,11 @@ class RaySteps:
         if result["path"]:
             Path(result["path"]).unlink(missing_ok=True)  # now in the run's own spill
         stats = absorb(run, result["stats"])
-        return add_samples(run, args[1], index, rows, stats) if kind == "sample" else add_judgments(run, index, rows, stats)
+        return (
+            add_samples(run, args[1], index, rows, stats)
+            if kind == "sample"
+            else add_judgments(run, index, rows, stats)
+        )
 
     def _after_shards(self, fn, args: tuple):
         self.release()  # the shards' calls are in the main cache before the driver judges (gold, one-piece judges)
@@ -127,8 +134,12 @@ class RaySteps:
 def check_recipe(recipe) -> None:
     """What a sharded run cannot keep: a run-wide `budget:` (each shard would enforce it alone)."""
     if recipe.budget is not None:
-        raise RecipeError("recipe", "budget", "a budget is enforced within one process; with execution.engine: ray each shard would spend up to the whole cap",
-                          "run the budgeted recipe with engine: local, or remove `budget:`")
+        raise RecipeError(
+            "recipe",
+            "budget",
+            "a budget is enforced within one process; with execution.engine: ray each shard would spend up to the whole cap",
+            "run the budgeted recipe with engine: local, or remove `budget:`",
+        )
 
 
 def preflight(recipe) -> None:
@@ -140,7 +151,9 @@ def preflight(recipe) -> None:
         try:
             address = ray._private.services.canonicalize_bootstrap_address("auto")
         except ConnectionError as exc:
-            raise BackendError(f"no Ray cluster runs on this node for address 'auto' (execution.address, or --ray): {exc} - {FIX}") from None
+            raise BackendError(
+                f"no Ray cluster runs on this node for address 'auto' (execution.address, or --ray): {exc} - {FIX}"
+            ) from None
         except Exception:  # noqa: BLE001 - Ray's own lookup moved: ray.init says it later
             return
     if address not in (None, "auto", "local"):
@@ -151,7 +164,9 @@ def _import_ray():
     try:
         import ray
     except ImportError:
-        raise BackendError("execution.engine: ray needs Ray - pip install 'rlaif[ray]' (or ray>=2.40) into this environment and on every node") from None
+        raise BackendError(
+            "execution.engine: ray needs Ray - pip install 'rlaif[ray]' (or ray>=2.40) into this environment and on every node"
+        ) from None
     return ray
 
 
@@ -168,7 +183,9 @@ def connect(ray, spec, groups: int = 1) -> bool:
     try:
         ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
-        raise BackendError(f"cannot reach the Ray cluster at {address!r} (execution.address, or --ray): {str(exc).splitlines()[0][:300]} - {FIX}") from None
+        raise BackendError(
+            f"cannot reach the Ray cluster at {address!r} (execution.address, or --ray): {str(exc).splitlines()[0][:300]} - {FIX}"
+        ) from None
     return address is None
 
 
@@ -181,14 +198,20 @@ def reachable(address: str, timeout_s: float = 5.0) -> None:
         with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
             return
     except (OSError, ValueError) as exc:
-        raise BackendError(f"cannot reach the Ray cluster at {address!r} (execution.address, or --ray): {exc or 'no answer'} - {FIX}") from None
+        raise BackendError(
+            f"cannot reach the Ray cluster at {address!r} (execution.address, or --ray): {exc or 'no answer'} - {FIX}"
+        ) from None
 
 
 def step_group(recipe, kind: str, policy_index: int | None = None) -> str:
     """Which workers run a step: "api" (CPUs only) when every model it calls is an API, else "local" (the GPUs)."""
     from rlaif.judges import jury
 
-    specs = [recipe.policies[policy_index]] if kind == "sample" else [member.spec for member in jury.members_of(recipe.judge)]
+    specs = (
+        [recipe.policies[policy_index]]
+        if kind == "sample"
+        else [member.spec for member in jury.members_of(recipe.judge)]
+    )
     return group_of(specs)
 
 
@@ -209,16 +232,28 @@ def start_workers(ray, run, spec, groups: list[str]) -> dict[str, list]:
     gpus = spec.num_gpus if spec.num_gpus is not None else default_gpus(run.recipe, ray.cluster_resources())
     gpus = gpus if "local" in groups else 0
     have = ray.cluster_resources()
-    for name, each, count in (("CPU", spec.num_cpus, len(groups)), ("GPU", gpus, 1)):  # an actor holds its share for the run: more would wait forever
+    for name, each, count in (
+        ("CPU", spec.num_cpus, len(groups)),
+        ("GPU", gpus, 1),
+    ):  # an actor holds its share for the run: more would wait forever
         need = each * spec.shards * count
         if each and have.get(name, 0) + 1e-9 < need:
-            raise BackendError(f"the Ray cluster has {have.get(name, 0):g} {name}s; {count * spec.shards} shard workers ({', '.join(groups)} stages) need {need:g} "
-                               f"(execution.num_{name.lower()}s {each:g} each) - lower execution.shards or num_{name.lower()}s, or add nodes to the cluster")
-    data = run.recipe.model_dump(mode="json", exclude_unset=True)  # as written: defaults of other backends do not validate
+            raise BackendError(
+                f"the Ray cluster has {have.get(name, 0):g} {name}s; {count * spec.shards} shard workers ({', '.join(groups)} stages) need {need:g} "
+                f"(execution.num_{name.lower()}s {each:g} each) - lower execution.shards or num_{name.lower()}s, or add nodes to the cluster"
+            )
+    data = run.recipe.model_dump(
+        mode="json", exclude_unset=True
+    )  # as written: defaults of other backends do not validate
     workers = {}
     for group in groups:
-        actor = ray.remote(ShardWorker).options(num_cpus=spec.num_cpus, num_gpus=gpus if group == "local" else 0, max_restarts=0)
-        workers[group] = [actor.remote(data, str(run.store), str(run.work), f"{group}{shard}", os.getcwd()) for shard in range(spec.shards)]
+        actor = ray.remote(ShardWorker).options(
+            num_cpus=spec.num_cpus, num_gpus=gpus if group == "local" else 0, max_restarts=0
+        )
+        workers[group] = [
+            actor.remote(data, str(run.store), str(run.work), f"{group}{shard}", os.getcwd())
+            for shard in range(spec.shards)
+        ]
     return workers
 
 
@@ -232,6 +267,7 @@ def default_gpus(recipe, resources: dict) -> float:
 
 class ShardWorker:
     """One shard's worker (a Ray actor): its backends stay loaded between calls; its calls go to its own cache file."""
+
     def __init__(self, recipe: dict, store: str, work: str, shard: str, cwd: str) -> None:
         from rlaif.config.recipe import Recipe
 
@@ -239,22 +275,31 @@ class ShardWorker:
             os.chdir(cwd)  # relative paths of the recipe (templates, local models) as on the driver
         self.recipe = Recipe.model_validate(recipe)
         self.pool = BackendPool(Path(store))
-        self.cache = ShardCache(Path(store) / "cache.sqlite", shard_folder(store) / f"{Path(work).name}-{shard}.sqlite")
+        self.cache = ShardCache(
+            Path(store) / "cache.sqlite", shard_folder(store) / f"{Path(work).name}-{shard}.sqlite"
+        )
         self.out = Path(work) / "shards" / str(shard)
 
     def sample(self, policy_index: int, index: int, chunks: int, prompts: str) -> dict:
         rows = [Prompt(**row) for row in read_rows(prompts)]
-        return self._step(f"generations-{policy_index}-{index}", lambda stats: sample_rows(self.recipe, policy_index, rows, chunk_label(index, chunks), self.cache, stats))
+        return self._step(
+            f"generations-{policy_index}-{index}",
+            lambda stats: sample_rows(self.recipe, policy_index, rows, chunk_label(index, chunks), self.cache, stats),
+        )
 
     def judge(self, index: int, prompts: str, generations: list[str]) -> dict:
         rows = [Prompt(**row) for row in read_rows(prompts)]
         samples = [Generation(**row) for path in generations for row in read_rows(path)]
-        return self._step(f"raw-judgments-{index}", lambda stats: judge_rows(self.recipe, rows, samples, self.cache, stats))
+        return self._step(
+            f"raw-judgments-{index}", lambda stats: judge_rows(self.recipe, rows, samples, self.cache, stats)
+        )
 
     def _step(self, name: str, compute) -> dict:
         from rlaif.calls.engine import run_ledger
 
-        stats = CallStats(retry=RetryBudget.of(self.recipe.retries, self.recipe.allow_incomplete), ledger=run_ledger(self.recipe))
+        stats = CallStats(
+            retry=RetryBudget.of(self.recipe.retries, self.recipe.allow_incomplete), ledger=run_ledger(self.recipe)
+        )
         try:
             with using(self.pool):
                 rows = records(compute(stats))
@@ -275,7 +320,9 @@ def stats_record(stats: CallStats) -> dict:
     """A step's call counts, retries and token usage as plain values."""
     retry = stats.retry
     return {
-        "counts": {name: getattr(stats, name) for name in COUNTS}, "last_error": stats.last_error, "stages": stats.stages,
+        "counts": {name: getattr(stats, name) for name in COUNTS},
+        "last_error": stats.last_error,
+        "stages": stats.stages,
         "retry": {**{name: getattr(retry, name) for name in RETRY_COUNTS}, "most_passes": retry.most_passes},
         "usage": [[stage, model, asdict(usage)] for (stage, model), usage in stats.ledger.usage.items()],
     }

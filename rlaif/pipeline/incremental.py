@@ -46,7 +46,12 @@ if TYPE_CHECKING:
     from rlaif.pipeline.run import Run
 
 LATEST = "latest"
-NOT_COMPARED = ("name", "parent", "prompts.path", "prompts.limit")  # what a child recipe may change: which prompts, and its name
+NOT_COMPARED = (
+    "name",
+    "parent",
+    "prompts.path",
+    "prompts.limit",
+)  # what a child recipe may change: which prompts, and its name
 
 
 class NothingNew(RlaifError):
@@ -56,7 +61,9 @@ class NothingNew(RlaifError):
 
     def __init__(self, parent: str, skipped: int, dropped: int = 0) -> None:
         self.parent = parent
-        detail = f"{skipped} prompts of the file already in it" + (f", {dropped} new ones dropped by the prompt filters" if dropped else "")
+        detail = f"{skipped} prompts of the file already in it" + (
+            f", {dropped} new ones dropped by the prompt filters" if dropped else ""
+        )
         super().__init__(f"no new prompts since {parent}: nothing to do ({detail}; no version made)")
 
 
@@ -109,7 +116,8 @@ def differences(parent_recipe: Any, recipe: Recipe) -> dict[str, list]:
     flat_old, flat_new = flatten(old), flatten(new)
     set_now = flatten(comparable(recipe.model_dump(mode="json", exclude_defaults=True)))
     return {
-        key: values for key, values in changed_settings(old, new).items()
+        key: values
+        for key, values in changed_settings(old, new).items()
         if key in flat_new and (key in flat_old or key in set_now)
     }
 
@@ -124,7 +132,8 @@ def check_parent(recipe: Recipe, store: str | Path) -> str | None:
         shown = "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in list(changed.items())[:6])
         more = f" (and {len(changed) - 6} more)" if len(changed) > 6 else ""
         raise RecipeError(
-            f"recipe {recipe.name!r}", "parent",
+            f"recipe {recipe.name!r}",
+            "parent",
             f"{found} was made by another recipe: {shown}{more}",
             "an incremental version only adds prompts (prompts.path and prompts.limit may change): change these settings back, "
             "or start a new dataset (remove `parent:`)",
@@ -158,7 +167,9 @@ def load_parent(store: str | Path, version_id: str, filters: Any) -> Parent:
         parent.near = NearDuplicateIndex(filters.prompt_near_duplicate, spec.shingle_chars, spec.num_perm, spec.seed)
     path = folder / "prompts.parquet"
     if not path.is_file() or "messages" not in pq.read_schema(path).names:
-        raise StoreError(f"{path}: the parent {version_id} has no prompts table - it cannot be built on: remove `parent:` (a version of its own)")
+        raise StoreError(
+            f"{path}: the parent {version_id} has no prompts table - it cannot be built on: remove `parent:` (a version of its own)"
+        )
     for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=["id", "messages"]):
         for row in batch.to_pylist():
             text = user_text(row["messages"])
@@ -175,7 +186,9 @@ class _State:
     parent: Parent | None  # None: no parent (or `latest` with no version yet)
 
 
-_STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Run -> _State (a run's parent, found by its prompts step)
+_STATES: weakref.WeakKeyDictionary = (
+    weakref.WeakKeyDictionary()
+)  # Run -> _State (a run's parent, found by its prompts step)
 
 
 def new_prompts(run: Run, limit: int | None = None) -> Iterator[Prompt]:
@@ -199,7 +212,9 @@ def new_prompts(run: Run, limit: int | None = None) -> Iterator[Prompt]:
             continue
         if prompt.id in parent.ids:
             raise InputError(
-                spec.path, f"prompt id {prompt.id!r} is already in the parent {parent.id} with other content", field="id",
+                spec.path,
+                f"prompt id {prompt.id!r} is already in the parent {parent.id} with other content",
+                field="id",
                 fix="an incremental run only adds prompts: give new prompts new ids (ids default to the row number: append rows at the end, "
                 "or give each row an `id`), or start a new dataset (remove `parent:`)",
             )
@@ -234,7 +249,9 @@ class ParentThen(RowSpill):
         try:
             return pa.unify_schemas(schemas, promote_options="permissive")
         except (pa.ArrowException, TypeError) as exc:
-            raise StoreError(f"table {self.name}: the new rows do not fit the parent's columns ({exc}) - start a new dataset (remove `parent:`)") from None
+            raise StoreError(
+                f"table {self.name}: the new rows do not fit the parent's columns ({exc}) - start a new dataset (remove `parent:`)"
+            ) from None
 
     def parent_tables(self, schema: pa.Schema | None = None) -> Iterator[pa.Table]:
         schema = schema or self.schema()
@@ -262,15 +279,22 @@ def with_parent(run: Run, tables: dict[str, RowSpill], manifest: dict) -> dict[s
     if state is None or state.requested is None:
         return tables
     if state.parent is None:
-        manifest["incremental"] = {"parent": None, "note": f"parent: latest - no version named {run.recipe.name!r} in {run.store} yet: a full run"}
+        manifest["incremental"] = {
+            "parent": None,
+            "note": f"parent: latest - no version named {run.recipe.name!r} in {run.store} yet: a full run",
+        }
         return tables
     parent = state.parent
     merged = {name: ParentThen(parent.folder / f"{name}.parquet", spill) for name, spill in tables.items()}
     new_counts, new_judge = manifest["counts"], manifest["judge"]
     manifest["parents"] = [parent.id]
     manifest["incremental"] = {
-        "parent": parent.id, "prompts_skipped": parent.skipped, "new_prompts": new_counts["prompts"], "new_pairs": new_counts["kept"],
-        "new_counts": new_counts, "new_judge": {key: new_judge.get(key) for key in ("position_bias", "prefers_longer", "mean_prob_mass")},
+        "parent": parent.id,
+        "prompts_skipped": parent.skipped,
+        "new_prompts": new_counts["prompts"],
+        "new_pairs": new_counts["kept"],
+        "new_counts": new_counts,
+        "new_judge": {key: new_judge.get(key) for key in ("position_bias", "prefers_longer", "mean_prob_mass")},
     }
     manifest["counts"] = added(parent.manifest.get("counts") or {}, new_counts)
     manifest["judge"] = whole_judge(parent.manifest, manifest, merged.get("judgments"))
@@ -304,9 +328,20 @@ def whole_judge(parent_manifest: dict, manifest: dict, judgments: ParentThen | N
     """The judge section for the whole version: the pairwise position bias over every judgment of
     the parent and the run, the length preference and probability mass weighted by rows."""
     judge = dict(manifest["judge"])
-    old_judge, old_counts, new_counts = parent_manifest.get("judge") or {}, parent_manifest.get("counts") or {}, manifest["incremental"]["new_counts"]
-    judge["prefers_longer"] = _weighted(old_judge.get("prefers_longer"), old_counts.get("kept", 0), judge.get("prefers_longer"), new_counts["kept"])
-    judge["mean_prob_mass"] = _weighted(old_judge.get("mean_prob_mass"), old_counts.get("judgments", 0), judge.get("mean_prob_mass"), new_counts["judgments"])
+    old_judge, old_counts, new_counts = (
+        parent_manifest.get("judge") or {},
+        parent_manifest.get("counts") or {},
+        manifest["incremental"]["new_counts"],
+    )
+    judge["prefers_longer"] = _weighted(
+        old_judge.get("prefers_longer"), old_counts.get("kept", 0), judge.get("prefers_longer"), new_counts["kept"]
+    )
+    judge["mean_prob_mass"] = _weighted(
+        old_judge.get("mean_prob_mass"),
+        old_counts.get("judgments", 0),
+        judge.get("mean_prob_mass"),
+        new_counts["judgments"],
+    )
     if judge.get("type", "pairwise") == "pairwise" and judge.get("position_bias") and judgments is not None:
         judge["position_bias"] = pooled_bias(judgments, bool(judge.get("debias", True)))
         judge["scope"] = "whole version (the new rows alone: incremental.new_judge)"
@@ -353,7 +388,10 @@ def summary_line(manifest: dict[str, Any]) -> str | None:
         return None
     if inc.get("parent") is None:
         return str(inc.get("note"))
-    new_bias, bias = (inc.get("new_judge") or {}).get("position_bias") or {}, (manifest.get("judge") or {}).get("position_bias") or {}
+    new_bias, bias = (
+        (inc.get("new_judge") or {}).get("position_bias") or {},
+        (manifest.get("judge") or {}).get("position_bias") or {},
+    )
     fmt = lambda x: "n/a" if x is None else f"{x:.2f}"  # noqa: E731
     counts = manifest["counts"]
     line = (

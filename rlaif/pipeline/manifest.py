@@ -37,7 +37,9 @@ class RunTotals:
     chosen_longer: int = 0  # kept pairs whose chosen response is the longer one
     prob_mass: array = field(default_factory=lambda: array("d"))  # per judgment that has one
     input_sha256: str | None = None
-    provenance: dict = field(default_factory=lambda: {"prompt_templates": {}, "principles": None})  # as judging recorded it
+    provenance: dict = field(
+        default_factory=lambda: {"prompt_templates": {}, "principles": None}
+    )  # as judging recorded it
     started: float = field(default_factory=time.time)  # when the run began (a measurement, not content)
 
     def add_outcome(self, outcome: JudgeOutcome) -> None:
@@ -75,10 +77,14 @@ def manifest_of(recipe: Recipe, totals: RunTotals, report: dict, stats: CallStat
         "inputs": inputs_section(recipe, totals),
         "models": {
             # a built-in alias also says where its weights came from (rlaif.weights.builtin.model_source): not hashed into the id
-            "policies": [{"name": p.name, "backend": p.backend, "model": p.model, **_source(p)} for p in recipe.policies],
+            "policies": [
+                {"name": p.name, "backend": p.backend, "model": p.model, **_source(p)} for p in recipe.policies
+            ],
             "judge": {"backend": recipe.judge.backend, "model": recipe.judge.model, **_source(recipe.judge)},
         },
-        "prompt_templates": dict(sorted(totals.provenance["prompt_templates"].items())),  # recorded when judging happened
+        "prompt_templates": dict(
+            sorted(totals.provenance["prompt_templates"].items())
+        ),  # recorded when judging happened
         "counts": {
             "prompts": totals.prompts,
             "prompts_dropped": {reason: totals.prompts_dropped.get(reason, 0) for reason in PROMPT_DROP_REASONS},
@@ -93,9 +99,14 @@ def manifest_of(recipe: Recipe, totals: RunTotals, report: dict, stats: CallStat
             "prompts_with_pair": totals.prompts_with_pair,
         },
         "calls": {"live": stats.live, "cached": stats.cached, "failed": stats.failed},
-        "retries": {"calls": stats.retried, "passes": stats.retry.most_passes if stats.retry else 1},  # sent again in later passes; most passes a step needed (rlaif.calls.engine)
+        "retries": {
+            "calls": stats.retried,
+            "passes": stats.retry.most_passes if stats.retry else 1,
+        },  # sent again in later passes; most passes a step needed (rlaif.calls.engine)
         "tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens},
-        "cost": stats.ledger.section() if stats.ledger is not None else None,  # per stage and model, from `prices:` (rlaif.calls.costs)
+        "cost": stats.ledger.section()
+        if stats.ledger is not None
+        else None,  # per stage and model, from `prices:` (rlaif.calls.costs)
         "run": run_section(totals, stats),
         "judge": {
             **judge_section(recipe.judge, report, totals.provenance),

@@ -46,7 +46,13 @@ class Endpoint:
         return [label for labels in self.models.values() for label in labels]
 
 
-def check_run(recipe: Recipe, store: str | Path, limit: int | None = None, chunk_size: int | None = None, preload: tuple[str, ...] = ()) -> int:
+def check_run(
+    recipe: Recipe,
+    store: str | Path,
+    limit: int | None = None,
+    chunk_size: int | None = None,
+    preload: tuple[str, ...] = (),
+) -> int:
     """Validate a whole run without writing anything; returns the chunk size to use.
 
     `preload`: modules the run will import (e.g. openai, the Prefect flow), imported while the
@@ -145,7 +151,9 @@ def check_model(spec: ModelSpec, store: str | Path | None = None) -> Endpoint | 
     """One model's settings; its endpoint when it is reached over HTTP. A trained model id is looked up in `store`."""
     from rlaif.backends import backend_class
 
-    backend_class(spec.backend).check_installed(spec)  # vllm: vLLM imports here, or its environment exists (rlaif.backends.vllm_server)
+    backend_class(spec.backend).check_installed(
+        spec
+    )  # vllm: vLLM imports here, or its environment exists (rlaif.backends.vllm_server)
     if spec.backend != "openai":
         from rlaif.weights.resolve import check_local_model
 
@@ -156,7 +164,9 @@ def check_model(spec: ModelSpec, store: str | Path | None = None) -> Endpoint | 
     url = endpoint_url(spec)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BackendError(f"base_url '{shown(url)}' is not an http(s) URL - use the API root, e.g. http://127.0.0.1:8000/v1")
+        raise BackendError(
+            f"base_url '{shown(url)}' is not an http(s) URL - use the API root, e.g. http://127.0.0.1:8000/v1"
+        )
     return Endpoint(url.rstrip("/"), api_key(spec), spec.api_key_env)
 
 
@@ -181,7 +191,9 @@ def check_store(store: Path) -> None:
     if not existing.is_dir():
         raise StoreError(f"store {store}: {existing} is not a folder (a file is in the way) - {STORE_FIX}")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise StoreError(f"store {store}: {existing} is not writable (read-only folder or file system) - {STORE_FIX}, or fix its permissions")
+        raise StoreError(
+            f"store {store}: {existing} is not writable (read-only folder or file system) - {STORE_FIX}, or fix its permissions"
+        )
     if existing != folder:
         return
     for name in (".runs", "versions", "reports"):
@@ -190,7 +202,9 @@ def check_store(store: Path) -> None:
             raise StoreError(f"store {store}: {inside} is not a writable folder - remove it, or {STORE_FIX}")
     cache = folder / "cache.sqlite"
     if cache.exists() and not (cache.is_file() and os.access(cache, os.R_OK | os.W_OK)):
-        raise StoreError(f"store {store}: the request cache {cache} is not a writable file - fix its permissions, or {STORE_FIX}")
+        raise StoreError(
+            f"store {store}: the request cache {cache} is not a writable file - fix its permissions, or {STORE_FIX}"
+        )
 
 
 def check_endpoints(endpoints: list[Endpoint]) -> None:
@@ -230,9 +244,14 @@ def probe(endpoint: Endpoint) -> str | None:
     return "\n".join(p for p in problems if p) or None
 
 
-def _try_model(client, endpoint: Endpoint, model: str, labels: list[str], listed, served: list[str] | None) -> str | None:
+def _try_model(
+    client, endpoint: Endpoint, model: str, labels: list[str], listed, served: list[str] | None
+) -> str | None:
     """One 1-token chat completion with `model`; None when it works (or the server is only busy)."""
-    chat = client.post(f"{endpoint.url}/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1})
+    chat = client.post(
+        f"{endpoint.url}/chat/completions",
+        json={"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1},
+    )
     if _answers(chat, "choices") or chat.status_code in TRANSIENT_STATUS | {400, 422}:
         return None  # 400/422: the API is there; a request it refuses fails (and is counted) in the run
     who, url = " and ".join(labels), shown(endpoint.url)
@@ -241,7 +260,11 @@ def _try_model(client, endpoint: Endpoint, model: str, labels: list[str], listed
     if served is not None:
         listing = ", ".join(served[:10]) + (", ..." if len(served) > 10 else "")
         return f"{who}: model '{model}' is not served at {url} (POST /chat/completions: {_status(chat)}) - it serves: {listing or 'no model'}; fix `model:`"
-    hint = f" - did you mean {url}/v1?" if not url.endswith("/v1") else f" - check base_url, and that model '{model}' is served there"
+    hint = (
+        f" - did you mean {url}/v1?"
+        if not url.endswith("/v1")
+        else f" - check base_url, and that model '{model}' is served there"
+    )
     return (
         f"{who}: {url} does not answer as an OpenAI-compatible API (GET /models: {_status(listed)}, "
         f"POST /chat/completions: {_status(chat)}); base_url must be the API root, which usually ends in /v1{hint}"
@@ -250,7 +273,11 @@ def _try_model(client, endpoint: Endpoint, model: str, labels: list[str], listed
 
 def _refused(endpoint: Endpoint, labels: list[str], asked: str, response) -> str:
     has_key = bool(os.environ.get(endpoint.key_env))
-    key = f"the API key in ${endpoint.key_env}" if has_key else f"a request without a key (${endpoint.key_env} is not set)"
+    key = (
+        f"the API key in ${endpoint.key_env}"
+        if has_key
+        else f"a request without a key (${endpoint.key_env} is not set)"
+    )
     return f"{' and '.join(labels)}: {shown(endpoint.url)} refused {key} ({asked}: {_status(response)}) - set {endpoint.key_env} to a valid key"
 
 

@@ -32,13 +32,22 @@ def chunk_size_setting(value: int | None = None, api_only: bool = False) -> int:
     >>> chunk_size_setting(3)
     3
     """
-    raw = value if value is not None else os.environ.get("RLAIF_CHUNK_SIZE") or (API_CHUNK_SIZE if api_only else DEFAULT_CHUNK_SIZE)
+    raw = (
+        value
+        if value is not None
+        else os.environ.get("RLAIF_CHUNK_SIZE") or (API_CHUNK_SIZE if api_only else DEFAULT_CHUNK_SIZE)
+    )
     try:
         size = int(raw)
     except ValueError:
         size = 0
     if size < 1:
-        raise RecipeError("RLAIF_CHUNK_SIZE" if value is None else "--chunk-size", "", f"chunk size must be a whole number of prompts >= 1, got {raw!r}", "e.g. 5000")
+        raise RecipeError(
+            "RLAIF_CHUNK_SIZE" if value is None else "--chunk-size",
+            "",
+            f"chunk size must be a whole number of prompts >= 1, got {raw!r}",
+            "e.g. 5000",
+        )
     return size
 
 
@@ -50,11 +59,16 @@ class Run:
         self.recipe, self.store, self.judge = recipe, Path(store), judge
         self.chunked = judge and chunkable(recipe.judge)
         self.api_only = recipe.api_only(judge)
-        self.chunk_size = chunk_size_setting(chunk_size, self.api_only) if self.chunked or not judge else None  # None: one chunk
+        self.chunk_size = (
+            chunk_size_setting(chunk_size, self.api_only) if self.chunked or not judge else None
+        )  # None: one chunk
         self.work = new_work_folder(self.store / ".runs")
         remove_abandoned_commits(self.store)
         self.stats, self.totals, self.chunks, self.report = CallStats(), RunTotals(), 0, {}
-        self.stats.retry, self.stats.ledger = RetryBudget.of(recipe.retries, recipe.allow_incomplete), run_ledger(recipe)  # run-wide: every step shares them
+        self.stats.retry, self.stats.ledger = (
+            RetryBudget.of(recipe.retries, recipe.allow_incomplete),
+            run_ledger(recipe),
+        )  # run-wide: every step shares them
         self.prompts = RowSpill(self.work, "prompts")
         self.generations = [RowSpill(self.work, f"generations-{i}") for i, _policy in enumerate(recipe.policies)]
         self.raw = RowSpill(self.work, "raw-judgments")
@@ -65,7 +79,9 @@ class Run:
         self.pool = BackendPool(self.store)  # backends resolve trained model ids (`model: <id>`) in the run's store
         self.lock = threading.Lock()  # steps that run together add their rows and counts under it
         self.done: dict[str, int] = {}  # stage -> chunks done
-        self.quality: dict | None = None  # the judge on the recipe's gold pairs (judge.gold), for the manifest's `eval`
+        self.quality: dict | None = (
+            None  # the judge on the recipe's gold pairs (judge.gold), for the manifest's `eval`
+        )
 
     def __enter__(self) -> Run:
         self.cache = CallCache(self.store / "cache.sqlite")
@@ -100,14 +116,18 @@ class Run:
             total["error"] = total["error"] or tally["error"]
 
 
-_LIVE: dict[str, Run] = {}  # work folder -> its open Run in this process (Prefect tasks take the folder, a plain value)
+_LIVE: dict[
+    str, Run
+] = {}  # work folder -> its open Run in this process (Prefect tasks take the folder, a plain value)
 
 
 def live_run(work: str) -> Run:
     """The open run whose work folder is `work` (what a step task is given)."""
     run = _LIVE.get(str(work))
     if run is None:
-        raise RuntimeError(f"no open run has the work folder {work} in this process - steps run inside `with start_run(...)`")
+        raise RuntimeError(
+            f"no open run has the work folder {work} in this process - steps run inside `with start_run(...)`"
+        )
     return run
 
 

@@ -67,7 +67,9 @@ def prompt_chunks(run: Run, limit: int | None = None) -> list[int]:
     spec = run.recipe.prompts
     checker = PromptChecker(run.recipe.filters)
     chunk: list[Prompt] = []
-    for prompt in new_prompts(run, limit):  # the prompt file, less the prompts of the recipe's `parent:` (NothingNew when none is left)
+    for prompt in new_prompts(
+        run, limit
+    ):  # the prompt file, less the prompts of the recipe's `parent:` (NothingNew when none is left)
         reason = checker.reason(prompt)
         if reason:
             run.totals.prompts_dropped[reason] += 1
@@ -80,8 +82,11 @@ def prompt_chunks(run: Run, limit: int | None = None) -> list[int]:
         _add_chunk(run, chunk)
     if not run.totals.prompts:
         dropped = ", ".join(f"{reason} {n}" for reason, n in sorted(run.totals.prompts_dropped.items()) if n)
-        raise InputError(spec.path, f"no prompt is left after the prompt filters ({dropped or 'no rows'})",
-                         fix="check the file, or the recipe's `filters:` (dedup_prompts, prompt_near_duplicate, decontaminate)")
+        raise InputError(
+            spec.path,
+            f"no prompt is left after the prompt filters ({dropped or 'no rows'})",
+            fix="check the file, or the recipe's `filters:` (dedup_prompts, prompt_near_duplicate, decontaminate)",
+        )
     run.totals.input_sha256 = file_sha256(spec.path)
     return list(range(run.chunks))
 
@@ -99,7 +104,9 @@ def finish_judging(run: Run) -> int:
         return 0
     with using(run.pool):
         _finish(run)
-        run.quality = measure_judge(run.recipe, run.store, run.stats.ledger)  # while the judge is loaded; cached like any call
+        run.quality = measure_judge(
+            run.recipe, run.store, run.stats.ledger
+        )  # while the judge is loaded; cached like any call
     return run.outputs["pairs"].rows
 
 
@@ -112,14 +119,18 @@ def _finish(run: Run) -> None:
         for index in range(run.chunks):
             prompts, generations = chunk_rows(run, index)
             raw = [Judgment(**row) for row in run.raw.rows_of(index)]
-            _add_outcome(run, index, finish_chunk(by_prompt(prompts, generations), raw, spec, filters, run.tally, beta))
+            _add_outcome(
+                run, index, finish_chunk(by_prompt(prompts, generations), raw, spec, filters, run.tally, beta)
+            )
         run.report = {"type": "pairwise", "position_bias": run.tally.report(beta).as_dict()}
         run.raw.remove()
     elif run.chunks:
         assert run.chunks == 1, "a judge that is not chunkable runs as one chunk"
         prompts, generations = chunk_rows(run, 0)  # one piece: the whole run is chunk 0
         stats = run.stats  # no other step runs now
-        outcome = counted(stats, JUDGING, spec, lambda: judge_stage(prompts, generations, spec, filters, run.cache, stats))
+        outcome = counted(
+            stats, JUDGING, spec, lambda: judge_stage(prompts, generations, spec, filters, run.cache, stats)
+        )
         check_stage(stats, JUDGING)
         _add_outcome(run, 0, outcome)
         run.report = outcome.report
@@ -140,7 +151,9 @@ def _add_outcome(run: Run, index: int, outcome: JudgeOutcome) -> None:
 def _write_pairs(run: Run) -> None:
     """The pairs table: candidates minus the run-wide length-bias cap, in run order."""
     candidates = run.outputs["candidates"]
-    keys_of: Callable[[list[int]], list[tuple]] = lambda positions: candidates.column_values(["prompt_id", "chosen_id", "rejected_id"], positions)  # noqa: E731
+    keys_of: Callable[[list[int]], list[tuple]] = lambda positions: candidates.column_values(
+        ["prompt_id", "chosen_id", "rejected_id"], positions
+    )  # noqa: E731
     drops = length_cap_drops(run.margins, run.longer, run.recipe.filters.max_longer_share, keys_of)
     if drops:
         run.totals.dropped["length_bias"] += len(drops)
@@ -178,10 +191,16 @@ def commit_run(run: Run) -> tuple[str, bool, dict]:
     if run.quality is not None:
         manifest["eval"] = run.quality
     tables = {
-        "pairs": run.outputs["pairs"], "generations": chain("generations", [in_chunk_order(spill) for spill in run.generations]), "judgments": run.outputs["judgments"],
-        "prompts": run.prompts, "rankings": run.outputs["rankings"], "feedback": run.outputs["feedback"],
+        "pairs": run.outputs["pairs"],
+        "generations": chain("generations", [in_chunk_order(spill) for spill in run.generations]),
+        "judgments": run.outputs["judgments"],
+        "prompts": run.prompts,
+        "rankings": run.outputs["rankings"],
+        "feedback": run.outputs["feedback"],
     }
-    version_id, created = commit_tables(run.store, run.recipe.name, with_parent(run, tables, manifest), manifest)  # a parent's rows first
+    version_id, created = commit_tables(
+        run.store, run.recipe.name, with_parent(run, tables, manifest), manifest
+    )  # a parent's rows first
     return version_id, created, manifest
 
 
@@ -197,7 +216,9 @@ def _sample_and_judge(run: Run, steps: Steps, chunks: list[int]) -> None:
     policy-major, then the judge over every chunk, so each model is loaded once and alone.
     """
     together, policies = run.api_only, range(len(run.recipe.policies))
-    waits = not (together or getattr(steps, "concurrent", False))  # Ray: each shard worker has its own engine, steps of different shards run at once
+    waits = not (
+        together or getattr(steps, "concurrent", False)
+    )  # Ray: each shard worker has its own engine, steps of different shards run at once
     order = [(k, p) for k in chunks for p in policies] if together else [(k, p) for p in policies for k in chunks]
     sampled: dict[int, list] = {k: [] for k in chunks}
     judged: dict[int, Any] = {}
@@ -224,12 +245,16 @@ def _sample_and_judge(run: Run, steps: Steps, chunks: list[int]) -> None:
         raise error
 
 
-def drive(run: Run, steps: Steps | None = None, limit: int | None = None, after_chunks: Callable[[Run], None] | None = None) -> tuple[str, bool, dict]:
+def drive(
+    run: Run, steps: Steps | None = None, limit: int | None = None, after_chunks: Callable[[Run], None] | None = None
+) -> tuple[str, bool, dict]:
     """Every step of a run, in order, through `steps` (default: in this process); (version id, created, manifest)."""
     own = steps is None
     steps = executor_of(run, limit) if steps is None else steps
     try:
-        chunks = steps.submit("prompts", prompt_chunks, (run, limit)).result()  # duplicates, eval overlap: dropped before any call
+        chunks = steps.submit(
+            "prompts", prompt_chunks, (run, limit)
+        ).result()  # duplicates, eval overlap: dropped before any call
         _sample_and_judge(run, steps, chunks)
         if after_chunks:
             after_chunks(run)
@@ -250,7 +275,11 @@ def executor_of(run: Run, limit: int | None = None) -> Steps:
 
 
 def run_recipe(
-    recipe: Recipe, store: str | Path, limit: int | None = None, chunk_size: int | None = None, judge: bool = True,
+    recipe: Recipe,
+    store: str | Path,
+    limit: int | None = None,
+    chunk_size: int | None = None,
+    judge: bool = True,
     after_chunks: Callable[[Run], None] | None = None,
 ) -> tuple[str, bool, dict, Run]:
     """A whole run in this process (`drive` with `InProcess`); (id, created, manifest, run)."""

@@ -27,7 +27,9 @@ def generation_requests(prompts: list[Prompt], policy, samples: int) -> list[Gen
     ]
 
 
-def to_generation(prompt: Prompt, policy, index: int, request: GenerateRequest, result: Completion | Exception) -> Generation:
+def to_generation(
+    prompt: Prompt, policy, index: int, request: GenerateRequest, result: Completion | Exception
+) -> Generation:
     common = dict(
         prompt_id=prompt.id,
         policy=policy.name,
@@ -47,7 +49,9 @@ def to_generation(prompt: Prompt, policy, index: int, request: GenerateRequest, 
     )
 
 
-def sample_policy(prompts: list[Prompt], policy, samples: int, cache: CallCache, stats: CallStats, label: str = "") -> list[Generation]:
+def sample_policy(
+    prompts: list[Prompt], policy, samples: int, cache: CallCache, stats: CallStats, label: str = ""
+) -> list[Generation]:
     """All samples of one policy, in prompt order; failed calls come back as Generation(error=...).
 
     `label` is added to the progress bar's description (e.g. the chunk of a chunked run).

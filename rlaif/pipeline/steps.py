@@ -36,17 +36,28 @@ def chunk_label(index: int, chunks: int) -> str:
     return f" (chunk {index + 1}/{chunks})" if chunks > 1 else ""
 
 
-def sample_rows(recipe: Recipe, policy_index: int, prompts: list[Prompt], label: str, cache, stats: CallStats) -> list[Generation]:
+def sample_rows(
+    recipe: Recipe, policy_index: int, prompts: list[Prompt], label: str, cache, stats: CallStats
+) -> list[Generation]:
     """One policy's samples of some prompts; failed calls are values (Generation.error)."""
     policy = recipe.policies[policy_index]
     stage = sampling_stage(recipe, policy_index)
-    return counted(stats, stage, policy, lambda: sample_policy(prompts, policy, recipe.samples_per_prompt, cache, stats, label))
+    return counted(
+        stats, stage, policy, lambda: sample_policy(prompts, policy, recipe.samples_per_prompt, cache, stats, label)
+    )
 
 
-def judge_rows(recipe: Recipe, prompts: list[Prompt], generations: list[Generation], cache, stats: CallStats) -> list[Judgment]:
+def judge_rows(
+    recipe: Recipe, prompts: list[Prompt], generations: list[Generation], cache, stats: CallStats
+) -> list[Judgment]:
     """Phase 1 of chunked judging on some prompts and their samples: raw both-order judgments, not debiased."""
     judge = recipe.judge
-    return counted(stats, JUDGING, judge, lambda: judge_raw_chunk(by_prompt(prompts, generations), judge, recipe.filters, cache, stats))
+    return counted(
+        stats,
+        JUDGING,
+        judge,
+        lambda: judge_raw_chunk(by_prompt(prompts, generations), judge, recipe.filters, cache, stats),
+    )
 
 
 def add_samples(run: Run, policy_index: int, index: int, rows: list[dict], stats: CallStats) -> int:

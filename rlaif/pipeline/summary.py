@@ -22,7 +22,8 @@ def summary_lines(version_id: str, created: bool, manifest: dict[str, Any], stat
     quality = summary_line(manifest.get("eval") if isinstance(manifest.get("eval"), dict) else None)
     incremental = incremental_line(manifest)  # a version on a parent: the new rows and the whole version
     return [
-        f"prompts: {counts['prompts']}" + (f" (dropped before sampling: {prompt_drops})" if prompt_drops else "")
+        f"prompts: {counts['prompts']}"
+        + (f" (dropped before sampling: {prompt_drops})" if prompt_drops else "")
         + f", responses: {counts['generations']}, candidate pairs: {counts['in']}",
         judge_summary(manifest["judge"]),
         *([quality] if quality else []),

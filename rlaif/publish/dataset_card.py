@@ -38,19 +38,35 @@ def _info(trainer: str | None, tags: list[str], what: str) -> dict[str, Any]:
 FORMAT_INFO: dict[str, dict[str, Any]] = {
     "dpo": _info("DPOTrainer", ["dpo", "preference"], "preference pairs (explicit prompt, chosen, rejected)"),
     "rm": _info(
-        "RewardTrainer", ["reward-modeling", "preference"], "preference pairs for a reward model; RewardTrainer subtracts `margin` in its loss"
+        "RewardTrainer",
+        ["reward-modeling", "preference"],
+        "preference pairs for a reward model; RewardTrainer subtracts `margin` in its loss",
     ),
-    "kto": _info("KTOTrainer", ["kto", "unpaired-preference"], "unpaired prompt/completion/label rows (label True = desirable)"),
-    "sft": _info("SFTTrainer", ["sft", "best-of-n"], "the best response per prompt (best-of-n distillation) as prompt/completion"),
-    "prompts": _info("GRPOTrainer", ["grpo", "rloo", "prompt-only"], "prompt-only rows for online methods (GRPO, RLOO)"),
-    "listwise": _info(None, ["ranking", "listwise"], "every response of a prompt with its score and rank (1 = best, ties share a rank)"),
+    "kto": _info(
+        "KTOTrainer", ["kto", "unpaired-preference"], "unpaired prompt/completion/label rows (label True = desirable)"
+    ),
+    "sft": _info(
+        "SFTTrainer",
+        ["sft", "best-of-n"],
+        "the best response per prompt (best-of-n distillation) as prompt/completion",
+    ),
+    "prompts": _info(
+        "GRPOTrainer", ["grpo", "rloo", "prompt-only"], "prompt-only rows for online methods (GRPO, RLOO)"
+    ),
+    "listwise": _info(
+        None,
+        ["ranking", "listwise"],
+        "every response of a prompt with its score and rank (1 = best, ties share a rank)",
+    ),
     "openrlhf-pairs": _info(
-        None, ["openrlhf", "reward-modeling", "preference"],
+        None,
+        ["openrlhf", "reward-modeling", "preference"],
         "preference pairs for OpenRLHF's RewardDataset (train_rm / train_dpo: --prompt_key prompt --chosen_key chosen "
         "--rejected_key rejected, --apply_chat_template for the conversational style)",
     ),
     "verl-rl": _info(
-        None, ["verl", "rlhf", "prompt-only"],
+        None,
+        ["verl", "rlhf", "prompt-only"],
         "verl RL rows (data_source, prompt messages, ability, reward_model, extra_info) for data.train_files; "
         "score them with `rlaif serve-reward` and custom_reward_function.path=rlaif/training/reward_server.py",
     ),
@@ -92,13 +108,20 @@ COLUMNS = {
     "extra_info": "verl: {split, index, prompt_id, messages}: the prompt travels here to the reward function",
 }
 
+
 def size_category(n: int) -> str:
     """The Hub's size bucket for n rows.
 
     >>> size_category(12), size_category(5000), size_category(2_000_000)
     ('n<1K', '1K<n<10K', '1M<n<10M')
     """
-    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+    for limit, name in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+    ):
         if n < limit:
             return name
     return "n>10M"
@@ -113,12 +136,20 @@ def license_of(manifest: dict[str, Any], license: str | None = None) -> str:
     return license or (manifest.get("recipe") or {}).get("license") or DEFAULT_LICENSE
 
 
-def card_data(manifest: dict[str, Any], fmt: str, style: str, n_rows: int, license: str, data_sha256: str = "") -> DatasetCardData:
+def card_data(
+    manifest: dict[str, Any], fmt: str, style: str, n_rows: int, license: str, data_sha256: str = ""
+) -> DatasetCardData:
     """The front matter for the Hub. The config's `description` names the data file's sha256:
     `datasets` keys its cache of a local folder on the card's configs (not on the files), so
     without it a re-export to the same folder would load the previous rows from the cache."""
-    description = f"rlaif {fmt} export ({style}) of {manifest['id']}" + (f", data sha256 {data_sha256}" if data_sha256 else "")
-    config = {"config_name": "default", "data_files": [{"split": "train", "path": DATA_GLOB}], "description": description}
+    description = f"rlaif {fmt} export ({style}) of {manifest['id']}" + (
+        f", data sha256 {data_sha256}" if data_sha256 else ""
+    )
+    config = {
+        "config_name": "default",
+        "data_files": [{"split": "train", "path": DATA_GLOB}],
+        "description": description,
+    }
     return DatasetCardData(
         license=license,
         pretty_name=f"{manifest.get('name', manifest['id'])} ({fmt}, {style})",
@@ -158,7 +189,9 @@ def flat_rows(value: Any) -> list[tuple[str, Any]]:
 
 def model_rows(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
     models = manifest.get("models") or {}
-    rows = [(f"policy `{p.get('name')}`", f"{p.get('model')} ({p.get('backend')})") for p in models.get("policies", [])]
+    rows = [
+        (f"policy `{p.get('name')}`", f"{p.get('model')} ({p.get('backend')})") for p in models.get("policies", [])
+    ]
     judge = models.get("judge") or {}
     if judge:
         rows.append(("judge", f"{judge.get('model')} ({judge.get('backend')})"))
@@ -170,8 +203,16 @@ def count_context(manifest: dict[str, Any]) -> dict[str, list]:
     counts = dict(manifest.get("counts") or {})
     dropped = counts.pop("dropped", {}) or {}
     calls, tokens = manifest.get("calls") or {}, manifest.get("tokens") or {}
-    usage = [(f"calls {k}", v) for k, v in calls.items()] + [(f"tokens {k}", v) for k, v in tokens.items()] + cost_rows(manifest.get("cost"))
-    return {"count_rows": table_rows(flat_rows(counts)), "dropped_rows": table_rows(list(dropped.items()) or [("none", 0)]), "usage_rows": table_rows(usage)}
+    usage = (
+        [(f"calls {k}", v) for k, v in calls.items()]
+        + [(f"tokens {k}", v) for k, v in tokens.items()]
+        + cost_rows(manifest.get("cost"))
+    )
+    return {
+        "count_rows": table_rows(flat_rows(counts)),
+        "dropped_rows": table_rows(list(dropped.items()) or [("none", 0)]),
+        "usage_rows": table_rows(usage),
+    }
 
 
 def judge_context(manifest: dict[str, Any], evaluation: dict | list | None = None) -> dict[str, Any]:
@@ -193,7 +234,10 @@ def judge_context(manifest: dict[str, Any], evaluation: dict | list | None = Non
     evaluations = evaluation if evaluation is not None else manifest.get("eval")
     if isinstance(evaluations, dict):
         evaluations = [evaluations]
-    shown = [{"rows": table_rows(eval_rows(item)), "warnings": list(item.get("warnings") or [])} for item in evaluations or []]
+    shown = [
+        {"rows": table_rows(eval_rows(item)), "warnings": list(item.get("warnings") or [])}
+        for item in evaluations or []
+    ]
     return {"position_bias": bool(bias), "judge_rows": table_rows(rows), "evaluations": shown}
 
 
@@ -205,7 +249,9 @@ def judge_label(key: str) -> str:
     """
     if key.startswith("first_choice_by_slot_k"):
         return f"share of first choices by presentation slot, {key.rsplit('_k', 1)[1]} responses shown (uniform = no position bias)"
-    labels = {"mean_kendall_tau": "mean Kendall tau between the rankings of shuffled orders (1 = order does not matter)"}
+    labels = {
+        "mean_kendall_tau": "mean Kendall tau between the rankings of shuffled orders (1 = order does not matter)"
+    }
     return labels.get(key, key)
 
 
@@ -232,13 +278,24 @@ def eval_rows(evaluation: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def lineage_rows(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
-    rows = [("version", f"`{manifest['id']}`"), ("created", manifest.get("created_at")), ("parents", ", ".join(manifest.get("parents") or []) or "none")]
+    rows = [
+        ("version", f"`{manifest['id']}`"),
+        ("created", manifest.get("created_at")),
+        ("parents", ", ".join(manifest.get("parents") or []) or "none"),
+    ]
     rows += [(f"input {key}", value) for key, value in flat_rows(manifest.get("inputs") or {})]
     return [*rows, ("rlaif version", manifest.get("package_version"))]
 
 
 def card_context(
-    manifest: dict[str, Any], fmt: str, style: str, n_rows: int, columns: list[str], source: str, license: str, evaluation: dict | list | None,
+    manifest: dict[str, Any],
+    fmt: str,
+    style: str,
+    n_rows: int,
+    columns: list[str],
+    source: str,
+    license: str,
+    evaluation: dict | list | None,
     sft: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Every variable of the card template besides `card_data`; `sft`: rlaif.store.rows.sft_selection."""
@@ -290,4 +347,6 @@ def render_card(
     data = card_data(manifest, fmt, style, n_rows, chosen, data_sha256)
     context = card_context(manifest, fmt, style, n_rows, columns, source, chosen, evaluation, sft)
     card = str(DatasetCard.from_template(data, template_path=str(TEMPLATE), **context))
-    return scrub_text(card if card.endswith("\n") else card + "\n", manifest_secrets(manifest))  # Jinja drops the final newline
+    return scrub_text(
+        card if card.endswith("\n") else card + "\n", manifest_secrets(manifest)
+    )  # Jinja drops the final newline

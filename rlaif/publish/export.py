@@ -56,9 +56,13 @@ def load_evaluation(path: str | Path) -> dict:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise StoreError(f"{path}: cannot read the evaluation ({exc}) - pass a JSON file that `rlaif eval-judge` wrote under STORE/evals/") from None
+        raise StoreError(
+            f"{path}: cannot read the evaluation ({exc}) - pass a JSON file that `rlaif eval-judge` wrote under STORE/evals/"
+        ) from None
     if not isinstance(data, dict):
-        raise StoreError(f"{path}: an evaluation must be a JSON object - pass a file that `rlaif eval-judge` wrote under STORE/evals/")
+        raise StoreError(
+            f"{path}: an evaluation must be a JSON object - pass a file that `rlaif eval-judge` wrote under STORE/evals/"
+        )
     return data
 
 
@@ -115,7 +119,9 @@ def export_version(
         pq.write_table(table, tmp / DATA_FILE)
         data_sha256 = hashlib.sha256((tmp / DATA_FILE).read_bytes()).hexdigest()
         sft = sft_selection(store, version_id, len(rows)) if fmt == "sft" else None
-        card = render_card(manifest, fmt, style, len(rows), table.column_names, source, license, evaluation, data_sha256, sft=sft)
+        card = render_card(
+            manifest, fmt, style, len(rows), table.column_names, source, license, evaluation, data_sha256, sft=sft
+        )
         write_atomic(tmp / "README.md", card)
         _move_into_place(tmp, out)
     except OSError as exc:

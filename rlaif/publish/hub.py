@@ -94,7 +94,9 @@ def check_repo_id(repo: str) -> str:
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     if repo.count("/") != 1:
-        raise HubError(f"{repo!r} is not a repo id of the form NAMESPACE/NAME (e.g. alice/prefs) - give your user or organization name too")
+        raise HubError(
+            f"{repo!r} is not a repo id of the form NAMESPACE/NAME (e.g. alice/prefs) - give your user or organization name too"
+        )
     try:
         validate_repo_id(repo)
     except HFValidationError as exc:
@@ -171,7 +173,11 @@ def check_no_secrets(version_id: str, files: dict[str, Path], manifest: dict) ->
     (label, first), more = findings[0], findings[1:]
     others = ""
     if more:
-        others = "; also in " + ", ".join(f"{name} ({found.where})" for name, found in more[:5]) + (" and more" if len(more) > 5 else "")
+        others = (
+            "; also in "
+            + ", ".join(f"{name} ({found.where})" for name, found in more[:5])
+            + (" and more" if len(more) > 5 else "")
+        )
     raise HubError(
         f"refusing to push {version_id}: a secret scan found {first.what} in {label} ({first.where}){others} - nothing was uploaded. "
         "A version made before rlaif scrubbed secrets from the error messages of failed calls can hold an API key: "
@@ -183,7 +189,9 @@ def _check_visibility(api, repo: str, private: bool) -> bool | None:
     """Refuse to push into an existing public repo unless public was asked for."""
     is_private = api.dataset_info(repo).private
     if private and is_private is False:
-        raise HubError(f"{repo} exists and is public - pass --public (private=False) to push to it, or make it private on the Hub")
+        raise HubError(
+            f"{repo} exists and is public - pass --public (private=False) to push to it, or make it private on the Hub"
+        )
     return is_private
 
 
@@ -206,10 +214,14 @@ def push_version(
     manifest = load_manifest(store, version_id)
     check_no_secrets(version_id, {str(path): path for path in _raw_files(folder).values()}, manifest)
     if recompute_version_id(folder, version_id, manifest) != version_id:
-        raise StoreError(f"{folder}: the tables no longer hash to {version_id} (the folder was modified) - re-create the version instead of pushing it")
+        raise StoreError(
+            f"{folder}: the tables no longer hash to {version_id} (the folder was modified) - re-create the version instead of pushing it"
+        )
     api = _api(token, endpoint)
     if fmt not in FORMATS or style not in STYLES:
-        raise StoreError(f"unknown export format {fmt!r} or style {style!r} - use one of {', '.join(FORMATS)} and {' or '.join(STYLES)}")
+        raise StoreError(
+            f"unknown export format {fmt!r} or style {style!r} - use one of {', '.join(FORMATS)} and {' or '.join(STYLES)}"
+        )
     with hub_errors(repo, "main", api.endpoint, HubError, DATASET_FIXES):
         api.create_repo(repo, repo_type=REPO_TYPE, private=private, exist_ok=True)
         is_private = _check_visibility(api, repo, private)
@@ -219,7 +231,15 @@ def push_version(
             return PushResult(repo, version_id, tags[version_id], url, pushed=False, private=is_private)
         with tempfile.TemporaryDirectory(prefix="rlaif-push-") as tmp:
             export = export_version(store, version_id, fmt, Path(tmp) / "export", style=style)
-            check_no_secrets(version_id, {f"the export's {p.relative_to(export).as_posix()}": p for p in sorted(export.rglob("*")) if p.is_file()}, manifest)
+            check_no_secrets(
+                version_id,
+                {
+                    f"the export's {p.relative_to(export).as_posix()}": p
+                    for p in sorted(export.rglob("*"))
+                    if p.is_file()
+                },
+                manifest,
+            )
             commit = api.create_commit(
                 repo,
                 _operations(api, repo, export, folder),
@@ -228,7 +248,14 @@ def push_version(
                 repo_type=REPO_TYPE,
                 revision="main",
             )
-        api.create_tag(repo, tag=version_id, revision=commit.oid, repo_type=REPO_TYPE, tag_message=f"rlaif dataset version {version_id}", exist_ok=True)
+        api.create_tag(
+            repo,
+            tag=version_id,
+            revision=commit.oid,
+            repo_type=REPO_TYPE,
+            tag_message=f"rlaif dataset version {version_id}",
+            exist_ok=True,
+        )
     return PushResult(repo, version_id, commit.oid, url, pushed=True, private=is_private)
 
 
@@ -236,11 +263,15 @@ def _read_manifest(path: Path, where: str) -> dict:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise HubError(f"{where}: {RAW_DIR}/manifest.json is not readable JSON ({exc}) - push the version again") from None
+        raise HubError(
+            f"{where}: {RAW_DIR}/manifest.json is not readable JSON ({exc}) - push the version again"
+        ) from None
     version_id = manifest.get("id") if isinstance(manifest, dict) else None
     if not is_version_id(version_id):
         shown = f" ({str(version_id)[:80]!r} is not <name>-<12 hex>)" if version_id is not None else ""
-        raise HubError(f"{where}: {RAW_DIR}/manifest.json has no valid `id`{shown} - push the version again with `rlaif datasets push`")
+        raise HubError(
+            f"{where}: {RAW_DIR}/manifest.json has no valid `id`{shown} - push the version again with `rlaif datasets push`"
+        )
     return manifest
 
 
@@ -257,7 +288,9 @@ def _install(store: str | Path, files: dict[str, Path], origin: dict, version_id
         shutil.rmtree(tmp, ignore_errors=True)
         if (target / "manifest.json").is_file():  # someone else installed the same version first
             return target, False
-        raise StoreError(f"could not write version {version_id} to {store}: {exc} - check that the store folder is writable") from None
+        raise StoreError(
+            f"could not write version {version_id} to {store}: {exc} - check that the store folder is writable"
+        ) from None
     return target, True
 
 
@@ -271,19 +304,27 @@ def pull_version(store: str | Path, ref: str, *, endpoint: str | None = None) ->
     try:
         with hub_errors(repo, revision, api.endpoint, HubError, DATASET_FIXES), _quiet_if_asked():
             commit = api.dataset_info(repo, revision=revision).sha
-            manifest_file = api.hf_hub_download(repo, f"{RAW_DIR}/manifest.json", repo_type=REPO_TYPE, revision=commit, local_dir=staging)
+            manifest_file = api.hf_hub_download(
+                repo, f"{RAW_DIR}/manifest.json", repo_type=REPO_TYPE, revision=commit, local_dir=staging
+            )
             manifest = _read_manifest(Path(manifest_file), where)
             version_id = manifest["id"]
             if (versions_dir(store) / version_id / "manifest.json").is_file():
                 return PullResult(repo, revision, commit, version_id, False, versions_dir(store) / version_id)
-            api.snapshot_download(repo, repo_type=REPO_TYPE, revision=commit, allow_patterns=[f"{RAW_DIR}/*"], local_dir=staging)
+            api.snapshot_download(
+                repo, repo_type=REPO_TYPE, revision=commit, allow_patterns=[f"{RAW_DIR}/*"], local_dir=staging
+            )
         files = _raw_files(staging / RAW_DIR)
         try:
             got = recompute_version_id(staging / RAW_DIR, version_id, manifest)
         except (OSError, pa.ArrowException) as exc:
-            raise HubError(f"{where}: a table under {RAW_DIR}/ is not readable Parquet ({exc}) - push the version again") from None
+            raise HubError(
+                f"{where}: a table under {RAW_DIR}/ is not readable Parquet ({exc}) - push the version again"
+            ) from None
         if got != version_id:
-            raise HubError(f"{where}: the tables under {RAW_DIR}/ hash to {got}, not to the version id {version_id} - the upload was edited or is incomplete; push the version again")
+            raise HubError(
+                f"{where}: the tables under {RAW_DIR}/ hash to {got}, not to the version id {version_id} - the upload was edited or is incomplete; push the version again"
+            )
         pulled_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         origin = {"repo": repo, "revision": revision, "commit": commit, "pulled_at": pulled_at}
         path, created = _install(store, files, origin, version_id)

@@ -50,7 +50,12 @@ def card_data(manifest: dict[str, Any]) -> ModelCardData:
         library_name="peft" if manifest.get("weights") == "adapter" else "transformers",
         pipeline_tag=PIPELINES.get(algorithm, "text-generation"),
         tags=["rlaif", "trl", algorithm, *(["lora"] if manifest.get("lora") else [])],
-        rlaif={"model": manifest["id"], "dataset_version": dataset.get("id"), "algorithm": algorithm, "package_version": manifest.get("package_version")},
+        rlaif={
+            "model": manifest["id"],
+            "dataset_version": dataset.get("id"),
+            "algorithm": algorithm,
+            "package_version": manifest.get("package_version"),
+        },
     )
 
 
@@ -70,7 +75,10 @@ def judge_quality_context(dataset: dict[str, Any]) -> list[dict[str, Any]]:
 def hardware_rows(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
     rows = list((manifest.get("hardware") or {}).items())
     seconds = manifest.get("seconds")
-    rows += [("training time (s)", round(float(seconds), 1) if isinstance(seconds, (int, float)) else None), ("steps", manifest.get("steps"))]
+    rows += [
+        ("training time (s)", round(float(seconds), 1) if isinstance(seconds, (int, float)) else None),
+        ("steps", manifest.get("steps")),
+    ]
     return rows
 
 

@@ -77,16 +77,29 @@ def _axes(x_label: str, y_label: str, y_max: float, x_ticks: list[tuple[float, s
     for i in range(6):
         y = bottom - plot_h * i / 5
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{fmt_number(y_max * i / 5)}</text>')
+        parts.append(
+            f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{fmt_number(y_max * i / 5)}</text>'
+        )
     for x, label in x_ticks:
         parts.append(f'<text x="{x:.1f}" y="{bottom + 14}" text-anchor="middle" class="tick">{escape(label)}</text>')
-    parts.append(f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 20}" text-anchor="middle" class="label">{escape(x_label)}</text>')
-    parts.append(f'<text x="12" y="{(TOP + bottom) / 2}" text-anchor="middle" class="label" transform="rotate(-90 12 {(TOP + bottom) / 2})">{escape(y_label)}</text>')
+    parts.append(
+        f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 20}" text-anchor="middle" class="label">{escape(x_label)}</text>'
+    )
+    parts.append(
+        f'<text x="12" y="{(TOP + bottom) / 2}" text-anchor="middle" class="label" transform="rotate(-90 12 {(TOP + bottom) / 2})">{escape(y_label)}</text>'
+    )
     return "".join(parts)
 
 
 def histogram(
-    values: list[float], title: str, x_label: str, lo: float = 0.0, hi: float = 1.0, bins: int = 20, color: str = "blue", note: str = ""
+    values: list[float],
+    title: str,
+    x_label: str,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    bins: int = 20,
+    color: str = "blue",
+    note: str = "",
 ) -> str:
     """Histogram of `values` over [lo, hi]."""
     if not values:
@@ -122,11 +135,20 @@ def scatter(points: list[tuple[float, float]], title: str, x_label: str, y_label
     )
     diagonal = f'<line x1="{px(0):.1f}" y1="{py(0):.1f}" x2="{px(top):.1f}" y2="{py(top):.1f}" class="diag"/>'
     ticks = [(px(top * i / 4), fmt_number(top * i / 4)) for i in range(5)]
-    return _frame(title, _axes(x_label, y_label, top, ticks) + diagonal + dots, note or f"n = {len(points)}; dashed line: equal length")
+    return _frame(
+        title,
+        _axes(x_label, y_label, top, ticks) + diagonal + dots,
+        note or f"n = {len(points)}; dashed line: equal length",
+    )
 
 
 def bars(
-    items: list[tuple[str, float]], title: str, max_value: float | None = None, value_fmt: str = "{:g}", colors: list[str] | None = None, note: str = ""
+    items: list[tuple[str, float]],
+    title: str,
+    max_value: float | None = None,
+    value_fmt: str = "{:g}",
+    colors: list[str] | None = None,
+    note: str = "",
 ) -> str:
     """Horizontal bars, one per (label, value), colored by `colors` (default all blue); labels and values written beside each bar."""
     if not items:
@@ -161,7 +183,9 @@ def _range(values: list[float]) -> tuple[float, float]:
     return float(f"{lo - pad:.6g}"), float(f"{hi + pad:.6g}")  # significant digits: tiny losses keep a range
 
 
-def line(points: list[tuple[float, float]], title: str, x_label: str, y_label: str, color: str = "blue", note: str = "") -> str:
+def line(
+    points: list[tuple[float, float]], title: str, x_label: str, y_label: str, color: str = "blue", note: str = ""
+) -> str:
     """A line of (x, y) points in x order (e.g. a metric against the training step), a dot on each point."""
     points = sorted((x, y) for x, y in points if math.isfinite(x) and math.isfinite(y))
     if not points:
@@ -175,13 +199,24 @@ def line(points: list[tuple[float, float]], title: str, x_label: str, y_label: s
     for i in range(6):
         y = bottom - plot_h * i / 5
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{fmt_number(round(lo + (hi - lo) * i / 5, 4))}</text>')
+        parts.append(
+            f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{fmt_number(round(lo + (hi - lo) * i / 5, 4))}</text>'
+        )
     for i in range(5):
         x = x_lo + (x_hi - x_lo) * i / 4
-        parts.append(f'<text x="{px(x):.1f}" y="{bottom + 14}" text-anchor="middle" class="tick">{fmt_number(round(x, 2))}</text>')
-    parts.append(f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 20}" text-anchor="middle" class="label">{escape(x_label)}</text>')
-    parts.append(f'<text x="12" y="{(TOP + bottom) / 2}" text-anchor="middle" class="label" transform="rotate(-90 12 {(TOP + bottom) / 2})">{escape(y_label)}</text>')
+        parts.append(
+            f'<text x="{px(x):.1f}" y="{bottom + 14}" text-anchor="middle" class="tick">{fmt_number(round(x, 2))}</text>'
+        )
+    parts.append(
+        f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 20}" text-anchor="middle" class="label">{escape(x_label)}</text>'
+    )
+    parts.append(
+        f'<text x="12" y="{(TOP + bottom) / 2}" text-anchor="middle" class="label" transform="rotate(-90 12 {(TOP + bottom) / 2})">{escape(y_label)}</text>'
+    )
     path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
     parts.append(f'<polyline points="{path}" fill="none" stroke="{COLORS[color]}" stroke-width="1.5"/>')
-    parts += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.5" fill="{COLORS[color]}"><title>{fmt_number(x)}: {y:.4g}</title></circle>' for x, y in points]
+    parts += [
+        f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.5" fill="{COLORS[color]}"><title>{fmt_number(x)}: {y:.4g}</title></circle>'
+        for x, y in points
+    ]
     return _frame(title, "".join(parts), note or f"{len(points)} points; last {points[-1][1]:.4g}")

@@ -30,7 +30,19 @@ from rlaif.store.diff import mean, read_table_or_empty, text_of, version_stats
 from rlaif.store.lineage import version_origin
 from rlaif.store.versions import load_manifest, versions_dir
 
-GOLD_FIGURES = ("n", "agreement", "agreement_ci95", "baseline_longer", "baseline_shorter", "kappa", "position_consistency", "position_consistency_debiased", "prefers_longer", "ece", "failures")
+GOLD_FIGURES = (
+    "n",
+    "agreement",
+    "agreement_ci95",
+    "baseline_longer",
+    "baseline_shorter",
+    "kappa",
+    "position_consistency",
+    "position_consistency_debiased",
+    "prefers_longer",
+    "ece",
+    "failures",
+)
 REPORT_TABLES = ("pairs", "judgments", "rankings", "feedback")
 EXAMPLES = 5
 EXAMPLE_CHARS = 400
@@ -53,7 +65,11 @@ def policy_win_rates(pairs: list[dict]) -> dict[str, dict[str, Any]]:
             wins[pair["chosen_policy"]] += 1
             losses[pair["rejected_policy"]] += 1
     return {
-        policy: {"wins": wins[policy], "losses": losses[policy], "win_rate": round(wins[policy] / (wins[policy] + losses[policy]), 4)}
+        policy: {
+            "wins": wins[policy],
+            "losses": losses[policy],
+            "win_rate": round(wins[policy] / (wins[policy] + losses[policy]), 4),
+        }
         for policy in sorted(wins.keys() | losses.keys())
     }
 
@@ -92,13 +108,23 @@ def win_rate_plot(manifest: dict[str, Any], pairs: list[dict]) -> str:
         return plots.no_data(title, "no kept pair compares two different policies")
     items = [(f"{name} ({r['wins']}-{r['losses']})", r["win_rate"]) for name, r in rates.items()]
     cross = sum(r["wins"] for r in rates.values())
-    return plots.bars(items, title, max_value=1.0, value_fmt="{:.0%}", note=f"over {cross} kept pairs between different policies (wins-losses)")
+    return plots.bars(
+        items,
+        title,
+        max_value=1.0,
+        value_fmt="{:.0%}",
+        note=f"over {cross} kept pairs between different policies (wins-losses)",
+    )
 
 
 def consistency_plot(manifest: dict[str, Any], judgments: list[dict]) -> str:
     title = "Position consistency (same winner in both orders)"
     bias = position_consistency(manifest, judgments)
-    items = [(label, bias[key]) for label, key in (("raw (as judged)", "raw_consistency"), ("after debiasing", "consistency")) if bias and bias.get(key) is not None]
+    items = [
+        (label, bias[key])
+        for label, key in (("raw (as judged)", "raw_consistency"), ("after debiasing", "consistency"))
+        if bias and bias.get(key) is not None
+    ]
     if not items:
         return plots.no_data(title, "no data: no pair was judged in both orders")
     note = f"n = {bias['n']} pairs"
@@ -122,7 +148,9 @@ def pair_plots(manifest: dict[str, Any], pairs: list[dict], stats: dict[str, Any
     """Length scatter, margin and soft-label histograms of the kept pairs."""
     lengths = [(len(text_of(p["rejected"])), len(text_of(p["chosen"]))) for p in pairs]
     longer = stats["prefers_longer"]
-    length_note = f"n = {len(pairs)}; chosen longer in {longer:.0%}; dashed: equal length" if longer is not None else ""
+    length_note = (
+        f"n = {len(pairs)}; chosen longer in {longer:.0%}; dashed: equal length" if longer is not None else ""
+    )
     min_margin = ((manifest.get("recipe") or {}).get("filters") or {}).get("min_margin")
     margins = [p["margin"] for p in pairs if p.get("margin") is not None]
     soft = [p["p_chosen"] for p in pairs if p.get("p_chosen") is not None]
@@ -132,9 +160,15 @@ def pair_plots(manifest: dict[str, Any], pairs: list[dict], stats: dict[str, Any
     soft_hi = min(1.0, soft_lo + plots.nice_max(max(soft, default=1.0) - soft_lo))
     margin_note = f"n = {len(margins)}" + (f"; min_margin filter {min_margin}" if min_margin is not None else "")
     return [
-        plots.scatter(lengths, "Length: chosen vs rejected (characters)", "rejected length", "chosen length", note=length_note),
-        plots.histogram(margins, "Margin |2 p - 1| of kept pairs", "margin", hi=margin_hi, color="green", note=margin_note),
-        plots.histogram(soft, "Soft label p_chosen (debiased, both orders)", "p_chosen", lo=soft_lo, hi=soft_hi, color="blue"),
+        plots.scatter(
+            lengths, "Length: chosen vs rejected (characters)", "rejected length", "chosen length", note=length_note
+        ),
+        plots.histogram(
+            margins, "Margin |2 p - 1| of kept pairs", "margin", hi=margin_hi, color="green", note=margin_note
+        ),
+        plots.histogram(
+            soft, "Soft label p_chosen (debiased, both orders)", "p_chosen", lo=soft_lo, hi=soft_hi, color="blue"
+        ),
     ]
 
 
@@ -146,10 +180,29 @@ def extra_plots(tables: dict[str, list[dict]]) -> list[str]:
         good = sum(1 for row in tables["feedback"] if row.get("label"))
         lo, hi = (min(scores), max(scores)) if scores else (0.0, 1.0)
         note = f"n = {len(scores)} scored; labels good {good}, bad {len(tables['feedback']) - good}"
-        out.append(plots.histogram(scores, "Pointwise scores (feedback)", "score", lo=lo, hi=hi if hi > lo else lo + 1, color="orange", note=note))
+        out.append(
+            plots.histogram(
+                scores,
+                "Pointwise scores (feedback)",
+                "score",
+                lo=lo,
+                hi=hi if hi > lo else lo + 1,
+                color="orange",
+                note=note,
+            )
+        )
     agreement = [row["agreement"] for row in tables.get("rankings", []) if row.get("agreement") is not None]
     if tables.get("rankings"):
-        out.append(plots.histogram(agreement, "Ranking agreement (Kendall tau between permutations)", "tau", lo=-1.0, hi=1.0, color="green"))
+        out.append(
+            plots.histogram(
+                agreement,
+                "Ranking agreement (Kendall tau between permutations)",
+                "tau",
+                lo=-1.0,
+                hi=1.0,
+                color="green",
+            )
+        )
     return out
 
 
@@ -173,12 +226,18 @@ def escaped(value: Any) -> Markup:
 @functools.cache
 def _template() -> jinja2.Template:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, finalize=escaped, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        finalize=escaped,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
     )
     return env.get_template("report.html.j2")
 
 
-def summary_tables(manifest: dict[str, Any], tables: dict[str, list[dict]], stats: dict[str, Any]) -> list[tuple[str, list[tuple[str, Any]]]]:
+def summary_tables(
+    manifest: dict[str, Any], tables: dict[str, list[dict]], stats: dict[str, Any]
+) -> list[tuple[str, list[tuple[str, Any]]]]:
     """(title, rows) of each summary table: counts, label statistics, calls, models, sources."""
     counts, calls, tokens = manifest.get("counts") or {}, manifest.get("calls") or {}, manifest.get("tokens") or {}
     origin = version_origin(manifest)
@@ -186,7 +245,9 @@ def summary_tables(manifest: dict[str, Any], tables: dict[str, list[dict]], stat
     count_rows += [(f"dropped: {reason}", n) for reason, n in (counts.get("dropped") or {}).items()]
     count_rows += [(f"{table} rows", len(tables[table])) for table in ("rankings", "feedback") if tables.get(table)]
     models = origin["models"]
-    model_rows = [(f"policy {p.get('name')}", f"{p.get('model')} ({p.get('backend')})") for p in models.get("policies", [])]
+    model_rows = [
+        (f"policy {p.get('name')}", f"{p.get('model')} ({p.get('backend')})") for p in models.get("policies", [])
+    ]
     judge = models.get("judge") or {}
     model_rows.append(("judge", f"{judge.get('model')} ({judge.get('backend')})" if judge else None))
     model_rows += [(f"template {name}", sha) for name, sha in origin["prompt_templates"].items()]
@@ -199,10 +260,18 @@ def summary_tables(manifest: dict[str, Any], tables: dict[str, list[dict]], stat
         ("parents", ", ".join(manifest.get("parents") or []) or "none"),
         ("package version", manifest.get("package_version")),
     ]
-    usage_rows = [*(("calls " + key, value) for key, value in calls.items()), *(("tokens " + key, value) for key, value in tokens.items()), *cost_rows(manifest.get("cost"))]
+    usage_rows = [
+        *(("calls " + key, value) for key, value in calls.items()),
+        *(("tokens " + key, value) for key, value in tokens.items()),
+        *cost_rows(manifest.get("cost")),
+    ]
     return [
-        ("Counts", count_rows), ("Label statistics", list(stats.items())), ("Model calls", usage_rows),
-        ("Models and templates", model_rows), ("Sources", source_rows), *gold_table(manifest),
+        ("Counts", count_rows),
+        ("Label statistics", list(stats.items())),
+        ("Model calls", usage_rows),
+        ("Models and templates", model_rows),
+        ("Sources", source_rows),
+        *gold_table(manifest),
     ]
 
 
@@ -225,7 +294,13 @@ def _clip(text: str) -> str:
 def example_rows(pairs: list[dict]) -> list[tuple[Any, ...]]:
     """The first pairs as (prompt, chosen, rejected, p_chosen, margin), texts clipped."""
     return [
-        (_clip(text_of(p["prompt"])), _clip(text_of(p["chosen"])), _clip(text_of(p["rejected"])), p.get("p_chosen"), p.get("margin"))
+        (
+            _clip(text_of(p["prompt"])),
+            _clip(text_of(p["chosen"])),
+            _clip(text_of(p["rejected"])),
+            p.get("p_chosen"),
+            p.get("margin"),
+        )
         for p in pairs[:EXAMPLES]
     ]
 
@@ -252,12 +327,16 @@ def write_report(store: str | Path, version_id: str, out: str | Path | None = No
     if path.is_dir():
         raise StoreError(f"{path} is a folder - give a file name for the report, e.g. {path / (version_id + '.html')}")
     if versions_dir(store).resolve() in path.resolve().parents:
-        raise StoreError(f"{path}: versions are immutable, so the report cannot go inside {versions_dir(store)} - write it elsewhere (default {default_report_path(store, version_id)})")
+        raise StoreError(
+            f"{path}: versions are immutable, so the report cannot go inside {versions_dir(store)} - write it elsewhere (default {default_report_path(store, version_id)})"
+        )
     tables = {name: read_table_or_empty(store, version_id, name) for name in REPORT_TABLES}
     try:
         write_atomic(path, render_report(manifest, tables))
     except OSError as exc:
-        raise StoreError(f"could not write the report to {path}: {exc} - check that the folder is writable or pass --out") from None
+        raise StoreError(
+            f"could not write the report to {path}: {exc} - check that the folder is writable or pass --out"
+        ) from None
     return path
 
 

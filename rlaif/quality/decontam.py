@@ -30,7 +30,11 @@ def user_text(prompt: str | list) -> str:
     """
     if isinstance(prompt, str):
         return prompt
-    return "\n".join(m["content"] for m in prompt if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str))
+    return "\n".join(
+        m["content"]
+        for m in prompt
+        if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str)
+    )
 
 
 def ngrams(tokens: list[str], n: int) -> set[str]:
@@ -39,7 +43,10 @@ def ngrams(tokens: list[str], n: int) -> set[str]:
     >>> len(ngrams("a b c d".split(), 3)), len(ngrams("a b".split(), 3))
     (2, 0)
     """
-    return {hashlib.blake2b(" ".join(tokens[i : i + n]).encode(), digest_size=8).hexdigest() for i in range(len(tokens) - n + 1)}
+    return {
+        hashlib.blake2b(" ".join(tokens[i : i + n]).encode(), digest_size=8).hexdigest()
+        for i in range(len(tokens) - n + 1)
+    }
 
 
 def read_eval_texts(path: str | Path) -> list[str]:
@@ -53,7 +60,12 @@ def read_eval_texts(path: str | Path) -> list[str]:
     for line_number, row in jsonl_rows(path, "evaluation file", "check filters.decontaminate.path in the recipe"):
         key = "prompt" if isinstance(row, dict) and "prompt" in row else "messages"
         if not isinstance(row, dict) or key not in row:
-            raise InputError(str(path), "needs a 'prompt' (text or messages ending with a user turn) or 'messages'", line_number, key)
+            raise InputError(
+                str(path),
+                "needs a 'prompt' (text or messages ending with a user turn) or 'messages'",
+                line_number,
+                key,
+            )
         texts.append(user_text(chat_messages(row[key], str(path), line_number, key)))
     if not texts:
         raise InputError(str(path), "no rows in the evaluation file", fix='add JSON Lines rows with a "prompt" field')

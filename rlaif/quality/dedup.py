@@ -91,7 +91,9 @@ class NearDuplicateIndex:
     True
     """
 
-    def __init__(self, threshold: float, k: int = 5, num_perm: int = 128, seed: int = 1, recall_margin: float = 0.15) -> None:
+    def __init__(
+        self, threshold: float, k: int = 5, num_perm: int = 128, seed: int = 1, recall_margin: float = 0.15
+    ) -> None:
         from datasketch import MinHashLSH
 
         self.threshold, self.k, self.num_perm, self.seed = threshold, k, num_perm, seed

@@ -26,7 +26,16 @@ from rlaif.quality.length import excess_longer
 from rlaif.quality.prompts import PROMPT_DROP_REASONS
 from rlaif.quality.text import BOILERPLATE_PATTERNS, REFUSAL_PATTERNS, matches_any, wrong_language
 
-RESPONSE_REASONS = ("generation_failed", "empty", "truncated", "too_long", "refusal", "boilerplate", "language", "judge_address")
+RESPONSE_REASONS = (
+    "generation_failed",
+    "empty",
+    "truncated",
+    "too_long",
+    "refusal",
+    "boilerplate",
+    "language",
+    "judge_address",
+)
 PAIR_REASONS = ("identical", "near_duplicate")
 JUDGED_REASONS = ("judge_failed", "inconsistent", "low_margin")
 SET_REASONS = ("length_bias",)
@@ -64,7 +73,9 @@ def response_reason(generation: Generation, filters) -> str | None:
         return "refusal"
     if filters.boilerplate and matches_any(text, (*BOILERPLATE_PATTERNS, *filters.boilerplate_patterns)):
         return "boilerplate"
-    if filters.language and wrong_language(text, tuple(filters.language), filters.language_min_chars, filters.language_min_confidence):
+    if filters.language and wrong_language(
+        text, tuple(filters.language), filters.language_min_chars, filters.language_min_confidence
+    ):
         return "language"
     if filters.judge_address and addresses_judge(text, tuple(filters.judge_address_patterns)):
         return "judge_address"  # a note or order aimed at the judge (rlaif.quality.injection)
@@ -144,7 +155,10 @@ def select_candidates(outcome, filters) -> tuple[list[PreferencePair], Counter]:
 
 
 def length_cap_drops(
-    margins: Sequence[float], longer: Sequence[int], max_share: float | None, keys_of: Callable[[list[int]], list[tuple]]
+    margins: Sequence[float],
+    longer: Sequence[int],
+    max_share: float | None,
+    keys_of: Callable[[list[int]], list[tuple]],
 ) -> set[int]:
     """Positions (among a run's candidate pairs) that the length-bias cap drops, from compact numbers.
 

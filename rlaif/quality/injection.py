@@ -79,7 +79,10 @@ _HIDDEN = re.compile(
     rf"(?:choose|select|prefer|pick|rate|score)\s+(?:this|me|it|the\s+{_RESPONSE}))\b",
     re.IGNORECASE,
 )
-_COMMENTS = re.compile(r"<!--(.*?)(?:-->|$)|^\s*\[(?://|comment|note)\]:\s*(?:#|<>)\s*[(\"'](.*?)[)\"']\s*$", re.DOTALL | re.MULTILINE | re.IGNORECASE)
+_COMMENTS = re.compile(
+    r"<!--(.*?)(?:-->|$)|^\s*\[(?://|comment|note)\]:\s*(?:#|<>)\s*[(\"'](.*?)[)\"']\s*$",
+    re.DOTALL | re.MULTILINE | re.IGNORECASE,
+)
 
 # Compact forms found inside letter-spaced runs ("i g n o r e  a l l" -> "ignoreall...").
 _SQUEEZED = re.compile(
@@ -113,7 +116,9 @@ _LOOKALIKES = str.maketrans(
     }
 )
 _TAG_CHARACTERS = {0xE0000 + code: code for code in range(0x20, 0x7F)}
-_FORMAT = re.compile(r"[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000e0001-\U000e007f]")
+_FORMAT = re.compile(
+    r"[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000e0001-\U000e007f]"
+)
 _TAG = re.compile(r"</?[a-z][a-z0-9-]*(?:\s[^<>]{0,300})?/?>", re.IGNORECASE)
 _SPACED = re.compile(r"(?<![^\s])(?:[^\W_][ .\-_*·]){3,}[^\W_](?![^\s.,;:!?])")
 _SPACED_WORDS = re.compile(r"(?<![^\s])(?:[^\W_][ .\-_*·])+[^\W_](?:\s{2,}(?:[^\W_][ .\-_*·])+[^\W_])+(?![^\s.,;:!?])")

@@ -19,10 +19,14 @@ class PromptChecker:
 
     def __init__(self, spec, eval_index: EvalIndex | None = None) -> None:
         if eval_index is None and spec.decontaminate is not None:
-            eval_index = build_eval_index(spec.decontaminate, spec.minhash.shingle_chars, spec.minhash.num_perm, spec.minhash.seed)
+            eval_index = build_eval_index(
+                spec.decontaminate, spec.minhash.shingle_chars, spec.minhash.num_perm, spec.minhash.seed
+            )
         self.spec, self.eval_index, self.near = spec, eval_index, None
         if spec.dedup_prompts and spec.prompt_near_duplicate is not None:
-            self.near = NearDuplicateIndex(spec.prompt_near_duplicate, spec.minhash.shingle_chars, spec.minhash.num_perm, spec.minhash.seed)
+            self.near = NearDuplicateIndex(
+                spec.prompt_near_duplicate, spec.minhash.shingle_chars, spec.minhash.num_perm, spec.minhash.seed
+            )
         self.seen: set[str] = set()
 
     def reason(self, prompt: Prompt) -> str | None:

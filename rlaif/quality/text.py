@@ -189,5 +189,7 @@ def check_patterns(patterns: list[str]) -> list[str]:
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise ValueError(f"not a valid regular expression {pattern!r} ({exc}) - escape ( ) [ ] . * + ? with a backslash") from None
+            raise ValueError(
+                f"not a valid regular expression {pattern!r} ({exc}) - escape ( ) [ ] . * + ? with a backslash"
+            ) from None
     return patterns

@@ -60,7 +60,9 @@ def check_id(kind: ArtifactKind, store: str | Path, artifact_id: object) -> str:
     """`artifact_id` if it has the form of an id (`<name>-<12 hex>`: no '/', '..' or absolute path), else StoreError."""
     if not is_version_id(artifact_id):
         rule = ID_RULE.replace("version", kind.noun)
-        raise StoreError(f"{short_repr(artifact_id)} is not a {kind.noun} id ({rule}) - `{kind.list_command} --store {store}` lists the {kind.noun}s")
+        raise StoreError(
+            f"{short_repr(artifact_id)} is not a {kind.noun} id ({rule}) - `{kind.list_command} --store {store}` lists the {kind.noun}s"
+        )
     return artifact_id  # type: ignore[return-value]
 
 
@@ -88,7 +90,9 @@ def damaged(kind: ArtifactKind, path: Path, problem: str, folder: Path | None = 
 
 
 def _link_out(kind: ArtifactKind, folder: Path, path: Path) -> ArtifactError:
-    return ArtifactError(path, f"a link out of {folder}, not a {kind.noun} of this store", f"remove it and {kind.remake}")
+    return ArtifactError(
+        path, f"a link out of {folder}, not a {kind.noun} of this store", f"remove it and {kind.remake}"
+    )
 
 
 def inside(folder: Path, path: Path) -> bool:
@@ -237,7 +241,9 @@ def new_workdir(kind: ArtifactKind, store: str | Path, label: str) -> Path:
         remove_abandoned(kind, store)
         tmp, fd = new_tmp_folder(folder, label)
     except OSError as exc:
-        raise StoreError(f"could not make a folder in {folder}: {exc} - check that the store folder is writable") from None
+        raise StoreError(
+            f"could not make a folder in {folder}: {exc} - check that the store folder is writable"
+        ) from None
     _HELD[str(tmp)] = fd
     return tmp
 
@@ -253,7 +259,9 @@ def discard_workdir(workdir: str | Path) -> None:
 
 
 def _write_failed(kind: ArtifactKind, store: str | Path, what: str, exc: OSError) -> StoreError:
-    return StoreError(f"could not write {kind.noun} {what} to {kind.folder(store)}: {exc} - check that the store folder is writable")
+    return StoreError(
+        f"could not write {kind.noun} {what} to {kind.folder(store)}: {exc} - check that the store folder is writable"
+    )
 
 
 @contextmanager
@@ -271,10 +279,14 @@ def discarded_on_error(kind: ArtifactKind, store: str | Path, workdir: Path, wha
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     """`folder/manifest.json`: the manifest as indented UTF-8 JSON."""
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    (folder / MANIFEST).write_text(
+        json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+    )
 
 
-def commit(kind: ArtifactKind, store: str | Path, artifact_id: str, workdir: Path, write: Callable[[Path], None] | None = None) -> tuple[Path, bool]:
+def commit(
+    kind: ArtifactKind, store: str | Path, artifact_id: str, workdir: Path, write: Callable[[Path], None] | None = None
+) -> tuple[Path, bool]:
     """Make the work folder the artifact `STORE/<kind>/<id>`; returns (its folder, created).
 
     `write(workdir)` adds the last files (the manifest) first; then every file and folder is fsynced,

@@ -15,7 +15,16 @@ from typing import Any, Literal
 from rlaif.store.versions import load_manifest, version_path
 
 TOLERANCE = 1e-6
-STAT_KEYS = ("mean_margin", "mean_p_chosen", "prefers_longer", "consistency", "raw_consistency", "beta", "mean_chosen_chars", "mean_rejected_chars")
+STAT_KEYS = (
+    "mean_margin",
+    "mean_p_chosen",
+    "prefers_longer",
+    "consistency",
+    "raw_consistency",
+    "beta",
+    "mean_chosen_chars",
+    "mean_rejected_chars",
+)
 
 
 def read_table_or_empty(store: str | Path, version_id: str, table: str) -> list[dict]:
@@ -86,7 +95,13 @@ def _change(a: dict, b: dict) -> dict | None:
         fields.append("text")
     if not fields:
         return None
-    return {"key": pair_key(b), "fields": fields, "chosen": [a["chosen_id"], b["chosen_id"]], "p_chosen": [a.get("p_chosen"), b.get("p_chosen")], "margin": [a.get("margin"), b.get("margin")]}
+    return {
+        "key": pair_key(b),
+        "fields": fields,
+        "chosen": [a["chosen_id"], b["chosen_id"]],
+        "p_chosen": [a.get("p_chosen"), b.get("p_chosen")],
+        "margin": [a.get("margin"), b.get("margin")],
+    }
 
 
 def diff_rows(rows_a: list[dict], rows_b: list[dict]) -> dict[str, Any]:
@@ -140,7 +155,11 @@ def flatten(value: Any, prefix: str = "", lists: Literal["index", "json"] = "ind
 def changed_settings(a: dict, b: dict) -> dict[str, list]:
     """Dotted keys whose value differs between two nested dicts, as [value in a, value in b]."""
     flat_a, flat_b = flatten(a or {}), flatten(b or {})
-    return {key: [flat_a.get(key), flat_b.get(key)] for key in sorted(flat_a.keys() | flat_b.keys()) if flat_a.get(key) != flat_b.get(key)}
+    return {
+        key: [flat_a.get(key), flat_b.get(key)]
+        for key in sorted(flat_a.keys() | flat_b.keys())
+        if flat_a.get(key) != flat_b.get(key)
+    }
 
 
 def count_deltas(manifest_a: dict, manifest_b: dict) -> dict[str, dict]:
@@ -161,8 +180,11 @@ def _number(value: Any) -> bool:
 
 # The rows of each table, by key (the pairs are compared by `pair_key` in `rows`): which rows a version added or removed.
 TABLE_KEYS = {
-    "prompts": ("id",), "generations": ("prompt_id", "policy", "sample_index"), "judgments": ("prompt_id", "a_id", "b_id", "judge_model", "template"),
-    "rankings": ("prompt_id",), "feedback": ("prompt_id", "response_id"),
+    "prompts": ("id",),
+    "generations": ("prompt_id", "policy", "sample_index"),
+    "judgments": ("prompt_id", "a_id", "b_id", "judge_model", "template"),
+    "rankings": ("prompt_id",),
+    "feedback": ("prompt_id", "response_id"),
 }
 
 
@@ -186,7 +208,12 @@ def diff_table_rows(store: str | Path, a: str, b: str) -> dict[str, dict]:
         if keys_a is None and keys_b is None:
             continue
         set_a, set_b = set(keys_a or []), set(keys_b or [])
-        out[table] = {"a": len(keys_a or []), "b": len(keys_b or []), "added": sorted(set_b - set_a), "removed": sorted(set_a - set_b)}
+        out[table] = {
+            "a": len(keys_a or []),
+            "b": len(keys_b or []),
+            "added": sorted(set_b - set_a),
+            "removed": sorted(set_a - set_b),
+        }
     return out
 
 
@@ -203,6 +230,8 @@ def diff_versions(store: str | Path, a: str, b: str) -> dict[str, Any]:
         "counts": count_deltas(manifest_a, manifest_b),
         "stats": {key: delta(stats_a[key], stats_b[key]) for key in STAT_KEYS},
         "recipe": changed_settings(manifest_a.get("recipe", {}), manifest_b.get("recipe", {})),
-        "prompt_templates": changed_settings(manifest_a.get("prompt_templates", {}), manifest_b.get("prompt_templates", {})),
+        "prompt_templates": changed_settings(
+            manifest_a.get("prompt_templates", {}), manifest_b.get("prompt_templates", {})
+        ),
         "parents": {"a": manifest_a.get("parents", []), "b": manifest_b.get("parents", [])},
     }

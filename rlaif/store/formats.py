@@ -33,7 +33,16 @@ from pathlib import Path
 
 from rlaif.core.errors import StoreError
 from rlaif.store.formats_rl import RL_FORMATS, RL_SOURCES, rl_rows
-from rlaif.store.rows import PREFERENCE_COLUMNS, STYLES, dpo_rows, kto_rows, listwise_rows, prompt_rows, read_optional, sft_rows
+from rlaif.store.rows import (
+    PREFERENCE_COLUMNS,
+    STYLES,
+    dpo_rows,
+    kto_rows,
+    listwise_rows,
+    prompt_rows,
+    read_optional,
+    sft_rows,
+)
 from rlaif.store.versions import read_table, version_path
 
 FORMATS = ("dpo", "rm", "kto", "sft", "prompts", "listwise", *RL_FORMATS)
@@ -106,7 +115,9 @@ def empty_message(version_id: str, fmt: str) -> str:
     )
 
 
-def preference_rows(store: str | Path, version_id: str, extra_columns: tuple[str, ...] = ("margin", "p_chosen")) -> list[dict]:
+def preference_rows(
+    store: str | Path, version_id: str, extra_columns: tuple[str, ...] = ("margin", "p_chosen")
+) -> list[dict]:
     """Rows in TRL's conversational preference format (prompt/chosen/rejected) plus soft-label columns."""
     keep = PREFERENCE_COLUMNS + extra_columns
     return [{key: row[key] for key in keep} for row in read_table(store, version_id, "pairs")]

@@ -67,7 +67,12 @@ def _parent(store: str | Path, parent_id: str, seen: set[str], depth: int) -> di
     if parent is None and _model_or_none(store, parent_id) is not None:
         return model_node(store, parent_id, seen, depth + 1)
     if parent is None:
-        return {"id": parent_id, "missing": True, "parents": [], "note": f"not in {store}: pull it into this store to see its lineage"}
+        return {
+            "id": parent_id,
+            "missing": True,
+            "parents": [],
+            "note": f"not in {store}: pull it into this store to see its lineage",
+        }
     if parent_id in seen or depth >= MAX_DEPTH:  # a shared ancestor is expanded once
         return {**version_origin(parent), "kind": "dataset", "parents": [], "shown_above": True}
     return _node(store, parent, seen, depth + 1)
@@ -79,8 +84,14 @@ def store_models_used(store: str | Path, manifest: dict[str, Any]) -> list[tuple
     used = [(f"policy '{p.get('name')}'", p.get("model")) for p in models.get("policies") or [] if isinstance(p, dict)]
     used.append(("judge", (models.get("judge") or {}).get("model")))
     judge = (manifest.get("recipe") or {}).get("judge") or {}
-    used += [(f"jury member {n}", m.get("model")) for n, m in enumerate(judge.get("jury") or []) if isinstance(m, dict)]
-    return [(role, model_id) for role, model_id in used if is_version_id(model_id) and _model_or_none(store, model_id) is not None]
+    used += [
+        (f"jury member {n}", m.get("model")) for n, m in enumerate(judge.get("jury") or []) if isinstance(m, dict)
+    ]
+    return [
+        (role, model_id)
+        for role, model_id in used
+        if is_version_id(model_id) and _model_or_none(store, model_id) is not None
+    ]
 
 
 def _model_or_none(store: str | Path, model_id: str):
@@ -102,7 +113,9 @@ def model_origin(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def model_node(store: str | Path, model_id: str, seen: set[str], depth: int, role: str | None = None) -> dict[str, Any]:
+def model_node(
+    store: str | Path, model_id: str, seen: set[str], depth: int, role: str | None = None
+) -> dict[str, Any]:
     """A trained model and what it came from: its dataset version (with its lineage) and a base model of the store."""
     manifest = load_model_manifest(store, model_id)  # a damaged one is a StoreError naming the file
     node = {**model_origin(manifest), "role": role, "parents": []}
@@ -135,7 +148,11 @@ def _label(node: dict[str, Any]) -> str:
     if node.get("kind") == "model":
         role = f" ({escape(node['role'])})" if node.get("role") else ""
         text = f"[bold]model {escape(str(node['id']))}[/]{role}  {escape(str(node['algorithm']))} of {escape(str(node['base_model']))}, created {escape(str(node['created_at']))}"
-        return text + (" (ancestors shown above)" if node.get("shown_above") else f"\ntrained on {escape(str(node['dataset']))}, {node['steps']} steps, {node['weights']}")
+        return text + (
+            " (ancestors shown above)"
+            if node.get("shown_above")
+            else f"\ntrained on {escape(str(node['dataset']))}, {node['steps']} steps, {node['weights']}"
+        )
     recipe = node["recipe"]
     text = f"[bold]{escape(str(node['id']))}[/]  created {escape(str(node['created_at']))}, kept {node['kept']}"
     if node.get("shown_above"):
@@ -151,7 +168,14 @@ def as_tree(node: dict[str, Any], parent_tree=None):
     tree = Tree(_label(node)) if parent_tree is None else parent_tree.add(_label(node))
     if not node.get("missing") and not node.get("shown_above") and node.get("kind") != "model":
         prompts = node["prompts"]
-        tree.add("prompts: " + (f"{escape(str(prompts['path']))} ({prompts['rows']} rows, sha256 {_short(prompts['sha256'])})" if prompts else "not recorded (older version)"))
+        tree.add(
+            "prompts: "
+            + (
+                f"{escape(str(prompts['path']))} ({prompts['rows']} rows, sha256 {_short(prompts['sha256'])})"
+                if prompts
+                else "not recorded (older version)"
+            )
+        )
         evals = node.get("decontaminated_against")
         if evals:
             tree.add(f"decontaminated against: {escape(str(evals['path']))} (sha256 {_short(evals['sha256'])})")

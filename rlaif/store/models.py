@@ -119,10 +119,14 @@ def check_no_secrets(manifest: dict[str, Any], where: Path) -> None:
     for key, value in flatten(manifest, lists="json").items():
         what = match_secret(str(value), known)
         if what:
-            raise StoreError(f"{where}: field `{key}` holds {what} - nothing was committed; keep keys out of training settings (name the variable instead)")
+            raise StoreError(
+                f"{where}: field `{key}` holds {what} - nothing was committed; keep keys out of training settings (name the variable instead)"
+            )
 
 
-def commit_model(store: str | Path, model_id: str, workdir: Path, manifest: dict[str, Any], card: Callable[[dict[str, Any]], str]) -> Path:
+def commit_model(
+    store: str | Path, model_id: str, workdir: Path, manifest: dict[str, Any], card: Callable[[dict[str, Any]], str]
+) -> Path:
     """Write manifest.json and the README.md card (`card` of the full manifest, e.g. rlaif.publish.model_card.render_model_card)
     into `workdir`, then rename it to STORE/models/<id> (rlaif.store.artifacts.commit).
 
@@ -133,7 +137,9 @@ def commit_model(store: str | Path, model_id: str, workdir: Path, manifest: dict
     workdir = Path(workdir)
     folder = models_dir(store)
     if workdir.resolve().parent != folder.resolve() or not workdir.name.startswith(f".tmp-{model_id}-"):
-        raise StoreError(f"{workdir}: not a work folder of model {model_id} - make it with new_model_workdir(store, {model_id!r})")
+        raise StoreError(
+            f"{workdir}: not a work folder of model {model_id} - make it with new_model_workdir(store, {model_id!r})"
+        )
 
     def write(work: Path) -> None:
         full = full_manifest(model_id, manifest, _weights_kind(work))

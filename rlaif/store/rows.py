@@ -125,7 +125,8 @@ def _pair_scores(pairs: list[dict]) -> dict[str, dict[str, dict]]:
     for pair in pairs:
         for side, p in (("chosen", pair["p_chosen"]), ("rejected", 1 - pair["p_chosen"])):
             entry = found[pair["prompt_id"]].setdefault(
-                pair[f"{side}_id"], {"p": [], "text": _text_of(pair[side]), "policy": pair[f"{side}_policy"], "prompt": pair["prompt"]}
+                pair[f"{side}_id"],
+                {"p": [], "text": _text_of(pair[side]), "policy": pair[f"{side}_policy"], "prompt": pair["prompt"]},
             )
             entry["p"].append(p)
     return found
@@ -157,11 +158,23 @@ def _sft_from_rankings(rankings: list[dict], pairs: list[dict], style: str) -> l
         if ranking.get("error") or not ranking["response_ids"]:
             continue
         ids, top = ranking["response_ids"], min(ranking["ranks"])
-        kept = [i for i, rank in enumerate(ranking["ranks"]) if rank == top and ids[i] in winners[ranking["prompt_id"]]]
+        kept = [
+            i for i, rank in enumerate(ranking["ranks"]) if rank == top and ids[i] in winners[ranking["prompt_id"]]
+        ]
         if not kept:
             continue
         i = min(kept, key=lambda k: (-ranking["scores"][k], ids[k]))
-        rows.append(_sft_row(ranking["prompt"], ranking["prompt_id"], ids[i], ranking["responses"][i], ranking["policies"][i], ranking["scores"][i], style))
+        rows.append(
+            _sft_row(
+                ranking["prompt"],
+                ranking["prompt_id"],
+                ids[i],
+                ranking["responses"][i],
+                ranking["policies"][i],
+                ranking["scores"][i],
+                style,
+            )
+        )
     return rows
 
 
@@ -186,7 +199,9 @@ def sft_selection(store: str | Path, version_id: str, n_rows: int) -> dict[str, 
     return {"judged": len(judged), "rows": n_rows, "left_out": max(len(judged) - n_rows, 0)}
 
 
-def _sft_row(prompt: list[dict], prompt_id: str, response_id: str, text: str, policy: str, score: float | None, style: str) -> dict:
+def _sft_row(
+    prompt: list[dict], prompt_id: str, response_id: str, text: str, policy: str, score: float | None, style: str
+) -> dict:
     return {
         "prompt": _prompt(prompt, style),
         "completion": _completion(text, style),
@@ -219,7 +234,9 @@ def competition_ranks(scores: list[float]) -> list[int]:
 def listwise_rows(rankings: list[dict], tables: dict[str, list[dict]], style: str) -> list[dict]:
     """One row per prompt: every response with its score and rank; from `rankings`, else built
     from the pairwise judgments (score = mean debiased P(win) over the response's judgments)."""
-    source = rankings or rankings_from_judgments(tables["judgments"], tables["generations"], tables["prompts"], tables["pairs"])
+    source = rankings or rankings_from_judgments(
+        tables["judgments"], tables["generations"], tables["prompts"], tables["pairs"]
+    )
     source = [row for row in source if not row.get("error") and row["response_ids"]]
     return [
         {
@@ -237,7 +254,9 @@ def listwise_rows(rankings: list[dict], tables: dict[str, list[dict]], style: st
     ]
 
 
-def rankings_from_judgments(judgments: list[dict], generations: list[dict], prompts: list[dict], pairs: list[dict]) -> list[dict]:
+def rankings_from_judgments(
+    judgments: list[dict], generations: list[dict], prompts: list[dict], pairs: list[dict]
+) -> list[dict]:
     """Rankings-table rows from pairwise judgments; failed judgments are left out, and so are
     prompts with fewer than two scored responses (no ranking) or whose messages are unknown."""
     wins: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))

@@ -44,7 +44,9 @@ class RowSpill:
         try:
             table = pa.Table.from_pylist(list(rows))
         except (pa.ArrowException, TypeError) as exc:
-            raise StoreError(f"table {self.name}: rows {self.rows + 1}-{self.rows + len(rows)} cannot be stored ({exc}) - every row's fields need consistent types") from None
+            raise StoreError(
+                f"table {self.name}: rows {self.rows + 1}-{self.rows + len(rows)} cannot be stored ({exc}) - every row's fields need consistent types"
+            ) from None
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{self.name}.{len(self.parts):05d}.arrow"
         with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
@@ -62,7 +64,9 @@ class RowSpill:
         try:
             unified = pa.unify_schemas(self.schemas, promote_options="permissive")
         except (pa.ArrowException, TypeError) as exc:
-            raise StoreError(f"table {self.name}: a field changes type between rows ({exc}) - every row's fields need consistent types") from None
+            raise StoreError(
+                f"table {self.name}: a field changes type between rows ({exc}) - every row's fields need consistent types"
+            ) from None
         return pa.schema([unified.field(name) for name in self.columns])
 
     def _read(self, index: int) -> pa.Table:
@@ -122,11 +126,15 @@ def conform(table: pa.Table, schema: pa.Schema, name: str = "table") -> pa.Table
         return table
     try:
         arrays = [
-            table.column(field.name).cast(field.type) if field.name in table.column_names else pa.nulls(table.num_rows, field.type)
+            table.column(field.name).cast(field.type)
+            if field.name in table.column_names
+            else pa.nulls(table.num_rows, field.type)
             for field in schema
         ]
     except (pa.ArrowException, TypeError) as exc:
-        raise StoreError(f"table {name}: rows do not fit one schema ({exc}) - every row's fields need consistent types") from None
+        raise StoreError(
+            f"table {name}: rows do not fit one schema ({exc}) - every row's fields need consistent types"
+        ) from None
     return pa.Table.from_arrays(arrays, schema=schema)
 
 

@@ -55,8 +55,20 @@ def _dumps(value: Any) -> str:
 # How a run delivers its calls, not what they are: kept in the manifest's recipe, left out of the id,
 # so the same recipe with other retry passes, concurrency or store folder gets the same id.
 DELIVERY_SETTINGS = ("retries", "allow_incomplete", "store", "prices", "budget", "execution")
-DELIVERY_ENGINE_SETTINGS = ("max_concurrency", "timeout_s", "max_retries", "rpm", "tpm", "batch", "batch_poll_s",
-                            "max_model_len", "enable_prefix_caching", "gpu_memory_utilization", "tensor_parallel_size", "vllm_env")  # vLLM engine capacity and location
+DELIVERY_ENGINE_SETTINGS = (
+    "max_concurrency",
+    "timeout_s",
+    "max_retries",
+    "rpm",
+    "tpm",
+    "batch",
+    "batch_poll_s",
+    "max_model_len",
+    "enable_prefix_caching",
+    "gpu_memory_utilization",
+    "tensor_parallel_size",
+    "vllm_env",
+)  # vLLM engine capacity and location
 
 
 def hashed_recipe(recipe: Any) -> Any:
@@ -93,7 +105,9 @@ class VersionDigest:
 
     def __init__(self, manifest: dict[str, Any]) -> None:
         self._hash = hashlib.sha256()
-        self._update(f'{{"parents":{_dumps(manifest.get("parents", []))},"recipe":{_dumps(hashed_recipe(manifest.get("recipe")))},"rows":{{')
+        self._update(
+            f'{{"parents":{_dumps(manifest.get("parents", []))},"recipe":{_dumps(hashed_recipe(manifest.get("recipe")))},"rows":{{'
+        )
         self._tables = 0
         self._open = False
 
@@ -153,7 +167,9 @@ def _parts(source: TableSource | None, name: str) -> Iterator[pa.Table]:
     try:
         return iter([pa.Table.from_pylist(rows)])
     except (pa.ArrowException, TypeError) as exc:
-        raise StoreError(f"table {name}: rows cannot be stored ({exc}) - every row's fields need consistent types") from None
+        raise StoreError(
+            f"table {name}: rows cannot be stored ({exc}) - every row's fields need consistent types"
+        ) from None
 
 
 def _write_table(path: Path, parts: Iterator[pa.Table], digest: VersionDigest, name: str) -> None:
@@ -174,7 +190,9 @@ def _write_table(path: Path, parts: Iterator[pa.Table], digest: VersionDigest, n
         pq.write_table(pa.table({}), path)
 
 
-def commit_tables(store: str | Path, name: str, tables: Mapping[str, TableSource], manifest: dict[str, Any]) -> tuple[str, bool]:
+def commit_tables(
+    store: str | Path, name: str, tables: Mapping[str, TableSource], manifest: dict[str, Any]
+) -> tuple[str, bool]:
     """Write a version atomically, table by table; returns (id, created).
 
     Each table is a list of rows (dicts or dataclasses) or a `RowSpill` written during the run;
@@ -203,7 +221,9 @@ def commit_tables(store: str | Path, name: str, tables: Mapping[str, TableSource
         "package_version": __version__,
         **manifest,
     }
-    _, created = artifacts.commit(VERSIONS, store, version_id, workdir, write=lambda folder: artifacts.write_manifest(folder, full))
+    _, created = artifacts.commit(
+        VERSIONS, store, version_id, workdir, write=lambda folder: artifacts.write_manifest(folder, full)
+    )
     return version_id, created
 
 

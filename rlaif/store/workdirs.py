@@ -39,7 +39,9 @@ def abandoned_work_folders(runs: Path) -> list[Path]:
         if fd is not None:
             release(fd)
             gone.append(folder)
-        elif not lock.exists():  # died before locking (creation is under the lock on `runs`), or made by an older rlaif
+        elif (
+            not lock.exists()
+        ):  # died before locking (creation is under the lock on `runs`), or made by an older rlaif
             gone.append(folder)
     return gone
 

@@ -43,15 +43,25 @@ LLAMA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up
 RUN_ONLY = ("threads",)  # settings that do not change what is trained: left out of the model id
 # trl.DPOConfig fields that the soft-label DPO loss (rlaif.training.soft_labels) replaces, with the only
 # value it honours: another value would be silently ignored, so it is an error.
-SOFT_DPO_ONLY = {"loss_type": ["sigmoid"], "f_divergence_type": "reverse_kl", "ld_alpha": None, "use_weighting": False, "label_smoothing": 0.0}
+SOFT_DPO_ONLY = {
+    "loss_type": ["sigmoid"],
+    "f_divergence_type": "reverse_kl",
+    "ld_alpha": None,
+    "use_weighting": False,
+    "label_smoothing": 0.0,
+}
 
 
 class RewardSpec(BaseModel):
     """Where the reward of ppo / rloo / grpo comes from: a trained reward model or a judge recipe."""
 
     model_config = ConfigDict(extra="forbid")
-    model: str | None = Field(None, description="A reward model: a store model id (trained with `rlaif train rm`) or a local folder.")
-    judge: str | None = Field(None, description="A recipe YAML whose judge scores each completion (direct RLAIF, position-debiased).")
+    model: str | None = Field(
+        None, description="A reward model: a store model id (trained with `rlaif train rm`) or a local folder."
+    )
+    judge: str | None = Field(
+        None, description="A recipe YAML whose judge scores each completion (direct RLAIF, position-debiased)."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> RewardSpec:
@@ -65,10 +75,18 @@ class TrainSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    algorithm: Literal["sft", "rm", "dpo", "kto", "ppo", "rloo", "grpo", "rrhf"] = Field(description="The training algorithm.")
-    name: str | None = Field(None, description="Name of the trained model (its id is NAME-<12 hex>); default: <dataset name>-<algorithm>.")
-    max_steps: int | None = Field(None, ge=1, description="Optimizer steps; unset: num_train_epochs of the config (TRL's default).")
-    lora: bool = Field(False, description="Train a LoRA adapter (peft) instead of all weights; the store keeps the adapter.")
+    algorithm: Literal["sft", "rm", "dpo", "kto", "ppo", "rloo", "grpo", "rrhf"] = Field(
+        description="The training algorithm."
+    )
+    name: str | None = Field(
+        None, description="Name of the trained model (its id is NAME-<12 hex>); default: <dataset name>-<algorithm>."
+    )
+    max_steps: int | None = Field(
+        None, ge=1, description="Optimizer steps; unset: num_train_epochs of the config (TRL's default)."
+    )
+    lora: bool = Field(
+        False, description="Train a LoRA adapter (peft) instead of all weights; the store keeps the adapter."
+    )
     lora_r: int = Field(16, ge=1, description="LoRA rank.")
     lora_alpha: int = Field(32, ge=1, description="LoRA alpha (scaling = alpha / r).")
     lora_dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.")
@@ -76,10 +94,13 @@ class TrainSettings(BaseModel):
         default_factory=lambda: list(LLAMA_TARGET_MODULES),
         description="Modules LoRA wraps: the attention and MLP projections of llama-like models, or 'all-linear'.",
     )
-    learning_rate: float | None = Field(None, gt=0, description="Peak learning rate; unset: the config class's default.")
+    learning_rate: float | None = Field(
+        None, gt=0, description="Peak learning rate; unset: the config class's default."
+    )
     batch_size: int = Field(2, ge=1, description="Per-device train batch size (per_device_train_batch_size).")
     max_length: int = Field(
-        512, ge=8,
+        512,
+        ge=8,
         description="Longest tokenized sequence (prompt + completion) kept; rloo/grpo: the prompt limit, applied by rlaif (each prompt keeps its last max_length tokens).",
     )
     seed: int = Field(42, description="Random seed of the trainer.")
@@ -91,9 +112,15 @@ class TrainSettings(BaseModel):
             "divided by the mean weight of the training pairs, not per batch: a batch's own sum would cancel the weights at small batch sizes)."
         ),
     )
-    reward: RewardSpec | None = Field(None, description="ppo / rloo / grpo: {model: ID_OR_PATH} or {judge: RECIPE.yaml}.")
-    threads: int | None = Field(None, ge=1, description="torch threads on CPU; unset: half the CPU cores (at least 1).")
-    options: dict[str, Any] = Field(default_factory=dict, description="Fields of the algorithm's config class, passed through.")
+    reward: RewardSpec | None = Field(
+        None, description="ppo / rloo / grpo: {model: ID_OR_PATH} or {judge: RECIPE.yaml}."
+    )
+    threads: int | None = Field(
+        None, ge=1, description="torch threads on CPU; unset: half the CPU cores (at least 1)."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Fields of the algorithm's config class, passed through."
+    )
 
     @model_validator(mode="after")
     def _fits_algorithm(self) -> TrainSettings:
@@ -130,13 +157,23 @@ def _unknown_key(path: str, key: str, algorithm: str, fields: list[str]) -> Reci
     close = difflib.get_close_matches(key, ours + fields, n=3)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     where = CONFIG_CLASSES[algorithm].replace(":", ".")
-    return RecipeError(path, key, f"unknown field for `rlaif train {algorithm}`", f"{hint}valid fields: {', '.join(ours)}, or any field of {where}")
+    return RecipeError(
+        path,
+        key,
+        f"unknown field for `rlaif train {algorithm}`",
+        f"{hint}valid fields: {', '.join(ours)}, or any field of {where}",
+    )
 
 
 def split_options(raw: dict[str, Any], algorithm: str, path: str) -> dict[str, Any]:
     """TrainSettings fields stay at the top; other keys must be fields of the config class (-> options)."""
     if str(raw.get("algorithm", algorithm)) != algorithm:
-        raise RecipeError(path, "algorithm", f"the file is for {raw['algorithm']!r}, not {algorithm!r}", f"run `rlaif train {raw['algorithm']}` or drop the key")
+        raise RecipeError(
+            path,
+            "algorithm",
+            f"the file is for {raw['algorithm']!r}, not {algorithm!r}",
+            f"run `rlaif train {raw['algorithm']}` or drop the key",
+        )
     fields = config_fields(algorithm)
     settings = {key: value for key, value in raw.items() if key in TrainSettings.model_fields and key != "options"}
     options = dict(raw.get("options") or {})
@@ -160,7 +197,12 @@ def read_yaml(config_path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise RecipeError(str(path), "", f"not valid YAML ({exc})", "fix the YAML syntax") from exc
     if not isinstance(raw, dict):
-        raise RecipeError(str(path), "", f"a training config is a mapping of fields, not {type(raw).__name__}", "write `field: value` lines")
+        raise RecipeError(
+            str(path),
+            "",
+            f"a training config is a mapping of fields, not {type(raw).__name__}",
+            "write `field: value` lines",
+        )
     return raw
 
 
@@ -168,7 +210,9 @@ def load_settings(algorithm: str, config_path: str | Path | None = None, **overr
     """Settings for `algorithm` from an optional YAML file, then `overrides` (None values are ignored)."""
     where = str(config_path) if config_path else "training settings"
     if algorithm not in ALGORITHMS:
-        raise RecipeError(where, "algorithm", f"unknown training algorithm {algorithm!r}", f"use one of: {', '.join(ALGORITHMS)}")
+        raise RecipeError(
+            where, "algorithm", f"unknown training algorithm {algorithm!r}", f"use one of: {', '.join(ALGORITHMS)}"
+        )
     raw = read_yaml(config_path) if config_path else {}
     raw.update({key: value for key, value in overrides.items() if value is not None})
     merged = split_options(raw, algorithm, where)
@@ -177,7 +221,9 @@ def load_settings(algorithm: str, config_path: str | Path | None = None, **overr
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise RecipeError(where, key, first["msg"], f"see `rlaif train {algorithm} --help` and docs/training.md") from exc
+        raise RecipeError(
+            where, key, first["msg"], f"see `rlaif train {algorithm} --help` and docs/training.md"
+        ) from exc
     check_soft_dpo_options(settings, where)
     return settings
 
@@ -196,7 +242,9 @@ def check_soft_dpo_options(settings: TrainSettings, where: str = "training setti
         value = settings.options[key]
         if (value if key != "loss_type" or isinstance(value, list) else [value]) != honoured:
             raise RecipeError(
-                where, key, f"{value!r} would be ignored: soft_labels {settings.soft_labels!r} trains its own loss (standard sigmoid DPO, reverse KL, per-pair labels)",
+                where,
+                key,
+                f"{value!r} would be ignored: soft_labels {settings.soft_labels!r} trains its own loss (standard sigmoid DPO, reverse KL, per-pair labels)",
                 f"drop {key} (only {honoured!r} applies with soft labels), or drop soft_labels to train TRL's loss with it",
             )
 
@@ -215,7 +263,14 @@ def device_defaults(device: str) -> dict[str, Any]:
     common = {"report_to": [], "save_strategy": "no", "logging_steps": 1, "disable_tqdm": True}
     if device.startswith("cuda"):
         return {**common, "bf16": True, "gradient_checkpointing": True}
-    return {**common, "bf16": False, "fp16": False, "gradient_checkpointing": False, "dataloader_pin_memory": False, "use_cpu": True}
+    return {
+        **common,
+        "bf16": False,
+        "fp16": False,
+        "gradient_checkpointing": False,
+        "dataloader_pin_memory": False,
+        "use_cpu": True,
+    }
 
 
 def lora_config(settings: TrainSettings, task_type: str = "CAUSAL_LM"):
@@ -226,6 +281,10 @@ def lora_config(settings: TrainSettings, task_type: str = "CAUSAL_LM"):
 
     extra = {"modules_to_save": ["score"]} if task_type == "SEQ_CLS" else {}
     return LoraConfig(
-        r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
-        target_modules=settings.lora_target_modules, task_type=task_type, **extra,
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules=settings.lora_target_modules,
+        task_type=task_type,
+        **extra,
     )

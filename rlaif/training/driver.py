@@ -63,7 +63,9 @@ def check_installed(algorithm: str) -> None:
     needed = ("torch", "transformers", "datasets", "accelerate") + (("trl",) if algorithm in TRL_ALGORITHMS else ())
     missing = [name for name in needed if importlib.util.find_spec(name) is None]
     if missing:
-        raise BackendError(f"`rlaif train {algorithm}` needs {', '.join(missing)}, which is not installed - pip install 'rlaif[train]'")
+        raise BackendError(
+            f"`rlaif train {algorithm}` needs {', '.join(missing)}, which is not installed - pip install 'rlaif[train]'"
+        )
 
 
 def check_dataset(store: str | Path, dataset_id: str) -> dict:
@@ -109,13 +111,21 @@ def training_revision(settings: TrainSettings) -> int | None:
     """
     if settings.algorithm in ("sft", "ppo", "rloo", "grpo"):
         return 2
-    if (settings.algorithm == "dpo" and settings.soft_labels == "weighting") or (settings.algorithm == "rrhf" and settings.lora):
+    if (settings.algorithm == "dpo" and settings.soft_labels == "weighting") or (
+        settings.algorithm == "rrhf" and settings.lora
+    ):
         return 2
     return None
 
 
 def model_key(dataset_id: str, algorithm: str, model: str, settings: TrainSettings) -> dict:
-    key = {"dataset": dataset_id, "algorithm": algorithm, "base_model": model, "settings": settings.key(), "reward": reward_key(settings)}
+    key = {
+        "dataset": dataset_id,
+        "algorithm": algorithm,
+        "base_model": model,
+        "settings": settings.key(),
+        "reward": reward_key(settings),
+    }
     revision = training_revision(settings)
     return key if revision is None else {**key, "revision": revision}
 
@@ -134,7 +144,12 @@ def build_reward(settings: TrainSettings, store: str | Path, device: str) -> Rew
     if settings.reward is None:
         from rlaif.core.errors import RecipeError
 
-        raise RecipeError("training settings", "reward", f"{settings.algorithm} trains against a reward", "set reward: {model: RM_MODEL_ID} or reward: {judge: RECIPE.yaml} in --config")
+        raise RecipeError(
+            "training settings",
+            "reward",
+            f"{settings.algorithm} trains against a reward",
+            "set reward: {model: RM_MODEL_ID} or reward: {judge: RECIPE.yaml} in --config",
+        )
     from rlaif.training.rewards import reward_from_spec
 
     return reward_from_spec(settings.reward.model_dump(exclude_none=True), store, device=device)
@@ -157,8 +172,13 @@ def hardware(device: str) -> dict[str, Any]:
         trl_version = trl.__version__
     gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else None
     return {
-        "device": device, "gpu": gpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__, "transformers": transformers.__version__, "trl": trl_version,
+        "device": device,
+        "gpu": gpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl_version,
     }
 
 
@@ -169,7 +189,9 @@ class StepRecorder:
         self.path, self.advance, self.on_metrics, self.step = path, advance, on_metrics, 0
 
     def __call__(self, metrics: dict[str, Any]) -> None:
-        clean = {key: value for key, value in metrics.items() if not (isinstance(value, float) and not math.isfinite(value))}
+        clean = {
+            key: value for key, value in metrics.items() if not (isinstance(value, float) and not math.isfinite(value))
+        }
         with self.path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(clean) + "\n")
         step = int(metrics.get("step", self.step + 1))
@@ -199,7 +221,12 @@ def build_manifest(ctx: dict[str, Any], settings: TrainSettings, metrics: dict, 
         "algorithm": settings.algorithm,
         "base_model": ctx["model"],
         "base_model_path": ctx["model_path"],
-        "dataset": {"id": ctx["dataset_id"], "name": dataset.get("name"), "counts": dataset.get("counts"), "eval": dataset.get("eval")},
+        "dataset": {
+            "id": ctx["dataset_id"],
+            "name": dataset.get("name"),
+            "counts": dataset.get("counts"),
+            "eval": dataset.get("eval"),
+        },
         "parents": parents,
         "settings": settings.model_dump(mode="json"),
         "reward": reward_key(settings),
@@ -218,7 +245,9 @@ def _run_in_workdir(job: TrainJob, store: str | Path, model_id: str, progress: b
 
     started = time.perf_counter()
     try:
-        with progress_bar(f"train {job.algorithm}", expected_steps(job.settings, len(job.rows)) if progress else 0) as advance:
+        with progress_bar(
+            f"train {job.algorithm}", expected_steps(job.settings, len(job.rows)) if progress else 0
+        ) as advance:
             job.on_metrics = StepRecorder(job.output_dir / "metrics.jsonl", advance, job.on_metrics)
             (job.output_dir / "metrics.jsonl").touch()
             metrics = trainer_function(job.algorithm)(job)
@@ -229,8 +258,14 @@ def _run_in_workdir(job: TrainJob, store: str | Path, model_id: str, progress: b
 
 
 def train(
-    store: str | Path, dataset_id: str, algorithm: str, model: str, settings: TrainSettings,
-    on_metrics: MetricsFn | None = None, progress: bool = True, device: str | None = None,
+    store: str | Path,
+    dataset_id: str,
+    algorithm: str,
+    model: str,
+    settings: TrainSettings,
+    on_metrics: MetricsFn | None = None,
+    progress: bool = True,
+    device: str | None = None,
 ) -> TrainResult:
     """Train `algorithm` on the dataset version `dataset_id` from the base `model`; the model id and
     folder in the store, `existed=True` (and no training) when the same training is already there."""
@@ -238,12 +273,18 @@ def train(
     from rlaif.store.models import commit_model, find_model, is_model_id, model_id_for, new_model_workdir
 
     if settings.algorithm != algorithm:
-        raise StoreError(f"the settings are for {settings.algorithm}, not {algorithm} - load them with load_settings({algorithm!r}, ...)")
+        raise StoreError(
+            f"the settings are for {settings.algorithm}, not {algorithm} - load them with load_settings({algorithm!r}, ...)"
+        )
     dataset_manifest = check_dataset(store, dataset_id)
-    model_id = model_id_for(settings.name or default_name(dataset_id, algorithm), model_key(dataset_id, algorithm, model, settings))
+    model_id = model_id_for(
+        settings.name or default_name(dataset_id, algorithm), model_key(dataset_id, algorithm, model, settings)
+    )
     found = find_model(store, model_id)
     if found is not None:
-        return TrainResult(model_id, found, True, json.loads((found / "manifest.json").read_text()).get("metrics", {}), 0.0)
+        return TrainResult(
+            model_id, found, True, json.loads((found / "manifest.json").read_text()).get("metrics", {}), 0.0
+        )
     check_installed(algorithm)
     from rlaif.training.data import training_rows
 
@@ -253,17 +294,40 @@ def train(
     reward = build_reward(settings, store, device)
     _prepare_torch(settings, device)
     workdir = new_model_workdir(store, model_id)
-    job = TrainJob(algorithm, model_path, rows, settings, workdir, on_metrics or (lambda m: None), reward, device, {"store": str(store), "dataset_id": dataset_id})
+    job = TrainJob(
+        algorithm,
+        model_path,
+        rows,
+        settings,
+        workdir,
+        on_metrics or (lambda m: None),
+        reward,
+        device,
+        {"store": str(store), "dataset_id": dataset_id},
+    )
     metrics, seconds = _run_in_workdir(job, store, model_id, progress)
-    ctx = {"dataset_manifest": dataset_manifest, "dataset_id": dataset_id, "model": model, "model_path": model_path,
-           "base_is_store_model": is_model_id(model) and find_model(store, model) is not None, "device": device, "rows": len(rows)}
+    ctx = {
+        "dataset_manifest": dataset_manifest,
+        "dataset_id": dataset_id,
+        "model": model,
+        "model_path": model_path,
+        "base_is_store_model": is_model_id(model) and find_model(store, model) is not None,
+        "device": device,
+        "rows": len(rows),
+    }
     if _rank() != 0:  # several processes (accelerate launch, torchrun): the weights are rank 0's, and so is the commit
         from rlaif.store.models import discard_model_workdir, models_dir
 
         discard_model_workdir(workdir)
         _barrier()  # until rank 0 has committed
         return TrainResult(model_id, models_dir(store) / model_id, False, metrics, seconds)
-    path = commit_model(store, model_id, workdir, build_manifest(ctx, settings, metrics, seconds), card=partial(render_model_card, store=store))
+    path = commit_model(
+        store,
+        model_id,
+        workdir,
+        build_manifest(ctx, settings, metrics, seconds),
+        card=partial(render_model_card, store=store),
+    )
     _write_report(store, model_id)
     _barrier()
     return TrainResult(model_id, path, False, metrics, seconds)

@@ -55,7 +55,9 @@ def policy_spec(recipe, name: str, model: str, store: str | Path, overrides: dic
     return base.model_copy(update={"name": name, "model": where, "params": params})
 
 
-def pair_items(prompts: list[Prompt], new: list[Generation], old: list[Generation], seed: int) -> tuple[list, list[dict]]:
+def pair_items(
+    prompts: list[Prompt], new: list[Generation], old: list[Generation], seed: int
+) -> tuple[list, list[dict]]:
     """Judge items for the pairs that need a judge, and one outcome per prompt (filled in later)."""
     items, outcomes = [], []
     for index, (prompt, a_new, b_old) in enumerate(zip(prompts, new, old)):
@@ -120,8 +122,16 @@ def judge_quality(recipe, store: str | Path) -> tuple[dict | None, str | None]:
 
 
 def evaluate_policy(
-    model: str, baseline: str, prompts_path: str | Path, recipe, store: str | Path, limit: int | None = None,
-    seed: int = 0, temperature: float | None = None, baseline_temperature: float | None = None, max_tokens: int | None = None,
+    model: str,
+    baseline: str,
+    prompts_path: str | Path,
+    recipe,
+    store: str | Path,
+    limit: int | None = None,
+    seed: int = 0,
+    temperature: float | None = None,
+    baseline_temperature: float | None = None,
+    max_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Sample `model` (NEW) and `baseline` (OLD) on the prompts, judge each pair, return the figures."""
     from rlaif.core.inputs import file_sha256, load_prompts
@@ -131,7 +141,9 @@ def evaluate_policy(
     prompts = load_prompts(prompts_path, recipe.prompts.system, limit)
     new_spec = policy_spec(recipe, "new", model, store, {"temperature": temperature, "max_tokens": max_tokens})
     old_temperature = temperature if baseline_temperature is None else baseline_temperature
-    old_spec = policy_spec(recipe, "baseline", baseline, store, {"temperature": old_temperature, "max_tokens": max_tokens})
+    old_spec = policy_spec(
+        recipe, "baseline", baseline, store, {"temperature": old_temperature, "max_tokens": max_tokens}
+    )
     stats, cache = CallStats(), CallCache(store / "cache.sqlite")
     try:
         new = sample_policy(prompts, new_spec, 1, cache, stats, label=" (new)")
@@ -148,7 +160,12 @@ def evaluate_policy(
         **win_figures(outcomes),
         "prompts": {"path": str(prompts_path), "sha256": file_sha256(Path(prompts_path)), "rows": len(prompts)},
         "sampling": {"model": new_spec.params.model_dump(), "baseline": old_spec.params.model_dump()},
-        "judge": {"recipe": recipe.name, "type": recipe.judge.type, "model": recipe.judge.model, "debias": recipe.judge.debias},
+        "judge": {
+            "recipe": recipe.name,
+            "type": recipe.judge.type,
+            "model": recipe.judge.model,
+            "debias": recipe.judge.debias,
+        },
         "position_bias": bias.as_dict() if bias is not None else None,
         "judge_quality": quality,
         "judge_quality_note": note,

@@ -27,7 +27,9 @@ def reward_model_path(model: str, store: str | Path) -> str:
 
     path = resolve_model_name(model, store)
     if not (Path(path) / "config.json").is_file():
-        raise BackendError(f"--model {model!r} is not a model folder, a built-in alias or a model id of the store {store} - `rlaif models list --store {store}` lists the trained models")
+        raise BackendError(
+            f"--model {model!r} is not a model folder, a built-in alias or a model id of the store {store} - `rlaif models list --store {store}` lists the trained models"
+        )
     return path
 
 
@@ -38,7 +40,9 @@ def rm_figures(chosen: list[float], rejected: list[float], sides: list[float]) -
     >>> f["accuracy"], f["baseline_longer"], f["prefers_longer"], f["n"]
     (0.625, 0.625, 0.3333, 4)
     """
-    picks = [1.0 if c > r else 0.0 if c < r else 0.5 for c, r in zip(chosen, rejected)]  # as p(chosen): pick_score's convention
+    picks = [
+        1.0 if c > r else 0.0 if c < r else 0.5 for c, r in zip(chosen, rejected)
+    ]  # as p(chosen): pick_score's convention
     accuracy = sum(picks) / len(picks) if picks else None
     r4 = lambda x: None if x is None else round(x, 4)  # noqa: E731
     margins = [c - r for c, r in zip(chosen, rejected)]
@@ -61,12 +65,23 @@ def trained_on(model: str, store: str | Path) -> dict[str, Any] | None:
         return None
     manifest = load_model_manifest(store, model)
     dataset = manifest.get("dataset") or {}
-    return {"algorithm": manifest.get("algorithm"), "base_model": manifest.get("base_model"), "dataset": dataset.get("id"), "judge_quality": dataset.get("eval")}
+    return {
+        "algorithm": manifest.get("algorithm"),
+        "base_model": manifest.get("base_model"),
+        "dataset": dataset.get("id"),
+        "judge_quality": dataset.get("eval"),
+    }
 
 
 def evaluate_rm(
-    model: str, gold_path: str | Path, store: str | Path, limit: int | None = None, judge_recipe=None,
-    device: str = "cpu", batch_size: int = 8, max_length: int = 512,
+    model: str,
+    gold_path: str | Path,
+    store: str | Path,
+    limit: int | None = None,
+    judge_recipe=None,
+    device: str = "cpu",
+    batch_size: int = 8,
+    max_length: int = 512,
 ) -> dict[str, Any]:
     """Score the gold pairs with the reward model; return the figures (see the module docstring)."""
     from rlaif.core.gold import load_gold
@@ -86,12 +101,28 @@ def evaluate_rm(
         "limit": limit,
         "trained_on": trained_on(model, store),
         "judge": None,
-        "rows": [{"row": p.row, "chosen": round(c, 4), "rejected": round(r, 4)} for p, c, r in zip(pairs, chosen, rejected)],
+        "rows": [
+            {"row": p.row, "chosen": round(c, 4), "rejected": round(r, 4)} for p, c, r in zip(pairs, chosen, rejected)
+        ],
     }
     if judge_recipe is not None:
         from rlaif.judges.evaluate import evaluate_judge
 
         figures = evaluate_judge(judge_recipe, gold_path, store, limit)
-        keep = ("n", "agreement", "agreement_ci95", "baseline_longer", "prefers_longer", "position_consistency_debiased", "failures", "calls", "path")
-        result["judge"] = {"recipe": judge_recipe.name, "model": judge_recipe.judge.model, **{k: figures.get(k) for k in keep}}
+        keep = (
+            "n",
+            "agreement",
+            "agreement_ci95",
+            "baseline_longer",
+            "prefers_longer",
+            "position_consistency_debiased",
+            "failures",
+            "calls",
+            "path",
+        )
+        result["judge"] = {
+            "recipe": judge_recipe.name,
+            "model": judge_recipe.judge.model,
+            **{k: figures.get(k) for k in keep},
+        }
     return result

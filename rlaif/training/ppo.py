@@ -47,15 +47,40 @@ import torch
 
 from rlaif.core.errors import RecipeError
 from rlaif.training.job import TrainJob
-from rlaif.training.ppo_core import RunningMoments, explained_variance, gae, masked_mean, per_token_rewards, policy_loss, response_mask, shape_scores, token_logprobs, value_loss, whiten
-from rlaif.training.ppo_model import ValueHead, autocast, config_from_settings, frozen_reference, load_policy, load_tokenizer, lora_dropout_on, only_generation_config, prompt_text, save_policy
+from rlaif.training.ppo_core import (
+    RunningMoments,
+    explained_variance,
+    gae,
+    masked_mean,
+    per_token_rewards,
+    policy_loss,
+    response_mask,
+    shape_scores,
+    token_logprobs,
+    value_loss,
+    whiten,
+)
+from rlaif.training.ppo_model import (
+    ValueHead,
+    autocast,
+    config_from_settings,
+    frozen_reference,
+    load_policy,
+    load_tokenizer,
+    lora_dropout_on,
+    only_generation_config,
+    prompt_text,
+    save_policy,
+)
 
 
 @dataclass
 class PPOConfig:
     """Settings of `rlaif train ppo` (pass any of them under `options:` in the training YAML)."""
 
-    learning_rate: float = field(default=1e-6, metadata={"help": "AdamW learning rate of the policy (the value head has value_learning_rate)."})
+    learning_rate: float = field(
+        default=1e-6, metadata={"help": "AdamW learning rate of the policy (the value head has value_learning_rate)."}
+    )
     value_learning_rate: float = field(
         default=9e-6,
         metadata={
@@ -69,15 +94,26 @@ class PPOConfig:
     ppo_epochs: int = field(default=2, metadata={"help": "Passes over each rollout batch."})
     max_steps: int = field(default=10, metadata={"help": "PPO steps (rollout + update) to run."})
     max_new_tokens: int = field(default=48, metadata={"help": "Most tokens per sampled response."})
-    max_length: int = field(default=512, metadata={"help": "Most prompt + response tokens; prompts are cut from the left to fit."})
-    temperature: float = field(default=0.9, metadata={"help": "Sampling temperature of rollouts (log-probabilities are taken at the same temperature)."})
-    kl_coef: float = field(default=0.05, metadata={"help": "Weight of the per-token KL penalty against the reference policy."})
+    max_length: int = field(
+        default=512, metadata={"help": "Most prompt + response tokens; prompts are cut from the left to fit."}
+    )
+    temperature: float = field(
+        default=0.9,
+        metadata={"help": "Sampling temperature of rollouts (log-probabilities are taken at the same temperature)."},
+    )
+    kl_coef: float = field(
+        default=0.05, metadata={"help": "Weight of the per-token KL penalty against the reference policy."}
+    )
     gamma: float = field(default=1.0, metadata={"help": "Discount factor of GAE."})
     lam: float = field(default=0.95, metadata={"help": "Lambda of GAE (bias/variance trade-off of the advantages)."})
     clip_range: float = field(default=0.2, metadata={"help": "Clip range of the policy ratio."})
-    clip_range_value: float = field(default=0.2, metadata={"help": "Clip range of the value function around the rollout's values."})
+    clip_range_value: float = field(
+        default=0.2, metadata={"help": "Clip range of the value function around the rollout's values."}
+    )
     vf_coef: float = field(default=0.1, metadata={"help": "Weight of the value loss in the total loss."})
-    whiten_advantages: bool = field(default=True, metadata={"help": "Normalise the advantages of each rollout to zero mean and unit variance."})
+    whiten_advantages: bool = field(
+        default=True, metadata={"help": "Normalise the advantages of each rollout to zero mean and unit variance."}
+    )
     normalize_reward: bool = field(
         default=False,
         metadata={
@@ -98,9 +134,19 @@ class PPOConfig:
 
     def __post_init__(self) -> None:
         if not self.value_learning_rate > 0:
-            raise RecipeError("training settings", "options.value_learning_rate", f"must be > 0, not {self.value_learning_rate}", "OpenRLHF's default is 9e-6")
+            raise RecipeError(
+                "training settings",
+                "options.value_learning_rate",
+                f"must be > 0, not {self.value_learning_rate}",
+                "OpenRLHF's default is 9e-6",
+            )
         if self.reward_clip is not None and not self.reward_clip > 0:
-            raise RecipeError("training settings", "options.reward_clip", f"must be > 0, not {self.reward_clip}", "use null for no clipping (the default is 10)")
+            raise RecipeError(
+                "training settings",
+                "options.reward_clip",
+                f"must be > 0, not {self.reward_clip}",
+                "use null for no clipping (the default is 10)",
+            )
 
 
 @dataclass
@@ -127,10 +173,25 @@ def sampling_config(cfg: PPOConfig, stops: list[int], tokenizer):
     from transformers import GenerationConfig
 
     return GenerationConfig(
-        do_sample=True, temperature=cfg.temperature, top_k=0, top_p=1.0, min_p=None, typical_p=1.0, epsilon_cutoff=0.0,
-        eta_cutoff=0.0, repetition_penalty=1.0, encoder_repetition_penalty=1.0, no_repeat_ngram_size=0, min_length=0,
-        min_new_tokens=None, num_beams=1, renormalize_logits=False, max_new_tokens=cfg.max_new_tokens,
-        eos_token_id=stops, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        do_sample=True,
+        temperature=cfg.temperature,
+        top_k=0,
+        top_p=1.0,
+        min_p=None,
+        typical_p=1.0,
+        epsilon_cutoff=0.0,
+        eta_cutoff=0.0,
+        repetition_penalty=1.0,
+        encoder_repetition_penalty=1.0,
+        no_repeat_ngram_size=0,
+        min_length=0,
+        min_new_tokens=None,
+        num_beams=1,
+        renormalize_logits=False,
+        max_new_tokens=cfg.max_new_tokens,
+        eos_token_id=stops,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
     )
 
 
@@ -147,14 +208,23 @@ def response_texts(tokenizer, responses: torch.Tensor, mask: torch.Tensor, stops
 def rollout(policy, tokenizer, prompts: list[list[dict]], cfg: PPOConfig, device: str) -> Rollout:
     tokenizer.padding_side, tokenizer.truncation_side = "left", "left"
     texts = [prompt_text(tokenizer, p) for p in prompts]
-    enc = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max(cfg.max_length - cfg.max_new_tokens, 8), add_special_tokens=False).to(device)
+    enc = tokenizer(
+        texts,
+        return_tensors="pt",
+        padding=True,
+        truncation=True,
+        max_length=max(cfg.max_length - cfg.max_new_tokens, 8),
+        add_special_tokens=False,
+    ).to(device)
     stops = stop_ids(policy, tokenizer)
     config = sampling_config(cfg, stops, tokenizer)
     with torch.no_grad(), autocast(device), only_generation_config(policy, config):
         out = policy.generate(**enc, generation_config=config)
     responses = out[:, enc["input_ids"].shape[1] :]
     mask = response_mask(responses, stops)
-    return Rollout(enc["input_ids"], enc["attention_mask"], responses, mask, response_texts(tokenizer, responses, mask, stops))
+    return Rollout(
+        enc["input_ids"], enc["attention_mask"], responses, mask, response_texts(tokenizer, responses, mask, stops)
+    )
 
 
 def forward(model, batch: Rollout, index, temperature: float, value_head: ValueHead | None = None):
@@ -163,7 +233,9 @@ def forward(model, batch: Rollout, index, temperature: float, value_head: ValueH
     ids = torch.cat([query, responses], dim=1)
     attention = torch.cat([batch.query_mask[index], batch.mask[index].long()], dim=1)
     positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=attention, position_ids=positions, output_hidden_states=value_head is not None)
+    out = model(
+        input_ids=ids, attention_mask=attention, position_ids=positions, output_hidden_states=value_head is not None
+    )
     start = query.shape[1] - 1
     logprobs = token_logprobs(out.logits[:, start:-1], responses, temperature)
     values = value_head(out.hidden_states[-1][:, start:-1]) if value_head is not None else None
@@ -184,7 +256,14 @@ def ppo_update(policy, value_head, optimizer, batch: Rollout, old: dict, cfg: PP
     Only the scored rows are shuffled and split (the same draws as a rollout of those rows alone): an
     unscored row never takes a minibatch place, so failed judgments change neither the number of
     optimizer steps nor which scored rows share one."""
-    sums = {"loss": 0.0, "policy_loss": 0.0, "value_loss": 0.0, "clipfrac": 0.0, "value_clipfrac": 0.0, "approx_kl": 0.0}
+    sums = {
+        "loss": 0.0,
+        "policy_loss": 0.0,
+        "value_loss": 0.0,
+        "clipfrac": 0.0,
+        "value_clipfrac": 0.0,
+        "approx_kl": 0.0,
+    }
     rows, updates = torch.nonzero(old["loss_mask"].any(dim=1)).squeeze(1).cpu(), 0
     params = [p for p in policy.parameters() if p.requires_grad] + list(value_head.parameters())
     for _ in range(cfg.ppo_epochs):
@@ -194,7 +273,9 @@ def ppo_update(policy, value_head, optimizer, batch: Rollout, old: dict, cfg: PP
             mask = old["loss_mask"][index]
             with autocast(device), lora_dropout_on(policy):
                 logprobs, values = forward(policy, batch, index, cfg.temperature, value_head)
-            pl, clipfrac = policy_loss(logprobs, old["logprobs"][index], old["advantages"][index], mask, cfg.clip_range)
+            pl, clipfrac = policy_loss(
+                logprobs, old["logprobs"][index], old["advantages"][index], mask, cfg.clip_range
+            )
             vl, vclip = value_loss(values, old["values"][index], old["returns"][index], mask, cfg.clip_range_value)
             loss = pl + cfg.vf_coef * vl
             optimizer.zero_grad()
@@ -231,8 +312,15 @@ def ppo_step(job: TrainJob, rows: list[dict], models: dict, cfg: PPOConfig) -> d
     length = float(batch.mask.sum(dim=1).mean())
     if not scored.any():
         counts["skipped"] += 1
-        return {"response_length": length, "reward_failed": float(counts["failed"]), "update_skipped": 1.0, "steps_skipped": float(counts["skipped"])}
-    loss_mask = batch.mask * scored.unsqueeze(1).to(batch.mask.dtype)  # the unscored rows take no part in GAE, whitening or the losses
+        return {
+            "response_length": length,
+            "reward_failed": float(counts["failed"]),
+            "update_skipped": 1.0,
+            "steps_skipped": float(counts["skipped"]),
+        }
+    loss_mask = batch.mask * scored.unsqueeze(1).to(
+        batch.mask.dtype
+    )  # the unscored rows take no part in GAE, whitening or the losses
     everything = slice(None)
     with torch.no_grad(), autocast(device):
         logprobs, values = forward(policy, batch, everything, cfg.temperature, value_head)
@@ -245,7 +333,13 @@ def ppo_step(job: TrainJob, rows: list[dict], models: dict, cfg: PPOConfig) -> d
     explained = explained_variance(values, returns, loss_mask)
     if cfg.whiten_advantages:
         advantages = whiten(advantages, loss_mask)
-    old = {"logprobs": logprobs, "values": values, "advantages": advantages, "returns": returns, "loss_mask": loss_mask}
+    old = {
+        "logprobs": logprobs,
+        "values": values,
+        "advantages": advantages,
+        "returns": returns,
+        "loss_mask": loss_mask,
+    }
     losses = ppo_update(policy, value_head, models["optimizer"], batch, old, cfg, device)
     kl = (logprobs - ref) * batch.mask  # the policy's distance from the reference: every response, scored or not
     return {
@@ -253,7 +347,9 @@ def ppo_step(job: TrainJob, rows: list[dict], models: dict, cfg: PPOConfig) -> d
         "kl": float(kl.sum(dim=1).mean()),
         "mean_reward": float(scores[scored].mean()),
         "reward_clipped": clipped,
-        "non_score_reward": float((-cfg.kl_coef * penalised).sum(dim=1)[scored].mean()),  # the KL penalty optimised: scored rows only
+        "non_score_reward": float(
+            (-cfg.kl_coef * penalised).sum(dim=1)[scored].mean()
+        ),  # the KL penalty optimised: scored rows only
         **({} if explained is None else {"explained_variance": explained}),
         "response_length": length,
         "reward_failed": float(counts["failed"]),
@@ -277,7 +373,9 @@ def batches(rows: list[dict], size: int, seed: int):
 def run(job: TrainJob) -> dict:
     """Train with PPO on job.rows ('prompts' rows) against job.reward; returns the final metrics."""
     if job.reward is None:
-        raise ValueError("PPO needs a reward: set reward: {model: ID} or reward: {judge: RECIPE.yaml} in the training settings")
+        raise ValueError(
+            "PPO needs a reward: set reward: {model: ID} or reward: {judge: RECIPE.yaml} in the training settings"
+        )
     if not job.rows:
         raise ValueError("PPO got no prompts to train on")
     cfg = config_from_settings(PPOConfig, job.settings)
@@ -291,15 +389,24 @@ def run(job: TrainJob) -> dict:
         {"params": list(value_head.parameters()), "lr": cfg.value_learning_rate},
     ]
     models = {
-        "policy": policy, "value_head": value_head, "tokenizer": tokenizer, "reference": frozen_reference(policy, lora),
-        "optimizer": torch.optim.AdamW(groups), "moments": RunningMoments() if cfg.normalize_reward else None,
+        "policy": policy,
+        "value_head": value_head,
+        "tokenizer": tokenizer,
+        "reference": frozen_reference(policy, lora),
+        "optimizer": torch.optim.AdamW(groups),
+        "moments": RunningMoments() if cfg.normalize_reward else None,
         "counts": {"scored": 0, "failed": 0, "skipped": 0},
     }
     metrics: dict = {}
     feed = batches(job.rows, cfg.batch_size, cfg.seed)
     for step in range(1, cfg.max_steps + 1):
         started = time.perf_counter()
-        metrics = {"step": step, **ppo_step(job, next(feed), models, cfg), "learning_rate": cfg.learning_rate, "value_learning_rate": cfg.value_learning_rate}
+        metrics = {
+            "step": step,
+            **ppo_step(job, next(feed), models, cfg),
+            "learning_rate": cfg.learning_rate,
+            "value_learning_rate": cfg.value_learning_rate,
+        }
         metrics["seconds"] = time.perf_counter() - started
         job.on_metrics(dict(metrics))
     save_policy(policy, tokenizer, job.output_dir, lora)

@@ -64,7 +64,9 @@ class RunningMoments:
         return self.mean, (self.var * total / (total - 1)) ** 0.5 if total > 1 else 0.0
 
 
-def shape_scores(scores: torch.Tensor, clip: float | None, moments: RunningMoments | None) -> tuple[torch.Tensor, float]:
+def shape_scores(
+    scores: torch.Tensor, clip: float | None, moments: RunningMoments | None
+) -> tuple[torch.Tensor, float]:
     """The scores PPO optimises: standardised by the running moments (when given), then clipped to
     [-clip, clip] (when set), before the KL penalty is added (OpenRLHF's `compute_reward` order).
     Returns (scores, share of scores the clip changed).
@@ -103,7 +105,9 @@ def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: floa
 KL_CLAMP = 10.0  # OpenRLHF's compute_approx_kl clamps the per-token log-ratio to [-10, 10]
 
 
-def per_token_rewards(score: torch.Tensor, logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch.Tensor, kl_coef: float) -> tuple[torch.Tensor, torch.Tensor]:
+def per_token_rewards(
+    score: torch.Tensor, logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch.Tensor, kl_coef: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rewards per token: -kl_coef * (log p - log p_ref) on every response token, the log-ratio
     clamped to [-KL_CLAMP, KL_CLAMP] as OpenRLHF's compute_approx_kl does (one token the reference
     finds nearly impossible would otherwise outweigh the score), plus the sequence's score on its last
@@ -121,7 +125,9 @@ def per_token_rewards(score: torch.Tensor, logprobs: torch.Tensor, ref_logprobs:
     return rewards * mask, kl
 
 
-def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+def gae(
+    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimation over the response tokens; returns (advantages, returns).
 
     delta_t = r_t + gamma * V_{t+1} - V_t (V past the last token is 0),
@@ -142,7 +148,13 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: 
     return advantages, advantages + values
 
 
-def policy_loss(new_logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip_range: float) -> tuple[torch.Tensor, torch.Tensor]:
+def policy_loss(
+    new_logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip_range: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Clipped surrogate: mean of max(-A r, -A clip(r, 1-eps, 1+eps)), r = exp(new - old);
     returns (loss, share of tokens clipped).
 
@@ -157,7 +169,13 @@ def policy_loss(new_logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantag
     return loss, masked_mean((clipped > unclipped).float(), mask)
 
 
-def value_loss(new_values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, clip_range_value: float) -> tuple[torch.Tensor, torch.Tensor]:
+def value_loss(
+    new_values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    mask: torch.Tensor,
+    clip_range_value: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """0.5 * mean of max((V - R)^2, (V_clipped - R)^2), V_clipped = V_old + clip(V - V_old, +-eps);
     returns (loss, share of tokens where the clipped term was larger).
 

@@ -19,13 +19,20 @@ def config_from_settings(config_class: type, settings: Any) -> Any:
     """The config dataclass from a job's settings: the common attributes that the class has (when
     set), then `settings.options` (its own fields by name), which win."""
     names = {f.name for f in dataclasses.fields(config_class)}
-    values = {name: getattr(settings, name) for name in COMMON if name in names and getattr(settings, name, None) is not None}
+    values = {
+        name: getattr(settings, name) for name in COMMON if name in names and getattr(settings, name, None) is not None
+    }
     options = dict(getattr(settings, "options", None) or {})
     unknown = sorted(set(options) - names)
     if unknown:
         from rlaif.core.errors import RecipeError
 
-        raise RecipeError("training settings", f"options.{unknown[0]}", f"not a field of {config_class.__name__}", f"valid fields: {', '.join(sorted(names))}")
+        raise RecipeError(
+            "training settings",
+            f"options.{unknown[0]}",
+            f"not a field of {config_class.__name__}",
+            f"valid fields: {', '.join(sorted(names))}",
+        )
     return config_class(**{**values, **options})
 
 

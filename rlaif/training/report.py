@@ -82,7 +82,10 @@ def metric_plots(rows: list[dict[str, Any]]) -> list[str]:
     series = metric_series(rows)
     if not series:
         return [plots.no_data("Training metrics", "no data: no step was logged (metrics.jsonl)")]
-    return [plots.line(points, name.replace("_", " "), "step", name, color=COLORS.get(name, "grey")) for name, points in series.items()]
+    return [
+        plots.line(points, name.replace("_", " "), "step", name, color=COLORS.get(name, "grey"))
+        for name, points in series.items()
+    ]
 
 
 def flat(mapping: dict[str, Any] | None, prefix: str = "") -> list[tuple[str, Any]]:
@@ -112,11 +115,18 @@ def _seconds(value: Any) -> str | None:
 
 def model_rows(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
     return [
-        ("id", manifest.get("id")), ("name", manifest.get("name")), ("algorithm", manifest.get("algorithm")),
-        ("base model", manifest.get("base_model")), ("base model path", manifest.get("base_model_path")),
-        ("weights", manifest.get("weights")), ("LoRA", manifest.get("lora")), ("steps", manifest.get("steps")),
-        ("training time", _seconds(manifest.get("seconds"))), ("created", manifest.get("created_at")),
-        ("parents", ", ".join(manifest.get("parents") or []) or "none"), ("package version", manifest.get("package_version")),
+        ("id", manifest.get("id")),
+        ("name", manifest.get("name")),
+        ("algorithm", manifest.get("algorithm")),
+        ("base model", manifest.get("base_model")),
+        ("base model path", manifest.get("base_model_path")),
+        ("weights", manifest.get("weights")),
+        ("LoRA", manifest.get("lora")),
+        ("steps", manifest.get("steps")),
+        ("training time", _seconds(manifest.get("seconds"))),
+        ("created", manifest.get("created_at")),
+        ("parents", ", ".join(manifest.get("parents") or []) or "none"),
+        ("package version", manifest.get("package_version")),
     ]
 
 
@@ -151,7 +161,11 @@ def summary_tables(manifest: dict[str, Any]) -> list[tuple[str, list[tuple[str, 
 @functools.cache
 def _template() -> jinja2.Template:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, finalize=escaped, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        finalize=escaped,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
     )
     return env.get_template("train_report.html.j2")
 
@@ -171,7 +185,9 @@ def render_training_report(manifest: dict[str, Any], rows: list[dict[str, Any]],
     )
 
 
-def write_folder_report(folder: str | Path, manifest: dict[str, Any] | None = None, out: str | Path | None = None) -> Path:
+def write_folder_report(
+    folder: str | Path, manifest: dict[str, Any] | None = None, out: str | Path | None = None
+) -> Path:
     """Render the report of the model in `folder` (its metrics.jsonl; `manifest`, else folder/manifest.json)
     and write it atomically to `out` (default folder/report.html)."""
     folder = Path(folder)
@@ -179,12 +195,16 @@ def write_folder_report(folder: str | Path, manifest: dict[str, Any] | None = No
         manifest = _manifest_file(folder)
     path = Path(out) if out else folder / REPORT_FILE
     if path.is_dir():
-        raise StoreError(f"{path} is a folder - give a file name for the report, e.g. {path / (str(manifest.get('id')) + '.html')}")
+        raise StoreError(
+            f"{path} is a folder - give a file name for the report, e.g. {path / (str(manifest.get('id')) + '.html')}"
+        )
     rows, warnings = read_metrics(folder)
     try:
         write_atomic(path, render_training_report(manifest, rows, warnings))
     except OSError as exc:
-        raise StoreError(f"could not write the training report to {path}: {exc} - check that the folder is writable or pass --out") from None
+        raise StoreError(
+            f"could not write the training report to {path}: {exc} - check that the folder is writable or pass --out"
+        ) from None
     return path
 
 
@@ -193,7 +213,9 @@ def _manifest_file(folder: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise StoreError(f"{path}: cannot read the model manifest ({exc}) - is {folder} a model folder of the store?") from None
+        raise StoreError(
+            f"{path}: cannot read the model manifest ({exc}) - is {folder} a model folder of the store?"
+        ) from None
     if not isinstance(manifest, dict):
         raise StoreError(f"{path}: the model manifest is not a JSON object")
     return manifest
@@ -215,12 +237,18 @@ def training_markdown(manifest: dict[str, Any], report: Path | None = None) -> s
     """Key figures of a trained model as Markdown (the Prefect summary artifact)."""
     dataset = manifest.get("dataset") or {}
     rows = [
-        ("model", manifest.get("id")), ("algorithm", manifest.get("algorithm")), ("base model", manifest.get("base_model")),
-        ("dataset version", dataset.get("id")), ("weights", manifest.get("weights")), ("steps", manifest.get("steps")),
+        ("model", manifest.get("id")),
+        ("algorithm", manifest.get("algorithm")),
+        ("base model", manifest.get("base_model")),
+        ("dataset version", dataset.get("id")),
+        ("weights", manifest.get("weights")),
+        ("steps", manifest.get("steps")),
         ("training time", _seconds(manifest.get("seconds"))),
     ]
     quality = dataset.get("eval") if isinstance(dataset.get("eval"), dict) else {}
-    rows += [(f"judge {key}", quality[key]) for key in ("agreement", "kappa", "position_consistency") if key in quality]
+    rows += [
+        (f"judge {key}", quality[key]) for key in ("agreement", "kappa", "position_consistency") if key in quality
+    ]
     rows += [(f"final {key}", value) for key, value in flat(manifest.get("metrics"))]
     table = "\n".join(f"| {_md(key)} | {_md(value)} |" for key, value in rows)
     tail = f"\n\nHTML report with plots: `{_md(report)}`\n" if report else "\n"

@@ -78,19 +78,45 @@ from typing import Any
 
 DEFAULT_URL = "http://127.0.0.1:5000/get_reward"
 MAX_BODY_BYTES = 32 << 20  # a request body's bound (HTTP 413 above): an OpenRLHF batch of long queries is a few MB
-MAX_CONCURRENCY = 1024  # open connections at once (HTTP 503 above): OpenRLHF 0.11 sends one query per request, many in parallel
+MAX_CONCURRENCY = (
+    1024  # open connections at once (HTTP 503 above): OpenRLHF 0.11 sends one query per request, many in parallel
+)
 SHUTDOWN_GRACE_S = 10  # how long Ctrl-C waits for the batch being scored
 CHAT_PATTERNS = (
     re.compile(r"<\|im_start\|>(system|user|assistant)\n(.*?)(?:<\|im_end\|>|(?=<\|im_start\|>)|$)", re.S),
-    re.compile(r"<\|start_header_id\|>(system|user|assistant)<\|end_header_id\|>\n\n(.*?)(?:<\|eot_id\|>|(?=<\|start_header_id\|>)|$)", re.S),
+    re.compile(
+        r"<\|start_header_id\|>(system|user|assistant)<\|end_header_id\|>\n\n(.*?)(?:<\|eot_id\|>|(?=<\|start_header_id\|>)|$)",
+        re.S,
+    ),
 )
-END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "</s>", "<eos>", "<|end|>", "<pad>", "<end_of_turn>")
+END_TOKENS = (
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "</s>",
+    "<eos>",
+    "<|end|>",
+    "<pad>",
+    "<end_of_turn>",
+)
 START_TOKENS = ("<|begin_of_text|>", "<s>", "<|endoftext|>", "<pad>", "<|pad|>")
 # a special token as a decode with skip_special_tokens=False writes it: <|...|>, DeepSeek's <｜...｜>, SentencePiece's
 SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]{1,64}\|>|<｜[^<>｜]{1,64}｜>|</?s>|<pad>|<unk>|<bos>|<eos>")
 MIN_MATCH = 16  # characters a cut prompt's kept piece must have for a query to match it
 # what transformers' clean_up_tokenization does to decoded text (clean_up_tokenization_spaces=True, e.g. Llama-3)
-CLEAN_UP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+CLEAN_UP = (
+    (" .", "."),
+    (" ?", "?"),
+    (" !", "!"),
+    (" ,", ","),
+    (" ' ", "'"),
+    (" n't", "n't"),
+    (" 'm", "'m"),
+    (" 's", "'s"),
+    (" 've", "'ve"),
+    (" 're", "'re"),
+)
 
 
 class RequestError(ValueError):
@@ -228,7 +254,9 @@ def request_models() -> Any:
     Strings = Annotated[list[str], Field(min_length=1)]
 
     class Model(BaseModel):
-        model_config = ConfigDict(strict=True, extra="ignore")  # JSON's types as sent; other keys (OpenRLHF's extras) ignored
+        model_config = ConfigDict(
+            strict=True, extra="ignore"
+        )  # JSON's types as sent; other keys (OpenRLHF's extras) ignored
 
     class Message(Model):
         role: Literal["system", "user", "assistant"]
@@ -293,7 +321,10 @@ def _with_prompt(query: str, prompt: str, i: int) -> tuple[list[dict], str]:
 def _from_turns(query: str, i: int) -> tuple[list[dict], str]:
     turns = parse_chat(query)
     if not turns or turns[-1]["role"] != "assistant" or len(turns) < 2:
-        raise RequestError("prompts", f"missing, and query[{i}] has no chat-template turns ending in the response: send the prompt of each query")
+        raise RequestError(
+            "prompts",
+            f"missing, and query[{i}] has no chat-template turns ending in the response: send the prompt of each query",
+        )
     return turns[:-1], turns[-1]["content"]
 
 
@@ -301,7 +332,11 @@ def _label_baselines(labels: Any, n: int) -> list[str]:
     fix = "this server takes OpenRLHF's labels as the judge's baselines (--labels-as-baselines): send a reference response per query, or serve without that option"
     if not isinstance(labels, list) or len(labels) != n:
         raise RequestError("labels", f"must be a list with one label per query ({n}): {fix}")
-    checked = _validate(request_models().Labels, {"labels": labels}, {"labels": ("", lambda label: f"is {label!r}, not a baseline response: {fix}")})
+    checked = _validate(
+        request_models().Labels,
+        {"labels": labels},
+        {"labels": ("", lambda label: f"is {label!r}, not a baseline response: {fix}")},
+    )
     return checked.labels
 
 
@@ -310,7 +345,9 @@ def _openrlhf(body: dict, labels_as_baselines: bool = False) -> RewardBatch:
     queries, prompts = request.query, request.prompts
     if prompts is not None:
         _count("prompts", prompts, len(queries))
-    pairs = [_with_prompt(q, prompts[i], i) if prompts is not None else _from_turns(q, i) for i, q in enumerate(queries)]
+    pairs = [
+        _with_prompt(q, prompts[i], i) if prompts is not None else _from_turns(q, i) for i, q in enumerate(queries)
+    ]
     baselines = _label_baselines(request.labels, len(queries)) if labels_as_baselines else None
     return RewardBatch([chat for chat, _ in pairs], [response for _, response in pairs], baselines)
 
@@ -318,13 +355,20 @@ def _openrlhf(body: dict, labels_as_baselines: bool = False) -> RewardBatch:
 def _pairs(body: dict) -> RewardBatch:
     n = len(body["responses"]) if isinstance(body["responses"], list) else 0  # shown only once `responses` is valid
     chat = "must be the prompt text or a non-empty list of {role, content} messages"
-    problems = {"responses": STRINGS, "prompts": (f"must be a list with one prompt per response ({n})", lambda _: chat), "baselines": STRINGS}
+    problems = {
+        "responses": STRINGS,
+        "prompts": (f"must be a list with one prompt per response ({n})", lambda _: chat),
+        "baselines": STRINGS,
+    }
     request = _validate(request_models().Pairs, body, problems)
     if len(request.prompts) != n:
         raise RequestError("prompts", problems["prompts"][0])
     if request.baselines is not None:
         _count("baselines", request.baselines, n)
-    messages = [[{"role": "user", "content": p}] if isinstance(p, str) else [m.model_dump() for m in p] for p in request.prompts]
+    messages = [
+        [{"role": "user", "content": p}] if isinstance(p, str) else [m.model_dump() for m in p]
+        for p in request.prompts
+    ]
     return RewardBatch(messages, request.responses, request.baselines)
 
 
@@ -337,7 +381,10 @@ def parse_request(body: Any, labels_as_baselines: bool = False) -> RewardBatch:
         return _openrlhf(body, labels_as_baselines)
     if "responses" in body:
         return _pairs(body)
-    raise RequestError("query", 'missing: send {"query": [...], "prompts": [...]} (OpenRLHF) or {"prompts": [...], "responses": [...]}')
+    raise RequestError(
+        "query",
+        'missing: send {"query": [...], "prompts": [...]} (OpenRLHF) or {"prompts": [...], "responses": [...]}',
+    )
 
 
 @dataclass
@@ -348,14 +395,18 @@ class RewardService:
     kind: str  # "model" or "judge"
     name: str
     failed_reward: float = 0.0
-    labels_as_baselines: bool = False  # OpenRLHF's `labels` as the judge's baselines (RLVR labels are bare answers: off)
+    labels_as_baselines: bool = (
+        False  # OpenRLHF's `labels` as the judge's baselines (RLVR labels are bare answers: off)
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def score(self, batch: RewardBatch) -> dict[str, Any]:
         extra = {"baseline": batch.baselines} if batch.baselines is not None else {}
         with self.lock:
             values = self.reward(batch.prompts, batch.responses, **extra)
-        failed = [not math.isfinite(v) for v in values]  # a judge reward built with failed_reward=nan marks its failures
+        failed = [
+            not math.isfinite(v) for v in values
+        ]  # a judge reward built with failed_reward=nan marks its failures
         rewards = [self.failed_reward if bad else float(v) for v, bad in zip(values, failed)]
         return {"rewards": rewards, "scores": rewards, "extra_logs": {"reward_failed": [float(bad) for bad in failed]}}
 
@@ -380,9 +431,13 @@ def make_app(service: RewardService, max_body: int = MAX_BODY_BYTES) -> Any:
 
     async def get_reward(request: Request) -> Response:
         try:
-            batch = await run_in_threadpool(parse, await request.body())  # a body over max_body: HTTP 413 from Starlette
+            batch = await run_in_threadpool(
+                parse, await request.body()
+            )  # a body over max_body: HTTP 413 from Starlette
         except ValueError as exc:  # bad JSON or a RequestError
-            field_name, problem = (exc.field, exc.problem) if isinstance(exc, RequestError) else ("body", f"not valid JSON ({exc})")
+            field_name, problem = (
+                (exc.field, exc.problem) if isinstance(exc, RequestError) else ("body", f"not valid JSON ({exc})")
+            )
             return JSONResponse({"error": f"{field_name}: {problem}", "field": field_name}, 400)
         except ClientDisconnect:  # gone before the body was whole: no one to answer
             return Response(status_code=400)
@@ -395,9 +450,13 @@ def make_app(service: RewardService, max_body: int = MAX_BODY_BYTES) -> Any:
     async def health(request: Request) -> JSONResponse:
         return JSONResponse(service.health())
 
-    async def no_route(request: Request, exc: Any) -> JSONResponse:  # 404, and 405 for a known path with another method
+    async def no_route(
+        request: Request, exc: Any
+    ) -> JSONResponse:  # 404, and 405 for a known path with another method
         hint = "use POST /get_reward" if request.method == "POST" else "use POST /get_reward or GET /health"
-        return JSONResponse({"error": f"no route {request.method} {request.url.path}: {hint}"}, exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            {"error": f"no route {request.method} {request.url.path}: {hint}"}, exc.status_code, headers=exc.headers
+        )
 
     routes = [Route(path, get_reward, methods=["POST"]) for path in ("/get_reward", "/get_reward/", "/")]
     routes += [Route(path, health, methods=["GET"]) for path in ("/health", "/health/")]
@@ -422,8 +481,14 @@ class RewardServer:
             self.socket.close()
             raise
         self.server_address = self.socket.getsockname()[:2]
-        logs = {} if os.environ.get("RLAIF_SERVER_LOG") else {"log_config": None, "log_level": "warning", "access_log": False}
-        config = uvicorn.Config(app, lifespan="off", limit_concurrency=max_concurrency, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **logs)
+        logs = (
+            {}
+            if os.environ.get("RLAIF_SERVER_LOG")
+            else {"log_config": None, "log_level": "warning", "access_log": False}
+        )
+        config = uvicorn.Config(
+            app, lifespan="off", limit_concurrency=max_concurrency, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **logs
+        )
         self.server = uvicorn.Server(config)
         self.stopped = threading.Event()
 
@@ -442,7 +507,13 @@ class RewardServer:
         self.socket.close()
 
 
-def make_server(service: RewardService, host: str = "127.0.0.1", port: int = 5000, max_body: int = MAX_BODY_BYTES, max_concurrency: int = MAX_CONCURRENCY) -> RewardServer:
+def make_server(
+    service: RewardService,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    max_body: int = MAX_BODY_BYTES,
+    max_concurrency: int = MAX_CONCURRENCY,
+) -> RewardServer:
     """A bound server; call `serve_forever()` (and `server_close()` after)."""
     return RewardServer(make_app(service, max_body), host, port, max_concurrency)
 
@@ -450,12 +521,22 @@ def make_server(service: RewardService, host: str = "127.0.0.1", port: int = 500
 # ---------------------------------------------------------------- clients (standard library only)
 
 
-def post_rewards(prompts: list, responses: list[str], baselines: list[str] | None = None, url: str | None = None, timeout: float = 300.0) -> list[float]:
+def post_rewards(
+    prompts: list,
+    responses: list[str],
+    baselines: list[str] | None = None,
+    url: str | None = None,
+    timeout: float = 300.0,
+) -> list[float]:
     """POST pairs to a running `rlaif serve-reward`; one reward per response."""
     body: dict[str, Any] = {"prompts": prompts, "responses": responses}
     if baselines is not None:
         body["baselines"] = baselines
-    request = urllib.request.Request(url or os.environ.get("RLAIF_REWARD_URL", DEFAULT_URL), json.dumps(body).encode(), {"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url or os.environ.get("RLAIF_REWARD_URL", DEFAULT_URL),
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return [float(x) for x in json.loads(response.read())["rewards"]]
 
@@ -463,7 +544,9 @@ def post_rewards(prompts: list, responses: list[str], baselines: list[str] | Non
 def _messages_of(extra_info: Any, data_source: str) -> list[dict]:
     messages = (extra_info or {}).get("messages") if isinstance(extra_info, dict) else None
     if messages is None:
-        raise ValueError(f"extra_info has no 'messages' (data_source {data_source!r}): export the data with `rlaif datasets export ID --format verl-rl`")
+        raise ValueError(
+            f"extra_info has no 'messages' (data_source {data_source!r}): export the data with `rlaif datasets export ID --format verl-rl`"
+        )
     return [{"role": str(m["role"]), "content": str(m["content"])} for m in list(messages)]
 
 
@@ -471,13 +554,29 @@ def _baseline(ground_truth: Any) -> str | None:
     return ground_truth if isinstance(ground_truth, str) and ground_truth.strip() else None
 
 
-def compute_score(data_source: str, solution_str: str, ground_truth: Any = None, extra_info: Any = None, url: str | None = None, **kwargs: Any) -> float:
+def compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: Any = None,
+    extra_info: Any = None,
+    url: str | None = None,
+    **kwargs: Any,
+) -> float:
     """verl's custom reward function: the reward of one response (its prompt from `extra_info.messages`)."""
     baseline = _baseline(ground_truth)
-    return post_rewards([_messages_of(extra_info, data_source)], [solution_str], [baseline] if baseline else None, url)[0]
+    return post_rewards(
+        [_messages_of(extra_info, data_source)], [solution_str], [baseline] if baseline else None, url
+    )[0]
 
 
-def compute_score_batch(data_sources: list, solution_strs: list[str], ground_truths: list, extra_infos: list, url: str | None = None, **kwargs: Any) -> list[float]:
+def compute_score_batch(
+    data_sources: list,
+    solution_strs: list[str],
+    ground_truths: list,
+    extra_infos: list,
+    url: str | None = None,
+    **kwargs: Any,
+) -> list[float]:
     """verl's batch reward function (reward_manager=batch): one POST for the whole batch."""
     prompts = [_messages_of(info, source) for info, source in zip(extra_infos, data_sources)]
     baselines = [_baseline(g) for g in ground_truths]

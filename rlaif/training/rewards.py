@@ -50,13 +50,20 @@ def reward_model_scorer(path: str, device: str = "cpu", batch_size: int = 8, max
 
     def reward_model(prompts: Sequence[Messages], completions: Sequence[Messages | str], **kwargs: Any) -> list[float]:
         texts = [
-            tokenizer.apply_chat_template([*prompt, {"role": "assistant", "content": completion_text(c)}], tokenize=False)
+            tokenizer.apply_chat_template(
+                [*prompt, {"role": "assistant", "content": completion_text(c)}], tokenize=False
+            )
             for prompt, c in zip(prompts, completions, strict=True)
         ]
         scores: list[float] = []
         for start in range(0, len(texts), batch_size):
             batch = tokenizer(
-                texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True, max_length=max_length, add_special_tokens=False
+                texts[start : start + batch_size],
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                add_special_tokens=False,
             ).to(device)
             with torch.no_grad():
                 scores.extend(model(**batch).logits[:, 0].float().tolist())
@@ -66,14 +73,26 @@ def reward_model_scorer(path: str, device: str = "cpu", batch_size: int = 8, max
     return reward_model
 
 
-def judge_reward(recipe_path: str | Path, store: str | Path, baseline_model: str | None = None, failed_reward: float | None = None, baseline_tokens: int = 128) -> RewardFn:
+def judge_reward(
+    recipe_path: str | Path,
+    store: str | Path,
+    baseline_model: str | None = None,
+    failed_reward: float | None = None,
+    baseline_tokens: int = 128,
+) -> RewardFn:
     """The recipe's judge as the reward (direct RLAIF); a failed judgment's reward is `failed_reward`
     (default None: missing, not zero); see `rlaif.training.rewards_judge.JudgeReward`."""
     from rlaif.config.recipe import load_recipe
     from rlaif.training.rewards_judge import JudgeReward
 
     recipe = load_recipe(recipe_path)
-    return JudgeReward(recipe, Path(store), baseline_model=baseline_model, failed_reward=failed_reward, baseline_tokens=baseline_tokens)
+    return JudgeReward(
+        recipe,
+        Path(store),
+        baseline_model=baseline_model,
+        failed_reward=failed_reward,
+        baseline_tokens=baseline_tokens,
+    )
 
 
 def reward_from_spec(spec: dict, store: str | Path, device: str = "cpu", **kwargs: Any) -> RewardFn:
@@ -84,11 +103,26 @@ def reward_from_spec(spec: dict, store: str | Path, device: str = "cpu", **kwarg
     if keys == {"model"}:
         path = resolve_model_name(str(spec["model"]), store)
         if not (Path(path) / "config.json").is_file():
-            raise RecipeError(SETTINGS, "reward.model", f"{spec['model']!r} is not a model folder, a built-in alias or a model id of the store {store}", "give a trained reward model (rlaif models list)")
+            raise RecipeError(
+                SETTINGS,
+                "reward.model",
+                f"{spec['model']!r} is not a model folder, a built-in alias or a model id of the store {store}",
+                "give a trained reward model (rlaif models list)",
+            )
         return reward_model_scorer(path, device=device, **kwargs)
     if keys == {"judge"}:
         if not Path(str(spec["judge"])).is_file():
-            raise RecipeError(SETTINGS, "reward.judge", f"recipe file {spec['judge']!r} not found", "give the path of a recipe YAML whose judge: gives the reward")
+            raise RecipeError(
+                SETTINGS,
+                "reward.judge",
+                f"recipe file {spec['judge']!r} not found",
+                "give the path of a recipe YAML whose judge: gives the reward",
+            )
         return judge_reward(spec["judge"], store, **kwargs)
     got = ", ".join(sorted(keys)) or "nothing"
-    raise RecipeError(SETTINGS, "reward", f"expected exactly one of 'model' (a reward model) or 'judge' (a recipe YAML), got {got}", "e.g. reward: {model: MODEL_ID}")
+    raise RecipeError(
+        SETTINGS,
+        "reward",
+        f"expected exactly one of 'model' (a reward model) or 'judge' (a recipe YAML), got {got}",
+        "e.g. reward: {model: MODEL_ID}",
+    )

@@ -41,7 +41,9 @@ def _prompt(messages: list[dict]) -> Prompt:
 
 
 def _generation(prompt: Prompt, policy: str, index: int, text: str) -> Generation:
-    return Generation(prompt_id=prompt.id, policy=policy, model="-", sample_index=index, text=text, finish_reason="stop")
+    return Generation(
+        prompt_id=prompt.id, policy=policy, model="-", sample_index=index, text=text, finish_reason="stop"
+    )
 
 
 class JudgeReward:
@@ -50,10 +52,22 @@ class JudgeReward:
 
     __name__ = "judge_reward"  # TRL names each reward function's metrics after it
 
-    def __init__(self, recipe, store: Path, baseline_model: str | None = None, failed_reward: float | None = None, baseline_tokens: int = 128) -> None:
+    def __init__(
+        self,
+        recipe,
+        store: Path,
+        baseline_model: str | None = None,
+        failed_reward: float | None = None,
+        baseline_tokens: int = 128,
+    ) -> None:
         self.spec = recipe.judge
         self.baseline_policy = recipe.policies[0].model_copy(
-            update={"name": "baseline", "params": recipe.policies[0].params.model_copy(update={"temperature": 0.0, "max_tokens": baseline_tokens})}
+            update={
+                "name": "baseline",
+                "params": recipe.policies[0].params.model_copy(
+                    update={"temperature": 0.0, "max_tokens": baseline_tokens}
+                ),
+            }
         )
         if baseline_model is not None:
             self.baseline_policy = self.baseline_policy.model_copy(update={"model": baseline_model})
@@ -91,7 +105,14 @@ class JudgeReward:
     def _against(self, prompts: list[Prompt], texts: list[str], baselines: list[str | None]) -> list[float | None]:
         """P(completion beats its baseline) per sample; None where the judge (or the baseline) failed."""
         ok = [i for i, b in enumerate(baselines) if b is not None]
-        pairs = [(prompts[i], _generation(prompts[i], "policy", i, texts[i]), _generation(prompts[i], "baseline", i, baselines[i])) for i in ok]
+        pairs = [
+            (
+                prompts[i],
+                _generation(prompts[i], "policy", i, texts[i]),
+                _generation(prompts[i], "baseline", i, baselines[i]),
+            )
+            for i in ok
+        ]
         rewards: list[float | None] = [None] * len(texts)
         if self.spec.type == "listwise":
             scored, _ = PER_RESPONSE["listwise"]([(p, [a, b]) for p, a, b in pairs], self.spec, self.cache, self.stats)
@@ -115,7 +136,9 @@ class JudgeReward:
     def _per_response(self, prompts: list[Prompt], texts: list[str]) -> list[float | None]:
         groups = [(p, [_generation(p, "policy", i, t)]) for i, (p, t) in enumerate(zip(prompts, texts))]
         members = juries.members_of(self.spec)
-        runs = [PER_RESPONSE[self.spec.type](groups, m.spec, self.cache, self.stats, m.principle_for)[0] for m in members]
+        runs = [
+            PER_RESPONSE[self.spec.type](groups, m.spec, self.cache, self.stats, m.principle_for)[0] for m in members
+        ]
         scored = runs[0] if len(runs) == 1 else juries.combine_scored(runs, self.spec.jury_aggregate)
         if self.spec.type == "binary":
             return [None if s.scores is None else s.scores[0] for s in scored]

@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 import torch
 
 from rlaif.training.job import TrainJob, completion_text
-from rlaif.training.ppo_model import autocast, config_from_settings, load_policy, load_tokenizer, prompt_text, save_policy, set_lora_dropout
+from rlaif.training.ppo_model import (
+    autocast,
+    config_from_settings,
+    load_policy,
+    load_tokenizer,
+    prompt_text,
+    save_policy,
+    set_lora_dropout,
+)
 
 
 @dataclass
@@ -29,17 +37,34 @@ class RRHFConfig:
     """Settings of `rlaif train rrhf` (pass any of them under `options:` in the training YAML)."""
 
     learning_rate: float = field(default=2e-5, metadata={"help": "AdamW learning rate."})
-    batch_size: int = field(default=1, metadata={"help": "Prompts (each with all its ranked responses) per optimizer step."})
+    batch_size: int = field(
+        default=1, metadata={"help": "Prompts (each with all its ranked responses) per optimizer step."}
+    )
     max_steps: int = field(default=10, metadata={"help": "Optimizer steps to run."})
-    max_length: int = field(default=512, metadata={"help": "Most prompt + response tokens; the prompt is cut from the left, then the response from the right."})
-    sft_weight: float = field(default=1.0, metadata={"help": "Weight of the cross-entropy term on the best-scored response (the paper uses 1)."})
-    length_penalty: float = field(default=1.0, metadata={"help": "p_i divides the summed log-probability by |y_i| ** length_penalty (1: mean per token)."})
-    max_responses: int = field(default=8, metadata={"help": "At most this many responses per prompt (the best and the rest in score order)."})
+    max_length: int = field(
+        default=512,
+        metadata={
+            "help": "Most prompt + response tokens; the prompt is cut from the left, then the response from the right."
+        },
+    )
+    sft_weight: float = field(
+        default=1.0,
+        metadata={"help": "Weight of the cross-entropy term on the best-scored response (the paper uses 1)."},
+    )
+    length_penalty: float = field(
+        default=1.0,
+        metadata={"help": "p_i divides the summed log-probability by |y_i| ** length_penalty (1: mean per token)."},
+    )
+    max_responses: int = field(
+        default=8, metadata={"help": "At most this many responses per prompt (the best and the rest in score order)."}
+    )
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradients are clipped to this norm."})
     seed: int = field(default=0, metadata={"help": "Seed of the row order."})
 
 
-def rrhf_loss(logps: torch.Tensor, scores: Sequence[float], best_nll: torch.Tensor, sft_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def rrhf_loss(
+    logps: torch.Tensor, scores: Sequence[float], best_nll: torch.Tensor, sft_weight: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(total, ranking, sft) for one prompt: `logps` are the responses' length-normalised
     log-probabilities, `scores` the judge's scores, `best_nll` the mean token NLL of the best one.
 
@@ -63,14 +88,18 @@ def best_index(scores: Sequence[float]) -> int:
     return max(range(len(scores)), key=lambda i: (scores[i], -i))
 
 
-def encode(tokenizer, prompt: list[dict], responses: list, max_length: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def encode(
+    tokenizer, prompt: list[dict], responses: list, max_length: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(input_ids, attention_mask, labels) for one prompt's responses, right-padded; labels are
     -100 except on each response's own tokens (the chat template's assistant turn)."""
     head = prompt_text(tokenizer, prompt)
     prompt_ids = tokenizer(head, add_special_tokens=False)["input_ids"][-max(max_length // 2, 1) :]
     rows = []
     for response in responses:
-        full = tokenizer.apply_chat_template([*prompt, {"role": "assistant", "content": completion_text(response)}], tokenize=False)
+        full = tokenizer.apply_chat_template(
+            [*prompt, {"role": "assistant", "content": completion_text(response)}], tokenize=False
+        )
         tail = full[len(head) :] if full.startswith(head) else completion_text(response) + (tokenizer.eos_token or "")
         answer = tokenizer(tail, add_special_tokens=False)["input_ids"][: max(max_length - len(prompt_ids), 1)]
         rows.append((prompt_ids + answer, [-100] * len(prompt_ids) + answer))
@@ -82,7 +111,9 @@ def encode(tokenizer, prompt: list[dict], responses: list, max_length: int) -> t
     return ids, attention, labels
 
 
-def sequence_logps(logits: torch.Tensor, labels: torch.Tensor, length_penalty: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def sequence_logps(
+    logits: torch.Tensor, labels: torch.Tensor, length_penalty: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per sequence: (summed label log-probability / length ** length_penalty, mean token NLL).
 
     >>> logits = torch.zeros(1, 3, 4)  # uniform over 4 tokens: log p = -log 4 per token
@@ -97,7 +128,9 @@ def sequence_logps(logits: torch.Tensor, labels: torch.Tensor, length_penalty: f
     return logprobs.sum(dim=1) / lengths**length_penalty, -logprobs.sum(dim=1) / lengths
 
 
-def prompt_loss(policy, tokenizer, row: dict, cfg: RRHFConfig, device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def prompt_loss(
+    policy, tokenizer, row: dict, cfg: RRHFConfig, device: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     order = sorted(range(len(row["scores"])), key=lambda i: -row["scores"][i])[: cfg.max_responses]
     responses, scores = [row["responses"][i] for i in order], [float(row["scores"][i]) for i in order]
     ids, attention, labels = (t.to(device) for t in encode(tokenizer, row["prompt"], responses, cfg.max_length))
@@ -109,13 +142,17 @@ def prompt_loss(policy, tokenizer, row: dict, cfg: RRHFConfig, device: str) -> t
 
 def run(job: TrainJob) -> dict:
     """Train with RRHF on job.rows ('listwise' rows); returns the final metrics."""
-    rows = [r for r in job.rows if len(r.get("responses") or []) >= 1 and len(r["responses"]) == len(r.get("scores") or [])]
+    rows = [
+        r for r in job.rows if len(r.get("responses") or []) >= 1 and len(r["responses"]) == len(r.get("scores") or [])
+    ]
     if not rows:
         raise ValueError("RRHF got no ranked prompts (listwise rows with responses and scores)")
     cfg = config_from_settings(RRHFConfig, job.settings)
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(job.model_path)
-    policy, lora = load_policy(job.model_path, job.settings, job.device)  # LoRA: the settings' lora_r, lora_alpha, lora_dropout, lora_target_modules
+    policy, lora = load_policy(
+        job.model_path, job.settings, job.device
+    )  # LoRA: the settings' lora_r, lora_alpha, lora_dropout, lora_target_modules
     policy.eval()  # the base model's own dropout off
     set_lora_dropout(policy, True)  # the adapters' lora_dropout on (a setting of the model id); no-op without LoRA
     params = [p for p in policy.parameters() if p.requires_grad]
@@ -131,10 +168,12 @@ def run(job: TrainJob) -> dict:
         torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
         metrics = {
-            "step": step, "loss": float(loss.detach()),
+            "step": step,
+            "loss": float(loss.detach()),
             "rank_loss": sum(float(r.detach()) for _, r, _ in losses) / len(losses),
             "sft_loss": sum(float(s.detach()) for _, _, s in losses) / len(losses),
-            "learning_rate": cfg.learning_rate, "seconds": time.perf_counter() - started,
+            "learning_rate": cfg.learning_rate,
+            "seconds": time.perf_counter() - started,
         }
         job.on_metrics(dict(metrics))
     save_policy(policy, tokenizer, job.output_dir, lora)

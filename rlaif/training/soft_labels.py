@@ -38,7 +38,9 @@ def soft_rm_loss(chosen: torch.Tensor, rejected: torch.Tensor, p_chosen: torch.T
     return -(p * F.logsigmoid(delta) + (1 - p) * F.logsigmoid(-delta)).mean()
 
 
-def soft_dpo_loss(delta: torch.Tensor, beta: float, p_chosen: torch.Tensor, mode: str = "smoothing", mean_weight: float = 1.0) -> torch.Tensor:
+def soft_dpo_loss(
+    delta: torch.Tensor, beta: float, p_chosen: torch.Tensor, mode: str = "smoothing", mean_weight: float = 1.0
+) -> torch.Tensor:
     """DPO with per-pair label smoothing eps = 1 - p (`smoothing`) or confidence weights |2p - 1|
     divided by `mean_weight`, the mean weight over the training pairs (`weighting`)."""
     p = p_chosen.to(delta.dtype)
@@ -59,7 +61,9 @@ def mean_confidence(p_chosen: Any) -> float:
     p = torch.as_tensor(list(p_chosen), dtype=torch.float64)
     weight = float((2 * p - 1).abs().mean()) if len(p) else 0.0
     if weight <= 0:
-        raise ValueError("soft_labels weighting: every pair has p_chosen 0.5, so every weight |2p - 1| is 0 and nothing is learnt - use soft_labels: smoothing")
+        raise ValueError(
+            "soft_labels weighting: every pair has p_chosen 0.5, so every weight |2p - 1| is 0 and nothing is learnt - use soft_labels: smoothing"
+        )
     return round(weight, 12)
 
 
@@ -112,8 +116,11 @@ class SoftDPOTrainer(DPOTrainer):
     def __init__(self, *args: Any, soft_mode: str = "smoothing", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         ignored = {
-            "loss_type": self.loss_types != ["sigmoid"], "f_divergence_type": self.f_divergence_type != "reverse_kl",
-            "ld_alpha": self.ld_alpha is not None, "use_weighting": bool(self.use_weighting), "label_smoothing": self.label_smoothing != 0.0,
+            "loss_type": self.loss_types != ["sigmoid"],
+            "f_divergence_type": self.f_divergence_type != "reverse_kl",
+            "ld_alpha": self.ld_alpha is not None,
+            "use_weighting": bool(self.use_weighting),
+            "label_smoothing": self.label_smoothing != 0.0,
         }
         if any(ignored.values()):
             raise ValueError(
@@ -132,7 +139,9 @@ class SoftDPOTrainer(DPOTrainer):
     def _sequence_logps(self, model: Any, model_kwargs: dict, labels: torch.Tensor, seq_len: int) -> torch.Tensor:
         return model(**model_kwargs, labels=labels, fused_lm_head=True).log_probs[:, -seq_len:].sum(dim=1)
 
-    def _policy_logps(self, model: Any, model_kwargs: dict, labels: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _policy_logps(
+        self, model: Any, model_kwargs: dict, labels: torch.Tensor, seq_len: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Summed log-probabilities of the policy, and its MoE load-balancing loss (None unless enabled)."""
         router = {"output_router_logits": True} if self.aux_loss_enabled else {}
         outputs = model(**model_kwargs, **router, labels=labels, fused_lm_head=True)
@@ -156,17 +165,24 @@ class SoftDPOTrainer(DPOTrainer):
         mode = "train" if self.model.training else "eval"
         p_chosen = inputs.pop(SOFT_COLUMN)
         completion_mask = inputs["completion_mask"]
-        model_kwargs = {k: v for k, v in inputs.items() if k not in {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}}
+        model_kwargs = {
+            k: v for k, v in inputs.items() if k not in {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}
+        }
         model_kwargs["use_cache"] = False
         labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
         seq_len = completion_mask.size(1) - 1
         logps, aux_loss = self._policy_logps(model, model_kwargs, labels, seq_len)
         ref_logps = self._reference_logps(inputs, model_kwargs, labels, seq_len)
         chosen_ratio, rejected_ratio = (logps - ref_logps).chunk(2, dim=0)
-        loss = soft_dpo_loss(chosen_ratio - rejected_ratio, self.beta, p_chosen, self.soft_mode, self.mean_weight) * self.loss_weights[0]
+        loss = (
+            soft_dpo_loss(chosen_ratio - rejected_ratio, self.beta, p_chosen, self.soft_mode, self.mean_weight)
+            * self.loss_weights[0]
+        )
         if aux_loss is not None:
             loss = loss + self.router_aux_loss_coef * aux_loss
-            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss.detach()).mean().item())
+            self._metrics[mode]["aux_loss"].append(
+                self.accelerator.gather_for_metrics(aux_loss.detach()).mean().item()
+            )
         self._log_rewards(mode, self.beta * chosen_ratio.detach(), self.beta * rejected_ratio.detach())
         if return_outputs:
             return loss, None

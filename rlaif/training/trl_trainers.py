@@ -41,7 +41,13 @@ METRIC_NAMES = {
 }
 SUMMARY_KEYS = ("train_runtime", "train_loss", "train_samples_per_second", "train_steps_per_second")
 # rlaif's settings by the TRL config field they set (the name an error gives the user).
-SETTING_OF = {"max_steps": "max_steps", "per_device_train_batch_size": "batch_size", "seed": "seed", "max_length": "max_length", "learning_rate": "learning_rate"}
+SETTING_OF = {
+    "max_steps": "max_steps",
+    "per_device_train_batch_size": "batch_size",
+    "seed": "seed",
+    "max_length": "max_length",
+    "learning_rate": "learning_rate",
+}
 # Settings that rlaif applies itself where the algorithm's TRL config has no such field.
 APPLIED_BY_RLAIF = {"rloo": ("max_length",), "grpo": ("max_length",)}
 
@@ -79,7 +85,9 @@ class MetricsCallback(TrainerCallback):
 def _not_applied(cls, key: str) -> RecipeError:
     setting = SETTING_OF.get(key, key)
     return RecipeError(
-        "training settings", setting, f"{cls.__module__.split('.')[0]}.{cls.__name__} has no field {key!r}, so this setting would not apply",
+        "training settings",
+        setting,
+        f"{cls.__module__.split('.')[0]}.{cls.__name__} has no field {key!r}, so this setting would not apply",
         f"set the field of {cls.__name__} that does this under options (see its fields), or use the TRL version rlaif is tested with (1.16)",
     )
 
@@ -93,10 +101,19 @@ def build_config(job: TrainJob, **specific: Any):
     cls = config_class(job.algorithm)
     names = {f.name for f in dataclasses.fields(cls)}
     s = job.settings
-    common = {"max_steps": s.max_steps or -1, "per_device_train_batch_size": s.batch_size, "seed": s.seed, "max_length": s.max_length}
+    common = {
+        "max_steps": s.max_steps or -1,
+        "per_device_train_batch_size": s.batch_size,
+        "seed": s.seed,
+        "max_length": s.max_length,
+    }
     if s.learning_rate is not None:
         common["learning_rate"] = s.learning_rate
-    wanted = {key: value for key, value in {**common, **specific}.items() if key not in APPLIED_BY_RLAIF.get(job.algorithm, ())}
+    wanted = {
+        key: value
+        for key, value in {**common, **specific}.items()
+        if key not in APPLIED_BY_RLAIF.get(job.algorithm, ())
+    }
     missing = [key for key in wanted if key not in names]
     if missing:
         raise _not_applied(cls, missing[0])
@@ -105,7 +122,12 @@ def build_config(job: TrainJob, **specific: Any):
     try:
         return cls(output_dir=str(job.output_dir / "trainer"), **kwargs)
     except (TypeError, ValueError) as exc:
-        raise RecipeError("training settings", job.algorithm, f"{cls.__name__} refused the settings: {exc}", "fix the option named above") from exc
+        raise RecipeError(
+            "training settings",
+            job.algorithm,
+            f"{cls.__name__} refused the settings: {exc}",
+            "fix the option named above",
+        ) from exc
 
 
 def load_tokenizer(path: str):
@@ -151,7 +173,12 @@ def make_trainer(job: TrainJob, trainer_cls, model, config, tokenizer, extra_met
     """(trainer, its metrics callback) on job.rows; extra keyword arguments go to the trainer."""
     callback = MetricsCallback(job.on_metrics, extra_metrics)
     trainer = trainer_cls(
-        model=model, args=config, train_dataset=_dataset(job.rows), processing_class=tokenizer, callbacks=[callback], **kwargs
+        model=model,
+        args=config,
+        train_dataset=_dataset(job.rows),
+        processing_class=tokenizer,
+        callbacks=[callback],
+        **kwargs,
     )
     trainer.remove_callback(PrinterCallback)  # metrics go to job.on_metrics (and the progress bar), not stdout
     return trainer, callback
@@ -167,7 +194,14 @@ def run_sft(job: TrainJob) -> dict:
     """Supervised fine-tuning on the best response per prompt (distillation of the judged outputs)."""
     from trl import SFTTrainer
 
-    return _run(job, SFTTrainer, load_causal_lm(job), build_config(job), tokenizer=load_tokenizer(job.model_path), peft_config=lora_config(job.settings))
+    return _run(
+        job,
+        SFTTrainer,
+        load_causal_lm(job),
+        build_config(job),
+        tokenizer=load_tokenizer(job.model_path),
+        peft_config=lora_config(job.settings),
+    )
 
 
 def run_rm(job: TrainJob) -> dict:
@@ -184,7 +218,14 @@ def run_rm(job: TrainJob) -> dict:
     if not soft:  # hard labels: Bradley-Terry, -log s(r_c - r_r); TRL would add the rows' `margin` (2p - 1, the soft label again)
         job = replace(job, rows=[{key: value for key, value in row.items() if key != "margin"} for row in job.rows])
     trainer_cls = SoftRewardTrainer if soft else RewardTrainer
-    return _run(job, trainer_cls, model, build_config(job), tokenizer=tokenizer, peft_config=lora_config(job.settings, "SEQ_CLS"))
+    return _run(
+        job,
+        trainer_cls,
+        model,
+        build_config(job),
+        tokenizer=tokenizer,
+        peft_config=lora_config(job.settings, "SEQ_CLS"),
+    )
 
 
 def run_dpo(job: TrainJob) -> dict:
@@ -204,7 +245,14 @@ def run_kto(job: TrainJob) -> dict:
     """KTO on unpaired good / bad completions (the feedback table, else the pairs unpaired)."""
     from trl import KTOTrainer
 
-    return _run(job, KTOTrainer, load_causal_lm(job), build_config(job), tokenizer=load_tokenizer(job.model_path), peft_config=lora_config(job.settings))
+    return _run(
+        job,
+        KTOTrainer,
+        load_causal_lm(job),
+        build_config(job),
+        tokenizer=load_tokenizer(job.model_path),
+        peft_config=lora_config(job.settings),
+    )
 
 
 def is_missing(value: Any) -> bool:
@@ -222,12 +270,20 @@ def reward_function(job: TrainJob):
     """`job.reward` in the shape TRL's reward_funcs take: plain floats, and None where the reward is
     missing (TRL leaves it out of the baseline, advantage 0). Its `counts` hold {"scored", "failed"}."""
     if job.reward is None:
-        raise RecipeError("training settings", "reward", f"{job.algorithm} needs a reward", "set reward: {model: RM_ID} or reward: {judge: RECIPE.yaml}")
+        raise RecipeError(
+            "training settings",
+            "reward",
+            f"{job.algorithm} needs a reward",
+            "set reward: {model: RM_ID} or reward: {judge: RECIPE.yaml}",
+        )
     reward = job.reward
     counts = {"scored": 0, "failed": 0}
 
     def rlaif_reward(prompts, completions, **kwargs):
-        values = [None if is_missing(value) else float(value) for value in reward(prompts=prompts, completions=completions, **kwargs)]
+        values = [
+            None if is_missing(value) else float(value)
+            for value in reward(prompts=prompts, completions=completions, **kwargs)
+        ]
         failed = sum(value is None for value in values)
         counts["failed"] += failed
         counts["scored"] += len(values) - failed
@@ -248,7 +304,11 @@ def left_truncate(prompt_ids: list, limit: int) -> list[list[int]]:
 
 def _per_token(value: Any, prompt_ids: list) -> bool:
     """Whether a tokenizer output field has one entry per prompt token (e.g. token_type_ids)."""
-    return isinstance(value, list) and len(value) == len(prompt_ids) and all(len(v) == len(ids) for v, ids in zip(value, prompt_ids))
+    return (
+        isinstance(value, list)
+        and len(value) == len(prompt_ids)
+        and all(len(v) == len(ids) for v, ids in zip(value, prompt_ids))
+    )
 
 
 SCORED = "rlaif_scored"  # per completion: whether any reward function scored it (carried through TRL's batch splits)
@@ -306,7 +366,9 @@ def online_trainer(trainer_cls):
             if self.model.training:
                 self._window["seen"] = True
                 self._window["scored"] = self._window["scored"] or bool(inputs[SCORED].any())
-            return {key: value for key, value in inputs.items() if key != SCORED}  # a copy: TRL reuses its buffered batches
+            return {
+                key: value for key, value in inputs.items() if key != SCORED
+            }  # a copy: TRL reuses its buffered batches
 
         def _skip_optimizer_step(self) -> bool:
             """Whether no micro-batch since the last optimizer step (on any process) held a scored completion."""
@@ -332,7 +394,9 @@ def online_trainer(trainer_cls):
                         return None
                     return step(*step_args, **step_kwargs)
 
-                optimizer.step = types.MethodType(guarded_step, optimizer)  # a bound method, as torch's LR schedulers wrap it
+                optimizer.step = types.MethodType(
+                    guarded_step, optimizer
+                )  # a bound method, as torch's LR schedulers wrap it
                 self._guarded_optimizer = optimizer
             return optimizer
 
@@ -342,8 +406,16 @@ def online_trainer(trainer_cls):
             if all(len(ids) <= limit for ids in prompt_ids):
                 return prompt_ids, images, fields
             if images is not None:
-                raise RecipeError("training settings", "max_length", f"a prompt with images is longer than {limit} tokens, and cutting it would split its image tokens", "raise max_length")
-            fields = {key: left_truncate(value, limit) if _per_token(value, prompt_ids) else value for key, value in fields.items()}
+                raise RecipeError(
+                    "training settings",
+                    "max_length",
+                    f"a prompt with images is longer than {limit} tokens, and cutting it would split its image tokens",
+                    "raise max_length",
+                )
+            fields = {
+                key: left_truncate(value, limit) if _per_token(value, prompt_ids) else value
+                for key, value in fields.items()
+            }
             return left_truncate(prompt_ids, limit), images, fields
 
     Online.__name__ = Online.__qualname__ = trainer_cls.__name__
@@ -357,9 +429,20 @@ def _run_online(job: TrainJob, trainer_name: str) -> dict:
     reward = reward_function(job)
     steps = {"last": 0, "skipped": 0}
     return _run(
-        job, online_trainer(getattr(trl, trainer_name)), load_causal_lm(job), build_config(job), tokenizer=tokenizer, reward_funcs=reward,
-        peft_config=lora_config(job.settings), max_prompt_length=job.settings.max_length, step_counts=steps,
-        extra_metrics=lambda: {"reward_failed": float(reward.counts["failed"]), "update_skipped": float(steps["last"]), "steps_skipped": float(steps["skipped"])},
+        job,
+        online_trainer(getattr(trl, trainer_name)),
+        load_causal_lm(job),
+        build_config(job),
+        tokenizer=tokenizer,
+        reward_funcs=reward,
+        peft_config=lora_config(job.settings),
+        max_prompt_length=job.settings.max_length,
+        step_counts=steps,
+        extra_metrics=lambda: {
+            "reward_failed": float(reward.counts["failed"]),
+            "update_skipped": float(steps["last"]),
+            "steps_skipped": float(steps["skipped"]),
+        },
     )
 
 

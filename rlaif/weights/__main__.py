@@ -21,7 +21,10 @@ def main(argv: list[str]) -> int:
         return 0
     args = _resolve_args(argv)
     if args is None:
-        print("usage: python -m rlaif.weights requirements | resolve [--from-hub [--revision REV]] ALIAS...", file=sys.stderr)
+        print(
+            "usage: python -m rlaif.weights requirements | resolve [--from-hub [--revision REV]] ALIAS...",
+            file=sys.stderr,
+        )
         return 2
     aliases, from_hub, revision = args
     for alias in aliases or list(PART_SETS):

@@ -49,7 +49,9 @@ class BuiltinModel:
     gguf_name: str  # file name of the GGUF inside that distribution
     chat_template: str
     parts: PartSet | None = None  # a GGUF split over part packages (rlaif.weights.parts) instead
-    upstream: str = ""  # its publisher's Hub repository (`make judges FROM=hub` downloads it instead: rlaif.weights.hub)
+    upstream: str = (
+        ""  # its publisher's Hub repository (`make judges FROM=hub` downloads it instead: rlaif.weights.hub)
+    )
 
 
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
@@ -94,7 +96,11 @@ def model_dir(alias: str) -> Path:
 
 def is_converted(folder: Path) -> bool:
     """Whether ``folder`` holds a complete conversion (marker, config and weights)."""
-    return (folder / COMPLETE_MARKER).is_file() and (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+    return (
+        (folder / COMPLETE_MARKER).is_file()
+        and (folder / "config.json").is_file()
+        and any(folder.glob("*.safetensors"))
+    )
 
 
 def find_gguf(spec: BuiltinModel) -> Path:
@@ -106,7 +112,9 @@ def find_gguf(spec: BuiltinModel) -> Path:
     try:
         dist = importlib.metadata.distribution(spec.distribution)
     except importlib.metadata.PackageNotFoundError:
-        raise BackendError(f"model '{spec.alias}' needs the Python package '{spec.distribution}', which is not installed - {fix}") from None
+        raise BackendError(
+            f"model '{spec.alias}' needs the Python package '{spec.distribution}', which is not installed - {fix}"
+        ) from None
     for entry in dist.files or ():
         if entry.name == spec.gguf_name:
             path = Path(str(dist.locate_file(entry)))
@@ -232,7 +240,9 @@ def convert_builtin(alias: str, from_hub: bool = False, revision: str = "main") 
     spec = BUILTIN_MODELS[alias]
     final = model_dir(alias)
     if from_hub and not spec.upstream:
-        raise BackendError(f"model '{alias}' names no upstream Hub repository - install it from its package instead: make judges")
+        raise BackendError(
+            f"model '{alias}' names no upstream Hub repository - install it from its package instead: make judges"
+        )
     commit = resolve_revision(spec.upstream, revision) if from_hub else None
     if is_converted(final) and wanted(_recorded_source(final), commit):
         return final

@@ -115,17 +115,30 @@ def hub_errors(repo: str, revision: str, endpoint: str, error: type[Exception], 
 
 def hub_error_message(exc: Exception, repo: str, revision: str, endpoint: str, fixes: HubFixes) -> str | None:
     """The message of a huggingface_hub or network failure, None for any other exception."""
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     where = f"{repo} on {endpoint}"
     if isinstance(exc, RevisionNotFoundError):
         return f"{repo}@{revision}: no such tag, branch or commit on {endpoint} - {fixes.revision}"
     if isinstance(exc, RepositoryNotFoundError):
-        return f"{where}: no such {fixes.kind}, or it is gated or private and HF_TOKEN cannot read it - {fixes.not_found}"
+        return (
+            f"{where}: no such {fixes.kind}, or it is gated or private and HF_TOKEN cannot read it - {fixes.not_found}"
+        )
     if isinstance(exc, EntryNotFoundError):
-        return f"{where}@{revision}: a file is missing ({first_line(exc)})" + (f" - {fixes.missing}" if fixes.missing else "")
+        return f"{where}@{revision}: a file is missing ({first_line(exc)})" + (
+            f" - {fixes.missing}" if fixes.missing else ""
+        )
     if isinstance(exc, (OfflineModeIsEnabled, LocalEntryNotFoundError)):
-        return f"cannot reach {endpoint} (offline mode, or the network is down) - unset HF_HUB_OFFLINE, {fixes.offline}"
+        return (
+            f"cannot reach {endpoint} (offline mode, or the network is down) - unset HF_HUB_OFFLINE, {fixes.offline}"
+        )
     if isinstance(exc, HfHubHTTPError):
         status = exc.response.status_code if exc.response is not None else None
         if status == 401:
@@ -174,7 +187,11 @@ def _check_model_folder(repo: str, out: Path, architecture: str | None) -> None:
 
     config = out / "config.json"
     if not config.is_file() or not any(out.glob("*.safetensors")):
-        raise BackendError(f"{repo}: the repository has no config.json and *.safetensors at its top level - it is not a transformers model repository")
+        raise BackendError(
+            f"{repo}: the repository has no config.json and *.safetensors at its top level - it is not a transformers model repository"
+        )
     model_type = json.loads(config.read_text()).get("model_type")
     if architecture and model_type != architecture:
-        raise BackendError(f"{repo}: config.json says model_type {model_type!r}, expected {architecture!r} - it is not the model this alias names")
+        raise BackendError(
+            f"{repo}: config.json says model_type {model_type!r}, expected {architecture!r} - it is not the model this alias names"
+        )

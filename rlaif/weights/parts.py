@@ -83,15 +83,25 @@ def locate_part(parts: PartSet, package: str) -> Part:
     try:
         dist = importlib.metadata.distribution(package)
     except importlib.metadata.PackageNotFoundError:
-        raise BackendError(f"model '{parts.alias}' needs the Python package '{package}=={parts.version}' (one of {parts.count} parts of its GGUF), which is not installed - {INSTALL_HINT}") from None
+        raise BackendError(
+            f"model '{parts.alias}' needs the Python package '{package}=={parts.version}' (one of {parts.count} parts of its GGUF), which is not installed - {INSTALL_HINT}"
+        ) from None
     if dist.version != parts.version:
-        raise BackendError(f"model '{parts.alias}': package '{package}' is version {dist.version}, but {parts.version} is pinned - {REINSTALL_HINT}")
+        raise BackendError(
+            f"model '{parts.alias}': package '{package}' is version {dist.version}, but {parts.version} is pinned - {REINSTALL_HINT}"
+        )
     for entry in dist.files or ():
         if entry.name.endswith(".bin") and "data" in entry.parts:
             path = Path(str(dist.locate_file(entry)))
             if path.is_file():
-                return Part(package, path, _record_hex(entry.hash.value) if entry.hash and entry.hash.mode == "sha256" else None)
-    raise BackendError(f"model '{parts.alias}': package '{package}' is installed but holds no data/*.bin chunk - {REINSTALL_HINT}")
+                return Part(
+                    package,
+                    path,
+                    _record_hex(entry.hash.value) if entry.hash and entry.hash.mode == "sha256" else None,
+                )
+    raise BackendError(
+        f"model '{parts.alias}': package '{package}' is installed but holds no data/*.bin chunk - {REINSTALL_HINT}"
+    )
 
 
 def _record_hex(value: str) -> str:
@@ -166,10 +176,14 @@ def check_metadata(parts: PartSet, path: Path) -> None:
     try:
         found = gguf_metadata(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure means it is not the GGUF we pinned
-        raise BackendError(f"model '{parts.alias}': the joined file is not a readable GGUF ({type(exc).__name__}: {exc}) - {REINSTALL_HINT}") from None
+        raise BackendError(
+            f"model '{parts.alias}': the joined file is not a readable GGUF ({type(exc).__name__}: {exc}) - {REINSTALL_HINT}"
+        ) from None
     expected = {"general.architecture": parts.architecture, "general.name": parts.name}
     if found != expected:
-        raise BackendError(f"model '{parts.alias}': the joined GGUF's metadata is {found}, expected {expected} - these are not the pinned weights: {REINSTALL_HINT}")
+        raise BackendError(
+            f"model '{parts.alias}': the joined GGUF's metadata is {found}, expected {expected} - these are not the pinned weights: {REINSTALL_HINT}"
+        )
 
 
 def joined_gguf(parts: PartSet, folder: Path, locate: Locator = locate_part) -> Path:

@@ -17,7 +17,15 @@ from rlaif.config.settings import store_path
 from rlaif.core.errors import BackendError, StoreError
 from rlaif.core.names import is_version_id
 from rlaif.store.models import damaged_model, find_model, load_model_manifest, model_path, models_dir
-from rlaif.weights.builtin import BUILTIN_MODELS, cache_root, check_source, convert_builtin, is_builtin, is_converted, model_dir
+from rlaif.weights.builtin import (
+    BUILTIN_MODELS,
+    cache_root,
+    check_source,
+    convert_builtin,
+    is_builtin,
+    is_converted,
+    model_dir,
+)
 
 
 def resolve_model(name: str, store: str | Path | None = None) -> str:
@@ -75,7 +83,9 @@ def check_local_model(name: str, store: str | Path | None = None) -> None:
     if not path.exists() and _in_hub_cache(name):
         return
     what = (
-        f"'{name}' is a folder without config.json" if path.is_dir() else f"'{name}' is not a built-in alias, a trained model of the store, a local model folder or a model in the Hugging Face cache"
+        f"'{name}' is a folder without config.json"
+        if path.is_dir()
+        else f"'{name}' is not a built-in alias, a trained model of the store, a local model folder or a model in the Hugging Face cache"
     )
     raise BackendError(
         f"model {what} - built-in aliases: {', '.join(BUILTIN_MODELS)}; trained models: `rlaif models list`; weights are not downloaded at run time: "
@@ -94,10 +104,14 @@ def _check_store_weights(name: str, store: str | Path | None) -> None:
     if (folder / "model" / "config.json").is_file():
         return
     if not (folder / "adapter" / "adapter_config.json").is_file():
-        raise BackendError(f"{folder}: no model/config.json and no adapter/adapter_config.json - the model is damaged: delete the folder and train it again")
+        raise BackendError(
+            f"{folder}: no model/config.json and no adapter/adapter_config.json - the model is damaged: delete the folder and train it again"
+        )
     base = manifest.get("base_model") or manifest.get("base_model_path")
     if not base:
-        raise BackendError(f"{folder / 'manifest.json'}: a LoRA adapter without `base_model` - the model is damaged: delete the folder and train it again")
+        raise BackendError(
+            f"{folder / 'manifest.json'}: a LoRA adapter without `base_model` - the model is damaged: delete the folder and train it again"
+        )
     check_local_model(str(base), where)
 
 
@@ -170,13 +184,17 @@ def _merge(store: str | Path, model_id: str, adapter: Path, out: Path) -> None:
     manifest = load_model_manifest(store, model_id)
     base_name = manifest.get("base_model") or manifest.get("base_model_path")
     if not base_name:
-        raise damaged_model(models_dir(store) / model_id / "manifest.json", "no `base_model` to merge the adapter into")
+        raise damaged_model(
+            models_dir(store) / model_id / "manifest.json", "no `base_model` to merge the adapter into"
+        )
     base = resolve_model(str(base_name), store)
     config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
     tokenizer = AutoTokenizer.from_pretrained(str(adapter if (adapter / "tokenizer_config.json").is_file() else base))
     if config.get("task_type") == "SEQ_CLS":
         model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype=torch.float32)
-        model.config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        model.config.pad_token_id = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        )
     else:
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
