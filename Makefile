@@ -96,6 +96,7 @@ server: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	# the layers (pyproject.toml [tool.importlinter]): no import from a lower layer to a higher one, inside functions too
 	$(VENV)/bin/lint-imports
 

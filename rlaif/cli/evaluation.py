@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any, Optional
 
 import typer
 from rich.table import Table
 
-from rlaif.cli.common import StoreOption, console, err, fail
+from rlaif.cli.common import StoreOption, console, emit, err, fail
 from rlaif.core.errors import RlaifError
 
 f2 = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
@@ -78,8 +76,7 @@ def eval_policy(
     except RlaifError as exc:
         fail(exc)
     if as_json:
-        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-        return
+        return emit(result)
     calls = result["calls"]
     lines = [
         f"{model} vs {baseline} on {result['prompts']['rows']} prompts, judged by {judge} ({result['judge']['type']}, {result['judge']['model']})",
@@ -137,8 +134,7 @@ def eval_rm(
     except RlaifError as exc:
         fail(exc)
     if as_json:
-        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-        return
+        return emit(result)
     for line in rm_lines(result, gold):
         console.print(line, highlight=False, soft_wrap=True, markup=False)
 
@@ -320,8 +316,7 @@ def eval_judge(
     except RlaifError as exc:
         fail(exc)
     if as_json:
-        sys.stdout.write(json.dumps(results[0] if len(results) == 1 else results, indent=2, ensure_ascii=False) + "\n")
-        return
+        return emit(results[0] if len(results) == 1 else results)
     labels = [f"{path} ({recipe.judge.type}, {recipe.judge.model})" for path, recipe in zip(recipes, parsed)]
     header, rows = leaderboard_rows(results, labels)
     table = Table(*header, title=f"judges on {gold}" + (f" (first {limit} rows)" if limit else ""))
