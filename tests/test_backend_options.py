@@ -148,3 +148,15 @@ def test_the_cli_refuses_the_option_cleanly(tmp_path):
     store = tmp_path / "store"
     result = run_cli("run", str(path), "--store", str(store), "--no-prefect")
     assert_clean_failure(result, str(path), "policies.0.batch_size", "openai backend", store=store)
+
+
+def test_the_engine_table_names_every_engine_field_of_the_recipe_and_the_class_of_each_backend():
+    """rlaif.config.engines is the one table: each option is a ModelSpec field, each ModelSpec field besides
+    backend/model belongs to some engine, and each backend class reads its options from the table."""
+    from rlaif.backends import backend_class
+    from rlaif.config.engines import ENGINE_FIELDS, ENGINE_OPTIONS
+
+    assert set(ENGINE_FIELDS) == set(ModelSpec.model_fields) - {"backend", "model"}
+    assert set(ENGINE_OPTIONS) == set(BACKENDS)
+    for name in BACKENDS:
+        assert backend_class(name).options == ENGINE_OPTIONS[name], name

@@ -78,7 +78,7 @@ class Backend:
     name = "base"
     #: The ModelSpec fields this engine reads besides `backend` and `model`; a recipe that sets
     #: another one for it is an error naming the field (rlaif.config.recipe.ModelSpec).
-    options: frozenset[str] = frozenset()
+    options: tuple[str, ...] | frozenset[str] = ()
     #: The packages this engine imports when it loads (checked before a run: rlaif.pipeline.preflight).
     requires: tuple[str, ...] = ()
 

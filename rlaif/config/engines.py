@@ -12,32 +12,30 @@ BACKENDS: dict[str, str] = {
 }
 
 #: backend name -> the ModelSpec fields (besides `backend` and `model`) it reads; setting another is a recipe error
-ENGINE_OPTIONS: dict[str, frozenset[str]] = {
-    "transformers": frozenset({"batch_size", "threads", "dtype"}),
-    "openai": frozenset(
-        {
-            "base_url",
-            "api_key_env",
-            "max_concurrency",
-            "timeout_s",
-            "max_retries",
-            "rpm",
-            "tpm",
-            "batch",
-            "batch_poll_s",
-        }
+ENGINE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "openai": (
+        "base_url",
+        "api_key_env",
+        "max_concurrency",
+        "timeout_s",
+        "max_retries",
+        "rpm",
+        "tpm",
+        "batch",
+        "batch_poll_s",
     ),
-    "vllm": frozenset(
-        {
-            "dtype",
-            "max_model_len",
-            "enable_prefix_caching",
-            "gpu_memory_utilization",
-            "tensor_parallel_size",
-            "vllm_env",
-        }
+    "transformers": ("batch_size", "threads", "dtype"),
+    "vllm": (
+        "dtype",
+        "max_model_len",
+        "enable_prefix_caching",
+        "gpu_memory_utilization",
+        "tensor_parallel_size",
+        "vllm_env",
     ),
 }
+#: every engine field of a ModelSpec, each once (the order a recipe's fields are checked in)
+ENGINE_FIELDS = tuple(dict.fromkeys(name for options in ENGINE_OPTIONS.values() for name in options))
 
 #: Backends that hold no model in this process (a client of an endpoint): a run keeps them side by side.
 API_BACKENDS = frozenset({"openai"})

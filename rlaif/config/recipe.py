@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from rlaif.config.engines import API_BACKENDS, BACKENDS, ENGINE_OPTIONS
+from rlaif.config.engines import API_BACKENDS, BACKENDS, ENGINE_FIELDS, ENGINE_OPTIONS
 from rlaif.config.recipe_checks import (
     check_api_key_env,
     check_base_url,
@@ -139,27 +139,6 @@ class ModelSpec(Strict):
             if "backend" not in member.model_fields_set:
                 check_backend_options(member, self.backend, f"jury.{number}.")
         return self
-
-
-ENGINE_FIELDS = (
-    "base_url",
-    "api_key_env",
-    "max_concurrency",
-    "timeout_s",
-    "max_retries",
-    "rpm",
-    "tpm",
-    "batch",
-    "batch_poll_s",
-    "batch_size",
-    "threads",
-    "dtype",
-    "max_model_len",
-    "enable_prefix_caching",
-    "gpu_memory_utilization",
-    "tensor_parallel_size",
-    "vllm_env",
-)
 
 
 def check_backend_options(spec: BaseModel, backend: str, prefix: str = "") -> None:
