@@ -115,7 +115,7 @@ def captured_requests(recipe: Path, store: Path) -> list[dict]:
 @contextlib.contextmanager
 def prefect_server():
     """A Prefect server for the whole benchmark (what `make server` gives a user), stopped at the end."""
-    from flows.server import start_server, stop
+    from rlaif.flows.server import start_server, stop
 
     with tempfile.TemporaryFile() as log:
         proc, url = start_server(log)

@@ -9,7 +9,7 @@
 The flows are the project's own (flows/pipeline.py `rlaif-run`, flows/train.py `rlaif-train`,
 flows/iterate.py when it exists), deployed from local source: the source folder is the folder
 `rlaif deploy` ran in (a recipe's relative paths, e.g. `prompts.path`, are relative to it, as for
-`rlaif run`) and the entrypoint the installed module (`flows.pipeline.rlaif_run`), so any worker
+`rlaif run`) and the entrypoint the installed module (`rlaif.flows.pipeline.rlaif_run`), so any worker
 started with the project's Python runs them. The recipe path and the store are made absolute at
 deploy time. Both need a running Prefect server (`make server`, then PREFECT_API_URL).
 """
@@ -31,7 +31,7 @@ from typing import Any
 from rlaif.core.errors import RlaifError
 
 DEFAULT_POOL = "rlaif"
-FLOW_MODULES = {"run": "flows.pipeline", "train": "flows.train", "iterate": "flows.iterate"}
+FLOW_MODULES = {"run": "rlaif.flows.pipeline", "train": "rlaif.flows.train", "iterate": "rlaif.flows.iterate"}
 TRAIN_DEFAULTS = {"algorithm": "dpo", "model": "smollm2-135m"}
 SERVER_FIX = "start one with `make server` (UI on http://127.0.0.1:4200), then `export PREFECT_API_URL=http://127.0.0.1:4200/api`"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1 even with *_proxy set

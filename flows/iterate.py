@@ -9,9 +9,9 @@ each step of each round as a Prefect task (`sample`, `train`, `eval`) and posts 
 
 Its parameters are plain (recipe path, store, rounds), so it deploys as it is:
 
-    from flows.server import prefect_api
+    from rlaif.flows.server import prefect_api
     with prefect_api():
-        from flows.iterate import rlaif_iterate
+        from rlaif.flows.iterate import rlaif_iterate
         result = rlaif_iterate(recipe_path="recipes/iterate.yaml", store="data/store", rounds=2)
 """
 

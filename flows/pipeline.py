@@ -15,11 +15,11 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
-from flows.server import crash_abandoned_flow_runs, record_flow_run
 from rlaif.config.recipe import load_recipe
 from rlaif.config.sections import ExecutionSpec
 from rlaif.config.settings import store_path
 from rlaif.core.errors import RlaifError
+from rlaif.flows.server import crash_abandoned_flow_runs, record_flow_run
 from rlaif.pipeline import runner
 from rlaif.pipeline.incremental import NothingNew
 from rlaif.pipeline.run import live_run, start_run

@@ -13,9 +13,9 @@ Tasks take and return plain values (store path, dataset id, algorithm, model nam
 overrides dict, model id). Start it the way `rlaif run` starts its flow, with a Prefect API of its own
 unless PREFECT_API_URL names one (flows/server.py):
 
-    from flows.server import prefect_api
+    from rlaif.flows.server import prefect_api
     with prefect_api():
-        from flows.train import rlaif_train
+        from rlaif.flows.train import rlaif_train
         result = rlaif_train(store="data/store", dataset_id=ID, algorithm="dpo", model="smollm2-135m", overrides={"max_steps": 2})
 """
 

@@ -51,7 +51,7 @@ def shared_data(path: Path) -> Path:
 def prefect_server(tmp_path_factory) -> Iterator[str]:
     """One Prefect API server (its own home and SQLite database) for the session; yields its API URL.
     Started on first use, stopped at the session's end (and killed with pytest: flows/server.py)."""
-    from flows.server import start_server, stop
+    from rlaif.flows.server import start_server, stop
 
     home = tmp_path_factory.mktemp("prefect-shared")
     with open(home / "server.log", "w+b") as log:

@@ -129,7 +129,7 @@ def test_a_bad_recipe_is_named_before_prefect_is_asked(tmp_path):
 
 
 def test_parameters_are_absolute_and_a_train_deployment_needs_a_dataset(tmp_path, monkeypatch):
-    from flows.deploy import DeployError, DeployPlan, flow_object, flow_parameters, schedule_spec
+    from rlaif.flows.deploy import DeployError, DeployPlan, flow_object, flow_parameters, schedule_spec
 
     monkeypatch.chdir(tmp_path)
     plan = DeployPlan(
@@ -202,7 +202,7 @@ def _api(url: str, path: str, body: dict | None = None):
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory):
     """A real Prefect API server with its database in a temporary PREFECT_HOME; yields its URL."""
-    from flows.server import start_server, stop
+    from rlaif.flows.server import start_server, stop
 
     home = tmp_path_factory.mktemp("prefect-home")
     with mock.patch.dict(os.environ, {"PREFECT_HOME": str(home)}), open(home / "server.log", "w+b") as log:

@@ -270,11 +270,11 @@ def test_killed_in_round_2_the_rerun_finishes_without_retraining_round_1(killed_
 
 FLOW_SCRIPT = """
 import json, sys
-from flows.server import prefect_api
+from rlaif.flows.server import prefect_api
 with prefect_api():
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-    from flows.iterate import rlaif_iterate
+    from rlaif.flows.iterate import rlaif_iterate
     state = rlaif_iterate(recipe_path=sys.argv[1], store=sys.argv[2], rounds=2, return_state=True)
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))

@@ -119,7 +119,7 @@ def resume(recipe: Path, store: Path, env: dict, n_cached: int) -> dict:
 
 
 def test_a_configured_prefect_api_is_used_and_nothing_started(monkeypatch):
-    from flows import server
+    from rlaif.flows import server
 
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     monkeypatch.setattr(server, "_launch", lambda log: pytest.fail("no server may be started"))

@@ -274,7 +274,7 @@ FLOW_SCRIPT = """
 import json, sys
 from rlaif.backends import BACKENDS
 BACKENDS["transformers"] = "tests.fakes:FakeBackend"  # the scripted fake policy and judge
-from flows.pipeline import rlaif_run
+from rlaif.flows.pipeline import rlaif_run
 result = rlaif_run(recipe_path=sys.argv[1], store=sys.argv[2])
 print(json.dumps({"lines": result["lines"], "manifest": result["manifest"], "version_id": result["version_id"]}, default=str))
 """

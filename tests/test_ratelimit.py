@@ -235,7 +235,7 @@ def test_two_concurrent_runs_on_one_prefect_server_share_one_rpm_limit(tmp_path)
     import urllib.request
     from unittest import mock
 
-    from flows.server import start_server, stop
+    from rlaif.flows.server import start_server, stop
     from tests.badinput import write_recipe
     from tests.conftest import ROOT
 

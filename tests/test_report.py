@@ -218,7 +218,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from rlaif.backends import BACKENDS
 BACKENDS["transformers"] = "tests.fakes:FakeBackend"  # the scripted fake in place of the real model
-from flows.pipeline import rlaif_run
+from rlaif.flows.pipeline import rlaif_run
 result = rlaif_run(recipe_path=sys.argv[1], store=sys.argv[2])
 keys = ["rlaif-dataset-report", "rlaif-dataset-report-html"]
 with get_client(sync_client=True) as client:

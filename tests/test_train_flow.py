@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from flows.train import metrics_table
+from rlaif.flows.train import metrics_table
 from rlaif.store.versions import commit_tables
 from tests.conftest import ROOT
 from tests.test_export import MANIFEST, pairwise_tables
@@ -20,11 +20,11 @@ from tests.test_export import MANIFEST, pairwise_tables
 # uses it) starts and stops there. Artifacts are read back per flow run: the database outlives runs.
 FLOW_SCRIPT = """
 import json, sys
-from flows.server import prefect_api
+from rlaif.flows.server import prefect_api
 with prefect_api():
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-    from flows.train import rlaif_train
+    from rlaif.flows.train import rlaif_train
     from rlaif.core.errors import RlaifError
     store, dataset_id = sys.argv[1], sys.argv[2]
     overrides = {"max_steps": 2, "batch_size": 2, "max_length": 64, "threads": 1}

@@ -72,9 +72,9 @@ def _echo(line: str) -> None:
 
 
 def _in_flow(recipe: str, store: str, rounds: Optional[int]) -> None:
-    from flows.server import prefect_api
+    from rlaif.flows.server import prefect_api
 
     with prefect_api():  # the run's own Prefect server unless PREFECT_API_URL is set (flows/server.py)
-        from flows.iterate import rlaif_iterate
+        from rlaif.flows.iterate import rlaif_iterate
 
         rlaif_iterate(recipe_path=recipe, store=store, rounds=rounds)

@@ -97,8 +97,8 @@ def _load(recipe: str, flows: tuple[str, ...]):
 
 def _plan(recipe: str, cron, interval, timezone, name, pool, flows, store, params):
     """Everything checked before Prefect is asked anything: the recipe, the store, the schedule, the flows."""
-    from flows.deploy import DEFAULT_POOL, DeployPlan, check_plan, schedule_spec
     from rlaif.config.settings import store_path
+    from rlaif.flows.deploy import DEFAULT_POOL, DeployPlan, check_plan, schedule_spec
 
     schedule = schedule_spec(cron, interval, timezone)
     chosen = tuple(dict.fromkeys(flows or ["run"]))
@@ -130,7 +130,7 @@ def deploy(
     param: Optional[list[str]] = ParamOption,
     store: Optional[str] = StoreOption,
 ) -> None:
-    from flows.deploy import api_url, deploy_flows, ensure_pool
+    from rlaif.flows.deploy import api_url, deploy_flows, ensure_pool
 
     started = time.perf_counter()
     try:
@@ -170,7 +170,7 @@ def serve(
     param: Optional[list[str]] = ParamOption,
     store: Optional[str] = StoreOption,
 ) -> None:
-    from flows.deploy import api_url, serve_flows
+    from rlaif.flows.deploy import api_url, serve_flows
 
     def ready(shown) -> None:
         for item in shown:

@@ -70,7 +70,7 @@ def run(
             )
             no_prefect = True
         flow = (
-            () if no_prefect or not os.environ.get("PREFECT_API_URL") else ("flows.pipeline",)
+            () if no_prefect or not os.environ.get("PREFECT_API_URL") else ("rlaif.flows.pipeline",)
         )  # without a server, its start overlaps the flow's import
         chunk_size = check_run(
             parsed, where, limit, chunk_size, preload=("openai", *flow)
@@ -78,12 +78,12 @@ def run(
         if no_prefect:
             lines = _run_in_process(parsed, where, limit, chunk_size)
         else:
-            from flows.server import prefect_api
+            from rlaif.flows.server import prefect_api
 
             with (
                 prefect_api()
             ):  # the run's own Prefect server, stopped with it even on SIGTERM/SIGKILL (flows/server.py)
-                from flows.pipeline import rlaif_run
+                from rlaif.flows.pipeline import rlaif_run
 
                 result = rlaif_run(
                     recipe_path=recipe,

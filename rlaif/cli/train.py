@@ -83,11 +83,11 @@ def _train_in_flow(store: str, dataset: str, algorithm: str, model: str, config:
     """The same training as the Prefect flow `rlaif-train`, with the Prefect API `rlaif run` uses (flows/server.py)."""
     from pathlib import Path
 
-    from flows.server import prefect_api
+    from rlaif.flows.server import prefect_api
     from rlaif.training.driver import TrainResult
 
     with prefect_api():
-        from flows.train import rlaif_train
+        from rlaif.flows.train import rlaif_train
 
         out = rlaif_train(
             store=store, dataset_id=dataset, algorithm=algorithm, model=model, config_path=config, overrides=overrides
