@@ -224,7 +224,8 @@ def escaped(value: Any) -> Markup:
 
 
 @functools.cache
-def _template() -> jinja2.Template:
+def report_template(name: str = "report.html.j2") -> jinja2.Template:
+    """A report template of publish/templates, autoescaped, every value shown by `escaped` (the dataset and training reports)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -232,7 +233,7 @@ def _template() -> jinja2.Template:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    return env.get_template("report.html.j2")
+    return env.get_template(name)
 
 
 def summary_tables(
@@ -309,7 +310,7 @@ def render_report(manifest: dict[str, Any], tables: dict[str, list[dict]]) -> st
     """The whole HTML page for a version's manifest and tables (pairs, judgments, rankings, feedback)."""
     tables = {name: tables.get(name, []) for name in REPORT_TABLES}
     stats = version_stats(manifest, tables["pairs"])
-    return _template().render(
+    return report_template().render(
         version_id=manifest.get("id"),
         created_at=manifest.get("created_at"),
         name=manifest.get("name"),

@@ -10,21 +10,18 @@ changes no id); `rlaif models report ID [--out FILE]` writes it again, into the 
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from html import escape
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from markupsafe import Markup
 
 from rlaif.core.errors import StoreError
 from rlaif.core.figures import figure
 from rlaif.publish import plots
-from rlaif.publish.report import GOLD_FIGURES, escaped
+from rlaif.publish.report import GOLD_FIGURES, report_template
 from rlaif.store.atomic import write_atomic
 
 REPORT_FILE = "report.html"
@@ -33,7 +30,6 @@ METRICS_FILE = "metrics.jsonl"
 MAIN_METRICS = ("loss", "reward_accuracy", "kl", "mean_reward")
 COLORS = {"loss": "blue", "reward_accuracy": "green", "kl": "orange", "mean_reward": "red"}
 NOT_PLOTTED = {"step", "epoch"}
-TEMPLATES = Path(str(resources.files("rlaif.publish") / "templates"))
 
 
 def read_metrics(folder: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
@@ -158,21 +154,9 @@ def summary_tables(manifest: dict[str, Any]) -> list[tuple[str, list[tuple[str, 
     return tables
 
 
-@functools.cache
-def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=True,
-        finalize=escaped,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    return env.get_template("train_report.html.j2")
-
-
 def render_training_report(manifest: dict[str, Any], rows: list[dict[str, Any]], warnings: list[str] = ()) -> str:
     """The whole HTML page for a model's manifest and its logged steps."""
-    return _template().render(
+    return report_template("train_report.html.j2").render(
         model_id=manifest.get("id"),
         algorithm=manifest.get("algorithm"),
         dataset_id=(manifest.get("dataset") or {}).get("id"),
