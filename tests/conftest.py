@@ -67,7 +67,7 @@ def prefect_server(tmp_path_factory) -> Iterator[str]:
 def shared_prefect(prefect_server: str, monkeypatch) -> str:
     """`rlaif run` in a test's child processes uses the session's Prefect server (PREFECT_API_URL), as a
     user's runs use `make server`, instead of starting one of its own (8-18 s of CPU each). For tests
-    whose subject is not the run's own server: test_kills, test_e2e and test_cli keep theirs."""
+    whose subject is not the run's own server: test_kills and test_e2e keep theirs."""
     monkeypatch.setenv("PREFECT_API_URL", prefect_server)
     return prefect_server
 

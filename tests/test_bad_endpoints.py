@@ -23,7 +23,8 @@ from tests.conftest import ROOT, write_prompts
 from tests.det_server import JsonHandler
 from tests.servers import start_llm_katan
 
-# `rlaif run` in a child process uses the session's Prefect server (tests/conftest.py: shared_prefect)
+# `rlaif run` in a child process uses the session's Prefect server (tests/conftest.py: shared_prefect). The bad
+# inputs run in this process (tests/badinput.py: run_cli); the runs that get past the checks, in a child process.
 pytestmark = pytest.mark.usefixtures("shared_prefect")
 
 
@@ -109,19 +110,12 @@ def test_refused_key_is_named(tmp_path):
 
 
 def test_missing_key_for_a_remote_url(tmp_path):
-    env = {k: v for k, v in cli_env().items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     recipe = write_recipe(
         tmp_path, recipe_for(tmp_path, endpoint("https://api.example.invalid/v1", "gpt-x"), {"model": "smollm2-135m"})
     )
     store = tmp_path / "store"
-    result = subprocess.run(
-        [sys.executable, "-m", "rlaif.cli", "run", str(recipe), "--store", str(store)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    unset = {"OPENAI_API_KEY": None, "OPENAI_BASE_URL": None}
+    result = run_cli("run", str(recipe), "--store", str(store), env=unset, timeout=60)
     assert_clean_failure(
         result, "policy 'p'", "no API key", "https://api.example.invalid/v1", "OPENAI_API_KEY", store=store
     )
@@ -280,7 +274,7 @@ def test_a_url_without_v1_is_refused_with_the_likely_fix(tmp_path, stand_in):
 def in_process(tmp_path_factory, katan):
     folder = tmp_path_factory.mktemp("no-prefect")
     recipe = write_recipe(folder, recipe_for(folder, endpoint(katan.base_url), endpoint(katan.base_url), n=3))
-    result = run_cli("run", str(recipe), "--store", str(folder / "a"), "--no-prefect")
+    result = run_cli("run", str(recipe), "--store", str(folder / "a"), "--no-prefect", process=True)
     assert result.returncode == 0, result.stderr
     live = int(re.search(r"calls: live (\d+),", result.stdout)[1])
     return {"folder": folder, "recipe": recipe, "result": result, "version": version_of(result), "live": live}
@@ -327,7 +321,7 @@ def test_without_prefect_installed_runs_in_process(in_process):
 @pytest.mark.slow
 def test_prefect_path_gives_the_same_version(in_process):
     store = with_cache_of(in_process["folder"], "c")
-    result = run_cli("run", str(in_process["recipe"]), "--store", str(store))
+    result = run_cli("run", str(in_process["recipe"]), "--store", str(store), process=True)
     assert result.returncode == 0, result.stderr
     assert version_of(result) == in_process["version"]
     strip = lambda out: [line for line in out.splitlines() if not line.startswith(("calls:", "cost:", "report:"))]  # noqa: E731 - what this run paid differs

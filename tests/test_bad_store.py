@@ -68,7 +68,8 @@ PUSH_ENV = {"HF_TOKEN": "hf_dummy_never_used", "HF_ENDPOINT": "http://127.0.0.1:
 
 
 def _run(world: dict, *args: str) -> object:
-    return run_cli("datasets", *args, "--store", str(world["store"]), env=PUSH_ENV)
+    """In this process, but `push` in a child process: huggingface_hub reads HF_ENDPOINT once, at its import."""
+    return run_cli("datasets", *args, "--store", str(world["store"]), env=PUSH_ENV, process=args[0] == "push")
 
 
 CASES = [("show", bad_id) for bad_id in BAD_IDS] + [
@@ -172,7 +173,7 @@ def test_a_damaged_parent_is_named_and_an_unsafe_parent_is_missing(world):
 )
 def test_pull_refuses_an_unsafe_revision_before_any_request(tmp_path, ref):
     store = tmp_path / "store"
-    result = run_cli("datasets", "pull", ref, "--store", str(store), env=PUSH_ENV)
+    result = run_cli("datasets", "pull", ref, "--store", str(store), env=PUSH_ENV, process=True)  # HF_ENDPOINT
     assert_clean_failure(result, f"{ref.partition('@')[2]!r} is not a revision", store=store)
     assert not store.exists()
 
@@ -220,7 +221,7 @@ def test_pull_refuses_a_pushed_manifest_whose_id_is_not_a_version_id(hub, tmp_pa
         "HF_HUB_OFFLINE": "",
         "HF_DATASETS_OFFLINE": "",
     }
-    result = run_cli("datasets", "pull", REPO, "--store", str(store), env=env)
+    result = run_cli("datasets", "pull", REPO, "--store", str(store), env=env, process=True)  # HF_ENDPOINT, HF_HOME
     assert_clean_failure(
         result, f"{REPO}@main: rlaif/manifest.json has no valid `id` ({pushed_id!r} is not <name>-<12 hex>)"
     )

@@ -73,7 +73,7 @@ def test_a_small_cap_stops_the_run_and_a_higher_one_resumes_without_paying_twice
     store, cap = tmp_path / "store", 0.0015  # the whole run costs $0.002925 at the stand-in's token counts
     with DetServer() as server:
         small = write_recipe(tmp_path, recipe_dict(tmp_path, server.base_url, {"max_usd": cap}), "small.yaml")
-        stopped = run_cli("run", str(small), "--store", str(store), "--no-prefect")
+        stopped = run_cli("run", str(small), "--store", str(store), "--no-prefect", process=True)
         assert_clean_failure(
             stopped,
             "stopped before the budget would be exceeded",
@@ -87,7 +87,7 @@ def test_a_small_cap_stops_the_run_and_a_higher_one_resumes_without_paying_twice
         assert not list_versions(store)
         paid_before = sum(server.bodies.values())
         larger = write_recipe(tmp_path, recipe_dict(tmp_path, server.base_url, {"max_usd": 1.0}), "larger.yaml")
-        finished = run_cli("run", str(larger), "--store", str(store), "--no-prefect")
+        finished = run_cli("run", str(larger), "--store", str(store), "--no-prefect", process=True)
     assert finished.returncode == 0, finished.stderr
     sent = run_calls(server)
     assert 0 < paid_before - 1 < 45 and sum(sent.values()) == 45  # 15 samples + 30 verdicts, each sent once

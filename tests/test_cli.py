@@ -1,20 +1,9 @@
 """Bad input: a clear error, exit code 2, nothing written to the store."""
 
-import subprocess
-import sys
-
 import pytest
 import yaml
 
-from tests.conftest import ROOT
-
-GOOD = {"name": "t", "policies": [{"name": "p", "model": "smollm2-135m"}]}
-
-
-def run_cli(*args, cwd=ROOT):
-    return subprocess.run(
-        [sys.executable, "-m", "rlaif.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
+from tests.badinput import GOOD, run_cli
 
 
 @pytest.mark.parametrize(

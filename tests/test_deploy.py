@@ -60,6 +60,8 @@ def tiny_recipe(folder: Path, base_url: str, name: str = "tiny") -> Path:
 
 
 # ---------------------------------------------------------------- bad inputs (no server needed)
+# In this process (tests/badinput.py: run_cli) where the command stops before Prefect's settings are read; in a
+# child process where PREFECT_API_URL / PREFECT_HOME decide the outcome (Prefect reads them once, at its import).
 
 
 @pytest.mark.parametrize(
@@ -93,6 +95,7 @@ def test_without_a_server_it_says_make_server_and_exits_2(tmp_path, command):
         "--store",
         str(tmp_path / "store"),
         env={**NO_SERVER, "PREFECT_HOME": str(tmp_path / "home")},
+        process=True,
     )
     assert_clean_failure(
         result,
@@ -113,6 +116,7 @@ def test_a_server_that_does_not_answer_is_named(tmp_path):
         "--store",
         str(tmp_path / "store"),
         env={"PREFECT_API_URL": "http://127.0.0.1:9/api"},
+        process=True,
     )
     assert_clean_failure(
         result,
@@ -319,6 +323,7 @@ def test_deploy_then_a_worker_runs_the_triggered_deployment_into_a_new_version(t
             "store",
             cwd=tmp_path,
             env=env,
+            process=True,
         )
         deploy_s = time.monotonic() - started
         assert result.returncode == 0, result.stderr
@@ -343,6 +348,7 @@ def test_deploy_then_a_worker_runs_the_triggered_deployment_into_a_new_version(t
             "store",
             cwd=tmp_path,
             env=env,
+            process=True,
         )
         assert (
             again.returncode == 0 and "created" not in again.stderr and deployment["id"] in again.stdout
@@ -439,6 +445,7 @@ def test_the_iterate_flow_deploys_with_the_loop_recipe(tmp_path, prefect_server)
         "--store",
         str(tmp_path / "store"),
         env=_env(prefect_server),
+        process=True,
     )
     assert result.returncode == 0, result.stderr
     deployment = _api(prefect_server, "/deployments/name/rlaif-iterate/loop")
@@ -573,6 +580,7 @@ def test_deployed_schedules_fire_and_a_worker_commits_a_version_for_interval_and
                 f"store-{name}",
                 cwd=tmp_path,
                 env=env,
+                process=True,
             )
             assert result.returncode == 0, result.stderr
             ids[name] = _api(url, f"/deployments/name/rlaif-run/{name}")["id"]

@@ -4,16 +4,15 @@ a re-run that makes no live call, and the version fed to TRL's DPOTrainer."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from rlaif.store.versions import list_versions, load_manifest, read_table
+from tests.badinput import run_cli
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -31,11 +30,9 @@ RECIPE = {
 }
 
 
-def rlaif(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RLAIF_PROGRESS": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "rlaif.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
-    )
+def run(recipe: Path, store: Path) -> subprocess.CompletedProcess:
+    """`rlaif run` on 4 prompts, in a child process as a user runs it (the model, the Prefect flow and its server)."""
+    return run_cli("run", str(recipe), "--store", str(store), "--limit", "4", timeout=900, process=True)
 
 
 def summary(result: subprocess.CompletedProcess) -> dict:
@@ -53,7 +50,7 @@ def demo_run(tmp_path_factory):
     recipe = folder / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(RECIPE))
     store = folder / "store"
-    first = summary(rlaif("run", str(recipe), "--store", str(store), "--limit", "4"))
+    first = summary(run(recipe, store))
     return {"recipe": recipe, "store": store, "first": first}
 
 
@@ -89,7 +86,7 @@ def test_run_commits_a_version_with_a_full_manifest(demo_run):
 
 
 def test_rerun_makes_no_live_call_and_reports_the_same_version(demo_run):
-    again = summary(rlaif("run", str(demo_run["recipe"]), "--store", str(demo_run["store"]), "--limit", "4"))
+    again = summary(run(demo_run["recipe"], demo_run["store"]))
     assert again["live"] == 0 and again["cached"] == demo_run["first"]["live"]
     assert again["version"] == demo_run["first"]["version"]
     assert len(list_versions(demo_run["store"])) == 1
@@ -97,11 +94,11 @@ def test_rerun_makes_no_live_call_and_reports_the_same_version(demo_run):
 
 def test_datasets_list_and_show(demo_run):
     store, version = str(demo_run["store"]), demo_run["first"]["version"]
-    listed = rlaif("datasets", "list", "--store", store)
+    listed = run_cli("datasets", "list", "--store", store)
     assert listed.returncode == 0 and version in listed.stdout
-    shown = rlaif("datasets", "show", version, "--store", store, "--rows", "1")
+    shown = run_cli("datasets", "show", version, "--store", store, "--rows", "1")
     assert shown.returncode == 0 and json.loads(shown.stdout)["id"] == version
-    missing = rlaif("datasets", "show", "nope-123", "--store", store)
+    missing = run_cli("datasets", "show", "nope-123", "--store", store)
     assert missing.returncode == 2 and "no version 'nope-123'" in missing.stderr
 
 

@@ -109,7 +109,7 @@ def test_eval_policy_same_model_is_a_coin_flip_and_reruns_are_cached(tmp_path):
         "--store",
         str(tmp_path / "store"),
     ]
-    first = run_cli(*args, "--json", timeout=600)
+    first = run_cli(*args, "--json", timeout=600, process=True)
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout)
     for key in (
@@ -136,7 +136,7 @@ def test_eval_policy_same_model_is_a_coin_flip_and_reruns_are_cached(tmp_path):
         and "agreement" in result["judge_quality"]
     )
     assert result["calls"]["live"] > 0
-    again = run_cli(*args, timeout=600)
+    again = run_cli(*args, timeout=600, process=True)
     assert again.returncode == 0, again.stderr
     out = " ".join(again.stdout.split())
     assert (

@@ -55,9 +55,8 @@ def stored_rm(reward_model, tmp_path):  # noqa: F811
 def test_eval_rm_on_the_shared_human_pairs(stored_rm):
     store, model_id = stored_rm
     gold = shared_data(MT_BENCH_GOLD)
-    result = run_cli(
-        "eval-rm", "--model", model_id, "--gold", str(gold), "--limit", "8", "--store", str(store), "--json"
-    )
+    args = ("eval-rm", "--model", model_id, "--gold", str(gold), "--limit", "8", "--store", str(store))
+    result = run_cli(*args, "--json", process=True)  # the reward model loads and scores: a process
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["n"] == 8 and 0.0 <= figures["accuracy"] <= 1.0 and len(figures["accuracy_ci95"]) == 2
@@ -68,7 +67,7 @@ def test_eval_rm_on_the_shared_human_pairs(stored_rm):
         "dataset": "demo-0123456789ab",
         "judge_quality": JUDGE_EVAL,
     }
-    text = run_cli("eval-rm", "--model", model_id, "--gold", str(gold), "--limit", "8", "--store", str(store))
+    text = run_cli(*args, process=True)
     assert text.returncode == 0, text.stderr
     out = " ".join(text.stdout.split())
     assert (

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import pyarrow.parquet as pq
 import pytest
@@ -14,7 +12,7 @@ from rlaif.publish.export import DATA_FILE, export_version
 from rlaif.store.formats import FORMATS, format_dataset, format_rows, preference_rows
 from rlaif.store.rows import rankings_from_judgments
 from rlaif.store.versions import commit_tables, version_path
-from tests.conftest import ROOT
+from tests.badinput import run_cli
 
 SYSTEM = {"role": "system", "content": "Be brief."}
 P0 = [SYSTEM, {"role": "user", "content": "Say hi."}]
@@ -472,15 +470,7 @@ def test_export_errors_name_the_problem(store, pairwise, tmp_path):
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RLAIF_PROGRESS": "0", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "rlaif.cli", "datasets", "export", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli("datasets", "export", *args, env={"COLUMNS": "200"})
 
 
 def test_cli_export(store, pairwise, tmp_path):

@@ -280,7 +280,7 @@ def test_error_rate_run_commits_a_version_with_no_failed_call(tmp_path):
         recipe = cli_recipe(
             tmp_path, server.base_url, server.model, 200, retries={"passes": 5, "backoff_s": 0.2, "budget": 0.3}
         )
-        first = summary(run_cli("run", str(recipe), "--store", str(tmp_path / "store"), timeout=300))
+        first = summary(run_cli("run", str(recipe), "--store", str(tmp_path / "store"), timeout=300, process=True))
         manifest = load_manifest(tmp_path / "store", first["version"])
     assert (
         first["failed"] == 0
@@ -304,13 +304,13 @@ def test_permanent_429_stops_the_run_and_a_rerun_resumes_without_repeating_a_cal
     store = tmp_path / "store"
     with start_llm_katan("--rate-limit-after", "30") as server:
         port, recipe = server.port, cli_recipe(tmp_path, server.base_url, server.model, 40)
-        stopped = run_cli("run", str(recipe), "--store", str(store), timeout=300)
+        stopped = run_cli("run", str(recipe), "--store", str(store), timeout=300, process=True)
     assert_clean_failure(
         stopped, "sampling cold", server.base_url, "429", "resumes", str(store / "cache.sqlite"), code=3
     )
     assert not list_versions(store) and cached_rows(store / "cache.sqlite") == 30
     with start_llm_katan(port=port) as healthy:
-        resumed = summary(run_cli("run", str(recipe), "--store", str(store), timeout=300))
+        resumed = summary(run_cli("run", str(recipe), "--store", str(store), timeout=300, process=True))
         served = healthy.requests_served()
     assert (resumed["cached"], resumed["live"], resumed["failed"], served) == (
         30,
@@ -326,7 +326,7 @@ def test_allow_incomplete_commits_a_version_that_says_it_is_incomplete(tmp_path)
         "--rate-limit-after", "100"
     ) as server:  # 80 samples and 20 verdicts succeed, 60 verdicts get 429
         recipe = cli_recipe(tmp_path, server.base_url, server.model, 40, allow_incomplete=True)
-        result = summary(run_cli("run", str(recipe), "--store", str(tmp_path / "store"), timeout=300))
+        result = summary(run_cli("run", str(recipe), "--store", str(tmp_path / "store"), timeout=300, process=True))
     manifest = load_manifest(tmp_path / "store", result["version"])
     assert manifest["incomplete"] == {"failed_calls": 60} and result["failed"] == 60
 
@@ -345,7 +345,7 @@ def test_a_stage_whose_every_call_got_400_commits_nothing_even_with_allow_incomp
     url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     try:
         recipe = cli_recipe(tmp_path, url, "m", 4, allow_incomplete=True)
-        result = run_cli("run", str(recipe), "--store", str(tmp_path / "store"), timeout=300)
+        result = run_cli("run", str(recipe), "--store", str(tmp_path / "store"), timeout=300, process=True)
     finally:
         server.shutdown()
     assert_clean_failure(
@@ -368,11 +368,11 @@ def test_a_server_that_dies_mid_run_stops_it_and_a_rerun_resumes_without_repeati
     store = tmp_path / "store"
     with DetServer(fail_after=30, fail_status=0) as dying:
         port, recipe = dying.port, cli_recipe(tmp_path, dying.base_url, "det", 40)
-        stopped = run_cli("run", str(recipe), "--store", str(store), timeout=300)
+        stopped = run_cli("run", str(recipe), "--store", str(store), timeout=300, process=True)
     assert_clean_failure(stopped, "sampling", dying.base_url, "Connection", "resumes", code=3)
     assert not list_versions(store) and cached_rows(store / "cache.sqlite") == 30
     with DetServer(port=port) as healthy:
-        resumed = summary(run_cli("run", str(recipe), "--store", str(store), timeout=300))
+        resumed = summary(run_cli("run", str(recipe), "--store", str(store), timeout=300, process=True))
     assert (resumed["cached"], resumed["live"], resumed["failed"], healthy.calls) == (
         30,
         130,

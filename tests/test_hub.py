@@ -24,7 +24,7 @@ from rlaif.core.schema import Feedback, Generation, PreferencePair, Prompt, Rank
 from rlaif.publish.export import DATA_FILE, export_version
 from rlaif.publish.hub import pull_version, push_version
 from rlaif.store.versions import TABLES, commit_tables, list_versions, version_path, versions_dir
-from tests.conftest import ROOT
+from tests import badinput
 from tests.hub_server import start_hub
 
 TOKEN = f"hf_test_{secrets.token_hex(12)}"  # random, so finding it anywhere means it leaked
@@ -270,19 +270,19 @@ def test_the_token_is_written_nowhere(hub, store, tmp_path):
         assert not [p for p in folder.rglob("*") if p.is_file() and hub.url.encode() in p.read_bytes()]
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    full_env = {key: value for key, value in os.environ.items() if key != "HF_TOKEN"}
-    full_env.update({"RLAIF_PROGRESS": "0", **env})
-    return subprocess.run(
-        [sys.executable, "-m", "rlaif.cli", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120
-    )
+def run_cli(*args: str, env: dict[str, str], process: bool = True) -> subprocess.CompletedProcess:
+    """`rlaif ARGS` without this process's HF_TOKEN, `env` on top: in a child process unless `process` is False,
+    since huggingface_hub reads HF_ENDPOINT and HF_HOME once, at its import (tests/badinput.py)."""
+    return badinput.run_cli(*args, env={"HF_TOKEN": None, **env}, process=process)
 
 
 @pytest.mark.slow
 def test_cli_push_and_pull(hub, store, tmp_path):
     version_id = make_version(store)
     env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf-cli")}
-    no_token = run_cli("datasets", "push", version_id, "--repo", REPO, "--store", str(store), env=env)
+    no_token = run_cli(  # refused before the Hub is asked: in this process
+        "datasets", "push", version_id, "--repo", REPO, "--store", str(store), env=env, process=False
+    )
     assert no_token.returncode == 2 and "HF_TOKEN is not set" in no_token.stderr
     env["HF_TOKEN"] = TOKEN
     pushed = run_cli("datasets", "push", version_id, "--repo", REPO, "--store", str(store), env=env)
@@ -302,5 +302,5 @@ def test_cli_push_and_pull(hub, store, tmp_path):
         failed = run_cli("datasets", "pull", ref, "--store", str(fresh), env=env)
         assert failed.returncode == 2 and expected in " ".join(failed.stderr.split()), failed.stderr
     for command in ("push", "pull"):
-        helped = run_cli("datasets", command, "--help", env=env)
+        helped = run_cli("datasets", command, "--help", env=env, process=False)
         assert helped.returncode == 0 and "Example:" in helped.stdout

@@ -226,7 +226,7 @@ def test_cli_runs_a_child_then_says_nothing_to_do_and_refuses_bad_parents(tmp_pa
     with DetServer() as server:
         a, _, _, _ = run(tmp_path, server, 6)
         child = write_recipe(tmp_path, recipe_data(tmp_path, server.base_url, 9, parent="latest"))
-        made = run_cli("run", str(child), "--store", str(store), "--no-prefect")
+        made = run_cli("run", str(child), "--store", str(store), "--no-prefect", process=True)
         assert made.returncode == 0, made.stderr
         assert f"incremental on {a}: new 3 prompts" in made.stdout
         again = run_cli("run", str(child), "--store", str(store), "--no-prefect")
@@ -260,7 +260,7 @@ def test_a_prefect_flow_run_with_no_new_prompt_completes_and_says_so(tmp_path):
     with DetServer() as server:
         a, _, _, _ = run(tmp_path, server, 4)
         same = write_recipe(tmp_path, recipe_data(tmp_path, server.base_url, 4, parent="latest"))
-        result = run_cli("run", str(same), "--store", str(store), timeout=300)
+        result = run_cli("run", str(same), "--store", str(store), timeout=300, process=True)
     assert result.returncode == 0, result.stderr
     assert f"no new prompts since {a}: nothing to do" in " ".join(result.stdout.split())
     assert [m["id"] for m in list_versions(store)] == [a]

@@ -231,7 +231,9 @@ def killed_and_resumed(tmp_path_factory):
     folder = store / "models" / round_1["model"]
     before = (folder.stat().st_ino, (folder / "manifest.json").stat().st_mtime_ns)
     started = time.perf_counter()
-    resumed = run_cli("iterate", str(RECIPE), "--rounds", "2", "--no-prefect", "--store", str(store), timeout=900)
+    resumed = run_cli(
+        "iterate", str(RECIPE), "--rounds", "2", "--no-prefect", "--store", str(store), timeout=900, process=True
+    )
     seconds = time.perf_counter() - started
     print(f"\nkilled in round 2 after {killed_after:.1f} s; the re-run took {seconds:.1f} s")
     return {"store": store, "resumed": resumed, "round_1": round_1, "before": before, "folder": folder}

@@ -21,9 +21,6 @@ from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import ROOT
 from tests.fakes import FakeBackend
 
-# `rlaif run` in a child process uses the session's Prefect server (tests/conftest.py: shared_prefect)
-pytestmark = pytest.mark.usefixtures("shared_prefect")
-
 NUMBERED = """{#- rlaif-protocol
 prefix: "Verdict: Response "
 options: ["1", "2"]

@@ -160,7 +160,7 @@ def test_the_embedded_judge_on_mt_bench_gold_is_flagged_on_both_counts(tmp_path)
         },
     )
     store = tmp_path / "store"
-    result = run_cli("run", str(recipe), "--store", str(store), "--limit", "2", timeout=900)
+    result = run_cli("run", str(recipe), "--store", str(store), "--limit", "2", timeout=900, process=True)
     assert result.returncode == 0, result.stdout + result.stderr
     summary = re.search(r"judge on 30 gold pairs: .*", result.stdout)
     assert summary, result.stdout

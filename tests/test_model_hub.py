@@ -148,7 +148,14 @@ def test_alias_resolves_to_the_upstream_repository_and_the_manifest_says_so(hub,
     path.write_text(yaml.safe_dump(recipe))
     store = tmp_path / "store"
     run = run_cli(
-        "run", str(path), "--no-prefect", "--store", str(store), env={**env, "HF_HUB_OFFLINE": "1"}, timeout=300
+        "run",
+        str(path),
+        "--no-prefect",
+        "--store",
+        str(store),
+        env={**env, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
+        process=True,
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     manifest = json.loads(next(store.glob("versions/*/manifest.json")).read_text())

@@ -86,7 +86,7 @@ def test_a_trained_model_samples_and_judges_in_rlaif_run_and_shows_in_lineage(st
             "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False},
         },
     )
-    result = run_cli("run", str(recipe), "--store", str(store), "--no-prefect", timeout=600)
+    result = run_cli("run", str(recipe), "--store", str(store), "--no-prefect", timeout=600, process=True)
     assert result.returncode == 0, result.stderr
     made = [m["id"] for m in _versions(store) if m["name"] == "round2"]
     assert len(made) == 1 and made[0] in result.stdout

@@ -204,7 +204,10 @@ def test_execution_is_a_delivery_setting_out_of_the_version_id():
 def test_cli_errors_for_an_unreachable_cluster_and_a_bad_setting(tmp_path):
     recipe, store = write_recipe(tmp_path, GOOD), tmp_path / "store"
     address = f"127.0.0.1:{free_port()}"
-    result = run_cli("run", str(recipe), "--store", str(store), "--no-prefect", "--ray", address, timeout=120)
+    # in a process: the check imports Ray and connects to the address
+    result = run_cli(
+        "run", str(recipe), "--store", str(store), "--no-prefect", "--ray", address, timeout=120, process=True
+    )
     assert_clean_failure(result, f"cannot reach the Ray cluster at '{address}'", "ray start --head", store=store)
     budgeted = write_recipe(tmp_path, {**GOOD, "budget": {"max_tokens": 100}, "execution": RAY}, "budgeted.yaml")
     assert_clean_failure(

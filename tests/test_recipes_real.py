@@ -1,5 +1,7 @@
 """The shipped listwise and pointwise recipes, run for real (smollm2-135m) on a few prompts:
-the listwise version's pairs train in TRL's DPOTrainer, the pointwise version exports KTO rows."""
+the listwise version's pairs train in TRL's DPOTrainer (a step of the tiny random llama of tests/tiny_lm.py,
+with smollm2's tokenizer and chat template: the rows' format is under test, not the model), the pointwise
+version exports KTO rows."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ import yaml
 from rlaif.publish.export import export_version
 from rlaif.store.formats import format_dataset
 from rlaif.store.versions import load_manifest, read_table
+from tests.badinput import run_cli
 from tests.conftest import ROOT
-from tests.test_e2e import rlaif, summary
+from tests.test_e2e import summary
 
 # `rlaif run` in a child process uses the session's Prefect server (tests/conftest.py: shared_prefect)
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_prefect")]
@@ -26,14 +29,20 @@ def recipe_copy(name: str, folder, **filters) -> str:
     return str(path)
 
 
-def test_listwise_recipe_version_trains_with_dpo(tmp_path):
+def run(recipe: str, store) -> dict:
+    """`rlaif run RECIPE --limit 3` in a child process, as a user runs it; its summary. One torch thread, as
+    `make test`'s workers give every child (tests/conftest.py): on this busy 2-core machine the two threads
+    torch takes by default spun against each other (the listwise run: 252 s of CPU with 2, 66 s with 1)."""
+    args = ("run", recipe, "--store", str(store), "--limit", "3")
+    return summary(run_cli(*args, env={"OMP_NUM_THREADS": "1"}, timeout=900, process=True))
+
+
+def test_listwise_recipe_version_trains_with_dpo(tmp_path, tiny_model):
     trl = pytest.importorskip("trl")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlaif.weights.resolve import resolve_model
-
     recipe = recipe_copy("listwise.yaml", tmp_path, consistency=False, min_margin=0.0, drop_truncated=False)
-    result = summary(rlaif("run", recipe, "--store", str(tmp_path / "store"), "--limit", "3"))
+    result = run(recipe, tmp_path / "store")
     store, version = tmp_path / "store", result["version"]
     manifest = load_manifest(store, version)
     assert manifest["judge"]["type"] == "listwise" and manifest["judge"]["permutations"] == 4
@@ -41,7 +50,6 @@ def test_listwise_recipe_version_trains_with_dpo(tmp_path):
     assert len(rankings) == 3 and all(len(r["responses"]) >= 2 and r["agreement"] is not None for r in rankings)
     assert manifest["counts"]["kept"] >= 1
     dataset = format_dataset(store, version, "dpo")
-    path = resolve_model("smollm2-135m")
     config = trl.DPOConfig(
         output_dir=str(tmp_path / "out"),
         max_steps=1,
@@ -52,17 +60,17 @@ def test_listwise_recipe_version_trains_with_dpo(tmp_path):
         max_length=256,
     )
     trainer = trl.DPOTrainer(
-        model=AutoModelForCausalLM.from_pretrained(path),
+        model=AutoModelForCausalLM.from_pretrained(tiny_model),
         args=config,
         train_dataset=dataset,
-        processing_class=AutoTokenizer.from_pretrained(path),
+        processing_class=AutoTokenizer.from_pretrained(tiny_model),
     )
     assert trainer.train().global_step == 1
 
 
 def test_pointwise_recipe_exports_kto(tmp_path):
     recipe = recipe_copy("pointwise.yaml", tmp_path)
-    result = summary(rlaif("run", recipe, "--store", str(tmp_path / "store"), "--limit", "3"))
+    result = run(recipe, tmp_path / "store")
     store, version = tmp_path / "store", result["version"]
     feedback = read_table(store, version, "feedback")
     assert feedback and all(1 <= row["score"] <= 5 for row in feedback)

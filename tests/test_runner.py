@@ -204,10 +204,9 @@ def test_flow_no_prefect_and_library_give_the_same_version(tmp_path):
     with DetServer() as server:
         recipe = det_recipe(tmp_path, server.base_url)
         library = run_recipe(load_recipe(str(recipe)), tmp_path / "lib", chunk_size=4)[0]
-        plain = version_of(
-            run_cli("run", str(recipe), "--store", str(tmp_path / "plain"), "--no-prefect", "--chunk-size", "3")
-        )
-        flow = version_of(run_cli("run", str(recipe), "--store", str(tmp_path / "flow"), timeout=300))
+        argv = ("run", str(recipe), "--store")  # real runs (the driver, its threads and the flow): in a process
+        plain = version_of(run_cli(*argv, str(tmp_path / "plain"), "--no-prefect", "--chunk-size", "3", process=True))
+        flow = version_of(run_cli(*argv, str(tmp_path / "flow"), timeout=300, process=True))
     assert library == plain == flow, (library, plain, flow)
 
 
@@ -219,7 +218,11 @@ def test_the_demo_recipe_gives_one_version_in_every_executor(tmp_path):
     demo = str(ROOT / "recipes" / "demo.yaml")
     library = run_recipe(load_recipe(demo), tmp_path / "lib", limit=2)[0]
     plain = version_of(
-        run_cli("run", demo, "--store", str(tmp_path / "plain"), "--limit", "2", "--no-prefect", timeout=600)
+        run_cli(
+            "run", demo, "--store", str(tmp_path / "plain"), "--limit", "2", "--no-prefect", timeout=600, process=True
+        )
     )
-    flow = version_of(run_cli("run", demo, "--store", str(tmp_path / "flow"), "--limit", "2", timeout=600))
+    flow = version_of(
+        run_cli("run", demo, "--store", str(tmp_path / "flow"), "--limit", "2", timeout=600, process=True)
+    )
     assert library == plain == flow, (library, plain, flow)

@@ -237,10 +237,10 @@ def test_the_cli_run_and_push_leak_the_key_nowhere(tmp_path, key_server, hub):
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "HF_HOME": str(tmp_path / "hf"),
     }
-    ran = run_cli("run", str(recipe), "--store", str(store), env=env, timeout=300)
+    ran = run_cli("run", str(recipe), "--store", str(store), env=env, timeout=300, process=True)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     version_id = ran.stdout.strip().splitlines()[-1].split("version: ")[1].split()[0]
-    pushed = run_cli("datasets", "push", version_id, "--repo", REPO, "--store", str(store), env=env)
+    pushed = run_cli("datasets", "push", version_id, "--repo", REPO, "--store", str(store), env=env, process=True)
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     assert hub.repo(REPO)["tags"].get(version_id) and list((store / "reports").glob("*.html"))
     assert [g["error"].count("***") for g in read_table(store, version_id, "generations") if g["error"]] == [
@@ -398,7 +398,8 @@ def test_push_refuses_a_version_holding_a_key_and_uploads_nothing(tmp_path, hub,
     store = tmp_path / "store"
     version_id = make(store, key)
     env = {"HF_TOKEN": HUB_TOKEN, "HF_ENDPOINT": hub.url, "OPENAI_API_KEY": key, "HF_HOME": str(tmp_path / "hf")}
-    result = run_cli("datasets", "push", version_id, "--repo", REPO, "--store", str(store), env=env)
+    # in a process: huggingface_hub reads HF_ENDPOINT at import, and the stand-in must be the Hub asked
+    result = run_cli("datasets", "push", version_id, "--repo", REPO, "--store", str(store), env=env, process=True)
     assert_clean_failure(result, f"refusing to push {version_id}", file_name, where, "nothing was uploaded")
     assert key not in result.stderr
     assert hub.requests == [] and not (tmp_path / "hub" / "datasets").exists()

@@ -1,5 +1,7 @@
 """The judge's soft labels in the RM and DPO losses: different from the hard losses on uncertain pairs,
-exactly the hard losses when every label is 0 or 1 (fixed logits), and the same in a real trainer step."""
+exactly the hard losses when every label is 0 or 1 (fixed logits), and the same in a real trainer step (TRL's
+real trainers on the tiny random llama of tests/tiny_lm.py: the losses and gradients are under test, not the
+language)."""
 
 from __future__ import annotations
 
@@ -86,7 +88,7 @@ def test_the_collator_carries_p_chosen_beside_the_inner_batch():
     assert seen == [{"chosen_ids": [1]}, {"chosen_ids": [2]}]
 
 
-# ---------------------------------------------------------------- one real trainer step each (slow)
+# ---------------------------------------------------------------- one real trainer step each (tiny models)
 
 PROMPTS = [[{"role": "user", "content": "Say hi."}], [{"role": "user", "content": "Name a colour."}]]
 ANSWERS = [("Hello there!", "No."), ("Blue.", "I will not say.")]
@@ -105,11 +107,11 @@ def pairs(p: float) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def model_path():
-    from rlaif.weights.resolve import resolve_model
+def tiny(tmp_path_factory):
+    from tests.tiny_lm import tiny_causal_lm
 
     torch.set_num_threads(1)
-    return resolve_model("smollm2-135m")
+    return tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "llama")
 
 
 def first_step(trainer_cls, model_path, tmp_path, rows, config_options: dict | None = None, **kwargs) -> dict:
@@ -149,33 +151,36 @@ def first_step(trainer_cls, model_path, tmp_path, rows, config_options: dict | N
     return next(entry for entry in trainer.state.log_history if "loss" in entry)
 
 
-@pytest.mark.slow
-def test_soft_reward_trainer_step_matches_hard_at_p_1_and_differs_at_p_0_7(model_path, tmp_path):
+def test_soft_reward_trainer_step_matches_hard_at_p_1_and_differs_at_p_0_7(tmp_path):
+    """A tiny model with weights of std 0.2 (0.02 is the default): its rewards of the chosen and the rejected
+    responses differ enough to tell the losses apart (hard 0.654, soft at p = 0.7 0.686; with std 0.02 the
+    difference is 1.07e-3 of the loss, at the edge of the check's 1e-3)."""
     from trl import RewardTrainer
 
     from rlaif.training.soft_labels import SoftRewardTrainer
+    from tests.tiny_lm import tiny_causal_lm
 
+    spread = tiny_causal_lm(tmp_path / "spread", initializer_range=0.2)
     hard = first_step(
-        RewardTrainer, model_path, tmp_path, [{k: v for k, v in row.items() if k != "p_chosen"} for row in pairs(1.0)]
+        RewardTrainer, spread, tmp_path, [{k: v for k, v in row.items() if k != "p_chosen"} for row in pairs(1.0)]
     )
-    soft_certain = first_step(SoftRewardTrainer, model_path, tmp_path, pairs(1.0))
-    soft = first_step(SoftRewardTrainer, model_path, tmp_path, pairs(0.7))
+    soft_certain = first_step(SoftRewardTrainer, spread, tmp_path, pairs(1.0))
+    soft = first_step(SoftRewardTrainer, spread, tmp_path, pairs(0.7))
     assert soft_certain["loss"] == pytest.approx(hard["loss"], rel=1e-5)
     assert soft_certain["grad_norm"] == pytest.approx(hard["grad_norm"], rel=1e-4)
     assert soft["loss"] != pytest.approx(hard["loss"], rel=1e-3)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["smoothing", "weighting"])
-def test_soft_dpo_trainer_step_matches_hard_at_p_1_and_differs_at_p_0_7(model_path, tmp_path, mode):
+def test_soft_dpo_trainer_step_matches_hard_at_p_1_and_differs_at_p_0_7(tiny, tmp_path, mode):
     """At the first step policy == reference, so every DPO loss is log 2; the gradient carries the label."""
     from trl import DPOTrainer
 
     from rlaif.training.soft_labels import SoftDPOTrainer
 
-    hard = first_step(DPOTrainer, model_path, tmp_path, pairs(1.0))
-    soft_certain = first_step(SoftDPOTrainer, model_path, tmp_path, pairs(1.0), soft_mode=mode)
-    soft = first_step(SoftDPOTrainer, model_path, tmp_path, pairs(0.7), soft_mode=mode)
+    hard = first_step(DPOTrainer, tiny, tmp_path, pairs(1.0))
+    soft_certain = first_step(SoftDPOTrainer, tiny, tmp_path, pairs(1.0), soft_mode=mode)
+    soft = first_step(SoftDPOTrainer, tiny, tmp_path, pairs(0.7), soft_mode=mode)
     assert soft_certain["loss"] == pytest.approx(hard["loss"], rel=1e-5)
     assert soft_certain["grad_norm"] == pytest.approx(hard["grad_norm"], rel=1e-4)
     # smoothing eps = 0.3 scales the first gradient by 1 - 2 eps = 0.4; weighting's |2p - 1| = 0.4 is divided
@@ -185,14 +190,6 @@ def test_soft_dpo_trainer_step_matches_hard_at_p_1_and_differs_at_p_0_7(model_pa
 
 
 # ---------------------------------------------------------------- issue 23, item 5: every DPO setting applies or is refused (tiny models)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from tests.tiny_lm import tiny_causal_lm
-
-    torch.set_num_threads(1)
-    return tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "llama")
 
 
 def test_weighting_divides_by_the_mean_weight_of_the_training_pairs(tiny, tmp_path):

@@ -88,6 +88,7 @@ def test_trl_missing_says_how_to_install(version, tmp_path):
         "--store",
         str(store),
         env={"PYTHONPATH": str(stub)},
+        process=True,  # PYTHONPATH is read as the interpreter starts
     )
     assert_clean_failure(result, "pip install 'rlaif[train]'")
 
@@ -108,7 +109,7 @@ def test_trains_a_lora_adapter_prints_the_id_then_reports_it_as_existing(version
         "--store",
         str(store),
     )
-    first = run_cli(*args, timeout=600)
+    first = run_cli(*args, timeout=600, process=True)
     assert first.returncode == 0, first.stderr
     model_id = first.stdout.strip().splitlines()[-1]
     assert model_id.startswith("crafted-sft-") and "Traceback" not in first.stderr
@@ -116,5 +117,5 @@ def test_trains_a_lora_adapter_prints_the_id_then_reports_it_as_existing(version
     assert (folder / "adapter" / "adapter_config.json").is_file() and not (folder / "model").exists()
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["lora"] is True and manifest["weights"] == "adapter" and manifest["settings"]["max_steps"] == 1
-    second = run_cli(*args, timeout=600)
+    second = run_cli(*args, timeout=600, process=True)
     assert second.returncode == 0 and f"already trained: {model_id}" in second.stdout

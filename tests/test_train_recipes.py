@@ -94,7 +94,7 @@ def test_accelerate_multi_gpu_config_loads():
     assert set(yaml.safe_load((ACCELERATE / "multi_gpu.yaml").read_text())) <= fields, "no key accelerate ignores"
 
 
-def launch(store: Path, dataset_id: str, *extra: str) -> subprocess.CompletedProcess:
+def launch(store: Path, dataset_id: str, model: str, *extra: str) -> subprocess.CompletedProcess:
     """`torchrun --standalone --nproc_per_node 2 -m rlaif.cli train dpo ...`: the launcher `accelerate launch
     --multi_gpu` runs (torch.distributed.run), here on CPU with gloo. (`accelerate launch` itself starts
     several CPU processes only through mpirun, which this machine does not have.)"""
@@ -119,7 +119,7 @@ def launch(store: Path, dataset_id: str, *extra: str) -> subprocess.CompletedPro
         "--dataset",
         dataset_id,
         "--model",
-        "smollm2-135m",
+        model,
         "--max-steps",
         "1",
         "--store",
@@ -130,15 +130,16 @@ def launch(store: Path, dataset_id: str, *extra: str) -> subprocess.CompletedPro
 
 
 @pytest.mark.slow
-def test_two_cpu_processes_train_one_step_and_only_one_model_is_committed(tmp_path):
-    """Data parallel on CPU (DDP, gloo): both processes train, only rank 0 commits; no work folder is left."""
+def test_two_cpu_processes_train_one_step_and_only_one_model_is_committed(tmp_path, tiny_model):
+    """Data parallel on CPU (DDP, gloo): both processes train, only rank 0 commits; no work folder is left.
+    The tiny random llama (a local model folder as --model): the processes and the commit are under test."""
     from rlaif.store.models import list_models
     from rlaif.store.versions import commit_tables
     from tests.test_export import MANIFEST, pairwise_tables
 
     store = tmp_path / "store"
     dataset_id = commit_tables(store, "crafted", pairwise_tables(), MANIFEST)[0]
-    result = launch(store, dataset_id)
+    result = launch(store, dataset_id, tiny_model)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     models = list_models(store)
     assert len(models) == 1 and models[0]["steps"] == 1 and "broken" not in models[0]

@@ -1,7 +1,10 @@
 """Each trainer (sft, rm, dpo, kto, rloo, grpo on TRL; ppo and rrhf of rlaif.training) trains 2 steps on
-CPU through `rlaif.training.driver.train` with the real smollm2-135m, from a version the pipeline made
-with smollm2-135m (tests/train_version.py): the weights change, the saved model loads and
-generates (or scores, for rm), the card names the version, and a re-run reports the existing model."""
+CPU through `rlaif.training.driver.train`, from a version the pipeline made (tests/train_version.py): the
+weights change, the saved model loads and generates (or scores, for rm), the card names the version, and a
+re-run reports the existing model. None of that depends on the model knowing language, so the version is
+made and every trainer runs on the tiny random llama of tests/tiny_lm.py (`tiny_model`, a local model
+folder as the model name); one dpo run keeps the real smollm2-135m (the built-in alias, a 30-layer model
+with tied embeddings) end to end through the driver."""
 
 from __future__ import annotations
 
@@ -30,20 +33,21 @@ def length_reward(prompts, completions, **kwargs) -> list[float]:
 
 
 @pytest.fixture(scope="module")
-def version(tmp_path_factory):
+def version(tiny_model, tmp_path_factory):
+    """A version the pipeline made with the tiny model as policy and judge (one per module: the trainings
+    below add their models to its store)."""
     store = tmp_path_factory.mktemp("train-store")
     torch.set_num_threads(1)
-    return store, pipeline_version(store)
+    return store, pipeline_version(store, tiny_model)
 
 
-@pytest.fixture(scope="module")
-def base_weight():
-    from safetensors import safe_open
+def base_weight(model: str):
+    """WEIGHT of the base `model` (an alias or a local model folder) before any training."""
+    from pathlib import Path
 
     from rlaif.weights.resolve import resolve_model
 
-    with safe_open(f"{resolve_model('smollm2-135m')}/model.safetensors", "pt") as weights:
-        return weights.get_tensor(WEIGHT)
+    return saved_weight(Path(resolve_model(model)))
 
 
 def settings_for(algorithm: str):
@@ -86,7 +90,16 @@ def check_loads(algorithm: str, folder) -> None:
 
 
 @pytest.mark.parametrize("algorithm", ["sft", "rm", "dpo", "kto", "rloo", "grpo", "ppo", "rrhf"])
-def test_trains_two_steps_saves_and_reruns_as_existing(algorithm, version, base_weight, monkeypatch):
+def test_trains_two_steps_saves_and_reruns_as_existing(algorithm, version, tiny_model, monkeypatch):
+    trains_two_steps_saves_and_reruns_as_existing(algorithm, tiny_model, version, monkeypatch)
+
+
+def test_the_real_smollm2_trains_dpo_saves_and_reruns_as_existing(version, monkeypatch):
+    """The built-in alias through the driver: converted weights, tied embeddings saved and loaded again."""
+    trains_two_steps_saves_and_reruns_as_existing("dpo", "smollm2-135m", version, monkeypatch)
+
+
+def trains_two_steps_saves_and_reruns_as_existing(algorithm: str, model: str, version, monkeypatch) -> None:
     from rlaif.training import driver
 
     store, version_id = version
@@ -95,7 +108,7 @@ def test_trains_two_steps_saves_and_reruns_as_existing(algorithm, version, base_
     )
     steps: list[dict] = []
     result = driver.train(
-        store, version_id, algorithm, "smollm2-135m", settings_for(algorithm), on_metrics=steps.append, progress=False
+        store, version_id, algorithm, model, settings_for(algorithm), on_metrics=steps.append, progress=False
     )
 
     assert (
@@ -121,33 +134,34 @@ def test_trains_two_steps_saves_and_reruns_as_existing(algorithm, version, base_
     assert version_id in (result.path / "README.md").read_text()
     assert "<svg" in (result.path / "report.html").read_text()  # the training report, with its plots
 
-    assert not torch.equal(saved_weight(result.path / "model"), base_weight)  # the parameters changed
+    assert manifest["base_model"] == model
+    assert not torch.equal(saved_weight(result.path / "model"), base_weight(model))  # the parameters changed
     check_loads(algorithm, result.path / "model")
 
     again = driver.train(
-        store, version_id, algorithm, "smollm2-135m", settings_for(algorithm), on_metrics=steps.append, progress=False
+        store, version_id, algorithm, model, settings_for(algorithm), on_metrics=steps.append, progress=False
     )
     assert again.existed and again.model_id == result.model_id and len(steps) == 2  # no training the second time
 
 
-def test_grpo_against_a_reward_model_trained_on_the_same_version(version):
+def test_grpo_against_a_reward_model_trained_on_the_same_version(version, tiny_model):
     """RLHF stage 3 with the project's own pieces: an rm trained on the version is the reward of grpo
     (`reward: {model: RM_ID}`, resolved in the store); the grpo model's reward is that model's score."""
     from rlaif.training.config import load_settings
     from rlaif.training.driver import train
 
     store, version_id = version
-    rm = train(store, version_id, "rm", "smollm2-135m", settings_for("rm"), progress=False)
+    rm = train(store, version_id, "rm", tiny_model, settings_for("rm"), progress=False)
     settings = load_settings("grpo", **SMALL, **ONLINE, reward={"model": rm.model_id})
     steps: list[dict] = []
-    grpo = train(store, version_id, "grpo", "smollm2-135m", settings, on_metrics=steps.append, progress=False)
+    grpo = train(store, version_id, "grpo", tiny_model, settings, on_metrics=steps.append, progress=False)
     manifest = json.loads((grpo.path / "manifest.json").read_text())
     assert manifest["reward"] == {"model": rm.model_id} and [s["step"] for s in steps] == [1, 2]
     assert all(math.isfinite(s["mean_reward"]) for s in steps)
     assert any(s["mean_reward"] != 0.0 for s in steps)  # scores of the rm, not a constant 0
 
 
-def test_a_dpo_model_samples_the_next_round_and_lineage_shows_both_versions(version):
+def test_a_dpo_model_samples_the_next_round_and_lineage_shows_both_versions(version, tiny_model):
     """The iterative step by hand: the trained model id as the policy of the next run's recipe."""
     from rlaif.config.recipe import parse_recipe
     from rlaif.pipeline.runner import run_recipe
@@ -156,7 +170,7 @@ def test_a_dpo_model_samples_the_next_round_and_lineage_shows_both_versions(vers
     from rlaif.training.driver import train
 
     store, version_id = version
-    dpo = train(store, version_id, "dpo", "smollm2-135m", settings_for("dpo"), progress=False)
+    dpo = train(store, version_id, "dpo", tiny_model, settings_for("dpo"), progress=False)
     prompts = store.parent / "round2.jsonl"
     prompts.write_text('{"prompt": "Name an animal."}\n{"prompt": "Say bye."}\n')
     recipe = parse_recipe(
@@ -167,7 +181,7 @@ def test_a_dpo_model_samples_the_next_round_and_lineage_shows_both_versions(vers
                 {"name": "trained", "model": dpo.model_id, "params": {"temperature": 1.0, "max_tokens": 8, "seed": 1}}
             ],
             "samples_per_prompt": 2,
-            "judge": {"model": "smollm2-135m"},
+            "judge": {"model": tiny_model},
             "filters": {"drop_truncated": False, "consistency": False, "min_margin": 0.0},
         }
     )

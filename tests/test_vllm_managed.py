@@ -98,7 +98,7 @@ def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("managed")
     store = folder / "store"
     started = time.monotonic()
-    result = run_cli("run", str(recipe(folder, "vllm", "vllm")), "--store", str(store), timeout=900)
+    result = run_cli("run", str(recipe(folder, "vllm", "vllm")), "--store", str(store), timeout=900, process=True)
     return {
         "folder": folder,
         "store": store,
@@ -144,6 +144,7 @@ def test_judge_probabilities_equal_the_transformers_backend(served):
             str(store),
             "--no-prefect",
             timeout=600,
+            process=True,
         )
     )
     assert (
@@ -192,6 +193,7 @@ def test_sigkill_of_the_run_leaves_no_vllm_server(tmp_path):
         str(store),
         "--no-prefect",
         timeout=600,
+        process=True,
     )
     version_of(next_run)
     assert_gone(info["pid"], info["port"])

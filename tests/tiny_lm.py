@@ -7,8 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def tiny_causal_lm(folder: Path, moe: bool = False, router_aux_loss_coef: float = 0.5) -> str:
-    """Write a 1-layer model (hidden size 16) and the smollm2-135m tokenizer to `folder`; returns its path."""
+def tiny_causal_lm(
+    folder: Path, moe: bool = False, router_aux_loss_coef: float = 0.5, initializer_range: float = 0.02
+) -> str:
+    """Write a 1-layer model (hidden size 16) and the smollm2-135m tokenizer to `folder`; returns its path.
+    `initializer_range`: the std of the random weights (transformers' default 0.02), and of a head added when the
+    folder is loaded as another class (a sequence classifier's score): larger, and the scores spread further."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, MixtralConfig
 
@@ -26,6 +30,7 @@ def tiny_causal_lm(folder: Path, moe: bool = False, router_aux_loss_coef: float 
         "bos_token_id": tokenizer.bos_token_id,
         "eos_token_id": tokenizer.eos_token_id,
         "pad_token_id": tokenizer.pad_token_id,
+        "initializer_range": initializer_range,
     }
     if moe:
         config = MixtralConfig(
