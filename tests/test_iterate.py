@@ -2,8 +2,8 @@
 
 Fast: the early-stop rule on made-up win rates; the loop driver with fake steps (what a re-run
 skips, which policy each round samples from, early stop recorded in the state); bad `iterate:`
-sections failing cleanly. Slow: the real loop of recipes/iterate.yaml with smollm2-135m on CPU,
-killed (SIGKILL) during round 2 and re-run: round 2 finishes and round 1 is not retrained; then the
+sections failing cleanly. Slow: the real loop of recipes/iterate.yaml (with the tiny random model as
+its policy and judge, tests/tiny_lm.py) through `rlaif iterate`, killed (SIGKILL) during round 2 and re-run: round 2 finishes and round 1 is not retrained; then the
 Prefect flow `rlaif-iterate` on the same store, posting its per-round artifacts.
 """
 
@@ -177,7 +177,7 @@ def test_a_recipe_without_an_iterate_section_is_refused(tmp_path):
     assert_clean_failure(result, "iterate", "recipes/iterate.yaml", store=tmp_path / "store")
 
 
-# ---- the real loop: smollm2-135m on CPU ------------------------------------------------------------
+# ---- the real loop, on the tiny model ---------------------------------------------------------------
 
 
 def _state(store: Path) -> dict | None:
@@ -185,7 +185,7 @@ def _state(store: Path) -> dict | None:
     return json.loads(found[0].read_text()) if found else None
 
 
-def _kill_in_round_2(store: Path) -> float:
+def _kill_in_round_2(recipe: Path, store: Path) -> float:
     """Start the loop, SIGKILL it as soon as its state shows round 2 started; seconds it ran."""
     started = time.perf_counter()
     command = [
@@ -193,7 +193,7 @@ def _kill_in_round_2(store: Path) -> float:
         "-m",
         "rlaif.cli",
         "iterate",
-        str(RECIPE),
+        str(recipe),
         "--rounds",
         "2",
         "--no-prefect",
@@ -223,20 +223,39 @@ def _kill_in_round_2(store: Path) -> float:
 
 
 @pytest.fixture(scope="module")
-def killed_and_resumed(tmp_path_factory):
+def loop_recipe(tiny_model, tmp_path_factory) -> Path:
+    """recipes/iterate.yaml as shipped, with the tiny random model (tests/tiny_lm.py) as its policy and judge:
+    what these tests check (a kill, a resume that reuses round 1, the rounds' lineage, the flow's tasks) does
+    not depend on what the model says, and its steps take a second where smollm2-135m's take minutes."""
+    data = yaml.safe_load(RECIPE.read_text())
+    data["policies"][0]["model"] = data["judge"]["model"] = tiny_model
+    path = tmp_path_factory.mktemp("loop") / "iterate.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(loop_recipe, tmp_path_factory):
     """The loop killed during round 2, then re-run to the end (shared by the slow tests below)."""
     store = tmp_path_factory.mktemp("iterate") / "store"
-    killed_after = _kill_in_round_2(store)
+    killed_after = _kill_in_round_2(loop_recipe, store)
     round_1 = _state(store)["rounds"][0]
     folder = store / "models" / round_1["model"]
     before = (folder.stat().st_ino, (folder / "manifest.json").stat().st_mtime_ns)
     started = time.perf_counter()
     resumed = run_cli(
-        "iterate", str(RECIPE), "--rounds", "2", "--no-prefect", "--store", str(store), timeout=900, process=True
+        "iterate", str(loop_recipe), "--rounds", "2", "--no-prefect", "--store", str(store), timeout=900, process=True
     )
     seconds = time.perf_counter() - started
     print(f"\nkilled in round 2 after {killed_after:.1f} s; the re-run took {seconds:.1f} s")
-    return {"store": store, "resumed": resumed, "round_1": round_1, "before": before, "folder": folder}
+    return {
+        "store": store,
+        "recipe": loop_recipe,
+        "resumed": resumed,
+        "round_1": round_1,
+        "before": before,
+        "folder": folder,
+    }
 
 
 @pytest.mark.slow
@@ -296,7 +315,7 @@ def test_the_prefect_flow_reruns_a_lost_step_as_a_task_and_posts_each_round(kill
     env = {**ENV}
     env.pop("PREFECT_API_URL", None)
     child = subprocess.run(
-        [sys.executable, "-c", FLOW_SCRIPT, str(RECIPE), str(store)],
+        [sys.executable, "-c", FLOW_SCRIPT, str(killed_and_resumed["recipe"]), str(store)],
         cwd=ROOT,
         env=env,
         capture_output=True,
