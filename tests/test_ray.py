@@ -109,14 +109,18 @@ def test_two_shards_on_an_api_give_the_single_process_version(tmp_path, cluster,
 
 
 @pytest.mark.slow
-def test_api_sampling_and_a_local_judge_run_on_workers_of_their_own_stage(tmp_path, cluster, katan, monkeypatch):
-    """Per-stage resources: the API policies' steps go to CPU-only workers, the local judge's to the local-engine workers."""
+def test_api_sampling_and_a_local_judge_run_on_workers_of_their_own_stage(
+    tmp_path, cluster, katan, monkeypatch, tiny_model
+):
+    """Per-stage resources: the API policies' steps go to CPU-only workers, the local judge's to the local-engine
+    workers. The local judge is the tiny random model (tests/tiny_lm.py): where a step runs does not depend on
+    what the model says, and the real 135M's judging of the server's long answers took minutes here."""
     from rlaif.pipeline import executors_ray
 
     seen = []
     started = executors_ray.start_workers
     monkeypatch.setattr(executors_ray, "start_workers", lambda *args: seen.append(args[3]) or started(*args))
-    local_judge = {"model": "smollm2-135m", "threads": 1, "batch_size": 1}
+    local_judge = {"model": tiny_model, "threads": 1, "batch_size": 1}
     recipe = katan_recipe(tmp_path, katan).model_dump(mode="json", exclude_unset=True) | {"judge": local_judge}
     single, _, manifest, _ = run_recipe(parse_recipe(recipe), tmp_path / "one")
     sharded, _, sharded_manifest, run = run_recipe(
