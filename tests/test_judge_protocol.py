@@ -6,17 +6,19 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
 from rlaif.backends.base import Scores
 from rlaif.calls.cache import CallCache, CallStats
-from rlaif.config.recipe import BinaryJudge, FilterSpec, ListwiseJudge, PairwiseJudge, parse_recipe
+from rlaif.config.recipe import BinaryJudge, FilterSpec, ListwiseJudge, PairwiseJudge, load_recipe, parse_recipe
 from rlaif.core.errors import RecipeError
 from rlaif.core.schema import Generation, Prompt
 from rlaif.judges.common import load_template
+from rlaif.judges.jury import members_of
 from rlaif.judges.pairwise import judge_pairs, remove_position_bias
 from rlaif.judges.pointwise import judge_binary
 from rlaif.judges.protocol import DEFAULTS
-from rlaif.judges.stage import judge_stage, validate_judge
+from rlaif.judges.stage import judge_provenance, judge_stage, validate_judge
 from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import ROOT
 from tests.fakes import FakeBackend
@@ -255,6 +257,29 @@ def test_validate_judge_reads_each_jury_members_protocol(tmp_path, numbered):
     validate_judge(PairwiseJudge(jury=[{"template": str(numbered)}]))
     with pytest.raises(RecipeError, match="needs 2-2 distinct verdict tokens"):
         validate_judge(PairwiseJudge(jury=[{"template": str(numbered)}, {"template": str(bad)}]))
+
+
+def test_a_recipes_relative_template_and_constitution_are_read_from_its_folder_first(tmp_path, monkeypatch):
+    """A recipe's `template:` and `principles.path` are looked for next to the recipe file, then in the
+    current folder (a same-named file there loses), and the folder is not part of the recipe."""
+    folder, elsewhere = tmp_path / "recipes", tmp_path / "elsewhere"
+    folder.mkdir(), elsewhere.mkdir()
+    (folder / "judge.j2").write_text(NUMBERED)
+    (elsewhere / "judge.j2").write_text(NUMBERED + "{# the current folder's copy #}\n")
+    (folder / "rules.yaml").write_text("- Prefer the shorter answer.\n")
+    judge = {"template": "judge.j2", "principles": {"path": "rules.yaml"}, "jury": [{"model": "smollm2-135m"}] * 2}
+    recipe_file = write_recipe(folder, {**GOOD, "judge": judge})
+    monkeypatch.chdir(elsewhere)
+
+    recipe = load_recipe(recipe_file)
+    provenance = judge_provenance(recipe.judge)
+
+    assert provenance["prompt_templates"] == {"judge.j2": load_template(str(folder / "judge.j2")).sha256}
+    assert provenance["principles"]["texts"] == ["Prefer the shorter answer."]
+    assert [m.principle_for("item") for m in members_of(recipe.judge)] == ["Prefer the shorter answer."] * 2
+    assert recipe.model_dump() == parse_recipe(yaml.safe_load(recipe_file.read_text())).model_dump()
+    with pytest.raises(RecipeError, match="rules.yaml: judge.principles.path: file not found"):
+        judge_provenance(parse_recipe(yaml.safe_load(recipe_file.read_text())).judge)  # no folder: the current one
 
 
 # --- one model per judge type ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationError,
     field_validator,
@@ -233,6 +234,14 @@ class JudgeBase(ModelSpec):
     jury_aggregate: Literal["mean", "majority"] = Field(
         "mean", description="Jury: mean of soft labels or scores, or majority vote."
     )
+
+    _folder: Path | None = PrivateAttr(None)  # the recipe file's folder (`Recipe.read_from`); not part of the recipe
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder of the recipe file this judge was read from, where its relative `template` and
+        `principles.path` are looked for first (rlaif.judges.common.resolve_path); None: not read from a file."""
+        return self._folder
 
     def member_specs(self) -> list[JudgeBase]:
         """The model settings of each judge this section stands for: each jury member's own fields over the
@@ -530,6 +539,12 @@ class Recipe(Strict):
     def _across_fields(self):
         return check_listwise_orders(check_priced_budget(self))
 
+    def read_from(self, folder: str | Path | None) -> Recipe:
+        """This recipe, its judge's relative file paths (template, principles) looked for in `folder` first:
+        the recipe file's folder. The folder is not part of the recipe (nor of a version id)."""
+        self.judge._folder = Path(folder) if folder is not None else None
+        return self
+
     def models(self, judge: bool = True) -> list[ModelSpec]:
         """The model specs a run uses: its policies, and its judge (every jury member) when it judges."""
         return [*self.policies, *(self.judge.member_specs() if judge else [])]
@@ -582,12 +597,13 @@ def check_priced_budget(recipe: Recipe) -> Recipe:
     return recipe
 
 
-def parse_recipe(data: object, path: str = "<recipe>") -> Recipe:
-    """Validate recipe data, raising RecipeError naming the file, key and fix."""
+def parse_recipe(data: object, path: str = "<recipe>", folder: str | Path | None = None) -> Recipe:
+    """Validate recipe data, raising RecipeError naming the file, key and fix; `folder`: the recipe file's
+    folder, where its judge's relative template and principles paths are looked for first."""
     if not isinstance(data, dict):
         raise RecipeError(path, "", "a recipe must be a YAML mapping", "start from recipes/demo.yaml")
     try:
-        return Recipe.model_validate(data)
+        return Recipe.model_validate(data).read_from(folder)
     except ValidationError as exc:
         key, problem, fix = describe(exc.errors()[0], Recipe, JUDGE_MODELS)
         raise RecipeError(path, key, problem, fix) from None
@@ -595,7 +611,7 @@ def parse_recipe(data: object, path: str = "<recipe>") -> Recipe:
 
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe YAML file."""
-    return parse_recipe(read_recipe_yaml(path), str(path))
+    return parse_recipe(read_recipe_yaml(path), str(path), Path(path).parent)
 
 
 def recipe_file_store(path: str | Path | None, store: str | Path | None = None) -> Path:

@@ -70,10 +70,13 @@ def _compiled(text: str) -> jinja2.Template:
     return environment.from_string(text)
 
 
-def resolve_path(path: str) -> Path | None:
-    """A judge template or constitution named in a recipe: relative to the current folder, else (for
-    `prompts/...`) rlaif's own copy, shipped in the package (rlaif/judges/prompts/)."""
+def resolve_path(path: str, folder: Path | None = None) -> Path | None:
+    """A judge template or constitution named in a recipe: relative to the recipe file's `folder` first,
+    then to the current folder, else (for `prompts/...`) rlaif's own copy, shipped in the package
+    (rlaif/judges/prompts/)."""
     candidates = [Path(path)]
+    if folder is not None and not Path(path).is_absolute():
+        candidates.insert(0, folder / path)
     if Path(path).as_posix().startswith(BUILT_IN):
         candidates.append(Path(str(resources.files("rlaif.judges") / path)))
     for candidate in candidates:
@@ -82,9 +85,12 @@ def resolve_path(path: str) -> Path | None:
     return None
 
 
-def load_template(path: str, key: str = "judge.template", judge_type: str = "pairwise") -> JudgeTemplate:
-    """Read a judge template and its protocol; relative paths are tried from the current folder, then rlaif's own prompts/."""
-    found = resolve_path(path)
+def load_template(
+    path: str, key: str = "judge.template", judge_type: str = "pairwise", folder: Path | None = None
+) -> JudgeTemplate:
+    """Read a judge template and its protocol; a relative path is tried from the recipe's `folder`, the current
+    folder, then rlaif's own prompts/."""
+    found = resolve_path(path, folder)
     if found is None:
         raise RecipeError(
             path, key, "template file not found", "use one of prompts/*_judge.j2 or a path to your .j2 file"
@@ -94,8 +100,8 @@ def load_template(path: str, key: str = "judge.template", judge_type: str = "pai
 
 
 def judge_template(spec) -> JudgeTemplate:
-    """The template of a judge spec (its `template_path`), read as its judge type's protocol."""
-    return load_template(spec.template_path, "judge.template", spec.type)
+    """The template of a judge spec (its `template_path`, from the recipe's folder first), read as its judge type's protocol."""
+    return load_template(spec.template_path, "judge.template", spec.type, spec.folder)
 
 
 def instruction_text(prompt: Prompt) -> str:
@@ -106,9 +112,10 @@ def instruction_text(prompt: Prompt) -> str:
     return "\n\n".join(f"{m['role'].upper()}: {m['content']}" for m in turns)
 
 
-def load_principles(path: str) -> list[str]:
-    """A constitution: a YAML list of principle strings (or a mapping with a `principles` list)."""
-    found = resolve_path(path)
+def load_principles(path: str, folder: Path | None = None) -> list[str]:
+    """A constitution: a YAML list of principle strings (or a mapping with a `principles` list), from the
+    recipe's `folder` first (resolve_path)."""
+    found = resolve_path(path, folder)
     if found is None:
         raise RecipeError(
             path,

@@ -37,7 +37,7 @@ def members_of(spec) -> list[Member]:
         bases = list(zip(labels, spec.member_specs(), strict=True))
     if spec.principles is None:
         return [Member(label, s, fixed_principle(None)) for label, s in bases]
-    texts = load_principles(spec.principles.path)
+    texts = load_principles(spec.principles.path, spec.folder)
     if spec.principles.mode == "sample":
         return [Member(label, s, sampled_principle(texts, spec.principles.seed)) for label, s in bases]
     chosen = texts[: spec.principles.count]

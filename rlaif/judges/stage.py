@@ -283,11 +283,11 @@ def principles_record(spec) -> dict | None:
     """The principles a judge works under, as the manifest records them (settings, sha256, texts)."""
     if spec.principles is None:
         return None
-    path = resolve_path(spec.principles.path)
+    path = resolve_path(spec.principles.path, spec.folder)
     return {
         **spec.principles.model_dump(),
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        "texts": load_principles(spec.principles.path),
+        "texts": load_principles(spec.principles.path, spec.folder),
     }
 
 

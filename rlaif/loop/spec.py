@@ -117,7 +117,7 @@ def load_loop(path: str | Path, rounds: int | None = None) -> tuple[Recipe, Iter
         if rounds < 1:
             raise RecipeError("--rounds", "", f"must be at least 1, got {rounds}", "e.g. --rounds 2")
         spec = spec.model_copy(update={"rounds": rounds})
-    recipe = parse_recipe(data, str(path))
+    recipe = parse_recipe(data, str(path), Path(path).parent)
     names = [policy.name for policy in recipe.policies]
     if spec.policy is not None and spec.policy not in names:
         raise RecipeError(

@@ -245,13 +245,14 @@ def start_workers(ray, run, spec, groups: list[str]) -> dict[str, list]:
     data = run.recipe.model_dump(
         mode="json", exclude_unset=True
     )  # as written: defaults of other backends do not validate
+    folder = str(run.recipe.judge.folder) if run.recipe.judge.folder is not None else None  # the recipe file's
     workers = {}
     for group in groups:
         actor = ray.remote(ShardWorker).options(
             num_cpus=spec.num_cpus, num_gpus=gpus if group == "local" else 0, max_restarts=0
         )
         workers[group] = [
-            actor.remote(data, str(run.store), str(run.work), f"{group}{shard}", os.getcwd())
+            actor.remote(data, str(run.store), str(run.work), f"{group}{shard}", os.getcwd(), folder)
             for shard in range(spec.shards)
         ]
     return workers
@@ -268,12 +269,14 @@ def default_gpus(recipe, resources: dict) -> float:
 class ShardWorker:
     """One shard's worker (a Ray actor): its backends stay loaded between calls; its calls go to its own cache file."""
 
-    def __init__(self, recipe: dict, store: str, work: str, shard: str, cwd: str) -> None:
+    def __init__(self, recipe: dict, store: str, work: str, shard: str, cwd: str, folder: str | None = None) -> None:
         from rlaif.config.recipe import Recipe
 
         if Path(cwd).is_dir():
             os.chdir(cwd)  # relative paths of the recipe (templates, local models) as on the driver
-        self.recipe = Recipe.model_validate(recipe)
+        self.recipe = Recipe.model_validate(recipe).read_from(
+            folder
+        )  # templates next to the recipe file, as on the driver
         self.pool = BackendPool(Path(store))
         self.cache = ShardCache(
             Path(store) / "cache.sqlite", shard_folder(store) / f"{Path(work).name}-{shard}.sqlite"
