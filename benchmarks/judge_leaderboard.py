@@ -472,6 +472,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sets", nargs="*", help="only these sets")
     parser.add_argument("--types", nargs="*", help="only these judge types")
     parser.add_argument("--no-cot", action="store_true", help="leave out the chain-of-thought cells")
+    parser.add_argument("--only-cot", action="store_true", help="only the chain-of-thought cells")
     parser.add_argument("--limit", type=int, help="override every cell's row limit (a smoke run)")
     parser.add_argument("--render", action="store_true", help="measure nothing; render the saved rows")
     parser.add_argument("--store", help="store (default: as the CLI finds it: $RLAIF_STORE, else data/store)")
@@ -498,6 +499,7 @@ def main() -> None:
         if (not args.sets or c["set"] in args.sets)
         and (not args.types or c["type"] in args.types)
         and not (args.no_cot and c["cot"])
+        and not (args.only_cot and not c["cot"])
     ]
     if args.render:
         if not results.is_file():
