@@ -186,6 +186,28 @@ def test_pull_into_a_fresh_store_restores_the_same_version(hub, store, tmp_path)
     assert not pull_version(fresh, REPO, endpoint=hub.url).created  # main holds the same version
 
 
+def test_a_pull_stopped_while_copying_leaves_nothing_half_written(hub, store, tmp_path, monkeypatch):
+    """Ctrl-C (or any error) while the pulled files are copied into the store: no version, no temporary
+    folder, and the next pull installs it (the pull commits as every version does, rlaif.store.artifacts)."""
+    import shutil as real_shutil
+
+    version_id = make_version(store)
+    push_version(store, version_id, REPO, endpoint=hub.url)
+    fresh, copy, copied = tmp_path / "fresh", real_shutil.copyfile, []
+
+    def interrupted(source, target, *args, **kwargs):
+        if copied:
+            raise KeyboardInterrupt
+        copied.append(target)
+        return copy(source, target, *args, **kwargs)
+
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr("rlaif.publish.hub.shutil.copyfile", interrupted)
+        pull_version(fresh, REPO, endpoint=hub.url)
+    assert copied and list(versions_dir(fresh).iterdir()) == []  # one file was copied; nothing is left of it
+    assert pull_version(fresh, REPO, endpoint=hub.url).created and list_versions(fresh)
+
+
 def test_each_tag_keeps_exactly_its_own_version(hub, store, tmp_path):
     from huggingface_hub import CommitOperationAdd, HfApi
 

@@ -37,10 +37,11 @@ from rlaif import __version__
 from rlaif.core.errors import HubError, StoreError
 from rlaif.core.names import check_revision, is_version_id
 from rlaif.core.secrets import manifest_secrets, scan_for_secrets
+from rlaif.store import artifacts
 from rlaif.store.atomic import write_json_atomic
 from rlaif.store.formats import FORMATS
 from rlaif.store.rows import STYLES
-from rlaif.store.versions import TABLES, folder_digest, load_manifest, version_path, versions_dir
+from rlaif.store.versions import TABLES, VERSIONS, folder_digest, load_manifest, version_path, versions_dir
 from rlaif.weights.hub import HubFixes, hub_errors, hub_token
 
 REPO_TYPE = "dataset"
@@ -276,22 +277,14 @@ def _read_manifest(path: Path, where: str) -> dict:
 
 
 def _install(store: str | Path, files: dict[str, Path], origin: dict, version_id: str) -> tuple[Path, bool]:
-    """Copy the downloaded version into the store: a temporary folder renamed into place."""
-    target = versions_dir(store) / version_id
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version_id}-", dir=versions_dir(store)))
-    try:
+    """Copy the downloaded version into the store as any version is committed (rlaif.store.artifacts: a locked
+    work folder, fsynced and renamed into place; created is False when the version got there first)."""
+    workdir = artifacts.new_workdir(VERSIONS, store, version_id)
+    with artifacts.discarded_on_error(VERSIONS, store, workdir, version_id):
         for name, path in files.items():
-            shutil.copyfile(path, tmp / name.removeprefix(f"{RAW_DIR}/"))
-        write_json_atomic(tmp / "origin.json", origin)
-        os.rename(tmp, target)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if (target / "manifest.json").is_file():  # someone else installed the same version first
-            return target, False
-        raise StoreError(
-            f"could not write version {version_id} to {store}: {exc} - check that the store folder is writable"
-        ) from None
-    return target, True
+            shutil.copyfile(path, workdir / name.removeprefix(f"{RAW_DIR}/"))
+        write_json_atomic(workdir / "origin.json", origin)
+    return artifacts.commit(VERSIONS, store, version_id, workdir)
 
 
 def pull_version(store: str | Path, ref: str, *, endpoint: str | None = None) -> PullResult:
