@@ -25,7 +25,6 @@ from tests.servers import start_llm_katan
 
 # `rlaif run` in a child process uses the session's Prefect server (tests/conftest.py: shared_prefect). The bad
 # inputs run in this process (tests/badinput.py: run_cli); the runs that get past the checks, in a child process.
-pytestmark = pytest.mark.usefixtures("shared_prefect")
 
 
 @pytest.fixture(scope="module")
@@ -319,6 +318,7 @@ def test_without_prefect_installed_runs_in_process(in_process):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_prefect_path_gives_the_same_version(in_process):
     store = with_cache_of(in_process["folder"], "c")
     result = run_cli("run", str(in_process["recipe"]), "--store", str(store), process=True)

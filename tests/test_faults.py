@@ -38,7 +38,6 @@ from tests.fakes import FakeBackend
 from tests.servers import start_llm_katan
 
 # `rlaif run` in a child process uses the session's Prefect server (tests/conftest.py: shared_prefect)
-pytestmark = pytest.mark.usefixtures("shared_prefect")
 
 URL = "http://127.0.0.1:9/v1"
 REQUEST = httpx.Request("POST", URL + "/chat/completions")
@@ -271,6 +270,7 @@ def summary(result) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_error_rate_run_commits_a_version_with_no_failed_call(tmp_path):
     """200 prompts (800 calls) under `--error-rate 0.3` with 1 per-request retry (not 4, so that the
     passes have work): 9% of calls fail their first pass, about 70, and the later passes fill them
@@ -300,6 +300,7 @@ def test_error_rate_run_commits_a_version_with_no_failed_call(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_permanent_429_stops_the_run_and_a_rerun_resumes_without_repeating_a_call(tmp_path):
     store = tmp_path / "store"
     with start_llm_katan("--rate-limit-after", "30") as server:
@@ -321,6 +322,7 @@ def test_permanent_429_stops_the_run_and_a_rerun_resumes_without_repeating_a_cal
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_allow_incomplete_commits_a_version_that_says_it_is_incomplete(tmp_path):
     with start_llm_katan(
         "--rate-limit-after", "100"
@@ -339,6 +341,7 @@ class Refuse400(JsonHandler):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_a_stage_whose_every_call_got_400_commits_nothing_even_with_allow_incomplete(tmp_path):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse400)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -361,6 +364,7 @@ def test_a_stage_whose_every_call_got_400_commits_nothing_even_with_allow_incomp
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_a_server_that_dies_mid_run_stops_it_and_a_rerun_resumes_without_repeating_a_call(tmp_path):
     """The endpoint answers the pre-check and 30 calls, then drops every connection unanswered (a
     server that died): exit 3, nothing committed; the same endpoint back up: the re-run pays only
@@ -382,6 +386,7 @@ def test_a_server_that_dies_mid_run_stops_it_and_a_rerun_resumes_without_repeati
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_under_error_rate_0_3_the_version_is_the_fault_free_runs(tmp_path):
     """200 prompts (800 calls) against a deterministic server on one port, once with 30% of requests
     answered 500 and once with none: no failed call, and the same version id."""

@@ -20,7 +20,6 @@ from tests.badinput import assert_clean_failure, run_cli, write_recipe
 from tests.det_server import DetServer
 
 # `rlaif run` in a child process uses the session's Prefect server (tests/conftest.py: shared_prefect)
-pytestmark = pytest.mark.usefixtures("shared_prefect")
 
 QUESTIONS = [f"Question number {i}: what is {i} + {i} times {i}?" for i in range(40)]
 TABLES = ("pairs", "prompts", "generations", "judgments")
@@ -75,6 +74,7 @@ def child(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_a_child_judges_only_the_new_prompts_and_holds_the_parents_rows_then_the_new_ones(child):
     store, a, b, manifest_a, manifest, calls_a, calls_b, state = child
     assert calls_a == 20 * CALLS_PER_PROMPT
@@ -103,6 +103,7 @@ def test_a_child_judges_only_the_new_prompts_and_holds_the_parents_rows_then_the
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_diff_from_the_parent_shows_exactly_the_added_rows(child):
     store, a, b = child[:3]
     result = diff_versions(store, a, b)
@@ -120,6 +121,7 @@ def test_diff_from_the_parent_shows_exactly_the_added_rows(child):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_parent_latest_builds_on_the_newest_version_and_is_a_full_run_in_an_empty_store(tmp_path):
     with DetServer() as server:
         first, manifest, calls, state = run(tmp_path, server, 20, parent="latest")
@@ -221,6 +223,7 @@ def test_parent_must_be_a_version_id_or_latest():
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_cli_runs_a_child_then_says_nothing_to_do_and_refuses_bad_parents(tmp_path):
     store = tmp_path / "store"
     with DetServer() as server:
@@ -254,6 +257,7 @@ def test_cli_runs_a_child_then_says_nothing_to_do_and_refuses_bad_parents(tmp_pa
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_a_prefect_flow_run_with_no_new_prompt_completes_and_says_so(tmp_path):
     """A nightly deployment's run that finds nothing new: the flow (its own ephemeral server) ends without a version, exit 0."""
     store = tmp_path / "store"

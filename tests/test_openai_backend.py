@@ -31,7 +31,6 @@ from tests.conftest import ROOT
 from tests.servers import start_llm_katan
 
 # `rlaif run` in a child process uses the session's Prefect server (tests/conftest.py: shared_prefect)
-pytestmark = pytest.mark.usefixtures("shared_prefect")
 
 SECRET = "sk-test-SECRET123"
 N_PROMPTS = 30
@@ -327,6 +326,7 @@ def flaky_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_flaky_server_run_accounts_for_every_prompt(flaky_run):
     store, first = flaky_run["store"], flaky_run["first"]
     versions = list_versions(store)
@@ -373,6 +373,7 @@ def test_flaky_server_run_accounts_for_every_prompt(flaky_run):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_rerun_makes_no_live_call(flaky_run):
     first, second = flaky_run["first"], flaky_run["second"]
     assert flaky_run["served_second"] - flaky_run["served_first"] == second["live"]
@@ -385,6 +386,7 @@ def test_rerun_makes_no_live_call(flaky_run):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_api_key_never_reaches_the_store_or_the_output(flaky_run):
     store: Path = flaky_run["store"]
     files = [p for p in store.rglob("*") if p.is_file()]

@@ -19,7 +19,6 @@ from tests.det_server import DetServer
 from tests.test_chunked_run import fake_backends, recipe_for  # noqa: F401  (a fixture)
 
 # `rlaif run` in a child process uses the session's Prefect server (tests/conftest.py: shared_prefect)
-pytestmark = pytest.mark.usefixtures("shared_prefect")
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -197,6 +196,7 @@ def version_of(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_flow_no_prefect_and_library_give_the_same_version(tmp_path):
     """The same driver in three executors: the library, `rlaif run --no-prefect`, the Prefect flow."""
     from rlaif.config.recipe import load_recipe
@@ -211,6 +211,7 @@ def test_flow_no_prefect_and_library_give_the_same_version(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child processes use the session's Prefect server
 def test_the_demo_recipe_gives_one_version_in_every_executor(tmp_path):
     """recipes/demo.yaml (the real 135M model, transformers: one model at a time) on 2 prompts."""
     from rlaif.config.recipe import load_recipe
