@@ -146,6 +146,7 @@ def test_a_judge_that_failed_every_gold_pair_is_one_warning_not_a_zero():
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")  # its child process uses the session's Prefect server
 def test_the_embedded_judge_on_mt_bench_gold_is_flagged_on_both_counts(tmp_path):
     """Issue 23 item 7, on the real 135M judge: its agreement interval holds the "pick the longer"
     rule and its order consistency is not significantly above chance; the summary and the card say both."""
