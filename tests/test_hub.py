@@ -243,6 +243,42 @@ def test_pull_refuses_tables_that_do_not_hash_to_the_id(hub, store, tmp_path):
     assert list(versions_dir(fresh).iterdir()) == []  # nothing written half-way
 
 
+def test_pull_refuses_a_manifest_that_claims_another_name_for_the_same_content(hub, store, tmp_path):
+    """Issue 25 item 3: the id's name part is the recipe's, recomputed, never the claim's."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    version_id = make_version(store)
+    push_version(store, version_id, REPO, endpoint=hub.url)
+    manifest = json.loads((version_path(store, version_id) / "manifest.json").read_text())
+    evil = "evil-" + version_id.rsplit("-", 1)[1]  # the true content hash, under a name the content never had
+    claimed = json.dumps({**manifest, "id": evil, "name": "evil"}).encode()
+    HfApi(endpoint=hub.url, token=TOKEN).create_commit(
+        REPO, [CommitOperationAdd("rlaif/manifest.json", claimed)], commit_message="rename", repo_type="dataset"
+    )
+    fresh = tmp_path / "fresh"
+    with pytest.raises(HubError, match=f"hash to {version_id}, not to the version id {evil}"):
+        pull_version(fresh, REPO, endpoint=hub.url)
+    assert list(versions_dir(fresh).iterdir()) == []  # nothing written
+
+
+def test_pull_checks_the_id_before_saying_the_version_is_already_in_the_store(hub, store, tmp_path):
+    """Issue 25 item 3: edited tables under an id the store already holds are refused, not "already there"."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    version_id = make_version(store)
+    push_version(store, version_id, REPO, endpoint=hub.url)
+    other = make_version(tmp_path / "other", salt=" edited")
+    edited = (version_path(tmp_path / "other", other) / "pairs.parquet").read_bytes()
+    HfApi(endpoint=hub.url, token=TOKEN).create_commit(
+        REPO, [CommitOperationAdd("rlaif/pairs.parquet", edited)], commit_message="edit", repo_type="dataset"
+    )
+    before = sorted(p.name for p in version_path(store, version_id).iterdir())
+    with pytest.raises(HubError, match=f"not to the version id {version_id}"):
+        pull_version(store, REPO, endpoint=hub.url)  # the store that holds version_id
+    assert sorted(p.name for p in version_path(store, version_id).iterdir()) == before
+    assert [p.name for p in versions_dir(store).iterdir()] == [version_id]  # no staging folder left
+
+
 def test_missing_or_refused_token_is_a_clear_error(hub, store, monkeypatch):
     version_id = make_version(store)
     monkeypatch.delenv("HF_TOKEN")

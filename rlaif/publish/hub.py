@@ -137,9 +137,13 @@ def _quiet_if_asked() -> Iterator[None]:
         enable_progress_bars()
 
 
-def recompute_version_id(folder: Path, version_id: str, manifest: dict) -> str:
-    """The id that the Parquet tables in `folder` hash to, named like `version_id`."""
-    return f"{version_id.rsplit('-', 1)[0]}-{folder_digest(folder, manifest)}"  # read batch by batch
+def recompute_version_id(folder: Path, manifest: dict) -> str:
+    """The id that a version's files prove: the name it was made under (its recipe's name, as a run commits it;
+    the manifest's `name` when it holds no recipe), then the hash of its recipe and of the Parquet tables in
+    `folder` (read batch by batch). Nothing of the id the manifest claims goes into it."""
+    recipe = manifest.get("recipe")
+    name = recipe.get("name") if isinstance(recipe, dict) else None
+    return f"{name or manifest.get('name')}-{folder_digest(folder, manifest)}"
 
 
 def _raw_files(folder: Path) -> dict[str, Path]:
@@ -214,7 +218,7 @@ def push_version(
     folder = version_path(store, version_id)
     manifest = load_manifest(store, version_id)
     check_no_secrets(version_id, {str(path): path for path in _raw_files(folder).values()}, manifest)
-    if recompute_version_id(folder, version_id, manifest) != version_id:
+    if recompute_version_id(folder, manifest) != version_id:
         raise StoreError(
             f"{folder}: the tables no longer hash to {version_id} (the folder was modified) - re-create the version instead of pushing it"
         )
@@ -302,14 +306,12 @@ def pull_version(store: str | Path, ref: str, *, endpoint: str | None = None) ->
             )
             manifest = _read_manifest(Path(manifest_file), where)
             version_id = manifest["id"]
-            if (versions_dir(store) / version_id / "manifest.json").is_file():
-                return PullResult(repo, revision, commit, version_id, False, versions_dir(store) / version_id)
             api.snapshot_download(
                 repo, repo_type=REPO_TYPE, revision=commit, allow_patterns=[f"{RAW_DIR}/*"], local_dir=staging
             )
         files = _raw_files(staging / RAW_DIR)
-        try:
-            got = recompute_version_id(staging / RAW_DIR, version_id, manifest)
+        try:  # before anything is trusted, the version in the store included: the claimed id proves nothing
+            got = recompute_version_id(staging / RAW_DIR, manifest)
         except (OSError, pa.ArrowException) as exc:
             raise HubError(
                 f"{where}: a table under {RAW_DIR}/ is not readable Parquet ({exc}) - push the version again"
@@ -318,6 +320,8 @@ def pull_version(store: str | Path, ref: str, *, endpoint: str | None = None) ->
             raise HubError(
                 f"{where}: the tables under {RAW_DIR}/ hash to {got}, not to the version id {version_id} - the upload was edited or is incomplete; push the version again"
             )
+        if (versions_dir(store) / version_id / "manifest.json").is_file():
+            return PullResult(repo, revision, commit, version_id, False, versions_dir(store) / version_id)
         pulled_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         origin = {"repo": repo, "revision": revision, "commit": commit, "pulled_at": pulled_at}
         path, created = _install(store, files, origin, version_id)

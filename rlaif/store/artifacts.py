@@ -225,7 +225,7 @@ def remove_abandoned(kind: ArtifactKind, store: str | Path) -> list[str]:
     """Remove the temporary folders of the kind whose owner is gone (their lock is free); returns their names.
 
     Folders still being written (their lock is held) are untouched, and so is any `.tmp-*` folder
-    without a lock file (not made by `new_workdir`, e.g. a `datasets pull` under way).
+    without a lock file (not made by `new_workdir`: left by an rlaif older than the locks).
     """
     folder = kind.folder(store)
     if not folder.is_dir():
