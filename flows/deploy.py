@@ -29,10 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.core.errors import RlaifError
+from rlaif.core.names import ID_RULE, is_version_id, name_problem, short_repr
+from rlaif.training import ALGORITHMS
 
 DEFAULT_POOL = "rlaif"
 FLOW_MODULES = {"run": "rlaif.flows.pipeline", "train": "rlaif.flows.train", "iterate": "rlaif.flows.iterate"}
 TRAIN_DEFAULTS = {"algorithm": "dpo", "model": "smollm2-135m"}
+MAX_INTERVAL_S = 366 * 24 * 3600  # a schedule's interval: at most a year (Prefect's timedelta overflows near 1e14 s)
 SERVER_FIX = "start one with `make server` (UI on http://127.0.0.1:4200), then `export PREFECT_API_URL=http://127.0.0.1:4200/api`"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1 even with *_proxy set
 
@@ -101,14 +104,25 @@ def schedule_spec(cron: str | None, interval: float | None, timezone: str | None
             'give exactly one schedule: --cron "0 2 * * *" (every night at 02:00) or --interval 3600 (seconds)'
             + (", not both" if cron is not None else "")
         )
-    if interval is not None and interval <= 0:
+    if interval is not None and not interval > 0:  # nan too
         raise DeployError(
             f"--interval {interval:g}: the interval must be a positive number of seconds, e.g. --interval 3600"
+        )
+    if interval is not None and interval > MAX_INTERVAL_S:
+        raise DeployError(
+            f"--interval {interval:g}: at most {MAX_INTERVAL_S} seconds (366 days) - for a longer period use --cron"
         )
     from prefect.client.schemas.schedules import CronSchedule
     from pydantic import ValidationError
 
     if cron is not None:
+        fields = len(cron.split())
+        if fields != 5:  # croniter takes a sixth field as seconds: "0 0 2 * * *" fires every second of a minute
+            seconds = " (a sixth field would be read as seconds)" if fields == 6 else ""
+            raise DeployError(
+                f"--cron {cron!r} is not a valid cron schedule ({fields} fields{seconds}) - a cron string has 5 fields: "
+                'minute hour day-of-month month day-of-week, e.g. "0 2 * * *" (02:00 every day)'
+            )
         try:
             CronSchedule(cron=cron)
         except ValidationError as exc:
@@ -195,6 +209,7 @@ def flow_parameters(kind: str, fn, plan: DeployPlan) -> dict[str, Any]:
             f"--param {unknown[0]}: the {kind} flow has no parameter {unknown[0]!r} - its parameters: {', '.join(accepted)}"
         )
     params.update(plan.params)
+    check_values(params)
     missing = [name for name, p in accepted.items() if p.default is inspect.Parameter.empty and name not in params]
     if missing:
         hint = " (a dataset version id: `rlaif datasets list`)" if missing[0] == "dataset_id" else ""
@@ -202,8 +217,24 @@ def flow_parameters(kind: str, fn, plan: DeployPlan) -> dict[str, Any]:
     return params
 
 
+def check_values(params: dict[str, Any]) -> None:
+    """The parameter values rlaif's own rules decide: a dataset id is a version id, an algorithm is one of ALGORITHMS."""
+    if "dataset_id" in params and not is_version_id(params["dataset_id"]):
+        raise DeployError(
+            f"--param dataset_id: {short_repr(params['dataset_id'])} is not a version id ({ID_RULE}) - "
+            "see `rlaif datasets list`"
+        )
+    if "algorithm" in params and params["algorithm"] not in ALGORITHMS:
+        raise DeployError(
+            f"--param algorithm: {short_repr(params['algorithm'])} is not a training algorithm - use one of: {', '.join(ALGORITHMS)}"
+        )
+
+
 def check_plan(plan: DeployPlan) -> None:
-    """Every flow of the plan exists and gets all its parameters (before a server is asked anything)."""
+    """The names, every flow of the plan and all its parameters (before a server is asked anything)."""
+    for option, value in (("--name", plan.name), ("--pool", plan.pool)):
+        if name_problem(value):
+            raise DeployError(f"{option}: {name_problem(value)}")
     for kind in plan.flows:
         flow_parameters(kind, flow_object(kind)[1].fn, plan)
 

@@ -75,6 +75,29 @@ def tiny_recipe(folder: Path, base_url: str, name: str = "tiny") -> Path:
         (("--cron", "0 2 * * *", "--timezone", "Mars/Base"), ["--timezone 'Mars/Base'", "IANA"]),
         (("--cron", "0 2 * * *", "--flow", "nightly"), ["--flow 'nightly'", "run, train, iterate"]),
         (("--cron", "0 2 * * *", "--param", "novalue"), ["--param 'novalue'", "KEY=VALUE"]),
+        # issue 25 item 7: six fields (croniter reads a sixth as seconds: every second of a minute), unbounded
+        # numbers, names and ids that escape: each refused before Prefect is asked anything
+        (("--cron", "0 0 2 * * *"), ["--cron '0 0 2 * * *'", "6 fields", "5 fields", "seconds"]),
+        (("--interval", "1e30"), ["--interval 1e+30", "at most 31622400"]),
+        (("--interval", "nan"), ["--interval nan", "positive number of seconds"]),
+        (("--cron", "0 2 * * *", "--name", "../../x"), ["--name", "'../../x' is not a safe name"]),
+        (
+            ("--cron", "0 2 * * *", "--flow", "train", "--param", "dataset_id=../../x"),
+            ["--param dataset_id", "'../../x' is not a version id", "rlaif datasets list"],
+        ),
+        (
+            (
+                "--cron",
+                "0 2 * * *",
+                "--flow",
+                "train",
+                "--param",
+                "dataset_id=demo-0123456789ab",
+                "-p",
+                "algorithm=dpx",
+            ),
+            ["--param algorithm", "'dpx'", "dpo"],
+        ),
     ],
 )
 @pytest.mark.parametrize("command", ["deploy", "serve"])
@@ -153,13 +176,13 @@ def test_parameters_are_absolute_and_a_train_deployment_needs_a_dataset(tmp_path
         plan.flows,
         plan.schedule,
         "n",
-        params={"dataset_id": "d-1", "overrides": {"max_steps": 2}},
+        params={"dataset_id": "d-0123456789ab", "overrides": {"max_steps": 2}},
     )
     assert flow_parameters("train", train_flow.fn, given) == {
         "store": str(tmp_path / "store"),
         "algorithm": "dpo",
         "model": "smollm2-135m",
-        "dataset_id": "d-1",
+        "dataset_id": "d-0123456789ab",
         "overrides": {"max_steps": 2},
     }
     with pytest.raises(DeployError, match="--param betaa: the train flow has no parameter"):
