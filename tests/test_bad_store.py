@@ -181,6 +181,20 @@ def test_pull_refuses_an_unsafe_revision_before_any_request(tmp_path, ref):
 # the library side of the same rules
 
 
+@pytest.mark.parametrize(
+    "group, file_at", [("datasets", ""), ("datasets", "versions"), ("models", ""), ("models", "models")]
+)
+def test_listing_a_store_that_is_a_file_is_an_error_not_an_empty_store(tmp_path, group, file_at):
+    """Issue 25 item 8: a wrong --store (a file, or a file where the store's folder of that kind should be)
+    exits 2 naming it, instead of an empty table and exit 0."""
+    store = tmp_path / "store"
+    if file_at:
+        store.mkdir()
+    (store / file_at if file_at else store).write_text("not a folder")
+    result = run_cli(group, "list", "--store", str(store))
+    assert_clean_failure(result, f"store {store}", "is not a folder (a file is in the way)", "--store")
+
+
 def test_version_path_and_load_manifest(world):
     store, good = world["store"], world["good"]
     assert version_path(store, good) == store / "versions" / good and load_manifest(store, good)["id"] == good

@@ -24,7 +24,11 @@ def datasets_list(store: Optional[str] = StoreOption, recipe: Optional[str] = Re
 
     table = Table("id", "created", "kept", "in", "calls (live/cached/failed)")
     broken = []
-    for manifest in list_versions(store_of(store, recipe)):
+    try:
+        manifests = list_versions(store_of(store, recipe))
+    except RlaifError as exc:  # a file where the store should be
+        fail(exc)
+    for manifest in manifests:
         if "broken" in manifest:
             broken.append(manifest)
             table.add_row(escape(manifest["id"]), "[red]broken[/]", "", "", "")

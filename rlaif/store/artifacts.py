@@ -172,6 +172,11 @@ def list_manifests(kind: ArtifactKind, store: str | Path) -> list[dict[str, Any]
     `{"id": <folder name>, "broken": <problem>}` instead of stopping the listing. Temporary folders
     (`.tmp-*`, any name starting with '.') are not listed."""
     folder = kind.folder(store)
+    for path in (Path(store), folder):  # a file in the way is a wrong --store, not an empty store
+        if path.exists() and not path.is_dir():
+            raise StoreError(
+                f"store {store}: {path} is not a folder (a file is in the way) - pass the store folder with --store (or $RLAIF_STORE)"
+            )
     if not folder.is_dir():
         return []
     found = []
