@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from rlaif.cli import app
 from rlaif.publish.report import default_report_path, write_report
 from rlaif.store.versions import version_path
+from tests.badinput import assert_clean_failure, run_cli
 from tests.conftest import ROOT, write_prompts
 from tests.test_diff import commit, pair
 
@@ -145,6 +146,21 @@ def test_cli_report_default_path_and_bad_out(version, tmp_path):
     )
     assert inside.exit_code == 2 and "immutable" in inside.output
     assert "Example:" in runner.invoke(app, ["datasets", "report", "--help"]).output
+
+
+def test_an_existing_out_file_is_replaced_only_with_force(version, tmp_path):
+    """Issue 25 item 8: `--out` never overwrites a user's file silently; the default path (the version's own
+    report, which a run writes) is rewritten as before."""
+    store, version_id = version
+    mine = tmp_path / "notes.html"
+    mine.write_text("my notes")
+    args = ["datasets", "report", version_id, "--store", str(store), "--out", str(mine)]
+    refused = run_cli(*args)
+    assert_clean_failure(refused, f"{mine} exists", "--force")
+    assert mine.read_text() == "my notes"
+    assert run_cli(*args, "--force").returncode == 0 and "<svg" in mine.read_text()
+    again = ["datasets", "report", version_id, "--store", str(store)]
+    assert run_cli(*again).returncode == 0 and run_cli(*again).returncode == 0  # its own report: rewritten
 
 
 def chromium(tmp_path: Path, page: Path, *mode: str) -> subprocess.CompletedProcess:

@@ -78,6 +78,7 @@ def datasets_show(
 def datasets_report(
     version_id: str = typer.Argument(..., help="Version id (see `rlaif datasets list`)."),
     out: Optional[str] = typer.Option(None, "--out", help="HTML file to write (default: STORE/reports/<id>.html)."),
+    force: bool = typer.Option(False, "--force", help="Replace the --out file if it exists."),
     store: Optional[str] = StoreOption,
     recipe: Optional[str] = RecipeStoreOption,
 ) -> None:
@@ -90,7 +91,7 @@ def datasets_report(
     from rlaif.publish.report import write_report
 
     try:
-        path = write_report(store_of(store, recipe), version_id, out)
+        path = write_report(store_of(store, recipe), version_id, out, force)
     except RlaifError as exc:
         fail(exc)
     console.print(f"report: {path}", highlight=False, soft_wrap=True, markup=False)

@@ -321,12 +321,15 @@ def render_report(manifest: dict[str, Any], tables: dict[str, list[dict]]) -> st
     )
 
 
-def write_report(store: str | Path, version_id: str, out: str | Path | None = None) -> Path:
-    """Render the report of `version_id` and write it to `out` (default STORE/reports/<id>.html)."""
+def write_report(store: str | Path, version_id: str, out: str | Path | None = None, force: bool = False) -> Path:
+    """Render the report of `version_id` and write it to `out` (default STORE/reports/<id>.html, which is the
+    version's own and rewritten); an existing `out` file is replaced only with `force`."""
     manifest = load_manifest(store, version_id)
     path = Path(out) if out else default_report_path(store, version_id)
     if path.is_dir():
         raise StoreError(f"{path} is a folder - give a file name for the report, e.g. {path / (version_id + '.html')}")
+    if out and (path.exists() or path.is_symlink()) and not force:
+        raise StoreError(f"{path} exists - pass --force to replace it, or choose another --out")
     if versions_dir(store).resolve() in path.resolve().parents:
         raise StoreError(
             f"{path}: versions are immutable, so the report cannot go inside {versions_dir(store)} - write it elsewhere (default {default_report_path(store, version_id)})"
