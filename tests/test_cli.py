@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from tests.badinput import GOOD, run_cli
+from tests.badinput import GOOD, assert_clean_failure, run_cli
 
 
 @pytest.mark.parametrize(
@@ -35,6 +35,12 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, recipe, prompt_rows, exp
 def test_missing_recipe_file(tmp_path):
     result = run_cli("run", str(tmp_path / "none.yaml"), "--store", str(tmp_path / "s"))
     assert result.returncode == 2 and "file not found" in result.stderr
+
+
+def test_a_folder_given_as_the_recipe_is_named_as_a_folder(tmp_path):
+    """Issue 25 item 8: a folder where a file is expected is not 'not found'."""
+    result = run_cli("run", str(tmp_path), "--store", str(tmp_path / "s"))
+    assert_clean_failure(result, f"{tmp_path}: is a folder, not a recipe file", "give the YAML file")
 
 
 def test_every_command_has_help_with_an_example():

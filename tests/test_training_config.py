@@ -87,6 +87,16 @@ def test_unknown_algorithm_and_missing_file(tmp_path):
         load_settings("dpo", tmp_path / "missing.yaml")
 
 
+def test_a_repeated_key_or_a_folder_is_an_error_naming_the_file(tmp_path):
+    """Issue 25 item 8: YAML would keep the last of two `beta:` lines without a word; a folder is not 'not found'."""
+    config = tmp_path / "train.yaml"
+    config.write_text("beta: 0.1\nmax_steps: 2\nbeta: 0.5\n")
+    with pytest.raises(RecipeError, match=r"train.yaml: beta: duplicate key \(lines 1 and 3\).*remove one of them"):
+        load_settings("dpo", config)
+    with pytest.raises(RecipeError, match=f"{tmp_path}: is a folder, not a training config file"):
+        load_settings("dpo", tmp_path)
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("rlaif.training.ppo") is None, reason="rlaif.training.ppo not written yet"
 )

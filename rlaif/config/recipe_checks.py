@@ -174,6 +174,8 @@ def _key_path(node, key: str, line: int, seen: set[int]) -> list[str] | None:
 def read_recipe_yaml(path: str | Path, example: str = "recipes/demo.yaml") -> object:
     """The YAML of a recipe file; RecipeError naming the file for a missing file, bad YAML or bytes."""
     path = Path(path)
+    if path.is_dir():
+        raise RecipeError(str(path), "", "is a folder, not a recipe file", f"give the YAML file, e.g. {example}")
     if not path.is_file():
         raise RecipeError(str(path), "", "file not found", f"check the path, e.g. {example}")
     try:

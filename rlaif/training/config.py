@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from rlaif.config.recipe_checks import DuplicateKeyError, load_yaml
 from rlaif.core.errors import RecipeError
 from rlaif.training import ALGORITHMS
 
@@ -190,10 +191,19 @@ def split_options(raw: dict[str, Any], algorithm: str, path: str) -> dict[str, A
 
 def read_yaml(config_path: str | Path) -> dict[str, Any]:
     path = Path(config_path)
+    if path.is_dir():
+        raise RecipeError(str(path), "", "is a folder, not a training config file", "give the YAML file to --config")
     if not path.is_file():
         raise RecipeError(str(path), "", "no such training config file", "check the path given to --config")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path.read_text()) or {}
+    except DuplicateKeyError as exc:
+        raise RecipeError(
+            str(path),
+            exc.key,
+            f"duplicate key (lines {exc.first_line} and {exc.line}): YAML keeps only the last one",
+            "remove one of them",
+        ) from None
     except yaml.YAMLError as exc:
         raise RecipeError(str(path), "", f"not valid YAML ({exc})", "fix the YAML syntax") from exc
     if not isinstance(raw, dict):
