@@ -158,3 +158,43 @@ def test_a_killed_converter_releases_the_lock_and_the_next_one_converts(fake_mod
         "the killed conversion's temporary folder was left behind"
     )
     assert json.loads((final / "config.json").read_text()) == {}
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027])
+def test_a_version_its_report_and_export_follow_the_users_umask(tmp_path, mask):
+    """Issue 25 item 8: mkdtemp's folders are 0700 and mkstemp's files 0600; what rlaif commits through them
+    (a version folder and its manifest, a report, an export and its card) gets what the umask gives a new
+    file, so a store shared by a team stays readable by it."""
+    from rlaif.publish.export import export_version
+    from rlaif.publish.report import write_report
+    from rlaif.store.versions import version_path
+    from tests.test_diff import commit, pair
+
+    old = os.umask(mask)
+    try:
+        store = tmp_path / "store"
+        version = commit(store, [pair("p1", 0, 1), pair("p2", 1, 0)])
+        report = write_report(store, version, tmp_path / "report.html")
+        export = export_version(store, version, "dpo", tmp_path / "export")
+        write_json_atomic(tmp_path / "plain.json", {})
+    finally:
+        os.umask(old)
+    folder, file = 0o777 & ~mask, 0o666 & ~mask
+    modes = {
+        "version folder": (version_path(store, version), folder),
+        "manifest": (version_path(store, version) / "manifest.json", file),
+        "report": (report, file),
+        "export folder": (export, folder),
+        "export card": (export / "README.md", file),
+        "a file written atomically": (tmp_path / "plain.json", file),
+    }
+    got = {name: oct(path.stat().st_mode & 0o777) for name, (path, _) in modes.items()}
+    assert got == {name: oct(mode) for name, (_, mode) in modes.items()}
+
+
+def test_the_umask_is_read_without_changing_it():
+    old = os.umask(0o027)
+    try:
+        assert atomic.umask() == 0o027 and atomic.umask() == 0o027
+    finally:
+        os.umask(old)

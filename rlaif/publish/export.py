@@ -25,7 +25,7 @@ import yaml
 
 from rlaif.core.errors import StoreError
 from rlaif.publish.dataset_card import render_card
-from rlaif.store.atomic import write_atomic
+from rlaif.store.atomic import shareable, write_atomic
 from rlaif.store.formats import build_rows, empty_message
 from rlaif.store.rows import sft_selection
 from rlaif.store.versions import load_manifest
@@ -112,7 +112,7 @@ def export_version(
     out = Path(out_dir)
     _check_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    tmp = shareable(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))  # the umask's, not 0700
     try:
         (tmp / "data").mkdir()
         table = pa.Table.from_pylist(rows)

@@ -32,6 +32,7 @@ from typing import Any
 
 from rlaif.core.errors import StoreError
 from rlaif.core.names import ID_RULE, is_version_id, short_repr
+from rlaif.store.atomic import shareable
 from rlaif.store.locks import hold, locked_folder, release, remove_unlocked_tmp
 
 MANIFEST = "manifest.json"
@@ -222,7 +223,7 @@ def new_tmp_folder(folder: Path, label: str) -> tuple[Path, int]:
     """`folder/.tmp-<label>-XXXX/` with its lock `folder/.tmp-<label>-XXXX.lock` held (returns the fd); made under a lock on `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     with locked_folder(folder):
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{label}-", dir=folder))
+        tmp = shareable(tempfile.mkdtemp(prefix=f".tmp-{label}-", dir=folder))  # not mkdtemp's 0700: the umask's
         return tmp, hold(tmp_lock(tmp))
 
 

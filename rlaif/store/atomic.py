@@ -16,6 +16,27 @@ from pathlib import Path
 from typing import Any
 
 
+def umask() -> int:
+    """The process's umask, read without changing it (os.umask sets it, for a moment, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc (not Linux): the classic read, set and restore
+    os.umask(mask)
+    return mask
+
+
+def shareable(path: str | Path) -> Path:
+    """Give a folder made by mkdtemp (0700), or a file made by mkstemp (0600), the permissions a new one gets
+    from the user's umask (usually 0755 / 0644), so a store shared by a team stays readable by it."""
+    path = Path(path)
+    path.chmod((0o777 if path.is_dir() else 0o666) & ~umask())
+    return path
+
+
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
     """Write `data` (text is UTF-8 encoded) to `path` atomically; the parent folder is created.
 
@@ -31,6 +52,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~umask())  # mkstemp's file is 0600: give it what the user's umask gives a new file
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()

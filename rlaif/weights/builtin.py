@@ -29,6 +29,7 @@ from filelock import FileLock
 
 from rlaif.core.chat_templates import CHATML_TEMPLATE, QWEN_CHATML_TEMPLATE
 from rlaif.core.errors import BackendError
+from rlaif.store.atomic import shareable
 from rlaif.weights.parts import PART_SETS, PartSet, check_installed, joined_gguf
 
 log = logging.getLogger(__name__)
@@ -212,12 +213,10 @@ def _write_conversion(spec: BuiltinModel, gguf: Path, out: Path) -> None:
 
 def _make_shareable(folder: Path) -> None:
     """Give ``folder`` and its files the usual umask permissions (mkdtemp makes them private)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
+    shareable(folder)
     for path in folder.iterdir():
         if path.is_file():
-            path.chmod(0o666 & ~umask)
+            shareable(path)
 
 
 def _verify_chat_template(folder: Path) -> None:

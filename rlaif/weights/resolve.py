@@ -16,6 +16,7 @@ from filelock import FileLock
 from rlaif.config.settings import store_path
 from rlaif.core.errors import BackendError, StoreError
 from rlaif.core.names import is_version_id
+from rlaif.store.atomic import shareable
 from rlaif.store.models import damaged_model, find_model, load_model_manifest, model_path, models_dir
 from rlaif.weights.builtin import (
     BUILTIN_MODELS,
@@ -164,7 +165,7 @@ def merged_adapter(store: str | Path, model_id: str, adapter: Path) -> Path:
             return final
         for stale in final.parent.glob(f".tmp-{final.name}-*"):
             shutil.rmtree(stale, ignore_errors=True)
-        temp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+        temp = shareable(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))  # the umask's, not 0700
         try:
             _merge(store, model_id, adapter, temp)
             if final.exists():
