@@ -120,6 +120,17 @@ def test_missing_key_for_a_remote_url(tmp_path):
     )
 
 
+@pytest.mark.parametrize("url", ["https://api.example.invalid/v1", "http://127.0.0.1:9/v1"])
+def test_an_endpoint_in_an_error_is_printed_with_its_query_values_masked(tmp_path, url):
+    """Issue 25 item 8: a query value may be a secret under any name: errors print every one masked."""
+    base = f"{url}?api-version=2024-02-01&tenant=acme-7Hq2"
+    recipe = write_recipe(tmp_path, recipe_for(tmp_path, endpoint(base, "gpt-x"), {"model": "smollm2-135m"}))
+    store = tmp_path / "store"
+    result = run_cli("run", str(recipe), "--store", str(store), env={"OPENAI_API_KEY": None, "OPENAI_BASE_URL": None})
+    assert_clean_failure(result, "policy 'p'", f"{url}?api-version=***&tenant=***", store=store)
+    assert "2024-02-01" not in result.stderr and "acme-7Hq2" not in result.stderr
+
+
 @pytest.mark.parametrize("model", ["smollm2-1b", "/no/such/model/folder"])
 @pytest.mark.parametrize("where", ["policy", "judge"])
 def test_unknown_local_model_lists_the_aliases(tmp_path, model, where):

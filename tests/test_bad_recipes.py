@@ -111,6 +111,18 @@ HF_SECRET = "hf_AbCdEfGhIjKlMnOpQrStUvWxYz1234"
             "a key in its query",
             SECRET,
         ),
+        *(  # issue 25 item 8: a secret under another name, in a value that does not look like a key
+            (
+                _policy(
+                    backend="openai",
+                    base_url=f"https://res.example.com/v1?api-version=2024-02-01&{name}=QmFzZTY0U2VjcmV0",
+                ),
+                "policies.0.base_url",
+                "a key in its query",
+                "QmFzZTY0U2VjcmV0",
+            )
+            for name in ("api-key", "sig", "X-Amz-Signature", "X-Amz-Security-Token", "client_secret", "code")
+        ),
         (
             {**GOOD, "judge": {"backend": "openai", "base_url": f"https://me:{HF_SECRET}@api.example.com/v1"}},
             "judge.base_url",

@@ -6,7 +6,7 @@ import os
 from urllib.parse import urlsplit
 
 from rlaif.core.errors import BackendError
-from rlaif.core.secrets import strip_userinfo  # $OPENAI_BASE_URL is not checked like a recipe's base_url
+from rlaif.core.secrets import display_url  # $OPENAI_BASE_URL is not checked like a recipe's base_url
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -34,5 +34,5 @@ def api_key(spec) -> str:
     if spec.base_url and is_local_url(spec.base_url):
         return "EMPTY"  # local servers (vllm serve, llm-katan, llama.cpp) take any key
     raise BackendError(
-        f"no API key found for {strip_userinfo(endpoint_url(spec))} - set {spec.api_key_env} or point api_key_env at the variable that holds your key"
+        f"no API key found for {display_url(endpoint_url(spec))} - set {spec.api_key_env} or point api_key_env at the variable that holds your key"
     )

@@ -15,6 +15,7 @@ import yaml
 from pydantic_core import PydanticCustomError
 
 from rlaif.core.errors import RecipeError
+from rlaif.core.secrets import secret_query_name
 
 SECRET_FIELDS = ("base_url", "api_key_env")  # a bad value here is never shown in an error
 KEY_PREFIXES = (
@@ -66,7 +67,7 @@ def check_base_url(value: str | None) -> str | None:
             KEY_FIX + ", and drop them from base_url",
         )
     if any(
-        looks_like_key(v) or k.lower() in ("key", "api_key", "apikey", "token", "access_token")
+        looks_like_key(v) or secret_query_name(k)  # api-key, sig (SAS), X-Amz-Signature, ...
         for k, v in _query(parts.query)
     ):
         raise value_error(

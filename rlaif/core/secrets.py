@@ -86,6 +86,37 @@ def strip_userinfo(url: str | None) -> str | None:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
+SECRET_QUERY_WORDS = ("key", "token", "secret", "signature", "password", "credential", "auth")
+SECRET_QUERY_NAMES = {"sig", "sas", "code", "pwd", "pass"}  # sig: Azure SAS tokens
+
+
+def secret_query_name(name: str) -> bool:
+    """Whether a URL query parameter's name says that it carries a secret, however it is spelled.
+
+    >>> [secret_query_name(n) for n in ("api-key", "sig", "X-Amz-Security-Token", "access_token", "api-version")]
+    [True, True, True, True, False]
+    """
+    plain = re.sub(r"[^a-z]", "", unquote(name).lower())
+    return plain in SECRET_QUERY_NAMES or any(word in plain for word in SECRET_QUERY_WORDS)
+
+
+def display_url(url: str) -> str:
+    """A URL as rlaif prints it: no userinfo, and every query value masked (a secret may hide under any name).
+
+    >>> display_url("https://me:sk-1@host/v1?api-version=2024-02-01&sig=abc&flag")
+    'https://host/v1?api-version=***&sig=***&flag'
+    """
+    url = strip_userinfo(url) or url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an invalid URL, not shown)"
+    if not parts.query:
+        return url
+    pairs = (part.partition("=") for part in parts.query.split("&") if part)
+    return urlunsplit(parts._replace(query="&".join(f"{key}=***" if sep else key for key, sep, _ in pairs)))
+
+
 def environment_secrets(names: Iterable[str | None]) -> list[str]:
     """Values of the named environment variables (only those set and at least MIN_SCRUB long)."""
     values = (os.environ.get(name, "") for name in sorted({n for n in names if n}))

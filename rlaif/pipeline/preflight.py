@@ -22,10 +22,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from rlaif.config.recipe import ModelSpec, Recipe
 from rlaif.core.errors import BackendError, StoreError
+from rlaif.core.secrets import display_url
 
 ENDPOINT_TIMEOUT_S = 5.0
 TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -165,21 +166,9 @@ def check_model(spec: ModelSpec, store: str | Path | None = None) -> Endpoint | 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BackendError(
-            f"base_url '{shown(url)}' is not an http(s) URL - use the API root, e.g. http://127.0.0.1:8000/v1"
+            f"base_url '{display_url(url)}' is not an http(s) URL - use the API root, e.g. http://127.0.0.1:8000/v1"
         )
     return Endpoint(url.rstrip("/"), api_key(spec), spec.api_key_env)
-
-
-def shown(url: str) -> str:
-    """A URL without any user:password part, for messages.
-
-    >>> shown("https://me:secret@api.example.com/v1")
-    'https://api.example.com/v1'
-    """
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def check_store(store: Path) -> None:
@@ -240,7 +229,7 @@ def probe(endpoint: Endpoint) -> str | None:
                     problems.append(_try_model(client, endpoint, model, labels, listed, served))
     except httpx.HTTPError as exc:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return f"{' and '.join(endpoint.labels)}: cannot reach {shown(endpoint.url)} ({reason}) - check base_url and that the server is running"
+        return f"{' and '.join(endpoint.labels)}: cannot reach {display_url(endpoint.url)} ({reason}) - check base_url and that the server is running"
     return "\n".join(p for p in problems if p) or None
 
 
@@ -254,7 +243,7 @@ def _try_model(
     )
     if _answers(chat, "choices") or chat.status_code in TRANSIENT_STATUS | {400, 422}:
         return None  # 400/422: the API is there; a request it refuses fails (and is counted) in the run
-    who, url = " and ".join(labels), shown(endpoint.url)
+    who, url = " and ".join(labels), display_url(endpoint.url)
     if chat.status_code in (401, 403):
         return _refused(endpoint, labels, "POST /chat/completions", chat)
     if served is not None:
@@ -278,7 +267,7 @@ def _refused(endpoint: Endpoint, labels: list[str], asked: str, response) -> str
         if has_key
         else f"a request without a key (${endpoint.key_env} is not set)"
     )
-    return f"{' and '.join(labels)}: {shown(endpoint.url)} refused {key} ({asked}: {_status(response)}) - set {endpoint.key_env} to a valid key"
+    return f"{' and '.join(labels)}: {display_url(endpoint.url)} refused {key} ({asked}: {_status(response)}) - set {endpoint.key_env} to a valid key"
 
 
 def _served(response) -> list[str] | None:
