@@ -149,7 +149,7 @@ def test_eval_policy_same_model_is_a_coin_flip_and_reruns_are_cached(tmp_path):
 @pytest.mark.parametrize(
     ("change", "needles"),
     [
-        ({"--prompts": "missing.jsonl"}, ["missing.jsonl"]),
+        ({"--prompts": "missing.jsonl"}, ["missing.jsonl", "check the file given to --prompts"]),  # not the recipe
         ({"--judge": "nope.yaml"}, ["nope.yaml"]),
         ({"--model": "no/such/model"}, ["--model 'no/such/model'"]),
         ({"--baseline": "no/such/base"}, ["--baseline 'no/such/base'"]),

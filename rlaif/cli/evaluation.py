@@ -63,7 +63,7 @@ def eval_policy(
     try:
         recipe = load_recipe(judge)
         where = store_path(recipe, store)
-        validate_prompts(prompts, recipe.prompts.system, limit)
+        validate_prompts(prompts, recipe.prompts.system, limit, fix="check the file given to --prompts")
         specs = [
             (f"--{flag} '{name}'", policy_spec(recipe, flag, name, where, {}))
             for flag, name in (("model", model), ("baseline", baseline))

@@ -120,15 +120,19 @@ class _TextLines:
         return line
 
 
-def iter_prompts(path: str | Path, system: str | None = None, limit: int | None = None) -> Iterator[Prompt]:
+RECIPE_PROMPTS_FIX = "check prompts.path in the recipe (relative to the current folder)"
+
+
+def iter_prompts(
+    path: str | Path, system: str | None = None, limit: int | None = None, fix: str = RECIPE_PROMPTS_FIX
+) -> Iterator[Prompt]:
     """Read and validate a prompt file row by row; every problem names the file, row and field.
 
     Rows are numbered from 1 as lines of the file; blank lines are skipped. Ids default to
-    the row number and must be unique.
+    the row number and must be unique. `fix`: what a missing file's error tells to check (where the path came from).
     """
     path = Path(path)
     seen: dict[str, int] = {}
-    fix = "check prompts.path in the recipe (relative to the current folder)"
     count = 0
     for line_number, row in jsonl_rows(path, "prompt file", fix):
         if not isinstance(row, dict):
@@ -150,14 +154,18 @@ def iter_prompts(path: str | Path, system: str | None = None, limit: int | None 
         raise InputError(str(path), "no prompts in file", fix="add JSON Lines rows with a 'prompt' field")
 
 
-def load_prompts(path: str | Path, system: str | None = None, limit: int | None = None) -> list[Prompt]:
+def load_prompts(
+    path: str | Path, system: str | None = None, limit: int | None = None, fix: str = RECIPE_PROMPTS_FIX
+) -> list[Prompt]:
     """Load and validate a prompt file (see `iter_prompts`)."""
-    return list(iter_prompts(path, system, limit))
+    return list(iter_prompts(path, system, limit, fix))
 
 
-def validate_prompts(path: str | Path, system: str | None = None, limit: int | None = None) -> int:
+def validate_prompts(
+    path: str | Path, system: str | None = None, limit: int | None = None, fix: str = RECIPE_PROMPTS_FIX
+) -> int:
     """Check a whole prompt file without keeping it in memory; returns the number of prompts."""
-    return sum(1 for _ in iter_prompts(path, system, limit))
+    return sum(1 for _ in iter_prompts(path, system, limit, fix))
 
 
 def file_sha256(path: str | Path) -> str | None:
