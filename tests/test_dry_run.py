@@ -10,7 +10,7 @@ import pytest
 from rlaif.config.recipe import parse_recipe
 from rlaif.pipeline.dry_run import dry_run
 from rlaif.pipeline.runner import run_recipe
-from tests.badinput import run_cli, write_recipe
+from tests.badinput import assert_clean_failure, run_cli, write_recipe
 from tests.conftest import write_prompts
 from tests.det_server import DetServer
 
@@ -117,3 +117,26 @@ def test_a_local_policy_is_counted_with_its_tokenizer(tmp_path):
         and estimate["stages"]["sampling"]["smollm2-135m"]["calls"] == 15
     )
     assert "smollm2-135m" in estimate["unpriced"] and "local engine" in estimate["unpriced"]["smollm2-135m"]
+
+
+DRY_PROBLEMS = {
+    "missing alias": ({"policies": [{"name": "p", "model": "smollm2-1b"}]}, {}, ["policy 'p'", "'smollm2-1b'"]),
+    "missing key": (
+        {"judge": {"backend": "openai", "base_url": "https://api.example.invalid/v1", "model": "det-judge"}},
+        {"OPENAI_API_KEY": None, "OPENAI_BASE_URL": None},
+        ["judge", "no API key", "OPENAI_API_KEY"],
+    ),
+    "store is a file": ({}, {}, ["is not a folder (a file is in the way)"]),
+}
+
+
+@pytest.mark.parametrize("problem", list(DRY_PROBLEMS))
+def test_a_dry_run_runs_the_checks_that_cost_nothing(tmp_path, problem):
+    """Issue 25 item 8: a dry run that would pass for a recipe whose run fails at once is no estimate at all."""
+    change, env, needles = DRY_PROBLEMS[problem]
+    recipe = write_recipe(tmp_path, {**recipe_dict(tmp_path, "http://127.0.0.1:9/v1"), **change})
+    store = tmp_path / "store"
+    if problem == "store is a file":
+        store.write_text("not a folder")
+    result = run_cli("run", str(recipe), "--store", str(store), "--dry-run", env=env)
+    assert_clean_failure(result, *needles, store=None if problem == "store is a file" else store)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -115,13 +116,17 @@ def _run_in_process(parsed, store, limit: Optional[int], chunk_size: int) -> lis
 
 
 def print_dry_run(recipe, store, limit: int | None, as_json: bool) -> None:
-    """`rlaif run --dry-run`: check the prompt file and templates (no endpoint is probed), then print the estimate as a table or JSON."""
+    """`rlaif run --dry-run`: the checks that cost nothing (prompt file, templates, backends installed, local models
+    present, API keys set, the store path; no endpoint is probed), then the estimate as a table or JSON."""
     from rlaif.core.inputs import validate_prompts
     from rlaif.judges.stage import validate_judge
     from rlaif.pipeline.dry_run import dry_run, estimate_lines
+    from rlaif.pipeline.preflight import check_models, check_store, model_specs
 
     validate_prompts(recipe.prompts.path, recipe.prompts.system, limit or recipe.prompts.limit)
     validate_judge(recipe.judge)
+    check_models(model_specs(recipe), store)  # the endpoints it returns are not asked anything
+    check_store(Path(store))
     estimate = dry_run(recipe, store, limit)
     if as_json:
         return emit(estimate)
