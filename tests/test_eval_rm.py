@@ -80,6 +80,10 @@ def test_eval_rm_on_the_shared_human_pairs(stored_rm):
     ("args", "needles"),
     [
         (["--model", "no/such/rm", "--gold", GOLD], ["--model 'no/such/rm'", "not a model folder"]),
+        (  # issue 25 item 8: a causal LM would be scored by a new, random head
+            ["--model", "smollm2-135m", "--gold", GOLD],
+            ["--model 'smollm2-135m'", "LlamaForCausalLM, not a reward model", "rlaif train rm"],
+        ),
         (["--model", "smollm2-135m", "--gold", "missing.jsonl"], ["missing.jsonl", "gold file not found"]),
         (["--model", "smollm2-135m", "--gold", GOLD, "--judge", "nope.yaml"], ["nope.yaml"]),
     ],

@@ -3,6 +3,7 @@ model scorer (real smollm2-135m with a fresh one-logit head) against a manual fo
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -12,7 +13,7 @@ import yaml
 from rlaif.backends.base import Completion, Scores
 from rlaif.core.errors import RecipeError
 from rlaif.training.job import completion_text
-from rlaif.training.rewards import judge_reward, reward_from_spec, reward_model_scorer
+from rlaif.training.rewards import judge_reward, reward_from_spec, reward_head_problem, reward_model_scorer
 from tests.fakes import FakeBackend
 
 PROMPTS = [[{"role": "user", "content": f"question {i}"}] for i in range(4)]
@@ -142,6 +143,26 @@ def test_reward_from_spec_errors_name_the_key(spec, key, tmp_path):
     with pytest.raises(RecipeError) as caught:
         reward_from_spec(spec, tmp_path / "store")
     assert caught.value.key == key and caught.value.fix
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ({"architectures": ["LlamaForCausalLM"]}, "it is LlamaForCausalLM, not a reward model"),
+        ({}, "names no architecture, not a reward model"),
+        ({"architectures": ["LlamaForSequenceClassification"], "id2label": {"0": "a", "1": "b"}}, "has 2 labels"),
+        ({"architectures": ["LlamaForSequenceClassification"], "id2label": {"0": "LABEL_0"}}, None),
+    ],
+)
+def test_only_a_one_label_classification_model_is_a_reward_model(tmp_path, config, problem):
+    """Issue 25 item 8: a causal LM as a reward model gets a new random head: refused, for eval-rm and `reward:`."""
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    found = reward_head_problem(tmp_path)
+    assert (found is None) if problem is None else (problem in found), found
+    if problem is not None:
+        with pytest.raises(RecipeError, match="not a reward model|labels") as caught:
+            reward_from_spec({"model": str(tmp_path)}, tmp_path / "store")
+        assert caught.value.key == "reward.model" and "rlaif train rm" in caught.value.fix
 
 
 def test_completion_text_reads_both_shapes():

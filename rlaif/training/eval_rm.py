@@ -23,12 +23,17 @@ from rlaif.judges.stats import wilson_interval
 
 def reward_model_path(model: str, store: str | Path) -> str:
     """The folder of a reward model (a store model id, a built-in alias or a folder); BackendError when it is none."""
-    from rlaif.training.rewards import resolve_model_name
+    from rlaif.training.rewards import resolve_model_name, reward_head_problem
 
     path = resolve_model_name(model, store)
     if not (Path(path) / "config.json").is_file():
         raise BackendError(
             f"--model {model!r} is not a model folder, a built-in alias or a model id of the store {store} - `rlaif models list --store {store}` lists the trained models"
+        )
+    problem = reward_head_problem(path)
+    if problem:
+        raise BackendError(
+            f"--model {model!r}: {problem} - give a reward model (`rlaif train rm --dataset ID --model M` makes one)"
         )
     return path
 

@@ -13,6 +13,7 @@ them so); the judge reward reads `baseline` from them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,23 @@ def resolve_model_name(name: str, store: str | Path | None = None) -> str:
     from rlaif.weights.resolve import resolve_model
 
     return resolve_model(name, store=store)
+
+
+def reward_head_problem(path: str | Path) -> str | None:
+    """Why the model folder `path` is not a reward model (a ...ForSequenceClassification model with one label),
+    or None: a causal language model loaded as one gets a new, random score head, whose rewards mean nothing."""
+    try:
+        config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"its config.json cannot be read ({exc})"
+    architectures = config.get("architectures") or []
+    if not any(str(name).endswith("ForSequenceClassification") for name in architectures):
+        kind = ", ".join(map(str, architectures)) or "a model that names no architecture"
+        return f"it is {kind}, not a reward model (...ForSequenceClassification): its score head would be random"
+    labels = len(config.get("id2label") or {}) or config.get("num_labels", 1)
+    if labels != 1:
+        return f"its classification head has {labels} labels, a reward model has one"
+    return None
 
 
 def reward_model_scorer(path: str, device: str = "cpu", batch_size: int = 8, max_length: int = 512) -> RewardFn:
@@ -108,6 +126,14 @@ def reward_from_spec(spec: dict, store: str | Path, device: str = "cpu", **kwarg
                 "reward.model",
                 f"{spec['model']!r} is not a model folder, a built-in alias or a model id of the store {store}",
                 "give a trained reward model (rlaif models list)",
+            )
+        problem = reward_head_problem(path)
+        if problem:
+            raise RecipeError(
+                SETTINGS,
+                "reward.model",
+                f"{spec['model']!r}: {problem}",
+                "train one with `rlaif train rm` and give its id",
             )
         return reward_model_scorer(path, device=device, **kwargs)
     if keys == {"judge"}:
