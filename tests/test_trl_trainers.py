@@ -477,3 +477,59 @@ def test_a_batch_without_a_single_reward_makes_no_optimizer_step(algorithm, tiny
         and final["steps_skipped"] == 1.0
         and final["reward_failed"] == 4.0
     )
+
+
+def test_identical_trainings_started_together_train_once(version, tiny_model, monkeypatch):
+    """Issue 25 item 8: the second of two identical trainings waits for the first's lock, then reuses its model
+    (one training, not two; the first is held inside its trainer until the second says it waits)."""
+    import logging
+    import threading
+
+    from rlaif.training import driver
+    from rlaif.training.config import load_settings
+
+    store, version_id = version
+    settings = load_settings("dpo", **SMALL, name="together")
+    real, trainings, started, gate, waiting = (
+        driver.trainer_function,
+        [],
+        threading.Event(),
+        threading.Event(),
+        threading.Event(),
+    )
+
+    def counted(algorithm):
+        def run(job):
+            trainings.append(job.output_dir)
+            started.set()
+            gate.wait(timeout=300)
+            return real(algorithm)(job)
+
+        return run
+
+    class Waiting(logging.Handler):
+        def emit(self, record):
+            if record.getMessage().startswith("waiting for an identical training"):
+                waiting.set()
+
+    handler = Waiting()
+    logging.getLogger(driver.__name__).addHandler(handler)
+    monkeypatch.setattr(driver, "trainer_function", counted)
+    results = {}
+
+    def train(key):
+        results[key] = driver.train(store, version_id, "dpo", tiny_model, settings, progress=False)
+
+    first, second = threading.Thread(target=train, args=("first",)), threading.Thread(target=train, args=("second",))
+    try:
+        first.start()
+        assert started.wait(timeout=300)
+        second.start()
+        said_it_waits = waiting.wait(timeout=120)
+    finally:
+        gate.set()
+        first.join(), second.join()
+        logging.getLogger(driver.__name__).removeHandler(handler)
+    assert said_it_waits and len(trainings) == 1
+    assert results["first"].model_id == results["second"].model_id
+    assert (results["first"].existed, results["second"].existed) == (False, True)

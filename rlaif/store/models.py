@@ -17,7 +17,8 @@ its base once, into a cache folder, under a file lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from rlaif.core.errors import StoreError
 from rlaif.core.names import is_version_id, name_problem
 from rlaif.core.schema import content_hash
 from rlaif.store import artifacts
+from rlaif.store.locks import hold, release, try_hold
 
 WEIGHTS = ("model", "adapter")  # the weights folder of a full model, of a LoRA adapter
 MODELS = artifacts.ArtifactKind(
@@ -64,6 +66,29 @@ def model_id_for(name: str, key: dict[str, Any]) -> str:
 def find_model(store: str | Path, model_id: str) -> Path | None:
     """The folder of a complete committed model `model_id`, or None (also for a text that is no model id)."""
     return artifacts.find(MODELS, store, model_id)
+
+
+def training_lock_path(store: str | Path, model_id: str) -> Path:
+    """The lock file a training of `model_id` holds while it trains and commits (`.train-<id>.lock`, hidden)."""
+    return models_dir(store) / f".train-{model_id}.lock"
+
+
+@contextmanager
+def training_lock(store: str | Path, model_id: str, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the lock of `model_id`'s training for the block: an identical training started at the same time
+    waits here (`on_wait` is called once when it has to), then finds the model committed and reuses it. The
+    kernel drops the lock when its holder ends in any way (rlaif.store.locks)."""
+    path = training_lock_path(store, model_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = try_hold(path) if path.exists() else None
+    if fd is None:
+        if path.exists() and on_wait is not None:
+            on_wait()
+        fd = hold(path)
+    try:
+        yield
+    finally:
+        release(fd)
 
 
 def new_model_workdir(store: str | Path, model_id: str) -> Path:

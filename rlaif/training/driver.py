@@ -269,8 +269,7 @@ def train(
 ) -> TrainResult:
     """Train `algorithm` on the dataset version `dataset_id` from the base `model`; the model id and
     folder in the store, `existed=True` (and no training) when the same training is already there."""
-    from rlaif.publish.model_card import render_model_card
-    from rlaif.store.models import commit_model, find_model, is_model_id, model_id_for, new_model_workdir
+    from rlaif.store.models import model_id_for, training_lock
 
     if settings.algorithm != algorithm:
         raise StoreError(
@@ -280,6 +279,23 @@ def train(
     model_id = model_id_for(
         settings.name or default_name(dataset_id, algorithm), model_key(dataset_id, algorithm, model, settings)
     )
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun's ranks train together: they never wait on each other
+        return _train(
+            store, dataset_id, algorithm, model, settings, model_id, dataset_manifest, on_metrics, progress, device
+        )
+    with training_lock(
+        store, model_id, on_wait=lambda: log.warning("waiting for an identical training of %s", model_id)
+    ):
+        return _train(
+            store, dataset_id, algorithm, model, settings, model_id, dataset_manifest, on_metrics, progress, device
+        )
+
+
+def _train(store, dataset_id, algorithm, model, settings, model_id, dataset_manifest, on_metrics, progress, device):
+    """`train` once the model id is known (and, in one process, its training lock is held)."""
+    from rlaif.publish.model_card import render_model_card
+    from rlaif.store.models import commit_model, find_model, is_model_id, new_model_workdir
+
     found = find_model(store, model_id)
     if found is not None:
         return TrainResult(
