@@ -161,6 +161,8 @@ def _loop_recipe(**iterate) -> dict:
         ({"eval": {"prompts": "no/such/heldout.jsonl"}}, ["no/such/heldout.jsonl", "iterate.eval.prompts"]),
         ({"train": {"max_steps": 2, "betaa": 0.1}}, ["iterate.train.betaa", "unknown field", "beta"]),
         ({"early_stop": {"rule": "sometimes"}}, ["iterate.early_stop.rule", "not_improving"]),
+        ({"config": "no/such/train.yaml"}, ["iterate.config", "no such training config file: no/such/train.yaml"]),
+        ({"config": "recipes"}, ["iterate.config", "is a folder, not a training config file: recipes"]),
     ],
 )
 def test_a_bad_iterate_section_fails_cleanly_before_anything_is_written(tmp_path, change, needles):

@@ -128,11 +128,11 @@ def load_loop(path: str | Path, rounds: int | None = None) -> tuple[Recipe, Iter
             spec.eval.prompts, "held-out prompt file not found (iterate.eval.prompts)", fix=f"check the path in {path}"
         )
     if spec.config is not None and not Path(spec.config).is_file():
+        problem = (
+            "is a folder, not a training config file" if Path(spec.config).is_dir() else "no such training config file"
+        )
         raise RecipeError(
-            str(path),
-            "iterate.config",
-            f"no such training config file: {spec.config}",
-            "check the path, e.g. recipes/train/dpo.yaml",
+            str(path), "iterate.config", f"{problem}: {spec.config}", "check the path, e.g. recipes/train/dpo.yaml"
         )
     train_settings(spec, str(path))
     return recipe, spec
