@@ -3,6 +3,7 @@ the reward model's in-process scores, 400s naming the field, the verl client, an
 
 from __future__ import annotations
 
+import base64
 import errno
 import json
 import socket
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from rlaif.training.reward_server import (
+    TOKEN_ENV,
     RequestError,
     RewardService,
     compute_score,
@@ -24,6 +26,7 @@ from rlaif.training.reward_server import (
     make_server,
     parse_request,
     post_rewards,
+    server_token,
 )
 from tests.badinput import ENV, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import ROOT
@@ -421,6 +424,71 @@ def test_a_body_over_the_bound_is_refused_with_413_and_a_small_one_is_scored(rec
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=30)
     assert info.value.code == 413 and len(calls) == 1  # refused before parsing or scoring
+
+
+def post_with(url: str, body: dict, headers: dict) -> int:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_with_a_token_a_request_without_it_gets_401_and_is_never_scored(recording_server):
+    """Issue 25 item 4: Bearer, or Basic with the token as the password (OpenRLHF's client sends no header of
+    its own: the token goes in its URL, http://rlaif:TOKEN@host/..., which `requests` sends as Basic)."""
+    serve, calls = recording_server
+    url, pair = serve(token="s3cret-token"), {"prompts": ["Say hi."], "responses": ["Hi."]}
+    basic = base64.b64encode(b"rlaif:s3cret-token").decode()
+    refused = [
+        post_with(url, pair, h) for h in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-token"})
+    ]
+    assert refused == [401, 401, 401] and calls == []
+    assert post_with(url, pair, {"Authorization": "Bearer s3cret-token"}) == 200
+    assert post_with(url, pair, {"Authorization": f"Basic {basic}"}) == 200 and len(calls) == 2
+    with urllib.request.urlopen(url.removesuffix("/get_reward") + "/health", timeout=30) as response:
+        assert response.status == 200  # readiness stays open: it says nothing but the kind and name
+
+
+def test_a_server_on_a_network_address_never_runs_without_a_token(monkeypatch):
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    assert server_token("127.0.0.1") == (None, False) and server_token("::1") == (None, False)
+    token, made = server_token("0.0.0.0")
+    assert made and len(token) >= 32 and server_token("0.0.0.0")[0] != token  # a new random one each time
+    monkeypatch.setenv(TOKEN_ENV, "chosen")
+    assert server_token("0.0.0.0") == ("chosen", False) and server_token("127.0.0.1") == ("chosen", False)
+    with pytest.raises(ValueError, match="needs a token"):
+        make_server(RewardService(lambda p, r, **k: [0.0] * len(r), "model", "m"), host="0.0.0.0", port=0)
+
+
+def test_the_client_sends_the_token_from_the_environment(recording_server, monkeypatch):
+    serve, calls = recording_server
+    url = serve(token="s3cret-token")
+    monkeypatch.setenv(TOKEN_ENV, "s3cret-token")
+    assert post_rewards(["Say hi."], ["Hi."], url=url) == [0.5] and len(calls) == 1
+
+
+def test_too_many_responses_or_too_deep_json_is_refused_before_any_call(recording_server, monkeypatch):
+    """Issue 25 item 4: one request cannot ask for unbounded calls, and deep nesting is a 400, not a closed connection."""
+    import rlaif.training.reward_server as reward_server
+
+    monkeypatch.setattr(reward_server, "MAX_RESPONSES", 3)
+    serve, calls = recording_server
+    url = serve()
+    status, body = post(url, {"prompts": ["Say hi."] * 4, "responses": ["Hi."] * 4})
+    assert status == 413 and "4 responses in one request, at most 3" in body["error"] and calls == []
+    status, body = post(url, b"[" * 100_000 + b"]" * 100_000)
+    assert status == 400 and body == {"error": "body: JSON nested too deep", "field": "body"}
+    assert post(url, {"prompts": ["Say hi."] * 3, "responses": ["Hi."] * 3})[0] == 200 and len(calls) == 1
+
+
+def test_a_negative_content_length_is_answered_400(recording_server):
+    serve, calls = recording_server
+    port = int(serve().rsplit(":", 1)[1].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(b"POST /get_reward HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n")
+        assert conn.recv(200).startswith(b"HTTP/1.1 400") and calls == []
 
 
 def test_routes_health_and_unknown_paths(recording_server):

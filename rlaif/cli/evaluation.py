@@ -173,7 +173,11 @@ def serve_reward(
         "--judge",
         help="A recipe YAML whose judge gives the reward (P(response beats a baseline), position-debiased).",
     ),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+    host: str = typer.Option(
+        "127.0.0.1",
+        "--host",
+        help="Address to listen on (0.0.0.0: every interface; then requests need a token: $RLAIF_REWARD_TOKEN, else one made and printed).",
+    ),
     port: int = typer.Option(5000, "--port", min=1, max=65535, help="Port to listen on."),
     device: Optional[str] = typer.Option(
         None, "--device", help="cpu or cuda for a reward model (default: cuda when available)."
@@ -200,10 +204,11 @@ def serve_reward(
         service, where = build_service(model, judge, store, device, batch_size, max_length, labels_as_baselines)
     except RlaifError as exc:
         fail(exc)
-    from rlaif.training.reward_server import make_server
+    from rlaif.training.reward_server import TOKEN_ENV, TOKEN_FIX, make_server, server_token
 
+    token, made = server_token(host)
     try:
-        server = make_server(service, host, port)
+        server = make_server(service, host, port, token=token)
     except OSError as exc:
         err.print(
             f"[bold red]error:[/] cannot listen on {host}:{port} ({exc.strerror or exc}) - choose another --port",
@@ -215,6 +220,14 @@ def serve_reward(
         highlight=False,
         markup=False,
     )
+    if made:  # a host other than loopback: never an open endpoint; the user's own terminal sees the token once
+        err.print(
+            f"token (made now; set ${TOKEN_ENV} to choose it): {token}\nclients: {TOKEN_FIX}",
+            highlight=False,
+            markup=False,
+        )
+    elif token:
+        err.print(f"requests need the token in ${TOKEN_ENV}: {TOKEN_FIX}", highlight=False, markup=False)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

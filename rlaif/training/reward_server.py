@@ -44,8 +44,15 @@ message names the first bad field, e.g. ``responses[0]``).
 The server is a Starlette app (`make_app`) under uvicorn (`make_server`), both already installed
 with rlaif (FastAPI, Prefect). It scores one batch at a time (a request is one batch; the others
 wait their turn), parses bodies off the event loop, and is bounded: a body over MAX_BODY_BYTES gets
-HTTP 413, more than MAX_CONCURRENCY connections at once HTTP 503 (OpenRLHF's client retries).
-It has no authentication, as before: it listens on 127.0.0.1 unless ``--host`` says otherwise.
+HTTP 413, more than MAX_CONCURRENCY connections at once HTTP 503 (OpenRLHF's client retries), a request
+with more than MAX_RESPONSES responses (each one or more model calls) HTTP 413, JSON nested deeper than
+Python's parser goes HTTP 400, a body not sent whole within BODY_TIMEOUT_S HTTP 408.
+
+Authentication: a bearer token. With ``$RLAIF_REWARD_TOKEN`` set, every request but ``GET /health`` must
+carry it; on a host other than loopback the server never runs without one (`server_token` makes one and
+`rlaif serve-reward` prints it). A client sends ``Authorization: Bearer TOKEN``, or, for a client that
+sends no header of its own such as OpenRLHF's, puts it in the URL: ``http://rlaif:TOKEN@HOST:PORT/get_reward``
+(Basic authentication with the token as the password). A request without it gets HTTP 401.
 Ctrl-C (or SIGTERM) lets the batch being scored finish for up to SHUTDOWN_GRACE_S seconds.
 ``RLAIF_SERVER_LOG=1`` turns on uvicorn's access log.
 
@@ -63,11 +70,15 @@ built); the URL defaults to ``$RLAIF_REWARD_URL``, else http://127.0.0.1:5000/ge
 
 from __future__ import annotations
 
+import base64
 import functools
+import hmac
+import ipaddress
 import json
 import math
 import os
 import re
+import secrets
 import socket
 import threading
 import urllib.request
@@ -82,6 +93,9 @@ MAX_CONCURRENCY = (
     1024  # open connections at once (HTTP 503 above): OpenRLHF 0.11 sends one query per request, many in parallel
 )
 SHUTDOWN_GRACE_S = 10  # how long Ctrl-C waits for the batch being scored
+MAX_RESPONSES = 1024  # responses per request (HTTP 413 above): each is one or more reward or judge calls
+BODY_TIMEOUT_S = 60  # a body not received whole in this time: HTTP 408 (a stalled upload holds no slot longer)
+TOKEN_ENV = "RLAIF_REWARD_TOKEN"
 CHAT_PATTERNS = (
     re.compile(r"<\|im_start\|>(system|user|assistant)\n(.*?)(?:<\|im_end\|>|(?=<\|im_start\|>)|$)", re.S),
     re.compile(
@@ -414,8 +428,47 @@ class RewardService:
         return {"status": "ok", "kind": self.kind, "name": self.name}
 
 
-def make_app(service: RewardService, max_body: int = MAX_BODY_BYTES) -> Any:
-    """The reward endpoint as a Starlette app: POST /get_reward (also / and /get_reward/), GET /health."""
+def is_loopback(host: str) -> bool:
+    """Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost): only this machine can connect."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def server_token(host: str) -> tuple[str | None, bool]:
+    """(the token the endpoint requires, whether it was made now): $RLAIF_REWARD_TOKEN when set; else a new
+    random one on a host other than loopback (never an open endpoint on a network); else none."""
+    token = os.environ.get(TOKEN_ENV) or None
+    if token is None and not is_loopback(host):
+        return secrets.token_urlsafe(24), True
+    return token, False
+
+
+def authorized(header: str | None, token: str) -> bool:
+    """Whether an Authorization header carries `token`: ``Bearer TOKEN``, or ``Basic`` with TOKEN as the password
+    (what a client makes of ``http://user:TOKEN@host/...``). Compared in constant time."""
+    scheme, _, value = (header or "").partition(" ")
+    if scheme.lower() == "bearer":
+        given = value.strip()
+    elif scheme.lower() == "basic":
+        try:
+            given = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return False
+    else:
+        return False
+    return hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8"))
+
+
+TOKEN_FIX = (
+    f"send Authorization: Bearer ${TOKEN_ENV}, or put the token in the URL: http://rlaif:TOKEN@HOST:PORT/get_reward"
+)
+
+
+def make_app(service: RewardService, max_body: int = MAX_BODY_BYTES, token: str | None = None) -> Any:
+    """The reward endpoint as a Starlette app: POST /get_reward (also / and /get_reward/), GET /health; with a
+    `token`, POST needs it (`authorized`)."""
     import asyncio
 
     from starlette.applications import Starlette
@@ -427,20 +480,39 @@ def make_app(service: RewardService, max_body: int = MAX_BODY_BYTES) -> Any:
     one_batch_at_a_time = asyncio.Lock()  # waiting requests queue here, where Ctrl-C can cancel them, not in threads
 
     def parse(raw: bytes) -> RewardBatch:
-        return parse_request(json.loads(raw or b"null"), service.labels_as_baselines)
+        try:
+            data = json.loads(raw or b"null")
+        except RecursionError:
+            raise RequestError("body", "JSON nested too deep") from None
+        return parse_request(data, service.labels_as_baselines)
 
     async def get_reward(request: Request) -> Response:
+        if token is not None and not authorized(request.headers.get("authorization"), token):
+            return JSONResponse(
+                {"error": f"missing or wrong token - {TOKEN_FIX}"},
+                401,
+                headers={"WWW-Authenticate": 'Bearer realm="rlaif"'},
+            )
         try:
-            batch = await run_in_threadpool(
-                parse, await request.body()
-            )  # a body over max_body: HTTP 413 from Starlette
+            body = await asyncio.wait_for(request.body(), BODY_TIMEOUT_S)  # over max_body: HTTP 413 from Starlette
+            batch = await run_in_threadpool(parse, body)
         except ValueError as exc:  # bad JSON or a RequestError
             field_name, problem = (
                 (exc.field, exc.problem) if isinstance(exc, RequestError) else ("body", f"not valid JSON ({exc})")
             )
             return JSONResponse({"error": f"{field_name}: {problem}", "field": field_name}, 400)
+        except asyncio.TimeoutError:
+            return JSONResponse({"error": f"the body was not received whole within {BODY_TIMEOUT_S} s"}, 408)
         except ClientDisconnect:  # gone before the body was whole: no one to answer
             return Response(status_code=400)
+        if len(batch.responses) > MAX_RESPONSES:
+            return JSONResponse(
+                {
+                    "error": f"{len(batch.responses)} responses in one request, at most {MAX_RESPONSES} - send smaller batches",
+                    "field": "responses",
+                },
+                413,
+            )
         async with one_batch_at_a_time:
             try:
                 return JSONResponse(await run_in_threadpool(service.score, batch))
@@ -513,9 +585,13 @@ def make_server(
     port: int = 5000,
     max_body: int = MAX_BODY_BYTES,
     max_concurrency: int = MAX_CONCURRENCY,
+    token: str | None = None,
 ) -> RewardServer:
-    """A bound server; call `serve_forever()` (and `server_close()` after)."""
-    return RewardServer(make_app(service, max_body), host, port, max_concurrency)
+    """A bound server; call `serve_forever()` (and `server_close()` after). `token`: see `server_token`; a host
+    other than loopback without one is refused (ValueError)."""
+    if token is None and not is_loopback(host):
+        raise ValueError(f"{host} is not a loopback address: the endpoint needs a token (server_token)")
+    return RewardServer(make_app(service, max_body, token), host, port, max_concurrency)
 
 
 # ---------------------------------------------------------------- clients (standard library only)
@@ -532,10 +608,11 @@ def post_rewards(
     body: dict[str, Any] = {"prompts": prompts, "responses": responses}
     if baselines is not None:
         body["baselines"] = baselines
+    headers = {"Content-Type": "application/json"}
+    if os.environ.get(TOKEN_ENV):
+        headers["Authorization"] = f"Bearer {os.environ[TOKEN_ENV]}"
     request = urllib.request.Request(
-        url or os.environ.get("RLAIF_REWARD_URL", DEFAULT_URL),
-        json.dumps(body).encode(),
-        {"Content-Type": "application/json"},
+        url or os.environ.get("RLAIF_REWARD_URL", DEFAULT_URL), json.dumps(body).encode(), headers
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return [float(x) for x in json.loads(response.read())["rewards"]]
