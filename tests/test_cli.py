@@ -40,7 +40,7 @@ def test_missing_recipe_file(tmp_path):
 def test_a_folder_given_as_the_recipe_is_named_as_a_folder(tmp_path):
     """Issue 25 item 8: a folder where a file is expected is not 'not found'."""
     result = run_cli("run", str(tmp_path), "--store", str(tmp_path / "s"))
-    assert_clean_failure(result, f"{tmp_path}: is a folder, not a recipe file", "give the YAML file")
+    assert_clean_failure(result, f"{tmp_path}: is a folder, not a recipe file", "check the path")
 
 
 def test_every_command_has_help_with_an_example():

@@ -227,7 +227,8 @@ def test_each_tag_keeps_exactly_its_own_version(hub, store, tmp_path):
     assert pull_version(tmp_path / "b", REPO, endpoint=hub.url).version_id == second
 
 
-def test_pull_refuses_tables_that_do_not_hash_to_the_id(hub, store, tmp_path):
+def pushed_with_edited_pairs(hub, store, tmp_path) -> str:
+    """A version pushed, then its pairs table replaced on the Hub by another version's (an edited upload)."""
     from huggingface_hub import CommitOperationAdd, HfApi
 
     version_id = make_version(store)
@@ -237,6 +238,11 @@ def test_pull_refuses_tables_that_do_not_hash_to_the_id(hub, store, tmp_path):
     HfApi(endpoint=hub.url, token=TOKEN).create_commit(
         REPO, [CommitOperationAdd("rlaif/pairs.parquet", edited)], commit_message="edit", repo_type="dataset"
     )
+    return version_id
+
+
+def test_pull_refuses_tables_that_do_not_hash_to_the_id(hub, store, tmp_path):
+    version_id = pushed_with_edited_pairs(hub, store, tmp_path)
     fresh = tmp_path / "fresh"
     with pytest.raises(HubError, match=f"hash to crafted-[0-9a-f]{{12}}, not to the version id {version_id}"):
         pull_version(fresh, REPO, endpoint=hub.url)
@@ -263,15 +269,7 @@ def test_pull_refuses_a_manifest_that_claims_another_name_for_the_same_content(h
 
 def test_pull_checks_the_id_before_saying_the_version_is_already_in_the_store(hub, store, tmp_path):
     """Issue 25 item 3: edited tables under an id the store already holds are refused, not "already there"."""
-    from huggingface_hub import CommitOperationAdd, HfApi
-
-    version_id = make_version(store)
-    push_version(store, version_id, REPO, endpoint=hub.url)
-    other = make_version(tmp_path / "other", salt=" edited")
-    edited = (version_path(tmp_path / "other", other) / "pairs.parquet").read_bytes()
-    HfApi(endpoint=hub.url, token=TOKEN).create_commit(
-        REPO, [CommitOperationAdd("rlaif/pairs.parquet", edited)], commit_message="edit", repo_type="dataset"
-    )
+    version_id = pushed_with_edited_pairs(hub, store, tmp_path)
     before = sorted(p.name for p in version_path(store, version_id).iterdir())
     with pytest.raises(HubError, match=f"not to the version id {version_id}"):
         pull_version(store, REPO, endpoint=hub.url)  # the store that holds version_id

@@ -172,15 +172,16 @@ def _key_path(node, key: str, line: int, seen: set[int]) -> list[str] | None:
     return None
 
 
-def read_recipe_yaml(path: str | Path, example: str = "recipes/demo.yaml") -> object:
-    """The YAML of a recipe file; RecipeError naming the file for a missing file, bad YAML or bytes."""
+def read_yaml_file(path: str | Path, what: str, missing: str, fix: str) -> object:
+    """The YAML of a settings file (a recipe, a training config); RecipeError naming the file for a folder, a
+    missing file (`missing`, with `fix`), bad YAML, a repeated key or bytes that are not UTF-8."""
     path = Path(path)
     if path.is_dir():
-        raise RecipeError(str(path), "", "is a folder, not a recipe file", f"give the YAML file, e.g. {example}")
+        raise RecipeError(str(path), "", f"is a folder, not a {what}", fix)
     if not path.is_file():
-        raise RecipeError(str(path), "", "file not found", f"check the path, e.g. {example}")
+        raise RecipeError(str(path), "", missing, fix)
     try:
-        data = load_yaml(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"))
     except DuplicateKeyError as exc:
         raise RecipeError(
             str(path),
@@ -191,8 +192,12 @@ def read_recipe_yaml(path: str | Path, example: str = "recipes/demo.yaml") -> ob
     except yaml.YAMLError as exc:
         raise RecipeError(str(path), "", f"not valid YAML ({exc})", "fix the syntax") from None
     except UnicodeDecodeError as exc:
-        raise RecipeError(str(path), "", f"not UTF-8 text (byte {exc.start})", "save the recipe as UTF-8") from None
-    return data
+        raise RecipeError(str(path), "", f"not UTF-8 text (byte {exc.start})", f"save the {what} as UTF-8") from None
+
+
+def read_recipe_yaml(path: str | Path, example: str = "recipes/demo.yaml") -> object:
+    """The YAML of a recipe file; RecipeError naming the file for a missing file, bad YAML or bytes."""
+    return read_yaml_file(path, "recipe file", "file not found", f"check the path, e.g. {example}")
 
 
 def check_listwise_orders(recipe):

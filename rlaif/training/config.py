@@ -20,10 +20,9 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rlaif.config.recipe_checks import DuplicateKeyError, load_yaml
+from rlaif.config.recipe_checks import read_yaml_file
 from rlaif.core.errors import RecipeError
 from rlaif.training import ALGORITHMS
 
@@ -191,21 +190,10 @@ def split_options(raw: dict[str, Any], algorithm: str, path: str) -> dict[str, A
 
 def read_yaml(config_path: str | Path) -> dict[str, Any]:
     path = Path(config_path)
-    if path.is_dir():
-        raise RecipeError(str(path), "", "is a folder, not a training config file", "give the YAML file to --config")
-    if not path.is_file():
-        raise RecipeError(str(path), "", "no such training config file", "check the path given to --config")
-    try:
-        raw = load_yaml(path.read_text()) or {}
-    except DuplicateKeyError as exc:
-        raise RecipeError(
-            str(path),
-            exc.key,
-            f"duplicate key (lines {exc.first_line} and {exc.line}): YAML keeps only the last one",
-            "remove one of them",
-        ) from None
-    except yaml.YAMLError as exc:
-        raise RecipeError(str(path), "", f"not valid YAML ({exc})", "fix the YAML syntax") from exc
+    raw = read_yaml_file(
+        path, "training config file", "no such training config file", "check the path given to --config"
+    )
+    raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise RecipeError(
             str(path),
