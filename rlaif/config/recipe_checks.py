@@ -196,7 +196,7 @@ def read_yaml_file(path: str | Path, what: str, missing: str, fix: str) -> objec
 
 
 def read_recipe_yaml(path: str | Path, example: str = "recipes/demo.yaml") -> object:
-    """The YAML of a recipe file; RecipeError naming the file for a missing file, bad YAML or bytes."""
+    """The YAML of a recipe file (`read_yaml_file`: errors name the file)."""
     return read_yaml_file(path, "recipe file", "file not found", f"check the path, e.g. {example}")
 
 

@@ -245,7 +245,8 @@ def start_workers(ray, run, spec, groups: list[str]) -> dict[str, list]:
     data = run.recipe.model_dump(
         mode="json", exclude_unset=True
     )  # as written: defaults of other backends do not validate
-    folder = str(run.recipe.judge.folder) if run.recipe.judge.folder is not None else None  # the recipe file's
+    folder = run.recipe.judge.folder  # the recipe file's (not part of the dumped recipe)
+    folder = str(folder) if folder is not None else None
     workers = {}
     for group in groups:
         actor = ray.remote(ShardWorker).options(
@@ -274,9 +275,8 @@ class ShardWorker:
 
         if Path(cwd).is_dir():
             os.chdir(cwd)  # relative paths of the recipe (templates, local models) as on the driver
-        self.recipe = Recipe.model_validate(recipe).read_from(
-            folder
-        )  # templates next to the recipe file, as on the driver
+        # the judge's templates are looked for next to the recipe file first, as on the driver
+        self.recipe = Recipe.model_validate(recipe).read_from(folder)
         self.pool = BackendPool(Path(store))
         self.cache = ShardCache(
             Path(store) / "cache.sqlite", shard_folder(store) / f"{Path(work).name}-{shard}.sqlite"

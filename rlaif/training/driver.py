@@ -9,6 +9,7 @@ The CLI `rlaif train` and the Prefect flow `rlaif-train` are executors of it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -279,13 +280,13 @@ def train(
     model_id = model_id_for(
         settings.name or default_name(dataset_id, algorithm), model_key(dataset_id, algorithm, model, settings)
     )
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun's ranks train together: they never wait on each other
-        return _train(
-            store, dataset_id, algorithm, model, settings, model_id, dataset_manifest, on_metrics, progress, device
-        )
-    with training_lock(
-        store, model_id, on_wait=lambda: log.warning("waiting for an identical training of %s", model_id)
-    ):
+    waited = partial(log.warning, "waiting for an identical training of %s", model_id)
+    one_at_a_time = (
+        contextlib.nullcontext()
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1  # torchrun's ranks train together: they never wait on each other
+        else training_lock(store, model_id, on_wait=waited)
+    )
+    with one_at_a_time:
         return _train(
             store, dataset_id, algorithm, model, settings, model_id, dataset_manifest, on_metrics, progress, device
         )
