@@ -95,6 +95,11 @@ class PrefectSteps:
         plain = (args[0].work.as_posix(), *args[1:])  # the run -> its work folder (a plain value)
         return _Handle(TASKS[kind].submit(*plain, wait_for=[handle.future for handle in after]))
 
+    def stop(self) -> None:
+        """The tasks run here, on the run's backend pool (stopped by the caller); Ray shard workers are stopped."""
+        if self.shards is not None:
+            self.shards.stop()
+
 
 class _Handle:
     def __init__(self, future) -> None:

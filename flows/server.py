@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO
 
 from rlaif.core.errors import RlaifError
-from rlaif.core.processes import die_with_parent, free_port
+from rlaif.core.processes import die_with_parent, free_port, sigterm_exits
 
 STARTUP_TIMEOUT_S = 60.0
 FLOW_RUN_FILE = "flow-run-id"  # in the run's work folder
@@ -143,10 +143,6 @@ def _drain_prefect_workers(timeout: float = 5.0) -> None:
         pass
 
 
-def _raise_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def _profile_api() -> str | None:
     from prefect.settings import PREFECT_API_URL
 
@@ -162,37 +158,43 @@ def prefect_api() -> Iterator[str]:
     this from the main thread: the server dies with the thread that started it.
     """
     if os.environ.get("PREFECT_API_URL"):
-        yield os.environ["PREFECT_API_URL"]
+        with sigterm_exits(), _terminated_exits():
+            yield os.environ["PREFECT_API_URL"]
         return
-    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    with sigterm_exits(), tempfile.TemporaryFile() as log:
+        launched = _launch(log)
+        try:
+            configured = _profile_api()
+        except BaseException:
+            stop(launched[0])
+            raise
+        if configured:  # set in the Prefect profile: use that server
+            stop(launched[0])
+            yield configured
+            return
+        yield from _serve(start_server(log, launched))
+
+
+@contextmanager
+def _terminated_exits() -> Iterator[None]:
+    """SIGTERM inside the flow (Prefect's TerminationSignal; Prefect marked the flow run Crashed) ends the command
+    with 143, as outside it."""
+    from prefect.exceptions import TerminationSignal
+
     try:
-        with tempfile.TemporaryFile() as log:
-            launched = _launch(log)
-            try:
-                configured = _profile_api()
-            except BaseException:
-                stop(launched[0])
-                raise
-            if configured:  # set in the Prefect profile: use that server
-                stop(launched[0])
-                yield configured
-                return
-            yield from _serve(start_server(log, launched))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        yield
+    except TerminationSignal:
+        raise SystemExit(128 + signal.SIGTERM) from None
 
 
 def _serve(server: tuple[subprocess.Popen, str]) -> Iterator[str]:
-    from prefect.exceptions import TerminationSignal
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     proc, url = server
     try:
-        with temporary_settings(updates={PREFECT_API_URL: url}):
+        with _terminated_exits(), temporary_settings(updates={PREFECT_API_URL: url}):
             os.environ["PREFECT_API_URL"] = url
             yield url
-    except TerminationSignal:  # SIGTERM inside the flow: Prefect marked the flow run Crashed
-        raise SystemExit(128 + signal.SIGTERM) from None
     finally:
         _drain_prefect_workers()  # they send the run's last logs and events: while the server is up
         os.environ.pop("PREFECT_API_URL", None)

@@ -4,7 +4,9 @@ llm-katan's echo replies carry the time and the port, so two runs never get the 
 server answers a chat completion with text that depends only on the request (messages,
 temperature, seed), gives verdict log-probabilities when asked (`logprobs`), and can inject
 faults: `error_rate` (HTTP 500, random per request) and `fail_after` (every request after the
-first N answers `fail_status`; 0 drops the connection unanswered, as a server that died does).
+first N answers `fail_status`; 0 drops the connection unanswered, as a server that died does), with
+`retry_after` as its Retry-After header. `latency_s` holds each answer that long; `received` counts
+chat-completion requests as they arrive (answered or not).
 `port` reuses a port, so a re-run reaches "the same endpoint" (the request cache keys on the URL).
 """
 
@@ -15,6 +17,7 @@ import json
 import math
 import random
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -28,9 +31,11 @@ class JsonHandler(BaseHTTPRequestHandler):
     def read_json(self) -> dict:
         return json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
 
-    def send_json(self, status: int, payload: dict) -> None:
+    def send_json(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -88,8 +93,12 @@ class DetServer:
         fail_status: int = 503,
         seed: int = 0,
         port: int = 0,
+        latency_s: float = 0.0,
+        retry_after: str | None = None,
     ) -> None:
         self.error_rate, self.fail_after, self.fail_status = error_rate, fail_after, fail_status
+        self.latency_s, self.retry_after = latency_s, retry_after
+        self.received = 0
         self.random = random.Random(seed)
         self.calls = self.failures = 0
         self.bodies: Counter = (
@@ -130,13 +139,16 @@ class DetServer:
                     return self.send_json(404, {"error": {"message": "not found"}})
                 with server.lock:
                     server.bodies[hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()] += 1
+                    server.received += 1
+                time.sleep(server.latency_s)
                 status = server._fault()
                 if status == 0:
                     self.close_connection = True  # no answer at all: the client sees the connection drop
                     return
                 if status:
+                    headers = {"Retry-After": server.retry_after} if server.retry_after else {}
                     return self.send_json(
-                        status, {"error": {"message": f"injected fault {status}", "type": "server_error"}}
+                        status, {"error": {"message": f"injected fault {status}", "type": "server_error"}}, headers
                     )
                 self.send_json(200, completion(body))
 

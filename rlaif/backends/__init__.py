@@ -71,6 +71,7 @@ class BackendPool:
         self._held: dict[str, Backend] = {}
         self._lock = threading.Lock()
         self.endpoints = None  # rlaif.backends.openai_compat.Endpoints, made on first use
+        self.stopping = False  # stop() was called: a backend made now starts stopped
 
     def get(self, factory: Callable[[object], Backend], spec) -> Backend:
         key = engine_key(spec)
@@ -84,6 +85,8 @@ class BackendPool:
                 backend.store = self.store
                 if hasattr(backend, "share"):  # API backends: one limit per endpoint, one event loop
                     backend.share(self._endpoints())
+                if self.stopping:
+                    backend.stop()
                 self._held[key] = backend
             return self._held[key]
 
@@ -93,6 +96,16 @@ class BackendPool:
 
             self.endpoints = Endpoints()
         return self.endpoints
+
+    def stop(self) -> None:
+        """Ctrl-C or SIGTERM: no backend starts a further request; API requests in flight get a short grace
+        (rlaif.backends.openai_compat.STOP_GRACE_S) and are then cancelled. The steps then end with `Stopped` values."""
+        with self._lock:
+            self.stopping, held = True, list(self._held.values())
+        for backend in held:
+            backend.stop()
+        if self.endpoints is not None:
+            self.endpoints.stop()
 
     def close(self) -> None:
         with self._lock:

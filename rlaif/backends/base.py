@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
 
-from rlaif.core.errors import BackendError
+from rlaif.core.errors import BackendError, RlaifError
 from rlaif.core.schema import Message
 
 
@@ -68,6 +68,13 @@ class Scores:
     latency_s: float = 0.0
 
 
+class Stopped(RlaifError):
+    """Not sent: the run is stopping (Ctrl-C or SIGTERM; `Backend.stop`). A step ends with it as a value (a
+    Prefect task returns it: no traceback); the command ends with the signal's own exit code."""
+
+    exit_code = 130
+
+
 GenerateCallback = Callable[[int, Union[Completion, Exception]], None]
 ScoreCallback = Callable[[int, Union[Scores, Exception]], None]
 
@@ -99,6 +106,11 @@ class Backend:
         return False
 
     @classmethod
+    def retry_after(cls, exc: BaseException) -> float | None:
+        """Seconds a failed call's server asked to wait before the next try (Retry-After), or None."""
+        return None
+
+    @classmethod
     def identity(cls, spec) -> dict:
         """What about this engine determines its answers: part of every cache key (never the API key).
 
@@ -113,6 +125,12 @@ class Backend:
         self.spec = spec
         self.loaded = False
         self.kept = False  # kept loaded after a `with` block (rlaif.backends.one_loaded_backend)
+        self.stopping = False  # set by stop(): requests not yet started end as `Stopped`
+
+    def stop(self) -> None:
+        """Ctrl-C or SIGTERM (from another thread): start no further request; the calls of this batch not yet
+        begun end as `Stopped` values."""
+        self.stopping = True
 
     def ensure_loaded(self) -> None:
         """Load on first use, so a fully cached run never loads a model."""

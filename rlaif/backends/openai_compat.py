@@ -10,18 +10,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
+from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores, Stopped
+from rlaif.backends.breaker import Breaker, EndpointDown
 from rlaif.backends.endpoints import api_key, endpoint_url
 from rlaif.backends.ratelimit import EndpointLimits, SharedLimitUnavailable, Waits, endpoint_limits, prefect_shared
 from rlaif.backends.verdicts import verdict_probs
 from rlaif.config.engines import ENGINE_OPTIONS
+from rlaif.core.secrets import display_url
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+STOP_GRACE_S = 5.0  # after Ctrl-C or SIGTERM: how long requests already in flight may finish (and be cached)
+
+
+def retry_after_s(headers) -> float | None:
+    """Seconds a response's Retry-After asks for (`retry-after-ms`, then `retry-after`: seconds or an HTTP date).
+
+    >>> retry_after_s({"retry-after": "3600"}), retry_after_s({"retry-after-ms": "1500"}), retry_after_s({"retry-after": "soon"})
+    (3600.0, 1.5, None)
+    """
+    for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
+        value = headers.get(name)
+        with contextlib.suppress(TypeError, ValueError):
+            seconds = float(value) / divisor
+            return None if math.isnan(seconds) else seconds
+    try:
+        when = email.utils.parsedate_to_datetime(headers.get("retry-after") or "")
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.timestamp() - time.time() if when.tzinfo else None
 
 
 def run_async(coro: Awaitable) -> Any:
@@ -40,7 +63,8 @@ def run_async(coro: Awaitable) -> Any:
 class Endpoints:
     """What the API backends of one run share: one event loop (in a thread) for all their requests,
     and one limit per endpoint (base URL) of requests in flight, the first spec's `max_concurrency`,
-    so steps that run together (policies sampling, the judge judging) never exceed it together.
+    so steps that run together (policies sampling, the judge judging) never exceed it together;
+    one circuit breaker per endpoint (rlaif.backends.breaker); and `stop()`, after which no request is sent.
     """
 
     def __init__(self) -> None:
@@ -50,8 +74,21 @@ class Endpoints:
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._rates: dict[str, EndpointLimits | None] = {}  # rpm / tpm buckets (rlaif.backends.ratelimit)
         self._clients: dict[tuple, Any] = {}  # one client (one connection pool) per endpoint and client settings
+        self._breakers: dict[str, Breaker] = {}
         self.waits = Waits()  # wall time the run's requests were held by those limits
         self.shared_limits = prefect_shared()  # decided in the step that made the pool: a flow run's, or not
+        self.stopping = False  # set by stop(): workers send no further request
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Ctrl-C or SIGTERM (from any thread but the loop's): no request is sent from now on; the ones in
+        flight have `grace_s` seconds to come back (their results are cached as usual), then are cancelled."""
+        self.stopping = True
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._loop.call_later, grace_s, self._cancel_all)
+
+    def _cancel_all(self) -> None:
+        for task in asyncio.all_tasks(self._loop):
+            task.cancel()
 
     def run(self, coro: Awaitable) -> Any:
         """Run a coroutine on the shared loop and wait for it (from any thread but the loop's)."""
@@ -70,6 +107,13 @@ class Endpoints:
         if url not in self._rates:
             self._rates[url] = endpoint_limits(spec, self.waits, self.shared_limits)
         return self._rates[url]
+
+    def breaker(self, spec) -> Breaker:
+        """The endpoint's circuit breaker, with the first spec's `stop_after_failures` (call on the loop)."""
+        url = endpoint_url(spec)
+        if url not in self._breakers:
+            self._breakers[url] = Breaker(display_url(url), spec.stop_after_failures)
+        return self._breakers[url]
 
     def client(self, key: tuple, make: Callable[[], Any]) -> Any:
         """The run's client for `key` (call on the loop): every backend on an endpoint shares its connections,
@@ -110,6 +154,12 @@ class OpenAIBackend(Backend):
         ):  # a failed line of a Batch API batch (rlaif.backends.openai_batch)
             return exc.batch_status in RETRY_STATUS
         return isinstance(exc, openai.APIStatusError) and exc.status_code in RETRY_STATUS
+
+    @classmethod
+    def retry_after(cls, exc: BaseException) -> float | None:
+        """The Retry-After (or retry-after-ms) of a failed request's response, in seconds: a number or an HTTP date."""
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+        return retry_after_s(headers) if headers is not None else None
 
     @classmethod
     def identity(cls, spec) -> dict:
@@ -155,17 +205,30 @@ class OpenAIBackend(Backend):
         queue: Iterable[tuple[int, Any]] = iter(enumerate(requests))
         limit = self._shared.limit(self.spec) if self._shared else contextlib.nullcontext()
         rates = self._shared.rates(self.spec) if self._shared else endpoint_limits(self.spec, self._waits, False)
+        breaker = (
+            self._shared.breaker(self.spec)
+            if shared
+            else Breaker(display_url(endpoint_url(self.spec)), self.spec.stop_after_failures)
+        )
 
         async def worker() -> None:
             for index, request in queue:
+                refused = self._refusal(breaker)
+                if refused is not None:
+                    on_result(index, refused)
+                    continue
                 try:
                     async with limit:
+                        if refused := self._refusal(breaker):  # the breaker may have opened while this one waited
+                            raise refused
                         estimate = await rates.before(request.chat(), request.max_tokens) if rates else 0
                         result = await one(client, request)  # the client retries transient errors itself
                         if rates:
                             rates.after(estimate, result)
                 except Exception as exc:  # noqa: BLE001 - a failure is a value
                     result = exc
+                if not isinstance(result, (EndpointDown, Stopped)):
+                    breaker.record(result, self.is_transient)
                 on_result(index, result)
 
         try:
@@ -174,6 +237,12 @@ class OpenAIBackend(Backend):
         finally:
             if not shared:
                 await client.close()
+
+    def _refusal(self, breaker: Breaker) -> Exception | None:
+        """Why the next request must not be sent (the run is stopping, the endpoint's breaker is open), or None."""
+        if self.stopping or (self._shared is not None and self._shared.stopping):
+            return Stopped("not sent: the run is stopping (Ctrl-C or SIGTERM)")
+        return breaker.refusal() if breaker.open else None
 
     async def _chat(self, client, body: dict[str, Any]) -> dict[str, Any]:
         """POST /chat/completions with the client's own retries and errors, as plain JSON: the typed

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from itertools import groupby
 
-from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
+from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores, Stopped
 from rlaif.config.engines import ENGINE_OPTIONS
 from rlaif.core.errors import BackendError
 from rlaif.core.schema import content_hash
@@ -66,11 +66,17 @@ class TransformersBackend(Backend):
             for start in range(0, len(group), self.spec.batch_size):
                 yield group[start : start + self.spec.batch_size]
 
+    def _stopped(self, batch: list[int]) -> list[Stopped] | None:
+        """After `stop()`: the batch not begun, as values."""
+        return (
+            [Stopped("not started: the run is stopping (Ctrl-C or SIGTERM)")] * len(batch) if self.stopping else None
+        )
+
     def generate(self, requests: list[GenerateRequest], on_result) -> None:
         settings = lambda r: (r.temperature, r.top_p, r.max_tokens)  # noqa: E731
         for batch in self._batches(requests, settings):
             try:
-                results = self._generate_batch([requests[i] for i in batch])
+                results = self._stopped(batch) or self._generate_batch([requests[i] for i in batch])
             except Exception as exc:  # noqa: BLE001 - a failed batch fails its own requests only
                 results = [exc] * len(batch)
             for index, result in zip(batch, results):
@@ -131,7 +137,7 @@ class TransformersBackend(Backend):
     def score(self, requests: list[ScoreRequest], on_result) -> None:
         for batch in self._batches(requests, lambda r: (r.prefix, r.options)):
             try:
-                results = self._score_batch([requests[i] for i in batch])
+                results = self._stopped(batch) or self._score_batch([requests[i] for i in batch])
             except Exception as exc:  # noqa: BLE001
                 results = [exc] * len(batch)
             for index, result in zip(batch, results):

@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores
+from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores, Stopped
+from rlaif.backends.breaker import EndpointDown
 from rlaif.calls.budget import Budget, Gate
 from rlaif.calls.cache import CallCache, CallStats, call_key
 from rlaif.calls.costs import Ledger, stage_of
@@ -29,6 +30,9 @@ from rlaif.core.secrets import error_text, spec_secrets
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0
+MAX_RETRY_AFTER_S = (
+    120.0  # the longest Retry-After a run waits for (the openai client's own limit); a longer one stops it
+)
 
 
 class MissingResult(RuntimeError):
@@ -136,8 +140,9 @@ def _run(
         while todo:
             _one_pass(kind, backend, requests, keys, todo, results, cache, stats, advance, gate)
             done += 1
+            _stop_if_refused(backend, label, todo, results, stats, cache)
             todo = [i for i in todo if isinstance(results[i], Exception) and retryable(results[i], backend)]
-            todo = _next_pass(todo, done, retry, stats, label) or _give_up(todo, advance)
+            todo = _next_pass(todo, done, retry, stats, label, results, backend, cache) or _give_up(todo, advance)
     left = _settle(pending, results, stats, backend)
     if left and retry is not None:
         if not retry.allow_incomplete:
@@ -192,13 +197,56 @@ def _send(backend, call, todo, requests, keys, results, cache, stats, advance, g
             results[index] = MissingResult("backend returned no result for this request")
 
 
-def _next_pass(failed: list[int], done: int, retry: RetryBudget | None, stats: CallStats, label: str) -> list[int]:
-    """The transient failures to send again (after the backoff), within the run's budget; [] to stop."""
+def _stop_if_refused(backend, label, todo, results, stats, cache) -> None:
+    """Requests the backend refused to send end the step: the run is stopping (`Stopped`, re-raised: the run's
+    own Ctrl-C or SIGTERM is what the user sees), or the endpoint's breaker opened (RunIncomplete, exit code 3)."""
+    refused = [results[i] for i in todo if isinstance(results[i], (Stopped, EndpointDown))]
+    if not refused:
+        return
+    stopped = next((r for r in refused if isinstance(r, Stopped)), None)
+    if stopped is not None:
+        raise stopped
+    down, secrets = refused[0], spec_secrets(backend.spec)
+    raise RunIncomplete(
+        f"{label}: stopped after {down.in_row} calls in a row to {where(backend.spec)} failed, each after its own "
+        f"retries (max_retries: {getattr(backend.spec, 'max_retries', 0)}; the run stops at stop_after_failures: {down.limit}); "
+        f"last error: {error_summary(down.last_error, secrets)}. {len(refused)} calls of this step were not sent. "
+        f"{_resumes(stats, cache)} - check that the endpoint is up and its model name and key, then run again "
+        f"(or raise the model's `stop_after_failures`)."
+    )
+
+
+def _resumes(stats: CallStats, cache: CallCache) -> str:
+    return (
+        f"So far this run made {stats.live} successful live calls ({stats.cached} more were cached); every successful "
+        f"call is kept in {cache.path}, so re-running the same command resumes from there without repeating one. "
+        f"Nothing was committed"
+    )
+
+
+def _asked_wait(failed: list[int], results: list[Any], backend: Backend) -> float:
+    """The longest Retry-After the failed calls' server asked for (0 when none)."""
+    return max((backend.retry_after(results[i]) or 0.0 for i in failed), default=0.0)
+
+
+def _next_pass(
+    failed: list[int], done: int, retry: RetryBudget | None, stats: CallStats, label: str, results, backend, cache
+) -> list[int]:
+    """The transient failures to send again (after the backoff, or the server's Retry-After), within the run's
+    budget; [] to stop."""
     if not failed or retry is None:
         return []
     wait = retry.wait_before(done)
     if wait is None:
         return []
+    asked = _asked_wait(failed, results, backend)
+    if asked > MAX_RETRY_AFTER_S:
+        raise RunIncomplete(
+            f"{label}: {where(backend.spec)} asked to wait {asked:,.0f} s before the next request (Retry-After), longer "
+            f"than the {MAX_RETRY_AFTER_S:.0f} s a run waits; {len(failed)} calls are still to make. Run the same command "
+            f"again after that wait. {_resumes(stats, cache)}."
+        )
+    wait = max(wait, asked)
     again = failed[: retry.left()]
     log.info("%s: %d calls failed with transient errors; pass %d in %.1fs", label, len(again), done + 1, wait)
     time.sleep(wait)
@@ -230,10 +278,8 @@ def _incomplete_message(backend, label, total, left, results, done, retry, stats
     """What failed (step, model, endpoint, status), how far the run got, and that re-running resumes."""
     return (
         f"{label}: {len(left)} of {total} calls to {where(backend.spec)} still failed with transient errors, {retry.why_stopped(done)}; "
-        f"last error: {error_summary(results[left[-1]], spec_secrets(backend.spec))}. So far this run made {stats.live} successful live calls "
-        f"({stats.cached} more were cached); every successful call is kept in {cache.path}, so re-running the same "
-        f"command resumes from there without repeating one. Nothing was committed - check the endpoint and its limits, "
-        f"raise `retries:` in the recipe, or set `allow_incomplete: true` to commit what there is."
+        f"last error: {error_summary(results[left[-1]], spec_secrets(backend.spec))}. {_resumes(stats, cache)} - check "
+        f"the endpoint and its limits, raise `retries:` in the recipe, or set `allow_incomplete: true` to commit what there is."
     )
 
 

@@ -19,6 +19,7 @@ ENGINE_OPTIONS: dict[str, tuple[str, ...]] = {
         "max_concurrency",
         "timeout_s",
         "max_retries",
+        "stop_after_failures",
         "rpm",
         "tpm",
         "batch",

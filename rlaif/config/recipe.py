@@ -72,6 +72,14 @@ class ModelSpec(Strict):
         ge=0,
         description="Retries per request by the openai client (openai backend): exponential backoff with jitter; Retry-After is honoured up to 2 minutes.",
     )
+    stop_after_failures: int | None = Field(
+        8,
+        ge=1,
+        description="Circuit breaker (openai backend): when this many calls to the endpoint in a row fail, each after its "
+        "own `max_retries` (a transient error, or HTTP 401/403/404), with no success between, the run sends it nothing more "
+        "and stops (exit code 3, every successful call cached), whatever the number of prompts. The first model's value "
+        "on an endpoint applies. null: never.",
+    )
     rpm: int | None = Field(
         None,
         ge=1,

@@ -1,16 +1,19 @@
 """Child processes that must not outlive their run: a free loopback port, and the kernel's parent-death signal.
+And SIGTERM ending a run as Ctrl-C does (`sigterm_exits`).
 
-Used by the run's own Prefect server (flows/server.py) and the managed `vllm serve`
-(rlaif/backends/vllm_server.py).
+Used by the run's own Prefect server (flows/server.py), the managed `vllm serve`
+(rlaif/backends/vllm_server.py) and `rlaif run --no-prefect`.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 PR_SET_PDEATHSIG = 1
 
@@ -36,3 +39,18 @@ def die_with_parent(signum: int) -> Callable[[], None] | None:
             os._exit(1)
 
     return preexec
+
+
+def _raise_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def sigterm_exits() -> Iterator[None]:
+    """In the block, SIGTERM raises SystemExit(143) in the main thread, as Ctrl-C raises KeyboardInterrupt:
+    the run stops sending (rlaif.pipeline.runner.stop_on_signal), keeps what came back and exits 143."""
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -17,6 +17,9 @@ class Steps(Protocol):
 
     def submit(self, kind: str, fn: Callable[..., Any], args: tuple, after: Sequence[Any] = ()) -> Any: ...
 
+    def stop(self) -> None:
+        """Ctrl-C or SIGTERM: stop the steps' work that the run's backend pool does not reach (other processes)."""
+
 
 class InProcess:
     """The executor of the library and `rlaif run --no-prefect`: steps in threads of this process."""
@@ -33,6 +36,9 @@ class InProcess:
             return context.run(fn, *args)
 
         return self.threads.submit(step)
+
+    def stop(self) -> None:
+        """Nothing of its own: its steps call the run's backend pool, which the caller stops."""
 
     def close(self) -> None:
         self.threads.shutdown(wait=True)

@@ -110,6 +110,12 @@ class RaySteps:
         self.release()  # the shards' calls are in the main cache before the driver judges (gold, one-piece judges)
         return fn(*args)
 
+    def stop(self) -> None:
+        """Ctrl-C or SIGTERM: the workers are killed, so no shard sends a further request; each one's cache file
+        keeps every call that came back, merged into the store's cache when the run closes (`release`)."""
+        for worker in [worker for group in self.workers.values() for worker in group]:
+            self.ray.kill(worker)
+
     def release(self) -> None:
         """Stop the workers and merge their cache files into the store's cache (also after a failure: a re-run resumes)."""
         workers, self.workers = [worker for group in self.workers.values() for worker in group], {}

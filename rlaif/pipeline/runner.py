@@ -239,10 +239,22 @@ def _sample_and_judge(run: Run, steps: Steps, chunks: list[int]) -> None:
                 judged[k] = submit("judge", judge_chunk, (run, k), sampled[k])
         for k in chunks if run.chunked and not together else []:
             judged[k] = submit("judge", judge_chunk, (run, k), sampled[k])
+    except BaseException as exc:
+        stop_on_signal(run, steps, exc)
+        raise
     finally:
         error = settle(handles)  # every step ends before an error leaves (the run then closes its backends)
     if error is not None:
         raise error
+
+
+def stop_on_signal(run: Run, steps: Steps, exc: BaseException) -> None:
+    """Ctrl-C or SIGTERM (KeyboardInterrupt, SystemExit, Prefect's TerminationSignal: not an Exception) while
+    steps run in other threads: no backend sends a further request, the ones in flight get a few seconds
+    (rlaif.backends.openai_compat.STOP_GRACE_S) and are cached as they come back, and the steps end."""
+    if not isinstance(exc, Exception):
+        run.pool.stop()
+        steps.stop()
 
 
 def drive(
@@ -260,6 +272,9 @@ def drive(
             after_chunks(run)
         steps.submit("finish", finish_judging, (run,)).result()
         return steps.submit("commit", commit_run, (run,)).result()
+    except BaseException as exc:
+        stop_on_signal(run, steps, exc)
+        raise
     finally:
         if own:
             steps.close()

@@ -59,6 +59,7 @@ DELIVERY_ENGINE_SETTINGS = (
     "max_concurrency",
     "timeout_s",
     "max_retries",
+    "stop_after_failures",
     "rpm",
     "tpm",
     "batch",

@@ -1,0 +1,80 @@
+"""Ctrl-C and SIGTERM stop the spending (rlaif.pipeline.runner.stop_on_signal, rlaif/backends): a real
+`rlaif run` child process, with and without Prefect, against a stand-in server that answers each request
+after 100 ms and counts every request it receives. After the signal no new request is sent: the server
+receives at most the requests that were already on their way (the endpoint's `max_concurrency`); those
+that come back in the grace period are cached; the run exits 130 (SIGINT) or 143 (SIGTERM), commits
+nothing, and the next run resumes without paying for a finished call again.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rlaif.store.versions import list_versions
+from tests.badinput import cli_env, write_recipe
+from tests.conftest import ROOT, write_prompts
+from tests.det_server import DetServer
+from tests.test_faults import cached_rows
+
+PROMPTS, CONCURRENCY = 1_000, 8
+
+
+def recipe_for(folder, base_url: str):
+    prompts = write_prompts(folder / "prompts.jsonl", [f"Stop question {i}: name thing {i}." for i in range(PROMPTS)])
+    endpoint = {"backend": "openai", "base_url": base_url, "model": "det", "max_concurrency": CONCURRENCY}
+    return write_recipe(
+        folder,
+        {
+            "name": "stop",
+            "prompts": {"path": str(prompts)},
+            "policies": [
+                {"name": n, **endpoint, "params": {"temperature": t}} for n, t in (("cold", 0.2), ("hot", 0.9))
+            ],
+            "samples_per_prompt": 1,
+            "judge": endpoint,
+            "filters": {"min_margin": 0.0, "consistency": False},
+        },
+    )
+
+
+def signalled_run(tmp_path, sig: int, *flags: str) -> tuple[int, int, int, int, str]:
+    """Start `rlaif run`, signal it once 100 answers were cached; (exit code, requests received at the signal,
+    requests received after it, answers the server gave, output)."""
+    with DetServer(latency_s=0.1) as server:
+        recipe, store = recipe_for(tmp_path, server.base_url), tmp_path / "store"
+        argv = [sys.executable, "-m", "rlaif.cli", "run", str(recipe), "--store", str(store), *flags]
+        proc = subprocess.Popen(argv, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            while (
+                server.calls < 100
+                or not (store / "cache.sqlite").exists()
+                or cached_rows(store / "cache.sqlite") < 100
+            ):
+                assert proc.poll() is None, proc.stdout.read().decode()
+                time.sleep(0.02)
+            proc.send_signal(sig)
+            at_signal = server.received
+            output, _ = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+        return proc.returncode, at_signal, server.received - at_signal, server.calls, output.decode(errors="replace")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+@pytest.mark.parametrize("flags", [("--no-prefect",), ()], ids=["no-prefect", "prefect"])
+def test_a_stop_signal_sends_no_further_request_and_keeps_what_came_back(tmp_path, sig, flags, request):
+    if not flags:
+        request.getfixturevalue("shared_prefect")  # the flow run reports to the session's Prefect server
+    code, at_signal, after, answered, output = signalled_run(tmp_path, sig, *flags)
+    assert code == 128 + sig, output
+    assert after <= CONCURRENCY, f"{after} requests reached the server after the signal ({at_signal} before)"
+    store = tmp_path / "store"
+    assert list_versions(store) == [] and "Traceback" not in output, output
+    # what came back before the run ended is cached, none of it lost: every answer the server gave
+    assert cached_rows(store / "cache.sqlite") == answered
