@@ -16,6 +16,7 @@ from typing import Any
 
 from rlaif.core.schema import content_hash
 from rlaif.store.locks import locked_folder
+from rlaif.store.space import out_of_space, space_error
 
 
 @dataclass
@@ -105,12 +106,21 @@ class CallCache:
             return select_many(self._db, keys)
 
     def put(self, key: str, value: dict) -> None:
+        """Store one finished call; a full disk is a StoreError (the calls stored before stay intact)."""
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO calls (key, value, created) VALUES (?, ?, ?)",
-                (key, json.dumps(value, ensure_ascii=False), time.time()),
-            )
-            self._db.commit()
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO calls (key, value, created) VALUES (?, ?, ?)",
+                    (key, json.dumps(value, ensure_ascii=False), time.time()),
+                )
+                self._db.commit()
+            except sqlite3.OperationalError as exc:
+                if not out_of_space(exc):
+                    raise
+                self._db.rollback()
+                raise space_error(
+                    self.path.parent, f"a model call's answer to the request cache {self.path}"
+                ) from None
 
     def __len__(self) -> int:
         with self._lock:

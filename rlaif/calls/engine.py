@@ -24,7 +24,7 @@ from rlaif.calls.budget import Budget, Gate
 from rlaif.calls.cache import CallCache, CallStats, call_key
 from rlaif.calls.costs import Ledger, stage_of
 from rlaif.config.engines import API_BACKENDS
-from rlaif.core.errors import RunIncomplete, StageFailed
+from rlaif.core.errors import RunIncomplete, StageFailed, StoreError
 from rlaif.core.progress import progress_bar
 from rlaif.core.secrets import error_text, spec_secrets
 
@@ -174,6 +174,8 @@ def _one_pass(kind, backend, requests, keys, todo, results, cache, stats, advanc
 
 
 def _send(backend, call, todo, requests, keys, results, cache, stats, advance, gate) -> None:
+    unstored: list[StoreError] = []  # the cache could not be written (a full disk): the backend stops, the step ends
+
     def on_result(position: int, result: Any) -> None:
         index = todo[position]
         results[index] = result
@@ -187,10 +189,16 @@ def _send(backend, call, todo, requests, keys, results, cache, stats, advance, g
         stats.prompt_tokens += result.prompt_tokens
         stats.completion_tokens += result.completion_tokens
         stats.latency_s += result.latency_s
-        cache.put(keys[index], dataclasses.asdict(result))
+        try:
+            cache.put(keys[index], dataclasses.asdict(result))
+        except StoreError as exc:
+            unstored.append(exc)
+            backend.stop()  # no further paid call whose answer could not be kept
         advance(1)
 
     call([requests[i] for i in todo], on_result)
+    if unstored:
+        raise unstored[0]
     stats.limit_wait_s += backend.take_limit_wait() if hasattr(backend, "take_limit_wait") else 0.0
     for index in todo:  # a backend that dropped a request: a failure, never a lost row
         if results[index] is None:

@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
+from rlaif.backends.base import Stopped
+
 
 class Steps(Protocol):
     """Runs one step: `submit(kind, fn, args, after)` calls fn(*args) (a library step: the run, then plain
@@ -45,11 +47,13 @@ class InProcess:
 
 
 def settle(handles: list) -> BaseException | None:
-    """Wait for every handle; the first error among them (None when all succeeded)."""
+    """Wait for every handle; the first error among them (None when all succeeded), one that made the others
+    stop (e.g. a full disk) before a step's `Stopped`."""
     errors = []
     for handle in handles:
         try:
             handle.result()
         except BaseException as exc:  # noqa: BLE001 - collected, the first re-raised by the caller
             errors.append(exc)
-    return errors[0] if errors else None
+    causes = [exc for exc in errors if not isinstance(exc, Stopped)]
+    return (causes or errors or [None])[0]

@@ -34,6 +34,7 @@ from rlaif.core.errors import StoreError
 from rlaif.core.names import ID_RULE, is_version_id, short_repr
 from rlaif.store.atomic import shareable
 from rlaif.store.locks import hold, locked_folder, release, remove_unlocked_tmp
+from rlaif.store.space import folder_size, out_of_space, space_error
 
 MANIFEST = "manifest.json"
 _HELD: dict[str, int] = {}  # workdir -> the fd of its lock, held by this process until commit or discard
@@ -264,7 +265,9 @@ def discard_workdir(workdir: str | Path) -> None:
         release(fd)
 
 
-def _write_failed(kind: ArtifactKind, store: str | Path, what: str, exc: OSError) -> StoreError:
+def _write_failed(kind: ArtifactKind, store: str | Path, what: str, exc: OSError, written: int = 0) -> StoreError:
+    if out_of_space(exc):
+        return space_error(kind.folder(store), f"{kind.noun} {what}", written)
     return StoreError(
         f"could not write {kind.noun} {what} to {kind.folder(store)}: {exc} - check that the store folder is writable"
     )
@@ -276,8 +279,9 @@ def discarded_on_error(kind: ArtifactKind, store: str | Path, workdir: Path, wha
     try:
         yield
     except OSError as exc:
+        written = folder_size(workdir)
         discard_workdir(workdir)
-        raise _write_failed(kind, store, what, exc) from None
+        raise _write_failed(kind, store, what, exc, written) from None
     except BaseException:
         discard_workdir(workdir)
         raise
@@ -312,10 +316,11 @@ def commit(
         os.rename(workdir, target)
         fsync(folder)
     except OSError as exc:
+        written = folder_size(workdir)
         discard_workdir(workdir)
         if find(kind, store, artifact_id) is not None:  # another process committed the same artifact first
             return target, False
-        raise _write_failed(kind, store, artifact_id, exc) from None
+        raise _write_failed(kind, store, artifact_id, exc, written) from None
     except BaseException:
         discard_workdir(workdir)
         raise

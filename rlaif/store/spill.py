@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from rlaif.core.errors import StoreError
+from rlaif.store.space import out_of_space, space_error
 
 
 class RowSpill:
@@ -47,10 +48,16 @@ class RowSpill:
             raise StoreError(
                 f"table {self.name}: rows {self.rows + 1}-{self.rows + len(rows)} cannot be stored ({exc}) - every row's fields need consistent types"
             ) from None
-        self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{self.name}.{len(self.parts):05d}.arrow"
-        with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            if out_of_space(exc):
+                raise space_error(self.folder, f"the run's {self.name} rows ({len(rows)} rows)") from None
+            raise
         if key is not None:
             self.keys[key] = len(self.parts)
         self.parts.append(path)
