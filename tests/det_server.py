@@ -5,7 +5,7 @@ server answers a chat completion with text that depends only on the request (mes
 temperature, seed), gives verdict log-probabilities when asked (`logprobs`), and can inject
 faults: `error_rate` (HTTP 500, random per request) and `fail_after` (every request after the
 first N answers `fail_status`; 0 drops the connection unanswered, as a server that died does), with
-`retry_after` as its Retry-After header. `latency_s` holds each answer that long; `received` counts
+`retry_after` as its Retry-After header and `error_code` as the error's `code`. `latency_s` holds each answer that long; `received` counts
 chat-completion requests as they arrive (answered or not).
 `port` reuses a port, so a re-run reaches "the same endpoint" (the request cache keys on the URL).
 """
@@ -95,9 +95,10 @@ class DetServer:
         port: int = 0,
         latency_s: float = 0.0,
         retry_after: str | None = None,
+        error_code: str | None = None,
     ) -> None:
         self.error_rate, self.fail_after, self.fail_status = error_rate, fail_after, fail_status
-        self.latency_s, self.retry_after = latency_s, retry_after
+        self.latency_s, self.retry_after, self.error_code = latency_s, retry_after, error_code
         self.received = 0
         self.random = random.Random(seed)
         self.calls = self.failures = 0
@@ -147,9 +148,8 @@ class DetServer:
                     return
                 if status:
                     headers = {"Retry-After": server.retry_after} if server.retry_after else {}
-                    return self.send_json(
-                        status, {"error": {"message": f"injected fault {status}", "type": "server_error"}}, headers
-                    )
+                    error = {"message": f"injected fault {status}", "type": "server_error", "code": server.error_code}
+                    return self.send_json(status, {"error": error}, headers)
                 self.send_json(200, completion(body))
 
         return Handler

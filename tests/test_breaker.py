@@ -13,7 +13,7 @@ import pytest
 
 from rlaif.backends import BackendPool
 from rlaif.backends.base import GenerateRequest
-from rlaif.backends.breaker import Breaker
+from rlaif.backends.breaker import COOL_DOWN_S, Breaker
 from rlaif.backends.openai_compat import OpenAIBackend
 from rlaif.calls.cache import CallCache, CallStats
 from rlaif.calls.engine import RetryBudget, run_generate
@@ -107,12 +107,47 @@ def test_a_retry_after_longer_than_a_run_waits_stops_it_quoting_the_wait(tmp_pat
 def test_a_short_retry_after_is_waited_for_between_passes(tmp_path, monkeypatch):
     from rlaif.calls import engine
 
-    waits: list[float] = []  # the engine's waits between passes (its own `time`; the server's sleeps untouched)
-    monkeypatch.setattr(engine, "time", SimpleNamespace(sleep=waits.append, monotonic=time.monotonic))
+    waits: list[float] = []  # the engine's waits between passes
+    monkeypatch.setattr(engine, "pause", lambda backend, seconds: waits.append(seconds))
     with DetServer(fail_after=2, fail_status=429, retry_after="7") as server:
         with pytest.raises(RunIncomplete):
             run_step(tmp_path, server, 3, retry=RetryBudget(passes=2, budget=5, backoff_s=1.0))
     assert waits == [7.0]
+
+
+def test_rate_limiting_429s_do_not_trip_it(tmp_path):
+    """A server that answers 429 to most requests (each retried by the run's passes) is busy, not down."""
+    with DetServer(fail_after=0, fail_status=429, retry_after="1") as server:
+        with pytest.raises(RunIncomplete, match="40 of 40 calls .* still failed with transient errors, after 1 pass"):
+            run_step(tmp_path, server, 40, retry=RetryBudget(passes=1))
+    assert server.received == 40  # every request was sent: no breaker refused one (the passes stop the run)
+
+
+def test_out_of_credit_429s_do_trip_it(tmp_path):
+    with DetServer(fail_after=0, fail_status=429, error_code="insufficient_quota") as server:
+        with pytest.raises(RunIncomplete, match="insufficient_quota|calls in a row"):
+            run_step(tmp_path, server, 200)
+        assert server.received <= LIMIT + CONCURRENCY - 1
+
+
+def test_outside_a_run_an_open_breaker_lets_a_trial_through_after_its_cool_down():
+    now = [0.0]
+    breaker = Breaker("http://x/v1", 2, clock=lambda: now[0])
+    transient = lambda exc: isinstance(exc, TimeoutError)  # noqa: E731
+    breaker.record(TimeoutError(), transient)
+    breaker.record(TimeoutError(), transient)
+    assert breaker.refusal() is not None
+    now[0] = COOL_DOWN_S
+    assert breaker.refusal() is None  # the trial
+    assert breaker.refusal() is not None  # the others wait for its answer
+    breaker.record("ok", transient)
+    assert breaker.refusal() is None and not breaker.open
+
+
+def test_a_retry_after_over_two_minutes_opens_it_at_once():
+    breaker = Breaker("http://x/v1", 8)
+    breaker.record(ValueError("429"), lambda exc: True, lambda exc: 3600.0)
+    assert breaker.refusal().asked_wait == 3600.0
 
 
 def test_the_breaker_counts_only_failures_in_a_row():

@@ -21,11 +21,11 @@ from tests.conftest import ROOT, write_prompts
 from tests.det_server import DetServer
 from tests.test_faults import cached_rows
 
-PROMPTS, CONCURRENCY = 1_000, 8
+CONCURRENCY = 8
 
 
-def recipe_for(folder, base_url: str):
-    prompts = write_prompts(folder / "prompts.jsonl", [f"Stop question {i}: name thing {i}." for i in range(PROMPTS)])
+def recipe_for(folder, base_url: str, prompts: int):
+    prompts = write_prompts(folder / "prompts.jsonl", [f"Stop question {i}: name thing {i}." for i in range(prompts)])
     endpoint = {"backend": "openai", "base_url": base_url, "model": "det", "max_concurrency": CONCURRENCY}
     return write_recipe(
         folder,
@@ -42,11 +42,11 @@ def recipe_for(folder, base_url: str):
     )
 
 
-def signalled_run(tmp_path, sig: int, *flags: str) -> tuple[int, int, int, int, str]:
+def signalled_run(tmp_path, prompts: int, sig: int, *flags: str) -> tuple[int, int, int, int, str]:
     """Start `rlaif run`, signal it once 100 answers were cached; (exit code, requests received at the signal,
     requests received after it, answers the server gave, output)."""
     with DetServer(latency_s=0.1) as server:
-        recipe, store = recipe_for(tmp_path, server.base_url), tmp_path / "store"
+        recipe, store = recipe_for(tmp_path, server.base_url, prompts), tmp_path / "store"
         argv = [sys.executable, "-m", "rlaif.cli", "run", str(recipe), "--store", str(store), *flags]
         proc = subprocess.Popen(argv, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
@@ -65,13 +65,23 @@ def signalled_run(tmp_path, sig: int, *flags: str) -> tuple[int, int, int, int, 
         return proc.returncode, at_signal, server.received - at_signal, server.calls, output.decode(errors="replace")
 
 
+# 300 prompts: one chunk, so the signal comes while the driver waits for every step to end; 1,000: four
+# chunks, while it still submits them
+CASES = [
+    pytest.param(300, signal.SIGINT, ("--no-prefect",), id="300-sigint-no-prefect"),
+    pytest.param(300, signal.SIGTERM, ("--no-prefect",), id="300-sigterm-no-prefect"),
+    pytest.param(300, signal.SIGINT, (), id="300-sigint-prefect"),
+    pytest.param(300, signal.SIGTERM, (), id="300-sigterm-prefect"),
+    pytest.param(1_000, signal.SIGINT, ("--no-prefect",), id="1000-sigint-no-prefect"),
+]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
-@pytest.mark.parametrize("flags", [("--no-prefect",), ()], ids=["no-prefect", "prefect"])
-def test_a_stop_signal_sends_no_further_request_and_keeps_what_came_back(tmp_path, sig, flags, request):
+@pytest.mark.parametrize("prompts, sig, flags", CASES)
+def test_a_stop_signal_sends_no_further_request_and_keeps_what_came_back(tmp_path, prompts, sig, flags, request):
     if not flags:
         request.getfixturevalue("shared_prefect")  # the flow run reports to the session's Prefect server
-    code, at_signal, after, answered, output = signalled_run(tmp_path, sig, *flags)
+    code, at_signal, after, answered, output = signalled_run(tmp_path, prompts, sig, *flags)
     assert code == 128 + sig, output
     assert after <= CONCURRENCY, f"{after} requests reached the server after the signal ({at_signal} before)"
     store = tmp_path / "store"

@@ -9,6 +9,7 @@ result the moment it arrives.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
@@ -125,12 +126,16 @@ class Backend:
         self.spec = spec
         self.loaded = False
         self.kept = False  # kept loaded after a `with` block (rlaif.backends.one_loaded_backend)
-        self.stopping = False  # set by stop(): requests not yet started end as `Stopped`
+        self.stop_event = threading.Event()  # set by stop(): requests not yet started end as `Stopped`
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_event.is_set()
 
     def stop(self) -> None:
         """Ctrl-C or SIGTERM (from another thread): start no further request; the calls of this batch not yet
-        begun end as `Stopped` values."""
-        self.stopping = True
+        begun end as `Stopped` values, and a wait between passes ends (rlaif.calls.engine.pause)."""
+        self.stop_event.set()
 
     def ensure_loaded(self) -> None:
         """Load on first use, so a fully cached run never loads a model."""

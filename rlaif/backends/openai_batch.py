@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rlaif.backends.base import Completion, GenerateRequest, ScoreRequest, Scores
+from rlaif.backends.base import Completion, GenerateRequest, ScoreRequest, Scores, Stopped
 from rlaif.backends.verdicts import verdict_probs
 from rlaif.core.errors import BackendError
 from rlaif.core.schema import content_hash
@@ -143,6 +143,8 @@ async def batch_requests(backend, kind: str, requests: list, on_result) -> None:
         for start in range(0, len(unique), MAX_LINES):
             part = unique[start : start + MAX_LINES]
             try:
+                if backend.stopping:  # Ctrl-C or SIGTERM: no new batch (one already submitted resumes on the re-run)
+                    raise Stopped("not submitted: the run is stopping (Ctrl-C or SIGTERM)")
                 results = await run_part(client, backend, part, lines)
             except Exception as exc:  # noqa: BLE001 - the upload, creation or a poll failed: every request of the part fails with it
                 results = {line_id: exc for line_id in part}

@@ -9,6 +9,7 @@ key or in a manifest.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import email.utils
 import math
@@ -78,21 +79,43 @@ class Endpoints:
         self.waits = Waits()  # wall time the run's requests were held by those limits
         self.shared_limits = prefect_shared()  # decided in the step that made the pool: a flow run's, or not
         self.stopping = False  # set by stop(): workers send no further request
+        self._running: set[asyncio.Task] = set()  # the backends' batches now on the loop (`run`)
+        self._grace: threading.Timer | None = None
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        """Ctrl-C or SIGTERM (from any thread but the loop's): no request is sent from now on; the ones in
+        """Ctrl-C or SIGTERM (from any thread but the loop's): no request is sent from now on; the batches in
         flight have `grace_s` seconds to come back (their results are cached as usual), then are cancelled."""
+        if self.stopping:
+            return
         self.stopping = True
-        if not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._loop.call_later, grace_s, self._cancel_all)
+        self._grace = threading.Timer(grace_s, self._cancel_batches)
+        self._grace.daemon = True
+        self._grace.start()
 
-    def _cancel_all(self) -> None:
-        for task in asyncio.all_tasks(self._loop):
-            task.cancel()
+    def _cancel_batches(self) -> None:
+        def cancel() -> None:
+            for task in list(self._running):
+                task.cancel()
+
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(cancel)
+
+    async def _tracked(self, coro: Awaitable) -> Any:
+        task = asyncio.current_task()
+        self._running.add(task)
+        try:
+            return await coro
+        finally:
+            self._running.discard(task)
 
     def run(self, coro: Awaitable) -> Any:
-        """Run a coroutine on the shared loop and wait for it (from any thread but the loop's)."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        """Run a coroutine on the shared loop and wait for it (from any thread but the loop's); a batch cancelled
+        after a stop's grace period ends as `Stopped`, once its task has ended (no result arrives after that)."""
+        future = asyncio.run_coroutine_threadsafe(self._tracked(coro), self._loop)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise Stopped("cancelled: the run is stopping (Ctrl-C or SIGTERM) and its grace period ended") from None
 
     def limit(self, spec) -> asyncio.Semaphore:
         """The endpoint's limit (call on the loop)."""
@@ -128,6 +151,8 @@ class Endpoints:
         self._clients.clear()
 
     def close(self) -> None:
+        if self._grace is not None:
+            self._grace.cancel()
         if self._clients:
             self.run(self._close_clients())
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -222,13 +247,15 @@ class OpenAIBackend(Backend):
                         if refused := self._refusal(breaker):  # the breaker may have opened while this one waited
                             raise refused
                         estimate = await rates.before(request.chat(), request.max_tokens) if rates else 0
+                        if refused := self._refusal(breaker):  # or the run stopped while an rpm / tpm limit held it
+                            raise refused
                         result = await one(client, request)  # the client retries transient errors itself
                         if rates:
                             rates.after(estimate, result)
                 except Exception as exc:  # noqa: BLE001 - a failure is a value
                     result = exc
                 if not isinstance(result, (EndpointDown, Stopped)):
-                    breaker.record(result, self.is_transient)
+                    breaker.record(result, self.is_transient, self.retry_after)
                 on_result(index, result)
 
         try:
@@ -242,7 +269,7 @@ class OpenAIBackend(Backend):
         """Why the next request must not be sent (the run is stopping, the endpoint's breaker is open), or None."""
         if self.stopping or (self._shared is not None and self._shared.stopping):
             return Stopped("not sent: the run is stopping (Ctrl-C or SIGTERM)")
-        return breaker.refusal() if breaker.open else None
+        return breaker.refusal()
 
     async def _chat(self, client, body: dict[str, Any]) -> dict[str, Any]:
         """POST /chat/completions with the client's own retries and errors, as plain JSON: the typed

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from rlaif.backends.base import Backend, Completion, GenerateRequest, ScoreRequest, Scores, Stopped
-from rlaif.backends.breaker import EndpointDown
+from rlaif.backends.breaker import MAX_RETRY_AFTER_S, EndpointDown
 from rlaif.calls.budget import Budget, Gate
 from rlaif.calls.cache import CallCache, CallStats, call_key
 from rlaif.calls.costs import Ledger, stage_of
@@ -30,9 +30,6 @@ from rlaif.core.secrets import error_text, spec_secrets
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0
-MAX_RETRY_AFTER_S = (
-    120.0  # the longest Retry-After a run waits for (the openai client's own limit); a longer one stops it
-)
 
 
 class MissingResult(RuntimeError):
@@ -207,20 +204,33 @@ def _send(backend, call, todo, requests, keys, results, cache, stats, advance, g
 
 def _stop_if_refused(backend, label, todo, results, stats, cache) -> None:
     """Requests the backend refused to send end the step: the run is stopping (`Stopped`, re-raised: the run's
-    own Ctrl-C or SIGTERM is what the user sees), or the endpoint's breaker opened (RunIncomplete, exit code 3)."""
+    own Ctrl-C or SIGTERM is what the user sees), or, in a run, the endpoint's breaker opened (RunIncomplete,
+    exit code 3). Outside a run (no `stats.retry`) a refused request stays a failure, as any other."""
     refused = [results[i] for i in todo if isinstance(results[i], (Stopped, EndpointDown))]
     if not refused:
         return
     stopped = next((r for r in refused if isinstance(r, Stopped)), None)
     if stopped is not None:
         raise stopped
+    if stats.retry is None:
+        return
     down, secrets = refused[0], spec_secrets(backend.spec)
+    if down.asked_wait is not None:
+        raise RunIncomplete(_asked_message(label, backend, down.asked_wait, len(refused), stats, cache))
     raise RunIncomplete(
         f"{label}: stopped after {down.in_row} calls in a row to {where(backend.spec)} failed, each after its own "
         f"retries (max_retries: {getattr(backend.spec, 'max_retries', 0)}; the run stops at stop_after_failures: {down.limit}); "
         f"last error: {error_summary(down.last_error, secrets)}. {len(refused)} calls of this step were not sent. "
         f"{_resumes(stats, cache)} - check that the endpoint is up and its model name and key, then run again "
         f"(or raise the model's `stop_after_failures`)."
+    )
+
+
+def _asked_message(label, backend, asked: float, left: int, stats: CallStats, cache: CallCache) -> str:
+    return (
+        f"{label}: {where(backend.spec)} asked to wait {asked:,.0f} s before the next request (Retry-After), longer "
+        f"than the {MAX_RETRY_AFTER_S:.0f} s a run waits; {left} calls of this step are still to make. Run the same "
+        f"command again after that wait. {_resumes(stats, cache)}."
     )
 
 
@@ -248,20 +258,22 @@ def _next_pass(
     if wait is None:
         return []
     asked = _asked_wait(failed, results, backend)
-    if asked > MAX_RETRY_AFTER_S:
-        raise RunIncomplete(
-            f"{label}: {where(backend.spec)} asked to wait {asked:,.0f} s before the next request (Retry-After), longer "
-            f"than the {MAX_RETRY_AFTER_S:.0f} s a run waits; {len(failed)} calls are still to make. Run the same command "
-            f"again after that wait. {_resumes(stats, cache)}."
-        )
+    if asked > MAX_RETRY_AFTER_S:  # a backend without a breaker (or none set): the pass says it
+        raise RunIncomplete(_asked_message(label, backend, asked, len(failed), stats, cache))
     wait = max(wait, asked)
     again = failed[: retry.left()]
     log.info("%s: %d calls failed with transient errors; pass %d in %.1fs", label, len(again), done + 1, wait)
-    time.sleep(wait)
+    pause(backend, wait)
     retry.spent += len(again)
     retry.most_passes = max(retry.most_passes, done + 1)
     stats.retried += len(again)
     return again
+
+
+def pause(backend: Backend, seconds: float) -> None:
+    """Wait between passes; a stop signal (`Backend.stop`) ends the wait and the step at once."""
+    if backend.stop_event.wait(seconds):
+        raise Stopped("not sent again: the run is stopping (Ctrl-C or SIGTERM)")
 
 
 def _give_up(todo: list[int], advance) -> list[int]:

@@ -17,19 +17,20 @@ import typer
 atexit.register(gc.freeze)
 
 from rlaif.cli import datasets, evaluation, hub, iterate, models, ops, run, train  # noqa: E402 - after the exit handler
+from rlaif.cli.common import sigterm_stops  # noqa: E402
 
 app = typer.Typer(
     help="AI-feedback preference datasets: sample, judge (position-debiased), filter, version.", no_args_is_help=True
 )
-app.command("run")(run.run)
+app.command("run")(sigterm_stops(run.run))
 app.command("eval-judge")(evaluation.eval_judge)
-app.command("train", help=train.EXAMPLE)(train.train)
+app.command("train", help=train.EXAMPLE)(sigterm_stops(train.train))
 app.command("eval-policy")(evaluation.eval_policy)
 app.command("eval-rm")(evaluation.eval_rm)
 app.command("serve-reward")(evaluation.serve_reward)
 app.command("deploy", help=ops.DEPLOY_HELP)(ops.deploy)
 app.command("serve", help=ops.SERVE_HELP)(ops.serve)
-app.command("iterate", help=iterate.EXAMPLE)(iterate.iterate)
+app.command("iterate", help=iterate.EXAMPLE)(sigterm_stops(iterate.iterate))
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
 datasets.app.command("push")(hub.datasets_push)

@@ -3,6 +3,7 @@ works on, and how a user error ends a command (exit code and a message saying ho
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterable
@@ -61,3 +62,17 @@ def emit(data: Any, as_json: bool = True, render: Callable[[Any], Iterable[Any]]
 def print_tree(tree: dict, as_json: bool, as_tree) -> None:
     """A lineage as JSON, or as a rich tree (`as_tree` builds it)."""
     emit(tree, as_json, lambda data: [as_tree(data)])
+
+
+def sigterm_stops(command: Callable) -> Callable:
+    """The command with SIGTERM ending it as Ctrl-C does (rlaif.core.processes.sigterm_exits): a run stops
+    sending, keeps what came back and exits 143, instead of dying where it stands."""
+
+    @functools.wraps(command)
+    def stoppable(*args, **kwargs):
+        from rlaif.core.processes import sigterm_exits
+
+        with sigterm_exits():
+            return command(*args, **kwargs)
+
+    return stoppable

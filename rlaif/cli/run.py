@@ -57,7 +57,6 @@ def run(
     """
     from rlaif.config.recipe import load_recipe
     from rlaif.config.settings import store_path
-    from rlaif.core.processes import sigterm_exits
     from rlaif.pipeline.execution import with_execution
     from rlaif.pipeline.preflight import check_run
 
@@ -78,8 +77,7 @@ def run(
             parsed, where, limit, chunk_size, preload=("openai", *flow)
         )  # engine ray too: Ray installed, its cluster reachable
         if no_prefect:
-            with sigterm_exits():  # SIGTERM stops the run as Ctrl-C does, exit code 143
-                lines = _run_in_process(parsed, where, limit, chunk_size)
+            lines = _run_in_process(parsed, where, limit, chunk_size)
         else:
             from rlaif.flows.server import prefect_api
 

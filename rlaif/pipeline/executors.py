@@ -46,14 +46,27 @@ class InProcess:
         self.threads.shutdown(wait=True)
 
 
-def settle(handles: list) -> BaseException | None:
+def settle(handles: list, on_signal: Callable[[BaseException], None] | None = None) -> BaseException | None:
     """Wait for every handle; the first error among them (None when all succeeded), one that made the others
-    stop (e.g. a full disk) before a step's `Stopped`."""
-    errors = []
+    stop (e.g. a full disk) before a step's `Stopped`.
+
+    A Ctrl-C or SIGTERM while waiting (KeyboardInterrupt, SystemExit: not an Exception) calls `on_signal` (which
+    stops the steps) and the wait goes on, so every step has ended when it returns; the signal is then the error
+    returned. A second signal is raised at once."""
+    errors: list[BaseException] = []
+    signal: BaseException | None = None
     for handle in handles:
-        try:
-            handle.result()
-        except BaseException as exc:  # noqa: BLE001 - collected, the first re-raised by the caller
-            errors.append(exc)
+        while True:
+            try:
+                handle.result()
+            except Exception as exc:  # noqa: BLE001 - collected, the first re-raised by the caller
+                errors.append(exc)
+            except BaseException as exc:
+                if signal is not None or on_signal is None:
+                    raise
+                signal = exc
+                on_signal(exc)
+                continue  # wait for this step again: stopped, it ends within the grace period
+            break
     causes = [exc for exc in errors if not isinstance(exc, Stopped)]
-    return (causes or errors or [None])[0]
+    return signal or (causes or errors or [None])[0]

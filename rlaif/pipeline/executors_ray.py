@@ -111,10 +111,16 @@ class RaySteps:
         return fn(*args)
 
     def stop(self) -> None:
-        """Ctrl-C or SIGTERM: the workers are killed, so no shard sends a further request; each one's cache file
-        keeps every call that came back, merged into the store's cache when the run closes (`release`)."""
-        for worker in [worker for group in self.workers.values() for worker in group]:
-            self.ray.kill(worker)
+        """Ctrl-C or SIGTERM: each worker's backends stop as the driver's do (`ShardWorker.stop`, run beside the
+        step it is in: its own concurrency group), so no shard sends a further request and what comes back in
+        the grace period reaches its cache file, merged into the store's cache when the run closes (`release`).
+        A worker that cannot be reached is killed."""
+        workers = [worker for group in self.workers.values() for worker in group]
+        for worker in workers:
+            try:
+                self.ray.get(worker.stop.options(concurrency_group="control").remote(), timeout=10)
+            except Exception:  # noqa: BLE001 - dead or stuck: nothing of it may send again
+                self.ray.kill(worker)
 
     def release(self) -> None:
         """Stop the workers and merge their cache files into the store's cache (also after a failure: a re-run resumes)."""
@@ -256,7 +262,10 @@ def start_workers(ray, run, spec, groups: list[str]) -> dict[str, list]:
     workers = {}
     for group in groups:
         actor = ray.remote(ShardWorker).options(
-            num_cpus=spec.num_cpus, num_gpus=gpus if group == "local" else 0, max_restarts=0
+            num_cpus=spec.num_cpus,
+            num_gpus=gpus if group == "local" else 0,
+            max_restarts=0,
+            concurrency_groups={"control": 1},  # `stop` runs while a step runs (the default group: one at a time)
         )
         workers[group] = [
             actor.remote(data, str(run.store), str(run.work), f"{group}{shard}", os.getcwd(), folder)
@@ -317,6 +326,10 @@ class ShardWorker:
         spill = RowSpill(self.out, name)
         spill.append(rows)
         return {"path": str(spill.parts[0]) if spill.parts else None, "stats": stats_record(stats)}
+
+    def stop(self) -> None:
+        """Ctrl-C or SIGTERM on the driver: no backend of this worker starts a further request (BackendPool.stop)."""
+        self.pool.stop()
 
     def close(self) -> None:
         try:

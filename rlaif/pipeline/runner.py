@@ -243,7 +243,8 @@ def _sample_and_judge(run: Run, steps: Steps, chunks: list[int]) -> None:
         stop_on_signal(run, steps, exc)
         raise
     finally:
-        error = settle(handles)  # every step ends before an error leaves (the run then closes its backends)
+        # every step ends before an error leaves (the run then closes its backends); a signal meanwhile stops them
+        error = settle(handles, lambda exc: stop_on_signal(run, steps, exc))
     if error is not None:
         raise error
 
@@ -263,17 +264,23 @@ def drive(
     """Every step of a run, in order, through `steps` (default: in this process); (version id, created, manifest)."""
     own = steps is None
     steps = executor_of(run, limit) if steps is None else steps
+    current: list = []  # the step the driver waits for now: a signal stops it, then waits for its end
+
+    def step(kind: str, fn: Callable[..., Any], args: tuple) -> Any:
+        current[:] = [steps.submit(kind, fn, args)]
+        return current[0].result()
+
     try:
-        chunks = steps.submit(
-            "prompts", prompt_chunks, (run, limit)
-        ).result()  # duplicates, eval overlap: dropped before any call
+        chunks = step("prompts", prompt_chunks, (run, limit))  # duplicates, eval overlap: dropped before any call
         _sample_and_judge(run, steps, chunks)
         if after_chunks:
             after_chunks(run)
-        steps.submit("finish", finish_judging, (run,)).result()
-        return steps.submit("commit", commit_run, (run,)).result()
+        step("finish", finish_judging, (run,))
+        return step("commit", commit_run, (run,))
     except BaseException as exc:
-        stop_on_signal(run, steps, exc)
+        if not isinstance(exc, Exception):
+            stop_on_signal(run, steps, exc)
+            settle(current)  # a commit under way completes (one rename): the version is then there, whole
         raise
     finally:
         if own:
