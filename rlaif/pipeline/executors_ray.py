@@ -261,11 +261,9 @@ def start_workers(ray, run, spec, groups: list[str]) -> dict[str, list]:
     folder = str(folder) if folder is not None else None
     workers = {}
     for group in groups:
-        actor = ray.remote(ShardWorker).options(
-            num_cpus=spec.num_cpus,
-            num_gpus=gpus if group == "local" else 0,
-            max_restarts=0,
-            concurrency_groups={"control": 1},  # `stop` runs while a step runs (the default group: one at a time)
+        # `stop` runs in a concurrency group of its own, while a step runs (the default group: one at a time)
+        actor = ray.remote(concurrency_groups={"control": 1})(ShardWorker).options(
+            num_cpus=spec.num_cpus, num_gpus=gpus if group == "local" else 0, max_restarts=0
         )
         workers[group] = [
             actor.remote(data, str(run.store), str(run.work), f"{group}{shard}", os.getcwd(), folder)
