@@ -6,9 +6,6 @@ trips it."""
 
 from __future__ import annotations
 
-import time
-from types import SimpleNamespace
-
 import pytest
 
 from rlaif.backends import BackendPool
