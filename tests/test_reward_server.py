@@ -554,3 +554,33 @@ def test_the_verl_client_side_of_the_file_needs_only_the_standard_library():
         cwd="/",
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_request_past_its_time_gets_504_while_scoring_and_the_next_503_while_waiting():
+    """Issue 25 item 4: a request's time is bounded. A scoring call that hangs answers 504 at the limit (it cannot
+    be stopped from outside its thread, so it keeps the turn); a request waiting behind it answers 503 with
+    Retry-After; once the hung call ends, the next request is scored."""
+    release, calls = threading.Event(), []
+
+    def reward(prompts, responses, **kwargs):
+        calls.append(list(responses))
+        if responses == ["hang"]:
+            release.wait(60)
+        return [0.5] * len(responses)
+
+    server = make_server(RewardService(reward, "judge", "slow"), port=0, timeout_s=3.0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/get_reward"
+    try:
+        assert post(url, {"prompts": ["Say hi."], "responses": ["hang"]})[0] == 504
+        status, body = post(url, {"prompts": ["Say hi."], "responses": ["Hi."]})
+        assert status == 503 and "busy" in body["error"] and calls == [["hang"]]  # never started scoring
+        release.set()
+        deadline = time.monotonic() + 30
+        while (status := post(url, {"prompts": ["Say hi."], "responses": ["Hi."]})[0]) == 503:
+            assert time.monotonic() < deadline, "the turn was never given back"
+        assert status == 200 and calls[-1] == ["Hi."]
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()

@@ -191,6 +191,12 @@ def serve_reward(
         "--labels-as-baselines",
         help='With --judge: OpenRLHF\'s `labels` are reference responses the judge compares against (off: labels are ignored; in RLVR data they are bare answers such as "42").',
     ),
+    timeout: float = typer.Option(
+        600.0,
+        "--timeout",
+        min=1.0,
+        help="Seconds a request may wait for its turn and be scored: past it, 503 (still waiting; Retry-After) or 504 (being scored).",
+    ),
     store: Optional[str] = StoreOption,
 ) -> None:
     """Serve a reward model or a judge over HTTP for other RL trainers: POST /get_reward in
@@ -208,7 +214,7 @@ def serve_reward(
 
     token, made = server_token(host)
     try:
-        server = make_server(service, host, port, token=token)
+        server = make_server(service, host, port, token=token, timeout_s=timeout)
     except OSError as exc:
         err.print(
             f"[bold red]error:[/] cannot listen on {host}:{port} ({exc.strerror or exc}) - choose another --port",

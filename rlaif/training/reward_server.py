@@ -46,7 +46,10 @@ with rlaif (FastAPI, Prefect). It scores one batch at a time (a request is one b
 wait their turn), parses bodies off the event loop, and is bounded: a body over MAX_BODY_BYTES gets
 HTTP 413, more than MAX_CONCURRENCY connections at once HTTP 503 (OpenRLHF's client retries), a request
 with more than MAX_RESPONSES responses (each one or more model calls) HTTP 413, JSON nested deeper than
-Python's parser goes HTTP 400, a body not sent whole within BODY_TIMEOUT_S HTTP 408.
+Python's parser goes HTTP 400, a body not sent whole within BODY_TIMEOUT_S HTTP 408. A request's time is
+bounded too (REQUEST_TIMEOUT_S, `rlaif serve-reward --timeout`): one still waiting for its turn then gets HTTP
+503 with Retry-After, one being scored HTTP 504; a scoring call cannot be stopped from outside its thread, so
+it runs on, holding the turn, and the next requests get 503 until it ends.
 
 Authentication: a bearer token. With ``$RLAIF_REWARD_TOKEN`` set, every request but ``GET /health`` must
 carry it; on a host other than loopback the server never runs without one (`server_token` makes one and
@@ -95,6 +98,7 @@ MAX_CONCURRENCY = (
 SHUTDOWN_GRACE_S = 10  # how long Ctrl-C waits for the batch being scored
 MAX_RESPONSES = 1024  # responses per request (HTTP 413 above): each is one or more reward or judge calls
 BODY_TIMEOUT_S = 60  # a body not received whole in this time: HTTP 408 (a stalled upload holds no slot longer)
+REQUEST_TIMEOUT_S = 600.0  # a request's wait for its turn plus its scoring: 503 while waiting, 504 while scoring
 TOKEN_ENV = "RLAIF_REWARD_TOKEN"
 CHAT_PATTERNS = (
     re.compile(r"<\|im_start\|>(system|user|assistant)\n(.*?)(?:<\|im_end\|>|(?=<\|im_start\|>)|$)", re.S),
@@ -466,9 +470,14 @@ TOKEN_FIX = (
 )
 
 
-def make_app(service: RewardService, max_body: int = MAX_BODY_BYTES, token: str | None = None) -> Any:
+def make_app(
+    service: RewardService,
+    max_body: int = MAX_BODY_BYTES,
+    token: str | None = None,
+    timeout_s: float = REQUEST_TIMEOUT_S,
+) -> Any:
     """The reward endpoint as a Starlette app: POST /get_reward (also / and /get_reward/), GET /health; with a
-    `token`, POST needs it (`authorized`)."""
+    `token`, POST needs it (`authorized`); a request's turn and scoring within `timeout_s` (else 503 / 504)."""
     import asyncio
 
     from starlette.applications import Starlette
@@ -513,11 +522,29 @@ def make_app(service: RewardService, max_body: int = MAX_BODY_BYTES, token: str 
                 },
                 413,
             )
-        async with one_batch_at_a_time:
-            try:
-                return JSONResponse(await run_in_threadpool(service.score, batch))
-            except Exception as exc:  # noqa: BLE001 - a failed reward call is the client's answer, not a dead server
-                return JSONResponse({"error": f"the reward function failed: {type(exc).__name__}: {exc}"}, 500)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        try:
+            await asyncio.wait_for(one_batch_at_a_time.acquire(), timeout_s)
+        except asyncio.TimeoutError:
+            return JSONResponse(
+                {"error": f"busy: other batches held the server for {timeout_s:g} s - send it again later"},
+                503,
+                headers={"Retry-After": str(max(1, round(timeout_s)))},
+            )
+        scoring = asyncio.ensure_future(run_in_threadpool(service.score, batch))
+        scoring.add_done_callback(lambda _: one_batch_at_a_time.release())  # the turn ends when the scoring does
+        try:
+            left = max(0.0, deadline - asyncio.get_running_loop().time())
+            return JSONResponse(await asyncio.wait_for(asyncio.shield(scoring), left))
+        except asyncio.TimeoutError:
+            return JSONResponse(
+                {
+                    "error": f"scoring this batch took longer than {timeout_s:g} s (`rlaif serve-reward --timeout`) - send smaller batches"
+                },
+                504,
+            )
+        except Exception as exc:  # noqa: BLE001 - a failed reward call is the client's answer, not a dead server
+            return JSONResponse({"error": f"the reward function failed: {type(exc).__name__}: {exc}"}, 500)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse(service.health())
@@ -586,12 +613,13 @@ def make_server(
     max_body: int = MAX_BODY_BYTES,
     max_concurrency: int = MAX_CONCURRENCY,
     token: str | None = None,
+    timeout_s: float = REQUEST_TIMEOUT_S,
 ) -> RewardServer:
     """A bound server; call `serve_forever()` (and `server_close()` after). `token`: see `server_token`; a host
     other than loopback without one is refused (ValueError)."""
     if token is None and not is_loopback(host):
         raise ValueError(f"{host} is not a loopback address: the endpoint needs a token (server_token)")
-    return RewardServer(make_app(service, max_body, token), host, port, max_concurrency)
+    return RewardServer(make_app(service, max_body, token, timeout_s), host, port, max_concurrency)
 
 
 # ---------------------------------------------------------------- clients (standard library only)
