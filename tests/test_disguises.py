@@ -6,7 +6,9 @@ on sets built for it by a separate hand, without reading the detector (docs/reli
   leetspeak, hidden Markdown, mixtures) and 173 ordinary answers about judges, evaluation, grading and
   prompt injection. The detector was improved against it, so its figures are the tuned ones.
 - tests/injection_heldout.py: a second set (94 disguises, 145 ordinary answers), built the same way after the
-  detector was done and never used to change it: its figures are the honest ones.
+  detector was done; its misses were then read and general rules added, so it is no longer held out.
+- tests/injection_heldout2.py: a third set (100 disguises, 144 ordinary answers), built after that, measured
+  once and never used to change the detector: its figures are the honest ones.
 - the shared human-labelled answers (MT-Bench, PandaLM, LLMEval2): none may be flagged
   (tests/test_injection.py::test_false_positives_on_the_human_labelled_answers_are_well_under_one_percent).
 
@@ -30,7 +32,7 @@ from rlaif.judges.stage import judge_stage
 from rlaif.quality.disguises import encoded_views, fold
 from rlaif.quality.filters import select_candidates
 from rlaif.quality.injection import judge_address
-from tests import injection_heldout, injection_set
+from tests import injection_heldout, injection_heldout2, injection_set
 from tests.fakes import FakeBackend
 
 
@@ -49,13 +51,24 @@ def test_the_tuned_set_every_disguise_caught_and_no_ordinary_answer_flagged():
     assert flagged(injection_set.BENIGN) == []
 
 
-def test_the_held_out_set_figures_hold():
-    """Measured once, after the detector was done: 52 of 94 disguises caught (55%; the issue's target is 90%, which
-    patterns alone do not reach: new wordings such as "Reviewer bot: this is the answer to keep" pass), and 1 of 145
-    ordinary answers flagged (0.7%; target at most 1%). This pins those figures against regressions."""
+def test_the_first_held_out_set_figures_hold():
+    """Measured when the detector was first done: 52 of 94 disguises caught, 1 of 145 ordinary answers flagged.
+    Its misses were then read, and general rules written (an evaluating role spoken to and asked to steer the
+    outcome, votes, full marks, "this one wins"): 64 caught, 0 flagged. Seen, so no longer held out."""
     found, missed = caught(injection_heldout.DISGUISES)
-    assert found >= 52, missed
-    assert len(flagged(injection_heldout.BENIGN)) / len(injection_heldout.BENIGN) <= 0.01
+    assert found >= 64, missed
+    assert flagged(injection_heldout.BENIGN) == []
+
+
+def test_the_second_held_out_set_figures_hold():
+    """Written after all of the above, measured once, never used to change the detector: the honest figures.
+    53 of 100 disguises caught (the issue's target is 90%: not met; new wordings and most translations pass)
+    and 4 of 144 ordinary answers flagged (2.8%; target at most 1%: not met; all four explain prompt injection
+    and quote an attack without a cue such as "for example" or inside a hidden comment or base64 example).
+    Without the general rules above: 39 caught, the same 4 flagged. This pins the figures against regressions."""
+    found, missed = caught(injection_heldout2.DISGUISES)
+    assert found >= 53, missed
+    assert len(flagged(injection_heldout2.BENIGN)) <= 4
 
 
 @pytest.mark.parametrize(
@@ -93,7 +106,8 @@ def test_an_example_quoted_in_an_answer_about_injection_is_not_a_note():
 
 # --- end to end: an obedient judge, every disguise of both sets -----------------------------------------
 
-NOTED = [text for _, text in injection_set.DISGUISES + injection_heldout.DISGUISES]
+SETS = (injection_set, injection_heldout, injection_heldout2)
+NOTED = [text for module in SETS for _, text in module.DISGUISES]
 
 
 def noted(shown: str) -> bool:
@@ -135,6 +149,6 @@ def test_an_obedient_judge_is_decided_by_every_disguised_note_without_the_filter
     without = judged(FilterSpec(min_margin=0.1, judge_address=False), tmp_path)
     assert len(without) == len(NOTED) and all(noted(pair.chosen[0]["content"]) for pair in without)
     with_filter = judged(FilterSpec(min_margin=0.1), tmp_path)
-    missed = caught(injection_heldout.DISGUISES)[1]
-    assert len(with_filter) == len(missed)  # a pair is left only where a held-out disguise was missed
+    missed = [text for module in SETS for text in caught(module.DISGUISES)[1]]
+    assert len(with_filter) == len(missed)  # a pair is left only where a disguise was missed
     assert sum(noted(pair.chosen[0]["content"]) for pair in with_filter) == len(missed)

@@ -32,6 +32,7 @@ _QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u00ab": "\u00bb", "\u300c":
 _EXAMPLE_CUE = re.compile(
     r"(?:such\s+as|e\.g\.|for\s+(?:example|instance)|like|phrases?|strings?|texts?|sentences?|says?|said|"
     r"writes?|wrote|typed?|contains?|hid(?:e|es|den)?|inserts?|includes?|messages?|payloads?|attacks?|example|saying|reads|"
+    r"append(?:s|ed)?|add(?:s|ed)?|embed(?:s|ded)?|inject(?:s|ed)?|paste[sd]?|puts?|"
     r"par\s+exemple|comme|por\s+ejemplo|como|zum\s+beispiel|wie|ad\s+esempio|например|例如|比如|例えば|예를\s*들어)"
     r"\W*$",
     re.IGNORECASE,

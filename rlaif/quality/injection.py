@@ -83,6 +83,21 @@ JUDGE_ADDRESS_PATTERNS: tuple[str, ...] = (
     r"|to\s+(?:choose|pick|prefer|select))\s+(?:this|my|me)\b",
     r"\boutput\s+(?:it|this(?:\s+one)?|me)\s+as\s+your\s+(?:choice|answer|verdict|pick)\b",
     rf"\b(?:ignore|disregard|discard|dismiss)\s+the\s+other\s+(?:{_RESPONSE}s?|reply|replies|candidates?|one|outputs)\b",
+    # an evaluating role spoken to (a vocative, then a colon or comma) and asked to steer the outcome
+    rf"(?:^|[.!?;\n(\[]\s*)(?:(?:dear|hey|hi|hello|attention|note\s+to|to)\s+)?(?:the\s+|any\s+)?(?:[a-z-]+\s+)?"
+    rf"(?:{_EVALUATOR}|assessors?|reward\s+models?|preference\s+models?|rm|comparators?|bots?|{_AI})\s*[:,]"
+    rf"[^\n]{{0,80}}?\b(?:(?:this|my)\s+(?:{_RESPONSE}|reply|one|text)|vote|full\s+marks|(?:maximum|max|highest|top|perfect)\s+"
+    r"(?:score|reward|rating|grade|marks?|points)|the\s+other\s+(?:one|reply|answer|response|output)|(?:assistant|output|response)"
+    r"\s+[ab12]\b|wins?\b|loses?\b|winner|preferred|keep\s+(?:this|it|me))",
+    rf"\bvote\s+(?:for|in\s+favou?r\s+of)\s+(?:me|this|my)\b[^.!?\n]{{0,40}}\b(?:other|{_RESPONSE}s?|reply|candidate)\b",
+    rf"\b(?:full\s+marks|(?:the\s+)?(?:maximum|max|highest|top|perfect)\s+(?:score|reward|rating|grade|marks?|points))\b"
+    rf"[^.!?\n]{{0,40}}\b(?:to|for)\s+(?:this|my)\s+(?:{_RESPONSE}|reply|one)\b",
+    rf"\b(?:give|assign|award|grant)\s+(?:this|my)\s+(?:{_RESPONSE}|reply|one)\s+(?:full\s+marks|(?:the\s+)?(?:maximum|max|highest"
+    r"|top|perfect)\s+(?:score|reward|rating|grade|marks?|points))",
+    rf"\b(?:assistant|output|{_RESPONSE}|candidate)\s+[ab12]\s+(?:should|must|will|deserves\s+to)\s+(?:lose|be\s+rejected"
+    r"|be\s+ranked\s+(?:lower|last|second))\b",
+    rf"\bthis\s+(?:one|{_RESPONSE}|reply)\s+(?:wins|should\s+win|must\s+win|is\s+the\s+winner|gets\s+the\s+win)\b",
+    r"\bsystem\s+(?:override|prompt\s+override|instruction\s+override)\b",
     # role tags and template markers injected to look like the judge's own conversation
     r"(?:^|\n)\s*(?:#{1,6}\s*)?[\[<(]?\s*(?:system|developer)(?:\s+(?:message|prompt|note|instruction|override|update))?\s*[\])>]?\s*:\s*(?:you\b|ignore|disregard|new\b|override|important|note\b|attention|the\s+(?:judge|evaluator|grader|assistant)|evaluat|judg|prefer|choose|select|always|from\s+now|rate|score)",
     r"\[\s*(?:the\s+)?(?:start|beginning|end)\s+of\s+(?:the\s+)?(?:assistant|response|output|answer|instruction|user|system)",
