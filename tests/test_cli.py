@@ -1,5 +1,7 @@
 """Bad input: a clear error, exit code 2, nothing written to the store."""
 
+import re
+
 import pytest
 import yaml
 
@@ -47,3 +49,54 @@ def test_every_command_has_help_with_an_example():
     for args in (["run"], ["datasets", "list"], ["datasets", "show"]):
         result = run_cli(*args, "--help")
         assert result.returncode == 0 and "Example:" in result.stdout
+
+
+def example_lines(command) -> list[str]:
+    """The `rlaif ...` lines of a command's help after "Example:"."""
+    text = (command.help or "").split("Example:", 1)
+    return (
+        [line.strip().split("  #")[0].strip() for line in text[1].splitlines() if line.strip().startswith("rlaif ")]
+        if len(text) == 2
+        else []
+    )
+
+
+def commands() -> list[tuple[list[str], object]]:
+    """Every command of `rlaif` with the words that reach it (["datasets", "list"], ...)."""
+    import typer.main
+
+    from rlaif.cli import app
+
+    found, todo = [], [([], typer.main.get_command(app))]
+    while todo:
+        path, command = todo.pop()
+        subcommands = getattr(command, "commands", None)
+        if subcommands:
+            todo += [([*path, name], sub) for name, sub in subcommands.items()]
+        else:
+            found.append((path, command))
+    return found
+
+
+def test_every_help_example_parses_and_its_ids_have_the_shape_real_ids_have():
+    """Issue 26 item 5: an example that a user copies runs as far as the parser; a model id in it looks like
+    the ids `rlaif train` makes (`<dataset name>-<algorithm>-<12 hex>`, e.g. demo-dpo-60f44a1e922d)."""
+    import shlex
+
+    from rlaif.core.names import is_version_id
+    from rlaif.training import ALGORITHMS
+
+    model_id = re.compile(rf"^[a-z0-9][a-z0-9._-]*-(?:{'|'.join(ALGORITHMS)})-[0-9a-f]{{12}}$")
+    checked = 0
+    for path, command in commands():
+        for line in example_lines(command):
+            words = shlex.split(line)[1:]
+            assert words[: len(path)] == path, f"{line!r} is not an example of rlaif {' '.join(path)}"
+            command.make_context(" ".join(path), words[len(path) :])  # click.UsageError when it does not parse
+            checked += 1
+            ids = [value for flag, value in zip(words, words[1:]) if flag == "--model" and is_version_id(value)]
+            if path[:1] == ["models"] and len(words) > len(path) and is_version_id(words[len(path)]):
+                ids.append(words[len(path)])  # models show|lineage|report ID
+            for value in ids:
+                assert model_id.match(value), f"{line!r}: {value} is not shaped like a model id"
+    assert checked >= 25

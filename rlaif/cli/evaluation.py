@@ -52,7 +52,7 @@ def eval_policy(
     bias removed, ties count half, with a Wilson 95% interval and the judge's own quality on human
     labels (the recipe's judge.gold) beside it. Model calls go through the store's request cache.
 
-    Example: rlaif eval-policy --model dpo-demo-0123456789ab --baseline smollm2-135m --prompts ../shared/data/prompts-mt-bench/prompts.jsonl --judge recipes/demo.yaml --limit 50
+    Example: rlaif eval-policy --model demo-dpo-0123456789ab --baseline smollm2-135m --prompts ../shared/data/prompts-mt-bench/prompts.jsonl --judge recipes/demo.yaml --limit 50
     """
     from rlaif.config.recipe import load_recipe
     from rlaif.config.settings import store_path
@@ -115,7 +115,7 @@ def eval_rm(
     with a Wilson 95% interval, beside 'pick the longer response' and - for a model of the store -
     the quality of the judge that labelled its training data.
 
-    Example: rlaif eval-rm --model rm-demo-0123456789ab --gold ../shared/data/mt-bench-human-sample/pairs.jsonl --limit 100
+    Example: rlaif eval-rm --model demo-rm-0123456789ab --gold ../shared/data/mt-bench-human-sample/pairs.jsonl --limit 100
     """
     from rlaif.config.recipe import load_recipe
     from rlaif.config.settings import store_path
@@ -204,7 +204,7 @@ def serve_reward(
     "extra_logs"}), also {"prompts", "responses"}; verl: custom_reward_function.path=rlaif/training/reward_server.py
     (see its docstring). GET /health answers when it is ready.
 
-    Example: rlaif serve-reward --model rm-demo-0123456789ab --port 5000
+    Example: rlaif serve-reward --model demo-rm-0123456789ab --port 5000
     """
     try:
         service, where = build_service(model, judge, store, device, batch_size, max_length, labels_as_baselines)

@@ -96,7 +96,7 @@ def models_show(
     """Show a trained model's manifest: algorithm, base model, dataset version and its judge-quality
     figures, final metrics, settings, hardware and time (`--json`: the whole manifest).
 
-    Example: rlaif models show dpo-demo-0123456789ab --json
+    Example: rlaif models show demo-dpo-0123456789ab --json
     """
     from rlaif.store.models import load_model_manifest, model_path
 
@@ -125,7 +125,7 @@ def models_lineage(
     """Show where a model came from: the dataset version it was trained on and that version's
     lineage (its parents, prompt file, policies, judge and templates), and a base model of the store.
 
-    Example: rlaif models lineage dpo-demo-0123456789ab
+    Example: rlaif models lineage demo-dpo-0123456789ab
     """
     from rlaif.store.lineage import as_tree, model_lineage
 
@@ -148,7 +148,7 @@ def models_report(
     """Write a model's HTML training report: a plot of each logged metric against the step, and the
     base model, dataset version and its judge quality, settings, final metrics, hardware and time.
 
-    Example: rlaif models report dpo-demo-0123456789ab --out dpo.html
+    Example: rlaif models report demo-dpo-0123456789ab --out dpo.html
     """
     from rlaif.training.report import write_training_report
 
