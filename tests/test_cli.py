@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from tests.badinput import GOOD, assert_clean_failure, run_cli
+from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe
 
 
 @pytest.mark.parametrize(
@@ -100,3 +100,33 @@ def test_every_help_example_parses_and_its_ids_have_the_shape_real_ids_have():
             for value in ids:
                 assert model_id.match(value), f"{line!r}: {value} is not shaped like a model id"
     assert checked >= 25
+
+
+def test_lists_name_their_store_keep_ids_whole_and_speak_json(tmp_path):
+    """Issue 26 items 4 and 8: the store read and why; ids never cut, even at 60 columns; --json; a store
+    that is not there is "no store at PATH", not an empty one."""
+    import json
+
+    from rlaif.store.versions import commit_tables
+
+    store = tmp_path / "store"
+    missing = run_cli("datasets", "list", "--store", str(store))
+    assert_clean_failure(missing, f"no store at {store} (--store)", "rlaif run")
+    shown = run_cli("datasets", "show", "demo-0123456789ab", "--store", str(store))
+    assert_clean_failure(shown, f"no store at {store} (--store)")
+    name = "a-long-dataset-name-for-a-narrow-terminal"
+    version, _ = commit_tables(
+        store, name, {"pairs": [{"prompt_id": "p0", "chosen": "a", "rejected": "b"}]}, {"recipe": {"name": name}}
+    )
+    listed = run_cli("datasets", "list", "--store", str(store), env={"COLUMNS": "60"})
+    assert listed.returncode == 0 and f"store: {store} (--store)" in listed.stdout
+    assert version in listed.stdout  # whole, on one line
+    as_json = json.loads(run_cli("datasets", "list", "--store", str(store), "--json").stdout)
+    assert as_json["store"] == str(store) and [row["id"] for row in as_json["versions"]] == [version]
+    by_env = run_cli("datasets", "list", env={"RLAIF_STORE": str(store)})
+    assert f"store: {store} ($RLAIF_STORE)" in by_env.stdout
+    recipe = write_recipe(tmp_path, {**GOOD, "store": str(store)})
+    by_recipe = run_cli("datasets", "list", "--recipe", str(recipe), env={"RLAIF_STORE": None})
+    assert f"store: {store} (`store:` in {recipe})" in " ".join(by_recipe.stdout.split())
+    models = json.loads(run_cli("models", "list", "--store", str(store), "--json").stdout)
+    assert models == {"store": str(store), "models": []}

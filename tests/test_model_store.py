@@ -345,6 +345,8 @@ def test_dataset_lineage_shows_a_trained_policy_and_through_it_its_dataset(tmp_p
 
 def test_cli_list_show_lineage(tmp_path):
     store = tmp_path / "store"
+    assert_clean_failure(run_cli("models", "list", "--store", str(store)), f"no store at {store} (--store)")
+    store.mkdir()
     assert "no trained models in" in run_cli("models", "list", "--store", str(store)).stdout
     version_id = dataset(store)
     model_id, _ = committed(store, version_id)
@@ -384,6 +386,7 @@ def test_cli_list_show_lineage(tmp_path):
 @pytest.mark.parametrize("bad", ["nope", "../x-0123456789ab", "dpo-crafted-0123456789ab"])
 def test_cli_unknown_or_bad_id_fails_cleanly(tmp_path, command, bad):
     store = tmp_path / "store"
+    store.mkdir()
     result = run_cli("models", command, bad, "--store", str(store))
     assert_clean_failure(result, repr(bad), str(store), store=store)
 

@@ -38,6 +38,44 @@ def store_of(store: Optional[str], recipe: Optional[str] = None) -> str:
         fail(exc)
 
 
+def store_reason(store: Optional[str], recipe: Optional[str] = None) -> str:
+    """Why the command reads the store it reads: the flag, the variable, the recipe's `store:`, or the default."""
+    import os
+
+    from rlaif.config.settings import STORE_ENV
+
+    if store:
+        return "--store"
+    if os.environ.get(STORE_ENV):
+        return f"${STORE_ENV}"
+    if recipe:
+        from rlaif.config.recipe import load_recipe
+
+        try:
+            if load_recipe(recipe).store:
+                return f"`store:` in {recipe}"
+        except RlaifError as exc:
+            fail(exc)
+    return "the default; --store, $RLAIF_STORE or --recipe choose another"
+
+
+def existing_store(store: Optional[str], recipe: Optional[str] = None) -> tuple[str, str]:
+    """The store a listing or show command reads and why (`store_reason`); a folder that is not there ends the
+    command (exit 2) saying so, instead of reading as an empty store."""
+    from pathlib import Path
+
+    from rlaif.core.errors import StoreError
+
+    where, why = store_of(store, recipe), store_reason(store, recipe)
+    if not Path(where).exists():
+        fail(
+            StoreError(
+                f"no store at {where} ({why}) - check the path, or make one with `rlaif run RECIPE` (it writes the store)"
+            )
+        )
+    return where, why
+
+
 def fail(exc: RlaifError) -> None:
     """End the command on a user error: its message on stderr, its exit code (0 when it is not a failure)."""
     if (

@@ -8,48 +8,84 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rlaif.cli.common import RecipeStoreOption, StoreOption, console, emit, err, fail, print_tree, store_of
+from rlaif.cli.common import (
+    RecipeStoreOption,
+    StoreOption,
+    console,
+    emit,
+    err,
+    existing_store,
+    fail,
+    print_tree,
+    store_of,
+)
 from rlaif.core.errors import RlaifError
 
 app = typer.Typer(help="Inspect the dataset versions in the store.", no_args_is_help=True)
 
 
 @app.command("list")
-def datasets_list(store: Optional[str] = StoreOption, recipe: Optional[str] = RecipeStoreOption) -> None:
-    """List dataset versions, oldest first.
+def datasets_list(
+    store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the versions as JSON: id, created, counts, calls."),
+) -> None:
+    """List dataset versions, oldest first, after the store read and why.
 
     Example: rlaif datasets list --store data/store
     """
     from rlaif.store.versions import list_versions
 
-    table = Table("id", "created", "kept", "in", "calls (live/cached/failed)")
-    broken = []
+    where, why = existing_store(store, recipe)
     try:
-        manifests = list_versions(store_of(store, recipe))
+        manifests = list_versions(where)
     except RlaifError as exc:  # a file where the store should be
         fail(exc)
-    for manifest in manifests:
-        if "broken" in manifest:
-            broken.append(manifest)
-            table.add_row(escape(manifest["id"]), "[red]broken[/]", "", "", "")
+    rows = [_version_row(manifest) for manifest in manifests]
+    emit({"store": where, "versions": rows}, as_json, lambda data: [f"store: {where} ({why})", _versions_table(rows)])
+    for row in rows:
+        if "broken" in row:
+            err.print(
+                f"[bold red]broken:[/] {escape(row['id'])}: {escape(row['broken'])} - delete the folder and make the version again "
+                "(`rlaif run` the recipe, or `rlaif datasets pull` it)",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+def _version_row(manifest: dict[str, Any]) -> dict[str, Any]:
+    if "broken" in manifest:
+        return {"id": manifest["id"], "broken": manifest["broken"]}
+    calls = manifest.get("calls") if isinstance(manifest.get("calls"), dict) else {}
+    counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
+    return {
+        "id": manifest["id"],
+        "created_at": manifest.get("created_at", ""),
+        "kept": counts.get("kept"),
+        "prompts": counts.get("in"),
+        "calls": {key: calls.get(key, 0) for key in ("live", "cached", "failed")},
+    }
+
+
+def _versions_table(rows: list[dict[str, Any]]) -> Table:
+    """Ids are never cut (every other command takes them): their column is as wide as the longest."""
+    table = Table(title=None)
+    table.add_column("id", no_wrap=True, min_width=max((len(row["id"]) for row in rows), default=2))
+    for name in ("created", "kept", "prompts", "calls (live/cached/failed)"):
+        table.add_column(name)
+    for row in rows:
+        if "broken" in row:
+            table.add_row(escape(row["id"]), "[red]broken[/]", "", "", "")
             continue
-        calls = manifest.get("calls") if isinstance(manifest.get("calls"), dict) else {}
-        counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
+        calls = row["calls"]
         table.add_row(
-            manifest["id"],
-            manifest.get("created_at", ""),
-            str(counts.get("kept", "")),
-            str(counts.get("in", "")),
-            f"{calls.get('live', 0)}/{calls.get('cached', 0)}/{calls.get('failed', 0)}",
+            escape(row["id"]),
+            row["created_at"],
+            "" if row["kept"] is None else str(row["kept"]),
+            "" if row["prompts"] is None else str(row["prompts"]),
+            f"{calls['live']}/{calls['cached']}/{calls['failed']}",
         )
-    console.print(table)
-    for manifest in broken:
-        err.print(
-            f"[bold red]broken:[/] {escape(manifest['id'])}: {escape(manifest['broken'])} - delete the folder and make the version again "
-            "(`rlaif run` the recipe, or `rlaif datasets pull` it)",
-            highlight=False,
-            soft_wrap=True,
-        )
+    return table
 
 
 @app.command("show")
@@ -65,10 +101,11 @@ def datasets_show(
     """
     from rlaif.store.versions import load_manifest, read_table
 
+    where = existing_store(store, recipe)[0]
     try:
-        manifest = load_manifest(store_of(store, recipe), version_id)
+        manifest = load_manifest(where, version_id)
         if rows:
-            manifest = {**manifest, "rows": read_table(store_of(store, recipe), version_id)[:rows]}
+            manifest = {**manifest, "rows": read_table(where, version_id)[:rows]}
     except RlaifError as exc:
         fail(exc)
     emit(manifest)

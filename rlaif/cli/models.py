@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from rlaif.cli.common import RecipeStoreOption, StoreOption, console, emit, fail, print_tree, store_of
+from rlaif.cli.common import RecipeStoreOption, StoreOption, console, emit, existing_store, fail, print_tree, store_of
 from rlaif.core.errors import RlaifError
 from rlaif.core.figures import figure
 
@@ -16,28 +16,40 @@ app = typer.Typer(help="Inspect the trained models in the store (STORE/models)."
 
 
 @app.command("list")
-def models_list(store: Optional[str] = StoreOption, recipe: Optional[str] = RecipeStoreOption) -> None:
+def models_list(
+    store: Optional[str] = StoreOption,
+    recipe: Optional[str] = RecipeStoreOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the models as JSON: each one's manifest."),
+) -> None:
     """List the trained models in the store, oldest first: id, algorithm, base model, dataset version,
-    steps, final loss, weights (full model or LoRA adapter) and when it was made.
+    steps, final loss, weights (full model or LoRA adapter) and when it was made, after the store read and why.
 
     Example: rlaif models list --store data/store
     """
     from rlaif.store.models import list_models
 
-    where = store_of(store, recipe)
+    where, why = existing_store(store, recipe)
     try:
         models = list_models(where)
     except RlaifError as exc:
         fail(exc)
-    if not models:
+    if not models and not as_json:
         console.print(
-            f"no trained models in {where} - train one with `rlaif train dpo --dataset ID --model smollm2-135m`",
+            f"no trained models in {where} ({why}) - train one with `rlaif train dpo --dataset ID --model smollm2-135m`",
             highlight=False,
             markup=False,
             soft_wrap=True,
         )
         return
-    table = Table("id", "algorithm", "base model", "dataset", "steps", "loss", "weights", "created")
+    emit({"store": where, "models": models}, as_json, lambda data: [f"store: {where} ({why})", _models_table(models)])
+
+
+def _models_table(models: list[dict[str, Any]]) -> Table:
+    """Ids are never cut (every other command takes them): their column is as wide as the longest."""
+    table = Table()
+    table.add_column("id", no_wrap=True, min_width=max((len(m["id"]) for m in models), default=2))
+    for name in ("algorithm", "base model", "dataset", "steps", "loss", "weights", "created"):
+        table.add_column(name)
     for m in models:
         if "broken" in m:
             table.add_row(m["id"], "[red]damaged[/]", m["broken"], "", "", "", "", "")
@@ -54,7 +66,7 @@ def models_list(store: Optional[str] = StoreOption, recipe: Optional[str] = Reci
             str(m.get("weights")),
             str(m.get("created_at")),
         )
-    console.print(table)
+    return table
 
 
 def summary_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
@@ -100,7 +112,7 @@ def models_show(
     """
     from rlaif.store.models import load_model_manifest, model_path
 
-    where = store_of(store, recipe)
+    where = existing_store(store, recipe)[0]
     try:
         manifest = load_model_manifest(where, model_id)
     except RlaifError as exc:
