@@ -113,3 +113,27 @@ def test_gold_evaluation_is_its_own_stage(tmp_path):
 def test_prices_and_lines():
     assert usd(PriceSpec(prompt_per_mtok=2, completion_per_mtok=8), 500_000, 250_000) == pytest.approx(3.0)
     assert cost_lines(None) == [] and cost_lines({"stages": {}}) == []
+
+
+def test_a_run_on_local_models_only_shows_tokens_and_no_unknown_cost():
+    """Issue 26 item 11: no "$0.0000 priced + unknown" and "cost of ... not known" lines on every local run."""
+    from rlaif.calls.costs import LOCAL
+
+    usage = {
+        "calls": 4,
+        "prompt_tokens": 800,
+        "completion_tokens": 40,
+        "cached_calls": 0,
+        "usd": None,
+        "saved_usd": None,
+    }
+    cost = {
+        "stages": {"sampling": {"smollm2-135m": usage}, "judging": {"smollm2-135m": usage}},
+        "total_usd": None,
+        "priced_usd": 0.0,
+        "saved_usd": 0.0,
+        "unpriced": {"smollm2-135m": LOCAL},
+    }
+    lines = cost_lines(cost)
+    assert len(lines) == 1 and "unknown" not in lines[0] and "not known" not in lines[0]
+    assert lines[0].startswith("tokens: sampling smollm2-135m: 800 prompt + 40 completion; judging smollm2-135m")

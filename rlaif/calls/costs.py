@@ -175,6 +175,9 @@ def cost_lines(cost: dict[str, Any] | None) -> list[str]:
     """Human lines about a manifest's `cost` (summary, card, report); [] when there is none."""
     if not isinstance(cost, dict) or not cost.get("stages"):
         return []
+    unpriced = cost.get("unpriced") or {}
+    if unpriced and set(unpriced.values()) == {LOCAL} and not cost.get("priced_usd"):
+        return _local_lines(cost)  # nothing billed: tokens only, no "unknown" cost
     parts = []
     for stage, models in cost["stages"].items():
         for model, u in models.items():
@@ -189,6 +192,24 @@ def cost_lines(cost: dict[str, Any] | None) -> list[str]:
     lines = [f"cost: {total} (cache saved {money(cost.get('saved_usd'))}); " + "; ".join(parts)]
     for model, why in (cost.get("unpriced") or {}).items():
         lines.append(f"cost of {model} not known: {why}")
+    budget = cost.get("budget")
+    if isinstance(budget, dict):
+        lines.append(f"budget: {budget.get('text', '')}")
+    return lines
+
+
+def _local_lines(cost: dict[str, Any]) -> list[str]:
+    """A run on local engines only: the tokens each stage used, and that nothing is billed.
+
+    >>> _local_lines({"stages": {"sampling": {"m": {"prompt_tokens": 1200, "completion_tokens": 30}}}, "unpriced": {"m": LOCAL}})
+    ['tokens: sampling m: 1,200 prompt + 30 completion (local models: not billed; `prices:` can count their compute)']
+    """
+    parts = [
+        f"{stage} {model}: {u['prompt_tokens']:,} prompt + {u['completion_tokens']:,} completion"
+        for stage, models in cost["stages"].items()
+        for model, u in models.items()
+    ]
+    lines = ["tokens: " + "; ".join(parts) + " (local models: not billed; `prices:` can count their compute)"]
     budget = cost.get("budget")
     if isinstance(budget, dict):
         lines.append(f"budget: {budget.get('text', '')}")
