@@ -313,3 +313,37 @@ def test_template_hashes_are_the_ones_judging_used_not_reread_at_commit(tmp_path
     assert manifest["prompt_templates"] == {template.name: judged_with}
     assert {j["template_sha256"] for j in read_table(store, version_id, "judgments")} == {judged_with}
     assert load_manifest(store, version_id)["prompt_templates"] == {template.name: judged_with}
+
+
+def test_a_judge_that_never_gives_a_verdict_stops_the_run_before_it_commits(monkeypatch, tmp_path):
+    """Issue 26 item 6: every judge answer unreadable (a wrong template or protocol) used to commit a 0-pair
+    version with exit 0; now the run stops (exit code 3) quoting one answer, nothing committed, every call cached."""
+    from rlaif.core.errors import RunIncomplete
+    from rlaif.judges import common
+    from rlaif.pipeline import sampling
+    from rlaif.pipeline.runner import run_recipe
+    from rlaif.store.versions import list_versions
+
+    def chatty(request) -> Scores:
+        return Scores(probs=None, text="Both outputs have their merits, so it depends on what you need.")
+
+    factory = lambda spec: FakeBackend(spec, gen=generate, score=chatty)  # noqa: E731
+    monkeypatch.setattr(common, "make_backend", factory)
+    monkeypatch.setattr(sampling, "make_backend", factory)
+    recipe = recipe_for(tmp_path, filters={"consistency": False, "min_margin": 0.0})
+    with pytest.raises(RunIncomplete) as stopped:
+        run_recipe(recipe, tmp_path / "store")
+    message = " ".join(str(stopped.value).split())
+    assert "judgments gave no verdict (unparseable judge answer)" in message
+    assert "'Both outputs have their merits, so it depends on what you need.'" in message
+    assert "raise its `max_tokens`" in message and list_versions(tmp_path / "store") == []
+
+
+def test_a_run_that_keeps_no_pair_says_why_and_what_to_change():
+    from rlaif.pipeline.summary import none_kept_line
+
+    counts = {"dropped": {"identical": 9, "low_margin": 2}, "responses_dropped": {"truncated": 3}, "kept": 0, "in": 11}
+    assert none_kept_line(counts) == (
+        "no pair kept: most were dropped as identical (9) - the samples were identical: raise the policies' "
+        "`params.temperature`, or sample from two policies"
+    )

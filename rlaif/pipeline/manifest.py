@@ -41,12 +41,20 @@ class RunTotals:
         default_factory=lambda: {"prompt_templates": {}, "principles": None}
     )  # as judging recorded it
     started: float = field(default_factory=time.time)  # when the run began (a measurement, not content)
+    unread: int = (
+        0  # judgments the judge answered but whose answer gave no verdict (rlaif.pipeline.runner.check_judge)
+    )
+    unread_example: tuple[str, str, str] | None = None  # (error, the judge's raw answer, template) of the first
 
     def add_outcome(self, outcome: JudgeOutcome) -> None:
         """Counts of one judge outcome (a run's or a chunk's) before pair selection."""
         self.responses_dropped.update(outcome.responses_dropped)
         self.candidates += len(outcome.items)
         self.judgments += len(outcome.table)
+        unread = [j for j in outcome.table if getattr(j, "error", None) and (j.raw_ab or j.raw_ba)]
+        self.unread += len(unread)
+        if unread and self.unread_example is None:
+            self.unread_example = (unread[0].error, unread[0].raw_ab or unread[0].raw_ba, unread[0].template)
         self.prob_mass.extend(j.prob_mass for j in outcome.table if j.prob_mass is not None)
         self.rankings += len(outcome.rankings)
         self.feedback_good += sum(f.label for f in outcome.feedback)

@@ -39,7 +39,7 @@ from typing import Any
 from rlaif.backends import using
 from rlaif.calls.engine import check_stage, counted
 from rlaif.config.recipe import Recipe
-from rlaif.core.errors import InputError
+from rlaif.core.errors import InputError, RunIncomplete
 from rlaif.core.inputs import file_sha256
 from rlaif.core.schema import Judgment, PreferencePair, Prompt
 from rlaif.judges import jury as juries
@@ -184,6 +184,7 @@ def commit_run(run: Run) -> tuple[str, bool, dict]:
     failures (allowed by `allow_incomplete: true`) says so in its manifest: `incomplete: {failed_calls: N}`.
     """
     check_stage(run.stats)
+    check_judge(run.totals)
     manifest = manifest_of(run.recipe, run.totals, run.report, run.stats)
     retry = run.stats.retry
     if retry is not None and retry.incomplete:
@@ -202,6 +203,25 @@ def commit_run(run: Run) -> tuple[str, bool, dict]:
         run.store, run.recipe.name, with_parent(run, tables, manifest), manifest
     )  # a parent's rows first
     return version_id, created, manifest
+
+
+UNREAD_STOP = 0.9  # this share (or more) of a run's judgments answered without a readable verdict stops it
+UNREAD_MIN = 5  # ... once there are at least this many judgments
+
+
+def check_judge(totals) -> None:
+    """A judge whose answers nearly all give no verdict (a wrong template, protocol or max_tokens) stops the run
+    before it commits (RunIncomplete, exit code 3), quoting one answer: such a version would hold no pair."""
+    if totals.judgments < UNREAD_MIN or totals.unread < UNREAD_STOP * totals.judgments:
+        return
+    error, raw, template = totals.unread_example
+    answer = raw if len(raw) <= 300 else raw[:297] + "..."
+    raise RunIncomplete(
+        f"judging: {totals.unread} of {totals.judgments} judgments gave no verdict ({error}), e.g. the judge answered "
+        f"{answer!r} to the template {template}, whose protocol asks for its verdict after the prefix the template "
+        f"names (docs/judges.md, 'A judge variant is a file'). Nothing was committed, and every call is cached - check the judge's "
+        f"`template:` and `model:`, or raise its `max_tokens` if the answers were cut short, then run again."
+    )
 
 
 LOOKAHEAD = 2  # every model an API: chunks sampled ahead of the oldest chunk not yet judged (memory: a few chunks)

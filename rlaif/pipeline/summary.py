@@ -29,9 +29,44 @@ def summary_lines(version_id: str, created: bool, manifest: dict[str, Any], stat
         *([quality] if quality else []),
         f"dropped: {drops}",
         f"kept: {counts['kept']} preference pairs from {counts['prompts_with_pair']} prompts",
+        *([none_kept_line(counts)] if not counts["kept"] and counts["in"] else []),
         *([incremental] if incremental else []),
         f"calls: live {stats.live}, cached {stats.cached}, failed {stats.failed}",
         *cost_lines(manifest.get("cost")),
         *([f"waited on rate limits: {stats.limit_wait_s:.1f} s"] if stats.limit_wait_s else []),
         f"version: {version_id}" + ("" if created else " (already in the store: same content)"),
     ]
+
+
+#: what to change when one reason dropped most candidate pairs and none was kept
+NONE_KEPT_FIX = {
+    "generation_failed": "the policy's calls failed: check its model, endpoint and key",
+    "empty": "the policy answered nothing: check its chat template and `params.max_tokens`",
+    "truncated": "every response hit `params.max_tokens`: raise it, or set `filters.drop_truncated: false`",
+    "too_long": "raise `filters.max_tokens`",
+    "refusal": "the policy refused: change the prompts, or set `filters.refusals: false`",
+    "boilerplate": "change `filters.boilerplate_patterns`, or set `filters.boilerplate: false`",
+    "language": "check `filters.language` against the prompts' language",
+    "judge_address": "the responses addressed the judge: see docs/reliability.md, or set `filters.judge_address: false`",
+    "identical": "the samples were identical: raise the policies' `params.temperature`, or sample from two policies",
+    "near_duplicate": "raise `filters.response_near_duplicate`, or sample with more temperature",
+    "judge_failed": "the judge gave no verdict: check its `template:` and `model:`, or raise its `max_tokens`",
+    "inconsistent": "the judge changed its verdict with the order: set `filters.consistency: false`, or use a stronger judge",
+    "low_margin": "the judge's margins were small: lower `filters.min_margin`, or use a stronger judge",
+    "length_bias": "raise `filters.max_longer_share`",
+}
+
+
+def none_kept_line(counts: dict[str, Any]) -> str:
+    """With no pair kept: the reason that dropped most candidates (responses dropped before judging included) and
+    what to change.
+
+    >>> print(none_kept_line({"dropped": {"low_margin": 3, "identical": 1}, "responses_dropped": {}}))
+    no pair kept: most were dropped as low_margin (3) - the judge's margins were small: lower `filters.min_margin`, or use a stronger judge
+    """
+    reasons = {**counts.get("responses_dropped", {}), **{k: v for k, v in counts["dropped"].items() if v}}
+    reason, n = max(reasons.items(), key=lambda item: item[1], default=(None, 0))
+    if reason is None:
+        return "no pair kept"
+    fix = NONE_KEPT_FIX.get(reason, "see the recipe's `filters:`")
+    return f"no pair kept: most were dropped as {reason} ({n}) - {fix}"
