@@ -315,7 +315,8 @@ def test_template_hashes_are_the_ones_judging_used_not_reread_at_commit(tmp_path
     assert load_manifest(store, version_id)["prompt_templates"] == {template.name: judged_with}
 
 
-def test_a_judge_that_never_gives_a_verdict_stops_the_run_before_it_commits(monkeypatch, tmp_path):
+@pytest.mark.parametrize("judge", [{}, {"type": "listwise"}], ids=["pairwise", "listwise"])
+def test_a_judge_that_never_gives_a_verdict_stops_the_run_before_it_commits(monkeypatch, tmp_path, judge):
     """Issue 26 item 6: every judge answer unreadable (a wrong template or protocol) used to commit a 0-pair
     version with exit 0; now the run stops (exit code 3) quoting one answer, nothing committed, every call cached."""
     from rlaif.core.errors import RunIncomplete
@@ -330,12 +331,13 @@ def test_a_judge_that_never_gives_a_verdict_stops_the_run_before_it_commits(monk
     factory = lambda spec: FakeBackend(spec, gen=generate, score=chatty)  # noqa: E731
     monkeypatch.setattr(common, "make_backend", factory)
     monkeypatch.setattr(sampling, "make_backend", factory)
-    recipe = recipe_for(tmp_path, filters={"consistency": False, "min_margin": 0.0})
+    recipe = recipe_for(tmp_path, judge=judge, filters={"consistency": False, "min_margin": 0.0})
     with pytest.raises(RunIncomplete) as stopped:
         run_recipe(recipe, tmp_path / "store")
     message = " ".join(str(stopped.value).split())
-    assert "judgments gave no verdict (unparseable judge answer)" in message
-    assert "'Both outputs have their merits, so it depends on what you need.'" in message
+    assert "judgments gave no verdict (unparseable" in message
+    if not judge:  # pairwise judgments keep the answer itself
+        assert "'Both outputs have their merits, so it depends on what you need.'" in message
     assert "raise its `max_tokens`" in message and list_versions(tmp_path / "store") == []
 
 

@@ -18,6 +18,15 @@ from rlaif.judges.stage import JudgeOutcome, judge_section
 from rlaif.quality.filters import DROP_REASONS, PROMPT_DROP_REASONS
 
 
+def unreadable(error: str | None) -> bool:
+    """Whether a failed judgment's judge answered without a readable verdict (not a failed call).
+
+    >>> unreadable("unparseable judge answer"), unreadable("unparseable ranking"), unreadable("APIConnectionError: ...")
+    (True, True, False)
+    """
+    return bool(error) and (error.startswith("unparseable") or "no verdict" in error)
+
+
 @dataclass
 class RunTotals:
     """What the manifest counts about a run, kept as compact numbers (a chunked run adds chunk by chunk)."""
@@ -44,14 +53,14 @@ class RunTotals:
     unread: int = (
         0  # judgments the judge answered but whose answer gave no verdict (rlaif.pipeline.runner.check_judge)
     )
-    unread_example: tuple[str, str, str] | None = None  # (error, the judge's raw answer, template) of the first
+    unread_example: tuple[str, str, str] | None = None  # (error, the judge's raw answer or "", template) of the first
 
     def add_outcome(self, outcome: JudgeOutcome) -> None:
         """Counts of one judge outcome (a run's or a chunk's) before pair selection."""
         self.responses_dropped.update(outcome.responses_dropped)
         self.candidates += len(outcome.items)
         self.judgments += len(outcome.table)
-        unread = [j for j in outcome.table if getattr(j, "error", None) and (j.raw_ab or j.raw_ba)]
+        unread = [j for j in outcome.table if unreadable(getattr(j, "error", None))]
         self.unread += len(unread)
         if unread and self.unread_example is None:
             self.unread_example = (unread[0].error, unread[0].raw_ab or unread[0].raw_ba, unread[0].template)

@@ -216,11 +216,12 @@ def check_judge(totals) -> None:
         return
     error, raw, template = totals.unread_example
     answer = raw if len(raw) <= 300 else raw[:297] + "..."
+    example = f"e.g. the judge answered {answer!r} to" if answer else "with"
     raise RunIncomplete(
-        f"judging: {totals.unread} of {totals.judgments} judgments gave no verdict ({error}), e.g. the judge answered "
-        f"{answer!r} to the template {template}, whose protocol asks for its verdict after the prefix the template "
-        f"names (docs/judges.md, 'A judge variant is a file'). Nothing was committed, and every call is cached - check the judge's "
-        f"`template:` and `model:`, or raise its `max_tokens` if the answers were cut short, then run again."
+        f"judging: {totals.unread} of {totals.judgments} judgments gave no verdict ({error}), {example} the template "
+        f"{template}, whose protocol asks for its verdict after the prefix the template names (docs/judges.md, 'A judge "
+        f"variant is a file'). Nothing was committed, and every call is cached - check the judge's `template:` and "
+        f"`model:`, or raise its `max_tokens` if the answers were cut short, then run again."
     )
 
 
