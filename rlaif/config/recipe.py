@@ -505,7 +505,12 @@ class Recipe(Strict):
     )
     prompts: PromptSource = Field(default_factory=PromptSource)
     policies: list[PolicySpec] = Field(min_length=1, description="One or several policies sampling responses.")
-    samples_per_prompt: int = Field(2, ge=1, le=16, description="Responses each policy samples per prompt.")
+    samples_per_prompt: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="Responses each policy samples per prompt: per policy, so 2 policies with 2 samples give each prompt 4 responses.",
+    )
     judge: JudgeSpec = Field(
         default_factory=PairwiseJudge,
         description="The judge; `type` (default pairwise) decides which fields it takes.",
