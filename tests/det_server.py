@@ -55,12 +55,18 @@ def reply_for(body: dict) -> str:
 
 
 def _logprobs(body: dict) -> dict:
+    """Verdict-token log-probabilities: a pairwise a/b first, then a pointwise rating (5/1) and a binary yes/no, so
+    every judge type finds its verdict (the first position whose token is one of its options)."""
     p_a = 0.2 + 0.6 * int(hashlib.sha256(json.dumps(body.get("messages")).encode()).hexdigest()[:4], 16) / 0xFFFF
-    tops = [
-        {"token": "a", "logprob": math.log(p_a), "bytes": None},
-        {"token": "b", "logprob": math.log(1 - p_a), "bytes": None},
-    ]
-    return {"content": [{"token": "a", "logprob": math.log(p_a), "bytes": None, "top_logprobs": tops}]}
+
+    def position(first: str, second: str) -> dict:
+        tops = [
+            {"token": first, "logprob": math.log(p_a), "bytes": None},
+            {"token": second, "logprob": math.log(1 - p_a), "bytes": None},
+        ]
+        return {"token": first, "logprob": math.log(p_a), "bytes": None, "top_logprobs": tops}
+
+    return {"content": [position("a", "b"), position("5", "1"), position("yes", "no")]}
 
 
 def completion(body: dict) -> dict:

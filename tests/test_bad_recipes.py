@@ -11,6 +11,7 @@ from rlaif.config.recipe_checks import DuplicateKeyError, load_yaml, looks_like_
 from rlaif.core.errors import RecipeError
 from rlaif.core.names import check_name, check_revision, check_version_id, is_version_id, name_problem
 from tests.badinput import GOOD, assert_clean_failure, run_cli, write_recipe
+from tests.conftest import ROOT
 
 POLICY = "policies:\n  - name: p\n    model: smollm2-135m\n"
 
@@ -325,3 +326,40 @@ def test_good_endpoints_and_variable_names_pass():
 def test_an_ordinary_bad_value_is_still_shown():
     with pytest.raises(RecipeError, match="judge.backend: .*got 'gpt'"):
         parse_recipe({**GOOD, "judge": {"backend": "gpt"}})
+
+
+def test_more_listwise_orders_than_there_are_is_refused():
+    """Issue 26 item 9: permutations: 3 on 2 responses used to judge 2 orders while the summary said 3."""
+    from rlaif.config.recipe import parse_recipe
+    from rlaif.core.errors import RecipeError
+
+    recipe = {
+        "name": "t",
+        "policies": [{"name": "p", "model": "smollm2-135m"}],
+        "samples_per_prompt": 2,
+        "judge": {"type": "listwise", "permutations": 3, "debias": False},
+    }
+    with pytest.raises(
+        RecipeError, match=r"judge.permutations: 2 responses per prompt .* have only 2 distinct orders"
+    ):
+        parse_recipe(recipe)
+    parse_recipe({**recipe, "judge": {"type": "listwise", "permutations": 2, "debias": False}})
+
+
+def test_a_listwise_judge_with_more_responses_than_slot_labels_is_refused_before_sampling(tmp_path):
+    """Issue 26 item 9: 9 responses per prompt for 8 labels used to fail after sampling, naming `<recipe>`."""
+    recipe = write_recipe(
+        tmp_path,
+        {
+            "name": "t",
+            "prompts": {"path": str(ROOT / "data/prompts.jsonl")},
+            "policies": [{"name": f"p{i}", "model": "smollm2-135m"} for i in range(3)],
+            "samples_per_prompt": 3,
+            "judge": {"type": "listwise", "permutations": 9},
+        },
+    )
+    store = tmp_path / "store"
+    result = run_cli("run", str(recipe), "--store", str(store), "--no-prefect")
+    assert_clean_failure(
+        result, f"{recipe}: samples_per_prompt", "ranks at most 8 responses", "each prompt will have 9", store=store
+    )

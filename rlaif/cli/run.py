@@ -74,7 +74,7 @@ def run(
             () if no_prefect or not os.environ.get("PREFECT_API_URL") else ("rlaif.flows.pipeline",)
         )  # without a server, its start overlaps the flow's import
         chunk_size = check_run(
-            parsed, where, limit, chunk_size, preload=("openai", *flow)
+            parsed, where, limit, chunk_size, preload=("openai", *flow), source=recipe
         )  # engine ray too: Ray installed, its cluster reachable
         if no_prefect:
             lines = _run_in_process(parsed, where, limit, chunk_size)

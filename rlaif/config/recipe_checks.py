@@ -206,6 +206,18 @@ def check_listwise_orders(recipe):
     judge, policies = recipe.judge, len(recipe.policies)
     k = recipe.samples_per_prompt * policies
     count = getattr(judge, "permutations", None)
+    if judge.type == "listwise" and count is not None and k >= 2 and count > math.factorial(k):
+        raise PydanticCustomError(
+            "recipe_value",
+            "{problem}",
+            {
+                "key": "judge.permutations",
+                "problem": f"{k} responses per prompt ({recipe.samples_per_prompt} samples x {policies} "
+                f"polic{'y' if policies == 1 else 'ies'}) have only {math.factorial(k)} distinct orders, so {count} "
+                f"orders would judge {math.factorial(k)} while the summary says {count}",
+                "fix": f"use permutations: {math.factorial(k)} or fewer",
+            },
+        )
     if (
         judge.type != "listwise"
         or not judge.debias

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from rlaif.calls.cache import CallCache, CallStats
+from rlaif.core.errors import RecipeError
 from rlaif.core.schema import Feedback, Generation, Judgment, Prompt, Ranking
 from rlaif.judges import jury as juries
 from rlaif.judges.common import judge_template, load_principles, resolve_path
@@ -296,9 +297,23 @@ def judge_provenance(spec) -> dict:
     return {"prompt_templates": judge_templates(spec), "principles": principles_record(spec)}
 
 
-def validate_judge(spec) -> None:
-    """Fail early (RecipeError naming the key) on a missing template, a bad protocol block or a missing principles file."""
+def validate_judge(spec, responses: int | None = None, path: str = "<recipe>") -> None:
+    """Fail early (RecipeError naming the key) on a missing template, a bad protocol block or a missing principles
+    file, and, given the `responses` each prompt will have, on a listwise template with fewer slot labels."""
     judge_templates(spec)
+    if spec.type != "listwise" or responses is None:
+        return
+    for member in juries.members_of(spec):
+        template = judge_template(member.spec)
+        most = len(template.protocol.options)
+        if responses > most:
+            raise RecipeError(
+                path,
+                "samples_per_prompt",
+                f"the listwise judge's template {template.name} has {most} slot labels, so it ranks at most {most} "
+                f"responses, and each prompt will have {responses} (samples_per_prompt x policies)",
+                "lower samples_per_prompt or the number of policies, or use a template with more labels",
+            )
 
 
 def judge_section(spec, outcome: JudgeOutcome | dict, provenance: dict | None = None) -> dict:

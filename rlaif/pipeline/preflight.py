@@ -53,8 +53,10 @@ def check_run(
     limit: int | None = None,
     chunk_size: int | None = None,
     preload: tuple[str, ...] = (),
+    source: str = "<recipe>",
 ) -> int:
-    """Validate a whole run without writing anything; returns the chunk size to use.
+    """Validate a whole run without writing anything; returns the chunk size to use. `source`: the recipe's file,
+    for messages.
 
     `preload`: modules the run will import (e.g. openai, the Prefect flow), imported while the
     endpoints answer their probe, so the wait for the network is not added to the imports'."""
@@ -65,7 +67,7 @@ def check_run(
 
     validate_prompts(recipe.prompts.path, recipe.prompts.system, limit or recipe.prompts.limit)
     size = chunk_size_setting(chunk_size, recipe.api_only())
-    validate_judge(recipe.judge)
+    validate_judge(recipe.judge, recipe.samples_per_prompt * len(recipe.policies), source)
     if recipe.filters.decontaminate is not None:
         from rlaif.quality.decontam import read_eval_texts
 
