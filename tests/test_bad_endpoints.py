@@ -51,6 +51,7 @@ def recipe_for(folder: Path, policy: dict, judge: dict, n: int = 1) -> dict:
         "policies": [{"name": "p", **policy, "params": {"max_tokens": 8}}],
         "samples_per_prompt": 2,
         "judge": judge,
+        "min_verdict_share": 0,  # the echo server's answers give no verdict
     }
 
 

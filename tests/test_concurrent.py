@@ -134,6 +134,7 @@ def write_recipe(folder: Path, base_url: str, model: str, name: str, temperature
             for i, t in enumerate(temperatures)
         ],
         "judge": {**endpoint, "template": "prompts/pairwise_judge.j2"},
+        "min_verdict_share": 0,  # the echo server's answers give no verdict: the run commits them as judge_failed
     }
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(recipe))

@@ -248,6 +248,7 @@ def cli_recipe(folder: Path, base_url: str, model: str, prompts: int, **extra) -
             "judge": endpoint,
             "filters": {"min_margin": 0.0, "consistency": False, "response_near_duplicate": None},
             "retries": {"passes": 3, "backoff_s": 0.2},
+            "min_verdict_share": 0,  # llm-katan's echo answers give no verdict
             **extra,
         },
     )

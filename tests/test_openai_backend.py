@@ -122,6 +122,7 @@ def write_recipe(folder: Path, base_url: str, model: str, n_prompts: int, name: 
             **{k: v for k, v in policy_extra.items() if k == "max_retries"},
             "template": "prompts/pairwise_judge.j2",
         },
+        "min_verdict_share": 0,  # the echo server's answers give no verdict: the run commits them as judge_failed
     }
     path = folder / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))

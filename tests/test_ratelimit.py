@@ -96,6 +96,7 @@ def test_rpm_holds_every_window_of_a_run_and_loses_nothing(tmp_path, monkeypatch
                 "policies": [
                     {"name": n, **endpoint, "params": {"temperature": t}} for n, t in (("cold", 0.2), ("hot", 0.9))
                 ],
+                "min_verdict_share": 0,  # the echo server's answers give no verdict
                 "filters": {"min_margin": 0.0, "consistency": False, "response_near_duplicate": None},
             }
         )
@@ -261,6 +262,7 @@ def test_two_concurrent_runs_on_one_prefect_server_share_one_rpm_limit(tmp_path)
                                 "prompts": {"path": str(prompts)},
                                 "samples_per_prompt": 1,
                                 "judge": endpoint,
+                                "min_verdict_share": 0,
                                 "policies": [
                                     {"name": n, **endpoint, "params": {"temperature": t}}
                                     for n, t in (("cold", 0.2), ("hot", 0.9))

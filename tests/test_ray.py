@@ -66,6 +66,7 @@ def katan_recipe(tmp_path, server, execution=None) -> object:
             ],
             "samples_per_prompt": 1,
             "judge": endpoint,  # no logprobs: verdicts parsed from the (echoed) text, or failures counted; deterministic either way
+            "min_verdict_share": 0,  # an echo judge: commit its failures as judge_failed
             "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False},
             **({"execution": execution} if execution else {}),
         }

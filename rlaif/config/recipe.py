@@ -533,6 +533,14 @@ class Recipe(Strict):
         "saying `incomplete: {failed_calls: N}`; false stops the run with exit code 3, commits nothing, and re-running resumes from the cache. "
         "A stage in which every call failed never commits, either way.",
     )
+    min_verdict_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Stop before committing (exit code 3, quoting one answer) when fewer than this share of the run's "
+        "judgments (at least 5) gave a readable verdict, the others answered but unreadable: a wrong template, protocol "
+        "or max_tokens. 0: never stop for this (e.g. an echo server standing in for a judge). Not part of the version id.",
+    )
     prices: dict[str, PriceSpec] = Field(
         default_factory=dict,
         description="Model name -> {prompt_per_mtok, completion_per_mtok}, USD per million tokens: the run's cost "

@@ -184,7 +184,7 @@ def commit_run(run: Run) -> tuple[str, bool, dict]:
     failures (allowed by `allow_incomplete: true`) says so in its manifest: `incomplete: {failed_calls: N}`.
     """
     check_stage(run.stats)
-    check_judge(run.totals)
+    check_judge(run.totals, run.recipe.min_verdict_share)
     manifest = manifest_of(run.recipe, run.totals, run.report, run.stats)
     retry = run.stats.retry
     if retry is not None and retry.incomplete:
@@ -205,14 +205,15 @@ def commit_run(run: Run) -> tuple[str, bool, dict]:
     return version_id, created, manifest
 
 
-UNREAD_STOP = 0.9  # this share (or more) of a run's judgments answered without a readable verdict stops it
-UNREAD_MIN = 5  # ... once there are at least this many judgments
+UNREAD_MIN = 5  # judgments a run needs before `min_verdict_share` applies
 
 
-def check_judge(totals) -> None:
+def check_judge(totals, min_verdict_share: float) -> None:
     """A judge whose answers nearly all give no verdict (a wrong template, protocol or max_tokens) stops the run
-    before it commits (RunIncomplete, exit code 3), quoting one answer: such a version would hold no pair."""
-    if totals.judgments < UNREAD_MIN or totals.unread < UNREAD_STOP * totals.judgments:
+    before it commits (RunIncomplete, exit code 3), quoting one answer: such a version would hold no pair.
+    "Nearly all": fewer than `min_verdict_share` (recipe, default 0.1) of at least UNREAD_MIN judgments read."""
+    read = totals.judgments - totals.unread
+    if totals.judgments < UNREAD_MIN or not totals.unread or read >= min_verdict_share * totals.judgments:
         return
     error, raw, template = totals.unread_example
     answer = raw if len(raw) <= 300 else raw[:297] + "..."
@@ -221,7 +222,8 @@ def check_judge(totals) -> None:
         f"judging: {totals.unread} of {totals.judgments} judgments gave no verdict ({error}), {example} the template "
         f"{template}, whose protocol asks for its verdict after the prefix the template names (docs/judges.md, 'A judge "
         f"variant is a file'). Nothing was committed, and every call is cached - check the judge's `template:` and "
-        f"`model:`, or raise its `max_tokens` if the answers were cut short, then run again."
+        f"`model:`, or raise its `max_tokens` if the answers were cut short, then run again (`min_verdict_share: 0` "
+        f"commits such a run anyway)."
     )
 
 

@@ -54,7 +54,7 @@ def _dumps(value: Any) -> str:
 
 # How a run delivers its calls, not what they are: kept in the manifest's recipe, left out of the id,
 # so the same recipe with other retry passes, concurrency or store folder gets the same id.
-DELIVERY_SETTINGS = ("retries", "allow_incomplete", "store", "prices", "budget", "execution")
+DELIVERY_SETTINGS = ("retries", "allow_incomplete", "min_verdict_share", "store", "prices", "budget", "execution")
 DELIVERY_ENGINE_SETTINGS = (
     "max_concurrency",
     "timeout_s",
