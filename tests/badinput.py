@@ -297,6 +297,26 @@ def write_recipe(folder: Path, recipe: dict | str, name: str = "recipe.yaml") ->
     return path
 
 
+def two_policy_recipe(folder: Path, base_url: str, questions: list[str], name: str, **endpoint) -> Path:
+    """A recipe file: two policies (temperatures 0.2 and 0.9, one sample each) and the judge on one OpenAI-compatible
+    endpoint (model "det": tests/det_server.py), every judged pair kept; `endpoint` adds model settings."""
+    from tests.conftest import write_prompts
+
+    prompts = write_prompts(folder / "prompts.jsonl", questions)
+    model = {"backend": "openai", "base_url": base_url, "model": "det", **endpoint}
+    return write_recipe(
+        folder,
+        {
+            "name": name,
+            "prompts": {"path": str(prompts)},
+            "policies": [{"name": n, **model, "params": {"temperature": t}} for n, t in (("cold", 0.2), ("hot", 0.9))],
+            "samples_per_prompt": 1,
+            "judge": model,
+            "filters": {"min_margin": 0.0, "consistency": False},
+        },
+    )
+
+
 def assert_clean_failure(
     result: subprocess.CompletedProcess, *needles: str, store: Path | None = None, code: int = 2
 ) -> None:

@@ -19,8 +19,7 @@ from rlaif.core.errors import StoreError
 from rlaif.store.artifacts import commit, new_workdir
 from rlaif.store.spill import RowSpill
 from rlaif.store.versions import VERSIONS, list_versions
-from tests.badinput import assert_clean_failure, run_cli, write_recipe
-from tests.conftest import write_prompts
+from tests.badinput import assert_clean_failure, run_cli, two_policy_recipe
 from tests.det_server import DetServer
 from tests.test_faults import cached_rows
 from tests.test_resume import summary
@@ -53,21 +52,7 @@ def small_disk(tmp_path):
 
 
 def api_recipe(folder: Path, base_url: str) -> Path:
-    prompts = write_prompts(folder / "prompts.jsonl", [f"Disk question {i}: {'words ' * 40}" for i in range(300)])
-    endpoint = {"backend": "openai", "base_url": base_url, "model": "det"}
-    return write_recipe(
-        folder,
-        {
-            "name": "disk",
-            "prompts": {"path": str(prompts)},
-            "policies": [
-                {"name": n, **endpoint, "params": {"temperature": t}} for n, t in (("cold", 0.2), ("hot", 0.9))
-            ],
-            "samples_per_prompt": 1,
-            "judge": endpoint,
-            "filters": {"min_margin": 0.0, "consistency": False},
-        },
-    )
+    return two_policy_recipe(folder, base_url, [f"Disk question {i}: {'words ' * 40}" for i in range(300)], "disk")
 
 
 @pytest.mark.slow

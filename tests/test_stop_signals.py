@@ -16,8 +16,8 @@ import time
 import pytest
 
 from rlaif.store.versions import list_versions
-from tests.badinput import cli_env, write_recipe
-from tests.conftest import ROOT, write_prompts
+from tests.badinput import cli_env, two_policy_recipe
+from tests.conftest import ROOT
 from tests.det_server import DetServer
 from tests.test_faults import cached_rows
 
@@ -25,21 +25,8 @@ CONCURRENCY = 8
 
 
 def recipe_for(folder, base_url: str, prompts: int):
-    prompts = write_prompts(folder / "prompts.jsonl", [f"Stop question {i}: name thing {i}." for i in range(prompts)])
-    endpoint = {"backend": "openai", "base_url": base_url, "model": "det", "max_concurrency": CONCURRENCY}
-    return write_recipe(
-        folder,
-        {
-            "name": "stop",
-            "prompts": {"path": str(prompts)},
-            "policies": [
-                {"name": n, **endpoint, "params": {"temperature": t}} for n, t in (("cold", 0.2), ("hot", 0.9))
-            ],
-            "samples_per_prompt": 1,
-            "judge": endpoint,
-            "filters": {"min_margin": 0.0, "consistency": False},
-        },
-    )
+    questions = [f"Stop question {i}: name thing {i}." for i in range(prompts)]
+    return two_policy_recipe(folder, base_url, questions, "stop", max_concurrency=CONCURRENCY)
 
 
 def signalled_run(tmp_path, prompts: int, sig: int, *flags: str) -> tuple[int, int, int, int, str]:
