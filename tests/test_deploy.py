@@ -354,6 +354,9 @@ def test_deploy_then_a_worker_runs_the_triggered_deployment_into_a_new_version(t
             "created the process work pool 'rlaif-test'" in result.stderr
             and "deployed rlaif-run/tiny" in result.stdout
         )
+        # the hint runs in a shell without the venv activated (issue 26 item 11): the full path, the API URL
+        worker = f"PREFECT_API_URL={prefect_server} {Path(sys.executable).parent / 'prefect'} worker start --pool rlaif-test"
+        assert worker in " ".join(result.stderr.split())
         deployment = _api(prefect_server, "/deployments/name/rlaif-run/tiny")
         assert deployment["parameters"] == {"recipe_path": str(recipe), "store": str(tmp_path / "store")}
         assert (

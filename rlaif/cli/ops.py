@@ -117,6 +117,16 @@ def _plan(recipe: str, cron, interval, timezone, name, pool, flows, store, param
     return plan
 
 
+def prefect_command() -> str:
+    """The `prefect` command of this installation, as a path a shell without the venv activated finds."""
+    import shlex
+    import sys
+    from pathlib import Path
+
+    installed = Path(sys.executable).parent / "prefect"
+    return shlex.quote(str(installed)) if installed.exists() else "prefect"
+
+
 def deploy(
     recipe: str = typer.Argument(..., help="Recipe YAML file, e.g. recipes/demo.yaml."),
     cron: Optional[str] = CronOption,
@@ -148,15 +158,18 @@ def deploy(
             soft_wrap=True,
         )
     ui = url[: -len("/api")] if url.endswith("/api") else url
+    prefect = prefect_command()
     err.print(
-        f"in {time.perf_counter() - started:.1f} s; start a worker:  prefect worker start --pool {plan.pool}",
+        f"in {time.perf_counter() - started:.1f} s; start a worker:  PREFECT_API_URL={url} {prefect} worker start --pool {plan.pool}",
         highlight=False,
         soft_wrap=True,
+        markup=False,
     )
     err.print(
-        f"run one now:  prefect deployment run '{done[0].full_name}'   (UI: {ui}/deployments)",
+        f"run one now:  PREFECT_API_URL={url} {prefect} deployment run '{done[0].full_name}'   (UI: {ui}/deployments)",
         highlight=False,
         soft_wrap=True,
+        markup=False,
     )
 
 
