@@ -533,3 +533,14 @@ def test_identical_trainings_started_together_train_once(version, tiny_model, mo
     assert said_it_waits and len(trainings) == 1
     assert results["first"].model_id == results["second"].model_id
     assert (results["first"].existed, results["second"].existed) == (False, True)
+
+
+def test_a_new_reward_head_is_one_line_not_a_load_report(tiny_model, capfd):
+    """Issue 26 item 11: transformers' LOAD REPORT (ANSI codes, a MISSING/UNEXPECTED table) on every `train rm`."""
+    from rlaif.training.trl_trainers import new_reward_model
+
+    model = new_reward_model(tiny_model, None)
+    out, err = capfd.readouterr()
+    assert model.config.num_labels == 1
+    assert "LOAD REPORT" not in out + err and "\x1b[" not in out + err
+    assert "rm: a new one-output score head starts from random weights" in err

@@ -204,15 +204,36 @@ def run_sft(job: TrainJob) -> dict:
     )
 
 
+def new_reward_model(path, dtype):
+    """A causal LM as a one-output sequence classifier to train: its new `score` head starts from random weights
+    and its language-model head is dropped, as expected, said in one line instead of transformers' load report."""
+    import sys
+
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=dtype)
+    finally:
+        hf_logging.set_verbosity(before)
+    print(
+        "rm: a new one-output score head starts from random weights (and the language-model head is left out), "
+        "as a reward model's training expects",
+        file=sys.stderr,
+    )
+    return model
+
+
 def run_rm(job: TrainJob) -> dict:
     """A reward model: a sequence classifier with one output trained on the pairs (soft labels optional)."""
-    from transformers import AutoModelForSequenceClassification
     from trl import RewardTrainer
 
     from rlaif.training.soft_labels import SoftRewardTrainer
 
     tokenizer = load_tokenizer(job.model_path)
-    model = AutoModelForSequenceClassification.from_pretrained(job.model_path, num_labels=1, dtype=_dtype(job.device))
+    model = new_reward_model(job.model_path, _dtype(job.device))
     model.config.pad_token_id = tokenizer.pad_token_id
     soft = job.settings.soft_labels == "cross_entropy"
     if not soft:  # hard labels: Bradley-Terry, -log s(r_c - r_r); TRL would add the rows' `margin` (2p - 1, the soft label again)
