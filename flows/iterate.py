@@ -139,9 +139,10 @@ class _Artifacts:
 
 
 def _echo(line: str) -> None:
+    """A line of the loop's progress: into the flow run's log, which Prefect also shows on the console (a print
+    besides it showed every line twice)."""
     from prefect.logging import get_run_logger
 
-    print(line, flush=True)
     get_run_logger().info(line)
 
 
