@@ -54,6 +54,50 @@ def fmt_number(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
 
 
+def tick_texts(values: list[float]) -> list[str]:
+    """Labels for an axis's ticks: each one different and within 0.1% of the axis's span of its value, with the
+    fewest digits that do it; scientific notation for very small or large numbers; -0 reads 0.
+
+    >>> tick_texts([0, 1e-05, 2e-05, 3e-05]), tick_texts([0.001, 0.0012, 0.0014]), tick_texts([0, 0.25, 0.5])
+    (['0', '1e-5', '2e-5', '3e-5'], ['0.001', '0.0012', '0.0014'], ['0', '0.25', '0.5'])
+    >>> tick_texts([1, 2.75, 4.5, 6.25, 8])
+    ['1', '2.75', '4.5', '6.25', '8']
+    """
+    biggest = max((abs(v) for v in values), default=0)
+    span = (max(values) - min(values)) if values else 0
+    scientific = 0 < biggest < 1e-3 or biggest >= 1e6
+    texts: list[str] = []
+    for digits in range(0, 10):
+        texts = [_short(v, digits, scientific) for v in values]
+        close = all(abs(float(t) - v) <= 0.001 * span for t, v in zip(texts, values))
+        if len(set(texts)) == len(texts) and close:
+            return texts
+    return texts
+
+
+def _short(value: float, digits: int, scientific: bool) -> str:
+    """`value` with `digits` decimals (of the mantissa, when `scientific`), trailing zeros dropped."""
+    if abs(value) < 1e-15:
+        return "0"
+    if scientific:
+        mantissa, exponent = f"{value:.{digits}e}".split("e")
+        mantissa = mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
+        return f"{mantissa}e{int(exponent)}"
+    text = f"{value:.{digits}f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return "0" if text in ("-0", "") else text
+
+
+def integer_ticks(lo: float, hi: float, most: int = 5) -> list[float]:
+    """Whole-number ticks from `lo` to `hi` (training steps), at most `most`, evenly stepped.
+
+    >>> integer_ticks(1, 8), integer_ticks(0, 3), integer_ticks(1, 1)
+    ([1, 3, 5, 7], [0, 1, 2, 3], [1])
+    """
+    step = max(1, math.ceil((hi - lo) / (most - 1)))
+    return list(range(int(lo), int(hi) + 1, step))
+
+
 def _frame(title: str, body: str, note: str = "", width: int = WIDTH, height: int = HEIGHT) -> str:
     caption = f'<text x="{LEFT}" y="{height - 6}" class="note">{escape(note)}</text>' if note else ""
     return (
@@ -74,12 +118,10 @@ def _axes(x_label: str, y_label: str, y_max: float, x_ticks: list[tuple[float, s
     """Axes, y grid with 5 ticks from 0 to y_max, the given x ticks (positions in pixels) and labels."""
     bottom, plot_h = HEIGHT - BOTTOM, HEIGHT - BOTTOM - TOP
     parts = [f'<line x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}" class="axis"/>']
-    for i in range(6):
+    for i, text in enumerate(tick_texts([y_max * i / 5 for i in range(6)])):
         y = bottom - plot_h * i / 5
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" class="grid"/>')
-        parts.append(
-            f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{fmt_number(y_max * i / 5)}</text>'
-        )
+        parts.append(f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{text}</text>')
     for x, label in x_ticks:
         parts.append(f'<text x="{x:.1f}" y="{bottom + 14}" text-anchor="middle" class="tick">{escape(label)}</text>')
     parts.append(
@@ -116,7 +158,9 @@ def histogram(
             f'<rect x="{LEFT + i * bar_w + 0.5:.1f}" y="{bottom - h:.1f}" width="{max(bar_w - 1, 0.5):.1f}" height="{h:.1f}" '
             f'fill="{COLORS[color]}"><title>{fmt_number(start)}-{fmt_number(end)}: {count}</title></rect>'
         )
-    ticks = [(LEFT + plot_w * i / 4, fmt_number(lo + (hi - lo) * i / 4)) for i in range(5)]
+    ticks = list(
+        zip([LEFT + plot_w * i / 4 for i in range(5)], tick_texts([lo + (hi - lo) * i / 4 for i in range(5)]))
+    )
     return _frame(title, _axes(x_label, "rows", y_max, ticks) + "".join(bars), note or f"n = {len(values)}")
 
 
@@ -134,7 +178,7 @@ def scatter(points: list[tuple[float, float]], title: str, x_label: str, y_label
         for x, y in points
     )
     diagonal = f'<line x1="{px(0):.1f}" y1="{py(0):.1f}" x2="{px(top):.1f}" y2="{py(top):.1f}" class="diag"/>'
-    ticks = [(px(top * i / 4), fmt_number(top * i / 4)) for i in range(5)]
+    ticks = list(zip([px(top * i / 4) for i in range(5)], tick_texts([top * i / 4 for i in range(5)])))
     return _frame(
         title,
         _axes(x_label, y_label, top, ticks) + diagonal + dots,
@@ -196,17 +240,15 @@ def line(
     px = lambda x: LEFT + plot_w * (x - x_lo) / (x_hi - x_lo)  # noqa: E731
     py = lambda y: bottom - plot_h * (y - lo) / (hi - lo)  # noqa: E731
     parts = [f'<line x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}" class="axis"/>']
-    for i in range(6):
+    y_texts = tick_texts([lo + (hi - lo) * i / 5 for i in range(6)])
+    for i, text in enumerate(y_texts):
         y = bottom - plot_h * i / 5
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" class="grid"/>')
-        parts.append(
-            f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{fmt_number(round(lo + (hi - lo) * i / 5, 4))}</text>'
-        )
-    for i in range(5):
-        x = x_lo + (x_hi - x_lo) * i / 4
-        parts.append(
-            f'<text x="{px(x):.1f}" y="{bottom + 14}" text-anchor="middle" class="tick">{fmt_number(round(x, 2))}</text>'
-        )
+        parts.append(f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{text}</text>')
+    whole = all(float(x).is_integer() for x, _ in points)  # training steps: whole-number ticks only
+    xs = integer_ticks(x_lo, x_hi) if whole else [x_lo + (x_hi - x_lo) * i / 4 for i in range(5)]
+    for x, text in zip(xs, tick_texts(xs)):
+        parts.append(f'<text x="{px(x):.1f}" y="{bottom + 14}" text-anchor="middle" class="tick">{text}</text>')
     parts.append(
         f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 20}" text-anchor="middle" class="label">{escape(x_label)}</text>'
     )
