@@ -306,11 +306,13 @@ def test_the_template_escapes_every_manifest_value_and_shows_every_figure():
     assert f"created - &middot; name {escaped}" in html  # the page header
     assert f"<td>policy {escaped}</td><td>{escaped}-model (openai)</td>" in html  # a summary table
     for row in (
-        "<td>kept</td><td>2</td>",
-        "<td>dropped: inconsistent</td><td>3</td>",
+        "<td>kept preference pairs</td><td>2</td>",
+        "<td>candidate pairs dropped: inconsistent</td><td>3</td>",
+        "<td>candidate pairs (pairs of responses formed before judging)</td>",  # issue 26 item 10: no bare "in" row
         "<td>calls live</td><td>10</td>",
         "<td>tokens completion</td><td>50</td>",
     ):
         assert row in html
+    assert "<td>{" not in html  # no raw dict in a table cell
     assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="plot"') == 6 and "<h2>First 5 pairs</h2>" in html
     assert "<td>0.9</td><td>0.8</td>" in html  # an example's p_chosen and margin

@@ -192,7 +192,7 @@ def extra_plots(tables: dict[str, list[dict]]) -> list[str]:
             )
         )
     agreement = [row["agreement"] for row in tables.get("rankings", []) if row.get("agreement") is not None]
-    if tables.get("rankings"):
+    if agreement:  # only a judge that ranks over several orders has one (not pairwise)
         out.append(
             plots.histogram(
                 agreement,
@@ -236,14 +236,52 @@ def report_template(name: str = "report.html.j2") -> jinja2.Template:
     return env.get_template(name)
 
 
+#: what each of a manifest's `counts` is, as the report's counts table names it
+COUNT_NAMES = {
+    "prompts": "prompts",
+    "generations": "responses sampled",
+    "in": "candidate pairs (pairs of responses formed before judging)",
+    "kept": "kept preference pairs",
+    "prompts_with_pair": "prompts with a kept pair",
+    "judgments": "judgments",
+}
+#: the manifest's counts that are drops by reason, and how the table names them
+DROP_COUNTS = {
+    "prompts_dropped": "prompts dropped before sampling",
+    "responses_dropped": "responses not judged",
+    "dropped": "candidate pairs dropped",
+}
+
+
+def count_table_rows(counts: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The counts table: named figures, and each drop reason on a row of its own (no raw dicts).
+
+    >>> count_table_rows({"in": 4, "kept": 1, "dropped": {"low_margin": 3, "identical": 0}, "responses_dropped": {"truncated": 2}})
+    [('candidate pairs (pairs of responses formed before judging)', 4), ('kept preference pairs', 1), ('responses not judged: truncated', 2), ('candidate pairs dropped: low_margin', 3)]
+    """
+    rows = [
+        (COUNT_NAMES.get(key, key.replace("_", " ")), value)
+        for key, value in counts.items()
+        if not isinstance(value, dict)
+    ]
+    for key, label in DROP_COUNTS.items():
+        rows += [(f"{label}: {reason}", n) for reason, n in (counts.get(key) or {}).items() if n]
+    rows += [
+        (key.replace("_", " "), value)
+        for key, value in counts.items()
+        if isinstance(value, dict) and key not in DROP_COUNTS
+        for value in [", ".join(f"{k} {v}" for k, v in value.items())]
+    ]
+    return rows
+
+
 def summary_tables(
     manifest: dict[str, Any], tables: dict[str, list[dict]], stats: dict[str, Any]
 ) -> list[tuple[str, list[tuple[str, Any]]]]:
     """(title, rows) of each summary table: counts, label statistics, calls, models, sources."""
     counts, calls, tokens = manifest.get("counts") or {}, manifest.get("calls") or {}, manifest.get("tokens") or {}
     origin = version_origin(manifest)
-    count_rows = [(key, value) for key, value in counts.items() if key != "dropped"]
-    count_rows += [(f"dropped: {reason}", n) for reason, n in (counts.get("dropped") or {}).items()]
+    count_rows = count_table_rows(counts)
     count_rows += [(f"{table} rows", len(tables[table])) for table in ("rankings", "feedback") if tables.get(table)]
     models = origin["models"]
     model_rows = [
