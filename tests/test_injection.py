@@ -235,7 +235,9 @@ def judged(spec, filters, tmp_path):
         prompts, generations, spec, filters, CallCache(tmp_path / f"{spec.type}-{filters.judge_address}.sqlite"), stats
     )
     pairs, dropped = select_candidates(outcome, filters)  # no length-bias cap in these filters
-    recipe = Recipe(name="injection", policies=[{"model": "smollm2-135m"}], judge=spec, filters=filters)
+    recipe = Recipe(
+        name="injection", policies=[{"model": "smollm2-135m"}], samples_per_prompt=3, judge=spec, filters=filters
+    )  # 3 responses per prompt, as judged
     totals = RunTotals(prompts=len(prompts), generations=len(generations), dropped=dropped)
     totals.add_outcome(outcome)
     totals.add_kept(pairs)

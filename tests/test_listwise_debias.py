@@ -154,7 +154,7 @@ def listwise(samples: int, policies: int = 1, **judge) -> dict:
     [
         listwise(3, permutations=6),
         listwise(3, permutations=3),
-        listwise(2, permutations=5),
+        listwise(2, permutations=2),
         listwise(3, permutations=2, debias=False),
         listwise(1, 3),
     ],
@@ -162,6 +162,12 @@ def listwise(samples: int, policies: int = 1, **judge) -> dict:
 )
 def test_balanced_or_undebiased_permutations_are_accepted(data):
     parse_recipe(data)
+
+
+def test_more_orders_than_exist_are_refused():
+    """Issue 26 item 9: 5 orders of 2 responses used to be accepted as "all of them" (2) while the summary said 5."""
+    with pytest.raises(RecipeError, match="only 2 distinct orders"):
+        parse_recipe(listwise(2, permutations=5))
 
 
 @pytest.mark.parametrize(

@@ -202,7 +202,7 @@ def read_recipe_yaml(path: str | Path, example: str = "recipes/demo.yaml") -> ob
 
 def check_listwise_orders(recipe):
     """A debiased listwise judge must show each of a prompt's K responses equally often in every slot:
-    `permutations` a multiple of K (or at least K!), else an error naming the fix (a validator of rlaif.config.recipe.Recipe)."""
+    `permutations` a multiple of K (or all K! orders; never more than K!), else an error naming the fix (a validator of rlaif.config.recipe.Recipe)."""
     judge, policies = recipe.judge, len(recipe.policies)
     k = recipe.samples_per_prompt * policies
     count = getattr(judge, "permutations", None)
