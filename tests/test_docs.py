@@ -45,3 +45,23 @@ def test_every_shipped_recipe_loads_and_the_reference_examples_are_shipped_recip
     example = re.search(r"\(`recipes/openai.yaml`\):\n\n```yaml\n(.*?)```", reference, re.S)[1]
     body = "".join(line for line in shipped.splitlines(keepends=True) if not line.startswith("#"))
     assert example == body
+
+
+def test_examples_need_nothing_beside_the_checkout():
+    """Issue 26 item 7: the recipes, the CLI's help and the user docs use files a fresh clone has; the shipped gold
+    sample (data/gold-sample.jsonl, written by the project) is a valid gold file that "pick the longer" does not ace."""
+    from rlaif.cli import app  # noqa: F401 - the help texts below
+    from rlaif.core.gold import load_gold
+    from tests.test_cli import commands
+
+    for path in [*sorted((ROOT / "recipes").rglob("*.yaml")), ROOT / "docs/training.md", ROOT / "docs/operations.md"]:
+        assert "../shared" not in path.read_text(), path
+    for _, command in commands():
+        assert "../shared" not in (command.help or ""), command.name
+        for param in command.params:
+            assert "../shared" not in (getattr(param, "help", None) or ""), (command.name, param.name)
+    for path in re.findall(r"(?<![\w/])(data/[\w.-]+\.jsonl)", (ROOT / "README.md").read_text()):
+        assert (ROOT / path).exists(), path  # the data files the README's commands read
+    pairs = load_gold(ROOT / "data/gold-sample.jsonl")
+    assert len(pairs) == 40
+    assert 15 <= sum(len(p.chosen) < len(p.rejected) for p in pairs) <= 25  # the longer one is not always better

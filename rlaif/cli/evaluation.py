@@ -52,7 +52,7 @@ def eval_policy(
     bias removed, ties count half, with a Wilson 95% interval and the judge's own quality on human
     labels (the recipe's judge.gold) beside it. Model calls go through the store's request cache.
 
-    Example: rlaif eval-policy --model demo-dpo-0123456789ab --baseline smollm2-135m --prompts ../shared/data/prompts-mt-bench/prompts.jsonl --judge recipes/demo.yaml --limit 50
+    Example: rlaif eval-policy --model demo-dpo-0123456789ab --baseline smollm2-135m --prompts data/prompts.jsonl --judge recipes/demo.yaml --limit 50
     """
     from rlaif.config.recipe import load_recipe
     from rlaif.config.settings import store_path
@@ -98,7 +98,7 @@ def eval_rm(
     gold: str = typer.Option(
         ...,
         "--gold",
-        help="JSON Lines of human-labelled pairs: `prompt`, `chosen`, `rejected` (e.g. ../shared/data/*/pairs.jsonl).",
+        help="JSON Lines of human-labelled pairs: `prompt`, `chosen`, `rejected` (e.g. data/gold-sample.jsonl).",
     ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N gold rows."),
     judge: Optional[str] = typer.Option(
@@ -115,7 +115,7 @@ def eval_rm(
     with a Wilson 95% interval, beside 'pick the longer response' and - for a model of the store -
     the quality of the judge that labelled its training data.
 
-    Example: rlaif eval-rm --model demo-rm-0123456789ab --gold ../shared/data/mt-bench-human-sample/pairs.jsonl --limit 100
+    Example: rlaif eval-rm --model demo-rm-0123456789ab --gold data/gold-sample.jsonl
     """
     from rlaif.config.recipe import load_recipe
     from rlaif.config.settings import store_path
@@ -316,7 +316,7 @@ def eval_judge(
     several recipes, a small leaderboard: one column per judge, best agreement first. Calls go
     through the store's request cache; each result is also saved under STORE/evals/.
 
-    Example: rlaif eval-judge recipes/demo.yaml recipes/listwise.yaml --gold ../shared/data/mt-bench-human-sample/pairs.jsonl --limit 50
+    Example: rlaif eval-judge recipes/demo.yaml recipes/listwise.yaml --gold data/gold-sample.jsonl
     """
     from rlaif.config.recipe import load_recipe
     from rlaif.config.settings import store_path
