@@ -188,11 +188,12 @@ def _terminated_exits() -> Iterator[None]:
 
 
 def _serve(server: tuple[subprocess.Popen, str]) -> Iterator[str]:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
     proc, url = server
     try:
-        with _terminated_exits(), temporary_settings(updates={PREFECT_API_URL: url}):
+        # no "View at <url>" line: the run's own server has no UI and stops with the run (the link would not open)
+        with _terminated_exits(), temporary_settings(updates={PREFECT_API_URL: url, PREFECT_UI_URL: ""}):
             os.environ["PREFECT_API_URL"] = url
             yield url
     finally:
