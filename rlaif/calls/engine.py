@@ -258,7 +258,9 @@ def _next_pass(
     if wait is None:
         return []
     asked = _asked_wait(failed, results, backend)
-    if asked > MAX_RETRY_AFTER_S:  # a backend without a breaker (or none set): the pass says it
+    if (
+        asked > MAX_RETRY_AFTER_S
+    ):  # the call that asked came last in its pass (nothing refused after it), or no breaker
         raise RunIncomplete(_asked_message(label, backend, asked, len(failed), stats, cache))
     wait = max(wait, asked)
     again = failed[: retry.left()]

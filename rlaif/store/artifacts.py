@@ -265,9 +265,11 @@ def discard_workdir(workdir: str | Path) -> None:
         release(fd)
 
 
-def _write_failed(kind: ArtifactKind, store: str | Path, what: str, exc: OSError, written: int = 0) -> StoreError:
+def _write_failed(kind: ArtifactKind, store: str | Path, what: str, exc: OSError, workdir: Path) -> StoreError:
+    """The StoreError of a failed write into `workdir` (called before it is discarded: a full disk says how much
+    had been written)."""
     if out_of_space(exc):
-        return space_error(kind.folder(store), f"{kind.noun} {what}", written)
+        return space_error(kind.folder(store), f"{kind.noun} {what}", folder_size(workdir))
     return StoreError(
         f"could not write {kind.noun} {what} to {kind.folder(store)}: {exc} - check that the store folder is writable"
     )
@@ -279,9 +281,9 @@ def discarded_on_error(kind: ArtifactKind, store: str | Path, workdir: Path, wha
     try:
         yield
     except OSError as exc:
-        written = folder_size(workdir)
+        failed = _write_failed(kind, store, what, exc, workdir)
         discard_workdir(workdir)
-        raise _write_failed(kind, store, what, exc, written) from None
+        raise failed from None
     except BaseException:
         discard_workdir(workdir)
         raise
@@ -316,11 +318,11 @@ def commit(
         os.rename(workdir, target)
         fsync(folder)
     except OSError as exc:
-        written = folder_size(workdir)
+        failed = _write_failed(kind, store, artifact_id, exc, workdir)
         discard_workdir(workdir)
         if find(kind, store, artifact_id) is not None:  # another process committed the same artifact first
             return target, False
-        raise _write_failed(kind, store, artifact_id, exc, written) from None
+        raise failed from None
     except BaseException:
         discard_workdir(workdir)
         raise

@@ -56,17 +56,13 @@ def size_text(count: int | None) -> str:
     return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
 
 
-RESUMES = (
-    "Nothing was committed, and every finished model call is kept in the store's request cache - free some space "
-    "there (or give another --store) and run the same command again: it resumes without repeating a call."
-)
-
-
-def space_error(where: str | Path, writing: str, needs: int | None = None, then: str = RESUMES) -> StoreError:
-    """The StoreError of a write under `where` that found its disk full; `needs`: bytes it had written when it failed."""
-    need = f"; it had written {size_text(needs)} when it failed and needs more" if needs else ""
+def space_error(where: str | Path, writing: str, written: int | None = None) -> StoreError:
+    """The StoreError of a write under `where` that found its disk full; `written`: bytes it had written by then."""
+    done = f"; it had written {size_text(written)} when it failed and needs more" if written else ""
     return StoreError(
-        f"the disk holding {where} is full: writing {writing} failed ({size_text(free_space(where))} free{need}). {then}"
+        f"the disk holding {where} is full: writing {writing} failed ({size_text(free_space(where))} free{done}). "
+        "Nothing was committed, and every finished model call is kept in the store's request cache - free some space "
+        "there (or give another --store) and run the same command again: it resumes without repeating a call."
     )
 
 
