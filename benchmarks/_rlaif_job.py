@@ -58,6 +58,7 @@ def recipe_data(
         "judge": {**server, "type": "pairwise"} if judge else {**server},
         # prompts are synthetic and distinct, echo responses alike: measure the calls, not the filters
         "filters": {"dedup_prompts": False, "response_near_duplicate": None},
+        "min_verdict_share": 0,  # llm-katan's echo gives no verdict: commit its judgments as judge_failed, as before
     }
 
 

@@ -63,6 +63,7 @@ def api_recipe(prompts: Path, base_url: str, model: str) -> dict:
         "samples_per_prompt": 1,
         "judge": endpoint,
         "filters": {"consistency": False, "min_margin": 0.0, "drop_truncated": False},
+        "min_verdict_share": 0,  # llm-katan's echo gives no verdict: commit its judgments as judge_failed
     }
 
 
