@@ -19,7 +19,6 @@ the filter the note wins every kept pair it is in; with it (the default) no kept
 from __future__ import annotations
 
 import codecs
-
 import math
 import re
 
