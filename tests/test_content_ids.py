@@ -68,6 +68,30 @@ def test_real_model_into_two_fresh_stores_gives_the_same_id(tmp_path):
     assert manifest["calls"]["live"] == 2 * 2 + 2 * 2 and manifest["run"]["live_latency_s"] > 0
 
 
+@pytest.mark.slow
+def test_torch_threads_change_speed_not_the_id(tmp_path):
+    """`threads` (torch's CPU threads) is how fast, not what: 1 and 2 threads give the same generations and id."""
+    prompts = write_prompts(tmp_path / "prompts.jsonl", ["Say hi.", "Name a colour."])
+
+    def with_threads(threads: int):
+        model = {"model": "smollm2-135m", "threads": threads}
+        return parse_recipe(
+            {
+                "name": "ids-threads",
+                "prompts": {"path": str(prompts)},
+                "policies": [{"name": "smol", **model, "params": {"temperature": 1.0, "max_tokens": 12, "seed": 5}}],
+                "samples_per_prompt": 2,
+                "judge": {**model, "template": str(ROOT / "rlaif/judges/prompts/pairwise_judge.j2")},
+                "filters": {"drop_truncated": False},
+            }
+        )
+
+    one, _, _, _ = run_recipe(with_threads(1), tmp_path / "a")
+    two, created, manifest, _ = run_recipe(with_threads(2), tmp_path / "b")
+    assert created and manifest["calls"]["live"] == 2 * 2 + 2 * 2  # the second store computed every call anew
+    assert one == two and manifest["recipe"]["judge"]["threads"] == 2  # recorded, left out of the id
+
+
 def test_delivery_settings_stay_out_of_the_id_and_outputs_settings_stay_in(tmp_path):
     """Retry passes, allow_incomplete, the store folder and an endpoint's concurrency / timeout /
     client retries change how calls are delivered, not what they return: same id. A sampling

@@ -58,3 +58,27 @@ def test_multi_token_option_is_a_clear_error(backend):
 
 def test_judge_spec_defaults_use_the_builtin_model():
     assert PairwiseJudge().model == "smollm2-135m" and PairwiseJudge().backend == "transformers"
+
+
+def test_torch_threads_default_to_half_the_cores_not_every_core(monkeypatch):
+    """Issue 26 item 1: torch's own default (every core) collapsed on a shared machine (benchmarks/cpu_threads.py)."""
+    import torch
+
+    from rlaif.core.cpu import default_threads
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
+    assert default_threads() == 4
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
+    assert default_threads() == 1
+    monkeypatch.undo()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(7)
+        engine = TransformersBackend(PolicySpec())  # threads unset
+        engine.ensure_loaded()
+        assert torch.get_num_threads() == default_threads()
+        engine.close()
+        TransformersBackend(PolicySpec(threads=3)).ensure_loaded()
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)

@@ -29,14 +29,14 @@ class TransformersBackend(Backend):
             raise BackendError(
                 f"transformers backend needs torch and transformers ({exc}) - run: pip install torch==2.13.0 transformers"
             ) from None
+        from rlaif.core.cpu import default_threads
         from rlaif.weights.resolve import check_local_model, resolve_model
 
         store = getattr(self, "store", None)  # the run's store (rlaif.backends.BackendPool); None: the default store
         check_local_model(
             self.spec.model, store
         )  # an unknown name lists the aliases instead of a Hub connection traceback
-        if self.spec.threads:
-            torch.set_num_threads(self.spec.threads)
+        torch.set_num_threads(self.spec.threads or default_threads())  # not all cores: that collapses when shared
         path = resolve_model(self.spec.model, store)  # an alias, a trained model id of the store, or a path
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = "auto" if self.spec.dtype == "auto" else getattr(torch, self.spec.dtype)

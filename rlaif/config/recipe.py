@@ -101,7 +101,9 @@ class ModelSpec(Strict):
     )
     batch_size: int = Field(8, ge=1, description="Prompts per forward pass (transformers backend).")
     threads: int | None = Field(
-        None, ge=1, description="torch CPU threads (transformers backend); default: torch's own (all cores)."
+        None,
+        ge=1,
+        description="torch CPU threads (transformers backend); default: half the cores (at least 1): torch's own default, every core, collapses when the machine is shared. Not in the version id: any count gives the same generations.",
     )
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field(
         "float32", description="Weights dtype (local engines: transformers, vllm)."

@@ -69,7 +69,8 @@ DELIVERY_ENGINE_SETTINGS = (
     "gpu_memory_utilization",
     "tensor_parallel_size",
     "vllm_env",
-)  # vLLM engine capacity and location
+    "threads",
+)  # vLLM engine capacity and location; torch's CPU threads (speed only: the same generations with any count)
 
 
 def hashed_recipe(recipe: Any) -> Any:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rlaif.config.recipe_checks import read_yaml_file
+from rlaif.core.cpu import default_threads
 from rlaif.core.errors import RecipeError
 from rlaif.training import ALGORITHMS
 
@@ -249,7 +249,7 @@ def check_soft_dpo_options(settings: TrainSettings, where: str = "training setti
 
 def torch_threads(settings: TrainSettings) -> int:
     """Threads for torch on CPU: the setting, else half the cores (1 thread beat 2 on a 2-core box)."""
-    return settings.threads or max(1, (os.cpu_count() or 2) // 2)
+    return settings.threads or default_threads()
 
 
 def device_defaults(device: str) -> dict[str, Any]:
