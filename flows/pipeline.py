@@ -8,11 +8,17 @@ cache lives in the store, so task retries and re-runs never repeat a finished mo
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from prefect import flow, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
 from prefect.states import Failed
 
 from rlaif.config.recipe import load_recipe
@@ -24,6 +30,9 @@ from rlaif.pipeline import runner
 from rlaif.pipeline.incremental import NothingNew
 from rlaif.pipeline.run import live_run, start_run
 from rlaif.pipeline.summary import summary_lines
+
+#: the summary's log record carries this attribute: `rlaif run` prints the summary itself and keeps it off Prefect's console
+SUMMARY_RECORD = "rlaif_summary"
 
 # One task per step kind, each wrapping the library step of the same name (rlaif/pipeline/runner.py). A task
 # takes plain values (the run's work folder, indices) and returns plain values: an RlaifError is
@@ -82,23 +91,65 @@ TASKS = {
 class PrefectSteps:
     """The driver's executor here (rlaif.pipeline.executors.Steps): each step as its kind's task, submitted to the
     flow's task runner, after the tasks it waits for. With `shards` (engine ray: rlaif.pipeline.executors_ray.RaySteps)
-    sampling and judging go to its Ray workers instead; prompts, finish and commit stay tasks of the flow."""
+    sampling and judging go to its Ray workers instead; prompts, finish and commit stay tasks of the flow.
+
+    The share of steps done is the flow run's progress artifact `rlaif-run-progress`."""
 
     def __init__(self, shards=None) -> None:
         self.shards, self.concurrent = shards, shards is not None
+        self.progress = _StepProgress()
 
     def submit(self, kind: str, fn, args: tuple, after=()):
         if self.shards is not None and kind in ("sample", "judge"):
-            return self.shards.submit(kind, fn, args, after)
+            handle = self.shards.submit(kind, fn, args, after)
+            handle.add_done_callback(self.progress.step_done)
+            return handle
         if self.shards is not None and kind == "finish":
             self.shards.release()  # the shards' calls merged into the store's cache before the driver judges
         plain = (args[0].work.as_posix(), *args[1:])  # the run -> its work folder (a plain value)
-        return _Handle(TASKS[kind].submit(*plain, wait_for=[handle.future for handle in after]))
+        future = TASKS[kind].submit(*plain, wait_for=[handle.future for handle in after])
+        future.add_done_callback(self.progress.step_done)
+        return _Handle(future)
+
+    def expect(self, steps: int) -> None:
+        self.progress.start(steps)
 
     def stop(self) -> None:
         """The tasks run here, on the run's backend pool (stopped by the caller); Ray shard workers are stopped."""
         if self.shards is not None:
             self.shards.stop()
+
+
+class _StepProgress:
+    """The progress artifact of the flow run: steps done / steps the run submits in all. The UI's progress bar is
+    not worth failing a run for: when Prefect cannot take it, the run goes on without it."""
+
+    def __init__(self) -> None:
+        self.done, self.total, self.artifact = 0, 0, None
+        self.lock = threading.Lock()
+
+    def start(self, total: int) -> None:
+        with self.lock:
+            self.total = total
+            try:
+                self.artifact = create_progress_artifact(
+                    self._percent(), key="rlaif-run-progress", description=f"rlaif run: steps done of {total}"
+                )
+            except Exception:  # noqa: BLE001 - no progress bar in the UI; the run goes on
+                self.artifact = None
+
+    def step_done(self, _future) -> None:
+        with self.lock:
+            self.done += 1
+            if self.artifact is None:
+                return
+            try:
+                update_progress_artifact(self.artifact, self._percent())
+            except Exception:  # noqa: BLE001
+                self.artifact = None
+
+    def _percent(self) -> float:
+        return min(100.0, 100.0 * self.done / self.total) if self.total else 0.0
 
 
 class _Handle:
@@ -119,12 +170,10 @@ def _raised(value):
 
 @task(cache_policy=NO_CACHE)
 def report_task(store: Path, version_id: str) -> Path | None:
-    """Write the version's HTML report beside it (STORE/reports/<id>.html) and post it as artifacts.
+    """Write the version's HTML report beside it (STORE/reports/<id>.html) and post its figures and plots as an artifact.
 
     The version is already committed: a report that cannot be written is logged, not fatal.
     """
-    from prefect.logging import get_run_logger
-
     from rlaif.core.errors import RlaifError
     from rlaif.publish.report import report_markdown, write_report
 
@@ -136,12 +185,7 @@ def report_task(store: Path, version_id: str) -> Path | None:
     create_markdown_artifact(
         key="rlaif-dataset-report",
         markdown=report_markdown(store, version_id, path),
-        description=f"Key figures of {version_id}",
-    )
-    create_link_artifact(
-        key="rlaif-dataset-report-html",
-        link=path.resolve().as_uri(),
-        link_text=f"{version_id} report (HTML with plots)",
+        description=f"Key figures and plots of {version_id}",
     )
     return path
 
@@ -186,6 +230,7 @@ def rlaif_run(
     report = report_task(run.store, version_id)
     if report:
         lines.insert(-1, f"report: {report}")  # the summary still ends in the version id
+    get_run_logger().info("\n".join(lines), extra={SUMMARY_RECORD: True})
     create_markdown_artifact(
         key="rlaif-run-summary", markdown="## rlaif run\n\n" + "\n".join(f"- {line}" for line in lines)
     )

@@ -7,7 +7,8 @@ module only runs it as a Prefect task and posts what it did as artifacts:
 - `rlaif-train-metrics`: a table of the per-step metrics (step, loss, reward_accuracy, kl, mean_reward, ...)
   from the model folder's metrics.jsonl;
 - `rlaif-train-summary`: Markdown with the key figures (model id, dataset version and its judge quality,
-  final metrics) and `rlaif-train-report`: a link to the model's HTML report with the plots.
+  final metrics) and a plot per metric (SVG images inline: a `file://` link to the HTML report would not open
+  from the UI, so its path is named instead).
 
 Tasks take and return plain values (store path, dataset id, algorithm, model name, config path,
 overrides dict, model id). Start it the way `rlaif run` starts its flow, with a Prefect API of its own
@@ -26,7 +27,6 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import (
-    create_link_artifact,
     create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
@@ -117,7 +117,7 @@ def train_task(
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, retry_condition_fn=_io_error)
 def artifacts_task(store: str, model_id: str) -> str | None:
-    """Post the per-step metrics table, the summary and a link to the HTML report (written if missing);
+    """Post the per-step metrics table and the summary with its plots (the HTML report written if missing);
     returns the report's path. The model is committed: a report that cannot be written is logged, not fatal."""
     from prefect.logging import get_run_logger
 
@@ -143,15 +143,9 @@ def artifacts_task(store: str, model_id: str) -> str | None:
             report = None
     create_markdown_artifact(
         key="rlaif-train-summary",
-        markdown=training_markdown(manifest, report),
+        markdown=training_markdown(manifest, report, rows),
         description=f"Trained model {model_id}",
     )
-    if report:
-        create_link_artifact(
-            key="rlaif-train-report",
-            link=report.resolve().as_uri(),
-            link_text=f"{model_id} training report (HTML with plots)",
-        )
     return str(report) if report else None
 
 

@@ -60,6 +60,9 @@ class Recording(InProcess):
         self.names[id(handle)] = step
         return handle
 
+    def expect(self, steps):
+        self.expected = steps
+
     names: dict = {}
 
 
@@ -83,6 +86,7 @@ def test_api_runs_sample_every_policy_at_once_and_judge_each_chunk_when_its_samp
         (("finish",), []),
         (("commit",), []),
     ]
+    assert steps.expected == len(steps.calls)  # the progress total the executor is told
     for step, after, _ in steps.calls:  # a step starts only after what it waits for has ended
         for before in after:
             assert steps.events.index(("end", before)) < steps.events.index(("start", step))
@@ -105,6 +109,7 @@ def test_local_runs_go_one_step_at_a_time_policy_major(tmp_path, fake_backends):
         ("finish",),
         ("commit",),
     ]
+    assert steps.expected == len(steps.calls)
     assert all(kind == ("start", "end")[i % 2] for i, (kind, _) in enumerate(steps.events))  # never two at once
 
 

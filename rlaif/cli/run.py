@@ -86,6 +86,7 @@ def run(
             ):  # the run's own Prefect server, stopped with it even on SIGTERM/SIGKILL (flows/server.py)
                 from rlaif.flows.pipeline import rlaif_run
 
+                _summary_off_the_console()
                 result = rlaif_run(
                     recipe_path=recipe,
                     store=str(where),
@@ -98,6 +99,20 @@ def run(
         fail(exc)
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def _summary_off_the_console() -> None:
+    """The flow logs its summary (the UI and a worker's output show it); `rlaif run` prints it itself, once, on stdout,
+    so Prefect's console handler leaves that record out."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    from rlaif.flows.pipeline import SUMMARY_RECORD
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler):
+            handler.addFilter(lambda record: not getattr(record, SUMMARY_RECORD, False))
 
 
 def _run_in_process(parsed, store, limit: Optional[int], chunk_size: int) -> list[str]:

@@ -22,6 +22,9 @@ class Steps(Protocol):
     def stop(self) -> None:
         """Ctrl-C or SIGTERM: stop the steps' work that the run's backend pool does not reach (other processes)."""
 
+    def expect(self, steps: int) -> None:
+        """How many steps the run submits in all, the first included (told once its chunks are known): a progress total."""
+
 
 class InProcess:
     """The executor of the library and `rlaif run --no-prefect`: steps in threads of this process."""
@@ -41,6 +44,9 @@ class InProcess:
 
     def stop(self) -> None:
         """Nothing of its own: its steps call the run's backend pool, which the caller stops."""
+
+    def expect(self, steps: int) -> None:
+        """Nothing: the CLI's progress bars follow the model calls themselves (rlaif.core.progress)."""
 
     def close(self) -> None:
         self.threads.shutdown(wait=True)

@@ -122,6 +122,9 @@ class RaySteps:
             except Exception:  # noqa: BLE001 - dead or stuck: nothing of it may send again
                 self.ray.kill(worker)
 
+    def expect(self, steps: int) -> None:
+        """Nothing: under Prefect, PrefectSteps (which wraps this) keeps the run's progress artifact."""
+
     def release(self) -> None:
         """Stop the workers and merge their cache files into the store's cache (also after a failure: a re-run resumes)."""
         workers, self.workers = [worker for group in self.workers.values() for worker in group], {}

@@ -295,6 +295,7 @@ def drive(
 
     try:
         chunks = step("prompts", prompt_chunks, (run, limit))  # duplicates, eval overlap: dropped before any call
+        steps.expect(planned_steps(run, chunks))
         _sample_and_judge(run, steps, chunks)
         if after_chunks:
             after_chunks(run)
@@ -308,6 +309,12 @@ def drive(
     finally:
         if own:
             steps.close()
+
+
+def planned_steps(run: Run, chunks: list[int]) -> int:
+    """How many steps `drive` submits: the prompts, each chunk sampled by each policy, each chunk judged (when the
+    judge goes chunk by chunk), the finish and the commit."""
+    return 1 + len(chunks) * len(run.recipe.policies) + (len(chunks) if run.chunked else 0) + 2
 
 
 def executor_of(run: Run, limit: int | None = None) -> Steps:
