@@ -3,6 +3,7 @@ the CLI, a real headless-Chromium render, and the report task at the end of the 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -68,6 +69,10 @@ def test_report_has_plots_escapes_text_and_leaves_the_version_alone(version):
     )
     assert "default-src 'none'" in html
     assert "inconsistent" in html and "n = 9 pairs" in html and "logit shift +0.40" in html
+    # the pairs' figures: 3 decimals in cells that never wrap mid-number (issue 26 item 10)
+    figures = re.findall(r'<td class="num">(.*?)</td>', html)
+    assert figures and all(re.fullmatch(r"-?\d\.\d{3}|n/a", f) for f in figures), figures
+    assert ".ex td.num{white-space:nowrap" in html
     assert folder_digest(version_path(store, version_id)) == before
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
 
@@ -215,6 +220,49 @@ def test_headless_chromium_renders_the_report(version, tmp_path):
         assert painted > 300, f"no {name} plot pixels in the screenshot"
 
 
+def axis_labels(dom: str) -> list[tuple[str, str, list[str]]]:
+    """(plot title, axis, its tick labels in order) for every plot of a DOM that Chromium rendered."""
+    found = []
+    for svg in re.findall(r'<svg [^>]*class="plot".*?</svg>', dom, flags=re.S):
+        title = re.search(r"<title>(.*?)</title>", svg).group(1)
+        for axis, anchor in (("y", "end"), ("x", "middle")):
+            labels = re.findall(rf'<text [^>]*text-anchor="{anchor}" class="tick">(.*?)</text>', svg)
+            found.append((title, axis, labels))
+    return found
+
+
+@needs_chromium
+def test_no_axis_of_either_report_repeats_a_label_in_chromium(version, tmp_path):
+    """Issue 26 item 10: axes read "0 0 0 0 0" (a learning rate), "0.001 0.001 0 0" and "-0" (small rewards),
+    steps ticked at 1.75. The pages as Chromium renders them: no axis repeats a label, steps are whole."""
+    from rlaif.training.report import write_folder_report
+    from tests.test_train_report import model_folder
+
+    store, version_id = version
+    small = [
+        {
+            "step": n,
+            "loss": 0.6931 - n * 1e-4,
+            "mean_reward": (0.001, 0.0012, 0.0009, -0.0003)[n % 4],
+            "kl": n * 1e-6,
+            "reward_accuracy": 0.5,
+            "learning_rate": 1e-5 * (1 - (n - 1) / 8),
+            "epoch": n / 8,
+        }
+        for n in range(1, 8)
+    ]
+    pages = [write_report(store, version_id), write_folder_report(model_folder(tmp_path, small))]
+    for page in pages:
+        dom = chromium(tmp_path, page, "--dump-dom")
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        axes = axis_labels(dom.stdout)
+        assert len([labels for _, _, labels in axes if labels]) >= 4, axes
+        for title, axis, labels in axes:
+            assert len(set(labels)) == len(labels) and "-0" not in labels, (page.name, title, axis, labels)
+            if page.name == "report.html" and axis == "x":  # training steps
+                assert all(float(label).is_integer() for label in labels), (title, labels)
+
+
 @needs_chromium
 def test_render_check_catches_a_script_error(version, tmp_path):
     store, version_id = version
@@ -236,11 +284,16 @@ from rlaif.backends import BACKENDS
 BACKENDS["transformers"] = "tests.fakes:FakeBackend"  # the scripted fake in place of the real model
 from rlaif.flows.pipeline import rlaif_run
 result = rlaif_run(recipe_path=sys.argv[1], store=sys.argv[2])
-keys = ["rlaif-dataset-report", "rlaif-dataset-report-html"]
+from prefect.logging.handlers import APILogWorker
+APILogWorker.drain_all(timeout=30)  # the flow run's logs, sent
+keys = ["rlaif-dataset-report", "rlaif-dataset-report-html"]  # the second no longer posted: a file:// link
 with get_client(sync_client=True) as client:
     artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+    progress = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["rlaif-run-progress"])))
+    logs = [log.message for log in client.read_logs(limit=200)]
 mine = {a.key: str(a.data) for a in artifacts if result["version_id"] in str(a.data)}  # the database outlives runs
-print(json.dumps({"result": result, "artifacts": mine}, default=str))
+out = {"result": result, "artifacts": mine, "progress": [a.data for a in progress], "logs": logs}
+print(json.dumps(out, default=str))
 """
 
 
@@ -285,7 +338,13 @@ def test_flow_writes_the_report_and_posts_it_as_artifacts(tmp_path):
     assert (
         version_id in artifacts["rlaif-dataset-report"] and "| kept pairs | 0 |" in artifacts["rlaif-dataset-report"]
     )
-    assert report.resolve().as_uri() in artifacts["rlaif-dataset-report-html"]
+    assert "rlaif-dataset-report-html" not in artifacts and str(report) in artifacts["rlaif-dataset-report"]
+    images = re.findall(r"\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)", artifacts["rlaif-dataset-report"])
+    assert len(images) >= 6 and all(base64.b64decode(i).startswith(b"<svg") for i in images)  # the plots, inline
+    # issue 26 item 2: the run's progress in the UI, and its summary (ending in the version id) in the flow run's log
+    assert out["progress"] == [100.0], out["progress"]
+    summaries = [log for log in out["logs"] if log.endswith(f"version: {version_id}")]
+    assert len(summaries) == 1 and "calls: live" in summaries[0], out["logs"]
 
 
 def test_the_template_escapes_every_manifest_value_and_shows_every_figure():
@@ -315,4 +374,4 @@ def test_the_template_escapes_every_manifest_value_and_shows_every_figure():
         assert row in html
     assert "<td>{" not in html  # no raw dict in a table cell
     assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="plot"') == 6 and "<h2>First 5 pairs</h2>" in html
-    assert "<td>0.9</td><td>0.8</td>" in html  # an example's p_chosen and margin
+    assert '<td class="num">0.900</td><td class="num">0.800</td>' in html  # an example's p_chosen and margin

@@ -188,7 +188,9 @@ def test_markdown_summary_has_the_key_figures(tmp_path):
         "| final loss | 0.52 |",
     ):
         assert row in text
-    assert str(tmp_path / "report.html") in text
+    assert str(tmp_path / "report.html") in text and "data:image" not in text
+    with_plots = training_markdown(manifest(), None, STEPS)
+    assert with_plots.count("](data:image/svg+xml;base64,") == 5  # loss, reward accuracy, kl, mean reward, lr
 
 
 def committed_model(store: Path) -> str:

@@ -8,7 +8,10 @@ still gets a full report.
 
 from __future__ import annotations
 
+import base64
+import html
 import math
+import re
 from html import escape
 
 WIDTH, HEIGHT = 440, 260
@@ -262,3 +265,16 @@ def line(
         for x, y in points
     ]
     return _frame(title, "".join(parts), note or f"{len(points)} points; last {points[-1][1]:.4g}")
+
+
+def markdown_image(svg: str) -> str:
+    """A plot as a Markdown image (a Prefect artifact shows it): its title as the alt text, the SVG as a base64
+    data URI, so no script of it runs and nothing is fetched.
+
+    >>> markdown_image('<svg><title>loss [x]</title></svg>')[:40]
+    '![loss (x)](data:image/svg+xml;base64,PH'
+    """
+    found = re.search(r"<title>(.*?)</title>", svg)
+    title = html.unescape(found.group(1)) if found else "plot"
+    alt = title.replace("[", "(").replace("]", ")")
+    return f"![{alt}](data:image/svg+xml;base64,{base64.b64encode(svg.encode('utf-8')).decode('ascii')})"

@@ -331,17 +331,26 @@ def _clip(text: str) -> str:
 
 
 def example_rows(pairs: list[dict]) -> list[tuple[Any, ...]]:
-    """The first pairs as (prompt, chosen, rejected, p_chosen, margin), texts clipped."""
+    """The first pairs as (prompt, chosen, rejected, p_chosen, margin), texts clipped, figures to 3 decimals."""
     return [
         (
             _clip(text_of(p["prompt"])),
             _clip(text_of(p["chosen"])),
             _clip(text_of(p["rejected"])),
-            p.get("p_chosen"),
-            p.get("margin"),
+            _figure(p.get("p_chosen")),
+            _figure(p.get("margin")),
         )
         for p in pairs[:EXAMPLES]
     ]
+
+
+def _figure(value: Any) -> str:
+    """A probability or margin with 3 decimals (a cell of its own that never wraps); "n/a" where a row has none.
+
+    >>> _figure(0.5153846153846154), _figure(None)
+    ('0.515', 'n/a')
+    """
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "n/a"
 
 
 def render_report(manifest: dict[str, Any], tables: dict[str, list[dict]]) -> str:
@@ -387,12 +396,21 @@ def _md(value: Any) -> str:
 
 
 def report_markdown(store: str | Path, version_id: str, path: Path) -> str:
-    """Key figures of a version as Markdown (for a Prefect artifact), pointing at the HTML report."""
+    """Key figures and plots of a version as Markdown for a Prefect artifact: the UI shows both (each plot an SVG
+    image in a data URI: no script runs in an image, nothing is fetched). A `file://` link would not open from the
+    UI, so the HTML report is named by its path on the machine that ran the flow, with the command that writes it
+    anywhere."""
     manifest = load_manifest(store, version_id)
-    stats = version_stats(manifest, read_table_or_empty(store, version_id, "pairs"))
+    tables = {name: read_table_or_empty(store, version_id, name) for name in REPORT_TABLES}
+    stats = version_stats(manifest, tables["pairs"])
     counts = manifest.get("counts") or {}
     rows = [("kept pairs", counts.get("kept")), ("candidate pairs", counts.get("in"))]
     rows += [(f"dropped: {reason}", n) for reason, n in (counts.get("dropped") or {}).items() if n]
     rows += list(stats.items())
     table = "\n".join(f"| {_md(key)} | {_md(value)} |" for key, value in rows)
-    return f"## Dataset report: {_md(version_id)}\n\n| figure | value |\n|---|---|\n{table}\n\nHTML report with plots: `{_md(path)}`\n"
+    images = "\n\n".join(plots.markdown_image(svg) for svg in figures(manifest, tables, stats))
+    return (
+        f"## Dataset report: {_md(version_id)}\n\n| figure | value |\n|---|---|\n{table}\n\n### Plots\n\n{images}\n\n"
+        f"HTML report with plots: `{_md(path)}` on the machine that ran this flow "
+        f"(`rlaif datasets report {_md(version_id)} --out FILE` writes it anywhere the store is).\n"
+    )

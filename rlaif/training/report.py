@@ -217,8 +217,9 @@ def _md(value: Any) -> str:
     return escape(figure(value)).replace("|", "\\|")
 
 
-def training_markdown(manifest: dict[str, Any], report: Path | None = None) -> str:
-    """Key figures of a trained model as Markdown (the Prefect summary artifact)."""
+def training_markdown(manifest: dict[str, Any], report: Path | None = None, steps: list[dict[str, Any]] = ()) -> str:
+    """Key figures of a trained model and a plot per logged metric (`steps`: metrics.jsonl) as Markdown, for the
+    Prefect summary artifact (the UI shows the plots; a `file://` link to the HTML report would not open there)."""
     dataset = manifest.get("dataset") or {}
     rows = [
         ("model", manifest.get("id")),
@@ -235,5 +236,8 @@ def training_markdown(manifest: dict[str, Any], report: Path | None = None) -> s
     ]
     rows += [(f"final {key}", value) for key, value in flat(manifest.get("metrics"))]
     table = "\n".join(f"| {_md(key)} | {_md(value)} |" for key, value in rows)
-    tail = f"\n\nHTML report with plots: `{_md(report)}`\n" if report else "\n"
-    return f"## Trained model: {_md(manifest.get('id'))}\n\n| figure | value |\n|---|---|\n{table}{tail}"
+    images = "\n\n".join(plots.markdown_image(svg) for svg in metric_plots(steps)) if steps else ""
+    tail = f"\n\n### Plots\n\n{images}" if images else ""
+    if report:
+        tail += f"\n\nHTML report with plots: `{_md(report)}` on the machine that ran this flow"
+    return f"## Trained model: {_md(manifest.get('id'))}\n\n| figure | value |\n|---|---|\n{table}{tail}\n"
