@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -261,6 +262,84 @@ def test_no_axis_of_either_report_repeats_a_label_in_chromium(version, tmp_path)
             assert len(set(labels)) == len(labels) and "-0" not in labels, (page.name, title, axis, labels)
             if page.name == "report.html" and axis == "x":  # training steps
                 assert all(float(label).is_integer() for label in labels), (title, labels)
+
+
+ARTIFACT_SCRIPT = """
+import sys
+from prefect.artifacts import create_markdown_artifact
+from rlaif.publish.report import report_markdown, write_report
+store, version_id = sys.argv[1], sys.argv[2]
+print(create_markdown_artifact(markdown=report_markdown(store, version_id, write_report(store, version_id)), key="probe"))
+"""
+
+
+def wait_for_health(url: str, server: subprocess.Popen, log: Path) -> None:
+    import urllib.request
+
+    for _ in range(240):
+        assert server.poll() is None, log.read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"no Prefect server at {url} after 2 minutes: {log.read_text()[-3000:]}")
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_the_prefect_ui_shows_the_report_artifact_s_plots(version, tmp_path):
+    """Issue 26 item 3: the artifact's plots, as `make server`'s UI renders them in Chromium (a file:// link did not open)."""
+    from rlaif.core.processes import free_port
+
+    store, version_id = version
+    port = free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
+    prefect = Path(sys.executable).parent / "prefect"
+    with open(tmp_path / "server.log", "wb") as log:
+        server = subprocess.Popen(
+            [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=log
+        )
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}/api/health", server, tmp_path / "server.log")
+        posted = subprocess.run(
+            [sys.executable, "-c", ARTIFACT_SCRIPT, str(store), version_id],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,  # the client waits for the server to answer
+        )
+        assert posted.returncode == 0, posted.stderr[-3000:]
+        artifact = posted.stdout.strip().splitlines()[-1]
+        page = f"http://127.0.0.1:{port}/artifacts/artifact/{artifact}"
+        dom = subprocess.run(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--virtual-time-budget=30000",
+                "--dump-dom",
+                page,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    plots_in_report = write_report(store, version_id).read_text().count('class="plot"')
+    assert version_id in dom.stdout and dom.stdout.count('<img src="data:image/svg+xml;base64,') == plots_in_report, (
+        dom.stdout[-3000:]
+    )
 
 
 @needs_chromium
