@@ -69,8 +69,10 @@ DELIVERY_ENGINE_SETTINGS = (
     "gpu_memory_utilization",
     "tensor_parallel_size",
     "vllm_env",
-    "threads",
-)  # vLLM engine capacity and location; torch's CPU threads (speed only: the same generations with any count)
+)  # vLLM engine capacity and location
+# Speed only, left out of the id later than the above: hashed as null whatever its value, so the ids of recipes that
+# leave it unset are those they had before (torch's CPU threads: the same generations with any count)
+SPEED_ENGINE_SETTINGS = ("threads",)
 
 
 def hashed_recipe(recipe: Any) -> Any:
@@ -78,6 +80,8 @@ def hashed_recipe(recipe: Any) -> Any:
 
     >>> hashed_recipe({"name": "d", "retries": {"passes": 9}, "store": "x", "judge": {"model": "m", "max_concurrency": 8}})
     {'name': 'd', 'judge': {'model': 'm'}}
+    >>> hashed_recipe({"judge": {"model": "m", "threads": 4}})
+    {'judge': {'model': 'm', 'threads': None}}
     """
     if not isinstance(recipe, dict):
         return recipe
@@ -92,7 +96,11 @@ def _without_delivery(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_delivery(item) for item in value]
     if isinstance(value, dict):
-        return {key: _without_delivery(item) for key, item in value.items() if key not in DELIVERY_ENGINE_SETTINGS}
+        return {
+            key: None if key in SPEED_ENGINE_SETTINGS else _without_delivery(item)
+            for key, item in value.items()
+            if key not in DELIVERY_ENGINE_SETTINGS
+        }
     return value
 
 
