@@ -1,0 +1,1 @@
+"""Human review of a dataset version: the queue of pairs, the decisions log, the reviewed version."""
