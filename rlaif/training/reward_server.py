@@ -76,13 +76,11 @@ from __future__ import annotations
 import base64
 import functools
 import hmac
-import ipaddress
 import json
 import math
 import os
 import re
 import secrets
-import socket
 import threading
 import urllib.request
 from collections.abc import Callable
@@ -432,17 +430,11 @@ class RewardService:
         return {"status": "ok", "kind": self.kind, "name": self.name}
 
 
-def is_loopback(host: str) -> bool:
-    """Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost): only this machine can connect."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 def server_token(host: str) -> tuple[str | None, bool]:
     """(the token the endpoint requires, whether it was made now): $RLAIF_REWARD_TOKEN when set; else a new
     random one on a host other than loopback (never an open endpoint on a network); else none."""
+    from rlaif.core.serving import is_loopback  # here, not at the top: verl loads this file alone (stdlib only)
+
     token = os.environ.get(TOKEN_ENV) or None
     if token is None and not is_loopback(host):
         return secrets.token_urlsafe(24), True
@@ -562,50 +554,6 @@ def make_app(
     return Starlette(routes=routes, exception_handlers={404: no_route, 405: no_route}, max_body_size=max_body)
 
 
-class RewardServer:
-    """`make_app` under uvicorn on a socket bound when it is made (a port in use: OSError then). `serve_forever()`
-    runs it until `shutdown()` from another thread, or Ctrl-C or SIGTERM in the main thread (uvicorn's handlers
-    stop it gracefully; SIGTERM then ends the process, as its default does); `server_close()` after.
-    `server_address`: (host, port), the real port when 0 was asked."""
-
-    def __init__(self, app: Any, host: str, port: int, max_concurrency: int = MAX_CONCURRENCY) -> None:
-        import uvicorn
-
-        self.socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.socket.bind((host, port))
-            self.socket.listen(2048)
-        except OSError:
-            self.socket.close()
-            raise
-        self.server_address = self.socket.getsockname()[:2]
-        logs = (
-            {}
-            if os.environ.get("RLAIF_SERVER_LOG")
-            else {"log_config": None, "log_level": "warning", "access_log": False}
-        )
-        config = uvicorn.Config(
-            app, lifespan="off", limit_concurrency=max_concurrency, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **logs
-        )
-        self.server = uvicorn.Server(config)
-        self.stopped = threading.Event()
-
-    def serve_forever(self) -> None:
-        try:
-            self.server.run(sockets=[self.socket])
-        finally:
-            self.stopped.set()
-
-    def shutdown(self) -> None:
-        """Stop `serve_forever` (running in another thread) and wait until it has returned."""
-        self.server.should_exit = True
-        self.stopped.wait()
-
-    def server_close(self) -> None:
-        self.socket.close()
-
-
 def make_server(
     service: RewardService,
     host: str = "127.0.0.1",
@@ -614,12 +562,14 @@ def make_server(
     max_concurrency: int = MAX_CONCURRENCY,
     token: str | None = None,
     timeout_s: float = REQUEST_TIMEOUT_S,
-) -> RewardServer:
+) -> Any:
     """A bound server; call `serve_forever()` (and `server_close()` after). `token`: see `server_token`; a host
-    other than loopback without one is refused (ValueError)."""
+    other than loopback without one is refused (ValueError). The server: rlaif.core.serving.LocalServer."""
+    from rlaif.core.serving import LocalServer, is_loopback
+
     if token is None and not is_loopback(host):
         raise ValueError(f"{host} is not a loopback address: the endpoint needs a token (server_token)")
-    return RewardServer(make_app(service, max_body, token, timeout_s), host, port, max_concurrency)
+    return LocalServer(make_app(service, max_body, token, timeout_s), host, port, max_concurrency, SHUTDOWN_GRACE_S)
 
 
 # ---------------------------------------------------------------- clients (standard library only)
