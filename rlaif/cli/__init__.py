@@ -16,7 +16,7 @@ import typer
 # garbage collection of Prefect's, pydantic's and pyarrow's objects would add 0.5 s to every command.
 atexit.register(gc.freeze)
 
-from rlaif.cli import datasets, evaluation, hub, iterate, models, ops, run, train  # noqa: E402 - after the exit handler
+from rlaif.cli import datasets, evaluation, hub, iterate, models, ops, review, run, train  # noqa: E402 - after the exit handler
 from rlaif.cli.common import sigterm_stops  # noqa: E402
 
 app = typer.Typer(
@@ -31,6 +31,7 @@ app.command("serve-reward")(evaluation.serve_reward)
 app.command("deploy", help=ops.DEPLOY_HELP)(ops.deploy)
 app.command("serve", help=ops.SERVE_HELP)(ops.serve)
 app.command("iterate", help=iterate.EXAMPLE)(sigterm_stops(iterate.iterate))
+app.command("review", help=review.EXAMPLE)(review.review)
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
 datasets.app.command("push")(hub.datasets_push)
