@@ -85,11 +85,14 @@ def _commit(store: str, version_id: str) -> None:
     console.print(
         f"reviewers: {', '.join(review['reviewers'])}; pairs reviewed: {review['pairs_reviewed']}", highlight=False
     )
-    console.print("outcomes: " + ", ".join(f"{k} {v}" for k, v in review["outcomes"].items()), highlight=False)
+    console.print(
+        "outcomes: " + ", ".join(f"{k} {v}" for k, v in review["outcomes"].items()), highlight=False, soft_wrap=True
+    )
     if agreement["agreement"] is not None:
         console.print(
             f"judge agreed with reviewers: {agreement['agreement']:.0%} of {agreement['n']} (95% interval {agreement['interval']})",
             highlight=False,
+            soft_wrap=True,
         )
     suggested = agreement["suggested_min_margin"]
     if suggested:
@@ -106,7 +109,9 @@ def _export(store: str, version_id: str, out: Optional[Path]) -> None:
     if out is None:
         raise StoreError(f"say where to write the gold file: rlaif review export {version_id} --out FILE.jsonl")
     rows = export_gold(store, version_id, out)
-    console.print(f"{rows} reviewed pairs -> {out} (rlaif eval-judge RECIPE --gold {out})", highlight=False)
+    console.print(
+        f"{rows} reviewed pairs -> {out} (rlaif eval-judge RECIPE --gold {out})", highlight=False, soft_wrap=True
+    )
 
 
 def _serve(
