@@ -10,11 +10,14 @@ import pytest
 
 from rlaif.core.errors import StoreError
 from rlaif.core.gold import load_gold
+from rlaif.publish.export import export_version
+from rlaif.publish.report import write_report
 from rlaif.review import decisions
 from rlaif.review.commit import commit_review
 from rlaif.review.export import export_gold
 from rlaif.review.queue import ordered, version_items
 from rlaif.store.versions import load_manifest, read_table
+from tests.badinput import run_cli
 from tests.test_review_queue import decide, version  # noqa: F401  (a fixture)
 
 
@@ -84,6 +87,17 @@ def test_decisions_become_a_new_version_with_human_labels_drops_and_rescues(vers
     again_id, again_created, _ = commit_review(store, version_id)
     assert (again_id, again_created) == (new_id, False)  # the same decisions, the same id
     assert load_manifest(store, new_id)["review"] == review
+    # the report, the dataset card and datasets diff show the review block
+    share = f"{agreement['agreement']:.0%} of 5"
+    assert (
+        "Human review" in write_report(store, new_id).read_text() and share in write_report(store, new_id).read_text()
+    )
+    export_version(store, new_id, "dpo", tmp_path / "export")
+    card = (tmp_path / "export" / "README.md").read_text()
+    assert "## Human review" in card and f"| judge agreed with reviewers | {share}" in card
+    diffed = run_cli("datasets", "diff", version_id, new_id, "--store", str(store), env={"COLUMNS": "200"})
+    assert "is the human review of" in diffed.stdout and "judge agreed with reviewers" in diffed.stdout
+    assert "Human review" not in write_report(store, version_id).read_text()  # the parent was not reviewed
 
 
 def test_export_writes_the_picked_pairs_as_a_gold_file(version, tmp_path):  # noqa: F811

@@ -231,7 +231,10 @@ def datasets_export(
 
 
 def diff_tables(result: dict[str, Any], limit: int = 10) -> list:
-    """The diff as rich renderables for the terminal: a header, then tables of rows, counts and stats, changed settings, example keys."""
+    """The diff as rich renderables for the terminal: a header, then tables of rows, counts and stats, the review blocks,
+    changed settings, example keys."""
+    from rlaif.publish.review_figures import review_rows
+
     rows = result["rows"]
     summary = Table("rows", "count", title="preference rows")
     for name in ("added", "removed", "changed"):
@@ -245,9 +248,19 @@ def diff_tables(result: dict[str, Any], limit: int = 10) -> list:
                 name, shown(value["a"]), shown(value["b"]), "-" if value["delta"] is None else f"{value['delta']:+g}"
             )
     header = f"[bold]{escape(result['a'])}[/] -> [bold]{escape(result['b'])}[/]"
-    if result["a"] in result["parents"]["b"]:
+    reviewed = (result.get("review") or {}).get("b")
+    if result["a"] in result["parents"]["b"] and reviewed:
+        header += f" ({escape(result['b'])} is the human review of {escape(result['a'])}: rows flipped, dropped or rescued by people)"
+    elif result["a"] in result["parents"]["b"]:
         header += f" ({escape(result['b'])} builds on {escape(result['a'])}: the rows added are the new prompts' rows)"
     tables = [header, summary, numbers]
+    for side in ("a", "b"):
+        figures = review_rows({"review": (result.get("review") or {}).get(side), "parents": result["parents"][side]})
+        if figures:
+            review_table = Table("human review", "value", title=f"review block of {escape(result[side])}")
+            for label, value in figures:
+                review_table.add_row(escape(str(label)), escape(str(value)))
+            tables.append(review_table)
     by_table = result.get("tables") or {}
     if by_table:
         counts = Table("table", "a", "b", "added", "removed", title="rows by table")

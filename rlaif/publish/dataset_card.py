@@ -24,6 +24,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from rlaif.calls.costs import cost_rows
 from rlaif.core.figures import figure
 from rlaif.core.secrets import manifest_secrets, scrub_text
+from rlaif.publish.review_figures import review_rows
 from rlaif.store.diff import flatten
 
 TEMPLATE = Path(str(resources.files("rlaif.publish") / "templates" / "dataset_card.md.j2"))
@@ -317,6 +318,7 @@ def card_context(
         "template_rows": table_rows(templates),
         **count_context(manifest),
         **judge_context(manifest, evaluation),
+        "review_rows": table_rows(review_rows(manifest)),
         "lineage_rows": table_rows(lineage_rows(manifest)),
         "recipe_yaml": yaml.safe_dump(manifest.get("recipe") or {}, sort_keys=False, allow_unicode=True),
         "license": license,

@@ -25,6 +25,7 @@ from rlaif.calls.costs import cost_rows
 from rlaif.core.errors import StoreError
 from rlaif.core.figures import figure
 from rlaif.publish import plots
+from rlaif.publish.review_figures import review_rows
 from rlaif.store.atomic import write_atomic
 from rlaif.store.diff import mean, read_table_or_empty, text_of, version_stats
 from rlaif.store.lineage import version_origin
@@ -311,6 +312,7 @@ def summary_tables(
         ("Models and templates", model_rows),
         ("Sources", source_rows),
         *gold_table(manifest),
+        *([("Human review", review_rows(manifest))] if review_rows(manifest) else []),
     ]
 
 

@@ -234,4 +234,5 @@ def diff_versions(store: str | Path, a: str, b: str) -> dict[str, Any]:
             manifest_a.get("prompt_templates", {}), manifest_b.get("prompt_templates", {})
         ),
         "parents": {"a": manifest_a.get("parents", []), "b": manifest_b.get("parents", [])},
+        "review": {"a": manifest_a.get("review"), "b": manifest_b.get("review")},  # rlaif review commit's block
     }
