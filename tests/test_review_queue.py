@@ -144,3 +144,20 @@ def test_two_processes_appending_at_once_lose_and_mix_nothing(version, tmp_path)
     for name in ("ann", "bob"):
         notes = [json.loads(line)["note"] for line in lines if json.loads(line)["reviewer"] == name]
         assert notes == [f"{name} {i}" for i in range(50)]
+
+
+def test_among_equal_margins_doubtful_signals_come_first():
+    from dataclasses import replace
+
+    from rlaif.review.queue import Item
+
+    base = Item("k", "p", [], "a", "b", "x", "y", "p", "p", True, None, "a", 0.6, 0.2, False, False)
+    plain, split, flipped, shorter = (
+        replace(base, key="plain"),
+        replace(base, key="split", jury_split=True),
+        replace(base, key="orders", orders_disagreed=True),
+        replace(base, key="shorter", shorter_chosen=True),
+    )
+    closer = replace(base, key="closer", margin=0.1)
+    queue = ordered([plain, shorter, split, flipped, closer], "uncertain")
+    assert [item.key for item in queue] == ["closer", "orders", "split", "shorter", "plain"]

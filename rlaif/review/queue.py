@@ -5,7 +5,8 @@ Every pair the judge judged is an item: the kept ones (the version's `pairs`) an
 prompt, both responses, the judge's choice and its debiased probability, and the signals of doubt:
 
 - `uncertain` (the default queue): kept pairs, the smallest margin first (closest to a coin toss); among equal
-  margins, pairs whose two orders disagreed before debiasing, then pairs where the judge chose the shorter response;
+  margins, pairs whose two orders disagreed before debiasing, then jury splits (members on both sides), then
+  pairs where the judge chose the shorter response;
 - `dropped`: the pairs the filters dropped, the largest margin first (the likeliest to rescue);
 - `disagreements`: pairs two reviewers decided differently;
 - `all`: kept, then dropped.
@@ -13,7 +14,8 @@ prompt, both responses, the judge's choice and its debiased probability, and the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,7 @@ class Item:
     margin: float | None
     orders_disagreed: bool  # the two presentation orders preferred different responses before debiasing
     shorter_chosen: bool  # the judge chose the shorter response
+    jury_split: bool = False  # a jury's members preferred different responses
 
 
 def pair_key(prompt_id: str, a_id: str, b_id: str) -> str:
@@ -67,12 +70,27 @@ def version_items(store: str | Path, version_id: str) -> list[Item]:
         pair_key(p["prompt_id"], p["chosen_id"], p["rejected_id"]): p
         for p in read_table_or_empty(store, version_id, "pairs")
     }
+    judgments = {
+        pair_key(j["prompt_id"], j["a_id"], j["b_id"]): j for j in read_table_or_empty(store, version_id, "judgments")
+    }
     items = [_kept_item(pair, key, responses) for key, pair in kept.items()]
-    for judged in read_table_or_empty(store, version_id, "judgments"):
-        key = pair_key(judged["prompt_id"], judged["a_id"], judged["b_id"])
+    for key, judged in judgments.items():
         if key not in kept and judged["a_id"] in responses and judged["b_id"] in responses:
             items.append(_dropped_item(judged, key, prompts.get(judged["prompt_id"], []), responses, min_margin))
-    return items
+    return [replace(item, jury_split=jury_split(judgments.get(item.key))) for item in items]
+
+
+def jury_split(judged: dict[str, Any] | None) -> bool:
+    """Whether a jury's members preferred different responses (rlaif.judges.jury writes each member's p_a into
+    raw_ab as "label: p; label: p").
+
+    >>> jury_split({"judge_model": "jury(a,b)", "raw_ab": "a: 0.7; b: 0.4"}), jury_split({"judge_model": "m", "raw_ab": "x"})
+    (True, False)
+    """
+    if not judged or not str(judged.get("judge_model") or "").startswith("jury("):
+        return False
+    votes = [float(p) for p in re.findall(r": (\d+(?:\.\d+)?(?:e-?\d+)?)", str(judged.get("raw_ab") or ""))]
+    return any(p > 0.5 for p in votes) and any(p < 0.5 for p in votes)
 
 
 def row_id(generation: dict[str, Any]) -> str:
@@ -145,15 +163,16 @@ def drop_reason(judged: dict[str, Any], min_margin: float) -> str:
     return "low_margin" if abs(2 * judged["p_a"] - 1) < max(min_margin, 1e-9) else "length_cap"
 
 
+def doubt(item: Item) -> tuple:
+    """The uncertain queue's order: the smallest margin, then orders that disagreed, a jury split, a shorter choice."""
+    margin = item.margin if item.margin is not None else 0.0
+    return (margin, not item.orders_disagreed, not item.jury_split, not item.shorter_chosen)
+
+
 def ordered(items: list[Item], queue: str, decisions: list[Decision] = ()) -> list[Item]:
     """The items of `queue` (one of QUEUES) in review order."""
     if queue not in QUEUES:
         raise InputError("--queue", f"unknown queue {queue!r}", fix=f"use one of {', '.join(QUEUES)}")
-    doubt = lambda item: (
-        item.margin if item.margin is not None else 0.0,
-        not item.orders_disagreed,
-        not item.shorter_chosen,
-    )  # noqa: E731
     kept = sorted((i for i in items if i.kept), key=doubt)
     dropped = sorted((i for i in items if not i.kept), key=lambda i: -(i.margin or 0.0))
     if queue == "uncertain":
