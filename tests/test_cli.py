@@ -116,13 +116,18 @@ def test_lists_name_their_store_keep_ids_whole_and_speak_json(tmp_path):
     assert_clean_failure(shown, f"no store at {store} (--store)")
     name = "a-long-dataset-name-for-a-narrow-terminal"
     version, _ = commit_tables(
-        store, name, {"pairs": [{"prompt_id": "p0", "chosen": "a", "rejected": "b"}]}, {"recipe": {"name": name}}
+        store,
+        name,
+        {"pairs": [{"prompt_id": "p0", "chosen": "a", "rejected": "b"}]},
+        {"recipe": {"name": name}, "counts": {"prompts": 3, "in": 6, "kept": 1}},
     )
     listed = run_cli("datasets", "list", "--store", str(store), env={"COLUMNS": "60"})
     assert listed.returncode == 0 and f"store: {store} (--store)" in listed.stdout
-    assert version in listed.stdout  # whole, on one line
+    assert version in listed.stdout and "\u2026" not in listed.stdout  # whole, on one line; no cell cut
     as_json = json.loads(run_cli("datasets", "list", "--store", str(store), "--json").stdout)
     assert as_json["store"] == str(store) and [row["id"] for row in as_json["versions"]] == [version]
+    # the walkthrough: a `prompts` column that showed the candidate pairs
+    assert (as_json["versions"][0]["prompts"], as_json["versions"][0]["candidate_pairs"]) == (3, 6)
     by_env = run_cli("datasets", "list", env={"RLAIF_STORE": str(store)})
     assert f"store: {store} ($RLAIF_STORE)" in by_env.stdout
     recipe = write_recipe(tmp_path, {**GOOD, "store": str(store)})

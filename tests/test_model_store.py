@@ -350,12 +350,13 @@ def test_cli_list_show_lineage(tmp_path):
     assert "no trained models in" in run_cli("models", "list", "--store", str(store)).stdout
     version_id = dataset(store)
     model_id, _ = committed(store, version_id)
-    listed = run_cli("models", "list", "--store", str(store), env={"COLUMNS": "250"})
+    listed = run_cli("models", "list", "--store", str(store), env={"COLUMNS": "80"})
     assert (
         listed.returncode == 0
         and model_id in listed.stdout
         and version_id in listed.stdout
         and "0.6931" in listed.stdout
+        and "\u2026" not in listed.stdout  # at 80 columns no cell is cut (the walkthrough saw `algo…`, `demo…`)
     )
     shown = run_cli("models", "show", model_id, "--store", str(store), env={"COLUMNS": "250"})
     for text in (

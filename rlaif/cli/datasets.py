@@ -62,7 +62,8 @@ def _version_row(manifest: dict[str, Any]) -> dict[str, Any]:
         "id": manifest["id"],
         "created_at": manifest.get("created_at", ""),
         "kept": counts.get("kept"),
-        "prompts": counts.get("in"),
+        "candidate_pairs": counts.get("in"),
+        "prompts": counts.get("prompts"),
         "calls": {key: calls.get(key, 0) for key in ("live", "cached", "failed")},
     }
 
@@ -71,18 +72,20 @@ def _versions_table(rows: list[dict[str, Any]]) -> Table:
     """Ids are never cut (every other command takes them): their column is as wide as the longest."""
     table = Table(title=None)
     table.add_column("id", no_wrap=True, min_width=max((len(row["id"]) for row in rows), default=2))
-    for name in ("created", "kept", "prompts", "calls (live/cached/failed)"):
-        table.add_column(name)
+    for name in ("created (UTC)", "prompts", "candidate pairs", "kept", "calls live/cached/failed"):
+        table.add_column(name, overflow="fold")  # a narrow terminal folds a cell onto more lines, never cuts it
+    shown = lambda value: "" if value is None else str(value)  # noqa: E731
     for row in rows:
         if "broken" in row:
-            table.add_row(escape(row["id"]), "[red]broken[/]", "", "", "")
+            table.add_row(escape(row["id"]), "[red]broken[/]", "", "", "", "")
             continue
         calls = row["calls"]
         table.add_row(
             escape(row["id"]),
-            row["created_at"],
-            "" if row["kept"] is None else str(row["kept"]),
-            "" if row["prompts"] is None else str(row["prompts"]),
+            str(row["created_at"])[:16].replace("T", " "),
+            shown(row["prompts"]),
+            shown(row["candidate_pairs"]),
+            shown(row["kept"]),
             f"{calls['live']}/{calls['cached']}/{calls['failed']}",
         )
     return table

@@ -45,26 +45,28 @@ def models_list(
 
 
 def _models_table(models: list[dict[str, Any]]) -> Table:
-    """Ids are never cut (every other command takes them): their column is as wide as the longest."""
+    """Ids (the model's and its dataset's) are never cut: every other command takes them. The base model, weights
+    and creation time are in `rlaif models show ID` and --json, so the table fits 80 columns."""
     table = Table()
     table.add_column("id", no_wrap=True, min_width=max((len(m["id"]) for m in models), default=2))
-    for name in ("algorithm", "base model", "dataset", "steps", "loss", "weights", "created"):
-        table.add_column(name)
+    table.add_column("algorithm", overflow="fold")
+    table.add_column(
+        "dataset",
+        no_wrap=True,
+        min_width=max((len(str((m.get("dataset") or {}).get("id"))) for m in models), default=7),
+    )
+    for name in ("steps", "loss"):
+        table.add_column(name, overflow="fold")
     for m in models:
         if "broken" in m:
-            table.add_row(m["id"], "[red]damaged[/]", m["broken"], "", "", "", "", "")
+            table.add_row(m["id"], "[red]damaged[/]", m["broken"], "", "")
             continue
-        loss = (m.get("metrics") or {}).get("loss")
-        dataset = (m.get("dataset") or {}).get("id")
         table.add_row(
             m["id"],
             str(m.get("algorithm")),
-            str(m.get("base_model")),
-            str(dataset),
+            str((m.get("dataset") or {}).get("id")),
             figure(m.get("steps")),
-            figure(loss),
-            str(m.get("weights")),
-            str(m.get("created_at")),
+            figure((m.get("metrics") or {}).get("loss")),
         )
     return table
 

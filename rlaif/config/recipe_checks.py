@@ -200,6 +200,37 @@ def read_recipe_yaml(path: str | Path, example: str = "recipes/demo.yaml") -> ob
     return read_yaml_file(path, "recipe file", "file not found", f"check the path, e.g. {example}")
 
 
+def check_policies_make_pairs(recipe):
+    """Policies with names of their own, and at least 2 responses per prompt for a judge that makes pairs (every type
+    but binary): with one, every prompt has no pair and the run would commit an empty version (a validator of
+    rlaif.config.recipe.Recipe)."""
+    names = [policy.name for policy in recipe.policies]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise PydanticCustomError(
+            "recipe_value",
+            "{problem}",
+            {
+                "key": "policies",
+                "problem": f"two policies are named {twice[0]!r}: their responses would get the same ids",
+                "fix": "give each policy a name of its own",
+            },
+        )
+    k = recipe.samples_per_prompt * len(recipe.policies)
+    if k < 2 and recipe.judge.type != "binary":
+        raise PydanticCustomError(
+            "recipe_value",
+            "{problem}",
+            {
+                "key": "samples_per_prompt",
+                "problem": f"1 response per prompt (1 sample x 1 policy) makes no pair for a {recipe.judge.type} "
+                "judge: the run would commit an empty version",
+                "fix": "samples_per_prompt: 2 (or a second policy), or judge type: binary for good/bad labels of single responses",
+            },
+        )
+    return recipe
+
+
 def check_listwise_orders(recipe):
     """A debiased listwise judge must show each of a prompt's K responses equally often in every slot:
     `permutations` a multiple of K (or all K! orders; never more than K!), else an error naming the fix (a validator of rlaif.config.recipe.Recipe)."""
