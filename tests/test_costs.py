@@ -137,3 +137,22 @@ def test_a_run_on_local_models_only_shows_tokens_and_no_unknown_cost():
     lines = cost_lines(cost)
     assert len(lines) == 1 and "unknown" not in lines[0] and "not known" not in lines[0]
     assert lines[0].startswith("tokens: sampling smollm2-135m: 800 prompt + 40 completion; judging smollm2-135m")
+    # the card's and the report's rows, and the dry run's table: no "unknown" either (the first-hour walkthrough)
+    from rlaif.calls.costs import cost_rows
+    from rlaif.pipeline.dry_run import estimate_lines
+
+    assert cost_rows(cost) == [("cost", "not billed: local models only (`prices:` can count their compute)")]
+    estimate = {
+        **cost,
+        "calls": {"to_send": 8, "cached": 0},
+        "tokens": {"prompt": 1600, "completion": 80},
+        "prompts": 2,
+        "prompts_dropped": {},
+        "notes": [],
+    }
+    estimate["stages"] = {
+        stage: {m: {**u, "cached_calls": 0} for m, u in models.items()} for stage, models in cost["stages"].items()
+    }
+    header, rows, notes = estimate_lines(estimate)
+    assert "cost" not in header and not any("unknown" in cell for row in rows for cell in row)
+    assert notes[-1].startswith("cost: not billed")

@@ -175,8 +175,7 @@ def cost_lines(cost: dict[str, Any] | None) -> list[str]:
     """Human lines about a manifest's `cost` (summary, card, report); [] when there is none."""
     if not isinstance(cost, dict) or not cost.get("stages"):
         return []
-    unpriced = cost.get("unpriced") or {}
-    if unpriced and set(unpriced.values()) == {LOCAL} and not cost.get("priced_usd"):
+    if local_only(cost):
         return _local_lines(cost)  # nothing billed: tokens only, no "unknown" cost
     parts = []
     for stage, models in cost["stages"].items():
@@ -196,6 +195,16 @@ def cost_lines(cost: dict[str, Any] | None) -> list[str]:
     if isinstance(budget, dict):
         lines.append(f"budget: {budget.get('text', '')}")
     return lines
+
+
+def local_only(cost: dict[str, Any]) -> bool:
+    """Whether every model of the cost is a local engine with no price: nothing was billed.
+
+    >>> local_only({"unpriced": {"m": LOCAL}, "priced_usd": 0.0}), local_only({"unpriced": {"m": "no price"}})
+    (True, False)
+    """
+    unpriced = cost.get("unpriced") or {}
+    return bool(unpriced) and set(unpriced.values()) == {LOCAL} and not cost.get("priced_usd")
 
 
 def _local_lines(cost: dict[str, Any]) -> list[str]:
@@ -225,6 +234,8 @@ def cost_rows(cost: dict[str, Any] | None) -> list[tuple[str, str]]:
     """
     if not isinstance(cost, dict) or not cost.get("stages"):
         return []
+    if local_only(cost):  # nothing billed: one row saying so, not a cost of "unknown" per stage
+        return [("cost", "not billed: local models only (`prices:` can count their compute)")]
     rows = []
     for stage, models in cost["stages"].items():
         for model, u in models.items():

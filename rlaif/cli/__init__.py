@@ -16,6 +16,10 @@ import typer
 # garbage collection of Prefect's, pydantic's and pyarrow's objects would add 0.5 s to every command.
 atexit.register(gc.freeze)
 
+from rlaif.core.progress import quiet_library_bars  # noqa: E402
+
+quiet_library_bars()  # before any Hugging Face library is imported
+
 from rlaif.cli import datasets, evaluation, hub, iterate, models, ops, review, run, train  # noqa: E402 - after the exit handler
 from rlaif.cli.common import sigterm_stops  # noqa: E402
 

@@ -15,8 +15,9 @@ from rich.markup import escape
 
 from rlaif.core.errors import RlaifError
 
-console = Console()
-err = Console(stderr=True)
+# soft_wrap: a line longer than the terminal (or than 80 columns in a file) is not broken in two
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 StoreOption = typer.Option(
     None, "--store", help="Store folder (default: $RLAIF_STORE, then the recipe's `store:`, then data/store)."

@@ -16,6 +16,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 PLAIN_EVERY_S = 30.0  # without a terminal: a line at least this often while work goes on
 
+#: the progress bars of the Hugging Face libraries (transformers' "Loading weights", datasets' maps, the Hub's
+#: transfers), off when stderr is not a terminal: in a file they are lines of carriage returns
+LIBRARY_BARS_OFF = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
+
+
+def quiet_library_bars() -> None:
+    """Turn the libraries' own bars off where output is not a terminal (a user's setting of them is kept). Call
+    before transformers, datasets or huggingface_hub is imported: they read these once."""
+    if not sys.stderr.isatty():
+        for name, value in LIBRARY_BARS_OFF.items():
+            os.environ.setdefault(name, value)
+
 
 @contextmanager
 def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:

@@ -26,7 +26,7 @@ from typing import Any
 from rlaif.backends import API_BACKENDS, BackendPool, using
 from rlaif.backends.base import Backend, Completion, Scores
 from rlaif.calls.cache import CallStats
-from rlaif.calls.costs import Ledger, message_tokens, money
+from rlaif.calls.costs import Ledger, local_only, message_tokens, money
 from rlaif.config.recipe import Recipe
 
 DRY_CHUNK = 1000  # prompts per piece (memory)
@@ -255,7 +255,8 @@ def _budget_check(budget, estimate: dict[str, Any]) -> dict[str, Any]:
 
 
 def estimate_lines(estimate: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
-    """(header, rows, notes) of the dry-run table."""
+    """(header, rows, notes) of the dry-run table; without the cost columns when only local models run (nothing billed)."""
+    billed = not local_only(estimate)
     header = [
         "stage",
         "model",
@@ -298,6 +299,9 @@ def estimate_lines(estimate: dict[str, Any]) -> tuple[list[str], list[list[str]]
         f"prompts: {estimate['prompts']}" + (f" (dropped before sampling: {drops})" if drops else ""),
         *estimate["notes"],
     ]
+    if not billed:
+        header, rows = header[:-2], [row[:-2] for row in rows]
+        return header, rows, [*notes, "cost: not billed, local models only (`prices:` can count their compute)"]
     notes += [f"cost of {model} not known: {why}" for model, why in estimate["unpriced"].items()]
     if "budget" in estimate:
         notes.append(f"budget: {estimate['budget']['text']}")
