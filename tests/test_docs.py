@@ -56,6 +56,13 @@ def test_examples_need_nothing_beside_the_checkout():
 
     for path in [*sorted((ROOT / "recipes").rglob("*.yaml")), ROOT / "docs/training.md", ROOT / "docs/operations.md"]:
         assert "../shared" not in path.read_text(), path
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:  # a command a user copies
+        commands_in = [
+            line
+            for line in path.read_text().splitlines()
+            if re.match(r"\s*(\$ )?(rlaif|make|\.venv/bin/rlaif) ", line)
+        ]
+        assert not [line for line in commands_in if "../shared" in line], path
     for _, command in commands():
         assert "../shared" not in (command.help or ""), command.name
         for param in command.params:

@@ -454,3 +454,15 @@ def test_the_template_escapes_every_manifest_value_and_shows_every_figure():
     assert "<td>{" not in html  # no raw dict in a table cell
     assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="plot"') == 6 and "<h2>First 5 pairs</h2>" in html
     assert '<td class="num">0.900</td><td class="num">0.800</td>' in html  # an example's p_chosen and margin
+
+
+def test_counts_name_each_figure_once_and_no_python_repr_reaches_a_table():
+    """The first-hour walkthrough: "rankings 100" and "rankings rows 100" on one report; True, False and {} in cards."""
+    from rlaif.core.figures import figure
+    from rlaif.publish.report import summary_tables
+
+    manifest = {"counts": {"in": 3, "kept": 1, "rankings": 3}, "recipe": {"name": "t"}}
+    tables = {"pairs": [], "rankings": [{}] * 3, "feedback": [], "judgments": []}
+    counts = dict(summary_tables(manifest, tables, {}))["Counts"]
+    assert [label for label, _ in counts if "ranking" in label] == ["rankings"]
+    assert (figure(True), figure(False), figure({}), figure([])) == ("yes", "no", "none", "none")

@@ -195,7 +195,10 @@ def serve(
             else "Ctrl-C stops serving"
         )
         err.print(
-            f"run one now:  prefect deployment run '{shown[0].full_name}'   {stop}", highlight=False, soft_wrap=True
+            f"run one now:  {prefect_command()} deployment run '{shown[0].full_name}'   {stop}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
         )
 
     try:

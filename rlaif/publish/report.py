@@ -283,7 +283,11 @@ def summary_tables(
     counts, calls, tokens = manifest.get("counts") or {}, manifest.get("calls") or {}, manifest.get("tokens") or {}
     origin = version_origin(manifest)
     count_rows = count_table_rows(counts)
-    count_rows += [(f"{table} rows", len(tables[table])) for table in ("rankings", "feedback") if tables.get(table)]
+    count_rows += [  # a table's size, unless the counts already name it (the walkthrough saw "rankings 100" twice)
+        (f"{table} rows", len(tables[table]))
+        for table in ("rankings", "feedback")
+        if tables.get(table) and table not in counts
+    ]
     models = origin["models"]
     model_rows = [
         (f"policy {p.get('name')}", f"{p.get('model')} ({p.get('backend')})") for p in models.get("policies", [])
