@@ -25,14 +25,11 @@ from rlaif.config.recipe import load_recipe
 from rlaif.config.sections import ExecutionSpec
 from rlaif.config.settings import store_path
 from rlaif.core.errors import RlaifError
-from rlaif.flows.server import crash_abandoned_flow_runs, record_flow_run
+from rlaif.flows.server import SUMMARY_RECORD, crash_abandoned_flow_runs, record_flow_run
 from rlaif.pipeline import runner
 from rlaif.pipeline.incremental import NothingNew
 from rlaif.pipeline.run import live_run, start_run
 from rlaif.pipeline.summary import summary_lines
-
-#: the summary's log record carries this attribute: `rlaif run` prints the summary itself and keeps it off Prefect's console
-SUMMARY_RECORD = "rlaif_summary"
 
 # One task per step kind, each wrapping the library step of the same name (rlaif/pipeline/runner.py). A task
 # takes plain values (the run's work folder, indices) and returns plain values: an RlaifError is

@@ -38,6 +38,10 @@ from typing import IO
 from rlaif.core.errors import RlaifError
 from rlaif.core.processes import die_with_parent, free_port, sigterm_exits
 
+#: a flow's summary log record carries this attribute: `rlaif run` and `rlaif train --prefect` print the summary
+#: themselves and keep that record off Prefect's console (rlaif.cli.common.summary_off_prefect_console)
+SUMMARY_RECORD = "rlaif_summary"
+
 STARTUP_TIMEOUT_S = 60.0
 FLOW_RUN_FILE = "flow-run-id"  # in the run's work folder
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1 even with *_proxy set

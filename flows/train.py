@@ -33,9 +33,11 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
 from prefect.states import Failed
 
 from rlaif.core.errors import RlaifError
+from rlaif.flows.server import SUMMARY_RECORD
 
 TABLE_COLUMNS = ("step", "loss", "reward_accuracy", "kl", "mean_reward", "learning_rate", "epoch")
 
@@ -119,7 +121,6 @@ def train_task(
 def artifacts_task(store: str, model_id: str) -> str | None:
     """Post the per-step metrics table and the summary with its plots (the HTML report written if missing);
     returns the report's path. The model is committed: a report that cannot be written is logged, not fatal."""
-    from prefect.logging import get_run_logger
 
     from rlaif.store.models import load_model_manifest, model_path
     from rlaif.training.report import REPORT_FILE, read_metrics, training_markdown, write_training_report
@@ -185,6 +186,9 @@ def rlaif_train(
     ) as exc:  # the flow run ends Failed with the message; calling rlaif_train raises exc (no traceback logged)
         return Failed(message=str(exc), data=exc)
     result["report"] = artifacts_task(str(store), result["model_id"])
+    done = "already trained (the same dataset, algorithm, base model and settings)" if result["existed"] else "trained"
+    summary = f"{done}: {algorithm} on {dataset_id}, {result['seconds']:.1f} s\nmodel: {result['model_id']}"
+    get_run_logger().info(summary, extra={SUMMARY_RECORD: True})  # the flow run's log names what it made
     return result
 
 

@@ -23,18 +23,22 @@ import json, sys
 from rlaif.flows.server import prefect_api
 with prefect_api():
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
     from rlaif.flows.train import rlaif_train
     from rlaif.core.errors import RlaifError
     store, dataset_id = sys.argv[1], sys.argv[2]
     overrides = {"max_steps": 2, "batch_size": 2, "max_length": 64, "threads": 1}
     def run(**extra):
         state = rlaif_train(store=store, dataset_id=dataset_id, algorithm="dpo", model="smollm2-135m", progress=False, return_state=True, **extra)
+        APILogWorker.drain_all(timeout=30)
+        run_id = state.state_details.flow_run_id
         with get_client(sync_client=True) as client:
-            found = client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+            found = client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+            logs = [log.message for log in client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))]
         arts = {a.key: a.data for a in found if a.key}
         try:
-            return {"result": state.result(), "artifacts": arts}
+            return {"result": state.result(), "artifacts": arts, "logs": logs}
         except RlaifError as exc:
             return {"error": f"{type(exc).__name__}: {exc}", "state": state.type.value, "artifacts": arts}
     out = {"first": run(overrides=overrides), "again": run(overrides=overrides), "bad": run(overrides={**overrides, "betaa": 0.2})}
@@ -83,8 +87,10 @@ def test_flow_trains_posts_per_step_metrics_and_finds_the_model_again(version):
     assert arts["rlaif-train-summary"].count("](data:image/svg+xml;base64,") >= 2  # the plots, shown by the UI
     assert report.read_text().count('class="plot"') >= 2  # loss and reward accuracy against the step
 
+    assert any(log.startswith("trained: dpo on") and log.endswith(f"model: {model_id}") for log in out["first"]["logs"])
     again = out["again"]["result"]
     assert again["existed"] is True and again["model_id"] == model_id  # nothing trained the second time
+    assert any(log.startswith("already trained") and model_id in log for log in out["again"]["logs"]), out["again"]["logs"]
     assert [row["step"] for row in json.loads(out["again"]["artifacts"]["rlaif-train-metrics"])] == [1, 2]
 
     bad = out["bad"]

@@ -115,3 +115,17 @@ def sigterm_stops(command: Callable) -> Callable:
             return command(*args, **kwargs)
 
     return stoppable
+
+
+def summary_off_prefect_console() -> None:
+    """A flow logs its summary (the UI and a worker's output show it); `rlaif run` and `rlaif train --prefect` print
+    it themselves, once, on stdout, so Prefect's console handler leaves that record out."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    from rlaif.flows.server import SUMMARY_RECORD
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler):
+            handler.addFilter(lambda record: not getattr(record, SUMMARY_RECORD, False))

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rlaif.cli.common import StoreOption, console, emit, err, fail
+from rlaif.cli.common import StoreOption, console, emit, err, fail, summary_off_prefect_console
 from rlaif.core.errors import RlaifError
 
 
@@ -86,7 +86,7 @@ def run(
             ):  # the run's own Prefect server, stopped with it even on SIGTERM/SIGKILL (flows/server.py)
                 from rlaif.flows.pipeline import rlaif_run
 
-                _summary_off_the_console()
+                summary_off_prefect_console()
                 result = rlaif_run(
                     recipe_path=recipe,
                     store=str(where),
@@ -99,20 +99,6 @@ def run(
         fail(exc)
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True, markup=False)
-
-
-def _summary_off_the_console() -> None:
-    """The flow logs its summary (the UI and a worker's output show it); `rlaif run` prints it itself, once, on stdout,
-    so Prefect's console handler leaves that record out."""
-    import logging
-
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    from rlaif.flows.pipeline import SUMMARY_RECORD
-
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, PrefectConsoleHandler):
-            handler.addFilter(lambda record: not getattr(record, SUMMARY_RECORD, False))
 
 
 def _run_in_process(parsed, store, limit: Optional[int], chunk_size: int) -> list[str]:

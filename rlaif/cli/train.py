@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from rlaif.cli.common import StoreOption, console, err, fail, store_of
+from rlaif.cli.common import StoreOption, console, err, fail, store_of, summary_off_prefect_console
 from rlaif.core.errors import RlaifError
 from rlaif.training import ALGORITHMS
 
@@ -21,7 +21,7 @@ Example:
 
     rlaif train dpo --dataset demo-0123456789ab --model smollm2-135m --max-steps 2
 
-    rlaif train grpo --dataset demo-0123456789ab --model smollm2-135m --config train.yaml
+    rlaif train grpo --dataset demo-0123456789ab --model smollm2-135m --config recipes/train/grpo.yaml
 """
 
 
@@ -89,6 +89,7 @@ def _train_in_flow(store: str, dataset: str, algorithm: str, model: str, config:
     with prefect_api():
         from rlaif.flows.train import rlaif_train
 
+        summary_off_prefect_console()
         out = rlaif_train(
             store=store, dataset_id=dataset, algorithm=algorithm, model=model, config_path=config, overrides=overrides
         )
