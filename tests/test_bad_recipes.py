@@ -372,12 +372,16 @@ def test_a_listwise_judge_with_more_responses_than_slot_labels_is_refused_before
         ({"policies": [GOOD["policies"][0]] * 2}, "policies", "two policies are named"),
     ],
 )
-def test_a_recipe_that_could_make_no_pair_or_clashing_ids_is_refused_before_anything_runs(tmp_path, change, key, needle):
+def test_a_recipe_that_could_make_no_pair_or_clashing_ids_is_refused_before_anything_runs(
+    tmp_path, change, key, needle
+):
     """The first-hour walkthrough: one policy with one sample passed the dry run and committed an empty version
     with exit 0; two policies of one name gave duplicate response ids."""
     recipe = write_recipe(tmp_path, {**GOOD, **change})
     for args in (["--dry-run"], []):
         result = run_cli("run", str(recipe), "--store", str(tmp_path / "store"), *args)
         assert_clean_failure(result, f"{recipe}: {key}:", needle, store=tmp_path / "store")
-    binary = write_recipe(tmp_path, {**GOOD, "samples_per_prompt": 1, "judge": {**GOOD.get("judge", {}), "type": "binary"}})
+    binary = write_recipe(
+        tmp_path, {**GOOD, "samples_per_prompt": 1, "judge": {**GOOD.get("judge", {}), "type": "binary"}}
+    )
     assert load_recipe(binary).samples_per_prompt == 1  # good/bad labels of single responses need no pair

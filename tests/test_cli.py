@@ -128,6 +128,11 @@ def test_lists_name_their_store_keep_ids_whole_and_speak_json(tmp_path):
     assert as_json["store"] == str(store) and [row["id"] for row in as_json["versions"]] == [version]
     # the walkthrough: a `prompts` column that showed the candidate pairs
     assert (as_json["versions"][0]["prompts"], as_json["versions"][0]["candidate_pairs"]) == (3, 6)
+    # show, lineage and diff name the store on stderr (stdout stays clean JSON); show takes --json like every show
+    for args in (["datasets", "show", version, "--json"], ["datasets", "lineage", version, "--json"]):
+        result = run_cli(*args, "--store", str(store))
+        assert result.returncode == 0 and f"store: {store} (--store)" in result.stderr, (args, result.stderr)
+        json.loads(result.stdout)
     by_env = run_cli("datasets", "list", env={"RLAIF_STORE": str(store)})
     assert f"store: {store} ($RLAIF_STORE)" in by_env.stdout
     recipe = write_recipe(tmp_path, {**GOOD, "store": str(store)})

@@ -54,7 +54,7 @@ def demo_run(tmp_path_factory):
     # issue 26 item 3: no link that does not open (the run's own Prefect server has no UI and stops with the run)
     assert "View at http" not in result.stdout + result.stderr, result.stdout + result.stderr
     # output to a file, as with nohup or CI: no carriage-return bars of the Hugging Face libraries, no line broken at 80
-    assert "\r" not in result.stdout + result.stderr, (result.stderr[-2000:])
+    assert "\r" not in result.stdout + result.stderr, result.stderr[-2000:]
     assert re.search(r"^tokens: sampling .* not billed", result.stdout, re.M), result.stdout
     # the flow logs its summary for the UI; `rlaif run` prints it once, on stdout, not again through Prefect's console
     assert (result.stdout + result.stderr).count("\nversion: ") + result.stdout.startswith("version: ") == 1

@@ -97,6 +97,7 @@ def test_decisions_become_a_new_version_with_human_labels_drops_and_rescues(vers
     assert "## Human review" in card and f"| judge agreed with reviewers | {share}" in card
     diffed = run_cli("datasets", "diff", version_id, new_id, "--store", str(store), env={"COLUMNS": "200"})
     assert "is the human review of" in diffed.stdout and "judge agreed with reviewers" in diffed.stdout
+    assert f"store: {store} (--store)" in diffed.stderr  # diff names the store it read
     assert "Human review" not in write_report(store, version_id).read_text()  # the parent was not reviewed
 
 

@@ -87,10 +87,14 @@ def test_flow_trains_posts_per_step_metrics_and_finds_the_model_again(version):
     assert arts["rlaif-train-summary"].count("](data:image/svg+xml;base64,") >= 2  # the plots, shown by the UI
     assert report.read_text().count('class="plot"') >= 2  # loss and reward accuracy against the step
 
-    assert any(log.startswith("trained: dpo on") and log.endswith(f"model: {model_id}") for log in out["first"]["logs"])
+    assert any(
+        log.startswith("trained: dpo on") and log.endswith(f"model: {model_id}") for log in out["first"]["logs"]
+    )
     again = out["again"]["result"]
     assert again["existed"] is True and again["model_id"] == model_id  # nothing trained the second time
-    assert any(log.startswith("already trained") and model_id in log for log in out["again"]["logs"]), out["again"]["logs"]
+    assert any(log.startswith("already trained") and model_id in log for log in out["again"]["logs"]), out["again"][
+        "logs"
+    ]
     assert [row["step"] for row in json.loads(out["again"]["artifacts"]["rlaif-train-metrics"])] == [1, 2]
 
     bad = out["bad"]

@@ -77,6 +77,14 @@ def existing_store(store: Optional[str], recipe: Optional[str] = None) -> tuple[
     return where, why
 
 
+def read_store(store: Optional[str], recipe: Optional[str] = None) -> str:
+    """The store a show, lineage or diff command reads (`existing_store`), named with why on stderr, so that the
+    JSON on stdout stays clean: "store: data/store (default)"."""
+    where, why = existing_store(store, recipe)
+    err.print(f"store: {where} ({why})", highlight=False, markup=False, soft_wrap=True)
+    return where
+
+
 def fail(exc: RlaifError) -> None:
     """End the command on a user error: its message on stderr, its exit code (0 when it is not a failure)."""
     if (

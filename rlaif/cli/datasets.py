@@ -17,6 +17,7 @@ from rlaif.cli.common import (
     existing_store,
     fail,
     print_tree,
+    read_store,
     store_of,
 )
 from rlaif.core.errors import RlaifError
@@ -97,14 +98,17 @@ def datasets_show(
     store: Optional[str] = StoreOption,
     recipe: Optional[str] = RecipeStoreOption,
     rows: int = typer.Option(0, "--rows", min=0, help="Also print the first N preference pairs."),
+    as_json: bool = typer.Option(
+        True, "--json", help="Print as JSON (the only form of show; accepted like every show's)."
+    ),
 ) -> None:
-    """Print a version's manifest (and optionally some rows) as JSON.
+    """Print a version's manifest (and optionally some rows) as JSON; the store read is named on stderr.
 
     Example: rlaif datasets show demo-0123456789ab --rows 2
     """
     from rlaif.store.versions import load_manifest, read_table
 
-    where = existing_store(store, recipe)[0]
+    where = read_store(store, recipe)
     try:
         manifest = load_manifest(where, version_id)
         if rows:
@@ -157,7 +161,7 @@ def datasets_diff(
     from rlaif.store.diff import diff_versions
 
     try:
-        result = diff_versions(store_of(store, recipe), a, b)
+        result = diff_versions(read_store(store, recipe), a, b)
     except RlaifError as exc:
         fail(exc)
     emit(result, as_json, lambda data: diff_tables(data, limit))
@@ -179,7 +183,7 @@ def datasets_lineage(
     from rlaif.store.lineage import as_tree, lineage
 
     try:
-        tree = lineage(store_of(store, recipe), version_id)
+        tree = lineage(read_store(store, recipe), version_id)
     except RlaifError as exc:
         fail(exc)
     print_tree(tree, as_json, as_tree)

@@ -8,7 +8,17 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from rlaif.cli.common import RecipeStoreOption, StoreOption, console, emit, existing_store, fail, print_tree, store_of
+from rlaif.cli.common import (
+    RecipeStoreOption,
+    StoreOption,
+    console,
+    emit,
+    existing_store,
+    fail,
+    print_tree,
+    read_store,
+    store_of,
+)
 from rlaif.core.errors import RlaifError
 from rlaif.core.figures import figure
 
@@ -114,7 +124,7 @@ def models_show(
     """
     from rlaif.store.models import load_model_manifest, model_path
 
-    where = existing_store(store, recipe)[0]
+    where = read_store(store, recipe)
     try:
         manifest = load_model_manifest(where, model_id)
     except RlaifError as exc:
@@ -144,7 +154,7 @@ def models_lineage(
     from rlaif.store.lineage import as_tree, model_lineage
 
     try:
-        tree = model_lineage(store_of(store, recipe), model_id)
+        tree = model_lineage(read_store(store, recipe), model_id)
     except RlaifError as exc:
         fail(exc)
     print_tree(tree, as_json, as_tree)
