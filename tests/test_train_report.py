@@ -261,3 +261,48 @@ def test_models_report_bad_input_fails_cleanly(tmp_path, args, needles):
     )
     assert_clean_failure(result, *needles)
     assert sorted(p.name for p in (store / "models" / model_id).iterdir()) == before  # nothing written
+
+
+@pytest.mark.slow
+def test_long_y_labels_stay_inside_the_plot_and_off_its_title_in_chromium(tmp_path):
+    """The walkthrough: "logps rejected" ticks (-74.0383, ...) and "rewards rejected" ticks (1.595e-05) ran off the
+    picture's left edge (losing their minus sign) and over the rotated axis title. Measured in Chromium."""
+    import shutil
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("needs Chromium: apt-get install chromium")
+    steps = [
+        {
+            "step": n,
+            "loss": 0.69,
+            "logps/rejected": -74.0383 + n * 0.0113,
+            "rewards/rejected": (1.595e-5, -2.232e-5)[n % 2],
+        }
+        for n in range(1, 6)
+    ]
+    page_path = write_folder_report(model_folder(tmp_path, steps))
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(page_path.resolve().as_uri())
+        boxes = page.evaluate(
+            """() => [...document.querySelectorAll('svg.plot')].map(svg => {
+                const left = svg.getBoundingClientRect().left;
+                const title = svg.querySelector('text.label[transform]');
+                const t = title ? title.getBoundingClientRect() : null;
+                return {
+                    name: svg.querySelector('title').textContent,
+                    ticks: [...svg.querySelectorAll('text.tick[text-anchor="end"]')].map(e => {
+                        const r = e.getBoundingClientRect(); return [r.left - left, r.right - left, e.textContent];
+                    }),
+                    titleRight: t ? t.right - left : 0,
+                };
+            })"""
+        )
+        browser.close()
+    assert len(boxes) >= 3
+    for plot in boxes:
+        for start, _, text in plot["ticks"]:
+            assert start >= plot["titleRight"] and start >= 0, (plot["name"], text, start, plot["titleRight"])

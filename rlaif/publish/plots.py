@@ -230,6 +230,20 @@ def _range(values: list[float]) -> tuple[float, float]:
     return float(f"{lo - pad:.6g}"), float(f"{hi + pad:.6g}")  # significant digits: tiny losses keep a range
 
 
+TICK_CHAR_PX = 6.2  # the width of a tick label's character (10 px system-ui digits, a little over)
+Y_LABEL_RIGHT = 20  # the rotated y-axis title ends here: tick labels start right of it
+
+
+def y_axis_left(texts: list[str]) -> float:
+    """Where the plot area starts: right of the widest y tick label (which ends 4 px before it) and the axis title,
+    never left of LEFT. Long labels (-74.0383, 1.595e-05) then neither leave the picture nor cover the title.
+
+    >>> y_axis_left(["0", "0.5", "1"]), y_axis_left(["-74.0383", "-74.0153"])
+    (52, 73.6)
+    """
+    return max(LEFT, round(Y_LABEL_RIGHT + 4 + TICK_CHAR_PX * max(len(text) for text in texts), 1))
+
+
 def line(
     points: list[tuple[float, float]], title: str, x_label: str, y_label: str, color: str = "blue", note: str = ""
 ) -> str:
@@ -239,21 +253,22 @@ def line(
         return no_data(title, "no data: nothing logged")
     lo, hi = _range([y for _, y in points])
     x_lo, x_hi = points[0][0], max(points[-1][0], points[0][0] + 1)
-    plot_w, plot_h, bottom = WIDTH - LEFT - RIGHT, HEIGHT - BOTTOM - TOP, HEIGHT - BOTTOM
-    px = lambda x: LEFT + plot_w * (x - x_lo) / (x_hi - x_lo)  # noqa: E731
-    py = lambda y: bottom - plot_h * (y - lo) / (hi - lo)  # noqa: E731
-    parts = [f'<line x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}" class="axis"/>']
     y_texts = tick_texts([lo + (hi - lo) * i / 5 for i in range(6)])
+    left = y_axis_left(y_texts)
+    plot_w, plot_h, bottom = WIDTH - left - RIGHT, HEIGHT - BOTTOM - TOP, HEIGHT - BOTTOM
+    px = lambda x: left + plot_w * (x - x_lo) / (x_hi - x_lo)  # noqa: E731
+    py = lambda y: bottom - plot_h * (y - lo) / (hi - lo)  # noqa: E731
+    parts = [f'<line x1="{left}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}" class="axis"/>']
     for i, text in enumerate(y_texts):
         y = bottom - plot_h * i / 5
-        parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{text}</text>')
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" class="grid"/>')
+        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{text}</text>')
     whole = all(float(x).is_integer() for x, _ in points)  # training steps: whole-number ticks only
     xs = integer_ticks(x_lo, x_hi) if whole else [x_lo + (x_hi - x_lo) * i / 4 for i in range(5)]
     for x, text in zip(xs, tick_texts(xs)):
         parts.append(f'<text x="{px(x):.1f}" y="{bottom + 14}" text-anchor="middle" class="tick">{text}</text>')
     parts.append(
-        f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 20}" text-anchor="middle" class="label">{escape(x_label)}</text>'
+        f'<text x="{(left + WIDTH - RIGHT) / 2}" y="{HEIGHT - 20}" text-anchor="middle" class="label">{escape(x_label)}</text>'
     )
     parts.append(
         f'<text x="12" y="{(TOP + bottom) / 2}" text-anchor="middle" class="label" transform="rotate(-90 12 {(TOP + bottom) / 2})">{escape(y_label)}</text>'
