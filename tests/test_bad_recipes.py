@@ -385,3 +385,21 @@ def test_a_recipe_that_could_make_no_pair_or_clashing_ids_is_refused_before_anyt
         tmp_path, {**GOOD, "samples_per_prompt": 1, "judge": {**GOOD.get("judge", {}), "type": "binary"}}
     )
     assert load_recipe(binary).samples_per_prompt == 1  # good/bad labels of single responses need no pair
+
+
+@pytest.mark.parametrize(
+    "judge, key",
+    [
+        ({"seed": 7}, "judge.seed"),
+        ({"gold_limit": 5}, "judge.gold_limit"),
+        ({"rationale_tokens": 1000}, "judge.rationale_tokens"),
+    ],
+)
+def test_a_judge_setting_its_judge_never_reads_is_refused(tmp_path, judge, key):
+    """The walkthrough: seed on a pairwise judge of every pair, gold_limit without gold and rationale_tokens without
+    chain_of_thought passed with exit 0 and did nothing."""
+    recipe = write_recipe(tmp_path, {**GOOD, "judge": judge})
+    result = run_cli("run", str(recipe), "--store", str(tmp_path / "store"), "--dry-run")
+    assert_clean_failure(result, f"{recipe}: {key}:", "would never read it", "drop ", store=tmp_path / "store")
+    listwise = write_recipe(tmp_path, {**GOOD, "samples_per_prompt": 3, "judge": {"type": "listwise", "seed": 7}})
+    assert load_recipe(listwise).judge.seed == 7  # where it is read, it is taken

@@ -60,10 +60,14 @@ def test_an_endpoint_that_always_fails_stops_the_step_after_the_same_requests_wh
 
 
 def test_successful_calls_before_the_endpoint_went_down_are_cached(tmp_path):
+    """At most LIMIT + 2 (CONCURRENCY - 1) failed requests after the 30 good ones: a success sent before the first
+    failure can come back after it and rightly reset the count (up to CONCURRENCY - 1 failures counted before it),
+    and CONCURRENCY - 1 are in flight when the breaker opens. (A bound of one CONCURRENCY - 1 failed once under load:
+    42 requests, an answer overtaken by a later one.)"""
     with DetServer(fail_after=30, fail_status=503) as server:
         with pytest.raises(RunIncomplete, match="30 successful live calls"):
             run_step(tmp_path, server, 1_000)
-        assert server.received <= 30 + LIMIT + CONCURRENCY - 1
+        assert server.received <= 30 + LIMIT + 2 * (CONCURRENCY - 1)
     assert len(CallCache(tmp_path / "cache-1000.sqlite")) == 30
 
 

@@ -26,6 +26,7 @@ from rlaif.config.engines import API_BACKENDS, BACKENDS, ENGINE_FIELDS, ENGINE_O
 from rlaif.config.recipe_checks import (
     check_api_key_env,
     check_base_url,
+    check_judge_settings_apply,
     check_listwise_orders,
     check_policies_make_pairs,
     read_recipe_yaml,
@@ -561,7 +562,7 @@ class Recipe(Strict):
 
     @model_validator(mode="after")
     def _across_fields(self):
-        return check_listwise_orders(check_policies_make_pairs(check_priced_budget(self)))
+        return check_listwise_orders(check_judge_settings_apply(check_policies_make_pairs(check_priced_budget(self))))
 
     def read_from(self, folder: str | Path | None) -> Recipe:
         """This recipe, its judge's relative file paths (template, principles) looked for in `folder` first:

@@ -231,6 +231,45 @@ def check_policies_make_pairs(recipe):
     return recipe
 
 
+def check_judge_settings_apply(recipe):
+    """A judge setting written in the recipe that its judge would never read is an error, not silently dropped:
+    `seed` (listwise permutations, best_vs_random), `gold_limit` (with `gold`), `rationale_tokens` (with
+    `chain_of_thought`). A validator of rlaif.config.recipe.Recipe."""
+    judge = recipe.judge
+    written = judge.model_fields_set
+    unread = [
+        (
+            "seed",
+            "seed",
+            judge.type != "listwise" and judge.pairs != "best_vs_random",
+            "it orders listwise permutations and picks best_vs_random pairs",
+            "drop seed, or use pairs: best_vs_random",
+        ),
+        (
+            "gold_limit",
+            "gold_limit",
+            judge.gold is None,
+            "it limits the gold pairs of `gold:`, which is not set",
+            "drop gold_limit, or add gold: FILE.jsonl",
+        ),
+        (
+            "rationale_tokens",
+            "rationale_tokens",
+            not judge.chain_of_thought,
+            "it bounds a chain-of-thought rationale, which is off",
+            "drop rationale_tokens, or set chain_of_thought: true",
+        ),
+    ]
+    for field, key, ignored, what, fix in unread:
+        if field in written and ignored:
+            raise PydanticCustomError(
+                "recipe_value",
+                "{problem}",
+                {"key": f"judge.{key}", "problem": f"this {judge.type} judge would never read it: {what}", "fix": fix},
+            )
+    return recipe
+
+
 def check_listwise_orders(recipe):
     """A debiased listwise judge must show each of a prompt's K responses equally often in every slot:
     `permutations` a multiple of K (or all K! orders; never more than K!), else an error naming the fix (a validator of rlaif.config.recipe.Recipe)."""
