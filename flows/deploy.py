@@ -210,6 +210,7 @@ def flow_parameters(kind: str, fn, plan: DeployPlan) -> dict[str, Any]:
         )
     params.update(plan.params)
     check_values(params)
+    check_dataset(params)
     missing = [name for name, p in accepted.items() if p.default is inspect.Parameter.empty and name not in params]
     if missing:
         hint = " (a dataset version id: `rlaif datasets list`)" if missing[0] == "dataset_id" else ""
@@ -228,6 +229,18 @@ def check_values(params: dict[str, Any]) -> None:
         raise DeployError(
             f"--param algorithm: {short_repr(params['algorithm'])} is not a training algorithm - use one of: {', '.join(ALGORITHMS)}"
         )
+
+
+def check_dataset(params: dict[str, Any]) -> None:
+    """A training deployment's dataset version is in its store now: otherwise every scheduled run would fail."""
+    from rlaif.core.errors import StoreError
+    from rlaif.store.versions import load_manifest
+
+    if "dataset_id" in params and "store" in params:
+        try:
+            load_manifest(params["store"], params["dataset_id"])
+        except StoreError as exc:
+            raise DeployError(f"--param dataset_id: {exc} - every run of this deployment would fail") from None
 
 
 def check_plan(plan: DeployPlan) -> None:

@@ -26,7 +26,7 @@ from unittest import mock
 import pytest
 import yaml
 
-from rlaif.store.versions import list_versions
+from rlaif.store.versions import commit_tables, list_versions
 from tests.badinput import ENV, assert_clean_failure, run_cli, write_recipe
 from tests.conftest import ROOT, write_prompts
 from tests.det_server import DetServer
@@ -170,19 +170,20 @@ def test_parameters_are_absolute_and_a_train_deployment_needs_a_dataset(tmp_path
     _, train_flow = flow_object("train")
     with pytest.raises(DeployError, match="'dataset_id'.*--param dataset_id=VALUE"):
         flow_parameters("train", train_flow.fn, plan)
-    given = DeployPlan(
-        plan.recipe,
-        plan.store,
-        plan.flows,
-        plan.schedule,
-        "n",
-        params={"dataset_id": "d-0123456789ab", "overrides": {"max_steps": 2}},
-    )
-    assert flow_parameters("train", train_flow.fn, given) == {
+
+    def train_plan(dataset_id: str) -> DeployPlan:
+        params = {"dataset_id": dataset_id, "overrides": {"max_steps": 2}}
+        return DeployPlan(plan.recipe, plan.store, plan.flows, plan.schedule, "n", params=params)
+
+    # the walkthrough: a deployment for a version that is not in the store was made, and every run of it failed
+    with pytest.raises(DeployError, match="--param dataset_id: no version 'd-0123456789ab'.*every run"):
+        flow_parameters("train", train_flow.fn, train_plan("d-0123456789ab"))
+    dataset_id, _ = commit_tables(plan.store, "d", {"pairs": []}, {"recipe": {"name": "d"}})
+    assert flow_parameters("train", train_flow.fn, train_plan(dataset_id)) == {
         "store": str(tmp_path / "store"),
         "algorithm": "dpo",
         "model": "smollm2-135m",
-        "dataset_id": "d-0123456789ab",
+        "dataset_id": dataset_id,
         "overrides": {"max_steps": 2},
     }
     with pytest.raises(DeployError, match="--param betaa: the train flow has no parameter"):
