@@ -58,6 +58,7 @@ def test_eval_rm_on_the_shared_human_pairs(stored_rm):
     args = ("eval-rm", "--model", model_id, "--gold", str(gold), "--limit", "8", "--store", str(store))
     result = run_cli(*args, "--json", process=True)  # the reward model loads and scores: a process
     assert result.returncode == 0, result.stderr
+    assert "scoring the gold pairs with" in result.stderr and "16/16 (100%)" in result.stderr  # progress, not silence
     figures = json.loads(result.stdout)
     assert figures["n"] == 8 and 0.0 <= figures["accuracy"] <= 1.0 and len(figures["accuracy_ci95"]) == 2
     assert figures["baseline_longer"] is not None and len(figures["rows"]) == 8 and figures["gold"]["rows"] == 8

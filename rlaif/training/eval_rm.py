@@ -78,6 +78,15 @@ def trained_on(model: str, store: str | Path) -> dict[str, Any] | None:
     }
 
 
+def _scored(score, prompts: list, responses: list[str], advance, chunk: int) -> list[float]:
+    """The scorer over the rows in chunks, moving the progress at each (a silent half-minute before)."""
+    scores: list[float] = []
+    for start in range(0, len(prompts), chunk):
+        scores += score(prompts[start : start + chunk], responses[start : start + chunk])
+        advance(len(prompts[start : start + chunk]))
+    return scores
+
+
 def evaluate_rm(
     model: str,
     gold_path: str | Path,
@@ -91,14 +100,16 @@ def evaluate_rm(
     """Score the gold pairs with the reward model; return the figures (see the module docstring)."""
     from rlaif.core.gold import load_gold
     from rlaif.core.inputs import file_sha256
+    from rlaif.core.progress import progress_bar
     from rlaif.training.rewards import reward_model_scorer
 
     pairs = load_gold(gold_path, limit)
     path = reward_model_path(model, store)
     score = reward_model_scorer(path, device=device, batch_size=batch_size, max_length=max_length)
     prompts = [pair.prompt for pair in pairs]
-    chosen = score(prompts, [pair.chosen for pair in pairs])
-    rejected = score(prompts, [pair.rejected for pair in pairs])
+    with progress_bar(f"scoring the gold pairs with {model}", 2 * len(pairs)) as advance:
+        chosen = _scored(score, prompts, [pair.chosen for pair in pairs], advance, 4 * batch_size)
+        rejected = _scored(score, prompts, [pair.rejected for pair in pairs], advance, 4 * batch_size)
     result = {
         "model": model,
         **rm_figures(chosen, rejected, [length_side(p.chosen, p.rejected) for p in pairs]),
