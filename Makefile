@@ -92,7 +92,8 @@ test: $(STAMP)
 # A local Prefect server (UI at http://127.0.0.1:4200) with its database in .prefect/; then
 # `export PREFECT_API_URL=http://127.0.0.1:4200/api` and every `rlaif run` uses it instead of starting its own.
 server: $(STAMP)
-	PREFECT_HOME=$(CURDIR)/.prefect $(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
+	# no telemetry (it logged an ERROR on every start without a route out)
+	PREFECT_HOME=$(CURDIR)/.prefect PREFECT_SERVER_ANALYTICS_ENABLED=false $(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
