@@ -8,6 +8,7 @@ cache lives in the store, so task retries and re-runs never repeat a finished mo
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from pathlib import Path
 
@@ -119,15 +120,20 @@ class PrefectSteps:
 
 class _StepProgress:
     """The progress artifact of the flow run: steps done / steps the run submits in all. The UI's progress bar is
-    not worth failing a run for: when Prefect cannot take it, the run goes on without it."""
+    not worth failing a run for: when Prefect cannot take it, the run goes on without it.
+
+    A step's end is reported from whichever thread ends it, which lacks the flow's context: without it Prefect's
+    client does not know the run's API (the run's own server is a context setting) and starts a temporary server
+    of its own, seconds each time. So every update runs in the flow's context, copied when the run starts."""
 
     def __init__(self) -> None:
         self.done, self.total, self.artifact = 0, 0, None
         self.lock = threading.Lock()
+        self.context: contextvars.Context | None = None
 
     def start(self, total: int) -> None:
         with self.lock:
-            self.total = total
+            self.total, self.context = total, contextvars.copy_context()
             try:
                 self.artifact = create_progress_artifact(
                     self._percent(), key="rlaif-run-progress", description=f"rlaif run: steps done of {total}"
@@ -140,8 +146,8 @@ class _StepProgress:
             self.done += 1
             if self.artifact is None:
                 return
-            try:
-                update_progress_artifact(self.artifact, self._percent())
+            try:  # one update at a time (the lock): a context is entered by one thread at once
+                self.context.run(update_progress_artifact, self.artifact, self._percent())
             except Exception:  # noqa: BLE001
                 self.artifact = None
 

@@ -55,6 +55,9 @@ def demo_run(tmp_path_factory):
     assert "View at http" not in result.stdout + result.stderr, result.stdout + result.stderr
     # output to a file, as with nohup or CI: no carriage-return bars of the Hugging Face libraries, no line broken at 80
     assert "\r" not in result.stdout + result.stderr, result.stderr[-2000:]
+    # the progress artifact's updates go to the run's own server: none starts a temporary server of Prefect's (they
+    # did, from threads without the flow's context: seconds each, and the updates landed on another server)
+    assert "Starting temporary server" not in result.stdout + result.stderr, result.stderr[-3000:]
     assert re.search(r"^tokens: sampling .* not billed", result.stdout, re.M), result.stdout
     # the flow logs its summary for the UI; `rlaif run` prints it once, on stdout, not again through Prefect's console
     assert (result.stdout + result.stderr).count("\nversion: ") + result.stdout.startswith("version: ") == 1
