@@ -338,7 +338,9 @@ def eval_judge(
         return emit(results[0] if len(results) == 1 else results)
     labels = [f"{path} ({recipe.judge.type}, {recipe.judge.model})" for path, recipe in zip(recipes, parsed)]
     header, rows = leaderboard_rows(results, labels)
-    table = Table(*header, title=f"judges on {gold}" + (f" (first {limit} rows)" if limit else ""))
+    table = Table(title=f"judges on {gold}" + (f" (first {limit} rows)" if limit else ""))
+    for name in header:  # a narrow terminal folds a cell onto more lines, never cuts it
+        table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*row)
     console.print(table)

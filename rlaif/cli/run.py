@@ -132,7 +132,9 @@ def print_dry_run(recipe, store, limit: int | None, as_json: bool) -> None:
     if as_json:
         return emit(estimate)
     header, rows, notes = estimate_lines(estimate)
-    table = Table(*header, title=f"dry run of {recipe.name}: nothing was called or written")
+    table = Table(title=f"dry run of {recipe.name}: nothing was called or written")
+    for name in header:  # a narrow terminal folds a cell onto more lines, never cuts it
+        table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*(escape(cell) for cell in row))
     console.print(table)
