@@ -98,7 +98,9 @@ def test_the_cli_prints_a_table_or_json_and_says_what_is_unknown(tmp_path):
     for needle in ("calls to send", "upper bound", "chars/4", "cost of det-judge not known", "may stop at the budget"):
         assert needle in text
     narrow = run_cli("run", str(recipe), "--store", str(tmp_path / "store"), "--dry-run", env={"COLUMNS": "80"})
-    assert narrow.returncode == 0 and "\u2026" not in narrow.stdout, narrow.stdout  # folded, never cut (the walkthrough)
+    assert narrow.returncode == 0 and "\u2026" not in narrow.stdout, (
+        narrow.stdout
+    )  # folded, never cut (the walkthrough)
     result = run_cli("run", str(recipe), "--store", str(tmp_path / "store"), "--dry-run", "--json")
     estimate = json.loads(result.stdout)
     assert estimate["calls"]["to_send"] == 45 and estimate["total_usd"] is None and estimate["budget"]["fits"] is False

@@ -56,7 +56,9 @@ def test_eval_rm_on_the_shared_human_pairs(stored_rm):
     store, model_id = stored_rm
     gold = shared_data(MT_BENCH_GOLD)
     args = ("eval-rm", "--model", model_id, "--gold", str(gold), "--limit", "8", "--store", str(store))
-    result = run_cli(*args, "--json", process=True, env={"RLAIF_PROGRESS": "1"})  # the model loads and scores: a process
+    result = run_cli(
+        *args, "--json", process=True, env={"RLAIF_PROGRESS": "1"}
+    )  # the model loads and scores: a process
     assert result.returncode == 0, result.stderr
     assert "scoring the gold pairs with" in result.stderr and "16/16 (100%)" in result.stderr  # progress, not silence
     figures = json.loads(result.stdout)
