@@ -35,7 +35,16 @@ def signalled_run(tmp_path, prompts: int, sig: int, *flags: str) -> tuple[int, i
     with DetServer(latency_s=0.1) as server:
         recipe, store = recipe_for(tmp_path, server.base_url, prompts), tmp_path / "store"
         argv = [sys.executable, "-m", "rlaif.cli", "run", str(recipe), "--store", str(store), *flags]
-        proc = subprocess.Popen(argv, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=cli_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            # Ctrl-C reaches a terminal's foreground process: set, not inherited, since pytest run as a background
+            # job of a script (`make test &`) has SIGINT ignored, which fork and exec keep (tests/test_deploy.py spawned)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         try:
             while server.calls < 100:
                 assert proc.poll() is None, proc.stdout.read().decode()
