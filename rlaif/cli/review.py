@@ -119,7 +119,7 @@ def _serve(
 ) -> None:
     from rlaif.core.serving import LocalServer, is_loopback
     from rlaif.review.app import Review, make_app
-    from rlaif.review.queue import QUEUES, version_items
+    from rlaif.review.queue import QUEUES
 
     if queue not in QUEUES:
         raise StoreError(f"unknown --queue {queue!r} - use one of {', '.join(QUEUES)}")
@@ -127,8 +127,8 @@ def _serve(
         raise StoreError(
             f"{host} is not a loopback address: anyone who can reach it could try to review - add --allow-remote to mean it (the token is still required)"
         )
-    version_items(store, version_id)  # an unknown id or a broken version: its error now, not in the browser
     review = Review(Path(store), version_id, queue, reviewer, secrets.token_urlsafe(24), limit)
+    judged = len(review.version_items)  # read now: an unknown or broken version is an error here, not in the browser
     try:
         server = LocalServer(make_app(review), host, port, max_concurrency=64, grace_s=5)
     except OSError as exc:
@@ -136,7 +136,8 @@ def _serve(
     bound_host, bound_port = server.server_address
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     console.print(
-        f"reviewing {version_id} ({queue} queue) as {reviewer}: decisions are saved as you make them", highlight=False
+        f"reviewing {version_id} ({judged} judged pairs, {queue} queue) as {reviewer}: decisions are saved as you make them",
+        highlight=False,
     )
     console.print(f"open http://{shown}:{bound_port}/?token={review.token}", highlight=False, soft_wrap=True)
     console.print(f"Ctrl-C stops; then `rlaif review commit {version_id}` makes the reviewed version", highlight=False)

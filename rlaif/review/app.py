@@ -18,6 +18,7 @@ its own (static/review.js, no CDN, no build): the page works offline.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import html
@@ -77,15 +78,23 @@ class Review:
     limit: int | None = None
     started: float = field(default_factory=time.time)
 
-    def items(self) -> list[Item]:
-        found = ordered(
-            version_items(self.store, self.version_id), self.queue, decisions.read(self.store, self.version_id)
-        )
+    @functools.cached_property
+    def version_items(self) -> list[Item]:
+        """Every judged pair of the version, read once per session: a version never changes (its decisions do)."""
+        return version_items(self.store, self.version_id)
+
+    def log(self) -> list[Decision]:
+        """The version's decisions log as it is now (every reviewer's)."""
+        return decisions.read(self.store, self.version_id)
+
+    def items(self, log: list[Decision]) -> list[Item]:
+        """The queue in review order, given the log (the disagreements queue depends on it)."""
+        found = ordered(self.version_items, self.queue, log)
         return found[: self.limit] if self.limit else found
 
-    def standing(self) -> dict[str, Decision]:
+    def standing(self, log: list[Decision]) -> dict[str, Decision]:
         """pair key -> this reviewer's standing decision."""
-        lines = decisions.current(decisions.read(self.store, self.version_id))
+        lines = decisions.current(log)
         return {pair: line for (reviewer, pair), line in lines.items() if reviewer == self.reviewer}
 
     def csrf(self) -> str:
@@ -119,7 +128,7 @@ def make_app(review: Review) -> Starlette:
         refused, form = await _checked(review, request, allowed)
         if refused:
             return refused
-        items = {item.key: item for item in review.items()}
+        items = {item.key: item for item in review.items(review.log())}
         item = items.get(str(form.get("pair")))
         action = str(form.get("action"))
         if item is None or action not in ACTIONS:
@@ -149,8 +158,9 @@ def make_app(review: Review) -> Starlette:
         refused, _ = await _checked(review, request, allowed)
         if refused:
             return refused
-        mine = [line for line in decisions.read(review.store, review.version_id) if line.reviewer == review.reviewer]
-        standing = review.standing()
+        log = review.log()
+        mine = [line for line in log if line.reviewer == review.reviewer]
+        standing = review.standing(log)
         last = next((line for line in reversed(mine) if standing.get(line.pair) == line), None)
         if last is not None:
             decisions.append(
@@ -224,8 +234,8 @@ def _templates() -> jinja2.Environment:
 
 def _view(review: Review, request: Request, md: MarkdownIt) -> dict[str, Any]:
     """What the page shows: the item at `?at=KEY` (else the first this reviewer has not decided), progress, agreement."""
-    items = review.items()
-    standing = review.standing()
+    log = review.log()  # read once per page
+    items, standing = review.items(log), review.standing(log)
     keys = [item.key for item in items]
     at = request.query_params.get("at")
     if at in keys:
