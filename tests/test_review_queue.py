@@ -13,7 +13,8 @@ from rlaif.core.errors import InputError, StoreError
 from rlaif.pipeline.runner import run_recipe
 from rlaif.review import decisions
 from rlaif.review.decisions import Decision
-from rlaif.review.queue import ordered, pair_key, version_items
+from rlaif.review.queue import ordered, version_items
+from rlaif.store.diff import pair_key
 from rlaif.store.versions import read_table
 from tests.conftest import write_prompts
 from tests.det_server import DetServer
@@ -50,7 +51,7 @@ def test_every_judged_pair_is_an_item_kept_or_dropped_with_its_reason(version):
         assert sum(item.reason == reason for item in items) == dropped.get(reason, 0), reason
     assert sum(not item.kept for item in items) > 0
     for item, pair in zip(items, kept):  # a kept item: the version's own pair, the judge's choice first
-        assert item.key == pair_key(pair["prompt_id"], pair["chosen_id"], pair["rejected_id"])
+        assert item.key == pair_key(pair)
         assert (item.judge_choice, item.judge_p) == (pair["chosen_id"], pair["p_chosen"])
         assert item.a_text == pair["chosen"][0]["content"] and item.prompt[-1]["content"].startswith("Question")
 

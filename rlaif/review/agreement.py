@@ -2,7 +2,7 @@
 
 A comparison is one reviewer's pick on one pair the judge chose a side of: the judge agreed when it chose the
 same response. Figures: the share overall and per margin bucket (with 95% Wilson intervals), Cohen's kappa
-between the judge and the reviewers (each side named by its place in the pair key, so a judge that always
+between the judge and the reviewers (each side named by its place in the pair's id order, so a judge that always
 says "a" is not mistaken for one that agrees), the agreement between reviewers on pairs two of them picked,
 and the smallest margin above which the judge agreed with people at least 95% of the time (a `min_margin`).
 """
@@ -26,9 +26,14 @@ def share(hits: int, n: int) -> dict[str, Any]:
 
 
 def judge_agreement(comparisons: list[tuple[str, str, str, float]]) -> dict[str, Any]:
-    """comparisons: (pair key, the judge's choice, the reviewer's pick, the judge's margin)."""
+    """comparisons: (the pair's first response id in id order, the judge's choice, the reviewer's pick, the
+    judge's margin).
+
+    >>> round(judge_agreement([("a", "a", "a", 0.3), ("a", "b", "b", 0.3), ("a", "a", "b", 0.05)])["kappa"], 4)
+    0.4
+    """
     hits = [judge == person for _, judge, person, _ in comparisons]
-    side = lambda key, choice: "first" if choice == key.split("|")[1] else "second"  # noqa: E731
+    side = lambda first, choice: "first" if choice == first else "second"  # noqa: E731
     result = share(sum(hits), len(hits))
     result["kappa"] = cohen_kappa(
         [side(key, judge) for key, judge, _, _ in comparisons],

@@ -18,8 +18,8 @@ from typing import Any
 from rlaif.core.errors import StoreError
 from rlaif.review import decisions
 from rlaif.review.agreement import judge_agreement, reviewer_agreement
-from rlaif.review.queue import Item, pair_key, version_items
-from rlaif.store.diff import read_table_or_empty
+from rlaif.review.queue import Item, version_items
+from rlaif.store.diff import pair_key, read_table_or_empty
 from rlaif.store.versions import TABLES, commit_tables, load_manifest
 
 #: what the parent's manifest passes on to the reviewed version (the rest is the parent's run, not this commit's)
@@ -71,7 +71,7 @@ def reviewed_rows(items: list[Item], parent_pairs: list[dict], labels: dict[str,
     template = {"judge_model": None, "judge_template_sha256": None}  # a rescued pair: no judge label in the version
     rows = []
     for pair in parent_pairs:
-        item = by_key[_key(pair)]
+        item = by_key[pair_key(pair)]
         label = labels.get(item.key)
         judge_fields = {
             "judge_model": pair.get("judge_model"),
@@ -93,10 +93,6 @@ def reviewed_rows(items: list[Item], parent_pairs: list[dict], labels: dict[str,
     return rows, outcomes
 
 
-def _key(pair: dict[str, Any]) -> str:
-    return pair_key(pair["prompt_id"], pair["chosen_id"], pair["rejected_id"])
-
-
 def reviewed_counts(counts: dict[str, Any], items: list[Item], labels: dict[str, dict], kept: int) -> dict[str, Any]:
     """The parent's counts with the review's changes: a kept pair people dropped counts under `review_<why>`, a
     rescued one leaves its filter's reason; `in` stays kept + every drop."""
@@ -113,7 +109,7 @@ def reviewed_counts(counts: dict[str, Any], items: list[Item], labels: dict[str,
 def review_block(items: list[Item], labels: dict[str, dict], standing: dict, outcomes: Counter) -> dict[str, Any]:
     by_key = {item.key: item for item in items}
     comparisons = [
-        (pair, by_key[pair].judge_choice, line.picked, by_key[pair].margin or 0.0)
+        (min(by_key[pair].a_id, by_key[pair].b_id), by_key[pair].judge_choice, line.picked, by_key[pair].margin or 0.0)
         for (_, pair), line in sorted(standing.items())
         if line.decision == "pick" and pair in by_key and by_key[pair].judge_choice is not None
     ]

@@ -32,7 +32,7 @@ class Decision:
 
     version: str
     reviewer: str
-    pair: str  # rlaif.review.queue.pair_key: prompt id and the two response ids
+    pair: str  # rlaif.store.diff.pair_key: prompt id and the two response ids
     action: str  # "decide" or "undo"
     decision: str | None = None  # one of DECISIONS (decide)
     picked: str | None = None  # the response id the reviewer preferred (decision "pick")

@@ -21,7 +21,7 @@ from typing import Any
 
 from rlaif.core.errors import InputError
 from rlaif.review.decisions import Decision, current
-from rlaif.store.diff import read_table_or_empty, text_of
+from rlaif.store.diff import pair_key, read_table_or_empty, responses_key, text_of
 from rlaif.store.versions import load_manifest
 
 QUEUES = ("uncertain", "dropped", "disagreements", "all")
@@ -50,28 +50,16 @@ class Item:
     jury_split: bool = False  # a jury's members preferred different responses
 
 
-def pair_key(prompt_id: str, a_id: str, b_id: str) -> str:
-    """The same key whichever response is called a.
-
-    >>> pair_key("p1", "r2", "r1") == pair_key("p1", "r1", "r2") == "p1|r1|r2"
-    True
-    """
-    first, second = sorted((a_id, b_id))
-    return f"{prompt_id}|{first}|{second}"
-
-
 def version_items(store: str | Path, version_id: str) -> list[Item]:
     """Every judged pair of the version as an Item (kept pairs first, in the version's order)."""
     manifest = load_manifest(store, version_id)  # an unknown id: the store's error listing the known ones
     min_margin = ((manifest.get("recipe") or {}).get("filters") or {}).get("min_margin") or 0.0
     prompts = {row["id"]: row["messages"] for row in read_table_or_empty(store, version_id, "prompts")}
     responses = {row_id(row): row for row in read_table_or_empty(store, version_id, "generations")}
-    kept = {
-        pair_key(p["prompt_id"], p["chosen_id"], p["rejected_id"]): p
-        for p in read_table_or_empty(store, version_id, "pairs")
-    }
+    kept = {pair_key(p): p for p in read_table_or_empty(store, version_id, "pairs")}
     judgments = {
-        pair_key(j["prompt_id"], j["a_id"], j["b_id"]): j for j in read_table_or_empty(store, version_id, "judgments")
+        responses_key(j["prompt_id"], j["a_id"], j["b_id"]): j
+        for j in read_table_or_empty(store, version_id, "judgments")
     }
     items = [_kept_item(pair, key, responses) for key, pair in kept.items()]
     for key, judged in judgments.items():

@@ -77,8 +77,17 @@ def pair_key(row: dict) -> str:
     >>> pair_key({"prompt_id": "p1", "chosen_id": "p1/x/1", "rejected_id": "p1/x/0"})
     'p1 | p1/x/0 | p1/x/1'
     """
-    first, second = sorted((row["chosen_id"], row["rejected_id"]))
-    return f"{row['prompt_id']} | {first} | {second}"
+    return responses_key(row["prompt_id"], row["chosen_id"], row["rejected_id"])
+
+
+def responses_key(prompt_id: str, a_id: str, b_id: str) -> str:
+    """The key of two responses to a prompt (a preference row's, a judgment's), whichever is called a.
+
+    >>> responses_key("p1", "p1/x/1", "p1/x/0") == responses_key("p1", "p1/x/0", "p1/x/1")
+    True
+    """
+    first, second = sorted((a_id, b_id))
+    return f"{prompt_id} | {first} | {second}"
 
 
 def _change(a: dict, b: dict) -> dict | None:
