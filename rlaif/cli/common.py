@@ -12,6 +12,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from rlaif.core.errors import RlaifError
 
@@ -75,6 +76,14 @@ def existing_store(store: Optional[str], recipe: Optional[str] = None) -> tuple[
             )
         )
     return where, why
+
+
+def folded_table(header: Iterable[str], title: str) -> Table:
+    """A table whose cells a narrow terminal folds onto more lines, never cuts."""
+    table = Table(title=title)
+    for name in header:
+        table.add_column(name, overflow="fold")
+    return table
 
 
 def read_store(store: Optional[str], recipe: Optional[str] = None) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import typer
-from rich.table import Table
 
-from rlaif.cli.common import StoreOption, console, emit, err, fail
+from rlaif.cli.common import StoreOption, console, emit, err, fail, folded_table
 from rlaif.core.errors import RlaifError
 
 f2 = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
@@ -338,9 +337,7 @@ def eval_judge(
         return emit(results[0] if len(results) == 1 else results)
     labels = [f"{path} ({recipe.judge.type}, {recipe.judge.model})" for path, recipe in zip(recipes, parsed)]
     header, rows = leaderboard_rows(results, labels)
-    table = Table(title=f"judges on {gold}" + (f" (first {limit} rows)" if limit else ""))
-    for name in header:  # a narrow terminal folds a cell onto more lines, never cuts it
-        table.add_column(name, overflow="fold")
+    table = folded_table(header, f"judges on {gold}" + (f" (first {limit} rows)" if limit else ""))
     for row in rows:
         table.add_row(*row)
     console.print(table)

@@ -9,9 +9,8 @@ from typing import Optional
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from rlaif.cli.common import StoreOption, console, emit, err, fail, summary_off_prefect_console
+from rlaif.cli.common import StoreOption, console, emit, err, fail, folded_table, summary_off_prefect_console
 from rlaif.core.errors import RlaifError
 
 
@@ -132,9 +131,7 @@ def print_dry_run(recipe, store, limit: int | None, as_json: bool) -> None:
     if as_json:
         return emit(estimate)
     header, rows, notes = estimate_lines(estimate)
-    table = Table(title=f"dry run of {recipe.name}: nothing was called or written")
-    for name in header:  # a narrow terminal folds a cell onto more lines, never cuts it
-        table.add_column(name, overflow="fold")
+    table = folded_table(header, f"dry run of {recipe.name}: nothing was called or written")
     for row in rows:
         table.add_row(*(escape(cell) for cell in row))
     console.print(table)
