@@ -8,12 +8,61 @@ import typer
 
 from rlaif.cli.common import StoreOption, console, emit, err, fail, folded_table
 from rlaif.core.errors import RlaifError
+from rlaif.core.gold_formats import FORMATS, UPSTREAM
 
 f2 = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
 
 
 def _interval(ci: list[float] | None) -> str:
     return f" (95% {ci[0]:.2f}-{ci[1]:.2f})" if ci else ""
+
+
+GoldFormatOption = typer.Option(
+    "rlaif",
+    "--gold-format",
+    help=f"The gold file's shape: {', '.join(FORMATS)} (the public sets' own rows, e.g. mt-bench-human for "
+    f"{UPSTREAM['mt-bench-human']}; docs/judges.md lists them). Rows without a usable preference (ties, no majority) "
+    "are skipped and counted by reason.",
+)
+
+
+GoldSplitOption = typer.Option(
+    None, "--gold-split", help="With --gold hub:ORG/NAME: the split to read (default: train)."
+)
+GoldConfigOption = typer.Option(
+    None, "--gold-config", help="With --gold hub:ORG/NAME: the dataset's configuration (subset), if it has several."
+)
+
+
+def gold_source(gold: str, gold_format: str, split: str | None, config: str | None):
+    """The --gold options as a source (rlaif.config.prompt_source.GoldSource); a bad combination is an error saying which."""
+    from pydantic import ValidationError
+
+    from rlaif.config.prompt_source import GoldSource
+    from rlaif.core.errors import InputError
+    from rlaif.core.gold_formats import converter
+
+    converter(gold_format)  # an unknown name lists the known ones
+    try:
+        return GoldSource.of(gold, gold_format, split, config)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise InputError(
+            "--gold", problem["msg"], fix=(problem.get("ctx") or {}).get("fix", "--gold FILE or --gold hub:ORG/NAME")
+        ) from None
+
+
+def gold_line(gold: dict[str, Any]) -> str | None:
+    """What the gold file's conversion kept and skipped (None for an rlaif file with nothing skipped).
+
+    >>> gold_line({"format": "pandalm", "rows": 8, "skipped": {"no_majority": 1, "tie": 2}})
+    'gold: 8 pairs kept from pandalm rows; skipped: no_majority 1, tie 2'
+    """
+    fmt, skipped = gold.get("format", "rlaif"), gold.get("skipped") or {}
+    if fmt == "rlaif" and not skipped:
+        return None
+    parts = ", ".join(f"{reason} {n}" for reason, n in skipped.items()) or "none"
+    return f"gold: {gold.get('rows')} pairs kept from {fmt} rows; skipped: {parts}"
 
 
 def _quality_line(quality: dict[str, Any] | None, note: str | None) -> str:
@@ -97,9 +146,13 @@ def eval_rm(
     gold: str = typer.Option(
         ...,
         "--gold",
-        help="JSON Lines of human-labelled pairs: `prompt`, `chosen`, `rejected` (e.g. data/gold-sample.jsonl).",
+        help="Human-labelled pairs: a JSON Lines, Parquet or CSV file of `prompt`, `chosen`, `rejected` (e.g. data/gold-sample.jsonl), "
+        "or a Hub dataset: hub:ORG/NAME[@REVISION] (a public set's own rows: --gold-format).",
     ),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N gold rows."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N gold pairs (kept rows)."),
+    gold_format: str = GoldFormatOption,
+    gold_split: Optional[str] = GoldSplitOption,
+    gold_config: Optional[str] = GoldConfigOption,
     judge: Optional[str] = typer.Option(
         None, "--judge", help="Also evaluate this recipe's judge on the same rows, side by side."
     ),
@@ -114,22 +167,27 @@ def eval_rm(
     with a Wilson 95% interval, beside 'pick the longer response' and - for a model of the store -
     the quality of the judge that labelled its training data.
 
-    Example: rlaif eval-rm --model demo-rm-0123456789ab --gold data/gold-sample.jsonl
+    Example:
+
+        rlaif eval-rm --model demo-rm-0123456789ab --gold data/gold-sample.jsonl
+
+        rlaif eval-rm --model demo-rm-0123456789ab --gold pandalm.jsonl --gold-format pandalm   # a public set's own rows
     """
     from rlaif.config.recipe import load_recipe
     from rlaif.config.settings import store_path
-    from rlaif.core.gold import load_gold
+    from rlaif.judges.evaluate import load_gold_source
     from rlaif.pipeline.preflight import check_judge
     from rlaif.training.eval_rm import evaluate_rm, reward_model_path
 
     try:
         recipe = load_recipe(judge) if judge else None
         where = store_path(recipe, store)
-        load_gold(gold, limit)
+        source = gold_source(gold, gold_format, gold_split, gold_config)
+        load_gold_source(source, where, limit)
         reward_model_path(model, where)
         if recipe is not None:
             check_judge(recipe, where)
-        result = evaluate_rm(model, gold, where, limit, recipe, batch_size=batch_size, max_length=max_length)
+        result = evaluate_rm(model, source, where, limit, recipe, batch_size=batch_size, max_length=max_length)
     except RlaifError as exc:
         fail(exc)
     if as_json:
@@ -145,6 +203,9 @@ def rm_lines(result: dict[str, Any], gold: str) -> list[str]:
         f'accuracy {f2(result["accuracy"])}{_interval(result["accuracy_ci95"])}; "pick the longer" {f2(result["baseline_longer"])}, '
         f'"pick the shorter" {f2(result["baseline_shorter"])}; the reward model picks the longer {f2(result["prefers_longer"])}',
     ]
+    conversion = gold_line(result.get("gold") or {})
+    if conversion:
+        lines.append(conversion)
     trained = result.get("trained_on")
     if trained:
         from rlaif.judges.measure import summary_line
@@ -299,9 +360,15 @@ def eval_judge(
         help="Recipe YAML file(s) whose judges are evaluated side by side, e.g. recipes/demo.yaml recipes/listwise.yaml.",
     ),
     gold: str = typer.Option(
-        ..., "--gold", help="JSON Lines of human-labelled pairs: `prompt` (messages), `chosen`, `rejected`."
+        ...,
+        "--gold",
+        help="Human-labelled pairs: a JSON Lines, Parquet or CSV file of `prompt` (messages), `chosen`, `rejected`, "
+        "or a Hub dataset: hub:ORG/NAME[@REVISION] (a public set's own rows: --gold-format).",
     ),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N gold rows."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N gold pairs (kept rows)."),
+    gold_format: str = GoldFormatOption,
+    gold_split: Optional[str] = GoldSplitOption,
+    gold_config: Optional[str] = GoldConfigOption,
     seed: int = typer.Option(0, "--seed", help="Seed of the per-row A/B order (which response is shown first)."),
     as_json: bool = typer.Option(
         False,
@@ -315,22 +382,26 @@ def eval_judge(
     several recipes, a small leaderboard: one column per judge, best agreement first. Calls go
     through the store's request cache; each result is also saved under STORE/evals/.
 
-    Example: rlaif eval-judge recipes/demo.yaml recipes/listwise.yaml --gold data/gold-sample.jsonl
+    Example:
+
+        rlaif eval-judge recipes/demo.yaml recipes/listwise.yaml --gold data/gold-sample.jsonl
+
+        rlaif eval-judge recipes/demo.yaml --gold mt_bench_human.jsonl --gold-format mt-bench-human   # a public set's own rows
     """
     from rlaif.config.recipe import load_recipe
     from rlaif.config.settings import store_path
-    from rlaif.core.gold import load_gold
-    from rlaif.judges.evaluate import evaluate_judge, leaderboard_rows
+    from rlaif.judges.evaluate import evaluate_judge, leaderboard_rows, load_gold_source
     from rlaif.pipeline.preflight import check_judge
 
     try:
         parsed = [
             load_recipe(path) for path in recipes
         ]  # every recipe and the gold file checked before any model loads
-        load_gold(gold, limit)
+        source = gold_source(gold, gold_format, gold_split, gold_config)
+        load_gold_source(source, store_path(parsed[0], store), limit)
         for recipe in parsed:
             check_judge(recipe, store_path(recipe, store))
-        results = [evaluate_judge(recipe, gold, store_path(recipe, store), limit, seed) for recipe in parsed]
+        results = [evaluate_judge(recipe, source, store_path(recipe, store), limit, seed) for recipe in parsed]
     except RlaifError as exc:
         fail(exc)
     if as_json:
@@ -341,6 +412,9 @@ def eval_judge(
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    conversion = gold_line(results[0]["gold"])
+    if conversion:
+        console.print(conversion, highlight=False, soft_wrap=True, markup=False)
     for label, result in zip(labels, results):
         calls = result["calls"]
         console.print(

@@ -122,8 +122,10 @@ def print_dry_run(recipe, store, limit: int | None, as_json: bool) -> None:
     from rlaif.judges.stage import validate_judge
     from rlaif.pipeline.dry_run import dry_run, estimate_lines
     from rlaif.pipeline.preflight import check_models, check_store, model_specs
+    from rlaif.store.prompt_sources import resolve_prompts
 
-    validate_prompts(recipe.prompts.path, recipe.prompts.system, limit or recipe.prompts.limit)
+    most = limit or recipe.prompts.limit
+    validate_prompts(resolve_prompts(recipe.prompts, store, most).file, recipe.prompts.system, most)
     validate_judge(recipe.judge)
     check_models(model_specs(recipe), store)  # the endpoints it returns are not asked anything
     check_store(Path(store))

@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from rlaif.config.engines import API_BACKENDS, BACKENDS, ENGINE_FIELDS, ENGINE_OPTIONS
+from rlaif.config.prompt_source import GoldSource, PromptSource
 from rlaif.config.recipe_checks import (
     check_api_key_env,
     check_base_url,
@@ -265,9 +266,11 @@ class JudgeBase(ModelSpec):
             for member in self.jury
         ]
 
-    gold: str | None = Field(
+    gold: str | GoldSource | None = Field(
         None,
-        description="Human-labelled pairs (JSON Lines: prompt, chosen, rejected) to measure this judge on during the run; "
+        description="Human-labelled pairs to measure this judge on during the run: a file (JSON Lines, Parquet or CSV of "
+        "prompt, chosen, rejected), or a source {path or hub, split, config, revision, format} for a Hub dataset or a "
+        "public set's own rows (`judge.gold:` below); "
         "its agreement, consistency and length preference go into the manifest (`eval`), card, report and summary.",
     )
     gold_limit: int | None = Field(100, ge=1, description="Use only the first N gold pairs (null: all).")
@@ -338,15 +341,6 @@ JudgeSpec = Annotated[
     ],
     Discriminator(_judge_type),
 ]
-
-
-class PromptSource(Strict):
-    path: str = Field(
-        "data/prompts.jsonl",
-        description="JSON Lines file; each row has `prompt` (text) or `messages` (chat), and optionally `id`.",
-    )
-    system: str | None = Field(None, description="System message put before every prompt.")
-    limit: int | None = Field(None, ge=1, description="Use only the first N prompts.")
 
 
 class MinHashSpec(Strict):

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from rlaif.config.engines import ENGINE_OPTIONS
+from rlaif.config.prompt_source import GoldSource, ShuffleSpec
 from rlaif.config.recipe import (
     BinaryJudge,
     DecontaminateSpec,
@@ -62,7 +63,8 @@ judge: {backend: openai, base_url: "https://api.openai.com/v1", model: gpt-4o-mi
 #: (heading, model, what the section is) in the order of the reference
 SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("The recipe", Recipe, "the top level of the file"),
-    ("`prompts:`", PromptSource, "where the prompts come from"),
+    ("`prompts:`", PromptSource, "where the prompts come from: a file, a Hub dataset or a version (docs/prompts.md)"),
+    ("`prompts.shuffle:`", ShuffleSpec, "a deterministic shuffle before `limit`"),
     ("`policies:` (each one)", PolicySpec, "a model that samples responses; a list of one or more"),
     ("`policies[].params:` and `judge` sampling", SamplingParams, "how a policy samples"),
     ("`judge:` with `type: pairwise` (the default)", PairwiseJudge, "compares two responses, in both orders"),
@@ -71,6 +73,11 @@ SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("`judge:` with `type: binary`", BinaryJudge, "says whether each response is good"),
     ("`judge.jury:` (each member)", JuryMember, "a judge model of a jury; unset fields come from the judge"),
     ("`judge.principles:`", PrinciplesSpec, "a constitution the judge is given"),
+    (
+        "`judge.gold:` (as a source)",
+        GoldSource,
+        "human-labelled pairs from a file or a Hub dataset, in any of the public formats",
+    ),
     ("`filters:`", FilterSpec, "what is dropped, before and after judging"),
     ("`filters.minhash:`", MinHashSpec, "near-duplicate detection"),
     ("`filters.decontaminate:`", DecontaminateSpec, "overlap with evaluation sets"),

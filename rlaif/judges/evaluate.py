@@ -253,22 +253,44 @@ def eval_path(store: Path, recipe_name: str, gold_path: Path, key: dict[str, Any
     return store / "evals" / f"{_slug(recipe_name)}-{label}-{content_hash(key, 12)}.json"
 
 
+def load_gold_source(gold, store: str | Path, limit: int | None = None, gold_format: str = "rlaif"):
+    """The pairs of a gold set (a file, `hub:ORG/NAME[@REV]`, or a recipe's `judge.gold` source), converted from its
+    format; returns (GoldSet, its lineage: where the rows came from and their sha256, a path that names it)."""
+    from rlaif.config.prompt_source import GoldSource
+    from rlaif.core.gold import load_gold_counted
+    from rlaif.store.prompt_sources import resolve_rows
+
+    source = GoldSource.of(str(gold) if isinstance(gold, Path) else gold, gold_format)
+    found = resolve_rows(source, store)
+    pairs = load_gold_counted(found.file, limit, source.format)
+    lineage = {**found.lineage, "sha256": file_sha256(found.file), **pairs.lineage()}
+    return pairs, lineage, Path(source.path or source.hub)
+
+
 def evaluate_judge(
-    recipe, gold_path: str | Path, store: str | Path, limit: int | None = None, seed: int = 0, ledger=None
+    recipe,
+    gold_path,
+    store: str | Path,
+    limit: int | None = None,
+    seed: int = 0,
+    ledger=None,
+    gold_format: str = "rlaif",
 ) -> dict[str, Any]:
     """Judge a gold file with the recipe's judge; return the figures and write them to the store.
 
     The result (figures, lineage, and per-row outcomes) is saved under `STORE/evals/` (see
     `eval_path`); the returned dict holds everything but the per-row outcomes, plus `path`.
+    `gold_format` names the file's shape (rlaif.core.gold_formats); the `gold` block records it and
+    the rows skipped by reason (ties, no majority, ...).
     """
     from datetime import datetime, timezone
 
     from rlaif import __version__
-    from rlaif.core.gold import load_gold
     from rlaif.core.secrets import public_recipe, redact, secrets_of
 
-    gold_path, store = Path(gold_path), Path(store)
-    pairs = load_gold(gold_path, limit)
+    store = Path(store)
+    gold, gold_lineage, gold_path = load_gold_source(gold_path, store, limit, gold_format)
+    pairs = gold.pairs
     items, flags = gold_items(pairs, seed)
     stats, cache = (
         CallStats(ledger=ledger, stage="gold"),
@@ -286,7 +308,7 @@ def evaluate_judge(
         "recipe": recipe.name,
         "judge": public_recipe(recipe.judge.model_dump(mode="json")),  # a URL without its userinfo
         "judge_templates": {j.template: j.template_sha256 for j in judgments},
-        "gold": {"path": str(gold_path), "sha256": file_sha256(gold_path), "rows": len(pairs)},
+        "gold": gold_lineage,
         "seed": seed,
         "limit": limit,
     }
@@ -297,6 +319,8 @@ def evaluate_judge(
         "seed": seed,
         "limit": limit,
     }
+    if gold.format != "rlaif":  # the same file read another way is another evaluation (rlaif's keys stay as they were)
+        key["gold_format"] = gold.format
     path = eval_path(store, recipe.name, gold_path, key)
     result = {
         **judge_metrics(outcomes, bias),

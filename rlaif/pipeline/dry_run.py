@@ -157,21 +157,23 @@ def dry_run(recipe: Recipe, store: str | Path, limit: int | None = None) -> dict
     pool = DryPool(counter)
     try:
         with using(pool):
-            prompts, dropped = _count_prompts(recipe, limit, cache, ledger)
+            prompts, dropped = _count_prompts(recipe, store, limit, cache, ledger)
             if recipe.judge.gold:
-                _gold(recipe, cache, ledger)
+                _gold(recipe, store, cache, ledger)
     finally:
         cache.close()
     return _estimate(recipe, ledger, counter, prompts, dropped)
 
 
-def _count_prompts(recipe: Recipe, limit: int | None, cache, ledger: Ledger) -> tuple[int, dict]:
+def _count_prompts(recipe: Recipe, store: str | Path, limit: int | None, cache, ledger: Ledger) -> tuple[int, dict]:
     from rlaif.core.inputs import iter_prompts
     from rlaif.quality.prompts import PromptChecker
+    from rlaif.store.prompt_sources import resolve_prompts
 
     spec, checker = recipe.prompts, PromptChecker(recipe.filters)
     kept, dropped, chunk = 0, {}, []
-    for prompt in iter_prompts(spec.path, spec.system, limit or spec.limit):
+    most = limit or spec.limit
+    for prompt in iter_prompts(resolve_prompts(spec, store, most).file, spec.system, most):
         reason = checker.reason(prompt)
         if reason:
             dropped[reason] = dropped.get(reason, 0) + 1
@@ -199,11 +201,11 @@ def _sample_and_judge(recipe: Recipe, prompts: list, cache, ledger: Ledger) -> N
     judge_stage(prompts, generations, recipe.judge, recipe.filters, cache, stats)
 
 
-def _gold(recipe: Recipe, cache, ledger: Ledger) -> None:
-    from rlaif.core.gold import load_gold
-    from rlaif.judges.evaluate import gold_items, judge_items
+def _gold(recipe: Recipe, store: str | Path, cache, ledger: Ledger) -> None:
+    from rlaif.judges.evaluate import gold_items, judge_items, load_gold_source
 
-    items, _ = gold_items(load_gold(recipe.judge.gold, recipe.judge.gold_limit), 0)
+    gold, _, _ = load_gold_source(recipe.judge.gold, store, recipe.judge.gold_limit)
+    items, _ = gold_items(gold.pairs, 0)
     judge_items(items, recipe.judge, cache, CallStats(ledger=ledger, stage="gold"))
 
 

@@ -35,6 +35,7 @@ from rlaif.core.schema import Generation, Prompt
 from rlaif.pipeline.execution import batch_alignment, count_prompts, shard_chunk_size
 from rlaif.pipeline.executors import InProcess
 from rlaif.pipeline.steps import add_judgments, add_samples, chunk_label, judge_rows, sample_rows
+from rlaif.store.prompt_sources import resolve_prompts
 from rlaif.store.spill import RowSpill
 from rlaif.store.versions import records
 
@@ -60,7 +61,8 @@ class RaySteps:
         self.local = InProcess()
         self.workers: dict[str, list[Any]] = {}  # stage group ("api" / "local") -> its shard workers
         if run.chunked and run.chunk_size:  # at least one chunk per shard
-            prompts = count_prompts(run.recipe.prompts.path, limit or run.recipe.prompts.limit)
+            most = limit or run.recipe.prompts.limit
+            prompts = count_prompts(resolve_prompts(run.recipe.prompts, run.store, most).file, most)
             run.chunk_size = shard_chunk_size(run.chunk_size, prompts, self.spec.shards, batch_alignment(run.recipe))
         live = {p.name for p in (run.store / ".runs").iterdir()} if (run.store / ".runs").is_dir() else set()
         merge_shards(run.cache, abandoned_shards(run.store, live))  # calls of a killed sharded run, kept

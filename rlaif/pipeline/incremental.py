@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rlaif.config.prompt_source import PromptSource
 from rlaif.core.errors import InputError, RecipeError, RlaifError, StoreError
 from rlaif.core.inputs import iter_prompts
 from rlaif.core.schema import Prompt
@@ -38,6 +39,7 @@ from rlaif.quality.decontam import user_text
 from rlaif.quality.dedup import NearDuplicateIndex
 from rlaif.quality.text import squash
 from rlaif.store.diff import changed_settings, flatten
+from rlaif.store.prompt_sources import resolve_prompts
 from rlaif.store.spill import RowSpill, conform
 from rlaif.store.versions import BATCH_ROWS, hashed_recipe, list_versions, load_manifest, version_path
 
@@ -46,12 +48,9 @@ if TYPE_CHECKING:
     from rlaif.pipeline.run import Run
 
 LATEST = "latest"
-NOT_COMPARED = (
-    "name",
-    "parent",
-    "prompts.path",
-    "prompts.limit",
-)  # what a child recipe may change: which prompts, and its name
+NOT_COMPARED = ("name", "parent") + tuple(
+    f"prompts.{key}" for key in PromptSource.model_fields if key != "system"
+)  # what a child recipe may change: which prompts (from any source), and its name
 
 
 class NothingNew(RlaifError):
@@ -135,7 +134,7 @@ def check_parent(recipe: Recipe, store: str | Path) -> str | None:
             f"recipe {recipe.name!r}",
             "parent",
             f"{found} was made by another recipe: {shown}{more}",
-            "an incremental version only adds prompts (prompts.path and prompts.limit may change): change these settings back, "
+            "an incremental version only adds prompts (prompts may change, apart from prompts.system): change these settings back, "
             "or start a new dataset (remove `parent:`)",
         )
     return found
@@ -202,17 +201,20 @@ def new_prompts(run: Run, limit: int | None = None) -> Iterator[Prompt]:
     state = _State(recipe.parent, load_parent(run.store, found, recipe.filters) if found else None)
     _STATES[run] = state
     parent, most = state.parent, limit or spec.limit
+    rows = most if parent is None or most is None else most + len(parent.ids)  # at most the parent's, then `most` new
+    source = resolve_prompts(spec, run.store, rows)
+    run.totals.prompt_file, run.totals.prompt_lineage = str(source.file), source.lineage
     if parent is None:
-        yield from iter_prompts(spec.path, spec.system, most)
+        yield from iter_prompts(source.file, spec.system, most)
         return
     new = 0
-    for prompt in iter_prompts(spec.path, spec.system):
+    for prompt in iter_prompts(source.file, spec.system):
         if parent.holds(prompt):
             parent.skipped += 1
             continue
         if prompt.id in parent.ids:
             raise InputError(
-                spec.path,
+                spec.label(),
                 f"prompt id {prompt.id!r} is already in the parent {parent.id} with other content",
                 field="id",
                 fix="an incremental run only adds prompts: give new prompts new ids (ids default to the row number: append rows at the end, "

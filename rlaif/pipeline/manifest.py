@@ -45,7 +45,9 @@ class RunTotals:
     prompts_with_pair: int = 0
     chosen_longer: int = 0  # kept pairs whose chosen response is the longer one
     prob_mass: array = field(default_factory=lambda: array("d"))  # per judgment that has one
-    input_sha256: str | None = None
+    input_sha256: str | None = None  # of the prompt file read (rlaif.store.prompt_sources)
+    prompt_file: str | None = None
+    prompt_lineage: dict = field(default_factory=dict)  # where its rows came from
     provenance: dict = field(
         default_factory=lambda: {"prompt_templates": {}, "principles": None}
     )  # as judging recorded it
@@ -90,7 +92,7 @@ def manifest_of(recipe: Recipe, totals: RunTotals, report: dict, stats: CallStat
     to equal a key stays as it is, and so does the version id.
     """
     manifest = {
-        "recipe": public_recipe(recipe.model_dump(mode="json")),
+        "recipe": _pinned(public_recipe(recipe.model_dump(mode="json")), totals),
         "inputs": inputs_section(recipe, totals),
         "models": {
             # a built-in alias also says where its weights came from (rlaif.weights.builtin.model_source): not hashed into the id
@@ -134,6 +136,14 @@ def manifest_of(recipe: Recipe, totals: RunTotals, report: dict, stats: CallStat
     return manifest
 
 
+def _pinned(recipe: dict[str, Any], totals: RunTotals) -> dict[str, Any]:
+    """The recipe as the version records and hashes it: a Hub dataset's branch or tag replaced by the commit it named."""
+    commit = totals.prompt_lineage.get("commit")
+    if commit:
+        recipe["prompts"] = {**recipe["prompts"], "revision": commit}
+    return recipe
+
+
 def run_section(totals: RunTotals, stats: CallStats) -> dict[str, Any]:
     """Measurements of this run (not hashed into the id): wall time and the live calls' latency.
 
@@ -150,11 +160,20 @@ def run_section(totals: RunTotals, stats: CallStats) -> dict[str, Any]:
 
 def inputs_section(recipe: Recipe, totals: RunTotals) -> dict[str, Any]:
     """The files a run read: the prompts, and the evaluation set it decontaminated against (path, sha256)."""
-    inputs = {"prompts": input_lineage(recipe.prompts.path, totals.prompts, totals.input_sha256)}
+    inputs = {"prompts": prompts_lineage(recipe, totals)}
     if recipe.filters.decontaminate is not None:
         path = recipe.filters.decontaminate.path
         inputs["decontaminate"] = {"path": str(path), "sha256": file_sha256(path)}
     return inputs
+
+
+def prompts_lineage(recipe: Recipe, totals: RunTotals) -> dict[str, Any]:
+    """Where the prompts came from (a file and its sha256, a Hub dataset at a commit, a version) and how many were used;
+    a source read into a prompt file of the store also gives that file's sha256."""
+    lineage = totals.prompt_lineage or {"path": str(recipe.prompts.path)}
+    if "prompt_file" not in lineage:
+        return input_lineage(lineage["path"], totals.prompts, totals.input_sha256)
+    return {**lineage, "prompt_file_sha256": totals.input_sha256, "rows": totals.prompts}
 
 
 def input_lineage(path: str, rows: int, sha256: str | None = None) -> dict[str, Any]:

@@ -64,10 +64,16 @@ def check_run(
     from rlaif.judges.stage import validate_judge
     from rlaif.pipeline.incremental import check_parent
     from rlaif.pipeline.run import chunk_size_setting
+    from rlaif.store.prompt_sources import resolve_prompts
 
-    validate_prompts(recipe.prompts.path, recipe.prompts.system, limit or recipe.prompts.limit)
+    most = limit or recipe.prompts.limit
+    validate_prompts(resolve_prompts(recipe.prompts, store, most).file, recipe.prompts.system, most)
     size = chunk_size_setting(chunk_size, recipe.api_only())
     validate_judge(recipe.judge, recipe.samples_per_prompt * len(recipe.policies), source)
+    if recipe.judge.gold:  # read (and converted) now, not after the run has paid for its calls
+        from rlaif.judges.evaluate import load_gold_source
+
+        load_gold_source(recipe.judge.gold, store, recipe.judge.gold_limit)
     if recipe.filters.decontaminate is not None:
         from rlaif.quality.decontam import read_eval_texts
 

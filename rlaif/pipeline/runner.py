@@ -83,11 +83,11 @@ def prompt_chunks(run: Run, limit: int | None = None) -> list[int]:
     if not run.totals.prompts:
         dropped = ", ".join(f"{reason} {n}" for reason, n in sorted(run.totals.prompts_dropped.items()) if n)
         raise InputError(
-            spec.path,
+            spec.label(),
             f"no prompt is left after the prompt filters ({dropped or 'no rows'})",
             fix="check the file, or the recipe's `filters:` (dedup_prompts, prompt_near_duplicate, decontaminate)",
         )
-    run.totals.input_sha256 = file_sha256(spec.path)
+    run.totals.input_sha256 = file_sha256(run.totals.prompt_file)
     return list(range(run.chunks))
 
 

@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from rlaif import __version__
 from rlaif.core.errors import HubError, StoreError
+from rlaif.core.hub_access import HubFixes, hub_errors, hub_token
 from rlaif.core.names import check_revision, is_version_id
 from rlaif.core.secrets import manifest_secrets, scan_for_secrets
 from rlaif.store import artifacts
@@ -42,7 +43,6 @@ from rlaif.store.atomic import write_json_atomic
 from rlaif.store.formats import FORMATS
 from rlaif.store.rows import STYLES
 from rlaif.store.versions import TABLES, VERSIONS, folder_digest, load_manifest, version_path, versions_dir
-from rlaif.weights.hub import HubFixes, hub_errors, hub_token
 
 REPO_TYPE = "dataset"
 RAW_DIR = "rlaif"  # where the version itself lives in the repo

@@ -24,6 +24,7 @@ from markupsafe import Markup
 from rlaif.calls.costs import cost_rows
 from rlaif.core.errors import StoreError
 from rlaif.core.figures import figure
+from rlaif.core.gold import gold_label
 from rlaif.publish import plots
 from rlaif.publish.review_figures import review_rows
 from rlaif.store.atomic import write_atomic
@@ -328,7 +329,7 @@ def gold_table(manifest: dict[str, Any]) -> list[tuple[str, list[tuple[str, Any]
     rows = [("WARNING", warning) for warning in quality.get("warnings") or []]
     rows += [(key, quality.get(key)) for key in GOLD_FIGURES if key in quality]
     gold = quality.get("gold") or {}
-    rows += [("gold file", gold.get("path")), ("gold file sha256", gold.get("sha256"))]
+    rows += [("gold set", gold_label(gold)), ("gold rows sha256", gold.get("sha256"))]
     return [("Judge on human-labelled gold pairs", rows)]
 
 

@@ -160,6 +160,28 @@ def _label(node: dict[str, Any]) -> str:
     return text + f"\nrecipe {escape(str(recipe['name']))} (sha256 {_short(recipe['sha256'])})"
 
 
+def prompts_origin(prompts: dict[str, Any] | None) -> str:
+    """Where a version's prompts came from, in a line: a file and its sha256, a Hub dataset at a commit, a version.
+
+    >>> prompts_origin({"path": "data/p.jsonl", "rows": 3, "sha256": "ab" * 32})
+    'data/p.jsonl (3 rows, sha256 abababababab)'
+    >>> prompts_origin({"hub": "org/set", "config": None, "split": "train", "revision": "main", "commit": "c0ffee" * 7, "rows": 5})
+    'Hub dataset org/set, split train, at c0ffeec0ffee (main) (5 rows)'
+    >>> prompts_origin({"version": "demo-0123456789ab", "rows": 2}), prompts_origin(None)
+    ('version demo-0123456789ab (2 rows)', 'not recorded (older version)')
+    """
+    if not prompts:
+        return "not recorded (older version)"
+    rows = f" ({prompts.get('rows')} rows)"
+    if prompts.get("hub"):
+        config = f", config {prompts['config']}" if prompts.get("config") else ""
+        at = f"{str(prompts.get('commit'))[:12]} ({prompts.get('revision')})"
+        return f"Hub dataset {prompts['hub']}{config}, split {prompts.get('split')}, at {at}{rows}"
+    if prompts.get("version"):
+        return f"version {prompts['version']}{rows}"
+    return f"{prompts.get('path')} ({prompts.get('rows')} rows, sha256 {_short(prompts.get('sha256'))})"
+
+
 def as_tree(node: dict[str, Any], parent_tree=None):
     """The lineage as a rich Tree for the terminal (parents are branches of their child)."""
     from rich.markup import escape
@@ -167,15 +189,7 @@ def as_tree(node: dict[str, Any], parent_tree=None):
 
     tree = Tree(_label(node)) if parent_tree is None else parent_tree.add(_label(node))
     if not node.get("missing") and not node.get("shown_above") and node.get("kind") != "model":
-        prompts = node["prompts"]
-        tree.add(
-            "prompts: "
-            + (
-                f"{escape(str(prompts['path']))} ({prompts['rows']} rows, sha256 {_short(prompts['sha256'])})"
-                if prompts
-                else "not recorded (older version)"
-            )
-        )
+        tree.add("prompts: " + escape(prompts_origin(node["prompts"])))
         evals = node.get("decontaminated_against")
         if evals:
             tree.add(f"decontaminated against: {escape(str(evals['path']))} (sha256 {_short(evals['sha256'])})")

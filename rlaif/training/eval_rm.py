@@ -96,14 +96,16 @@ def evaluate_rm(
     device: str = "cpu",
     batch_size: int = 8,
     max_length: int = 512,
+    gold_format: str = "rlaif",
 ) -> dict[str, Any]:
-    """Score the gold pairs with the reward model; return the figures (see the module docstring)."""
-    from rlaif.core.gold import load_gold
-    from rlaif.core.inputs import file_sha256
+    """Score the gold pairs with the reward model; return the figures (see the module docstring).
+    `gold_format`: the gold file's shape (rlaif.core.gold_formats), recorded with the skipped rows."""
     from rlaif.core.progress import progress_bar
+    from rlaif.judges.evaluate import load_gold_source
     from rlaif.training.rewards import reward_model_scorer
 
-    pairs = load_gold(gold_path, limit)
+    gold, gold_lineage, _ = load_gold_source(gold_path, store, limit, gold_format)
+    pairs = gold.pairs
     path = reward_model_path(model, store)
     score = reward_model_scorer(path, device=device, batch_size=batch_size, max_length=max_length)
     prompts = [pair.prompt for pair in pairs]
@@ -113,7 +115,7 @@ def evaluate_rm(
     result = {
         "model": model,
         **rm_figures(chosen, rejected, [length_side(p.chosen, p.rejected) for p in pairs]),
-        "gold": {"path": str(gold_path), "sha256": file_sha256(Path(gold_path)), "rows": len(pairs)},
+        "gold": gold_lineage,
         "limit": limit,
         "trained_on": trained_on(model, store),
         "judge": None,
@@ -124,7 +126,7 @@ def evaluate_rm(
     if judge_recipe is not None:
         from rlaif.judges.evaluate import evaluate_judge
 
-        figures = evaluate_judge(judge_recipe, gold_path, store, limit)
+        figures = evaluate_judge(judge_recipe, gold_path, store, limit, gold_format=gold_format)
         keep = (
             "n",
             "agreement",

@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from rlaif.core.errors import StoreError
 from rlaif.core.figures import figure
+from rlaif.core.gold import gold_label
 from rlaif.publish import plots
 from rlaif.publish.report import GOLD_FIGURES, report_template
 from rlaif.store.atomic import write_atomic
@@ -137,7 +138,7 @@ def dataset_rows(dataset: dict[str, Any] | None) -> list[tuple[str, Any]]:
         return rows + [("judge quality", "not measured (the recipe's judge had no `gold:` pairs)")]
     rows += [("judge WARNING", warning) for warning in quality.get("warnings") or []]
     rows += [(f"judge {key}", quality.get(key)) for key in GOLD_FIGURES if key in quality]
-    return rows + [("judge gold file", (quality.get("gold") or {}).get("path"))]
+    return rows + [("judge gold set", gold_label(quality.get("gold") or {}))]
 
 
 def summary_tables(manifest: dict[str, Any]) -> list[tuple[str, list[tuple[str, Any]]]]:
