@@ -28,15 +28,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from rlaif.core.errors import RlaifError
 from rlaif.core.processes import die_with_parent, free_port, sigterm_exits
+from rlaif.flows.shared_server import ServerStartError, healthy
 
 #: a flow's summary log record carries this attribute: `rlaif run` and `rlaif train --prefect` print the summary
 #: themselves and keep that record off Prefect's console (rlaif.cli.common.summary_off_prefect_console)
@@ -44,11 +42,6 @@ SUMMARY_RECORD = "rlaif_summary"
 
 STARTUP_TIMEOUT_S = 60.0
 FLOW_RUN_FILE = "flow-run-id"  # in the run's work folder
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1 even with *_proxy set
-
-
-class ServerStartError(RlaifError):
-    """The run's own Prefect server did not start (the CLI prints it and exits 2)."""
 
 
 def _launch(log: IO[bytes]) -> tuple[subprocess.Popen, str]:
@@ -87,17 +80,9 @@ def _launch(log: IO[bytes]) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port}/api"
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with _OPENER.open(f"{url}/health", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def _wait_healthy(proc: subprocess.Popen, url: str, log: IO[bytes]) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not _healthy(url):
+    while not healthy(url):
         if proc.poll() is not None or time.monotonic() > deadline:
             log.seek(0)
             output = log.read().decode(errors="replace")[-2000:]
@@ -165,6 +150,9 @@ def prefect_api() -> Iterator[str]:
         with sigterm_exits(), _terminated_exits():
             yield os.environ["PREFECT_API_URL"]
         return
+    if os.environ.get("RLAIF_PREFECT_SERVER", "shared") != "run":
+        yield from _shared()
+        return
     with sigterm_exits(), tempfile.TemporaryFile() as log:
         launched = _launch(log)
         try:
@@ -191,18 +179,38 @@ def _terminated_exits() -> Iterator[None]:
         raise SystemExit(128 + signal.SIGTERM) from None
 
 
-def _serve(server: tuple[subprocess.Popen, str]) -> Iterator[str]:
+def _shared() -> Iterator[str]:
+    """The server in the Prefect profile if one is set, else the local server that commands share (flows/shared_server.py)."""
+    from rlaif.flows.shared_server import shared_server
+
+    with sigterm_exits():
+        configured = _profile_api()
+        if configured:
+            yield configured
+            return
+        with shared_server() as url:
+            yield from _using(url, ui=url.removesuffix("/api"))
+
+
+def _using(url: str, ui: str) -> Iterator[str]:
+    """Prefect's client pointed at `url` for the block (`ui`: where "View at" links go; "" for none)."""
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
-    proc, url = server
     try:
-        # no "View at <url>" line: the run's own server has no UI and stops with the run (the link would not open)
-        with _terminated_exits(), temporary_settings(updates={PREFECT_API_URL: url, PREFECT_UI_URL: ""}):
+        with _terminated_exits(), temporary_settings(updates={PREFECT_API_URL: url, PREFECT_UI_URL: ui}):
             os.environ["PREFECT_API_URL"] = url
             yield url
     finally:
         _drain_prefect_workers()  # they send the run's last logs and events: while the server is up
         os.environ.pop("PREFECT_API_URL", None)
+
+
+def _serve(server: tuple[subprocess.Popen, str]) -> Iterator[str]:
+    proc, url = server
+    try:
+        # no "View at <url>" line: the run's own server has no UI and stops with the run (the link would not open)
+        yield from _using(url, ui="")
+    finally:
         stop(proc)
 
 

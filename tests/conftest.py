@@ -19,6 +19,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 # Prefect's own ephemeral server (a flow called in a test's child process) waits 20 s for its start by default:
 # a busy machine (parallel workers) can take longer. Waiting longer changes no outcome, only when a failure shows.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+# the shared local Prefect server that a run without PREFECT_API_URL starts (rlaif/flows/shared_server.py) stops
+# after 30 idle seconds in tests, not 30 minutes; pytest_sessionfinish stops those still up
+os.environ.setdefault("RLAIF_SERVER_IDLE_S", "30")
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     # parallel workers (make test): one compute thread per process, the worker and every child it starts. Several
     # torch processes with a thread per core each spin against each other (6 workers without it: 70 min of CPU).
@@ -102,3 +105,17 @@ def use_backend(monkeypatch):
         return backend
 
     return install
+
+
+def pytest_sessionfinish(session) -> None:
+    """Stop the shared Prefect servers that tests' runs started (under this session's temporary folders)."""
+    from rlaif.flows.shared_server import stop_server
+
+    roots = [Path(tempfile.gettempdir()) / f"rlaif-tests-prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'gw')}"]
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None:
+        roots.append(factory.getbasetemp())
+    for root in roots:
+        for state in Path(root).rglob("rlaif-server.json") if Path(root).is_dir() else []:
+            with mock.patch.dict(os.environ, {"PREFECT_HOME": str(state.parent)}):
+                stop_server()

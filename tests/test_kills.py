@@ -37,7 +37,9 @@ def katan():
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    return {**ENV, "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home"))}
+    # a server of the run's own (RLAIF_PREFECT_SERVER=run): its guarantees are what these tests check; the shared
+    # server that runs use by default is tests/test_shared_server.py's
+    return {**ENV, "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home")), "RLAIF_PREFECT_SERVER": "run"}
 
 
 def _status(pid: int) -> dict[str, str]:

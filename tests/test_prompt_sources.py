@@ -385,6 +385,21 @@ def test_a_missing_repo_split_or_column_exits_2_before_any_call(hub, tmp_path):
             missing.returncode == 2
             and "no column 'prompt' (the columns are: instruction, key, lang)" in missing.stderr
         )
+        offline = run_cli(
+            "run",
+            str(recipe(tmp_path, server, {"hub": "alice/prompts", "column": "instruction"})),
+            "--store",
+            str(tmp_path / "fresh-store"),
+            "--no-prefect",
+            env={**env, "HF_HUB_OFFLINE": "1"},
+            process=True,
+            timeout=300,
+        )
+        assert offline.returncode == 2 and "Traceback" not in offline.stderr, offline.stderr
+        assert (
+            "alice/prompts@main: HF_HUB_OFFLINE is set and this revision was never resolved with this store"
+            in offline.stderr
+        )
         assert server.calls == 0
 
 

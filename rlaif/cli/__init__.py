@@ -20,7 +20,7 @@ from rlaif.core.progress import quiet_library_bars  # noqa: E402
 
 quiet_library_bars()  # before any Hugging Face library is imported
 
-from rlaif.cli import datasets, evaluation, hub, iterate, models, ops, review, run, train  # noqa: E402 - after the exit handler
+from rlaif.cli import datasets, evaluation, hub, iterate, models, ops, review, run, server, train  # noqa: E402 - after the exit handler
 from rlaif.cli.common import sigterm_stops  # noqa: E402
 
 app = typer.Typer(
@@ -38,5 +38,6 @@ app.command("iterate", help=iterate.EXAMPLE)(sigterm_stops(iterate.iterate))
 app.command("review", help=review.EXAMPLE)(review.review)
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
+app.add_typer(server.app, name="server")
 datasets.app.command("push")(hub.datasets_push)
 datasets.app.command("pull")(hub.datasets_pull)
