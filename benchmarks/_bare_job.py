@@ -1,4 +1,4 @@
-"""The bare-client side of benchmarks/vs_distilabel.py: the chat requests in a JSON Lines file (one
+"""The bare-client side of benchmarks/vs_peers.py: the chat requests in a JSON Lines file (one
 `chat.completions.create` body a line: those an rlaif run of the job made) sent from a plain
 AsyncOpenAI worker pool at a given concurrency, in its own process (timed whole, like the other
 sides). Prints one JSON line: {"seconds": ..., "requests": ..., "cpu": ...}.

@@ -1,4 +1,4 @@
-"""The distilabel side of benchmarks/vs_distilabel.py; runs under .venv-bench/bin/python (distilabel
+"""The distilabel side of benchmarks/vs_peers.py; runs under .venv-bench/bin/python (distilabel
 is never an rlaif dependency). Prints one JSON line: {"seconds": ..., "rows": ..., "requests": ...}.
 
 The job: per prompt, 2 responses (two TextGeneration steps, since llm-katan ignores n>1, so

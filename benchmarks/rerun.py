@@ -19,7 +19,7 @@ from pathlib import Path
 import _common as common
 import yaml
 from _rlaif_job import recipe_data, write_prompts
-from vs_distilabel import HERE, RLAIF_PYTHON, run_json
+from vs_peers import HERE, RLAIF_PYTHON, run_json
 
 ENV = {**os.environ, "RLAIF_PROGRESS": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
 

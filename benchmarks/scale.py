@@ -13,7 +13,7 @@ import argparse
 import tempfile
 
 import _common as common
-from vs_distilabel import HERE, RLAIF_PYTHON, run_json
+from vs_peers import HERE, RLAIF_PYTHON, run_json
 
 
 def run_size(server, n: int, concurrency: int, judge: bool, chunk_size: int | None = None) -> dict:

@@ -52,13 +52,24 @@ def test_every_command_has_help_with_an_example():
 
 
 def example_lines(command) -> list[str]:
-    """The `rlaif ...` lines of a command's help after "Example:"."""
+    """The `rlaif ...` commands of a command's help after "Example:", a line ending in a backslash joined to the next."""
     text = (command.help or "").split("Example:", 1)
-    return (
-        [line.strip().split("  #")[0].strip() for line in text[1].splitlines() if line.strip().startswith("rlaif ")]
-        if len(text) == 2
-        else []
-    )
+    if len(text) < 2:
+        return []
+    joined = re.sub(r"\\\n\s*", "", text[1])
+    return [line.strip().split("  #")[0].strip() for line in joined.splitlines() if line.strip().startswith("rlaif ")]
+
+
+def test_every_help_example_line_fits_80_columns():
+    """Issue 26: a help example wider than the terminal wraps mid-command (the rest of it looks like another line);
+    at 80 columns rich's help shows 76 characters of a line. Longer commands go on over backslash-ended lines."""
+    wide = [
+        (" ".join(path), line.strip())
+        for path, command in commands()
+        for line in (command.help or "").split("Example:", 1)[-1].splitlines()
+        if "Example:" in (command.help or "") and len(line.strip()) > 76
+    ]
+    assert wide == []
 
 
 def commands() -> list[tuple[list[str], object]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -51,8 +52,12 @@ def demo_run(tmp_path_factory):
     recipe.write_text(yaml.safe_dump(RECIPE))
     store = folder / "store"
     result = run(recipe, store)
-    # issue 26 item 3: no link that does not open (the run's own Prefect server has no UI and stops with the run)
-    assert "View at http" not in result.stdout + result.stderr, result.stdout + result.stderr
+    # issue 26 item 3: a link that opens (the local server that runs share serves the UI: tests/test_shared_server.py)
+    link = re.search(r"View at (http://\S+)", result.stdout + result.stderr)
+    assert link, result.stdout + result.stderr
+    page = urllib.request.Request(link[1], headers={"Accept": "text/html"})  # as a browser asks
+    with urllib.request.urlopen(page, timeout=10) as answer:
+        assert answer.status == 200
     # output to a file, as with nohup or CI: no carriage-return bars of the Hugging Face libraries, no line broken at 80
     assert "\r" not in result.stdout + result.stderr, result.stderr[-2000:]
     # the progress artifact's updates go to the run's own server: none starts a temporary server of Prefect's (they

@@ -26,6 +26,13 @@ GoldFormatOption = typer.Option(
 )
 
 
+GoldOption = typer.Option(
+    ...,
+    "--gold",
+    help="Human-labelled pairs: a JSON Lines, Parquet or CSV file of `prompt` (text or messages), `chosen`, `rejected` "
+    "(e.g. data/gold-sample.jsonl), or a Hub dataset: hub:ORG/NAME[@REVISION] (a public set's own rows: --gold-format).",
+)
+GoldLimitOption = typer.Option(None, "--limit", min=1, help="Use only the first N gold pairs (kept rows).")
 GoldSplitOption = typer.Option(
     None, "--gold-split", help="With --gold hub:ORG/NAME: the split to read (default: train)."
 )
@@ -100,7 +107,10 @@ def eval_policy(
     bias removed, ties count half, with a Wilson 95% interval and the judge's own quality on human
     labels (the recipe's judge.gold) beside it. Model calls go through the store's request cache.
 
-    Example: rlaif eval-policy --model demo-dpo-0123456789ab --baseline smollm2-135m --prompts data/prompts.jsonl --judge recipes/demo.yaml --limit 50
+    Example:
+
+        rlaif eval-policy --model demo-dpo-0123456789ab --baseline smollm2-135m \\
+            --prompts data/prompts.jsonl --judge recipes/demo.yaml --limit 50
     """
     from rlaif.config.recipe import load_recipe
     from rlaif.config.settings import store_path
@@ -143,13 +153,8 @@ def eval_rm(
         "--model",
         help="The reward model: a store model id or a model folder (AutoModelForSequenceClassification, one label).",
     ),
-    gold: str = typer.Option(
-        ...,
-        "--gold",
-        help="Human-labelled pairs: a JSON Lines, Parquet or CSV file of `prompt`, `chosen`, `rejected` (e.g. data/gold-sample.jsonl), "
-        "or a Hub dataset: hub:ORG/NAME[@REVISION] (a public set's own rows: --gold-format).",
-    ),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N gold pairs (kept rows)."),
+    gold: str = GoldOption,
+    limit: Optional[int] = GoldLimitOption,
     gold_format: str = GoldFormatOption,
     gold_split: Optional[str] = GoldSplitOption,
     gold_config: Optional[str] = GoldConfigOption,
@@ -171,7 +176,8 @@ def eval_rm(
 
         rlaif eval-rm --model demo-rm-0123456789ab --gold data/gold-sample.jsonl
 
-        rlaif eval-rm --model demo-rm-0123456789ab --gold pandalm.jsonl --gold-format pandalm   # a public set's own rows
+        rlaif eval-rm --model demo-rm-0123456789ab --gold hub:allenai/reward-bench \\
+            --gold-split filtered --gold-format reward-bench
     """
     from rlaif.config.recipe import load_recipe
     from rlaif.config.settings import store_path
@@ -359,13 +365,8 @@ def eval_judge(
         ...,
         help="Recipe YAML file(s) whose judges are evaluated side by side, e.g. recipes/demo.yaml recipes/listwise.yaml.",
     ),
-    gold: str = typer.Option(
-        ...,
-        "--gold",
-        help="Human-labelled pairs: a JSON Lines, Parquet or CSV file of `prompt` (messages), `chosen`, `rejected`, "
-        "or a Hub dataset: hub:ORG/NAME[@REVISION] (a public set's own rows: --gold-format).",
-    ),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N gold pairs (kept rows)."),
+    gold: str = GoldOption,
+    limit: Optional[int] = GoldLimitOption,
     gold_format: str = GoldFormatOption,
     gold_split: Optional[str] = GoldSplitOption,
     gold_config: Optional[str] = GoldConfigOption,
@@ -384,9 +385,10 @@ def eval_judge(
 
     Example:
 
-        rlaif eval-judge recipes/demo.yaml recipes/listwise.yaml --gold data/gold-sample.jsonl
+        rlaif eval-judge recipes/demo.yaml recipes/listwise.yaml \\
+            --gold data/gold-sample.jsonl
 
-        rlaif eval-judge recipes/demo.yaml --gold mt_bench_human.jsonl --gold-format mt-bench-human   # a public set's own rows
+        rlaif eval-judge recipes/demo.yaml --gold pl.jsonl --gold-format pandalm
     """
     from rlaif.config.recipe import load_recipe
     from rlaif.config.settings import store_path

@@ -27,7 +27,7 @@ def datasets_push(
     version itself under rlaif/. Re-pushing a version is a no-op. The token is read from HF_TOKEN
     only; HF_ENDPOINT selects a mirror.
 
-    Example: HF_TOKEN=hf_... rlaif datasets push demo-0123456789ab --repo alice/demo-prefs
+    Example: HF_TOKEN=hf_... rlaif datasets push demo-0123456789ab --repo alice/prefs
     """
     from rlaif.publish.hub import push_version
 

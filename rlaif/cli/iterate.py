@@ -27,7 +27,7 @@ Example:
 
     rlaif iterate recipes/iterate.yaml --rounds 2 --no-prefect
 
-    rlaif iterate recipes/iterate.yaml --rounds 3 --store data/store   # as the Prefect flow rlaif-iterate
+    rlaif iterate recipes/iterate.yaml --rounds 3   # as a Prefect flow
 """
 
 

@@ -28,7 +28,8 @@ Example:
 
     rlaif deploy recipes/demo.yaml --interval 3600 --name hourly --pool rlaif
 
-    rlaif deploy recipes/demo.yaml --cron "0 4 * * *" --flow train --param dataset_id=demo-0123456789ab
+    rlaif deploy recipes/demo.yaml --cron "0 4 * * *" --flow train \\
+        --param dataset_id=demo-0123456789ab
 """
 
 SERVE_HELP = """Serve a recipe's flows as scheduled deployments from this process (no work pool or worker).

@@ -21,10 +21,13 @@ EXAMPLE = """Review the pairs of a dataset version in the browser; make a new ve
 
 Example:
 
-    rlaif review demo-f5c187559d0d                     # serve http://127.0.0.1:8765/?token=... (Ctrl-C stops it)
+    rlaif review demo-f5c187559d0d          # serves http://127.0.0.1:8765/
+
     rlaif review demo-f5c187559d0d --queue dropped --reviewer ann
-    rlaif review commit demo-f5c187559d0d              # -> a new version, parents [demo-f5c187559d0d]
-    rlaif review export demo-f5c187559d0d --out my-gold.jsonl   # then: rlaif eval-judge RECIPE --gold my-gold.jsonl
+
+    rlaif review commit demo-f5c187559d0d   # a new version, its parent the id
+
+    rlaif review export demo-f5c187559d0d --out gold.jsonl   # for eval-judge
 """
 
 ACTIONS = ("commit", "export")

@@ -19,9 +19,10 @@ Algorithms: sft (the best response per prompt), rm (reward model), dpo, kto, ppo
 
 Example:
 
-    rlaif train dpo --dataset demo-0123456789ab --model smollm2-135m --max-steps 2
+    rlaif train dpo --dataset demo-0123456789ab --model smollm2-135m
 
-    rlaif train grpo --dataset demo-0123456789ab --model smollm2-135m --config recipes/train/grpo.yaml
+    rlaif train grpo --dataset demo-0123456789ab --model smollm2-135m \\
+        --config recipes/train/grpo.yaml
 """
 
 
