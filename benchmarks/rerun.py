@@ -1,6 +1,6 @@
 """Re-run cost of an identical recipe: the same job twice against the same store, once with the
-library (no Prefect) and once as `rlaif run` (Prefect flow, ephemeral mode, a fresh PREFECT_HOME so
-the first run pays Prefect's one-time database set-up, reported apart). llm-katan echo with
+library (no Prefect) and once as `rlaif run` (Prefect flow on the local server that runs share, a fresh
+PREFECT_HOME so the first run pays Prefect's one-time database set-up and the server's start, reported apart). llm-katan echo with
 200 ms latency: a live call costs time, a cached one should cost none.
 
     .venv/bin/python benchmarks/rerun.py --prompts 1000 --write
@@ -71,6 +71,8 @@ def cli_runs(server, folder: Path, prompts: int, concurrency: int) -> list[dict]
                 "version": version[1],
             }
         )
+    # the runs started the local Prefect server that they share (rlaif/flows/shared_server.py): stop it
+    subprocess.run([str(common.ROOT / ".venv" / "bin" / "rlaif"), "server", "stop"], env=env, capture_output=True)
     return out
 
 
