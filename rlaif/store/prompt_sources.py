@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -250,7 +251,7 @@ def _commit(spec: Any, store: Path) -> str:
     refs_file = store / SOURCES / "refs.json"
     refs = json.loads(refs_file.read_text()) if refs_file.is_file() else {}
     key = f"{spec.hub}@{revision}"
-    if constants.HF_HUB_OFFLINE:
+    if _offline():
         if key not in refs:
             raise HubError(
                 f"{key}: HF_HUB_OFFLINE is set and this revision was never resolved with this store - run once "
@@ -262,6 +263,18 @@ def _commit(spec: Any, store: Path) -> str:
     if refs.get(key) != commit:
         write_json_atomic(refs_file, {**refs, key: commit})
     return commit
+
+
+def _offline() -> bool:
+    """Offline mode, as huggingface_hub and datasets read it (HF_HUB_OFFLINE, or datasets' HF_DATASETS_OFFLINE)."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_DATASETS_OFFLINE", "").upper() in (
+        "1",
+        "ON",
+        "YES",
+        "TRUE",
+    )
 
 
 def _load(spec: Any, split: str, commit: str, label: str, streaming: bool):
@@ -277,7 +290,7 @@ def _load(spec: Any, split: str, commit: str, label: str, streaming: bool):
             )
     except (ValueError, FileNotFoundError) as exc:
         fix = f"check {spec.split_setting()}"
-        if constants.HF_HUB_OFFLINE:
+        if _offline():
             fix = "HF_HUB_OFFLINE is set and these rows are not in the cache: run once online"
         raise InputError(label, first_line(exc), fix=fix) from None
 
