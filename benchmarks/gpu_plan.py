@@ -8,7 +8,7 @@ A lent GPU machine runs it through benchmarks/gpu_plan.sh with the bundle of `ma
 (docs/benchmarks.md, "GPU plan"); here it runs as is (the default config is the GPU's, --quick is the CPU's).
 
 - Trainer tokens/s: the tokens (attention mask) of every forward pass of the trained model that builds
-  gradients (the policy or reward model in training mode; not the reference, not sampling), from the end
+  gradients (the policy or reward model being trained; not the frozen reference, not sampling), from the end
   of the first logged step to the end of the last, over that time (ppo/rloo/grpo: the time includes
   sampling and the reward). Peak memory: torch.cuda.max_memory_allocated of the process, or its peak RSS on CPU.
 - Judging: the built-in judges that are on the machine (smollm2-135m always; qwen2.5-coder-1.5b only
@@ -69,17 +69,19 @@ def peak_memory_mib() -> tuple[float, str]:
 
 
 def count_training_tokens(record: dict) -> None:
-    """Record (time, tokens) of each outermost forward of a Hugging Face model in training mode with
-    gradients on, and the time each logged step ends (rlaif.training.driver.StepRecorder)."""
+    """Record (time, tokens) of each outermost forward of a Hugging Face model with trainable weights while
+    gradients are on, and the time each logged step ends (rlaif.training.driver.StepRecorder)."""
     import torch
     import transformers
 
     from rlaif.training import driver
 
-    original_call, depth = transformers.PreTrainedModel.__call__, [0]
+    original_call, depth, trained = transformers.PreTrainedModel.__call__, [0], {}
 
-    def counted(self, *args, **kwargs):
-        if depth[0] == 0 and self.training and torch.is_grad_enabled():
+    def counted(self, *args, **kwargs):  # not `self.training`: rlaif's ppo and rrhf train in eval mode (no dropout)
+        if id(self) not in trained:  # a frozen reference has no parameter that requires grad
+            trained[id(self)] = any(p.requires_grad for p in self.parameters())
+        if depth[0] == 0 and trained[id(self)] and torch.is_grad_enabled():
             ids, mask = kwargs.get("input_ids", args[0] if args else None), kwargs.get("attention_mask")
             if isinstance(ids, torch.Tensor):
                 size = mask.sum() if isinstance(mask, torch.Tensor) and mask.dim() == 2 else ids.numel()
@@ -119,11 +121,9 @@ def child_train(spec: dict) -> dict:
         return record["result"]
 
     driver.train = kept
-    try:
-        app(args=spec["argv"], standalone_mode=False)
-    except SystemExit as exc:
-        if exc.code:
-            raise
+    code = app(args=spec["argv"], standalone_mode=False)  # a user error: its message on stderr, the code returned
+    if code:
+        raise SystemExit(code)
     result, steps = record["result"], record["steps"]
     if result is None or len(steps) < 2:
         raise SystemExit(f"trained no model or logged fewer than 2 steps ({len(steps)})")

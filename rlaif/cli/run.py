@@ -69,9 +69,10 @@ def run(
                 "note: Prefect is not installed: running in this process (as with --no-prefect)", highlight=False
             )
             no_prefect = True
+        own_server = not os.environ.get("PREFECT_API_URL") and os.environ.get("RLAIF_PREFECT_SERVER") == "run"
         flow = (
-            () if no_prefect or not os.environ.get("PREFECT_API_URL") else ("rlaif.flows.pipeline",)
-        )  # without a server, its start overlaps the flow's import
+            () if no_prefect or own_server else ("rlaif.flows.pipeline",)
+        )  # imported while the endpoints answer their probe; a server of the run's own starts during that import instead
         chunk_size = check_run(
             parsed, where, limit, chunk_size, preload=("openai", *flow), source=recipe
         )  # engine ray too: Ray installed, its cluster reachable
@@ -80,9 +81,7 @@ def run(
         else:
             from rlaif.flows.server import prefect_api
 
-            with (
-                prefect_api()
-            ):  # the run's own Prefect server, stopped with it even on SIGTERM/SIGKILL (flows/server.py)
+            with prefect_api():  # PREFECT_API_URL, else the local server that runs share (flows/shared_server.py)
                 from rlaif.flows.pipeline import rlaif_run
 
                 summary_off_prefect_console()
