@@ -162,13 +162,16 @@ def stop_server(timeout: float = 20.0) -> dict | None:
 
 def _serve(port: int) -> None:
     """In the detached process: write the state, serve the API and UI until idle or SIGTERM, then clear the state."""
+    url = f"http://127.0.0.1:{port}/api"
+    os.environ["PREFECT_UI_API_URL"] = url  # the API the UI's pages call (else Prefect's default, port 4200)
+    os.environ.pop("PREFECT_API_URL", None)
     import uvicorn
     from prefect.server.api.server import create_app
 
     from rlaif.store.atomic import write_json_atomic
 
     home = prefect_home()
-    state = {"pid": os.getpid(), "port": port, "url": f"http://127.0.0.1:{port}/api", "started": time.time()}
+    state = {"pid": os.getpid(), "port": port, "url": url, "started": time.time()}
     write_json_atomic(home / STATE, state)
     app = create_app(final=True)  # the API, the UI and all its services, as `prefect server start`
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="on"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -144,3 +145,29 @@ def test_server_start_status_and_stop(home):
     assert stopped.returncode == 0 and f"stopped the shared Prefect server (pid {state['pid']})" in stopped.stdout
     assert not running(state["pid"]) and read_state() is None
     assert rlaif("server", "status").returncode == 1
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium: apt-get install chromium (.ci/run installs it)")
+def test_the_view_at_link_shows_the_flow_run_in_chromium(home, tmp_path):
+    """Issue 26: the link a run prints opens its flow run in a real browser: the UI's pages call this server's
+    API (not Prefect's default port 4200, where nothing listens) and show the run by its name."""
+    playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (in the dev extra)")
+    with DetServer() as server:
+        recipe = two_policy_recipe(tmp_path, server.base_url, QUESTIONS[:2], "browsed")
+        result = rlaif("run", str(recipe), "--store", str(tmp_path / "store"))
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    name, link = re.search(r"Flow run '([\w-]+)' - View at (http://\S+)", output).groups()
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(link, wait_until="networkidle", timeout=60_000)
+            page.get_by_text(name).first.wait_for(timeout=30_000)
+            text = page.inner_text("body")
+        finally:
+            browser.close()
+    assert "Can't connect to Server API" not in text and "Something went wrong" not in text, text[:2000]
