@@ -39,7 +39,7 @@ STARTUP_TIMEOUT_S = 90.0  # the first start also builds the UI's files
 
 
 class ServerStartError(RlaifError):
-    """The run's own Prefect server did not start (the CLI prints it and exits 2)."""
+    """The Prefect server for the command did not start (the CLI prints it and exits 2)."""
 
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1 even with *_proxy set

@@ -403,3 +403,21 @@ def test_a_judge_setting_its_judge_never_reads_is_refused(tmp_path, judge, key):
     assert_clean_failure(result, f"{recipe}: {key}:", "would never read it", "drop ", store=tmp_path / "store")
     listwise = write_recipe(tmp_path, {**GOOD, "samples_per_prompt": 3, "judge": {"type": "listwise", "seed": 7}})
     assert load_recipe(listwise).judge.seed == 7  # where it is read, it is taken
+
+
+def test_every_unknown_key_is_named_at_once():
+    """A first user fixed one typo, ran again, and met the next: every problem comes in the one message."""
+    with pytest.raises(RecipeError) as exc:
+        parse_recipe({**GOOD, "samples_per_promt": 2, "judge": {"model": "smollm2-135m", "templte": "x.j2"}})
+    message = str(exc.value)
+    assert "samples_per_promt: unknown key - did you mean 'samples_per_prompt'?" in message
+    assert "judge.templte: unknown key - did you mean 'template'?" in message and "Also 1 more" in message
+
+
+@pytest.mark.parametrize("key, value", [("temprature", 0.1), ("temperature", 0.0), ("top_p", 0.9), ("params", {})])
+def test_sampling_settings_on_the_judge_are_explained_not_guessed(key, value):
+    """`judge.temperature` was answered "did you mean 'template'?": the judge takes no sampling settings at all."""
+    with pytest.raises(RecipeError) as exc:
+        parse_recipe({**GOOD, "judge": {"model": "smollm2-135m", key: value}})
+    assert f"judge.{key}: the judge takes no sampling settings - remove it" in str(exc.value)
+    assert "template" not in str(exc.value)

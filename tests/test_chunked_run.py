@@ -346,6 +346,6 @@ def test_a_run_that_keeps_no_pair_says_why_and_what_to_change():
 
     counts = {"dropped": {"identical": 9, "low_margin": 2}, "responses_dropped": {"truncated": 3}, "kept": 0, "in": 11}
     assert none_kept_line(counts) == (
-        "no pair kept: most were dropped as identical (9) - the samples were identical: raise the policies' "
+        "no pair kept: the main reason was identical (9 pairs dropped) - the samples were identical: raise the policies' "
         "`params.temperature`, or sample from two policies"
     )

@@ -66,8 +66,9 @@ def test_every_help_example_line_fits_80_columns():
     wide = [
         (" ".join(path), line.strip())
         for path, command in commands()
-        for line in (command.help or "").split("Example:", 1)[-1].splitlines()
-        if "Example:" in (command.help or "") and len(line.strip()) > 76
+        if "Example:" in (command.help or "")
+        for line in ("Example:" + command.help.split("Example:", 1)[1]).splitlines()  # an example on its line counts it
+        if len(line.strip()) > 76
     ]
     assert wide == []
 

@@ -433,3 +433,16 @@ def test_run_with_an_unknown_model_id_fails_in_preflight(tmp_path):
     )
     result = run_cli("run", str(recipe), "--store", str(store), "--no-prefect")
     assert_clean_failure(result, "policy 'p'", "dpo-gone-0123456789ab", str(store), "rlaif models list", store=store)
+
+
+def test_an_empty_trainer_folder_is_not_committed(tmp_path):
+    """A new user found an empty `trainer/` (TRL's output_dir) in every model folder, which no doc mentions."""
+    store = tmp_path / "store"
+    version_id = dataset(store)
+    model_id = ms.model_id_for("dpo-crafted", {"dataset": version_id, "algorithm": "dpo"})
+    work = workdir_with_weights(store, model_id)
+    (work / "trainer").mkdir()
+    path = ms.commit_model(
+        store, model_id, work, model_manifest(version_id), card=partial(render_model_card, store=store)
+    )
+    assert sorted(p.name for p in path.iterdir()) == ["README.md", "manifest.json", "metrics.jsonl", "model"]

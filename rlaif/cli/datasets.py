@@ -215,7 +215,9 @@ def datasets_export(
     """Export a version as data/train-00000-of-00001.parquet plus a dataset card (README.md),
     loadable with `datasets.load_dataset(OUT)` and ready for the TRL trainer of the format.
 
-    Example: rlaif datasets export demo-0123456789ab --format dpo --out exports/demo-dpo
+    Example:
+
+        rlaif datasets export demo-0123456789ab --format dpo --out exports/demo-dpo
     """
     import pyarrow.parquet as pq
 

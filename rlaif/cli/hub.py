@@ -27,7 +27,9 @@ def datasets_push(
     version itself under rlaif/. Re-pushing a version is a no-op. The token is read from HF_TOKEN
     only; HF_ENDPOINT selects a mirror.
 
-    Example: HF_TOKEN=hf_... rlaif datasets push demo-0123456789ab --repo alice/prefs
+    Example:
+
+        HF_TOKEN=hf_... rlaif datasets push demo-0123456789ab --repo alice/prefs
     """
     from rlaif.publish.hub import push_version
 
@@ -57,7 +59,9 @@ def datasets_pull(
     that its tables hash to the id. A version already in the store is left as it is. Private repos
     need HF_TOKEN.
 
-    Example: rlaif datasets pull alice/demo-prefs@demo-0123456789ab --store data/store
+    Example:
+
+        rlaif datasets pull alice/demo-prefs@demo-0123456789ab --store data/store
     """
     from rlaif.publish.hub import pull_version
 

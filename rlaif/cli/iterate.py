@@ -74,7 +74,7 @@ def _echo(line: str) -> None:
 def _in_flow(recipe: str, store: str, rounds: Optional[int]) -> None:
     from rlaif.flows.server import prefect_api
 
-    with prefect_api():  # the run's own Prefect server unless PREFECT_API_URL is set (flows/server.py)
+    with prefect_api():  # PREFECT_API_URL, else the local server that runs share (flows/shared_server.py)
         from rlaif.flows.iterate import rlaif_iterate
 
         rlaif_iterate(recipe_path=recipe, store=store, rounds=rounds)

@@ -132,6 +132,7 @@ def _serve(
         )
     review = Review(Path(store), version_id, queue, reviewer, secrets.token_urlsafe(24), limit)
     judged = len(review.version_items)  # read now: an unknown or broken version is an error here, not in the browser
+    in_queue = len(review.items(review.log()))
     try:
         server = LocalServer(make_app(review), host, port, max_concurrency=64, grace_s=5)
     except OSError as exc:
@@ -139,7 +140,7 @@ def _serve(
     bound_host, bound_port = server.server_address
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     console.print(
-        f"reviewing {version_id} ({judged} judged pairs, {queue} queue) as {reviewer}: decisions are saved as you make them",
+        f"reviewing {version_id}: {in_queue} pairs in the {queue} queue (of {judged} judged) as {reviewer}; decisions are saved as you make them",
         highlight=False,
     )
     console.print(f"open http://{shown}:{bound_port}/?token={review.token}", highlight=False, soft_wrap=True)

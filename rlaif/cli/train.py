@@ -46,7 +46,7 @@ def train(
     prefect: bool = typer.Option(
         False,
         "--prefect/--no-prefect",
-        help="Run as the Prefect flow `rlaif-train` (flows/train.py: per-step metrics, summary and report as artifacts); its own Prefect server unless PREFECT_API_URL is set.",
+        help="Run as the Prefect flow `rlaif-train` (flows/train.py: per-step metrics, summary and report as artifacts); the local Prefect server that runs share unless PREFECT_API_URL is set (`rlaif server status`).",
     ),
 ) -> None:
     """Train SFT / reward model / DPO / KTO / PPO / RLOO / GRPO / RRHF on a dataset version."""

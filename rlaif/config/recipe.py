@@ -624,7 +624,11 @@ def parse_recipe(data: object, path: str = "<recipe>", folder: str | Path | None
     try:
         return Recipe.model_validate(data).read_from(folder)
     except ValidationError as exc:
-        key, problem, fix = describe(exc.errors()[0], Recipe, JUDGE_MODELS)
+        described = [describe(error, Recipe, JUDGE_MODELS) for error in exc.errors()]
+        key, problem, fix = described[0]
+        more = [f"{k}: {p}" + (f" - {f}" if f else "") for k, p, f in dict.fromkeys(described[1:])]
+        if more:  # every problem at once, not one per attempt
+            fix += ("" if fix.endswith(("?", ".")) else ".") + f" Also {len(more)} more: " + "; ".join(more)
         raise RecipeError(path, key, problem, fix) from None
 
 

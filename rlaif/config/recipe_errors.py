@@ -59,6 +59,16 @@ def unknown_key(
     """An unknown key of `model`: the closest known one, or (on a judge) the judge types that take it."""
     key, name = ".".join(loc), loc[-1]
     on_judge = model in judges.values()
+    sampling = ("temperature", "top_p", "params")
+    if on_judge and difflib.get_close_matches(name, [*sampling, *(model.model_fields if model else ())], n=1)[:1] in (
+        [s] for s in sampling
+    ):
+        return (
+            key,
+            "the judge takes no sampling settings",
+            "remove it: the judge reads its verdict greedily (the verdict tokens' probabilities where it can), "
+            "which debiasing needs; its max_tokens and seed are keys of `judge:` itself",
+        )
     takers = types_taking(name, judges) if on_judge else []
     if takers:
         problem = f"does not apply to a {tag or 'pairwise'} judge (only to {' and '.join(takers)} judges)"

@@ -42,7 +42,7 @@ def summary_lines(version_id: str, created: bool, manifest: dict[str, Any], stat
 NONE_KEPT_FIX = {
     "generation_failed": "the policy's calls failed: check its model, endpoint and key",
     "empty": "the policy answered nothing: check its chat template and `params.max_tokens`",
-    "truncated": "every response hit `params.max_tokens`: raise it, or set `filters.drop_truncated: false`",
+    "truncated": "responses hit `params.max_tokens`: raise it, or set `filters.drop_truncated: false`",
     "too_long": "raise `filters.max_tokens`",
     "refusal": "the policy refused: change the prompts, or set `filters.refusals: false`",
     "boilerplate": "change `filters.boilerplate_patterns`, or set `filters.boilerplate: false`",
@@ -58,15 +58,26 @@ NONE_KEPT_FIX = {
 
 
 def none_kept_line(counts: dict[str, Any]) -> str:
-    """With no pair kept: the reason that dropped most candidates (responses dropped before judging included) and
-    what to change.
+    """With no pair kept: the reason that dropped the most (responses left unjudged and pairs dropped, each counted
+    in its own unit) and what to change.
 
     >>> print(none_kept_line({"dropped": {"low_margin": 3, "identical": 1}, "responses_dropped": {}}))
-    no pair kept: most were dropped as low_margin (3) - the judge's margins were small: lower `filters.min_margin`, or use a stronger judge
+    no pair kept: the main reason was low_margin (3 pairs dropped) - the judge's margins were small: lower `filters.min_margin`, or use a stronger judge
+    >>> print(none_kept_line({"dropped": {"truncated": 1, "low_margin": 1}, "responses_dropped": {"truncated": 2}}).split(" - ")[0])
+    no pair kept: the main reason was truncated (2 responses not judged, 1 pair dropped)
     """
-    reasons = {**counts.get("responses_dropped", {}), **{k: v for k, v in counts["dropped"].items() if v}}
-    reason, n = max(reasons.items(), key=lambda item: item[1], default=(None, 0))
+    responses, pairs = counts.get("responses_dropped", {}), {k: v for k, v in counts["dropped"].items() if v}
+    totals = {reason: responses.get(reason, 0) + pairs.get(reason, 0) for reason in {**responses, **pairs}}
+    reason, _ = max(totals.items(), key=lambda item: item[1], default=(None, 0))
     if reason is None:
         return "no pair kept"
+    parts = [
+        f"{n} {unit}{'s' if n != 1 else ''} {what}"
+        for n, unit, what in (
+            (responses.get(reason, 0), "response", "not judged"),
+            (pairs.get(reason, 0), "pair", "dropped"),
+        )
+        if n
+    ]
     fix = NONE_KEPT_FIX.get(reason, "see the recipe's `filters:`")
-    return f"no pair kept: most were dropped as {reason} ({n}) - {fix}"
+    return f"no pair kept: the main reason was {reason} ({', '.join(parts)}) - {fix}"

@@ -167,6 +167,9 @@ def commit_model(
         )
 
     def write(work: Path) -> None:
+        trainer = work / "trainer"  # TRL's output_dir: empty unless it saved checkpoints
+        if trainer.is_dir() and not any(trainer.iterdir()):
+            trainer.rmdir()
         full = full_manifest(model_id, manifest, _weights_kind(work))
         check_no_secrets(full, folder / model_id / "manifest.json")
         artifacts.write_manifest(work, full)

@@ -146,8 +146,8 @@ def evaluate_policy(
     )
     stats, cache = CallStats(), CallCache(store / "cache.sqlite")
     try:
-        new = sample_policy(prompts, new_spec, 1, cache, stats, label=" (new)")
-        old = sample_policy(prompts, old_spec, 1, cache, stats, label=" (baseline)")
+        new = sample_policy(prompts, new_spec, 1, cache, stats)
+        old = sample_policy(prompts, old_spec, 1, cache, stats)
         items, outcomes = pair_items(prompts, new, old, seed)
         judgments, bias = judge_items(items, recipe.judge, cache, stats) if items else ([], None)
     finally:
