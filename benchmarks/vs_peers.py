@@ -71,9 +71,7 @@ def run_side(side: str, server, args, recipe: Path, env: dict[str, str]) -> floa
         subprocess.run(rlaif("server", server_command), env=env, capture_output=True, check=side == SHARED)
         with tempfile.TemporaryDirectory() as store:
             extra = ["--no-prefect"] if side == NP else []
-            return timed(rlaif("run", str(recipe), "--store", store, *extra), {**env, "RLAIF_PROGRESS": "0"})[
-                0
-            ]
+            return timed(rlaif("run", str(recipe), "--store", store, *extra), {**env, "RLAIF_PROGRESS": "0"})[0]
     if side in (DL_STEPS, DL_DOCS):
         job = "_distilabel_job.py" if side == DL_STEPS else "_distilabel_ultrafeedback_job.py"
         argv = [

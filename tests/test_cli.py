@@ -67,7 +67,9 @@ def test_every_help_example_line_fits_80_columns():
         (" ".join(path), line.strip())
         for path, command in commands()
         if "Example:" in (command.help or "")
-        for line in ("Example:" + command.help.split("Example:", 1)[1]).splitlines()  # an example on its line counts it
+        for line in (
+            "Example:" + command.help.split("Example:", 1)[1]
+        ).splitlines()  # an example on its line counts it
         if len(line.strip()) > 76
     ]
     assert wide == []

@@ -18,7 +18,11 @@ PLAIN_EVERY_S = 30.0  # without a terminal: a line at least this often while wor
 
 #: the progress bars of the Hugging Face libraries (transformers' "Loading weights", datasets' maps, the Hub's
 #: transfers), off when stderr is not a terminal: in a file they are lines of carriage returns
-LIBRARY_BARS_OFF = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
+LIBRARY_BARS_OFF = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "TQDM_DISABLE": "1",  # plain tqdm bars (transformers converting a GGUF): one long carriage-return line in a file
+}
 
 
 def quiet_library_bars() -> None:
