@@ -200,18 +200,16 @@ def run(tmp_path: Path, server: DetServer, prompts: dict, store: Path, *args: st
     return re.search(r"version: (\S+)", result.stdout)[1], result
 
 
+def instruction_column(path: Path) -> dict:
+    """`prompts:` reading the file's `instruction` column."""
+    return {"path": str(path), "column": "instruction"}
+
+
 def test_parquet_csv_and_version_sources_through_rlaif_run(tmp_path):
     store = tmp_path / "store"
     with DetServer() as server:
-        parquet, _ = run(
-            tmp_path,
-            server,
-            {"path": str(write_parquet(tmp_path / "p.parquet", ROWS[:4])), "column": "instruction"},
-            store,
-        )
-        from_csv, _ = run(
-            tmp_path, server, {"path": str(write_csv(tmp_path / "p.csv", ROWS[:4])), "column": "instruction"}, store
-        )
+        parquet, _ = run(tmp_path, server, instruction_column(write_parquet(tmp_path / "p.parquet", ROWS[:4])), store)
+        from_csv, _ = run(tmp_path, server, instruction_column(write_csv(tmp_path / "p.csv", ROWS[:4])), store)
         calls = server.calls
         again, result = run(tmp_path, server, {"version": parquet}, store)
         assert server.calls == calls, "the same prompts, sampled and judged before: every call cached"
@@ -229,17 +227,12 @@ def test_parquet_csv_and_version_sources_through_rlaif_run(tmp_path):
 def test_an_incremental_run_adds_the_new_rows_of_a_parquet_source(tmp_path):
     store = tmp_path / "store"
     with DetServer() as server:
-        first, _ = run(
-            tmp_path,
-            server,
-            {"path": str(write_parquet(tmp_path / "a.parquet", ROWS[:4])), "column": "instruction"},
-            store,
-        )
+        first, _ = run(tmp_path, server, instruction_column(write_parquet(tmp_path / "a.parquet", ROWS[:4])), store)
         before = server.calls
         child, _ = run(
             tmp_path,
             server,
-            {"path": str(write_parquet(tmp_path / "b.parquet", ROWS[:6])), "column": "instruction"},
+            instruction_column(write_parquet(tmp_path / "b.parquet", ROWS[:6])),
             store,
             parent=first,
         )
@@ -462,7 +455,7 @@ def test_eval_judge_reads_a_public_set_from_the_hub_and_again_offline(hub, tmp_p
 def test_a_recipe_gold_source_in_a_public_format_is_measured_and_a_missing_one_stops_before_any_call(tmp_path):
     gold = write_parquet(tmp_path / "rb.parquet", REWARD_BENCH)
     store = tmp_path / "store"
-    prompts = {"path": str(write_parquet(tmp_path / "p.parquet", ROWS[:2])), "column": "instruction"}
+    prompts = instruction_column(write_parquet(tmp_path / "p.parquet", ROWS[:2]))
     with DetServer() as server:
         judge = {"backend": "openai", "base_url": server.base_url, "model": "det"}
         missing = run_cli(
