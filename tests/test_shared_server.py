@@ -86,7 +86,7 @@ def test_runs_share_one_server_and_still_show_as_flow_runs_with_tasks_and_artifa
 def test_a_killed_run_leaves_the_server_up_and_the_next_run_marks_it_crashed(home, tmp_path):
     store = tmp_path / "store"
     with DetServer(latency_s=0.3) as server:
-        questions = [f"Question {i}: what is {i} squared?" for i in range(40)]
+        questions = [f"Question {i}: what is {i} squared?" for i in range(12)]
         recipe = two_policy_recipe(tmp_path, server.base_url, questions, "killed", max_concurrency=2)
         argv = [sys.executable, "-m", "rlaif.cli", "run", str(recipe), "--store", str(store)]
         proc = subprocess.Popen(argv, cwd=ROOT, env=cli_env({"PREFECT_API_URL": None}), stdout=subprocess.DEVNULL)
