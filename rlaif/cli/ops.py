@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-import yaml
 
 from rlaif.cli.common import StoreOption, console, err, fail
 from rlaif.core.errors import RlaifError
@@ -63,6 +62,8 @@ ParamOption = typer.Option(
 
 
 def _params(pairs: list[str]) -> dict:
+    import yaml
+
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")

@@ -11,9 +11,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 PLAIN_EVERY_S = 30.0  # without a terminal: a line at least this often while work goes on
 
 #: the progress bars of the Hugging Face libraries (transformers' "Loading weights", datasets' maps, the Hub's
@@ -39,6 +36,16 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]
     if os.environ.get("RLAIF_PROGRESS", "1") == "0" or total == 0:
         yield lambda n=1: None
         return
+    from rich.console import Console  # here, not at import: `rlaif --help` imports this module
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     console = Console(stderr=True)
     if not console.is_terminal:
         with plain_progress(description, total) as advance:
