@@ -113,7 +113,8 @@ def rlaif_run(recipe: Path, store: Path) -> dict:
             f"no main environment at {MAIN_PYTHON} to run the rlaif CLI - run `make install` or set RLAIF_MAIN_PYTHON"
         )
     env = {**os.environ, "RLAIF_PROGRESS": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-    env["PREFECT_HOME"] = str(store.parent / "prefect-home")  # never the user's: the shared server it starts is the test's
+    # never the user's Prefect home: the shared server this run starts is the test's
+    env["PREFECT_HOME"] = str(store.parent / "prefect-home")
     env.pop("VIRTUAL_ENV", None)
     result = subprocess.run(
         [str(MAIN_PYTHON), "-m", "rlaif.cli", "run", str(recipe), "--store", str(store)],
