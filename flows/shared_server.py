@@ -80,8 +80,9 @@ def shared_server() -> Iterator[str]:
     home.mkdir(parents=True, exist_ok=True)
     with (home / USERS).open("a") as users:
         fcntl.flock(users, fcntl.LOCK_SH)  # released when the file closes, or by the kernel when this process dies
-        state = ensure_server(home)
-        os.utime(home / USERS)  # the idle time counts from the last command's start and end
+        state = ensure_server(
+            home
+        )  # it also marks the start of this use: idle time counts from a command's start and end
         try:
             yield state["url"]
         finally:
@@ -96,7 +97,7 @@ def ensure_server(home: Path | None = None) -> dict:
         state = read_state(home)
         if not (state and healthy(state["url"])):
             state = _start(home)
-    os.utime(home / USERS) if (home / USERS).exists() else (home / USERS).touch()
+    (home / USERS).touch()  # made, or its time set to now: a use starts
     return state
 
 

@@ -55,11 +55,6 @@ class SourceFile:
     file: Path
     lineage: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def commit(self) -> str | None:
-        """A Hub dataset's commit (what the version hashes in place of a branch or tag)."""
-        return self.lineage.get("commit")
-
 
 def resolve_prompts(spec: Any, store: str | Path, limit: int | None = None) -> SourceFile:
     """The prompt file of the recipe's `prompts:` (rlaif.config.prompt_source.PromptSource), reading the source into
@@ -69,10 +64,8 @@ def resolve_prompts(spec: Any, store: str | Path, limit: int | None = None) -> S
     if kind == "path" and _plain(spec):
         return SourceFile(Path(spec.path), {"path": str(spec.path)})
     source = _SOURCE_OF[kind](spec, Path(store), limit)
-    key = content_hash({"layout": LAYOUT, "source": source.identity, "spec": _selection(spec), "limit": limit}, 20)
-    out = Path(store) / SOURCES / f"{key}.jsonl"
-    if not out.is_file():
-        _write(out, _converted(source, spec, limit), source.label)
+    key = {"layout": LAYOUT, "source": source.identity, "spec": _selection(spec), "limit": limit}
+    out = _stored(store, key, lambda: _converted(source, spec, limit), source.label)
     return SourceFile(out, {**source.lineage, "prompt_file": str(out)})
 
 
@@ -84,14 +77,17 @@ def resolve_rows(spec: Any, store: str | Path) -> SourceFile:
     if kind == "path" and _format(spec) == "jsonl":
         return SourceFile(Path(spec.path), {"path": str(spec.path)})
     source = _SOURCE_OF[kind](spec, Path(store), None)
-    out = (
-        Path(store)
-        / SOURCES
-        / f"{content_hash({'layout': LAYOUT, 'rows': 'as-is', 'source': source.identity}, 20)}.jsonl"
-    )
-    if not out.is_file():
-        _write(out, (row for _, _, row in source.rows()), source.label)
+    key = {"layout": LAYOUT, "rows": "as-is", "source": source.identity}
+    out = _stored(store, key, lambda: (row for _, _, row in source.rows()), source.label)
     return SourceFile(out, {**source.lineage, "rows_file": str(out)})
+
+
+def _stored(store: str | Path, key: dict, rows: Callable[[], Iterator[dict]], label: str) -> Path:
+    """STORE/sources/<hash of key>.jsonl, written from `rows()` (whole or not at all) the first time only."""
+    out = Path(store) / SOURCES / f"{content_hash(key, 20)}.jsonl"
+    if not out.is_file():
+        _write(out, rows(), label)
+    return out
 
 
 def _plain(spec: Any) -> bool:
